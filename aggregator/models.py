@@ -1,0 +1,176 @@
+"""Small frozen records passed between the stages.
+
+parse -> ParsedFeed/ParsedEntry -> poll -> FetchOutcome -> store -> Item
+-> grouping -> labels per item -> stories -> Story -> digest -> DigestStory -> site/email.
+Each stage takes and returns these, so every stage can be tested without the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Literal
+
+# ---------------------------------------------------------------- parsing
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedEntry:
+    """One entry of a feed, already reduced to plain text and absolute http(s) links."""
+
+    guid: str | None
+    link: str | None
+    title: str
+    summary: str
+    published: datetime | None  # timezone-aware UTC, or None when the feed gives no date
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFeed:
+    title: str | None
+    link: str | None
+    entries: tuple[ParsedEntry, ...]
+    ttl_minutes: int | None = None  # RSS <ttl>
+
+
+# ---------------------------------------------------------------- polling
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """What the poller needs to know about a feed from earlier polls (from the store)."""
+
+    url: str  # the URL as configured in feeds.yaml: the feed's identity
+    fetch_url: str  # where to fetch now (differs from url after a permanent redirect)
+    etag: str | None = None
+    last_modified: str | None = None
+    next_due: datetime | None = None
+    consecutive_errors: int = 0
+    gone: bool = False
+    allow_private: bool = False
+
+
+FetchStatus = Literal["ok", "not_modified", "error", "gone", "skipped"]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchOutcome:
+    """The result of polling one feed: never an exception."""
+
+    url: str  # FeedState.url
+    status: FetchStatus
+    checked_at: datetime
+    next_due: datetime
+    http_status: int | None = None
+    fetch_url: str | None = None  # new permanent URL after a 301/308, else the same as before
+    etag: str | None = None
+    last_modified: str | None = None
+    feed: ParsedFeed | None = None
+    error: str | None = None
+    discovered_feed_url: str | None = None  # the body was an HTML page linking to this feed
+    consecutive_errors: int = 0
+
+
+# ---------------------------------------------------------------- stored items and stories
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A stored entry, as the grouping and the digest see it."""
+
+    id: int
+    title: str
+    summary: str
+    outlet: str
+    link: str | None
+    published: datetime  # the feed's date, else the time it was first seen
+    feed_url: str = ""
+    tags: tuple[str, ...] = ()
+
+
+StoryStatus = Literal["new", "growing", "unchanged"]
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMember:
+    item: Item
+    copy_of: int | None = None  # id of the item this looks copied from (near-identical text)
+
+    @property
+    def is_copy(self) -> bool:
+        return self.copy_of is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    id: str
+    headline_item_id: int
+    members: tuple[StoryMember, ...]
+    keywords: tuple[str, ...] = ()
+    status: StoryStatus = "new"
+
+    @property
+    def headline(self) -> Item:
+        return next(m.item for m in self.members if m.item.id == self.headline_item_id)
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(m.item.outlet for m in self.members))
+
+    @property
+    def first_seen(self) -> datetime:
+        return min(m.item.published for m in self.members)
+
+    @property
+    def last_updated(self) -> datetime:
+        return max(m.item.published for m in self.members)
+
+
+# ---------------------------------------------------------------- digest (what the site and email render)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestItem:
+    title: str
+    link: str | None  # only http(s), else None
+    outlet: str
+    published: datetime
+    is_copy: bool
+    summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DigestStory:
+    id: str  # stable story id, safe for file names: [a-z0-9-]
+    headline: str
+    link: str | None  # the headline item's link
+    keywords: tuple[str, ...]
+    items: tuple[DigestItem, ...]
+    first_seen: datetime
+    last_updated: datetime
+    status: StoryStatus
+    summary: str = ""
+    tags: tuple[str, ...] = ()
+
+    @property
+    def outlets(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(i.outlet for i in self.items))
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    day: date
+    generated_at: datetime
+    stories: tuple[DigestStory, ...]  # already ranked
+    feeds_ok: int = 0
+    feeds_failed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    feeds_ok: int = 0
+    feeds_failed: int = 0
+    feeds_not_modified: int = 0
+    new_items: int = 0
+    stories: int = 0
+    errors: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (feed url, error)
