@@ -1,0 +1,407 @@
+"""The `aggregator` command: a thin layer over aggregator.pipeline.
+
+Exit codes: 0 done (failed feeds are recorded and listed, not fatal), 1 a step failed or every
+feed failed, 2 bad configuration or usage, 75 another run holds the database (cron overlap).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aggregator import __version__
+from aggregator.config import DEFAULT_CONFIG, Config, ConfigError, load_config
+from aggregator.store import LockedError, Store, run_lock
+
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+EXIT_LOCKED = 75
+
+log = logging.getLogger("aggregator")
+
+
+def _config_option(func: Callable) -> Callable:
+    return click.option(
+        "--config",
+        "-c",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=DEFAULT_CONFIG,
+        show_default=True,
+        help="The feeds.yaml to use.",
+    )(func)
+
+
+def _wait_option(func: Callable) -> Callable:
+    return click.option(
+        "--wait",
+        type=float,
+        default=0.0,
+        show_default=True,
+        help="Seconds to wait for another run on the same database to finish.",
+    )(func)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"aggregator: {message}", err=True)
+    sys.exit(code)
+
+
+def load_or_exit(config_path: Path) -> Config:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+        raise  # unreachable; keeps type checkers content
+
+
+def with_store(func: Callable) -> Callable:
+    """Loads the config, takes the run lock and opens the store for a command."""
+
+    @functools.wraps(func)
+    def wrapper(config_path: Path, wait: float, **kwargs: Any) -> None:
+        config = load_or_exit(config_path)
+        try:
+            with run_lock(config.database, wait), Store.open(config.database) as store:
+                func(config, store, **kwargs)
+        except LockedError as exc:
+            _fail(str(exc), EXIT_LOCKED)
+
+    return wrapper
+
+
+def _interactive() -> bool:
+    return sys.stderr.isatty()
+
+
+# ------------------------------------------------------------------ the group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aggregator")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+def main(verbose: int) -> None:
+    """Poll news feeds, group items into stories across outlets, publish a daily digest.
+
+    \b
+    Typical use, hourly from cron:
+      aggregator run -c /path/to/feeds.yaml
+    Try it offline on bundled demo feeds:
+      aggregator demo
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(message)s")
+
+
+# ------------------------------------------------------------------ poll
+
+
+def _poll_reporter() -> tuple[Callable, Callable[[], None]]:
+    """Progress bar on a terminal; one plain line per feed otherwise (cron mail, logs)."""
+    from aggregator.text import safe_terminal_text
+
+    if _interactive():
+        bar = click.progressbar(length=0, label="Polling", file=sys.stderr)
+        bar.__enter__()
+
+        def on_result(outcome, new: int) -> None:
+            bar.length = (bar.length or 0) + 1
+            bar.update(1)
+
+        return on_result, lambda: bar.__exit__(None, None, None)
+
+    def log_line(outcome, new: int) -> None:
+        if outcome.status == "skipped":
+            return
+        detail = f"{new} new" if outcome.status == "ok" else (outcome.error or outcome.status)
+        click.echo(
+            f"{outcome.status:12} {safe_terminal_text(outcome.url)}  {safe_terminal_text(detail)}"
+        )
+
+    return log_line, lambda: None
+
+
+def _do_poll(config: Config, store: Store, force: bool):
+    from aggregator import pipeline
+    from aggregator.text import safe_terminal_text
+
+    on_result, close = _poll_reporter()
+    try:
+        summary = pipeline.poll(config, store, force=force, on_result=on_result)
+    finally:
+        close()
+    for url, error in summary.errors:
+        click.echo(f"failed: {safe_terminal_text(url)}: {safe_terminal_text(error)}", err=True)
+    click.echo(
+        f"feeds: {summary.feeds_ok} ok, {summary.feeds_not_modified} not modified, "
+        f"{summary.feeds_failed} failed; new items: {summary.new_items}"
+    )
+    return summary
+
+
+def _poll_failed(summary) -> bool:
+    return summary.feeds_failed > 0 and summary.feeds_ok + summary.feeds_not_modified == 0
+
+
+@main.command()
+@_config_option
+@_wait_option
+@click.option("--force", is_flag=True, help="Fetch every feed now, even those not yet due.")
+@with_store
+def poll(config: Config, store: Store, force: bool) -> None:
+    """Fetch the feeds that are due and store their new items.
+
+    \b
+    Example:
+      aggregator poll -c feeds.yaml
+    """
+    summary = _do_poll(config, store, force)
+    if _poll_failed(summary):
+        sys.exit(EXIT_FAILED)
+
+
+# ------------------------------------------------------------------ cluster
+
+
+def _do_cluster(config: Config, store: Store, force: bool = False):
+    from aggregator import pipeline
+
+    bar = None
+    if _interactive():
+        bar = click.progressbar(length=1, label="Embedding", file=sys.stderr)
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.length = total
+            bar.update(done - bar.pos)
+
+    try:
+        summary = pipeline.cluster(config, store, progress=progress, force=force)
+    finally:
+        if bar is not None:
+            bar.render_finish()
+    if summary.skipped:
+        click.echo(f"stories: unchanged ({summary.items} items in the window, nothing new)")
+    else:
+        click.echo(
+            f"stories: {summary.stories} from {summary.items} items "
+            f"({summary.multi_outlet} with several outlets; {summary.new} new, "
+            f"{summary.growing} growing, {summary.unchanged} unchanged; {summary.embedded} embedded)"
+        )
+    return summary
+
+
+@main.command()
+@_config_option
+@_wait_option
+@click.option("--force", is_flag=True, help="Regroup even when nothing changed since the last run.")
+@with_store
+def cluster(config: Config, store: Store, force: bool) -> None:
+    """Embed new items in the window and group them into stories.
+
+    \b
+    Example:
+      aggregator cluster -c feeds.yaml
+    """
+    _do_cluster(config, store, force)
+
+
+# ------------------------------------------------------------------ build
+
+
+def _do_build(config: Config, store: Store):
+    from aggregator import pipeline
+
+    summary = pipeline.build(config, store)
+    click.echo(
+        f"site: {summary.output / 'index.html'} ({summary.stories} stories, {summary.days} days)"
+    )
+    return summary
+
+
+@main.command()
+@_config_option
+@_wait_option
+@with_store
+def build(config: Config, store: Store) -> None:
+    """Render the static site (today, archive, story pages, feed.xml) into the output folder.
+
+    \b
+    Example:
+      aggregator build -c feeds.yaml && ls output/
+    """
+    _do_build(config, store)
+
+
+# ------------------------------------------------------------------ run
+
+
+@main.command()
+@_config_option
+@_wait_option
+@click.option("--force", is_flag=True, help="Fetch every feed now, even those not yet due.")
+@click.option("--email/--no-email", "send", default=False, help="Also send the day's email.")
+@with_store
+def run(config: Config, store: Store, force: bool, send: bool) -> None:
+    """Poll, cluster and build in order: the command to run from cron.
+
+    \b
+    Example (crontab, every hour):
+      7 * * * *  cd /srv/news && aggregator run --wait 600 >> run.log 2>&1
+    """
+    summary = _do_poll(config, store, force)
+    _do_cluster(config, store)
+    _do_build(config, store)
+    if send:
+        _do_email(config, store, None, False)
+    if _poll_failed(summary):
+        sys.exit(EXIT_FAILED)
+
+
+# ------------------------------------------------------------------ email
+
+
+def _do_email(config: Config, store: Store, to_file: Path | None, force: bool) -> None:
+    from aggregator import pipeline
+
+    try:
+        result = pipeline.email(config, store, to_file=to_file, force=force)
+    except OSError as exc:
+        _fail(f"email not sent: {exc}", EXIT_FAILED)
+        return
+    if result.sent:
+        click.echo(f"email: sent to {result.destination}")
+    else:
+        click.echo(f"email: not sent: {result.reason}")
+
+
+@main.command()
+@_config_option
+@_wait_option
+@click.option(
+    "--to-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the message as an .eml file instead of sending it.",
+)
+@click.option("--force", is_flag=True, help="Send even if today's digest was already sent.")
+@with_store
+def email(config: Config, store: Store, to_file: Path | None, force: bool) -> None:
+    """Send today's digest by email (SMTP settings in feeds.yaml), once a day.
+
+    \b
+    Examples:
+      aggregator email -c feeds.yaml
+      aggregator email --to-file digest.eml
+    """
+    _do_email(config, store, to_file, force)
+
+
+# ------------------------------------------------------------------ serve
+
+
+@main.command()
+@_config_option
+@click.option("--port", type=int, default=8000, show_default=True)
+def serve(config_path: Path, port: int) -> None:
+    """Preview the output folder on http://127.0.0.1:PORT/.
+
+    \b
+    Example:
+      aggregator serve --port 8000
+    """
+    from aggregator.serve import serve as serve_folder
+
+    config = load_or_exit(config_path)
+    if not (config.output / "index.html").exists():
+        _fail(f"{config.output} has no site yet: run `aggregator build` first", EXIT_FAILED)
+    click.echo(f"Serving {config.output} on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+    serve_folder(config.output, port=port)
+
+
+# ------------------------------------------------------------------ eval
+
+
+@main.command("eval")
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--predictions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help='Write one {"id", "story"} JSON line per item here.',
+)
+@click.option("--all", "all_files", is_flag=True, help="Also score all FILES concatenated.")
+@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Take model and grouping settings from this feeds.yaml.")  # fmt: skip
+def evaluate(
+    files: tuple[Path, ...], predictions: Path | None, all_files: bool, config_path: Path | None
+) -> None:
+    """Group the items of labelled .jsonl FILES and print B-cubed P/R/F1 and ARI.
+
+    Each line is {"id", "title", "summary", "outlet", "published", "story"?}; files without
+    `story` labels are grouped and written with --predictions, without scores.
+
+    \b
+    Example:
+      aggregator eval ../shared/data/basil-dev.jsonl --predictions out.jsonl
+    """
+    from aggregator import evaluate as ev
+
+    if not files:
+        raise click.UsageError("give at least one .jsonl file")
+    config = load_or_exit(config_path) if config_path else None
+    reports = ev.run_eval(list(files), config=config, combined=all_files)
+    click.echo(ev.format_table(reports))
+    if predictions:
+        ev.write_predictions(reports[0] if len(files) == 1 else reports[-1], predictions)
+        click.echo(f"predictions: {predictions}")
+
+
+# ------------------------------------------------------------------ demo
+
+
+@main.command()
+@click.option(
+    "--dir",
+    "workdir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("demo"),
+    show_default=True,
+    help="Where the demo's feeds.yaml, database and site go.",
+)
+@click.option("--serve/--no-serve", default=False, help="Keep serving the site afterwards.")
+def demo(workdir: Path, serve: bool) -> None:
+    """Run the whole pipeline on bundled offline demo feeds served on 127.0.0.1.
+
+    \b
+    Example:
+      aggregator demo && xdg-open demo/output/index.html
+    """
+    from aggregator.demo import run_demo
+
+    site = run_demo(workdir, echo=click.echo)
+    click.echo(f"Open the digest: {site}")
+    if serve:
+        from aggregator.serve import serve as serve_folder
+
+        click.echo("Serving on http://127.0.0.1:8000/ (Ctrl-C to stop)")
+        serve_folder(site.parent, port=8000)
+
+
+def _register_feeds_group() -> None:
+    try:
+        from aggregator.feeds_cli import feeds
+    except ImportError:  # pragma: no cover - during development only
+        return
+    main.add_command(feeds)
+
+
+_register_feeds_group()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,467 @@
+"""feeds.yaml: loading and validation.
+
+Every problem becomes a `ConfigError` whose message is one line naming the file, the entry
+(with its line) and the fix, so a cron user can act on it without reading the code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+DEFAULT_CONFIG = Path("feeds.yaml")
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class ConfigError(Exception):
+    """A problem in feeds.yaml; str() is a single line meant for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedConfig:
+    url: str
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    allow_private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSettings:
+    title: str = "Daily digest"
+    base_url: str | None = None
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True, slots=True)
+class EmailSettings:
+    to: tuple[str, ...] = ()
+    sender: str = "aggregator@localhost"
+    subject: str = "Daily digest"
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    security: str = "none"  # "none" | "starttls" | "ssl"
+    username_env: str | None = None
+    password_env: str | None = None
+    max_stories: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingSettings:
+    backend: str = "auto"  # "auto" | "onnx" | "torch"
+    max_tokens: int = 128
+    threads: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    concurrency: int = 32
+    per_host: int = 2
+    timeout_seconds: float = 30.0
+    max_body_mb: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    feeds: tuple[FeedConfig, ...]
+    database: Path
+    output: Path
+    window_hours: float = 24.0
+    model: str = DEFAULT_MODEL
+    site: SiteSettings = field(default_factory=SiteSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    poll: PollSettings = field(default_factory=PollSettings)
+    grouping: Mapping[str, Any] = field(default_factory=dict)  # validated GroupingParams fields
+    templates: Path | None = None
+    allow_private: bool = False
+
+    def feed(self, url: str) -> FeedConfig | None:
+        return next((f for f in self.feeds if f.url == url), None)
+
+    def grouping_params(self) -> Any:
+        from aggregator.grouping import GroupingParams
+
+        return GroupingParams(**self.grouping)
+
+
+# ------------------------------------------------------------------ validation helpers
+
+
+class _Where:
+    """Formats 'file:line: entry' prefixes for messages."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, node: Any, key: str | int | None, entry: str, message: str) -> ConfigError:
+        line = _line_of(node, key)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        return ConfigError(f"{where}: {entry}: {message}")
+
+
+def _line_of(node: Any, key: str | int | None) -> int | None:
+    lc = getattr(node, "lc", None)
+    if lc is None:
+        return None
+    try:
+        if key is None:
+            return lc.line + 1
+        if isinstance(key, int):
+            return lc.item(key)[0] + 1
+        return lc.key(key)[0] + 1
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return lc.line + 1
+
+
+def _check_keys(where: _Where, node: Mapping, allowed: set[str], entry: str) -> None:
+    for key in node:
+        if key not in allowed:
+            hint = ", ".join(sorted(allowed))
+            raise where.error(node, key, entry, f"unknown key {key!r} (allowed: {hint})")
+
+
+_KIND_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+
+
+def _typed(
+    where: _Where, node: Mapping, key: str, kinds: type | tuple[type, ...], entry: str
+) -> Any:
+    value = node[key]
+    kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+    # bool is an int in Python: never accept true/false where a number is meant.
+    wrong_bool = isinstance(value, bool) and bool not in kinds
+    if wrong_bool or not isinstance(value, kinds):
+        wanted = (
+            "a number"
+            if set(kinds) == {int, float}
+            else " or ".join(_KIND_WORDS.get(k, k.__name__) for k in kinds)
+        )
+        raise where.error(node, key, f"{entry}.{key}", f"must be {wanted}, got {_kind_name(value)}")
+    return value
+
+
+def _kind_name(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _positive(where: _Where, node: Mapping, key: str, entry: str, *, integer: bool = False) -> Any:
+    value = _typed(where, node, key, int if integer else (int, float), entry)
+    if value <= 0:
+        raise where.error(node, key, f"{entry}.{key}", f"must be greater than 0, got {value}")
+    return value
+
+
+def _http_url(where: _Where, node: Mapping, key: str, entry: str) -> str:
+    url = _typed(where, node, key, str, entry).strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise where.error(
+            node,
+            key,
+            f"{entry}.{key}",
+            f"{url!r} is not an http(s) URL (write it as https://host/path)",
+        )
+    return url
+
+
+# ------------------------------------------------------------------ sections
+
+
+def _parse_feeds(where: _Where, root: Mapping) -> tuple[FeedConfig, ...]:
+    if "feeds" not in root:
+        raise where.error(
+            root, None, "feeds", "missing: add a `feeds:` list of `- url: https://...`"
+        )
+    raw = root["feeds"]
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise where.error(
+            root, "feeds", "feeds", "must be a list of entries like `- url: https://...`"
+        )
+    feeds: list[FeedConfig] = []
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(raw):
+        label = f"feeds[{index}]"
+        if isinstance(entry, str):  # `- https://...` shorthand
+            entry = CommentedMap(url=entry)
+            entry.lc.line = getattr(raw, "lc", None) and raw.lc.item(index)[0]
+        if not isinstance(entry, Mapping):
+            raise where.error(raw, index, label, "must be a mapping like `- url: https://...`")
+        _check_keys(where, entry, {"url", "name", "tags", "allow_private"}, label)
+        if "url" not in entry:
+            raise where.error(
+                entry, None, label, "missing `url:` (add `url: https://.../feed.xml`)"
+            )
+        url = _http_url(where, entry, "url", label)
+        label = f"feeds[{index}] ({url})"
+        if url in seen:
+            raise where.error(
+                entry,
+                "url",
+                label,
+                f"duplicate of feeds[{seen[url]}]: remove one of the two entries",
+            )
+        seen[url] = index
+        feeds.append(
+            FeedConfig(
+                url=url,
+                name=_optional_str(where, entry, "name", label),
+                tags=_tags(where, entry, label),
+                allow_private=_optional_bool(where, entry, "allow_private", label, False),
+            )
+        )
+    return tuple(feeds)
+
+
+def _optional_str(where: _Where, node: Mapping, key: str, entry: str) -> str | None:
+    if node.get(key) is None:
+        return None
+    value = _typed(where, node, key, str, entry).strip()
+    return value or None
+
+
+def _optional_bool(where: _Where, node: Mapping, key: str, entry: str, default: bool) -> bool:
+    if key not in node:
+        return default
+    return _typed(where, node, key, bool, entry)
+
+
+def _tags(where: _Where, node: Mapping, entry: str) -> tuple[str, ...]:
+    if node.get("tags") is None:
+        return ()
+    value = node["tags"]
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
+        raise where.error(
+            node, "tags", f"{entry}.tags", "must be a list of words, e.g. [world, europe]"
+        )
+    return tuple(dict.fromkeys(t.strip() for t in value))
+
+
+def _parse_site(where: _Where, node: Any) -> SiteSettings:
+    if node is None:
+        return SiteSettings()
+    if not isinstance(node, Mapping):
+        raise where.error(node, None, "site", "must be a mapping with title, base_url, timezone")
+    _check_keys(where, node, {"title", "base_url", "timezone"}, "site")
+    base_url = _http_url(where, node, "base_url", "site") if node.get("base_url") else None
+    timezone = _optional_str(where, node, "timezone", "site") or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise where.error(
+            node, "timezone", "site.timezone", f"unknown time zone {timezone!r} (e.g. Europe/Paris)"
+        ) from None
+    return SiteSettings(
+        title=_optional_str(where, node, "title", "site") or SiteSettings.title,
+        base_url=base_url.rstrip("/") + "/" if base_url else None,
+        timezone=timezone,
+    )
+
+
+_EMAIL_ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+$")
+
+
+def _address(where: _Where, node: Mapping, key: str, value: Any) -> str:
+    if not isinstance(value, str) or not _EMAIL_ADDRESS.match(value.strip()):
+        raise where.error(node, key, f"email.{key}", f"{value!r} is not an email address")
+    return value.strip()
+
+
+def _parse_email(where: _Where, node: Any) -> EmailSettings:
+    if node is None:
+        return EmailSettings()
+    if not isinstance(node, Mapping):
+        raise where.error(node, None, "email", "must be a mapping (to, from, smtp_host, ...)")
+    allowed = {
+        "to", "from", "subject", "smtp_host", "smtp_port", "security",
+        "username_env", "password_env", "max_stories",
+    }  # fmt: skip
+    for secret in ("password", "username"):
+        if secret in node:
+            raise where.error(
+                node,
+                secret,
+                f"email.{secret}",
+                f"never store credentials here: name an environment variable in {secret}_env",
+            )
+    _check_keys(where, node, allowed, "email")
+    to_raw = node.get("to") or []
+    to_list = [to_raw] if isinstance(to_raw, str) else to_raw
+    if not isinstance(to_list, list):
+        raise where.error(node, "to", "email.to", "must be an address or a list of addresses")
+    security = _optional_str(where, node, "security", "email") or "none"
+    if security not in ("none", "starttls", "ssl"):
+        raise where.error(node, "security", "email.security", "must be none, starttls or ssl")
+    defaults = EmailSettings()
+    port_default = {"ssl": 465, "starttls": 587}.get(security, 25)
+    return EmailSettings(
+        to=tuple(_address(where, node, "to", a) for a in to_list),
+        sender=_address(where, node, "from", node["from"]) if "from" in node else defaults.sender,
+        subject=_optional_str(where, node, "subject", "email") or defaults.subject,
+        smtp_host=_optional_str(where, node, "smtp_host", "email") or defaults.smtp_host,
+        smtp_port=_positive(where, node, "smtp_port", "email", integer=True)
+        if "smtp_port" in node
+        else port_default,
+        security=security,
+        username_env=_env_name(where, node, "username_env"),
+        password_env=_env_name(where, node, "password_env"),
+        max_stories=_positive(where, node, "max_stories", "email", integer=True)
+        if "max_stories" in node
+        else defaults.max_stories,
+    )
+
+
+def _env_name(where: _Where, node: Mapping, key: str) -> str | None:
+    value = _optional_str(where, node, key, "email")
+    if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise where.error(node, key, f"email.{key}", "must be the NAME of an environment variable")
+    return value
+
+
+def _parse_embedding(where: _Where, node: Any) -> EmbeddingSettings:
+    if node is None:
+        return EmbeddingSettings()
+    if not isinstance(node, Mapping):
+        raise where.error(
+            node, None, "embedding", "must be a mapping (backend, max_tokens, threads)"
+        )
+    _check_keys(where, node, {"backend", "max_tokens", "threads"}, "embedding")
+    backend = _optional_str(where, node, "backend", "embedding") or "auto"
+    if backend not in ("auto", "onnx", "torch"):
+        raise where.error(node, "backend", "embedding.backend", "must be auto, onnx or torch")
+    return EmbeddingSettings(
+        backend=backend,
+        max_tokens=_positive(where, node, "max_tokens", "embedding", integer=True)
+        if "max_tokens" in node
+        else EmbeddingSettings.max_tokens,
+        threads=_positive(where, node, "threads", "embedding", integer=True)
+        if node.get("threads") is not None
+        else None,
+    )
+
+
+def _parse_poll(where: _Where, node: Any) -> PollSettings:
+    if node is None:
+        return PollSettings()
+    if not isinstance(node, Mapping):
+        raise where.error(node, None, "poll", "must be a mapping")
+    fields = {f.name: f for f in dataclasses.fields(PollSettings)}
+    _check_keys(where, node, set(fields), "poll")
+    values = {
+        key: _positive(where, node, key, "poll", integer=fields[key].type == "int") for key in node
+    }
+    return PollSettings(**values)
+
+
+def _parse_grouping(where: _Where, node: Any) -> dict[str, Any]:
+    if node is None:
+        return {}
+    if not isinstance(node, Mapping):
+        raise where.error(node, None, "grouping", "must be a mapping of grouping parameters")
+    from aggregator.grouping import GroupingParams
+
+    fields = {f.name: f for f in dataclasses.fields(GroupingParams)}
+    _check_keys(where, node, set(fields), "grouping")
+    values: dict[str, Any] = {}
+    for key in node:
+        default = getattr(GroupingParams(), key)
+        kinds: type | tuple[type, ...] = type(default)
+        if isinstance(default, float):
+            kinds = (int, float)
+        if default is None:
+            kinds = (int, float, str, bool)
+        values[key] = _typed(where, node, key, kinds, "grouping")
+    try:
+        GroupingParams(**values)
+    except (TypeError, ValueError) as exc:
+        raise where.error(node, None, "grouping", str(exc)) from None
+    return values
+
+
+def _path(where: _Where, root: Mapping, key: str, default: str, base: Path) -> Path:
+    if root.get(key) is None:
+        return (base / default).resolve()
+    value = _typed(where, root, key, str, "settings")
+    return (base / Path(value).expanduser()).resolve()
+
+
+_TOP_KEYS = {
+    "feeds", "database", "output", "window_hours", "site", "model", "email",
+    "embedding", "poll", "grouping", "templates", "allow_private",
+}  # fmt: skip
+
+
+def parse_config(text: str, path: Path) -> Config:
+    where = _Where(path)
+    try:
+        root = YAML(typ="rt").load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = (exc.problem or str(exc)).splitlines()[0]
+        raise ConfigError(f"{path}{line}: YAML syntax error: {problem}") from None
+    except YAMLError as exc:
+        raise ConfigError(f"{path}: YAML error: {str(exc).splitlines()[0]}") from None
+    if root is None:
+        root = CommentedMap()
+    if not isinstance(root, Mapping):
+        raise ConfigError(f"{path}: the top level must be a mapping with a `feeds:` list")
+    _check_keys(where, root, _TOP_KEYS, "settings")
+    base = path.resolve().parent
+    window = _positive(where, root, "window_hours", "settings") if "window_hours" in root else 24.0
+    model = _optional_str(where, root, "model", "settings") or DEFAULT_MODEL
+    return Config(
+        path=path,
+        feeds=_parse_feeds(where, root),
+        database=_path(where, root, "database", "aggregator.db", base),
+        output=_path(where, root, "output", "output", base),
+        window_hours=float(window),
+        model=model,
+        site=_parse_site(where, root.get("site")),
+        email=_parse_email(where, root.get("email")),
+        embedding=_parse_embedding(where, root.get("embedding")),
+        poll=_parse_poll(where, root.get("poll")),
+        grouping=_parse_grouping(where, root.get("grouping")),
+        templates=_path(where, root, "templates", "", base) if root.get("templates") else None,
+        allow_private=_optional_bool(where, root, "allow_private", "settings", False),
+    )
+
+
+def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: not found (create it, or pass --config PATH; see the README)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    config = parse_config(text, path)
+    if config.allow_private:
+        config = dataclasses.replace(
+            config, feeds=tuple(dataclasses.replace(f, allow_private=True) for f in config.feeds)
+        )
+    return config

@@ -1,0 +1,138 @@
+"""From stories to the day's digest, and the digest's JSON form kept in the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime
+
+from aggregator.models import Digest, DigestItem, DigestStory, Story
+from aggregator.text import safe_http_url
+
+
+def rank_key(story: DigestStory) -> tuple:
+    # Most outlets first, then the most recently updated; the id keeps ties deterministic.
+    return (-len(story.outlets), -story.last_updated.timestamp(), story.id)
+
+
+def to_digest_story(story: Story) -> DigestStory:
+    headline = story.headline
+    members = sorted(story.members, key=lambda m: (m.item.published, m.item.id))
+    items = tuple(
+        DigestItem(
+            title=m.item.title,
+            link=safe_http_url(m.item.link),
+            outlet=m.item.outlet,
+            published=m.item.published,
+            is_copy=m.is_copy,
+            summary=m.item.summary,
+        )
+        for m in members
+    )
+    tags = sorted({tag for m in story.members for tag in m.item.tags})
+    return DigestStory(
+        id=story.id,
+        headline=headline.title,
+        link=safe_http_url(headline.link),
+        keywords=story.keywords,
+        items=items,
+        first_seen=story.first_seen,
+        last_updated=story.last_updated,
+        status=story.status,
+        summary=headline.summary,
+        tags=tuple(tags),
+    )
+
+
+def make_digest(
+    stories: Iterable[Story],
+    day: date,
+    generated_at: datetime,
+    feeds_ok: int = 0,
+    feeds_failed: int = 0,
+) -> Digest:
+    ranked = sorted((to_digest_story(s) for s in stories), key=rank_key)
+    return Digest(
+        day=day,
+        generated_at=generated_at,
+        stories=tuple(ranked),
+        feeds_ok=feeds_ok,
+        feeds_failed=feeds_failed,
+    )
+
+
+# ------------------------------------------------------------------ JSON form
+
+
+def digest_to_dict(digest: Digest) -> dict:
+    return {
+        "day": digest.day.isoformat(),
+        "generated_at": digest.generated_at.isoformat(),
+        "feeds_ok": digest.feeds_ok,
+        "feeds_failed": digest.feeds_failed,
+        "stories": [story_to_dict(s) for s in digest.stories],
+    }
+
+
+def story_to_dict(story: DigestStory) -> dict:
+    return {
+        "id": story.id,
+        "headline": story.headline,
+        "link": story.link,
+        "summary": story.summary,
+        "keywords": list(story.keywords),
+        "status": story.status,
+        "tags": list(story.tags),
+        "first_seen": story.first_seen.isoformat(),
+        "last_updated": story.last_updated.isoformat(),
+        "outlets": list(story.outlets),
+        "items": [
+            {
+                "title": i.title,
+                "link": i.link,
+                "outlet": i.outlet,
+                "published": i.published.isoformat(),
+                "is_copy": i.is_copy,
+                "summary": i.summary,
+            }
+            for i in story.items
+        ],
+    }
+
+
+def digest_from_dict(data: dict) -> Digest:
+    return Digest(
+        day=date.fromisoformat(data["day"]),
+        generated_at=datetime.fromisoformat(data["generated_at"]),
+        stories=tuple(_story_from_dict(s) for s in data["stories"]),
+        feeds_ok=data.get("feeds_ok", 0),
+        feeds_failed=data.get("feeds_failed", 0),
+    )
+
+
+def _story_from_dict(data: dict) -> DigestStory:
+    return DigestStory(
+        id=data["id"],
+        headline=data["headline"],
+        link=safe_http_url(data.get("link")),
+        keywords=tuple(data.get("keywords", ())),
+        items=tuple(
+            DigestItem(
+                title=i["title"],
+                link=safe_http_url(i.get("link")),
+                outlet=i["outlet"],
+                published=datetime.fromisoformat(i["published"]),
+                is_copy=bool(i.get("is_copy")),
+                summary=i.get("summary", ""),
+            )
+            for i in data["items"]
+        ),
+        first_seen=datetime.fromisoformat(data["first_seen"]),
+        last_updated=datetime.fromisoformat(data["last_updated"]),
+        status=data.get("status", "new"),
+        summary=data.get("summary", ""),
+        tags=tuple(data.get("tags", ())),
+    )
+
+
+def digests_from_dicts(rows: Sequence[dict]) -> list[Digest]:
+    return [digest_from_dict(r) for r in rows]

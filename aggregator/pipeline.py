@@ -1,0 +1,237 @@
+"""The Python API behind the CLI: poll, cluster, build, email, run.
+
+Each step reads and writes the store, so each can run alone (from cron, or by hand) and a
+crash in one leaves the others' results intact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from aggregator.config import Config
+from aggregator.digest import digest_to_dict, digests_from_dicts, make_digest
+from aggregator.models import FetchOutcome, RunSummary
+from aggregator.store import Store
+
+log = logging.getLogger("aggregator")
+
+EMBED_BATCH = 256  # vectors are committed per batch, so a crash keeps what was computed
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSummary:
+    items: int
+    embedded: int
+    stories: int
+    multi_outlet: int
+    new: int
+    growing: int
+    unchanged: int
+    skipped: bool = False  # nothing changed since the last clustering
+
+
+@dataclass(frozen=True, slots=True)
+class BuildSummary:
+    output: Path
+    days: int
+    stories: int
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def local_day(config: Config, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(config.site.timezone)).date()
+
+
+# ------------------------------------------------------------------ poll
+
+
+def poll(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    force: bool = False,
+    on_result: Callable[[FetchOutcome, int], None] | None = None,
+) -> RunSummary:
+    """Fetch every configured feed once (those due, or all with force) and store new items."""
+    from aggregator.poller import PollOptions
+    from aggregator.poller import poll as poll_http
+
+    now = now or utcnow()
+    names = {f.url: f.name for f in config.feeds}
+    counts = {"ok": 0, "failed": 0, "not_modified": 0, "new": 0}
+    errors: list[tuple[str, str]] = []
+
+    def record(outcome: FetchOutcome) -> None:
+        new = store.record_outcome(outcome, names.get(outcome.url))
+        counts["new"] += new
+        if outcome.status == "ok":
+            counts["ok"] += 1
+        elif outcome.status == "not_modified":
+            counts["not_modified"] += 1
+        elif outcome.status in ("error", "gone"):
+            counts["failed"] += 1
+            errors.append((outcome.url, outcome.error or outcome.status))
+        if on_result:
+            on_result(outcome, new)
+
+    options = PollOptions(
+        max_concurrency=config.poll.concurrency,
+        per_host=config.poll.per_host,
+        total_timeout=config.poll.timeout_seconds,
+        max_body_bytes=int(config.poll.max_body_mb * 1024 * 1024),
+    )
+    poll_http(
+        store.feed_states(config.feeds), now=now, force=force, options=options, on_result=record
+    )
+    return RunSummary(
+        feeds_ok=counts["ok"],
+        feeds_failed=counts["failed"],
+        feeds_not_modified=counts["not_modified"],
+        new_items=counts["new"],
+        errors=tuple(errors),
+    )
+
+
+# ------------------------------------------------------------------ cluster
+
+
+def cluster(
+    config: Config,
+    store: Store,
+    *,
+    now: datetime | None = None,
+    embedder=None,
+    progress: Callable[[int, int], None] | None = None,
+    force: bool = False,
+) -> ClusterSummary:
+    """Embed new items in the window, group them into stories, snapshot today's digest."""
+    from aggregator.grouping import embedding_text, group
+    from aggregator.stories import make_stories
+
+    now = now or utcnow()
+    tags = {f.url: f.tags for f in config.feeds}
+    items = store.items_since(now - timedelta(hours=config.window_hours), tags)
+    day = local_day(config, now)
+    fingerprint = _window_fingerprint(config, [i.id for i in items], day)
+    if not force and store.meta("cluster_fingerprint") == fingerprint:
+        return ClusterSummary(len(items), 0, 0, 0, 0, 0, 0, skipped=True)
+
+    embedder = embedder or _load_embedder(config)
+    ids = [item.id for item in items]
+    vectors_by_id = store.vectors(ids, embedder.model_key)
+    missing = [item for item in items if item.id not in vectors_by_id]
+    for start in range(0, len(missing), EMBED_BATCH):
+        batch = missing[start : start + EMBED_BATCH]
+        vectors = embedder.embed([embedding_text(i.title, i.summary) for i in batch])
+        store.save_vectors([i.id for i in batch], vectors, embedder.model_key)
+        vectors_by_id.update(zip((i.id for i in batch), vectors, strict=True))
+        if progress:
+            progress(start + len(batch), len(missing))
+
+    stories = []
+    if items:
+        matrix = np.stack([vectors_by_id[i] for i in ids]).astype(np.float32)
+        labels = group(items, matrix, config.grouping_params())
+        stories = make_stories(items, matrix, labels, store.story_assignments(ids))
+    store.save_stories(stories)
+    digest = make_digest(stories, day, now)
+    store.save_digest(day.isoformat(), now, digest_to_dict(digest))
+    store.set_meta("cluster_fingerprint", fingerprint)
+    return ClusterSummary(
+        items=len(items),
+        embedded=len(missing),
+        stories=len(stories),
+        multi_outlet=sum(1 for s in stories if len(s.outlets) > 1),
+        new=sum(1 for s in stories if s.status == "new"),
+        growing=sum(1 for s in stories if s.status == "growing"),
+        unchanged=sum(1 for s in stories if s.status == "unchanged"),
+    )
+
+
+def _window_fingerprint(config: Config, ids: list[int], day: date) -> str:
+    # Same items, same settings, same day: the stories would come out the same.
+    digest = hashlib.sha256()
+    digest.update(
+        repr((config.model, config.embedding, sorted(config.grouping.items()), day)).encode()
+    )
+    digest.update(np.asarray(ids, dtype=np.int64).tobytes())
+    return digest.hexdigest()
+
+
+def _load_embedder(config: Config):
+    from aggregator.embed import load_embedder
+
+    return load_embedder(
+        config.model,
+        backend=config.embedding.backend,
+        max_tokens=config.embedding.max_tokens,
+        threads=config.embedding.threads,
+    )
+
+
+# ------------------------------------------------------------------ build and email
+
+
+def build(config: Config, store: Store) -> BuildSummary:
+    """Render the site from the stored daily digests."""
+    from aggregator.site import build_site
+
+    digests = digests_from_dicts(store.digests())
+    build_site(config.output, digests, config.site, templates_dir=config.templates)
+    return BuildSummary(
+        output=config.output,
+        days=len(digests),
+        stories=len(digests[0].stories) if digests else 0,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EmailResult:
+    sent: bool
+    destination: str
+    reason: str = ""
+
+
+def email(
+    config: Config,
+    store: Store,
+    *,
+    to_file: Path | None = None,
+    force: bool = False,
+    now: datetime | None = None,
+) -> EmailResult:
+    """Send (or write as .eml) the latest day's digest; once a day unless force."""
+    from aggregator.emailer import render_email, send_email, write_eml
+
+    now = now or utcnow()
+    digests = digests_from_dicts(store.digests(limit=1))
+    if not digests:
+        return EmailResult(False, "", "no digest yet: run `aggregator cluster` first")
+    digest = digests[0]
+    day = digest.day.isoformat()
+    message = render_email(digest, config.email, config.site, templates_dir=config.templates)
+    if to_file is not None:
+        write_eml(message, to_file)
+        return EmailResult(True, str(to_file))
+    if not config.email.to:
+        return EmailResult(False, "", "no recipients: set email.to in feeds.yaml or use --to-file")
+    if store.email_sent(day) and not force:
+        return EmailResult(
+            False, "", f"the digest for {day} was already sent (use --force to resend)"
+        )
+    send_email(message, config.email)
+    destination = ", ".join(config.email.to)
+    store.mark_email_sent(day, destination, now)
+    return EmailResult(True, destination)

@@ -1,0 +1,519 @@
+"""SQLite storage: one file, WAL, a versioned schema.
+
+Each fetched feed, each clustering and each digest is written in one transaction, so a
+process killed at any point leaves the database as it was before that step or after it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from aggregator.models import FeedState, FetchOutcome, Item, ParsedEntry, Story
+from aggregator.text import canonical_url
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS feeds (
+    url TEXT PRIMARY KEY,
+    fetch_url TEXT NOT NULL,
+    title TEXT,
+    etag TEXT,
+    last_modified TEXT,
+    last_status TEXT,
+    http_status INTEGER,
+    last_error TEXT,
+    last_checked TEXT,
+    last_success TEXT,
+    consecutive_errors INTEGER NOT NULL DEFAULT 0,
+    next_due TEXT,
+    gone INTEGER NOT NULL DEFAULT 0,
+    discovered_url TEXT
+);
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
+    feed_url TEXT NOT NULL,
+    key TEXT NOT NULL,
+    canonical_link TEXT,
+    link TEXT,
+    title TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    outlet TEXT NOT NULL,
+    published TEXT,
+    first_seen TEXT NOT NULL,
+    sort_time TEXT NOT NULL,
+    UNIQUE (feed_url, key)
+);
+CREATE INDEX IF NOT EXISTS items_sort_time ON items (sort_time);
+CREATE INDEX IF NOT EXISTS items_canonical_link ON items (canonical_link);
+CREATE TABLE IF NOT EXISTS embeddings (
+    item_id INTEGER NOT NULL,
+    model_key TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (item_id, model_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS story_items (
+    item_id INTEGER PRIMARY KEY,
+    story_id TEXT NOT NULL,
+    copy_of INTEGER
+);
+CREATE INDEX IF NOT EXISTS story_items_story ON story_items (story_id);
+CREATE TABLE IF NOT EXISTS stories (
+    id TEXT PRIMARY KEY,
+    headline_item_id INTEGER NOT NULL,
+    keywords TEXT NOT NULL,
+    status TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    outlets INTEGER NOT NULL,
+    first_seen TEXT NOT NULL,
+    last_updated TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS digests (
+    day TEXT PRIMARY KEY,
+    generated_at TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS emails (
+    day TEXT PRIMARY KEY,
+    sent_at TEXT NOT NULL,
+    destination TEXT NOT NULL
+);
+"""
+
+# Newer versions append (version, sql) pairs here; open() applies the missing ones in order.
+_MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA)]
+
+
+class StoreError(Exception):
+    pass
+
+
+class LockedError(StoreError):
+    """Another aggregator run holds the database."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    url: str
+    name: str | None
+    fetch_url: str
+    last_status: str | None
+    last_error: str | None
+    last_checked: datetime | None
+    last_success: datetime | None
+    consecutive_errors: int
+    next_due: datetime | None
+    gone: bool
+    items_7d: int
+    multi_outlet_share: float | None
+
+
+def _ts(value: datetime | None) -> str | None:
+    # Fixed-width UTC text sorts correctly in SQL.
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _dt(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def item_key(entry: ParsedEntry) -> str:
+    """The identity of an entry within its feed: guid, else canonical link, else its text."""
+    if entry.guid:
+        return "guid:" + entry.guid.strip()
+    if entry.link:
+        return "link:" + canonical_url(entry.link)
+    digest = hashlib.sha256(f"{entry.title}\n{entry.summary}".encode()).hexdigest()
+    return "text:" + digest
+
+
+@contextlib.contextmanager
+def run_lock(database: Path, wait_seconds: float = 0.0) -> Iterator[None]:
+    """One aggregator run per database at a time (cron overlap): wait, then give up clearly."""
+    lock_path = database.with_name(database.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+") as handle:
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockedError(
+                        f"another aggregator run is using {database} (lock {lock_path}); "
+                        "try again later or pass --wait SECONDS"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Store:
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self.db = connection
+        self.path = path
+
+    # ------------------------------------------------------------ lifecycle
+
+    @classmethod
+    @contextlib.contextmanager
+    def open(cls, path: Path | str) -> Iterator[Store]:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            store = cls(connection, path)
+            store._migrate()
+            yield store
+        finally:
+            connection.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
+            row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            current = int(row[0]) if row else 0
+            if current > SCHEMA_VERSION:
+                raise StoreError(
+                    f"{self.path} has schema version {current}, newer than this aggregator "
+                    f"({SCHEMA_VERSION}): upgrade aggregator"
+                )
+            for version, sql in _MIGRATIONS:
+                if version > current:
+                    for statement in filter(str.strip, sql.split(";")):
+                        db.execute(statement)
+            db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def integrity_ok(self) -> bool:
+        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    # ------------------------------------------------------------ feeds
+
+    def feed_states(self, feeds: Iterable) -> list[FeedState]:
+        """FeedState for each configured feed (FeedConfig-like: url, allow_private)."""
+        states = []
+        for feed in feeds:
+            row = self.db.execute(
+                "SELECT fetch_url, etag, last_modified, next_due, consecutive_errors, gone "
+                "FROM feeds WHERE url=?",
+                (feed.url,),
+            ).fetchone()
+            if row is None:
+                states.append(
+                    FeedState(url=feed.url, fetch_url=feed.url, allow_private=feed.allow_private)
+                )
+                continue
+            states.append(
+                FeedState(
+                    url=feed.url,
+                    fetch_url=row[0],
+                    etag=row[1],
+                    last_modified=row[2],
+                    next_due=_dt(row[3]),
+                    consecutive_errors=row[4],
+                    gone=bool(row[5]),
+                    allow_private=feed.allow_private,
+                )
+            )
+        return states
+
+    def record_outcome(self, outcome: FetchOutcome, outlet: str | None) -> int:
+        """Store one feed's poll result and its new entries; returns how many items were new."""
+        if outcome.status == "skipped":
+            return 0
+        with self.transaction() as db:
+            self._upsert_feed(db, outcome)
+            if outcome.status != "ok" or outcome.feed is None:
+                return 0
+            name = outlet or outcome.feed.title or _host(outcome.url)
+            return self._insert_entries(db, outcome, name)
+
+    def _upsert_feed(self, db: sqlite3.Connection, o: FetchOutcome) -> None:
+        db.execute(
+            "INSERT INTO feeds (url, fetch_url) VALUES (?, ?) ON CONFLICT(url) DO NOTHING",
+            (o.url, o.fetch_url or o.url),
+        )
+        ok = o.status in ("ok", "not_modified")
+        db.execute(
+            """UPDATE feeds SET
+                 fetch_url = coalesce(?, fetch_url),
+                 title = coalesce(?, title),
+                 etag = CASE WHEN ? THEN ? ELSE etag END,
+                 last_modified = CASE WHEN ? THEN ? ELSE last_modified END,
+                 last_status = ?, http_status = ?, last_error = ?, last_checked = ?,
+                 last_success = CASE WHEN ? THEN ? ELSE last_success END,
+                 consecutive_errors = ?, next_due = ?, gone = ?, discovered_url = ?
+               WHERE url = ?""",
+            (
+                o.fetch_url,
+                o.feed.title if o.feed else None,
+                o.status == "ok",
+                o.etag,
+                o.status == "ok",
+                o.last_modified,
+                o.status,
+                o.http_status,
+                o.error,
+                _ts(o.checked_at),
+                ok,
+                _ts(o.checked_at),
+                o.consecutive_errors,
+                _ts(o.next_due),
+                o.status == "gone",
+                o.discovered_feed_url,
+                o.url,
+            ),
+        )
+
+    def _insert_entries(self, db: sqlite3.Connection, o: FetchOutcome, outlet: str) -> int:
+        assert o.feed is not None
+        new = 0
+        seen_at = _ts(o.checked_at)
+        for entry in o.feed.entries:
+            key = item_key(entry)
+            canonical = canonical_url(entry.link) if entry.link else None
+            if (
+                canonical
+                and db.execute(
+                    "SELECT 1 FROM items WHERE canonical_link=? AND feed_url<>? LIMIT 1",
+                    (canonical, o.url),
+                ).fetchone()
+            ):
+                continue  # the same article reached us through another feed
+            published = entry.published
+            # A date in the future is a feed bug; trust the time we saw it instead.
+            if published is not None and published > o.checked_at + timedelta(hours=1):
+                published = None
+            sort_time = _ts(published) if published else seen_at
+            cursor = db.execute(
+                """INSERT INTO items (feed_url, key, canonical_link, link, title, summary, outlet,
+                                      published, first_seen, sort_time)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(feed_url, key) DO NOTHING""",
+                (
+                    o.url,
+                    key,
+                    canonical,
+                    entry.link,
+                    entry.title,
+                    entry.summary,
+                    outlet,
+                    _ts(published),
+                    seen_at,
+                    sort_time,
+                ),
+            )
+            new += cursor.rowcount
+        return new
+
+    def feed_health(
+        self, now: datetime, names: dict[str, str | None] | None = None
+    ) -> list[FeedHealth]:
+        names = names or {}
+        since = _ts(now - timedelta(days=7))
+        rows = self.db.execute(
+            """SELECT f.url, f.fetch_url, f.last_status, f.last_error, f.last_checked,
+                      f.last_success, f.consecutive_errors, f.next_due, f.gone,
+                      (SELECT count(*) FROM items i WHERE i.feed_url = f.url AND i.sort_time >= ?),
+                      (SELECT count(*) FROM items i JOIN story_items si ON si.item_id = i.id
+                         WHERE i.feed_url = f.url AND i.sort_time >= ?),
+                      (SELECT count(*) FROM items i JOIN story_items si ON si.item_id = i.id
+                         JOIN stories s ON s.id = si.story_id
+                         WHERE i.feed_url = f.url AND i.sort_time >= ? AND s.outlets > 1)
+               FROM feeds f ORDER BY f.url""",
+            (since, since, since),
+        ).fetchall()
+        return [
+            FeedHealth(
+                url=r[0],
+                name=names.get(r[0]),
+                fetch_url=r[1],
+                last_status=r[2],
+                last_error=r[3],
+                last_checked=_dt(r[4]),
+                last_success=_dt(r[5]),
+                consecutive_errors=r[6],
+                next_due=_dt(r[7]),
+                gone=bool(r[8]),
+                items_7d=r[9],
+                multi_outlet_share=(r[11] / r[10]) if r[10] else None,
+            )
+            for r in rows
+        ]
+
+    # ------------------------------------------------------------ items and vectors
+
+    def items_since(
+        self, since: datetime, tags: dict[str, tuple[str, ...]] | None = None
+    ) -> list[Item]:
+        tags = tags or {}
+        rows = self.db.execute(
+            "SELECT id, title, summary, outlet, link, sort_time, feed_url FROM items "
+            "WHERE sort_time >= ? ORDER BY sort_time, id",
+            (_ts(since),),
+        ).fetchall()
+        return [
+            Item(
+                id=r[0],
+                title=r[1],
+                summary=r[2],
+                outlet=r[3],
+                link=r[4],
+                published=_dt(r[5]),  # type: ignore[arg-type]
+                feed_url=r[6],
+                tags=tags.get(r[6], ()),
+            )
+            for r in rows
+        ]
+
+    def count_items(self) -> int:
+        return self.db.execute("SELECT count(*) FROM items").fetchone()[0]
+
+    def vectors(self, item_ids: Sequence[int], model_key: str) -> dict[int, np.ndarray]:
+        found: dict[int, np.ndarray] = {}
+        for chunk in _chunks(item_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for item_id, blob in self.db.execute(
+                f"SELECT item_id, vector FROM embeddings WHERE model_key=? AND item_id IN ({marks})",
+                (model_key, *chunk),
+            ):
+                found[item_id] = np.frombuffer(blob, dtype=np.float32)
+        return found
+
+    def save_vectors(self, item_ids: Sequence[int], vectors: np.ndarray, model_key: str) -> None:
+        rows = [
+            (item_id, model_key, np.asarray(vec, dtype=np.float32).tobytes())
+            for item_id, vec in zip(item_ids, vectors, strict=True)
+        ]
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO embeddings (item_id, model_key, vector) VALUES (?, ?, ?)",
+                rows,
+            )
+
+    # ------------------------------------------------------------ stories
+
+    def story_assignments(self, item_ids: Sequence[int]) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for chunk in _chunks(item_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self.db.execute(
+                    f"SELECT item_id, story_id FROM story_items WHERE item_id IN ({marks})", chunk
+                ).fetchall()
+            )
+        return found
+
+    def save_stories(self, stories: Sequence[Story]) -> None:
+        """Replace the assignments of the stories' items in one transaction."""
+        with self.transaction() as db:
+            for story in stories:
+                ids = [m.item.id for m in story.members]
+                db.executemany(
+                    "INSERT OR REPLACE INTO story_items (item_id, story_id, copy_of) VALUES (?, ?, ?)",
+                    [(m.item.id, story.id, m.copy_of) for m in story.members],
+                )
+                db.execute(
+                    """INSERT OR REPLACE INTO stories
+                       (id, headline_item_id, keywords, status, size, outlets, first_seen, last_updated)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                    (
+                        story.id,
+                        story.headline_item_id,
+                        json.dumps(list(story.keywords)),
+                        story.status,
+                        len(ids),
+                        len(story.outlets),
+                        _ts(story.first_seen),
+                        _ts(story.last_updated),
+                    ),
+                )
+            # Stories whose every item moved elsewhere no longer exist.
+            db.execute("DELETE FROM stories WHERE id NOT IN (SELECT story_id FROM story_items)")
+
+    # ------------------------------------------------------------ digests and emails
+
+    def save_digest(self, day: str, generated_at: datetime, payload: dict) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO digests (day, generated_at, payload) VALUES (?, ?, ?)",
+                (day, _ts(generated_at), json.dumps(payload, sort_keys=True, ensure_ascii=False)),
+            )
+
+    def digests(self, limit: int | None = None) -> list[dict]:
+        sql = "SELECT payload FROM digests ORDER BY day DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [json.loads(row[0]) for row in self.db.execute(sql)]
+
+    def email_sent(self, day: str) -> bool:
+        return self.db.execute("SELECT 1 FROM emails WHERE day=?", (day,)).fetchone() is not None
+
+    def mark_email_sent(self, day: str, destination: str, now: datetime) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO emails (day, sent_at, destination) VALUES (?, ?, ?)",
+                (day, _ts(now), destination),
+            )
+
+
+def _chunks(values: Sequence, size: int) -> Iterator[list]:
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).hostname or url
+
+
+def database_exists(path: Path) -> bool:
+    return os.path.exists(path)

@@ -1,0 +1,64 @@
+"""Small text and URL helpers shared by the stages."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+# Query parameters that only track the reader; removing them makes one article one key.
+_TRACKING_PARAMS = re.compile(
+    r"^(utm_[a-z_]*|fbclid|gclid|dclid|gbraid|wbraid|msclkid|mc_cid|mc_eid|igshid|yclid|"
+    r"_hsenc|_hsmi|mkt_tok|cmpid|ocid|rss|ref|ref_src|feature|smid|partner|at_medium|at_campaign)$",
+    re.IGNORECASE,
+)
+
+
+def safe_http_url(url: str | None) -> str | None:
+    """The URL if it is an absolute http(s) URL without credentials, else None."""
+    if not url:
+        return None
+    url = url.strip()
+    if any(ord(ch) < 0x20 or ch in " <>\"'`\\" for ch in url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if parts.username or parts.password:
+        return None
+    return url
+
+
+def canonical_url(url: str) -> str:
+    """The URL with tracking parameters, fragment and default port removed, host lowercased."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url.strip()
+    host = (parts.hostname or "").lower()
+    port = parts.port if parts.port not in (None, 80, 443) else None
+    netloc = f"{host}:{port}" if port else host
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not _TRACKING_PARAMS.match(k)
+    ]
+    path = parts.path or "/"
+    return urlunsplit((parts.scheme.lower(), netloc, path, urlencode(query), ""))
+
+
+def slugify(text: str, max_length: int = 60) -> str:
+    """Lowercase [a-z0-9-] only: safe as a file name on every host."""
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:max_length].strip("-") or "x"
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def safe_terminal_text(text: str, max_length: int = 300) -> str:
+    """Feed text for a terminal: no escape sequences, no line breaks, bounded length."""
+    cleaned = _CONTROL.sub(" ", text)
+    return cleaned if len(cleaned) <= max_length else cleaned[: max_length - 1] + "…"

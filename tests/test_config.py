@@ -1,0 +1,119 @@
+"""feeds.yaml validation: every mistake names the file, the entry and the fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aggregator.cli import main
+from aggregator.config import ConfigError, load_config
+
+GOOD = """\
+# my feeds
+database: news.db
+output: site
+window_hours: 36
+site:
+  title: My news
+  base_url: https://news.example.org
+  timezone: Europe/Paris
+model: all-MiniLM-L6-v2
+email:
+  to: [me@example.org]
+  from: digest@example.org
+  security: starttls
+  password_env: SMTP_PASSWORD
+feeds:
+  - url: https://feeds.example.org/world.xml
+    name: Example World
+    tags: [world]
+  - https://other.example.net/rss
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_good_config_loads_with_paths_relative_to_the_file(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD))
+    assert config.database == (tmp_path / "news.db").resolve()
+    assert config.output == (tmp_path / "site").resolve()
+    assert config.window_hours == 36
+    assert config.site.base_url == "https://news.example.org/"
+    assert config.email.smtp_port == 587
+    assert config.email.password_env == "SMTP_PASSWORD"
+    assert [f.url for f in config.feeds] == [
+        "https://feeds.example.org/world.xml",
+        "https://other.example.net/rss",
+    ]
+    assert config.feeds[0].tags == ("world",)
+    assert config.feeds[0].allow_private is False
+
+
+def test_top_level_allow_private_applies_to_every_feed(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, "allow_private: true\nfeeds:\n  - url: http://127.0.0.1/x\n"))
+    assert all(f.allow_private for f in config.feeds)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("feeds:\n  - url: https://a.example/x\n    nmae: A\n", "feeds[0]: unknown key 'nmae'"),
+        ("feeds:\n  - name: A\n", "feeds[0]: missing `url:`"),
+        (
+            "feeds:\n  - url: https://a.example/x\n  - url: https://a.example/x\n",
+            "duplicate of feeds[0]",
+        ),
+        ("feeds:\n  - url: [unclosed\n", "YAML syntax error"),
+        ("feeds:\n  - url: ftp://a.example/x\n", "is not an http(s) URL"),
+        ("window_hours: soon\nfeeds: []\n", "window_hours: must be a number"),
+        ("window_hours: -3\nfeeds: []\n", "must be greater than 0"),
+        ("window_hours: true\nfeeds: []\n", "window_hours: must be a number"),
+        ("colour: blue\nfeeds: []\n", "unknown key 'colour'"),
+        ("site:\n  timezone: Mars/Olympus\nfeeds: []\n", "unknown time zone"),
+        ("email:\n  to: not-an-address\nfeeds: []\n", "email.to"),
+        ("email:\n  password: hunter2\nfeeds: []\n", "name an environment variable"),
+        ("email:\n  security: tls\nfeeds: []\n", "email.security"),
+        ("feeds:\n  - url: https://a.example/x\n    tags: 5\n", "tags: must be a list"),
+        ("feeds:\n  - url: https://a.example/x\n    allow_private: yes please\n", "allow_private"),
+        ("embedding:\n  backend: gpu\nfeeds: []\n", "embedding.backend"),
+        ("poll:\n  per_host: 0\nfeeds: []\n", "poll.per_host"),
+        ("database: 5\nfeeds: []\n", "settings.database: must be a string"),
+        ("- just a list\n", "top level must be a mapping"),
+        ("output: out\n", "missing: add a `feeds:`"),
+    ],
+)
+def test_bad_config_names_file_entry_and_fix(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert expected in message
+    assert str(path) in message
+    assert "\n" not in message
+
+
+def test_error_message_carries_the_line_number(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds:\n  - url: https://a.example/x\n  - url: https://b.example/y\n    bad: 1\n")
+    with pytest.raises(ConfigError, match=r"feeds\.yaml:4: feeds\[1\]"):
+        load_config(path)
+
+
+def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize("command", ["poll", "cluster", "build", "run", "email"])
+def test_cli_exits_2_with_one_line_on_bad_config(tmp_path: Path, command: str) -> None:
+    path = write(tmp_path, "feeds:\n  - url: https://a.example/x\n  - url: https://a.example/x\n")
+    result = CliRunner().invoke(main, [command, "-c", str(path)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "duplicate" in lines[0] and str(path) in lines[0]
