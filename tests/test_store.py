@@ -1,0 +1,172 @@
+"""The SQLite store on real files: idempotent inserts, dedup keys, transactions, locking."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aggregator.config import FeedConfig
+from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed, Story, StoryMember
+from aggregator.store import SCHEMA_VERSION, LockedError, Store, StoreError, item_key, run_lock
+from aggregator.text import canonical_url
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def entry(n: int, **overrides) -> ParsedEntry:
+    values = {
+        "guid": f"guid-{n}",
+        "link": f"https://news.example/{n}?utm_source=rss",
+        "title": f"Title {n}",
+        "summary": f"Summary {n}",
+        "published": NOW - timedelta(hours=n),
+    }
+    values.update(overrides)
+    return ParsedEntry(**values)
+
+
+def outcome(url: str, entries: list[ParsedEntry], **overrides) -> FetchOutcome:
+    values = {
+        "url": url,
+        "status": "ok",
+        "checked_at": NOW,
+        "next_due": NOW + timedelta(hours=1),
+        "http_status": 200,
+        "fetch_url": url,
+        "etag": '"v1"',
+        "feed": ParsedFeed(title="Feed title", link=None, entries=tuple(entries)),
+    }
+    values.update(overrides)
+    return FetchOutcome(**values)
+
+
+def test_recording_the_same_feed_twice_adds_nothing(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "a.db") as store:
+        first = store.record_outcome(outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
+        again = store.record_outcome(outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
+        assert (first, again) == (2, 0)
+        assert store.count_items() == 2
+
+
+def test_a_reopened_store_keeps_items_and_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    with Store.open(path) as store:
+        store.record_outcome(outcome("https://a.example/feed", [entry(1)]), "A")
+    with Store.open(path) as store:
+        assert store.count_items() == 1
+        assert store.meta("schema_version") == str(SCHEMA_VERSION)
+        assert store.integrity_ok()
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "a.db"
+    with Store.open(path) as store:
+        store.set_meta("schema_version", str(SCHEMA_VERSION + 1))
+    with pytest.raises(StoreError, match="upgrade"), Store.open(path):
+        pass
+
+
+def test_items_without_guid_are_keyed_by_canonical_link() -> None:
+    a = entry(1, guid=None, link="https://news.example/story?utm_source=rss&id=5#top")
+    b = entry(1, guid=None, link="https://NEWS.example:443/story?id=5&utm_medium=email")
+    assert item_key(a) == item_key(b)
+    assert canonical_url(a.link) == "https://news.example/story?id=5"
+
+
+def test_the_same_article_through_two_feeds_is_stored_once(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "a.db") as store:
+        store.record_outcome(outcome("https://a.example/world", [entry(1)]), "A")
+        added = store.record_outcome(
+            outcome("https://a.example/top", [entry(1, guid="other")]), "A"
+        )
+        assert added == 0
+
+
+def test_future_dates_fall_back_to_first_seen(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "a.db") as store:
+        store.record_outcome(
+            outcome("https://a.example/f", [entry(1, published=NOW + timedelta(days=3))]), "A"
+        )
+        (item,) = store.items_since(NOW - timedelta(days=1))
+        assert item.published == NOW
+
+
+def test_errors_keep_validators_and_count_up(tmp_path: Path) -> None:
+    url = "https://a.example/feed"
+    with Store.open(tmp_path / "a.db") as store:
+        store.record_outcome(outcome(url, [entry(1)]), "A")
+        failed = outcome(
+            url, [], status="error", feed=None, error="HTTP 500", etag=None, consecutive_errors=1
+        )
+        store.record_outcome(failed, "A")
+        (state,) = store.feed_states([FeedConfig(url=url)])
+        assert state.etag == '"v1"'
+        assert state.consecutive_errors == 1
+        (health,) = store.feed_health(NOW)
+        assert health.last_status == "error" and health.last_error == "HTTP 500"
+        assert health.last_success == NOW
+        assert health.items_7d == 1
+
+
+def test_vectors_round_trip_per_model_key(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "a.db") as store:
+        store.record_outcome(outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
+        vectors = np.random.default_rng(0).random((2, 4), dtype=np.float32)
+        store.save_vectors([1, 2], vectors, "model-a")
+        found = store.vectors([1, 2, 3], "model-a")
+        assert set(found) == {1, 2}
+        np.testing.assert_array_equal(found[2], vectors[1])
+        assert store.vectors([1, 2], "model-b") == {}
+
+
+def test_saving_stories_moves_items_and_drops_empty_stories(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "a.db") as store:
+        store.record_outcome(outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
+        items = store.items_since(NOW - timedelta(days=1))
+        one, two = (
+            Story(id=f"s-{i.id}", headline_item_id=i.id, members=(StoryMember(i),)) for i in items
+        )
+        store.save_stories([one, two])
+        merged = Story(
+            id="s-1", headline_item_id=items[0].id, members=tuple(StoryMember(i) for i in items)
+        )
+        store.save_stories([merged])
+        assert set(store.story_assignments([i.id for i in items]).values()) == {"s-1"}
+        assert [r[0] for r in store.db.execute("SELECT id FROM stories")] == ["s-1"]
+
+
+def _hold_lock(path: str, ready, release) -> None:
+    with run_lock(Path(path)):
+        ready.set()
+        release.wait(10)
+
+
+def test_a_second_run_on_the_same_database_is_refused(tmp_path: Path) -> None:
+    database = tmp_path / "a.db"
+    context = multiprocessing.get_context("spawn")
+    ready, release = context.Event(), context.Event()
+    holder = context.Process(target=_hold_lock, args=(str(database), ready, release))
+    holder.start()
+    try:
+        assert ready.wait(20)
+        with pytest.raises(LockedError, match="--wait"), run_lock(database, wait_seconds=0.3):
+            pass
+    finally:
+        release.set()
+        holder.join(10)
+    with run_lock(database, wait_seconds=1):
+        pass
+
+
+def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "a.db") as store:
+        with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
+            db.execute("INSERT INTO emails (day, sent_at, destination) VALUES ('d', 't', 'x')")
+            db.execute("INSERT INTO emails (day, sent_at, destination) VALUES ('d', 't', 'x')")
+        assert not store.email_sent("d")
