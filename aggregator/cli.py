@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from aggregator import __version__
-from aggregator.config import DEFAULT_CONFIG, Config, ConfigError, load_config
+from aggregator.config import DEFAULT_CONFIG, DEFAULT_MODEL, Config, ConfigError, load_config
 from aggregator.store import LockedError, Store, run_lock
 
 EXIT_FAILED = 1
@@ -328,37 +328,89 @@ def serve(config_path: Path, port: int) -> None:
 
 
 @main.command("eval")
-@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option(
     "--predictions",
     type=click.Path(dir_okay=False, path_type=Path),
     help='Write one {"id", "story"} JSON line per item here.',
 )
-@click.option("--all", "all_files", is_flag=True, help="Also score all FILES concatenated.")
-@click.option("--config", "-c", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Take model and grouping settings from this feeds.yaml.")  # fmt: skip
+@click.option(
+    "--all",
+    "combined",
+    is_flag=True,
+    help="Also group all FILES together as one busy day and check no story mixes two files.",
+)
+@click.option(
+    "--config",
+    "-c",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Take the model and grouping settings from this feeds.yaml (default: built-in defaults).",
+)
 def evaluate(
-    files: tuple[Path, ...], predictions: Path | None, all_files: bool, config_path: Path | None
+    files: tuple[Path, ...], predictions: Path | None, combined: bool, config_path: Path | None
 ) -> None:
-    """Group the items of labelled .jsonl FILES and print B-cubed P/R/F1 and ARI.
+    """Group the items of .jsonl FILES and print B-cubed P/R/F1, pairwise F1 and ARI.
 
-    Each line is {"id", "title", "summary", "outlet", "published", "story"?}; files without
-    `story` labels are grouped and written with --predictions, without scores.
+    Each line is one item: {"id", "title", "summary", "outlet", "published", "story"?}. Files
+    without `story` labels are grouped (and written with --predictions) but not scored.
 
     \b
-    Example:
+    Examples:
       aggregator eval ../shared/data/basil-dev.jsonl --predictions out.jsonl
+      aggregator eval --all ../shared/data/*.jsonl
     """
-    from aggregator import evaluate as ev
+    import json
 
-    if not files:
-        raise click.UsageError("give at least one .jsonl file")
+    from aggregator import evaluate as ev
+    from aggregator.config import EmbeddingSettings
+    from aggregator.embed import load_embedder
+
     config = load_or_exit(config_path) if config_path else None
-    reports = ev.run_eval(list(files), config=config, combined=all_files)
+    params = config.grouping_params() if config else _default_grouping()
+    embedding = config.embedding if config else EmbeddingSettings()
+    embedder = load_embedder(
+        config.model if config else DEFAULT_MODEL,
+        backend=embedding.backend,
+        max_tokens=embedding.max_tokens,
+        threads=embedding.threads,
+    )
+    datasets = [ev.load_dataset(path) for path in files]
+    reports = [
+        ev.evaluate_dataset(path.name, data, params, embedder.embed)
+        for path, data in zip(files, datasets, strict=True)
+    ]
+    mixed = None
+    if combined and len(files) > 1:
+        together = ev.concat_datasets(datasets)
+        reports.append(ev.evaluate_dataset("all files", together, params, embedder.embed))
+        sources = [str(i) for i, data in enumerate(datasets) for _ in data.items]
+        mixed = ev.mixed_stories(reports[-1].labels, sources)
     click.echo(ev.format_table(reports))
+    if mixed is not None:
+        click.echo(f"stories mixing items of two files: {mixed}")
     if predictions:
-        ev.write_predictions(reports[0] if len(files) == 1 else reports[-1], predictions)
-        click.echo(f"predictions: {predictions}")
+        rows = (
+            reports[-1].predictions()
+            if mixed is not None
+            else [
+                {"id": row["id"], "story": f"{index}-{row['story']}"}
+                for index, report in enumerate(reports)
+                for row in report.predictions()
+            ]
+        )
+        with open(predictions, "w", encoding="utf-8") as handle:
+            for row in rows:
+                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        click.echo(f"predictions: {predictions} ({len(rows)} items)")
+
+
+def _default_grouping():
+    from aggregator.grouping import GroupingParams
+
+    return GroupingParams()
 
 
 # ------------------------------------------------------------------ demo
