@@ -394,7 +394,7 @@ def evaluate(
     if predictions:
         rows = (
             reports[-1].predictions()
-            if mixed is not None
+            if mixed is not None or len(reports) == 1
             else [
                 {"id": row["id"], "story": f"{index}-{row['story']}"}
                 for index, report in enumerate(reports)
