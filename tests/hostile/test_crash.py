@@ -148,7 +148,7 @@ def test_overlapping_runs_do_not_corrupt(feed_server: FeedServer, tmp_path: Path
     second = subprocess.run(
         aggregator("run", "-c", str(config)), cwd=tmp_path, capture_output=True, text=True
     )
-    out, err = first.communicate(timeout=240)
+    _out, err = first.communicate(timeout=240)
     assert first.returncode == 0, err
     if second.returncode != 0:  # it overlapped: a clear message and the tempfail code
         assert second.returncode == 75
