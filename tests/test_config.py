@@ -56,7 +56,9 @@ def test_good_config_loads_with_paths_relative_to_the_file(tmp_path: Path) -> No
 
 
 def test_top_level_allow_private_applies_to_every_feed(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, "allow_private: true\nfeeds:\n  - url: http://127.0.0.1/x\n"))
+    config = load_config(
+        write(tmp_path, "allow_private: true\nfeeds:\n  - url: http://127.0.0.1/x\n")
+    )
     assert all(f.allow_private for f in config.feeds)
 
 
@@ -67,7 +69,7 @@ def test_top_level_allow_private_applies_to_every_feed(tmp_path: Path) -> None:
         ("feeds:\n  - name: A\n", "feeds[0]: missing `url:`"),
         (
             "feeds:\n  - url: https://a.example/x\n  - url: https://a.example/x\n",
-            "duplicate of feeds[0]",
+            "duplicates feeds[0]",
         ),
         ("feeds:\n  - url: [unclosed\n", "YAML syntax error"),
         ("feeds:\n  - url: ftp://a.example/x\n", "is not an http(s) URL"),
@@ -99,7 +101,9 @@ def test_bad_config_names_file_entry_and_fix(tmp_path: Path, text: str, expected
 
 
 def test_error_message_carries_the_line_number(tmp_path: Path) -> None:
-    path = write(tmp_path, "feeds:\n  - url: https://a.example/x\n  - url: https://b.example/y\n    bad: 1\n")
+    path = write(
+        tmp_path, "feeds:\n  - url: https://a.example/x\n  - url: https://b.example/y\n    bad: 1\n"
+    )
     with pytest.raises(ConfigError, match=r"feeds\.yaml:4: feeds\[1\]"):
         load_config(path)
 
@@ -116,4 +120,47 @@ def test_cli_exits_2_with_one_line_on_bad_config(tmp_path: Path, command: str) -
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1
-    assert "duplicate" in lines[0] and str(path) in lines[0]
+    assert "duplicates" in lines[0] and str(path) in lines[0]
+
+
+FIELDS = [
+    ("database", "database: [x]"),
+    ("output", "output: {a: 1}"),
+    ("window_hours", "window_hours: [24]"),
+    ("model", "model: 3"),
+    ("templates", "templates: 7"),
+    ("allow_private", "allow_private: 'maybe'"),
+    ("site.title", "site: {title: [a]}"),
+    ("site.base_url", "site: {base_url: 'not a url'}"),
+    ("site.timezone", "site: {timezone: 5}"),
+    ("email.to", "email: {to: 5}"),
+    ("email.from", "email: {from: 'nobody'}"),
+    ("email.subject", "email: {subject: [a]}"),
+    ("email.smtp_host", "email: {smtp_host: 25}"),
+    ("email.smtp_port", "email: {smtp_port: 'twenty-five'}"),
+    ("email.security", "email: {security: 1}"),
+    ("email.username_env", "email: {username_env: 'not a name'}"),
+    ("email.password_env", "email: {password_env: 'a-b'}"),
+    ("email.max_stories", "email: {max_stories: 0}"),
+    ("embedding.backend", "embedding: {backend: 3}"),
+    ("embedding.max_tokens", "embedding: {max_tokens: 1.5}"),
+    ("embedding.threads", "embedding: {threads: -1}"),
+    ("poll.concurrency", "poll: {concurrency: 'many'}"),
+    ("poll.per_host", "poll: {per_host: 2.5}"),
+    ("poll.timeout_seconds", "poll: {timeout_seconds: -1}"),
+    ("poll.max_body_mb", "poll: {max_body_mb: [10]}"),
+    ("feeds[0].name", "feeds: [{url: 'https://a.example/x', name: [1]}]"),
+    ("feeds[0]", "feeds: [5]"),
+    ("site", "site: [1]"),
+    ("email", "email: 'me@example.org'"),
+    ("grouping", "grouping: [1]"),
+]
+
+
+@pytest.mark.parametrize(("name", "line"), FIELDS, ids=[f[0] for f in FIELDS])
+def test_every_field_with_a_wrong_value_is_named(tmp_path: Path, name: str, line: str) -> None:
+    text = line + "\n" + ("" if line.startswith("feeds:") else "feeds: []\n")
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert name in str(caught.value)
