@@ -213,23 +213,22 @@ def _parse_feeds(where: _Where, root: Mapping) -> tuple[FeedConfig, ...]:
                 entry, None, label, "missing `url:` (add `url: https://.../feed.xml`)"
             )
         url = _http_url(where, entry, "url", label)
-        label = f"feeds[{index}] ({url})"
         if url in seen:
             raise where.error(
-                entry,
-                "url",
-                label,
-                f"duplicate of feeds[{seen[url]}]: remove one of the two entries",
+                entry, "url", label, f"{url} duplicates feeds[{seen[url]}]: remove one of the two"
             )
         seen[url] = index
-        feeds.append(
-            FeedConfig(
-                url=url,
-                name=_optional_str(where, entry, "name", label),
-                tags=_tags(where, entry, label),
-                allow_private=_optional_bool(where, entry, "allow_private", label, False),
+        try:
+            feeds.append(
+                FeedConfig(
+                    url=url,
+                    name=_optional_str(where, entry, "name", label),
+                    tags=_tags(where, entry, label),
+                    allow_private=_optional_bool(where, entry, "allow_private", label, False),
+                )
             )
-        )
+        except ConfigError as exc:
+            raise ConfigError(f"{exc} (feed {url})") from None
     return tuple(feeds)
 
 
