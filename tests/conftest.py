@@ -8,3 +8,6 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# The loopback feed server fixture (`feed_server`) for every test module.
+pytest_plugins = ["tests.support.feedserver"]

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from aggregator.cli import main
 from aggregator.demo import load_demo_items, rss_feed
-from tests.support.feedserver import FeedServer, feed_server  # noqa: F401
+from tests.support.feedserver import FeedServer
 
 pytestmark = pytest.mark.model
 
@@ -37,7 +37,11 @@ def serve_outlets(server: FeedServer, items: list[dict]) -> dict[str, str]:
     urls = {}
     for index, (outlet, outlet_items) in enumerate(sorted(by_outlet.items())):
         path = f"/feeds/{index}.xml"
-        server.route(path, body=rss_feed(outlet, outlet_items, NOW), headers={"Content-Type": "application/rss+xml"})
+        server.route(
+            path,
+            body=rss_feed(outlet, outlet_items, NOW),
+            headers={"Content-Type": "application/rss+xml"},
+        )
         urls[server.url(path)] = outlet
     return urls
 
@@ -60,28 +64,51 @@ def stories_by_item(db: Path) -> dict[str, str]:
     return dict(rows)
 
 
-def test_run_polls_groups_and_builds_and_a_rerun_adds_nothing(feed_server: FeedServer, tmp_path: Path) -> None:  # noqa: F811
+def test_run_polls_groups_and_builds_and_a_rerun_adds_nothing(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
     items = pick_items()
-    hostile = dict(items[0], id="hostile-1", title="Market <script>alert(1)</script> update", url="javascript:alert(1)")
+    hostile = dict(
+        items[0],
+        id="hostile-1",
+        title="Market <script>alert(1)</script> update",
+        url="javascript:alert(1)",
+    )
     urls = serve_outlets(feed_server, [*items, hostile])
     feed_server.route("/broken.xml", status=500, body=b"oops")
-    feed_server.route("/garbage.xml", body=b"\x00\x01 this is not a feed <<<", headers={"Content-Type": "application/rss+xml"})
-    failing = [feed_server.url("/missing.xml"), feed_server.url("/broken.xml"), feed_server.url("/garbage.xml")]
+    feed_server.route(
+        "/garbage.xml",
+        body=b"\x00\x01 this is not a feed <<<",
+        headers={"Content-Type": "application/rss+xml"},
+    )
+    failing = [
+        feed_server.url("/missing.xml"),
+        feed_server.url("/broken.xml"),
+        feed_server.url("/garbage.xml"),
+    ]
     config = write_config(tmp_path, urls, failing)
 
     result = CliRunner().invoke(main, ["run", "-c", str(config)])
     assert result.exit_code == 0, result.output
     summary = result.output.strip().splitlines()
-    assert any(re.search(rf"{len(urls)} ok, 0 not modified, 3 failed; new items: {len(items) + 1}", line) for line in summary)
+    assert any(
+        re.search(rf"{len(urls)} ok, 0 not modified, 3 failed; new items: {len(items) + 1}", line)
+        for line in summary
+    )
 
     db = tmp_path / "news.db"
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT count(*) FROM items").fetchone()[0] == len(items) + 1
-        errors = dict(connection.execute("SELECT url, last_error FROM feeds WHERE last_status = 'error'").fetchall())
+        errors = dict(
+            connection.execute(
+                "SELECT url, last_error FROM feeds WHERE last_status = 'error'"
+            ).fetchall()
+        )
         assert set(errors) == set(failing)
         assert all(errors.values())
         outlets_per_story = [
-            row[0] for row in connection.execute("SELECT outlets FROM stories ORDER BY outlets DESC")
+            row[0]
+            for row in connection.execute("SELECT outlets FROM stories ORDER BY outlets DESC")
         ]
     # Each of the three real stories was reported by several outlets and grouped across them.
     assert outlets_per_story[:3] >= [3, 3, 3]
@@ -110,7 +137,7 @@ def test_run_polls_groups_and_builds_and_a_rerun_adds_nothing(feed_server: FeedS
         assert connection.execute("SELECT count(*) FROM items").fetchone()[0] == len(items) + 1
 
 
-def test_every_feed_failing_exits_1(feed_server: FeedServer, tmp_path: Path) -> None:  # noqa: F811
+def test_every_feed_failing_exits_1(feed_server: FeedServer, tmp_path: Path) -> None:
     feed_server.route("/broken.xml", status=500)
     config = write_config(tmp_path, {}, [feed_server.url("/broken.xml")])
     result = CliRunner().invoke(main, ["poll", "-c", str(config)])

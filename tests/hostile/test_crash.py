@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.demo import load_demo_items, rss_feed
-from tests.support.feedserver import FeedServer, feed_server  # noqa: F401
+from tests.support.feedserver import FeedServer
 
 pytestmark = pytest.mark.model
 
@@ -85,7 +85,7 @@ def check_site(site: Path) -> None:
             assert (site / href).resolve().exists(), href
 
 
-def test_kill_9_during_each_step_then_rerun(feed_server: FeedServer, tmp_path: Path) -> None:  # noqa: F811
+def test_kill_9_during_each_step_then_rerun(feed_server: FeedServer, tmp_path: Path) -> None:
     config, total = setup_feeds(feed_server, tmp_path)
     rng = random.Random(20261128)
     killed = 0
@@ -135,7 +135,7 @@ def test_kill_9_during_each_step_then_rerun(feed_server: FeedServer, tmp_path: P
     assert not leftovers or (tmp_path / "site" / "index.html").exists()
 
 
-def test_overlapping_runs_do_not_corrupt(feed_server: FeedServer, tmp_path: Path) -> None:  # noqa: F811
+def test_overlapping_runs_do_not_corrupt(feed_server: FeedServer, tmp_path: Path) -> None:
     config, total = setup_feeds(feed_server, tmp_path, n_outlets=20)
     first = subprocess.Popen(
         aggregator("run", "-c", str(config)),

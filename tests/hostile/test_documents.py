@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.feedserver import FeedServer, feed_server  # noqa: F401
+from tests.support.feedserver import FeedServer
 
 MEMORY_CAP_MB = 600  # the interpreter, httpx and feedparser alone take ~100 MB
 
