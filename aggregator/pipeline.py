@@ -87,9 +87,10 @@ def poll(
             on_result(outcome, new)
 
     options = PollOptions(
-        max_concurrency=config.poll.concurrency,
-        per_host=config.poll.per_host,
+        max_connections=config.poll.concurrency,
+        max_per_host=config.poll.per_host,
         total_timeout=config.poll.timeout_seconds,
+        read_timeout=min(PollOptions.read_timeout, config.poll.timeout_seconds),
         max_body_bytes=int(config.poll.max_body_mb * 1024 * 1024),
     )
     poll_http(

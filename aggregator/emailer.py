@@ -1,0 +1,220 @@
+"""The daily email: one multipart/alternative message (plain text + HTML with inlined CSS).
+
+Feed text reaches headers only through `header_text`, which strips CR/LF and control
+characters before the `email` package's policy folds and encodes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+import smtplib
+import ssl
+import tempfile
+from collections.abc import Sequence
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, parseaddr
+from pathlib import Path
+from typing import Protocol
+
+import css_inline
+
+from aggregator.models import Digest
+from aggregator.site import (
+    SiteSettingsLike,
+    StoryView,
+    as_utc,
+    checked_base_url,
+    clean_text,
+    day_view,
+    make_environment,
+    short_date,
+)
+
+_SECURITY_MODES = ("none", "starttls", "ssl")
+_TIMEOUT_SECONDS = 30.0
+
+
+class EmailSettingsLike(Protocol):
+    """What the email needs from `aggregator.config.EmailSettings`."""
+
+    @property
+    def to(self) -> tuple[str, ...]: ...
+    @property
+    def sender(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def smtp_host(self) -> str: ...
+    @property
+    def smtp_port(self) -> int: ...
+    @property
+    def security(self) -> str: ...
+    @property
+    def username_env(self) -> str | None: ...
+    @property
+    def password_env(self) -> str | None: ...
+    @property
+    def max_stories(self) -> int: ...
+
+
+class EmailError(RuntimeError):
+    """The email cannot be sent as configured (the message says what to change)."""
+
+
+def header_text(value: object, limit: int = 200) -> str:
+    """One line of header text: no CR/LF or other control characters, length capped."""
+    return clean_text(value, limit)
+
+
+def _shorten(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0] or text[: limit - 1]
+    return cut.rstrip(" ,;:-") + "…"
+
+
+def _subject(base: str, digest_day: str, stories: Sequence[StoryView]) -> str:
+    parts = [header_text(base, 80) or "Daily digest", digest_day]
+    if stories:
+        parts.append(_shorten(stories[0].headline, 80))
+    return " · ".join(parts)
+
+
+def _message_id(digest: Digest, sender: str) -> str:
+    """Same digest run, same id; a re-generated digest gets a new one (some servers dedupe)."""
+    domain = parseaddr(header_text(sender))[1].rpartition("@")[2]
+    domain = re.sub(r"[^A-Za-z0-9.-]", "", domain).strip(".-") or "localhost"
+    seed = f"{digest.day.isoformat()}|{as_utc(digest.generated_at).isoformat()}"
+    token = hashlib.sha256(seed.encode()).hexdigest()[:16]
+    return f"<digest-{digest.day:%Y%m%d}-{token}@{domain}>"
+
+
+def _story_link(story: StoryView, base: str | None) -> str | None:
+    """The story page when the site has a public address, else the headline's article."""
+    return base + story.page if base else story.href
+
+
+def render_email(
+    digest: Digest,
+    settings: EmailSettingsLike,
+    site: SiteSettingsLike,
+    templates_dir: Path | None = None,
+) -> EmailMessage:
+    """The day's email, ready for `send_email` or `write_eml`."""
+    env = make_environment(templates_dir, site.timezone)
+    day = day_view(digest)
+    stories = day.stories[: max(0, settings.max_stories)]
+    base = checked_base_url(site.base_url)
+    env.filters["story_link"] = lambda story: _story_link(story, base)
+    context = {
+        "site": {"title": clean_text(site.title, 200) or "Daily digest", "base_url": base},
+        "digest": day,
+        "stories": stories,
+        "more": len(day.stories) - len(stories),
+        "day_url": base + day.page if base else None,
+    }
+    text = env.get_template("email.txt").render(context)
+    html = env.get_template("email.html").render(context)
+    # Inline everything for clients that strip <style>; keep @media for dark mode where allowed.
+    inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+    html = inliner.inline(html)
+
+    message = EmailMessage(policy=SMTP)
+    message["Subject"] = _subject(settings.subject, short_date(day.day), stories)
+    message["From"] = header_text(settings.sender)
+    if settings.to:
+        message["To"] = ", ".join(header_text(address) for address in settings.to)
+    message["Date"] = format_datetime(as_utc(digest.generated_at))
+    message["Message-ID"] = _message_id(digest, settings.sender)
+    message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
+    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
+    # A boundary from the content instead of a random one: the same digest gives the same bytes.
+    # Quoted-printable bodies encode "=" as "=3D", so "=_" can never occur inside them.
+    message.set_boundary("=_digest_" + hashlib.sha256((text + html).encode()).hexdigest()[:32])
+    return message
+
+
+# ---------------------------------------------------------------- delivery
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _credentials(settings: EmailSettingsLike) -> tuple[str, str] | None:
+    """(user, password) from the environment variables named in the settings, or None."""
+    names = (settings.username_env, settings.password_env)
+    if not any(names):
+        return None
+    if not all(names):
+        raise EmailError("set both email.username_env and email.password_env, or neither")
+    values = [os.environ.get(name or "") for name in names]
+    missing = [name for name, value in zip(names, values, strict=True) if not value]
+    if missing:
+        raise EmailError(f"environment variable {missing[0]} is not set")
+    if settings.security == "none" and not _is_loopback(settings.smtp_host):
+        raise EmailError("refusing to send a password unencrypted: use security starttls or ssl")
+    return values[0] or "", values[1] or ""
+
+
+def _connect(settings: EmailSettingsLike) -> smtplib.SMTP:
+    host, port = settings.smtp_host, settings.smtp_port
+    if settings.security == "ssl":
+        context = ssl.create_default_context()
+        return smtplib.SMTP_SSL(host, port, timeout=_TIMEOUT_SECONDS, context=context)
+    smtp = smtplib.SMTP(host, port, timeout=_TIMEOUT_SECONDS)
+    if settings.security == "starttls":
+        try:
+            smtp.starttls(context=ssl.create_default_context())
+        except BaseException:
+            smtp.close()
+            raise
+    return smtp
+
+
+def send_email(msg: EmailMessage, settings: EmailSettingsLike) -> None:
+    """Deliver `msg` to `settings.to` through the configured SMTP server."""
+    if settings.security not in _SECURITY_MODES:
+        raise EmailError(f"email.security must be one of {', '.join(_SECURITY_MODES)}")
+    if not settings.to:
+        raise EmailError("no recipients: set email.to")
+    credentials = _credentials(settings)
+    with _connect(settings) as smtp:
+        if credentials:
+            smtp.login(*credentials)
+        smtp.send_message(msg, to_addrs=list(settings.to))
+
+
+def write_eml(msg: EmailMessage, path: Path) -> None:
+    """Write `msg` as an .eml file (replaced atomically), for `--to-file` and previews."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = msg.as_bytes(policy=msg.policy.clone(linesep="\n"))
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as f:
+        f.write(data)
+    try:
+        os.chmod(f.name, 0o644)
+        os.replace(f.name, path)
+    except BaseException:
+        os.unlink(f.name)
+        raise
+
+
+__all__ = [
+    "EmailError",
+    "EmailSettingsLike",
+    "header_text",
+    "render_email",
+    "send_email",
+    "write_eml",
+]

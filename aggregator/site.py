@@ -1,0 +1,704 @@
+"""Static site: renders the daily digests into a folder of plain HTML, Atom, JSON and CSS.
+
+Every link between pages is relative, so the folder works from any host path or file://.
+All feed text is untrusted: it is cleaned here, escaped by Jinja, and only http(s) URLs
+ever become hrefs. The site is built in a staging folder and renamed into place, so a
+crash mid-build leaves the previous site untouched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import tempfile
+import unicodedata
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import urlsplit
+from xml.etree import ElementTree as ET
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+import aggregator
+from aggregator.models import Digest, DigestItem, DigestStory
+
+MARKER_FILE = ".aggregator-site"
+_MARKER_TEXT = "Built by aggregator. This folder is replaced as a whole on every build.\n"
+_ATOM_NS = "http://www.w3.org/2005/Atom"
+_SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+_STATUSES = frozenset({"new", "growing", "unchanged"})
+
+# Characters XML 1.0 forbids, plus DEL and the C1 controls: feed text loses them everywhere.
+_FORBIDDEN_CHARS = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_WHITESPACE = re.compile(r"\s+")
+# In a URL: whitespace, backslashes, controls, and invisible or direction-changing characters.
+_URL_FORBIDDEN = re.compile(
+    r"[\s\\\x00-\x1f\x7f-\x9f\xad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)
+
+
+class SiteSettingsLike(Protocol):
+    """What the site needs from `aggregator.config.SiteSettings` (any object with these works)."""
+
+    @property
+    def title(self) -> str: ...
+
+    @property
+    def base_url(self) -> str | None: ...
+
+    @property
+    def timezone(self) -> str: ...
+
+
+class UnsafePathError(ValueError):
+    """A computed output path would land outside the output folder."""
+
+
+class SiteError(RuntimeError):
+    """The site cannot be built into the requested folder."""
+
+
+# ---------------------------------------------------------------- text, links and paths
+
+
+def clean_text(value: object, limit: int = 1000) -> str:
+    """Feed text as one line: control characters removed, whitespace collapsed, length capped."""
+    text = "" if value is None else str(value)
+    text = _WHITESPACE.sub(" ", _FORBIDDEN_CHARS.sub("", text)).strip()
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return text
+
+
+def http_url(value: object) -> str | None:
+    """The URL itself when it is a plain absolute http(s) URL, else None (never trust the input)."""
+    if not isinstance(value, str) or not value or len(value) > 2048:
+        return None
+    if _URL_FORBIDDEN.search(value):
+        return None
+    try:
+        parts = urlsplit(value)
+        hostname = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not hostname:
+        return None
+    return value
+
+
+def slugify(value: str, max_length: int = 60) -> str:
+    """Lowercase ASCII letters, digits and single hyphens; may be empty."""
+    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:max_length].strip("-")
+
+
+def _short_hash(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+
+
+def unique_slugs(names: Iterable[str], fallback: str) -> dict[str, str]:
+    """Map each distinct name to a distinct file-name slug, independent of input order.
+
+    Names whose slugs collide (or are empty, e.g. all non-Latin) get a hash suffix.
+    """
+    distinct = sorted(set(names))
+    base = {name: slugify(name) for name in distinct}
+    taken = Counter(base.values())
+    slugs = {
+        name: slug if slug and taken[slug] == 1 else f"{slug or fallback}-{_short_hash(name)}"
+        for name, slug in base.items()
+    }
+    if len(set(slugs.values())) != len(slugs):
+        raise SiteError("could not derive distinct file names")
+    return slugs
+
+
+def story_slug(story_id: str) -> str:
+    """File name for a story: the id itself when already safe, else a slug plus a hash.
+
+    A pure function of the id, so the email can link to story pages without building the site.
+    """
+    slug = slugify(story_id, 80)
+    if slug == story_id:
+        return slug
+    return f"{slug[:40].strip('-') or 'story'}-{_short_hash(story_id)}"
+
+
+def safe_path(root: Path, relative: str) -> Path:
+    """`root / relative`, refusing anything that resolves outside `root`."""
+    root = root.resolve()
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or path == root:
+        raise UnsafePathError(f"refusing to write outside {root}: {relative!r}")
+    return path
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Aware UTC datetime; naive values are taken to be UTC already."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+# ---------------------------------------------------------------- view models (cleaned data)
+
+
+@dataclass(frozen=True, slots=True)
+class OutletRef:
+    name: str
+    page: str  # path from the site root
+
+
+@dataclass(frozen=True, slots=True)
+class ItemView:
+    title: str
+    href: str | None  # checked http(s) or None
+    outlet: OutletRef
+    published: datetime
+    is_copy: bool
+    summary: str
+
+
+@dataclass(frozen=True, slots=True)
+class SourceView:
+    """One outlet's contribution to a story: its name and the link to its (first) article."""
+
+    outlet: OutletRef
+    href: str | None
+    is_copy: bool  # every item from this outlet looks copied
+
+
+@dataclass(frozen=True, slots=True)
+class StoryView:
+    id: str
+    slug: str
+    page: str
+    headline: str
+    href: str | None
+    summary: str
+    keywords: tuple[str, ...]
+    tags: tuple[str, ...]
+    status: str
+    first_seen: datetime
+    last_updated: datetime
+    items: tuple[ItemView, ...]  # oldest first: who reported it first
+    sources: tuple[SourceView, ...]  # one per outlet, in the digest's order
+
+    @property
+    def outlet_count(self) -> int:
+        return len(self.sources)
+
+
+@dataclass(frozen=True, slots=True)
+class SectionView:
+    tag: str
+    anchor: str
+    stories: tuple[StoryView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DayView:
+    day: date
+    page: str
+    generated_at: datetime
+    stories: tuple[StoryView, ...]
+    sections: tuple[SectionView, ...]
+    outlet_count: int
+    feeds_ok: int
+    feeds_failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutletEntry:
+    item: ItemView
+    story: StoryView
+
+
+@dataclass(frozen=True, slots=True)
+class OutletPage:
+    outlet: OutletRef
+    entries: tuple[OutletEntry, ...]  # newest first
+
+    @property
+    def story_count(self) -> int:
+        return len({entry.story.slug for entry in self.entries})
+
+
+@dataclass(frozen=True, slots=True)
+class SiteModel:
+    days: tuple[DayView, ...]  # newest first, one per distinct day
+    stories: tuple[StoryView, ...]  # newest version of every story, sorted by slug
+    appearances: dict[str, tuple[DayView, ...]]  # story slug -> days it appeared on
+    outlets: tuple[OutletPage, ...]  # sorted by name
+
+
+def day_page(day: date) -> str:
+    return f"{day:%Y/%m/%d}/index.html"
+
+
+def day_view(digest: Digest) -> DayView:
+    """One digest's cleaned view model, linked exactly as on the site (used by the email)."""
+    return _ModelBuilder([digest]).build().days[0]
+
+
+def _outlet_name(raw: str) -> str:
+    return clean_text(raw, 120) or "Unknown outlet"
+
+
+class _ModelBuilder:
+    """Turns raw digests into cleaned, linked view models."""
+
+    def __init__(self, digests: Sequence[Digest]) -> None:
+        by_day: dict[date, Digest] = {}
+        for digest in digests:
+            by_day.setdefault(digest.day, digest)  # the first (newest) one of a day wins
+        self.digests = sorted(by_day.values(), key=lambda d: d.day, reverse=True)
+        stories = [s for d in self.digests for s in d.stories]
+        outlet_names = {_outlet_name(i.outlet) for s in stories for i in s.items}
+        self.outlets = {
+            name: OutletRef(name, f"outlets/{slug}.html")
+            for name, slug in unique_slugs(outlet_names, "outlet").items()
+        }
+
+    def build(self) -> SiteModel:
+        days = tuple(self._day(d) for d in self.digests)
+        newest: dict[str, StoryView] = {}
+        appearances: dict[str, list[DayView]] = {}
+        for day in days:
+            for story in day.stories:
+                newest.setdefault(story.slug, story)
+                appearances.setdefault(story.slug, []).append(day)
+        return SiteModel(
+            days=days,
+            stories=tuple(newest[slug] for slug in sorted(newest)),
+            appearances={slug: tuple(found) for slug, found in appearances.items()},
+            outlets=self._outlet_pages(newest.values()),
+        )
+
+    def _day(self, digest: Digest) -> DayView:
+        stories = tuple(self._story(s) for s in digest.stories)
+        return DayView(
+            day=digest.day,
+            page=day_page(digest.day),
+            generated_at=as_utc(digest.generated_at),
+            stories=stories,
+            sections=_sections(stories),
+            outlet_count=len({src.outlet.name for s in stories for src in s.sources}),
+            feeds_ok=digest.feeds_ok,
+            feeds_failed=digest.feeds_failed,
+        )
+
+    def _item(self, item: DigestItem) -> ItemView:
+        return ItemView(
+            title=clean_text(item.title, 300) or "(untitled)",
+            href=http_url(item.link),
+            outlet=self.outlets[_outlet_name(item.outlet)],
+            published=as_utc(item.published),
+            is_copy=bool(item.is_copy),
+            summary=clean_text(item.summary, 600),
+        )
+
+    def _story(self, story: DigestStory) -> StoryView:
+        slug = story_slug(story.id)  # from the raw id, so distinct ids never share a page
+        in_given_order = [self._item(i) for i in story.items]
+        items = sorted(in_given_order, key=lambda i: (i.published, i.outlet.name, i.title))
+        return StoryView(
+            id=clean_text(story.id, 200),
+            slug=slug,
+            page=f"stories/{slug}.html",
+            headline=clean_text(story.headline, 300) or "(untitled)",
+            href=http_url(story.link),
+            summary=clean_text(story.summary, 600),
+            keywords=tuple(k for k in (clean_text(k, 40) for k in story.keywords) if k),
+            tags=tuple(dict.fromkeys(t for t in (clean_text(t, 40) for t in story.tags) if t)),
+            status=story.status if story.status in _STATUSES else "unchanged",
+            first_seen=as_utc(story.first_seen),
+            last_updated=as_utc(story.last_updated),
+            items=tuple(items),
+            sources=_sources(in_given_order),
+        )
+
+    def _outlet_pages(self, stories: Iterable[StoryView]) -> tuple[OutletPage, ...]:
+        entries: dict[str, list[OutletEntry]] = {name: [] for name in self.outlets}
+        for story in stories:
+            for item in story.items:
+                entries[item.outlet.name].append(OutletEntry(item, story))
+        pages = []
+        for name in sorted(entries, key=lambda n: (n.casefold(), n)):
+            found = sorted(
+                entries[name],
+                key=lambda e: (e.item.published, e.story.slug, e.item.title),
+                reverse=True,
+            )
+            if found:
+                pages.append(OutletPage(self.outlets[name], tuple(found)))
+        return tuple(pages)
+
+
+def _sources(items: Sequence[ItemView]) -> tuple[SourceView, ...]:
+    by_outlet: dict[str, list[ItemView]] = {}
+    for item in items:
+        by_outlet.setdefault(item.outlet.name, []).append(item)
+    sources = []
+    for group in by_outlet.values():
+        originals = [i for i in group if not i.is_copy] or group
+        href = next((i.href for i in originals if i.href), None)
+        sources.append(SourceView(group[0].outlet, href, all(i.is_copy for i in group)))
+    return tuple(sources)
+
+
+def _sections(stories: Sequence[StoryView]) -> tuple[SectionView, ...]:
+    by_tag: dict[str, list[StoryView]] = {}
+    for story in stories:
+        for tag in story.tags:
+            by_tag.setdefault(tag, []).append(story)
+    anchors = unique_slugs(by_tag, "section")
+    return tuple(
+        SectionView(tag, f"section-{anchors[tag]}", tuple(by_tag[tag]))
+        for tag in sorted(by_tag, key=str.casefold)
+    )
+
+
+# ---------------------------------------------------------------- templates
+
+
+def builtin_templates_dir() -> Path:
+    """Templates shipped in the wheel, else the repository's `templates/` folder."""
+    packaged = Path(aggregator.__file__).parent / "_templates"
+    if packaged.is_dir():
+        return packaged
+    return Path(aggregator.__file__).resolve().parent.parent / "templates"
+
+
+_MONTHS = (
+    *("January", "February", "March", "April", "May", "June", "July"),
+    *("August", "September", "October", "November", "December"),
+)
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
+def long_date(day: date) -> str:
+    # Fixed English names: output must not depend on the build machine's locale.
+    return f"{_WEEKDAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+
+
+def short_date(day: date) -> str:
+    return f"{day.day} {_MONTHS[day.month - 1][:3]} {day.year}"
+
+
+def _plural(count: int, word: str, plural: str | None = None) -> str:
+    return f"{count} {word if count == 1 else plural or word + 's'}"
+
+
+def make_environment(templates_dir: Path | None, timezone: str = "UTC") -> jinja2.Environment:
+    """Jinja environment: the user's folder first, then the built-in templates (file by file).
+
+    Autoescaping is on for every template except plain-text ones (`.txt`), where HTML
+    entities would be wrong; their data is cleaned of control characters instead.
+    """
+    folders = [templates_dir] if templates_dir is not None else []
+    folders.append(builtin_templates_dir())
+    zone = ZoneInfo(timezone)
+
+    def local(moment: datetime) -> datetime:
+        return as_utc(moment).astimezone(zone)
+
+    def when(moment: datetime, day: date | None = None) -> str:
+        """'14:05' on the digest's own day, else '27 Nov, 14:05'."""
+        here = local(moment)
+        if day is not None and here.date() == day:
+            return f"{here:%H:%M}"
+        return f"{here.day} {_MONTHS[here.month - 1][:3]}, {here:%H:%M}"
+
+    env = jinja2.Environment(
+        loader=jinja2.ChoiceLoader([jinja2.FileSystemLoader(str(f)) for f in folders]),
+        autoescape=lambda name: name is None or not name.endswith(".txt"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+    env.filters.update(
+        clock=lambda m: f"{local(m):%H:%M}",
+        when=when,
+        isotime=lambda m: local(m).isoformat(timespec="minutes"),
+        longdate=long_date,
+        shortdate=short_date,
+        monthyear=lambda day: f"{_MONTHS[day.month - 1]} {day.year}",
+        plural=_plural,
+    )
+    env.globals.update(timezone=timezone)
+    return env
+
+
+# ---------------------------------------------------------------- machine outputs
+
+
+def _rfc3339(moment: datetime) -> str:
+    return as_utc(moment).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def checked_base_url(base_url: str | None) -> str | None:
+    """The site's public address ending in "/", or None; anything but http(s) is refused."""
+    if not base_url:
+        return None
+    if http_url(base_url) is None:
+        raise SiteError(f"base_url must be an absolute http(s) URL, not {base_url!r}")
+    return base_url.rstrip("/") + "/"
+
+
+class _Urls:
+    """Turns site-root paths into links: absolute with a base URL, else relative to the root."""
+
+    def __init__(self, base_url: str | None) -> None:
+        self.base = checked_base_url(base_url)
+
+    def __call__(self, path: str) -> str:
+        return (self.base or "") + path
+
+
+def _xml_bytes(root: ET.Element) -> bytes:
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, attrs)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _atom_feed(day: DayView | None, title: str, urls: _Urls) -> bytes:
+    """Atom feed of today's stories. Entry ids depend only on the site and the story id."""
+    ET.register_namespace("", _ATOM_NS)
+    identity = urls.base or f"aggregator:{title}"
+    a = f"{{{_ATOM_NS}}}"
+    feed = ET.Element(f"{a}feed")
+    _sub(feed, f"{a}id", f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, identity)}")
+    _sub(feed, f"{a}title", title)
+    updated = day.generated_at if day else datetime(1970, 1, 1, tzinfo=UTC)
+    _sub(feed, f"{a}updated", _rfc3339(updated))
+    _sub(feed, f"{a}link", rel="alternate", type="text/html", href=urls("index.html"))
+    if urls.base:
+        _sub(feed, f"{a}link", rel="self", type="application/atom+xml", href=urls("feed.xml"))
+    _sub(_sub(feed, f"{a}author"), f"{a}name", title)
+    _sub(feed, f"{a}generator", "aggregator", version=aggregator.__version__)
+    for story in day.stories if day else ():
+        entry = _sub(feed, f"{a}entry")
+        story_key = f"{identity}/stories/{story.id}"
+        _sub(entry, f"{a}id", f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, story_key)}")
+        _sub(entry, f"{a}title", story.headline, type="text")
+        _sub(entry, f"{a}link", rel="alternate", type="text/html", href=urls(story.page))
+        if story.href:
+            _sub(entry, f"{a}link", rel="related", type="text/html", href=story.href)
+        _sub(entry, f"{a}published", _rfc3339(story.first_seen))
+        _sub(entry, f"{a}updated", _rfc3339(max(story.last_updated, story.first_seen)))
+        for keyword in story.keywords:
+            _sub(entry, f"{a}category", term=keyword)
+        outlets = ", ".join(s.outlet.name for s in story.sources)
+        summary = f"{_plural(story.outlet_count, 'outlet')}: {outlets}."
+        _sub(entry, f"{a}summary", f"{story.summary}\n\n{summary}".strip(), type="text")
+    return _xml_bytes(feed)
+
+
+def _json_bytes(data: object) -> bytes:
+    text = json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True)
+    # Keep markup characters out of the raw bytes so the file is inert wherever it is pasted.
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escape)
+    return (text + "\n").encode("utf-8")
+
+
+def _stories_json(day: DayView | None, urls: _Urls) -> bytes:
+    def item(i: ItemView) -> dict[str, object]:
+        return {
+            "title": i.title,
+            "link": i.href,
+            "outlet": i.outlet.name,
+            "published": _rfc3339(i.published),
+            "is_copy": i.is_copy,
+        }
+
+    def story(s: StoryView) -> dict[str, object]:
+        return {
+            "id": s.id,
+            "url": urls(s.page),
+            "headline": s.headline,
+            "link": s.href,
+            "summary": s.summary,
+            "keywords": list(s.keywords),
+            "tags": list(s.tags),
+            "status": s.status,
+            "outlets": [src.outlet.name for src in s.sources],
+            "first_seen": _rfc3339(s.first_seen),
+            "last_updated": _rfc3339(s.last_updated),
+            "items": [item(i) for i in s.items],
+        }
+
+    return _json_bytes(
+        {
+            "day": day.day.isoformat() if day else None,
+            "generated_at": _rfc3339(day.generated_at) if day else None,
+            "stories": [story(s) for s in day.stories] if day else [],
+        }
+    )
+
+
+def _sitemap(model: SiteModel, urls: _Urls) -> bytes:
+    ET.register_namespace("", _SITEMAP_NS)
+    s = f"{{{_SITEMAP_NS}}}"
+    root = ET.Element(f"{s}urlset")
+
+    def add(path: str, modified: date | None) -> None:
+        entry = _sub(root, f"{s}url")
+        _sub(entry, f"{s}loc", urls(path))
+        if modified is not None:
+            _sub(entry, f"{s}lastmod", modified.isoformat())
+
+    latest = model.days[0].day if model.days else None
+    add("index.html", latest)
+    add("archive/index.html", latest)
+    add("outlets/index.html", latest)
+    for day in model.days:
+        add(day.page, day.day)
+    for story in model.stories:
+        add(story.page, story.last_updated.date())
+    for outlet in model.outlets:
+        add(outlet.outlet.page, outlet.entries[0].item.published.date())
+    return _xml_bytes(root)
+
+
+# ---------------------------------------------------------------- pages
+
+
+def _root_prefix(page: str) -> str:
+    return "../" * page.count("/")
+
+
+def _pages(model: SiteModel) -> Iterator[tuple[str, str, dict[str, object]]]:
+    """(output path, template, context) for every HTML page."""
+    today = model.days[0] if model.days else None
+    yield "index.html", "index.html", {"digest": today, "nav": "today"}
+    months: dict[tuple[int, int], list[DayView]] = {}
+    for day in model.days:
+        months.setdefault((day.day.year, day.day.month), []).append(day)
+    yield "archive/index.html", "archive.html", {"months": months, "nav": "archive"}
+    for index, day in enumerate(model.days):
+        newer = model.days[index - 1] if index > 0 else None
+        older = model.days[index + 1] if index + 1 < len(model.days) else None
+        context = {"digest": day, "newer": newer, "older": older, "nav": "archive"}
+        yield day.page, "day.html", context
+    for story in model.stories:
+        context = {"story": story, "days": model.appearances[story.slug], "nav": "archive"}
+        yield story.page, "story.html", context
+    yield "outlets/index.html", "outlets.html", {"outlets": model.outlets, "nav": "outlets"}
+    for outlet in model.outlets:
+        yield outlet.outlet.page, "outlet.html", {"outlet": outlet, "nav": "outlets"}
+
+
+def _render_site(
+    model: SiteModel, settings: SiteSettingsLike, env: jinja2.Environment
+) -> Iterator[tuple[str, bytes]]:
+    urls = _Urls(settings.base_url)
+    site = {"title": clean_text(settings.title, 200) or "Daily digest", "base_url": urls.base}
+    for path, template, context in _pages(model):
+        page = {"path": path, "root": _root_prefix(path), "site": site, **context}
+        yield path, env.get_template(template).render(page).encode("utf-8")
+    # The stylesheet is a template too, so a user folder can replace it like any page.
+    style_source = env.loader.get_source(env, "style.css")[0]  # type: ignore[union-attr]
+    yield "style.css", style_source.encode("utf-8")
+    today = model.days[0] if model.days else None
+    yield "feed.xml", _atom_feed(today, site["title"], urls)
+    yield "stories.json", _stories_json(today, urls)
+    if urls.base:
+        yield "sitemap.xml", _sitemap(model, urls)
+    yield MARKER_FILE, _MARKER_TEXT.encode("utf-8")
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _check_replaceable(output: Path) -> None:
+    """Refuse to replace a folder this module did not build (e.g. a mistyped --output ~)."""
+    if output.is_symlink() or (output.exists() and not output.is_dir()):
+        raise SiteError(f"{output} exists and is not a folder")
+    if output.is_dir() and any(output.iterdir()) and not (output / MARKER_FILE).is_file():
+        raise SiteError(f"{output} is not empty and was not built by aggregator; not replacing")
+
+
+def _swap_in(staging: Path, output: Path) -> None:
+    """Replace `output` with `staging` using renames on the same filesystem."""
+    if not output.exists():
+        staging.rename(output)
+        return
+    graveyard = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
+    retired = graveyard / "site"
+    output.rename(retired)
+    try:
+        staging.rename(output)
+    except OSError:
+        retired.rename(output)
+        raise
+    finally:
+        shutil.rmtree(graveyard, ignore_errors=True)
+
+
+def build_site(
+    output: Path,
+    digests: Sequence[Digest],
+    settings: SiteSettingsLike,
+    templates_dir: Path | None = None,
+) -> list[Path]:
+    """Build the whole site from all `digests` (newest first) and swap it into `output`.
+
+    Returns the written files as paths inside `output`, sorted.
+    """
+    output = Path(output).absolute()
+    _check_replaceable(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    env = make_environment(templates_dir, settings.timezone)
+    model = _ModelBuilder(digests).build()
+    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.new-", dir=output.parent)).resolve()
+    try:
+        staging.chmod(0o755)  # mkdtemp makes it private; a static host must be able to read it
+        written = [_write(staging, path, data) for path, data in _render_site(model, settings, env)]
+        _swap_in(staging, output)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return sorted(output / path.relative_to(staging) for path in written)
+
+
+def _write(root: Path, relative: str, data: bytes) -> Path:
+    path = safe_path(root, relative)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+__all__ = [
+    "MARKER_FILE",
+    "SiteError",
+    "SiteSettingsLike",
+    "UnsafePathError",
+    "build_site",
+    "builtin_templates_dir",
+    "checked_base_url",
+    "clean_text",
+    "http_url",
+    "make_environment",
+    "safe_path",
+    "slugify",
+    "story_slug",
+]

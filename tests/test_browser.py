@@ -1,0 +1,121 @@
+"""The site in real Chromium, opened from file://, on a phone and a desktop viewport."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import ConsoleMessage
+
+from aggregator.serve import make_server
+from aggregator.site import build_site, story_slug
+from tests.support.chromium import chromium_path
+from tests.support.digests import (
+    HOSTILE_STORY_ID,
+    realistic_digests,
+    site_settings,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(chromium_path() is None, reason="Chromium is not installed"),
+]
+
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+VIEWPORTS = {"phone": (360, 740), "desktop": (1280, 800)}
+PAGES = {
+    "index": "index.html",
+    "day": "2026/11/27/index.html",
+    "story": "stories/rail-strike-2026.html",
+    "hostile-story": f"stories/{story_slug(HOSTILE_STORY_ID)}.html",
+    "archive": "archive/index.html",
+}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("browser") / "site"
+    build_site(output, realistic_digests(), site_settings())
+    return output
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    from tests.support.chromium import launch_chromium
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        yield browser
+        browser.close()
+
+
+# Every page in light mode on both viewports; dark mode on the two main page types; and the
+# home page once more over HTTP from the preview server, whose Content-Security-Policy would
+# report anything inline.
+CASES = [
+    *[(name, viewport, "light", "file") for name in PAGES for viewport in VIEWPORTS],
+    *[(name, viewport, "dark", "file") for name in ("index", "story") for viewport in VIEWPORTS],
+    ("index", "desktop", "light", "http"),
+]
+
+
+@pytest.fixture(scope="module")
+def server_url(site: Path) -> Iterator[str]:
+    server = make_server(site, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def is_error(message: ConsoleMessage) -> bool:
+    # Browsers ask any HTTP host for /favicon.ico on their own; the site does not link one.
+    return message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico")
+
+
+@pytest.mark.parametrize(("name", "viewport", "scheme", "via"), CASES)
+def test_page_renders_cleanly(
+    browser, site: Path, server_url: str, name: str, viewport: str, scheme: str, via: str
+) -> None:
+    url = (site / PAGES[name]).as_uri() if via == "file" else server_url + PAGES[name]
+    width, height = VIEWPORTS[viewport]
+    context = browser.new_context(
+        viewport={"width": width, "height": height},
+        color_scheme=scheme,
+        java_script_enabled=True,  # so a successful injection would be noticed
+    )
+    problems: list[str] = []
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(f"console: {m.text}") if is_error(m) else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+    page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(("file://", server_url)) else problems.append(r.url),
+    )
+    try:
+        page.goto(url)
+        page.hover("h1")  # would fire an injected onmouseover nearby
+        layout = page.evaluate(
+            """() => ({
+                scrollWidth: document.documentElement.scrollWidth,
+                innerWidth: window.innerWidth,
+                font: getComputedStyle(document.body).fontFamily,
+                scripts: document.scripts.length,
+            })"""
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        shot = ARTIFACTS / f"{name}-{viewport}-{scheme}-{via}.png"
+        page.screenshot(path=shot, full_page=True)
+    finally:
+        context.close()
+    assert not problems, problems
+    assert layout["scrollWidth"] <= layout["innerWidth"], f"horizontal overflow: {layout}"
+    assert "system-ui" in layout["font"], "the stylesheet did not load"
+    assert layout["scripts"] == 0

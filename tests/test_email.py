@@ -1,0 +1,240 @@
+"""The daily email: structure, inlined styles, header safety, and delivery to a real SMTP server."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import socket
+from collections.abc import Iterator
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import lxml.html
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+
+from aggregator.emailer import EmailError, render_email, send_email, write_eml
+from aggregator.site import story_slug
+from tests.support.digests import (
+    CRLF_HEADLINE,
+    SCRIPT,
+    day_digest,
+    email_settings,
+    realistic_digests,
+    site_settings,
+)
+
+BASE_URL = "https://news.example.org/digest/"
+
+
+class Inbox:
+    """aiosmtpd handler that keeps every message it receives."""
+
+    def __init__(self) -> None:
+        self.envelopes: list[Envelope] = []
+
+    async def handle_DATA(self, server: object, session: Session, envelope: Envelope) -> str:
+        self.envelopes.append(envelope)
+        return "250 OK"
+
+
+class Credentials:
+    def __init__(self) -> None:
+        self.seen: list[tuple[bytes, bytes]] = []
+
+    def __call__(
+        self, server: object, session: Session, envelope: Envelope, mechanism: str, data: object
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        self.seen.append((data.login, data.password))
+        return AuthResult(success=data.password == b"s3cret")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Controller, Inbox, Credentials]]:
+    inbox, credentials = Inbox(), Credentials()
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=credentials,
+        auth_require_tls=False,  # loopback only, in a test
+    )
+    controller.start()
+    try:
+        yield controller, inbox, credentials
+    finally:
+        controller.stop()
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    plain = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert plain is not None and html is not None
+    return plain.get_content(), html.get_content()
+
+
+@pytest.fixture(scope="module")
+def digest():
+    return realistic_digests()[0]
+
+
+def test_message_is_multipart_alternative_with_inlined_styles(digest) -> None:
+    message = render_email(digest, email_settings(), site_settings(base_url=BASE_URL))
+    assert message.get_content_type() == "multipart/alternative"
+    types = [part.get_content_type() for part in message.iter_parts()]
+    assert types == ["text/plain", "text/html"]
+    text, html = parts(message)
+    doc = lxml.html.fromstring(html)
+    # Readable where <style> is stripped: the look lives in style="" attributes.
+    assert doc.xpath("//h2[@style]") and doc.xpath("//a[@style]")
+    assert 'style="' in html
+    assert "<script" not in html.lower()
+    headlines = [h.text_content() for h in doc.xpath("//h2")]
+    assert headlines[0] == "Regional rail strike called off after overnight talks"
+    assert "Regional rail strike called off after overnight talks" in text
+    # With a public site, headlines link to its story pages.
+    first = doc.xpath("//h2/a")[0].get("href")
+    assert first == BASE_URL + "stories/rail-strike-2026.html"
+    assert BASE_URL + "stories/rail-strike-2026.html" in text
+    assert BASE_URL + "2026/11/28/index.html" in text
+
+
+def test_without_base_url_headlines_link_to_articles(digest) -> None:
+    message = render_email(digest, email_settings(), site_settings(base_url=None))
+    _, html = parts(message)
+    hrefs = lxml.html.fromstring(html).xpath("//a/@href")
+    assert hrefs and all(h.startswith("https://") for h in hrefs)
+    assert digest.stories[0].link in hrefs
+
+
+def test_only_http_links_and_escaped_text(digest) -> None:
+    _, html = parts(render_email(digest, email_settings(), site_settings()))
+    doc = lxml.html.fromstring(html)
+    for href in doc.xpath("//@href"):
+        assert href.startswith(("http://", "https://")), href
+    assert not [a for el in doc.iter() for a in el.attrib if a.lower().startswith("on")]
+    assert SCRIPT in doc.text_content()  # shown as text
+
+
+def test_top_n_stories(digest) -> None:
+    message = render_email(digest, email_settings(max_stories=3), site_settings())
+    text, html = parts(message)
+    assert len(lxml.html.fromstring(html).xpath("//h2")) == 3
+    assert f"and {len(digest.stories) - 3} more stories" in text
+
+
+def test_headers_cannot_be_injected() -> None:
+    hostile = day_digest(realistic_digests()[0].day, hostile=True)
+    crlf_story = next(s for s in hostile.stories if s.headline == CRLF_HEADLINE)
+    digest = dataclasses.replace(hostile, stories=(crlf_story, *hostile.stories))  # in the subject
+    settings = email_settings(subject="Digest\r\nBcc: everyone@example.org")
+    raw = render_email(digest, settings, site_settings()).as_bytes()
+    parsed = email.message_from_bytes(raw, policy=policy.default)
+    assert parsed["Bcc"] is None and parsed["X-Injected"] is None
+    assert "Markets rally" in parsed["Subject"] and "\n" not in parsed["Subject"]
+    header_block = raw.split(b"\r\n\r\n", 1)[0]
+    names = {line.split(b":", 1)[0] for line in header_block.split(b"\r\n") if line[:1] != b" "}
+    assert names == {
+        b"Subject",
+        b"From",
+        b"To",
+        b"Date",
+        b"Message-ID",
+        b"Auto-Submitted",
+        b"MIME-Version",
+        b"Content-Type",
+    }
+
+
+def test_date_and_message_id_are_deterministic(digest) -> None:
+    first = render_email(digest, email_settings(), site_settings())
+    second = render_email(digest, email_settings(), site_settings())
+    assert first.as_bytes() == second.as_bytes()
+    assert first["Message-ID"].endswith("@example.org>")
+    assert first["Date"] == "Sat, 28 Nov 2026 18:30:00 +0000"
+    rerun = dataclasses.replace(digest, generated_at=digest.generated_at.replace(hour=19))
+    assert (
+        render_email(rerun, email_settings(), site_settings())["Message-ID"] != first["Message-ID"]
+    )
+
+
+def test_send_to_a_real_smtp_server(smtp_server, digest) -> None:
+    controller, inbox, _ = smtp_server
+    settings = email_settings(smtp_port=controller.port, to=("a@example.org", "b@example.org"))
+    send_email(render_email(digest, settings, site_settings(base_url=BASE_URL)), settings)
+    [envelope] = inbox.envelopes
+    assert envelope.rcpt_tos == ["a@example.org", "b@example.org"]
+    assert envelope.mail_from == "digest@example.org"
+    received = email.message_from_bytes(envelope.original_content, policy=policy.default)
+    assert received.get_content_type() == "multipart/alternative"
+    text, html = parts(received)
+    assert 'style="' in html
+    assert "Regional rail strike called off after overnight talks" in html
+    assert f"{BASE_URL}stories/{story_slug('rail-strike-2026')}.html" in html
+    assert "Regional rail strike" in text
+
+
+def test_login_uses_credentials_from_the_environment(smtp_server, digest, monkeypatch) -> None:
+    controller, inbox, credentials = smtp_server
+    monkeypatch.setenv("DIGEST_SMTP_USER", "digest")
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "s3cret")
+    settings = email_settings(
+        smtp_port=controller.port,
+        username_env="DIGEST_SMTP_USER",
+        password_env="DIGEST_SMTP_PASSWORD",
+    )
+    send_email(render_email(digest, settings, site_settings()), settings)
+    assert credentials.seen == [(b"digest", b"s3cret")]
+    assert len(inbox.envelopes) == 1
+
+
+def test_missing_credentials_and_plaintext_passwords_are_refused(digest, monkeypatch) -> None:
+    monkeypatch.delenv("NOPE_PASSWORD", raising=False)
+    monkeypatch.setenv("SOME_USER", "digest")
+    settings = email_settings(username_env="SOME_USER", password_env="NOPE_PASSWORD")
+    message = render_email(digest, settings, site_settings())
+    with pytest.raises(EmailError, match="NOPE_PASSWORD"):
+        send_email(message, settings)
+    monkeypatch.setenv("NOPE_PASSWORD", "x")
+    remote = dataclasses.replace(settings, smtp_host="smtp.example.org")
+    with pytest.raises(EmailError, match="unencrypted"):
+        send_email(message, remote)
+    with pytest.raises(EmailError, match="security"):
+        send_email(message, dataclasses.replace(settings, security="tls-please"))
+
+
+def test_write_eml_round_trips(digest, tmp_path: Path) -> None:
+    message = render_email(digest, email_settings(), site_settings())
+    path = tmp_path / "out" / "digest.eml"
+    write_eml(message, path)
+    parsed = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert parsed["Subject"] == message["Subject"]
+    assert parts(parsed)[0] == parts(message)[0]
+    assert sorted(p.name for p in path.parent.iterdir()) == ["digest.eml"]
+
+
+def test_user_can_override_the_email_template(digest, tmp_path: Path) -> None:
+    (tmp_path / "email.txt").write_text("Just {{ stories|length }} stories.\n")
+    message = render_email(digest, email_settings(), site_settings(), templates_dir=tmp_path)
+    assert parts(message)[0] == f"Just {len(digest.stories)} stories.\n"
+
+
+def test_links_to_the_site_match_its_pages(digest, tmp_path: Path) -> None:
+    from aggregator.site import build_site
+
+    settings = site_settings(base_url=BASE_URL)
+    build_site(tmp_path / "site", realistic_digests(), settings)
+    _, html = parts(render_email(digest, email_settings(max_stories=50), settings))
+    to_site = [h for h in lxml.html.fromstring(html).xpath("//a/@href") if h.startswith(BASE_URL)]
+    assert len(to_site) > len(digest.stories)
+    for href in to_site:
+        assert (tmp_path / "site" / href.removeprefix(BASE_URL)).is_file(), href

@@ -1,0 +1,422 @@
+"""The static site: links, safety, determinism, machine outputs and template overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import posixpath
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+import feedparser
+import lxml.html
+import pytest
+
+from aggregator.site import (
+    MARKER_FILE,
+    SiteError,
+    UnsafePathError,
+    build_site,
+    clean_text,
+    http_url,
+    safe_path,
+    story_slug,
+)
+from tests.support.digests import (
+    ATTRIBUTE_BREAKOUT,
+    HOSTILE_STORY_ID,
+    SCRIPT,
+    SVG_ONLOAD,
+    TODAY,
+    day_digest,
+    realistic_digests,
+    site_settings,
+)
+
+BASE_URL = "https://news.example.org/digest/"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("site") / "output"
+    build_site(output, realistic_digests(), site_settings(base_url=BASE_URL))
+    return output
+
+
+def html_files(root: Path) -> list[Path]:
+    return sorted(root.rglob("*.html"))
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def select(element: lxml.html.HtmlElement, selector: str) -> list[lxml.html.HtmlElement]:
+    """A tiny CSS subset (`tag.class`, `#id`, descendant and `>`), as cssselect is not installed."""
+    xpath, axis = ".", "//"
+    for token in selector.split():
+        if token == ">":
+            axis = "/"
+            continue
+        tag, _, cls = token.partition(".")
+        step = tag or "*"
+        if tag.startswith("#"):
+            step = f"*[@id='{tag[1:]}']"
+        if cls:
+            step += f"[contains(concat(' ', normalize-space(@class), ' '), ' {cls} ')]"
+        xpath, axis = f"{xpath}{axis}{step}", "//"
+    return element.xpath(xpath)
+
+
+def links(page: Path) -> list[str]:
+    doc = lxml.html.parse(str(page)).getroot()
+    return [el.get(attr) for el in doc.iter() for attr in ("href", "src") if el.get(attr)]
+
+
+# ---------------------------------------------------------------- structure and links
+
+
+def test_expected_pages_exist(site: Path) -> None:
+    for path in (
+        "index.html",
+        "style.css",
+        "feed.xml",
+        "stories.json",
+        "sitemap.xml",
+        "archive/index.html",
+        "outlets/index.html",
+        "2026/11/28/index.html",
+        "2026/11/27/index.html",
+        "2026/11/26/index.html",
+        "stories/rail-strike-2026.html",
+        "outlets/harbour-times.html",
+    ):
+        assert (site / path).is_file(), path
+
+
+def test_every_internal_link_resolves(site: Path) -> None:
+    checked = 0
+    for page in html_files(site):
+        ids_here = set(lxml.html.parse(str(page)).getroot().xpath("//@id"))
+        for link in links(page):
+            parts = urlsplit(link)
+            if parts.scheme:
+                continue  # external: checked separately
+            assert not link.startswith("/"), f"root-relative link {link!r} in {page}"
+            if not parts.path:
+                assert parts.fragment in ids_here, f"{link!r} has no target in {page}"
+                continue
+            target = (page.parent / unquote(parts.path)).resolve()
+            assert target.is_relative_to(site.resolve()), f"{link!r} leaves the site"
+            assert target.is_file(), f"{link!r} in {page.relative_to(site)} is broken"
+            checked += 1
+    assert checked > 500
+
+
+def test_external_links_are_only_http(site: Path) -> None:
+    external = [link for page in html_files(site) for link in links(page) if urlsplit(link).scheme]
+    assert external, "fixture should produce article links"
+    for link in external:
+        assert urlsplit(link).scheme in ("http", "https"), link
+        assert http_url(link) == link
+
+
+def test_the_home_page_shows_todays_ranked_stories(site: Path) -> None:
+    doc = lxml.html.parse(str(site / "index.html")).getroot()
+    headlines = [h.text_content() for h in select(doc, "ol.stories h3.headline")]
+    expected = [clean_text(s.headline, 300) for s in realistic_digests()[0].stories]
+    assert headlines == expected
+    first = select(doc, "ol.stories > li")[0]
+    assert select(first, "div.count strong")[0].text == "14"
+    assert select(first, "span.badge-new")
+    assert select(first, "h3.headline a")[0].get("href") == "stories/rail-strike-2026.html"
+    assert [s.get("id") for s in select(doc, "section.section")] == [
+        "section-svg-onload-alert-1",
+        "section-business",
+        "section-health",
+        "section-local",
+        "section-science",
+        "section-sport",
+        "section-tech",
+        "section-transport",
+        "section-weather",
+        "section-world",
+    ]
+
+
+def test_story_page_lists_every_item_with_copy_markers(site: Path) -> None:
+    doc = lxml.html.parse(str(site / "stories/rail-strike-2026.html")).getroot()
+    assert len(select(doc, "ol.items > li")) == 14
+    assert len(select(doc, "ol.items span.badge-copy")) == 2
+    days = [a.get("href") for a in select(doc, "section ul.inline-list a")]
+    assert days == [f"../2026/11/{d}/index.html" for d in (28, 27, 26)]
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+def test_no_script_anywhere(site: Path) -> None:
+    for path in site.rglob("*"):
+        if path.is_file():
+            text = path.read_text("utf-8").lower()
+            assert "<script" not in text, path
+            assert "<svg" not in text, path
+            assert "javascript:" not in text or path.suffix != ".html", path
+
+
+def test_no_event_handler_attributes_or_odd_urls(site: Path) -> None:
+    for page in html_files(site):
+        for element in lxml.html.parse(str(page)).getroot().iter():
+            for name, value in element.attrib.items():
+                assert not name.lower().startswith("on"), (page, name)
+                if name in ("href", "src"):
+                    assert not value.lower().startswith(("javascript:", "data:", "vbscript:"))
+
+
+def test_hostile_text_is_shown_as_text(site: Path) -> None:
+    page = site / "stories" / f"{story_slug(HOSTILE_STORY_ID)}.html"
+    doc = lxml.html.parse(str(page)).getroot()
+    assert select(doc, "h1")[0].text_content() == SCRIPT + SVG_ONLOAD + ATTRIBUTE_BREAKOUT
+    # The javascript: and data: links are rendered as plain text, not links.
+    titles = {el.text_content(): el.tag for el in select(doc, "p.item-title > *")}
+    assert titles[SCRIPT] == "span"
+    assert titles[ATTRIBUTE_BREAKOUT] == "span"
+    assert titles["No link at all"] == "span"
+    assert titles["Protocol-relative"] == "span"
+
+
+def test_control_characters_and_crlf_are_removed(site: Path) -> None:
+    for path in site.rglob("*"):
+        if path.is_file():
+            text = path.read_text("utf-8")
+            assert "\r" not in text and "\x00" not in text and "\x07" not in text, path
+
+
+def test_rtl_text_gets_isolated(site: Path) -> None:
+    doc = lxml.html.parse(str(site / "index.html")).getroot()
+    rtl = [a for a in select(doc, "h3.headline a") if "الحكومة" in a.text_content()]
+    assert rtl and rtl[0].get("dir") == "auto"
+
+
+def test_hostile_story_ids_stay_inside_output(tmp_path: Path) -> None:
+    output = tmp_path / "deep" / "output"
+    bad = day_digest(TODAY, stories=1)
+    evil = dataclasses.replace(bad.stories[0], id="../../../../tmp/owned")
+    dotted = dataclasses.replace(bad.stories[0], id="..")
+    digest = dataclasses.replace(bad, stories=(evil, dotted, *bad.stories))
+    files = build_site(output, [digest], site_settings())
+    assert all(f.resolve().is_relative_to(output.resolve()) for f in files)
+    stories = sorted(p.name for p in (output / "stories").iterdir())
+    assert len(stories) == 3
+    assert f"{story_slug(evil.id)}.html" in stories
+    assert story_slug(evil.id).startswith("tmp-owned-")
+    assert story_slug("..").startswith("story-")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep"]
+    assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["output"]
+
+
+def test_safe_path_refuses_escapes(tmp_path: Path) -> None:
+    assert safe_path(tmp_path, "a/b.html") == (tmp_path / "a" / "b.html").resolve()
+    for bad in ("../x.html", "a/../../x.html", "/etc/passwd", ".", ""):
+        with pytest.raises(UnsafePathError):
+            safe_path(tmp_path, bad)
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        ("https://example.com/a?b=c#d", True),
+        ("HTTP://EXAMPLE.COM/", True),
+        ("javascript:alert(1)", False),
+        ("JaVaScRiPt:alert(1)", False),
+        ("data:text/html,<script>", False),
+        ("//example.com/x", False),
+        ("/relative", False),
+        ("https://", False),
+        (" https://example.com/", False),
+        ("https://exa\nmple.com/", False),
+        ("https:\\\\example.com", False),
+        ("https://[::1", False),
+        (None, False),
+    ],
+)
+def test_http_url(url: str | None, ok: bool) -> None:
+    assert http_url(url) == (url if ok else None)
+
+
+# ---------------------------------------------------------------- determinism and swapping
+
+
+def test_rebuild_is_byte_identical(site: Path, tmp_path: Path) -> None:
+    before = snapshot(site)
+    other = tmp_path / "again"
+    build_site(other, realistic_digests(), site_settings(base_url=BASE_URL))
+    assert snapshot(other) == before
+    build_site(other, realistic_digests(), site_settings(base_url=BASE_URL))
+    assert snapshot(other) == before
+
+
+def test_rebuild_replaces_whole_site_and_leaves_no_temporaries(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    build_site(output, realistic_digests(3), site_settings())
+    build_site(output, realistic_digests(2), site_settings())
+    assert not (output / "2026/11/26").exists()
+    assert (output / MARKER_FILE).is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["output"]
+
+
+def test_failed_build_keeps_previous_site(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    build_site(output, realistic_digests(1), site_settings())
+    before = snapshot(output)
+    broken = tmp_path / "templates"
+    broken.mkdir()
+    (broken / "story.html").write_text("{{ no_such_variable.attribute }}")
+    with pytest.raises(Exception, match="no_such_variable"):
+        build_site(output, realistic_digests(), site_settings(), templates_dir=broken)
+    assert snapshot(output) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["output", "templates"]
+
+
+def test_refuses_to_replace_a_foreign_folder(tmp_path: Path) -> None:
+    output = tmp_path / "home"
+    output.mkdir()
+    (output / "thesis.tex").write_text("precious")
+    with pytest.raises(SiteError):
+        build_site(output, realistic_digests(1), site_settings())
+    assert (output / "thesis.tex").read_text() == "precious"
+
+
+def test_empty_archive_still_builds(tmp_path: Path) -> None:
+    files = build_site(tmp_path / "output", [], site_settings())
+    assert tmp_path / "output" / "index.html" in files
+    assert feedparser.parse((tmp_path / "output" / "feed.xml").read_bytes()).bozo == 0
+
+
+# ---------------------------------------------------------------- machine outputs
+
+
+def test_feed_is_valid_atom_with_stable_ids(site: Path, tmp_path: Path) -> None:
+    feed = feedparser.parse((site / "feed.xml").read_bytes())
+    assert feed.bozo == 0, feed.get("bozo_exception")
+    assert feed.version == "atom10"
+    today = realistic_digests()[0]
+    assert len(feed.entries) == len(today.stories)
+    first = feed.entries[0]
+    assert first.link == BASE_URL + "stories/rail-strike-2026.html"
+    assert first.updated == f"{today.stories[0].last_updated:%Y-%m-%dT%H:%M:%SZ}"
+    # The same story on another day (and in a smaller build) keeps its entry id.
+    other = tmp_path / "other"
+    build_site(other, realistic_digests(3)[1:], site_settings(base_url=BASE_URL))
+    later = feedparser.parse((other / "feed.xml").read_bytes())
+    assert later.entries[0].id == first.id
+    assert len({e.id for e in feed.entries}) == len(feed.entries)
+
+
+def test_feed_without_base_url_uses_relative_links(tmp_path: Path) -> None:
+    build_site(tmp_path / "out", realistic_digests(1), site_settings())
+    raw = (tmp_path / "out" / "feed.xml").read_bytes()
+    assert feedparser.parse(raw).bozo == 0
+    assert b'href="stories/rail-strike-2026.html"' in raw
+    assert not (tmp_path / "out" / "sitemap.xml").exists()
+
+
+def test_stories_json(site: Path) -> None:
+    raw = (site / "stories.json").read_text("utf-8")
+    assert "<" not in raw
+    data = json.loads(raw)
+    assert data["day"] == "2026-11-28"
+    assert [s["id"] for s in data["stories"]] == [s.id for s in realistic_digests()[0].stories]
+    first = data["stories"][0]
+    assert first["url"] == BASE_URL + "stories/rail-strike-2026.html"
+    assert len(first["outlets"]) == 14
+    hostile = next(s for s in data["stories"] if s["id"] == HOSTILE_STORY_ID)
+    assert hostile["link"] is None
+    assert hostile["headline"].startswith(SCRIPT)
+
+
+def test_sitemap_lists_absolute_urls(site: Path) -> None:
+    tree = lxml.etree.parse(str(site / "sitemap.xml"))
+    locs = tree.xpath(
+        "//s:loc/text()", namespaces={"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    )
+    assert BASE_URL + "index.html" in locs
+    assert BASE_URL + "2026/11/27/index.html" in locs
+    assert all(loc.startswith(BASE_URL) for loc in locs)
+    assert len(locs) == len(set(locs))
+    for loc in locs:
+        assert (site / posixpath.relpath(urlsplit(loc).path, "/digest")).is_file()
+
+
+def test_bad_base_url_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SiteError):
+        build_site(tmp_path / "o", [], site_settings(base_url="javascript:alert(1)//"))
+
+
+# ---------------------------------------------------------------- templates
+
+
+def test_user_templates_override_builtins_file_by_file(tmp_path: Path) -> None:
+    mine = tmp_path / "templates"
+    mine.mkdir()
+    (mine / "base.html").write_text(
+        "<!doctype html><title>{{ site.title }}</title>"
+        "<main>{% block content %}{% endblock %}</main><footer>My own footer</footer>\n"
+    )
+    (mine / "style.css").write_text("body { color: rebeccapurple; }\n")
+    build_site(tmp_path / "out", realistic_digests(1), site_settings(), templates_dir=mine)
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert "My own footer" in index
+    assert "Top stories" in index  # index.html itself still comes from the built-ins
+    assert (tmp_path / "out" / "style.css").read_text() == "body { color: rebeccapurple; }\n"
+
+
+def test_user_templates_are_autoescaped_too(tmp_path: Path) -> None:
+    mine = tmp_path / "templates"
+    mine.mkdir()
+    (mine / "story.html").write_text(
+        '{% extends "base.html" %}{% block content %}<h1>{{ story.headline }}</h1>{% endblock %}'
+    )
+    build_site(tmp_path / "out", realistic_digests(1), site_settings(), templates_dir=mine)
+    page = tmp_path / "out" / "stories" / f"{story_slug(HOSTILE_STORY_ID)}.html"
+    assert "<script" not in page.read_text()
+
+
+# ---------------------------------------------------------------- preview server
+
+
+def test_preview_server_serves_the_site(site: Path) -> None:
+    import threading
+    import urllib.request
+
+    from aggregator.serve import make_server
+
+    server = make_server(site, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = server.server_address[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/stories.json") as response:
+            assert response.headers["Content-Type"] == "application/json"
+            assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+            assert json.loads(response.read())["day"] == "2026-11-28"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_times_are_shown_in_the_configured_timezone(tmp_path: Path) -> None:
+    digest = realistic_digests(1, hostile=False)[0]
+    build_site(tmp_path / "out", [digest], site_settings(timezone="Asia/Kolkata"))
+    doc = lxml.html.parse(str(tmp_path / "out" / "index.html")).getroot()
+    first_seen = select(doc, "ol.stories > li")[0].xpath(".//time")[0]
+    expected = digest.stories[0].first_seen.astimezone(ZoneInfo("Asia/Kolkata"))
+    assert first_seen.text == f"{expected:%H:%M}"
+    assert first_seen.get("datetime") == expected.isoformat(timespec="minutes")
+    assert "Asia/Kolkata" in doc.text_content()
