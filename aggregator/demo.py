@@ -169,4 +169,24 @@ def _run_pipeline(config, store, now: datetime, echo: Callable[[str], None]):
         f"cluster: {stories.stories} stories from {stories.items} items, "
         f"{stories.multi_outlet} reported by several outlets"
     )
+    echo(_agreement_with_labels(store))
     return pipeline.build(config, store)
+
+
+def _agreement_with_labels(store) -> str:
+    """How well the stories match the data sets' own story labels (B-cubed)."""
+    from aggregator.evaluate import bcubed
+
+    gold = {item["id"]: item["story"] for item in load_demo_items()}
+    rows = store.db.execute(
+        "SELECT substr(i.key, 6), s.story_id FROM items i JOIN story_items s ON s.item_id = i.id "
+        "WHERE i.key LIKE 'guid:%'"
+    ).fetchall()
+    labelled = [(story, gold[guid]) for guid, story in rows if guid in gold]
+    if not labelled:
+        return "labels: no labelled items"
+    precision, recall, f1 = bcubed([p for p, _ in labelled], [g for _, g in labelled])
+    return (
+        f"agreement with the data sets' story labels: B-cubed precision {precision:.3f}, "
+        f"recall {recall:.3f}, F1 {f1:.3f}"
+    )
