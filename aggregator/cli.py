@@ -17,6 +17,7 @@ import click
 
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, DEFAULT_MODEL, Config, ConfigError, load_config
+from aggregator.feeds_cli import feeds
 from aggregator.store import LockedError, Store, run_lock
 
 EXIT_FAILED = 1
@@ -444,15 +445,7 @@ def demo(workdir: Path, serve: bool) -> None:
         serve_folder(site.parent, port=8000)
 
 
-def _register_feeds_group() -> None:
-    try:
-        from aggregator.feeds_cli import feeds
-    except ImportError:  # pragma: no cover - during development only
-        return
-    main.add_command(feeds)
-
-
-_register_feeds_group()
+main.add_command(feeds)
 
 
 if __name__ == "__main__":  # pragma: no cover

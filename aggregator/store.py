@@ -153,9 +153,11 @@ def run_lock(database: Path, wait_seconds: float = 0.0) -> Iterator[None]:
         deadline = time.monotonic() + wait_seconds
         while True:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                # POSIX record locks, not flock: a forked parser worker does not inherit them,
+                # so a run killed with -9 frees the lock at once even if its workers linger.
+                fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
-            except BlockingIOError:
+            except OSError:
                 if time.monotonic() >= deadline:
                     raise LockedError(
                         f"another aggregator run is using {database} (lock {lock_path}); "
@@ -165,7 +167,7 @@ def run_lock(database: Path, wait_seconds: float = 0.0) -> Iterator[None]:
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.lockf(handle, fcntl.LOCK_UN)
 
 
 class Store:

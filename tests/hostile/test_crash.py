@@ -85,41 +85,50 @@ def check_site(site: Path) -> None:
             assert (site / href).resolve().exists(), href
 
 
+def timed(command: list[str], cwd: Path) -> float:
+    started = time.monotonic()
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return time.monotonic() - started
+
+
+def fresh_database(tmp_path: Path) -> None:
+    for path in tmp_path.glob("news.db*"):
+        path.unlink()
+
+
 def test_kill_9_during_each_step_then_rerun(feed_server: FeedServer, tmp_path: Path) -> None:
     config, total = setup_feeds(feed_server, tmp_path)
     rng = random.Random(20261128)
-    killed = 0
-    for step, (low, high) in {
-        "poll": (0.4, 2.0),
-        "cluster": (1.0, 8.0),
-        "build": (0.5, 2.5),
-    }.items():
-        for _ in range(ROUNDS_PER_STEP):
-            if step != "poll":  # later steps need the earlier ones' data
-                subprocess.run(
-                    aggregator("poll", "-c", str(config)),
-                    cwd=tmp_path,
-                    check=False,
-                    capture_output=True,
-                )
-            if step == "build":
-                subprocess.run(
-                    aggregator("cluster", "-c", str(config)),
-                    cwd=tmp_path,
-                    check=False,
-                    capture_output=True,
-                )
-            killed += kill_after(
-                aggregator(step, "--force", "-c", str(config))
-                if step != "build"
-                else aggregator(step, "-c", str(config)),
-                rng.uniform(low, high),
-                tmp_path,
-            )
-            if (tmp_path / "news.db").exists():
-                check_database(tmp_path / "news.db", None)
-    assert killed >= ROUNDS_PER_STEP  # the test really interrupted runs
+    db, site = tmp_path / "news.db", tmp_path / "site"
+    killed: dict[str, int] = {"poll": 0, "cluster": 0, "build": 0}
 
+    # Poll: each round starts from an empty database, is killed while storing, then finishes.
+    poll = aggregator("poll", "--force", "-c", str(config))
+    duration = timed(poll, tmp_path)
+    for _ in range(ROUNDS_PER_STEP):
+        fresh_database(tmp_path)
+        killed["poll"] += kill_after(poll, rng.uniform(0.3, 1.0) * duration, tmp_path)
+        if db.exists():
+            check_database(db, None)
+        timed(poll, tmp_path)
+        check_database(db, total)
+
+    # Cluster and build: killed at random points, each followed by a check of what is on disk.
+    for step in ("cluster", "build"):
+        command = (
+            aggregator(step, "--force", "-c", str(config))
+            if step == "cluster"
+            else aggregator(step, "-c", str(config))
+        )
+        duration = timed(command, tmp_path)
+        for _ in range(ROUNDS_PER_STEP):
+            killed[step] += kill_after(command, rng.uniform(0.3, 0.95) * duration, tmp_path)
+            check_database(db, total)
+            if (site / "index.html").exists():
+                check_site(site)  # the old site or the new one, never half of one
+
+    assert all(count >= 1 for count in killed.values()), killed  # runs really were interrupted
     finished = subprocess.run(
         aggregator("run", "--force", "-c", str(config)),
         cwd=tmp_path,
@@ -127,12 +136,14 @@ def test_kill_9_during_each_step_then_rerun(feed_server: FeedServer, tmp_path: P
         text=True,
     )
     assert finished.returncode == 0, finished.stderr
-    check_database(tmp_path / "news.db", total)
-    check_site(tmp_path / "site")
-    leftovers = [
-        p.name for p in tmp_path.iterdir() if p.name.startswith(".site") or p.name.endswith(".tmp")
-    ]
-    assert not leftovers or (tmp_path / "site" / "index.html").exists()
+    check_database(db, total)
+    check_site(site)
+    print(f"kill -9 survived: {killed}; items lost: 0 of {total}")
+    time.sleep(0.5)
+    orphans = subprocess.run(
+        ["pgrep", "-f", str(config)], capture_output=True, text=True
+    ).stdout.split()
+    assert orphans == [], "killed runs left processes behind"
 
 
 def test_overlapping_runs_do_not_corrupt(feed_server: FeedServer, tmp_path: Path) -> None:

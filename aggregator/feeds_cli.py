@@ -1,0 +1,413 @@
+"""`aggregator feeds ...`: list, add, remove, import, export, check and status of feeds.
+
+Edits keep the comments and layout of feeds.yaml (feedsfile.py). Exit codes: 0 done, 1 a
+network step failed (no feed found, a checked feed failed), 2 bad input (bad URL, unknown
+feed, invalid feeds.yaml or OPML).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import urlsplit
+
+import click
+
+from aggregator.config import DEFAULT_CONFIG, Config, ConfigError, FeedConfig, load_config
+from aggregator.feedsfile import FeedExistsError, FeedsFileError, NewFeed, add_feed, add_feeds
+from aggregator.feedsfile import remove_feed as remove_from_file
+from aggregator.models import FeedState, FetchOutcome
+from aggregator.opml import OpmlError, parse_opml, to_opml
+from aggregator.poller import DiscoveryError, PollOptions, describe, discover, poll
+from aggregator.text import safe_terminal_text
+
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+_CONFIG_KEY = "aggregator.feeds.config"
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
+    click.echo(f"aggregator feeds: {message}", err=True)
+    sys.exit(code)
+
+
+def _config_option(func: Callable) -> Callable:
+    return click.option(
+        "--config",
+        "-c",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=f"The feeds.yaml to use (default: ./{DEFAULT_CONFIG}).",
+    )(func)
+
+
+def _config_path(config_path: Path | None) -> Path:
+    """The command's own --config, else the group's, else ./feeds.yaml."""
+    context = click.get_current_context()
+    return config_path or context.meta.get(_CONFIG_KEY) or DEFAULT_CONFIG
+
+
+def _load(config_path: Path | None) -> Config:
+    try:
+        return load_config(_config_path(config_path))
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _say(text: str) -> None:
+    click.echo(safe_terminal_text(text, max_length=1_000))
+
+
+# ---------------------------------------------------------------- the group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@_config_option
+@click.pass_context
+def feeds(context: click.Context, config_path: Path | None) -> None:
+    """Manage the feeds listed in feeds.yaml.
+
+    \b
+    Examples:
+      aggregator feeds add https://www.example.com/ --tag world
+      aggregator feeds -c ~/news/feeds.yaml status
+    """
+    if config_path is not None:
+        context.meta[_CONFIG_KEY] = config_path
+
+
+@feeds.command("list")
+@_config_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_feeds(config_path: Path | None, as_json: bool) -> None:
+    """List the configured feeds: name, URL and tags.
+
+    \b
+    Example:
+      aggregator feeds list -c feeds.yaml
+    """
+    config = _load(config_path)
+    if as_json:
+        click.echo(json.dumps([asdict(f) for f in config.feeds], indent=2))
+        return
+    rows = [(f.name or "-", f.url, ", ".join(f.tags)) for f in config.feeds]
+    _table(("NAME", "URL", "TAGS"), rows)
+    click.echo(f"{len(rows)} feeds in {config.path}")
+
+
+@feeds.command("add")
+@click.argument("url")
+@click.option("--name", help="Display name (default: the feed's own title).")
+@click.option("--tag", "tags", multiple=True, help="A tag for the feed; repeat for several.")
+@click.option(
+    "--discover/--no-discover",
+    default=True,
+    show_default=True,
+    help="Find the feed if URL is a web page (its <link rel=alternate>, /feed, /rss.xml ...).",
+)
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Allow a feed on a private or loopback address (writes allow_private: true).",
+)
+@_config_option
+def add(
+    url: str,
+    name: str | None,
+    tags: Sequence[str],
+    discover: bool,
+    allow_private: bool,
+    config_path: Path | None,
+) -> None:
+    """Add a feed, given its URL or the URL of a site that links to one.
+
+    \b
+    Examples:
+      aggregator feeds add https://www.theguardian.com/world --tag world
+      aggregator feeds add https://example.com/rss.xml --name "Example" --no-discover
+    """
+    url = _http_url(url)
+    path = _config_path(config_path)
+    config = _load(path) if path.exists() else None
+    allowed = allow_private or bool(config and config.allow_private)
+    feed_url, title = url, None
+    if discover:
+        click.echo(f"Looking for a feed at {url} ...", err=True)
+        try:
+            found = asyncio.run(_discover(url, allowed))
+        except DiscoveryError as exc:
+            _fail(f"{exc} (use --no-discover to add the URL as it is)", EXIT_FAILED)
+        feed_url, title = found.url, found.title
+    if config and config.feed(feed_url):
+        _fail(f"{feed_url} is already in {path}")
+    try:
+        add_feed(path, feed_url, name or title, tags, allow_private=allow_private)
+    except FeedExistsError:
+        _fail(f"{feed_url} is already in {path}")
+    except FeedsFileError as exc:
+        _fail(str(exc))
+    _say(f"Added {name or title or feed_url} ({feed_url}) to {path}")
+
+
+async def _discover(url: str, allow_private: bool) -> Any:
+    options = PollOptions(total_timeout=30)
+    return await discover(url, allow_private=allow_private, options=options)
+
+
+@feeds.command("remove")
+@click.argument("url_or_name")
+@_config_option
+def remove(url_or_name: str, config_path: Path | None) -> None:
+    """Remove a feed, by URL or by name. Its stored items stay in the database.
+
+    \b
+    Example:
+      aggregator feeds remove "Example News"
+    """
+    path = _config_path(config_path)
+    if not path.exists():
+        _fail(f"{path}: not found")
+    try:
+        removed = remove_from_file(path, url_or_name)
+    except FeedsFileError as exc:
+        _fail(str(exc))
+    if not removed:
+        _fail(f"no feed with the URL or name {url_or_name!r} in {path}")
+    _say(f"Removed {url_or_name} from {path}")
+
+
+@feeds.command("import")
+@click.argument("opml_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_config_option
+def import_opml(opml_file: Path, config_path: Path | None) -> None:
+    """Add the feeds of an OPML file (another reader's export); folders become tags.
+
+    \b
+    Example:
+      aggregator feeds import subscriptions.opml
+    """
+    path = _config_path(config_path)
+    if path.exists():
+        _load(path)  # refuse to edit a feeds.yaml that does not load
+    try:
+        listed = parse_opml(opml_file.read_bytes())
+    except OpmlError as exc:
+        _fail(f"{opml_file}: {exc}")
+    if not listed:
+        _fail(f"{opml_file}: no feeds (outlines with an http(s) xmlUrl) found")
+    try:
+        added = add_feeds(path, [NewFeed(f.url, f.name, f.tags) for f in listed])
+    except FeedsFileError as exc:
+        _fail(str(exc))
+    skipped = len(listed) - len(added)
+    click.echo(f"Imported {len(added)} feeds into {path} ({skipped} already there)")
+
+
+@feeds.command("export")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of standard output.",
+)
+@_config_option
+def export(output: Path | None, config_path: Path | None) -> None:
+    """Write the feeds as OPML 2.0, for other feed readers.
+
+    \b
+    Example:
+      aggregator feeds export -o subscriptions.opml
+    """
+    config = _load(config_path)
+    document = to_opml(config.feeds, title=config.site.title)
+    if output is None:
+        click.echo(document, nl=False)  # bytes go to the binary stream as they are
+        return
+    output.write_bytes(document)
+    click.echo(f"Wrote {len(config.feeds)} feeds to {output}", err=True)
+
+
+@feeds.command("check")
+@click.argument("url_or_name", required=False)
+@click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per feed.")
+@_config_option
+def check(url_or_name: str | None, timeout: float, config_path: Path | None) -> None:
+    """Fetch feeds once now and report on each; nothing is stored.
+
+    Without an argument every configured feed is checked. Exit status 1 if any failed.
+
+    \b
+    Examples:
+      aggregator feeds check
+      aggregator feeds check https://example.com/rss.xml
+    """
+    config = _load(config_path)
+    selected = _select(config, url_or_name)
+    states = [
+        FeedState(url=f.url, fetch_url=f.url, allow_private=f.allow_private) for f in selected
+    ]
+    options = PollOptions(
+        total_timeout=timeout,
+        read_timeout=min(PollOptions.read_timeout, timeout),
+        max_connections=config.poll.concurrency,
+        max_per_host=config.poll.per_host,
+        max_body_bytes=int(config.poll.max_body_mb * 1024 * 1024),
+    )
+    outcomes = poll(
+        states,
+        now=datetime.now(UTC),
+        force=True,
+        options=options,
+        on_result=lambda outcome: _say(_report_line(outcome)),
+    )
+    failed = [o for o in outcomes if o.status in ("error", "gone")]
+    click.echo(f"{len(outcomes) - len(failed)} ok, {len(failed)} failed")
+    if failed:
+        sys.exit(EXIT_FAILED)
+
+
+def _select(config: Config, url_or_name: str | None) -> list[FeedConfig]:
+    if url_or_name is None:
+        if not config.feeds:
+            _fail(f"{config.path} lists no feeds")
+        return list(config.feeds)
+    wanted = url_or_name.strip()
+    matches = [
+        f for f in config.feeds if f.url == wanted or (f.name or "").lower() == wanted.lower()
+    ]
+    if matches:
+        return matches
+    url = _http_url(wanted)  # not configured: check it as given
+    return [FeedConfig(url=url, allow_private=config.allow_private)]
+
+
+def _report_line(outcome: FetchOutcome) -> str:
+    line = describe(outcome)
+    if outcome.status == "ok" and outcome.feed and outcome.feed.title:
+        line += f' — "{outcome.feed.title}"'
+    return line
+
+
+@feeds.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_config_option
+def status(as_json: bool, config_path: Path | None) -> None:
+    """Health of each feed: last status and success, errors in a row, next poll, items in
+    the last 7 days and the share of them in stories covered by several outlets.
+
+    \b
+    Examples:
+      aggregator feeds status
+      aggregator feeds status --json | jq '.[] | select(.consecutive_errors > 3)'
+    """
+    config = _load(config_path)
+    now = datetime.now(UTC)
+    health = _health(config, now)
+    if as_json:
+        click.echo(json.dumps(health, indent=2, default=_json_default))
+        return
+    rows = [
+        (
+            "gone" if h["gone"] else (h["last_status"] or "never polled"),
+            str(h["consecutive_errors"]),
+            _ago(h["last_success"], now),
+            _until(h["next_due"], now, gone=h["gone"]),
+            str(h["items_7d"]),
+            "-" if h["multi_outlet_share"] is None else f"{h['multi_outlet_share']:.0%}",
+            h["name"] or h["url"],
+        )
+        for h in health
+    ]
+    _table(("STATUS", "ERRORS", "LAST OK", "NEXT", "ITEMS 7D", "SHARED", "FEED"), rows)
+    for h in health:
+        if h["last_error"] and h["last_status"] in ("error", "gone"):
+            _say(f"  {h['name'] or h['url']}: {h['last_error']}")
+
+
+def _health(config: Config, now: datetime) -> list[dict[str, Any]]:
+    """One record per configured feed, in feeds.yaml order; never-polled feeds included."""
+    from aggregator.store import Store, database_exists
+
+    names = {f.url: f.name for f in config.feeds}
+    known: dict[str, Any] = {}
+    if database_exists(config.database):
+        with Store.open(config.database) as store:
+            known = {h.url: h for h in store.feed_health(now, names)}
+    records = []
+    for feed in config.feeds:
+        record = known.get(feed.url)
+        if record is not None:
+            records.append({**asdict(record), "name": feed.name})
+        else:
+            records.append(_never_polled(feed))
+    return records
+
+
+def _never_polled(feed: FeedConfig) -> dict[str, Any]:
+    return {
+        "url": feed.url,
+        "name": feed.name,
+        "fetch_url": feed.url,
+        "last_status": None,
+        "last_error": None,
+        "last_checked": None,
+        "last_success": None,
+        "consecutive_errors": 0,
+        "next_due": None,
+        "gone": False,
+        "items_7d": 0,
+        "multi_outlet_share": None,
+    }
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _http_url(text: str) -> str:
+    url = text.strip()
+    if "://" not in url and "." in url.split("/")[0]:
+        url = "https://" + url  # "example.com/news" means the web site
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        _fail(f"{text!r} is not an http(s) URL (write it as https://host/path)")
+    return url
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    cells = [list(header)] + [[safe_terminal_text(c, 120) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _ago(moment: datetime | None, now: datetime) -> str:
+    return "never" if moment is None else f"{_span(now - moment)} ago"
+
+
+def _until(moment: datetime | None, now: datetime, *, gone: bool) -> str:
+    if gone:
+        return "never"
+    if moment is None or moment <= now:
+        return "next run"
+    return f"in {_span(moment - now)}"
+
+
+def _span(delta: timedelta) -> str:
+    seconds = max(int(delta.total_seconds()), 0)
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")

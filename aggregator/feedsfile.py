@@ -1,0 +1,292 @@
+"""Edit the `feeds:` list of feeds.yaml in place, keeping the user's comments and layout.
+
+ruamel.yaml's round-trip mode keeps comments, key order and quoting; we also keep the file's
+list indentation (`- url:` or `  - url:`) and replace the file atomically, so a crash or a full
+disk never leaves half a feeds.yaml behind.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+NEW_FILE_HEADER = """\
+# Feeds to poll. Each entry: url (required), name, tags, allow_private.
+# Settings (database, output, window_hours, site, model, grouping, email) may follow.
+"""
+
+
+class FeedsFileError(ValueError):
+    """feeds.yaml cannot be edited as asked; str() is one line for the user."""
+
+
+class FeedExistsError(FeedsFileError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class NewFeed:
+    url: str
+    name: str | None = None
+    tags: tuple[str, ...] = ()
+    allow_private: bool = False
+
+
+def add_feed(
+    path: Path | str,
+    url: str,
+    name: str | None = None,
+    tags: Sequence[str] = (),
+    *,
+    allow_private: bool = False,
+) -> None:
+    """Append one feed; FeedExistsError if its URL is already listed. Creates the file if
+    it does not exist."""
+    added = add_feeds(path, [NewFeed(url, name, tuple(tags), allow_private)])
+    if not added:
+        raise FeedExistsError(f"{path}: {url} is already in the feeds list")
+
+
+def add_feeds(path: Path | str, feeds: Iterable[NewFeed]) -> list[NewFeed]:
+    """Append the feeds whose URL is not listed yet (one write); returns those added."""
+    path = Path(path)
+    text, document, yaml = _load(path)
+    entries = _feed_list(document, path)
+    present = {_entry_url(e) for e in entries}
+    added: list[NewFeed] = []
+    for feed in feeds:
+        if feed.url not in present:
+            present.add(feed.url)
+            added.append(feed)
+    if not added:
+        return []
+    before = len(entries)
+    if _editable_as_text(entries):
+        # Insert the new lines right after the last entry: every other byte stays as it was.
+        rendered = _render([_entry(f) for f in added], _dash_column(text, entries, 0))
+        text = _insert_lines(text, _entry_end(text, entries, len(entries) - 1) + 1, rendered)
+    else:  # an empty or flow-style list: let ruamel write it, as a block list
+        entries.fa.set_block_style()
+        entries.extend(_entry(f) for f in added)
+        text = _dump(document, yaml)
+    _save(path, text, expected=before + len(added))
+    return added
+
+
+def remove_feed(path: Path | str, url_or_name: str) -> bool:
+    """Remove the feed with this URL (or, failing that, this name, ignoring case). False if
+    none matches; FeedsFileError if a name matches several feeds."""
+    path = Path(path)
+    text, document, yaml = _load(path)
+    entries = _feed_list(document, path)
+    index = _find(entries, url_or_name, path)
+    if index is None:
+        return False
+    before = len(entries)
+    if _editable_as_text(entries):
+        # Cut the entry's own lines; comments and blank lines around it stay.
+        lines = text.splitlines(keepends=True)
+        first = entries.lc.item(index)[0]
+        del lines[first : _entry_end(text, entries, index) + 1]
+        text = "".join(lines)
+    else:
+        del entries[index]
+        text = _dump(document, yaml)
+    _save(path, text, expected=before - 1)
+    return True
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _find(entries: list[Any], url_or_name: str, path: Path) -> int | None:
+    wanted = url_or_name.strip()
+    by_url = [i for i, e in enumerate(entries) if _same_url(_entry_url(e), wanted)]
+    if by_url:
+        return by_url[0]
+    by_name = [
+        i
+        for i, e in enumerate(entries)
+        if isinstance(e, dict) and str(e.get("name") or "").strip().lower() == wanted.lower()
+    ]
+    if len(by_name) > 1:
+        urls = ", ".join(_entry_url(entries[i]) for i in by_name)
+        raise FeedsFileError(f"{path}: several feeds are named {wanted!r} ({urls}): give the URL")
+    return by_name[0] if by_name else None
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a == b or a.rstrip("/") == b.rstrip("/")
+
+
+def _entry_url(entry: Any) -> str:
+    if isinstance(entry, str):  # `- https://...` shorthand
+        return entry.strip()
+    if isinstance(entry, dict):
+        return str(entry.get("url") or "").strip()
+    return ""
+
+
+def _entry(feed: NewFeed) -> CommentedMap:
+    entry = CommentedMap(url=feed.url)
+    if feed.name:
+        entry["name"] = feed.name
+    if feed.tags:
+        tags = CommentedSeq(feed.tags)
+        tags.fa.set_flow_style()  # tags: [world, europe]
+        entry["tags"] = tags
+    if feed.allow_private:
+        entry["allow_private"] = True
+    return entry
+
+
+def _load(path: Path) -> tuple[str, CommentedMap, YAML]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = NEW_FILE_HEADER + "feeds: []\n"
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FeedsFileError(f"{path}: cannot read: {exc}") from None
+    yaml = _yaml(_list_offset(text))
+    document = _parse(yaml, text, path)
+    return text, document, yaml
+
+
+def _yaml(offset: int) -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap long URLs or comments
+    yaml.indent(mapping=2, sequence=offset + 2, offset=offset)
+    return yaml
+
+
+def _parse(yaml: YAML, text: str, path: Path) -> CommentedMap:
+    try:
+        document = yaml.load(text)
+    except YAMLError as exc:
+        raise FeedsFileError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
+    if document is None:
+        document = CommentedMap()
+    if not isinstance(document, CommentedMap):
+        raise FeedsFileError(f"{path}: must be a mapping with a `feeds:` list")
+    return document
+
+
+def _feed_list(document: CommentedMap, path: Path) -> CommentedSeq:
+    feeds = document.get("feeds")
+    if feeds is None or feeds == []:
+        fresh = CommentedSeq(feeds or [])
+        document["feeds"] = fresh
+        return fresh
+    if not isinstance(feeds, list):
+        raise FeedsFileError(f"{path}: `feeds:` must be a list of `- url: https://...` entries")
+    return feeds
+
+
+_LIST_ITEM = re.compile(r"^( *)- ", re.MULTILINE)
+
+
+def _list_offset(text: str) -> int:
+    """How far this file indents list dashes under their key (0 or usually 2)."""
+    match = _LIST_ITEM.search(text)
+    return len(match.group(1)) if match else 2
+
+
+def _editable_as_text(entries: CommentedSeq) -> bool:
+    """A non-empty block list whose line numbers ruamel recorded."""
+    return len(entries) > 0 and not entries.fa.flow_style() and hasattr(entries, "lc")
+
+
+def _dash_column(text: str, entries: CommentedSeq, index: int) -> int:
+    line, column = entries.lc.item(index)
+    return max(text.splitlines()[line].rfind("-", 0, column), 0)
+
+
+def _entry_end(text: str, entries: CommentedSeq, index: int) -> int:
+    """Last line holding content of the entry (its trailing comments and blank lines belong
+    to what follows)."""
+    lines = text.splitlines()
+    first = entries.lc.item(index)[0]
+    if index + 1 < len(entries):
+        stop = entries.lc.item(index + 1)[0]
+    else:
+        dash = _dash_column(text, entries, index)
+        stop = next(
+            (
+                n
+                for n in range(first + 1, len(lines))
+                if lines[n].strip()
+                and not lines[n].lstrip().startswith("#")
+                and len(lines[n]) - len(lines[n].lstrip()) <= dash
+            ),
+            len(lines),
+        )
+    last = first
+    for n in range(first + 1, stop):
+        stripped = lines[n].strip()
+        if stripped and not stripped.startswith("#"):
+            last = n
+    # comments indented under the entry, right after it, are its own
+    dash = _dash_column(text, entries, index)
+    while last + 1 < stop and _is_indented_comment(lines[last + 1], dash):
+        last += 1
+    return last
+
+
+def _is_indented_comment(line: str, dash_column: int) -> bool:
+    return line.lstrip().startswith("#") and len(line) - len(line.lstrip()) > dash_column
+
+
+def _render(entries: list[CommentedMap], dash_column: int) -> str:
+    yaml = _yaml(0)
+    buffer = io.StringIO()
+    yaml.dump(CommentedSeq(entries), buffer)
+    pad = " " * dash_column
+    return "".join(pad + line for line in buffer.getvalue().splitlines(keepends=True))
+
+
+def _insert_lines(text: str, at_line: int, block: str) -> str:
+    lines = text.splitlines(keepends=True)
+    if at_line > 0 and not lines[at_line - 1].endswith("\n"):
+        lines[at_line - 1] += "\n"
+    lines[at_line:at_line] = [block]
+    return "".join(lines)
+
+
+def _dump(document: CommentedMap, yaml: YAML) -> str:
+    buffer = io.StringIO()
+    yaml.dump(document, buffer)
+    return buffer.getvalue()
+
+
+def _save(path: Path, text: str, *, expected: int) -> None:
+    """Check the edited text still parses to the expected number of feeds, then replace the
+    file atomically (same directory, same permissions)."""
+    document = _parse(_yaml(_list_offset(text)), text, path)
+    count = len(document.get("feeds") or [])
+    if count != expected:  # a layout we misread: refuse rather than damage the file
+        raise FeedsFileError(f"{path}: could not edit the feeds list safely; edit it by hand")
+    directory = path.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,129 @@
+"""OPML subscription lists: import (any reader's export) and export (OPML 2.0).
+
+Import reads every outline with an xmlUrl at any depth; the titles of the folders around it
+and its `category` attribute become tags. The XML parser neither expands entities nor reads
+DTDs or the network: an OPML file comes from anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
+
+import lxml.etree
+
+from aggregator.text import safe_http_url
+
+
+class OpmlError(ValueError):
+    """Not a readable OPML file; str() is one line for the user."""
+
+
+class OpmlFeed(NamedTuple):
+    url: str
+    name: str | None
+    tags: tuple[str, ...]
+
+
+def parse_opml(data: bytes) -> list[OpmlFeed]:
+    """Feeds listed in an OPML document, in document order, each URL once."""
+    root = _parse_xml(data)
+    if _local_name(root.tag) != "opml":
+        raise OpmlError(f"not an OPML file: the root element is <{_local_name(root.tag)}>")
+    body = next((c for c in root if _local_name(c.tag) == "body"), None)
+    if body is None:
+        raise OpmlError("not an OPML file: no <body>")
+    feeds: dict[str, OpmlFeed] = {}
+    for feed in _walk(body, ()):
+        feeds.setdefault(feed.url, feed)
+    return list(feeds.values())
+
+
+def to_opml(feeds: Iterable[Any], title: str = "aggregator feeds") -> bytes:
+    """OPML 2.0 for `feeds` (objects with url, name, tags, or (url, name, tags) tuples).
+    A feed's first tag becomes its folder and all its tags its category, so that readers
+    that only know folders and readers that only know categories both keep them."""
+    root = lxml.etree.Element("opml", version="2.0")
+    head = lxml.etree.SubElement(root, "head")
+    lxml.etree.SubElement(head, "title").text = title
+    lxml.etree.SubElement(head, "dateCreated").text = format_datetime(
+        datetime.now(UTC), usegmt=True
+    )
+    body = lxml.etree.SubElement(root, "body")
+    folders: dict[str, Any] = {}
+    for url, name, tags in (_as_tuple(f) for f in feeds):
+        parent = body
+        if tags:
+            if tags[0] not in folders:
+                folders[tags[0]] = lxml.etree.SubElement(body, "outline", text=tags[0])
+            parent = folders[tags[0]]
+        outline = lxml.etree.SubElement(parent, "outline", type="rss", text=name or url)
+        if name:
+            outline.set("title", name)
+        outline.set("xmlUrl", url)
+        if tags:
+            outline.set("category", ",".join(tags))
+    return lxml.etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _parse_xml(data: bytes) -> Any:
+    parser = lxml.etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    try:
+        root = lxml.etree.fromstring(data, parser)
+    except (lxml.etree.LxmlError, ValueError) as exc:
+        raise OpmlError(f"not valid XML: {exc}") from None
+    if root is None:
+        raise OpmlError("empty document")
+    return root
+
+
+def _walk(element: Any, folders: tuple[str, ...]) -> Iterator[OpmlFeed]:
+    for outline in element:
+        if not isinstance(outline.tag, str) or _local_name(outline.tag) != "outline":
+            continue
+        attrs = {k.lower(): (v or "").strip() for k, v in outline.attrib.items()}
+        label = attrs.get("title") or attrs.get("text") or None
+        url = safe_http_url(attrs.get("xmlurl"))
+        if url:
+            tags = _unique([*folders, *_categories(attrs.get("category", ""))])
+            yield OpmlFeed(url, None if label == url else label, tags)  # text="URL": no name
+        elif attrs.get("xmlurl"):
+            continue  # a feed with an unusable URL: its children are not folders' feeds
+        else:
+            yield from _walk(outline, (*folders, label) if label else folders)
+
+
+def _categories(value: str) -> list[str]:
+    """OPML 2.0 category: comma-separated, each possibly a slash path ("/News/World")."""
+    return [part for item in value.split(",") for part in item.split("/") if part.strip()]
+
+
+def _unique(tags: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t.strip() for t in tags if t and t.strip()))
+
+
+def _local_name(tag: Any) -> str:
+    return tag.rsplit("}", 1)[-1].lower() if isinstance(tag, str) else ""
+
+
+def _as_tuple(feed: Any) -> tuple[str, str | None, Sequence[str]]:
+    if isinstance(feed, tuple):
+        url, name, tags = feed
+    else:
+        url, name, tags = feed.url, feed.name, feed.tags
+    if not urlsplit(url).scheme:
+        raise ValueError(f"not an absolute URL: {url}")
+    return url, name, tuple(tags or ())

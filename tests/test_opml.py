@@ -1,0 +1,103 @@
+"""OPML import and export."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+import lxml.etree
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from aggregator.config import FeedConfig
+from aggregator.opml import OpmlError, OpmlFeed, parse_opml, to_opml
+
+DATA = Path(__file__).parent / "data" / "feeds"
+
+
+def test_nested_folders_and_categories_become_tags() -> None:
+    feeds = parse_opml((DATA / "subscriptions.opml").read_bytes())
+
+    assert feeds == [
+        OpmlFeed(
+            "https://feeds.bbci.co.uk/news/world/rss.xml",
+            "BBC World",
+            ("News", "World", "Europe", "uk"),
+        ),
+        OpmlFeed("https://www.theguardian.com/world/rss", "The Guardian", ("News",)),
+        OpmlFeed("http://blog.example.org/feed", "No folder", ()),  # once; javascript: dropped
+    ]
+
+
+def test_export_is_opml_2_and_round_trips() -> None:
+    feeds = [
+        FeedConfig("https://a.example/rss", "A & B <News>", ("world", "europe")),
+        FeedConfig("https://b.example/atom.xml", None, ()),
+        FeedConfig("https://c.example/feed", "C", ("world",)),
+    ]
+
+    document = to_opml(feeds, title="My digest")
+
+    root = lxml.etree.fromstring(document)
+    assert root.get("version") == "2.0"
+    assert root.findtext("head/title") == "My digest"
+    assert root.findtext("head/dateCreated")
+    folder = root.find("body/outline[@text='world']")
+    assert [o.get("xmlUrl") for o in folder] == ["https://a.example/rss", "https://c.example/feed"]
+    assert parse_opml(document) == [
+        OpmlFeed("https://a.example/rss", "A & B <News>", ("world", "europe")),
+        OpmlFeed("https://c.example/feed", "C", ("world",)),
+        OpmlFeed("https://b.example/atom.xml", None, ()),
+    ]
+
+
+def test_tuples_are_accepted() -> None:
+    assert parse_opml(to_opml([("https://a.example/rss", "A", ["x"])])) == [
+        OpmlFeed("https://a.example/rss", "A", ("x",))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "not valid XML"),
+        (b"not xml at all", "not valid XML"),
+        (b"<rss version='2.0'><channel/></rss>", "root element is <rss>"),
+        (b"<opml version='2.0'><head/></opml>", "no <body>"),
+    ],
+)
+def test_not_opml(data: bytes, message: str) -> None:
+    with pytest.raises(OpmlError, match=message):
+        parse_opml(data)
+
+
+def test_entity_bomb_is_refused_quickly() -> None:
+    lol = "".join(f'<!ENTITY l{i} "{f"&l{i - 1};" * 10}">' for i in range(1, 10))
+    data = (
+        f'<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY l0 "lol">{lol}]>'
+        '<opml version="2.0"><body><outline text="&l9;" xmlUrl="https://a.example/rss"/>'
+        "</body></opml>"
+    ).encode()
+    started = time.monotonic()
+    with pytest.raises(OpmlError, match="amplification"):
+        parse_opml(data)
+    assert time.monotonic() - started < 1
+
+
+def test_external_entities_are_not_read() -> None:
+    data = (
+        b'<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY file SYSTEM "file:///etc/passwd">]>'
+        b'<opml version="2.0"><body><outline text="a &file; b" xmlUrl="https://b.example/rss"/>'
+        b"</body></opml>"
+    )
+    with pytest.raises(OpmlError, match="external entity"):  # libxml2 refuses, reads nothing
+        parse_opml(data)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=1_000))
+def test_random_bytes_raise_only_opml_error(data: bytes) -> None:
+    with contextlib.suppress(OpmlError):
+        parse_opml(data)

@@ -1,0 +1,784 @@
+"""poll_feeds against a real HTTP server on loopback: every behaviour scripted by an endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import io
+import random
+import socket
+import time
+import tracemalloc
+import zlib
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import aggregator.poller
+from aggregator import USER_AGENT
+from aggregator.models import FeedState, FetchOutcome
+from aggregator.netguard import ResolveError, is_public
+from aggregator.poller import PollOptions, describe, poll, poll_feeds, progress
+from tests.support import feedserver
+from tests.support.feedserver import FeedServer, RecordedRequest, Reply
+
+feed_server = feedserver.feed_server  # the fixture, under its own name
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+FAST = PollOptions(
+    connect_timeout=2,
+    read_timeout=2,
+    total_timeout=3,
+    rng=random.Random(0),
+    parse_processes=0,
+    trust_env=False,
+)
+RSS_TYPE = {"Content-Type": "application/rss+xml"}
+
+
+def rss(n: int = 2, *, ttl: int | None = None, title: str = "Feed") -> bytes:
+    items = "".join(
+        f"<item><title>Item {i}</title><link>/items/{i}</link><guid>g{i}</guid>"
+        f"<description>&lt;p&gt;Text {i}&lt;/p&gt;</description></item>"
+        for i in range(n)
+    )
+    ttl_element = f"<ttl>{ttl}</ttl>" if ttl else ""
+    return f"<rss version='2.0'><channel><title>{title}</title>{ttl_element}{items}</channel></rss>".encode()
+
+
+def feed(server: FeedServer, path: str, **fields: object) -> FeedState:
+    url = server.url(path)
+    return FeedState(url=url, fetch_url=url, **{"allow_private": True, **fields})  # type: ignore[arg-type]
+
+
+def run(*states: FeedState, now: datetime = NOW, **kwargs: object) -> list[FetchOutcome]:
+    kwargs.setdefault("options", FAST)
+    return poll(states, now=now, **kwargs)  # type: ignore[arg-type]
+
+
+def one(state: FeedState, **kwargs: object) -> FetchOutcome:
+    return run(state, **kwargs)[0]
+
+
+def stored(state: FeedState, outcome: FetchOutcome) -> FeedState:
+    """What the store keeps from an outcome for the next poll."""
+    if outcome.status == "skipped":
+        return state
+    return replace(
+        state,
+        fetch_url=outcome.fetch_url or state.fetch_url,
+        etag=outcome.etag,
+        last_modified=outcome.last_modified,
+        next_due=outcome.next_due,
+        consecutive_errors=outcome.consecutive_errors,
+        gone=outcome.status == "gone",
+    )
+
+
+# ---------------------------------------------------------------- the basics
+
+
+def test_ok_feed_is_parsed_and_request_headers_identify_us(feed_server: FeedServer) -> None:
+    feed_server.route("/rss", body=rss(3), headers=RSS_TYPE)
+
+    outcome = one(feed(feed_server, "/rss"))
+
+    assert outcome.status == "ok"
+    assert outcome.http_status == 200
+    assert outcome.feed is not None
+    assert [e.title for e in outcome.feed.entries] == ["Item 0", "Item 1", "Item 2"]
+    assert outcome.feed.entries[0].link == feed_server.url("/items/0")
+    assert outcome.consecutive_errors == 0
+    assert outcome.checked_at == NOW
+    (request,) = feed_server.requests
+    assert request.headers["User-Agent"] == USER_AGENT
+    assert USER_AGENT.startswith("aggregator/") and "http" in USER_AGENT
+    assert "application/rss+xml" in request.headers["Accept"]
+    assert "gzip" in request.headers["Accept-Encoding"]
+    assert request.headers["A-IM"] == "feed"
+    assert "If-None-Match" not in request.headers
+
+
+def test_outcomes_come_back_in_order_and_each_is_reported_once(feed_server: FeedServer) -> None:
+    feed_server.route("/slow", body=rss(), delay=0.3)
+    feed_server.route("/fast", body=rss())
+    seen: list[str] = []
+
+    outcomes = run(
+        feed(feed_server, "/slow"),
+        feed(feed_server, "/fast"),
+        feed(feed_server, "/missing"),
+        on_result=lambda o: seen.append(o.url),
+    )
+
+    assert [o.url for o in outcomes] == [feed_server.url(p) for p in ("/slow", "/fast", "/missing")]
+    assert sorted(seen) == sorted(o.url for o in outcomes)
+    assert seen[-1] == feed_server.url("/slow")  # reported when finished, not in input order
+
+
+def test_async_api_and_empty_input() -> None:
+    assert asyncio.run(poll_feeds([], now=NOW, options=FAST)) == []
+
+
+# ---------------------------------------------------------------- conditional GET
+
+
+def test_conditional_get_sends_stored_validators_and_a_304_is_not_parsed(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etag, modified = 'W/"v1-abc"', "Sat, 28 Nov 2026 10:00:00 GMT"
+
+    def handler(request: RecordedRequest) -> Reply:
+        if request.headers.get("If-None-Match") == etag:
+            return Reply(304, headers={"Cache-Control": "max-age=600"})
+        return Reply(200, body=rss(), headers={"ETag": etag, "Last-Modified": modified})
+
+    feed_server.route("/rss", handler=handler)
+    state = feed(feed_server, "/rss")
+    first = one(state)
+    assert (first.status, first.etag, first.last_modified) == ("ok", etag, modified)
+
+    parsed: list[bytes] = []
+    real_parse = aggregator.poller.parse_feed
+    monkeypatch.setattr(
+        aggregator.poller,
+        "parse_feed",
+        lambda body, **kw: parsed.append(body) or real_parse(body, **kw),
+    )
+    second = one(stored(state, first), now=NOW + timedelta(hours=1))
+
+    sent = feed_server.requests[-1].headers
+    assert sent["If-None-Match"] == etag  # exactly as stored, weak prefix and quotes included
+    assert sent["If-Modified-Since"] == modified
+    assert second.status == "not_modified"
+    assert second.http_status == 304
+    assert second.feed is None
+    assert parsed == []
+    assert (second.etag, second.last_modified) == (etag, modified)  # kept for the next poll
+    assert second.next_due == NOW + timedelta(hours=1, minutes=9)  # max-age 600 less 10 %
+
+
+# ---------------------------------------------------------------- schedules
+
+
+@pytest.mark.parametrize("status", [429, 503])
+@pytest.mark.parametrize("form", ["seconds", "http-date"])
+def test_retry_after_is_honoured_until_due_and_force_overrides(
+    feed_server: FeedServer, status: int, form: str
+) -> None:
+    value = "7200" if form == "seconds" else format_datetime(NOW + timedelta(hours=2), usegmt=True)
+    feed_server.route("/busy", status=status, headers={"Retry-After": value})
+    state = feed(feed_server, "/busy")
+
+    first = one(state)
+    assert first.status == "error"
+    assert first.http_status == status
+    assert first.next_due == NOW + timedelta(hours=2)
+    assert "retry after" in (first.error or "")
+
+    later = one(stored(state, first), now=NOW + timedelta(minutes=90))
+    assert later.status == "skipped"
+    assert len(feed_server.requests) == 1  # not asked again before the server allowed it
+
+    forced = one(stored(state, first), now=NOW + timedelta(minutes=90), force=True)
+    assert forced.status == "error"
+    assert len(feed_server.requests) == 2
+
+    due = one(stored(state, first), now=NOW + timedelta(hours=2))
+    assert due.status == "error"
+    assert len(feed_server.requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("headers", "ttl", "interval"),
+    [
+        ({"Cache-Control": "public, max-age=1800"}, None, timedelta(minutes=27)),
+        (
+            {
+                "Expires": format_datetime(NOW + timedelta(hours=2), usegmt=True),
+                "Date": format_datetime(NOW, usegmt=True),
+            },
+            None,
+            timedelta(hours=1, minutes=55),
+        ),
+        ({}, 90, timedelta(minutes=85)),  # RSS <ttl>
+        ({"Cache-Control": "max-age=60"}, 120, timedelta(minutes=115)),  # the longest hint wins
+        ({}, 60 * 24 * 7, timedelta(hours=23, minutes=55)),  # capped at a day
+        ({}, None, timedelta(0)),  # no hint: due at the next run
+    ],
+)
+def test_freshness_hints_schedule_the_next_poll(
+    feed_server: FeedServer, headers: dict[str, str], ttl: int | None, interval: timedelta
+) -> None:
+    feed_server.route("/rss", body=rss(ttl=ttl), headers=headers)
+    state = feed(feed_server, "/rss")
+
+    outcome = one(state)
+
+    assert outcome.next_due == NOW + interval
+    if interval:
+        assert one(stored(state, outcome), now=NOW + interval / 2).status == "skipped"
+        assert len(feed_server.requests) == 1
+
+
+def test_errors_back_off_exponentially_with_injected_jitter(feed_server: FeedServer) -> None:
+    feed_server.route("/broken", status=500, body=b"oops")
+    state = feed(feed_server, "/broken")
+    delays = []
+    now = NOW
+    for _ in range(6):
+        outcome = one(state, now=now, force=True)
+        state = stored(state, outcome)
+        delays.append(outcome.next_due - now)
+        now = outcome.next_due
+
+    assert state.consecutive_errors == 6
+    for n, delay in enumerate(delays, start=1):
+        nominal = timedelta(minutes=30) * 2 ** (n - 1)
+        assert nominal * 0.75 <= delay <= nominal
+    options = replace(FAST, rng=random.Random(42))
+    again = [
+        one(feed(feed_server, "/broken"), options=replace(options, rng=random.Random(42)))
+        for _ in range(2)
+    ]
+    assert again[0].next_due == again[1].next_due  # same seed, same jitter
+
+
+def test_success_resets_the_error_count(feed_server: FeedServer) -> None:
+    feed_server.route("/rss", body=rss())
+    outcome = one(feed(feed_server, "/rss", consecutive_errors=4))
+    assert (outcome.status, outcome.consecutive_errors) == ("ok", 0)
+
+
+def test_not_yet_due_is_skipped_without_a_request(feed_server: FeedServer) -> None:
+    feed_server.route("/rss", body=rss())
+    state = feed(feed_server, "/rss", next_due=NOW + timedelta(minutes=5), etag='"e"')
+
+    skipped = one(state)
+
+    assert skipped.status == "skipped"
+    assert skipped.next_due == state.next_due
+    assert skipped.etag == '"e"'
+    assert feed_server.requests == []
+    assert one(state, force=True).status == "ok"
+
+
+# ---------------------------------------------------------------- redirects and 410
+
+
+def test_permanent_redirect_chain_moves_the_feed(feed_server: FeedServer) -> None:
+    feed_server.redirect("/a", "/b", 301)
+    feed_server.redirect("/b", feed_server.url("/c"), 308)  # absolute Location too
+    feed_server.route("/c", body=rss())
+    state = feed(feed_server, "/a")
+
+    first = one(state)
+    assert first.status == "ok"
+    assert first.fetch_url == feed_server.url("/c")
+    assert first.url == feed_server.url("/a")  # the identity stays the configured URL
+    assert "moved permanently" in describe(first)
+
+    feed_server.clear()
+    second = one(stored(state, first))
+    assert second.status == "ok"
+    assert [r.path for r in feed_server.requests] == ["/c"]
+
+
+def test_temporary_redirect_keeps_the_old_url(feed_server: FeedServer) -> None:
+    feed_server.redirect("/t", "/c", 302)
+    feed_server.redirect("/t7", "/c", 307)
+    feed_server.route("/c", body=rss())
+
+    for path in ("/t", "/t7"):
+        outcome = one(feed(feed_server, path))
+        assert (outcome.status, outcome.fetch_url) == ("ok", feed_server.url(path))
+
+
+def test_permanence_ends_at_the_first_temporary_hop(feed_server: FeedServer) -> None:
+    feed_server.redirect("/a", "/b", 301)
+    feed_server.redirect("/b", "/c", 302)
+    feed_server.redirect("/c", "/d", 301)
+    feed_server.route("/d", body=rss())
+    assert one(feed(feed_server, "/a")).fetch_url == feed_server.url("/b")
+
+
+def test_permanent_redirect_to_a_broken_url_does_not_move_the_feed(
+    feed_server: FeedServer,
+) -> None:
+    feed_server.redirect("/old", "/new", 301)
+    feed_server.route("/new", status=500)
+    outcome = one(feed(feed_server, "/old"))
+    assert outcome.status == "error"
+    assert outcome.fetch_url == feed_server.url("/old")
+
+
+def test_redirect_loop_is_an_error(feed_server: FeedServer) -> None:
+    feed_server.redirect("/x", "/y", 302)
+    feed_server.redirect("/y", "/x", 301)
+    outcome = one(feed(feed_server, "/x"))
+    assert outcome.status == "error"
+    assert "redirect loop" in (outcome.error or "")
+    assert len(feed_server.requests) == 2
+
+
+@pytest.mark.parametrize(("hops", "ok"), [(5, True), (6, False)])
+def test_at_most_five_redirects(feed_server: FeedServer, hops: int, ok: bool) -> None:
+    for n in range(hops):
+        feed_server.redirect(f"/r{n}", f"/r{n + 1}", 302)
+    feed_server.route(f"/r{hops}", body=rss())
+    outcome = one(feed(feed_server, "/r0"))
+    assert (outcome.status == "ok") is ok
+    if not ok:
+        assert "too many redirects" in (outcome.error or "")
+        assert len(feed_server.requests) == 6
+
+
+@pytest.mark.parametrize("location", [None, "ftp://files.example/feed", "javascript:x"])
+def test_bad_redirects_are_errors(feed_server: FeedServer, location: str | None) -> None:
+    feed_server.route("/r", status=301, headers={"Location": location} if location else {})
+    outcome = one(feed(feed_server, "/r"))
+    assert outcome.status == "error"
+    assert "redirect" in (outcome.error or "") or "invalid URL" in (outcome.error or "")
+
+
+def test_410_makes_the_feed_gone_for_good(feed_server: FeedServer) -> None:
+    feed_server.route("/gone", status=410)
+    state = feed(feed_server, "/gone")
+
+    outcome = one(state)
+    assert outcome.status == "gone"
+    assert outcome.http_status == 410
+
+    later = [
+        one(stored(state, outcome), now=NOW + timedelta(days=30), force=force)
+        for force in (False, True)
+    ]
+    assert [o.status for o in later] == ["gone", "gone"]
+    assert len(feed_server.requests) == 1
+
+
+# ---------------------------------------------------------------- hostile and slow servers
+
+
+def test_trickling_body_is_cut_by_the_total_time_cap(feed_server: FeedServer) -> None:
+    # each chunk comes well within the read timeout, but the whole would take 10 s
+    feed_server.route("/trickle", body=rss(20), chunk_delay=0.05, chunk_size=20)
+    options = replace(FAST, read_timeout=1, total_timeout=0.5)
+
+    started = time.monotonic()
+    outcome = one(feed(feed_server, "/trickle"), options=options)
+
+    assert time.monotonic() - started < 2
+    assert outcome.status == "error"
+    assert "timed out" in (outcome.error or "")
+
+
+def test_server_that_never_answers_hits_the_read_timeout(feed_server: FeedServer) -> None:
+    feed_server.route("/silent", body=rss(), delay=5)
+    options = replace(FAST, read_timeout=0.3, total_timeout=3)
+    started = time.monotonic()
+    outcome = one(feed(feed_server, "/silent"), options=options)
+    assert time.monotonic() - started < 2
+    assert "timed out" in (outcome.error or "")
+
+
+def test_body_over_the_cap_is_refused(feed_server: FeedServer) -> None:
+    big = rss(5) + b" " * 300_000
+    feed_server.route("/declared", body=big)  # Content-Length tells in advance
+    feed_server.route("/streamed", body=(b"<rss>" + b" " * 65_536 for _ in range(100)))
+    options = replace(FAST, max_body_bytes=200_000)
+
+    declared, streamed = run(
+        feed(feed_server, "/declared"), feed(feed_server, "/streamed"), options=options
+    )
+
+    assert declared.status == streamed.status == "error"
+    assert "too large" in (declared.error or "")
+    assert "too large" in (streamed.error or "")
+
+
+def gzip_bomb(decompressed: int) -> bytes:
+    compressor = zlib.compressobj(1, zlib.DEFLATED, zlib.MAX_WBITS | 16)  # level 1: quick
+    zeros = bytes(1 << 20)
+    parts = [compressor.compress(zeros) for _ in range(decompressed >> 20)]
+    return b"".join(parts) + compressor.flush()
+
+
+def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(feed_server: FeedServer) -> None:
+    bomb = gzip_bomb(128 << 20)  # 128 MB of zeros in about 600 kB
+    feed_server.route("/bomb", body=bomb, headers={"Content-Encoding": "gzip", **RSS_TYPE})
+    cap = 1 << 20
+    options = replace(FAST, max_body_bytes=cap)
+
+    tracemalloc.start()
+    try:
+        outcome = one(feed(feed_server, "/bomb"), options=options)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert outcome.status == "error"
+    assert "too large" in (outcome.error or "")
+    assert peak < 4 * cap + len(bomb)
+
+
+@pytest.mark.parametrize(
+    ("coding", "compress"),
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda data: zlib.compress(data)[2:-4]),  # raw deflate, as some servers send
+        ("identity", lambda data: data),
+    ],
+)
+def test_compressed_bodies_are_decoded(feed_server: FeedServer, coding: str, compress) -> None:
+    feed_server.route("/z", body=compress(rss(4)), headers={"Content-Encoding": coding})
+    outcome = one(feed(feed_server, "/z"))
+    assert outcome.status == "ok"
+    assert outcome.feed is not None and len(outcome.feed.entries) == 4
+
+
+@pytest.mark.parametrize(
+    ("coding", "body"), [("gzip", b"not gzip at all"), ("br", b"\x00\x01"), ("gzip, br", b"")]
+)
+def test_corrupt_or_unknown_encodings_are_errors(
+    feed_server: FeedServer, coding: str, body: bytes
+) -> None:
+    feed_server.route("/z", body=body, headers={"Content-Encoding": coding})
+    outcome = one(feed(feed_server, "/z"))
+    assert outcome.status == "error"
+
+
+def test_wrong_charset_header(feed_server: FeedServer) -> None:
+    body = '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Zürich Zeitung</title><item><title>Grüße</title></item></channel></rss>'.encode()
+    feed_server.route("/rss", body=body, headers={"Content-Type": "text/xml; charset=iso-8859-1"})
+    outcome = one(feed(feed_server, "/rss"))
+    assert outcome.feed is not None
+    assert outcome.feed.title == "Zürich Zeitung"
+    assert outcome.feed.entries[0].title == "Grüße"
+
+
+def test_html_page_reports_the_feed_it_links_to(feed_server: FeedServer) -> None:
+    page = b'<html><head><link rel="alternate" type="application/atom+xml" href="/atom.xml"></head><body>x</body></html>'
+    feed_server.route("/", body=page, headers={"Content-Type": "text/html; charset=utf-8"})
+    outcome = one(feed(feed_server, "/"))
+    assert outcome.status == "error"
+    assert outcome.http_status == 200
+    assert outcome.discovered_feed_url == feed_server.url("/atom.xml")
+
+
+@pytest.mark.parametrize(
+    ("route", "error"),
+    [
+        (dict(status=404), "HTTP 404"),
+        (dict(status=500, body=b"boom"), "HTTP 500"),
+        (dict(body=b"this is not a feed"), "not a valid feed"),
+        (dict(body=b""), "empty body"),
+    ],
+)
+def test_http_and_content_failures_are_recorded(
+    feed_server: FeedServer, route: dict, error: str
+) -> None:
+    feed_server.route("/f", **route)
+    outcome = one(feed(feed_server, "/f", consecutive_errors=2))
+    assert outcome.status == "error"
+    assert error in (outcome.error or "")
+    assert outcome.consecutive_errors == 3
+    assert outcome.next_due > NOW
+
+
+def test_broken_connection_is_recorded(feed_server: FeedServer) -> None:
+    feed_server.route("/drop", handler=lambda _request: Reply(abort=True))
+    outcome = one(feed(feed_server, "/drop"))
+    assert outcome.status == "error"
+    assert outcome.error
+
+
+def test_connection_refused_is_recorded() -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/rss"
+    outcome = one(FeedState(url=url, fetch_url=url, allow_private=True))
+    assert outcome.status == "error"
+    assert "connection failed" in (outcome.error or "")
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def test_at_most_two_requests_per_host_at_once(feed_server: FeedServer) -> None:
+    feed_server.route("/slow", body=rss(), delay=0.15)
+    urls = [
+        feed_server.url(f"/slow?n={n}", host=host)
+        for n in range(6)
+        for host in ("127.0.0.1", "localhost")
+    ]
+    states = [FeedState(url=url, fetch_url=url, allow_private=True) for url in urls]
+
+    started = time.monotonic()
+    outcomes = run(*states)
+
+    assert all(o.status == "ok" for o in outcomes), [o.error for o in outcomes]
+    assert feed_server.max_in_flight("127.0.0.1") == 2
+    assert feed_server.max_in_flight("localhost") == 2
+    assert time.monotonic() - started < 6 * 0.15 + 1  # both hosts were served in parallel
+
+
+def test_overall_limit(feed_server: FeedServer) -> None:
+    feed_server.route("/slow", body=rss(), delay=0.1)
+    states = [feed(feed_server, f"/slow?n={n}") for n in range(9)]
+    options = replace(FAST, max_connections=3, max_per_host=10)
+    assert all(o.status == "ok" for o in run(*states, options=options))
+    assert feed_server.max_in_flight() == 3
+
+
+def test_a_busy_host_does_not_hold_up_other_hosts(feed_server: FeedServer) -> None:
+    feed_server.route("/slow", body=rss(), delay=0.4)
+    feed_server.route("/quick", body=rss())
+    busy = [feed(feed_server, f"/slow?n={n}") for n in range(6)]
+    other_url = feed_server.url("/quick", host="localhost")
+    other = FeedState(url=other_url, fetch_url=other_url, allow_private=True)
+    options = replace(FAST, max_connections=3, max_per_host=2)
+
+    run(*busy, other, options=options)
+
+    started = min(r.time for r in feed_server.requests)
+    (quick,) = feed_server.requests_for("/quick")
+    assert quick.time - started < 0.3  # not queued behind the slow host's feeds
+
+
+def test_names_are_resolved_once_per_poll() -> None:
+    lookups: list[str] = []
+
+    async def counting(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["93.184.216.34"]
+
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, content=rss()))
+    urls = [f"http://news.example/feed/{n}" for n in range(5)] + ["http://other.example/"]
+    states = [FeedState(url=u, fetch_url=u) for u in urls]
+    outcomes = run(*states, options=replace(FAST, resolver=counting), transport=transport)
+    assert all(o.status == "ok" for o in outcomes)
+    assert sorted(lookups) == ["news.example", "other.example"]
+
+
+def test_process_pool_parsing(feed_server: FeedServer) -> None:
+    feed_server.route("/rss", body=rss(3))
+    feed_server.route(
+        "/html",
+        body=b'<html><head><link rel="alternate" type="application/rss+xml" href="/rss"></head></html>',
+    )
+    outcomes = run(
+        feed(feed_server, "/rss"),
+        feed(feed_server, "/html"),
+        options=replace(FAST, parse_processes=2),
+    )
+    assert outcomes[0].feed is not None and len(outcomes[0].feed.entries) == 3
+    assert outcomes[1].discovered_feed_url == feed_server.url("/rss")
+
+
+# ---------------------------------------------------------------- private addresses
+
+
+def test_private_address_is_refused_unless_allowed(feed_server: FeedServer) -> None:
+    feed_server.route("/rss", body=rss())
+
+    refused = one(feed(feed_server, "/rss", allow_private=False))
+
+    assert refused.status == "error"
+    assert "allow_private: true" in (refused.error or "")
+    assert feed_server.requests == []
+    assert one(feed(feed_server, "/rss", allow_private=True)).status == "ok"
+
+
+def test_localhost_name_is_resolved_and_refused(feed_server: FeedServer) -> None:
+    url = feed_server.url("/rss", host="localhost")
+    outcome = one(FeedState(url=url, fetch_url=url))
+    assert "allow_private: true" in (outcome.error or "")
+    assert feed_server.requests == []
+
+
+def fake_dns(table: dict[str, list[str]]):
+    async def resolve(host: str, port: int) -> list[str]:
+        if host not in table:
+            raise ResolveError(f"cannot resolve {host}: unknown host")
+        return table[host]
+
+    return resolve
+
+
+def test_every_resolved_address_is_checked() -> None:
+    seen: list[str] = []
+    transport = httpx.MockTransport(
+        lambda request: seen.append(str(request.url)) or httpx.Response(200, content=rss())
+    )
+    dns = fake_dns(
+        {
+            "mixed.example": ["93.184.216.34", "10.1.2.3"],
+            "public.example": ["93.184.216.34", "2606:2800:220:1::1"],
+        }
+    )
+    options = replace(FAST, resolver=dns)
+    states = [
+        FeedState(url=u, fetch_url=u)
+        for u in (
+            "http://mixed.example/rss",
+            "http://public.example/rss",
+            "http://nowhere.example/",
+        )
+    ]
+
+    mixed, public, nowhere = run(*states, options=options, transport=transport)
+
+    assert "10.1.2.3" in (mixed.error or "") and "allow_private: true" in (mixed.error or "")
+    assert public.status == "ok"
+    assert "cannot resolve" in (nowhere.error or "")
+    assert seen == ["http://public.example/rss"]
+
+
+def test_redirect_to_a_private_address_is_refused(feed_server: FeedServer) -> None:
+    """A public feed must not bounce us into the LAN: each hop is checked again."""
+    feed_server.route("/secret", body=rss())
+    target = feed_server.url("/secret")
+
+    def public_site(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(301, headers={"Location": target})
+
+    options = replace(FAST, resolver=fake_dns({"news.example": ["93.184.216.34"]}))
+    outcome = one(
+        FeedState(url="http://news.example/rss", fetch_url="http://news.example/rss"),
+        options=options,
+        transport=httpx.MockTransport(public_site),
+    )
+    assert outcome.status == "error"
+    assert "allow_private: true" in (outcome.error or "")
+    assert outcome.fetch_url == "http://news.example/rss"
+    assert feed_server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:4700:4700::1111", True),
+        ("127.0.0.1", False),
+        ("127.8.9.10", False),
+        ("10.0.0.1", False),
+        ("172.16.5.4", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),  # cloud metadata
+        ("100.64.0.1", False),  # carrier-grade NAT
+        ("0.0.0.0", False),
+        ("224.0.0.1", False),
+        ("255.255.255.255", False),
+        ("::1", False),
+        ("::", False),
+        ("fe80::1", False),
+        ("fc00::1", False),
+        ("ff02::1", False),
+        ("::ffff:127.0.0.1", False),
+        ("::ffff:10.0.0.1", False),
+    ],
+)
+def test_is_public(address: str, public: bool) -> None:
+    import ipaddress
+
+    assert is_public(ipaddress.ip_address(address)) is public
+
+
+# ---------------------------------------------------------------- progress
+
+
+def test_progress_without_a_terminal_logs_one_line_per_feed(feed_server: FeedServer) -> None:
+    feed_server.route("/rss", body=rss())
+    log = io.StringIO()
+    states = [feed(feed_server, "/rss"), feed(feed_server, "/missing")]
+    with progress(len(states), file=log) as on_result:
+        run(*states, on_result=on_result)
+    lines = log.getvalue().splitlines()
+    assert len(lines) == 2
+    assert any(line.startswith("ok") and "2 entries" in line for line in lines)
+    assert any(line.startswith("error") and "HTTP 404" in line for line in lines)
+
+
+# ---------------------------------------------------------------- properties
+
+
+def scripted(status: int, headers: dict[str, str], body: bytes) -> httpx.MockTransport:
+    return httpx.MockTransport(
+        lambda request: httpx.Response(status, headers=headers, content=body)
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    status=st.sampled_from([200, 200, 200, 203, 226, 301, 302, 304, 400, 410, 429, 500, 503, 999]),
+    headers=st.dictionaries(
+        st.sampled_from(
+            [
+                "Content-Encoding",
+                "Content-Type",
+                "Location",
+                "Retry-After",
+                "ETag",
+                "Cache-Control",
+                "Expires",
+            ]
+        ),
+        st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=30),
+        max_size=4,
+    ),
+    body=st.binary(max_size=3_000) | st.sampled_from([rss(2), gzip.compress(rss(2))]),
+)
+def test_any_response_becomes_an_outcome(status: int, headers: dict[str, str], body: bytes) -> None:
+    state = FeedState(
+        url="http://feeds.example/rss", fetch_url="http://feeds.example/rss", allow_private=True
+    )
+    (outcome,) = poll([state], now=NOW, options=FAST, transport=scripted(status, headers, body))
+    assert outcome.status in ("ok", "not_modified", "error", "gone")
+    assert outcome.next_due >= NOW
+    if outcome.status == "error":
+        assert outcome.error
+
+
+def test_random_bodies_from_a_real_server_are_recorded_errors() -> None:
+    with FeedServer() as server:
+
+        @settings(max_examples=100, deadline=None)
+        @given(body=st.binary(max_size=2_000), gzipped=st.booleans())
+        def check(body: bytes, gzipped: bool) -> None:
+            headers = {"Content-Encoding": "gzip", **RSS_TYPE} if gzipped else RSS_TYPE
+            server.route("/rss", body=body, headers=headers)
+            (outcome,) = run(feed(server, "/rss"))
+            assert outcome.status in ("ok", "error")
+            assert outcome.status == "ok" or outcome.error
+
+        check()
+
+
+def test_progress_on_a_terminal_draws_a_bar(feed_server: FeedServer) -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    feed_server.route("/rss", body=rss())
+    screen = Terminal()
+    with progress(3, file=screen, label="Polling") as on_result:
+        run(*[feed(feed_server, f"/rss?n={n}") for n in range(3)], on_result=on_result)
+    assert "Polling" in screen.getvalue()
+    assert "100%" in screen.getvalue()
+
+
+@pytest.mark.parametrize("allow_private", [False, True])
+@pytest.mark.parametrize("url", ["notaurl", "ftp://x.example/f", "http://", "http://[::1]:99999/"])
+def test_invalid_urls_are_recorded_errors(url: str, allow_private: bool) -> None:
+    outcome = one(FeedState(url=url, fetch_url=url, allow_private=allow_private))
+    assert outcome.status == "error"
+    assert (outcome.error or "").startswith("invalid URL")

@@ -1,0 +1,141 @@
+"""schedule.py: the pure scheduling policy."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from aggregator.schedule import (
+    MAX_INTERVAL,
+    MAX_RETRY_AFTER,
+    backoff,
+    cache_lifetime,
+    is_due,
+    next_due_after_error,
+    next_due_after_success,
+    parse_http_date,
+    retry_after,
+)
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def test_is_due() -> None:
+    assert is_due(None, NOW)
+    assert is_due(NOW, NOW)
+    assert not is_due(NOW + timedelta(seconds=1), NOW)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Sat, 28 Nov 2026 12:00:00 GMT", NOW),
+        ("Saturday, 28-Nov-26 12:00:00 GMT", NOW),  # RFC 850
+        ("Sat Nov 28 12:00:00 2026", NOW),  # asctime
+        ("Sat, 28 Nov 2026 13:00:00 +0100", NOW),
+        ("", None),
+        ("soon", None),
+        (None, None),
+    ],
+)
+def test_parse_http_date(value: str | None, expected: datetime | None) -> None:
+    assert parse_http_date(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("120", NOW + timedelta(seconds=120)),
+        (" 0 ", NOW),
+        ("Sat, 28 Nov 2026 14:00:00 GMT", NOW + timedelta(hours=2)),
+        ("Fri, 27 Nov 2026 14:00:00 GMT", NOW),  # in the past: now
+        ("99999999999", NOW + MAX_RETRY_AFTER),
+        ("Mon, 01 Jan 2035 00:00:00 GMT", NOW + MAX_RETRY_AFTER),
+        ("-5", None),
+        ("later", None),
+        (None, None),
+    ],
+)
+def test_retry_after(value: str | None, expected: datetime | None) -> None:
+    assert retry_after(value, NOW) == expected
+
+
+@pytest.mark.parametrize(
+    ("cache_control", "expires", "date", "expected"),
+    [
+        ("public, max-age=600", None, None, timedelta(minutes=10)),
+        ('max-age="900"', None, None, timedelta(minutes=15)),
+        ("s-maxage=50, max-age=600", None, None, timedelta(minutes=10)),
+        ("no-cache", None, None, timedelta(0)),
+        ("max-age=600", "Sat, 28 Nov 2026 18:00:00 GMT", None, timedelta(minutes=10)),
+        ("max-age=99999999999999", None, None, MAX_INTERVAL),
+        (None, "Sat, 28 Nov 2026 13:00:00 GMT", None, timedelta(hours=1)),
+        # Expires counts from the server's Date, whatever our clock says
+        (
+            None,
+            "Sat, 28 Nov 2026 09:30:00 GMT",
+            "Sat, 28 Nov 2026 09:00:00 GMT",
+            timedelta(minutes=30),
+        ),
+        (None, "0", None, timedelta(0)),  # invalid Expires: already stale
+        (None, None, None, None),
+        ("public", None, None, None),
+    ],
+)
+def test_cache_lifetime(
+    cache_control: str | None, expires: str | None, date: str | None, expected: timedelta | None
+) -> None:
+    assert cache_lifetime(cache_control, expires, date, NOW) == expected
+
+
+def test_success_without_hints_is_due_on_the_next_run() -> None:
+    assert next_due_after_success(NOW) == NOW
+
+
+def test_success_uses_the_longest_hint_a_little_early() -> None:
+    """An hourly cron drifting by seconds must not skip a feed that is fresh for one hour."""
+    due = next_due_after_success(NOW, cache_lifetime=timedelta(minutes=10), ttl_minutes=60)
+    assert due == NOW + timedelta(minutes=55)
+    next_cron_run = NOW + timedelta(minutes=59, seconds=58)
+    assert is_due(due, next_cron_run)
+
+
+def test_ttl_is_capped_at_a_day() -> None:
+    due = next_due_after_success(NOW, ttl_minutes=60 * 24 * 30)
+    assert NOW + MAX_INTERVAL - timedelta(minutes=5) == due
+
+
+def test_min_interval_applies() -> None:
+    due = next_due_after_success(NOW, min_interval=timedelta(minutes=20))
+    assert due == NOW + timedelta(minutes=18)
+
+
+def test_backoff_doubles_with_jitter_and_caps() -> None:
+    rng = random.Random(7)
+    delays = [backoff(n, rng) for n in range(1, 12)]
+    for n, delay in enumerate(delays, start=1):
+        nominal = min(timedelta(minutes=30) * 2 ** (n - 1), MAX_INTERVAL)
+        assert nominal * 0.75 <= delay <= nominal
+    assert delays[-1] <= MAX_INTERVAL
+
+
+def test_backoff_jitter_spreads_feeds_that_failed_together() -> None:
+    rng = random.Random(1)
+    assert len({backoff(3, rng) for _ in range(20)}) == 20
+
+
+@given(st.integers(min_value=0, max_value=10**6), st.integers(min_value=0, max_value=2**32))
+def test_backoff_never_exceeds_a_day(errors: int, seed: int) -> None:
+    assert timedelta(0) <= backoff(errors, random.Random(seed)) <= MAX_INTERVAL
+
+
+def test_error_waits_for_retry_after_when_later_than_backoff() -> None:
+    rng = random.Random(0)
+    retry_at = NOW + timedelta(hours=6)
+    assert next_due_after_error(NOW, 1, rng, retry_at=retry_at) == retry_at
+    soon = NOW + timedelta(seconds=5)
+    assert next_due_after_error(NOW, 1, rng, retry_at=soon) > soon  # backoff still applies

@@ -1,0 +1,95 @@
+import re
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from aggregator.models import Item
+from aggregator.stories import assign_story_ids, find_copies, make_stories, story_keywords
+
+T0 = datetime(2024, 5, 1, 8, tzinfo=UTC)
+
+
+def item(i: int, title: str, summary: str = "", outlet: str = "o", hours: int = 0) -> Item:
+    return Item(i, title, summary, outlet, None, T0 + timedelta(hours=hours))
+
+
+WIRE = "Floods cut the main rail line between the two cities on Tuesday and crews expect repairs"
+
+
+def test_stories_carry_members_headline_keywords_and_status():
+    items = [
+        item(0, "Floods cut rail line", WIRE, "a", 0),
+        item(1, "Floods cut rail line", WIRE + " to take a week", "b", 1),
+        item(2, "Floods close railway", "Water covered the tracks near the river", "c", 2),
+        item(3, "Chess champion retires", "The champion said she will coach juniors", "d", 0),
+    ]
+    vectors = np.array([[1, 0.1], [1, 0.12], [1, 0], [0, 1]], dtype=np.float32)
+    stories = make_stories(items, vectors, [0, 0, 0, 1])
+    assert [len(s.members) for s in stories] == [3, 1]
+    flood = stories[0]
+    assert flood.status == "new"
+    assert {m.item.id: m.copy_of for m in flood.members} == {0: None, 1: 0, 2: None}
+    assert flood.headline_item_id in (0, 2)  # an original, never the copy
+    assert "floods" in flood.keywords or "rail" in flood.keywords
+    assert re.fullmatch(r"[a-z0-9-]+", flood.id)
+
+
+def test_headline_prefers_original_over_copy_nearest_the_centroid():
+    items = [
+        item(0, "Original report", WIRE, hours=0),
+        item(1, "Copy", WIRE, hours=1),
+        item(2, "Other take", "different words altogether here", hours=2),
+    ]
+    vectors = np.array([[0, 1], [1, 0], [1, 0.05]], dtype=np.float32)
+    (story,) = make_stories(items, vectors, [0, 0, 0])
+    assert story.headline_item_id == 2  # item 1 is nearest but a copy of item 0
+
+
+def test_ids_are_stable_as_a_story_grows():
+    first = [item(0, "a"), item(1, "b"), item(2, "c")]
+    v = np.eye(3, dtype=np.float32)
+    run1 = make_stories(first, v, [0, 0, 1])
+    previous = {m.item.id: s.id for s in run1 for m in s.members}
+    second = [*first, item(3, "d")]
+    run2 = make_stories(second, np.eye(4, dtype=np.float32), [0, 0, 1, 0])
+    run2 = make_stories(second, np.eye(4, dtype=np.float32), [0, 0, 1, 0], previous)
+    by_size = {len(s.members): s for s in run2}
+    assert by_size[3].id == run1[0].id and by_size[3].status == "growing"
+    assert by_size[1].id == run1[1].id and by_size[1].status == "unchanged"
+
+
+def test_same_input_gives_same_new_ids():
+    items = [item(0, "a"), item(1, "b")]
+    v = np.eye(2, dtype=np.float32)
+    assert [s.id for s in make_stories(items, v, [0, 1])] == [
+        s.id for s in make_stories(items, v, [0, 1])
+    ]
+
+
+def test_an_id_claimed_by_a_larger_cluster_is_not_reused():
+    previous = {1: "s-old", 2: "s-old", 3: "s-old", 4: "s-old"}
+    ids = assign_story_ids([[1, 2, 3], [4]], previous)
+    assert ids[0] == "s-old"
+    assert ids[1] != "s-old" and ids[1].startswith("s-")
+
+
+def test_new_id_never_collides_with_a_previous_id():
+    from aggregator.stories import _fresh_id
+
+    taken = _fresh_id(7, set())
+    ids = assign_story_ids([[7, 8], [9]], {9: taken})
+    assert len(set(ids)) == 2
+
+
+def test_copy_detection_needs_near_identical_text():
+    a = item(0, "Mayor opens new library", WIRE, hours=0)
+    b = item(1, "Mayor opens new library", WIRE, hours=1)
+    c = item(2, "Library opening draws crowds", "Hundreds queued to see the building", hours=2)
+    assert find_copies([a, b, c]) == {1: 0}
+
+
+def test_keywords_favour_words_specific_to_the_story():
+    kws = story_keywords(
+        [["volcano erupts in iceland", "iceland volcano ash"], ["iceland football win"]]
+    )
+    assert kws[0][0] == "volcano"
