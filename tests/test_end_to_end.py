@@ -120,7 +120,9 @@ def test_run_polls_groups_and_builds_and_a_rerun_adds_nothing(
 
     pages = {p: p.read_text() for p in (tmp_path / "site").rglob("*.html")}
     assert any("&lt;script&gt;alert(1)&lt;/script&gt;" in html for html in pages.values())
-    assert not any("<script>alert(1)" in html or "javascript:alert" in html for html in pages.values())
+    assert not any(
+        "<script>alert(1)" in html or "javascript:alert" in html for html in pages.values()
+    )
     index = pages[tmp_path / "site" / "index.html"]
     story_pages = list((tmp_path / "site" / "stories").glob("*.html"))
     assert len(story_pages) == len(set(assigned.values()))
