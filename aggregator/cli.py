@@ -103,40 +103,16 @@ def main(verbose: int) -> None:
 # ------------------------------------------------------------------ poll
 
 
-def _poll_reporter() -> tuple[Callable, Callable[[], None]]:
-    """Progress bar on a terminal; one plain line per feed otherwise (cron mail, logs)."""
-    from aggregator.text import safe_terminal_text
-
-    if _interactive():
-        bar = click.progressbar(length=0, label="Polling", file=sys.stderr)
-        bar.__enter__()
-
-        def on_result(outcome, new: int) -> None:
-            bar.length = (bar.length or 0) + 1
-            bar.update(1)
-
-        return on_result, lambda: bar.__exit__(None, None, None)
-
-    def log_line(outcome, new: int) -> None:
-        if outcome.status == "skipped":
-            return
-        detail = f"{new} new" if outcome.status == "ok" else (outcome.error or outcome.status)
-        click.echo(
-            f"{outcome.status:12} {safe_terminal_text(outcome.url)}  {safe_terminal_text(detail)}"
-        )
-
-    return log_line, lambda: None
-
-
 def _do_poll(config: Config, store: Store, force: bool):
     from aggregator import pipeline
+    from aggregator.poller import progress
     from aggregator.text import safe_terminal_text
 
-    on_result, close = _poll_reporter()
-    try:
-        summary = pipeline.poll(config, store, force=force, on_result=on_result)
-    finally:
-        close()
+    # A progress bar on a terminal, one line per feed otherwise (cron mail, logs).
+    with progress(len(config.feeds)) as report:
+        summary = pipeline.poll(
+            config, store, force=force, on_result=lambda outcome, new: report(outcome)
+        )
     for url, error in summary.errors:
         click.echo(f"failed: {safe_terminal_text(url)}: {safe_terminal_text(error)}", err=True)
     click.echo(

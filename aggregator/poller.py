@@ -53,6 +53,7 @@ from aggregator.schedule import (
     next_due_after_success,
     retry_after,
 )
+from aggregator.text import safe_terminal_text
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -194,7 +195,8 @@ def describe(outcome: FetchOutcome) -> str:
     succeeded = outcome.status in ("ok", "not_modified")
     if succeeded and outcome.fetch_url and outcome.fetch_url != outcome.url:
         detail += f" (moved permanently to {outcome.fetch_url})"
-    return f"{outcome.status:<12} {outcome.url}  {detail}"
+    # Error texts can carry a server's words: no terminal escapes or line breaks from them.
+    return safe_terminal_text(f"{outcome.status:<12} {outcome.url}  {detail}", max_length=500)
 
 
 @contextmanager
