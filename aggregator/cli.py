@@ -246,10 +246,11 @@ def run(config: Config, store: Store, force: bool, send: bool) -> None:
 
 def _do_email(config: Config, store: Store, to_file: Path | None, force: bool) -> None:
     from aggregator import pipeline
+    from aggregator.emailer import EmailError
 
     try:
         result = pipeline.email(config, store, to_file=to_file, force=force)
-    except OSError as exc:
+    except (OSError, EmailError) as exc:
         _fail(f"email not sent: {exc}", EXIT_FAILED)
         return
     if result.sent:
