@@ -192,28 +192,30 @@ def cluster(config: Config, store: Store, force: bool) -> None:
 # ------------------------------------------------------------------ build
 
 
-def _do_build(config: Config, store: Store):
+def _do_build(config: Config, store: Store, force: bool = False):
     from aggregator import pipeline
 
-    summary = pipeline.build(config, store)
-    click.echo(
-        f"site: {summary.output / 'index.html'} ({summary.stories} stories, {summary.days} days)"
-    )
+    summary = pipeline.build(config, store, force=force)
+    state = "unchanged" if summary.skipped else f"{summary.stories} stories, {summary.days} days"
+    click.echo(f"site: {summary.output / 'index.html'} ({state})")
     return summary
 
 
 @main.command()
 @_config_option
 @_wait_option
+@click.option(
+    "--force", is_flag=True, help="Rebuild even when nothing changed since the last build."
+)
 @with_store
-def build(config: Config, store: Store) -> None:
+def build(config: Config, store: Store, force: bool) -> None:
     """Render the static site (today, archive, story pages, feed.xml) into the output folder.
 
     \b
     Example:
       aggregator build -c feeds.yaml && ls output/
     """
-    _do_build(config, store)
+    _do_build(config, store, force)
 
 
 # ------------------------------------------------------------------ run

@@ -7,6 +7,7 @@ crash in one leaves the others' results intact.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class BuildSummary:
     output: Path
     days: int
     stories: int
+    skipped: bool = False  # the site on disk was built from the same data and templates
 
 
 def utcnow() -> datetime:
@@ -185,17 +187,39 @@ def _load_embedder(config: Config):
 # ------------------------------------------------------------------ build and email
 
 
-def build(config: Config, store: Store) -> BuildSummary:
-    """Render the site from the stored daily digests."""
-    from aggregator.site import build_site
+def build(config: Config, store: Store, *, force: bool = False) -> BuildSummary:
+    """Render the site from the stored daily digests (skipped when nothing changed)."""
+    from aggregator.site import build_site, builtin_templates_dir
 
-    digests = digests_from_dicts(store.digests())
+    rows = store.digests()
+    digests = digests_from_dicts(rows)
+    stories = len(digests[0].stories) if digests else 0
+    fingerprint = _build_fingerprint(config, rows, builtin_templates_dir())
+    if (
+        not force
+        and store.meta("build_fingerprint") == fingerprint
+        and (config.output / "index.html").exists()
+    ):
+        return BuildSummary(config.output, len(digests), stories, skipped=True)
     build_site(config.output, digests, config.site, templates_dir=config.templates)
-    return BuildSummary(
-        output=config.output,
-        days=len(digests),
-        stories=len(digests[0].stories) if digests else 0,
-    )
+    store.set_meta("build_fingerprint", fingerprint)
+    return BuildSummary(output=config.output, days=len(digests), stories=stories)
+
+
+def _build_fingerprint(config: Config, rows: list[dict], builtin: Path) -> str:
+    # Same digests, settings, templates and version: the site would come out byte-identical.
+    from aggregator import __version__
+
+    digest = hashlib.sha256(repr((__version__, config.site, str(config.output))).encode())
+    digest.update(json.dumps(rows, sort_keys=True).encode())
+    for folder in (builtin, config.templates):
+        if folder is not None and folder.is_dir():
+            for path in sorted(folder.rglob("*")):
+                if path.is_file():
+                    digest.update(
+                        str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes()
+                    )
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,6 +134,12 @@ def test_run_polls_groups_and_builds_and_a_rerun_adds_nothing(
     again = CliRunner().invoke(main, ["run", "--force", "-c", str(config)])
     assert again.exit_code == 0, again.output
     assert "new items: 0" in again.output
+    assert "stories: unchanged" in again.output  # same items: no regrouping, no model load
+    assert "(unchanged)" in again.output  # same digest: the site is not rewritten
+    # Regrouping the same items keeps every story id.
+    regrouped = CliRunner().invoke(main, ["cluster", "--force", "-c", str(config)])
+    assert regrouped.exit_code == 0, regrouped.output
+    assert "0 new" in regrouped.output
     assert stories_by_item(db) == assigned
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT count(*) FROM items").fetchone()[0] == len(items) + 1
