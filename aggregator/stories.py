@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from aggregator.grouping import jaccard, normalise, shingles, words_without_stopwords
-from aggregator.models import Item, Story, StoryMember
+from aggregator.models import Item, Story, StoryMember, StoryStatus
 
 COPY_JACCARD = 0.8  # word-shingle overlap from which an item counts as a copy of an earlier one
 KEYWORDS_PER_STORY = 4
@@ -100,7 +100,7 @@ def _fresh_id(earliest_item: int, in_use: set[str]) -> str:
     return candidate
 
 
-def _status(story_id: str, members: Sequence[Item], previous: Mapping[int, str]) -> str:
+def _status(story_id: str, members: Sequence[Item], previous: Mapping[int, str]) -> StoryStatus:
     before = [previous.get(m.id) == story_id for m in members]
     if not any(before):
         return "new"
@@ -113,15 +113,26 @@ def _status(story_id: str, members: Sequence[Item], previous: Mapping[int, str])
 def find_copies(members: Sequence[Item], threshold: float = COPY_JACCARD) -> dict[int, int]:
     """Item id -> id of the earlier original it nearly repeats (members in publication order)."""
     originals: list[tuple[int, frozenset[str]]] = []
+    identical: dict[frozenset[str], int] = {}
     copy_of: dict[int, int] = {}
     for item in members:
         text = shingles(_text(item))
-        source = next((oid for oid, s in originals if jaccard(text, s) >= threshold), None)
+        source = identical.get(text) if text else None
+        if source is None and text:
+            source = next((oid for oid, s in originals if _similar(text, s, threshold)), None)
         if source is None:
             originals.append((item.id, text))
+            identical[text] = item.id
         else:
             copy_of[item.id] = source
     return copy_of
+
+
+def _similar(a: frozenset[str], b: frozenset[str], threshold: float) -> bool:
+    # sets of very different sizes cannot reach the threshold: skip the intersection
+    if min(len(a), len(b)) < threshold * max(len(a), len(b)):
+        return False
+    return jaccard(a, b) >= threshold
 
 
 def _headline(

@@ -74,7 +74,7 @@ class TextSource:
 
     @classmethod
     def load(cls, data_dir: Path | None = None) -> TextSource:
-        rows = _read_rows(data_dir or DEFAULT_DATA_DIR)
+        rows = read_rows(data_dir or DEFAULT_DATA_DIR)
         titles = [r["title"].strip() for r in rows if len(r.get("title", "").split()) >= 4]
         sentences = [
             s.strip()
@@ -119,7 +119,7 @@ class TextSource:
         return chosen
 
 
-def _read_rows(data_dir: Path) -> list[dict]:
+def read_rows(data_dir: Path) -> list[dict]:
     rows: list[dict] = []
     for path in sorted(data_dir.glob("*.jsonl")) if data_dir.is_dir() else []:
         with open(path, encoding="utf-8") as handle:

@@ -1,11 +1,15 @@
 """Story grouping quality on the labelled files, one by one and all together.
 
     python benchmarks/quality.py [--data /work/shared/data] [--embedder auto|sentence-transformers]
-                                 [--cache DIR] [--set knob=value ...]
+                                 [--cache DIR] [--set knob=value ...] [--synthetic 5000,20000,50000]
 
 Prints B-cubed precision/recall/F1, pairwise F1, ARI and items/s per file and for the
 concatenation of all files ("a busy day"), and checks that no predicted story mixes two files.
 Vectors can be cached (--cache) so repeated runs only time the grouping.
+
+--synthetic also times ``group`` alone on bigger synthetic days built from the labelled items
+(each story a real item's vector plus noise, its text with words dropped, times over a week),
+one fresh process per size so that peak memory is that size's own.
 """
 
 from __future__ import annotations
@@ -13,10 +17,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import json
 import os
+import resource
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +40,8 @@ from aggregator.evaluate import (
     load_dataset,
     mixed_stories,
 )
-from aggregator.grouping import GroupingParams
+from aggregator.grouping import GroupingParams, embedding_text, group
+from aggregator.models import Item
 
 FILES = ("basil-dev.jsonl", "ecbplus-dev.jsonl", "uci-headlines-dev.jsonl")
 Embed = Callable[[list[str]], np.ndarray]
@@ -86,15 +96,86 @@ def parse_overrides(pairs: list[str]) -> GroupingParams:
     return dataclasses.replace(defaults, **values)
 
 
+def synthetic_day(
+    base: list[Item], vectors: np.ndarray, n: int, seed: int = 0
+) -> tuple[list[Item], np.ndarray]:
+    """``n`` items in stories of Zipf-distributed sizes, each around one real item."""
+    from datetime import timedelta
+
+    rng = np.random.default_rng(seed)
+    start = base[0].published.replace(year=2024, month=1, day=1)
+    items: list[Item] = []
+    rows: list[np.ndarray] = []
+    while len(items) < n:
+        size = min(int(rng.zipf(1.8)), 300, n - len(items))
+        source = int(rng.integers(len(base)))
+        noise = rng.uniform(0.02, 0.05)
+        day = start + timedelta(days=int(rng.integers(0, 7)))
+        for _ in range(size):
+            words = base[source].summary.split()
+            summary = " ".join(w for w in words if rng.random() > 0.15)
+            when = day + timedelta(hours=float(rng.uniform(0, 36)))
+            items.append(Item(len(items), base[source].title, summary, "o", None, when))
+            vector = vectors[source] + rng.normal(scale=noise, size=vectors.shape[1])
+            rows.append(vector / np.linalg.norm(vector))
+    return items, np.asarray(rows, dtype=np.float32)
+
+
+def time_synthetic(base_path: Path, n: int, params: GroupingParams) -> dict[str, float]:
+    """Run in a fresh process: group ``n`` synthetic items, report seconds and memory."""
+    data = np.load(base_path, allow_pickle=False)
+    base = [
+        Item(i, str(t), str(s), "o", None, datetime(2024, 1, 1, tzinfo=UTC))
+        for i, (t, s) in enumerate(zip(data["titles"], data["summaries"], strict=True))
+    ]
+    items, vectors = synthetic_day(base, data["vectors"], n)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    labels = group(items, vectors, params)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {
+        "items": n,
+        "seconds": round(seconds, 1),
+        "stories": int(labels.max()) + 1,
+        "peak_rss_mb": round(peak),
+        "rss_before_group_mb": round(before),
+    }
+
+
+def run_synthetic(sizes: list[int], datasets: dict, embed: Embed, args: argparse.Namespace) -> None:
+    items = [i for d in datasets.values() for i in d.items]
+    vectors = embed([embedding_text(i.title, i.summary) for i in items])
+    with tempfile.TemporaryDirectory() as folder:
+        base_path = Path(folder) / "base.npz"
+        np.savez(
+            base_path,
+            vectors=np.asarray(vectors, dtype=np.float32),
+            titles=np.array([i.title for i in items]),
+            summaries=np.array([i.summary for i in items]),
+        )
+        for n in sizes:
+            command = [sys.executable, __file__, "--synthetic-one", str(n), str(base_path)]
+            command += ["--set", *args.set] if args.set else []
+            out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            print(f"synthetic: {out.strip().splitlines()[-1]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
     parser.add_argument("--embedder", choices=("auto", "sentence-transformers"), default="auto")
     parser.add_argument("--cache", type=Path, default=None, help="folder for cached vectors")
     parser.add_argument("--set", nargs="*", default=[], metavar="KNOB=VALUE")
+    parser.add_argument("--synthetic", default="", help="comma-separated sizes to time, e.g. 5000")
+    parser.add_argument("--synthetic-one", nargs=2, metavar=("N", "BASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     params = parse_overrides(args.set)
+    if args.synthetic_one:
+        n, base_path = args.synthetic_one
+        print(json.dumps(time_synthetic(Path(base_path), int(n), params)))
+        return
     started = time.perf_counter()
     embed, name = load_embed(args.embedder)
     embed = cached(embed, args.cache, name)
@@ -112,6 +193,8 @@ def main() -> None:
     mixed = mixed_stories(combined.labels, sources)
     print(f"stories mixing items of two files: {mixed}")
     print(f"params: {params}")
+    if args.synthetic:
+        run_synthetic([int(x) for x in args.synthetic.split(",")], datasets, embed, args)
 
 
 if __name__ == "__main__":

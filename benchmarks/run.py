@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import importlib
 import json
 import os
@@ -196,6 +197,16 @@ def run_command(cmd: Sequence[str], timeout: float, env: dict[str, str] | None =
     return ChildRun(None, error, wall, sampler.peak_mb, output, _children_cpu() - cpu_before)
 
 
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _children_cpu() -> float:
     import resource
 
@@ -207,14 +218,23 @@ def run_child(task: str, params: dict[str, Any], timeout: float) -> ChildRun:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", task, json.dumps(params)]
     run = run_command(cmd, timeout)
     for line in reversed(run.output.splitlines()):
-        if line.startswith(RESULT_MARK):
+        if line.startswith(RESULT_MARK):  # the last one: children emit partial results
             run.result = json.loads(line[len(RESULT_MARK) :])
             break
     if run.result is not None and run.result.get("error"):
         run.error = run.result["error"]
+    elif run.result is not None and run.error:
+        # Killed after the measurement, during the extras: keep the measurement.
+        run.result["late_error"] = run.error
+        run.error = None
     elif run.result is None and run.error is None:
         run.error = f"no result: {_last_lines(run.output)}"
     return run
+
+
+def emit(result: dict[str, Any]) -> None:
+    """A child's result so far; the parent keeps the last one it sees."""
+    print(RESULT_MARK + json.dumps(result), flush=True)
 
 
 def _last_lines(text: str, count: int = 3) -> str:
@@ -242,28 +262,16 @@ def timed(result: dict[str, Any], key: str, profile: str | None = None) -> Itera
 
         profiler = cProfile.Profile()
         profiler.enable()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     try:
         yield
     finally:
         result[key] = time.perf_counter() - start
+        result[f"{key}_cpu"] = time.process_time() - cpu_start  # this process, all its threads
         if profiler is not None:
             profiler.disable()
             profiler.dump_stats(profile)
             result["profile"] = profile
-
-
-def self_peak_mb() -> float:
-    try:
-        with open("/proc/self/status", encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def _profile_path(params: dict[str, Any], name: str) -> str | None:
@@ -300,7 +308,6 @@ def task_poll(params: dict[str, Any]) -> dict[str, Any]:
         with timed(result, "seconds", _profile_path(params, params["name"])):
             _poll_into(store, urls, PollOptions(), counts)
         result.update(counts)
-    result["self_peak_mb"] = self_peak_mb()
     return result
 
 
@@ -339,7 +346,6 @@ def task_poll_naive(params: dict[str, Any]) -> dict[str, Any]:
         for url in urls:
             entries += len(feedparser.parse(url).entries)
     result["entries"] = entries
-    result["self_peak_mb"] = self_peak_mb()
     return result
 
 
@@ -380,7 +386,6 @@ def task_embed(params: dict[str, Any]) -> dict[str, Any]:
     with timed(result, "seconds", _profile_path(params, "embed")):
         for start in range(0, len(texts), batch):
             embedder.embed(texts[start : start + batch])
-    result["self_peak_mb"] = self_peak_mb()
     return result
 
 
@@ -412,7 +417,6 @@ def task_embed_naive(params: dict[str, Any]) -> dict[str, Any]:
     result["max_seq_length"] = model.max_seq_length
     with timed(result, "seconds"):
         model.encode(texts)
-    result["self_peak_mb"] = self_peak_mb()
     return result
 
 
@@ -433,14 +437,14 @@ def real_vectors(quick: bool) -> tuple[Any, str]:
     without the data, vectors from a random low-rank model instead."""
     import numpy as np
 
-    rows = feedgen._read_rows(feedgen.DEFAULT_DATA_DIR)
+    rows = feedgen.read_rows(feedgen.DEFAULT_DATA_DIR)
     if quick or len(rows) < 100:
         rng = np.random.default_rng(0)
         basis = rng.normal(size=(48, 384))
         vectors = rng.normal(size=(600, 48)) @ basis + 0.3 * rng.normal(size=(600, 384))
         return _unit(vectors.astype(np.float32)), "random low-rank vectors"
     texts = [f"{r['title']}. {r.get('summary') or ''}".strip() for r in rows]
-    key = feedgen.hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
+    key = hashlib.sha256("\n".join(texts).encode()).hexdigest()[:16]
     path = _cache_dir() / f"real-vectors-{key}.npy"
     if not path.is_file():
         from aggregator.embed import load_embedder
@@ -554,19 +558,29 @@ def task_group(params: dict[str, Any]) -> dict[str, Any]:
     grouping = GroupingParams()
     with timed(result, "seconds", _profile_path(params, "group")):
         labels = np.asarray(group(items, vectors, grouping))
-    result["self_peak_mb"] = self_peak_mb()
     sizes = np.bincount(labels[labels >= 0]) if (labels >= 0).any() else np.zeros(1, int)
     result["groups"] = int((sizes >= 2).sum())
     result["grouped_items"] = int(sizes[sizes >= 2].sum())
     result["largest_group"] = int(sizes.max())
-    with contextlib.suppress(ImportError), timed(result, "stories_seconds"):
-        from aggregator.stories import make_stories
-
-        make_stories(items, vectors, labels)
+    emit(result)  # the extras below may run past the stage's time limit
+    _time_make_stories(result, items, vectors, labels, _profile_path(params, "stories"))
+    emit(result)
     if params.get("warm") and result["seconds"] < 60:
         with timed(result, "warm_seconds"):
             group(items, vectors, grouping)
     return result
+
+
+def _time_make_stories(
+    result: dict[str, Any], items: list, vectors: Any, labels: Any, profile: str | None
+) -> None:
+    """The rest of clustering a window: labels to Story records (when stories.py exists)."""
+    try:
+        from aggregator.stories import make_stories
+    except ImportError:
+        return
+    with timed(result, "stories_seconds", profile):
+        make_stories(items, vectors, labels)
 
 
 # ====================================================================== child: build
@@ -624,7 +638,6 @@ def task_build(params: dict[str, Any]) -> dict[str, Any]:
         written = build_site(output, [digest], settings)
     result["files"] = len(written)
     result["megabytes"] = sum(p.stat().st_size for p in written) / 1e6
-    result["self_peak_mb"] = self_peak_mb()
     return result
 
 
@@ -638,8 +651,9 @@ def child_main(task: str, params_json: str) -> None:
         import traceback
 
         traceback.print_exc()
-        result = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
-    print(RESULT_MARK + json.dumps(result), flush=True)
+        first_line = (str(exc).splitlines() or [""])[0]
+        result = {"error": f"{type(exc).__name__}: {first_line[:300]}"}
+    emit(result)
 
 
 # ====================================================================== parent: feed servers
@@ -648,8 +662,9 @@ def child_main(task: str, params_json: str) -> None:
 @contextlib.contextmanager
 def feed_server(
     workdir: Path, feeds: int, items: int, hosts: int, seed: int
-) -> Iterator[tuple[Path, str]]:
-    """Starts feedgen's servers in a subprocess; yields (file of URLs, its READY line)."""
+) -> Iterator[tuple[Path, str, Callable[[], float]]]:
+    """Starts feedgen's servers in a subprocess; yields the file of URLs, the READY line and a
+    function giving the CPU seconds the servers used so far (they share the machine)."""
     urls = workdir / f"urls-{feeds}x{items}-{seed}.txt"
     cmd = [sys.executable, str(HERE / "feedgen.py"), "serve", "--feeds", str(feeds)]
     cmd += ["--items-per-feed", str(items), "--hosts", str(hosts), "--seed", str(seed)]
@@ -659,7 +674,7 @@ def feed_server(
         ready = server.stdout.readline().strip() if server.stdout else ""
         if not ready.startswith("READY"):
             raise RuntimeError(f"feed server did not start: {ready or server.wait()}")
-        yield urls, ready.removeprefix("READY ")
+        yield urls, ready.removeprefix("READY "), lambda: _process_cpu(server.pid)
     finally:
         if server.stdin:
             server.stdin.close()  # the server's signal to stop
@@ -732,13 +747,21 @@ def stage_poll(ctx: Context, selected: set[str]) -> list[Row]:
         return [Row(s, workload, result=f"not available: {unavailable[s]}") for s in wanted]
     db = ctx.workdir / "poll.db"
     server = feed_server(ctx.workdir, sizes.feeds, sizes.items_per_feed, sizes.hosts, ctx.seed)
-    with server as (urls, ready):
+    with server as (urls, ready, server_cpu):
         print(f"feed server: {ready}", file=sys.stderr)
         if "poll" in wanted:
+            before = server_cpu()
             rows.append(_poll_row(ctx, urls, db, workload, ready))
+            rows[-1].notes.append(_server_note(server_cpu() - before, "naive loop and poll"))
         if "repoll" in wanted:
+            before = server_cpu()
             rows.append(_repoll_row(ctx, urls, db, workload))
+            rows[-1].notes.append(_server_note(server_cpu() - before, "re-poll"))
     return rows
+
+
+def _server_note(cpu: float, what: str) -> str:
+    return f"the loopback feed servers used {cpu:.1f} s CPU during the {what} (same 2 cores)"
 
 
 def _poll_row(ctx: Context, urls: Path, db: Path, workload: str, ready: str) -> Row:
@@ -771,6 +794,7 @@ def _poll_row(ctx: Context, urls: Path, db: Path, workload: str, ready: str) -> 
     row.notes.append(
         f"statuses {res['statuses']}, {res['new_items']} new items stored; "
         f"store.record_outcome took {res['store_seconds']:.1f} s of it (in the event loop); "
+        f"the polling process itself used {res['seconds_cpu']:.1f} s CPU (parse workers apart); "
         f"feeds: {ready}"
     )
     row.notes.extend(f"error: {e}" for e in res["errors"])
@@ -831,6 +855,11 @@ def stage_embed(ctx: Context) -> list[Row]:
         row.baseline = f"{base_rate:.1f} items/s ST encode() ({nres['items']}-item sample)"
         row.ratio = f"{rate / base_rate:.1f}×"
         row.result = ctx.verdict(rate / base_rate >= 4)
+        cpu_ratio = (res["items"] / res["seconds_cpu"]) / (nres["items"] / nres["seconds_cpu"])
+        row.notes.append(
+            f"per CPU-second (robust to a busy host): {res['items'] / res['seconds_cpu']:.1f} "
+            f"vs {nres['items'] / nres['seconds_cpu']:.1f} items/CPU-s = {cpu_ratio:.1f}×"
+        )
         row.notes.append(
             f"baseline: SentenceTransformer.encode() defaults (max_seq_length "
             f"{nres['max_seq_length']}) on the first {nres['items']} items: {nres['seconds']:.1f} s, "
@@ -862,6 +891,8 @@ def stage_group(ctx: Context) -> list[Row]:
     ) else ""  # fmt: skip
     if "stories_seconds" in res:
         warm += f"; then make_stories(): {res['stories_seconds']:.1f} s (not in wall)"
+    if "late_error" in res:
+        warm += f"; the extras after the timed call {res['late_error']}"
     row.notes.append(
         f"first call in a new process (as in a cron run){warm}; "
         f"{res['groups']} groups of 2+ holding {res['grouped_items']} items, largest "
@@ -903,7 +934,7 @@ def stage_run(ctx: Context) -> list[Row]:
     server = feed_server(
         folder, sizes.run_feeds, sizes.run_items_per_feed, sizes.hosts, server_seed
     )
-    with server as (urls, _ready):
+    with server as (urls, _ready, _server_cpu):
         config = write_run_config(folder, _read_urls(str(urls)))
         first = cli_run(ctx, config, "run-first", [])
         if first.error:

@@ -73,9 +73,14 @@ def test_mismatched_vectors_are_an_error():
         group([item(0, "x")], unit([1, 0], [0, 1]))
 
 
-def test_time_gap_keeps_identical_vectors_apart():
-    items = [item(0, "a"), item(1, "b", when=T0 + timedelta(days=30))]
-    assert len(set(group(items, unit([1, 0], [1, 0])).tolist())) == 2
+def test_time_gap_keeps_similar_items_apart_but_not_copies():
+    similar = unit([1, 0], [0.7, np.sqrt(1 - 0.7**2)])  # cosine 0.7
+    near_same = unit([1, 0], [0.95, np.sqrt(1 - 0.95**2)])
+    apart = [item(0, "a"), item(1, "b", when=T0 + timedelta(days=30))]
+    close = [item(0, "a"), item(1, "b", when=T0 + timedelta(days=1))]
+    assert len(set(group(apart, similar).tolist())) == 2
+    assert len(set(group(close, similar).tolist())) == 1
+    assert len(set(group(apart, near_same).tolist())) == 1  # a copy republished later
 
 
 def test_unknown_time_does_not_separate():
@@ -114,7 +119,7 @@ def test_knn_graph_drops_edges_below_the_floor():
     assert len(graph.sources) == 0
 
 
-def test_knn_graph_projection_keeps_true_neighbours(monkeypatch):
+def test_approximate_knn_graph_keeps_true_neighbours(monkeypatch):
     import aggregator.grouping as grouping
 
     rng = np.random.default_rng(1)
@@ -122,7 +127,7 @@ def test_knn_graph_projection_keeps_true_neighbours(monkeypatch):
     v = np.repeat(centres, 3, axis=0) + 0.05 * rng.standard_normal((120, 128))
     v = grouping.normalise(v)
     exact = knn_graph(v, 2)
-    monkeypatch.setattr(grouping, "PROJECT_ABOVE_ITEMS", 10)
+    monkeypatch.setattr(grouping, "APPROXIMATE_ABOVE_ITEMS", 10)
     monkeypatch.setattr(grouping, "PROJECTION_DIMS", 32)
     projected = knn_graph(v, 2)
     assert projected.targets.tolist() == exact.targets.tolist()
@@ -228,5 +233,66 @@ def test_spun_copy_with_page_junk_joins_the_original(embed):
         "Antony Blinken urged Gulf foreign ministers gathered in Riyadh on Wednesday to work "
         "with Washington on Iran, the security of shipping lanes and a ceasefire in Sudan.",
     )
-    labels = _group_texts(embed, [original, spun, other, other_reworded])
+    june, september = T0, T0 + timedelta(days=100)  # the copy was republished months later
+    texts = [original, spun, other, other_reworded]
+    items = [
+        item(i, t, s, outlet=f"outlet{i}", when=september if i == 1 else june)
+        for i, (t, s) in enumerate(texts)
+    ]
+    vectors = embed([embedding_text(i.title, i.summary) for i in items])
+    labels = group(items, vectors).tolist()
     assert labels[0] == labels[1] != labels[2] == labels[3]
+
+
+def _two_pairs(first_place: str, second_place: str):
+    """Two pairs of full-text items; vectors are close within and across the pairs."""
+    filler = "officials said on the day that crews worked through the night to help " * 3
+
+    def text(place: str, n: int) -> str:
+        return f"A strong earthquake struck near {place} and {place} officials counted damage {n}. {filler}"
+
+    items = [
+        item(0, f"Quake hits {first_place}", text(first_place, 1)),
+        item(1, f"{first_place} shaken by quake", text(first_place, 2)),
+        item(2, f"Quake hits {second_place}", text(second_place, 3)),
+        item(3, f"{second_place} shaken by quake", text(second_place, 4)),
+    ]
+    vectors = unit([1, 0.05, 0], [1, 0.1, 0], [0.9, 0, 0.35], [0.9, 0.05, 0.35])
+    return items, vectors
+
+
+def test_groups_naming_different_places_do_not_merge():
+    items, vectors = _two_pairs("Qeshm", "Sumatra")
+    labels = group(items, vectors, GroupingParams(duplicate_jaccard=1.1))
+    assert labels[0] == labels[1] != labels[2] == labels[3]
+
+
+def test_groups_naming_the_same_place_merge():
+    items, vectors = _two_pairs("Qeshm", "Qeshm")
+    labels = group(items, vectors, GroupingParams(duplicate_jaccard=1.1))
+    assert len(set(labels.tolist())) == 1
+
+
+def test_params_reject_nonsense():
+    with pytest.raises(ValueError, match="clusterer"):
+        GroupingParams(clusterer="kmeans")
+    with pytest.raises(ValueError, match="min_cluster_size"):
+        GroupingParams(min_cluster_size=1)
+
+
+def test_knn_hdbscan_copes_with_larger_min_samples_and_sparse_graphs():
+    rng = np.random.default_rng(3)
+    v = unit(*rng.standard_normal((30, 16)))  # near-orthogonal: few edges above the floor
+    items = [item(i, f"t{i}") for i in range(30)]
+    labels = group(items, v, GroupingParams(min_samples=3))
+    assert sorted(set(labels.tolist())) == list(range(len(set(labels.tolist()))))
+
+
+def test_a_custom_clusterer_can_replace_hdbscan():
+    class EverythingTogether:
+        def fit_predict(self, vectors, graph):
+            return np.zeros(len(vectors), dtype=int)
+
+    v = unit([1, 0], [0, 1], [1, 1])
+    items = [item(i, f"t{i}") for i in range(3)]
+    assert group(items, v, clusterer=EverythingTogether()).tolist() == [0, 0, 0]
