@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Protocol
 
 import numpy as np
@@ -126,7 +127,6 @@ class GroupingParams:
 # ---------------------------------------------------------------- text
 
 _TAG = re.compile(r"<[^>]+>")
-_SPACE = re.compile(r"\s+")
 _TRAILING_ELLIPSIS = re.compile(r"\s*(?:\.\.\.|…)\s*$")
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
@@ -134,9 +134,12 @@ _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 def clean_text(text: str) -> str:
     """Plain, single-spaced text: strips tags, normalises Unicode and a trailing ellipsis."""
     text = unicodedata.normalize("NFKC", text)
-    text = _TAG.sub(" ", text)
-    text = _SPACE.sub(" ", text).strip()
-    return _TRAILING_ELLIPSIS.sub("", text)
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    text = " ".join(text.split())  # str.split() and re's \s agree on what is whitespace
+    if text.endswith(("...", "…")):  # nothing else can match the anchored pattern
+        text = _TRAILING_ELLIPSIS.sub("", text)
+    return text
 
 
 def embedding_text(title: str, summary: str) -> str:
@@ -149,7 +152,11 @@ def embedding_text(title: str, summary: str) -> str:
 
 def _clean_parts(title: str, summary: str) -> tuple[str, str]:
     """Cleaned title, and the cleaned summary without a repeated title, cut to the embedded length."""
-    title, summary = clean_text(title), clean_text(summary)
+    return _trim_summary(clean_text(title), clean_text(summary))
+
+
+def _trim_summary(title: str, summary: str) -> tuple[str, str]:
+    """Of a cleaned title and summary: the summary without a repeated title, cut to length."""
     if summary.lower().startswith(title.lower()):
         summary = summary[len(title) :].lstrip(" .:-")
     return title, _cut_at_word(summary, EMBED_SUMMARY_CHARS)
@@ -186,6 +193,46 @@ def _shingles(tokens: Sequence[str], size: int) -> frozenset[str]:
     if len(tokens) <= size:
         return frozenset([" ".join(tokens)]) if tokens else frozenset()
     return frozenset(" ".join(tokens[i : i + size]) for i in range(len(tokens) - size + 1))
+
+
+def shingle_keys(tokens: Sequence[str], size: int) -> frozenset[tuple[str, ...]]:
+    """``_shingles`` as word tuples: the same equalities and overlaps (words hold no spaces),
+    without building a string per shingle."""
+    if len(tokens) <= size:
+        return frozenset([tuple(tokens)]) if tokens else frozenset()
+    return frozenset(zip(*(tokens[i:] for i in range(size)), strict=False))
+
+
+def shingle_sets(token_lists: Sequence[Sequence[str]], size: int) -> list[frozenset]:
+    """``_shingles`` of many token lists at once, each shingle coded as one integer: its words'
+    numbers (1, 2, ...) as the digits of a base-(vocabulary + 1) number. The coding is one-to-one
+    (a text of fewer than ``size`` words has fewer digits), so the sets compare, hash and overlap
+    exactly as the shingle strings would; only sets of one call are comparable."""
+    numbers = {w: i for i, w in enumerate(dict.fromkeys(chain.from_iterable(token_lists)), 1)}
+    base = len(numbers) + 1
+    if base**size >= 2**63:  # too many distinct words to code in 64 bits
+        return [shingle_keys(t, size) for t in token_lists]
+    flat = np.fromiter(map(numbers.__getitem__, chain.from_iterable(token_lists)), dtype=np.int64)
+    padded = np.concatenate([flat, np.zeros(size, dtype=np.int64)])
+    codes = np.zeros(len(flat), dtype=np.int64)
+    for j in range(size):  # windows that run past a text's end are never read
+        codes = codes * base + padded[j : j + len(flat)]
+    code_list = codes.tolist()
+    sets: list[frozenset] = []
+    start = 0
+    for tokens in token_lists:
+        length = len(tokens)
+        if length > size:
+            sets.append(frozenset(code_list[start : start + length - size + 1]))
+        elif length:
+            code = 0
+            for w in tokens:
+                code = code * base + numbers[w]
+            sets.append(frozenset([code]))
+        else:
+            sets.append(frozenset())
+        start += length
+    return sets
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -571,14 +618,21 @@ def name_vocabulary(clean_summaries: Iterable[str]) -> frozenset[str]:
     no evidence, so only summaries count."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
-    capitalised: Counter[str] = Counter()
-    lower: Counter[str] = Counter()
-    for summary in clean_summaries:
-        for sentence in _SENTENCE_END.split(summary):
-            for match in _CAPITALISED.finditer(sentence):
-                if match.start() > 0:
-                    capitalised.update(map(_base_form, words(match.group())))
-            lower.update(_LOWER_WORD.findall(sentence))
+    # Searching all summaries at once finds what searching their sentences one by one would: the
+    # NUL that joins them belongs to no pattern, no pattern matches inside a sentence end, and the
+    # characters around both are no word characters; so only where sentences start is needed.
+    summaries = list(clean_summaries)
+    text = "\0".join(summaries)
+    starts = {0}
+    offset = 0
+    for summary in summaries:
+        starts.add(offset)
+        offset += len(summary) + 1
+    starts.update(m.end() for m in _SENTENCE_END.finditer(text))
+    capital_words = [m.group() for m in _CAPITALISED.finditer(text) if m.start() not in starts]
+    # words never span a space, so the words of all matches at once are each match's words
+    capitalised = Counter(w[:-2] if w.endswith("'s") else w for w in words(" ".join(capital_words)))
+    lower = Counter(_LOWER_WORD.findall(text))
     return frozenset(
         w
         for w, n in capitalised.items()
@@ -588,6 +642,17 @@ def name_vocabulary(clean_summaries: Iterable[str]) -> frozenset[str]:
 
 def names_in(tokens: Iterable[str], vocabulary: frozenset[str]) -> frozenset[str]:
     return frozenset(w for w in map(_base_form, tokens) if w in vocabulary)
+
+
+def _names_of(tokens: list[str], vocabulary: frozenset[str], possessive: bool) -> frozenset[str]:
+    """``names_in`` by set operations; ``possessive``: some token may end in ``'s``."""
+    found = vocabulary.intersection(tokens)
+    if not possessive:
+        return found
+    bases = [w[:-2] for w in tokens if w.endswith("'s")]
+    if not bases:
+        return found
+    return frozenset(w for w in found if not w.endswith("'s")) | vocabulary.intersection(bases)
 
 
 def _base_form(word: str) -> str:
@@ -627,6 +692,12 @@ class _Group:
         self._salient = None
 
 
+# The rough margins (float64 sums of float32 products) differ from the exact ones (float32 dot
+# products, rounding error below 1e-4 for these vectors) by far less than this: a pair skipped
+# for a rough margin below minus this has a negative exact margin, and would not be pushed.
+_ROUGH_SLACK = 1e-3
+
+
 class _Merger:
     """Average-link agglomeration restricted to kNN-graph edges; groups keep vector sums, so the
     average cosine between two groups is one dot product."""
@@ -646,6 +717,19 @@ class _Merger:
         self.params = params
         self.groups: dict[int, _Group] = {}
         self.heap: list[tuple[float, int, int]] = []
+        # the constants ``margin`` needs, read once (it runs for every edge and every merge)
+        self._headline = params.merge_threshold_headline
+        self._span = params.merge_threshold_full - params.merge_threshold_headline
+        self._late = params.late_copy_similarity
+        self._gap = params.max_gap_days
+        self._name_richness = params.name_check_richness
+        self._name_share = params.name_conflict_share
+        # for rough margins: each group's vector sum, size and richness sum in rows of arrays
+        # (a group gives its row to the group it is merged into)
+        self._row: dict[int, int] = {}
+        self._sums = np.zeros((len(vectors), vectors.shape[1]))
+        self._sizes = np.zeros(len(vectors))
+        self._rich = np.zeros(len(vectors))
 
     def add(self, gid: int, members: list[int]) -> None:
         known = [self.days[m] for m in members if not math.isnan(self.days[m])]
@@ -658,6 +742,14 @@ class _Merger:
             names=Counter(name for m in members for name in self.names[m]),
             neighbours=set(),
         )
+        self._set_row(gid, len(self._row))
+
+    def _set_row(self, gid: int, row: int) -> None:
+        g = self.groups[gid]
+        self._row[gid] = row
+        self._sums[row] = g.vector_sum
+        self._sizes[row] = len(g.members)
+        self._rich[row] = g.richness_sum
 
     def connect(self, a: int, b: int) -> None:
         if a != b:
@@ -666,41 +758,82 @@ class _Merger:
 
     def margin(self, a: int, b: int) -> float:
         """How far the pair clears its merge threshold (negative: it does not)."""
-        ga, gb = self.groups[a], self.groups[b]
+        groups = self.groups
+        ga, gb = groups[a], groups[b]
         na, nb = len(ga.members), len(gb.members)
-        p = self.params
         # each side counts alike: a big headline-only group must not pull full-text items in at
         # the lower headline threshold
         richness = (ga.richness_sum / na + gb.richness_sum / nb) / 2
-        threshold = p.merge_threshold_headline + richness * (
-            p.merge_threshold_full - p.merge_threshold_headline
-        )
-        if self._too_far_apart(ga, gb):
-            threshold = max(threshold, p.late_copy_similarity)
+        threshold = self._headline + richness * self._span
+        # too far apart (only when both times are known): merge only as copies
+        if (
+            ga.first != math.inf
+            and gb.first != math.inf
+            and max(ga.first, gb.first) - min(ga.last, gb.last) > self._gap
+        ):
+            threshold = max(threshold, self._late)
         margin = float(ga.vector_sum @ gb.vector_sum) / (na * nb) - threshold
-        conflict = (
+        if (
             margin >= 0
-            and richness >= p.name_check_richness
-            and _names_conflict(ga, gb, p.name_conflict_share)
-        )
-        return -math.inf if conflict else margin
-
-    def _too_far_apart(self, a: _Group, b: _Group) -> bool:
-        if math.isinf(a.first) or math.isinf(b.first):
-            return False
-        gap = max(a.first, b.first) - min(a.last, b.last)
-        return gap > self.params.max_gap_days
+            and richness >= self._name_richness
+            and _names_conflict(ga, gb, self._name_share)
+        ):
+            return -math.inf
+        return margin
 
     def push(self, a: int, b: int) -> None:
         m = self.margin(a, b)
         if m >= 0:
             heapq.heappush(self.heap, (-m, min(a, b), max(a, b)))
 
-    def run(self) -> list[list[int]]:
-        for a in sorted(self.groups):
-            for b in sorted(self.groups[a].neighbours):
-                if a < b:
+    def _rough_margins(self, rows_a: np.ndarray, rows_b: np.ndarray) -> list[float]:
+        """``margin`` of many pairs at once, to within ``_ROUGH_SLACK``, before the time and name
+        checks (which only ever lower it): pairs far below zero need no exact ``margin``."""
+        sums_b = self._sums[rows_b]
+        if rows_a.ndim:
+            dots = np.einsum("ij,ij->i", self._sums[rows_a], sums_b)
+        else:
+            dots = sums_b @ self._sums[rows_a]
+        sizes_a, sizes_b = self._sizes[rows_a], self._sizes[rows_b]
+        rich = (self._rich[rows_a] / sizes_a + self._rich[rows_b] / sizes_b) / 2
+        return (dots / (sizes_a * sizes_b) - (self._headline + rich * self._span)).tolist()
+
+    def _push_first(self, pairs: list[tuple[int, int]] | None) -> None:
+        """``push`` every neighbouring pair (``pairs``: all of them, sorted, each as ``a < b``),
+        in order, skipping pairs roughly far below zero."""
+        if pairs is None:
+            pairs = [
+                (a, b)
+                for a in sorted(self.groups)
+                for b in sorted(self.groups[a].neighbours)
+                if a < b
+            ]
+        row = self._row
+        for start in range(0, len(pairs), 16384):  # bounded memory
+            chunk = pairs[start : start + 16384]
+            rough = self._rough_margins(
+                np.array([row[a] for a, _ in chunk]), np.array([row[b] for _, b in chunk])
+            )
+            for (a, b), m in zip(chunk, rough, strict=True):
+                if m >= -_ROUGH_SLACK:
                     self.push(a, b)
+
+    def _push_new(self, new: int, others: list[int]) -> None:
+        """``push(new, x)`` for each of ``others``, in order, skipping pairs roughly far below zero."""
+        if len(others) < 8:  # not worth the arrays
+            for x in others:
+                self.push(new, x)
+            return
+        row = self._row
+        rough = self._rough_margins(np.array(row[new]), np.array([row[x] for x in others]))
+        for x, m in zip(others, rough, strict=True):
+            if m >= -_ROUGH_SLACK:
+                self.push(new, x)
+
+    def run(self, pairs: list[tuple[int, int]] | None = None) -> list[list[int]]:
+        """Merge until no pair clears its threshold; ``pairs``: the neighbouring pairs, if known
+        (each once as ``a < b``, sorted)."""
+        self._push_first(pairs)
         next_id = max(self.groups, default=-1) + 1
         while self.heap:
             _, a, b = heapq.heappop(self.heap)
@@ -716,12 +849,15 @@ class _Merger:
         big.absorb(small)  # grow the larger group in place: merging stays cheap for big stories
         big.neighbours = (ga.neighbours | gb.neighbours) - {a, b}
         self.groups[new] = big
-        for x in sorted(big.neighbours):
+        rows = self._row.pop(a), self._row.pop(b)
+        self._set_row(new, rows[0] if big is ga else rows[1])
+        others = sorted(big.neighbours)
+        for x in others:
             other = self.groups[x].neighbours
             other.discard(a)
             other.discard(b)
             other.add(new)
-            self.push(new, x)
+        self._push_new(new, others)  # margins need no neighbour sets: the same pushes as inline
 
 
 def _names_conflict(a: _Group, b: _Group, share: float) -> bool:
@@ -764,8 +900,15 @@ def group(
     if len(vectors) != n:
         raise ValueError(f"{n} items but {len(vectors)} vectors")
     unit = normalise(vectors)
-    parts = [_clean_parts(i.title, i.summary) for i in items]
-    tokens = [words(_join_parts(title, summary)) for title, summary in parts]
+    # the text features of each item, computed once: cleaned title and summary, the summary as
+    # embedded, its words (with whether any may be a possessive), word shingles and names
+    clean_summaries = [clean_text(i.summary) for i in items]
+    parts = [
+        _trim_summary(clean_text(i.title), summary)
+        for i, summary in zip(items, clean_summaries, strict=True)
+    ]
+    lowered = [_join_parts(title, summary).lower().replace("’", "'") for title, summary in parts]
+    tokens = [_WORD.findall(text) for text in lowered]
 
     from threadpoolctl import threadpool_limits
 
@@ -775,24 +918,30 @@ def group(
         graph = knn_graph(unit, params.neighbors, params.min_similarity)
     sets = DisjointSets(n)
     _join_fragments(sets, (clusterer or make_clusterer(params)).fit_predict(unit, graph))
-    shingle_sets = [_shingles(t, params.shingle_words) for t in tokens]
-    for a, b in near_duplicate_pairs(shingle_sets, params.duplicate_jaccard, graph):
+    shingled = shingle_sets(tokens, params.shingle_words)
+    for a, b in near_duplicate_pairs(shingled, params.duplicate_jaccard, graph):
         sets.union(a, b)
 
-    vocabulary = name_vocabulary(clean_text(i.summary) for i in items)
+    vocabulary = name_vocabulary(clean_summaries)
     merger = _Merger(
         unit,
         _richness([summary for _, summary in parts], params.full_summary_words),
         _days(items),
-        [names_in(t, vocabulary) for t in tokens],
+        [_names_of(t, vocabulary, "'s" in text) for t, text in zip(tokens, lowered, strict=True)],
         params,
     )
     group_of = [sets.find(i) for i in range(n)]
     for root, members in _members_by_root(group_of).items():
         merger.add(root, members)
-    for i, j in zip(graph.sources.tolist(), graph.targets.tolist(), strict=True):
-        merger.connect(group_of[i], group_of[j])
-    return _number(merger.run(), n)
+    # each pair of neighbouring groups once, as (lower, higher), sorted: the order ``run`` needs
+    roots = np.asarray(group_of, dtype=np.int64)
+    a, b = roots[graph.sources], roots[graph.targets]
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    codes = np.unique(low[low != high] * n + high[low != high])
+    pairs = list(zip((codes // n).tolist(), (codes % n).tolist(), strict=True))
+    for i, j in pairs:
+        merger.connect(i, j)
+    return _number(merger.run(pairs), n)
 
 
 def _join_fragments(sets: DisjointSets, labels: np.ndarray) -> None:

@@ -67,16 +67,41 @@ def poll(
     on_result: Callable[[FetchOutcome, int], None] | None = None,
 ) -> RunSummary:
     """Fetch every configured feed once (those due, or all with force) and store new items."""
+    import time
+
     from aggregator.poller import PollOptions
     from aggregator.poller import poll as poll_http
 
+    batch_feeds = 16  # poll results stored per transaction, or fewer once the oldest waited
+    batch_seconds = 1.0
     now = now or utcnow()
     names = {f.url: f.name for f in config.feeds}
     counts = {"ok": 0, "failed": 0, "not_modified": 0, "new": 0}
     errors: list[tuple[str, str]] = []
 
+    # Outcomes are stored a few feeds per transaction (one commit each is most of the cost of
+    # storing); a kill -9 loses at most the batch not yet committed, which the next run fetches
+    # again. Each feed's row and its items always land in the same transaction.
+    pending: list[FetchOutcome] = []
+    oldest = 0.0
+
     def record(outcome: FetchOutcome) -> None:
-        new = store.record_outcome(outcome, names.get(outcome.url))
+        nonlocal oldest
+        if not pending:
+            oldest = time.monotonic()
+        pending.append(outcome)
+        if len(pending) >= batch_feeds or time.monotonic() - oldest >= batch_seconds:
+            flush()
+
+    def flush() -> None:
+        batch = pending[:]
+        pending.clear()
+        if batch:
+            news = store.record_outcomes([(o, names.get(o.url)) for o in batch])
+            for outcome, new in zip(batch, news, strict=True):
+                account(outcome, new)
+
+    def account(outcome: FetchOutcome, new: int) -> None:
         counts["new"] += new
         if outcome.status == "ok":
             counts["ok"] += 1
@@ -98,6 +123,7 @@ def poll(
     poll_http(
         store.feed_states(config.feeds), now=now, force=force, options=options, on_result=record
     )
+    flush()
     return RunSummary(
         feeds_ok=counts["ok"],
         feeds_failed=counts["failed"],

@@ -64,6 +64,7 @@ ACCEPT = (
 SUCCESS = (200, 203, 226)  # 226: "A-IM: feed" delta answer, a feed with only the new entries
 PERMANENT_REDIRECTS = (301, 308)
 TEMPORARY_REDIRECTS = (302, 303, 307)
+KEEPALIVE_CONNECTIONS = 128  # idle connections kept for reuse, across all hosts
 PROCESS_POOL_MIN_FEEDS = 40  # below this, starting worker processes costs more than it saves
 
 OnResult = Callable[[FetchOutcome], None]
@@ -451,9 +452,14 @@ async def _client(
         write=options.read_timeout,
         pool=None,  # waiting for a pooled connection is bounded by our own semaphores
     )
+    # Requests in flight are bounded by our own semaphores; the pool may also keep idle
+    # connections to many hosts (1,000 feeds on 50 hosts x 2 need ~100) so that the next feed
+    # on a host reuses one instead of opening (and, over TLS, negotiating) a new one.
+    keepalive = max(options.max_connections, KEEPALIVE_CONNECTIONS)
     limits = httpx.Limits(
-        max_connections=options.max_connections,
-        max_keepalive_connections=options.max_connections,
+        max_connections=options.max_connections + keepalive,
+        max_keepalive_connections=keepalive,
+        keepalive_expiry=30.0,
     )
     headers = {
         "User-Agent": options.user_agent,

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aggregator.boilerplate import strip_boilerplate
 from aggregator.models import FeedState, FetchOutcome, Item, ParsedEntry, Story
 from aggregator.text import canonical_url
 
@@ -268,14 +269,24 @@ class Store:
 
     def record_outcome(self, outcome: FetchOutcome, outlet: str | None) -> int:
         """Store one feed's poll result and its new entries; returns how many items were new."""
+        return self.record_outcomes([(outcome, outlet)])[0]
+
+    def record_outcomes(self, outcomes: Sequence[tuple[FetchOutcome, str | None]]) -> list[int]:
+        """record_outcome for several feeds in one transaction (cheaper than one each): all of
+        them are stored or, if the process dies first, none. Returns the new items per feed."""
+        if all(outcome.status == "skipped" for outcome, _outlet in outcomes):
+            return [0] * len(outcomes)
+        with self.transaction() as db:
+            return [self._record(db, outcome, outlet) for outcome, outlet in outcomes]
+
+    def _record(self, db: sqlite3.Connection, outcome: FetchOutcome, outlet: str | None) -> int:
         if outcome.status == "skipped":
             return 0
-        with self.transaction() as db:
-            self._upsert_feed(db, outcome)
-            if outcome.status != "ok" or outcome.feed is None:
-                return 0
-            name = outlet or outcome.feed.title or _host(outcome.url)
-            return self._insert_entries(db, outcome, name)
+        self._upsert_feed(db, outcome)
+        if outcome.status != "ok" or outcome.feed is None:
+            return 0
+        name = outlet or outcome.feed.title or _host(outcome.url)
+        return self._insert_entries(db, outcome, name)
 
     def _upsert_feed(self, db: sqlite3.Connection, o: FetchOutcome) -> None:
         db.execute(
@@ -316,43 +327,62 @@ class Store:
 
     def _insert_entries(self, db: sqlite3.Connection, o: FetchOutcome, outlet: str) -> int:
         assert o.feed is not None
-        new = 0
         seen_at = _ts(o.checked_at)
+        latest = o.checked_at + timedelta(hours=1)
+        rows = []
         for entry in o.feed.entries:
-            key = item_key(entry)
             canonical = canonical_url(entry.link) if entry.link else None
-            if (
-                canonical
-                and db.execute(
-                    "SELECT 1 FROM items WHERE canonical_link=? AND feed_url<>? LIMIT 1",
-                    (canonical, o.url),
-                ).fetchone()
-            ):
-                continue  # the same article reached us through another feed
             published = entry.published
             # A date in the future is a feed bug; trust the time we saw it instead.
-            if published is not None and published > o.checked_at + timedelta(hours=1):
+            if published is not None and published > latest:
                 published = None
-            sort_time = _ts(published) if published else seen_at
-            cursor = db.execute(
-                """INSERT INTO items (feed_url, key, canonical_link, link, title, summary, outlet,
-                                      published, first_seen, sort_time)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(feed_url, key) DO NOTHING""",
+            published_ts = _ts(published) if published else None
+            rows.append(
                 (
                     o.url,
-                    key,
+                    item_key(entry),
                     canonical,
                     entry.link,
                     entry.title,
-                    entry.summary,
+                    strip_boilerplate(entry.summary),
                     outlet,
-                    _ts(published),
+                    published_ts,
                     seen_at,
-                    sort_time,
-                ),
+                    published_ts or seen_at,
+                )
             )
-            new += cursor.rowcount
-        return new
+        # The same article reached us through another feed: one query for the whole feed (the
+        # feed's own rows never count, so rows inserted below cannot change the answer).
+        elsewhere = self._linked_elsewhere(db, o.url, {r[2] for r in rows if r[2]})
+        if elsewhere:
+            rows = [r for r in rows if r[2] not in elsewhere]
+        if not rows:
+            return 0
+        cursor = db.executemany(
+            """INSERT INTO items (feed_url, key, canonical_link, link, title, summary, outlet,
+                                  published, first_seen, sort_time)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(feed_url, key) DO NOTHING""",
+            rows,
+        )
+        return max(cursor.rowcount, 0)
+
+    @staticmethod
+    def _linked_elsewhere(db: sqlite3.Connection, feed_url: str, links: set[str]) -> set[str]:
+        """Which of `links` are already stored as the canonical link of another feed's item."""
+        found: set[str] = set()
+        ordered = sorted(links)
+        for start in range(0, len(ordered), 500):  # stay far below SQLite's variable limit
+            chunk = ordered[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                row[0]
+                for row in db.execute(
+                    f"SELECT DISTINCT canonical_link FROM items "
+                    f"WHERE canonical_link IN ({marks}) AND feed_url<>?",
+                    (*chunk, feed_url),
+                )
+            )
+        return found
 
     def feed_health(
         self, now: datetime, names: dict[str, str | None] | None = None

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import heapq
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from itertools import chain
 
 import numpy as np
 
-from aggregator.grouping import jaccard, normalise, shingles, words_without_stopwords
+from aggregator.grouping import (
+    clean_text,
+    normalise,
+    shingle_sets,
+    words,
+)
 from aggregator.models import Item, Story, StoryMember, StoryStatus
 
 COPY_JACCARD = 0.8  # word-shingle overlap from which an item counts as a copy of an earlier one
@@ -29,18 +36,28 @@ def make_stories(
     clusters = _clusters(items, labels)
     unit = normalise(vectors) if len(items) else np.zeros((0, 1), dtype=np.float32)
     ids = assign_story_ids([[items[i].id for i in c] for c in clusters], previous)
-    keywords = story_keywords([[_text(items[i]) for i in c] for c in clusters])
+    # each item's words, once: its shingles find copies, its content words make keywords
+    tokens = [_tokens(item) for item in items]
+    keywords = _keywords([[tokens[i] for i in c] for c in clusters], KEYWORDS_PER_STORY)
+    # only members of a story with others can be copies: shingle just those (in one call, so
+    # that their shingle sets compare)
+    shared = [i for c in clusters if len(c) > 1 for i in c]
+    shingled = dict(zip(shared, shingle_sets([tokens[i] for i in shared], 3), strict=True))
     stories = []
-    for cluster, story_id, words in zip(clusters, ids, keywords, strict=True):
+    for cluster, story_id, top_words in zip(clusters, ids, keywords, strict=True):
         members = [items[i] for i in cluster]
-        copy_of = find_copies(members)
+        copy_of = (
+            _copies([m.id for m in members], [shingled[i] for i in cluster], COPY_JACCARD)
+            if len(cluster) > 1
+            else {}
+        )
         headline = _headline(cluster, unit, items, copy_of)
         stories.append(
             Story(
                 id=story_id,
                 headline_item_id=headline,
                 members=tuple(StoryMember(m, copy_of.get(m.id)) for m in members),
-                keywords=tuple(words),
+                keywords=tuple(top_words),
                 status=_status(story_id, members, previous),
             )
         )
@@ -64,6 +81,11 @@ def _text(item: Item) -> str:
     return f"{item.title} {item.summary}"
 
 
+def _tokens(item: Item) -> list[str]:
+    """The words of an item's title and summary (``shingles`` and keywords start from these)."""
+    return words(clean_text(_text(item)))
+
+
 # ---------------------------------------------------------------- ids and status
 
 
@@ -84,10 +106,13 @@ def assign_story_ids(clusters: Sequence[Sequence[int]], previous: Mapping[int, s
                 ids[index] = candidate
                 claimed.add(candidate)
                 break
+    in_use = taken | claimed  # kept up to date, not rebuilt per cluster
     for index, cluster in enumerate(clusters):
         if ids[index] is None:
-            ids[index] = _fresh_id(min(cluster), taken | claimed)
-            claimed.add(ids[index])
+            fresh = _fresh_id(min(cluster), in_use)
+            ids[index] = fresh
+            claimed.add(fresh)
+            in_use.add(fresh)
     return [i for i in ids if i is not None]
 
 
@@ -112,33 +137,41 @@ def _status(story_id: str, members: Sequence[Item], previous: Mapping[int, str])
 
 def find_copies(members: Sequence[Item], threshold: float = COPY_JACCARD) -> dict[int, int]:
     """Item id -> id of the earlier original it nearly repeats (members in publication order)."""
-    originals: list[tuple[int, frozenset[str]]] = []
-    identical: dict[frozenset[str], int] = {}
+    return _copies(
+        [m.id for m in members], shingle_sets([_tokens(m) for m in members], 3), threshold
+    )
+
+
+def _copies(ids: Sequence[int], sets: Sequence[frozenset], threshold: float) -> dict[int, int]:
+    originals: list[tuple[int, frozenset, int]] = []  # id, shingles, how many
+    identical: dict[frozenset, int] = {}
     copy_of: dict[int, int] = {}
-    for item in members:
-        text = shingles(_text(item))
+    for item_id, text in zip(ids, sets, strict=True):
         source = identical.get(text) if text else None
         if source is None and text:
-            source = next((oid for oid, s in originals if _similar(text, s, threshold)), None)
+            size = len(text)
+            for oid, other, other_size in originals:
+                # sets of very different sizes cannot reach the threshold: skip the intersection
+                if min(size, other_size) < threshold * max(size, other_size):
+                    continue
+                common = len(text & other)  # |a | b| is |a| + |b| - |a & b|: the same Jaccard
+                if common / (size + other_size - common) >= threshold:
+                    source = oid
+                    break
         if source is None:
-            originals.append((item.id, text))
-            identical[text] = item.id
+            originals.append((item_id, text, len(text)))
+            identical[text] = item_id
         else:
-            copy_of[item.id] = source
+            copy_of[item_id] = source
     return copy_of
-
-
-def _similar(a: frozenset[str], b: frozenset[str], threshold: float) -> bool:
-    # sets of very different sizes cannot reach the threshold: skip the intersection
-    if min(len(a), len(b)) < threshold * max(len(a), len(b)):
-        return False
-    return jaccard(a, b) >= threshold
 
 
 def _headline(
     cluster: Sequence[int], unit: np.ndarray, items: Sequence[Item], copy_of: Mapping[int, int]
 ) -> int:
     """The original item nearest the story's centroid (copies only if nothing else)."""
+    if len(cluster) == 1:
+        return items[cluster[0]].id
     candidates = [i for i in cluster if items[i].id not in copy_of] or list(cluster)
     centroid = unit[list(cluster)].mean(axis=0)
     scores = unit[candidates] @ centroid
@@ -156,17 +189,23 @@ def story_keywords(
 ) -> list[list[str]]:
     """Top words per story by class-based TF-IDF: a word's frequency in the story, weighted by how
     rare it is across all stories."""
-    counts = [
-        Counter(w for t in texts for w in words_without_stopwords(t)) for texts in texts_per_story
-    ]
-    overall: Counter[str] = Counter()
-    for c in counts:
-        overall.update(c)
-    average_words = sum(overall.values()) / max(len(counts), 1)
+    return _keywords([[words(clean_text(t)) for t in texts] for texts in texts_per_story], k)
+
+
+def _keywords(tokens_per_story: Sequence[Sequence[list[str]]], k: int) -> list[list[str]]:
+    """``story_keywords`` from each text's words: counted by C loops (``Counter``) over all words,
+    then scored once per distinct word of a story, with each word's weight computed once."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    everywhere = Counter(chain.from_iterable(chain.from_iterable(tokens_per_story)))
+    # counted words: no stop words, no single letters; ranked words: not numbers either
+    counted = {w: n for w, n in everywhere.items() if len(w) > 1 and w not in ENGLISH_STOP_WORDS}
+    average_words = sum(counted.values()) / max(len(tokens_per_story), 1)
+    weight = {w: math.log(1 + average_words / n) for w, n in counted.items() if not w.isdigit()}
     keywords = []
-    for c in counts:
-        total = sum(c.values()) or 1
-        scored = {w: (n / total) * math.log(1 + average_words / overall[w]) for w, n in c.items()}
-        ranked = sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))
-        keywords.append([w for w, _ in ranked if not w.isdigit()][:k])
+    for texts in tokens_per_story:
+        story = Counter(chain.from_iterable(texts))
+        total = sum(n for w, n in story.items() if w in counted) or 1
+        scored = [(-(n / total) * weight[w], w) for w, n in story.items() if w in weight]
+        keywords.append([w for _, w in heapq.nsmallest(k, scored)])
     return keywords

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -33,6 +34,11 @@ def safe_http_url(url: str | None) -> str | None:
 
 def canonical_url(url: str) -> str:
     """The URL with tracking parameters, fragment and default port removed, host lowercased."""
+    return _canonical_url(url)
+
+
+@functools.lru_cache(maxsize=65_536)  # the store asks for the same link more than once
+def _canonical_url(url: str) -> str:
     try:
         parts = urlsplit(url.strip())
     except ValueError:

@@ -10,9 +10,14 @@ from aggregator.grouping import (
     clean_text,
     embedding_text,
     group,
+    jaccard,
     knn_graph,
+    name_vocabulary,
+    names_in,
     near_duplicate_pairs,
+    shingle_sets,
     shingles,
+    words,
 )
 from aggregator.models import Item
 
@@ -96,6 +101,51 @@ def test_near_duplicates_join_without_the_merge_pass():
     )
     labels = group(items, unit([1, 0, 0], [0.8, 0.6, 0], [0, 0, 1]), no_merging)
     assert labels[0] == labels[1] != labels[2]
+
+
+def test_clean_text_agrees_with_the_plain_regular_expressions():
+    import re
+    import unicodedata
+
+    def reference(text: str) -> str:
+        text = unicodedata.normalize("NFKC", text)
+        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text)).strip()
+        return re.sub(r"\s*(?:\.\.\.|…)\s*$", "", text)
+
+    for text in ["a\u00a0b\u2028c ...", " … ", "x <i>y</i>\t… ", "ﬁne . . .", "a <b", "...", ""]:
+        assert clean_text(text) == reference(text)
+
+
+def test_shingle_sets_compare_like_shingle_strings():
+    import random
+
+    rng = random.Random(3)
+    token_lists = [
+        [rng.choice("abcd") for _ in range(rng.choice([0, 1, 2, 3, 4, 6]))] for _ in range(40)
+    ]
+    for size in (1, 2, 3):
+        strings = [shingles(" ".join(t), size) for t in token_lists]
+        coded = shingle_sets(token_lists, size)
+        for a in range(len(token_lists)):
+            assert len(coded[a]) == len(strings[a])
+            for b in range(len(token_lists)):
+                assert (coded[a] == coded[b]) == (strings[a] == strings[b])
+                assert jaccard(coded[a], coded[b]) == jaccard(strings[a], strings[b])
+
+
+def test_name_vocabulary_skips_sentence_and_summary_starts():
+    summaries = [
+        "Officials said Palin’s aide met Palin. Obama spoke later",
+        "Obama replied to Palin in Paris",
+        " Paris answered. “Quite so,” said Obama",
+    ]
+    vocabulary = name_vocabulary(summaries)
+    # a capital after an opening quote counts; a leading space means no sentence start
+    assert vocabulary == {"palin", "paris", "obama", "quite"}
+    assert name_vocabulary(summaries[:2]) == {"palin", "paris"}
+    assert name_vocabulary(["Paris is big", "Obama spoke"]) == frozenset()
+    tokens = words("palin's paris visit")
+    assert names_in(tokens, vocabulary) == {"palin", "paris"}
 
 
 def test_near_duplicate_pairs_threshold():

@@ -326,3 +326,224 @@ def test_truncated_feeds_never_crash(body: bytes, fraction: float) -> None:
 def test_corrupted_feeds_never_crash(body: bytes, fraction: float, junk: bytes) -> None:
     cut = int(len(body) * fraction)
     parse_or_error(body[:cut] + junk + body[cut:])
+
+
+# ---------------------------------------------------------------- lxml fast path = feedparser
+
+
+def _both_paths(body: bytes, url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    import aggregator.parse as parse_module
+
+    taken: list[bool] = []
+    real = parse_module._fast_parse
+
+    def spy(document: bytes, feed_url: str):
+        result = real(document, feed_url)
+        taken.append(result is not None)
+        return result
+
+    with monkeypatch.context() as patch:
+        patch.setattr(parse_module, "_fast_parse", spy)
+        fast = _outcome(lambda: parse_feed(body, url=url))
+    with monkeypatch.context() as patch:
+        patch.setattr(parse_module, "_fast_parse", lambda document, feed_url: None)
+        slow = _outcome(lambda: parse_feed(body, url=url))
+    return (fast, any(taken)), slow
+
+
+def _outcome(call):
+    try:
+        return call()
+    except FeedParseError as error:
+        return type(error), str(error)
+
+
+@pytest.mark.parametrize("path", sorted(DATA.glob("*.xml")), ids=lambda p: p.name)
+def test_fast_path_matches_feedparser_on_every_data_feed(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (fast, _taken), slow = _both_paths(
+        path.read_bytes(), "https://news.example.com/rss", monkeypatch
+    )
+    assert fast == slow
+
+
+def test_fast_path_is_taken_for_plain_rss2(monkeypatch: pytest.MonkeyPatch) -> None:
+    (fast, taken), slow = _both_paths(
+        (DATA / "rss2.xml").read_bytes(), "https://x.example/", monkeypatch
+    )
+    assert taken and fast == slow
+
+
+_TRICKY_TEXTS = [
+    "Plain title",
+    "Fish &amp; chips",
+    "A &lt;b&gt;bold&lt;/b&gt; move",
+    "5 &lt; 6 and 7 &gt; 3",
+    "<![CDATA[Storm <em>warning</em> &amp; more]]>",
+    "Caf\u00e9 cr\u00e8me \u2014 \u201cquoted\u201d",
+    "Caf\u00c3\u00a9 mojibake",
+    "cp1252 \u0080\u0093\u0094 code points",
+    "&amp;nbsp;entity&amp;amp;",
+    "  spaced\n\n  out\t ",
+    "Tom &amp; Jerry &lt;/p&gt;",
+    "&lt;script&gt;alert(1)&lt;/script&gt;Hi",
+    "",
+]
+_TRICKY_LINKS = [
+    "https://a.example/x?a=1&amp;b=2",
+    "/relative/path",
+    "relative",
+    "javascript:alert(1)",
+    "http:///three-slashes",
+    "https://a.example/q?x=1&amp;amp;y=2",
+    "  https://a.example/spaces  ",
+    "",
+    "mailto:x@example.com",
+    "https://[broken/",
+]
+_TRICKY_DATES = [
+    "Tue, 24 Nov 2026 14:30:00 +0100",
+    "2026-11-24T09:00:00Z",
+    "not a date",
+    "",
+    "Tue, 24 Nov 1850 14:30:00 GMT",
+    "24 Nov 2026 14:30 EST",
+]
+
+
+def _generated_rss(seed: int) -> bytes:
+    import random
+
+    rng = random.Random(seed)
+    head = [f"<title>{rng.choice(_TRICKY_TEXTS)}</title>"]
+    if rng.random() < 0.8:
+        head.append(f"<link>{rng.choice(_TRICKY_LINKS)}</link>")
+    if rng.random() < 0.5:
+        head.append(f"<ttl>{rng.choice(['15', ' 30 ', '-1', 'x', ''])}</ttl>")
+    head.append("<description>d</description><language>en</language>")
+    if rng.random() < 0.3:
+        head.append('<atom:link rel="self" href="https://x.example/rss" />')
+    items = []
+    for _ in range(rng.randint(0, 6)):
+        parts = []
+        if rng.random() < 0.8:
+            parts.append(f"<title>{rng.choice(_TRICKY_TEXTS)}</title>")
+        if rng.random() < 0.7:
+            parts.append(f"<link>{rng.choice(_TRICKY_LINKS)}</link>")
+        if rng.random() < 0.7:
+            permalink = rng.choice(["", ' isPermaLink="false"', ' isPermaLink="true"'])
+            guid = rng.choice([*_TRICKY_LINKS, "id-1001", " spaced-id "])
+            parts.append(f"<guid{permalink}>{guid}</guid>")
+        if rng.random() < 0.7:
+            parts.append(f"<pubDate>{rng.choice(_TRICKY_DATES)}</pubDate>")
+        if rng.random() < 0.3:
+            parts.append(f"<dc:date>{rng.choice(_TRICKY_DATES)}</dc:date>")
+        if rng.random() < 0.7:
+            parts.append(f"<description>{rng.choice(_TRICKY_TEXTS)}</description>")
+        if rng.random() < 0.3:
+            parts.append(f"<content:encoded>{rng.choice(_TRICKY_TEXTS)}</content:encoded>")
+        if rng.random() < 0.3:
+            parts.append("<category>World</category><dc:creator>Staff</dc:creator>")
+        if rng.random() < 0.2:
+            parts.append('<media:thumbnail url="https://x.example/t.jpg" /><!-- c -->')
+        rng.shuffle(parts)
+        items.append("<item>" + "".join(parts) + "</item>")
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+        'xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+        'xmlns:media="http://search.yahoo.com/mrss/" xmlns:atom="http://www.w3.org/2005/Atom">'
+        "<channel>" + "".join(head) + "".join(items) + "</channel></rss>"
+    ).encode()
+
+
+def test_fast_path_matches_feedparser_on_generated_feeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    taken_count = 0
+    for seed in range(300):
+        body = _generated_rss(seed)
+        (fast, taken), slow = _both_paths(body, "https://news.example.com/feeds/rss", monkeypatch)
+        assert fast == slow, (seed, body)
+        taken_count += taken
+    assert taken_count > 150  # the fast path really ran for most of them
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY a "x">]><rss version="2.0"><channel>'
+        b"<title>&a;</title></channel></rss>",
+        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/>',
+        b'<rss version="0.91"><channel><title>T</title></channel></rss>',
+        b'<rss version="2.0"><channel><title>T<b>x</b></title></channel></rss>',
+        b'<rss version="2.0" xml:base="https://b.example/"><channel><title>T</title></channel></rss>',
+        b'<rss version="2.0"><channel><title>T</title><item><title>a</title>'
+        b"<title>b</title></item></channel></rss>",
+        b'<rss version="2.0"><channel><title>T &nbsp;</title></channel></rss>',
+    ],
+)
+def test_fast_path_declines_what_it_cannot_reproduce(body: bytes) -> None:
+    from aggregator.parse import _as_utf8_xml, _defuse_dtd, _fast_parse
+
+    assert _fast_parse(_as_utf8_xml(_defuse_dtd(body), None), "https://x.example/") is None
+
+
+def _generated_atom(seed: int) -> bytes:
+    import random
+
+    rng = random.Random(seed)
+
+    def text(tag: str) -> str:
+        kind = rng.choice(["", ' type="text"', ' type="html"', ' type="html"'])
+        return f"<{tag}{kind}>{rng.choice(_TRICKY_TEXTS)}</{tag}>"
+
+    def link() -> str:
+        rel = rng.choice(["", ' rel="alternate"', ' rel="self"', ' rel="related"'])
+        kind = rng.choice(["", ' type="text/html"', ' type="application/pdf"'])
+        href = rng.choice(_TRICKY_LINKS).replace('"', "")
+        return f'<link{rel}{kind} href="{href}"/>'
+
+    head = [text("title")] if rng.random() < 0.9 else []
+    head += [link() for _ in range(rng.randint(0, 2))]
+    if rng.random() < 0.6:
+        head.append(f"<id>{rng.choice([*_TRICKY_LINKS, 'tag:x.example,2026:feed'])}</id>")
+    head.append("<updated>2026-11-24T10:00:00Z</updated>")
+    if rng.random() < 0.3:
+        head.append("<author><name>Staff</name><uri>https://x.example/</uri></author>")
+    entries = []
+    for _ in range(rng.randint(0, 6)):
+        parts = []
+        if rng.random() < 0.8:
+            parts.append(text("title"))
+        parts += [link() for _ in range(rng.randint(0, 2))]
+        if rng.random() < 0.7:
+            parts.append(f"<id>{rng.choice([*_TRICKY_LINKS, 'tag:x.example,2026:1'])}</id>")
+        for tag in ("published", "updated"):
+            if rng.random() < 0.5:
+                parts.append(f"<{tag}>{rng.choice(_TRICKY_DATES)}</{tag}>")
+        if rng.random() < 0.6:
+            parts.append(text("summary"))
+        if rng.random() < 0.4:
+            parts.append(text("content"))
+        if rng.random() < 0.3:
+            parts.append('<category term="World"/><author><name>A</name></author><!-- c -->')
+        rng.shuffle(parts)
+        entries.append("<entry>" + "".join(parts) + "</entry>")
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n<feed xmlns="http://www.w3.org/2005/Atom">'
+        + "".join(head)
+        + "".join(entries)
+        + "</feed>"
+    ).encode()
+
+
+def test_fast_path_matches_feedparser_on_generated_atom_feeds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    taken_count = 0
+    for seed in range(300):
+        body = _generated_atom(seed)
+        (fast, taken), slow = _both_paths(body, "https://blog.example.org/feeds/atom", monkeypatch)
+        assert fast == slow, (seed, body)
+        taken_count += taken
+    assert taken_count > 150

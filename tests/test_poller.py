@@ -782,3 +782,27 @@ def test_invalid_urls_are_recorded_errors(url: str, allow_private: bool) -> None
     outcome = one(FeedState(url=url, fetch_url=url, allow_private=allow_private))
     assert outcome.status == "error"
     assert (outcome.error or "").startswith("invalid URL")
+
+
+def test_the_connection_pool_keeps_idle_connections_to_many_hosts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 1,000 feeds on 50 hosts, 2 requests per host: up to 100 connections worth keeping for
+    # the host's next feed, while at most max_connections requests are in flight.
+    seen: list[httpx.Limits] = []
+    real_client = httpx.AsyncClient
+
+    def spy(*args: object, **kwargs: object) -> httpx.AsyncClient:
+        seen.append(kwargs["limits"])  # type: ignore[arg-type]
+        return real_client(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(aggregator.poller.httpx, "AsyncClient", spy)
+
+    async def open_client() -> None:
+        async with aggregator.poller._client(PollOptions(max_connections=32), None):
+            pass
+
+    asyncio.run(open_client())
+    (limits,) = seen
+    assert limits.max_keepalive_connections >= 100
+    assert limits.max_connections >= limits.max_keepalive_connections + 32

@@ -170,3 +170,52 @@ def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
             db.execute("INSERT INTO emails (day, sent_at, destination) VALUES ('d', 't', 'x')")
             db.execute("INSERT INTO emails (day, sent_at, destination) VALUES ('d', 't', 'x')")
         assert not store.email_sent("d")
+
+
+def test_a_batch_of_outcomes_matches_recording_them_one_by_one(tmp_path: Path) -> None:
+    shared = "https://news.example/shared"
+    batch = [
+        outcome("https://a.example/feed", [entry(1), entry(2), entry(9, link=shared)]),
+        outcome("https://b.example/feed", [entry(3), entry(4, link=shared + "?utm_medium=x")]),
+        outcome("https://c.example/feed", [], status="error", feed=None, error="HTTP 500"),
+        outcome("https://d.example/feed", [], status="skipped", feed=None),
+        outcome("https://a.example/feed", [entry(1), entry(5)]),
+    ]
+    with Store.open(tmp_path / "one.db") as store:
+        one_by_one = [store.record_outcome(o, "Outlet") for o in batch]
+        rows_one = store.db.execute(
+            "SELECT feed_url, key, canonical_link, sort_time FROM items ORDER BY id"
+        ).fetchall()
+    with Store.open(tmp_path / "many.db") as store:
+        batched = store.record_outcomes([(o, "Outlet") for o in batch])
+        rows_many = store.db.execute(
+            "SELECT feed_url, key, canonical_link, sort_time FROM items ORDER BY id"
+        ).fetchall()
+        feeds = store.db.execute("SELECT url, last_status FROM feeds ORDER BY url").fetchall()
+    assert batched == one_by_one == [3, 1, 0, 0, 1]  # b's copy of the shared link is skipped
+    assert rows_many == rows_one
+    assert feeds == [
+        ("https://a.example/feed", "ok"),
+        ("https://b.example/feed", "ok"),
+        ("https://c.example/feed", "error"),
+    ]
+
+
+def test_a_failed_batch_leaves_nothing(tmp_path: Path) -> None:
+    good = outcome("https://a.example/feed", [entry(1)])
+    broken = outcome("https://b.example/feed", [entry(2, title=object())])  # cannot be bound
+    with Store.open(tmp_path / "a.db") as store:
+        with pytest.raises(sqlite3.Error):
+            store.record_outcomes([(good, "A"), (broken, "B")])
+        assert store.count_items() == 0
+        assert store.db.execute("SELECT count(*) FROM feeds").fetchone()[0] == 0
+
+
+def test_page_junk_is_stripped_from_stored_summaries(tmp_path: Path) -> None:
+    junk = entry(
+        1, summary="Talks began on Sunday in the capital as planned. - Advertisement - Buy now"
+    )
+    with Store.open(tmp_path / "a.db") as store:
+        store.record_outcome(outcome("https://a.example/feed", [junk]), "A")
+        (item,) = store.items_since(NOW - timedelta(days=1))
+    assert item.summary == "Talks began on Sunday in the capital as planned."

@@ -93,3 +93,28 @@ def test_keywords_favour_words_specific_to_the_story():
         [["volcano erupts in iceland", "iceland volcano ash"], ["iceland football win"]]
     )
     assert kws[0][0] == "volcano"
+
+
+def test_a_copy_points_to_the_earliest_similar_original():
+    longer = WIRE + " while officials said more rain is expected across the region later this week"
+    a = item(0, "Mayor opens new library", longer, hours=0)
+    b = item(1, "Mayor opens new library", longer + " too", hours=1)
+    c = item(2, "Mayor opens new library", longer + " too", hours=2)
+    empty = item(3, "", "", hours=3)
+    assert find_copies([a, b, c, empty]) == {1: 0, 2: 0}
+    assert find_copies([b, a, c, empty]) == {0: 1, 2: 1}
+
+
+def test_fresh_ids_skip_every_id_in_use():
+    from aggregator.stories import _fresh_id
+
+    base = _fresh_id(5, set())
+    previous = {1: base, 2: base + "-2"}
+    ids = assign_story_ids([[5, 6], [7]], previous)
+    assert ids[0] == base + "-3" and len(set(ids)) == 2
+
+
+def test_keywords_count_numbers_but_never_show_them():
+    kws = story_keywords([["2024 2024 2024 budget vote", "budget"], ["election vote"]], k=2)
+    assert kws == [["budget", "vote"], ["election", "vote"]]
+    assert all(not w.isdigit() for ws in kws for w in ws)
