@@ -19,7 +19,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from aggregator.text import slugify
+from aggregator.site import slugify
 
 DEMO_ITEMS = Path(__file__).with_name("demo_data") / "items.jsonl"
 
@@ -66,7 +66,7 @@ def write_demo_feeds(
     folder.mkdir(parents=True, exist_ok=True)
     names: dict[str, str] = {}
     for outlet in sorted(by_outlet):
-        name = f"{slugify(outlet)}-{hashlib.sha256(outlet.encode()).hexdigest()[:6]}.xml"
+        name = f"{slugify(outlet) or 'feed'}-{hashlib.sha256(outlet.encode()).hexdigest()[:6]}.xml"
         (folder / name).write_bytes(rss_feed(outlet, by_outlet[outlet], now))
         names[name] = outlet
     return names

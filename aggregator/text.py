@@ -55,12 +55,6 @@ def _canonical_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), netloc, path, urlencode(query), ""))
 
 
-def slugify(text: str, max_length: int = 60) -> str:
-    """Lowercase [a-z0-9-] only: safe as a file name on every host."""
-    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-    return slug[:max_length].strip("-") or "x"
-
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
