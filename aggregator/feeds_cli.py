@@ -24,6 +24,7 @@ from aggregator.feedsfile import FeedExistsError, FeedsFileError, NewFeed, add_f
 from aggregator.feedsfile import remove_feed as remove_from_file
 from aggregator.models import FeedState, FetchOutcome
 from aggregator.opml import OpmlError, parse_opml, to_opml
+from aggregator.pipeline import poll_options
 from aggregator.poller import DiscoveryError, PollOptions, describe, discover, poll
 from aggregator.text import safe_terminal_text
 
@@ -253,13 +254,7 @@ def check(url_or_name: str | None, timeout: float, config_path: Path | None) -> 
     states = [
         FeedState(url=f.url, fetch_url=f.url, allow_private=f.allow_private) for f in selected
     ]
-    options = PollOptions(
-        total_timeout=timeout,
-        read_timeout=min(PollOptions.read_timeout, timeout),
-        max_connections=config.poll.concurrency,
-        max_per_host=config.poll.per_host,
-        max_body_bytes=int(config.poll.max_body_mb * 1024 * 1024),
-    )
+    options = poll_options(config, timeout_seconds=timeout)
     outcomes = poll(
         states,
         now=datetime.now(UTC),

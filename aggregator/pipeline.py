@@ -58,6 +58,20 @@ def local_day(config: Config, now: datetime) -> date:
 # ------------------------------------------------------------------ poll
 
 
+def poll_options(config: Config, timeout_seconds: float | None = None):
+    """The poller's limits from feeds.yaml's `poll:` settings (timeout overridable)."""
+    from aggregator.poller import PollOptions
+
+    timeout = config.poll.timeout_seconds if timeout_seconds is None else timeout_seconds
+    return PollOptions(
+        max_connections=config.poll.concurrency,
+        max_per_host=config.poll.per_host,
+        total_timeout=timeout,
+        read_timeout=min(PollOptions.read_timeout, timeout),
+        max_body_bytes=int(config.poll.max_body_mb * 1024 * 1024),
+    )
+
+
 def poll(
     config: Config,
     store: Store,
@@ -69,7 +83,6 @@ def poll(
     """Fetch every configured feed once (those due, or all with force) and store new items."""
     import time
 
-    from aggregator.poller import PollOptions
     from aggregator.poller import poll as poll_http
 
     batch_feeds = 16  # poll results stored per transaction, or fewer once the oldest waited
@@ -113,13 +126,7 @@ def poll(
         if on_result:
             on_result(outcome, new)
 
-    options = PollOptions(
-        max_connections=config.poll.concurrency,
-        max_per_host=config.poll.per_host,
-        total_timeout=config.poll.timeout_seconds,
-        read_timeout=min(PollOptions.read_timeout, config.poll.timeout_seconds),
-        max_body_bytes=int(config.poll.max_body_mb * 1024 * 1024),
-    )
+    options = poll_options(config)
     poll_http(
         store.feed_states(config.feeds), now=now, force=force, options=options, on_result=record
     )
