@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Protocol
-from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
@@ -29,6 +28,7 @@ import jinja2
 
 import aggregator
 from aggregator.models import Digest, DigestItem, DigestStory
+from aggregator.text import safe_http_url
 
 MARKER_FILE = ".aggregator-site"
 _MARKER_TEXT = "Built by aggregator. This folder is replaced as a whole on every build.\n"
@@ -39,10 +39,6 @@ _STATUSES = frozenset({"new", "growing", "unchanged"})
 # Characters XML 1.0 forbids, plus DEL and the C1 controls: feed text loses them everywhere.
 _FORBIDDEN_CHARS = re.compile("[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _WHITESPACE = re.compile(r"\s+")
-# In a URL: whitespace, backslashes, controls, and invisible or direction-changing characters.
-_URL_FORBIDDEN = re.compile(
-    r"[\s\\\x00-\x1f\x7f-\x9f\xad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
-)
 
 
 class SiteSettingsLike(Protocol):
@@ -80,18 +76,7 @@ def clean_text(value: object, limit: int = 1000) -> str:
 
 def http_url(value: object) -> str | None:
     """The URL itself when it is a plain absolute http(s) URL, else None (never trust the input)."""
-    if not isinstance(value, str) or not value or len(value) > 2048:
-        return None
-    if _URL_FORBIDDEN.search(value):
-        return None
-    try:
-        parts = urlsplit(value)
-        hostname = parts.hostname
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not hostname:
-        return None
-    return value
+    return safe_http_url(value)
 
 
 def slugify(value: str, max_length: int = 60) -> str:

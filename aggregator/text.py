@@ -14,18 +14,23 @@ _TRACKING_PARAMS = re.compile(
 )
 
 
-def safe_http_url(url: str | None) -> str | None:
-    """The URL if it is an absolute http(s) URL without credentials, else None."""
-    if not url:
-        return None
-    url = url.strip()
-    if any(ord(ch) < 0x20 or ch in " <>\"'`\\" for ch in url):
+# Whitespace, controls, invisible and bidi characters, and quoting characters never belong in a
+# link we render: they are how a hostile URL hides a scheme or breaks out of an attribute.
+_URL_FORBIDDEN = re.compile(
+    r"[\s\\<>\"'`\x00-\x1f\x7f-\x9f\xad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)
+
+
+def safe_http_url(url: object) -> str | None:
+    """The URL if it is a plain absolute http(s) URL without credentials, else None."""
+    if not isinstance(url, str) or not url or len(url) > 2048 or _URL_FORBIDDEN.search(url):
         return None
     try:
         parts = urlsplit(url)
+        hostname = parts.hostname
     except ValueError:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+    if parts.scheme.lower() not in ("http", "https") or not hostname:
         return None
     if parts.username or parts.password:
         return None
