@@ -35,15 +35,26 @@ _PHRASES = re.compile(
     r"\bClick here to subscribe\b|\bShare this article\b)",
     re.IGNORECASE,
 )
-_SPACES = re.compile(r"\s+")
+# Lower-case words without which the patterns above cannot match: most texts contain none of
+# them, and testing for them is ~50x cheaper than running the case-insensitive patterns.
+_TAIL_WORDS = ("related", "you may also like", "leave a reply", "please enter", "comments are")
+_PHRASE_WORDS = (
+    "advertisement", "spot_img", "buy now", "stay connected", "latest articles",
+    "please enter", "sign up for", "click here", "share this",
+)  # fmt: skip
 
 
 def strip_boilerplate(text: str) -> str:
     """The text without site widgets, ad markers and the page's footer."""
-    cleaned = _WIDGET.sub("", text, count=1)
-    tail = _TAIL_MARKERS.search(cleaned)
-    # A marker in the first half is more likely part of the story than the page's footer.
-    if tail and tail.start() > len(cleaned) // 2:
-        cleaned = cleaned[: tail.start()]
-    cleaned = _PHRASES.sub(" ", cleaned)
-    return _SPACES.sub(" ", cleaned).strip()
+    cleaned = text
+    if text[:1].isspace() or text[:1].isdigit() or text[:1] == "-":
+        cleaned = _WIDGET.sub("", text, count=1)
+    lower = cleaned.lower()
+    if any(word in lower for word in _TAIL_WORDS):
+        tail = _TAIL_MARKERS.search(cleaned)
+        # A marker in the first half is more likely part of the story than the page's footer.
+        if tail and tail.start() > len(cleaned) // 2:
+            cleaned = cleaned[: tail.start()]
+    if any(word in lower for word in _PHRASE_WORDS):
+        cleaned = _PHRASES.sub(" ", cleaned)
+    return " ".join(cleaned.split())

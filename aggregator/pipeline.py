@@ -168,13 +168,23 @@ def cluster(
     ids = [item.id for item in items]
     vectors_by_id = store.vectors(ids, embedder.model_key)
     missing = [item for item in items if item.id not in vectors_by_id]
-    for start in range(0, len(missing), EMBED_BATCH):
-        batch = missing[start : start + EMBED_BATCH]
-        vectors = embedder.embed([embedding_text(i.title, i.summary) for i in batch])
-        store.save_vectors([i.id for i in batch], vectors, embedder.model_key)
-        vectors_by_id.update(zip((i.id for i in batch), vectors, strict=True))
+    # Syndicated copies often carry the very same title and summary: embed each text once.
+    ids_by_text: dict[str, list[int]] = {}
+    for item in missing:
+        ids_by_text.setdefault(embedding_text(item.title, item.summary), []).append(item.id)
+    texts = list(ids_by_text)
+    done = 0
+    for start in range(0, len(texts), EMBED_BATCH):
+        batch = texts[start : start + EMBED_BATCH]
+        vectors = embedder.embed(batch)
+        batch_ids = [ids_by_text[text] for text in batch]
+        rows = np.repeat(np.arange(len(batch)), [len(group_ids) for group_ids in batch_ids])
+        flat_ids = [item_id for group_ids in batch_ids for item_id in group_ids]
+        store.save_vectors(flat_ids, vectors[rows], embedder.model_key)
+        vectors_by_id.update(zip(flat_ids, vectors[rows], strict=True))
+        done += len(flat_ids)
         if progress:
-            progress(start + len(batch), len(missing))
+            progress(done, len(missing))
 
     stories = []
     if items:

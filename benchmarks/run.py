@@ -286,51 +286,61 @@ def _read_urls(path: str) -> list[str]:
 # ====================================================================== child: poll
 
 
-def _feed_states(urls: Sequence[str], store: Any) -> list:
-    from aggregator.config import FeedConfig
+def _poll_config(urls: Sequence[str], db: str) -> Any:
+    """feeds.yaml's defaults for these feeds (loopback, so allow_private)."""
+    from aggregator.config import Config, FeedConfig
 
-    feeds = [FeedConfig(url=u, name=None, allow_private=True) for u in urls]
-    return store.feed_states(feeds)
+    feeds = tuple(FeedConfig(url=u, allow_private=True) for u in urls)
+    folder = Path(db).parent
+    return Config(folder / "feeds.yaml", feeds, Path(db), folder / "site", allow_private=True)
 
 
 @child_task
 def task_poll(params: dict[str, Any]) -> dict[str, Any]:
-    """First poll, or (params["again"]) a re-poll, of every feed through the poller + store."""
-    from aggregator.poller import PollOptions
+    """First poll, or (params["again"]) a re-poll, of every feed: `aggregator poll` minus the CLI."""
     from aggregator.store import Store
 
-    urls = _read_urls(params["urls"])
-    result: dict[str, Any] = {"feeds": len(urls)}
-    with Store.open(params["db"]) as store:
+    config = _poll_config(_read_urls(params["urls"]), params["db"])
+    result: dict[str, Any] = {"feeds": len(config.feeds)}
+    with Store.open(config.database) as store:
         if params.get("again") and not store.count_items():
-            _poll_into(store, urls, PollOptions(), {})  # the re-poll needs stored validators
+            _poll_into(store, config, {})  # the re-poll needs stored validators
         counts: dict[str, Any] = {}
         with timed(result, "seconds", _profile_path(params, params["name"])):
-            _poll_into(store, urls, PollOptions(), counts)
+            _poll_into(store, config, counts)
         result.update(counts)
     return result
 
 
-def _poll_into(store: Any, urls: Sequence[str], options: Any, counts: dict[str, Any]) -> None:
-    from aggregator.poller import poll
+def _poll_into(store: Any, config: Any, counts: dict[str, Any]) -> None:
+    """pipeline.poll, as `aggregator poll` runs it: batched writes to the store."""
+    from aggregator.pipeline import poll
 
-    store_seconds = 0.0
     statuses: dict[str, int] = {}
-    new_items = 0
     errors: list[str] = []
 
-    def record(outcome: Any) -> None:
-        nonlocal store_seconds, new_items
-        start = time.perf_counter()
-        new_items += store.record_outcome(outcome, None)
-        store_seconds += time.perf_counter() - start
+    def count(outcome: Any, _new: int) -> None:
         statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
         if outcome.status in ("error", "gone") and len(errors) < 3:
             errors.append(f"{outcome.url}: {outcome.error}")
 
-    poll(_feed_states(urls, store), now=datetime.now(UTC), force=True, options=options,
-         on_result=record)  # fmt: skip
-    counts.update(statuses=statuses, new_items=new_items, store_seconds=store_seconds)
+    store_seconds = 0.0
+    record_outcomes = store.record_outcomes
+
+    def timed_record(batch: Any) -> list[int]:
+        nonlocal store_seconds
+        start = time.perf_counter()
+        try:
+            return record_outcomes(batch)
+        finally:
+            store_seconds += time.perf_counter() - start
+
+    store.record_outcomes = timed_record  # only to report the time spent storing
+    try:
+        summary = poll(config, store, now=datetime.now(UTC), force=True, on_result=count)
+    finally:
+        del store.record_outcomes
+    counts.update(statuses=statuses, new_items=summary.new_items, store_seconds=store_seconds)
     counts["errors"] = errors
 
 
@@ -793,7 +803,7 @@ def _poll_row(ctx: Context, urls: Path, db: Path, workload: str, ready: str) -> 
     row.notes.append(_cpu_note(run))
     row.notes.append(
         f"statuses {res['statuses']}, {res['new_items']} new items stored; "
-        f"store.record_outcome took {res['store_seconds']:.1f} s of it (in the event loop); "
+        f"storing took {res['store_seconds']:.1f} s of it; "
         f"the polling process itself used {res['seconds_cpu']:.1f} s CPU (parse workers apart); "
         f"feeds: {ready}"
     )
@@ -821,9 +831,7 @@ def _repoll_row(ctx: Context, urls: Path, db: Path, workload: str) -> Row:
     row.target = target
     not_modified = res["statuses"].get("not_modified", 0)
     row.result = ctx.verdict(res["seconds"] <= 3 and not_modified == res["feeds"])
-    row.notes.append(
-        f"statuses {res['statuses']}; store.record_outcome took {res['store_seconds']:.2f} s"
-    )
+    row.notes.append(f"statuses {res['statuses']}; storing took {res['store_seconds']:.2f} s")
     return row
 
 

@@ -206,6 +206,22 @@ def test_batches_group_similar_lengths_and_cover_every_index() -> None:
     assert batches == [[0, 4, 2], [3, 5, 1]]
 
 
+def test_a_token_budget_keeps_long_batches_small_and_short_ones_full() -> None:
+    lengths = [128] * 10 + [10] * 100
+    batches = [list(b) for b in embed._batches_by_length(lengths, 64, token_budget=512)]
+    assert sorted(i for b in batches for i in b) == list(range(110))
+    for batch in batches:
+        width = max(lengths[i] for i in batch)
+        assert len(batch) <= 64 and (len(batch) * width <= 512 or len(batch) == 1)
+    assert max(len(b) for b in batches) == 51  # 51 short rows are 510 tokens
+    assert [len(b) for b in batches if lengths[b[0]] == 128] == [4, 4, 2]
+
+
+def test_a_text_longer_than_the_budget_still_gets_a_batch_of_its_own() -> None:
+    batches = [list(b) for b in embed._batches_by_length([900, 800], 64, token_budget=512)]
+    assert batches == [[1], [0]]
+
+
 def test_mean_pooling_ignores_padding() -> None:
     hidden = np.array([[[1.0, 0.0], [3.0, 2.0], [99.0, 99.0]]], dtype=np.float32)
     mask = np.array([[1, 1, 0]])

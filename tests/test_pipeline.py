@@ -1,0 +1,96 @@
+"""The cluster stage's use of the embedder: each distinct text once, vectors cached per item."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from aggregator.config import Config, FeedConfig
+from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed
+from aggregator.pipeline import cluster
+from aggregator.store import Store
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+WIRE_TITLE = "Storm closes port of Rotterdam"
+WIRE_SUMMARY = "Shipping halted on Tuesday as winds reached 120 km/h, the port authority said."
+
+
+class CountingEmbedder:
+    """A deterministic stand-in that records every text it is asked to embed."""
+
+    model_key = "counting|test"
+    dim = 8
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def embed(self, texts: Sequence[str], progress=None) -> np.ndarray:
+        self.seen.extend(texts)
+        rows = [np.random.default_rng(abs(hash(t)) % 2**32).normal(size=self.dim) for t in texts]
+        matrix = np.array(rows, dtype=np.float32).reshape(len(texts), self.dim)
+        return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+
+
+def outcome(url: str, entries: list[ParsedEntry]) -> FetchOutcome:
+    return FetchOutcome(
+        url=url,
+        status="ok",
+        checked_at=NOW,
+        next_due=NOW + timedelta(hours=1),
+        http_status=200,
+        fetch_url=url,
+        feed=ParsedFeed(title=url, link=None, entries=tuple(entries)),
+    )
+
+
+def wire_copy(outlet: int) -> ParsedEntry:
+    return ParsedEntry(
+        guid=f"wire-{outlet}",
+        link=f"https://outlet{outlet}.example/storm",
+        title=WIRE_TITLE,
+        summary=WIRE_SUMMARY,
+        published=NOW - timedelta(hours=1),
+    )
+
+
+def test_syndicated_copies_are_embedded_once_and_share_the_vector(tmp_path: Path) -> None:
+    urls = [f"https://outlet{n}.example/feed" for n in range(4)]
+    config = Config(
+        path=tmp_path / "feeds.yaml",
+        feeds=tuple(FeedConfig(url=url) for url in urls),
+        database=tmp_path / "news.db",
+        output=tmp_path / "site",
+    )
+    own_report = ParsedEntry(
+        guid="own",
+        link="https://outlet0.example/own",
+        title="Council approves new tram line",
+        summary="The vote passed 31 to 4.",
+        published=NOW - timedelta(hours=2),
+    )
+    embedder = CountingEmbedder()
+    with Store.open(config.database) as store:
+        store.record_outcome(outcome(urls[0], [wire_copy(0), own_report]), "Outlet 0")
+        for n in range(1, 4):
+            store.record_outcome(outcome(urls[n], [wire_copy(n)]), f"Outlet {n}")
+
+        summary = cluster(config, store, now=NOW, embedder=embedder)
+
+        assert summary.items == 5 and summary.embedded == 5
+        assert len(embedder.seen) == 2  # the wire text once, the own report once
+        items = store.items_since(NOW - timedelta(days=1), {})
+        cached = store.vectors([item.id for item in items], embedder.model_key)
+        vectors_by_title: dict[str, set[bytes]] = {}
+        for item in items:
+            vectors_by_title.setdefault(item.title, set()).add(cached[item.id].tobytes())
+        assert {title: len(v) for title, v in vectors_by_title.items()} == {
+            WIRE_TITLE: 1,
+            own_report.title: 1,
+        }
+
+        # A second run finds every vector cached and embeds nothing.
+        again = cluster(config, store, now=NOW, embedder=embedder, force=True)
+        assert again.embedded == 0 and len(embedder.seen) == 2
