@@ -19,7 +19,7 @@ import numpy as np
 
 from aggregator.config import Config
 from aggregator.digest import digest_to_dict, digests_from_dicts, make_digest
-from aggregator.models import FetchOutcome, RunSummary
+from aggregator.models import FetchOutcome, Item, RunSummary
 from aggregator.store import Store
 
 log = logging.getLogger("aggregator")
@@ -153,7 +153,7 @@ def cluster(
     force: bool = False,
 ) -> ClusterSummary:
     """Embed new items in the window, group them into stories, snapshot today's digest."""
-    from aggregator.grouping import embedding_text, group
+    from aggregator.grouping import group
     from aggregator.stories import make_stories
 
     now = now or utcnow()
@@ -168,23 +168,7 @@ def cluster(
     ids = [item.id for item in items]
     vectors_by_id = store.vectors(ids, embedder.model_key)
     missing = [item for item in items if item.id not in vectors_by_id]
-    # Syndicated copies often carry the very same title and summary: embed each text once.
-    ids_by_text: dict[str, list[int]] = {}
-    for item in missing:
-        ids_by_text.setdefault(embedding_text(item.title, item.summary), []).append(item.id)
-    texts = list(ids_by_text)
-    done = 0
-    for start in range(0, len(texts), EMBED_BATCH):
-        batch = texts[start : start + EMBED_BATCH]
-        vectors = embedder.embed(batch)
-        batch_ids = [ids_by_text[text] for text in batch]
-        rows = np.repeat(np.arange(len(batch)), [len(group_ids) for group_ids in batch_ids])
-        flat_ids = [item_id for group_ids in batch_ids for item_id in group_ids]
-        store.save_vectors(flat_ids, vectors[rows], embedder.model_key)
-        vectors_by_id.update(zip(flat_ids, vectors[rows], strict=True))
-        done += len(flat_ids)
-        if progress:
-            progress(done, len(missing))
+    _embed_missing(store, embedder, items, missing, vectors_by_id, progress)
 
     stories = []
     if items:
@@ -204,6 +188,57 @@ def cluster(
         growing=sum(1 for s in stories if s.status == "growing"),
         unchanged=sum(1 for s in stories if s.status == "unchanged"),
     )
+
+
+def _embed_missing(
+    store: Store,
+    embedder,
+    items: list[Item],
+    missing: list[Item],
+    vectors_by_id: dict[int, np.ndarray],
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Give every item in `missing` a vector, stored and added to `vectors_by_id`.
+
+    Syndicated copies often carry the very same title and summary: a copy of an item embedded
+    in an earlier run takes its vector, and copies arriving together are embedded once.
+    """
+    from aggregator.grouping import embedding_text
+
+    known = {(i.title, i.summary): vectors_by_id[i.id] for i in items if i.id in vectors_by_id}
+    ids_by_text: dict[str, list[int]] = {}
+    copies: list[Item] = []
+    for item in missing:
+        if (item.title, item.summary) in known:
+            copies.append(item)
+        else:
+            ids_by_text.setdefault(embedding_text(item.title, item.summary), []).append(item.id)
+    if copies:
+        vectors = np.stack([known[(i.title, i.summary)] for i in copies])
+        _save(store, embedder.model_key, vectors_by_id, [i.id for i in copies], vectors)
+    done = len(copies)
+    texts = list(ids_by_text)
+    for start in range(0, len(texts), EMBED_BATCH):
+        batch = texts[start : start + EMBED_BATCH]
+        vectors = embedder.embed(batch)
+        ids_per_text = [ids_by_text[text] for text in batch]
+        rows = np.repeat(np.arange(len(batch)), [len(ids) for ids in ids_per_text])
+        batch_ids = [item_id for ids in ids_per_text for item_id in ids]
+        _save(store, embedder.model_key, vectors_by_id, batch_ids, vectors[rows])
+        done += len(rows)
+        if progress:
+            progress(done, len(missing))
+
+
+def _save(
+    store: Store,
+    model_key: str,
+    vectors_by_id: dict[int, np.ndarray],
+    ids: list[int],
+    vectors: np.ndarray,
+) -> None:
+    store.save_vectors(ids, vectors, model_key)
+    vectors_by_id.update(zip(ids, vectors, strict=True))
 
 
 def _window_fingerprint(config: Config, ids: list[int], day: date) -> str:

@@ -3,6 +3,8 @@
     nice python benchmarks/embed.py                 # 10,000 texts, every configuration
     nice python benchmarks/embed.py --n 2000        # quicker
     nice python benchmarks/embed.py --configs baseline,onnx-int8 --threads 1
+    python benchmarks/embed.py --device cuda --configs baseline,torch --no-grouping --keep DIR
+    python benchmarks/embed.py --score DIR          # grouping F1 of vectors kept elsewhere
 
 Texts are built from the labelled files' title + summary (~100 words), varied to reach --n.
 Each configuration runs in its own process, so peak RSS and thread pools are its own; on a
@@ -13,6 +15,10 @@ shared host use --rounds to interleave repeated runs and keep each configuration
 - onnx-fp32: our ONNX export, fp32
 - onnx-int8: our ONNX export, int8 weights (the "auto" choice on CPU)
 
+On a GPU (--device cuda) baseline and torch run there (torch in fp16, the "auto" choice on a
+GPU). Where the grouping's libraries are missing (a GPU machine, say), --keep DIR saves the
+vectors and --score DIR scores them on another machine.
+
 Quality: cosine agreement of the vectors (int8 vs fp32, each vs baseline) and, unless
 --no-grouping, the B-cubed F1 of grouping each labelled file with each configuration's vectors.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,13 +89,13 @@ def load_config(config: str, args: argparse.Namespace):  # -> (embed function, m
         if args.threads:
             torch.set_num_threads(args.threads)
         source = resolve_model(args.model or DEFAULT_MODEL)
-        model = SentenceTransformer(str(source.folder or source.name), device="cpu")
+        model = SentenceTransformer(str(source.folder or source.name), device=args.device)
         return model.encode, model.max_seq_length
     embedder = load_embedder(
         args.model or DEFAULT_MODEL,
         backend=config,
         max_tokens=args.max_tokens,
-        device="cpu",
+        device=args.device,
         threads=args.threads,
     )
     return embedder.embed, args.max_tokens
@@ -104,6 +111,10 @@ def run_worker(args: argparse.Namespace) -> None:
     vectors = np.asarray(embed(texts), dtype=np.float32)
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    if args.device.startswith("cuda"):
+        import torch
+
+        peak_mb = torch.cuda.max_memory_allocated() / 2**20  # the GPU's memory, not the host's
     np.save(args.out_prefix + "-bench.npy", _unit_rows(vectors))
     if args.labelled_file:
         labelled = json.loads(Path(args.labelled_file).read_text())
@@ -165,6 +176,7 @@ def run_config(config: str, args: argparse.Namespace, work: Path, grouping: bool
         sys.executable, __file__, "--worker", config,
         "--texts-file", str(work / "texts.json"), "--out-prefix", str(work / config),
         "--max-tokens", str(args.max_tokens), "--threads", str(args.threads or 0),
+        "--device", args.device,
     ]  # fmt: skip
     if args.model:
         command += ["--model", args.model]
@@ -180,6 +192,7 @@ def run_config(config: str, args: argparse.Namespace, work: Path, grouping: bool
 def print_table(results: dict[str, dict], n: int, threads: int | None) -> None:
     base = results.get("baseline")
     print(f"\n{n} texts, title + ~100 words, threads: {threads or 'all cores'}, fastest run")
+    print("(peak: the GPU's allocated memory when on a GPU, else the process's RSS)")
     print(
         f"{'config':<10} {'tokens':>6} {'load s':>7} {'items/s':>8} {'× base':>7} {'peak RSS':>9}"
     )
@@ -226,6 +239,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of *.jsonl")
     parser.add_argument("--rounds", type=int, default=1, help="repeat, keep the fastest run")
     parser.add_argument("--no-grouping", action="store_true", help="skip the grouping check")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--keep", type=Path, help="keep the vectors in this folder")
+    parser.add_argument("--score", type=Path, help="only score vectors kept with --keep")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--texts-file", help=argparse.SUPPRESS)
     parser.add_argument("--labelled-file", help=argparse.SUPPRESS)
@@ -239,6 +255,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if unknown := set(configs) - set(CONFIGS):
         parser.error(f"unknown configs {sorted(unknown)}; choose from {CONFIGS}")
     rows = read_rows(args.data)
+    if args.score:
+        kept = sorted(
+            p.name.removesuffix("-labelled.npy") for p in args.score.glob("*-labelled.npy")
+        )
+        print_grouping(args.score, args.data, rows, kept)
+        return
     grouping = not args.no_grouping
     with tempfile.TemporaryDirectory(prefix="bench-embed-") as tmp:
         work = Path(tmp)
@@ -248,13 +270,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         results: dict[str, dict] = {}
         for round_ in range(args.rounds):
             for config in configs:  # interleaved, so a busy spell hits every config alike
-                result = run_config(config, args, work, grouping and round_ == 0)
+                result = run_config(config, args, work, (grouping or args.keep) and round_ == 0)
                 if config not in results or result["seconds"] < results[config]["seconds"]:
                     results[config] = result
         print_table(results, args.n, args.threads)
         print_agreement(work, configs)
         if grouping:
             print_grouping(work, args.data, rows, configs)
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            for path in work.glob("*.npy"):
+                shutil.copy(path, args.keep / path.name)
 
 
 if __name__ == "__main__":

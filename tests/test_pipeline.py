@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -94,3 +95,13 @@ def test_syndicated_copies_are_embedded_once_and_share_the_vector(tmp_path: Path
         # A second run finds every vector cached and embeds nothing.
         again = cluster(config, store, now=NOW, embedder=embedder, force=True)
         assert again.embedded == 0 and len(embedder.seen) == 2
+
+        # A late copy takes the vector its original got in an earlier run.
+        late_url = "https://late.example/feed"
+        store.record_outcome(outcome(late_url, [wire_copy(9)]), "Late outlet")
+        config = replace(config, feeds=(*config.feeds, FeedConfig(url=late_url)))
+        late = cluster(config, store, now=NOW, embedder=embedder)
+        assert late.embedded == 1 and len(embedder.seen) == 2
+        items = store.items_since(NOW - timedelta(days=1), {})
+        cached = store.vectors([item.id for item in items], embedder.model_key)
+        assert len({cached[i.id].tobytes() for i in items if i.title == WIRE_TITLE}) == 1
