@@ -58,7 +58,7 @@ class EmailSettings:
 @dataclass(frozen=True, slots=True)
 class EmbeddingSettings:
     backend: str = "auto"  # "auto" | "onnx" | "torch"
-    max_tokens: int = 128
+    max_tokens: int = 112  # = embed.DEFAULT_MAX_TOKENS (not imported: it would pull in numpy)
     threads: int | None = None
 
 

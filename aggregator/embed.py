@@ -39,6 +39,10 @@ DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 _DEFAULT_MODEL_NAMES = frozenset({"all-MiniLM-L6-v2", DEFAULT_MODEL})
 BACKENDS = ("auto", "torch", "onnx", "onnx-int8", "onnx-fp32")
 DEFAULT_BATCH_SIZE = 64
+# Tokens embedded per text (title first, then the summary's start). Measured on the shared data:
+# 112 groups as well as sentence-transformers' 256 (B-cubed F1 within 0.01 on each file, fp32 and
+# int8) and embeds 4.2x faster than its default encode(); at 96, ECB+ lost 0.016.
+DEFAULT_MAX_TOKENS = 112
 # onnxruntime on the CPU runs fastest when a batch's activations stay in the cache: measured
 # here (2 cores), batches of ~512 tokens embed ~1.25x faster than 64 texts of 128 tokens.
 _CPU_BATCH_TOKENS = 512
@@ -575,7 +579,7 @@ def _trace_to_onnx(model: Any, path: Path) -> None:
 def load_embedder(
     model: str = DEFAULT_MODEL,
     backend: str = "auto",
-    max_tokens: int = 128,
+    max_tokens: int = DEFAULT_MAX_TOKENS,
     device: str | None = None,
     threads: int | None = None,
 ) -> Embedder:

@@ -43,7 +43,7 @@ UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Characters of the summary embedded after the title (~150 tokens with it). The lede carries the
 # who/where/when that tells two similar events apart: 300 or 450 characters measured worse on
-# ECB+. An embedder that keeps only 128 tokens drops the tail, which costs little.
+# ECB+. An embedder that keeps only 112 tokens drops the tail, which costs little.
 EMBED_SUMMARY_CHARS = 600
 
 CLUSTERERS = ("knn-hdbscan", "hdbscan", "none")

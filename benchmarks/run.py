@@ -390,7 +390,8 @@ def task_embed(params: dict[str, Any]) -> dict[str, Any]:
     texts, how = _embedding_texts(workload_items(params["items"], params["seed"], _now()))
     result: dict[str, Any] = {"items": len(texts), "text": how, "batch": batch}
     with timed(result, "load_seconds"):
-        embedder = load_embedder()
+        max_tokens = params.get("max_tokens")
+        embedder = load_embedder(max_tokens=max_tokens) if max_tokens else load_embedder()
     result["model_key"] = embedder.model_key
     result["mean_words"] = sum(len(t.split()) for t in texts) / max(1, len(texts))
     with timed(result, "seconds", _profile_path(params, "embed")):
@@ -707,6 +708,7 @@ class Context:
     profile_dir: Path | None
     verbose: bool
     judge: bool  # full-size targets are only meaningful at full size
+    embed_max_tokens: int | None = None  # None: the embedder's default
 
     def params(self, **values: Any) -> dict[str, Any]:
         base = {"seed": self.seed, "quick": self.quick, "workdir": str(self.workdir)}
@@ -841,7 +843,8 @@ def stage_embed(ctx: Context) -> list[Row]:
     target = "≥ 4× sentence-transformers"
     if why := missing_modules("embed"):
         return [Row("embed", workload, result=f"not available: {why}")]
-    run = run_child("embed", ctx.params(items=sizes.embed_items), ctx.timeout(480))
+    params = ctx.params(items=sizes.embed_items, max_tokens=ctx.embed_max_tokens)
+    run = run_child("embed", params, ctx.timeout(480))
     _show(ctx, "embed", run)
     naive_params = ctx.params(items=min(sizes.embed_baseline_items, sizes.embed_items))
     naive = run_child("embed_naive", naive_params, ctx.timeout(240))
@@ -1046,6 +1049,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--items-per-feed", type=int, default=default.items_per_feed)
     parser.add_argument("--poll-baseline-feeds", type=int, default=default.poll_baseline_feeds)
     parser.add_argument("--embed-items", type=int, default=default.embed_items)
+    parser.add_argument(
+        "--embed-max-tokens", type=int, help="embedder's max_tokens (default: its own)"
+    )
     parser.add_argument("--embed-baseline-items", type=int, default=default.embed_baseline_items)
     parser.add_argument("--group-items", type=int, default=default.group_items)
     parser.add_argument("--build-stories", type=int, default=default.build_stories)
@@ -1102,7 +1108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="aggregator-bench-") as tmp:
         ctx = Context(sizes, args.quick, Path(tmp), args.seed, profile_dir, args.verbose,
-                      judge=not args.quick)  # fmt: skip
+                      judge=not args.quick, embed_max_tokens=args.embed_max_tokens)  # fmt: skip
         rows = run_stages(ctx, selected)
     header = "quick sizes: not judged" if args.quick else f"{os.cpu_count()} CPUs"
     load = " → ".join(f"{value:.1f}" for value in (load_before, os.getloadavg()[0]))

@@ -308,3 +308,9 @@ def test_auto_picks_torch_on_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(embed, "_load_torch", fake_load_torch)
     assert load_embedder() == "torch embedder"
     assert calls == [("torch", "cuda")]
+
+
+def test_feeds_yaml_and_the_embedder_default_to_the_same_token_limit() -> None:
+    from aggregator.config import EmbeddingSettings
+
+    assert EmbeddingSettings().max_tokens == embed.DEFAULT_MAX_TOKENS
