@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -339,8 +340,10 @@ class OnnxEmbedder:
         meta: dict[str, Any],
         model_key: str,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        workers: int = 1,
     ) -> None:
-        self._session = session
+        self._session = session  # run() is thread-safe: `workers` threads share it
+        self._workers = workers
         self._tokenizer = tokenizer
         self._input_names = {i.name for i in session.get_inputs()}
         self._pooling = meta["pooling"]
@@ -356,12 +359,24 @@ class OnnxEmbedder:
         for start in range(0, len(texts), _TOKENIZE_SLICE):
             encodings = self._tokenizer.encode_batch(list(texts[start : start + _TOKENIZE_SLICE]))
             lengths = [len(e.ids) for e in encodings]
-            for idx in _batches_by_length(lengths, self._batch_size, _CPU_BATCH_TOKENS):
-                out[start + idx] = self._embed_batch([encodings[i] for i in idx])
+            batches = list(_batches_by_length(lengths, self._batch_size, _CPU_BATCH_TOKENS))
+            vectors = self._map(self._embed_batch, [[encodings[i] for i in b] for b in batches])
+            for idx, batch_vectors in zip(batches, vectors, strict=True):
+                out[start + idx] = batch_vectors
                 done += len(idx)
                 if progress:
                     progress(done)
         return out
+
+    def _map(self, func: Callable[[Any], np.ndarray], batches: list[Any]) -> Iterator[np.ndarray]:
+        """Results in order. Batches run side by side on one-thread sessions rather than one at a
+        time on a session's thread pool: no thread waits for the others between operators,
+        which measured 3-20 % faster on 2 cores, most when another process wants a core."""
+        if self._workers == 1 or len(batches) == 1:
+            yield from map(func, batches)
+            return
+        with ThreadPoolExecutor(self._workers) as pool:
+            yield from pool.map(func, batches)
 
     def _embed_batch(self, encodings: list[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)
@@ -407,16 +422,18 @@ def _load_onnx(
         _export_to_cache(source.folder, folder)
     meta = json.loads((folder / "meta.json").read_text())
     max_tokens = min(max_tokens, int(meta["max_positions"]))
-    session = _onnx_session(folder / f"model-{precision}.onnx", threads or default_threads())
+    session = _onnx_session(folder / f"model-{precision}.onnx")
     key = _model_key(source, f"onnx-{precision}", max_tokens)
-    return OnnxEmbedder(session, _tokenizer(folder / "tokenizer.json", max_tokens), meta, key)
+    tokenizer = _tokenizer(folder / "tokenizer.json", max_tokens)
+    return OnnxEmbedder(session, tokenizer, meta, key, workers=threads or default_threads())
 
 
-def _onnx_session(path: Path, threads: int) -> Any:
+def _onnx_session(path: Path) -> Any:
+    """A session that runs each call on the calling thread; OnnxEmbedder runs calls in parallel."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
+    options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

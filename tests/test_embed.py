@@ -100,6 +100,14 @@ def test_progress_reports_texts_done_so_far(onnx_int8: Embedder) -> None:
 
 
 @pytest.mark.model
+def test_batches_run_in_parallel_give_the_vectors_of_one_thread(cache_dir: Path) -> None:
+    texts = [f"{text} (item {n})" for n, text in enumerate(NEWS * 12)]
+    parallel = load_embedder(backend="onnx-int8", threads=2)
+    serial = load_embedder(backend="onnx-int8", threads=1)
+    np.testing.assert_array_equal(parallel.embed(texts), serial.embed(texts))
+
+
+@pytest.mark.model
 def test_onnx_and_torch_backends_agree(onnx_int8: Embedder, torch_cpu: Embedder) -> None:
     cosines = np.sum(onnx_int8.embed(NEWS) * torch_cpu.embed(NEWS), axis=1)
     assert cosines.min() > 0.97, cosines
