@@ -127,9 +127,8 @@ def poll(
             on_result(outcome, new)
 
     options = poll_options(config)
-    poll_http(
-        store.feed_states(config.feeds), now=now, force=force, options=options, on_result=record
-    )
+    states = store.feed_states(config.feeds)
+    poll_http(states, now=now, force=force, options=options, on_result=record, collect=False)
     flush()
     return RunSummary(
         feeds_ok=counts["ok"],

@@ -147,22 +147,29 @@ async def poll_feeds(
     options: PollOptions = PollOptions(),  # frozen, shared safely
     transport: httpx.AsyncBaseTransport | None = None,
     on_result: OnResult | None = None,
+    collect: bool = True,
 ) -> list[FetchOutcome]:
     """Poll every feed that is due (all of them with `force`, except gone ones) and return
-    one outcome per state, in order. `on_result` sees each outcome as soon as it is ready."""
+    one outcome per state, in order. `on_result` sees each outcome as soon as it is ready;
+    with `collect=False` nothing is returned, so each outcome (and its parsed entries) can be
+    freed once `on_result` has stored it, instead of the whole poll staying in memory."""
     due = sum(1 for s in states if not s.gone and (force or is_due(s.next_due, now)))
     async with _client(options, transport) as client, _parser_pool(options, due) as pool:
         poller = _Poller(client, pool, options, now=now, force=force)
-        tasks = [asyncio.create_task(poller.poll_one(state)) for state in states]
+
+        async def poll_one(state: FeedState) -> FetchOutcome | None:
+            outcome = await poller.poll_one(state)
+            if on_result is not None:
+                on_result(outcome)
+            return outcome if collect else None
+
+        tasks = [asyncio.create_task(poll_one(state)) for state in states]
         try:
-            for finished in asyncio.as_completed(tasks):
-                outcome = await finished
-                if on_result is not None:
-                    on_result(outcome)
+            outcomes = await asyncio.gather(*tasks)
         finally:
             for task in tasks:
                 task.cancel()
-        return [task.result() for task in tasks]
+        return [o for o in outcomes if o is not None]
 
 
 def poll(
@@ -173,11 +180,18 @@ def poll(
     options: PollOptions = PollOptions(),  # frozen, shared safely
     transport: httpx.AsyncBaseTransport | None = None,
     on_result: OnResult | None = None,
+    collect: bool = True,
 ) -> list[FetchOutcome]:
     """Synchronous poll_feeds, for callers without an event loop."""
     return asyncio.run(
         poll_feeds(
-            states, now=now, force=force, options=options, transport=transport, on_result=on_result
+            states,
+            now=now,
+            force=force,
+            options=options,
+            transport=transport,
+            on_result=on_result,
+            collect=collect,
         )
     )
 

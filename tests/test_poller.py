@@ -121,6 +121,32 @@ def test_outcomes_come_back_in_order_and_each_is_reported_once(feed_server: Feed
     assert seen[-1] == feed_server.url("/slow")  # reported when finished, not in input order
 
 
+def test_without_collecting_each_outcome_is_only_reported_and_then_let_go(
+    feed_server: FeedServer,
+) -> None:
+    import gc
+
+    feed_server.route("/a", body=rss(), delay=0.3)
+    feed_server.route("/b", body=rss())
+    reported: list[str] = []
+    still_alive: list[int] = []
+
+    def on_result(outcome: FetchOutcome) -> None:
+        if reported:  # the poller must no longer hold the outcome reported before
+            gc.collect()
+            earlier = [o for o in gc.get_objects() if isinstance(o, FetchOutcome)]
+            still_alive.append(sum(1 for o in earlier if o.url == reported[0]))
+        reported.append(outcome.url)
+
+    outcomes = run(
+        feed(feed_server, "/b"), feed(feed_server, "/a"), on_result=on_result, collect=False
+    )
+
+    assert outcomes == []
+    assert reported == [feed_server.url("/b"), feed_server.url("/a")]
+    assert still_alive == [0]
+
+
 def test_async_api_and_empty_input() -> None:
     assert asyncio.run(poll_feeds([], now=NOW, options=FAST)) == []
 
