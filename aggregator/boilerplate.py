@@ -44,12 +44,17 @@ _PHRASE_WORDS = (
 )  # fmt: skip
 
 
+# Letters that re.IGNORECASE matches to i or s but str.lower() does not turn into them (dotless
+# ı, long ſ, and İ, which lowers to i + a combining dot).
+_CASE_FOLDS = str.maketrans({"\u0131": "i", "\u017f": "s", "\u0307": None})
+
+
 def strip_boilerplate(text: str) -> str:
     """The text without site widgets, ad markers and the page's footer."""
     cleaned = text
     if text[:1].isspace() or text[:1].isdigit() or text[:1] == "-":
         cleaned = _WIDGET.sub("", text, count=1)
-    lower = cleaned.lower()
+    lower = cleaned.lower().translate(_CASE_FOLDS)
     if any(word in lower for word in _TAIL_WORDS):
         tail = _TAIL_MARKERS.search(cleaned)
         # A marker in the first half is more likely part of the story than the page's footer.

@@ -360,12 +360,15 @@ class OnnxEmbedder:
             encodings = self._tokenizer.encode_batch(list(texts[start : start + _TOKENIZE_SLICE]))
             lengths = [len(e.ids) for e in encodings]
             batches = list(_batches_by_length(lengths, self._batch_size, _CPU_BATCH_TOKENS))
-            vectors = self._map(self._embed_batch, [[encodings[i] for i in b] for b in batches])
-            for idx, batch_vectors in zip(batches, vectors, strict=True):
-                out[start + idx] = batch_vectors
-                done += len(idx)
-                if progress:
-                    progress(done)
+            work = [[encodings[i] for i in b] for b in batches]
+            # closing(): an exception here (from `progress`, say) must not leave queued batches
+            # running on the pool's threads.
+            with contextlib.closing(self._map(self._embed_batch, work)) as vectors:
+                for idx, batch_vectors in zip(batches, vectors, strict=True):
+                    out[start + idx] = batch_vectors
+                    done += len(idx)
+                    if progress:
+                        progress(done)
         return out
 
     def _map(self, func: Callable[[Any], np.ndarray], batches: list[Any]) -> Iterator[np.ndarray]:
@@ -375,8 +378,11 @@ class OnnxEmbedder:
         if self._workers == 1 or len(batches) == 1:
             yield from map(func, batches)
             return
-        with ThreadPoolExecutor(self._workers) as pool:
+        pool = ThreadPoolExecutor(self._workers)
+        try:
             yield from pool.map(func, batches)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def _embed_batch(self, encodings: list[Any]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)

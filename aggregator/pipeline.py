@@ -216,6 +216,8 @@ def _embed_missing(
         vectors = np.stack([known[(i.title, i.summary)] for i in copies])
         _save(store, embedder.model_key, vectors_by_id, [i.id for i in copies], vectors)
     done = len(copies)
+    if progress and copies:
+        progress(done, len(missing))
     texts = list(ids_by_text)
     for start in range(0, len(texts), EMBED_BATCH):
         batch = texts[start : start + EMBED_BATCH]

@@ -157,10 +157,17 @@ async def poll_feeds(
     async with _client(options, transport) as client, _parser_pool(options, due) as pool:
         poller = _Poller(client, pool, options, now=now, force=force)
 
+        failed = False  # once on_result raised, it sees no more outcomes
+
         async def poll_one(state: FeedState) -> FetchOutcome | None:
+            nonlocal failed
             outcome = await poller.poll_one(state)
-            if on_result is not None:
-                on_result(outcome)
+            if on_result is not None and not failed:
+                try:
+                    on_result(outcome)
+                except BaseException:
+                    failed = True
+                    raise
             return outcome if collect else None
 
         tasks = [asyncio.create_task(poll_one(state)) for state in states]

@@ -37,3 +37,13 @@ def test_article_text_is_left_alone() -> None:
     # A marker early in the text is part of the story, not the footer.
     text = "Comments are closed on the ministry's site, officials said. " + STORY
     assert strip_boilerplate(text) == text
+
+
+def test_markers_spelled_with_letters_that_fold_to_ascii_are_still_removed() -> None:
+    # re.IGNORECASE matches İ and ı to i, ſ to s, which str.lower() alone does not.
+    cleaned = strip_boilerplate(f"{STORY} ADVERT\u0130SEMENT Share th\u0131s article \u017fpot_img")
+    assert cleaned == STORY
+
+
+def test_text_without_any_marker_only_has_its_spaces_tidied() -> None:
+    assert strip_boilerplate(f"  {STORY}\n\n{STORY}\t") == f"{STORY} {STORY}"

@@ -322,3 +322,44 @@ def test_feeds_yaml_and_the_embedder_default_to_the_same_token_limit() -> None:
     from aggregator.config import EmbeddingSettings
 
     assert EmbeddingSettings().max_tokens == embed.DEFAULT_MAX_TOKENS
+
+
+def test_an_error_midway_leaves_no_batches_running_behind() -> None:
+    import sys
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    runs: list[int] = []
+    lock = threading.Lock()
+
+    class SlowSession:
+        def get_inputs(self) -> list:
+            return [SimpleNamespace(name="input_ids"), SimpleNamespace(name="attention_mask")]
+
+        def run(self, _outputs: list, feeds: dict) -> list:
+            time.sleep(0.02)
+            with lock:
+                runs.append(1)
+            return [np.ones((*feeds["input_ids"].shape, 4), dtype=np.float32)]
+
+    class Tokenizer:
+        def encode_batch(self, texts: list[str]) -> list:
+            return [SimpleNamespace(ids=[1] * 200) for _ in texts]  # 2 per 512-token batch
+
+    def stop(_done: int) -> None:
+        raise KeyboardInterrupt
+
+    embedder = embed.OnnxEmbedder(
+        SlowSession(), Tokenizer(), {"pooling": "mean", "dim": 4}, "stub", workers=2
+    )
+    try:
+        embedder.embed(["text"] * 400, progress=stop)  # 200 batches
+    except KeyboardInterrupt:
+        kept = sys.exc_info()  # a handler that keeps the traceback keeps embed()'s locals too
+        settled = len(runs)
+        time.sleep(0.2)
+        assert len(runs) == settled < 10
+        assert kept[0] is KeyboardInterrupt
+    else:
+        pytest.fail("the error in progress() did not propagate")

@@ -134,7 +134,7 @@ def test_without_collecting_each_outcome_is_only_reported_and_then_let_go(
     def on_result(outcome: FetchOutcome) -> None:
         if reported:  # the poller must no longer hold the outcome reported before
             gc.collect()
-            earlier = [o for o in gc.get_objects() if isinstance(o, FetchOutcome)]
+            earlier = [o for o in gc.get_objects() if type(o) is FetchOutcome]
             still_alive.append(sum(1 for o in earlier if o.url == reported[0]))
         reported.append(outcome.url)
 
@@ -145,6 +145,22 @@ def test_without_collecting_each_outcome_is_only_reported_and_then_let_go(
     assert outcomes == []
     assert reported == [feed_server.url("/b"), feed_server.url("/a")]
     assert still_alive == [0]
+
+
+def test_a_failing_on_result_stops_the_poll_and_sees_no_more_outcomes(
+    feed_server: FeedServer,
+) -> None:
+    for n in range(5):
+        feed_server.route(f"/f{n}", body=rss())
+    calls: list[str] = []
+
+    def on_result(outcome: FetchOutcome) -> None:
+        calls.append(outcome.url)
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        run(*[feed(feed_server, f"/f{n}") for n in range(5)], on_result=on_result)
+    assert len(calls) == 1
 
 
 def test_async_api_and_empty_input() -> None:
