@@ -609,8 +609,9 @@ def load_embedder(
     """Load `model` for embedding.
 
     backend: "auto" (torch fp16 on a CUDA GPU, else onnx-int8, else torch), "torch",
-    "onnx" (= "onnx-int8") or "onnx-fp32". threads: CPU threads (default: all cores; on a
-    busy shared host 1 can beat 2). Raises ModelLoadError with a one-line message.
+    "onnx" (= "onnx-int8") or "onnx-fp32". threads: CPU cores to use (default: all); the ONNX
+    backends embed that many batches at once, one core each. Raises ModelLoadError with a
+    one-line message.
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown embedding backend {backend!r}; choose one of {BACKENDS}")
