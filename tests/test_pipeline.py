@@ -100,8 +100,12 @@ def test_syndicated_copies_are_embedded_once_and_share_the_vector(tmp_path: Path
         late_url = "https://late.example/feed"
         store.record_outcome(outcome(late_url, [wire_copy(9)]), "Late outlet")
         config = replace(config, feeds=(*config.feeds, FeedConfig(url=late_url)))
-        late = cluster(config, store, now=NOW, embedder=embedder)
+        reported: list[tuple[int, int]] = []
+        late = cluster(
+            config, store, now=NOW, embedder=embedder, progress=lambda *p: reported.append(p)
+        )
         assert late.embedded == 1 and len(embedder.seen) == 2
+        assert reported == [(1, 1)]  # the progress bar completes though nothing was embedded
         items = store.items_since(NOW - timedelta(days=1), {})
         cached = store.vectors([item.id for item in items], embedder.model_key)
         assert len({cached[i.id].tobytes() for i in items if i.title == WIRE_TITLE}) == 1
