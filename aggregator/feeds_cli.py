@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import click
 
 from aggregator.config import DEFAULT_CONFIG, Config, ConfigError, FeedConfig, load_config
-from aggregator.feedsfile import FeedExistsError, FeedsFileError, NewFeed, add_feed, add_feeds
+from aggregator.feedsfile import FeedExistsError, FeedsFileError, add_feed, add_feeds
 from aggregator.feedsfile import remove_feed as remove_from_file
 from aggregator.models import FeedState, FetchOutcome
 from aggregator.opml import OpmlError, parse_opml, to_opml
@@ -204,7 +204,7 @@ def import_opml(opml_file: Path, config_path: Path | None) -> None:
     if not listed:
         _fail(f"{opml_file}: no feeds (outlines with an http(s) xmlUrl) found")
     try:
-        added = add_feeds(path, [NewFeed(f.url, f.name, f.tags) for f in listed])
+        added = add_feeds(path, listed)
     except FeedsFileError as exc:
         _fail(str(exc))
     skipped = len(listed) - len(added)

@@ -12,13 +12,14 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+
+from aggregator.config import FeedConfig
 
 NEW_FILE_HEADER = """\
 # Feeds to poll. Each entry: url (required), name, tags, allow_private.
@@ -34,14 +35,6 @@ class FeedExistsError(FeedsFileError):
     pass
 
 
-@dataclass(frozen=True, slots=True)
-class NewFeed:
-    url: str
-    name: str | None = None
-    tags: tuple[str, ...] = ()
-    allow_private: bool = False
-
-
 def add_feed(
     path: Path | str,
     url: str,
@@ -52,18 +45,18 @@ def add_feed(
 ) -> None:
     """Append one feed; FeedExistsError if its URL is already listed. Creates the file if
     it does not exist."""
-    added = add_feeds(path, [NewFeed(url, name, tuple(tags), allow_private)])
+    added = add_feeds(path, [FeedConfig(url, name, tuple(tags), allow_private)])
     if not added:
         raise FeedExistsError(f"{path}: {url} is already in the feeds list")
 
 
-def add_feeds(path: Path | str, feeds: Iterable[NewFeed]) -> list[NewFeed]:
+def add_feeds(path: Path | str, feeds: Iterable[FeedConfig]) -> list[FeedConfig]:
     """Append the feeds whose URL is not listed yet (one write); returns those added."""
     path = Path(path)
     text, document, yaml = _load(path)
     entries = _feed_list(document, path)
     present = {_entry_url(e) for e in entries}
-    added: list[NewFeed] = []
+    added: list[FeedConfig] = []
     for feed in feeds:
         if feed.url not in present:
             present.add(feed.url)
@@ -137,7 +130,7 @@ def _entry_url(entry: Any) -> str:
     return ""
 
 
-def _entry(feed: NewFeed) -> CommentedMap:
+def _entry(feed: FeedConfig) -> CommentedMap:
     entry = CommentedMap(url=feed.url)
     if feed.name:
         entry["name"] = feed.name

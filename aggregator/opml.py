@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from email.utils import format_datetime
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit
 
 import lxml.etree
 
+from aggregator.config import FeedConfig
 from aggregator.text import safe_http_url
 
 
@@ -22,13 +23,7 @@ class OpmlError(ValueError):
     """Not a readable OPML file; str() is one line for the user."""
 
 
-class OpmlFeed(NamedTuple):
-    url: str
-    name: str | None
-    tags: tuple[str, ...]
-
-
-def parse_opml(data: bytes) -> list[OpmlFeed]:
+def parse_opml(data: bytes) -> list[FeedConfig]:
     """Feeds listed in an OPML document, in document order, each URL once."""
     root = _parse_xml(data)
     if _local_name(root.tag) != "opml":
@@ -36,7 +31,7 @@ def parse_opml(data: bytes) -> list[OpmlFeed]:
     body = next((c for c in root if _local_name(c.tag) == "body"), None)
     if body is None:
         raise OpmlError("not an OPML file: no <body>")
-    feeds: dict[str, OpmlFeed] = {}
+    feeds: dict[str, FeedConfig] = {}
     for feed in _walk(body, ()):
         feeds.setdefault(feed.url, feed)
     return list(feeds.values())
@@ -90,7 +85,7 @@ def _parse_xml(data: bytes) -> Any:
     return root
 
 
-def _walk(element: Any, folders: tuple[str, ...]) -> Iterator[OpmlFeed]:
+def _walk(element: Any, folders: tuple[str, ...]) -> Iterator[FeedConfig]:
     for outline in element:
         if not isinstance(outline.tag, str) or _local_name(outline.tag) != "outline":
             continue
@@ -99,7 +94,7 @@ def _walk(element: Any, folders: tuple[str, ...]) -> Iterator[OpmlFeed]:
         url = safe_http_url(attrs.get("xmlurl"))
         if url:
             tags = _unique([*folders, *_categories(attrs.get("category", ""))])
-            yield OpmlFeed(url, None if label == url else label, tags)  # text="URL": no name
+            yield FeedConfig(url, None if label == url else label, tags)  # text="URL": no name
         elif attrs.get("xmlurl"):
             continue  # a feed with an unusable URL: its children are not folders' feeds
         else:

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.config import FeedConfig
-from aggregator.opml import OpmlError, OpmlFeed, parse_opml, to_opml
+from aggregator.opml import OpmlError, parse_opml, to_opml
 
 DATA = Path(__file__).parent / "data" / "feeds"
 
@@ -21,13 +21,13 @@ def test_nested_folders_and_categories_become_tags() -> None:
     feeds = parse_opml((DATA / "subscriptions.opml").read_bytes())
 
     assert feeds == [
-        OpmlFeed(
+        FeedConfig(
             "https://feeds.bbci.co.uk/news/world/rss.xml",
             "BBC World",
             ("News", "World", "Europe", "uk"),
         ),
-        OpmlFeed("https://www.theguardian.com/world/rss", "The Guardian", ("News",)),
-        OpmlFeed("http://blog.example.org/feed", "No folder", ()),  # once; javascript: dropped
+        FeedConfig("https://www.theguardian.com/world/rss", "The Guardian", ("News",)),
+        FeedConfig("http://blog.example.org/feed", "No folder", ()),  # once; javascript: dropped
     ]
 
 
@@ -47,15 +47,15 @@ def test_export_is_opml_2_and_round_trips() -> None:
     folder = root.find("body/outline[@text='world']")
     assert [o.get("xmlUrl") for o in folder] == ["https://a.example/rss", "https://c.example/feed"]
     assert parse_opml(document) == [
-        OpmlFeed("https://a.example/rss", "A & B <News>", ("world", "europe")),
-        OpmlFeed("https://c.example/feed", "C", ("world",)),
-        OpmlFeed("https://b.example/atom.xml", None, ()),
+        FeedConfig("https://a.example/rss", "A & B <News>", ("world", "europe")),
+        FeedConfig("https://c.example/feed", "C", ("world",)),
+        FeedConfig("https://b.example/atom.xml", None, ()),
     ]
 
 
 def test_tuples_are_accepted() -> None:
     assert parse_opml(to_opml([("https://a.example/rss", "A", ["x"])])) == [
-        OpmlFeed("https://a.example/rss", "A", ("x",))
+        FeedConfig("https://a.example/rss", "A", ("x",))
     ]
 
 
