@@ -166,8 +166,7 @@ def cluster(
     embedder = embedder or _load_embedder(config)
     ids = [item.id for item in items]
     vectors_by_id = store.vectors(ids, embedder.model_key)
-    missing = [item for item in items if item.id not in vectors_by_id]
-    _embed_missing(store, embedder, items, missing, vectors_by_id, progress)
+    embedded = _embed_missing(store, embedder, items, vectors_by_id, progress)
 
     stories = []
     if items:
@@ -180,7 +179,7 @@ def cluster(
     store.set_meta("cluster_fingerprint", fingerprint)
     return ClusterSummary(
         items=len(items),
-        embedded=len(missing),
+        embedded=embedded,
         stories=len(stories),
         multi_outlet=sum(1 for s in stories if len(s.outlets) > 1),
         new=sum(1 for s in stories if s.status == "new"),
@@ -193,17 +192,20 @@ def _embed_missing(
     store: Store,
     embedder,
     items: list[Item],
-    missing: list[Item],
     vectors_by_id: dict[int, np.ndarray],
     progress: Callable[[int, int], None] | None,
-) -> None:
-    """Give every item in `missing` a vector, stored and added to `vectors_by_id`.
+) -> int:
+    """Give every item not in `vectors_by_id` a vector, stored and added to it; returns how
+    many items got one.
 
     Syndicated copies often carry the very same title and summary: a copy of an item embedded
     in an earlier run takes its vector, and copies arriving together are embedded once.
     """
     from aggregator.grouping import embedding_text
 
+    missing = [item for item in items if item.id not in vectors_by_id]
+    if not missing:
+        return 0
     known = {(i.title, i.summary): vectors_by_id[i.id] for i in items if i.id in vectors_by_id}
     ids_by_text: dict[str, list[int]] = {}
     copies: list[Item] = []
@@ -229,6 +231,7 @@ def _embed_missing(
         done += len(rows)
         if progress:
             progress(done, len(missing))
+    return len(missing)
 
 
 def _save(
