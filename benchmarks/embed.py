@@ -270,7 +270,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         results: dict[str, dict] = {}
         for round_ in range(args.rounds):
             for config in configs:  # interleaved, so a busy spell hits every config alike
-                result = run_config(config, args, work, (grouping or args.keep) and round_ == 0)
+                result = run_config(
+                    config, args, work, (grouping or args.keep is not None) and round_ == 0
+                )
                 if config not in results or result["seconds"] < results[config]["seconds"]:
                     results[config] = result
         print_table(results, args.n, args.threads)
