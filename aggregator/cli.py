@@ -56,10 +56,13 @@ def _fail(message: str, code: int) -> None:
 
 def load_or_exit(config_path: Path) -> Config:
     try:
-        return load_config(config_path)
+        config = load_config(config_path)
     except ConfigError as exc:
         _fail(str(exc), EXIT_CONFIG)
         raise  # unreachable; keeps type checkers content
+    for warning in config.warnings:  # e.g. a coverage tag no feed carries; once per command
+        click.echo(f"aggregator: warning: {warning}", err=True)
+    return config
 
 
 def with_store(func: Callable) -> Callable:

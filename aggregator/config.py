@@ -71,6 +71,14 @@ class PollSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class CoverageDimension:
+    """One `coverage:` dimension: a name and the feed tags that are its values, in order."""
+
+    name: str
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     feeds: tuple[FeedConfig, ...]
@@ -85,6 +93,8 @@ class Config:
     grouping: Mapping[str, Any] = field(default_factory=dict)  # validated GroupingParams fields
     templates: Path | None = None
     allow_private: bool = False
+    coverage: tuple[CoverageDimension, ...] = ()
+    warnings: tuple[str, ...] = ()  # one line each, for the CLI to print once; never fatal
 
     def feed(self, url: str) -> FeedConfig | None:
         return next((f for f in self.feeds if f.url == url), None)
@@ -399,6 +409,64 @@ def _parse_grouping(where: _Where, node: Any) -> dict[str, Any]:
     return values
 
 
+_COVERAGE_EXAMPLE = "e.g. `lean: [left, center, right]`"
+
+
+def _parse_coverage(where: _Where, node: Any) -> tuple[CoverageDimension, ...]:
+    """`coverage:` maps a dimension name to the feed tags that are its values."""
+    if node is None:
+        return ()
+    if not isinstance(node, Mapping):
+        raise where.error(
+            node, None, "coverage", f"must be a mapping of dimension to tags, {_COVERAGE_EXAMPLE}"
+        )
+    dimensions = []
+    for name, values in node.items():
+        if not isinstance(name, str) or not name.strip():
+            raise where.error(
+                node, name, "coverage", f"{name!r} is not a dimension name (a word like lean)"
+            )
+        entry = f"coverage.{name}"
+        if values is None:
+            continue  # an empty dimension is left out quietly
+        if not isinstance(values, list) or not all(
+            isinstance(v, str) and v.strip() for v in values
+        ):
+            raise where.error(
+                node, name, entry, f"must be a list of feed tags, {_COVERAGE_EXAMPLE}"
+            )
+        seen: set[str] = set()
+        for value in values:
+            if value.strip().casefold() in seen:
+                raise where.error(node, name, entry, f"lists {value.strip()!r} twice: remove one")
+            seen.add(value.strip().casefold())
+        if values:
+            dimensions.append(CoverageDimension(name.strip(), tuple(v.strip() for v in values)))
+    return tuple(dimensions)
+
+
+def _coverage_warnings(
+    where: _Where,
+    node: Any,
+    dimensions: tuple[CoverageDimension, ...],
+    feeds: tuple[FeedConfig, ...],
+) -> tuple[str, ...]:
+    """One line per dimension naming the tags no feed carries (tags match ignoring case)."""
+    carried = {tag.casefold() for feed in feeds for tag in feed.tags}
+    warnings = []
+    for dimension in dimensions:
+        missing = [v for v in dimension.values if v.casefold() not in carried]
+        if missing:
+            names = ", ".join(repr(v) for v in missing)
+            tags = "tag" if len(missing) == 1 else "tags"
+            fix = f"add the {tags} to a feed's `tags:` or remove {'it' if len(missing) == 1 else 'them'} here"
+            message = f"no feed carries the {tags} {names} ({fix})"
+            warnings.append(
+                str(where.error(node, dimension.name, f"coverage.{dimension.name}", message))
+            )
+    return tuple(warnings)
+
+
 def _path(where: _Where, root: Mapping, key: str, default: str, base: Path) -> Path:
     if root.get(key) is None:
         return (base / default).resolve()
@@ -408,7 +476,7 @@ def _path(where: _Where, root: Mapping, key: str, default: str, base: Path) -> P
 
 _TOP_KEYS = {
     "feeds", "database", "output", "window_hours", "site", "model", "email",
-    "embedding", "poll", "grouping", "templates", "allow_private",
+    "embedding", "poll", "grouping", "templates", "allow_private", "coverage",
 }  # fmt: skip
 
 
@@ -431,9 +499,11 @@ def parse_config(text: str, path: Path) -> Config:
     base = path.resolve().parent
     window = _positive(where, root, "window_hours", "settings") if "window_hours" in root else 24.0
     model = _optional_str(where, root, "model", "settings") or DEFAULT_MODEL
+    feeds = _parse_feeds(where, root)
+    coverage = _parse_coverage(where, root.get("coverage"))
     return Config(
         path=path,
-        feeds=_parse_feeds(where, root),
+        feeds=feeds,
         database=_path(where, root, "database", "aggregator.db", base),
         output=_path(where, root, "output", "output", base),
         window_hours=float(window),
@@ -445,6 +515,8 @@ def parse_config(text: str, path: Path) -> Config:
         grouping=_parse_grouping(where, root.get("grouping")),
         templates=_path(where, root, "templates", "", base) if root.get("templates") else None,
         allow_private=_optional_bool(where, root, "allow_private", "settings", False),
+        coverage=coverage,
+        warnings=_coverage_warnings(where, root.get("coverage"), coverage, feeds),
     )
 
 

@@ -25,6 +25,7 @@ def to_digest_story(story: Story) -> DigestStory:
             published=m.item.published,
             is_copy=m.is_copy,
             summary=m.item.summary,
+            feed_url=m.item.feed_url,
         )
         for m in members
     )
@@ -93,6 +94,7 @@ def story_to_dict(story: DigestStory) -> dict:
                 "published": i.published.isoformat(),
                 "is_copy": i.is_copy,
                 "summary": i.summary,
+                "feed_url": i.feed_url,
             }
             for i in story.items
         ],
@@ -123,6 +125,7 @@ def _story_from_dict(data: dict) -> DigestStory:
                 published=datetime.fromisoformat(i["published"]),
                 is_copy=bool(i.get("is_copy")),
                 summary=i.get("summary", ""),
+                feed_url=i.get("feed_url", ""),
             )
             for i in data["items"]
         ),

@@ -22,6 +22,7 @@ from typing import Protocol
 
 import css_inline
 
+from aggregator.coverage import CoverageSpec
 from aggregator.models import Digest
 from aggregator.site import (
     SiteSettingsLike,
@@ -103,10 +104,15 @@ def render_email(
     settings: EmailSettingsLike,
     site: SiteSettingsLike,
     templates_dir: Path | None = None,
+    earlier: Sequence[Digest] = (),
+    coverage: CoverageSpec | None = None,
 ) -> EmailMessage:
-    """The day's email, ready for `send_email` or `write_eml`."""
+    """The day's email, ready for `send_email` or `write_eml`.
+
+    `earlier` digests mark the stories developing since an earlier day; `coverage` adds each
+    story's outlets per tag and the day's blind spots, as plain figures."""
     env = make_environment(templates_dir, site.timezone)
-    day = day_view(digest)
+    day = day_view(digest, earlier, coverage)
     stories = day.stories[: max(0, settings.max_stories)]
     base = checked_base_url(site.base_url)
     env.filters["story_link"] = lambda story: _story_link(story, base)

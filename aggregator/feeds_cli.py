@@ -57,9 +57,12 @@ def _config_path(config_path: Path | None) -> Path:
 
 def _load(config_path: Path | None) -> Config:
     try:
-        return load_config(_config_path(config_path))
+        config = load_config(_config_path(config_path))
     except ConfigError as exc:
         _fail(str(exc))
+    for warning in config.warnings:  # once per command: each loads its config once
+        click.echo(f"aggregator feeds: warning: {warning}", err=True)
+    return config
 
 
 def _say(text: str) -> None:
@@ -360,6 +363,59 @@ def _never_polled(feed: FeedConfig) -> dict[str, Any]:
         "items_7d": 0,
         "multi_outlet_share": None,
     }
+
+
+@feeds.command("value")
+@click.option(
+    "--days",
+    type=click.FloatRange(min=0, min_open=True),
+    default=30,
+    show_default=True,
+    help="Look at the items of this many past days.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@_config_option
+def value(days: float, as_json: bool, config_path: Path | None) -> None:
+    """What each feed adds: items, stories it took part in, first reports, exclusives (the
+    only feed on a story), copies of other feeds' items, median delay behind the first report,
+    and failed fetches in a row. The feeds that add least come first.
+
+    \b
+    Examples:
+      aggregator feeds value
+      aggregator feeds value --days 7 --json | jq '.[] | select(.first_reports == 0)'
+    """
+    from aggregator.pipeline import feed_values
+    from aggregator.store import Store, database_exists
+
+    config = _load(config_path)
+    values = []
+    if database_exists(config.database):
+        with Store.open(config.database) as store:
+            values = feed_values(config, store, as_of=datetime.now(UTC), days=days)
+    else:
+        from aggregator.feedvalue import feed_values as compute
+
+        values = compute([], [(f.url, f.name) for f in config.feeds])
+    if as_json:
+        click.echo(json.dumps([v.as_dict() for v in values], indent=2))
+        return
+    rows = [
+        (
+            str(v.items),
+            str(v.stories),
+            str(v.first_reports),
+            str(v.exclusives),
+            str(v.copies),
+            "-" if v.median_delay_minutes is None else f"{v.median_delay_minutes:g} min",
+            str(v.errors),
+            v.name,
+        )
+        for v in values
+    ]
+    header = ("ITEMS", "STORIES", "FIRST", "EXCLUSIVE", "COPIES", "DELAY", "ERRORS", "FEED")
+    _table(header, rows)
+    click.echo(f"{len(rows)} feeds, last {days:g} days; the feeds that add least come first")
 
 
 # ---------------------------------------------------------------- formatting

@@ -126,6 +126,18 @@ class Story:
         return max(m.item.published for m in self.members)
 
 
+@dataclass(frozen=True, slots=True)
+class StoryItemRecord:
+    """One stored item with the story it is in, as feed value (feedvalue.py) reads them."""
+
+    item_id: int
+    feed_url: str
+    outlet: str
+    published: datetime
+    story_id: str | None  # None until the item was clustered
+    copy_of_feed: str | None = None  # the feed of the item this one nearly repeats, if any
+
+
 # ---------------------------------------------------------------- digest (what the site and email render)
 
 
@@ -137,6 +149,7 @@ class DigestItem:
     published: datetime
     is_copy: bool
     summary: str = ""
+    feed_url: str = ""  # which configured feed it came from: its tags give the story's coverage
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from aggregator.config import Config
+from aggregator.coverage import coverage_spec
 from aggregator.digest import digest_to_dict, digests_from_dicts, make_digest
+from aggregator.feedvalue import FeedValue
 from aggregator.models import FetchOutcome, Item, RunSummary
 from aggregator.store import Store
 
@@ -276,23 +278,40 @@ def build(config: Config, store: Store, *, force: bool = False) -> BuildSummary:
     rows = store.digests()
     digests = digests_from_dicts(rows)
     stories = len(digests[0].stories) if digests else 0
-    fingerprint = _build_fingerprint(config, rows, builtin_templates_dir())
+    # feed value up to the latest digest, not to now: the same data builds the same bytes
+    values = (
+        feed_values(config, store, as_of=digests[0].generated_at, days=SITE_VALUE_DAYS)
+        if digests
+        else []
+    )
+    coverage = coverage_spec(config.coverage, config.feeds)
+    extra = repr((coverage, values))
+    fingerprint = _build_fingerprint(config, rows, builtin_templates_dir(), extra)
     if (
         not force
         and store.meta("build_fingerprint") == fingerprint
         and (config.output / "index.html").exists()
     ):
         return BuildSummary(config.output, len(digests), stories, skipped=True)
-    build_site(config.output, digests, config.site, templates_dir=config.templates)
+    build_site(
+        config.output,
+        digests,
+        config.site,
+        templates_dir=config.templates,
+        coverage=coverage,
+        feed_values=values,
+        value_days=SITE_VALUE_DAYS,
+    )
     store.set_meta("build_fingerprint", fingerprint)
     return BuildSummary(output=config.output, days=len(digests), stories=stories)
 
 
-def _build_fingerprint(config: Config, rows: list[dict], builtin: Path) -> str:
+def _build_fingerprint(config: Config, rows: list[dict], builtin: Path, extra: str = "") -> str:
     # Same digests, settings, templates and version: the site would come out byte-identical.
     from aggregator import __version__
 
     digest = hashlib.sha256(repr((__version__, config.site, str(config.output))).encode())
+    digest.update(extra.encode())
     digest.update(json.dumps(rows, sort_keys=True).encode())
     for folder in (builtin, config.templates):
         if folder is not None and folder.is_dir():
@@ -302,6 +321,21 @@ def _build_fingerprint(config: Config, rows: list[dict], builtin: Path) -> str:
                         str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes()
                     )
     return digest.hexdigest()
+
+
+# ------------------------------------------------------------------ feed value
+
+SITE_VALUE_DAYS = 30  # the outlets page's window
+
+
+def feed_values(config: Config, store: Store, *, as_of: datetime, days: float) -> list[FeedValue]:
+    """Each configured feed's value over the `days` before `as_of`, least adding first."""
+    from aggregator.feedvalue import feed_values as compute
+
+    records = store.story_item_records(as_of - timedelta(days=days))
+    records = [r for r in records if r.published <= as_of]
+    errors = {h.url: h.consecutive_errors for h in store.feed_health(as_of)}
+    return compute(records, [(f.url, f.name) for f in config.feeds], errors)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,12 +357,19 @@ def email(
     from aggregator.emailer import render_email, send_email, write_eml
 
     now = now or utcnow()
-    digests = digests_from_dicts(store.digests(limit=1))
+    digests = digests_from_dicts(store.digests())
     if not digests:
         return EmailResult(False, "", "no digest yet: run `aggregator cluster` first")
     digest = digests[0]
     day = digest.day.isoformat()
-    message = render_email(digest, config.email, config.site, templates_dir=config.templates)
+    message = render_email(
+        digest,
+        config.email,
+        config.site,
+        templates_dir=config.templates,
+        earlier=digests[1:],  # which stories are developing since an earlier day
+        coverage=coverage_spec(config.coverage, config.feeds),
+    )
     if to_file is not None:
         write_eml(message, to_file)
         return EmailResult(True, str(to_file))

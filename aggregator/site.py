@@ -8,6 +8,7 @@ crash mid-build leaves the previous site untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -27,8 +28,12 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 import aggregator
+from aggregator.charts import Column, Segment, columns, columns_width, stacked_bar
+from aggregator.coverage import Coverage, CoverageSpec, blind_spots, story_coverage
+from aggregator.feedvalue import FeedValue
 from aggregator.models import Digest, DigestItem, DigestStory
 from aggregator.text import safe_http_url
+from aggregator.timeline import story_timeline
 
 MARKER_FILE = ".aggregator-site"
 _MARKER_TEXT = "Built by aggregator. This folder is replaced as a whole on every build.\n"
@@ -163,6 +168,24 @@ class SourceView:
 
 
 @dataclass(frozen=True, slots=True)
+class CoverageView:
+    """A story's outlets per value of one `coverage:` dimension, and its bar."""
+
+    dimension: str
+    counts: tuple[tuple[str, int], ...]  # (value, outlets) in the user's order
+    segments: tuple[Segment, ...]
+
+    @property
+    def text(self) -> str:
+        return " · ".join(f"{value} {count}" for value, count in self.counts)
+
+    @property
+    def label(self) -> str:
+        counts = ", ".join(f"{value} {_plural(n, 'outlet')}" for value, n in self.counts)
+        return f"Coverage by {self.dimension}: {counts}"
+
+
+@dataclass(frozen=True, slots=True)
 class StoryView:
     id: str
     slug: str
@@ -177,10 +200,66 @@ class StoryView:
     last_updated: datetime
     items: tuple[ItemView, ...]  # oldest first: who reported it first
     sources: tuple[SourceView, ...]  # one per outlet, in the digest's order
+    coverage: tuple[CoverageView, ...] = ()  # dimensions its outlets are tagged in
+    day_number: int = 1  # 1 on the first digest day it appears in, 3 two days later
+    developing_since: date | None = None  # that first day, when it is before this one
 
     @property
     def outlet_count(self) -> int:
         return len(self.sources)
+
+
+@dataclass(frozen=True, slots=True)
+class BlindSpotView:
+    story: StoryView
+    covered_by: str
+    missing: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BlindSpotSection:
+    """Multi-outlet stories one value of a dimension covered alone."""
+
+    dimension: str
+    anchor: str
+    spots: tuple[BlindSpotView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class JoinView:
+    start: datetime
+    outlets: tuple[OutletRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineView:
+    unit: str  # "hour" or "day"
+    start: datetime  # the first period's start
+    end: datetime  # the last period's start
+    reports: int
+    peak: int
+    width: float  # viewBox width
+    columns: tuple[Column, ...]
+    joins: tuple[JoinView, ...]  # periods in which outlets joined, oldest first
+
+
+@dataclass(frozen=True, slots=True)
+class StoryHistory:
+    """A story over every day it appeared: all its reports, its timeline and its coverage."""
+
+    items: tuple[ItemView, ...]  # every day's reports, oldest first, each once
+    first_day: date
+    last_day: date
+    coverage: tuple[CoverageView, ...]
+    timeline: TimelineView | None  # None for a single report
+
+    @property
+    def day_number(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+    @property
+    def outlet_count(self) -> int:
+        return len({item.outlet.name for item in self.items})
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +279,7 @@ class DayView:
     outlet_count: int
     feeds_ok: int
     feeds_failed: int
+    blind_spots: tuple[BlindSpotSection, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,20 +299,36 @@ class OutletPage:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedValueView:
+    """One feed's figures on the outlets page, with its bar of stories."""
+
+    value: FeedValue
+    name: str
+    outlet: OutletRef | None  # its outlet page, when its name has one
+    segments: tuple[Segment, ...]  # first reports, exclusives, joined: over the largest feed
+
+
+@dataclass(frozen=True, slots=True)
 class SiteModel:
     days: tuple[DayView, ...]  # newest first, one per distinct day
     stories: tuple[StoryView, ...]  # newest version of every story, sorted by slug
     appearances: dict[str, tuple[DayView, ...]]  # story slug -> days it appeared on
     outlets: tuple[OutletPage, ...]  # sorted by name
+    histories: dict[str, StoryHistory] = dataclasses.field(default_factory=dict)  # by slug
+    feed_values: tuple[FeedValueView, ...] = ()  # least adding first
 
 
 def day_page(day: date) -> str:
     return f"{day:%Y/%m/%d}/index.html"
 
 
-def day_view(digest: Digest) -> DayView:
-    """One digest's cleaned view model, linked exactly as on the site (used by the email)."""
-    return _ModelBuilder([digest]).build().days[0]
+def day_view(
+    digest: Digest, earlier: Sequence[Digest] = (), coverage: CoverageSpec | None = None
+) -> DayView:
+    """One digest's cleaned view model, linked exactly as on the site (used by the email).
+
+    `earlier` digests only tell which stories are developing since an earlier day."""
+    return _ModelBuilder([digest, *earlier], coverage).build().days[0]
 
 
 def _outlet_name(raw: str) -> str:
@@ -242,7 +338,12 @@ def _outlet_name(raw: str) -> str:
 class _ModelBuilder:
     """Turns raw digests into cleaned, linked view models."""
 
-    def __init__(self, digests: Sequence[Digest]) -> None:
+    def __init__(
+        self,
+        digests: Sequence[Digest],
+        coverage: CoverageSpec | None = None,
+        timezone: str = "UTC",
+    ) -> None:
         by_day: dict[date, Digest] = {}
         for digest in digests:
             by_day.setdefault(digest.day, digest)  # the first (newest) one of a day wins
@@ -253,8 +354,15 @@ class _ModelBuilder:
             name: OutletRef(name, f"outlets/{slug}.html")
             for name, slug in unique_slugs(outlet_names, "outlet").items()
         }
+        self.coverage = coverage or CoverageSpec()
+        self.timezone = timezone
+        # the first digest day each story appears on: a story keeps its id from day to day
+        self.first_day: dict[str, date] = {}
+        for digest in reversed(self.digests):
+            for story in digest.stories:
+                self.first_day.setdefault(story_slug(story.id), digest.day)
 
-    def build(self) -> SiteModel:
+    def build(self, feed_values: Sequence[FeedValue] = ()) -> SiteModel:
         days = tuple(self._day(d) for d in self.digests)
         newest: dict[str, StoryView] = {}
         appearances: dict[str, list[DayView]] = {}
@@ -267,10 +375,30 @@ class _ModelBuilder:
             stories=tuple(newest[slug] for slug in sorted(newest)),
             appearances={slug: tuple(found) for slug, found in appearances.items()},
             outlets=self._outlet_pages(newest.values()),
+            histories=self._histories(),
+            feed_values=self._feed_values(feed_values),
         )
 
+    def _feed_values(self, values: Sequence[FeedValue]) -> tuple[FeedValueView, ...]:
+        scale = max((v.stories for v in values), default=0)  # one scale: bars compare
+        views = []
+        for value in values:
+            name = _outlet_name(value.name)
+            parts = (
+                ("first", value.first_reports),
+                ("exclusive", value.exclusives),
+                ("joined", value.joined),
+            )
+            views.append(
+                FeedValueView(value, name, self.outlets.get(name), stacked_bar(parts, scale))
+            )
+        return tuple(views)
+
     def _day(self, digest: Digest) -> DayView:
-        stories = tuple(self._story(s) for s in digest.stories)
+        coverage = [self._coverage(s.items) for s in digest.stories]
+        stories = tuple(
+            self._story(s, digest.day, c) for s, c in zip(digest.stories, coverage, strict=True)
+        )
         return DayView(
             day=digest.day,
             page=day_page(digest.day),
@@ -280,6 +408,81 @@ class _ModelBuilder:
             outlet_count=len({src.outlet.name for s in stories for src in s.sources}),
             feeds_ok=digest.feeds_ok,
             feeds_failed=digest.feeds_failed,
+            blind_spots=self._blind_spots(stories, coverage),
+        )
+
+    # ------------------------------------------------ coverage, blind spots and history
+
+    def _coverage(self, items: Iterable[DigestItem]) -> Coverage:
+        return story_coverage(((_outlet_name(i.outlet), i.feed_url) for i in items), self.coverage)
+
+    def _blind_spots(
+        self, stories: Sequence[StoryView], coverage: Sequence[Coverage]
+    ) -> tuple[BlindSpotSection, ...]:
+        raw = [(s.outlet_count, c) for s, c in zip(stories, coverage, strict=True)]
+        found = blind_spots(raw, self.coverage)
+        anchors = unique_slugs(found, "dimension")
+        return tuple(
+            BlindSpotSection(
+                clean_text(dimension, 40),
+                f"blind-spots-{anchors[dimension]}",
+                tuple(
+                    BlindSpotView(
+                        stories[spot.story],
+                        clean_text(spot.covered_by, 40),
+                        tuple(clean_text(v, 40) for v in spot.missing),
+                    )
+                    for spot in spots
+                ),
+            )
+            for dimension, spots in found.items()
+        )
+
+    def _histories(self) -> dict[str, StoryHistory]:
+        """Every story's reports over all the days it appeared, each report once."""
+        raw: dict[str, dict[tuple, DigestItem]] = {}
+        last_day: dict[str, date] = {}
+        for digest in self.digests:  # newest first: the newest copy of a report wins
+            for story in digest.stories:
+                slug = story_slug(story.id)
+                last_day.setdefault(slug, digest.day)
+                reports = raw.setdefault(slug, {})
+                for item in story.items:
+                    key = (item.outlet, item.title, item.link, as_utc(item.published))
+                    reports.setdefault(key, item)
+        histories = {}
+        for slug, reports in raw.items():
+            items = sorted(
+                (self._item(i) for i in reports.values()),
+                key=lambda i: (i.published, i.outlet.name, i.title),
+            )
+            histories[slug] = StoryHistory(
+                items=tuple(items),
+                first_day=self.first_day[slug],
+                last_day=last_day[slug],
+                coverage=_coverage_views(self._coverage(reports.values())),
+                timeline=self._timeline(items),
+            )
+        return histories
+
+    def _timeline(self, items: Sequence[ItemView]) -> TimelineView | None:
+        if len(items) < 2:
+            return None
+        timeline = story_timeline(((i.published, i.outlet.name) for i in items), self.timezone)
+        buckets = timeline.buckets
+        return TimelineView(
+            unit=timeline.unit,
+            start=buckets[0].start,
+            end=buckets[-1].start,
+            reports=timeline.reports,
+            peak=timeline.peak,
+            width=columns_width(len(buckets)),
+            columns=columns([b.reports for b in buckets], [bool(b.joined) for b in buckets]),
+            joins=tuple(
+                JoinView(b.start, tuple(self.outlets[name] for name in b.joined))
+                for b in buckets
+                if b.joined
+            ),
         )
 
     def _item(self, item: DigestItem) -> ItemView:
@@ -292,8 +495,9 @@ class _ModelBuilder:
             summary=clean_text(item.summary, 600),
         )
 
-    def _story(self, story: DigestStory) -> StoryView:
+    def _story(self, story: DigestStory, day: date, coverage: Coverage) -> StoryView:
         slug = story_slug(story.id)  # from the raw id, so distinct ids never share a page
+        first_day = self.first_day[slug]
         in_given_order = [self._item(i) for i in story.items]
         items = sorted(in_given_order, key=lambda i: (i.published, i.outlet.name, i.title))
         return StoryView(
@@ -310,6 +514,9 @@ class _ModelBuilder:
             last_updated=as_utc(story.last_updated),
             items=tuple(items),
             sources=_sources(in_given_order),
+            coverage=_coverage_views(coverage),
+            day_number=(day - first_day).days + 1,
+            developing_since=first_day if first_day < day else None,
         )
 
     def _outlet_pages(self, stories: Iterable[StoryView]) -> tuple[OutletPage, ...]:
@@ -327,6 +534,14 @@ class _ModelBuilder:
             if found:
                 pages.append(OutletPage(self.outlets[name], tuple(found)))
         return tuple(pages)
+
+
+def _coverage_views(coverage: Coverage) -> tuple[CoverageView, ...]:
+    views = []
+    for dimension, counts in coverage.items():
+        pairs = tuple((clean_text(value, 40), n) for value, n in counts.items())
+        views.append(CoverageView(clean_text(dimension, 40), pairs, stacked_bar(pairs)))
+    return tuple(views)
 
 
 def _sources(items: Sequence[ItemView]) -> tuple[SourceView, ...]:
@@ -529,6 +744,7 @@ def _stories_json(day: DayView | None, urls: _Urls) -> bytes:
             "first_seen": _rfc3339(s.first_seen),
             "last_updated": _rfc3339(s.last_updated),
             "items": [item(i) for i in s.items],
+            "coverage": {c.dimension: dict(c.counts) for c in s.coverage},
         }
 
     return _json_bytes(
@@ -571,7 +787,7 @@ def _root_prefix(page: str) -> str:
     return "../" * page.count("/")
 
 
-def _pages(model: SiteModel) -> Iterator[tuple[str, str, dict[str, object]]]:
+def _pages(model: SiteModel, value_days: int = 30) -> Iterator[tuple[str, str, dict[str, object]]]:
     """(output path, template, context) for every HTML page."""
     today = model.days[0] if model.days else None
     yield "index.html", "index.html", {"digest": today, "nav": "today"}
@@ -585,19 +801,25 @@ def _pages(model: SiteModel) -> Iterator[tuple[str, str, dict[str, object]]]:
         context = {"digest": day, "newer": newer, "older": older, "nav": "archive"}
         yield day.page, "day.html", context
     for story in model.stories:
-        context = {"story": story, "days": model.appearances[story.slug], "nav": "archive"}
+        context = {
+            "story": story,
+            "days": model.appearances[story.slug],
+            "history": model.histories.get(story.slug),
+            "nav": "archive",
+        }
         yield story.page, "story.html", context
-    yield "outlets/index.html", "outlets.html", {"outlets": model.outlets, "nav": "outlets"}
+    outlets = {"outlets": model.outlets, "values": model.feed_values, "value_days": value_days}
+    yield "outlets/index.html", "outlets.html", {**outlets, "nav": "outlets"}
     for outlet in model.outlets:
         yield outlet.outlet.page, "outlet.html", {"outlet": outlet, "nav": "outlets"}
 
 
 def _render_site(
-    model: SiteModel, settings: SiteSettingsLike, env: jinja2.Environment
+    model: SiteModel, settings: SiteSettingsLike, env: jinja2.Environment, value_days: int = 30
 ) -> Iterator[tuple[str, bytes]]:
     urls = _Urls(settings.base_url)
     site = {"title": clean_text(settings.title, 200) or "Daily digest", "base_url": urls.base}
-    for path, template, context in _pages(model):
+    for path, template, context in _pages(model, value_days):
         page = {"path": path, "root": _root_prefix(path), "site": site, **context}
         yield path, env.get_template(template).render(page).encode("utf-8")
     # The stylesheet is a template too, so a user folder can replace it like any page.
@@ -644,20 +866,26 @@ def build_site(
     digests: Sequence[Digest],
     settings: SiteSettingsLike,
     templates_dir: Path | None = None,
+    coverage: CoverageSpec | None = None,
+    feed_values: Sequence[FeedValue] = (),
+    value_days: int = 30,
 ) -> list[Path]:
     """Build the whole site from all `digests` (newest first) and swap it into `output`.
 
+    `coverage` gives the stories' coverage by the user's tags; `feed_values` (least adding
+    first, over the last `value_days` days) fill the outlets page.
     Returns the written files as paths inside `output`, sorted.
     """
     output = Path(output).absolute()
     _check_replaceable(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     env = make_environment(templates_dir, settings.timezone)
-    model = _ModelBuilder(digests).build()
+    model = _ModelBuilder(digests, coverage, settings.timezone).build(feed_values)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.new-", dir=output.parent)).resolve()
     try:
         staging.chmod(0o755)  # mkdtemp makes it private; a static host must be able to read it
-        written = [_write(staging, path, data) for path, data in _render_site(model, settings, env)]
+        rendered = _render_site(model, settings, env, value_days)
+        written = [_write(staging, path, data) for path, data in rendered]
         _swap_in(staging, output)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -21,7 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from aggregator.boilerplate import strip_boilerplate
-from aggregator.models import FeedState, FetchOutcome, Item, ParsedEntry, Story
+from aggregator.models import (
+    FeedState,
+    FetchOutcome,
+    Item,
+    ParsedEntry,
+    Story,
+    StoryItemRecord,
+)
 from aggregator.text import canonical_url
 
 SCHEMA_VERSION = 1
@@ -440,6 +447,28 @@ class Store:
                 published=_dt(r[5]),  # type: ignore[arg-type]
                 feed_url=r[6],
                 tags=tags.get(r[6], ()),
+            )
+            for r in rows
+        ]
+
+    def story_item_records(self, since: datetime) -> list[StoryItemRecord]:
+        """Items stored since `since` with their story and, for copies, the original's feed."""
+        rows = self.db.execute(
+            """SELECT i.id, i.feed_url, i.outlet, i.sort_time, si.story_id, o.feed_url
+               FROM items i
+               LEFT JOIN story_items si ON si.item_id = i.id
+               LEFT JOIN items o ON o.id = si.copy_of
+               WHERE i.sort_time >= ? ORDER BY i.sort_time, i.id""",
+            (_ts(since),),
+        ).fetchall()
+        return [
+            StoryItemRecord(
+                item_id=r[0],
+                feed_url=r[1],
+                outlet=r[2],
+                published=_dt(r[3]),  # type: ignore[arg-type]
+                story_id=r[4],
+                copy_of_feed=r[5],
             )
             for r in rows
         ]

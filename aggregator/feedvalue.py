@@ -1,0 +1,136 @@
+"""Feed value: what each feed adds to the stories, from the stored items and their stories.
+
+Pure: the store returns `StoryItemRecord`s (each item with its story and, for a copy, the feed
+of its original); this module counts. A feed "takes part" in a story when one of its items is in
+it. Per feed:
+
+- first_reports: stories with two or more feeds where this feed's item came first (ties go to
+  every feed tied first);
+- exclusives: stories no other feed took part in;
+- copies: its items that nearly repeat another feed's item (stories.py finds them);
+- median_delay_minutes: in stories with two or more feeds, how long after the first report its
+  own first item came (0 when it was first), the median over those stories;
+- errors: failed fetches in a row at the last poll.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from aggregator.models import StoryItemRecord
+
+JSON_KEYS = (
+    "url",
+    "name",
+    "items",
+    "stories",
+    "first_reports",
+    "exclusives",
+    "copies",
+    "median_delay_minutes",
+    "errors",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedValue:
+    url: str
+    name: str
+    items: int
+    stories: int
+    first_reports: int
+    exclusives: int
+    copies: int
+    median_delay_minutes: float | None
+    errors: int
+
+    @property
+    def unique(self) -> int:
+        """What only this feed brought: stories it was first on or alone on."""
+        return self.first_reports + self.exclusives
+
+    @property
+    def joined(self) -> int:
+        """Stories it took part in without being first or alone."""
+        return self.stories - self.unique
+
+    def as_dict(self) -> dict[str, object]:
+        data = asdict(self)
+        return {key: data[key] for key in JSON_KEYS}
+
+
+def least_first(value: FeedValue) -> tuple:
+    """Sort key: the feeds that add least come first (nothing unique, few stories, copies)."""
+    return (
+        value.unique,
+        value.stories,
+        value.items - value.copies,
+        value.name.casefold(),
+        value.url,
+    )
+
+
+def feed_values(
+    records: Iterable[StoryItemRecord],
+    feeds: Sequence[tuple[str, str | None]],
+    errors: Mapping[str, int] | None = None,
+) -> list[FeedValue]:
+    """One FeedValue per configured feed (url, name), least adding first.
+
+    Items of feeds no longer configured still count when deciding who was first or alone.
+    """
+    errors = errors or {}
+    by_feed: dict[str, list[StoryItemRecord]] = {}
+    first_at: dict[str, dict[str, datetime]] = {}  # story -> feed -> its first item's time
+    for record in records:
+        by_feed.setdefault(record.feed_url, []).append(record)
+        if record.story_id is not None:
+            times = first_at.setdefault(record.story_id, {})
+            known = times.get(record.feed_url)
+            if known is None or record.published < known:
+                times[record.feed_url] = record.published
+    return sorted(
+        (
+            _value(url, name, by_feed.get(url, []), first_at, errors.get(url, 0))
+            for url, name in feeds
+        ),
+        key=least_first,
+    )
+
+
+def _value(
+    url: str,
+    name: str | None,
+    own: Sequence[StoryItemRecord],
+    first_at: Mapping[str, Mapping[str, datetime]],
+    errors: int,
+) -> FeedValue:
+    stories = sorted({r.story_id for r in own if r.story_id is not None})
+    first = exclusive = 0
+    delays: list[float] = []
+    for story in stories:
+        times = first_at[story]
+        if len(times) == 1:
+            exclusive += 1
+            continue
+        delay = (times[url] - min(times.values())).total_seconds() / 60
+        delays.append(delay)
+        first += delay == 0
+    # without a configured name: the outlet name its items were stored under most often
+    outlets = Counter(r.outlet for r in own)
+    stored_name = min(outlets, key=lambda o: (-outlets[o], o)) if outlets else None
+    return FeedValue(
+        url=url,
+        name=name or stored_name or url,
+        items=len(own),
+        stories=len(stories),
+        first_reports=first,
+        exclusives=exclusive,
+        copies=sum(1 for r in own if r.copy_of_feed is not None and r.copy_of_feed != url),
+        median_delay_minutes=round(statistics.median(delays), 1) if delays else None,
+        errors=errors,
+    )

@@ -1,0 +1,252 @@
+"""Coverage by the user's tags: the `coverage:` setting, each story's outlets per value, the
+day's blind spots, stories that run for several days, and the same figures in the email."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import lxml.html
+import pytest
+from click.testing import CliRunner
+
+from aggregator.cli import main
+from aggregator.config import ConfigError, CoverageDimension, FeedConfig, load_config
+from aggregator.coverage import blind_spots, coverage_spec, story_coverage
+from aggregator.emailer import render_email
+from aggregator.site import build_site
+from tests.support.coverage import BRIDGE_ID, FIRST_DAY, coverage_digests, spec
+from tests.support.digests import TODAY, email_settings, site_settings
+
+# ---------------------------------------------------------------- the `coverage:` setting
+
+TAGGED = """\
+coverage:
+  lean: [left, center, right]
+  region: [uk, us]
+  kind: []
+feeds:
+  - url: https://a.example/feed
+    tags: [left, uk]
+  - url: https://b.example/feed
+    tags: [Right, us]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_coverage_setting_loads_and_warns_about_a_tag_no_feed_carries(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, TAGGED))
+    assert config.coverage == (
+        CoverageDimension("lean", ("left", "center", "right")),
+        CoverageDimension("region", ("uk", "us")),
+    )
+    # "right" matches the feed's "Right": tags compare ignoring case; only "center" is missing
+    assert len(config.warnings) == 1
+    warning = config.warnings[0]
+    assert f"{tmp_path / 'feeds.yaml'}:2: coverage.lean: no feed carries the tag 'center'" in (
+        warning
+    )
+    assert "add the tag to a feed's `tags:`" in warning and "\n" not in warning
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("coverage: [lean]\nfeeds: []\n", "coverage: must be a mapping of dimension to tags"),
+        ("coverage:\n  lean: left\nfeeds: []\n", "coverage.lean: must be a list of feed tags"),
+        ("coverage:\n  lean: [left, 3]\nfeeds: []\n", "coverage.lean: must be a list"),
+        ("coverage:\n  lean: [left, Left]\nfeeds: []\n", "coverage.lean: lists 'Left' twice"),
+        ("coverage:\n  5: [a, b]\nfeeds: []\n", "is not a dimension name"),
+    ],
+)
+def test_bad_coverage_names_file_entry_and_fix(tmp_path: Path, text: str, expected: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert expected in message and str(path) in message and "\n" not in message
+
+
+@pytest.mark.parametrize("command", [["feeds", "list"], ["feeds", "value"], ["build"]])
+def test_the_cli_prints_the_warning_once_and_carries_on(tmp_path: Path, command) -> None:
+    path = write(tmp_path, TAGGED)
+    result = CliRunner().invoke(main, [*command, "-c", str(path)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("warning:") == 1
+    assert "coverage.lean: no feed carries the tag 'center'" in result.stderr
+
+
+# ---------------------------------------------------------------- the pure functions
+
+
+def test_story_coverage_counts_outlets_per_value_and_leaves_out_untagged_dimensions() -> None:
+    feeds = [
+        FeedConfig("https://a/", tags=("left", "uk")),
+        FeedConfig("https://a2/", tags=("left",)),
+        FeedConfig("https://b/", tags=("right",)),
+        FeedConfig("https://c/"),
+    ]
+    dimensions = [
+        CoverageDimension("lean", ("left", "right")),
+        CoverageDimension("region", ("uk", "us")),
+        CoverageDimension("kind", ("wire",)),  # no feed carries it: dropped
+    ]
+    found = coverage_spec(dimensions, feeds)
+    assert [d.name for d in found.dimensions] == ["lean", "region"]
+    assert found.dimensions[1].values == ("uk",)  # "us": no feed has it, so no empty slot
+    # Outlet A through two feeds counts once; C is untagged; region shows for A only
+    members = [("A", "https://a/"), ("A", "https://a2/"), ("B", "https://b/"), ("C", "https://c/")]
+    assert story_coverage(members, found) == {"lean": {"left": 1, "right": 1}, "region": {"uk": 1}}
+    assert story_coverage([("C", "https://c/"), ("D", "https://d/")], found) == {}
+
+
+def test_blind_spots_need_several_outlets_and_feeds_on_the_other_side() -> None:
+    found = spec()
+    stories = [
+        (2, {"lean": {"left": 2, "center": 0, "right": 0}}),  # blind spot
+        (1, {"lean": {"left": 1, "center": 0, "right": 0}}),  # one outlet: no
+        (3, {"lean": {"left": 1, "center": 0, "right": 2}}),  # two sides: no
+        (2, {}),  # untagged: no
+    ]
+    spots = blind_spots(stories, found)
+    assert list(spots) == ["lean"]
+    assert [(s.story, s.covered_by, s.missing) for s in spots["lean"]] == [
+        (0, "left", ("center", "right"))
+    ]
+
+
+# ---------------------------------------------------------------- on the site
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    output = tmp_path_factory.mktemp("coverage") / "output"
+    build_site(output, coverage_digests(), site_settings(), coverage=spec())
+    return output
+
+
+def page(site: Path, path: str) -> lxml.html.HtmlElement:
+    return lxml.html.parse(str(site / path)).getroot()
+
+
+def test_stories_json_carries_coverage_per_dimension(site: Path) -> None:
+    stories = {s["id"]: s for s in json.loads((site / "stories.json").read_text())["stories"]}
+    assert stories["tax-cut"]["coverage"] == {
+        "lean": {"left": 2, "center": 0, "right": 0},
+        "region": {"uk": 1, "us": 1, "world": 0},
+    }
+    assert stories["flood"]["coverage"]["region"] == {"uk": 2, "us": 0, "world": 0}
+    assert stories["untagged"]["coverage"] == {}  # untagged outlets: left out quietly
+    assert "format" not in json.dumps(stories)  # a dimension no feed carries never shows
+
+
+def test_story_cards_show_a_bar_per_dimension(site: Path) -> None:
+    doc = page(site, "index.html")
+    card = doc.xpath("//li[@id='story-tax-cut']")[0]
+    bars = card.xpath(".//div[@class='coverage-row']")
+    assert [b.xpath("string(span[@class='coverage-dim'])") for b in bars] == ["lean", "region"]
+    lean = bars[0].xpath(".//svg")[0]
+    assert lean.get("aria-label") == "Coverage by lean: left 2 outlets, center 0 outlets, " + (
+        "right 0 outlets"
+    )
+    assert lean.xpath("string(title)") == lean.get("aria-label")
+    # one full-width segment: only the left covered it
+    assert [(r.get("x"), r.get("width")) for r in lean.xpath("rect[not(@class='track')]")] == [
+        ("0.0", "100.0")
+    ]
+    untagged = doc.xpath("//li[@id='story-untagged']")[0]
+    assert not untagged.xpath(".//div[@class='coverage']")
+
+
+def test_the_day_page_lists_blind_spots_per_dimension(site: Path) -> None:
+    doc = page(site, f"{TODAY:%Y/%m/%d}/index.html")
+    sections = doc.xpath("//section[@class='blind-spots']/section")
+    assert [s.get("id") for s in sections] == ["blind-spots-lean", "blind-spots-region"]
+    lean = [" ".join(li.text_content().split()) for li in sections[0].xpath(".//li")]
+    assert lean == ["Tax cut passes first vote only left (2 outlets) · none from center, right"]
+    region = sections[1].xpath(".//li/a")
+    assert [(a.text, a.get("href")) for a in region] == [
+        ("River floods town centre", "../../../stories/flood.html")
+    ]
+    # the lone report (one outlet) and the untagged story are no blind spots
+    text = sections[0].getparent().text_content()
+    assert "Lone report" not in text and "Fair opens" not in text
+
+
+def test_a_three_day_story_keeps_its_page_and_shows_day_3_and_its_timeline(site: Path) -> None:
+    doc = page(site, f"stories/{BRIDGE_ID}.html")
+    assert "Day 3" in doc.xpath("string(//p[@class='eyebrow'])")
+    assert doc.xpath("string(//h2[@id='timeline'])") == "Timeline: day 3"
+    # every day's reports, each once (the overlap between the days' windows is not doubled)
+    assert len(doc.xpath("//ol[@class='items']/li")) == 5
+    svg = doc.xpath("//figure[@class='timeline']/svg")[0]
+    assert svg.get("role") == "img" and "Reports per day: 5 reports" in svg.get("aria-label")
+    columns = svg.xpath("rect[contains(@class, 'col')]")
+    assert [c.get("height") for c in columns] == ["20.0", "40.0", "40.0"]  # 1, 2, 2 reports
+    joins = [
+        (li.xpath("string(time)"), [a.text for a in li.xpath(".//a")])
+        for li in doc.xpath("//ol[@class='joins']/li")
+    ]
+    assert joins == [
+        ("26 Nov 2026", ["Left UK"]),
+        ("27 Nov 2026", ["Right UK", "Centre World"]),
+        ("28 Nov 2026", ["Right US"]),
+    ]
+    # the story page's coverage spans all three days
+    lean = doc.xpath("//div[@class='coverage-row']//svg")[0].get("aria-label")
+    assert lean == "Coverage by lean: left 1 outlet, center 1 outlet, right 2 outlets"
+
+
+def test_the_day_page_marks_developing_stories_and_links_them(site: Path) -> None:
+    today = page(site, f"{TODAY:%Y/%m/%d}/index.html")
+    marks = today.xpath("//a[@class='developing']")
+    assert [(" ".join(a.text_content().split()), a.get("href")) for a in marks] == [
+        ("Day 3 developing since 26 Nov 2026", f"../../../stories/{BRIDGE_ID}.html")
+    ]
+    first = page(site, f"{FIRST_DAY:%Y/%m/%d}/index.html")
+    assert not first.xpath("//a[@class='developing']")
+
+
+def test_a_story_seen_on_one_day_only_has_no_day_count(site: Path) -> None:
+    doc = page(site, "stories/flood.html")
+    assert "Day" not in doc.xpath("string(//p[@class='eyebrow'])")
+    assert doc.xpath("string(//h2[@id='timeline'])") == "Timeline"
+    svg = doc.xpath("//figure[@class='timeline']/svg")[0]
+    assert "Reports per hour" in svg.get("aria-label")
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def test_rebuilds_with_coverage_are_byte_identical(site: Path, tmp_path: Path) -> None:
+    build_site(tmp_path / "again", coverage_digests(), site_settings(), coverage=spec())
+    assert snapshot(tmp_path / "again") == snapshot(site)
+
+
+# ---------------------------------------------------------------- in the email
+
+
+def test_the_email_gives_the_same_figures_as_text() -> None:
+    today, *earlier = coverage_digests()
+    message = render_email(
+        today, email_settings(), site_settings(), earlier=earlier, coverage=spec()
+    )
+    text = message.get_body(("plain",)).get_content()
+    html = message.get_body(("html",)).get_content()
+    assert "   lean: left 2 · center 0 · right 0\n   region: uk 1 · us 1 · world 0\n" in text
+    assert "   Day 3: developing since 26 Nov 2026\n" in text
+    assert " - lean, only left: Tax cut passes first vote\n" in text
+    assert " - region, only uk: River floods town centre\n" in text
+    doc = lxml.html.fromstring(html)
+    assert "<svg" not in html  # mail clients drop SVG: figures as text
+    figures = [" ".join(p.text_content().split()) for p in doc.xpath("//p[@class='coverage']")]
+    assert "lean left 2 · center 0 · right 0" in figures
+    assert "Day 3" in doc.text_content() and "Blind spots" in doc.text_content()

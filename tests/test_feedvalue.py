@@ -1,0 +1,213 @@
+"""Feed value on a hand-built store (a real SQLite file): every figure checked by hand, in the
+CLI (`aggregator feeds value`) and on the site's outlets page."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import lxml.html
+import pytest
+from click.testing import CliRunner
+
+from aggregator import pipeline
+from aggregator.cli import main
+from aggregator.config import load_config
+from aggregator.digest import digest_to_dict, make_digest
+from aggregator.feedvalue import JSON_KEYS, feed_values
+from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed, Story, StoryMember
+from aggregator.store import Store
+
+# the CLI looks back from the real clock, so the store is built around it
+NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+FEEDS = {
+    "https://a.example/feed": "Alpha",
+    "https://b.example/feed": "Bravo",
+    "https://c.example/feed": "Charlie",
+    "https://d.example/feed": "Delta",  # never posts
+    "https://e.example/feed": "Echo",  # fails
+}
+A, B, C, D, E = FEEDS
+
+
+def minutes(n: int) -> datetime:
+    return NOW - timedelta(hours=6) + timedelta(minutes=n)
+
+
+# (feed, key, minutes after the start, story, the key of the item it copies)
+ITEMS = [
+    (A, "a-old", -40 * 24 * 60, "s0", None),  # 40 days ago: outside the 30 days
+    (A, "a1", 60, "s1", None),  # first on s1
+    (B, "b1", 90, "s1", "a1"),  # copies A's report, 30 min behind
+    (C, "c1", 180, "s1", None),  # 120 min behind
+    (C, "c1-again", 185, "s1", "c1"),  # repeats its own report: no copy of another feed
+    (B, "b2", 120, "s2", None),  # first on s2
+    (A, "a2", 130, "s2", None),  # 10 min behind
+    (C, "c3", 0, "s3", None),  # alone on s3
+    (A, "a4", 240, "s4", None),  # alone on s4
+]
+
+
+def outcome(url: str, status: str = "ok", entries: tuple[ParsedEntry, ...] = ()) -> FetchOutcome:
+    return FetchOutcome(
+        url=url,
+        status=status,  # type: ignore[arg-type]
+        checked_at=NOW,
+        next_due=NOW + timedelta(hours=1),
+        fetch_url=url,
+        feed=ParsedFeed(title=None, link=None, entries=entries) if status == "ok" else None,
+        error=None if status == "ok" else "HTTP 500",
+        consecutive_errors=2 if status == "error" else 0,
+    )
+
+
+def build_store(path: Path) -> list[Story]:
+    with Store.open(path) as store:
+        for url, name in FEEDS.items():
+            if url == E:
+                store.record_outcome(outcome(url, "error"), name)
+                continue
+            entries = tuple(
+                ParsedEntry(
+                    guid=key,
+                    link=f"https://{name.lower()}.example/news/{key}",
+                    title=f"Report {key}",
+                    summary="",
+                    published=minutes(at),
+                )
+                for feed, key, at, _story, _copy in ITEMS
+                if feed == url
+            )
+            store.record_outcome(outcome(url, entries=entries), name)
+        items = {i.title.removeprefix("Report "): i for i in store.items_since(minutes(-(10**6)))}
+        stories = []
+        for story_id in sorted({row[3] for row in ITEMS}):
+            rows = [row for row in ITEMS if row[3] == story_id]
+            members = tuple(
+                StoryMember(items[key], items[copy].id if copy else None)
+                for _feed, key, _at, _story, copy in rows
+            )
+            stories.append(Story(story_id, members[0].item.id, members))
+        store.save_stories(stories)
+    return stories
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    lines = ["database: news.db", "output: site", "feeds:"]
+    for url, name in FEEDS.items():
+        lines += [f"  - url: {url}", f"    name: {name}"]
+    path = tmp_path / "feeds.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    build_store(tmp_path / "news.db")
+    return path
+
+
+EXPECTED = [  # the feeds that add least first
+    {"name": "Delta", "items": 0, "stories": 0, "first_reports": 0, "exclusives": 0,
+     "copies": 0, "median_delay_minutes": None, "errors": 0},
+    {"name": "Echo", "items": 0, "stories": 0, "first_reports": 0, "exclusives": 0,
+     "copies": 0, "median_delay_minutes": None, "errors": 2},
+    {"name": "Bravo", "items": 2, "stories": 2, "first_reports": 1, "exclusives": 0,
+     "copies": 1, "median_delay_minutes": 15.0, "errors": 0},
+    {"name": "Charlie", "items": 3, "stories": 2, "first_reports": 0, "exclusives": 1,
+     "copies": 0, "median_delay_minutes": 120.0, "errors": 0},
+    {"name": "Alpha", "items": 3, "stories": 3, "first_reports": 1, "exclusives": 1,
+     "copies": 0, "median_delay_minutes": 5.0, "errors": 0},
+]  # fmt: skip
+
+
+def test_value_figures_from_a_hand_built_store(config: Path) -> None:
+    loaded = load_config(config)
+    with Store.open(loaded.database) as store:
+        values = pipeline.feed_values(loaded, store, as_of=NOW, days=30)
+    found = [{k: v for k, v in value.as_dict().items() if k != "url"} for value in values]
+    assert found == EXPECTED
+    assert [v.url for v in values] == [D, E, B, C, A]
+
+
+def test_a_shorter_window_drops_older_items(config: Path) -> None:
+    loaded = load_config(config)
+    with Store.open(loaded.database) as store:
+        values = pipeline.feed_values(loaded, store, as_of=NOW, days=4.5 / 24)
+    charlie = next(v for v in values if v.name == "Charlie")
+    assert (charlie.items, charlie.stories, charlie.exclusives) == (2, 1, 0)  # c3 at 6 h ago: out
+
+
+def test_feeds_value_json_has_exactly_the_documented_keys(config: Path) -> None:
+    result = CliRunner().invoke(main, ["feeds", "value", "--json", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert all(tuple(row) == JSON_KEYS for row in data)
+    assert JSON_KEYS == (
+        "url", "name", "items", "stories", "first_reports", "exclusives", "copies",
+        "median_delay_minutes", "errors",
+    )  # fmt: skip
+    assert [{k: v for k, v in row.items() if k != "url"} for row in data] == EXPECTED
+
+
+def test_feeds_value_table_lists_least_adding_first(config: Path) -> None:
+    result = CliRunner().invoke(main, ["feeds", "value", "--days", "30", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == [
+        "ITEMS", "STORIES", "FIRST", "EXCLUSIVE", "COPIES", "DELAY", "ERRORS", "FEED",
+    ]  # fmt: skip
+    assert [line.split()[-1] for line in lines[1:6]] == [
+        "Delta",
+        "Echo",
+        "Bravo",
+        "Charlie",
+        "Alpha",
+    ]
+    assert lines[3].split() == ["2", "2", "1", "0", "1", "15", "min", "0", "Bravo"]
+    assert "least come first" in lines[-1]
+
+
+def test_feeds_value_without_a_database_lists_every_feed_at_zero(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("database: none.db\nfeeds:\n  - url: https://a.example/feed\n")
+    result = CliRunner().invoke(main, ["feeds", "value", "--json", "-c", str(path)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["items"] == 0
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_the_outlets_page_shows_each_feeds_value(config: Path) -> None:
+    loaded = load_config(config)
+    with Store.open(loaded.database) as store:
+        stories = build_store_stories(store)
+        digest = make_digest(stories, NOW.date(), NOW)
+        store.save_digest(NOW.date().isoformat(), NOW, digest_to_dict(digest))
+        pipeline.build(loaded, store)
+    doc = lxml.html.parse(str(loaded.output / "outlets/index.html")).getroot()
+    rows = doc.xpath("//ol[@class='values']/li")
+    assert [r.xpath("string(p[@class='value-name'])").split()[0] for r in rows] == [
+        "Delta", "Echo", "Bravo", "Charlie", "Alpha",
+    ]  # fmt: skip
+    assert "2 errors in a row" in rows[1].text_content()
+    bravo = " ".join(rows[2].xpath("string(p[contains(@class, 'value-figures')])").split())
+    assert bravo == (
+        "2 items · 2 stories · 1 first · 0 exclusives · 1 copy · "
+        "median 15 min behind the first report"
+    )
+    alpha = rows[4].xpath(".//svg")[0]
+    assert alpha.get("aria-label") == "Alpha: 1 first, 1 exclusive, 1 joined later"
+    widths = [r.get("width") for r in alpha.xpath("rect[not(@class='track')]")]
+    assert widths == ["33.33", "33.33", "33.33"]  # Alpha's 3 stories fill the shared scale
+    assert rows[2].xpath("p/a")[0].get("href") == "../outlets/bravo.html"  # its outlet page
+
+
+def build_store_stories(store: Store) -> list[Story]:
+    """The stories as saved, read back through the store's items (for a digest)."""
+    items = {i.id: i for i in store.items_since(minutes(-(10**6)))}
+    assignments = store.story_assignments(list(items))
+    by_story: dict[str, list] = {}
+    for item_id, story_id in sorted(assignments.items()):
+        by_story.setdefault(story_id, []).append(StoryMember(items[item_id]))
+    return [Story(sid, members[0].item.id, tuple(members)) for sid, members in by_story.items()]
+
+
+def test_feed_values_are_pure_over_records() -> None:
+    assert feed_values([], [("https://x/", None)])[0].name == "https://x/"
