@@ -119,3 +119,77 @@ def test_page_renders_cleanly(
     assert layout["scrollWidth"] <= layout["innerWidth"], f"horizontal overflow: {layout}"
     assert "system-ui" in layout["font"], "the stylesheet did not load"
     assert layout["scripts"] == 0
+
+
+# ---------------------------------------------------------------- coverage charts (inline SVG)
+
+CHART_PAGES = {
+    "coverage-day": "index.html",
+    "three-day-story": "stories/bridge-2026.html",
+    "one-day-story": "stories/flood.html",
+    "outlets-value": "outlets/index.html",
+}
+
+
+@pytest.fixture(scope="module")
+def chart_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from aggregator.feedvalue import FeedValue
+    from tests.support.coverage import coverage_digests, spec
+    from tests.support.digests import LONG_WORD
+
+    values = [
+        FeedValue("https://x.example/", LONG_WORD, 0, 0, 0, 0, 0, None, 7),
+        FeedValue("https://right-uk.example/feed", "Right UK", 3, 2, 0, 0, 1, 120.5, 0),
+        FeedValue("https://left-uk.example/feed", "Left UK", 5, 4, 2, 1, 0, 0.0, 0),
+    ]
+    output = tmp_path_factory.mktemp("charts") / "site"
+    build_site(output, coverage_digests(), site_settings(), coverage=spec(), feed_values=values)
+    return output
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@pytest.mark.parametrize("name", list(CHART_PAGES))
+def test_charts_render_without_errors_or_overflow(
+    browser, chart_site: Path, name: str, viewport: str, scheme: str
+) -> None:
+    width, height = VIEWPORTS[viewport]
+    context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
+    problems: list[str] = []
+    page = context.new_page()
+    page.on("console", lambda m: problems.append(f"console: {m.text}") if is_error(m) else None)
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    try:
+        page.goto((chart_site / CHART_PAGES[name]).as_uri())
+        found = page.evaluate(
+            """() => ({
+                scrollWidth: document.documentElement.scrollWidth,
+                innerWidth: window.innerWidth,
+                background: getComputedStyle(document.body).backgroundColor,
+                charts: [...document.querySelectorAll('svg')].map(svg => {
+                    const box = svg.getBoundingClientRect();
+                    const shape = svg.querySelector('rect:not(.track):not(.axis)');
+                    return {
+                        left: box.left, right: box.right, width: box.width, height: box.height,
+                        label: svg.getAttribute('aria-label'),
+                        title: svg.querySelector('title')?.textContent,
+                        fill: shape ? getComputedStyle(shape).fill : null,
+                    };
+                }),
+            })"""
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / f"{name}-{viewport}-{scheme}.png", full_page=True)
+    finally:
+        context.close()
+    assert not problems, problems
+    assert found["scrollWidth"] <= found["innerWidth"], f"horizontal overflow: {found}"
+    assert found["charts"], "no chart on the page"
+    for chart in found["charts"]:
+        assert chart["label"] and chart["title"] == chart["label"], chart
+        assert chart["width"] > 0 and chart["height"] > 0, chart
+        assert chart["left"] >= 0 and chart["right"] <= found["innerWidth"], chart
+    # coloured by the stylesheet (an empty bar has no shape), never in the page's background
+    fills = [chart["fill"] for chart in found["charts"] if chart["fill"] is not None]
+    assert fills, found["charts"]
+    assert not {"none", "rgb(0, 0, 0)", found["background"]} & set(fills), fills
