@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -278,14 +278,11 @@ def build(config: Config, store: Store, *, force: bool = False) -> BuildSummary:
     rows = store.digests()
     digests = digests_from_dicts(rows)
     stories = len(digests[0].stories) if digests else 0
-    # feed value up to the latest digest, not to now: the same data builds the same bytes
-    values = (
-        feed_values(config, store, as_of=digests[0].generated_at, days=SITE_VALUE_DAYS)
-        if digests
-        else []
-    )
     coverage = coverage_spec(config.coverage, config.feeds)
-    extra = repr((coverage, values))
+    # Feed value changes only with new items, a new clustering (a new digest) or a feed
+    # starting or stopping to fail: cheap to check, so an unchanged site costs no value query.
+    failing = sorted(s.url for s in store.feed_states(config.feeds) if s.consecutive_errors)
+    extra = repr((coverage, config.feeds, store.count_items(), failing))
     fingerprint = _build_fingerprint(config, rows, builtin_templates_dir(), extra)
     if (
         not force
@@ -293,6 +290,14 @@ def build(config: Config, store: Store, *, force: bool = False) -> BuildSummary:
         and (config.output / "index.html").exists()
     ):
         return BuildSummary(config.output, len(digests), stories, skipped=True)
+    # up to the latest digest, not to now: the same data builds the same bytes
+    values = (
+        feed_values(config, store, as_of=digests[0].generated_at, days=SITE_VALUE_DAYS)
+        if digests
+        else []
+    )
+    # the site says whether a feed is failing, not for how many polls in a row
+    values = [replace(v, errors=min(v.errors, 1)) for v in values]
     build_site(
         config.output,
         digests,
