@@ -17,7 +17,7 @@ import tempfile
 import unicodedata
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -356,11 +356,12 @@ class _ModelBuilder:
         }
         self.coverage = coverage or CoverageSpec()
         self.timezone = timezone
-        # the first digest day each story appears on: a story keeps its id from day to day
-        self.first_day: dict[str, date] = {}
-        for digest in reversed(self.digests):
+        # each story's versions, newest first: a story keeps its id from day to day
+        self.versions: dict[str, list[tuple[date, DigestStory]]] = {}
+        for digest in self.digests:
             for story in digest.stories:
-                self.first_day.setdefault(story_slug(story.id), digest.day)
+                self.versions.setdefault(story_slug(story.id), []).append((digest.day, story))
+        self.first_day = {slug: found[-1][0] for slug, found in self.versions.items()}
 
     def build(self, feed_values: Sequence[FeedValue] = ()) -> SiteModel:
         days = tuple(self._day(d) for d in self.digests)
@@ -375,7 +376,7 @@ class _ModelBuilder:
             stories=tuple(newest[slug] for slug in sorted(newest)),
             appearances={slug: tuple(found) for slug, found in appearances.items()},
             outlets=self._outlet_pages(newest.values()),
-            histories=self._histories(),
+            histories=self._histories(newest, appearances),
             feed_values=self._feed_values(feed_values),
         )
 
@@ -438,32 +439,37 @@ class _ModelBuilder:
             for dimension, spots in found.items()
         )
 
-    def _histories(self) -> dict[str, StoryHistory]:
+    def _histories(
+        self, newest: Mapping[str, StoryView], appearances: Mapping[str, Sequence[DayView]]
+    ) -> dict[str, StoryHistory]:
         """Every story's reports over all the days it appeared, each report once."""
-        raw: dict[str, dict[tuple, DigestItem]] = {}
-        last_day: dict[str, date] = {}
-        for digest in self.digests:  # newest first: the newest copy of a report wins
-            for story in digest.stories:
-                slug = story_slug(story.id)
-                last_day.setdefault(slug, digest.day)
-                reports = raw.setdefault(slug, {})
-                for item in story.items:
-                    key = (item.outlet, item.title, item.link, as_utc(item.published))
-                    reports.setdefault(key, item)
         histories = {}
-        for slug, reports in raw.items():
-            items = sorted(
-                (self._item(i) for i in reports.values()),
-                key=lambda i: (i.published, i.outlet.name, i.title),
-            )
+        for slug, story in newest.items():
+            days = appearances[slug]  # newest first
+            items, coverage = story.items, story.coverage
+            if len(days) > 1:
+                items, coverage = self._merged_reports(slug)
             histories[slug] = StoryHistory(
-                items=tuple(items),
-                first_day=self.first_day[slug],
-                last_day=last_day[slug],
-                coverage=_coverage_views(self._coverage(reports.values())),
+                items=items,
+                first_day=days[-1].day,
+                last_day=days[0].day,
+                coverage=coverage,
                 timeline=self._timeline(items),
             )
         return histories
+
+    def _merged_reports(self, slug: str) -> tuple[tuple[ItemView, ...], tuple[CoverageView, ...]]:
+        """A story's reports from every digest it is in (the windows overlap: each once)."""
+        reports: dict[tuple, DigestItem] = {}
+        for _day, story in self.versions[slug]:  # newest first: the newest copy of a report wins
+            for item in story.items:
+                key = (item.outlet, item.title, item.link, as_utc(item.published))
+                reports.setdefault(key, item)
+        items = sorted(
+            (self._item(i) for i in reports.values()),
+            key=lambda i: (i.published, i.outlet.name, i.title),
+        )
+        return tuple(items), _coverage_views(self._coverage(reports.values()))
 
     def _timeline(self, items: Sequence[ItemView]) -> TimelineView | None:
         if len(items) < 2:

@@ -193,3 +193,29 @@ def test_charts_render_without_errors_or_overflow(
     fills = [chart["fill"] for chart in found["charts"] if chart["fill"] is not None]
     assert fills, found["charts"]
     assert not {"none", "rgb(0, 0, 0)", found["background"]} & set(fills), fills
+
+
+@pytest.mark.parametrize("name", ["coverage-day", "three-day-story", "outlets-value"])
+def test_charts_pass_the_content_security_policy_over_http(
+    browser, chart_site: Path, name: str
+) -> None:
+    """The preview server sends the site's CSP as a header: inline SVG styled from style.css
+    must not trip it (a violation is a console error)."""
+    server = make_server(chart_site, port=0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    problems: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("console", lambda m: problems.append(m.text) if is_error(m) else None)
+        response = page.goto(f"http://127.0.0.1:{server.server_address[1]}/{CHART_PAGES[name]}")
+        assert response is not None
+        assert "default-src 'none'" in response.headers["content-security-policy"]
+        charts = page.evaluate("() => document.querySelectorAll('svg[role=img]').length")
+    finally:
+        context.close()
+        server.shutdown()
+        server.server_close()
+    assert not problems, problems
+    assert charts > 0
