@@ -250,3 +250,23 @@ def test_the_email_gives_the_same_figures_as_text() -> None:
     figures = [" ".join(p.text_content().split()) for p in doc.xpath("//p[@class='coverage']")]
     assert "lean left 2 · center 0 · right 0" in figures
     assert "Day 3" in doc.text_content() and "Blind spots" in doc.text_content()
+
+
+def test_a_users_own_macros_from_before_coverage_still_build(tmp_path: Path) -> None:
+    """The new fragments live in insights.html, so an overridden macros.html without them
+    keeps working: the story page still shows its timeline, the cards just lack the bars."""
+    mine = tmp_path / "templates"
+    mine.mkdir()
+    (mine / "macros.html").write_text(
+        "{% macro external(href, text, class='') %}{{ text }}{% endmacro %}"
+        "{% macro status_badge(status) %}{% endmacro %}"
+        "{% macro keywords(words) %}{% endmacro %}"
+        "{% macro digest_body(digest, root) %}{% for s in digest.stories %}"
+        "<h3>{{ s.headline }}</h3>{% endfor %}{% endmacro %}"
+        "{% macro digest_summary(digest) %}{% endmacro %}"
+    )
+    output = tmp_path / "out"
+    build_site(output, coverage_digests(), site_settings(), templates_dir=mine, coverage=spec())
+    story = (output / "stories" / f"{BRIDGE_ID}.html").read_text()
+    assert 'class="chart timeline-chart"' in story
+    assert "coverage-row" not in (output / "index.html").read_text()
