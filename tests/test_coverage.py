@@ -14,6 +14,7 @@ from aggregator.cli import main
 from aggregator.config import ConfigError, CoverageDimension, FeedConfig, load_config
 from aggregator.coverage import blind_spots, coverage_spec, story_coverage
 from aggregator.emailer import render_email
+from aggregator.feedvalue import FeedValue
 from aggregator.site import build_site
 from tests.support.coverage import BRIDGE_ID, FIRST_DAY, coverage_digests, spec
 from tests.support.digests import TODAY, email_settings, site_settings
@@ -229,6 +230,21 @@ def snapshot(root: Path) -> dict[str, bytes]:
 def test_rebuilds_with_coverage_are_byte_identical(site: Path, tmp_path: Path) -> None:
     build_site(tmp_path / "again", coverage_digests(), site_settings(), coverage=spec())
     assert snapshot(tmp_path / "again") == snapshot(site)
+    # and with feed value on the outlets page
+    values = [
+        FeedValue("https://left-uk.example/feed", "Left UK", 5, 4, 2, 1, 0, 7.5, 0),
+        FeedValue("https://plain.example/feed", "Plain Post", 1, 1, 0, 0, 1, 30.0, 3),
+    ]
+    for folder in ("first", "second"):
+        build_site(
+            tmp_path / folder,
+            coverage_digests(),
+            site_settings(),
+            coverage=spec(),
+            feed_values=values,
+        )
+    assert snapshot(tmp_path / "first") == snapshot(tmp_path / "second")
+    assert b"median 7.5 min behind" in (tmp_path / "first" / "outlets" / "index.html").read_bytes()
 
 
 # ---------------------------------------------------------------- in the email
