@@ -377,7 +377,7 @@ def _never_polled(feed: FeedConfig) -> dict[str, Any]:
 @_config_option
 def value(days: float, as_json: bool, config_path: Path | None) -> None:
     """What each feed adds: items, stories it took part in, first reports, exclusives (the
-    only feed on a story), copies of other feeds' items, median delay behind the first report,
+    only feed on a story), copies of other outlets' items, median delay behind the first report,
     and failed fetches in a row. The feeds that add least come first.
 
     \b

@@ -1,13 +1,13 @@
 """Feed value: what each feed adds to the stories, from the stored items and their stories.
 
-Pure: the store returns `StoryItemRecord`s (each item with its story and, for a copy, the feed
+Pure: the store returns `StoryItemRecord`s (each item with its story and, for a copy, the outlet
 of its original); this module counts. A feed "takes part" in a story when one of its items is in
 it. Per feed:
 
 - first_reports: stories with two or more feeds where this feed's item came first (ties go to
   every feed tied first);
 - exclusives: stories no other feed took part in;
-- copies: its items that nearly repeat another feed's item (stories.py finds them);
+- copies: its items that nearly repeat another outlet's item (stories.py finds them);
 - median_delay_minutes: in stories with two or more feeds, how long after the first report its
   own first item came (0 when it was first), the median over those stories;
 - errors: failed fetches in a row at the last poll.
@@ -130,7 +130,7 @@ def _value(
         stories=len(stories),
         first_reports=first,
         exclusives=exclusive,
-        copies=sum(1 for r in own if r.copy_of_feed is not None and r.copy_of_feed != url),
+        copies=sum(1 for r in own if r.copy_of_outlet not in (None, r.outlet)),
         median_delay_minutes=round(statistics.median(delays), 1) if delays else None,
         errors=errors,
     )

@@ -135,7 +135,7 @@ class StoryItemRecord:
     outlet: str
     published: datetime
     story_id: str | None  # None until the item was clustered
-    copy_of_feed: str | None = None  # the feed of the item this one nearly repeats, if any
+    copy_of_outlet: str | None = None  # the outlet of the item this one nearly repeats
 
 
 # ---------------------------------------------------------------- digest (what the site and email render)

@@ -452,9 +452,9 @@ class Store:
         ]
 
     def story_item_records(self, since: datetime) -> list[StoryItemRecord]:
-        """Items stored since `since` with their story and, for copies, the original's feed."""
+        """Items stored since `since` with their story and, for copies, the original's outlet."""
         rows = self.db.execute(
-            """SELECT i.id, i.feed_url, i.outlet, i.sort_time, si.story_id, o.feed_url
+            """SELECT i.id, i.feed_url, i.outlet, i.sort_time, si.story_id, o.outlet
                FROM items i
                LEFT JOIN story_items si ON si.item_id = i.id
                LEFT JOIN items o ON o.id = si.copy_of
@@ -468,7 +468,7 @@ class Store:
                 outlet=r[2],
                 published=_dt(r[3]),  # type: ignore[arg-type]
                 story_id=r[4],
-                copy_of_feed=r[5],
+                copy_of_outlet=r[5],
             )
             for r in rows
         ]

@@ -41,7 +41,7 @@ ITEMS = [
     (A, "a1", 60, "s1", None),  # first on s1
     (B, "b1", 90, "s1", "a1"),  # copies A's report, 30 min behind
     (C, "c1", 180, "s1", None),  # 120 min behind
-    (C, "c1-again", 185, "s1", "c1"),  # repeats its own report: no copy of another feed
+    (C, "c1-again", 185, "s1", "c1"),  # repeats its own report: no copy of another outlet
     (B, "b2", 120, "s2", None),  # first on s2
     (A, "a2", 130, "s2", None),  # 10 min behind
     (C, "c3", 0, "s3", None),  # alone on s3
