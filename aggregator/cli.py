@@ -6,8 +6,11 @@ feed failed, 2 bad configuration or usage, 75 another run holds the database (cr
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import logging
+import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +22,7 @@ from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, DEFAULT_MODEL, Config, ConfigError, load_config
 from aggregator.feeds_cli import feeds
 from aggregator.store import LockedError, Store, run_lock
+from aggregator.text import plural
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -72,12 +76,27 @@ def with_store(func: Callable) -> Callable:
     def wrapper(config_path: Path, wait: float, **kwargs: Any) -> None:
         config = load_or_exit(config_path)
         try:
-            with run_lock(config.database, wait), Store.open(config.database) as store:
+            with contextlib.ExitStack() as opened:
+                try:
+                    opened.enter_context(run_lock(config.database, wait))
+                    store = opened.enter_context(Store.open(config.database))
+                except (OSError, sqlite3.Error) as exc:
+                    _fail(_database_problem(config, exc), EXIT_FAILED)
                 func(config, store, **kwargs)
         except LockedError as exc:
             _fail(str(exc), EXIT_LOCKED)
+        except sqlite3.OperationalError as exc:  # e.g. a read-only database file
+            _fail(_database_problem(config, exc), EXIT_FAILED)
 
     return wrapper
+
+
+def _database_problem(config: Config, exc: Exception) -> str:
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return (
+        f"{config.path}: database: cannot open or write {config.database}: {reason} "
+        "(make the file and its folder writable, or set `database:` to another path)"
+    )
 
 
 def _interactive() -> bool:
@@ -116,8 +135,9 @@ def _do_poll(config: Config, store: Store, force: bool):
         summary = pipeline.poll(
             config, store, force=force, on_result=lambda outcome, new: report(outcome)
         )
-    for url, error in summary.errors:
-        click.echo(f"failed: {safe_terminal_text(url)}: {safe_terminal_text(error)}", err=True)
+    if _interactive():  # the bar showed no errors; otherwise each feed's line already did
+        for url, error in summary.errors:
+            click.echo(f"failed: {safe_terminal_text(url)}: {safe_terminal_text(error)}", err=True)
     click.echo(
         f"feeds: {summary.feeds_ok} ok, {summary.feeds_not_modified} not modified, "
         f"{summary.feeds_failed} failed; new items: {summary.new_items}"
@@ -167,12 +187,20 @@ def _do_cluster(config: Config, store: Store, force: bool = False):
         if bar is not None:
             bar.render_finish()
     if summary.skipped:
-        click.echo(f"stories: unchanged ({summary.items} items in the window, nothing new)")
+        items = plural(summary.items, "item")
+        click.echo(f"stories: unchanged ({items} in the window, nothing new)")
     else:
         click.echo(
-            f"stories: {summary.stories} from {summary.items} items "
-            f"({summary.multi_outlet} with several outlets; {summary.new} new, "
-            f"{summary.growing} growing, {summary.unchanged} unchanged; {summary.embedded} embedded)"
+            f"stories: {plural(summary.stories, 'story', 'stories')} from "
+            f"{plural(summary.items, 'item')} ({summary.multi_outlet} with several outlets; "
+            f"{summary.new} new, {summary.growing} growing, {summary.unchanged} unchanged; "
+            f"{summary.embedded} embedded)"
+        )
+    if summary.older_items and not summary.items:
+        click.echo(
+            f"note: no items in the last {plural(round(config.window_hours), 'hour')}: the "
+            f"{plural(summary.older_items, 'stored item')} are older (raise `window_hours` in "
+            f"{config.path} to include them)"
         )
     return summary
 
@@ -197,11 +225,34 @@ def cluster(config: Config, store: Store, force: bool) -> None:
 
 def _do_build(config: Config, store: Store, force: bool = False):
     from aggregator import pipeline
+    from aggregator.site import SiteConflictError, SiteError
 
-    summary = pipeline.build(config, store, force=force)
-    state = "unchanged" if summary.skipped else f"{summary.stories} stories, {summary.days} days"
+    try:
+        summary = pipeline.build(config, store, force=force)
+    except SiteConflictError as exc:
+        _fail(f"{config.path}: {exc.setting}: {exc}", EXIT_CONFIG)
+    except SiteError as exc:
+        _fail(f"{config.path}: output: {exc}", EXIT_FAILED)
+    days = plural(summary.days, "day")
+    state = (
+        "unchanged" if summary.skipped else f"{plural(summary.stories, 'story', 'stories')}, {days}"
+    )
     click.echo(f"site: {summary.output / 'index.html'} ({state})")
+    if summary.newly_kept:
+        shown = ", ".join(summary.newly_kept[:10])
+        more = f" and {len(summary.newly_kept) - 10} more" if len(summary.newly_kept) > 10 else ""
+        click.echo(
+            f"site: kept {plural(len(summary.newly_kept), 'file')} you added to "
+            f"{_shown_folder(summary.output)}: {shown}{more}"
+        )
     return summary
+
+
+def _shown_folder(folder: Path) -> str:
+    with contextlib.suppress(ValueError):
+        relative = folder.relative_to(Path.cwd())
+        return "./" if relative == Path() else f"{relative}/"
+    return f"{folder}/"
 
 
 @main.command()
@@ -253,6 +304,12 @@ def _do_email(config: Config, store: Store, to_file: Path | None, force: bool) -
     from aggregator import pipeline
     from aggregator.emailer import EmailError
 
+    if to_file is None and not config.email.to:  # cron must notice a digest going nowhere
+        _fail(
+            f"{config.path}: email.to: no recipients: add `to: [you@example.com]` under "
+            "`email:`, or write the message to a file with --to-file",
+            EXIT_CONFIG,
+        )
     try:
         result = pipeline.email(config, store, to_file=to_file, force=force)
     except (OSError, EmailError) as exc:
@@ -298,22 +355,31 @@ def serve(config_path: Path, port: int) -> None:
     Example:
       aggregator serve --port 8000
     """
-    from aggregator.serve import serve as serve_folder
+    from aggregator.serve import make_server as serve_folder
 
     config = load_or_exit(config_path)
     if not (config.output / "index.html").exists():
         _fail(f"{config.output} has no site yet: run `aggregator build` first", EXIT_FAILED)
-    click.echo(f"Serving {config.output} on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
-    serve_folder(config.output, port=port)
+    _serve(serve_folder, config.output, port)
+
+
+def _serve(serve_folder: Callable[..., None], folder: Path, port: int) -> None:
+    try:
+        with serve_folder(folder, port=port) as server:
+            click.echo(f"Serving {folder} on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
+            with contextlib.suppress(KeyboardInterrupt):
+                server.serve_forever()
+    except OSError as exc:
+        busy = exc.errno == errno.EADDRINUSE
+        reason = "is in use by another program" if busy else f"cannot be used ({exc.strerror})"
+        _fail(f"port {port} {reason}: pick another one with --port {port + 1}", EXIT_FAILED)
 
 
 # ------------------------------------------------------------------ eval
 
 
 @main.command("eval")
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
     "--predictions",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -339,17 +405,22 @@ def evaluate(
 
     Each line is one item: {"id", "title", "summary", "outlet", "published", "story"?}. Files
     without `story` labels are grouped (and written with --predictions) but not scored.
+    Without FILES, the labelled demo items that ship with aggregator are scored.
 
     \b
     Examples:
-      aggregator eval ../shared/data/basil-dev.jsonl --predictions out.jsonl
-      aggregator eval --all ../shared/data/*.jsonl
+      aggregator eval                      # the bundled demo items (labelled)
+      aggregator eval my-day.jsonl --predictions out.jsonl
+      aggregator eval --all monday.jsonl tuesday.jsonl
     """
     import json
 
     from aggregator import evaluate as ev
     from aggregator.config import EmbeddingSettings
+    from aggregator.demo import DEMO_ITEMS
     from aggregator.embed import load_embedder
+
+    files = files or (DEMO_ITEMS,)
 
     config = load_or_exit(config_path) if config_path else None
     params = config.grouping_params() if config else _default_grouping()
@@ -421,10 +492,9 @@ def demo(workdir: Path, serve: bool) -> None:
     site = run_demo(workdir, echo=click.echo)
     click.echo(f"Open the digest: {site}")
     if serve:
-        from aggregator.serve import serve as serve_folder
+        from aggregator.serve import make_server
 
-        click.echo("Serving on http://127.0.0.1:8000/ (Ctrl-C to stop)")
-        serve_folder(site.parent, port=8000)
+        _serve(make_server, site.parent, 8000)
 
 
 main.add_command(feeds)

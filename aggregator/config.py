@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml import YAML
@@ -40,6 +40,7 @@ class SiteSettings:
     title: str = "Daily digest"
     base_url: str | None = None
     timezone: str = "UTC"
+    static: Path | None = None  # a folder whose files are copied into every build
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,12 +98,52 @@ class Config:
     warnings: tuple[str, ...] = ()  # one line each, for the CLI to print once; never fatal
 
     def feed(self, url: str) -> FeedConfig | None:
-        return next((f for f in self.feeds if f.url == url), None)
+        """The configured feed that is `url`, however its scheme, host or port is spelled."""
+        key = feed_key(url)
+        return next((f for f in self.feeds if feed_key(f.url) == key), None)
 
     def grouping_params(self) -> Any:
         from aggregator.grouping import GroupingParams
 
         return GroupingParams(**self.grouping)
+
+
+# ------------------------------------------------------------------ feed URLs
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def normalise_url(url: str) -> str:
+    """The URL with its scheme and host in lower case and a default port dropped; the path,
+    query and any user name are kept exactly (servers may treat their case as meaningful)."""
+    parts = urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: leave the URL for validation to refuse
+        return url.strip()
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # IPv6 literal
+    if port is not None and port != _DEFAULT_PORTS.get(parts.scheme.lower()):
+        host = f"{host}:{port}"
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{host}" if userinfo else host
+    return urlunsplit((parts.scheme.lower(), netloc, parts.path, parts.query, parts.fragment))
+
+
+def feed_key(url: str) -> str:
+    """What two spellings of the same feed share: the normalised URL, with the host's loopback
+    names (localhost, 127.0.0.1, ::1) and a trailing dot on the host counted as one."""
+    parts = urlsplit(normalise_url(url))
+    host = (parts.hostname or "").rstrip(".")
+    if host in _LOOPBACK_NAMES:
+        host = "localhost"
+    try:
+        netloc = host if parts.port is None else f"{host}:{parts.port}"
+    except ValueError:
+        return url.strip()
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
 
 
 # ------------------------------------------------------------------ validation helpers
@@ -122,7 +163,7 @@ class _Where:
 
 def _line_of(node: Any, key: str | int | None) -> int | None:
     lc = getattr(node, "lc", None)
-    if lc is None:
+    if lc is None or lc.line is None:  # a node made here (e.g. for an empty file)
         return None
     try:
         if key is None:
@@ -209,7 +250,7 @@ def _parse_feeds(where: _Where, root: Mapping) -> tuple[FeedConfig, ...]:
             root, "feeds", "feeds", "must be a list of entries like `- url: https://...`"
         )
     feeds: list[FeedConfig] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     for index, entry in enumerate(raw):
         label = f"feeds[{index}]"
         if isinstance(entry, str):  # `- https://...` shorthand
@@ -222,12 +263,19 @@ def _parse_feeds(where: _Where, root: Mapping) -> tuple[FeedConfig, ...]:
             raise where.error(
                 entry, None, label, "missing `url:` (add `url: https://.../feed.xml`)"
             )
-        url = _http_url(where, entry, "url", label)
-        if url in seen:
+        url = normalise_url(_http_url(where, entry, "url", label))
+        key = feed_key(url)
+        if key in seen:
+            first, first_url = seen[key]
+            same = "duplicates" if url == first_url else f"is the same feed as {first_url} in"
             raise where.error(
-                entry, "url", label, f"{url} duplicates feeds[{seen[url]}]: remove one of the two"
+                entry,
+                "url",
+                label,
+                f"{url} {same} feeds[{first}] (line {_line_of(raw, first) or '?'}): "
+                "remove one of the two",
             )
-        seen[url] = index
+        seen[key] = (index, url)
         try:
             feeds.append(
                 FeedConfig(
@@ -268,25 +316,109 @@ def _tags(where: _Where, node: Mapping, entry: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t.strip() for t in value))
 
 
-def _parse_site(where: _Where, node: Any) -> SiteSettings:
+# ------------------------------------------------------------------ settings blocks
+
+# Reads one key of a block: (where, node, key, entry) -> value, or None for "use the default".
+Reader = Callable[[_Where, Mapping, str, str], Any]
+
+
+def _settings_block(
+    where: _Where,
+    node: Any,
+    cls: type,
+    entry: str,
+    readers: Mapping[str, Reader],
+    renamed: Mapping[str, str] | None = None,
+) -> Any:
+    """Any subset of a block's keys: each key given is validated by its reader, every other
+    field keeps the dataclass's default (taken from an instance, never from the class: with
+    slots a class attribute is a member descriptor, not the default)."""
     if node is None:
-        return SiteSettings()
+        return cls()
     if not isinstance(node, Mapping):
-        raise where.error(node, None, "site", "must be a mapping with title, base_url, timezone")
-    _check_keys(where, node, {"title", "base_url", "timezone"}, "site")
-    base_url = _http_url(where, node, "base_url", "site") if node.get("base_url") else None
-    timezone = _optional_str(where, node, "timezone", "site") or "UTC"
+        keys = ", ".join(readers)
+        raise where.error(node, None, entry, f"must be a mapping with some of: {keys}")
+    _check_keys(where, node, set(readers), entry)
+    renamed = renamed or {}
+    values = {}
+    for key in node:
+        if node[key] is None:
+            continue  # `key:` with nothing after it means the default
+        value = readers[key](where, node, key, entry)
+        if value is not None:
+            values[renamed.get(key, key)] = value
+    return cls(**values)
+
+
+def _read_str(where: _Where, node: Mapping, key: str, entry: str) -> str | None:
+    return _optional_str(where, node, key, entry)
+
+
+def _read_positive_int(where: _Where, node: Mapping, key: str, entry: str) -> int:
+    return _positive(where, node, key, entry, integer=True)
+
+
+def _read_positive(where: _Where, node: Mapping, key: str, entry: str) -> float:
+    return _positive(where, node, key, entry)
+
+
+def _read_choice(*choices: str) -> Reader:
+    def read(where: _Where, node: Mapping, key: str, entry: str) -> str | None:
+        value = _optional_str(where, node, key, entry)
+        if value is not None and value not in choices:
+            allowed = ", ".join(choices[:-1]) + f" or {choices[-1]}"
+            raise where.error(node, key, f"{entry}.{key}", f"must be {allowed}, got {value!r}")
+        return value
+
+    return read
+
+
+def _read_base_url(where: _Where, node: Mapping, key: str, entry: str) -> str | None:
+    if not node.get(key):
+        return None
+    return _http_url(where, node, key, entry).rstrip("/") + "/"
+
+
+def _read_timezone(where: _Where, node: Mapping, key: str, entry: str) -> str | None:
+    timezone = _optional_str(where, node, key, entry)
+    if timezone is None:
+        return None
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
         raise where.error(
-            node, "timezone", "site.timezone", f"unknown time zone {timezone!r} (e.g. Europe/Paris)"
+            node, key, f"{entry}.{key}", f"unknown time zone {timezone!r} (e.g. Europe/Paris)"
         ) from None
-    return SiteSettings(
-        title=_optional_str(where, node, "title", "site") or SiteSettings.title,
-        base_url=base_url.rstrip("/") + "/" if base_url else None,
-        timezone=timezone,
-    )
+    return timezone
+
+
+def _read_folder(base: Path) -> Reader:
+    def read(where: _Where, node: Mapping, key: str, entry: str) -> Path | None:
+        value = _optional_str(where, node, key, entry)
+        if value is None:
+            return None
+        folder = (base / Path(value).expanduser()).resolve()
+        if not folder.is_dir():
+            raise where.error(
+                node,
+                key,
+                f"{entry}.{key}",
+                f"{folder} is not a folder (create it, or fix the path; it is relative to "
+                f"{where.path.name})",
+            )
+        return folder
+
+    return read
+
+
+def _parse_site(where: _Where, node: Any, base: Path) -> SiteSettings:
+    readers = {
+        "title": _read_str,
+        "base_url": _read_base_url,
+        "timezone": _read_timezone,
+        "static": _read_folder(base),
+    }
+    return _settings_block(where, node, SiteSettings, "site", readers)
 
 
 _EMAIL_ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[^@\s<>\"',;]+$")
@@ -298,90 +430,70 @@ def _address(where: _Where, node: Mapping, key: str, value: Any) -> str:
     return value.strip()
 
 
-def _parse_email(where: _Where, node: Any) -> EmailSettings:
-    if node is None:
-        return EmailSettings()
-    if not isinstance(node, Mapping):
-        raise where.error(node, None, "email", "must be a mapping (to, from, smtp_host, ...)")
-    allowed = {
-        "to", "from", "subject", "smtp_host", "smtp_port", "security",
-        "username_env", "password_env", "max_stories",
-    }  # fmt: skip
-    for secret in ("password", "username"):
-        if secret in node:
-            raise where.error(
-                node,
-                secret,
-                f"email.{secret}",
-                f"never store credentials here: name an environment variable in {secret}_env",
-            )
-    _check_keys(where, node, allowed, "email")
-    to_raw = node.get("to") or []
-    to_list = [to_raw] if isinstance(to_raw, str) else to_raw
-    if not isinstance(to_list, list):
-        raise where.error(node, "to", "email.to", "must be an address or a list of addresses")
-    security = _optional_str(where, node, "security", "email") or "none"
-    if security not in ("none", "starttls", "ssl"):
-        raise where.error(node, "security", "email.security", "must be none, starttls or ssl")
-    defaults = EmailSettings()
-    port_default = {"ssl": 465, "starttls": 587}.get(security, 25)
-    return EmailSettings(
-        to=tuple(_address(where, node, "to", a) for a in to_list),
-        sender=_address(where, node, "from", node["from"]) if "from" in node else defaults.sender,
-        subject=_optional_str(where, node, "subject", "email") or defaults.subject,
-        smtp_host=_optional_str(where, node, "smtp_host", "email") or defaults.smtp_host,
-        smtp_port=_positive(where, node, "smtp_port", "email", integer=True)
-        if "smtp_port" in node
-        else port_default,
-        security=security,
-        username_env=_env_name(where, node, "username_env"),
-        password_env=_env_name(where, node, "password_env"),
-        max_stories=_positive(where, node, "max_stories", "email", integer=True)
-        if "max_stories" in node
-        else defaults.max_stories,
-    )
+def _read_address(where: _Where, node: Mapping, key: str, entry: str) -> str:
+    return _address(where, node, key, node[key])
 
 
-def _env_name(where: _Where, node: Mapping, key: str) -> str | None:
-    value = _optional_str(where, node, key, "email")
+def _read_addresses(where: _Where, node: Mapping, key: str, entry: str) -> tuple[str, ...]:
+    raw = node[key]
+    listed = [raw] if isinstance(raw, str) else raw
+    if not isinstance(listed, list):
+        raise where.error(node, key, f"{entry}.{key}", "must be an address or a list of addresses")
+    return tuple(_address(where, node, key, a) for a in listed)
+
+
+def _read_env_name(where: _Where, node: Mapping, key: str, entry: str) -> str | None:
+    value = _optional_str(where, node, key, entry)
     if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
-        raise where.error(node, key, f"email.{key}", "must be the NAME of an environment variable")
+        raise where.error(
+            node, key, f"{entry}.{key}", "must be the NAME of an environment variable"
+        )
     return value
 
 
+def _parse_email(where: _Where, node: Any) -> EmailSettings:
+    if isinstance(node, Mapping):
+        for secret in ("password", "username"):
+            if secret in node:
+                raise where.error(
+                    node,
+                    secret,
+                    f"email.{secret}",
+                    f"never store credentials here: name an environment variable in {secret}_env",
+                )
+    readers = {
+        "to": _read_addresses,
+        "from": _read_address,
+        "subject": _read_str,
+        "smtp_host": _read_str,
+        "smtp_port": _read_positive_int,
+        "security": _read_choice("none", "starttls", "ssl"),
+        "username_env": _read_env_name,
+        "password_env": _read_env_name,
+        "max_stories": _read_positive_int,
+    }
+    settings = _settings_block(where, node, EmailSettings, "email", readers, {"from": "sender"})
+    if not isinstance(node, Mapping) or node.get("smtp_port") is None:
+        port = {"ssl": 465, "starttls": 587}.get(settings.security, 25)  # follows security
+        settings = dataclasses.replace(settings, smtp_port=port)
+    return settings
+
+
 def _parse_embedding(where: _Where, node: Any) -> EmbeddingSettings:
-    if node is None:
-        return EmbeddingSettings()
-    if not isinstance(node, Mapping):
-        raise where.error(
-            node, None, "embedding", "must be a mapping (backend, max_tokens, threads)"
-        )
-    _check_keys(where, node, {"backend", "max_tokens", "threads"}, "embedding")
-    backend = _optional_str(where, node, "backend", "embedding") or "auto"
-    if backend not in ("auto", "onnx", "torch"):
-        raise where.error(node, "backend", "embedding.backend", "must be auto, onnx or torch")
-    return EmbeddingSettings(
-        backend=backend,
-        max_tokens=_positive(where, node, "max_tokens", "embedding", integer=True)
-        if "max_tokens" in node
-        else EmbeddingSettings.max_tokens,
-        threads=_positive(where, node, "threads", "embedding", integer=True)
-        if node.get("threads") is not None
-        else None,
-    )
+    readers = {
+        "backend": _read_choice("auto", "onnx", "torch"),
+        "max_tokens": _read_positive_int,
+        "threads": _read_positive_int,
+    }
+    return _settings_block(where, node, EmbeddingSettings, "embedding", readers)
 
 
 def _parse_poll(where: _Where, node: Any) -> PollSettings:
-    if node is None:
-        return PollSettings()
-    if not isinstance(node, Mapping):
-        raise where.error(node, None, "poll", "must be a mapping")
-    fields = {f.name: f for f in dataclasses.fields(PollSettings)}
-    _check_keys(where, node, set(fields), "poll")
-    values = {
-        key: _positive(where, node, key, "poll", integer=fields[key].type == "int") for key in node
+    readers = {
+        f.name: _read_positive_int if f.type == "int" else _read_positive
+        for f in dataclasses.fields(PollSettings)
     }
-    return PollSettings(**values)
+    return _settings_block(where, node, PollSettings, "poll", readers)
 
 
 def _parse_grouping(where: _Where, node: Any) -> dict[str, Any]:
@@ -508,7 +620,7 @@ def parse_config(text: str, path: Path) -> Config:
         output=_path(where, root, "output", "output", base),
         window_hours=float(window),
         model=model,
-        site=_parse_site(where, root.get("site")),
+        site=_parse_site(where, root.get("site"), base),
         email=_parse_email(where, root.get("email")),
         embedding=_parse_embedding(where, root.get("embedding")),
         poll=_parse_poll(where, root.get("poll")),
@@ -518,6 +630,14 @@ def parse_config(text: str, path: Path) -> Config:
         coverage=coverage,
         warnings=_coverage_warnings(where, root.get("coverage"), coverage, feeds),
     )
+
+
+def has_no_settings(path: Path) -> bool:
+    """True for an empty or comments-only YAML file."""
+    try:
+        return YAML(typ="safe").load(path.read_text(encoding="utf-8")) is None
+    except (OSError, UnicodeDecodeError, YAMLError):
+        return False
 
 
 def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:

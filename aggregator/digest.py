@@ -50,6 +50,8 @@ def make_digest(
     generated_at: datetime,
     feeds_ok: int = 0,
     feeds_failed: int = 0,
+    older_items: int = 0,
+    window_hours: float = 24.0,
 ) -> Digest:
     ranked = sorted((to_digest_story(s) for s in stories), key=rank_key)
     return Digest(
@@ -58,6 +60,8 @@ def make_digest(
         stories=tuple(ranked),
         feeds_ok=feeds_ok,
         feeds_failed=feeds_failed,
+        older_items=older_items,
+        window_hours=window_hours,
     )
 
 
@@ -70,6 +74,8 @@ def digest_to_dict(digest: Digest) -> dict:
         "generated_at": digest.generated_at.isoformat(),
         "feeds_ok": digest.feeds_ok,
         "feeds_failed": digest.feeds_failed,
+        "older_items": digest.older_items,
+        "window_hours": digest.window_hours,
         "stories": [story_to_dict(s) for s in digest.stories],
     }
 
@@ -108,6 +114,8 @@ def digest_from_dict(data: dict) -> Digest:
         stories=tuple(_story_from_dict(s) for s in data["stories"]),
         feeds_ok=data.get("feeds_ok", 0),
         feeds_failed=data.get("feeds_failed", 0),
+        older_items=data.get("older_items", 0),
+        window_hours=data.get("window_hours", 24.0),
     )
 
 

@@ -19,7 +19,15 @@ from urllib.parse import urlsplit
 
 import click
 
-from aggregator.config import DEFAULT_CONFIG, Config, ConfigError, FeedConfig, load_config
+from aggregator.config import (
+    DEFAULT_CONFIG,
+    Config,
+    ConfigError,
+    FeedConfig,
+    has_no_settings,
+    load_config,
+    normalise_url,
+)
 from aggregator.feedsfile import FeedExistsError, FeedsFileError, add_feed, add_feeds
 from aggregator.feedsfile import remove_feed as remove_from_file
 from aggregator.models import FeedState, FetchOutcome
@@ -63,6 +71,19 @@ def _load(config_path: Path | None) -> Config:
     for warning in config.warnings:  # once per command: each loads its config once
         click.echo(f"aggregator feeds: warning: {warning}", err=True)
     return config
+
+
+def _load_for_edit(path: Path) -> Config | None:
+    """The config about to be edited; None when there is none yet (no file, or an empty or
+    comments-only one: adding a feed is how it gets its `feeds:` list)."""
+    if not path.exists():
+        return None
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        if has_no_settings(path):
+            return None
+        _fail(str(exc))
 
 
 def _say(text: str) -> None:
@@ -137,9 +158,9 @@ def add(
       aggregator feeds add https://www.theguardian.com/world --tag world
       aggregator feeds add https://example.com/rss.xml --name "Example" --no-discover
     """
-    url = _http_url(url)
+    url = normalise_url(_http_url(url))
     path = _config_path(config_path)
-    config = _load(path) if path.exists() else None
+    config = _load_for_edit(path)
     allowed = allow_private or bool(config and config.allow_private)
     feed_url, title = url, None
     if discover:
@@ -198,8 +219,7 @@ def import_opml(opml_file: Path, config_path: Path | None) -> None:
       aggregator feeds import subscriptions.opml
     """
     path = _config_path(config_path)
-    if path.exists():
-        _load(path)  # refuse to edit a feeds.yaml that does not load
+    _load_for_edit(path)  # refuse to edit a feeds.yaml that does not load
     try:
         listed = parse_opml(opml_file.read_bytes())
     except OpmlError as exc:

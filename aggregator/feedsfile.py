@@ -19,7 +19,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
-from aggregator.config import FeedConfig
+from aggregator.config import FeedConfig, feed_key
 
 NEW_FILE_HEADER = """\
 # Feeds to poll. Each entry: url (required), name, tags, allow_private.
@@ -55,11 +55,11 @@ def add_feeds(path: Path | str, feeds: Iterable[FeedConfig]) -> list[FeedConfig]
     path = Path(path)
     text, document, yaml = _load(path)
     entries = _feed_list(document, path)
-    present = {_entry_url(e) for e in entries}
+    present = {feed_key(_entry_url(e)) for e in entries}
     added: list[FeedConfig] = []
     for feed in feeds:
-        if feed.url not in present:
-            present.add(feed.url)
+        if feed_key(feed.url) not in present:
+            present.add(feed_key(feed.url))
             added.append(feed)
     if not added:
         return []
@@ -71,7 +71,7 @@ def add_feeds(path: Path | str, feeds: Iterable[FeedConfig]) -> list[FeedConfig]
     else:  # an empty or flow-style list: let ruamel write it, as a block list
         entries.fa.set_block_style()
         entries.extend(_entry(f) for f in added)
-        text = _dump(document, yaml)
+        text = _dump(document, yaml, keep=text)
     _save(path, text, expected=before + len(added))
     return added
 
@@ -119,7 +119,7 @@ def _find(entries: list[Any], url_or_name: str, path: Path) -> int | None:
 
 
 def _same_url(a: str, b: str) -> bool:
-    return a == b or a.rstrip("/") == b.rstrip("/")
+    return a == b or a.rstrip("/") == b.rstrip("/") or feed_key(a) == feed_key(b)
 
 
 def _entry_url(entry: Any) -> str:
@@ -256,9 +256,12 @@ def _insert_lines(text: str, at_line: int, block: str) -> str:
     return "".join(lines)
 
 
-def _dump(document: CommentedMap, yaml: YAML) -> str:
+def _dump(document: CommentedMap, yaml: YAML, keep: str = "") -> str:
     buffer = io.StringIO()
     yaml.dump(document, buffer)
+    if len(document) == 1 and keep.strip() and yaml.load(keep) is None:
+        # The file held only comments: they stay, above the new list.
+        return keep.rstrip("\n") + "\n" + buffer.getvalue()
     return buffer.getvalue()
 
 

@@ -177,6 +177,8 @@ class Digest:
     stories: tuple[DigestStory, ...]  # already ranked
     feeds_ok: int = 0
     feeds_failed: int = 0
+    older_items: int = 0  # with no stories: stored items older than the window, if any
+    window_hours: float = 24.0
 
 
 @dataclass(frozen=True, slots=True)

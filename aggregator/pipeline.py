@@ -39,6 +39,7 @@ class ClusterSummary:
     growing: int
     unchanged: int
     skipped: bool = False  # nothing changed since the last clustering
+    older_items: int = 0  # stored items older than the window (counted when the window is empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ class BuildSummary:
     days: int
     stories: int
     skipped: bool = False  # the site on disk was built from the same data and templates
+    newly_kept: tuple[str, ...] = ()  # files of the user's in output/ first seen (and kept)
 
 
 def utcnow() -> datetime:
@@ -162,21 +164,23 @@ def cluster(
     items = store.items_since(now - timedelta(hours=config.window_hours), tags)
     day = local_day(config, now)
     fingerprint = _window_fingerprint(config, [i.id for i in items], day)
+    # An empty window is worth explaining when the feeds did bring items, only older ones.
+    older = store.count_items() if not items else 0
     if not force and store.meta("cluster_fingerprint") == fingerprint:
-        return ClusterSummary(len(items), 0, 0, 0, 0, 0, 0, skipped=True)
-
-    embedder = embedder or _load_embedder(config)
-    ids = [item.id for item in items]
-    vectors_by_id = store.vectors(ids, embedder.model_key)
-    embedded = _embed_missing(store, embedder, items, vectors_by_id, progress)
+        return ClusterSummary(len(items), 0, 0, 0, 0, 0, 0, skipped=True, older_items=older)
 
     stories = []
-    if items:
+    embedded = 0
+    if items:  # an empty window needs no model
+        embedder = embedder or _load_embedder(config)
+        ids = [item.id for item in items]
+        vectors_by_id = store.vectors(ids, embedder.model_key)
+        embedded = _embed_missing(store, embedder, items, vectors_by_id, progress)
         matrix = np.stack([vectors_by_id[i] for i in ids]).astype(np.float32)
         labels = group(items, matrix, config.grouping_params())
         stories = make_stories(items, matrix, labels, store.story_assignments(ids))
     store.save_stories(stories)
-    digest = make_digest(stories, day, now)
+    digest = make_digest(stories, day, now, older_items=older, window_hours=config.window_hours)
     store.save_digest(day.isoformat(), now, digest_to_dict(digest))
     store.set_meta("cluster_fingerprint", fingerprint)
     return ClusterSummary(
@@ -187,6 +191,7 @@ def cluster(
         new=sum(1 for s in stories if s.status == "new"),
         growing=sum(1 for s in stories if s.status == "growing"),
         unchanged=sum(1 for s in stories if s.status == "unchanged"),
+        older_items=older,
     )
 
 
@@ -273,7 +278,7 @@ def _load_embedder(config: Config):
 
 def build(config: Config, store: Store, *, force: bool = False) -> BuildSummary:
     """Render the site from the stored daily digests (skipped when nothing changed)."""
-    from aggregator.site import build_site, builtin_templates_dir
+    from aggregator.site import builtin_templates_dir, write_site
 
     rows = store.digests()
     digests = digests_from_dicts(rows)
@@ -298,7 +303,7 @@ def build(config: Config, store: Store, *, force: bool = False) -> BuildSummary:
     )
     # the site says whether a feed is failing, not for how many polls in a row
     values = [replace(v, errors=min(v.errors, 1)) for v in values]
-    build_site(
+    written = write_site(
         config.output,
         digests,
         config.site,
@@ -306,9 +311,15 @@ def build(config: Config, store: Store, *, force: bool = False) -> BuildSummary:
         coverage=coverage,
         feed_values=values,
         value_days=SITE_VALUE_DAYS,
+        static_dir=config.site.static,
     )
     store.set_meta("build_fingerprint", fingerprint)
-    return BuildSummary(output=config.output, days=len(digests), stories=stories)
+    return BuildSummary(
+        output=config.output,
+        days=len(digests),
+        stories=stories,
+        newly_kept=written.newly_kept,
+    )
 
 
 def _build_fingerprint(config: Config, rows: list[dict], builtin: Path, extra: str = "") -> str:
@@ -318,7 +329,7 @@ def _build_fingerprint(config: Config, rows: list[dict], builtin: Path, extra: s
     digest = hashlib.sha256(repr((__version__, config.site, str(config.output))).encode())
     digest.update(extra.encode())
     digest.update(json.dumps(rows, sort_keys=True).encode())
-    for folder in (builtin, config.templates):
+    for folder in (builtin, config.templates, config.site.static):
         if folder is not None and folder.is_dir():
             for path in sorted(folder.rglob("*")):
                 if path.is_file():

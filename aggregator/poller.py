@@ -755,6 +755,8 @@ async def discover(
             return _discovered(linked)
     if first.http_status is None:  # unreachable or refused: other paths will not do better
         raise DiscoveryError(f"no feed found for {url}: {first.error}")
+    if first.http_status >= 400:  # the address itself is wrong: a feed found elsewhere misleads
+        raise DiscoveryError(f"{url} answered {first.error or first.http_status}: check the URL")
     candidates = _candidate_urls(url)
     for outcome in await fetch(*candidates):
         if outcome.status == "ok":

@@ -2,15 +2,18 @@
 
 Every link between pages is relative, so the folder works from any host path or file://.
 All feed text is untrusted: it is cleaned here, escaped by Jinja, and only http(s) URLs
-ever become hrefs. The site is built in a staging folder and renamed into place, so a
-crash mid-build leaves the previous site untouched.
+ever become hrefs. The site is built in a staging folder and renamed into place file by file,
+so a crash mid-build leaves the previous site untouched; files the user put in the output
+folder are never touched (see write_site).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -35,8 +38,7 @@ from aggregator.models import Digest, DigestItem, DigestStory
 from aggregator.text import safe_http_url
 from aggregator.timeline import story_timeline
 
-MARKER_FILE = ".aggregator-site"
-_MARKER_TEXT = "Built by aggregator. This folder is replaced as a whole on every build.\n"
+MARKER_FILE = ".aggregator-site"  # the manifest of the files a build wrote (see write_site)
 _ATOM_NS = "http://www.w3.org/2005/Atom"
 _SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 _STATUSES = frozenset({"new", "growing", "unchanged"})
@@ -280,6 +282,8 @@ class DayView:
     feeds_ok: int
     feeds_failed: int
     blind_spots: tuple[BlindSpotSection, ...] = ()
+    older_items: int = 0  # with no stories: items older than the window (explains the gap)
+    window_hours: float = 24.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,6 +414,8 @@ class _ModelBuilder:
             feeds_ok=digest.feeds_ok,
             feeds_failed=digest.feeds_failed,
             blind_spots=self._blind_spots(stories, coverage),
+            older_items=digest.older_items,
+            window_hours=digest.window_hours,
         )
 
     # ------------------------------------------------ coverage, blind spots and history
@@ -836,35 +842,242 @@ def _render_site(
     yield "stories.json", _stories_json(today, urls)
     if urls.base:
         yield "sitemap.xml", _sitemap(model, urls)
-    yield MARKER_FILE, _MARKER_TEXT.encode("utf-8")
 
 
 # ---------------------------------------------------------------- writing
 
+# The manifest: which files in the output folder the last build wrote. A build replaces and
+# removes only those; every other file there is the user's (a CNAME, robots.txt, or the whole
+# project folder with `output: .`) and stays. Its name is also the old marker's.
+_MANIFEST_NOTE = (
+    "Written by aggregator: the files its last build put here. The next build replaces or "
+    "removes only these; every other file in this folder is yours and stays."
+)
+_STAGING_PREFIX = ".aggregator-build-"
+_LEGACY_TOP = frozenset({"index.html", "style.css", "feed.xml", "stories.json", "sitemap.xml"})
+_LEGACY_DIRS = frozenset({"archive", "stories", "outlets"})
+_SKIPPED_STATIC = frozenset({".git", ".hg", ".svn", "__pycache__"})
 
-def _check_replaceable(output: Path) -> None:
-    """Refuse to replace a folder this module did not build (e.g. a mistyped --output ~)."""
-    if output.is_symlink() or (output.exists() and not output.is_dir()):
-        raise SiteError(f"{output} exists and is not a folder")
-    if output.is_dir() and any(output.iterdir()) and not (output / MARKER_FILE).is_file():
-        raise SiteError(f"{output} is not empty and was not built by aggregator; not replacing")
+
+class SiteConflictError(SiteError):
+    """The build would overwrite a file it did not write (the user's): nothing was changed.
+    `setting` names the feeds.yaml setting to look at."""
+
+    def __init__(self, message: str, setting: str = "output") -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
-def _swap_in(staging: Path, output: Path) -> None:
-    """Replace `output` with `staging` using renames on the same filesystem."""
-    if not output.exists():
-        staging.rename(output)
-        return
-    graveyard = Path(tempfile.mkdtemp(prefix=f".{output.name}.old-", dir=output.parent))
-    retired = graveyard / "site"
-    output.rename(retired)
+@dataclass(frozen=True, slots=True)
+class SiteWrite:
+    files: list[Path]  # written, inside the output folder, sorted
+    kept: tuple[str, ...]  # the user's files and folders in output/, left as they were
+    newly_kept: tuple[str, ...]  # those not kept by the previous build (to say so once)
+
+
+@dataclass(frozen=True, slots=True)
+class _Manifest:
+    files: frozenset[str]
+    kept: frozenset[str]
+
+
+def _read_manifest(output: Path) -> _Manifest:
+    path = output / MARKER_FILE
+    if not path.is_file():
+        return _Manifest(frozenset(), frozenset())
     try:
-        staging.rename(output)
-    except OSError:
-        retired.rename(output)
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return _Manifest(frozenset(data["files"]), frozenset(data.get("kept", ())))
+    except (ValueError, KeyError, TypeError):
+        # A site from before manifests (the marker said "replaced as a whole"): its files are
+        # the ones in the site's own layout.
+        return _Manifest(frozenset(_legacy_site_files(output)), frozenset())
+
+
+def _legacy_site_files(output: Path) -> Iterator[str]:
+    for path in output.rglob("*"):
+        relative = path.relative_to(output).as_posix()
+        top = relative.split("/")[0]
+        legacy = top in _LEGACY_TOP or top in _LEGACY_DIRS or re.fullmatch(r"\d{4}", top)
+        if legacy and path.is_file() and not path.is_symlink():
+            yield relative
+
+
+def _manifest_bytes(files: Iterable[str], kept: Iterable[str]) -> bytes:
+    data = {"about": _MANIFEST_NOTE, "files": sorted(files), "kept": sorted(kept)}
+    return (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _replace_file(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def _static_files(static: Path, output: Path) -> Iterator[tuple[str, Path]]:
+    """(path in the site, source) for every file of the `site.static` folder."""
+    static = static.resolve()
+    output = output.resolve()
+    for source in sorted(static.rglob("*")):
+        parts = source.relative_to(static).parts
+        if _SKIPPED_STATIC.intersection(parts) or source.resolve().is_relative_to(output):
+            continue
+        if source.is_file():
+            yield "/".join(parts), source
+
+
+def _conflicts(output: Path, paths: Iterable[str], ours: frozenset[str]) -> list[str]:
+    """Paths the build must write where a file or folder of the user's stands."""
+    found = []
+    for relative in sorted(paths):
+        parts = relative.split("/")
+        for depth in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:depth])
+            target = output / prefix
+            last = depth == len(parts)
+            if not (target.exists() or target.is_symlink()):
+                break
+            stands_in_the_way = (
+                (prefix not in ours or not target.is_file() or target.is_symlink())
+                if last
+                else (target.is_symlink() or not target.is_dir())
+            )
+            if stands_in_the_way:
+                found.append(prefix)
+                break
+    return list(dict.fromkeys(found))
+
+
+def _user_entries(output: Path, site: set[str]) -> list[str]:
+    """The user's files in output/, a folder holding none of the site's named once as `name/`."""
+    folders = {"/".join(p.split("/")[:n]) for p in site for n in range(1, p.count("/") + 1)}
+    found: list[str] = []
+    pending = [output]
+    while pending:
+        folder = pending.pop()
+        for path in sorted(folder.iterdir()):
+            relative = path.relative_to(output).as_posix()
+            if relative == MARKER_FILE or relative.startswith(_STAGING_PREFIX):
+                continue
+            if path.is_dir() and not path.is_symlink():
+                if relative in folders:
+                    pending.append(path)
+                else:
+                    found.append(relative + "/")
+            elif relative not in site:
+                found.append(relative)
+    return sorted(found)
+
+
+def _install(staging: Path, output: Path, paths: Iterable[str]) -> None:
+    # Deepest first and the home page last: a reader never follows a link to a page not yet
+    # in place. Each file is swapped in with a rename, so none is ever half written.
+    order = sorted(paths, key=lambda p: (-p.count("/"), p == "index.html", p))
+    for relative in order:
+        target = safe_path(output, relative)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / relative, target)
+
+
+def _remove_stale(output: Path, stale: Iterable[str]) -> None:
+    """Remove files an earlier build wrote and this one did not, and folders left empty."""
+    folders: set[Path] = set()
+    for relative in stale:
+        try:
+            target = safe_path(output, relative)
+        except UnsafePathError:
+            continue
+        if target.is_file() and not target.is_symlink():
+            target.unlink()
+        folders.update(p for p in target.parents if p.is_relative_to(output) and p != output)
+    for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty: a file of the user's keeps its folder
+
+
+def _remove_leftover_staging(output: Path) -> None:
+    for leftover in output.glob(f"{_STAGING_PREFIX}*"):
+        if leftover.is_dir() and not leftover.is_symlink():
+            shutil.rmtree(leftover, ignore_errors=True)
+
+
+def write_site(
+    output: Path,
+    digests: Sequence[Digest],
+    settings: SiteSettingsLike,
+    templates_dir: Path | None = None,
+    coverage: CoverageSpec | None = None,
+    feed_values: Sequence[FeedValue] = (),
+    value_days: int = 30,
+    static_dir: Path | None = None,
+) -> SiteWrite:
+    """Build the whole site from all `digests` (newest first) and swap it into `output`.
+
+    `coverage` gives the stories' coverage by the user's tags; `feed_values` (least adding
+    first, over the last `value_days` days) fill the outlets page; the files of `static_dir`
+    are copied in as they are.
+
+    The site is rendered into a staging folder first (a failure changes nothing), then each
+    file is renamed into place. Only files an earlier build wrote (the manifest) are replaced
+    or removed; a file of the user's where the site needs one stops the build unchanged.
+    """
+    output = Path(output).absolute()
+    if output.exists() and not output.is_dir():
+        raise SiteError(f"{output} exists and is not a folder")
+    try:
+        env = make_environment(templates_dir, settings.timezone)
+        model = _ModelBuilder(digests, coverage, settings.timezone).build(feed_values)
+        return _write_site(output, _render_site(model, settings, env, value_days), static_dir)
+    except (SiteError, UnsafePathError):
         raise
+    except OSError as exc:
+        where = exc.filename or output
+        raise SiteError(
+            f"cannot write the site into {output}: {exc.strerror or exc} ({where}); "
+            "make the folder writable or choose another one"
+        ) from None
+
+
+def _write_site(
+    output: Path, rendered: Iterable[tuple[str, bytes]], static_dir: Path | None
+) -> SiteWrite:
+    output.mkdir(parents=True, exist_ok=True)
+    previous = _read_manifest(output)
+    _remove_leftover_staging(output)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=output))
+    site: set[str] = set()
+    try:
+        for path, data in rendered:  # pages are written as they are rendered, never all held
+            _write(staging, path, data)
+            site.add(path)
+        for path, source in _static_files(static_dir, output) if static_dir else ():
+            if path in site or path == MARKER_FILE:
+                raise SiteConflictError(
+                    f"{static_dir / path} has the name of a page the site generates "
+                    f"({path}): rename it in the site.static folder",
+                    setting="site.static",
+                )
+            target = safe_path(staging, path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+            site.add(path)
+        conflicts = _conflicts(output, site, previous.files)
+        if conflicts:
+            shown = ", ".join(conflicts[:5]) + (" ..." if len(conflicts) > 5 else "")
+            raise SiteConflictError(
+                f"{output} holds files of yours where the site goes ({shown}); nothing was "
+                "changed: move them, or build the site into another folder"
+            )
+        # The union first: a build killed while installing still knows every file it wrote.
+        _replace_file(output / MARKER_FILE, _manifest_bytes(previous.files | set(site), ()))
+        _install(staging, output, site)
+        _remove_stale(output, previous.files - set(site) - {MARKER_FILE})
+        kept = _user_entries(output, set(site))
+        _replace_file(output / MARKER_FILE, _manifest_bytes(site, kept))
     finally:
-        shutil.rmtree(graveyard, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
+    newly_kept = tuple(k for k in kept if k not in previous.kept)
+    return SiteWrite(sorted(output / p for p in site), tuple(kept), newly_kept)
 
 
 def build_site(
@@ -875,28 +1088,12 @@ def build_site(
     coverage: CoverageSpec | None = None,
     feed_values: Sequence[FeedValue] = (),
     value_days: int = 30,
+    static_dir: Path | None = None,
 ) -> list[Path]:
-    """Build the whole site from all `digests` (newest first) and swap it into `output`.
-
-    `coverage` gives the stories' coverage by the user's tags; `feed_values` (least adding
-    first, over the last `value_days` days) fill the outlets page.
-    Returns the written files as paths inside `output`, sorted.
-    """
-    output = Path(output).absolute()
-    _check_replaceable(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    env = make_environment(templates_dir, settings.timezone)
-    model = _ModelBuilder(digests, coverage, settings.timezone).build(feed_values)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.new-", dir=output.parent)).resolve()
-    try:
-        staging.chmod(0o755)  # mkdtemp makes it private; a static host must be able to read it
-        rendered = _render_site(model, settings, env, value_days)
-        written = [_write(staging, path, data) for path, data in rendered]
-        _swap_in(staging, output)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return sorted(output / path.relative_to(staging) for path in written)
+    """`write_site`, returning the written files as paths inside `output`, sorted."""
+    return write_site(
+        output, digests, settings, templates_dir, coverage, feed_values, value_days, static_dir
+    ).files
 
 
 def _write(root: Path, relative: str, data: bytes) -> Path:
@@ -908,8 +1105,10 @@ def _write(root: Path, relative: str, data: bytes) -> Path:
 
 __all__ = [
     "MARKER_FILE",
+    "SiteConflictError",
     "SiteError",
     "SiteSettingsLike",
+    "SiteWrite",
     "UnsafePathError",
     "build_site",
     "builtin_templates_dir",
@@ -920,4 +1119,5 @@ __all__ = [
     "safe_path",
     "slugify",
     "story_slug",
+    "write_site",
 ]

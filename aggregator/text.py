@@ -67,3 +67,8 @@ def safe_terminal_text(text: str, max_length: int = 300) -> str:
     """Feed text for a terminal: no escape sequences, no line breaks, bounded length."""
     cleaned = _CONTROL.sub(" ", text)
     return cleaned if len(cleaned) <= max_length else cleaned[: max_length - 1] + "…"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 day', '2 days', '1 story' / '3 stories' (pass `many` when adding "s" is wrong)."""
+    return f"{count} {word if count == 1 else many or word + 's'}"

@@ -16,6 +16,7 @@ import pytest
 
 from aggregator.site import (
     MARKER_FILE,
+    SiteConflictError,
     SiteError,
     UnsafePathError,
     build_site,
@@ -23,6 +24,7 @@ from aggregator.site import (
     http_url,
     safe_path,
     story_slug,
+    write_site,
 )
 from tests.support.digests import (
     ATTRIBUTE_BREAKOUT,
@@ -301,13 +303,75 @@ def test_failed_build_keeps_previous_site(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["output", "templates"]
 
 
-def test_refuses_to_replace_a_foreign_folder(tmp_path: Path) -> None:
+def test_a_folder_of_the_users_keeps_every_file_of_theirs(tmp_path: Path) -> None:
+    output = tmp_path / "home"
+    (output / "notes").mkdir(parents=True)
+    (output / "thesis.tex").write_text("precious")
+    (output / "notes" / "a.txt").write_text("mine")
+    build_site(output, realistic_digests(3), site_settings())
+    build_site(output, realistic_digests(1), site_settings())  # removes two days of pages
+    assert (output / "thesis.tex").read_text() == "precious"
+    assert (output / "notes" / "a.txt").read_text() == "mine"
+    assert (output / "index.html").is_file()
+    assert not (output / "2026/11/26").exists()
+
+
+def test_refuses_to_overwrite_a_file_it_did_not_write(tmp_path: Path) -> None:
     output = tmp_path / "home"
     output.mkdir()
-    (output / "thesis.tex").write_text("precious")
-    with pytest.raises(SiteError):
+    (output / "index.html").write_text("my own home page")
+    with pytest.raises(SiteConflictError, match=r"index\.html"):
         build_site(output, realistic_digests(1), site_settings())
-    assert (output / "thesis.tex").read_text() == "precious"
+    assert sorted(p.name for p in output.iterdir()) == ["index.html"]
+    assert (output / "index.html").read_text() == "my own home page"
+
+
+def test_files_added_to_the_output_folder_survive_rebuilds(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    first = write_site(output, realistic_digests(2), site_settings())
+    assert first.newly_kept == ()
+    (output / "CNAME").write_text("news.example.org\n")
+    (output / "stories" / "extra.html").write_text("an extra page")
+    second = write_site(output, realistic_digests(1), site_settings())
+    assert second.newly_kept == ("CNAME", "stories/extra.html")
+    third = write_site(output, realistic_digests(1), site_settings())
+    assert third.kept == ("CNAME", "stories/extra.html") and third.newly_kept == ()
+    assert (output / "CNAME").read_text() == "news.example.org\n"
+    assert (output / "stories" / "extra.html").read_text() == "an extra page"
+
+
+def test_a_site_from_before_manifests_keeps_the_users_files(tmp_path: Path) -> None:
+    output = tmp_path / "output"
+    build_site(output, realistic_digests(3), site_settings())
+    (output / MARKER_FILE).write_text("Built by aggregator. This folder is replaced as a whole.\n")
+    (output / "CNAME").write_text("news.example.org\n")
+    build_site(output, realistic_digests(1), site_settings())
+    assert (output / "CNAME").is_file()
+    assert not (output / "2026/11/26").exists()  # the old site's own pages still go
+
+
+def test_static_folder_is_copied_into_every_build(tmp_path: Path) -> None:
+    static = tmp_path / "static"
+    (static / ".well-known").mkdir(parents=True)
+    (static / "robots.txt").write_text("User-agent: *\n")
+    (static / ".well-known" / "security.txt").write_text("Contact: me\n")
+    output = tmp_path / "output"
+    files = build_site(output, realistic_digests(1), site_settings(), static_dir=static)
+    assert output / "robots.txt" in files
+    assert (output / ".well-known" / "security.txt").read_text() == "Contact: me\n"
+    (static / "robots.txt").unlink()
+    build_site(output, realistic_digests(1), site_settings(), static_dir=static)
+    assert not (output / "robots.txt").exists()  # it was the build's, not the user's
+    (static / "index.html").write_text("clash")
+    with pytest.raises(SiteConflictError, match=r"index\.html"):
+        build_site(output, realistic_digests(1), site_settings(), static_dir=static)
+
+
+def test_unwritable_output_is_a_site_error_and_leaves_nothing(tmp_path: Path) -> None:
+    (tmp_path / "blocker").write_text("a file where a folder should be")
+    with pytest.raises(SiteError, match="cannot write the site"):
+        build_site(tmp_path / "blocker" / "out", realistic_digests(1), site_settings())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocker"]
 
 
 def test_empty_archive_still_builds(tmp_path: Path) -> None:
