@@ -297,9 +297,8 @@ def _select(config: Config, url_or_name: str | None) -> list[FeedConfig]:
             _fail(f"{config.path} lists no feeds")
         return list(config.feeds)
     wanted = url_or_name.strip()
-    matches = [
-        f for f in config.feeds if f.url == wanted or (f.name or "").lower() == wanted.lower()
-    ]
+    same_url = config.feed(wanted)
+    matches = [f for f in config.feeds if f is same_url or (f.name or "").lower() == wanted.lower()]
     if matches:
         return matches
     url = _http_url(wanted)  # not configured: check it as given

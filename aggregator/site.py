@@ -908,10 +908,11 @@ def _manifest_bytes(files: Iterable[str], kept: Iterable[str]) -> bytes:
     return (json.dumps(data, indent=1, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def _replace_file(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f"{path.name}.{uuid.uuid4().hex}.tmp")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)
+def _write_manifest(staging: Path, output: Path, files: Iterable[str], kept: Iterable[str]) -> None:
+    # Written in the staging folder and renamed: a kill leaves the old manifest or the new one.
+    temporary = staging / MARKER_FILE
+    temporary.write_bytes(_manifest_bytes(files, kept))
+    os.replace(temporary, output / MARKER_FILE)
 
 
 def _static_files(static: Path, output: Path) -> Iterator[tuple[str, Path]]:
@@ -973,10 +974,14 @@ def _install(staging: Path, output: Path, paths: Iterable[str]) -> None:
     # Deepest first and the home page last: a reader never follows a link to a page not yet
     # in place. Each file is swapped in with a rename, so none is ever half written.
     order = sorted(paths, key=lambda p: (-p.count("/"), p == "index.html", p))
+    root = output.resolve()
+    checked: set[str] = set()
     for relative in order:
-        target = safe_path(output, relative)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staging / relative, target)
+        folder, _, name = relative.rpartition("/")
+        if folder not in checked:  # once per folder: a symlink must not lead outside
+            safe_path(root, relative).parent.mkdir(parents=True, exist_ok=True)
+            checked.add(folder)
+        os.replace(staging / relative, root / folder / name)
 
 
 def _remove_stale(output: Path, stale: Iterable[str]) -> None:
@@ -1069,11 +1074,11 @@ def _write_site(
                 "changed: move them, or build the site into another folder"
             )
         # The union first: a build killed while installing still knows every file it wrote.
-        _replace_file(output / MARKER_FILE, _manifest_bytes(previous.files | set(site), ()))
+        _write_manifest(staging, output, previous.files | set(site), previous.kept)
         _install(staging, output, site)
         _remove_stale(output, previous.files - set(site) - {MARKER_FILE})
         kept = _user_entries(output, set(site))
-        _replace_file(output / MARKER_FILE, _manifest_bytes(site, kept))
+        _write_manifest(staging, output, site, kept)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     newly_kept = tuple(k for k in kept if k not in previous.kept)
