@@ -199,7 +199,8 @@ def _do_cluster(config: Config, store: Store, force: bool = False):
     if summary.older_items and not summary.items:
         click.echo(
             f"note: no items in the last {plural(round(config.window_hours), 'hour')}: the "
-            f"{plural(summary.older_items, 'stored item')} are older (raise `window_hours` in "
+            f"{plural(summary.older_items, 'stored item')} "
+            f"{'is' if summary.older_items == 1 else 'are'} older (raise `window_hours` in "
             f"{config.path} to include them)"
         )
     return summary
@@ -355,17 +356,18 @@ def serve(config_path: Path, port: int) -> None:
     Example:
       aggregator serve --port 8000
     """
-    from aggregator.serve import make_server as serve_folder
-
     config = load_or_exit(config_path)
     if not (config.output / "index.html").exists():
         _fail(f"{config.output} has no site yet: run `aggregator build` first", EXIT_FAILED)
-    _serve(serve_folder, config.output, port)
+    _serve(config.output, port)
 
 
-def _serve(serve_folder: Callable[..., None], folder: Path, port: int) -> None:
+def _serve(folder: Path, port: int) -> None:
+    """Preview `folder` until Ctrl-C; a port in use is one line, not a traceback."""
+    from aggregator.serve import make_server
+
     try:
-        with serve_folder(folder, port=port) as server:
+        with make_server(folder, port=port) as server:
             click.echo(f"Serving {folder} on http://127.0.0.1:{port}/ (Ctrl-C to stop)")
             with contextlib.suppress(KeyboardInterrupt):
                 server.serve_forever()
@@ -492,9 +494,7 @@ def demo(workdir: Path, serve: bool) -> None:
     site = run_demo(workdir, echo=click.echo)
     click.echo(f"Open the digest: {site}")
     if serve:
-        from aggregator.serve import make_server
-
-        _serve(make_server, site.parent, 8000)
+        _serve(site.parent, 8000)
 
 
 main.add_command(feeds)
