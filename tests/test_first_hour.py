@@ -6,6 +6,8 @@ file or setting and the fix, and that nothing of the user's is deleted.
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
 import socket
@@ -339,6 +341,12 @@ def test_run_explains_an_empty_digest_and_prints_each_feed_error_once(
     home = (tmp_path / "output" / "index.html").read_text()
     assert "No stories in this digest." in home
     assert "2 items are older than 24 hours" in home and "window_hours" in home
+    eml = tmp_path / "day.eml"
+    assert aggregator("email", "-c", config, "--to-file", eml).exit_code == 0
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    for part in ("plain", "html"):
+        body = message.get_body((part,)).get_content()
+        assert "2 items are older than 24 hours" in body, part
 
 
 def test_eval_help_points_at_files_users_have() -> None:
