@@ -125,15 +125,23 @@ def main(verbose: int) -> None:
 # ------------------------------------------------------------------ poll
 
 
-def _do_poll(config: Config, store: Store, force: bool):
+def _do_poll(config: Config, store: Store, force: bool, urls: tuple[str, ...] = ()):
     from aggregator import pipeline
     from aggregator.poller import progress
     from aggregator.text import safe_terminal_text
 
+    try:
+        selected = pipeline.select_feeds(config, urls)
+    except pipeline.UnknownFeedError as exc:
+        _fail(str(exc), EXIT_CONFIG)
     # A progress bar on a terminal, one line per feed otherwise (cron mail, logs).
-    with progress(len(config.feeds)) as report:
+    with progress(len(selected)) as report:
         summary = pipeline.poll(
-            config, store, force=force, on_result=lambda outcome, new: report(outcome)
+            config,
+            store,
+            force=force,
+            only=urls,
+            on_result=lambda outcome, new: report(outcome),
         )
     if _interactive():  # the bar showed no errors; otherwise each feed's line already did
         for url, error in summary.errors:
@@ -152,16 +160,25 @@ def _poll_failed(summary) -> bool:
 @main.command()
 @_config_option
 @_wait_option
-@click.option("--force", is_flag=True, help="Fetch every feed now, even those not yet due.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Fetch the feeds now, even those not yet due (a server's Retry-After included).",
+)
+@click.argument("urls", nargs=-1, metavar="[URL_OR_NAME]...")
 @with_store
-def poll(config: Config, store: Store, force: bool) -> None:
-    """Fetch the feeds that are due and store their new items.
+def poll(config: Config, store: Store, force: bool, urls: tuple[str, ...]) -> None:
+    """Fetch the feeds that are due (or only those named) and store their new items.
+
+    A feed is due when its server's caching hints, its own minimum interval
+    (poll.min_interval_minutes) and any error backoff allow; `feeds status` says why one is not.
 
     \b
-    Example:
+    Examples:
       aggregator poll -c feeds.yaml
+      aggregator poll --force https://example.com/rss.xml
     """
-    summary = _do_poll(config, store, force)
+    summary = _do_poll(config, store, force, urls)
     if _poll_failed(summary):
         sys.exit(EXIT_FAILED)
 

@@ -21,6 +21,9 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# The polling floor may not go below this without `poll --force` (Miniflux, reader: 60 min;
+# FreshRSS: 15-20 min; Rachel Kroll's feed reader score: at most hourly).
+MIN_INTERVAL_FLOOR_MINUTES = 15
 
 
 class ConfigError(Exception):
@@ -33,6 +36,8 @@ class FeedConfig:
     name: str | None = None
     tags: tuple[str, ...] = ()
     allow_private: bool = False
+    min_interval_minutes: int | None = None  # this feed's floor (replaces the poll.* floors)
+    full_text: bool | None = None  # None: the top-level `full_text`
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,8 @@ class PollSettings:
     per_host: int = 2
     timeout_seconds: float = 30.0
     max_body_mb: float = 10.0
+    min_interval_minutes: int = 60  # shortest time between two polls of a feed
+    unconditional_interval_minutes: int = 240  # the same when the server sends no validators
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +103,15 @@ class Config:
     allow_private: bool = False
     coverage: tuple[CoverageDimension, ...] = ()
     warnings: tuple[str, ...] = ()  # one line each, for the CLI to print once; never fatal
+    full_text: bool = False  # fetch article pages for every feed (a feed may say otherwise)
 
     def feed(self, url: str) -> FeedConfig | None:
         """The configured feed that is `url`, however its scheme, host or port is spelled."""
         key = feed_key(url)
         return next((f for f in self.feeds if feed_key(f.url) == key), None)
+
+    def wants_full_text(self, feed: FeedConfig) -> bool:
+        return self.full_text if feed.full_text is None else feed.full_text
 
     def grouping_params(self) -> Any:
         from aggregator.grouping import GroupingParams
@@ -258,7 +269,7 @@ def _parse_feeds(where: _Where, root: Mapping) -> tuple[FeedConfig, ...]:
             entry.lc.line = getattr(raw, "lc", None) and raw.lc.item(index)[0]
         if not isinstance(entry, Mapping):
             raise where.error(raw, index, label, "must be a mapping like `- url: https://...`")
-        _check_keys(where, entry, {"url", "name", "tags", "allow_private"}, label)
+        _check_keys(where, entry, _FEED_KEYS, label)
         if "url" not in entry:
             raise where.error(
                 entry, None, label, "missing `url:` (add `url: https://.../feed.xml`)"
@@ -283,11 +294,32 @@ def _parse_feeds(where: _Where, root: Mapping) -> tuple[FeedConfig, ...]:
                     name=_optional_str(where, entry, "name", label),
                     tags=_tags(where, entry, label),
                     allow_private=_optional_bool(where, entry, "allow_private", label, False),
+                    min_interval_minutes=_interval(where, entry, "min_interval_minutes", label)
+                    if entry.get("min_interval_minutes") is not None
+                    else None,
+                    full_text=_optional_bool(where, entry, "full_text", label, None),
                 )
             )
         except ConfigError as exc:
             raise ConfigError(f"{exc} (feed {url})") from None
     return tuple(feeds)
+
+
+_FEED_KEYS = {"url", "name", "tags", "allow_private", "min_interval_minutes", "full_text"}
+
+
+def _interval(where: _Where, node: Mapping, key: str, entry: str) -> int:
+    """Minutes between two polls: a whole number, never below MIN_INTERVAL_FLOOR_MINUTES."""
+    value = _positive(where, node, key, entry, integer=True)
+    if value < MIN_INTERVAL_FLOOR_MINUTES:
+        raise where.error(
+            node,
+            key,
+            f"{entry}.{key}",
+            f"must be at least {MIN_INTERVAL_FLOOR_MINUTES} (minutes), got {value}; "
+            "to fetch a feed sooner once, run `aggregator poll --force URL`",
+        )
+    return value
 
 
 def _optional_str(where: _Where, node: Mapping, key: str, entry: str) -> str | None:
@@ -297,7 +329,7 @@ def _optional_str(where: _Where, node: Mapping, key: str, entry: str) -> str | N
     return value or None
 
 
-def _optional_bool(where: _Where, node: Mapping, key: str, entry: str, default: bool) -> bool:
+def _optional_bool(where: _Where, node: Mapping, key: str, entry: str, default: Any) -> Any:
     if key not in node:
         return default
     return _typed(where, node, key, bool, entry)
@@ -490,7 +522,11 @@ def _parse_embedding(where: _Where, node: Any) -> EmbeddingSettings:
 
 def _parse_poll(where: _Where, node: Any) -> PollSettings:
     readers = {
-        f.name: _read_positive_int if f.type == "int" else _read_positive
+        f.name: _interval
+        if f.name.endswith("_interval_minutes")
+        else _read_positive_int
+        if f.type == "int"
+        else _read_positive
         for f in dataclasses.fields(PollSettings)
     }
     return _settings_block(where, node, PollSettings, "poll", readers)
@@ -588,7 +624,7 @@ def _path(where: _Where, root: Mapping, key: str, default: str, base: Path) -> P
 
 _TOP_KEYS = {
     "feeds", "database", "output", "window_hours", "site", "model", "email",
-    "embedding", "poll", "grouping", "templates", "allow_private", "coverage",
+    "embedding", "poll", "grouping", "templates", "allow_private", "coverage", "full_text",
 }  # fmt: skip
 
 
@@ -629,6 +665,7 @@ def parse_config(text: str, path: Path) -> Config:
         allow_private=_optional_bool(where, root, "allow_private", "settings", False),
         coverage=coverage,
         warnings=_coverage_warnings(where, root.get("coverage"), coverage, feeds),
+        full_text=_optional_bool(where, root, "full_text", "settings", False),
     )
 
 

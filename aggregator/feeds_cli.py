@@ -316,8 +316,9 @@ def _report_line(outcome: FetchOutcome) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @_config_option
 def status(as_json: bool, config_path: Path | None) -> None:
-    """Health of each feed: last status and success, errors in a row, next poll, items in
-    the last 7 days and the share of them in stories covered by several outlets.
+    """Health of each feed: last status and success, errors in a row, next poll and why it is
+    not due yet, items in the last 7 days and the share of them in stories covered by several
+    outlets.
 
     \b
     Examples:
@@ -327,6 +328,8 @@ def status(as_json: bool, config_path: Path | None) -> None:
     config = _load(config_path)
     now = datetime.now(UTC)
     health = _health(config, now)
+    for h in health:
+        h["not_due_because"] = _why_not_due(h, now)
     if as_json:
         click.echo(json.dumps(health, indent=2, default=_json_default))
         return
@@ -339,13 +342,27 @@ def status(as_json: bool, config_path: Path | None) -> None:
             str(h["items_7d"]),
             "-" if h["multi_outlet_share"] is None else f"{h['multi_outlet_share']:.0%}",
             h["name"] or h["url"],
+            h["not_due_because"] or "-",
         )
         for h in health
     ]
-    _table(("STATUS", "ERRORS", "LAST OK", "NEXT", "ITEMS 7D", "SHARED", "FEED"), rows)
+    header = ("STATUS", "ERRORS", "LAST OK", "NEXT", "ITEMS 7D", "SHARED", "FEED", "NOT DUE")
+    _table(header, rows)
     for h in health:
         if h["last_error"] and h["last_status"] in ("error", "gone"):
             _say(f"  {h['name'] or h['url']}: {h['last_error']}")
+
+
+def _why_not_due(h: dict[str, Any], now: datetime) -> str | None:
+    """Why a feed will not be fetched by the next run, and until when; None if it will."""
+    from aggregator.schedule import explain
+
+    if h["gone"]:
+        return "gone (HTTP 410): never polled again"
+    due = h["next_due"]
+    if due is None or due <= now:
+        return None
+    return f"{explain(h.get('due_reason'), h['consecutive_errors'])} until {due:%Y-%m-%d %H:%M} UTC"
 
 
 def _health(config: Config, now: datetime) -> list[dict[str, Any]]:
@@ -381,6 +398,8 @@ def _never_polled(feed: FeedConfig) -> dict[str, Any]:
         "gone": False,
         "items_7d": 0,
         "multi_outlet_share": None,
+        "due_reason": None,
+        "retry_after": None,
     }
 
 

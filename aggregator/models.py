@@ -8,7 +8,7 @@ Each stage takes and returns these, so every stage can be tested without the oth
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 # ---------------------------------------------------------------- parsing
@@ -48,6 +48,7 @@ class FeedState:
     consecutive_errors: int = 0
     gone: bool = False
     allow_private: bool = False
+    min_interval: timedelta | None = None  # the feed's own floor, replacing poll.* floors
 
 
 FetchStatus = Literal["ok", "not_modified", "error", "gone", "skipped"]
@@ -69,6 +70,9 @@ class FetchOutcome:
     error: str | None = None
     discovered_feed_url: str | None = None  # the body was an HTML page linking to this feed
     consecutive_errors: int = 0
+    due_reason: str | None = None  # why next_due is not the next run (schedule.py's reasons)
+    retry_at: datetime | None = None  # the server's Retry-After, kept across config changes
+    refused: bool = False  # refused by our own policy (private address, bad URL): no backoff
 
 
 # ---------------------------------------------------------------- stored items and stories

@@ -1,11 +1,16 @@
 """Refuse to fetch from private networks unless a feed is allowed to.
 
-A feed URL, or a redirect from a public feed, could otherwise make the aggregator request
-loopback admin pages, cloud metadata services (169.254.169.254) or hosts on the LAN. Every
-address a name resolves to is checked, on every redirect hop.
+A feed URL, an article link, or a redirect from either could otherwise make the aggregator
+request loopback admin pages, cloud metadata services (169.254.169.254) or hosts on the LAN.
+Every address a name resolves to is checked, on every redirect hop.
 
-Limit: the HTTP client resolves the name again when it connects, so a DNS server that answers
-differently within seconds (DNS rebinding) is not covered.
+Two checks, one verdict: `check_public_url` before a request gives a clear early refusal (and
+is all a test transport or an HTTP proxy allows), and `GuardedBackend`, the HTTP client's
+network backend, resolves the name itself when it opens a connection, checks every address and
+connects to the checked address only. A DNS server that answers differently between a check
+and the connection (DNS rebinding) therefore gains nothing: what is checked is what is
+connected to. Through an HTTP proxy the proxy resolves the name, so only the first check
+applies there.
 """
 
 from __future__ import annotations
@@ -13,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from urllib.parse import SplitResult, urlsplit
+
+import httpcore
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -54,14 +61,62 @@ async def check_public_url(url: str, resolver: Resolver = system_resolver) -> No
     host = parts.hostname
     if not host:
         raise PrivateAddressError(f"no host in {url}")
+    await public_addresses(host, _port(parts), resolver)
+
+
+async def public_addresses(host: str, port: int, resolver: Resolver) -> list[str]:
+    """The addresses of `host`, all public; else PrivateAddressError (or ResolveError).
+    One private address refuses the host: a client may pick any of them."""
     literal = _ip_literal(host)
-    addresses = [literal] if literal else [_parse(a) for a in await resolver(host, _port(parts))]
+    addresses = [literal] if literal else [_parse(a) for a in await resolver(host, port)]
     if not addresses:
         raise ResolveError(f"cannot resolve {host}: no addresses")
     private = [a for a in addresses if a is None or not is_public(a)]
     if private:
         shown = ", ".join(str(a) for a in private if a) or "an unparsable address"
         raise PrivateAddressError(f"refused: {host} is a private address ({shown}); {SETTING_HINT}")
+    return [str(a) for a in addresses if a is not None]
+
+
+class GuardedBackend(httpcore.AsyncNetworkBackend):
+    """An httpcore network backend that connects only to public addresses: it resolves the
+    host with `resolver`, refuses it if any address is private, and connects to the checked
+    addresses (TLS still verifies the host name: httpcore sends it as SNI)."""
+
+    def __init__(self, resolver: Resolver = system_resolver) -> None:
+        self.resolver = resolver
+        self.inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        addresses = await public_addresses(host, port, self.resolver)
+        failure: Exception | None = None
+        for address in addresses:
+            try:
+                return await self.inner.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failure = exc
+        assert failure is not None  # public_addresses never returns an empty list
+        raise failure
+
+    async def connect_unix_socket(
+        self,
+        path: str,
+        timeout: float | None = None,
+        socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
+    ) -> httpcore.AsyncNetworkStream:
+        raise PrivateAddressError(f"refused: a Unix socket ({path}) is not a public address")
+
+    async def sleep(self, seconds: float) -> None:
+        await self.inner.sleep(seconds)
 
 
 def _ip_literal(host: str) -> IPAddress | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -17,11 +17,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from aggregator.config import Config
+from aggregator.config import Config, FeedConfig
 from aggregator.coverage import coverage_spec
 from aggregator.digest import digest_to_dict, digests_from_dicts, make_digest
 from aggregator.feedvalue import FeedValue
-from aggregator.models import FetchOutcome, Item, RunSummary
+from aggregator.models import FeedState, FetchOutcome, Item, RunSummary
 from aggregator.store import Store
 
 log = logging.getLogger("aggregator")
@@ -73,7 +73,42 @@ def poll_options(config: Config, timeout_seconds: float | None = None):
         total_timeout=timeout,
         read_timeout=min(PollOptions.read_timeout, timeout),
         max_body_bytes=int(config.poll.max_body_mb * 1024 * 1024),
+        min_interval=timedelta(minutes=config.poll.min_interval_minutes),
+        unconditional_interval=timedelta(minutes=config.poll.unconditional_interval_minutes),
     )
+
+
+class UnknownFeedError(ValueError):
+    """A feed named on the command line is not in feeds.yaml; str() says which."""
+
+
+def select_feeds(config: Config, wanted: Sequence[str]) -> tuple[FeedConfig, ...]:
+    """The configured feeds named by URL or name (all of them when `wanted` is empty)."""
+    if not wanted:
+        return config.feeds
+    chosen: dict[str, FeedConfig] = {}
+    for word in wanted:
+        key = word.strip()
+        matches = [f for f in config.feeds if f.url == key or (f.name or "").lower() == key.lower()]
+        if not matches:
+            raise UnknownFeedError(
+                f"{word!r} is not a feed in {config.path} (see `aggregator feeds list`)"
+            )
+        chosen.update((f.url, f) for f in matches)
+    return tuple(chosen.values())
+
+
+def feed_fingerprint(config: Config, feed: FeedConfig) -> str:
+    """What decides how a feed is fetched; a change means the user fixed or retuned it."""
+    key = (feed.url, feed.allow_private, feed.min_interval_minutes, config.wants_full_text(feed))
+    return hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+
+
+def _apply_config_changes(config: Config, store: Store, now: datetime) -> None:
+    """Feeds whose entry in feeds.yaml changed are due now (their backoff cleared)."""
+    known = store.feed_config_hashes()
+    current = {f.url: feed_fingerprint(config, f) for f in config.feeds}
+    store.note_feed_configs({u: h for u, h in current.items() if known.get(u) != h}, now)
 
 
 def poll(
@@ -82,9 +117,13 @@ def poll(
     *,
     now: datetime | None = None,
     force: bool = False,
+    only: Sequence[str] = (),
     on_result: Callable[[FetchOutcome, int], None] | None = None,
 ) -> RunSummary:
-    """Fetch every configured feed once (those due, or all with force) and store new items."""
+    """Fetch every configured feed once (those due, or all with force) and store new items.
+
+    `only` limits the poll to feeds named by URL or name (UnknownFeedError otherwise), e.g.
+    to force a few of them."""
     import time
 
     from aggregator.poller import poll as poll_http
@@ -130,9 +169,13 @@ def poll(
         if on_result:
             on_result(outcome, new)
 
+    selected = select_feeds(config, only)
+    _apply_config_changes(config, store, now)
     options = poll_options(config)
-    states = store.feed_states(config.feeds)
-    poll_http(states, now=now, force=force, options=options, on_result=record, collect=False)
+    states: list[FeedState] = store.feed_states(selected)
+    if force:  # forced feeds are due now; gone ones stay gone
+        states = [replace(s, next_due=None) for s in states]
+    poll_http(states, now=now, options=options, on_result=record, collect=False)
     flush()
     return RunSummary(
         feeds_ok=counts["ok"],

@@ -3,6 +3,11 @@
 Every feed ends as one `FetchOutcome`. Politeness: conditional GET with the stored validators,
 at most `max_per_host` requests per host at a time, server hints honoured (Retry-After,
 Cache-Control, Expires, RSS <ttl>) and exponential backoff after errors (schedule.py).
+Our own floors keep the pace polite: `min_interval` between two polls of a feed, and the
+longer `unconditional_interval` for a feed whose server sends neither ETag nor Last-Modified
+(every poll of it is a full download). A feed refused by our own policy (private address,
+invalid URL) is not a server failure: it gets no backoff and waits for its configuration to
+change. No cookies are kept and no Referer is sent; validators go back exactly as received.
 Safety: redirects are followed by hand (to track permanent moves and re-check every hop
 against private addresses), bodies are streamed and decompressed here with a hard cap so a
 gzip bomb stops at `max_body_bytes`, and a per-feed deadline stops servers that trickle.
@@ -24,19 +29,22 @@ import sys
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TextIO
 from urllib.parse import urljoin, urlsplit
 
 import certifi
 import click
+import httpcore
 import httpx
 
 from aggregator import USER_AGENT
 from aggregator.models import FeedState, FetchOutcome, ParsedFeed
 from aggregator.netguard import (
+    GuardedBackend,
     PrivateAddressError,
     ResolveError,
     Resolver,
@@ -46,12 +54,18 @@ from aggregator.netguard import (
 from aggregator.parse import FeedParseError, NotAFeedError, parse_feed
 from aggregator.schedule import (
     BACKOFF_BASE,
+    CONFIG,
+    MIN_INTERVAL,
     NEVER,
+    UNCONDITIONAL,
+    WAIT_FOR_CONFIG,
+    Schedule,
     cache_lifetime,
+    floor_jitter,
     is_due,
-    next_due_after_error,
-    next_due_after_success,
     retry_after,
+    schedule_after_error,
+    schedule_after_success,
 )
 from aggregator.text import safe_terminal_text
 
@@ -81,6 +95,7 @@ class PollOptions:
     max_redirects: int = 5
     user_agent: str = USER_AGENT
     min_interval: timedelta = timedelta(0)  # shortest time between two polls of a feed
+    unconditional_interval: timedelta = timedelta(0)  # the same without ETag or Last-Modified
     backoff_base: timedelta = BACKOFF_BASE
     rng: random.Random = field(default_factory=random.Random)  # backoff jitter
     resolver: Resolver = system_resolver  # for the private-address check
@@ -96,11 +111,13 @@ class _FetchError(Exception):
         *,
         retry_at: datetime | None = None,
         discovered_url: str | None = None,
+        local: bool = False,
     ) -> None:
         super().__init__(message)
         self.http_status = http_status
         self.retry_at = retry_at
         self.discovered_url = discovered_url
+        self.local = local  # our own policy refused it: a config change, not time, fixes it
 
 
 @dataclass(frozen=True)
@@ -154,8 +171,8 @@ async def poll_feeds(
     with `collect=False` nothing is returned, so each outcome (and its parsed entries) can be
     freed once `on_result` has stored it, instead of the whole poll staying in memory."""
     due = sum(1 for s in states if not s.gone and (force or is_due(s.next_due, now)))
-    async with _client(options, transport) as client, _parser_pool(options, due) as pool:
-        poller = _Poller(client, pool, options, now=now, force=force)
+    async with _clients(options, transport) as clients, _parser_pool(options, due) as pool:
+        poller = _Poller(clients, pool, options, now=now, force=force)
 
         failed = False  # once on_result raised, it sees no more outcomes
 
@@ -212,6 +229,8 @@ def describe(outcome: FetchOutcome) -> str:
         "gone": lambda o: "gone (HTTP 410): no longer polled",
         "skipped": lambda o: f"not due until {o.next_due:%Y-%m-%d %H:%M} UTC",
     }[outcome.status](outcome)
+    if outcome.refused:
+        detail += " (no backoff: polled again as soon as its entry in feeds.yaml changes)"
     if outcome.discovered_feed_url and outcome.discovered_feed_url not in detail:
         detail += f" (the page links to the feed {outcome.discovered_feed_url})"
     succeeded = outcome.status in ("ok", "not_modified")
@@ -237,24 +256,37 @@ def progress(
 # ---------------------------------------------------------------- one feed
 
 
+@dataclass(frozen=True)
+class Clients:
+    """Two HTTP clients: `guarded` connects only to public addresses (checked when each
+    connection opens, see netguard.GuardedBackend); `open` is for allow_private feeds. Two
+    pools, so a connection opened for an allowed feed is never reused for another."""
+
+    guarded: httpx.AsyncClient
+    open: httpx.AsyncClient
+
+    def for_private(self, allow_private: bool) -> httpx.AsyncClient:
+        return self.open if allow_private else self.guarded
+
+
 class _Poller:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        clients: Clients,
         pool: Executor | None,
         options: PollOptions,
         *,
         now: datetime,
         force: bool,
     ) -> None:
-        self.client = client
+        self.clients = clients
         self.pool = pool
         self.options = options
         self.now = now
         self.force = force
         self.slots = asyncio.Semaphore(options.max_connections)
         self.host_slots: dict[str, asyncio.Semaphore] = {}
-        self.guards: dict[tuple[str, int | None], asyncio.Task[str | None]] = {}
+        self.guards: dict[tuple[str, int | None], asyncio.Task[_FetchError | None]] = {}
 
     async def poll_one(self, state: FeedState) -> FetchOutcome:
         if state.gone:
@@ -333,12 +365,17 @@ class _Poller:
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 # InvalidURL also comes from an unparsable Location header (httpx reads it)
                 raise _FetchError(_http_error_message(exc)) from None
+            except PrivateAddressError as refused:  # the connect-time check (GuardedBackend)
+                raise _FetchError(str(refused), local=True) from None
+            except ResolveError as unresolved:
+                raise _FetchError(str(unresolved)) from None
 
     async def _send(
         self, url: str, state: FeedState
     ) -> tuple[int, str, httpx.Headers, bytes | None]:
-        request = self.client.build_request("GET", url, headers=_validators(state))
-        response = await self.client.send(request, stream=True)
+        client = self.clients.for_private(state.allow_private)
+        request = client.build_request("GET", url, headers=_validators(state))
+        response = await client.send(request, stream=True)
         try:
             body = None
             if response.status_code in SUCCESS:
@@ -356,7 +393,7 @@ class _Poller:
             self.guards[key] = asyncio.create_task(_refusal(url, self.options.resolver))
         refusal = await asyncio.shield(self.guards[key])
         if refusal:
-            raise _FetchError(refusal)
+            raise refusal
 
     # ------------------------------------------------------------ parsing
 
@@ -374,44 +411,58 @@ class _Poller:
     # ------------------------------------------------------------ outcomes
 
     def _ok(self, state: FeedState, response: _Response, feed: ParsedFeed) -> FetchOutcome:
+        etag = response.headers.get("ETag")
+        last_modified = response.headers.get("Last-Modified")
+        schedule = self._due_after_success(state, response, feed.ttl_minutes, etag, last_modified)
         return FetchOutcome(
             url=state.url,
             status="ok",
             checked_at=self.now,
-            next_due=self._due_after_success(response, feed.ttl_minutes),
+            next_due=schedule.next_due,
             http_status=response.status,
             fetch_url=response.permanent_url,
-            etag=response.headers.get("ETag"),
-            last_modified=response.headers.get("Last-Modified"),
+            etag=etag,
+            last_modified=last_modified,
             feed=feed,
+            due_reason=schedule.reason,
         )
 
     def _not_modified(self, state: FeedState, response: _Response) -> FetchOutcome:
+        # a 304 may refresh the validators; otherwise the stored ones stay valid
+        etag = response.headers.get("ETag") or state.etag
+        last_modified = response.headers.get("Last-Modified") or state.last_modified
+        schedule = self._due_after_success(state, response, None, etag, last_modified)
         return FetchOutcome(
             url=state.url,
             status="not_modified",
             checked_at=self.now,
-            next_due=self._due_after_success(response, None),
+            next_due=schedule.next_due,
             http_status=304,
             fetch_url=response.permanent_url,
-            # a 304 may refresh the validators; otherwise the stored ones stay valid
-            etag=response.headers.get("ETag") or state.etag,
-            last_modified=response.headers.get("Last-Modified") or state.last_modified,
+            etag=etag,
+            last_modified=last_modified,
+            due_reason=schedule.reason,
         )
 
     def _error(self, state: FeedState, failure: _FetchError) -> FetchOutcome:
-        errors = state.consecutive_errors + 1
-        return FetchOutcome(
-            url=state.url,
-            status="error",
-            checked_at=self.now,
-            next_due=next_due_after_error(
+        if failure.local:  # our refusal: no backoff, the next change of feeds.yaml retries it
+            errors = state.consecutive_errors
+            next_due, reason = self.now + WAIT_FOR_CONFIG, CONFIG
+        else:
+            errors = state.consecutive_errors + 1
+            schedule = schedule_after_error(
                 self.now,
                 errors,
                 self.options.rng,
                 retry_at=failure.retry_at,
                 base=self.options.backoff_base,
-            ),
+            )
+            next_due, reason = schedule.next_due, schedule.reason
+        return FetchOutcome(
+            url=state.url,
+            status="error",
+            checked_at=self.now,
+            next_due=next_due,
             http_status=failure.http_status,
             fetch_url=state.fetch_url,
             etag=state.etag,
@@ -419,6 +470,9 @@ class _Poller:
             error=str(failure),
             discovered_feed_url=failure.discovered_url,
             consecutive_errors=errors,
+            due_reason=reason,
+            retry_at=failure.retry_at,
+            refused=failure.local,
         )
 
     def _gone(self, state: FeedState, *, http_status: int | None) -> FetchOutcome:
@@ -445,22 +499,89 @@ class _Poller:
             consecutive_errors=state.consecutive_errors,
         )
 
-    def _due_after_success(self, response: _Response, ttl_minutes: int | None) -> datetime:
+    def _due_after_success(
+        self,
+        state: FeedState,
+        response: _Response,
+        ttl_minutes: int | None,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> Schedule:
         lifetime = cache_lifetime(
             response.headers.get("Cache-Control"),
             response.headers.get("Expires"),
             response.headers.get("Date"),
             self.now,
         )
-        return next_due_after_success(
+        floor, reason = self._floor(state, conditional=bool(etag or last_modified))
+        return schedule_after_success(
             self.now,
             cache_lifetime=lifetime,
             ttl_minutes=ttl_minutes,
-            min_interval=self.options.min_interval,
+            floor=floor,
+            floor_reason=reason,
+            jitter=floor_jitter(self.options.rng) if floor else 1.0,
         )
+
+    def _floor(self, state: FeedState, *, conditional: bool) -> tuple[timedelta, str]:
+        """Our own shortest interval for this feed: its own setting, else the unconditional
+        one when the server gives no validators (each poll is a full download), else the
+        minimum."""
+        if state.min_interval is not None:
+            return state.min_interval, MIN_INTERVAL
+        if not conditional and self.options.unconditional_interval > self.options.min_interval:
+            return self.options.unconditional_interval, UNCONDITIONAL
+        return self.options.min_interval, MIN_INTERVAL
 
 
 # ---------------------------------------------------------------- helpers
+
+
+@asynccontextmanager
+async def _clients(
+    options: PollOptions, transport: httpx.AsyncBaseTransport | None
+) -> AsyncIterator[Clients]:
+    """The guarded and the open client (a test's `transport` serves both)."""
+    async with AsyncExitStack() as stack:
+        guarded_transport = transport or _guarded_transport(options)
+        guarded = await stack.enter_async_context(_client(options, guarded_transport))
+        opened = await stack.enter_async_context(_client(options, transport))
+        yield Clients(guarded=guarded, open=opened)
+
+
+def _guarded_transport(options: PollOptions) -> httpx.AsyncHTTPTransport:
+    """httpx's own transport whose connection pool opens connections through GuardedBackend.
+    httpx has no public hook for a network backend, so its pool is replaced;
+    tests/test_poller.py fails if that ever stops taking effect."""
+    limits = _limits(options)
+    transport = httpx.AsyncHTTPTransport(
+        verify=_tls_context(), limits=limits, trust_env=options.trust_env
+    )
+    transport._pool = httpcore.AsyncConnectionPool(
+        ssl_context=_tls_context(),
+        max_connections=limits.max_connections,
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry,
+        network_backend=GuardedBackend(options.resolver),
+    )
+    return transport
+
+
+def _limits(options: PollOptions) -> httpx.Limits:
+    # Requests in flight are bounded by our own semaphores; the pool may also keep idle
+    # connections to many hosts (1,000 feeds on 50 hosts x 2 need ~100) so that the next feed
+    # on a host reuses one instead of opening (and, over TLS, negotiating) a new one.
+    keepalive = max(options.max_connections, KEEPALIVE_CONNECTIONS)
+    return httpx.Limits(
+        max_connections=options.max_connections + keepalive,
+        max_keepalive_connections=keepalive,
+        keepalive_expiry=30.0,
+    )
+
+
+def _no_cookies() -> CookieJar:
+    """A jar that accepts nothing: a reader sends no cookies back (no tracking across feeds)."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
 @asynccontextmanager
@@ -473,15 +594,7 @@ async def _client(
         write=options.read_timeout,
         pool=None,  # waiting for a pooled connection is bounded by our own semaphores
     )
-    # Requests in flight are bounded by our own semaphores; the pool may also keep idle
-    # connections to many hosts (1,000 feeds on 50 hosts x 2 need ~100) so that the next feed
-    # on a host reuses one instead of opening (and, over TLS, negotiating) a new one.
-    keepalive = max(options.max_connections, KEEPALIVE_CONNECTIONS)
-    limits = httpx.Limits(
-        max_connections=options.max_connections + keepalive,
-        max_keepalive_connections=keepalive,
-        keepalive_expiry=30.0,
-    )
+    limits = _limits(options)
     headers = {
         "User-Agent": options.user_agent,
         "Accept": ACCEPT,
@@ -496,6 +609,7 @@ async def _client(
         headers=headers,
         follow_redirects=False,
         trust_env=options.trust_env,
+        cookies=_no_cookies(),
     ) as client:
         yield client
 
@@ -560,12 +674,14 @@ def _parse_job(
         return f"parser crashed: {type(bug).__name__}: {bug}"[:300], None
 
 
-async def _refusal(url: str, resolver: Resolver) -> str | None:
-    """Why fetching `url` is refused (private address, unresolvable), or None."""
+async def _refusal(url: str, resolver: Resolver) -> _FetchError | None:
+    """Why fetching `url` is refused (private address: our policy; unresolvable), or None."""
     try:
         await check_public_url(url, resolver)
-    except (PrivateAddressError, ResolveError) as refused:
-        return str(refused)
+    except PrivateAddressError as refused:
+        return _FetchError(str(refused), local=True)
+    except ResolveError as unresolved:
+        return _FetchError(str(unresolved))
     return None
 
 
@@ -578,7 +694,9 @@ def _check_url(url: str) -> None:
     except ValueError:
         valid = False
     if not valid:
-        raise _FetchError(f"invalid URL: {url[:200]} (an http:// or https:// URL is needed)")
+        raise _FetchError(
+            f"invalid URL: {url[:200]} (an http:// or https:// URL is needed)", local=True
+        )
 
 
 def _validators(state: FeedState) -> dict[str, str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -21,6 +22,29 @@ NEVER = datetime(9999, 1, 1, tzinfo=UTC)  # next_due of a gone (410) feed
 # next hourly run and wait two. Freshness hints are therefore shortened by a little.
 EARLY_SLACK_FRACTION = 0.1
 MAX_EARLY_SLACK = timedelta(minutes=5)
+
+# Our own floors (poll.min_interval_minutes, poll.unconditional_interval_minutes) are shortened
+# by a random factor in [FLOOR_JITTER, 1], so feeds added together drift apart instead of all
+# coming due on the same run; the hourly-cron slack above still applies on top.
+FLOOR_JITTER = 0.9
+WAIT_FOR_CONFIG = MAX_INTERVAL  # a feed our own policy refused is looked at again after this
+
+# Why a feed is not due (stored with next_due; `feeds status` explains it).
+DueReason = str
+CACHE = "cache"  # the server's Cache-Control max-age or Expires
+TTL = "ttl"  # the feed's RSS <ttl>
+MIN_INTERVAL = "min_interval"  # poll.min_interval_minutes (or the feed's own)
+UNCONDITIONAL = "unconditional"  # poll.unconditional_interval_minutes: no ETag/Last-Modified
+RETRY_AFTER = "retry_after"  # the server's Retry-After
+BACKOFF = "backoff"  # exponential backoff after errors
+CONFIG = "config"  # refused by our own policy: waiting for a change in feeds.yaml
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    next_due: datetime
+    reason: DueReason | None  # None: nothing holds the feed back beyond the next run
+
 
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 _NO_CACHE = re.compile(r"(?:^|[,\s])(no-cache|no-store)\b", re.IGNORECASE)
@@ -93,14 +117,33 @@ def next_due_after_success(
 ) -> datetime:
     """Next poll after a 200 or 304: the longest hint (HTTP caching, RSS <ttl>, our own
     minimum), capped at MAX_INTERVAL and started a little early (see EARLY_SLACK_FRACTION)."""
-    hints = [min_interval]
+    return schedule_after_success(
+        now, cache_lifetime=cache_lifetime, ttl_minutes=ttl_minutes, floor=min_interval
+    ).next_due
+
+
+def schedule_after_success(
+    now: datetime,
+    *,
+    cache_lifetime: timedelta | None = None,
+    ttl_minutes: int | None = None,
+    floor: timedelta = timedelta(0),
+    floor_reason: DueReason = MIN_INTERVAL,
+    jitter: float = 1.0,
+) -> Schedule:
+    """next_due_after_success with our own floor shortened by `jitter` (a factor in
+    [FLOOR_JITTER, 1]), and which hint decided it."""
+    hints: list[tuple[timedelta, DueReason | None]] = [(timedelta(0), None)]
+    if floor > timedelta(0):
+        hints.append((floor * jitter, floor_reason))
     if cache_lifetime is not None:
-        hints.append(cache_lifetime)
+        hints.append((cache_lifetime, CACHE))
     if ttl_minutes:
-        hints.append(timedelta(minutes=ttl_minutes))
-    interval = min(max(hints), MAX_INTERVAL)
+        hints.append((timedelta(minutes=ttl_minutes), TTL))
+    longest, reason = max(hints, key=lambda hint: hint[0])
+    interval = min(longest, MAX_INTERVAL)
     slack = min(interval * EARLY_SLACK_FRACTION, MAX_EARLY_SLACK)
-    return now + interval - slack
+    return Schedule(now + interval - slack, reason)
 
 
 def backoff(
@@ -126,5 +169,41 @@ def next_due_after_error(
     base: timedelta = BACKOFF_BASE,
 ) -> datetime:
     """Next poll after a failure: the backoff, or later if the server asked (Retry-After)."""
+    return schedule_after_error(now, consecutive_errors, rng, retry_at=retry_at, base=base).next_due
+
+
+def schedule_after_error(
+    now: datetime,
+    consecutive_errors: int,
+    rng: random.Random,
+    *,
+    retry_at: datetime | None = None,
+    base: timedelta = BACKOFF_BASE,
+) -> Schedule:
+    """next_due_after_error, and whether the backoff or the server's Retry-After decided it."""
     due = now + backoff(consecutive_errors, rng, base=base)
-    return max(due, retry_at) if retry_at else due
+    if retry_at and retry_at >= due:
+        return Schedule(retry_at, RETRY_AFTER)
+    return Schedule(due, BACKOFF)
+
+
+def floor_jitter(rng: random.Random) -> float:
+    return rng.uniform(FLOOR_JITTER, 1.0)
+
+
+def explain(reason: DueReason | None, consecutive_errors: int = 0) -> str:
+    """Why a feed is not due, in words for `feeds status`."""
+    if reason == BACKOFF:
+        plural = "" if consecutive_errors == 1 else "s"
+        return f"backoff after {consecutive_errors} error{plural}"
+    return _REASON_WORDS.get(reason or "", "scheduled")
+
+
+_REASON_WORDS = {
+    CACHE: "server's Cache-Control/Expires",
+    TTL: "feed's <ttl>",
+    MIN_INTERVAL: "minimum interval",
+    UNCONDITIONAL: "minimum interval for feeds without ETag/Last-Modified",
+    RETRY_AFTER: "server's Retry-After",
+    CONFIG: "waiting for a config fix",
+}

@@ -31,7 +31,7 @@ from aggregator.models import (
 )
 from aggregator.text import canonical_url
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -101,8 +101,18 @@ CREATE TABLE IF NOT EXISTS emails (
 );
 """
 
+# Version 2 (issue 13): why a feed is not due, the server's Retry-After kept apart from our own
+# backoff, the feed's settings when last seen (a change makes it due now), and article text.
+_SCHEMA_2 = """
+ALTER TABLE feeds ADD COLUMN due_reason TEXT;
+ALTER TABLE feeds ADD COLUMN retry_after TEXT;
+ALTER TABLE feeds ADD COLUMN config_hash TEXT;
+ALTER TABLE items ADD COLUMN full_text TEXT;
+ALTER TABLE items ADD COLUMN full_text_status TEXT
+"""
+
 # Newer versions append (version, sql) pairs here; open() applies the missing ones in order.
-_MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA)]
+_MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA), (2, _SCHEMA_2)]
 
 
 class StoreError(Exception):
@@ -127,6 +137,8 @@ class FeedHealth:
     gone: bool
     items_7d: int
     multi_outlet_share: float | None
+    due_reason: str | None = None
+    retry_after: datetime | None = None
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -247,9 +259,12 @@ class Store:
     # ------------------------------------------------------------ feeds
 
     def feed_states(self, feeds: Iterable) -> list[FeedState]:
-        """FeedState for each configured feed (FeedConfig-like: url, allow_private)."""
+        """FeedState for each configured feed (FeedConfig-like: url, allow_private and
+        optionally min_interval_minutes)."""
         states = []
         for feed in feeds:
+            minutes = getattr(feed, "min_interval_minutes", None)
+            own_floor = timedelta(minutes=minutes) if minutes else None
             row = self.db.execute(
                 "SELECT fetch_url, etag, last_modified, next_due, consecutive_errors, gone "
                 "FROM feeds WHERE url=?",
@@ -257,7 +272,12 @@ class Store:
             ).fetchone()
             if row is None:
                 states.append(
-                    FeedState(url=feed.url, fetch_url=feed.url, allow_private=feed.allow_private)
+                    FeedState(
+                        url=feed.url,
+                        fetch_url=feed.url,
+                        allow_private=feed.allow_private,
+                        min_interval=own_floor,
+                    )
                 )
                 continue
             states.append(
@@ -270,6 +290,7 @@ class Store:
                     consecutive_errors=row[4],
                     gone=bool(row[5]),
                     allow_private=feed.allow_private,
+                    min_interval=own_floor,
                 )
             )
         return states
@@ -309,7 +330,8 @@ class Store:
                  last_modified = CASE WHEN ? THEN ? ELSE last_modified END,
                  last_status = ?, http_status = ?, last_error = ?, last_checked = ?,
                  last_success = CASE WHEN ? THEN ? ELSE last_success END,
-                 consecutive_errors = ?, next_due = ?, gone = ?, discovered_url = ?
+                 consecutive_errors = ?, next_due = ?, gone = ?, discovered_url = ?,
+                 due_reason = ?, retry_after = ?
                WHERE url = ?""",
             (
                 o.fetch_url,
@@ -328,6 +350,8 @@ class Store:
                 _ts(o.next_due),
                 o.status == "gone",
                 o.discovered_feed_url,
+                o.due_reason,
+                _ts(o.retry_at),
                 o.url,
             ),
         )
@@ -391,6 +415,31 @@ class Store:
             )
         return found
 
+    def feed_config_hashes(self) -> dict[str, str | None]:
+        """The fingerprint of each stored feed's settings as last seen (see note_feed_configs)."""
+        return dict(self.db.execute("SELECT url, config_hash FROM feeds").fetchall())
+
+    def note_feed_configs(self, changed: dict[str, str], now: datetime) -> None:
+        """Record new fingerprints of feeds whose settings changed in feeds.yaml, and make each
+        due now: its errors and our own backoff are forgotten; a server's Retry-After that is
+        still in the future stays in force."""
+        if not changed:
+            return
+        until = _ts(now)
+        with self.transaction() as db:
+            for url, config_hash in changed.items():
+                db.execute(
+                    "INSERT INTO feeds (url, fetch_url) VALUES (?, ?) ON CONFLICT(url) DO NOTHING",
+                    (url, url),
+                )
+                db.execute(
+                    """UPDATE feeds SET config_hash = ?, consecutive_errors = 0,
+                         next_due = CASE WHEN retry_after > ? THEN retry_after END,
+                         due_reason = CASE WHEN retry_after > ? THEN 'retry_after' END
+                       WHERE url = ?""",
+                    (config_hash, until, until, url),
+                )
+
     def feed_health(
         self, now: datetime, names: dict[str, str | None] | None = None
     ) -> list[FeedHealth]:
@@ -404,7 +453,8 @@ class Store:
                          WHERE i.feed_url = f.url AND i.sort_time >= ?),
                       (SELECT count(*) FROM items i JOIN story_items si ON si.item_id = i.id
                          JOIN stories s ON s.id = si.story_id
-                         WHERE i.feed_url = f.url AND i.sort_time >= ? AND s.outlets > 1)
+                         WHERE i.feed_url = f.url AND i.sort_time >= ? AND s.outlets > 1),
+                      f.due_reason, f.retry_after
                FROM feeds f ORDER BY f.url""",
             (since, since, since),
         ).fetchall()
@@ -422,6 +472,8 @@ class Store:
                 gone=bool(r[8]),
                 items_7d=r[9],
                 multi_outlet_share=(r[11] / r[10]) if r[10] else None,
+                due_reason=r[12],
+                retry_after=_dt(r[13]),
             )
             for r in rows
         ]

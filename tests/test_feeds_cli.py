@@ -205,6 +205,8 @@ def test_list(config: Path) -> None:
         "name": "World Daily",
         "tags": ["world"],
         "allow_private": False,
+        "min_interval_minutes": None,
+        "full_text": None,
     }
 
 

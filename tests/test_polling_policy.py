@@ -1,0 +1,250 @@
+"""The polling policy end to end (feeds.yaml -> pipeline.poll -> store -> `feeds status`), on a
+real server on loopback: our own refusals get no backoff, a fixed entry is due at once, a floor
+keeps the pace polite, `poll --force URL` forces chosen feeds, and nothing tracks us."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpcore
+import pytest
+from click.testing import CliRunner
+
+from aggregator.cli import main
+from aggregator.config import ConfigError, load_config
+from aggregator.feeds_cli import feeds
+from aggregator.models import FeedState
+from aggregator.netguard import GuardedBackend, PrivateAddressError
+from aggregator.pipeline import poll
+from aggregator.poller import PollOptions
+from aggregator.poller import poll as poll_http
+from aggregator.store import Store
+from tests.support import feedserver
+from tests.support.feedserver import FeedServer, RecordedRequest, Reply
+
+feed_server = feedserver.feed_server
+
+NOW = datetime.now(UTC).replace(microsecond=0)  # `feeds status` reads the real clock
+RSS = (
+    "<rss version='2.0'><channel><title>Local news</title>"
+    "<item><title>Council votes on the bridge</title><link>/a/1</link><guid>1</guid></item>"
+    "</channel></rss>"
+)
+VALIDATED = {"Content-Type": "application/rss+xml", "ETag": '"v1"'}
+
+
+def write_config(tmp_path: Path, feeds_yaml: str, extra: str = "") -> Path:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(f"database: agg.db\n{extra}feeds:\n{feeds_yaml}", encoding="utf-8")
+    return path
+
+
+def run_poll(path: Path, now: datetime, **kwargs: object):
+    config = load_config(path)
+    with Store.open(config.database) as store:
+        summary = poll(config, store, now=now, **kwargs)  # type: ignore[arg-type]
+        states = {s.url: s for s in store.feed_states(config.feeds)}
+    return summary, states
+
+
+def status_json(path: Path) -> dict[str, dict]:
+    result = CliRunner().invoke(feeds, ["status", "-c", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    return {row["url"]: row for row in json.loads(result.output)}
+
+
+# ---------------------------------------------------------------- our refusals
+
+
+def test_a_private_address_refusal_has_no_backoff_and_the_fix_takes_at_once(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    feed_server.route("/rss", body=RSS, headers=VALIDATED)
+    url = feed_server.url("/rss")
+    path = write_config(tmp_path, f"  - url: {url}\n")
+
+    summary, states = run_poll(path, NOW)
+    assert summary.feeds_failed == 1
+    assert "allow_private" in summary.errors[0][1]
+    assert states[url].consecutive_errors == 0  # not a server failure
+    assert feed_server.requests == []
+    row = status_json(path)[url]
+    assert row["not_due_because"].startswith("waiting for a config fix until")
+
+    path.write_text(path.read_text().replace(f"{url}\n", f"{url}\n    allow_private: true\n"))
+    summary, states = run_poll(path, NOW + timedelta(minutes=1))
+    assert (summary.feeds_ok, summary.new_items) == (1, 1)
+    assert len(feed_server.requests) == 1
+    assert status_json(path)[url]["not_due_because"].startswith("minimum interval until")
+
+
+def test_a_changed_entry_clears_our_backoff_but_not_the_servers_retry_after(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    feed_server.route("/broken", status=500)
+    feed_server.route("/busy", status=503, headers={"Retry-After": "7200"})
+    broken, busy = feed_server.url("/broken"), feed_server.url("/busy")
+    entries = f"  - url: {broken}\n  - url: {busy}\n"
+    path = write_config(tmp_path, entries, "allow_private: true\n")
+
+    _, states = run_poll(path, NOW)
+    assert states[broken].consecutive_errors == 1
+    rows = status_json(path)
+    assert rows[broken]["not_due_because"].startswith("backoff after 1 error until")
+    assert rows[busy]["not_due_because"].startswith("server's Retry-After until")
+    run_poll(path, NOW + timedelta(minutes=5))
+    assert len(feed_server.requests) == 2  # both wait
+
+    retuned = entries.replace("\n", "\n    min_interval_minutes: 30\n")
+    path.write_text(path.read_text().replace(entries, retuned))
+    _, states = run_poll(path, NOW + timedelta(minutes=10))
+    assert [r.route for r in feed_server.requests[2:]] == ["/broken"]  # due now
+    assert states[broken].consecutive_errors == 1  # counted afresh from the change
+    assert states[busy].next_due == NOW + timedelta(hours=2)  # the server's word stands
+
+
+def test_poll_force_fetches_only_the_named_feeds(feed_server: FeedServer, tmp_path: Path) -> None:
+    feed_server.route("/one", body=RSS, headers=VALIDATED)
+    feed_server.route("/two", body=RSS, headers=VALIDATED)
+    one, two = feed_server.url("/one"), feed_server.url("/two")
+    path = write_config(tmp_path, f"  - url: {one}\n  - url: {two}\n    name: Two\n")
+    path.write_text("allow_private: true\n" + path.read_text())
+    runner = CliRunner()
+
+    def cli(*args: str):
+        return runner.invoke(main, ["poll", "-c", str(path), *args], catch_exceptions=False)
+
+    assert cli().exit_code == 0
+    assert len(feed_server.requests) == 2
+    assert "new items: 0" in cli().output  # the minimum interval holds both back
+    assert len(feed_server.requests) == 2
+    assert cli("--force", "Two").exit_code == 0
+    assert [r.route for r in feed_server.requests[2:]] == ["/two"]
+    unknown = cli("--force", "https://nowhere.example/rss")
+    assert unknown.exit_code == 2
+    assert "is not a feed in" in unknown.output
+
+
+# ---------------------------------------------------------------- the floor
+
+
+@pytest.mark.parametrize(
+    ("headers", "extra", "entry", "skipped_at", "due_at", "reason"),
+    [
+        (VALIDATED, "", "", 30, 60, "minimum interval"),
+        ({"Content-Type": "application/rss+xml"}, "", "", 180, 240, "without ETag"),
+        (VALIDATED, "poll:\n  min_interval_minutes: 120\n", "", 90, 120, "minimum interval"),
+        ({}, "", "    min_interval_minutes: 15\n", 10, 15, "minimum interval"),
+    ],
+)
+def test_the_floor_keeps_a_feed_away_and_an_hourly_cron_still_finds_it_due(
+    feed_server: FeedServer,
+    tmp_path: Path,
+    headers: dict[str, str],
+    extra: str,
+    entry: str,
+    skipped_at: int,
+    due_at: int,
+    reason: str,
+) -> None:
+    feed_server.route("/rss", body=RSS, headers=headers)
+    url = feed_server.url("/rss")
+    path = write_config(tmp_path, f"  - url: {url}\n{entry}", "allow_private: true\n" + extra)
+
+    run_poll(path, NOW)
+    assert reason in status_json(path)[url]["not_due_because"]
+    run_poll(path, NOW + timedelta(minutes=skipped_at))
+    assert len(feed_server.requests) == 1
+    run_poll(path, NOW + timedelta(minutes=due_at, seconds=-2))  # a cron running a bit early
+    assert len(feed_server.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("poll:\n  min_interval_minutes: 5\nfeeds: []\n", "poll.min_interval_minutes"),
+        (
+            "feeds:\n  - url: https://a.example/rss\n    min_interval_minutes: 10\n",
+            "feeds[0].min_interval_minutes",
+        ),
+        ("poll:\n  unconditional_interval_minutes: 1\nfeeds: []\n", "at least 15"),
+    ],
+)
+def test_a_floor_below_15_minutes_is_a_config_error(tmp_path: Path, text: str, words: str) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="poll --force") as error:
+        load_config(path)
+    assert words in str(error.value) and "\n" not in str(error.value)
+
+
+# ---------------------------------------------------------------- nothing tracks us
+
+
+def test_no_cookies_or_referrer_are_sent(feed_server: FeedServer) -> None:
+    def tracking(request: RecordedRequest) -> Reply:
+        if request.route == "/start":
+            return Reply(302, headers={"Location": "/rss", "Set-Cookie": "id=1; Path=/"})
+        return Reply(200, body=RSS, headers={"Set-Cookie": "seen=1; Path=/"})
+
+    feed_server.route("/start", handler=tracking)
+    feed_server.route("/rss", handler=tracking)
+    states = [
+        FeedState(url=feed_server.url(p), fetch_url=feed_server.url(p), allow_private=True)
+        for p in ("/start", "/rss", "/rss?again")
+    ]
+    options = PollOptions(max_per_host=1, parse_processes=0, trust_env=False)
+    poll_http(states, now=NOW, options=options)
+
+    assert len(feed_server.requests) == 4
+    for request in feed_server.requests:
+        assert "Cookie" not in request.headers
+        assert "Referer" not in request.headers
+
+
+# ---------------------------------------------------------------- the connect-time guard
+
+
+def test_the_guard_checks_the_address_actually_connected_to(feed_server: FeedServer) -> None:
+    """DNS rebinding: the name is public when checked, loopback when connected. The second
+    lookup is the one the connection uses, so it is refused and nothing reaches the server."""
+    feed_server.route("/rss", body=RSS)
+    answers = iter([["93.184.216.34"], ["127.0.0.1"], ["127.0.0.1"]])
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        return next(answers)
+
+    url = f"http://rebind.example:{feed_server.port}/rss"
+    options = PollOptions(resolver=rebinding, parse_processes=0, trust_env=False)
+    (outcome,) = poll_http([FeedState(url=url, fetch_url=url)], now=NOW, options=options)
+
+    assert outcome.status == "error"
+    assert outcome.refused
+    assert "127.0.0.1" in (outcome.error or "") and "allow_private" in (outcome.error or "")
+    assert feed_server.requests == []
+
+
+def test_the_guarded_backend_connects_only_to_checked_public_addresses(
+    feed_server: FeedServer,
+) -> None:
+    seen: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        seen.append(host)
+        return {"mixed.example": ["93.184.216.34", "10.0.0.7"]}.get(host, ["169.254.169.254"])
+
+    backend = GuardedBackend(resolver)
+
+    async def attempt(host: str) -> None:
+        await backend.connect_tcp(host, feed_server.port, timeout=1)
+
+    for host in ("mixed.example", "metadata.example", "127.0.0.1", "[::1]", "::ffff:127.0.0.1"):
+        with pytest.raises(PrivateAddressError):
+            asyncio.run(attempt(host))
+    assert seen == ["mixed.example", "metadata.example"]  # literals need no lookup
+    with pytest.raises(PrivateAddressError):
+        asyncio.run(backend.connect_unix_socket("/run/docker.sock"))
+    assert isinstance(backend, httpcore.AsyncNetworkBackend)
