@@ -2,7 +2,8 @@
 
 feedparser does the format work (RSS 0.9x/1.0/2.0, Atom 0.3/1.0) with its HTML sanitiser and
 relative-URI rewriting off: we reduce every field to plain text ourselves, which is both safer
-and about twice as fast.
+and about twice as fast. JSON Feed 1.0/1.1 (jsonfeed.org) is read here, by content type or by
+its first character, into the same records under the same limits.
 
 Safety: feedparser re-inserts "plain" entity declarations from the DTD and its fallback (loose)
 parser then expands every reference, so a 200 kB entity referenced 20,000 times takes minutes
@@ -19,6 +20,7 @@ import codecs
 import contextlib
 import html
 import io
+import json
 import re
 import threading
 import time
@@ -39,7 +41,13 @@ from aggregator.models import ParsedEntry, ParsedFeed
 
 SUMMARY_MAX_CHARS = 2_000
 TITLE_MAX_CHARS = 500
-FEED_LINK_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
+FEED_LINK_TYPES = (
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/feed+json",
+)
+JSON_FEED_VERSION = "https://jsonfeed.org/version/"
 
 
 class FeedParseError(ValueError):
@@ -58,13 +66,16 @@ class NotAFeedError(FeedParseError):
 
 
 def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> ParsedFeed:
-    """Parse an RSS/Atom document fetched from `url` (served with `content_type`).
+    """Parse an RSS/Atom document or a JSON Feed fetched from `url` (served with
+    `content_type`).
 
     Raises NotAFeedError for an HTML page with a feed link, FeedParseError for anything else
     that is not a feed.
     """
     if not body.strip():
         raise FeedParseError("empty body")
+    if _looks_like_json(body, content_type):
+        return parse_json_feed(body, url=url)
     if _looks_like_html(body, content_type):
         links = feed_links_in_html(body, base_url=url)
         if links:
@@ -78,6 +89,11 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
     entries = tuple(e for e in (_entry(raw, url) for raw in result.entries) if e is not None)
     title = _text(result.feed, "title", TITLE_MAX_CHARS) or None
     if not entries and not title and (result.bozo or not result.version):
+        if not _looks_like_markup(body):
+            raise FeedParseError(
+                "neither an XML feed (RSS, Atom) nor a JSON Feed: the body starts with "
+                f"{_snippet(body)}"
+            )
         raise FeedParseError(_bozo_reason(result))
     return ParsedFeed(
         title=title,
@@ -85,6 +101,122 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
         entries=entries,
         ttl_minutes=_ttl(result.feed.get("ttl")),
     )
+
+
+# ---------------------------------------------------------------- JSON Feed 1.0 / 1.1
+
+
+def parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
+    """A JSON Feed (https://jsonfeed.org/version/1.1, and 1.0) as a ParsedFeed: the same
+    plain-text fields, limits and http(s)-only links as the XML path. Untrusted input: every
+    field may be missing or of the wrong type, and is then ignored."""
+    try:
+        document = json.loads(_decode_json(body))
+    except json.JSONDecodeError as exc:
+        raise FeedParseError(
+            f"not a valid JSON Feed: invalid JSON at line {exc.lineno} column {exc.colno}: "
+            f"{exc.msg}"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # absurd nesting, a 5,000-digit number
+        raise FeedParseError(f"not a valid JSON Feed: {type(exc).__name__}"[:200]) from None
+    if not isinstance(document, dict):
+        raise FeedParseError("JSON, but not a JSON Feed: the top level is not an object")
+    version = document.get("version")
+    if not isinstance(version, str) or not version.startswith(JSON_FEED_VERSION):
+        raise FeedParseError(
+            'JSON, but not a JSON Feed: no "version": "https://jsonfeed.org/version/1.1"'
+        )
+    raw_items = document.get("items")
+    if not isinstance(raw_items, list):
+        raise FeedParseError('not a valid JSON Feed: "items" is missing or not a list')
+    feed_url = _json_str(document, "feed_url")
+    base = _http_link(feed_url, url) or url
+    entries = tuple(
+        entry
+        for entry in (_json_entry(raw, base) for raw in raw_items if isinstance(raw, dict))
+        if entry is not None
+    )
+    title = _plain(_json_str(document, "title"), "text/plain", TITLE_MAX_CHARS) or None
+    return ParsedFeed(
+        title=title,
+        link=_http_link(_json_str(document, "home_page_url"), base),
+        entries=entries,
+    )
+
+
+def _json_entry(raw: dict[str, Any], base: str) -> ParsedEntry | None:
+    title = _plain(_json_str(raw, "title"), "text/plain", TITLE_MAX_CHARS)
+    summary = _plain(_json_str(raw, "summary"), "text/plain", SUMMARY_MAX_CHARS)
+    if not summary:
+        summary = _plain(_json_str(raw, "content_text"), "text/plain", SUMMARY_MAX_CHARS)
+    if not summary:
+        summary = _plain(_json_str(raw, "content_html"), "text/html", SUMMARY_MAX_CHARS)
+    link = _http_link(_json_str(raw, "url"), base) or _http_link(
+        _json_str(raw, "external_url"), base
+    )
+    identifier = raw.get("id")
+    if isinstance(identifier, int | float) and not isinstance(identifier, bool):
+        identifier = str(identifier)  # JSON Feed 1.0 allowed numbers
+    guid = identifier.strip() if isinstance(identifier, str) and identifier.strip() else None
+    if not (title or summary or link):
+        return None
+    published = _json_date(raw, "date_published") or _json_date(raw, "date_modified")
+    return ParsedEntry(guid=guid, link=link, title=title, summary=summary, published=published)
+
+
+def _json_str(record: dict[str, Any], key: str) -> str:
+    value = record.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _json_date(record: dict[str, Any], key: str) -> datetime | None:
+    value = _json_str(record, key).strip()
+    if not value or len(value) > 64:
+        return None
+    try:
+        return _utc(_parse_date(value))
+    except Exception:  # feedparser's date parsers raise odd things on odd input
+        return None
+
+
+def _decode_json(body: bytes) -> str:
+    """JSON is UTF-8 (RFC 8259); a BOM or UTF-16 from old servers is tolerated."""
+    for bom, encoding in _BOMS:
+        if body.startswith(bom):
+            return body.decode(encoding, "replace")
+    return body.decode("utf-8", "replace")
+
+
+def _looks_like_json(body: bytes, content_type: str | None) -> bool:
+    """JSON by its first character; by its content type unless the body is markup (servers
+    mislabel feeds both ways, and the body is the better witness)."""
+    first = _first_char(body)
+    if first in ("{", "["):
+        return True
+    kind = (content_type or "").split(";")[0].strip().lower()
+    return first != "<" and (kind == "application/json" or kind.endswith("+json"))
+
+
+def _looks_like_markup(body: bytes) -> bool:
+    return _first_char(body) == "<"
+
+
+def _first_char(body: bytes) -> str:
+    head = body[:1024]
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            text = head.decode(encoding, "ignore")
+            break
+    else:
+        text = head.decode("latin-1")
+    text = text.lstrip("\ufeff \t\r\n")
+    return text[:1]
+
+
+def _snippet(body: bytes) -> str:
+    """The start of a body, safe to show in one line of an error message."""
+    text = _CONTROL_CHARS.sub("?", body[:40].decode("utf-8", "replace"))
+    return repr(_collapse(text))
 
 
 def _feedparser(document: bytes) -> Any:
@@ -240,9 +372,9 @@ def _ttl(value: object) -> int | None:
 def _bozo_reason(result: Mapping[str, Any]) -> str:
     exception = result.get("bozo_exception")
     if exception is None:
-        return "not an RSS or Atom feed"
+        return "XML, but not an RSS or Atom feed"
     reason = str(getattr(exception, "getMessage", lambda: exception)())
-    return f"not a valid feed: {reason}"[:200]
+    return f"not a valid XML feed (RSS, Atom): {reason}"[:200]
 
 
 # ---------------------------------------------------------------- text helpers

@@ -72,8 +72,9 @@ from aggregator.text import safe_terminal_text
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 ACCEPT = (
-    "application/rss+xml, application/atom+xml, application/rdf+xml;q=0.9, "
-    "application/xml;q=0.8, text/xml;q=0.8, */*;q=0.1"
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/rdf+xml;q=0.9, application/xml;q=0.8, text/xml;q=0.8, "
+    "application/json;q=0.8, */*;q=0.1"
 )
 SUCCESS = (200, 203, 226)  # 226: "A-IM: feed" delta answer, a feed with only the new entries
 PERMANENT_REDIRECTS = (301, 308)
@@ -823,7 +824,7 @@ class _Decoder:
 
 # ---------------------------------------------------------------- discovery
 
-DISCOVERY_PATHS = ("feed", "rss", "rss.xml", "atom.xml", "feed.xml", "index.xml")
+DISCOVERY_PATHS = ("feed", "rss", "rss.xml", "atom.xml", "feed.xml", "index.xml", "feed.json")
 
 
 class DiscoveryError(Exception):
