@@ -90,6 +90,7 @@ class Item:
     published: datetime  # the feed's date, else the time it was first seen
     feed_url: str = ""
     tags: tuple[str, ...] = ()
+    full_text: str = ""  # the article page's main text (its start), when fetched
 
 
 StoryStatus = Literal["new", "growing", "unchanged"]
@@ -193,3 +194,5 @@ class RunSummary:
     new_items: int = 0
     stories: int = 0
     errors: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (feed url, error)
+    full_texts: int = 0  # new items whose article text was extracted
+    full_text_failures: int = 0  # new items whose article page could not be used

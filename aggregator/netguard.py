@@ -2,7 +2,10 @@
 
 A feed URL, an article link, or a redirect from either could otherwise make the aggregator
 request loopback admin pages, cloud metadata services (169.254.169.254) or hosts on the LAN.
-Every address a name resolves to is checked, on every redirect hop.
+Every address a name resolves to is checked, on every redirect hop. `allow_private` lets a
+feed (and its article pages) use loopback and LAN addresses, never link-local ones
+(169.254.0.0/16, fe80::/10): that is where cloud metadata services answer, and no feed lives
+there.
 
 Two checks, one verdict: `check_public_url` before a request gives a clear early refusal (and
 is all a test transport or an HTTP proxy allows), and `GuardedBackend`, the HTTP client's
@@ -37,6 +40,15 @@ class ResolveError(Exception):
     """The host name could not be resolved."""
 
 
+def is_allowed(address: IPAddress, allow_private: bool) -> bool:
+    """Public, or (with allow_private) private but not link-local or multicast."""
+    if is_public(address):
+        return True
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return allow_private and not (address.is_link_local or address.is_multicast)
+
+
 def is_public(address: IPAddress) -> bool:
     """Globally routable unicast: not loopback, link-local, private, shared (CGNAT),
     unspecified, multicast, reserved or documentation ranges."""
@@ -55,25 +67,36 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-async def check_public_url(url: str, resolver: Resolver = system_resolver) -> None:
-    """Raise PrivateAddressError unless every address of the URL's host is public."""
+async def check_public_url(
+    url: str, resolver: Resolver = system_resolver, *, allow_private: bool = False
+) -> None:
+    """Raise PrivateAddressError unless every address of the URL's host is allowed."""
     parts = urlsplit(url)
     host = parts.hostname
     if not host:
         raise PrivateAddressError(f"no host in {url}")
-    await public_addresses(host, _port(parts), resolver)
+    if allow_private and _ip_literal(host) is None:
+        return  # a name: GuardedBackend checks it when connecting, with no extra lookup here
+    await allowed_addresses(host, _port(parts), resolver, allow_private=allow_private)
 
 
-async def public_addresses(host: str, port: int, resolver: Resolver) -> list[str]:
-    """The addresses of `host`, all public; else PrivateAddressError (or ResolveError).
-    One private address refuses the host: a client may pick any of them."""
+async def allowed_addresses(
+    host: str, port: int, resolver: Resolver, *, allow_private: bool = False
+) -> list[str]:
+    """The addresses of `host`, all allowed; else PrivateAddressError (or ResolveError).
+    One refused address refuses the host: a client may pick any of them."""
     literal = _ip_literal(host)
     addresses = [literal] if literal else [_parse(a) for a in await resolver(host, port)]
     if not addresses:
         raise ResolveError(f"cannot resolve {host}: no addresses")
-    private = [a for a in addresses if a is None or not is_public(a)]
-    if private:
-        shown = ", ".join(str(a) for a in private if a) or "an unparsable address"
+    refused = [a for a in addresses if a is None or not is_allowed(a, allow_private)]
+    if refused:
+        shown = ", ".join(str(a) for a in refused if a) or "an unparsable address"
+        if allow_private:
+            raise PrivateAddressError(
+                f"refused: {host} is a link-local address ({shown}), where cloud metadata "
+                "services answer; never fetched, even with allow_private"
+            )
         raise PrivateAddressError(f"refused: {host} is a private address ({shown}); {SETTING_HINT}")
     return [str(a) for a in addresses if a is not None]
 
@@ -83,8 +106,11 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     host with `resolver`, refuses it if any address is private, and connects to the checked
     addresses (TLS still verifies the host name: httpcore sends it as SNI)."""
 
-    def __init__(self, resolver: Resolver = system_resolver) -> None:
+    def __init__(
+        self, resolver: Resolver = system_resolver, *, allow_private: bool = False
+    ) -> None:
         self.resolver = resolver
+        self.allow_private = allow_private
         self.inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -95,7 +121,9 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        addresses = await public_addresses(host, port, self.resolver)
+        addresses = await allowed_addresses(
+            host, port, self.resolver, allow_private=self.allow_private
+        )
         failure: Exception | None = None
         for address in addresses:
             try:
@@ -104,7 +132,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
                 )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 failure = exc
-        assert failure is not None  # public_addresses never returns an empty list
+        assert failure is not None  # allowed_addresses never returns an empty list
         raise failure
 
     async def connect_unix_socket(

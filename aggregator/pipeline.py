@@ -177,13 +177,127 @@ def poll(
         states = [replace(s, next_due=None) for s in states]
     poll_http(states, now=now, options=options, on_result=record, collect=False)
     flush()
+    texts = FullTextSummary()
+    full_text_feeds = [f for f in selected if config.wants_full_text(f)]
+    if full_text_feeds and counts["new"]:
+        texts = fetch_full_texts(config, store, full_text_feeds, since=now, untried_only=True)
     return RunSummary(
         feeds_ok=counts["ok"],
         feeds_failed=counts["failed"],
         feeds_not_modified=counts["not_modified"],
         new_items=counts["new"],
         errors=tuple(errors),
+        full_texts=texts.extracted,
+        full_text_failures=texts.failed,
     )
+
+
+# ------------------------------------------------------------------ full text
+
+
+@dataclass(frozen=True, slots=True)
+class FullTextSummary:
+    pages: int = 0  # article pages requested
+    extracted: int = 0  # items whose stored text is now the page's
+    kept_summary: int = 0  # the page said no more than the feed's summary
+    failed: int = 0  # fetch or extraction failed (recorded per item)
+    changed: int = 0  # items whose stored text changed
+
+
+def fetch_full_texts(
+    config: Config,
+    store: Store,
+    feeds: Sequence[FeedConfig],
+    *,
+    since: datetime,
+    untried_only: bool,
+    transport=None,
+) -> FullTextSummary:
+    """Fetch the article page of each item of `feeds` first seen since `since` (untried_only:
+    only items never tried, i.e. new ones) and store its main text beside the summary.
+    One request per item; failures are recorded on the item and never raised."""
+    from aggregator.articles import ArticleRequest, fetch_articles_sync
+    from aggregator.extract import extract_article
+
+    allow = {f.url: f.allow_private for f in feeds}
+    rows = store.items_for_full_text(list(allow), since, untried_only=untried_only)
+    results: list[tuple[int, str | None, str]] = []
+    summaries = {item_id: summary for item_id, _link, summary, _feed in rows}
+    requests = []
+    for item_id, link, _summary, feed_url in rows:
+        if link:
+            requests.append(ArticleRequest(item_id, link, allow[feed_url]))
+        else:
+            results.append((item_id, None, "failed: the item has no link"))
+
+    def extract(page) -> None:  # as each page arrives, so pages are not all held at once
+        if page.html is None:
+            results.append((page.item_id, None, f"failed: {page.error}"[:500]))
+            return
+        found = extract_article(
+            page.html, url=page.final_url, summary=summaries.get(page.item_id, "")
+        )
+        results.append((page.item_id, found.text, FULL_TEXT_STATUS[found.status]))
+
+    fetch_articles_sync(
+        requests, options=poll_options(config), transport=transport, on_page=extract
+    )
+    changed = store.save_full_texts(results)
+    statuses = [status for _id, _text, status in results]
+    return FullTextSummary(
+        pages=len(requests),
+        extracted=statuses.count(FULL_TEXT_STATUS["ok"]),
+        kept_summary=statuses.count(FULL_TEXT_STATUS["short"]),
+        failed=sum(1 for s in statuses if s.startswith("failed")),
+        changed=changed,
+    )
+
+
+def fetch_text(
+    config: Config,
+    store: Store,
+    *,
+    feeds: Sequence[str] = (),
+    days: float = 1.0,
+    now: datetime | None = None,
+    transport=None,
+) -> FullTextSummary:
+    """Fetch and extract again the article text of items first seen in the last `days` days,
+    of the feeds named (else of every feed with full text on). The next `cluster` regroups."""
+    now = now or utcnow()
+    chosen = (
+        select_feeds(config, feeds)
+        if feeds
+        else tuple(f for f in config.feeds if config.wants_full_text(f))
+    )
+    if not chosen:
+        raise UnknownFeedError(
+            f"no feed in {config.path} has full_text: true; set it, or name feeds with --feed"
+        )
+    since = now - timedelta(days=days)
+    summary = fetch_full_texts(
+        config, store, chosen, since=since, untried_only=False, transport=transport
+    )
+    if summary.changed:
+        store.set_meta("cluster_fingerprint", "")  # same items, new texts: group them again
+    return summary
+
+
+FULL_TEXT_STATUS = {
+    "ok": "ok",
+    "short": "kept the feed's summary: the page's text is not longer",
+    "empty": "failed: no article text found on the page",
+}
+
+
+def with_full_text(item: Item) -> Item:
+    """The item as grouping and the digest see it: with an article text, its lede (who,
+    where, when) stands in for the feed's summary."""
+    from aggregator.extract import lede
+
+    if not item.full_text:
+        return item
+    return replace(item, summary=lede(item.full_text), full_text="")
 
 
 # ------------------------------------------------------------------ cluster
@@ -205,6 +319,7 @@ def cluster(
     now = now or utcnow()
     tags = {f.url: f.tags for f in config.feeds}
     items = store.items_since(now - timedelta(hours=config.window_hours), tags)
+    items = [with_full_text(item) for item in items]
     day = local_day(config, now)
     fingerprint = _window_fingerprint(config, [i.id for i in items], day)
     # An empty window is worth explaining when the feeds did bring items, only older ones.

@@ -104,7 +104,7 @@ class PollOptions:
     trust_env: bool = True  # HTTP(S)_PROXY and friends
 
 
-class _FetchError(Exception):
+class FetchError(Exception):
     def __init__(
         self,
         message: str,
@@ -172,7 +172,7 @@ async def poll_feeds(
     with `collect=False` nothing is returned, so each outcome (and its parsed entries) can be
     freed once `on_result` has stored it, instead of the whole poll staying in memory."""
     due = sum(1 for s in states if not s.gone and (force or is_due(s.next_due, now)))
-    async with _clients(options, transport) as clients, _parser_pool(options, due) as pool:
+    async with http_clients(options, transport) as clients, _parser_pool(options, due) as pool:
         poller = _Poller(clients, pool, options, now=now, force=force)
 
         failed = False  # once on_result raised, it sees no more outcomes
@@ -260,8 +260,9 @@ def progress(
 @dataclass(frozen=True)
 class Clients:
     """Two HTTP clients: `guarded` connects only to public addresses (checked when each
-    connection opens, see netguard.GuardedBackend); `open` is for allow_private feeds. Two
-    pools, so a connection opened for an allowed feed is never reused for another."""
+    connection opens, see netguard.GuardedBackend); `open` is for allow_private feeds (any
+    address but link-local ones). Two pools, so a connection opened for an allowed feed is never
+    reused for another."""
 
     guarded: httpx.AsyncClient
     open: httpx.AsyncClient
@@ -287,7 +288,7 @@ class _Poller:
         self.force = force
         self.slots = asyncio.Semaphore(options.max_connections)
         self.host_slots: dict[str, asyncio.Semaphore] = {}
-        self.guards: dict[tuple[str, int | None], asyncio.Task[_FetchError | None]] = {}
+        self.guards: dict[tuple[str, int | None, bool], asyncio.Task[FetchError | None]] = {}
 
     async def poll_one(self, state: FeedState) -> FetchOutcome:
         if state.gone:
@@ -297,11 +298,11 @@ class _Poller:
         fetch = _FeedFetch(state, self.slots)
         try:
             return await self._fetch_and_parse(fetch)
-        except _FetchError as failure:
+        except FetchError as failure:
             return self._error(state, failure)
         except Exception as bug:  # never raise for a feed, even on our own mistakes
             message = f"unexpected error: {type(bug).__name__}: {bug}"
-            return self._error(state, _FetchError(message))
+            return self._error(state, FetchError(message))
         finally:
             fetch.release()
 
@@ -325,18 +326,17 @@ class _Poller:
         permanent_url, still_permanent = url, True
         seen = {url}
         for hop in range(self.options.max_redirects + 1):
-            _check_url(url)
-            if not fetch.state.allow_private:
-                await self._guard(url)
+            check_url(url)
+            await self._guard(url, fetch.state.allow_private)
             status, reason, headers, body = await self._request(url, fetch)
             if status not in PERMANENT_REDIRECTS + TEMPORARY_REDIRECTS:
                 return _Response(status, reason, headers, body, url, permanent_url)
-            target = _redirect_target(url, headers, status)
+            target = redirect_target(url, headers, status)
             if target in seen:
-                raise _FetchError(f"redirect loop: {url} redirects back to {target}", status)
+                raise FetchError(f"redirect loop: {url} redirects back to {target}", status)
             if hop == self.options.max_redirects:
                 limit = self.options.max_redirects
-                raise _FetchError(f"too many redirects (more than {limit})", status)
+                raise FetchError(f"too many redirects (more than {limit})", status)
             seen.add(target)
             if still_permanent and status in PERMANENT_REDIRECTS:
                 permanent_url = target
@@ -362,14 +362,14 @@ class _Poller:
                     return await self._send(url, fetch.state)
             except TimeoutError:
                 limit = self.options.total_timeout
-                raise _FetchError(f"timed out: the fetch took longer than {limit:g} s") from None
+                raise FetchError(f"timed out: the fetch took longer than {limit:g} s") from None
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 # InvalidURL also comes from an unparsable Location header (httpx reads it)
-                raise _FetchError(_http_error_message(exc)) from None
+                raise FetchError(http_error_message(exc)) from None
             except PrivateAddressError as refused:  # the connect-time check (GuardedBackend)
-                raise _FetchError(str(refused), local=True) from None
+                raise FetchError(str(refused), local=True) from None
             except ResolveError as unresolved:
-                raise _FetchError(str(unresolved)) from None
+                raise FetchError(str(unresolved)) from None
 
     async def _send(
         self, url: str, state: FeedState
@@ -380,21 +380,23 @@ class _Poller:
         try:
             body = None
             if response.status_code in SUCCESS:
-                body = await _read_capped(response, self.options.max_body_bytes)
+                body = await read_capped(response, self.options.max_body_bytes)
             return response.status_code, response.reason_phrase, response.headers, body
         finally:
             await response.aclose()
 
-    async def _guard(self, url: str) -> None:
+    async def _guard(self, url: str, allow_private: bool) -> None:
         """The private-address check, resolved once per host and port in a poll (hundreds
         of feeds often share a handful of hosts)."""
-        parts = urlsplit(url)  # already checked by _check_url
-        key = ((parts.hostname or "").lower(), parts.port)
+        parts = urlsplit(url)  # already checked by check_url
+        key = ((parts.hostname or "").lower(), parts.port, allow_private)
         if key not in self.guards:
-            self.guards[key] = asyncio.create_task(_refusal(url, self.options.resolver))
-        refusal = await asyncio.shield(self.guards[key])
-        if refusal:
-            raise refusal
+            self.guards[key] = asyncio.create_task(
+                refusal(url, self.options.resolver, allow_private=allow_private)
+            )
+        refused = await asyncio.shield(self.guards[key])
+        if refused:
+            raise refused
 
     # ------------------------------------------------------------ parsing
 
@@ -407,7 +409,7 @@ class _Poller:
         if isinstance(result, ParsedFeed):
             return result
         message, discovered = result
-        raise _FetchError(message, response.status, discovered_url=discovered)
+        raise FetchError(message, response.status, discovered_url=discovered)
 
     # ------------------------------------------------------------ outcomes
 
@@ -445,7 +447,7 @@ class _Poller:
             due_reason=schedule.reason,
         )
 
-    def _error(self, state: FeedState, failure: _FetchError) -> FetchOutcome:
+    def _error(self, state: FeedState, failure: FetchError) -> FetchOutcome:
         if failure.local:  # our refusal: no backoff, the next change of feeds.yaml retries it
             errors = state.consecutive_errors
             next_due, reason = self.now + WAIT_FOR_CONFIG, CONFIG
@@ -539,18 +541,19 @@ class _Poller:
 
 
 @asynccontextmanager
-async def _clients(
+async def http_clients(
     options: PollOptions, transport: httpx.AsyncBaseTransport | None
 ) -> AsyncIterator[Clients]:
     """The guarded and the open client (a test's `transport` serves both)."""
     async with AsyncExitStack() as stack:
-        guarded_transport = transport or _guarded_transport(options)
+        guarded_transport = transport or _guarded_transport(options, allow_private=False)
+        open_transport = transport or _guarded_transport(options, allow_private=True)
         guarded = await stack.enter_async_context(_client(options, guarded_transport))
-        opened = await stack.enter_async_context(_client(options, transport))
+        opened = await stack.enter_async_context(_client(options, open_transport))
         yield Clients(guarded=guarded, open=opened)
 
 
-def _guarded_transport(options: PollOptions) -> httpx.AsyncHTTPTransport:
+def _guarded_transport(options: PollOptions, *, allow_private: bool) -> httpx.AsyncHTTPTransport:
     """httpx's own transport whose connection pool opens connections through GuardedBackend.
     httpx has no public hook for a network backend, so its pool is replaced;
     tests/test_poller.py fails if that ever stops taking effect."""
@@ -563,7 +566,7 @@ def _guarded_transport(options: PollOptions) -> httpx.AsyncHTTPTransport:
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedBackend(options.resolver),
+        network_backend=GuardedBackend(options.resolver, allow_private=allow_private),
     )
     return transport
 
@@ -675,19 +678,21 @@ def _parse_job(
         return f"parser crashed: {type(bug).__name__}: {bug}"[:300], None
 
 
-async def _refusal(url: str, resolver: Resolver) -> _FetchError | None:
+async def refusal(
+    url: str, resolver: Resolver, *, allow_private: bool = False
+) -> FetchError | None:
     """Why fetching `url` is refused (private address: our policy; unresolvable), or None."""
     try:
-        await check_public_url(url, resolver)
+        await check_public_url(url, resolver, allow_private=allow_private)
     except PrivateAddressError as refused:
-        return _FetchError(str(refused), local=True)
+        return FetchError(str(refused), local=True)
     except ResolveError as unresolved:
-        return _FetchError(str(unresolved))
+        return FetchError(str(unresolved))
     return None
 
 
-def _check_url(url: str) -> None:
-    """An absolute http(s) URL with a host and a valid port, or a _FetchError."""
+def check_url(url: str) -> None:
+    """An absolute http(s) URL with a host and a valid port, or a FetchError."""
     try:
         parts = urlsplit(url)
         valid = parts.scheme in ("http", "https") and bool(parts.hostname)
@@ -695,7 +700,7 @@ def _check_url(url: str) -> None:
     except ValueError:
         valid = False
     if not valid:
-        raise _FetchError(
+        raise FetchError(
             f"invalid URL: {url[:200]} (an http:// or https:// URL is needed)", local=True
         )
 
@@ -710,10 +715,10 @@ def _validators(state: FeedState) -> dict[str, str]:
     return headers
 
 
-def _redirect_target(url: str, headers: httpx.Headers, status: int) -> str:
+def redirect_target(url: str, headers: httpx.Headers, status: int) -> str:
     location = (headers.get("Location") or "").strip()
     if not location:
-        raise _FetchError(f"HTTP {status} redirect without a Location header", status)
+        raise FetchError(f"HTTP {status} redirect without a Location header", status)
     try:
         target = urljoin(url, location)
         parts = urlsplit(target)
@@ -721,21 +726,21 @@ def _redirect_target(url: str, headers: httpx.Headers, status: int) -> str:
     except ValueError:  # e.g. "http://[broken"
         valid = False
     if not valid:
-        raise _FetchError(f"redirect to an unsupported URL: {location[:200]}", status)
+        raise FetchError(f"redirect to an unsupported URL: {location[:200]}", status)
     return parts._replace(fragment="").geturl()
 
 
-def _status_error(response: _Response, now: datetime) -> _FetchError:
+def _status_error(response: _Response, now: datetime) -> FetchError:
     message = f"HTTP {response.status} {response.reason}".strip()
     retry_at = None
     if response.status in (429, 503):
         retry_at = retry_after(response.headers.get("Retry-After"), now)
         if retry_at:
             message += f" (retry after {retry_at:%Y-%m-%d %H:%M:%S} UTC)"
-    return _FetchError(message, response.status, retry_at=retry_at)
+    return FetchError(message, response.status, retry_at=retry_at)
 
 
-def _http_error_message(exc: httpx.HTTPError | httpx.InvalidURL) -> str:
+def http_error_message(exc: httpx.HTTPError | httpx.InvalidURL) -> str:
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.ConnectTimeout):
         return f"connection timed out: {detail}"
@@ -757,15 +762,15 @@ class _TooLarge(Exception):
     pass
 
 
-async def _read_capped(response: httpx.Response, cap: int) -> bytes:
+async def read_capped(response: httpx.Response, cap: int) -> bytes:
     """The decoded body, refusing more than `cap` bytes after decompression. We decompress
     ourselves with zlib's max_length so a bomb never expands past the cap in memory."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > cap:
-        raise _FetchError(f"body too large: {int(declared):,} bytes (limit {cap:,})")
+        raise FetchError(f"body too large: {int(declared):,} bytes (limit {cap:,})")
     if response.is_stream_consumed:  # an in-memory response (httpx.MockTransport): decoded
         if len(response.content) > cap:
-            raise _FetchError(f"body too large: more than {cap:,} bytes (decompressed)")
+            raise FetchError(f"body too large: more than {cap:,} bytes (decompressed)")
         return response.content
     decoder = _Decoder(response.headers.get("Content-Encoding"))
     body = bytearray()
@@ -778,9 +783,9 @@ async def _read_capped(response: httpx.Response, cap: int) -> bytes:
         if len(body) > cap:
             raise _TooLarge
     except _TooLarge:
-        raise _FetchError(f"body too large: more than {cap:,} bytes (decompressed)") from None
+        raise FetchError(f"body too large: more than {cap:,} bytes (decompressed)") from None
     except zlib.error as exc:
-        raise _FetchError(f"corrupt compressed body: {exc}") from None
+        raise FetchError(f"corrupt compressed body: {exc}") from None
     return bytes(body)
 
 
@@ -791,7 +796,7 @@ class _Decoder:
         codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
         codings = [c for c in codings if c and c != "identity"]
         if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
-            raise _FetchError(f"unsupported Content-Encoding: {content_encoding}")
+            raise FetchError(f"unsupported Content-Encoding: {content_encoding}")
         self.coding = codings[0] if codings else None
         gzip_wrapped = self.coding != "deflate"
         self.inflater = zlib.decompressobj(zlib.MAX_WBITS | (16 if gzip_wrapped else 0))

@@ -32,6 +32,7 @@ from aggregator.models import (
 from aggregator.text import canonical_url
 
 SCHEMA_VERSION = 2
+FULL_TEXT_READ_CHARS = 4_000  # of an article's text, what grouping and excerpts may use
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -485,7 +486,8 @@ class Store:
     ) -> list[Item]:
         tags = tags or {}
         rows = self.db.execute(
-            "SELECT id, title, summary, outlet, link, sort_time, feed_url FROM items "
+            "SELECT id, title, summary, outlet, link, sort_time, feed_url,"
+            f" substr(coalesce(full_text, ''), 1, {FULL_TEXT_READ_CHARS}) FROM items "
             "WHERE sort_time >= ? ORDER BY sort_time, id",
             (_ts(since),),
         ).fetchall()
@@ -499,6 +501,7 @@ class Store:
                 published=_dt(r[5]),  # type: ignore[arg-type]
                 feed_url=r[6],
                 tags=tags.get(r[6], ()),
+                full_text=r[7],
             )
             for r in rows
         ]
@@ -524,6 +527,49 @@ class Store:
             )
             for r in rows
         ]
+
+    def items_for_full_text(
+        self, feed_urls: Sequence[str], since: datetime, *, untried_only: bool
+    ) -> list[tuple[int, str | None, str, str]]:
+        """(id, link, summary, feed_url) of the feeds' items first seen since `since` (with
+        untried_only: those whose page was never fetched), oldest first."""
+        found = []
+        untried = " AND full_text_status IS NULL" if untried_only else ""
+        for chunk in _chunks(feed_urls, 500):
+            marks = ",".join("?" * len(chunk))
+            found += self.db.execute(
+                f"SELECT id, link, summary, feed_url FROM items WHERE feed_url IN ({marks}) "
+                f"AND first_seen >= ?{untried} ORDER BY first_seen, id",
+                (*chunk, _ts(since)),
+            ).fetchall()
+        return found
+
+    def save_full_texts(self, results: Sequence[tuple[int, str | None, str]]) -> int:
+        """Store (item id, text or None, status) per item; the vectors of items whose text
+        changed are dropped (they were computed from the old text). Returns how many changed."""
+        changes = 0
+        with self.transaction() as db:
+            for item_id, text, status in results:
+                changed = db.execute(
+                    "UPDATE items SET full_text = ?, full_text_status = ? "
+                    "WHERE id = ? AND full_text IS NOT ?",
+                    (text, status, item_id, text),
+                ).rowcount
+                if not changed:
+                    db.execute(
+                        "UPDATE items SET full_text_status = ? WHERE id = ?", (status, item_id)
+                    )
+                else:
+                    db.execute("DELETE FROM embeddings WHERE item_id = ?", (item_id,))
+                    changes += 1
+        return changes
+
+    def full_text_statuses(self) -> dict[int, tuple[str | None, str | None]]:
+        """(status, text) per item id that has a full-text status (tests and reports)."""
+        rows = self.db.execute(
+            "SELECT id, full_text_status, full_text FROM items WHERE full_text_status IS NOT NULL"
+        )
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def count_items(self) -> int:
         return self.db.execute("SELECT count(*) FROM items").fetchone()[0]

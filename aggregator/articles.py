@@ -1,0 +1,202 @@
+"""Fetch article pages for full text, as politely and safely as feeds are fetched.
+
+Politeness: robots.txt is read once per site and run and honoured for our User-Agent (RFC 9309:
+a missing robots.txt allows everything, an unreachable one nothing), at most `max_per_host`
+requests per host at a time, the same timeouts and body cap as feeds, an honest User-Agent, no
+cookies. Safety: article links come from feed authors, so every hop of every redirect is
+checked against private addresses before the request and again when the connection is opened
+(netguard.GuardedBackend: the address checked is the address connected to). A page never
+raises: each request ends as one `ArticlePage`, with the HTML or an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
+
+import httpx
+
+from aggregator.netguard import PrivateAddressError, ResolveError
+from aggregator.poller import (
+    PERMANENT_REDIRECTS,
+    TEMPORARY_REDIRECTS,
+    Clients,
+    FetchError,
+    PollOptions,
+    check_url,
+    http_clients,
+    http_error_message,
+    read_capped,
+    redirect_target,
+    refusal,
+)
+
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
+HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
+ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleRequest:
+    item_id: int
+    url: str
+    allow_private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ArticlePage:
+    item_id: int
+    url: str  # the article link as requested
+    html: bytes | None  # None when `error` says why
+    final_url: str | None = None  # after redirects: the base for relative links
+    error: str | None = None
+
+
+OnPage = Callable[[ArticlePage], None]
+
+
+async def fetch_articles(
+    requests: Sequence[ArticleRequest],
+    *,
+    options: PollOptions | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_page: OnPage | None = None,
+) -> list[ArticlePage]:
+    """Fetch every article page; one ArticlePage per request, in order."""
+    options = options or PollOptions()
+    async with http_clients(options, transport) as clients:
+        fetcher = _Fetcher(clients, options)
+
+        async def one(request: ArticleRequest) -> ArticlePage:
+            page = await fetcher.page(request)
+            if on_page is not None:
+                on_page(page)
+            return page
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
+
+
+def fetch_articles_sync(
+    requests: Sequence[ArticleRequest],
+    *,
+    options: PollOptions | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    on_page: OnPage | None = None,
+) -> list[ArticlePage]:
+    return asyncio.run(
+        fetch_articles(requests, options=options, transport=transport, on_page=on_page)
+    )
+
+
+class _Fetcher:
+    def __init__(self, clients: Clients, options: PollOptions) -> None:
+        self.clients = clients
+        self.options = options
+        self.slots = asyncio.Semaphore(options.max_connections)
+        self.host_slots: dict[str, asyncio.Semaphore] = {}
+        self.robots: dict[tuple[str, bool], asyncio.Task[RobotFileParser | FetchError]] = {}
+
+    async def page(self, request: ArticleRequest) -> ArticlePage:
+        try:
+            body, final_url = await self._get(request.url, request.allow_private, robots=True)
+        except FetchError as failure:
+            return ArticlePage(request.item_id, request.url, None, error=str(failure))
+        except Exception as bug:  # never raise for a page, even on our own mistakes
+            message = f"unexpected error: {type(bug).__name__}: {bug}"[:300]
+            return ArticlePage(request.item_id, request.url, None, error=message)
+        return ArticlePage(request.item_id, request.url, body, final_url=final_url)
+
+    async def _get(self, url: str, allow_private: bool, *, robots: bool) -> tuple[bytes, str]:
+        """GET `url` (an HTML page, or robots.txt when robots=False), following redirects by
+        hand so every hop is checked: its scheme, its address and (for pages) robots.txt."""
+        seen = {url}
+        for hop in range(self.options.max_redirects + 1):
+            check_url(url)
+            refused = await refusal(url, self.options.resolver, allow_private=allow_private)
+            if refused:
+                raise refused
+            if robots and not await self._allowed(url, allow_private):
+                raise FetchError(f"robots.txt of {_origin(url)} disallows {url[:200]}")
+            status, headers, body = await self._request(url, allow_private, robots=robots)
+            if status not in PERMANENT_REDIRECTS + TEMPORARY_REDIRECTS:
+                if status != 200 or body is None:
+                    raise FetchError(f"HTTP {status}", status)
+                if robots:
+                    _check_html(headers)
+                return body, url
+            target = redirect_target(url, headers, status)
+            if target in seen or hop == self.options.max_redirects:
+                raise FetchError(f"redirect loop or too many redirects at {target[:200]}", status)
+            seen.add(target)
+            url = target
+        raise AssertionError("unreachable")
+
+    async def _request(
+        self, url: str, allow_private: bool, *, robots: bool
+    ) -> tuple[int, httpx.Headers, bytes | None]:
+        host = (urlsplit(url).hostname or "").lower()
+        host_slot = self.host_slots.setdefault(host, asyncio.Semaphore(self.options.max_per_host))
+        cap = self.options.max_body_bytes if robots else ROBOTS_MAX_BYTES
+        client = self.clients.for_private(allow_private)
+        async with host_slot, self.slots:
+            try:
+                async with asyncio.timeout(self.options.total_timeout):
+                    request = client.build_request(
+                        "GET", url, headers={"Accept": PAGE_ACCEPT if robots else "text/plain"}
+                    )
+                    response = await client.send(request, stream=True)
+                    try:
+                        body = await read_capped(response, cap) if response.is_success else None
+                        return response.status_code, response.headers, body
+                    finally:
+                        await response.aclose()
+            except TimeoutError:
+                limit = self.options.total_timeout
+                raise FetchError(f"timed out: the page took longer than {limit:g} s") from None
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                raise FetchError(http_error_message(exc)) from None
+            except PrivateAddressError as refused:  # the connect-time check (GuardedBackend)
+                raise FetchError(str(refused), local=True) from None
+            except ResolveError as unresolved:
+                raise FetchError(str(unresolved)) from None
+
+    async def _allowed(self, url: str, allow_private: bool) -> bool:
+        key = (_origin(url), allow_private)
+        if key not in self.robots:
+            self.robots[key] = asyncio.create_task(self._robots(key[0], allow_private))
+        rules = await asyncio.shield(self.robots[key])
+        if isinstance(rules, FetchError):
+            raise rules  # our own guard refused the site: say so, not "robots.txt"
+        return rules.can_fetch(self.options.user_agent, url)
+
+    async def _robots(self, origin: str, allow_private: bool) -> RobotFileParser | FetchError:
+        """The site's rules. RFC 9309: 4xx means no rules (allow all); a server error or an
+        unreachable robots.txt means disallow all, for this run."""
+        rules = RobotFileParser()
+        try:
+            body, _ = await self._get(origin + "/robots.txt", allow_private, robots=False)
+        except FetchError as failure:
+            if failure.local:
+                return failure
+            status = failure.http_status
+            if status is not None and 400 <= status < 500:
+                rules.allow_all = True
+            else:
+                rules.disallow_all = True
+            return rules
+        rules.parse(body.decode("utf-8", "replace").splitlines())
+        return rules
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _check_html(headers: httpx.Headers) -> None:
+    kind = (headers.get("Content-Type") or "text/html").split(";")[0].strip().lower()
+    if kind not in HTML_TYPES:
+        raise FetchError(f"not an HTML page ({kind[:60]})")

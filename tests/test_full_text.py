@@ -1,0 +1,247 @@
+"""Full text for headline-only feeds: article pages fetched politely and safely on loopback,
+their main text extracted without the site around it, stored beside the summary."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aggregator.articles import ArticleRequest, fetch_articles_sync
+from aggregator.cli import main
+from aggregator.config import load_config
+from aggregator.extract import extract_article, lede
+from aggregator.models import Item
+from aggregator.pipeline import fetch_text, poll, with_full_text
+from aggregator.poller import PollOptions
+from aggregator.store import Store
+from tests.support.articles import JUNK, article_page
+from tests.support.feedserver import FeedServer, RecordedRequest, Reply
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+FLOOD = [
+    "Rescue teams reached the village of Arden late on Tuesday after the river burst its banks, "
+    "the regional fire service said.",
+    "About 40 homes were flooded and 120 people spent the night in the school gym, according to "
+    "the mayor, Ines Halvorsen.",
+    "Forecasters expect more rain on Thursday. The road to the valley stays closed until "
+    "engineers have checked the bridge.",
+]
+STRIKE = [
+    "Train drivers at the northern rail operator will strike for 48 hours from Monday, their "
+    "union announced, after pay talks collapsed in Lisbon.",
+    "The operator said it would run a reduced timetable. Commuters were advised to work from "
+    "home where they could & to check the <website> before travelling.",
+]
+SHORT_SUMMARY = (
+    "The summary in the feed is long: it tells the whole story of the council meeting, who "
+    "voted, what was decided about the bridge and when the works will start next spring."
+)
+
+
+def junk_in(text: str) -> list[str]:
+    return [j for j in JUNK if re.search(rf"(?<!\w){re.escape(j)}(?!\w)", text, re.IGNORECASE)]
+
+
+# ---------------------------------------------------------------- extraction
+
+
+def test_only_the_article_text_is_extracted() -> None:
+    page = article_page("River bursts its banks in Arden", FLOOD).encode()
+    found = extract_article(page, url="https://news.example/a", summary="")
+    assert found.status == "ok" and found.text is not None
+    assert all(paragraph in found.text for paragraph in FLOOD)
+    assert junk_in(found.text) == []
+    assert "<" not in found.text.replace("<website>", "")
+
+
+def test_the_feed_summary_stays_when_the_page_says_less() -> None:
+    page = article_page("Council meeting", ["The council met on Monday."]).encode()
+    found = extract_article(page, url=None, summary=SHORT_SUMMARY)
+    assert (found.text, found.status) == (None, "short")
+
+
+@pytest.mark.parametrize(
+    "page", [b"", b"\x00\xff\xfe binary", b"<html><body><nav>Home</nav></body></html>"]
+)
+def test_pages_without_an_article_are_empty_not_errors(page: bytes) -> None:
+    assert extract_article(page, url=None, summary="x").status == "empty"
+
+
+def test_the_lede_is_the_start_cut_at_a_word() -> None:
+    text = " ".join(FLOOD * 5)
+    start = lede(text, 300)
+    assert 250 < len(start) <= 300 and text.startswith(start) and text[len(start)] == " "
+    assert lede("short  text\n") == "short text"
+
+
+def test_grouping_and_excerpts_read_the_lede_of_the_full_text() -> None:
+    item = Item(1, "Flood", "feed summary", "Outlet", None, NOW, full_text=" ".join(FLOOD * 10))
+    seen = with_full_text(item)
+    assert seen.summary.startswith(FLOOD[0]) and len(seen.summary) <= 600
+    assert with_full_text(Item(2, "t", "feed summary", "o", None, NOW)).summary == "feed summary"
+
+
+# ---------------------------------------------------------------- fetching on loopback
+
+
+def serve_site(server: FeedServer, *, cap_bytes: int) -> dict[str, str]:
+    """A summary-only feed whose items link to article pages; returns path -> purpose."""
+    pages = {
+        "/news/flood": ("River bursts its banks in Arden", FLOOD),
+        "/news/strike": ("Rail strike called for Monday", STRIKE),
+        "/news/council": ("Council meeting", ["The council met on Monday."]),
+    }
+    for path, (title, paragraphs) in pages.items():
+        server.route(
+            path,
+            body=article_page(title, paragraphs),
+            headers={"Content-Type": "text/html; charset=utf-8", "Set-Cookie": "uid=7"},
+        )
+    server.route("/private/memo", body=article_page("Internal memo", FLOOD))
+    server.route("/robots.txt", body="User-agent: *\nDisallow: /private/\n")
+    big = article_page("Huge page", FLOOD).encode()
+    server.route("/news/huge", body=iter([big, b"<!-- padding -->" * (cap_bytes // 16 + 10)]))
+    server.redirect("/news/moved", "http://169.254.169.254/latest/meta-data/", status=302)
+    links = {
+        "/news/flood": "",
+        "/news/strike": "",
+        "/news/council": SHORT_SUMMARY,
+        "/private/memo": "",
+        "/news/huge": "",
+        "/news/moved": "",
+        "/news/gone": "",
+    }
+    items = "".join(
+        f"<item><title>Headline {i}</title><link>{server.url(path)}</link><guid>g{i}</guid>"
+        f"<description>{summary}</description></item>"
+        for i, (path, summary) in enumerate(links.items())
+    )
+    server.route(
+        "/feed.xml",
+        body=f"<rss version='2.0'><channel><title>Wire Copy</title>{items}</channel></rss>",
+        headers={"Content-Type": "application/rss+xml", "ETag": '"1"'},
+    )
+    return {path: str(i) for i, path in enumerate(links)}
+
+
+def write_config(tmp_path: Path, server: FeedServer, *, full_text: str = "    full_text: true\n"):
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "allow_private: true\ndatabase: agg.db\npoll:\n  max_body_mb: 0.05\n  per_host: 2\n"
+        f"feeds:\n  - url: {server.url('/feed.xml')}\n{full_text}",
+        encoding="utf-8",
+    )
+    return path
+
+
+def statuses(db: Path) -> dict[str, tuple[str | None, str | None]]:
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute("SELECT link, full_text_status, full_text FROM items")
+        return {
+            link.rsplit(":", 1)[1].split("/", 1)[1]: (status, text) for link, status, text in rows
+        }
+
+
+def test_new_items_get_their_article_text_politely(feed_server: FeedServer, tmp_path: Path) -> None:
+    serve_site(feed_server, cap_bytes=int(0.05 * 1024 * 1024))
+    config = load_config(write_config(tmp_path, feed_server))
+    with Store.open(config.database) as store:
+        summary = poll(config, store, now=NOW)
+    assert (summary.new_items, summary.full_texts, summary.full_text_failures) == (7, 2, 4)
+
+    found = statuses(config.database)
+    for path in ("news/flood", "news/strike"):
+        status, text = found[path]
+        assert status == "ok" and text
+        assert junk_in(text) == []
+    assert "& to check the <website>" in found["news/strike"][1]  # plain text, not markup
+    assert found["news/council"] == ("kept the feed's summary: the page's text is not longer", None)
+    assert "robots.txt" in found["private/memo"][0] and "disallows" in found["private/memo"][0]
+    assert "body too large" in found["news/huge"][0]
+    assert "link-local" in found["news/moved"][0] and "169.254.169.254" in found["news/moved"][0]
+    assert found["news/gone"][0] == "failed: HTTP 404"
+
+    assert feed_server.requests_for("/private/memo") == []  # robots.txt honoured
+    assert len(feed_server.requests_for("/robots.txt")) == 1  # read once per site
+    pages = [r for r in feed_server.requests if r.route.startswith("/news/")]
+    assert len(pages) == 6
+    for request in pages:
+        assert request.headers["User-Agent"].startswith("aggregator/")
+        assert "Cookie" not in request.headers and "Referer" not in request.headers
+    assert feed_server.max_in_flight("127.0.0.1") <= 2
+
+    with Store.open(config.database) as store:  # polled again: no new item, no page fetched
+        again = poll(config, store, now=NOW + timedelta(hours=2), force=True)
+    assert again.new_items == 0
+    assert len([r for r in feed_server.requests if r.route.startswith("/news/")]) == 6
+
+
+def test_fetch_text_extracts_after_the_option_is_turned_on(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    serve_site(feed_server, cap_bytes=int(0.05 * 1024 * 1024))
+    path = write_config(tmp_path, feed_server, full_text="")
+    runner = CliRunner()
+    assert runner.invoke(main, ["poll", "-c", str(path)]).exit_code == 0
+    assert not [r for r in feed_server.requests if r.route.startswith("/news/")]
+
+    none_on = runner.invoke(main, ["fetch-text", "-c", str(path)])
+    assert none_on.exit_code == 2 and "full_text: true" in none_on.output
+    unknown = runner.invoke(main, ["fetch-text", "-c", str(path), "--feed", "nope"])
+    assert unknown.exit_code == 2 and "is not a feed in" in unknown.output
+
+    path.write_text(path.read_text() + "full_text: true\n")
+    result = runner.invoke(main, ["fetch-text", "-c", str(path), "--since", "1"])
+    assert result.exit_code == 0, result.output
+    assert "2 articles extracted, 1 kept the feed's summary, 4 failed" in result.output
+    assert statuses(tmp_path / "agg.db")["news/flood"][0] == "ok"
+    with Store.open(tmp_path / "agg.db") as store:
+        assert store.meta("cluster_fingerprint") == ""  # new texts: the next cluster regroups
+
+    with Store.open(tmp_path / "agg.db") as store:
+        again = fetch_text(load_config(path), store, days=1)
+    assert (again.pages, again.extracted, again.changed) == (7, 2, 0)  # the same texts again
+
+
+def test_an_article_host_that_rebinds_to_loopback_is_refused(feed_server: FeedServer) -> None:
+    """The page's name is public when checked, loopback when connected: refused, and nothing
+    reaches the server (robots.txt included)."""
+    feed_server.route("/news/flood", body=article_page("Flood", FLOOD))
+    calls: list[str] = []
+
+    async def rebinding(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return ["93.184.216.34"] if len(calls) <= 2 else ["127.0.0.1"]
+
+    url = f"http://rebind.example:{feed_server.port}/news/flood"
+    options = PollOptions(resolver=rebinding, trust_env=False, total_timeout=5)
+    (page,) = fetch_articles_sync([ArticleRequest(1, url)], options=options)
+
+    assert page.html is None
+    assert "private address (127.0.0.1)" in (page.error or "")
+    assert feed_server.requests == []
+    assert len(calls) == 3  # page check, robots.txt check, robots.txt connection
+
+
+def test_a_page_that_is_not_html_is_not_extracted(feed_server: FeedServer) -> None:
+    feed_server.route("/doc.pdf", body=b"%PDF-1.7", headers={"Content-Type": "application/pdf"})
+    request = ArticleRequest(1, feed_server.url("/doc.pdf"), allow_private=True)
+    (page,) = fetch_articles_sync([request], options=PollOptions(trust_env=False))
+    assert page.html is None and "not an HTML page (application/pdf)" in (page.error or "")
+
+
+def test_an_unreachable_robots_txt_disallows_the_site(feed_server: FeedServer) -> None:
+    def robots(request: RecordedRequest) -> Reply:
+        return Reply(503)
+
+    feed_server.route("/robots.txt", handler=robots)
+    feed_server.route("/news/flood", body=article_page("Flood", FLOOD))
+    request = ArticleRequest(1, feed_server.url("/news/flood"), allow_private=True)
+    (page,) = fetch_articles_sync([request], options=PollOptions(trust_env=False))
+    assert "robots.txt" in (page.error or "")
+    assert feed_server.requests_for("/news/flood") == []
