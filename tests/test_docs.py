@@ -37,7 +37,7 @@ def test_every_command_has_help_with_an_example(path: tuple[str, ...]) -> None:
 
 def test_readme_mentions_only_real_commands() -> None:
     known = {path[0] for path in all_commands()}
-    mentioned = set(re.findall(r"(?:^|`|/bin/)aggregator (\w+)", README, re.MULTILINE))
+    mentioned = set(re.findall(r"(?:^|`|/bin/)aggregator ([\w-]+)", README, re.MULTILINE))
     assert mentioned <= known, mentioned - known
     for name in ("poll", "cluster", "build", "run", "email", "serve", "eval", "demo", "feeds"):
         assert f"aggregator {name}" in README or f"| {name}" in README, name
