@@ -5,7 +5,9 @@ keeps the pace polite, `poll --force URL` forces chosen feeds, and nothing track
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,11 +15,12 @@ import httpcore
 import pytest
 from click.testing import CliRunner
 
+import aggregator.store
 from aggregator.cli import main
 from aggregator.config import ConfigError, load_config
 from aggregator.feeds_cli import feeds
 from aggregator.models import FeedState
-from aggregator.netguard import GuardedBackend, PrivateAddressError
+from aggregator.netguard import GuardedBackend, PrivateAddressError, is_allowed
 from aggregator.pipeline import poll
 from aggregator.poller import PollOptions
 from aggregator.poller import poll as poll_http
@@ -248,3 +251,58 @@ def test_the_guarded_backend_connects_only_to_checked_public_addresses(
     with pytest.raises(PrivateAddressError):
         asyncio.run(backend.connect_unix_socket("/run/docker.sock"))
     assert isinstance(backend, httpcore.AsyncNetworkBackend)
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed_private", "allowed_public_only"),
+    [
+        ("93.184.216.34", True, True),
+        ("127.0.0.1", True, False),
+        ("10.1.2.3", True, False),
+        ("::1", True, False),
+        ("169.254.169.254", False, False),  # cloud metadata: never
+        ("::ffff:169.254.169.254", False, False),
+        ("fe80::1", False, False),
+        ("224.0.0.1", False, False),
+    ],
+)
+def test_allow_private_never_reaches_link_local(
+    address: str, allowed_private: bool, allowed_public_only: bool
+) -> None:
+    parsed = ipaddress.ip_address(address)
+    assert is_allowed(parsed, allow_private=True) == allowed_private
+    assert is_allowed(parsed, allow_private=False) == allowed_public_only
+
+
+def test_an_allowed_private_feed_redirecting_to_metadata_is_refused(
+    feed_server: FeedServer,
+) -> None:
+    feed_server.redirect("/rss", "http://169.254.169.254/latest/meta-data/", status=302)
+    url = feed_server.url("/rss")
+    state = FeedState(url=url, fetch_url=url, allow_private=True)
+    options = PollOptions(parse_processes=0, trust_env=False, total_timeout=5)
+    (outcome,) = poll_http([state], now=NOW, options=options)
+    assert (outcome.status, outcome.refused) == ("error", True)
+    assert "link-local" in (outcome.error or "") and outcome.consecutive_errors == 0
+
+
+def test_a_version_1_database_is_migrated_and_its_feeds_get_a_fresh_start(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    feed_server.route("/rss", body=RSS, headers=VALIDATED)
+    url = feed_server.url("/rss")
+    path = write_config(tmp_path, f"  - url: {url}\n", "allow_private: true\n")
+    with sqlite3.connect(tmp_path / "agg.db") as old:
+        old.executescript(aggregator.store._MIGRATIONS[0][1])
+        old.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        old.execute(
+            "INSERT INTO feeds (url, fetch_url, consecutive_errors, next_due, last_status) "
+            "VALUES (?, ?, 6, '2099-01-01T00:00:00.000000Z', 'error')",
+            (url, url),
+        )
+
+    summary, states = run_poll(path, NOW)
+
+    assert summary.feeds_ok == 1 and states[url].consecutive_errors == 0
+    with Store.open(tmp_path / "agg.db") as store:
+        assert store.meta("schema_version") == "2"

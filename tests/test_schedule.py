@@ -10,15 +10,26 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.schedule import (
+    BACKOFF,
+    CACHE,
+    CONFIG,
     MAX_INTERVAL,
     MAX_RETRY_AFTER,
+    MIN_INTERVAL,
+    RETRY_AFTER,
+    TTL,
+    UNCONDITIONAL,
     backoff,
     cache_lifetime,
+    explain,
+    floor_jitter,
     is_due,
     next_due_after_error,
     next_due_after_success,
     parse_http_date,
     retry_after,
+    schedule_after_error,
+    schedule_after_success,
 )
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -139,3 +150,53 @@ def test_error_waits_for_retry_after_when_later_than_backoff() -> None:
     assert next_due_after_error(NOW, 1, rng, retry_at=retry_at) == retry_at
     soon = NOW + timedelta(seconds=5)
     assert next_due_after_error(NOW, 1, rng, retry_at=soon) > soon  # backoff still applies
+
+
+def test_our_floor_is_jittered_down_and_still_due_at_the_next_hourly_run() -> None:
+    rng = random.Random(3)
+    dues = [
+        schedule_after_success(
+            NOW, floor=timedelta(hours=1), jitter=floor_jitter(rng), floor_reason=MIN_INTERVAL
+        )
+        for _ in range(50)
+    ]
+    assert {d.reason for d in dues} == {MIN_INTERVAL}
+    assert len({d.next_due for d in dues}) == 50  # feeds added together drift apart
+    for due in dues:
+        assert NOW + timedelta(minutes=49) <= due.next_due <= NOW + timedelta(minutes=55)
+        assert is_due(due.next_due, NOW + timedelta(minutes=59, seconds=58))
+
+
+def test_the_longest_hint_names_the_reason() -> None:
+    floor = timedelta(hours=4)
+    assert schedule_after_success(NOW).reason is None
+    assert schedule_after_success(NOW, cache_lifetime=timedelta(hours=1)).reason == CACHE
+    assert schedule_after_success(NOW, ttl_minutes=90, floor=timedelta(hours=1)).reason == TTL
+    unconditional = schedule_after_success(
+        NOW, cache_lifetime=timedelta(hours=1), floor=floor, floor_reason=UNCONDITIONAL
+    )
+    assert (unconditional.reason, unconditional.next_due) == (
+        UNCONDITIONAL,
+        NOW + floor - timedelta(minutes=5),
+    )
+    backed_off = schedule_after_error(NOW, 2, random.Random(0))
+    assert backed_off.reason == BACKOFF
+    told = schedule_after_error(NOW, 1, random.Random(0), retry_at=NOW + timedelta(hours=3))
+    assert (told.reason, told.next_due) == (RETRY_AFTER, NOW + timedelta(hours=3))
+
+
+@pytest.mark.parametrize(
+    ("reason", "errors", "words"),
+    [
+        (CACHE, 0, "Cache-Control"),
+        (RETRY_AFTER, 3, "Retry-After"),
+        (BACKOFF, 1, "backoff after 1 error"),
+        (BACKOFF, 4, "backoff after 4 errors"),
+        (MIN_INTERVAL, 0, "minimum interval"),
+        (UNCONDITIONAL, 0, "without ETag/Last-Modified"),
+        (CONFIG, 0, "waiting for a config fix"),
+        (None, 0, "scheduled"),
+    ],
+)
+def test_every_reason_is_explained(reason: str | None, errors: int, words: str) -> None:
+    assert words in explain(reason, errors)
