@@ -13,7 +13,8 @@ network backend, resolves the name itself when it opens a connection, checks eve
 connects to the checked address only. A DNS server that answers differently between a check
 and the connection (DNS rebinding) therefore gains nothing: what is checked is what is
 connected to. Through an HTTP proxy the proxy resolves the name, so only the first check
-applies there.
+applies there (and for allow_private feeds, whose names the first check leaves to the second,
+the link-local rule then does not apply).
 """
 
 from __future__ import annotations
