@@ -564,13 +564,6 @@ class Store:
                     changes += 1
         return changes
 
-    def full_text_statuses(self) -> dict[int, tuple[str | None, str | None]]:
-        """(status, text) per item id that has a full-text status (tests and reports)."""
-        rows = self.db.execute(
-            "SELECT id, full_text_status, full_text FROM items WHERE full_text_status IS NOT NULL"
-        )
-        return {r[0]: (r[1], r[2]) for r in rows}
-
     def count_items(self) -> int:
         return self.db.execute("SELECT count(*) FROM items").fetchone()[0]
 
