@@ -12,8 +12,10 @@ raises: each request ends as one `ArticlePage`, with the HTML or an error.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
@@ -32,6 +34,7 @@ from aggregator.poller import (
     read_capped,
     redirect_target,
     refusal,
+    worker_pool,
 )
 
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
@@ -44,6 +47,7 @@ class ArticleRequest:
     item_id: int
     url: str
     allow_private: bool = False
+    summary: str = ""  # the feed's summary of the item, handed on to whoever processes the page
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,9 +57,10 @@ class ArticlePage:
     html: bytes | None  # None when `error` says why
     final_url: str | None = None  # after redirects: the base for relative links
     error: str | None = None
+    summary: str = ""  # ArticleRequest.summary
 
 
-OnPage = Callable[[ArticlePage], None]
+Process = Callable[[ArticlePage], Any]  # module-level, so worker processes can run it
 
 
 async def fetch_articles(
@@ -63,18 +68,25 @@ async def fetch_articles(
     *,
     options: PollOptions | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    on_page: OnPage | None = None,
-) -> list[ArticlePage]:
-    """Fetch every article page; one ArticlePage per request, in order."""
+    process: Process | None = None,
+) -> list[Any]:
+    """Fetch every article page and return, in order, each page or what `process` makes of
+    it. `process` (extraction: CPU-bound) runs in worker processes for big batches, as feed
+    parsing does, else in a thread, never on the event loop; a page's HTML is freed once it is
+    processed."""
     options = options or PollOptions()
-    async with http_clients(options, transport) as clients:
+    async with (
+        http_clients(options, transport) as clients,
+        worker_pool(options, len(requests) if process else 0) as pool,
+    ):
         fetcher = _Fetcher(clients, options)
+        loop = asyncio.get_running_loop()
 
-        async def one(request: ArticleRequest) -> ArticlePage:
+        async def one(request: ArticleRequest) -> Any:
             page = await fetcher.page(request)
-            if on_page is not None:
-                on_page(page)
-            return page
+            if process is None:
+                return page
+            return await loop.run_in_executor(pool, process, page)
 
         return list(await asyncio.gather(*(one(r) for r in requests)))
 
@@ -84,10 +96,10 @@ def fetch_articles_sync(
     *,
     options: PollOptions | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    on_page: OnPage | None = None,
-) -> list[ArticlePage]:
+    process: Process | None = None,
+) -> list[Any]:
     return asyncio.run(
-        fetch_articles(requests, options=options, transport=transport, on_page=on_page)
+        fetch_articles(requests, options=options, transport=transport, process=process)
     )
 
 
@@ -100,14 +112,17 @@ class _Fetcher:
         self.robots: dict[tuple[str, bool], asyncio.Task[RobotFileParser | FetchError]] = {}
 
     async def page(self, request: ArticleRequest) -> ArticlePage:
+        failed = functools.partial(ArticlePage, request.item_id, request.url, None)
         try:
             body, final_url = await self._get(request.url, request.allow_private, robots=True)
         except FetchError as failure:
-            return ArticlePage(request.item_id, request.url, None, error=str(failure))
+            return failed(error=str(failure), summary=request.summary)
         except Exception as bug:  # never raise for a page, even on our own mistakes
             message = f"unexpected error: {type(bug).__name__}: {bug}"[:300]
-            return ArticlePage(request.item_id, request.url, None, error=message)
-        return ArticlePage(request.item_id, request.url, body, final_url=final_url)
+            return failed(error=message, summary=request.summary)
+        return ArticlePage(
+            request.item_id, request.url, body, final_url=final_url, summary=request.summary
+        )
 
     async def _get(self, url: str, allow_private: bool, *, robots: bool) -> tuple[bytes, str]:
         """GET `url` (an HTML page, or robots.txt when robots=False), following redirects by

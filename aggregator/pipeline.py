@@ -217,30 +217,18 @@ def fetch_full_texts(
     only items never tried, i.e. new ones) and store its main text beside the summary.
     One request per item; failures are recorded on the item and never raised."""
     from aggregator.articles import ArticleRequest, fetch_articles_sync
-    from aggregator.extract import extract_article
 
     allow = {f.url: f.allow_private for f in feeds}
     rows = store.items_for_full_text(list(allow), since, untried_only=untried_only)
     results: list[tuple[int, str | None, str]] = []
-    summaries = {item_id: summary for item_id, _link, summary, _feed in rows}
     requests = []
-    for item_id, link, _summary, feed_url in rows:
+    for item_id, link, summary, feed_url in rows:
         if link:
-            requests.append(ArticleRequest(item_id, link, allow[feed_url]))
+            requests.append(ArticleRequest(item_id, link, allow[feed_url], summary))
         else:
             results.append((item_id, None, "failed: the item has no link"))
-
-    def extract(page) -> None:  # as each page arrives, so pages are not all held at once
-        if page.html is None:
-            results.append((page.item_id, None, f"failed: {page.error}"[:500]))
-            return
-        found = extract_article(
-            page.html, url=page.final_url, summary=summaries.get(page.item_id, "")
-        )
-        results.append((page.item_id, found.text, FULL_TEXT_STATUS[found.status]))
-
-    fetch_articles_sync(
-        requests, options=poll_options(config), transport=transport, on_page=extract
+    results += fetch_articles_sync(
+        requests, options=poll_options(config), transport=transport, process=_extract_page
     )
     changed = store.save_full_texts(results)
     statuses = [status for _id, _text, status in results]
@@ -281,6 +269,16 @@ def fetch_text(
     if summary.changed:
         store.set_meta("cluster_fingerprint", "")  # same items, new texts: group them again
     return summary
+
+
+def _extract_page(page) -> tuple[int, str | None, str]:
+    """(item id, article text or None, status) of a fetched page; runs in a worker."""
+    from aggregator.extract import extract_article
+
+    if page.html is None:
+        return page.item_id, None, f"failed: {page.error}"[:500]
+    found = extract_article(page.html, url=page.final_url, summary=page.summary)
+    return page.item_id, found.text, FULL_TEXT_STATUS[found.status]
 
 
 FULL_TEXT_STATUS = {

@@ -172,7 +172,7 @@ async def poll_feeds(
     with `collect=False` nothing is returned, so each outcome (and its parsed entries) can be
     freed once `on_result` has stored it, instead of the whole poll staying in memory."""
     due = sum(1 for s in states if not s.gone and (force or is_due(s.next_due, now)))
-    async with http_clients(options, transport) as clients, _parser_pool(options, due) as pool:
+    async with http_clients(options, transport) as clients, worker_pool(options, due) as pool:
         poller = _Poller(clients, pool, options, now=now, force=force)
 
         failed = False  # once on_result raised, it sees no more outcomes
@@ -625,7 +625,7 @@ def _tls_context() -> ssl.SSLContext:
 
 
 @asynccontextmanager
-async def _parser_pool(options: PollOptions, feeds: int) -> AsyncIterator[Executor | None]:
+async def worker_pool(options: PollOptions, feeds: int) -> AsyncIterator[Executor | None]:
     """Worker processes for big polls on multi-core machines (feedparser is pure Python and
     holds the GIL); None means the event loop's default thread pool."""
     processes = options.parse_processes
