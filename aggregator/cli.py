@@ -205,6 +205,7 @@ def poll(config: Config, store: Store, force: bool, urls: tuple[str, ...]) -> No
     "--since",
     "days",
     type=click.FloatRange(min=0, min_open=True),
+    metavar="DAYS",
     default=1.0,
     show_default=True,
     help="Items first seen in the last DAYS days.",

@@ -141,6 +141,7 @@ def test_poll_force_fetches_only_the_named_feeds(feed_server: FeedServer, tmp_pa
         ({"Content-Type": "application/rss+xml"}, "", "", 180, 240, "without ETag"),
         (VALIDATED, "poll:\n  min_interval_minutes: 120\n", "", 90, 120, "minimum interval"),
         ({}, "", "    min_interval_minutes: 15\n", 10, 15, "minimum interval"),
+        ({**VALIDATED, "Cache-Control": "max-age=7200"}, "", "", 90, 120, "Cache-Control"),
     ],
 )
 def test_the_floor_keeps_a_feed_away_and_an_hourly_cron_still_finds_it_due(
