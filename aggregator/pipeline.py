@@ -89,7 +89,9 @@ def select_feeds(config: Config, wanted: Sequence[str]) -> tuple[FeedConfig, ...
     chosen: dict[str, FeedConfig] = {}
     for word in wanted:
         key = word.strip()
-        matches = [f for f in config.feeds if f.url == key or (f.name or "").lower() == key.lower()]
+        matches = [f for f in config.feeds if (f.name or "").lower() == key.lower()]
+        by_url = config.feed(key) if "://" in key else None  # however its URL is spelled
+        matches += [by_url] if by_url is not None else []
         if not matches:
             raise UnknownFeedError(
                 f"{word!r} is not a feed in {config.path} (see `aggregator feeds list`)"

@@ -126,6 +126,8 @@ def test_poll_force_fetches_only_the_named_feeds(feed_server: FeedServer, tmp_pa
     assert len(feed_server.requests) == 2
     assert cli("--force", "Two").exit_code == 0
     assert [r.route for r in feed_server.requests[2:]] == ["/two"]
+    assert cli("--force", one.replace("127.0.0.1", "LOCALHOST")).exit_code == 0
+    assert [r.route for r in feed_server.requests[3:]] == ["/one"]  # however it is spelled
     unknown = cli("--force", "https://nowhere.example/rss")
     assert unknown.exit_code == 2
     assert "is not a feed in" in unknown.output
