@@ -219,3 +219,60 @@ def test_charts_pass_the_content_security_policy_over_http(
         server.server_close()
     assert not problems, problems
     assert charts > 0
+
+
+# ---------------------------------------------------------------- long tag names at 360 px
+
+LONG_DIMENSIONS = (
+    ("ownership", ("public-broadcaster", "private-conglomerate", "independent-nonprofit")),
+    ("geographical-focus", ("international-affairs", "national-politics")),
+)
+LONG_TAGS = {
+    "Left UK": ("public-broadcaster", "international-affairs"),
+    "Left US": ("public-broadcaster", "international-affairs"),
+    "Right UK": ("private-conglomerate", "national-politics"),
+    "Right US": ("independent-nonprofit", "national-politics"),
+    "Centre World": ("private-conglomerate", "independent-nonprofit", "international-affairs"),
+}
+
+
+@pytest.fixture(scope="module")
+def long_tag_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real users name tags like `public-broadcaster`: legends, the coverage label and the
+    blind-spot note must wrap on a phone rather than push the page sideways."""
+    from aggregator.config import CoverageDimension, FeedConfig
+    from aggregator.coverage import coverage_spec
+    from tests.support.coverage import FEEDS, coverage_digests
+
+    feeds = [FeedConfig(f.url, f.name, LONG_TAGS.get(f.name or "", ())) for f in FEEDS]
+    dimensions = [CoverageDimension(name, values) for name, values in LONG_DIMENSIONS]
+    output = tmp_path_factory.mktemp("long-tags") / "site"
+    build_site(
+        output, coverage_digests(), site_settings(), coverage=coverage_spec(dimensions, feeds)
+    )
+    return output
+
+
+@pytest.mark.parametrize("name", ["coverage-day", "three-day-story", "one-day-story"])
+def test_long_tag_names_wrap_on_a_phone(browser, long_tag_site: Path, name: str) -> None:
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    try:
+        page = context.new_page()
+        page.goto((long_tag_site / CHART_PAGES[name]).as_uri())
+        found = page.evaluate(
+            """() => ({
+                scrollWidth: document.documentElement.scrollWidth,
+                innerWidth: window.innerWidth,
+                text: document.body.innerText,
+                outside: [...document.querySelectorAll('body *')]
+                    .filter(e => e.getBoundingClientRect().right > window.innerWidth + 0.5)
+                    .map(e => `${e.tagName}.${e.className.baseVal ?? e.className}`),
+            })"""
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / f"long-tags-{name}-phone.png", full_page=True)
+    finally:
+        context.close()
+    assert "independent-nonprofit" in found["text"]  # the long names are on the page
+    assert found["scrollWidth"] <= found["innerWidth"], f"horizontal overflow: {found}"
+    assert not found["outside"], found["outside"]
