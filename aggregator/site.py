@@ -97,14 +97,18 @@ def _short_hash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
-def unique_slugs(names: Iterable[str], fallback: str) -> dict[str, str]:
+def unique_slugs(
+    names: Iterable[str], fallback: str, reserved: Iterable[str] = ()
+) -> dict[str, str]:
     """Map each distinct name to a distinct file-name slug, independent of input order.
 
-    Names whose slugs collide (or are empty, e.g. all non-Latin) get a hash suffix.
+    Names whose slugs collide (or are empty, e.g. all non-Latin), or whose slug is `reserved`
+    (a name the site itself uses in that folder), get a hash suffix.
     """
     distinct = sorted(set(names))
     base = {name: slugify(name) for name in distinct}
     taken = Counter(base.values())
+    taken.update({slug: 2 for slug in reserved})  # never free: counts as a collision
     slugs = {
         name: slug if slug and taken[slug] == 1 else f"{slug or fallback}-{_short_hash(name)}"
         for name, slug in base.items()
@@ -322,6 +326,10 @@ class SiteModel:
     feed_values: tuple[FeedValueView, ...] = ()  # least adding first
 
 
+# Pages the site writes in outlets/ besides one per outlet: no outlet's slug may take them.
+_OUTLETS_FOLDER_PAGES = frozenset({"index"})
+
+
 def day_page(day: date) -> str:
     return f"{day:%Y/%m/%d}/index.html"
 
@@ -356,7 +364,7 @@ class _ModelBuilder:
         outlet_names = {_outlet_name(i.outlet) for s in stories for i in s.items}
         self.outlets = {
             name: OutletRef(name, f"outlets/{slug}.html")
-            for name, slug in unique_slugs(outlet_names, "outlet").items()
+            for name, slug in unique_slugs(outlet_names, "outlet", _OUTLETS_FOLDER_PAGES).items()
         }
         self.coverage = coverage or CoverageSpec()
         self.timezone = timezone

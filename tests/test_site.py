@@ -501,3 +501,33 @@ def test_times_are_shown_in_the_configured_timezone(tmp_path: Path) -> None:
     assert first_seen.text == f"{expected:%H:%M}"
     assert first_seen.get("datetime") == expected.isoformat(timespec="minutes")
     assert "Asia/Kolkata" in doc.text_content()
+
+
+def test_an_outlet_named_index_keeps_the_outlets_overview(tmp_path: Path) -> None:
+    """`outlets/index.html` is the overview: an outlet called "Index" gets a page of its own."""
+    from tests.support.digests import at, item, story
+
+    digest = dataclasses.replace(
+        day_digest(TODAY, stories=2),
+        stories=(
+            story(
+                "index-story",
+                "Markets slip",
+                (
+                    item("Index", "Markets slip", at(TODAY, 9)),
+                    item("Other Post", "Slip", at(TODAY, 10)),
+                ),
+            ),
+        ),
+    )
+    output = tmp_path / "out"
+    build_site(output, [digest], site_settings())
+    overview = lxml.html.parse(str(output / "outlets" / "index.html")).getroot()
+    assert select(overview, "ul.outlet-list"), "outlets/index.html is not the overview any more"
+    pages = sorted(p.name for p in (output / "outlets").glob("*.html"))
+    assert len(pages) == 3, pages  # the overview and one page per outlet
+    for name in ("Index", "Other Post"):
+        found = [
+            p for p in pages if p != "index.html" and name in (output / "outlets" / p).read_text()
+        ]
+        assert found, name
