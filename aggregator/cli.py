@@ -20,7 +20,7 @@ import click
 
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, DEFAULT_MODEL, Config, ConfigError, load_config
-from aggregator.feeds_cli import feeds
+from aggregator.feeds_cli import Days, feeds
 from aggregator.store import LockedError, Store, run_lock
 from aggregator.text import plural
 
@@ -204,7 +204,7 @@ def poll(config: Config, store: Store, force: bool, urls: tuple[str, ...]) -> No
 @click.option(
     "--since",
     "days",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Days(),
     metavar="DAYS",
     default=1.0,
     show_default=True,

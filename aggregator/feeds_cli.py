@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -403,10 +404,31 @@ def _never_polled(feed: FeedConfig) -> dict[str, Any]:
     }
 
 
+MAX_DAYS = 3650.0
+
+
+class Days(click.ParamType):
+    """A number of days: finite, above 0 and at most ten years (nan, inf and 1e9 are refused:
+    the window's start would fall before year 1)."""
+
+    name = "days"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            days = float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of days", param, ctx)
+        if not math.isfinite(days) or not 0 < days <= MAX_DAYS:
+            self.fail(f"{value} is not a number of days above 0 and up to {MAX_DAYS:g}", param, ctx)
+        return days
+
+
 @feeds.command("value")
 @click.option(
     "--days",
-    type=click.FloatRange(min=0, min_open=True),
+    type=Days(),
     default=30,
     show_default=True,
     help="Look at the items of this many past days.",

@@ -211,3 +211,17 @@ def build_store_stories(store: Store) -> list[Story]:
 
 def test_feed_values_are_pure_over_records() -> None:
     assert feed_values([], [("https://x/", None)])[0].name == "https://x/"
+
+
+@pytest.mark.parametrize("days", ["nan", "inf", "-inf", "1e9", "800000", "0", "-2", "ten"])
+def test_feeds_value_refuses_days_out_of_range_in_one_line(config: Path, days: str) -> None:
+    result = CliRunner().invoke(main, ["feeds", "value", "--days", days, "-c", str(config)])
+    assert result.exit_code == 2, result.output  # a usage error, not a crash
+    assert "Traceback" not in result.output
+    assert "Invalid value for '--days'" in result.output
+    assert "up to 3650" in result.output or "not a number of days" in result.output
+
+
+def test_feeds_value_accepts_up_to_ten_years(config: Path) -> None:
+    result = CliRunner().invoke(main, ["feeds", "value", "--days", "3650", "-c", str(config)])
+    assert result.exit_code == 0, result.output
