@@ -622,6 +622,22 @@ def _path(where: _Where, root: Mapping, key: str, default: str, base: Path) -> P
     return (base / Path(value).expanduser()).resolve()
 
 
+def _check_published(
+    where: _Where, node: Any, key: str, entry: str, folder: Path, private: Mapping[Path, str]
+) -> None:
+    """Refuse a site (or site.static) folder that holds feeds.yaml or the database: a build
+    would publish them (the database's -wal/-shm/lock files sit beside it)."""
+    inside = [name for path, name in private.items() if path.is_relative_to(folder)]
+    if inside:
+        raise where.error(
+            node,
+            key,
+            entry,
+            f"{folder} holds {' and '.join(inside)}, which a build would publish; "
+            f"use a folder of its own, e.g. `{entry}: {'site' if key == 'output' else 'static'}`",
+        )
+
+
 _TOP_KEYS = {
     "feeds", "database", "output", "window_hours", "site", "model", "email",
     "embedding", "poll", "grouping", "templates", "allow_private", "coverage", "full_text",
@@ -649,14 +665,21 @@ def parse_config(text: str, path: Path) -> Config:
     model = _optional_str(where, root, "model", "settings") or DEFAULT_MODEL
     feeds = _parse_feeds(where, root)
     coverage = _parse_coverage(where, root.get("coverage"))
+    database = _path(where, root, "database", "aggregator.db", base)
+    output = _path(where, root, "output", "output", base)
+    site = _parse_site(where, root.get("site"), base)
+    private = {path.resolve(): path.name, database: f"the database ({database.name})"}
+    _check_published(where, root, "output", "output", output, private)
+    if site.static is not None:
+        _check_published(where, root.get("site"), "static", "site.static", site.static, private)
     return Config(
         path=path,
         feeds=feeds,
-        database=_path(where, root, "database", "aggregator.db", base),
-        output=_path(where, root, "output", "output", base),
+        database=database,
+        output=output,
         window_hours=float(window),
         model=model,
-        site=_parse_site(where, root.get("site"), base),
+        site=site,
         email=_parse_email(where, root.get("email")),
         embedding=_parse_embedding(where, root.get("embedding")),
         poll=_parse_poll(where, root.get("poll")),

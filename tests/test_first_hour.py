@@ -172,11 +172,12 @@ def test_an_unwritable_output_folder_is_one_line_and_leaves_nothing_behind(tmp_p
     assert (tmp_path / "site").read_text() == "a file where the output folder should go"
 
 
-def test_output_dot_keeps_the_users_project_folder(tmp_path: Path) -> None:
-    (tmp_path / "feeds.yaml").write_text("feeds: []\noutput: .\n")
-    (tmp_path / "notes.md").write_text("my notes")
-    (tmp_path / "drafts").mkdir()
-    (tmp_path / "drafts" / "post.md").write_text("a draft")
+def test_a_site_folder_of_the_users_keeps_every_file_of_theirs(tmp_path: Path) -> None:
+    (tmp_path / "feeds.yaml").write_text("feeds: []\noutput: public\n")
+    public = tmp_path / "public"
+    (public / "drafts").mkdir(parents=True)
+    (public / "notes.md").write_text("my notes")
+    (public / "drafts" / "post.md").write_text("a draft")
     before = files_under(tmp_path)
     first = aggregator_process("build", cwd=tmp_path)
     assert first.returncode == 0, first.stderr
@@ -185,7 +186,33 @@ def test_output_dot_keeps_the_users_project_folder(tmp_path: Path) -> None:
     assert again.returncode == 0 and "kept" not in again.stdout  # said once
     after = files_under(tmp_path)
     assert {k: after[k] for k in before} == before
-    assert (tmp_path / "index.html").is_file()
+    assert (public / "index.html").is_file()
+
+
+@pytest.mark.parametrize(
+    ("settings", "entry"),
+    [
+        ("output: .\n", "output:"),
+        ("output: ..\n", "output:"),
+        ("output: site\ndatabase: site/data/news.db\n", "output:"),
+        ("site:\n  static: .\n", "site.static:"),
+    ],
+)
+def test_a_site_folder_holding_the_config_or_database_is_refused(
+    tmp_path: Path, settings: str, entry: str
+) -> None:
+    """`output: .` would publish feeds.yaml and the database (and `serve` would hand them out):
+    one line naming the setting and the fix, and nothing is built."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "feeds.yaml").write_text("feeds: []\n" + settings)
+    before = files_under(tmp_path)
+    result = aggregator_process("build", cwd=project)  # `serve` loads the same check
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    line = one_line(result.stderr)
+    assert "feeds.yaml:" in line and entry in line, line
+    assert "would publish" in line and "a folder of its own" in line, line
+    assert files_under(tmp_path) == before  # no site, no database
 
 
 def test_an_unwritable_database_is_one_line(tmp_path: Path) -> None:
@@ -365,7 +392,7 @@ def test_eval_help_points_at_files_users_have() -> None:
 # A valid value (or a few) for every key the README's configuration tables document.
 SAMPLES: dict[str, list[object]] = {
     "database": ["news.db", "data/news.db"],
-    "output": ["public", "."],
+    "output": ["public", "site/public"],  # `.` is refused: it would publish feeds.yaml
     "window_hours": [6, 48.5],
     "model": ["all-MiniLM-L6-v2"],
     "templates": ["my-templates"],
