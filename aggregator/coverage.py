@@ -63,30 +63,29 @@ def story_coverage(members: Iterable[tuple[str, str]], spec: CoverageSpec) -> Co
 
 @dataclass(frozen=True, slots=True)
 class BlindSpot:
-    """A multi-outlet story that only one value of a dimension covered."""
+    """A story that two or more outlets tagged in a dimension covered, all with one value."""
 
     dimension: str
     covered_by: str
     missing: tuple[str, ...]  # the dimension's other values, which the user's feeds do carry
     story: int  # index into the stories given to `blind_spots`
+    outlets: int  # the story's outlets tagged in this dimension (all with `covered_by`)
 
 
-def blind_spots(
-    stories: Sequence[tuple[int, Coverage]], spec: CoverageSpec
-) -> dict[str, list[BlindSpot]]:
-    """Per dimension (in config order), the stories with two or more outlets covered by one
-    value only, in the order given. `stories` holds each story's outlet count and coverage."""
+def blind_spots(stories: Sequence[Coverage], spec: CoverageSpec) -> dict[str, list[BlindSpot]]:
+    """Per dimension (in config order), the stories covered by one value only, in the order
+    given, counting only outlets tagged in that dimension: two or more of them, so untagged
+    outlets never make a story one-sided. `stories` holds each story's coverage."""
     found: dict[str, list[BlindSpot]] = {}
     for dimension in spec.dimensions:
         if len(dimension.values) < 2:
             continue  # the user's list has nothing on the other side to compare with
-        for index, (outlets, coverage) in enumerate(stories):
-            counts = coverage.get(dimension.name)
-            if outlets < 2 or not counts:
-                continue
+        for index, coverage in enumerate(stories):
+            counts = coverage.get(dimension.name) or {}
             covering = [value for value, n in counts.items() if n]
-            if len(covering) == 1:
+            # with one value covering, its count is the number of tagged outlets
+            if len(covering) == 1 and counts[covering[0]] >= 2:
                 missing = tuple(v for v in dimension.values if v != covering[0])
-                spot = BlindSpot(dimension.name, covering[0], missing, index)
+                spot = BlindSpot(dimension.name, covering[0], missing, index, counts[covering[0]])
                 found.setdefault(dimension.name, []).append(spot)
     return found

@@ -220,6 +220,7 @@ class BlindSpotView:
     story: StoryView
     covered_by: str
     missing: tuple[str, ...]
+    outlets: int  # the story's outlets tagged in this dimension
 
 
 @dataclass(frozen=True, slots=True)
@@ -434,8 +435,7 @@ class _ModelBuilder:
     def _blind_spots(
         self, stories: Sequence[StoryView], coverage: Sequence[Coverage]
     ) -> tuple[BlindSpotSection, ...]:
-        raw = [(s.outlet_count, c) for s, c in zip(stories, coverage, strict=True)]
-        found = blind_spots(raw, self.coverage)
+        found = blind_spots(coverage, self.coverage)
         anchors = unique_slugs(found, "dimension")
         return tuple(
             BlindSpotSection(
@@ -446,6 +446,7 @@ class _ModelBuilder:
                         stories[spot.story],
                         clean_text(spot.covered_by, 40),
                         tuple(clean_text(v, 40) for v in spot.missing),
+                        spot.outlets,
                     )
                     for spot in spots
                 ),

@@ -15,9 +15,17 @@ from aggregator.config import ConfigError, CoverageDimension, FeedConfig, load_c
 from aggregator.coverage import blind_spots, coverage_spec, story_coverage
 from aggregator.emailer import render_email
 from aggregator.feedvalue import FeedValue
+from aggregator.models import Digest
 from aggregator.site import build_site
-from tests.support.coverage import BRIDGE_ID, FIRST_DAY, coverage_digests, spec
-from tests.support.digests import TODAY, email_settings, site_settings
+from tests.support.coverage import (
+    BRIDGE_ID,
+    FIRST_DAY,
+    coverage_digests,
+    news_story,
+    report,
+    spec,
+)
+from tests.support.digests import TODAY, at, email_settings, site_settings
 
 # ---------------------------------------------------------------- the `coverage:` setting
 
@@ -109,16 +117,47 @@ def test_story_coverage_counts_outlets_per_value_and_leaves_out_untagged_dimensi
 def test_blind_spots_need_several_outlets_and_feeds_on_the_other_side() -> None:
     found = spec()
     stories = [
-        (2, {"lean": {"left": 2, "center": 0, "right": 0}}),  # blind spot
-        (1, {"lean": {"left": 1, "center": 0, "right": 0}}),  # one outlet: no
-        (3, {"lean": {"left": 1, "center": 0, "right": 2}}),  # two sides: no
-        (2, {}),  # untagged: no
+        {"lean": {"left": 2, "center": 0, "right": 0}},  # blind spot
+        {"lean": {"left": 1, "center": 0, "right": 0}},  # one outlet: no
+        {"lean": {"left": 1, "center": 0, "right": 2}},  # two sides: no
+        {},  # untagged: no
     ]
     spots = blind_spots(stories, found)
     assert list(spots) == ["lean"]
-    assert [(s.story, s.covered_by, s.missing) for s in spots["lean"]] == [
-        (0, "left", ("center", "right"))
+    assert [(s.story, s.covered_by, s.missing, s.outlets) for s in spots["lean"]] == [
+        (0, "left", ("center", "right"), 2)
     ]
+
+
+def test_untagged_outlets_do_not_make_a_story_one_sided(tmp_path: Path) -> None:
+    """One tagged outlet and any number of untagged ones is no blind spot: nothing is known
+    about the others' side. Two tagged outlets on one side are."""
+    day = coverage_digests()[0].day
+    lone_tagged = news_story(
+        "fair-tagged",
+        "Fair opens with one tagged outlet",
+        (
+            report("Left UK", "Fair", day, 5),
+            report("Plain Post", "Fair", day, 6),
+            report("Plain Daily", "Fair", day, 7),
+        ),
+    )
+    two_tagged = news_story(
+        "tax-two",
+        "Tax vote with two tagged outlets",
+        (
+            report("Left UK", "Tax", day, 5),
+            report("Left US", "Tax", day, 6),
+            report("Plain Post", "Tax", day, 7),
+        ),
+    )
+    digest = Digest(day=day, generated_at=at(day, 18), stories=(lone_tagged, two_tagged))
+    output = tmp_path / "out"
+    build_site(output, [digest], site_settings(), coverage=spec())
+    spots = page(output, "index.html").xpath("//section[@class='blind-spots']//li")
+    texts = [" ".join(li.text_content().split()) for li in spots]
+    assert not [t for t in texts if "one tagged outlet" in t], texts
+    assert any("two tagged outlets only left (2 outlets)" in t for t in texts), texts
 
 
 # ---------------------------------------------------------------- on the site
