@@ -112,7 +112,7 @@ def render_email(
     `earlier` digests mark the stories developing since an earlier day; `coverage` adds each
     story's outlets per tag and the day's blind spots, as plain figures."""
     env = make_environment(templates_dir, site.timezone)
-    day = day_view(digest, earlier, coverage)
+    day = day_view(digest, earlier, coverage, site.timezone)
     stories = day.stories[: max(0, settings.max_stories)]
     base = checked_base_url(site.base_url)
     env.filters["story_link"] = lambda story: _story_link(story, base)

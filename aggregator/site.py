@@ -207,7 +207,7 @@ class StoryView:
     items: tuple[ItemView, ...]  # oldest first: who reported it first
     sources: tuple[SourceView, ...]  # one per outlet, in the digest's order
     coverage: tuple[CoverageView, ...] = ()  # dimensions its outlets are tagged in
-    day_number: int = 1  # 1 on the first digest day it appears in, 3 two days later
+    day_number: int = 1  # 1 on the day of its first report (site time zone), 3 two days later
     developing_since: date | None = None  # that first day, when it is before this one
 
     @property
@@ -336,12 +336,15 @@ def day_page(day: date) -> str:
 
 
 def day_view(
-    digest: Digest, earlier: Sequence[Digest] = (), coverage: CoverageSpec | None = None
+    digest: Digest,
+    earlier: Sequence[Digest] = (),
+    coverage: CoverageSpec | None = None,
+    timezone: str = "UTC",
 ) -> DayView:
     """One digest's cleaned view model, linked exactly as on the site (used by the email).
 
-    `earlier` digests only tell which stories are developing since an earlier day."""
-    return _ModelBuilder([digest, *earlier], coverage).build().days[0]
+    `earlier` digests only add the story's earlier reports (for "day N" and its timeline)."""
+    return _ModelBuilder([digest, *earlier], coverage, timezone).build().days[0]
 
 
 def _outlet_name(raw: str) -> str:
@@ -374,7 +377,16 @@ class _ModelBuilder:
         for digest in self.digests:
             for story in digest.stories:
                 self.versions.setdefault(story_slug(story.id), []).append((digest.day, story))
-        self.first_day = {slug: found[-1][0] for slug, found in self.versions.items()}
+        self.first_day = {
+            slug: self._first_report_day(found) for slug, found in self.versions.items()
+        }
+
+    def _first_report_day(self, versions: Sequence[tuple[date, DigestStory]]) -> date:
+        """The calendar day (in the site's time zone) of a story's first report, which "day N"
+        counts from; never after the first digest that shows it."""
+        zone = ZoneInfo(self.timezone)
+        days = [as_utc(i.published).astimezone(zone).date() for _, s in versions for i in s.items]
+        return min([*days, versions[-1][0]])
 
     def build(self, feed_values: Sequence[FeedValue] = ()) -> SiteModel:
         days = tuple(self._day(d) for d in self.digests)
@@ -466,7 +478,7 @@ class _ModelBuilder:
                 items, coverage = self._merged_reports(slug)
             histories[slug] = StoryHistory(
                 items=items,
-                first_day=days[-1].day,
+                first_day=self.first_day[slug],
                 last_day=days[0].day,
                 coverage=coverage,
                 timeline=self._timeline(items),

@@ -325,3 +325,38 @@ def test_a_users_own_macros_from_before_coverage_still_build(tmp_path: Path) -> 
     story = (output / "stories" / f"{BRIDGE_ID}.html").read_text()
     assert 'class="chart timeline-chart"' in story
     assert "coverage-row" not in (output / "index.html").read_text()
+
+
+# ---------------------------------------------------------------- "day N"
+
+
+def late_found_story() -> Digest:
+    """A story the digests first show on 28 Nov whose first report is from 26 Nov (23:30 UTC,
+    which is already 27 Nov in Berlin)."""
+    reports = (
+        report("Left UK", "Bridge crack found", FIRST_DAY, 23, 30),
+        report("Right UK", "Bridge closed", TODAY, 9),
+    )
+    return Digest(
+        day=TODAY, generated_at=at(TODAY, 18), stories=(news_story("late", "Bridge", reports),)
+    )
+
+
+@pytest.mark.parametrize(
+    ("timezone", "day_number", "since"),
+    [("UTC", 3, "26 Nov 2026"), ("Europe/Berlin", 2, "27 Nov 2026")],
+)
+def test_day_n_counts_from_the_first_report_in_the_sites_time_zone(
+    tmp_path: Path, timezone: str, day_number: int, since: str
+) -> None:
+    settings = site_settings(timezone=timezone)
+    output = tmp_path / "out"
+    build_site(output, [late_found_story()], settings)
+    card = " ".join(
+        page(output, "index.html").xpath("//a[@class='developing']")[0].text_content().split()
+    )
+    assert card == f"Day {day_number} developing since {since}"
+    story = " ".join(page(output, "stories/late.html").text_content().split())
+    assert f"Day {day_number}" in story and f"developing since {since}" in story
+    text = render_email(late_found_story(), email_settings(), settings).get_body(("plain",))
+    assert f"   Day {day_number}: developing since {since}\n" in text.get_content()
