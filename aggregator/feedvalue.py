@@ -4,8 +4,9 @@ Pure: the store returns `StoryItemRecord`s (each item with its story and, for a 
 of its original); this module counts. A feed "takes part" in a story when one of its items is in
 it. Per feed:
 
-- first_reports: stories with two or more feeds where this feed's item came first (ties go to
-  every feed tied first);
+- first_reports: stories with two or more feeds where this feed's own item (not a copy of
+  another outlet's) came first (ties go to every feed tied first; a syndicated copy with the
+  original's timestamp is no first report);
 - exclusives: stories no other feed took part in;
 - copies: its items that nearly repeat another outlet's item (stories.py finds them);
 - median_delay_minutes: in stories with two or more feeds, how long after the first report its
@@ -86,20 +87,31 @@ def feed_values(
     errors = errors or {}
     by_feed: dict[str, list[StoryItemRecord]] = {}
     first_at: dict[str, dict[str, datetime]] = {}  # story -> feed -> its first item's time
+    own_at: dict[str, dict[str, datetime]] = {}  # the same, over items that are no copies
     for record in records:
         by_feed.setdefault(record.feed_url, []).append(record)
         if record.story_id is not None:
-            times = first_at.setdefault(record.story_id, {})
-            known = times.get(record.feed_url)
-            if known is None or record.published < known:
-                times[record.feed_url] = record.published
+            _keep_earliest(first_at.setdefault(record.story_id, {}), record)
+            if not _is_copy(record):
+                _keep_earliest(own_at.setdefault(record.story_id, {}), record)
     return sorted(
         (
-            _value(url, name, by_feed.get(url, []), first_at, errors.get(url, 0))
+            _value(url, name, by_feed.get(url, []), first_at, own_at, errors.get(url, 0))
             for url, name in feeds
         ),
         key=least_first,
     )
+
+
+def _is_copy(record: StoryItemRecord) -> bool:
+    """A near repeat of another outlet's item (repeating its own is no copy)."""
+    return record.copy_of_outlet not in (None, record.outlet)
+
+
+def _keep_earliest(times: dict[str, datetime], record: StoryItemRecord) -> None:
+    known = times.get(record.feed_url)
+    if known is None or record.published < known:
+        times[record.feed_url] = record.published
 
 
 def _value(
@@ -107,6 +119,7 @@ def _value(
     name: str | None,
     own: Sequence[StoryItemRecord],
     first_at: Mapping[str, Mapping[str, datetime]],
+    own_at: Mapping[str, Mapping[str, datetime]],
     errors: int,
 ) -> FeedValue:
     stories = sorted({r.story_id for r in own if r.story_id is not None})
@@ -117,9 +130,11 @@ def _value(
         if len(times) == 1:
             exclusive += 1
             continue
-        delay = (times[url] - min(times.values())).total_seconds() / 60
-        delays.append(delay)
-        first += delay == 0
+        # the first report is the earliest item of a feed's own (all copies: the earliest item)
+        reports = own_at.get(story) or times
+        start = min(reports.values())
+        delays.append(max(0.0, (times[url] - start).total_seconds() / 60))
+        first += reports.get(url) == start
     # without a configured name: the outlet name its items were stored under most often
     outlets = Counter(r.outlet for r in own)
     stored_name = min(outlets, key=lambda o: (-outlets[o], o)) if outlets else None
@@ -130,7 +145,7 @@ def _value(
         stories=len(stories),
         first_reports=first,
         exclusives=exclusive,
-        copies=sum(1 for r in own if r.copy_of_outlet not in (None, r.outlet)),
+        copies=sum(1 for r in own if _is_copy(r)),
         median_delay_minutes=round(statistics.median(delays), 1) if delays else None,
         errors=errors,
     )

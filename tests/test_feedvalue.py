@@ -16,7 +16,14 @@ from aggregator.cli import main
 from aggregator.config import load_config
 from aggregator.digest import digest_to_dict, make_digest
 from aggregator.feedvalue import JSON_KEYS, feed_values
-from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed, Story, StoryMember
+from aggregator.models import (
+    FetchOutcome,
+    ParsedEntry,
+    ParsedFeed,
+    Story,
+    StoryItemRecord,
+    StoryMember,
+)
 from aggregator.store import Store
 
 # the CLI looks back from the real clock, so the store is built around it
@@ -211,6 +218,24 @@ def build_store_stories(store: Store) -> list[Story]:
 
 def test_feed_values_are_pure_over_records() -> None:
     assert feed_values([], [("https://x/", None)])[0].name == "https://x/"
+
+
+def test_a_syndicated_copy_with_the_originals_timestamp_is_no_first_report() -> None:
+    """Wire copies often carry the original's exact time: only the original is first."""
+    at = minutes(0)
+    records = [
+        StoryItemRecord(1, A, "Alpha", at, "s1"),
+        StoryItemRecord(2, B, "Bravo", at, "s1", copy_of_outlet="Alpha"),  # same second
+        StoryItemRecord(3, C, "Charlie", at + timedelta(minutes=30), "s1"),
+        # a copy stamped before its original still takes no first-report credit
+        StoryItemRecord(4, B, "Bravo", at - timedelta(minutes=5), "s2", copy_of_outlet="Alpha"),
+        StoryItemRecord(5, A, "Alpha", at, "s2"),
+    ]
+    values = {v.name: v for v in feed_values(records, [(A, "Alpha"), (B, "Bravo"), (C, "Charlie")])}
+    assert (values["Alpha"].first_reports, values["Alpha"].median_delay_minutes) == (2, 0.0)
+    assert (values["Bravo"].first_reports, values["Bravo"].copies) == (0, 2)
+    assert values["Bravo"].median_delay_minutes == 0.0
+    assert (values["Charlie"].first_reports, values["Charlie"].median_delay_minutes) == (0, 30.0)
 
 
 @pytest.mark.parametrize("days", ["nan", "inf", "-inf", "1e9", "800000", "0", "-2", "ten"])
