@@ -259,6 +259,7 @@ class StoryHistory:
     last_day: date
     coverage: tuple[CoverageView, ...]
     timeline: TimelineView | None  # None for a single report
+    developing: bool = False  # it was in more than one digest
 
     @property
     def day_number(self) -> int:
@@ -377,6 +378,9 @@ class _ModelBuilder:
         for digest in self.digests:
             for story in digest.stories:
                 self.versions.setdefault(story_slug(story.id), []).append((digest.day, story))
+        # a story is "developing" once it was in an earlier digest; "day N" counts from the
+        # calendar day of its first report
+        self.first_digest_day = {slug: found[-1][0] for slug, found in self.versions.items()}
         self.first_day = {
             slug: self._first_report_day(found) for slug, found in self.versions.items()
         }
@@ -482,6 +486,7 @@ class _ModelBuilder:
                 last_day=days[0].day,
                 coverage=coverage,
                 timeline=self._timeline(items),
+                developing=len(days) > 1,
             )
         return histories
 
@@ -549,7 +554,7 @@ class _ModelBuilder:
             sources=_sources(in_given_order),
             coverage=_coverage_views(coverage),
             day_number=(day - first_day).days + 1,
-            developing_since=first_day if first_day < day else None,
+            developing_since=first_day if self.first_digest_day[slug] < day else None,
         )
 
     def _outlet_pages(self, stories: Iterable[StoryView]) -> tuple[OutletPage, ...]:

@@ -4,6 +4,7 @@ day's blind spots, stories that run for several days, and the same figures in th
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import lxml.html
@@ -330,16 +331,16 @@ def test_a_users_own_macros_from_before_coverage_still_build(tmp_path: Path) -> 
 # ---------------------------------------------------------------- "day N"
 
 
-def late_found_story() -> Digest:
-    """A story the digests first show on 28 Nov whose first report is from 26 Nov (23:30 UTC,
-    which is already 27 Nov in Berlin)."""
-    reports = (
-        report("Left UK", "Bridge crack found", FIRST_DAY, 23, 30),
-        report("Right UK", "Bridge closed", TODAY, 9),
-    )
-    return Digest(
-        day=TODAY, generated_at=at(TODAY, 18), stories=(news_story("late", "Bridge", reports),)
-    )
+def late_found_story() -> list[Digest]:
+    """A story in the digests of 27 and 28 Nov whose first report is from 26 Nov, 23:30 UTC
+    (already 27 Nov in Berlin); newest first."""
+    first = report("Left UK", "Bridge crack found", FIRST_DAY, 23, 30)
+    later = report("Right UK", "Bridge closed", TODAY, 9)
+    yesterday = TODAY - timedelta(days=1)
+    return [
+        Digest(TODAY, at(TODAY, 18), (news_story("late", "Bridge", (first, later)),)),
+        Digest(yesterday, at(yesterday, 18), (news_story("late", "Bridge", (first,)),)),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -351,12 +352,20 @@ def test_day_n_counts_from_the_first_report_in_the_sites_time_zone(
 ) -> None:
     settings = site_settings(timezone=timezone)
     output = tmp_path / "out"
-    build_site(output, [late_found_story()], settings)
-    card = " ".join(
-        page(output, "index.html").xpath("//a[@class='developing']")[0].text_content().split()
-    )
-    assert card == f"Day {day_number} developing since {since}"
+    build_site(output, late_found_story(), settings)
+    mark = page(output, "index.html").xpath("//a[@class='developing']")[0]
+    assert " ".join(mark.text_content().split()) == f"Day {day_number} developing since {since}"
     story = " ".join(page(output, "stories/late.html").text_content().split())
     assert f"Day {day_number}" in story and f"developing since {since}" in story
-    text = render_email(late_found_story(), email_settings(), settings).get_body(("plain",))
+    today, *earlier = late_found_story()
+    text = render_email(today, email_settings(), settings, earlier=earlier).get_body(("plain",))
     assert f"   Day {day_number}: developing since {since}\n" in text.get_content()
+
+
+def test_a_story_in_one_digest_only_is_not_developing(tmp_path: Path) -> None:
+    """Reports from last night in today's first digest of a story: no "day 2" mark."""
+    today, _ = late_found_story()
+    output = tmp_path / "out"
+    build_site(output, [today], site_settings())
+    assert not page(output, "index.html").xpath("//a[@class='developing']")
+    assert "developing since" not in page(output, "stories/late.html").text_content()
