@@ -152,8 +152,9 @@ def _do_poll(config: Config, store: Store, force: bool, urls: tuple[str, ...] = 
     )
     if summary.full_texts or summary.full_text_failures:
         click.echo(
-            f"full text: {summary.full_texts} articles extracted, "
-            f"{summary.full_text_failures} pages failed (see `aggregator fetch-text --help`)"
+            f"full text: {plural(summary.full_texts, 'article')} extracted, "
+            f"{plural(summary.full_text_failures, 'page')} failed "
+            "(see `aggregator fetch-text --help`)"
         )
     return summary
 
@@ -230,7 +231,8 @@ def fetch_text(config: Config, store: Store, feed_names: tuple[str, ...], days: 
         _fail(str(exc), EXIT_CONFIG)
         return
     click.echo(
-        f"full text: {summary.pages} pages, {summary.extracted} articles extracted, "
+        f"full text: {plural(summary.pages, 'page')}, "
+        f"{plural(summary.extracted, 'article')} extracted, "
         f"{summary.kept_summary} kept the feed's summary, {summary.failed} failed"
     )
     if summary.pages and summary.failed == summary.pages:
@@ -531,7 +533,7 @@ def evaluate(
         with open(predictions, "w", encoding="utf-8") as handle:
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-        click.echo(f"predictions: {predictions} ({len(rows)} items)")
+        click.echo(f"predictions: {predictions} ({plural(len(rows), 'item')})")
 
 
 def _default_grouping():

@@ -20,6 +20,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from aggregator.site import slugify
+from aggregator.text import plural
 
 DEMO_ITEMS = Path(__file__).with_name("demo_data") / "items.jsonl"
 
@@ -143,7 +144,7 @@ def run_demo(
     workdir.mkdir(parents=True, exist_ok=True)
     items = load_demo_items()
     feeds = write_demo_feeds(workdir / "feeds", now, items)
-    echo(f"Serving {len(feeds)} demo feeds ({len(items)} items) on 127.0.0.1")
+    echo(f"Serving {plural(len(feeds), 'demo feed')} ({plural(len(items), 'item')}) on 127.0.0.1")
     with serve_feeds(workdir / "feeds") as base_url:
         # The server's port changes each time, so the config is rewritten each time.
         config = load_config(write_demo_config(workdir, base_url, feeds))
@@ -161,12 +162,14 @@ def _run_pipeline(config, store, now: datetime, echo: Callable[[str], None]):
 
     summary = pipeline.poll(config, store, now=now, force=True)
     echo(
-        f"poll: {summary.feeds_ok} feeds ok, {summary.feeds_failed} failed, {summary.new_items} new items"
+        f"poll: {plural(summary.feeds_ok, 'feed')} ok, {summary.feeds_failed} failed, "
+        f"{plural(summary.new_items, 'new item')}"
     )
     echo("cluster: embedding and grouping (the first run loads the model)...")
     stories = pipeline.cluster(config, store, now=now)
     echo(
-        f"cluster: {stories.stories} stories from {stories.items} items, "
+        f"cluster: {plural(stories.stories, 'story', 'stories')} from "
+        f"{plural(stories.items, 'item')}, "
         f"{stories.multi_outlet} reported by several outlets"
     )
     echo(_agreement_with_labels(store))

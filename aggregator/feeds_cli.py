@@ -35,7 +35,7 @@ from aggregator.models import FeedState, FetchOutcome
 from aggregator.opml import OpmlError, parse_opml, to_opml
 from aggregator.pipeline import poll_options
 from aggregator.poller import DiscoveryError, PollOptions, describe, discover, poll
-from aggregator.text import safe_terminal_text
+from aggregator.text import plural, safe_terminal_text
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -125,7 +125,7 @@ def list_feeds(config_path: Path | None, as_json: bool) -> None:
         return
     rows = [(f.name or "-", f.url, ", ".join(f.tags)) for f in config.feeds]
     _table(("NAME", "URL", "TAGS"), rows)
-    click.echo(f"{len(rows)} feeds in {config.path}")
+    click.echo(f"{plural(len(rows), 'feed')} in {config.path}")
 
 
 @feeds.command("add")
@@ -232,7 +232,7 @@ def import_opml(opml_file: Path, config_path: Path | None) -> None:
     except FeedsFileError as exc:
         _fail(str(exc))
     skipped = len(listed) - len(added)
-    click.echo(f"Imported {len(added)} feeds into {path} ({skipped} already there)")
+    click.echo(f"Imported {plural(len(added), 'feed')} into {path} ({skipped} already there)")
 
 
 @feeds.command("export")
@@ -256,7 +256,7 @@ def export(output: Path | None, config_path: Path | None) -> None:
         click.echo(document, nl=False)  # bytes go to the binary stream as they are
         return
     output.write_bytes(document)
-    click.echo(f"Wrote {len(config.feeds)} feeds to {output}", err=True)
+    click.echo(f"Wrote {plural(len(config.feeds), 'feed')} to {output}", err=True)
 
 
 @feeds.command("check")
@@ -475,7 +475,8 @@ def value(days: float, as_json: bool, config_path: Path | None) -> None:
     ]
     header = ("ITEMS", "STORIES", "FIRST", "EXCLUSIVE", "COPIES", "DELAY", "ERRORS", "FEED")
     _table(header, rows)
-    click.echo(f"{len(rows)} feeds, last {days:g} days; the feeds that add least come first")
+    last = f"{days:g} day" + ("" if days == 1 else "s")  # a fraction of a day reads "0.5 days"
+    click.echo(f"{plural(len(rows), 'feed')}, last {last}; the feeds that add least come first")
 
 
 # ---------------------------------------------------------------- formatting

@@ -67,7 +67,7 @@ from aggregator.schedule import (
     schedule_after_error,
     schedule_after_success,
 )
-from aggregator.text import safe_terminal_text
+from aggregator.text import plural, safe_terminal_text
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -224,7 +224,7 @@ def poll(
 def describe(outcome: FetchOutcome) -> str:
     """One line for logs and `feeds check`."""
     detail = {
-        "ok": lambda o: f"{len(o.feed.entries) if o.feed else 0} entries",
+        "ok": lambda o: plural(len(o.feed.entries) if o.feed else 0, "entry", "entries"),
         "not_modified": lambda o: "not modified",
         "error": lambda o: o.error or "error",
         "gone": lambda o: "gone (HTTP 410): no longer polled",

@@ -210,6 +210,23 @@ def test_list(config: Path) -> None:
     }
 
 
+def test_counts_of_one_are_singular(tmp_path: Path) -> None:
+    """ "1 feeds, last 1 days" read wrong: every count goes through text.plural."""
+    from aggregator.cli import main
+
+    path = tmp_path / "feeds.yaml"
+    path.write_text("database: news.db\nfeeds:\n  - https://one.example/rss\n")
+    assert "1 feed in " in cli("list", "-c", path).output
+    exported = CliRunner().invoke(
+        feeds, ["export", "-o", str(tmp_path / "x.opml"), "-c", str(path)]
+    )
+    assert "Wrote 1 feed to" in exported.output
+    value = CliRunner().invoke(main, ["feeds", "value", "--days", "1", "-c", str(path)])
+    assert "1 feed, last 1 day;" in value.output, value.output
+    several = CliRunner().invoke(main, ["feeds", "value", "--days", "2.5", "-c", str(path)])
+    assert "1 feed, last 2.5 days;" in several.output, several.output
+
+
 def test_group_level_config_option(config: Path) -> None:
     result = CliRunner().invoke(feeds, ["-c", str(config), "list"])
     assert "World Daily" in result.output
@@ -330,7 +347,8 @@ def test_check_reports_each_feed_and_stores_nothing(
     result = CliRunner().invoke(feeds, ["check", "-c", str(path)])
 
     assert result.exit_code == 1
-    assert "1 entries" in result.output and "Loopback News" in result.output
+    assert "1 entry " in result.output and "Loopback News" in result.output
+    assert "1 entries" not in result.output
     assert "HTTP 500" in result.output
     assert "1 ok, 1 failed" in result.output
     assert not (tmp_path / "news.db").exists()
