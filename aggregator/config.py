@@ -342,10 +342,37 @@ def _tags(where: _Where, node: Mapping, entry: str) -> tuple[str, ...]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
-        raise where.error(
-            node, "tags", f"{entry}.tags", "must be a list of words, e.g. [world, europe]"
-        )
+        message = "must be a list of words, e.g. [world, europe]" + _quote_hint(value)
+        raise where.error(node, "tags", f"{entry}.tags", message)
     return tuple(dict.fromkeys(t.strip() for t in value))
+
+
+def _quote_hint(value: Any) -> str:
+    """YAML reads `[2024]` or `[true]` as a number or a boolean: say how to keep it a word."""
+    values = value if isinstance(value, list) else [value]
+    odd = [v for v in values if isinstance(v, int | float | bool)]
+    if not odd:
+        return ""
+    shown = "true" if odd[0] is True else "false" if odd[0] is False else str(odd[0])
+    return f"; quote numbers and true/false, e.g. ['{shown}']"
+
+
+def _same_tag_spelling(
+    feeds: tuple[FeedConfig, ...], dimensions: tuple[CoverageDimension, ...]
+) -> tuple[tuple[FeedConfig, ...], tuple[CoverageDimension, ...]]:
+    """Tags match ignoring case; here every spelling of a tag becomes one (the first in the
+    file: `coverage:` first, then the feeds), so coverage, sections and pages all agree."""
+    spelling: dict[str, str] = {}
+    for tag in [v for d in dimensions for v in d.values] + [t for f in feeds for t in f.tags]:
+        spelling.setdefault(tag.casefold(), tag)
+
+    def one(tags: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(spelling[t.casefold()] for t in tags))
+
+    return (
+        tuple(dataclasses.replace(f, tags=one(f.tags)) for f in feeds),
+        tuple(CoverageDimension(d.name, one(d.values)) for d in dimensions),
+    )
 
 
 # ------------------------------------------------------------------ settings blocks
@@ -580,9 +607,8 @@ def _parse_coverage(where: _Where, node: Any) -> tuple[CoverageDimension, ...]:
         if not isinstance(values, list) or not all(
             isinstance(v, str) and v.strip() for v in values
         ):
-            raise where.error(
-                node, name, entry, f"must be a list of feed tags, {_COVERAGE_EXAMPLE}"
-            )
+            message = f"must be a list of feed tags, {_COVERAGE_EXAMPLE}" + _quote_hint(values)
+            raise where.error(node, name, entry, message)
         seen: set[str] = set()
         for value in values:
             if value.strip().casefold() in seen:
@@ -663,8 +689,9 @@ def parse_config(text: str, path: Path) -> Config:
     base = path.resolve().parent
     window = _positive(where, root, "window_hours", "settings") if "window_hours" in root else 24.0
     model = _optional_str(where, root, "model", "settings") or DEFAULT_MODEL
-    feeds = _parse_feeds(where, root)
-    coverage = _parse_coverage(where, root.get("coverage"))
+    feeds, coverage = _same_tag_spelling(
+        _parse_feeds(where, root), _parse_coverage(where, root.get("coverage"))
+    )
     database = _path(where, root, "database", "aggregator.db", base)
     output = _path(where, root, "output", "output", base)
     site = _parse_site(where, root.get("site"), base)

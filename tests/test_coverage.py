@@ -369,3 +369,38 @@ def test_a_story_in_one_digest_only_is_not_developing(tmp_path: Path) -> None:
     build_site(output, [today], site_settings())
     assert not page(output, "index.html").xpath("//a[@class='developing']")
     assert "developing since" not in page(output, "stories/late.html").text_content()
+
+
+def test_every_spelling_of_a_tag_becomes_one_at_config_load(tmp_path: Path) -> None:
+    """Coverage matched `left`/`LEFT` while "By section" showed two sections: the config now
+    gives each tag one spelling (the first in the file), so every consumer agrees."""
+    path = write(
+        tmp_path,
+        "coverage:\n  lean: [Left, right]\nfeeds:\n"
+        "  - url: https://a.example/feed\n    tags: [LEFT, uk, Uk]\n"
+        "  - url: https://b.example/feed\n    tags: [left, UK]\n"
+        "  - url: https://c.example/feed\n    tags: [RIGHT]\n",
+    )
+    config = load_config(path)
+    assert [f.tags for f in config.feeds] == [("Left", "uk"), ("Left", "uk"), ("right",)]
+    assert config.coverage[0].values == ("Left", "right")
+    listed = CliRunner().invoke(main, ["feeds", "list", "--json", "-c", str(path)])
+    assert [f["tags"] for f in json.loads(listed.output)] == [
+        ["Left", "uk"],
+        ["Left", "uk"],
+        ["right"],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("feeds:\n  - url: https://a.example/feed\n    tags: [2024]\n", "['2024']"),
+        ("coverage:\n  year: [2024, 2025]\nfeeds: []\n", "['2024']"),
+        ("feeds:\n  - url: https://a.example/feed\n    tags: [true]\n", "['true']"),
+    ],
+)
+def test_a_numeric_tag_says_to_quote_it(tmp_path: Path, text: str, hint: str) -> None:
+    result = CliRunner().invoke(main, ["feeds", "list", "-c", str(write(tmp_path, text))])
+    assert result.exit_code == 2
+    assert "quote numbers" in result.output and hint in result.output, result.output
