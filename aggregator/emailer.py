@@ -23,17 +23,20 @@ from typing import Protocol
 import css_inline
 
 from aggregator.coverage import CoverageSpec
+from aggregator.feedvalue import FeedValue
 from aggregator.models import Digest
 from aggregator.site import (
+    ReportDay,
     SiteSettingsLike,
     StoryView,
     as_utc,
     checked_base_url,
     clean_text,
-    day_view,
+    email_view,
     make_environment,
     short_date,
 )
+from aggregator.text import plural
 
 _SECURITY_MODES = ("none", "starttls", "ssl")
 _TIMEOUT_SECONDS = 30.0
@@ -99,6 +102,41 @@ def _story_link(story: StoryView, base: str | None) -> str | None:
     return base + story.page if base else story.href
 
 
+TIMELINE_DAYS = 7  # the email's timeline line shows a story's last week
+FOOTER_FEEDS = 3  # "Your feeds": the feeds that added least
+
+
+def timeline_text(days: Sequence[ReportDay]) -> str:
+    """'27 Nov 4 reports (BBC, AP) · 28 Nov 2 (+Reuters) · 29 Nov 5': reports per day, and
+    the outlets that joined that day."""
+    parts = []
+    for index, day in enumerate(days[-TIMELINE_DAYS:]):
+        count = plural(day.reports, "report") if index == 0 else str(day.reports)
+        part = f"{short_date(day.day).rsplit(' ', 1)[0]} {count}"
+        if day.joined:
+            names = ", ".join(clean_text(n, 60) for n in day.joined[:3])
+            more = f" +{len(day.joined) - 3}" if len(day.joined) > 3 else ""
+            part += f" ({'' if index == 0 else '+'}{names}{more})"
+        parts.append(part)
+    return ("… · " if len(days) > TIMELINE_DAYS else "") + " · ".join(parts)
+
+
+def feed_value_text(value: FeedValue) -> str:
+    """'Bravo: 2 items in 2 stories, 1 first, 1 copy, 15 min behind': one feed's figures."""
+    figures = [f"{plural(value.items, 'item')} in {plural(value.stories, 'story', 'stories')}"]
+    if value.first_reports:
+        figures.append(f"{value.first_reports} first")
+    if value.exclusives:
+        figures.append(f"{value.exclusives} exclusive")
+    if value.copies:
+        figures.append(plural(value.copies, "copy", "copies"))
+    if value.median_delay_minutes:
+        figures.append(f"{value.median_delay_minutes:g} min behind")
+    if value.errors:
+        figures.append(f"{plural(value.errors, 'failed fetch', 'failed fetches')} in a row")
+    return f"{clean_text(value.name, 80)}: {', '.join(figures)}"
+
+
 def render_email(
     digest: Digest,
     settings: EmailSettingsLike,
@@ -106,13 +144,17 @@ def render_email(
     templates_dir: Path | None = None,
     earlier: Sequence[Digest] = (),
     coverage: CoverageSpec | None = None,
+    feed_values: Sequence[FeedValue] = (),
+    value_days: int = 30,
 ) -> EmailMessage:
     """The day's email, ready for `send_email` or `write_eml`.
 
-    `earlier` digests mark the stories developing since an earlier day; `coverage` adds each
-    story's outlets per tag and the day's blind spots, as plain figures."""
+    `earlier` digests mark the stories developing since an earlier day (with their reports per
+    day); `coverage` adds each story's outlets per tag and the day's blind spots, as plain
+    figures; `feed_values` (least adding first, over `value_days`) give a "Your feeds" footer
+    naming the few that added least."""
     env = make_environment(templates_dir, site.timezone)
-    day = day_view(digest, earlier, coverage, site.timezone)
+    day, report_days = email_view(digest, earlier, coverage, site.timezone)
     stories = day.stories[: max(0, settings.max_stories)]
     base = checked_base_url(site.base_url)
     env.filters["story_link"] = lambda story: _story_link(story, base)
@@ -122,6 +164,12 @@ def render_email(
         "stories": stories,
         "more": len(day.stories) - len(stories),
         "day_url": base + day.page if base else None,
+        "timelines": {slug: timeline_text(days) for slug, days in report_days.items()},
+        "weakest_feeds": [feed_value_text(v) for v in feed_values[:FOOTER_FEEDS]]
+        if len(feed_values) > 1
+        else [],
+        "value_days": value_days,
+        "feed_count": len(feed_values),
     }
     text = env.get_template("email.txt").render(context)
     html = env.get_template("email.html").render(context)

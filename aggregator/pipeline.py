@@ -543,6 +543,8 @@ def email(
         templates_dir=config.templates,
         earlier=digests[1:],  # which stories are developing since an earlier day
         coverage=coverage_spec(config.coverage, config.feeds),
+        feed_values=feed_values(config, store, as_of=digest.generated_at, days=SITE_VALUE_DAYS),
+        value_days=SITE_VALUE_DAYS,
     )
     if to_file is not None:
         write_eml(message, to_file)

@@ -348,6 +348,28 @@ def day_view(
     return _ModelBuilder([digest, *earlier], coverage, timezone).build().days[0]
 
 
+@dataclass(frozen=True, slots=True)
+class ReportDay:
+    """One calendar day of a story's reports (site time zone), for the email's timeline."""
+
+    day: date
+    reports: int
+    joined: tuple[str, ...]  # outlets whose first report came that day
+
+
+def email_view(
+    digest: Digest,
+    earlier: Sequence[Digest] = (),
+    coverage: CoverageSpec | None = None,
+    timezone: str = "UTC",
+) -> tuple[DayView, dict[str, tuple[ReportDay, ...]]]:
+    """`day_view`, plus each developing story's reports per day over every digest it was in
+    (keyed by story slug)."""
+    builder = _ModelBuilder([digest, *earlier], coverage, timezone)
+    day = builder.build().days[0]
+    return day, {s.slug: builder.report_days(s.slug) for s in day.stories if s.developing_since}
+
+
 def _outlet_name(raw: str) -> str:
     return clean_text(raw, 120) or "Unknown outlet"
 
@@ -502,6 +524,16 @@ class _ModelBuilder:
             key=lambda i: (i.published, i.outlet.name, i.title),
         )
         return tuple(items), _coverage_views(self._coverage(reports.values()))
+
+    def report_days(self, slug: str) -> tuple[ReportDay, ...]:
+        """The story's reports per calendar day, days without any left out."""
+        items, _ = self._merged_reports(slug)
+        timeline = story_timeline(
+            ((i.published, i.outlet.name) for i in items), self.timezone, "day"
+        )
+        return tuple(
+            ReportDay(b.start.date(), b.reports, b.joined) for b in timeline.buckets if b.reports
+        )
 
     def _timeline(self, items: Sequence[ItemView]) -> TimelineView | None:
         if len(items) < 2:

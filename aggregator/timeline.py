@@ -50,15 +50,19 @@ def _step(start: datetime, unit: str, n: int) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=start.tzinfo)
 
 
-def story_timeline(reports: Iterable[tuple[datetime, str]], timezone: str = "UTC") -> Timeline:
-    """Buckets for the (published, outlet) pairs of a story's reports, oldest first."""
+def story_timeline(
+    reports: Iterable[tuple[datetime, str]],
+    timezone: str = "UTC",
+    unit: Literal["hour", "day"] | None = None,
+) -> Timeline:
+    """Buckets for the (published, outlet) pairs of a story's reports, oldest first: per hour
+    for stories up to 48 hours long, else per day, unless `unit` says which."""
     zone = ZoneInfo(timezone)
     ordered = sorted((moment.astimezone(zone), outlet) for moment, outlet in reports)
     if not ordered:
-        return Timeline("hour", ())
-    unit: Literal["hour", "day"] = "hour"
-    if ordered[-1][0] - ordered[0][0] > HOURLY_UP_TO:
-        unit = "day"
+        return Timeline(unit or "hour", ())
+    if unit is None:
+        unit = "day" if ordered[-1][0] - ordered[0][0] > HOURLY_UP_TO else "hour"
     first, last = _floor(ordered[0][0], unit), _floor(ordered[-1][0], unit)
     starts = [first]
     while starts[-1] < last:

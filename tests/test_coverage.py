@@ -299,6 +299,11 @@ def test_the_email_gives_the_same_figures_as_text() -> None:
     html = message.get_body(("html",)).get_content()
     assert "   lean: left 2 · center 0 · right 0\n   region: uk 1 · us 1 · world 0\n" in text
     assert "   Day 3: developing since 26 Nov 2026\n" in text
+    # the timeline as text: reports per day, and who joined when
+    assert (
+        "   Reports: 26 Nov 1 report (Left UK) · 27 Nov 2 (+Right UK, Centre World)\n"
+        "   · 28 Nov 2 (+Right US)\n"
+    ) in text
     assert " - lean, only left: Tax cut passes first vote\n" in text
     assert " - region, only uk: River floods town centre\n" in text
     doc = lxml.html.fromstring(html)
@@ -306,6 +311,12 @@ def test_the_email_gives_the_same_figures_as_text() -> None:
     figures = [" ".join(p.text_content().split()) for p in doc.xpath("//p[@class='coverage']")]
     assert "lean left 2 · center 0 · right 0" in figures
     assert "Day 3" in doc.text_content() and "Blind spots" in doc.text_content()
+    timelines = [
+        " ".join(p.text_content().split()) for p in doc.xpath("//p[contains(@class, 'timeline')]")
+    ]
+    assert timelines == [
+        "Reports: 26 Nov 1 report (Left UK) · 27 Nov 2 (+Right UK, Centre World) · 28 Nov 2 (+Right US)"
+    ]
 
 
 def test_a_users_own_macros_from_before_coverage_still_build(tmp_path: Path) -> None:

@@ -250,3 +250,33 @@ def test_feeds_value_refuses_days_out_of_range_in_one_line(config: Path, days: s
 def test_feeds_value_accepts_up_to_ten_years(config: Path) -> None:
     result = CliRunner().invoke(main, ["feeds", "value", "--days", "3650", "-c", str(config)])
     assert result.exit_code == 0, result.output
+
+
+def test_the_email_names_the_feeds_that_added_least(config: Path, tmp_path: Path) -> None:
+    """`aggregator email` ends with a plain-text "Your feeds" footer: the three feeds that
+    added least over the site's 30 days, with their figures (issue 15: figures as text)."""
+    import email
+    from email import policy
+
+    from aggregator.models import Digest, DigestItem, DigestStory
+
+    item = DigestItem("Report a1", "https://alpha.example/news/a1", "Alpha", minutes(60), False)
+    story = DigestStory(
+        "s1", "Report a1", item.link, (), (item,), item.published, item.published, "new"
+    )
+    digest = Digest(day=NOW.date(), generated_at=NOW, stories=(story,))
+    with Store.open(tmp_path / "news.db") as store:
+        store.save_digest(NOW.date().isoformat(), NOW, digest_to_dict(digest))
+    target = tmp_path / "day.eml"
+    result = CliRunner().invoke(main, ["email", "--to-file", str(target), "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    message = email.message_from_bytes(target.read_bytes(), policy=policy.default)
+    text = message.get_body(("plain",)).get_content()
+    assert (
+        "Your feeds (last 30 days), the 3 of 5 that added least:\n"
+        " - Delta: 0 items in 0 stories\n"
+        " - Echo: 0 items in 0 stories, 2 failed fetches in a row\n"
+        " - Bravo: 2 items in 2 stories, 1 first, 1 copy, 15 min behind\n"
+    ) in text
+    html = lxml.html.fromstring(message.get_body(("html",)).get_content()).text_content()
+    assert "Your feeds" in html and "Bravo: 2 items in 2 stories, 1 first, 1 copy" in html
