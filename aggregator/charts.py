@@ -12,6 +12,7 @@ from dataclasses import dataclass
 BAR_WIDTH = 100.0  # viewBox width of a horizontal bar
 COLUMN_STEP = 10.0  # viewBox units per timeline column (a 1-unit gap included)
 COLUMN_HEIGHT = 40.0
+TONES = 6  # colours in style.css (.tone-0 ... .tone-5); the last also stands for "other"
 
 
 def _r(value: float) -> float:
@@ -44,6 +45,19 @@ def stacked_bar(parts: Sequence[tuple[str, int]], scale: int | None = None) -> t
             segments.append(Segment(key, tone, count, _r(x), _r(width)))
             x += width
     return tuple(segments)
+
+
+def tone_of(index: int, count: int) -> int:
+    """The colour of the index-th of `count` parts: past the sixth they share the last one."""
+    return min(index, TONES - 1) if count > TONES else index
+
+
+def capped(parts: Sequence[tuple[str, int]], other: str = "other") -> list[tuple[str, int]]:
+    """At most TONES parts, so no two share a colour: the rest are summed into `other`."""
+    if len(parts) <= TONES:
+        return list(parts)
+    rest = sum(n for _, n in parts[TONES - 1 :])
+    return [*parts[: TONES - 1], (other, rest)]
 
 
 @dataclass(frozen=True, slots=True)

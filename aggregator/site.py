@@ -31,7 +31,15 @@ from zoneinfo import ZoneInfo
 import jinja2
 
 import aggregator
-from aggregator.charts import Column, Segment, columns, columns_width, stacked_bar
+from aggregator.charts import (
+    Column,
+    Segment,
+    capped,
+    columns,
+    columns_width,
+    stacked_bar,
+    tone_of,
+)
 from aggregator.coverage import Coverage, CoverageSpec, blind_spots, story_coverage
 from aggregator.feedvalue import FeedValue
 from aggregator.models import Digest, DigestItem, DigestStory
@@ -189,6 +197,13 @@ class CoverageView:
     def label(self) -> str:
         counts = ", ".join(f"{value} {_plural(n, 'outlet')}" for value, n in self.counts)
         return f"Coverage by {self.dimension}: {counts}"
+
+    @property
+    def legend(self) -> tuple[tuple[str, int, int], ...]:
+        """(value, outlets, tone): past six values they share the "other" colour of the bar."""
+        return tuple(
+            (value, n, tone_of(i, len(self.counts))) for i, (value, n) in enumerate(self.counts)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,7 +625,8 @@ def _coverage_views(coverage: Coverage) -> tuple[CoverageView, ...]:
     views = []
     for dimension, counts in coverage.items():
         pairs = tuple((clean_text(value, 40), n) for value, n in counts.items())
-        views.append(CoverageView(clean_text(dimension, 40), pairs, stacked_bar(pairs)))
+        bar = stacked_bar(capped(pairs))  # the seventh value on would repeat a colour
+        views.append(CoverageView(clean_text(dimension, 40), pairs, bar))
     return tuple(views)
 
 

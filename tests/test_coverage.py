@@ -415,3 +415,54 @@ def test_a_numeric_tag_says_to_quote_it(tmp_path: Path, text: str, hint: str) ->
     result = CliRunner().invoke(main, ["feeds", "list", "-c", str(write(tmp_path, text))])
     assert result.exit_code == 2
     assert "quote numbers" in result.output and hint in result.output, result.output
+
+
+def test_a_dimension_with_many_values_never_repeats_a_colour(tmp_path: Path) -> None:
+    """Six tones: from the sixth value on, values share one "other" colour in bar and legend."""
+    from aggregator.models import DigestItem, DigestStory
+
+    values = tuple(f"v{n}" for n in range(8))
+    feeds = [
+        FeedConfig(f"https://f{n}.example/feed", f"Outlet {n}", (v,)) for n, v in enumerate(values)
+    ]
+    items = tuple(
+        DigestItem(
+            f"Report {n}",
+            f"https://f{n}.example/1",
+            f"Outlet {n}",
+            at(TODAY, 5 + n),
+            False,
+            feed_url=f.url,
+        )
+        for n, f in enumerate(feeds)
+    )
+    story = DigestStory(
+        "wide",
+        "Wide story",
+        items[0].link,
+        (),
+        items,
+        items[0].published,
+        items[-1].published,
+        "new",
+    )
+    found = coverage_spec([CoverageDimension("many", values)], feeds)
+    output = tmp_path / "out"
+    build_site(output, [Digest(TODAY, at(TODAY, 18), (story,))], site_settings(), coverage=found)
+    row = page(output, "index.html").xpath("//div[@class='coverage-row']")[0]
+    tones = [r.get("class") for r in row.xpath(".//svg/rect[not(@class='track')]")]
+    assert len(tones) == len(set(tones)) == 6, tones  # one segment per colour, "other" last
+    swatches = [
+        s.get("class").split()[-1] for s in row.xpath(".//span[contains(@class, 'swatch')]")
+    ]
+    assert swatches == [
+        "tone-0",
+        "tone-1",
+        "tone-2",
+        "tone-3",
+        "tone-4",
+        "tone-5",
+        "tone-5",
+        "tone-5",
+    ]
+    assert "v7 1 outlet" in row.xpath("string(.//svg/title)")  # the title still names every value
