@@ -280,3 +280,20 @@ def test_the_email_names_the_feeds_that_added_least(config: Path, tmp_path: Path
     ) in text
     html = lxml.html.fromstring(message.get_body(("html",)).get_content()).text_content()
     assert "Your feeds" in html and "Bravo: 2 items in 2 stories, 1 first, 1 copy" in html
+
+
+def test_the_outlets_page_never_shows_a_feeds_query_string(config: Path) -> None:
+    """An unnamed feed that never delivered is named by its URL on the public outlets page:
+    scheme, host and path only, never the query (private tokens) or user info."""
+    secret = "https://reader:pw@private.example/feed.xml?token=SECRET123#frag"
+    config.write_text(config.read_text() + f"  - url: '{secret}'\n")
+    loaded = load_config(config)
+    url = loaded.feeds[-1].url
+    with Store.open(loaded.database) as store:
+        store.record_outcome(outcome(url, "error"), None)
+        digest = make_digest(build_store_stories(store), NOW.date(), NOW)
+        store.save_digest(NOW.date().isoformat(), NOW, digest_to_dict(digest))
+        pipeline.build(loaded, store)
+    page = (loaded.output / "outlets/index.html").read_text()
+    assert "https://private.example/feed.xml" in page
+    assert "SECRET123" not in page and "reader" not in page and "frag" not in page
