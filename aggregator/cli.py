@@ -315,8 +315,14 @@ def _do_build(config: Config, store: Store, force: bool = False):
     if summary.newly_kept:
         shown = ", ".join(summary.newly_kept[:10])
         more = f" and {len(summary.newly_kept) - 10} more" if len(summary.newly_kept) > 10 else ""
+        folders = sum(1 for entry in summary.newly_kept if entry.endswith("/"))
+        counts = [
+            plural(n, word)
+            for n, word in ((len(summary.newly_kept) - folders, "file"), (folders, "folder"))
+            if n
+        ]
         click.echo(
-            f"site: kept {plural(len(summary.newly_kept), 'file')} you added to "
+            f"site: kept {' and '.join(counts)} you added to "
             f"{_shown_folder(summary.output)}: {shown}{more}"
         )
     return summary
