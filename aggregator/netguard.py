@@ -12,8 +12,8 @@ is all a test transport or an HTTP proxy allows), and `GuardedBackend`, the HTTP
 network backend, resolves the name itself when it opens a connection, checks every address and
 connects to the checked address only. A DNS server that answers differently between a check
 and the connection (DNS rebinding) therefore gains nothing: what is checked is what is
-connected to. Through an HTTP proxy the proxy resolves the name, so only the first check
-applies there (and for allow_private feeds, whose names the first check leaves to the second,
+connected to. Through an HTTP proxy (HTTP_PROXY and friends, mounted by poller.http_clients)
+the proxy resolves the name, so only the first check applies there (and for allow_private feeds, whose names the first check leaves to the second,
 the link-local rule then does not apply).
 """
 
@@ -76,7 +76,7 @@ async def check_public_url(
     host = parts.hostname
     if not host:
         raise PrivateAddressError(f"no host in {url}")
-    if allow_private and _ip_literal(host) is None:
+    if allow_private and ip_literal(host) is None:
         return  # a name: GuardedBackend checks it when connecting, with no extra lookup here
     await allowed_addresses(host, _port(parts), resolver, allow_private=allow_private)
 
@@ -86,7 +86,7 @@ async def allowed_addresses(
 ) -> list[str]:
     """The addresses of `host`, all allowed; else PrivateAddressError (or ResolveError).
     One refused address refuses the host: a client may pick any of them."""
-    literal = _ip_literal(host)
+    literal = ip_literal(host)
     addresses = [literal] if literal else [_parse(a) for a in await resolver(host, port)]
     if not addresses:
         raise ResolveError(f"cannot resolve {host}: no addresses")
@@ -148,7 +148,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-def _ip_literal(host: str) -> IPAddress | None:
+def ip_literal(host: str) -> IPAddress | None:
     try:
         return ipaddress.ip_address(host.strip("[]").split("%")[0])
     except ValueError:
@@ -156,7 +156,7 @@ def _ip_literal(host: str) -> IPAddress | None:
 
 
 def _parse(address: str) -> IPAddress | None:
-    return _ip_literal(address)
+    return ip_literal(address)
 
 
 def _port(parts: SplitResult) -> int:

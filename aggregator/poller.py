@@ -26,6 +26,7 @@ import random
 import signal
 import ssl
 import sys
+import urllib.request
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -49,6 +50,7 @@ from aggregator.netguard import (
     ResolveError,
     Resolver,
     check_public_url,
+    ip_literal,
     system_resolver,
 )
 from aggregator.parse import FeedParseError, NotAFeedError, parse_feed
@@ -544,13 +546,62 @@ class _Poller:
 async def http_clients(
     options: PollOptions, transport: httpx.AsyncBaseTransport | None
 ) -> AsyncIterator[Clients]:
-    """The guarded and the open client (a test's `transport` serves both)."""
+    """The guarded and the open client (a test's `transport` serves both). With trust_env,
+    the proxies of HTTP_PROXY/HTTPS_PROXY/ALL_PROXY (minus NO_PROXY) are mounted on both: httpx
+    reads them only when it builds its own transport, and ours is guarded. Through a proxy the
+    proxy resolves and connects, so only the pre-request check (`refusal`) applies there."""
     async with AsyncExitStack() as stack:
         guarded_transport = transport or _guarded_transport(options, allow_private=False)
         open_transport = transport or _guarded_transport(options, allow_private=True)
-        guarded = await stack.enter_async_context(_client(options, guarded_transport))
-        opened = await stack.enter_async_context(_client(options, open_transport))
+        use_env = options.trust_env and transport is None
+        guarded = await stack.enter_async_context(
+            _client(options, guarded_transport, _proxy_mounts(options) if use_env else None)
+        )
+        opened = await stack.enter_async_context(
+            _client(options, open_transport, _proxy_mounts(options) if use_env else None)
+        )
         yield Clients(guarded=guarded, open=opened)
+
+
+def environment_proxies() -> dict[str, str | None]:
+    """httpx mount patterns for the proxy environment variables: a proxy URL per scheme
+    ("http://", "https://", "all://"), and None (go direct) for each NO_PROXY entry, read as
+    curl does (".example.com" matches subdomains, "example.com" the name and subdomains;
+    "*" turns proxies off)."""
+    found = urllib.request.getproxies()
+    mounts: dict[str, str | None] = {}
+    for scheme in ("http", "https", "all"):
+        proxy = found.get(scheme)
+        if proxy:
+            mounts[f"{scheme}://"] = proxy if "://" in proxy else f"http://{proxy}"
+    if not mounts:
+        return {}
+    for host in (h.strip() for h in found.get("no", "").split(",")):
+        if host == "*":
+            return {}
+        if not host:
+            continue
+        if "://" in host:
+            mounts[host] = None
+        elif ":" in host and ip_literal(host) is not None:  # an IPv6 address
+            mounts[f"all://[{host.strip('[]')}]"] = None
+        elif ip_literal(host) is not None or host.lower() == "localhost":
+            mounts[f"all://{host}"] = None
+        else:
+            mounts[f"all://*{host}"] = None
+    return mounts
+
+
+def _proxy_mounts(options: PollOptions) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """One proxy transport per proxied pattern; None mounts send those hosts direct (through
+    the client's own, guarded transport)."""
+    limits = _limits(options)
+    return {
+        pattern: None
+        if proxy is None
+        else httpx.AsyncHTTPTransport(proxy=proxy, verify=_tls_context(), limits=limits)
+        for pattern, proxy in environment_proxies().items()
+    }
 
 
 def _guarded_transport(options: PollOptions, *, allow_private: bool) -> httpx.AsyncHTTPTransport:
@@ -590,7 +641,9 @@ def _no_cookies() -> CookieJar:
 
 @asynccontextmanager
 async def _client(
-    options: PollOptions, transport: httpx.AsyncBaseTransport | None
+    options: PollOptions,
+    transport: httpx.AsyncBaseTransport | None,
+    mounts: dict[str, httpx.AsyncBaseTransport | None] | None = None,
 ) -> AsyncIterator[httpx.AsyncClient]:
     timeout = httpx.Timeout(
         connect=options.connect_timeout,
@@ -608,6 +661,7 @@ async def _client(
     async with httpx.AsyncClient(
         verify=_tls_context(),
         transport=transport,
+        mounts=mounts,
         timeout=timeout,
         limits=limits,
         headers=headers,
