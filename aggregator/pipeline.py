@@ -100,17 +100,52 @@ def select_feeds(config: Config, wanted: Sequence[str]) -> tuple[FeedConfig, ...
     return tuple(chosen.values())
 
 
+FINGERPRINT_VERSION = "f2:"  # stored hashes of another version are read as unknown
+
+
 def feed_fingerprint(config: Config, feed: FeedConfig) -> str:
-    """What decides how a feed is fetched; a change means the user fixed or retuned it."""
-    key = (feed.url, feed.allow_private, feed.min_interval_minutes, config.wants_full_text(feed))
-    return hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+    """What decides how a feed is fetched (its URL and allow_private); a change means the user
+    fixed it. Settings that do not change the request (full_text, min_interval_minutes, name,
+    tags) are left out: changing them must not make every feed due now and clear backoff."""
+    key = (feed.url, feed.allow_private)
+    return FINGERPRINT_VERSION + hashlib.sha256(repr(key).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChanges:
+    changed: dict[str, str]  # url -> new fingerprint: the entry changed (or is new), due now
+    unknown: dict[str, str]  # url -> fingerprint: none stored yet (an upgraded database)
+
+
+def config_changes(known: dict[str, str | None], current: dict[str, str]) -> ConfigChanges:
+    """Compare the fingerprints stored (`known`, url -> hash or None) with those of feeds.yaml.
+    A stored feed with no fingerprint of this version (NULL after the schema upgrade, or an
+    older format) is "unknown, unchanged": its fingerprint is recorded, its schedule and
+    backoff are kept. Poll and `feeds status` both decide with this."""
+    changed: dict[str, str] = {}
+    unknown: dict[str, str] = {}
+    for url, fingerprint in current.items():
+        if url not in known:
+            changed[url] = fingerprint  # a new feed: due now anyway
+            continue
+        stored = known[url]
+        if stored is None or not stored.startswith(FINGERPRINT_VERSION):
+            unknown[url] = fingerprint
+        elif stored != fingerprint:
+            changed[url] = fingerprint
+    return ConfigChanges(changed, unknown)
+
+
+def feed_config_changes(config: Config, store: Store) -> ConfigChanges:
+    current = {f.url: feed_fingerprint(config, f) for f in config.feeds}
+    return config_changes(store.feed_config_hashes(), current)
 
 
 def _apply_config_changes(config: Config, store: Store, now: datetime) -> None:
     """Feeds whose entry in feeds.yaml changed are due now (their backoff cleared)."""
-    known = store.feed_config_hashes()
-    current = {f.url: feed_fingerprint(config, f) for f in config.feeds}
-    store.note_feed_configs({u: h for u, h in current.items() if known.get(u) != h}, now)
+    changes = feed_config_changes(config, store)
+    store.remember_feed_configs(changes.unknown)
+    store.note_feed_configs(changes.changed, now)
 
 
 def poll(

@@ -420,6 +420,17 @@ class Store:
         """The fingerprint of each stored feed's settings as last seen (see note_feed_configs)."""
         return dict(self.db.execute("SELECT url, config_hash FROM feeds").fetchall())
 
+    def remember_feed_configs(self, fingerprints: dict[str, str]) -> None:
+        """Record fingerprints of stored feeds without touching their schedule or backoff
+        (feeds whose fingerprint was unknown, e.g. after the upgrade to schema 2)."""
+        if not fingerprints:
+            return
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE feeds SET config_hash = ? WHERE url = ?",
+                [(h, url) for url, h in fingerprints.items()],
+            )
+
     def note_feed_configs(self, changed: dict[str, str], now: datetime) -> None:
         """Record new fingerprints of feeds whose settings changed in feeds.yaml, and make each
         due now: its errors and our own backoff are forgotten; a server's Retry-After that is

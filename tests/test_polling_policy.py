@@ -17,11 +17,11 @@ from click.testing import CliRunner
 
 import aggregator.store
 from aggregator.cli import main
-from aggregator.config import ConfigError, load_config
+from aggregator.config import ConfigError, FeedConfig, load_config
 from aggregator.feeds_cli import feeds
 from aggregator.models import FeedState
 from aggregator.netguard import GuardedBackend, PrivateAddressError, is_allowed
-from aggregator.pipeline import poll
+from aggregator.pipeline import FINGERPRINT_VERSION, config_changes, feed_fingerprint, poll
 from aggregator.poller import PollOptions
 from aggregator.poller import poll as poll_http
 from aggregator.store import Store
@@ -101,8 +101,9 @@ def test_a_changed_entry_clears_our_backoff_but_not_the_servers_retry_after(
     run_poll(path, NOW + timedelta(minutes=5))
     assert len(feed_server.requests) == 2  # both wait
 
-    retuned = entries.replace("\n", "\n    min_interval_minutes: 30\n")
-    path.write_text(path.read_text().replace(entries, retuned))
+    # As if both entries had been fixed since: the stored fingerprints are those of older ones.
+    with sqlite3.connect(tmp_path / "agg.db") as db:
+        db.execute("UPDATE feeds SET config_hash = ?", (FINGERPRINT_VERSION + "earlier",))
     _, states = run_poll(path, NOW + timedelta(minutes=10))
     assert [r.route for r in feed_server.requests[2:]] == ["/broken"]  # due now
     assert states[broken].consecutive_errors == 1  # counted afresh from the change
@@ -289,23 +290,64 @@ def test_an_allowed_private_feed_redirecting_to_metadata_is_refused(
     assert "link-local" in (outcome.error or "") and outcome.consecutive_errors == 0
 
 
-def test_a_version_1_database_is_migrated_and_its_feeds_get_a_fresh_start(
+def test_a_version_1_database_keeps_its_schedule_and_backoff_after_the_upgrade(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
+    """Schema 2 adds feeds.config_hash as NULL: unknown, not changed. Read as a change, every
+    feed of an upgraded database would be due at once with its backoff forgotten."""
     feed_server.route("/rss", body=RSS, headers=VALIDATED)
     url = feed_server.url("/rss")
     path = write_config(tmp_path, f"  - url: {url}\n", "allow_private: true\n")
+    backoff_until = NOW + timedelta(hours=2)
     with sqlite3.connect(tmp_path / "agg.db") as old:
         old.executescript(aggregator.store._MIGRATIONS[0][1])
         old.execute("INSERT INTO meta VALUES ('schema_version', '1')")
         old.execute(
             "INSERT INTO feeds (url, fetch_url, consecutive_errors, next_due, last_status) "
-            "VALUES (?, ?, 6, '2099-01-01T00:00:00.000000Z', 'error')",
-            (url, url),
+            "VALUES (?, ?, 3, ?, 'error')",
+            (url, url, backoff_until.strftime("%Y-%m-%dT%H:%M:%S.%fZ")),
         )
 
     summary, states = run_poll(path, NOW)
 
-    assert summary.feeds_ok == 1 and states[url].consecutive_errors == 0
+    assert (summary.feeds_ok, summary.feeds_failed) == (0, 0)
+    assert feed_server.requests == []  # still in backoff
+    assert (states[url].consecutive_errors, states[url].next_due) == (3, backoff_until)
     with Store.open(tmp_path / "agg.db") as store:
         assert store.meta("schema_version") == "2"
+        assert store.feed_config_hashes()[url] == feed_fingerprint(
+            load_config(path), FeedConfig(url, allow_private=True)
+        )
+    assert "entry changed" not in (status_json(path)[url]["not_due_because"] or "")
+
+    run_poll(path, NOW + timedelta(minutes=5))  # the recorded fingerprint is not a change
+    assert feed_server.requests == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "    full_text: true\n",
+        "    min_interval_minutes: 120\n",
+        "    name: Renamed\n",
+    ],
+)
+def test_settings_that_do_not_change_the_request_keep_the_backoff(
+    feed_server: FeedServer, tmp_path: Path, change: str
+) -> None:
+    feed_server.route("/broken", status=500)
+    url = feed_server.url("/broken")
+    path = write_config(tmp_path, f"  - url: {url}\n", "allow_private: true\n")
+    run_poll(path, NOW)
+    path.write_text(path.read_text() + change)
+    _, states = run_poll(path, NOW + timedelta(minutes=5))
+    assert len(feed_server.requests) == 1
+    assert states[url].consecutive_errors == 1
+
+
+def test_fingerprints_compare_as_unknown_changed_or_new() -> None:
+    current = {"a": "f2:1", "b": "f2:2", "c": "f2:3", "d": "f2:4"}
+    known = {"a": None, "b": "f2:2", "c": "f2:old", "old-format": "x", "d": "0123abcd"}
+    changes = config_changes(known | {"e": "f2:5"}, current | {"new": "f2:6"})
+    assert changes.unknown == {"a": "f2:1", "d": "f2:4"}
+    assert changes.changed == {"c": "f2:3", "new": "f2:6"}
