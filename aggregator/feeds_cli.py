@@ -33,7 +33,7 @@ from aggregator.feedsfile import FeedExistsError, FeedsFileError, add_feed, add_
 from aggregator.feedsfile import remove_feed as remove_from_file
 from aggregator.models import FeedState, FetchOutcome
 from aggregator.opml import OpmlError, parse_opml, to_opml
-from aggregator.pipeline import poll_options
+from aggregator.pipeline import feed_config_changes, poll_options
 from aggregator.poller import DiscoveryError, PollOptions, describe, discover, poll
 from aggregator.text import plural, safe_terminal_text
 
@@ -330,6 +330,8 @@ def status(as_json: bool, config_path: Path | None) -> None:
     now = datetime.now(UTC)
     health = _health(config, now)
     for h in health:
+        if h["entry_changed"]:
+            _as_after_config_change(h, now)
         h["not_due_because"] = _why_not_due(h, now)
     if as_json:
         click.echo(json.dumps(health, indent=2, default=_json_default))
@@ -354,6 +356,20 @@ def status(as_json: bool, config_path: Path | None) -> None:
             _say(f"  {h['name'] or h['url']}: {h['last_error']}")
 
 
+def _as_after_config_change(h: dict[str, Any], now: datetime) -> None:
+    """The feed as the next poll will see it once its changed entry is noted
+    (Store.note_feed_configs): our own schedule and errors cleared, a Retry-After kept."""
+    from aggregator.schedule import RETRY_AFTER
+
+    retry = h["retry_after"]
+    waiting = retry is not None and retry > now
+    h.update(
+        next_due=retry if waiting else None,
+        due_reason=RETRY_AFTER if waiting else None,
+        consecutive_errors=0,
+    )
+
+
 def _why_not_due(h: dict[str, Any], now: datetime) -> str | None:
     """Why a feed will not be fetched by the next run, and until when; None if it will."""
     from aggregator.schedule import explain
@@ -362,7 +378,7 @@ def _why_not_due(h: dict[str, Any], now: datetime) -> str | None:
         return "gone (HTTP 410): never polled again"
     due = h["next_due"]
     if due is None or due <= now:
-        return None
+        return "due at next run (entry changed)" if h.get("entry_changed") else None
     return f"{explain(h.get('due_reason'), h['consecutive_errors'])} until {due:%Y-%m-%d %H:%M} UTC"
 
 
@@ -372,14 +388,17 @@ def _health(config: Config, now: datetime) -> list[dict[str, Any]]:
 
     names = {f.url: f.name for f in config.feeds}
     known: dict[str, Any] = {}
+    changed: dict[str, str] = {}
     if database_exists(config.database):
         with Store.open(config.database) as store:
             known = {h.url: h for h in store.feed_health(now, names)}
+            changed = feed_config_changes(config, store).changed  # as the next poll sees it
     records = []
     for feed in config.feeds:
         record = known.get(feed.url)
         if record is not None:
-            records.append({**asdict(record), "name": feed.name})
+            entry_changed = feed.url in changed
+            records.append({**asdict(record), "name": feed.name, "entry_changed": entry_changed})
         else:
             records.append(_never_polled(feed))
     return records
@@ -401,6 +420,7 @@ def _never_polled(feed: FeedConfig) -> dict[str, Any]:
         "multi_outlet_share": None,
         "due_reason": None,
         "retry_after": None,
+        "entry_changed": False,
     }
 
 

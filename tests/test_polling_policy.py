@@ -78,6 +78,7 @@ def test_a_private_address_refusal_has_no_backoff_and_the_fix_takes_at_once(
     assert row["not_due_because"].startswith("waiting for a config fix until")
 
     path.write_text(path.read_text().replace(f"{url}\n", f"{url}\n    allow_private: true\n"))
+    assert status_json(path)[url]["not_due_because"] == "due at next run (entry changed)"
     summary, states = run_poll(path, NOW + timedelta(minutes=1))
     assert (summary.feeds_ok, summary.new_items) == (1, 1)
     assert len(feed_server.requests) == 1
@@ -104,6 +105,9 @@ def test_a_changed_entry_clears_our_backoff_but_not_the_servers_retry_after(
     # As if both entries had been fixed since: the stored fingerprints are those of older ones.
     with sqlite3.connect(tmp_path / "agg.db") as db:
         db.execute("UPDATE feeds SET config_hash = ?", (FINGERPRINT_VERSION + "earlier",))
+    rows = status_json(path)
+    assert rows[broken]["not_due_because"] == "due at next run (entry changed)"
+    assert rows[busy]["not_due_because"].startswith("server's Retry-After until")
     _, states = run_poll(path, NOW + timedelta(minutes=10))
     assert [r.route for r in feed_server.requests[2:]] == ["/broken"]  # due now
     assert states[broken].consecutive_errors == 1  # counted afresh from the change
