@@ -4,8 +4,10 @@ A feed URL, an article link, or a redirect from either could otherwise make the 
 request loopback admin pages, cloud metadata services (169.254.169.254) or hosts on the LAN.
 Every address a name resolves to is checked, on every redirect hop. `allow_private` lets a
 feed (and its article pages) use loopback and LAN addresses, never link-local ones
-(169.254.0.0/16, fe80::/10): that is where cloud metadata services answer, and no feed lives
-there.
+(169.254.0.0/16, fe80::/10) or other known metadata addresses (fd00:ec2::254,
+100.100.100.200): that is where cloud metadata services answer, and no feed lives there. An
+IPv6 address that embeds an IPv4 one (NAT64, 6to4, SIIT, IPv4-mapped or -compatible) is judged
+by the IPv4 address it reaches.
 
 Two checks, one verdict: `check_public_url` before a request gives a clear early refusal (and
 is all a test transport or an HTTP proxy allows), and `GuardedBackend`, the HTTP client's
@@ -34,28 +36,64 @@ SETTING_HINT = "set allow_private: true for this feed in feeds.yaml if that is i
 
 
 class PrivateAddressError(Exception):
-    """The URL's host is (or resolves to) a non-public address."""
+    """The URL's host is (or resolves to) a non-public address. `fixable`: allow_private
+    would allow it (a private address, not a link-local or metadata one)."""
+
+    def __init__(self, message: str, *, fixable: bool = True) -> None:
+        super().__init__(message)
+        self.fixable = fixable
 
 
 class ResolveError(Exception):
     """The host name could not be resolved."""
 
 
+# Where cloud metadata services answer outside the link-local ranges: never fetched, even with
+# allow_private (AWS's IPv6 IMDS, Alibaba Cloud's metadata service).
+METADATA_ADDRESSES = frozenset(
+    {ipaddress.ip_address("fd00:ec2::254"), ipaddress.ip_address("100.100.100.200")}
+)
+# IPv6 prefixes that embed an IPv4 address in their last 32 bits: what they reach is that
+# IPv4 address (NAT64 64:ff9b::/96, SIIT ::ffff:0:0:0/96, IPv4-compatible ::/96); 6to4
+# (2002::/16) embeds it in bits 16-47 and ::ffff:0:0/96 is IPv4-mapped.
+_EMBEDDING_LOW_32 = tuple(
+    ipaddress.ip_network(n) for n in ("64:ff9b::/96", "::ffff:0:0:0/96", "::/96")
+)
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: any embedding, local only
+
+
+def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries (IPv4-mapped, SIIT, NAT64, 6to4,
+    IPv4-compatible), or None."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in network for network in _EMBEDDING_LOW_32):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def is_allowed(address: IPAddress, allow_private: bool) -> bool:
-    """Public, or (with allow_private) private but not link-local or multicast."""
+    """Public, or (with allow_private) private but not link-local, multicast or a cloud
+    metadata address."""
     if is_public(address):
         return True
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return allow_private and not (address.is_link_local or address.is_multicast)
+    reached = embedded_ipv4(address) or address
+    never = reached.is_link_local or reached.is_multicast or reached in METADATA_ADDRESSES
+    return allow_private and not never and address not in METADATA_ADDRESSES
 
 
 def is_public(address: IPAddress) -> bool:
     """Globally routable unicast: not loopback, link-local, private, shared (CGNAT),
-    unspecified, multicast, reserved or documentation ranges."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback
-    return address.is_global and not address.is_multicast
+    unspecified, multicast, reserved or documentation ranges; an IPv6 address that embeds an
+    IPv4 one (e.g. NAT64 64:ff9b::7f00:1 reaches 127.0.0.1) is judged by that IPv4 address."""
+    if isinstance(address, ipaddress.IPv6Address) and address in _LOCAL_NAT64:
+        return False
+    reached = embedded_ipv4(address) or address
+    return reached.is_global and not reached.is_multicast and reached not in METADATA_ADDRESSES
 
 
 async def system_resolver(host: str, port: int) -> list[str]:
@@ -93,10 +131,12 @@ async def allowed_addresses(
     refused = [a for a in addresses if a is None or not is_allowed(a, allow_private)]
     if refused:
         shown = ", ".join(str(a) for a in refused if a) or "an unparsable address"
-        if allow_private:
+        fixable = all(a is not None and is_allowed(a, True) for a in refused)
+        if not fixable:
             raise PrivateAddressError(
-                f"refused: {host} is a link-local address ({shown}), where cloud metadata "
-                "services answer; never fetched, even with allow_private"
+                f"refused: {host} is a link-local or metadata address ({shown}), where cloud "
+                "metadata services answer; never fetched, even with allow_private",
+                fixable=False,
             )
         raise PrivateAddressError(f"refused: {host} is a private address ({shown}); {SETTING_HINT}")
     return [str(a) for a in addresses if a is not None]

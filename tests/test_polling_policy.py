@@ -282,6 +282,69 @@ def test_allow_private_never_reaches_link_local(
     assert is_allowed(parsed, allow_private=False) == allowed_public_only
 
 
+@pytest.mark.parametrize(
+    ("address", "allowed_private", "allowed_public_only"),
+    [
+        ("64:ff9b::7f00:1", True, False),  # NAT64 of 127.0.0.1
+        ("64:ff9b::a9fe:a9fe", False, False),  # NAT64 of 169.254.169.254
+        ("64:ff9b::808:808", True, True),  # NAT64 of 8.8.8.8: public
+        ("64:ff9b:1::a00:1", True, False),  # local-use NAT64 (RFC 8215)
+        ("2002:7f00:1::1", True, False),  # 6to4 of 127.0.0.1
+        ("2002:a9fe:a9fe::1", False, False),  # 6to4 of 169.254.169.254
+        ("2002:808:808::1", True, True),  # 6to4 of 8.8.8.8
+        ("::7f00:1", True, False),  # IPv4-compatible 127.0.0.1
+        ("::a9fe:a9fe", False, False),
+        ("::ffff:0:a00:1", True, False),  # SIIT 10.0.0.1
+        ("::ffff:0:a9fe:a9fe", False, False),
+        ("fd00:ec2::254", False, False),  # AWS IPv6 metadata service
+        ("100.100.100.200", False, False),  # Alibaba Cloud metadata service
+        ("::ffff:100.100.100.200", False, False),
+        ("fd00:ec2::1", True, False),  # another ULA: private, allowed on request
+    ],
+)
+def test_embedded_ipv4_and_metadata_addresses_are_judged_by_what_they_reach(
+    address: str, allowed_private: bool, allowed_public_only: bool
+) -> None:
+    parsed = ipaddress.ip_address(address)
+    assert is_allowed(parsed, allow_private=True) == allowed_private
+    assert is_allowed(parsed, allow_private=False) == allowed_public_only
+
+
+@pytest.mark.parametrize(
+    ("answer", "allow_private", "words"),
+    [
+        ("64:ff9b::7f00:1", False, "private address"),
+        ("2002:a9fe:a9fe::1", True, "metadata"),
+        ("fd00:ec2::254", True, "metadata"),
+        ("100.100.100.200", True, "metadata"),
+    ],
+)
+def test_a_name_resolving_to_a_disguised_address_is_refused_before_connecting(
+    answer: str, allow_private: bool, words: str
+) -> None:
+    """A fake resolver gives the address; the backend under GuardedBackend records any connect
+    attempt, and none may happen."""
+    attempts: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return [answer]
+
+    class Recording(httpcore.AsyncNetworkBackend):
+        async def connect_tcp(self, host: str, port: int, *args: object, **kwargs: object):
+            attempts.append(host)
+            raise httpcore.ConnectError("the test never connects")
+
+    backend = GuardedBackend(resolver, allow_private=allow_private)
+    backend.inner = Recording()  # type: ignore[assignment]
+    with pytest.raises(PrivateAddressError, match=words):
+        asyncio.run(backend.connect_tcp("disguised.example", 80, timeout=1))
+    assert attempts == []
+    answer = "93.184.216.34"  # the control: an allowed address reaches the (recording) backend
+    with pytest.raises(httpcore.ConnectError):
+        asyncio.run(backend.connect_tcp("public.example", 80, timeout=1))
+    assert attempts == ["93.184.216.34"]
+
+
 def test_an_allowed_private_feed_redirecting_to_metadata_is_refused(
     feed_server: FeedServer,
 ) -> None:
