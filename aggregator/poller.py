@@ -115,12 +115,14 @@ class FetchError(Exception):
         retry_at: datetime | None = None,
         discovered_url: str | None = None,
         local: bool = False,
+        fixable: bool = True,
     ) -> None:
         super().__init__(message)
         self.http_status = http_status
         self.retry_at = retry_at
         self.discovered_url = discovered_url
         self.local = local  # our own policy refused it: a config change, not time, fixes it
+        self.fixable = fixable  # (local) allow_private would allow it
 
 
 @dataclass(frozen=True)
@@ -329,8 +331,15 @@ class _Poller:
         seen = {url}
         for hop in range(self.options.max_redirects + 1):
             check_url(url)
-            await self._guard(url, fetch.state.allow_private)
-            status, reason, headers, body = await self._request(url, fetch)
+            try:
+                await self._guard(url, fetch.state.allow_private)
+                status, reason, headers, body = await self._request(url, fetch)
+            except FetchError as failure:
+                if hop and failure.local and not failure.fixable:
+                    # The server sent us to a link-local or metadata address: no entry in
+                    # feeds.yaml can fix that, so it is the server's failure (normal backoff).
+                    failure.local = False
+                raise
             if status not in PERMANENT_REDIRECTS + TEMPORARY_REDIRECTS:
                 return _Response(status, reason, headers, body, url, permanent_url)
             target = redirect_target(url, headers, status)
@@ -369,7 +378,7 @@ class _Poller:
                 # InvalidURL also comes from an unparsable Location header (httpx reads it)
                 raise FetchError(http_error_message(exc)) from None
             except PrivateAddressError as refused:  # the connect-time check (GuardedBackend)
-                raise FetchError(str(refused), local=True) from None
+                raise FetchError(str(refused), local=True, fixable=refused.fixable) from None
             except ResolveError as unresolved:
                 raise FetchError(str(unresolved)) from None
 
@@ -739,7 +748,7 @@ async def refusal(
     try:
         await check_public_url(url, resolver, allow_private=allow_private)
     except PrivateAddressError as refused:
-        return FetchError(str(refused), local=True)
+        return FetchError(str(refused), local=True, fixable=refused.fixable)
     except ResolveError as unresolved:
         return FetchError(str(unresolved))
     return None

@@ -353,8 +353,9 @@ def test_an_allowed_private_feed_redirecting_to_metadata_is_refused(
     state = FeedState(url=url, fetch_url=url, allow_private=True)
     options = PollOptions(parse_processes=0, trust_env=False, total_timeout=5)
     (outcome,) = poll_http([state], now=NOW, options=options)
-    assert (outcome.status, outcome.refused) == ("error", True)
-    assert "link-local" in (outcome.error or "") and outcome.consecutive_errors == 0
+    assert (outcome.status, outcome.refused) == ("error", False)  # the server's doing: backoff
+    assert "link-local" in (outcome.error or "")
+    assert (outcome.consecutive_errors, outcome.due_reason) == (1, "backoff")
 
 
 def test_a_version_1_database_keeps_its_schedule_and_backoff_after_the_upgrade(
