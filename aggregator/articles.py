@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
@@ -31,6 +32,8 @@ from aggregator.poller import (
     check_url,
     http_clients,
     http_error_message,
+    pool_size,
+    process_pool,
     read_capped,
     redirect_target,
     refusal,
@@ -80,15 +83,18 @@ async def fetch_articles(
         worker_pool(options, len(requests) if process else 0) as pool,
     ):
         fetcher = _Fetcher(clients, options)
-        loop = asyncio.get_running_loop()
+        workers = _Workers(pool, pool_size(options, len(requests)))
 
         async def one(request: ArticleRequest) -> Any:
             page = await fetcher.page(request)
             if process is None:
                 return page
-            return await loop.run_in_executor(pool, process, page)
+            return await workers.process(process, page)
 
-        return list(await asyncio.gather(*(one(r) for r in requests)))
+        try:
+            return list(await asyncio.gather(*(one(r) for r in requests)))
+        finally:
+            workers.close()
 
 
 def fetch_articles_sync(
@@ -101,6 +107,39 @@ def fetch_articles_sync(
     return asyncio.run(
         fetch_articles(requests, options=options, transport=transport, process=process)
     )
+
+
+class _Workers:
+    """Runs `process` on pages in the pool (None: threads). A page whose processing raises
+    (a crash, MemoryError, a worker killed: BrokenProcessPool) is that page's failure: it is
+    handed to `process` again without its HTML, which makes the per-item failure record
+    cheaply, on the loop. A broken process pool is replaced for the pages still to come."""
+
+    def __init__(self, pool: Executor | None, processes: int) -> None:
+        self.pool = pool
+        self.processes = processes
+        self.replacements: list[ProcessPoolExecutor] = []
+
+    async def process(self, process: Process, page: ArticlePage) -> Any:
+        pool = self.pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, process, page)
+        except Exception as failure:
+            if isinstance(failure, BrokenExecutor):
+                self._replace(pool)
+            reason = f"extraction failed: {type(failure).__name__}: {failure}"[:300]
+            return process(replace(page, html=None, error=reason))
+
+    def _replace(self, broken: Executor | None) -> None:
+        if broken is not self.pool or not isinstance(broken, ProcessPoolExecutor):
+            return  # already replaced by another page that saw the same crash
+        broken.shutdown(wait=False, cancel_futures=True)
+        self.pool = process_pool(self.processes)
+        self.replacements.append(self.pool)
+
+    def close(self) -> None:
+        for pool in self.replacements:  # the first one belongs to worker_pool
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 class _Fetcher:

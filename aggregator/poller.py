@@ -691,16 +691,31 @@ def _tls_context() -> ssl.SSLContext:
 async def worker_pool(options: PollOptions, feeds: int) -> AsyncIterator[Executor | None]:
     """Worker processes for big polls on multi-core machines (feedparser is pure Python and
     holds the GIL); None means the event loop's default thread pool."""
-    processes = options.parse_processes
-    if processes is None:
-        cores = os.cpu_count() or 1
-        processes = min(cores, 8) if cores > 1 and feeds >= PROCESS_POOL_MIN_FEEDS else 0
+    processes = pool_size(options, feeds)
     if processes <= 0:
         yield None
         return
-    # fork: workers inherit the imported parser, and nothing re-imports the caller's __main__
-    # (spawn/forkserver would run a script without a main guard again in every worker). All
-    # workers are forked right here, before the event loop starts any helper thread.
+    pool = process_pool(processes)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def pool_size(options: PollOptions, jobs: int) -> int:
+    """Worker processes for `jobs` parse or extraction jobs; 0: threads instead."""
+    processes = options.parse_processes
+    if processes is None:
+        cores = os.cpu_count() or 1
+        processes = min(cores, 8) if cores > 1 and jobs >= PROCESS_POOL_MIN_FEEDS else 0
+    return processes
+
+
+def process_pool(processes: int) -> ProcessPoolExecutor:
+    """`processes` forked workers, all started now. fork: workers inherit the imported parser,
+    and nothing re-imports the caller's __main__ (spawn/forkserver would run a script without
+    a main guard, like `python -m aggregator`, again in every worker). worker_pool forks before
+    the event loop starts any helper thread; a replacement for a broken pool cannot."""
     pool = ProcessPoolExecutor(
         max_workers=processes,
         mp_context=multiprocessing.get_context("fork"),
@@ -709,10 +724,7 @@ async def worker_pool(options: PollOptions, feeds: int) -> AsyncIterator[Executo
     )
     for warm_up in [pool.submit(os.getpid) for _ in range(processes)]:
         warm_up.result()
-    try:
-        yield pool
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    return pool
 
 
 def _exit_with_parent(parent_pid: int) -> None:

@@ -3,6 +3,7 @@ their main text extracted without the site around it, stored beside the summary.
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -245,3 +246,35 @@ def test_an_unreachable_robots_txt_disallows_the_site(feed_server: FeedServer) -
     (page,) = fetch_articles_sync([request], options=PollOptions(trust_env=False))
     assert "robots.txt" in (page.error or "")
     assert feed_server.requests_for("/news/flood") == []
+
+
+def _crashing_extract(page):  # module level: worker processes run it
+    if page.html is None:
+        return page.item_id, f"failed: {page.error}"
+    if b"KILL-WORKER" in page.html:
+        os._exit(3)  # the worker dies: the pool breaks (BrokenProcessPool)
+    if b"OUT-OF-MEMORY" in page.html:
+        raise MemoryError("page too big to extract")
+    return page.item_id, "ok"
+
+
+def test_a_crashing_extraction_fails_its_item_and_the_batch_goes_on(
+    feed_server: FeedServer,
+) -> None:
+    feed_server.route("/p/kill", body="<html><body>KILL-WORKER</body></html>")
+    oom = Reply(200, body="<html><body>OUT-OF-MEMORY</body></html>", delay=0.8)
+    feed_server.route("/p/oom", handler=lambda _request: oom)  # after the pool broke
+    late = Reply(200, body="<html><body>fine</body></html>", delay=1.5)
+    feed_server.route("/p/late1", handler=lambda _request: late)
+    feed_server.route("/p/late2", handler=lambda _request: late)
+    paths = ["/p/kill", "/p/oom", "/p/late1", "/p/late2"]
+    requests = [
+        ArticleRequest(i, feed_server.url(p), allow_private=True) for i, p in enumerate(paths)
+    ]
+    options = PollOptions(trust_env=False, parse_processes=2, max_per_host=4, total_timeout=10)
+
+    results = dict(fetch_articles_sync(requests, options=options, process=_crashing_extract))
+
+    assert results[0].startswith("failed: extraction failed: BrokenProcessPool")
+    assert results[1] == "failed: extraction failed: MemoryError: page too big to extract"
+    assert results[2] == results[3] == "ok"  # extracted by the replacement pool
