@@ -19,11 +19,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from aggregator.schedule import MIN_INTERVAL_FLOOR_MINUTES  # the polling floor's floor
+
 DEFAULT_CONFIG = Path("feeds.yaml")
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-# The polling floor may not go below this without `poll --force` (Miniflux, reader: 60 min;
-# FreshRSS: 15-20 min; Rachel Kroll's feed reader score: at most hourly).
-MIN_INTERVAL_FLOOR_MINUTES = 15
 
 
 class ConfigError(Exception):

@@ -538,14 +538,13 @@ class _Poller:
         )
 
     def _floor(self, state: FeedState, *, conditional: bool) -> tuple[timedelta, str]:
-        """Our own shortest interval for this feed: its own setting, else the unconditional
-        one when the server gives no validators (each poll is a full download), else the
-        minimum."""
-        if state.min_interval is not None:
-            return state.min_interval, MIN_INTERVAL
-        if not conditional and self.options.unconditional_interval > self.options.min_interval:
+        """Our own shortest interval for this feed: its own min_interval (else the poll-wide
+        one), but at least the unconditional interval when the server gives no validators
+        (each poll is a full download): a feed's own floor may raise that one, not lower it."""
+        own = self.options.min_interval if state.min_interval is None else state.min_interval
+        if not conditional and self.options.unconditional_interval > own:
             return self.options.unconditional_interval, UNCONDITIONAL
-        return self.options.min_interval, MIN_INTERVAL
+        return own, MIN_INTERVAL
 
 
 # ---------------------------------------------------------------- helpers

@@ -27,6 +27,11 @@ MAX_EARLY_SLACK = timedelta(minutes=5)
 # by a random factor in [FLOOR_JITTER, 1], so feeds added together drift apart instead of all
 # coming due on the same run; the hourly-cron slack above still applies on top.
 FLOOR_JITTER = 0.9
+# No feed is polled sooner than this after a success (only `poll --force` does): jitter and
+# slack shorten our floors, but never below it, and config.py refuses floors set lower
+# (Miniflux, reader: 60 min; FreshRSS: 15-20 min; Rachel Kroll's feed reader score: hourly).
+MIN_INTERVAL_FLOOR_MINUTES = 15
+MIN_INTERVAL_FLOOR = timedelta(minutes=MIN_INTERVAL_FLOOR_MINUTES)
 WAIT_FOR_CONFIG = MAX_INTERVAL  # a feed our own policy refused is looked at again after this
 
 # Why a feed is not due (stored with next_due; `feeds status` explains it).
@@ -132,7 +137,8 @@ def schedule_after_success(
     jitter: float = 1.0,
 ) -> Schedule:
     """next_due_after_success with our own floor shortened by `jitter` (a factor in
-    [FLOOR_JITTER, 1]), and which hint decided it."""
+    [FLOOR_JITTER, 1]), and which hint decided it. With a floor, the interval is never
+    shorter than MIN_INTERVAL_FLOOR, jitter and slack included."""
     hints: list[tuple[timedelta, DueReason | None]] = [(timedelta(0), None)]
     if floor > timedelta(0):
         hints.append((floor * jitter, floor_reason))
@@ -143,7 +149,10 @@ def schedule_after_success(
     longest, reason = max(hints, key=lambda hint: hint[0])
     interval = min(longest, MAX_INTERVAL)
     slack = min(interval * EARLY_SLACK_FRACTION, MAX_EARLY_SLACK)
-    return Schedule(now + interval - slack, reason)
+    effective = interval - slack
+    if floor > timedelta(0):
+        effective = max(effective, min(floor, MIN_INTERVAL_FLOOR))
+    return Schedule(now + effective, reason)
 
 
 def backoff(

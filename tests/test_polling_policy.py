@@ -147,7 +147,10 @@ def test_poll_force_fetches_only_the_named_feeds(feed_server: FeedServer, tmp_pa
         (VALIDATED, "", "", 30, 60, "minimum interval"),
         ({"Content-Type": "application/rss+xml"}, "", "", 180, 240, "without ETag"),
         (VALIDATED, "poll:\n  min_interval_minutes: 120\n", "", 90, 120, "minimum interval"),
-        ({}, "", "    min_interval_minutes: 15\n", 10, 15, "minimum interval"),
+        (VALIDATED, "", "    min_interval_minutes: 30\n", 20, 30, "minimum interval"),
+        # a feed's own floor does not lower the one for feeds without validators
+        ({}, "", "    min_interval_minutes: 15\n", 180, 240, "without ETag"),
+        ({}, "", "    min_interval_minutes: 300\n", 240, 300, "minimum interval"),
         ({**VALIDATED, "Cache-Control": "max-age=7200"}, "", "", 90, 120, "Cache-Control"),
     ],
 )

@@ -13,9 +13,11 @@ from aggregator.schedule import (
     BACKOFF,
     CACHE,
     CONFIG,
+    FLOOR_JITTER,
     MAX_INTERVAL,
     MAX_RETRY_AFTER,
     MIN_INTERVAL,
+    MIN_INTERVAL_FLOOR_MINUTES,
     RETRY_AFTER,
     TTL,
     UNCONDITIONAL,
@@ -165,6 +167,20 @@ def test_our_floor_is_jittered_down_and_still_due_at_the_next_hourly_run() -> No
     for due in dues:
         assert NOW + timedelta(minutes=49) <= due.next_due <= NOW + timedelta(minutes=55)
         assert is_due(due.next_due, NOW + timedelta(minutes=59, seconds=58))
+
+
+@pytest.mark.parametrize("jitter", [FLOOR_JITTER, 0.95, 1.0])
+def test_the_15_minute_floor_is_never_shortened_by_jitter_or_slack(jitter: float) -> None:
+    shortest = timedelta(minutes=MIN_INTERVAL_FLOOR_MINUTES)
+    due = schedule_after_success(NOW, floor=shortest, jitter=jitter).next_due
+    assert due == NOW + shortest
+    assert not is_due(due, NOW + shortest - timedelta(seconds=1))
+    twenty = schedule_after_success(NOW, floor=timedelta(minutes=20), jitter=jitter).next_due
+    assert NOW + shortest <= twenty <= NOW + timedelta(minutes=20)
+    # no floor of ours (feeds check, tests): a server's short max-age is honoured as before
+    assert (
+        schedule_after_success(NOW, cache_lifetime=timedelta(minutes=5)).next_due < NOW + shortest
+    )
 
 
 def test_the_longest_hint_names_the_reason() -> None:
