@@ -153,7 +153,7 @@ def _do_poll(config: Config, store: Store, force: bool, urls: tuple[str, ...] = 
     if summary.full_texts or summary.full_text_failures:
         click.echo(
             f"full text: {plural(summary.full_texts, 'article')} extracted, "
-            f"{plural(summary.full_text_failures, 'page')} failed "
+            f"{plural(summary.full_text_failures, 'item')} failed "
             "(see `aggregator fetch-text --help`)"
         )
     return summary
@@ -231,11 +231,11 @@ def fetch_text(config: Config, store: Store, feed_names: tuple[str, ...], days: 
         _fail(str(exc), EXIT_CONFIG)
         return
     click.echo(
-        f"full text: {plural(summary.pages, 'page')}, "
+        f"full text: {plural(summary.items, 'item')}, {plural(summary.pages, 'page')} fetched, "
         f"{plural(summary.extracted, 'article')} extracted, "
         f"{summary.kept_summary} kept the feed's summary, {summary.failed} failed"
     )
-    if summary.pages and summary.failed == summary.pages:
+    if summary.items and summary.failed == summary.items:  # failed counts items, not pages
         sys.exit(EXIT_FAILED)
 
 

@@ -35,7 +35,7 @@ class FeedConfig:
     name: str | None = None
     tags: tuple[str, ...] = ()
     allow_private: bool = False
-    min_interval_minutes: int | None = None  # replaces poll.min_interval; never lowers the unconditional one
+    min_interval_minutes: int | None = None  # this feed's floor: see poller._floor
     full_text: bool | None = None  # None: the top-level `full_text`
 
 

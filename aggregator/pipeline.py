@@ -234,6 +234,7 @@ def poll(
 
 @dataclass(frozen=True, slots=True)
 class FullTextSummary:
+    items: int = 0  # items looked at: the pages requested and the items without a link
     pages: int = 0  # article pages requested
     extracted: int = 0  # items whose stored text is now the page's
     kept_summary: int = 0  # the page said no more than the feed's summary
@@ -270,6 +271,7 @@ def fetch_full_texts(
     changed = store.save_full_texts(results)
     statuses = [status for _id, _text, status in results]
     return FullTextSummary(
+        items=len(results),
         pages=len(requests),
         extracted=statuses.count(FULL_TEXT_STATUS["ok"]),
         kept_summary=statuses.count(FULL_TEXT_STATUS["short"]),

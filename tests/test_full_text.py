@@ -278,3 +278,45 @@ def test_a_crashing_extraction_fails_its_item_and_the_batch_goes_on(
     assert results[0].startswith("failed: extraction failed: BrokenProcessPool")
     assert results[1] == "failed: extraction failed: MemoryError: page too big to extract"
     assert results[2] == results[3] == "ok"  # extracted by the replacement pool
+
+
+@pytest.mark.parametrize(
+    ("article", "exit_code", "words"),
+    [
+        ("/news/flood", 0, "full text: 2 items, 1 page fetched, 1 article extracted"),
+        ("/news/missing", 1, "full text: 2 items, 1 page fetched, 0 articles extracted"),
+    ],
+)
+def test_fetch_text_fails_only_when_every_item_failed(
+    feed_server: FeedServer, tmp_path: Path, article: str, exit_code: int, words: str
+) -> None:
+    """An item without a link counts as a failed item, not as a page: one extracted page
+    beside it is a partial success (exit 0), not "all failed"."""
+    feed_server.route("/news/flood", body=article_page("River bursts its banks in Arden", FLOOD))
+    items = (
+        "<item><title>No link here</title><guid isPermaLink='false'>nolink</guid></item>"
+        f"<item><title>Flood</title><link>{feed_server.url(article)}</link><guid>a</guid></item>"
+    )
+    feed_server.route(
+        "/feed.xml",
+        body=f"<rss version='2.0'><channel><title>Wire</title>{items}</channel></rss>",
+        headers={"Content-Type": "application/rss+xml"},
+    )
+    path = write_config(tmp_path, feed_server, full_text="")
+    runner = CliRunner()
+    assert runner.invoke(main, ["poll", "-c", str(path)]).exit_code == 0
+    result = runner.invoke(
+        main, ["fetch-text", "-c", str(path), "--feed", feed_server.url("/feed.xml")]
+    )
+    assert result.exit_code == exit_code, result.output
+    assert words in result.output
+
+
+@pytest.mark.parametrize("days", ["1e9", "inf", "nan", "1000000", "-inf", "0"])
+def test_fetch_text_since_out_of_range_is_a_usage_error(tmp_path: Path, days: str) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("database: agg.db\nfull_text: true\nfeeds:\n  - https://news.example/rss\n")
+    result = CliRunner().invoke(main, ["fetch-text", "-c", str(path), "--since", days])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--since'" in result.output
+    assert isinstance(result.exception, SystemExit)  # a usage error, not a crash
