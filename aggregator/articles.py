@@ -26,6 +26,7 @@ from aggregator.netguard import PrivateAddressError, ResolveError
 from aggregator.poller import (
     PERMANENT_REDIRECTS,
     TEMPORARY_REDIRECTS,
+    AddressGuard,
     Clients,
     FetchError,
     PollOptions,
@@ -36,7 +37,6 @@ from aggregator.poller import (
     process_pool,
     read_capped,
     redirect_target,
-    refusal,
     worker_pool,
 )
 
@@ -148,6 +148,7 @@ class _Fetcher:
         self.options = options
         self.slots = asyncio.Semaphore(options.max_connections)
         self.host_slots: dict[str, asyncio.Semaphore] = {}
+        self.guard = AddressGuard(options.resolver)
         self.robots: dict[tuple[str, bool], asyncio.Task[RobotFileParser | FetchError]] = {}
 
     async def page(self, request: ArticleRequest) -> ArticlePage:
@@ -169,9 +170,7 @@ class _Fetcher:
         seen = {url}
         for hop in range(self.options.max_redirects + 1):
             check_url(url)
-            refused = await refusal(url, self.options.resolver, allow_private=allow_private)
-            if refused:
-                raise refused
+            await self.guard.check(url, allow_private)
             if robots and not await self._allowed(url, allow_private):
                 raise FetchError(f"robots.txt of {_origin(url)} disallows {url[:200]}")
             status, headers, body = await self._request(url, allow_private, robots=robots)

@@ -292,7 +292,7 @@ class _Poller:
         self.force = force
         self.slots = asyncio.Semaphore(options.max_connections)
         self.host_slots: dict[str, asyncio.Semaphore] = {}
-        self.guards: dict[tuple[str, int | None, bool], asyncio.Task[FetchError | None]] = {}
+        self.guard = AddressGuard(options.resolver)
 
     async def poll_one(self, state: FeedState) -> FetchOutcome:
         if state.gone:
@@ -332,7 +332,7 @@ class _Poller:
         for hop in range(self.options.max_redirects + 1):
             check_url(url)
             try:
-                await self._guard(url, fetch.state.allow_private)
+                await self.guard.check(url, fetch.state.allow_private)
                 status, reason, headers, body = await self._request(url, fetch)
             except FetchError as failure:
                 if hop and failure.local and not failure.fixable:
@@ -395,19 +395,6 @@ class _Poller:
             return response.status_code, response.reason_phrase, response.headers, body
         finally:
             await response.aclose()
-
-    async def _guard(self, url: str, allow_private: bool) -> None:
-        """The private-address check, resolved once per host and port in a poll (hundreds
-        of feeds often share a handful of hosts)."""
-        parts = urlsplit(url)  # already checked by check_url
-        key = ((parts.hostname or "").lower(), parts.port, allow_private)
-        if key not in self.guards:
-            self.guards[key] = asyncio.create_task(
-                refusal(url, self.options.resolver, allow_private=allow_private)
-            )
-        refused = await asyncio.shield(self.guards[key])
-        if refused:
-            raise refused
 
     # ------------------------------------------------------------ parsing
 
@@ -750,6 +737,28 @@ def _parse_job(
         return str(error), None
     except Exception as bug:  # a parser crash is this feed's error, not the run's
         return f"parser crashed: {type(bug).__name__}: {bug}"[:300], None
+
+
+class AddressGuard:
+    """The pre-request private-address check, resolved once per host, port and allow_private
+    in a run (hundreds of feeds, or one outlet's article pages, share a handful of hosts); the
+    connection itself is checked again by GuardedBackend."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.checks: dict[tuple[str, int | None, bool], asyncio.Task[FetchError | None]] = {}
+
+    async def check(self, url: str, allow_private: bool) -> None:
+        """Raise the FetchError that refuses `url` (a valid http(s) URL: see check_url)."""
+        parts = urlsplit(url)
+        key = ((parts.hostname or "").lower(), parts.port, allow_private)
+        if key not in self.checks:
+            self.checks[key] = asyncio.create_task(
+                refusal(url, self.resolver, allow_private=allow_private)
+            )
+        refused = await asyncio.shield(self.checks[key])
+        if refused:
+            raise refused
 
 
 async def refusal(

@@ -9,6 +9,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -217,7 +218,7 @@ def test_an_article_host_that_rebinds_to_loopback_is_refused(feed_server: FeedSe
 
     async def rebinding(host: str, port: int) -> list[str]:
         calls.append(host)
-        return ["93.184.216.34"] if len(calls) <= 2 else ["127.0.0.1"]
+        return ["93.184.216.34"] if len(calls) == 1 else ["127.0.0.1"]
 
     url = f"http://rebind.example:{feed_server.port}/news/flood"
     options = PollOptions(resolver=rebinding, trust_env=False, total_timeout=5)
@@ -226,7 +227,7 @@ def test_an_article_host_that_rebinds_to_loopback_is_refused(feed_server: FeedSe
     assert page.html is None
     assert "private address (127.0.0.1)" in (page.error or "")
     assert feed_server.requests == []
-    assert len(calls) == 3  # page check, robots.txt check, robots.txt connection
+    assert len(calls) == 2  # the host's check (once per run), the robots.txt connection
 
 
 def test_a_page_that_is_not_html_is_not_extracted(feed_server: FeedServer) -> None:
@@ -320,3 +321,25 @@ def test_fetch_text_since_out_of_range_is_a_usage_error(tmp_path: Path, days: st
     assert result.exit_code == 2, result.output
     assert "Invalid value for '--since'" in result.output
     assert isinstance(result.exception, SystemExit)  # a usage error, not a crash
+
+
+def test_an_article_host_is_resolved_once_per_run_not_per_page() -> None:
+    lookups: list[str] = []
+
+    async def counting(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        return ["93.184.216.34"]  # only checked: the mock transport answers, nothing connects
+
+    def site(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/robots.txt":
+            return httpx.Response(404)
+        if request.url.path == "/old":
+            return httpx.Response(301, headers={"Location": "/news/1"})
+        return httpx.Response(200, html=article_page("Flood", FLOOD))
+
+    urls = ["http://news.example/old"] + [f"http://news.example/news/{n}" for n in range(4)]
+    requests = [ArticleRequest(i, url) for i, url in enumerate(urls)]
+    options = PollOptions(resolver=counting, trust_env=False)
+    pages = fetch_articles_sync(requests, options=options, transport=httpx.MockTransport(site))
+    assert all(page.html for page in pages)
+    assert lookups == ["news.example"]
