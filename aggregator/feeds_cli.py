@@ -33,7 +33,7 @@ from aggregator.feedsfile import FeedExistsError, FeedsFileError, add_feed, add_
 from aggregator.feedsfile import remove_feed as remove_from_file
 from aggregator.models import FeedState, FetchOutcome
 from aggregator.opml import OpmlError, parse_opml, to_opml
-from aggregator.pipeline import feed_config_changes, poll_options
+from aggregator.pipeline import UnknownFeedError, feed_config_changes, poll_options, select_feeds
 from aggregator.poller import DiscoveryError, PollOptions, describe, discover, poll
 from aggregator.text import plural, safe_terminal_text
 
@@ -297,13 +297,11 @@ def _select(config: Config, url_or_name: str | None) -> list[FeedConfig]:
         if not config.feeds:
             _fail(f"{config.path} lists no feeds")
         return list(config.feeds)
-    wanted = url_or_name.strip()
-    same_url = config.feed(wanted)
-    matches = [f for f in config.feeds if f is same_url or (f.name or "").lower() == wanted.lower()]
-    if matches:
-        return matches
-    url = _http_url(wanted)  # not configured: check it as given
-    return [FeedConfig(url=url, allow_private=config.allow_private)]
+    try:
+        return list(select_feeds(config, [url_or_name]))  # the same matching as `poll --force`
+    except UnknownFeedError:
+        url = _http_url(url_or_name)  # "host/path" may still be a configured feed
+        return [config.feed(url) or FeedConfig(url=url, allow_private=config.allow_private)]
 
 
 def _report_line(outcome: FetchOutcome) -> str:
