@@ -22,6 +22,7 @@ import html
 import io
 import json
 import re
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -117,8 +118,13 @@ def parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
             f"not a valid JSON Feed: invalid JSON at line {exc.lineno} column {exc.colno}: "
             f"{exc.msg}"
         ) from None
-    except (ValueError, RecursionError) as exc:  # absurd nesting, a 5,000-digit number
-        raise FeedParseError(f"not a valid JSON Feed: {type(exc).__name__}"[:200]) from None
+    except RecursionError:
+        raise FeedParseError("not a valid JSON Feed: arrays or objects nested too deeply") from None
+    except ValueError:  # json's only other failure: an integer past Python's digit limit
+        raise FeedParseError(
+            f"not a valid JSON Feed: a number too long to read (over {sys.get_int_max_str_digits():,} "
+            "digits)"
+        ) from None
     if not isinstance(document, dict):
         raise FeedParseError("JSON, but not a JSON Feed: the top level is not an object")
     version = document.get("version")
