@@ -42,7 +42,7 @@ from aggregator.poller import (
 
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
-ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309 asks crawlers to read at least 500 KiB
+ROBOTS_MAX_BYTES = 500 * 1024  # RFC 9309: crawlers read at least 500 KiB and may ignore more
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +202,9 @@ class _Fetcher:
                     )
                     response = await client.send(request, stream=True)
                     try:
-                        body = await read_capped(response, cap) if response.is_success else None
+                        body = None
+                        if response.is_success:  # a longer robots.txt: its first 500 KiB
+                            body = await read_capped(response, cap, truncate=not robots)
                         return response.status_code, response.headers, body
                     finally:
                         await response.aclose()
@@ -240,7 +242,10 @@ class _Fetcher:
             else:
                 rules.disallow_all = True
             return rules
-        rules.parse(body.decode("utf-8", "replace").splitlines())
+        lines = body.decode("utf-8", "replace").splitlines()
+        if len(body) >= ROBOTS_MAX_BYTES and lines:
+            lines.pop()  # cut off at the limit: the last line may be half a rule
+        rules.parse(lines)
         return rules
 
 

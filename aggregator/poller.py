@@ -845,14 +845,17 @@ class _TooLarge(Exception):
     pass
 
 
-async def read_capped(response: httpx.Response, cap: int) -> bytes:
-    """The decoded body, refusing more than `cap` bytes after decompression. We decompress
-    ourselves with zlib's max_length so a bomb never expands past the cap in memory."""
+async def read_capped(response: httpx.Response, cap: int, *, truncate: bool = False) -> bytes:
+    """The decoded body, refusing more than `cap` bytes after decompression (or, with
+    `truncate`, keeping the first `cap` bytes). We decompress ourselves with zlib's max_length
+    so a bomb never expands past the cap in memory."""
     declared = response.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > cap:
+    if declared.isdigit() and int(declared) > cap and not truncate:
         raise FetchError(f"body too large: {int(declared):,} bytes (limit {cap:,})")
     if response.is_stream_consumed:  # an in-memory response (httpx.MockTransport): decoded
         if len(response.content) > cap:
+            if truncate:
+                return response.content[:cap]
             raise FetchError(f"body too large: more than {cap:,} bytes (decompressed)")
         return response.content
     decoder = _Decoder(response.headers.get("Content-Encoding"))
@@ -866,6 +869,8 @@ async def read_capped(response: httpx.Response, cap: int) -> bytes:
         if len(body) > cap:
             raise _TooLarge
     except _TooLarge:
+        if truncate:
+            return bytes(body[:cap])
         raise FetchError(f"body too large: more than {cap:,} bytes (decompressed)") from None
     except zlib.error as exc:
         raise FetchError(f"corrupt compressed body: {exc}") from None

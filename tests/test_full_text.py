@@ -343,3 +343,20 @@ def test_an_article_host_is_resolved_once_per_run_not_per_page() -> None:
     pages = fetch_articles_sync(requests, options=options, transport=httpx.MockTransport(site))
     assert all(page.html for page in pages)
     assert lookups == ["news.example"]
+
+
+def test_a_robots_txt_over_500_kib_is_read_up_to_the_limit(feed_server: FeedServer) -> None:
+    """RFC 9309 lets a crawler stop reading at 500 KiB: the rules there still count, instead
+    of the whole site being disallowed."""
+    rules = "User-agent: *\nDisallow: /private/\n"
+    feed_server.route("/robots.txt", body=rules + "# padding line\n" * 50_000)  # ~730 KiB
+    feed_server.route("/news/flood", body=article_page("Flood", FLOOD))
+    feed_server.route("/private/memo", body=article_page("Memo", FLOOD))
+    requests = [
+        ArticleRequest(1, feed_server.url("/news/flood"), allow_private=True),
+        ArticleRequest(2, feed_server.url("/private/memo"), allow_private=True),
+    ]
+    flood, memo = fetch_articles_sync(requests, options=PollOptions(trust_env=False))
+    assert flood.html is not None, flood.error
+    assert memo.html is None and "disallows" in (memo.error or "")
+    assert feed_server.requests_for("/private/memo") == []
