@@ -22,21 +22,19 @@ from urllib.robotparser import RobotFileParser
 
 import httpx
 
-from aggregator.netguard import PrivateAddressError, ResolveError
 from aggregator.poller import (
-    PERMANENT_REDIRECTS,
-    TEMPORARY_REDIRECTS,
     AddressGuard,
     Clients,
     FetchError,
+    Hop,
+    HostSlots,
     PollOptions,
-    check_url,
+    fetch_errors,
+    follow_redirects,
     http_clients,
-    http_error_message,
     pool_size,
     process_pool,
     read_capped,
-    redirect_target,
     worker_pool,
 )
 
@@ -147,7 +145,7 @@ class _Fetcher:
         self.clients = clients
         self.options = options
         self.slots = asyncio.Semaphore(options.max_connections)
-        self.host_slots: dict[str, asyncio.Semaphore] = {}
+        self.host_slots = HostSlots(options.max_per_host)
         self.guard = AddressGuard(options.resolver)
         self.robots: dict[tuple[str, bool], asyncio.Task[RobotFileParser | FetchError]] = {}
 
@@ -167,56 +165,43 @@ class _Fetcher:
     async def _get(self, url: str, allow_private: bool, *, robots: bool) -> tuple[bytes, str]:
         """GET `url` (an HTML page, or robots.txt when robots=False), following redirects by
         hand so every hop is checked: its scheme, its address and (for pages) robots.txt."""
-        seen = {url}
-        for hop in range(self.options.max_redirects + 1):
-            check_url(url)
-            await self.guard.check(url, allow_private)
-            if robots and not await self._allowed(url, allow_private):
-                raise FetchError(f"robots.txt of {_origin(url)} disallows {url[:200]}")
-            status, headers, body = await self._request(url, allow_private, robots=robots)
-            if status not in PERMANENT_REDIRECTS + TEMPORARY_REDIRECTS:
-                if status != 200 or body is None:
-                    raise FetchError(f"HTTP {status}", status)
-                if robots:
-                    _check_html(headers)
-                return body, url
-            target = redirect_target(url, headers, status)
-            if target in seen or hop == self.options.max_redirects:
-                raise FetchError(f"redirect loop or too many redirects at {target[:200]}", status)
-            seen.add(target)
-            url = target
-        raise AssertionError("unreachable")
 
-    async def _request(
-        self, url: str, allow_private: bool, *, robots: bool
-    ) -> tuple[int, httpx.Headers, bytes | None]:
-        host = (urlsplit(url).hostname or "").lower()
-        host_slot = self.host_slots.setdefault(host, asyncio.Semaphore(self.options.max_per_host))
+        async def robots_allow(hop_url: str) -> None:
+            if not await self._allowed(hop_url, allow_private):
+                raise FetchError(f"robots.txt of {_origin(hop_url)} disallows {hop_url[:200]}")
+
+        last, final_url, _ = await follow_redirects(
+            url,
+            max_redirects=self.options.max_redirects,
+            guard=self.guard,
+            allow_private=allow_private,
+            request=lambda hop_url: self._request(hop_url, allow_private, robots=robots),
+            before=robots_allow if robots else None,
+        )
+        if last.status != 200 or last.body is None:
+            raise FetchError(f"HTTP {last.status}", last.status)
+        if robots:
+            _check_html(last.headers)
+        return last.body, final_url
+
+    async def _request(self, url: str, allow_private: bool, *, robots: bool) -> Hop:
         cap = self.options.max_body_bytes if robots else ROBOTS_MAX_BYTES
         client = self.clients.for_private(allow_private)
-        async with host_slot, self.slots:
-            try:
+        accept = PAGE_ACCEPT if robots else "text/plain"
+        async with self.host_slots.of(url), self.slots:
+            with fetch_errors("page", self.options.total_timeout):
                 async with asyncio.timeout(self.options.total_timeout):
-                    request = client.build_request(
-                        "GET", url, headers={"Accept": PAGE_ACCEPT if robots else "text/plain"}
-                    )
+                    request = client.build_request("GET", url, headers={"Accept": accept})
                     response = await client.send(request, stream=True)
                     try:
                         body = None
                         if response.is_success:  # a longer robots.txt: its first 500 KiB
                             body = await read_capped(response, cap, truncate=not robots)
-                        return response.status_code, response.headers, body
+                        return Hop(
+                            response.status_code, response.reason_phrase, response.headers, body
+                        )
                     finally:
                         await response.aclose()
-            except TimeoutError:
-                limit = self.options.total_timeout
-                raise FetchError(f"timed out: the page took longer than {limit:g} s") from None
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                raise FetchError(http_error_message(exc)) from None
-            except PrivateAddressError as refused:  # the connect-time check (GuardedBackend)
-                raise FetchError(str(refused), local=True) from None
-            except ResolveError as unresolved:
-                raise FetchError(str(unresolved)) from None
 
     async def _allowed(self, url: str, allow_private: bool) -> bool:
         key = (_origin(url), allow_private)

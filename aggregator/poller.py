@@ -28,7 +28,7 @@ import ssl
 import sys
 import urllib.request
 import zlib
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field, replace
@@ -291,7 +291,7 @@ class _Poller:
         self.now = now
         self.force = force
         self.slots = asyncio.Semaphore(options.max_connections)
-        self.host_slots: dict[str, asyncio.Semaphore] = {}
+        self.host_slots = HostSlots(options.max_per_host)
         self.guard = AddressGuard(options.resolver)
 
     async def poll_one(self, state: FeedState) -> FetchOutcome:
@@ -326,65 +326,28 @@ class _Poller:
 
     async def _fetch(self, fetch: _FeedFetch) -> _Response:
         """GET fetch_url, following up to max_redirects redirects by hand."""
-        url = fetch.state.fetch_url
-        permanent_url, still_permanent = url, True
-        seen = {url}
-        for hop in range(self.options.max_redirects + 1):
-            check_url(url)
-            try:
-                await self.guard.check(url, fetch.state.allow_private)
-                status, reason, headers, body = await self._request(url, fetch)
-            except FetchError as failure:
-                if hop and failure.local and not failure.fixable:
-                    # The server sent us to a link-local or metadata address: no entry in
-                    # feeds.yaml can fix that, so it is the server's failure (normal backoff).
-                    failure.local = False
-                raise
-            if status not in PERMANENT_REDIRECTS + TEMPORARY_REDIRECTS:
-                return _Response(status, reason, headers, body, url, permanent_url)
-            target = redirect_target(url, headers, status)
-            if target in seen:
-                raise FetchError(f"redirect loop: {url} redirects back to {target}", status)
-            if hop == self.options.max_redirects:
-                limit = self.options.max_redirects
-                raise FetchError(f"too many redirects (more than {limit})", status)
-            seen.add(target)
-            if still_permanent and status in PERMANENT_REDIRECTS:
-                permanent_url = target
-            else:  # a temporary hop: whatever follows may change again
-                still_permanent = False
-            url = target
-        raise AssertionError("unreachable")
+        last, url, permanent_url = await follow_redirects(
+            fetch.state.fetch_url,
+            max_redirects=self.options.max_redirects,
+            guard=self.guard,
+            allow_private=fetch.state.allow_private,
+            request=lambda url: self._request(url, fetch),
+        )
+        return _Response(last.status, last.reason, last.headers, last.body, url, permanent_url)
 
-    async def _request(
-        self, url: str, fetch: _FeedFetch
-    ) -> tuple[int, str, httpx.Headers, bytes | None]:
+    async def _request(self, url: str, fetch: _FeedFetch) -> Hop:
         """One hop. The host slot is taken before the overall one, so feeds queued behind a
         busy host do not hold overall slots that other hosts could use; the deadline starts
         once both are held, so queueing time is not counted against the feed."""
-        host = (urlsplit(url).hostname or "").lower()
-        slot = self.host_slots.setdefault(host, asyncio.Semaphore(self.options.max_per_host))
-        async with slot:
+        async with self.host_slots.of(url):
             await fetch.hold_overall_slot()
             loop = asyncio.get_running_loop()
             fetch.deadline = fetch.deadline or loop.time() + self.options.total_timeout
-            try:
+            with fetch_errors("fetch", self.options.total_timeout):
                 async with asyncio.timeout_at(fetch.deadline):
                     return await self._send(url, fetch.state)
-            except TimeoutError:
-                limit = self.options.total_timeout
-                raise FetchError(f"timed out: the fetch took longer than {limit:g} s") from None
-            except (httpx.HTTPError, httpx.InvalidURL) as exc:
-                # InvalidURL also comes from an unparsable Location header (httpx reads it)
-                raise FetchError(http_error_message(exc)) from None
-            except PrivateAddressError as refused:  # the connect-time check (GuardedBackend)
-                raise FetchError(str(refused), local=True, fixable=refused.fixable) from None
-            except ResolveError as unresolved:
-                raise FetchError(str(unresolved)) from None
 
-    async def _send(
-        self, url: str, state: FeedState
-    ) -> tuple[int, str, httpx.Headers, bytes | None]:
+    async def _send(self, url: str, state: FeedState) -> Hop:
         client = self.clients.for_private(state.allow_private)
         request = client.build_request("GET", url, headers=_validators(state))
         response = await client.send(request, stream=True)
@@ -392,7 +355,7 @@ class _Poller:
             body = None
             if response.status_code in SUCCESS:
                 body = await read_capped(response, self.options.max_body_bytes)
-            return response.status_code, response.reason_phrase, response.headers, body
+            return Hop(response.status_code, response.reason_phrase, response.headers, body)
         finally:
             await response.aclose()
 
@@ -737,6 +700,88 @@ def _parse_job(
         return str(error), None
     except Exception as bug:  # a parser crash is this feed's error, not the run's
         return f"parser crashed: {type(bug).__name__}: {bug}"[:300], None
+
+
+@dataclass(frozen=True)
+class Hop:
+    """One response of a fetch that may redirect."""
+
+    status: int
+    reason: str
+    headers: httpx.Headers
+    body: bytes | None
+
+
+class HostSlots:
+    """At most `per_host` requests in flight per host name."""
+
+    def __init__(self, per_host: int) -> None:
+        self.per_host = per_host
+        self.slots: dict[str, asyncio.Semaphore] = {}
+
+    def of(self, url: str) -> asyncio.Semaphore:
+        host = (urlsplit(url).hostname or "").lower()
+        return self.slots.setdefault(host, asyncio.Semaphore(self.per_host))
+
+
+async def follow_redirects(
+    url: str,
+    *,
+    max_redirects: int,
+    guard: AddressGuard,
+    allow_private: bool,
+    request: Callable[[str], Awaitable[Hop]],
+    before: Callable[[str], Awaitable[None]] | None = None,
+) -> tuple[Hop, str, str]:
+    """GET `url` through `request`, following redirects by hand so that every hop is checked:
+    its URL (check_url), its address (guard), then `before` (e.g. robots.txt). Returns the
+    last hop, its URL, and the URL to use next time (the last of an unbroken chain of
+    permanent redirects from the start)."""
+    permanent_url, still_permanent = url, True
+    seen = {url}
+    for hop in range(max_redirects + 1):
+        check_url(url)
+        try:
+            await guard.check(url, allow_private)
+            if before is not None:
+                await before(url)
+            last = await request(url)
+        except FetchError as failure:
+            if hop and failure.local and not failure.fixable:
+                # The server sent us to a link-local or metadata address: no entry in
+                # feeds.yaml can fix that, so it is the server's failure (normal backoff).
+                failure.local = False
+            raise
+        if last.status not in PERMANENT_REDIRECTS + TEMPORARY_REDIRECTS:
+            return last, url, permanent_url
+        target = redirect_target(url, last.headers, last.status)
+        if target in seen:
+            raise FetchError(f"redirect loop: {url} redirects back to {target}", last.status)
+        if hop == max_redirects:
+            raise FetchError(f"too many redirects (more than {max_redirects})", last.status)
+        seen.add(target)
+        if still_permanent and last.status in PERMANENT_REDIRECTS:
+            permanent_url = target
+        else:  # a temporary hop: whatever follows may change again
+            still_permanent = False
+        url = target
+    raise AssertionError("unreachable")
+
+
+@contextmanager
+def fetch_errors(what: str, limit: float) -> Iterator[None]:
+    """A request's failures as FetchError, with words for the user (`what` timed out)."""
+    try:
+        yield
+    except TimeoutError:
+        raise FetchError(f"timed out: the {what} took longer than {limit:g} s") from None
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        # InvalidURL also comes from an unparsable Location header (httpx reads it)
+        raise FetchError(http_error_message(exc)) from None
+    except PrivateAddressError as refused:  # the connect-time check (GuardedBackend)
+        raise FetchError(str(refused), local=True, fixable=refused.fixable) from None
+    except ResolveError as unresolved:
+        raise FetchError(str(unresolved)) from None
 
 
 class AddressGuard:
