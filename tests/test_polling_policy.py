@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpcore
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -22,7 +23,7 @@ from aggregator.feeds_cli import feeds
 from aggregator.models import FeedState
 from aggregator.netguard import GuardedBackend, PrivateAddressError, is_allowed
 from aggregator.pipeline import FINGERPRINT_VERSION, config_changes, feed_fingerprint, poll
-from aggregator.poller import PollOptions
+from aggregator.poller import AddressGuard, FetchError, Hop, PollOptions, follow_redirects
 from aggregator.poller import poll as poll_http
 from aggregator.store import Store
 from tests.support import feedserver
@@ -422,3 +423,36 @@ def test_fingerprints_compare_as_unknown_changed_or_new() -> None:
     changes = config_changes(known | {"e": "f2:5"}, current | {"new": "f2:6"})
     assert changes.unknown == {"a": "f2:1", "d": "f2:4"}
     assert changes.changed == {"c": "f2:3", "new": "f2:6"}
+
+
+@pytest.mark.parametrize(
+    ("address", "local"),
+    [("10.0.0.7", True), ("169.254.169.254", False), ("64:ff9b::a9fe:a9fe", False)],
+)
+def test_a_refused_redirect_waits_for_config_only_when_allow_private_would_fix_it(
+    address: str, local: bool
+) -> None:
+    """Moved (by the server) to a private address: allow_private fixes it (a config wait, no
+    backoff). To a link-local or metadata one: nothing in feeds.yaml can, so it backs off."""
+    sent: list[str] = []
+
+    async def resolver(host: str, port: int) -> list[str]:
+        return {"news.example": ["93.184.216.34"]}.get(host, [address])
+
+    async def request(url: str) -> Hop:  # nothing is fetched: the hops are scripted
+        sent.append(url)
+        return Hop(302, "Found", httpx.Headers({"Location": "http://moved.example/rss"}), None)
+
+    async def walk() -> None:
+        await follow_redirects(
+            "http://news.example/rss",
+            max_redirects=5,
+            guard=AddressGuard(resolver),
+            allow_private=False,
+            request=request,
+        )
+
+    with pytest.raises(FetchError) as refused:
+        asyncio.run(walk())
+    assert refused.value.local is local
+    assert sent == ["http://news.example/rss"]  # the refused hop was never requested
