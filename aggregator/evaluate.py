@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
-from aggregator.grouping import UNKNOWN_TIME, GroupingParams, embedding_text, group
+from aggregator.grouping import GroupingParams, group
+from aggregator.grouping.text import UNKNOWN_TIME, embedding_text
 from aggregator.models import Item
 
 Embed = Callable[[list[str]], np.ndarray]

@@ -403,7 +403,7 @@ def _embed_missing(
     Syndicated copies often carry the very same title and summary: a copy of an item embedded
     in an earlier run takes its vector, and copies arriving together are embedded once.
     """
-    from aggregator.grouping import embedding_text
+    from aggregator.grouping.text import embedding_text
 
     missing = [item for item in items if item.id not in vectors_by_id]
     if not missing:

@@ -11,12 +11,8 @@ from itertools import chain
 
 import numpy as np
 
-from aggregator.grouping import (
-    clean_text,
-    normalise,
-    shingle_sets,
-    words,
-)
+from aggregator.grouping.graph import normalise
+from aggregator.grouping.text import clean_text, shingle_sets, words
 from aggregator.models import Item, Story, StoryMember, StoryStatus
 
 COPY_JACCARD = 0.8  # word-shingle overlap from which an item counts as a copy of an earlier one

