@@ -14,7 +14,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -23,6 +23,10 @@ from aggregator.config import DEFAULT_CONFIG, DEFAULT_MODEL, Config, ConfigError
 from aggregator.feeds_cli import Days, feeds
 from aggregator.store import LockedError, Store, run_lock
 from aggregator.text import plural
+
+if TYPE_CHECKING:
+    from aggregator.grouping.explain import PairEvidence
+    from aggregator.pipeline import StoryExplanation
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -540,6 +544,67 @@ def evaluate(
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
         click.echo(f"predictions: {predictions} ({plural(len(rows), 'item')})")
+
+
+# ------------------------------------------------------------------ explain
+
+
+@main.command()
+@_config_option
+@_wait_option
+@click.argument("targets", nargs=-1, required=True, metavar="STORY_ID | URL_A URL_B")
+@with_store
+def explain(config: Config, store: Store, targets: tuple[str, ...]) -> None:
+    """Show the evidence for and against a story's items, or two items, being one story.
+
+    \b
+    Examples:
+      aggregator explain s-1a2b3c4d5e -c feeds.yaml
+      aggregator explain https://a.example/quake https://b.example/quake-hits
+    """
+    from aggregator import pipeline
+
+    if len(targets) > 2:
+        _fail("explain takes one STORY_ID or two item URLs", EXIT_CONFIG)
+    try:
+        if len(targets) == 1:
+            _print_story(pipeline.explain_story(config, store, targets[0]))
+        else:
+            first, second, evidence = pipeline.explain_pair(config, store, *targets)
+            click.echo(f"A: {first.title} ({first.outlet})")
+            click.echo(f"B: {second.title} ({second.outlet})")
+            _print_evidence(evidence)
+    except pipeline.ExplainError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+
+
+def _print_story(story: StoryExplanation) -> None:
+    click.echo(f"story {story.story_id}: {len(story.members)} item(s)")
+    for member in story.members:
+        click.echo(f"- {member.item.title} ({member.item.outlet})")
+        if member.why:
+            click.echo(f"  why: {member.why}")
+        if member.evidence is not None:
+            click.echo(
+                f"  against the rest: p={member.evidence.probability:.2f}; "
+                f"for: {member.evidence.reason_for()}"
+            )
+    if story.neighbour is not None and story.neighbour_evidence is not None:
+        click.echo(f"closest other story: {story.neighbour.title} ({story.neighbour.outlet})")
+        click.echo(f"  why not: {story.neighbour_evidence.reason_against()}")
+        _print_evidence(story.neighbour_evidence)
+
+
+def _print_evidence(evidence: PairEvidence) -> None:
+    verdict = "same story" if evidence.joins else "different stories"
+    click.echo(
+        f"score: p={evidence.probability:.3f} (merge from {evidence.merge_probability:.2f}): "
+        f"{verdict}"
+    )
+    click.echo(f"  for: {evidence.reason_for()}")
+    click.echo(f"  against: {evidence.reason_against()}")
+    for signal in sorted(evidence.signals, key=lambda s: -abs(s.contribution)):
+        click.echo(f"  {signal.name:<20} {signal.value:8.3f}  {signal.contribution:+7.2f}")
 
 
 def _default_grouping():

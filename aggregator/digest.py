@@ -26,6 +26,7 @@ def to_digest_story(story: Story) -> DigestStory:
             is_copy=m.is_copy,
             summary=m.item.summary,
             feed_url=m.item.feed_url,
+            why=m.why,
         )
         for m in members
     )
@@ -41,6 +42,7 @@ def to_digest_story(story: Story) -> DigestStory:
         status=story.status,
         summary=headline.summary,
         tags=tuple(tags),
+        why_not=story.why_not,
     )
 
 
@@ -92,6 +94,7 @@ def story_to_dict(story: DigestStory) -> dict:
         "first_seen": story.first_seen.isoformat(),
         "last_updated": story.last_updated.isoformat(),
         "outlets": list(story.outlets),
+        "why_not": story.why_not,
         "items": [
             {
                 "title": i.title,
@@ -101,6 +104,7 @@ def story_to_dict(story: DigestStory) -> dict:
                 "is_copy": i.is_copy,
                 "summary": i.summary,
                 "feed_url": i.feed_url,
+                "why": i.why,
             }
             for i in story.items
         ],
@@ -134,6 +138,7 @@ def _story_from_dict(data: dict) -> DigestStory:
                 is_copy=bool(i.get("is_copy")),
                 summary=i.get("summary", ""),
                 feed_url=i.get("feed_url", ""),
+                why=str(i.get("why", "")),
             )
             for i in data["items"]
         ),
@@ -142,6 +147,7 @@ def _story_from_dict(data: dict) -> DigestStory:
         status=data.get("status", "new"),
         summary=data.get("summary", ""),
         tags=tuple(data.get("tags", ())),
+        why_not=str(data.get("why_not", "")),
     )
 
 

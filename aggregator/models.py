@@ -100,6 +100,7 @@ StoryStatus = Literal["new", "growing", "unchanged"]
 class StoryMember:
     item: Item
     copy_of: int | None = None  # id of the item this looks copied from (near-identical text)
+    why: str = ""  # why it belongs to its story, e.g. "0.82 similar, shares Okafor"
 
     @property
     def is_copy(self) -> bool:
@@ -113,6 +114,7 @@ class Story:
     members: tuple[StoryMember, ...]
     keywords: tuple[str, ...] = ()
     status: StoryStatus = "new"
+    why_not: str = ""  # why the closest other story stayed apart, e.g. "different names: A / B"
 
     @property
     def headline(self) -> Item:
@@ -155,6 +157,7 @@ class DigestItem:
     is_copy: bool
     summary: str = ""
     feed_url: str = ""  # which configured feed it came from: its tags give the story's coverage
+    why: str = ""  # why it belongs to the story (evidence, untrusted feed text inside)
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +172,7 @@ class DigestStory:
     status: StoryStatus
     summary: str = ""
     tags: tuple[str, ...] = ()
+    why_not: str = ""  # why the closest other story stayed apart
 
     @property
     def outlets(self) -> tuple[str, ...]:

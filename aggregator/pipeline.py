@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -23,6 +24,11 @@ from aggregator.digest import digest_to_dict, digests_from_dicts, make_digest
 from aggregator.feedvalue import FeedValue
 from aggregator.models import FeedState, FetchOutcome, Item, RunSummary
 from aggregator.store import Store
+from aggregator.text import canonical_url
+
+if TYPE_CHECKING:
+    from aggregator.grouping.evidence import EvidenceModel
+    from aggregator.grouping.explain import PairEvidence
 
 log = logging.getLogger("aggregator")
 
@@ -372,8 +378,10 @@ def cluster(
         vectors_by_id = store.vectors(ids, embedder.model_key)
         embedded = _embed_missing(store, embedder, items, vectors_by_id, progress)
         matrix = np.stack([vectors_by_id[i] for i in ids]).astype(np.float32)
-        labels = group(items, matrix, config.grouping_params())
-        stories = make_stories(items, matrix, labels, store.story_assignments(ids))
+        params = config.grouping_params()
+        labels = group(items, matrix, params)
+        previous = store.story_assignments(ids)
+        stories = make_stories(items, matrix, labels, previous, params.evidence())
     store.save_stories(stories)
     digest = make_digest(stories, day, now, older_items=older, window_hours=config.window_hours)
     store.save_digest(day.isoformat(), now, digest_to_dict(digest))
@@ -388,6 +396,121 @@ def cluster(
         unchanged=sum(1 for s in stories if s.status == "unchanged"),
         older_items=older,
     )
+
+
+# ------------------------------------------------------------------ explain
+
+
+class ExplainError(Exception):
+    """What was asked for is not in the window (a one-line message for the user)."""
+
+
+@dataclass(frozen=True)
+class MemberReason:
+    item: Item
+    why: str  # as stored with the story
+    evidence: PairEvidence | None  # this item against the rest of its story (None: alone)
+
+
+@dataclass(frozen=True)
+class StoryExplanation:
+    story_id: str
+    members: list[MemberReason]
+    neighbour: Item | None  # headline item of the closest other story
+    neighbour_evidence: PairEvidence | None
+
+
+def _window_batch(
+    config: Config, store: Store, now: datetime | None, embedder
+) -> tuple[list[Item], np.ndarray, EvidenceModel]:
+    """The window's items, their vectors (embedding what lacks one) and the evidence model."""
+    now = now or utcnow()
+    items = store.items_since(now - timedelta(hours=config.window_hours))
+    embedder = embedder or _load_embedder(config)
+    vectors_by_id = store.vectors([i.id for i in items], embedder.model_key)
+    _embed_missing(store, embedder, items, vectors_by_id, None)
+    matrix = (
+        np.stack([vectors_by_id[i.id] for i in items]).astype(np.float32)
+        if items
+        else np.zeros((0, 1), np.float32)
+    )
+    return items, matrix, config.grouping_params().evidence()
+
+
+def explain_story(
+    config: Config, store: Store, story_id: str, *, now: datetime | None = None, embedder=None
+) -> StoryExplanation:
+    """The evidence for each member of a stored story, and against its closest other story."""
+    from aggregator.grouping.explain import compare
+
+    reasons = store.story_reasons(story_id)
+    if not reasons:
+        raise ExplainError(f"no story {story_id!r}; story ids are in stories.json (run cluster)")
+    items, matrix, model = _window_batch(config, store, now, embedder)
+    story_of = store.story_assignments([i.id for i in items])
+    inside = [k for k, i in enumerate(items) if story_of.get(i.id) == story_id]
+    if not inside:
+        raise ExplainError(f"story {story_id!r} has no items in the current window")
+    members = [
+        MemberReason(
+            items[k],
+            reasons.get(items[k].id, ""),
+            compare(items, matrix, [k], [j for j in inside if j != k], model)
+            if len(inside) > 1
+            else None,
+        )
+        for k in inside
+    ]
+    neighbour, against = _closest_other_story(items, matrix, inside, story_of, story_id, model)
+    return StoryExplanation(story_id, members, neighbour, against)
+
+
+def _closest_other_story(
+    items: list[Item],
+    matrix: np.ndarray,
+    inside: list[int],
+    story_of: dict[int, str],
+    story_id: str,
+    model: EvidenceModel,
+) -> tuple[Item | None, PairEvidence | None]:
+    """The item nearest the story's centre from another story, and the evidence against joining
+    that whole story."""
+    from aggregator.grouping.explain import compare
+    from aggregator.grouping.graph import normalise
+
+    unit = normalise(matrix)
+    centre = unit[inside].mean(axis=0)
+    others = [k for k, i in enumerate(items) if story_of.get(i.id) != story_id]
+    if not others:
+        return None, None
+    nearest = others[int(np.argmax(unit[others] @ centre))]
+    story = story_of.get(items[nearest].id)
+    side = [k for k in others if story is not None and story_of.get(items[k].id) == story]
+    return items[nearest], compare(items, matrix, inside, side or [nearest], model)
+
+
+def explain_pair(
+    config: Config,
+    store: Store,
+    url_a: str,
+    url_b: str,
+    *,
+    now: datetime | None = None,
+    embedder=None,
+) -> tuple[Item, Item, PairEvidence]:
+    """The evidence that the items at two links report one story."""
+    from aggregator.grouping.explain import compare
+
+    items, matrix, model = _window_batch(config, store, now, embedder)
+    sides = []
+    for url in (url_a, url_b):
+        wanted = canonical_url(url)
+        found = [k for k, i in enumerate(items) if i.link and canonical_url(i.link) == wanted]
+        if not found:
+            raise ExplainError(f"no item with link {url} in the current window")
+        sides.append(found[0])
+    evidence = compare(items, matrix, [sides[0]], [sides[1]], model)
+    return items[sides[0]], items[sides[1]], evidence
 
 
 def _embed_missing(

@@ -181,6 +181,7 @@ class ItemView:
     published: datetime
     is_copy: bool
     summary: str
+    why: str = ""  # why the grouping put it in this story
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +236,7 @@ class StoryView:
     coverage: tuple[CoverageView, ...] = ()  # dimensions its outlets are tagged in
     day_number: int = 1  # 1 on the day of its first report (site time zone), 3 two days later
     developing_since: date | None = None  # that first day, when it is before this one
+    why_not: str = ""  # why the closest other story stayed apart
 
     @property
     def outlet_count(self) -> int:
@@ -590,6 +592,7 @@ class _ModelBuilder:
             published=as_utc(item.published),
             is_copy=bool(item.is_copy),
             summary=clean_text(item.summary, 600),
+            why=clean_text(item.why, 300),
         )
 
     def _story(self, story: DigestStory, day: date, coverage: Coverage) -> StoryView:
@@ -614,6 +617,7 @@ class _ModelBuilder:
             coverage=_coverage_views(coverage),
             day_number=(day - first_day).days + 1,
             developing_since=first_day if self.first_digest_day[slug] < day else None,
+            why_not=clean_text(story.why_not, 300),
         )
 
     def _outlet_pages(self, stories: Iterable[StoryView]) -> tuple[OutletPage, ...]:
@@ -826,6 +830,7 @@ def _stories_json(day: DayView | None, urls: _Urls) -> bytes:
             "outlet": i.outlet.name,
             "published": _rfc3339(i.published),
             "is_copy": i.is_copy,
+            "why": i.why,
         }
 
     def story(s: StoryView) -> dict[str, object]:
@@ -841,6 +846,7 @@ def _stories_json(day: DayView | None, urls: _Urls) -> bytes:
             "outlets": [src.outlet.name for src in s.sources],
             "first_seen": _rfc3339(s.first_seen),
             "last_updated": _rfc3339(s.last_updated),
+            "why_not": s.why_not,
             "items": [item(i) for i in s.items],
             "coverage": {c.dimension: dict(c.counts) for c in s.coverage},
         }

@@ -31,7 +31,7 @@ from aggregator.models import (
 )
 from aggregator.text import canonical_url
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 FULL_TEXT_READ_CHARS = 4_000  # of an article's text, what grouping and excerpts may use
 
 _SCHEMA = """
@@ -112,8 +112,11 @@ ALTER TABLE items ADD COLUMN full_text TEXT;
 ALTER TABLE items ADD COLUMN full_text_status TEXT
 """
 
+# Version 3: each story member keeps why it belongs (the grouping's evidence, in words).
+_STORY_ITEM_WHY = "ALTER TABLE story_items ADD COLUMN why TEXT NOT NULL DEFAULT ''"
+
 # Newer versions append (version, sql) pairs here; open() applies the missing ones in order.
-_MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA), (2, _SCHEMA_2)]
+_MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA), (2, _SCHEMA_2), (3, _STORY_ITEM_WHY)]
 
 
 class StoreError(Exception):
@@ -613,14 +616,21 @@ class Store:
             )
         return found
 
+    def story_reasons(self, story_id: str) -> dict[int, str]:
+        """Item id -> why it belongs, for the members of one story."""
+        return dict(
+            self.db.execute("SELECT item_id, why FROM story_items WHERE story_id=?", (story_id,))
+        )
+
     def save_stories(self, stories: Sequence[Story]) -> None:
         """Replace the assignments of the stories' items in one transaction."""
         with self.transaction() as db:
             for story in stories:
                 ids = [m.item.id for m in story.members]
                 db.executemany(
-                    "INSERT OR REPLACE INTO story_items (item_id, story_id, copy_of) VALUES (?, ?, ?)",
-                    [(m.item.id, story.id, m.copy_of) for m in story.members],
+                    "INSERT OR REPLACE INTO story_items (item_id, story_id, copy_of, why) "
+                    "VALUES (?, ?, ?, ?)",
+                    [(m.item.id, story.id, m.copy_of, m.why) for m in story.members],
                 )
                 db.execute(
                     """INSERT OR REPLACE INTO stories

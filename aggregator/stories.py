@@ -11,6 +11,8 @@ from itertools import chain
 
 import numpy as np
 
+from aggregator.grouping.evidence import EvidenceModel
+from aggregator.grouping.explain import explain_stories
 from aggregator.grouping.graph import normalise
 from aggregator.grouping.text import clean_text, shingle_sets, words
 from aggregator.models import Item, Story, StoryMember, StoryStatus
@@ -24,10 +26,13 @@ def make_stories(
     vectors: np.ndarray,
     labels: Sequence[int] | np.ndarray,
     previous: Mapping[int, str] = {},
+    evidence: EvidenceModel | None = None,
 ) -> list[Story]:
     """One ``Story`` per label, largest first.
 
     ``previous`` maps item id -> story id from the previous run, so a story keeps its id as it grows.
+    With the grouping's ``evidence`` model, each member says why it belongs and each story why its
+    closest other story stayed apart.
     """
     clusters = _clusters(items, labels)
     unit = normalise(vectors) if len(items) else np.zeros((0, 1), dtype=np.float32)
@@ -39,25 +44,49 @@ def make_stories(
     # that their shingle sets compare)
     shared = [i for c in clusters if len(c) > 1 for i in c]
     shingled = dict(zip(shared, shingle_sets([tokens[i] for i in shared], 3), strict=True))
+    copies = [
+        _copies([items[i].id for i in c], [shingled[i] for i in c], COPY_JACCARD)
+        if len(c) > 1
+        else {}
+        for c in clusters
+    ]
+    why, why_not = _reasons(items, unit, clusters, copies, evidence)
     stories = []
-    for cluster, story_id, top_words in zip(clusters, ids, keywords, strict=True):
+    for k, (cluster, story_id, top_words) in enumerate(zip(clusters, ids, keywords, strict=True)):
         members = [items[i] for i in cluster]
-        copy_of = (
-            _copies([m.id for m in members], [shingled[i] for i in cluster], COPY_JACCARD)
-            if len(cluster) > 1
-            else {}
-        )
+        copy_of = copies[k]
         headline = _headline(cluster, unit, items, copy_of)
         stories.append(
             Story(
                 id=story_id,
                 headline_item_id=headline,
-                members=tuple(StoryMember(m, copy_of.get(m.id)) for m in members),
+                members=tuple(
+                    StoryMember(items[i], copy_of.get(items[i].id), why[i]) for i in cluster
+                ),
                 keywords=tuple(top_words),
                 status=_status(story_id, members, previous),
+                why_not=why_not.get(k, ""),
             )
         )
     return stories
+
+
+def _reasons(
+    items: Sequence[Item],
+    unit: np.ndarray,
+    clusters: list[list[int]],
+    copies: list[dict[int, int]],
+    evidence: EvidenceModel | None,
+) -> tuple[list[str], dict[int, str]]:
+    """Per item why it belongs, per cluster (by position) why its closest neighbour did not."""
+    if evidence is None or not items:
+        return [""] * len(items), {}
+    labels = np.empty(len(items), dtype=np.int64)
+    for k, cluster in enumerate(clusters):
+        labels[cluster] = k
+    copy_of = {item: source for c in copies for item, source in c.items()}
+    reasons = explain_stories(items, unit, labels, evidence, copy_of)
+    return reasons.why, reasons.why_not
 
 
 def _clusters(items: Sequence[Item], labels: Sequence[int] | np.ndarray) -> list[list[int]]:
