@@ -13,7 +13,6 @@ is what ``benchmarks/quality.py --cv`` repeats inside each cross-validation fold
 from __future__ import annotations
 
 import argparse
-import heapq
 import json
 import sys
 from collections import Counter
@@ -30,7 +29,7 @@ from aggregator.grouping import (
     GroupingParams,
     embedding_text,
     group,
-    merge,
+    merge_pass,
     neighbour_graph,
     normalise,
     prepare,
@@ -111,7 +110,7 @@ def pair_rows(
         a, b = int(a), int(b)
         if only is not None and not only(a, b):
             continue
-        rows.append(pair_features(singles[a], singles[b], text.name_weight))
+        rows.append(pair_features(singles[a], singles[b], text))
         labels.append(batch.data.gold[a] == batch.data.gold[b])
     if not rows:
         return np.zeros((0, len(FEATURES))), np.zeros(0, dtype=bool)
@@ -136,21 +135,12 @@ class TeacherMerger(Merger):
         together = sum(n * gb[g] for g, n in ga.items())
         return together * 2 >= len(self.items[a]) * len(self.items[b])
 
-    def run(self, pairs: list[tuple[int, int]]) -> list[list[int]]:
-        self._push_pairs(pairs)
-        next_id = max(self.groups, default=-1) + 1
-        while self.heap:
-            _, a, b = heapq.heappop(self.heap)
-            if a not in self.groups or b not in self.groups:
-                continue
-            features = pair_features(self.groups[a], self.groups[b], self.batch.name_weight)
-            same = self.same(a, b)
-            if len(self.items[a]) * len(self.items[b]) > 1:  # item pairs are counted elsewhere
-                self.records.append((features, same))
-            if same:
-                self._merge(a, b, next_id)
-                next_id += 1
-        return list(self.items.values())
+    def accept(self, a: int, b: int) -> bool:
+        features = pair_features(self.groups[a], self.groups[b], self.batch)
+        same = self.same(a, b)
+        if len(self.items[a]) * len(self.items[b]) > 1:  # item pairs are counted elsewhere
+            self.records.append((features, same))
+        return same
 
 
 def group_rows(
@@ -164,11 +154,11 @@ def group_rows(
     def pure(fragment: list[int]) -> bool:
         answer = len({gold[i] for i in fragment}) == 1
         group = members(fragment, prepared.unit, prepared.batch)
-        rows.append((inner_features(group, prepared.batch.name_weight), answer))
+        rows.append((inner_features(group, prepared.batch), answer))
         return answer
 
     teacher = TeacherMerger(prepared.unit, prepared.batch, model, gold, floor=model.threshold)
-    merge(prepared, teacher, pure)
+    merge_pass(prepared, teacher, pure)
     rows += teacher.records
     if not rows:
         return np.zeros((0, len(FEATURES))), np.zeros(0, dtype=bool)

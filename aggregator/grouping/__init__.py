@@ -161,10 +161,12 @@ def group(
         return np.zeros(0, dtype=np.int64)
     prepared = prepare(items, vectors, params, clusterer)
     evidence = params.evidence(model)
-    return _number(merge(prepared, Merger(prepared.unit, prepared.batch, evidence)), len(items))
+    return _number(
+        merge_pass(prepared, Merger(prepared.unit, prepared.batch, evidence)), len(items)
+    )
 
 
-def merge(
+def merge_pass(
     prepared: Prepared,
     merger: Merger,
     fragment_stands: Callable[[list[int]], bool] | None = None,
@@ -172,12 +174,13 @@ def merge(
     """Fragments that pass the evidence test (or ``fragment_stands``) and copies join; then the
     merge pass joins groups along the graph's edges. Returns the groups' item indexes."""
     n = len(prepared.unit)
-    stands = fragment_stands or (
-        lambda f: _coherent(f, prepared.unit, prepared.batch, merger.model)
-    )
+    if fragment_stands is None:
+        standing = _coherent(prepared.fragments, prepared.unit, prepared.batch, merger.model)
+    else:
+        standing = [fragment_stands(f) for f in prepared.fragments]
     sets = DisjointSets(n)
-    for fragment in prepared.fragments:
-        if stands(fragment):
+    for fragment, stands in zip(prepared.fragments, standing, strict=True):
+        if stands:
             for i in fragment[1:]:
                 sets.union(fragment[0], i)
     for a, b in prepared.duplicates:
@@ -209,11 +212,15 @@ def _fragments(labels: np.ndarray) -> list[list[int]]:
 
 
 def _coherent(
-    fragment: list[int], unit: np.ndarray, batch: BatchText, evidence: EvidenceModel
-) -> bool:
-    """Whether a dense fragment's members pass the evidence test among themselves."""
-    features = inner_features(members(fragment, unit, batch), batch.name_weight)
-    return evidence.score(features) >= evidence.threshold
+    fragments: list[list[int]], unit: np.ndarray, batch: BatchText, evidence: EvidenceModel
+) -> list[bool]:
+    """Whether each dense fragment's members pass the evidence test among themselves."""
+    sums = batch.matrix.pair_sums(fragments, fragments).tolist() if fragments else []
+    return [
+        evidence.score(inner_features(members(f, unit, batch), batch, tuple(s)))
+        >= evidence.threshold
+        for f, s in zip(fragments, sums, strict=True)
+    ]
 
 
 def _neighbouring_groups(roots: np.ndarray, graph: NeighbourGraph, n: int) -> list[tuple[int, int]]:

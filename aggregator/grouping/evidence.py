@@ -28,9 +28,8 @@ from __future__ import annotations
 import functools
 import json
 import math
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,17 +49,9 @@ FEATURES = (
     "same_outlet",
     "group_size",
 )
-# Caps keep every signal bounded, so that a pair's best possible score follows from its cosine
-# (the merge pass skips pairs that cannot reach the threshold without computing the rest).
+# Caps keep any one signal from dominating a score.
 _MAX_PAIRS = 10_000
 _CAP = {"shared_names": 3.0, "name_conflict": 1.0, "shared_numbers": 3.0, "number_conflict": 1.0}
-_MAX = {
-    "shared_words": 1.0,
-    "days_apart": math.log1p(3650),
-    "same_outlet": 1.0,
-    "group_size": math.log(_MAX_PAIRS),
-    **_CAP,
-}
 WEIGHTS_FILE = Path(__file__).with_name("evidence_weights.json")
 
 
@@ -78,25 +69,18 @@ class EvidenceModel:
         p = min(max(self.merge_probability, 1e-9), 1 - 1e-9)
         return math.log(p / (1 - p))
 
-    def score(self, features: np.ndarray) -> float:
+    def score(self, features: Sequence[float]) -> float:
         """Log-odds that the two sides report one story."""
-        return float(np.dot(self.weights, features)) + self.bias
+        return sum(w * f for w, f in zip(self.weights, features, strict=True)) + self.bias
 
-    def best_case(self, cosine: np.ndarray, full_text: np.ndarray) -> np.ndarray:
-        """The highest score pairs with these cosines and richness could reach."""
-        w = dict(zip(FEATURES, self.weights, strict=True))
-        rest = sum(max(0.0, w[name] * top) for name, top in _MAX.items())
-        return (
-            self.bias
-            + w["cosine"] * cosine
-            + (w["cosine_x_full_text"] * cosine + w["full_text"]) * full_text
-            + rest
-        )
+    def scores(self, features: np.ndarray) -> np.ndarray:
+        """``score`` of rows of features."""
+        return features @ np.asarray(self.weights) + self.bias
 
     def with_probability(self, probability: float | None) -> EvidenceModel:
         if probability is None:
             return self
-        return EvidenceModel(self.weights, self.bias, probability)
+        return replace(self, merge_probability=probability)
 
 
 @functools.cache
@@ -105,7 +89,11 @@ def shipped_model() -> EvidenceModel:
     data = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
     if tuple(data["features"]) != FEATURES:
         raise ValueError(f"{WEIGHTS_FILE.name} was fitted on other features; refit it")
-    return EvidenceModel(tuple(data["weights"]), data["bias"], data["merge_probability"])
+    return EvidenceModel(
+        tuple(data["weights"]),
+        data["bias"],
+        data["merge_probability"],
+    )
 
 
 def fit(features: np.ndarray, same: np.ndarray, sample_weight: np.ndarray) -> EvidenceModel:
@@ -128,21 +116,25 @@ def fit(features: np.ndarray, same: np.ndarray, sample_weight: np.ndarray) -> Ev
 
 @dataclass
 class Members:
-    """Sums over a group's items, enough to average any signal over pairs across two groups."""
+    """Sums over a group's items, enough to average any signal over pairs across two groups.
+
+    The text signals summed over all pairs of items across two groups come from the batch's
+    text matrix (``text.TextMatrix.pair_sums`` of the groups' ``indexes``).
+    """
 
     size: int
     vector_sum: np.ndarray
     richness_sum: float
     first: float  # earliest known time (days), +inf when none is known
     last: float  # latest known time (days), -inf when none is known
-    terms: Counter[str] = field(default_factory=Counter)
-    with_terms: int = 0  # members with any content word (each contributes a unit vector)
-    names: Counter[str] = field(default_factory=Counter)
-    lead_names: Counter[str] = field(default_factory=Counter)
-    with_lead_names: int = 0
-    numbers: Counter[str] = field(default_factory=Counter)
-    with_numbers: int = 0
-    outlets: Counter[str] = field(default_factory=Counter)
+    indexes: list[int]
+    with_terms: int  # members with any content word (each contributes a unit vector)
+    with_lead_names: int
+    with_numbers: int
+    name_total: float  # rarity weights of the members' names, summed
+    lead_total: float
+    number_total: float
+    outlet_total: float
 
     def absorb(self, other: Members) -> None:
         self.size += other.size
@@ -150,90 +142,150 @@ class Members:
         self.richness_sum += other.richness_sum
         self.first = min(self.first, other.first)
         self.last = max(self.last, other.last)
-        self.terms.update(other.terms)
+        self.indexes.extend(other.indexes)
         self.with_terms += other.with_terms
-        self.names.update(other.names)
-        self.lead_names.update(other.lead_names)
         self.with_lead_names += other.with_lead_names
         self.with_numbers += other.with_numbers
-        self.numbers.update(other.numbers)
-        self.outlets.update(other.outlets)
+        self.name_total += other.name_total
+        self.lead_total += other.lead_total
+        self.number_total += other.number_total
+        self.outlet_total += other.outlet_total
 
 
 def members(indexes: Sequence[int], unit: np.ndarray, batch: BatchText) -> Members:
-    group = _one(indexes[0], unit, batch)
-    for i in indexes[1:]:
-        group.absorb(_one(i, unit, batch))
-    return group
-
-
-def _one(i: int, unit: np.ndarray, batch: BatchText) -> Members:
-    text = batch.items[i]
-    known = not math.isnan(text.day)
+    rows = list(indexes)
+    texts = [batch.items[i] for i in rows]
+    days = [t.day for t in texts if not math.isnan(t.day)]
+    totals = batch.matrix.totals[rows].sum(axis=0).tolist()
     return Members(
-        size=1,
-        vector_sum=unit[i].astype(np.float64),
-        richness_sum=text.richness,
-        first=text.day if known else math.inf,
-        last=text.day if known else -math.inf,
-        terms=Counter(text.terms),
-        with_terms=1 if text.terms else 0,
-        names=Counter(text.names),
-        lead_names=Counter(text.lead_names),
-        with_lead_names=1 if text.lead_names else 0,
-        with_numbers=1 if text.numbers else 0,
-        numbers=Counter(text.numbers),
-        outlets=Counter([text.outlet] if text.outlet else []),
+        size=len(rows),
+        vector_sum=unit[rows].sum(axis=0, dtype=np.float64),
+        richness_sum=sum(t.richness for t in texts),
+        first=min(days, default=math.inf),
+        last=max(days, default=-math.inf),
+        indexes=rows,
+        with_terms=sum(1 for t in texts if t.terms),
+        with_lead_names=sum(1 for t in texts if t.lead_names),
+        with_numbers=sum(1 for t in texts if t.numbers),
+        name_total=totals[1],
+        lead_total=totals[2],
+        number_total=totals[3],
+        outlet_total=totals[4],
     )
 
 
-def _dot(a: Counter[str], b: Counter[str], weight: dict[str, float] | None = None) -> float:
-    if len(a) > len(b):
-        a, b = b, a
-    if weight is None:
-        return float(sum(v * b[k] for k, v in a.items() if k in b))
-    return float(sum(weight[k] * v * b[k] for k, v in a.items() if k in b))
-
-
-def _total(counts: Counter[str], weight: dict[str, float] | None = None) -> float:
-    if weight is None:
-        return float(sum(counts.values()))
-    return float(sum(weight[k] * v for k, v in counts.items()))
-
-
-def pair_features(a: Members, b: Members, name_weight: dict[str, float]) -> np.ndarray:
+def pair_features(a: Members, b: Members, batch: BatchText) -> np.ndarray:
     """The signals of ``FEATURES``, averaged over the pairs of items across ``a`` and ``b``."""
+    return np.array(values_from_sums(a, b, cross_sums(a, b, batch)))
+
+
+# What a pair's text signals need, summed over the pairs of items across two groups: shared
+# content words (TF-IDF dot), names, lead names (both weighted by rarity), numbers and outlets.
+# Sums add up when a group absorbs another, so the merge pass keeps them per pair of neighbours.
+CrossSums = tuple[float, float, float, float, float]
+
+
+def cross_sums(a: Members, b: Members, batch: BatchText) -> CrossSums:
+    sums = batch.matrix.pair_sums([a.indexes], [b.indexes])[0].tolist()
+    return tuple(sums)  # type: ignore[return-value]
+
+
+def add_sums(x: CrossSums, y: CrossSums) -> CrossSums:
+    return (x[0] + y[0], x[1] + y[1], x[2] + y[2], x[3] + y[3], x[4] + y[4])
+
+
+def values_from_sums(a: Members, b: Members, sums: CrossSums) -> list[float]:
+    shared_words, shared_names, shared_lead, shared_numbers, same_outlet = sums
     pairs = a.size * b.size
     cosine = float(a.vector_sum @ b.vector_sum) / pairs
     full_text = (a.richness_sum / a.size + b.richness_sum / b.size) / 2
-    shared_names = _dot(a.names, b.names, name_weight)
-    shared_lead = _dot(a.lead_names, b.lead_names, name_weight)
     # a conflict needs both sides to name someone (or give a number): weigh the share of names
     # missing by the share of pairs in which both items have any
-    name_conflict = _conflict(
-        shared_lead,
-        a.size * _total(b.lead_names, name_weight),
-        b.size * _total(a.lead_names, name_weight),
-    ) * (a.with_lead_names * b.with_lead_names / pairs)
-    shared_numbers = _dot(a.numbers, b.numbers)
-    number_conflict = _conflict(
-        shared_numbers, a.size * _total(b.numbers), b.size * _total(a.numbers)
-    ) * (a.with_numbers * b.with_numbers / pairs)
+    name_conflict = number_conflict = 0.0
+    if a.lead_total and b.lead_total:
+        name_conflict = _conflict(shared_lead, a.size * b.lead_total, b.size * a.lead_total) * (
+            a.with_lead_names * b.with_lead_names / pairs
+        )
+    if a.number_total and b.number_total:
+        number_conflict = _conflict(
+            shared_numbers, a.size * b.number_total, b.size * a.number_total
+        ) * (a.with_numbers * b.with_numbers / pairs)
     known = a.first != math.inf and b.first != math.inf
     gap = max(0.0, max(a.first, b.first) - min(a.last, b.last)) if known else 0.0
-    return _vector(
+    return _values(
         cosine,
         full_text,
-        _dot(a.terms, b.terms) / pairs,
+        shared_words / pairs,
         shared_names / pairs,
         name_conflict,
         shared_numbers / pairs,
         number_conflict,
         gap,
         known,
-        _dot(a.outlets, b.outlets) / pairs,
+        same_outlet / pairs,
         pairs,
     )
+
+
+# Columns of ``Merger``'s per-group statistics, which ``feature_rows`` reads.
+STATS = (
+    "size",
+    "richness_sum",
+    "first",
+    "last",
+    "lead_total",
+    "number_total",
+    "with_lead_names",
+    "with_numbers",
+)
+
+
+def stats_of(g: Members) -> list[float]:
+    return [float(getattr(g, name)) for name in STATS]
+
+
+def feature_rows(a: np.ndarray, b: np.ndarray, dots: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """``values_from_sums`` of many pairs at once: ``a``, ``b`` are the two sides' ``STATS``
+    (pairs x 8), ``dots`` their vector sums' dot products, ``sums`` their ``CrossSums``."""
+    size_a, rich_a, first_a, last_a, lead_a, number_a, with_lead_a, with_number_a = a.T
+    size_b, rich_b, first_b, last_b, lead_b, number_b, with_lead_b, with_number_b = b.T
+    words, names, lead, numbers, outlets = sums.T
+    pairs = size_a * size_b
+    cosine = dots / pairs
+    full_text = (rich_a / size_a + rich_b / size_b) / 2
+    name_conflict = _conflicts(lead, size_a * lead_b, size_b * lead_a) * (
+        with_lead_a * with_lead_b / pairs
+    )
+    number_conflict = _conflicts(numbers, size_a * number_b, size_b * number_a) * (
+        with_number_a * with_number_b / pairs
+    )
+    known = np.isfinite(first_a) & np.isfinite(first_b)
+    with np.errstate(invalid="ignore"):
+        gap = np.maximum(first_a, first_b) - np.minimum(last_a, last_b)
+    days = np.where(known, np.log1p(np.clip(np.nan_to_num(gap) - 1.0, 0.0, 3650)), 0.0)
+    return np.column_stack(
+        [
+            cosine,
+            cosine * full_text,
+            full_text,
+            np.maximum(0.0, words / pairs),
+            np.minimum(names / pairs, _CAP["shared_names"]),
+            np.clip(name_conflict, 0.0, _CAP["name_conflict"]),
+            np.minimum(numbers / pairs, _CAP["shared_numbers"]),
+            np.clip(number_conflict, 0.0, _CAP["number_conflict"]),
+            days,
+            outlets / pairs,
+            np.log(np.minimum(pairs, _MAX_PAIRS)),
+        ]
+    )
+
+
+def _conflicts(shared: np.ndarray, total_a: np.ndarray, total_b: np.ndarray) -> np.ndarray:
+    """``_conflict`` of many pairs."""
+    both = (total_a > 0) & (total_b > 0)
+    safe_a, safe_b = np.where(both, total_a, 1.0), np.where(both, total_b, 1.0)
+    share = np.minimum(1 - shared / safe_a, 1 - shared / safe_b)
+    return np.where(both, np.maximum(0.0, share), 0.0)
 
 
 def _conflict(shared: float, total_a: float, total_b: float) -> float:
@@ -245,36 +297,36 @@ def _conflict(shared: float, total_a: float, total_b: float) -> float:
     return max(0.0, min(1 - shared / total_a, 1 - shared / total_b))
 
 
-def inner_features(g: Members, name_weight: dict[str, float]) -> np.ndarray:
-    """The signals averaged over the pairs of items within one group (of at least two)."""
+def inner_features(g: Members, batch: BatchText, sums: CrossSums | None = None) -> np.ndarray:
+    """The signals averaged over the pairs of items within one group (of at least two);
+    ``sums``: the group's ``CrossSums`` with itself, if known."""
     n = g.size
     pairs = n * (n - 1)  # ordered pairs: each unordered pair counted from both ends
-
-    def within(counts: Counter[str], weight: dict[str, float] | None) -> tuple[float, float]:
-        """(shared, missing) summed over ordered pairs of members."""
-        w = weight or {}
-        shared = sum(w.get(k, 1.0) * c * (c - 1) for k, c in counts.items())
-        missing = sum(w.get(k, 1.0) * c * (n - c) for k, c in counts.items())
-        return shared, missing
-
-    names = within(g.names, name_weight)
-    lead = within(g.lead_names, name_weight)
-    numbers = within(g.numbers, None)
-    outlets = within(g.outlets, None)
-    known = g.first != math.inf
-    return _vector(
-        (float(g.vector_sum @ g.vector_sum) - n) / pairs,
-        g.richness_sum / n,
-        (_dot(g.terms, g.terms) - g.with_terms) / pairs,
-        names[0] / pairs,
-        _conflict(lead[0], sum(lead), sum(lead)) * _both(g.with_lead_names, n),
-        numbers[0] / pairs,
-        _conflict(numbers[0], sum(numbers), sum(numbers)) * _both(g.with_numbers, n),
-        0.0,
-        known,
-        outlets[0] / pairs,
-        pairs / 2,
+    # a group against itself sums over all ordered pairs, each item with itself included
+    if sums is None:
+        sums = tuple(batch.matrix.pair_sums([g.indexes], [g.indexes])[0].tolist())
+    words, names, lead, numbers, outlets = sums
+    shared_lead, missing_lead = lead - g.lead_total, n * g.lead_total - lead
+    shared_numbers, missing_numbers = numbers - g.number_total, n * g.number_total - numbers
+    return np.array(
+        _values(
+            (float(g.vector_sum @ g.vector_sum) - n) / pairs,
+            g.richness_sum / n,
+            (words - g.with_terms) / pairs,
+            (names - g.name_total) / pairs,
+            _share_missing(shared_lead, missing_lead) * _both(g.with_lead_names, n),
+            shared_numbers / pairs,
+            _share_missing(shared_numbers, missing_numbers) * _both(g.with_numbers, n),
+            0.0,
+            g.first != math.inf,
+            (outlets - g.outlet_total) / pairs,
+            pairs / 2,
+        )
     )
+
+
+def _share_missing(shared: float, missing: float) -> float:
+    return missing / (shared + missing) if shared + missing > 0 else 0.0
 
 
 def _both(having: int, n: int) -> float:
@@ -282,7 +334,7 @@ def _both(having: int, n: int) -> float:
     return having * (having - 1) / (n * (n - 1))
 
 
-def _vector(
+def _values(
     cosine: float,
     full_text: float,
     shared_words: float,
@@ -294,19 +346,17 @@ def _vector(
     time_known: bool,
     same_outlet: float,
     pairs: float,
-) -> np.ndarray:
-    return np.array(
-        [
-            cosine,
-            cosine * full_text,
-            full_text,
-            max(0.0, shared_words),
-            min(shared_names, _CAP["shared_names"]),
-            min(max(0.0, name_conflict), _CAP["name_conflict"]),
-            min(shared_numbers, _CAP["shared_numbers"]),
-            min(max(0.0, number_conflict), _CAP["number_conflict"]),
-            math.log1p(min(max(0.0, gap_days - 1.0), 3650)) if time_known else 0.0,
-            same_outlet,
-            math.log(min(pairs, _MAX_PAIRS)),
-        ]
-    )
+) -> list[float]:
+    return [
+        cosine,
+        cosine * full_text,
+        full_text,
+        max(0.0, shared_words),
+        min(shared_names, _CAP["shared_names"]),
+        min(max(0.0, name_conflict), _CAP["name_conflict"]),
+        min(shared_numbers, _CAP["shared_numbers"]),
+        min(max(0.0, number_conflict), _CAP["number_conflict"]),
+        math.log1p(min(max(0.0, gap_days - 1.0), 3650)) if time_known else 0.0,
+        same_outlet,
+        math.log(min(pairs, _MAX_PAIRS)),
+    ]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aggregator.grouping.evidence import FEATURES, EvidenceModel, Members, members, pair_features
+from aggregator.grouping.evidence import FEATURES, EvidenceModel, members, pair_features
 from aggregator.grouping.graph import knn_graph, normalise
 from aggregator.grouping.text import BatchText, batch_text
 from aggregator.models import Item
@@ -87,8 +87,16 @@ def _few(values: Sequence[str]) -> str:
     return ", ".join(values[:2])
 
 
-def pair_evidence(a: Members, b: Members, batch: BatchText, model: EvidenceModel) -> PairEvidence:
-    features = pair_features(a, b, batch.name_weight)
+def pair_evidence(
+    side_a: Sequence[int],
+    side_b: Sequence[int],
+    unit: np.ndarray,
+    batch: BatchText,
+    model: EvidenceModel,
+) -> PairEvidence:
+    """The evidence that the items at ``side_a`` and those at ``side_b`` report one story."""
+    a, b = members(side_a, unit, batch), members(side_b, unit, batch)
+    features = pair_features(a, b, batch)
     score = model.score(features)
     signals = tuple(
         Signal(name, float(value), float(weight * value))
@@ -96,15 +104,21 @@ def pair_evidence(a: Members, b: Members, batch: BatchText, model: EvidenceModel
     )
     known = a.first != math.inf and b.first != math.inf
     weight = batch.name_weight
+
+    def union(indexes: Sequence[int], field: str) -> set[str]:
+        return {v for i in indexes for v in getattr(batch.items[i], field)}
+
+    names_a, names_b = union(side_a, "names"), union(side_b, "names")
+    numbers_a, numbers_b = union(side_a, "numbers"), union(side_b, "numbers")
     return PairEvidence(
         probability=1 / (1 + math.exp(-score)),
         merge_probability=model.merge_probability,
         signals=signals,
-        shared_names=_by_weight(set(a.names) & set(b.names), weight),
-        names_only_a=_by_weight(set(a.lead_names) - set(b.names), weight),
-        names_only_b=_by_weight(set(b.lead_names) - set(a.names), weight),
-        numbers_only_a=tuple(sorted(set(a.numbers) - set(b.numbers))),
-        numbers_only_b=tuple(sorted(set(b.numbers) - set(a.numbers))),
+        shared_names=_by_weight(names_a & names_b, weight),
+        names_only_a=_by_weight(union(side_a, "lead_names") - names_b, weight),
+        names_only_b=_by_weight(union(side_b, "lead_names") - names_a, weight),
+        numbers_only_a=tuple(sorted(numbers_a - numbers_b)),
+        numbers_only_b=tuple(sorted(numbers_b - numbers_a)),
         days_apart=max(0.0, max(a.first, b.first) - min(a.last, b.last)) if known else None,
     )
 
@@ -124,11 +138,7 @@ def compare(
 ) -> PairEvidence:
     """The evidence that the items at ``side_a`` and those at ``side_b`` report one story
     (names and rarity are read from ``items`` as one batch)."""
-    unit = normalise(vectors)
-    batch = batch_text(items)
-    return pair_evidence(
-        members(list(side_a), unit, batch), members(list(side_b), unit, batch), batch, model
-    )
+    return pair_evidence(side_a, side_b, normalise(vectors), batch_text(items), model)
 
 
 @dataclass(frozen=True)
@@ -175,10 +185,7 @@ def _best_partner_reason(
     """The evidence with the story member that most supports item ``i`` (among its closest)."""
     others = np.array([j for j in indexes if j != i])
     closest = others[np.argsort(-(unit[others] @ unit[i]), kind="stable")[:_PARTNERS]]
-    one = members([i], unit, batch)
-    scored = [
-        (pair_evidence(one, members([int(j)], unit, batch), batch, model), int(j)) for j in closest
-    ]
+    scored = [(pair_evidence([i], [int(j)], unit, batch, model), int(j)) for j in closest]
     best, partner = max(scored, key=lambda pair: (pair[0].probability, -pair[1]))
     outlet = items[partner].outlet
     return best.reason_for(f"the {outlet} item" if outlet else "")
@@ -193,9 +200,8 @@ def _why_not(
         return {}
     centroids = normalise(np.stack([unit[stories[label]].mean(axis=0) for label in labels]))
     graph = knn_graph(centroids, 1, floor=0.2)
-    groups = {label: members(stories[label], unit, batch) for label in labels}
     reasons = {}
     for s, t in zip(graph.sources.tolist(), graph.targets.tolist(), strict=True):
-        evidence = pair_evidence(groups[labels[s]], groups[labels[t]], batch, model)
+        evidence = pair_evidence(stories[labels[s]], stories[labels[t]], unit, batch, model)
         reasons[labels[s]] = f"{evidence.reason_against()} (p={evidence.probability:.2f})"
     return reasons

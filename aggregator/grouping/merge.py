@@ -8,7 +8,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from aggregator.grouping.evidence import EvidenceModel, Members, members, pair_features
+from aggregator.grouping.evidence import (
+    STATS,
+    CrossSums,
+    EvidenceModel,
+    Members,
+    add_sums,
+    feature_rows,
+    members,
+    stats_of,
+)
 from aggregator.grouping.graph import NeighbourGraph
 from aggregator.grouping.text import BatchText, jaccard
 
@@ -59,14 +68,15 @@ def near_duplicate_pairs(
     return pairs
 
 
-# The rough scores (from float64 sums of float32 products) differ from the exact ones by far less
-# than this: a pair skipped for a rough best case below minus this could never merge.
-_ROUGH_SLACK = 1e-3
-
-
 class Merger:
     """Average-link agglomeration along kNN-graph edges: the pair of neighbouring groups with the
-    highest evidence merges first, until no pair's evidence clears the model's threshold."""
+    highest evidence merges first, until no pair's evidence clears the model's threshold.
+
+    Every signal is an average of sums over the item pairs across two groups, so, as in the
+    Lance-Williams update of average linkage, the sums of a merged group against a neighbour are
+    the sums of its two parts (a part that never neighboured it is compared with it anew), and
+    each merge scores the new group against all its neighbours in one vectorised step.
+    """
 
     def __init__(self, unit: np.ndarray, batch: BatchText, model: EvidenceModel) -> None:
         self.unit = unit
@@ -77,11 +87,12 @@ class Merger:
         self.items: dict[int, list[int]] = {}
         self.neighbours: dict[int, set[int]] = {}
         self.heap: list[tuple[float, int, int]] = []
-        # rows of arrays for rough best cases: each group's vector sum, size and richness sum
+        self.sums: dict[tuple[int, int], CrossSums] = {}  # per neighbouring pair, (low, high)
+        # each group's vector sum and statistics in rows of arrays (a group gives its row to
+        # the group it is merged into)
         self._row: dict[int, int] = {}
-        self._sums = np.zeros((len(unit), unit.shape[1]))
-        self._sizes = np.zeros(len(unit))
-        self._rich = np.zeros(len(unit))
+        self._vectors = np.zeros((len(unit), unit.shape[1]))
+        self._stats = np.zeros((len(unit), len(STATS)))
 
     def add(self, gid: int, indexes: list[int]) -> None:
         self.groups[gid] = members(indexes, self.unit, self.batch)
@@ -92,74 +103,81 @@ class Merger:
     def _set_row(self, gid: int, row: int) -> None:
         g = self.groups[gid]
         self._row[gid] = row
-        self._sums[row] = g.vector_sum
-        self._sizes[row] = g.size
-        self._rich[row] = g.richness_sum
+        self._vectors[row] = g.vector_sum
+        self._stats[row] = stats_of(g)
 
     def connect(self, a: int, b: int) -> None:
         if a != b:
             self.neighbours[a].add(b)
             self.neighbours[b].add(a)
 
-    def score(self, a: int, b: int) -> float:
-        features = pair_features(self.groups[a], self.groups[b], self.batch.name_weight)
-        return self.model.score(features)
-
-    def _push(self, a: int, b: int) -> None:
-        s = self.score(a, b)
-        if s >= self.threshold:
-            heapq.heappush(self.heap, (-s, min(a, b), max(a, b)))
-
-    def _hopeful(self, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
-        """Which pairs could clear the threshold at best, judged by cosine and richness alone."""
-        sums_b = self._sums[rows_b]
-        if rows_a.ndim:
-            dots = np.einsum("ij,ij->i", self._sums[rows_a], sums_b)
-        else:
-            dots = sums_b @ self._sums[rows_a]
-        sizes_a, sizes_b = self._sizes[rows_a], self._sizes[rows_b]
-        rich = (self._rich[rows_a] / sizes_a + self._rich[rows_b] / sizes_b) / 2
-        best = self.model.best_case(dots / (sizes_a * sizes_b), rich)
-        return best >= self.threshold - _ROUGH_SLACK
-
-    def _push_pairs(self, pairs: list[tuple[int, int]]) -> None:
-        row = self._row
+    def _compute_sums(self, pairs: list[tuple[int, int]]) -> list[CrossSums]:
+        """The sums of many pairs of groups at once (sparse products of their rows)."""
+        found: list[CrossSums] = []
         for start in range(0, len(pairs), 16384):  # bounded memory
             chunk = pairs[start : start + 16384]
-            hopeful = self._hopeful(
-                np.array([row[a] for a, _ in chunk]), np.array([row[b] for _, b in chunk])
-            )
-            for (a, b), ok in zip(chunk, hopeful.tolist(), strict=True):
-                if ok:
-                    self._push(a, b)
+            left = [self.groups[a].indexes for a, _ in chunk]
+            right = [self.groups[b].indexes for _, b in chunk]
+            found += [tuple(row) for row in self.batch.matrix.pair_sums(left, right).tolist()]
+        return found
+
+    def _push_scored(self, pairs: list[tuple[int, int]], sums: list[CrossSums]) -> None:
+        """Score pairs of current groups (with their sums) and queue those above the threshold."""
+        if not pairs:
+            return
+        rows_a = np.array([self._row[a] for a, _ in pairs], dtype=np.int64)
+        rows_b = np.array([self._row[b] for _, b in pairs], dtype=np.int64)
+        dots = np.einsum("ij,ij->i", self._vectors[rows_a], self._vectors[rows_b])
+        features = feature_rows(self._stats[rows_a], self._stats[rows_b], dots, np.array(sums))
+        for (a, b), score in zip(pairs, self.model.scores(features).tolist(), strict=True):
+            if score >= self.threshold:
+                heapq.heappush(self.heap, (-score, min(a, b), max(a, b)))
 
     def run(self, pairs: list[tuple[int, int]]) -> list[list[int]]:
         """Merge until no neighbouring pair clears the threshold; ``pairs``: every neighbouring
         pair once as ``a < b``, sorted."""
-        self._push_pairs(pairs)
+        for start in range(0, len(pairs), 16384):
+            chunk = pairs[start : start + 16384]
+            sums = self._compute_sums(chunk)
+            self.sums.update(zip(chunk, sums, strict=True))
+            self._push_scored(chunk, sums)
         next_id = max(self.groups, default=-1) + 1
         while self.heap:
             _, a, b = heapq.heappop(self.heap)
             if a not in self.groups or b not in self.groups:
                 continue  # one side was merged already; its successor has its own entries
-            self._merge(a, b, next_id)
-            next_id += 1
+            if self.accept(a, b):
+                self._merge(a, b, next_id)
+                next_id += 1
         return list(self.items.values())
 
+    def accept(self, a: int, b: int) -> bool:
+        """Whether the best pair left merges (it does: it cleared the threshold)."""
+        return True
+
     def _merge(self, a: int, b: int, new: int) -> None:
+        neighbours = (self.neighbours.pop(a) | self.neighbours.pop(b)) - {a, b}
+        others = sorted(neighbours)
+        # the new group's sums against each neighbour, from its parts' (before they merge)
+        parts = [(part, x) for x in others for part in (a, b)]
+        known = [self.sums.pop((p, x) if p < x else (x, p), None) for p, x in parts]
+        missing = [pair for pair, sums in zip(parts, known, strict=True) if sums is None]
+        fresh = iter(self._compute_sums(missing))
+        filled = [sums if sums is not None else next(fresh) for sums in known]
+        merged = [add_sums(filled[2 * k], filled[2 * k + 1]) for k in range(len(others))]
+        self.sums.pop((min(a, b), max(a, b)), None)
         ga, gb = self.groups.pop(a), self.groups.pop(b)
         big, small = (ga, gb) if ga.size >= gb.size else (gb, ga)
         big.absorb(small)  # grow the larger group in place: merging stays cheap for big stories
         self.groups[new] = big
         self.items[new] = self.items.pop(a) + self.items.pop(b)
-        neighbours = (self.neighbours.pop(a) | self.neighbours.pop(b)) - {a, b}
         self.neighbours[new] = neighbours
         rows = self._row.pop(a), self._row.pop(b)
         self._set_row(new, rows[0] if big is ga else rows[1])
-        others = sorted(neighbours)
-        for x in others:
+        for x, sums in zip(others, merged, strict=True):
             other = self.neighbours[x]
             other.discard(a)
             other.discard(b)
             other.add(new)
-        self._push_pairs([(new, x) for x in others])
+            self.sums[(x, new)] = sums  # new is the highest id yet
+        self._push_scored([(new, x) for x in others], merged)

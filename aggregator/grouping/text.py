@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from itertools import chain
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from aggregator.models import Item
 
@@ -257,11 +258,43 @@ class ItemText:
 
 
 @dataclass(frozen=True)
+class TextMatrix:
+    """The items' text signals as one sparse row each, in five column segments: content words
+    (unit TF-IDF), names and lead names (square roots of their rarity, so that a product is the
+    rarity), numbers and outlet. ``pair_sums`` of two rows is each signal's overlap."""
+
+    rows: csr_matrix  # one row per item
+    segment_of: csr_matrix  # column -> its segment (columns x 5 indicator)
+    totals: np.ndarray  # each row's overlap with itself, per segment (items x 5)
+
+    def pair_sums(
+        self, groups_a: Sequence[Sequence[int]], groups_b: Sequence[Sequence[int]]
+    ) -> np.ndarray:
+        """Per pair of groups of items, the overlap in each segment summed over all pairs of
+        items across them (pairs x 5): the product of the groups' summed rows."""
+        return np.asarray(
+            (self._summed(groups_a).multiply(self._summed(groups_b)) @ self.segment_of).todense()
+        )
+
+    def _summed(self, groups: Sequence[Sequence[int]]) -> csr_matrix:
+        indptr = np.cumsum([0, *map(len, groups)])
+        indices = np.fromiter(chain.from_iterable(groups), dtype=np.int64, count=int(indptr[-1]))
+        membership = csr_matrix(
+            (np.ones(len(indices)), indices, indptr), shape=(len(groups), self.rows.shape[0])
+        )
+        return membership @ self.rows
+
+
+SEGMENTS = 5
+
+
+@dataclass(frozen=True)
 class BatchText:
     items: list[ItemText]
     name_weight: dict[str, float]  # name -> rarity weight in (0, 1]
     titles: list[str]
     outlets: list[str]  # as written, for explanations
+    matrix: TextMatrix
 
 
 def batch_text(items: Sequence[Item]) -> BatchText:
@@ -294,24 +327,55 @@ def batch_text(items: Sequence[Item]) -> BatchText:
     ]
     rarity = _rarity(content)
     name_weight = _rarity(names)
+    texts = [
+        ItemText(
+            tokens=tokens[k],
+            names=names[k],
+            lead_names=lead_names[k],
+            numbers=frozenset(_NUMBER.findall(leads[k])),
+            terms=_unit_weights(content[k], rarity),
+            richness=min(1.0, _word_count(parts[k][1]) / FULL_SUMMARY_WORDS),
+            day=_day(item),
+            outlet="" if item.outlet.lower() in _UNKNOWN_OUTLETS else item.outlet.lower(),
+        )
+        for k, item in enumerate(items)
+    ]
     return BatchText(
-        items=[
-            ItemText(
-                tokens=tokens[k],
-                names=names[k],
-                lead_names=lead_names[k],
-                numbers=frozenset(_NUMBER.findall(leads[k])),
-                terms=_unit_weights(content[k], rarity),
-                richness=min(1.0, _word_count(parts[k][1]) / FULL_SUMMARY_WORDS),
-                day=_day(item),
-                outlet="" if item.outlet.lower() in _UNKNOWN_OUTLETS else item.outlet.lower(),
-            )
-            for k, item in enumerate(items)
-        ],
+        items=texts,
         name_weight=name_weight,
         titles=[title for title, _ in parts],
         outlets=[i.outlet for i in items],
+        matrix=_text_matrix(texts, name_weight),
     )
+
+
+def _text_matrix(texts: Sequence[ItemText], name_weight: dict[str, float]) -> TextMatrix:
+    columns: list[dict[str, int]] = [{} for _ in range(SEGMENTS)]
+    indptr, indices, data = [0], [], []
+    roots = {name: math.sqrt(weight) for name, weight in name_weight.items()}
+    for text in texts:
+        keyed = (
+            (0, text.terms.items()),
+            (1, ((n, roots[n]) for n in text.names)),
+            (2, ((n, roots[n]) for n in text.lead_names)),
+            (3, ((n, 1.0) for n in text.numbers)),
+            (4, [(text.outlet, 1.0)] if text.outlet else ()),
+        )
+        for segment, values in keyed:
+            vocabulary = columns[segment]
+            for key, value in values:
+                indices.append(vocabulary.setdefault(key, len(vocabulary)) * SEGMENTS + segment)
+                data.append(value)
+        indptr.append(len(indices))
+    # column c belongs to segment c % SEGMENTS: no need to know the vocabularies' sizes first
+    width = SEGMENTS * max(1, max(len(v) for v in columns))
+    rows = csr_matrix((data, indices, indptr), shape=(len(texts), width), dtype=np.float64)
+    rows.sort_indices()
+    segment_of = csr_matrix(
+        (np.ones(width), (np.arange(width), np.arange(width) % SEGMENTS)), shape=(width, SEGMENTS)
+    )
+    totals = np.asarray((rows.multiply(rows) @ segment_of).todense())
+    return TextMatrix(rows, segment_of, totals)
 
 
 def _rarity(sets: Sequence[Iterable[str]]) -> dict[str, float]:
