@@ -330,3 +330,42 @@ def test_a_custom_clusterer_can_replace_hdbscan_and_its_fragments_pass_the_evide
     assert group(items, v, strict, clusterer=Fixed([0, 0, -1, -1])).tolist() == [0, 1, 2, 3]
     assert group(items, v, clusterer=Fixed([0, 0, 1, 1])).tolist() == [0, 0, 1, 2]
     assert group(items, v, clusterer=Fixed([0, 0, 0, 0])).tolist() == [0, 0, 1, 2]
+
+
+def test_merge_pass_scores_agree_with_the_evidence_of_each_pair():
+    """The vectorised scores and the summed-up sums of merged groups equal the plain evidence."""
+    from aggregator.grouping.evidence import (
+        add_sums,
+        cross_sums,
+        feature_rows,
+        members,
+        pair_features,
+        stats_of,
+    )
+    from aggregator.grouping.text import batch_text
+
+    rng = np.random.default_rng(5)
+    texts = [
+        ("Quake hits Perth", "A 5.1 quake shook Perth on Monday, officials in Perth said."),
+        ("Perth quake", "Officials in Perth counted damage after the 5.1 quake."),
+        ("Chile quake", "A 6.8 quake struck near Antofagasta in Chile on Monday."),
+        ("Rates held", "The central bank held rates at 4.5 percent, the governor said."),
+        ("Bank holds", ""),
+    ]
+    items = [
+        item(i, t, s, outlet=f"o{i % 2}", when=T0 + timedelta(days=i))
+        for i, (t, s) in enumerate(texts)
+    ]
+    vectors = unit(*rng.standard_normal((5, 8)))
+    batch = batch_text(items)
+    a, b = members([0, 1], vectors, batch), members([2], vectors, batch)
+    c = members([3, 4], vectors, batch)
+    expected = pair_features(a, b, batch)
+    dots = np.array([a.vector_sum @ b.vector_sum])
+    sums = np.array([cross_sums(a, b, batch)])
+    rows = feature_rows(np.array([stats_of(a)]), np.array([stats_of(b)]), dots, sums)
+    assert rows[0] == pytest.approx(expected)
+    # sums of a merged group are the sums of its parts
+    merged = members([0, 1, 3, 4], vectors, batch)
+    parts = add_sums(cross_sums(a, b, batch), cross_sums(c, b, batch))
+    assert parts == pytest.approx(cross_sums(merged, b, batch))
