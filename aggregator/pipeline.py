@@ -425,7 +425,10 @@ def _window_batch(
 ) -> tuple[list[Item], np.ndarray, EvidenceModel]:
     """The window's items, their vectors (embedding what lacks one) and the evidence model."""
     now = now or utcnow()
-    items = store.items_since(now - timedelta(hours=config.window_hours))
+    # as cluster groups them: with the lede of any fetched article text
+    items = [
+        with_full_text(i) for i in store.items_since(now - timedelta(hours=config.window_hours))
+    ]
     embedder = embedder or _load_embedder(config)
     vectors_by_id = store.vectors([i.id for i in items], embedder.model_key)
     _embed_missing(store, embedder, items, vectors_by_id, None)
