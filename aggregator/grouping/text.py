@@ -251,7 +251,7 @@ class ItemText:
     names: frozenset[str]  # names the batch knows (see ``name_vocabulary``)
     lead_names: frozenset[str]  # those of its names the title and lead mention
     numbers: frozenset[str]  # numbers of the title and lead: scores, magnitudes, amounts, years
-    terms: dict[str, float]  # unit-length TF-IDF weights of its content words
+    terms: frozenset[str]  # its content words (no stop words, no numbers)
     richness: float  # 0 for a headline-only item, 1 for one with a full summary
     day: float  # publication time in days, NaN where unknown
     outlet: str  # lower-cased outlet, "" where unknown
@@ -271,10 +271,23 @@ class TextMatrix:
         self, groups_a: Sequence[Sequence[int]], groups_b: Sequence[Sequence[int]]
     ) -> np.ndarray:
         """Per pair of groups of items, the overlap in each segment summed over all pairs of
-        items across them (pairs x 5): the product of the groups' summed rows."""
-        return np.asarray(
-            (self._summed(groups_a).multiply(self._summed(groups_b)) @ self.segment_of).todense()
+        items across them (pairs x 5)."""
+        sizes = np.array([len(a) * len(b) for a, b in zip(groups_a, groups_b, strict=True)])
+        if sizes.sum() > _ITEM_PAIRS_AT_ONCE:  # big groups: the product of their summed rows
+            return self._overlap(self._summed(groups_a), self._summed(groups_b))
+        # small groups: every pair of items, summed back per pair of groups (no summed rows,
+        # whose sparse product costs as much as the whole vocabulary)
+        left = [i for a, b in zip(groups_a, groups_b, strict=True) for i in a for _ in b]
+        right = [j for a, b in zip(groups_a, groups_b, strict=True) for _ in a for j in b]
+        per_item_pair = self._overlap(self.rows[left], self.rows[right])
+        owner = np.repeat(np.arange(len(sizes)), sizes)
+        return np.stack(
+            [np.bincount(owner, per_item_pair[:, s], len(sizes)) for s in range(SEGMENTS)],
+            axis=1,
         )
+
+    def _overlap(self, a: csr_matrix, b: csr_matrix) -> np.ndarray:
+        return np.asarray((a.multiply(b) @ self.segment_of).todense())
 
     def _summed(self, groups: Sequence[Sequence[int]]) -> csr_matrix:
         indptr = np.cumsum([0, *map(len, groups)])
@@ -285,6 +298,7 @@ class TextMatrix:
         return membership @ self.rows
 
 
+_ITEM_PAIRS_AT_ONCE = 200_000
 SEGMENTS = 5
 
 
@@ -319,10 +333,13 @@ def batch_text(items: Sequence[Item]) -> BatchText:
     # differ there, while the rest of two reports of one event may name different people
     leads = [_join_parts(title, _cut_at_word(summary, LEAD_CHARS)) for title, summary in parts]
     lead_names = [
-        names[k].intersection(_base_form(w) for w in words(lead)) for k, lead in enumerate(leads)
+        names[k].intersection(map(_base_form, words(lead))) if names[k] else frozenset()
+        for k, lead in enumerate(leads)
     ]
     content = [
-        {_base_form(w) for w in t if len(w) > 1 and w not in ENGLISH_STOP_WORDS and not w.isdigit()}
+        frozenset(
+            _base_form(w) for w in set(t) - ENGLISH_STOP_WORDS if len(w) > 1 and not w.isdigit()
+        )
         for t in tokens
     ]
     rarity = _rarity(content)
@@ -333,7 +350,7 @@ def batch_text(items: Sequence[Item]) -> BatchText:
             names=names[k],
             lead_names=lead_names[k],
             numbers=frozenset(_NUMBER.findall(leads[k])),
-            terms=_unit_weights(content[k], rarity),
+            terms=content[k],
             richness=min(1.0, _word_count(parts[k][1]) / FULL_SUMMARY_WORDS),
             day=_day(item),
             outlet="" if item.outlet.lower() in _UNKNOWN_OUTLETS else item.outlet.lower(),
@@ -345,31 +362,49 @@ def batch_text(items: Sequence[Item]) -> BatchText:
         name_weight=name_weight,
         titles=[title for title, _ in parts],
         outlets=[i.outlet for i in items],
-        matrix=_text_matrix(texts, name_weight),
+        matrix=_text_matrix(texts, rarity, name_weight),
     )
 
 
-def _text_matrix(texts: Sequence[ItemText], name_weight: dict[str, float]) -> TextMatrix:
-    columns: list[dict[str, int]] = [{} for _ in range(SEGMENTS)]
-    indptr, indices, data = [0], [], []
-    roots = {name: math.sqrt(weight) for name, weight in name_weight.items()}
-    for text in texts:
-        keyed = (
-            (0, text.terms.items()),
-            (1, ((n, roots[n]) for n in text.names)),
-            (2, ((n, roots[n]) for n in text.lead_names)),
-            (3, ((n, 1.0) for n in text.numbers)),
-            (4, [(text.outlet, 1.0)] if text.outlet else ()),
+def _text_matrix(
+    texts: Sequence[ItemText], rarity: dict[str, float], name_weight: dict[str, float]
+) -> TextMatrix:
+    """Each segment's keys and values flattened over all items, numbered by C-level look-ups."""
+    segments = (
+        ([t.terms for t in texts], rarity),  # TF-IDF, made unit length per row below
+        ([t.names for t in texts], name_weight),  # square roots taken below
+        ([t.lead_names for t in texts], name_weight),
+        ([t.numbers for t in texts], None),
+        ([frozenset([t.outlet]) if t.outlet else frozenset() for t in texts], None),
+    )
+    row_parts, column_parts, value_parts = [], [], []
+    width = 1
+    for segment, (sets, weight) in enumerate(segments):
+        counts = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
+        keys = list(chain.from_iterable(sets))
+        numbers = {key: n for n, key in enumerate(dict.fromkeys(keys))}
+        width = max(width, len(numbers))
+        rows = np.repeat(np.arange(len(sets)), counts)
+        values = (
+            np.fromiter(map(weight.__getitem__, keys), dtype=np.float64, count=len(keys))
+            if weight is not None
+            else np.ones(len(keys))
         )
-        for segment, values in keyed:
-            vocabulary = columns[segment]
-            for key, value in values:
-                indices.append(vocabulary.setdefault(key, len(vocabulary)) * SEGMENTS + segment)
-                data.append(value)
-        indptr.append(len(indices))
-    # column c belongs to segment c % SEGMENTS: no need to know the vocabularies' sizes first
-    width = SEGMENTS * max(1, max(len(v) for v in columns))
-    rows = csr_matrix((data, indices, indptr), shape=(len(texts), width), dtype=np.float64)
+        if segment == 0:
+            norms = np.sqrt(np.bincount(rows, values * values, minlength=len(sets)))
+            values = values / np.where(norms > 0, norms, 1.0)[rows]
+        elif segment in (1, 2):
+            values = np.sqrt(values)
+        columns = np.fromiter(map(numbers.__getitem__, keys), dtype=np.int64, count=len(keys))
+        row_parts.append(rows)
+        column_parts.append(columns * SEGMENTS + segment)
+        value_parts.append(values)
+    width *= SEGMENTS
+    rows = csr_matrix(
+        (np.concatenate(value_parts), (np.concatenate(row_parts), np.concatenate(column_parts))),
+        shape=(len(texts), width),
+    )
+    # column c belongs to segment c % SEGMENTS
     rows.sort_indices()
     segment_of = csr_matrix(
         (np.ones(width), (np.arange(width), np.arange(width) % SEGMENTS)), shape=(width, SEGMENTS)
@@ -384,12 +419,6 @@ def _rarity(sets: Sequence[Iterable[str]]) -> dict[str, float]:
     counts = Counter(chain.from_iterable(sets))
     top = math.log(1 + len(sets)) + 1
     return {w: (math.log((1 + len(sets)) / (1 + df)) + 1) / top for w, df in counts.items()}
-
-
-def _unit_weights(terms: Iterable[str], rarity: dict[str, float]) -> dict[str, float]:
-    weights = {t: rarity[t] for t in terms}
-    norm = math.sqrt(sum(w * w for w in weights.values())) or 1.0
-    return {t: w / norm for t, w in weights.items()}
 
 
 def _word_count(text: str) -> int:
