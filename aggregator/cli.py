@@ -21,7 +21,7 @@ import click
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, DEFAULT_MODEL, Config, ConfigError, load_config
 from aggregator.feeds_cli import Days, feeds
-from aggregator.store import LockedError, Store, run_lock
+from aggregator.store import LockedError, Store, StoreError, run_lock
 from aggregator.text import plural
 
 if TYPE_CHECKING:
@@ -89,6 +89,8 @@ def with_store(func: Callable) -> Callable:
                 func(config, store, **kwargs)
         except LockedError as exc:
             _fail(str(exc), EXIT_LOCKED)
+        except StoreError as exc:  # unreachable server, newer schema
+            _fail(str(exc), EXIT_FAILED)
         except sqlite3.OperationalError as exc:  # e.g. a read-only database file
             _fail(_database_problem(config, exc), EXIT_FAILED)
 

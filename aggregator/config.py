@@ -7,6 +7,7 @@ Every problem becomes a `ConfigError` whose message is one line naming the file,
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -86,10 +87,16 @@ class CoverageDimension:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    lease_seconds: int = 600  # a claim by a worker that died is taken again after this
+    idle_seconds: float = 30.0  # a looping worker with nothing due checks again after this
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     feeds: tuple[FeedConfig, ...]
-    database: Path
+    database: Path | str  # a SQLite file, or a postgresql:// URL (see aggregator.db)
     output: Path
     window_hours: float = 24.0
     model: str = DEFAULT_MODEL
@@ -97,6 +104,7 @@ class Config:
     email: EmailSettings = field(default_factory=EmailSettings)
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     poll: PollSettings = field(default_factory=PollSettings)
+    workers: WorkerSettings = field(default_factory=WorkerSettings)
     grouping: Mapping[str, Any] = field(default_factory=dict)  # validated GroupingParams fields
     templates: Path | None = None
     allow_private: bool = False
@@ -558,6 +566,20 @@ def _parse_poll(where: _Where, node: Any) -> PollSettings:
     return _settings_block(where, node, PollSettings, "poll", readers)
 
 
+def _parse_workers(where: _Where, node: Any) -> WorkerSettings:
+    if node is None:
+        return WorkerSettings()
+    if not isinstance(node, Mapping):
+        raise where.error(node, None, "workers", "must be a mapping (lease_seconds, idle_seconds)")
+    fields = {f.name: f for f in dataclasses.fields(WorkerSettings)}
+    _check_keys(where, node, set(fields), "workers")
+    values = {
+        key: _positive(where, node, key, "workers", integer=fields[key].type == "int")
+        for key in node
+    }
+    return WorkerSettings(**values)
+
+
 def _parse_grouping(where: _Where, node: Any) -> dict[str, Any]:
     if node is None:
         return {}
@@ -663,9 +685,41 @@ def _check_published(
         )
 
 
+DATABASE_ENV = "AGGREGATOR_DATABASE"
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def database_target(value: str, base: Path, where: str) -> Path | str:
+    """A postgresql:// URL as it is (never with a password), else a SQLite path under base."""
+    value = value.strip()
+    if not _URL_SCHEME.match(value):
+        return (base / Path(value).expanduser()).resolve()
+    parts = urlsplit(value)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ConfigError(
+            f"{where}: {parts.scheme}:// is not a supported database: give a SQLite file path "
+            "or a postgresql://user@host:5432/dbname URL"
+        )
+    if parts.password is not None:
+        raise ConfigError(
+            f"{where}: never write the database password here: remove it from the URL and put "
+            "it in PGPASSWORD or ~/.pgpass"
+        )
+    return value
+
+
+def _database(where: _Where, root: Mapping, base: Path) -> Path | str:
+    if root.get("database") is None:
+        return (base / "aggregator.db").resolve()
+    value = _typed(where, root, "database", str, "settings")
+    line = _line_of(root, "database")
+    return database_target(value, base, f"{where.path}:{line}: database" if line else "database")
+
+
 _TOP_KEYS = {
     "feeds", "database", "output", "window_hours", "site", "model", "email",
     "embedding", "poll", "grouping", "templates", "allow_private", "coverage", "full_text",
+    "workers",
 }  # fmt: skip
 
 
@@ -691,10 +745,12 @@ def parse_config(text: str, path: Path) -> Config:
     feeds, coverage = _same_tag_spelling(
         _parse_feeds(where, root), _parse_coverage(where, root.get("coverage"))
     )
-    database = _path(where, root, "database", "aggregator.db", base)
+    database = _database(where, root, base)
     output = _path(where, root, "output", "output", base)
     site = _parse_site(where, root.get("site"), base)
-    private = {path.resolve(): path.name, database: f"the database ({database.name})"}
+    private = {path.resolve(): path.name}
+    if isinstance(database, Path):  # a PostgreSQL database is never in a folder
+        private[database] = f"the database ({database.name})"
     _check_published(where, root, "output", "output", output, private)
     if site.static is not None:
         _check_published(where, root.get("site"), "static", "site.static", site.static, private)
@@ -709,6 +765,7 @@ def parse_config(text: str, path: Path) -> Config:
         email=_parse_email(where, root.get("email")),
         embedding=_parse_embedding(where, root.get("embedding")),
         poll=_parse_poll(where, root.get("poll")),
+        workers=_parse_workers(where, root.get("workers")),
         grouping=_parse_grouping(where, root.get("grouping")),
         templates=_path(where, root, "templates", "", base) if root.get("templates") else None,
         allow_private=_optional_bool(where, root, "allow_private", "settings", False),
@@ -737,6 +794,10 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     config = parse_config(text, path)
+    override = os.environ.get(DATABASE_ENV, "").strip()
+    if override:  # a deployment's database without editing the shared feeds.yaml
+        database = database_target(override, Path.cwd(), DATABASE_ENV)
+        config = dataclasses.replace(config, database=database)
     if config.allow_private:
         config = dataclasses.replace(
             config, feeds=tuple(dataclasses.replace(f, allow_private=True) for f in config.feeds)

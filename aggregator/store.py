@@ -1,7 +1,9 @@
-"""SQLite storage: one file, WAL, a versioned schema.
+"""Storage: a SQLite file (the default) or a PostgreSQL database, one versioned schema.
 
 Each fetched feed, each clustering and each digest is written in one transaction, so a
 process killed at any point leaves the database as it was before that step or after it.
+Every statement is written once for both backends (aggregator.db translates the little
+that differs); the migrations below run the same on both.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import fcntl
 import hashlib
 import json
 import os
-import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,6 +22,14 @@ from pathlib import Path
 import numpy as np
 
 from aggregator.boilerplate import strip_boilerplate
+from aggregator.db import (
+    MIGRATION_LOCK,
+    Database,
+    DatabaseUnavailable,
+    Tx,
+    connect,
+    is_postgres_url,
+)
 from aggregator.models import (
     FeedState,
     FetchOutcome,
@@ -31,7 +40,6 @@ from aggregator.models import (
 )
 from aggregator.text import canonical_url
 
-SCHEMA_VERSION = 3
 FULL_TEXT_READ_CHARS = 4_000  # of an article's text, what grouping and excerpts may use
 
 _SCHEMA = """
@@ -53,7 +61,7 @@ CREATE TABLE IF NOT EXISTS feeds (
     discovered_url TEXT
 );
 CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY,
+    id {serial},
     feed_url TEXT NOT NULL,
     key TEXT NOT NULL,
     canonical_link TEXT,
@@ -69,20 +77,20 @@ CREATE TABLE IF NOT EXISTS items (
 CREATE INDEX IF NOT EXISTS items_sort_time ON items (sort_time);
 CREATE INDEX IF NOT EXISTS items_canonical_link ON items (canonical_link);
 CREATE TABLE IF NOT EXISTS embeddings (
-    item_id INTEGER NOT NULL,
+    item_id {ref} NOT NULL,
     model_key TEXT NOT NULL,
-    vector BLOB NOT NULL,
+    vector {blob} NOT NULL,
     PRIMARY KEY (item_id, model_key)
-) WITHOUT ROWID;
+) {without_rowid};
 CREATE TABLE IF NOT EXISTS story_items (
-    item_id INTEGER PRIMARY KEY,
+    item_id {ref_pk},
     story_id TEXT NOT NULL,
-    copy_of INTEGER
+    copy_of {ref}
 );
 CREATE INDEX IF NOT EXISTS story_items_story ON story_items (story_id);
 CREATE TABLE IF NOT EXISTS stories (
     id TEXT PRIMARY KEY,
-    headline_item_id INTEGER NOT NULL,
+    headline_item_id {ref} NOT NULL,
     keywords TEXT NOT NULL,
     status TEXT NOT NULL,
     size INTEGER NOT NULL,
@@ -115,8 +123,37 @@ ALTER TABLE items ADD COLUMN full_text_status TEXT
 # Version 3: each story member keeps why it belongs (the grouping's evidence, in words).
 _STORY_ITEM_WHY = "ALTER TABLE story_items ADD COLUMN why TEXT NOT NULL DEFAULT ''"
 
-# Newer versions append (version, sql) pairs here; open() applies the missing ones in order.
-_MIGRATIONS: list[tuple[int, str]] = [(1, _SCHEMA), (2, _SCHEMA_2), (3, _STORY_ITEM_WHY)]
+# Version 4 (issue 14): leases for `aggregator worker` (any number of processes on any
+# machines): a feed, an item to embed, a host (politeness) or a role ("publish") is held
+# until lease_until by leased_by.
+_WORKERS = """
+ALTER TABLE feeds ADD COLUMN host TEXT;
+ALTER TABLE feeds ADD COLUMN lease_until TEXT;
+ALTER TABLE feeds ADD COLUMN leased_by TEXT;
+ALTER TABLE feeds ADD COLUMN retired INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX IF NOT EXISTS feeds_host_due ON feeds (host, next_due);
+ALTER TABLE items ADD COLUMN embed_lease_until TEXT;
+CREATE TABLE IF NOT EXISTS hosts (
+    host TEXT PRIMARY KEY,
+    lease_until TEXT,
+    leased_by TEXT
+);
+CREATE TABLE IF NOT EXISTS leaders (
+    role TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    lease_until TEXT NOT NULL
+)
+"""
+
+# Numbered migrations, applied in order by open() to both backends. A new one appends
+# (next number, sql); {tokens} stand for the types that differ (see aggregator.db).
+_MIGRATIONS: list[tuple[int, str]] = [
+    (1, _SCHEMA),
+    (2, _SCHEMA_2),
+    (3, _STORY_ITEM_WHY),
+    (4, _WORKERS),
+]
+SCHEMA_VERSION = max(version for version, _sql in _MIGRATIONS)
 
 
 class StoreError(Exception):
@@ -169,8 +206,13 @@ def item_key(entry: ParsedEntry) -> str:
 
 
 @contextlib.contextmanager
-def run_lock(database: Path, wait_seconds: float = 0.0) -> Iterator[None]:
+def run_lock(database: Path | str, wait_seconds: float = 0.0) -> Iterator[None]:
     """One aggregator run per database at a time (cron overlap): wait, then give up clearly."""
+    if is_postgres_url(database):
+        with _postgres_run_lock(str(database), wait_seconds):
+            yield
+        return
+    database = Path(database)
     lock_path = database.with_name(database.name + ".lock")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as handle:
@@ -194,42 +236,68 @@ def run_lock(database: Path, wait_seconds: float = 0.0) -> Iterator[None]:
             fcntl.lockf(handle, fcntl.LOCK_UN)
 
 
+RUN_LOCK_KEY = 7_361_205_015  # pg_advisory_lock key of `aggregator run` and friends
+
+
+@contextlib.contextmanager
+def _postgres_run_lock(url: str, wait_seconds: float) -> Iterator[None]:
+    """The same promise on PostgreSQL: a session advisory lock on a connection of its own,
+    freed by the server when the process dies, however it dies."""
+    import psycopg
+
+    from aggregator.db import redact
+
+    try:
+        connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as exc:
+        reason = " ".join(str(exc).split())
+        raise StoreError(f"cannot connect to PostgreSQL {redact(url)}: {reason}") from None
+    with connection:
+        deadline = time.monotonic() + wait_seconds
+        while not connection.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,)).fetchone()[
+            0
+        ]:
+            if time.monotonic() >= deadline:
+                raise LockedError(
+                    f"another aggregator run is using {redact(url)}; "
+                    "try again later or pass --wait SECONDS"
+                )
+            time.sleep(0.2)
+        yield  # the lock ends with the connection
+
+
 class Store:
-    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
-        self.db = connection
-        self.path = path
+    def __init__(self, database: Database) -> None:
+        self.db = database
 
     # ------------------------------------------------------------ lifecycle
 
     @classmethod
     @contextlib.contextmanager
-    def open(cls, path: Path | str) -> Iterator[Store]:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+    def open(cls, target: Path | str) -> Iterator[Store]:
+        """A SQLite file path, or a postgresql:// URL."""
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            store = cls(connection, path)
+            database = connect(target)
+        except DatabaseUnavailable as exc:
+            raise StoreError(str(exc)) from None
+        try:
+            store = cls(database)
             store._migrate()
             yield store
         finally:
-            connection.close()
+            database.close()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        else:
-            self.db.execute("COMMIT")
+    @property
+    def label(self) -> str:
+        return self.db.label
+
+    def transaction(self) -> contextlib.AbstractContextManager[Tx]:
+        return self.db.transaction()
 
     def _migrate(self) -> None:
         with self.transaction() as db:
+            if self.db.kind == "postgresql":  # workers starting together: one migrates
+                db.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
             db.execute(
                 "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
             )
@@ -237,17 +305,15 @@ class Store:
             current = int(row[0]) if row else 0
             if current > SCHEMA_VERSION:
                 raise StoreError(
-                    f"{self.path} has schema version {current}, newer than this aggregator "
+                    f"{self.label} has schema version {current}, newer than this aggregator "
                     f"({SCHEMA_VERSION}): upgrade aggregator"
                 )
             for version, sql in _MIGRATIONS:
                 if version > current:
-                    for statement in filter(str.strip, sql.split(";")):
+                    for statement in filter(str.strip, self.db.schema(sql).split(";")):
                         db.execute(statement)
-            db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+            if current != SCHEMA_VERSION:
+                _put_meta(db, "schema_version", str(SCHEMA_VERSION))
 
     def meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
@@ -255,10 +321,10 @@ class Store:
 
     def set_meta(self, key: str, value: str) -> None:
         with self.transaction() as db:
-            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+            _put_meta(db, key, value)
 
     def integrity_ok(self) -> bool:
-        return self.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return self.db.integrity_ok()
 
     # ------------------------------------------------------------ feeds
 
@@ -311,7 +377,7 @@ class Store:
         with self.transaction() as db:
             return [self._record(db, outcome, outlet) for outcome, outlet in outcomes]
 
-    def _record(self, db: sqlite3.Connection, outcome: FetchOutcome, outlet: str | None) -> int:
+    def _record(self, db: Tx, outcome: FetchOutcome, outlet: str | None) -> int:
         if outcome.status == "skipped":
             return 0
         self._upsert_feed(db, outcome)
@@ -320,10 +386,10 @@ class Store:
         name = outlet or outcome.feed.title or _host(outcome.url)
         return self._insert_entries(db, outcome, name)
 
-    def _upsert_feed(self, db: sqlite3.Connection, o: FetchOutcome) -> None:
+    def _upsert_feed(self, db: Tx, o: FetchOutcome) -> None:
         db.execute(
-            "INSERT INTO feeds (url, fetch_url) VALUES (?, ?) ON CONFLICT(url) DO NOTHING",
-            (o.url, o.fetch_url or o.url),
+            "INSERT INTO feeds (url, fetch_url, host) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING",
+            (o.url, o.fetch_url or o.url, _host(o.fetch_url or o.url)),
         )
         ok = o.status in ("ok", "not_modified")
         db.execute(
@@ -335,7 +401,8 @@ class Store:
                  last_status = ?, http_status = ?, last_error = ?, last_checked = ?,
                  last_success = CASE WHEN ? THEN ? ELSE last_success END,
                  consecutive_errors = ?, next_due = ?, gone = ?, discovered_url = ?,
-                 due_reason = ?, retry_after = ?
+                 due_reason = ?, retry_after = ?,
+                 host = ?, lease_until = NULL, leased_by = NULL
                WHERE url = ?""",
             (
                 o.fetch_url,
@@ -352,15 +419,16 @@ class Store:
                 _ts(o.checked_at),
                 o.consecutive_errors,
                 _ts(o.next_due),
-                o.status == "gone",
+                int(o.status == "gone"),
                 o.discovered_feed_url,
                 o.due_reason,
                 _ts(o.retry_at),
+                _host(o.fetch_url or o.url),
                 o.url,
             ),
         )
 
-    def _insert_entries(self, db: sqlite3.Connection, o: FetchOutcome, outlet: str) -> int:
+    def _insert_entries(self, db: Tx, o: FetchOutcome, outlet: str) -> int:
         assert o.feed is not None
         seen_at = _ts(o.checked_at)
         latest = o.checked_at + timedelta(hours=1)
@@ -393,16 +461,15 @@ class Store:
             rows = [r for r in rows if r[2] not in elsewhere]
         if not rows:
             return 0
-        cursor = db.executemany(
+        return db.executemany(
             """INSERT INTO items (feed_url, key, canonical_link, link, title, summary, outlet,
                                   published, first_seen, sort_time)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(feed_url, key) DO NOTHING""",
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (feed_url, key) DO NOTHING""",
             rows,
         )
-        return max(cursor.rowcount, 0)
 
     @staticmethod
-    def _linked_elsewhere(db: sqlite3.Connection, feed_url: str, links: set[str]) -> set[str]:
+    def _linked_elsewhere(db: Tx, feed_url: str, links: set[str]) -> set[str]:
         """Which of `links` are already stored as the canonical link of another feed's item."""
         found: set[str] = set()
         ordered = sorted(links)
@@ -566,7 +633,7 @@ class Store:
             for item_id, text, status in results:
                 changed = db.execute(
                     "UPDATE items SET full_text = ?, full_text_status = ? "
-                    "WHERE id = ? AND full_text IS NOT ?",
+                    "WHERE id = ? AND full_text IS DISTINCT FROM ?",
                     (text, status, item_id, text),
                 ).rowcount
                 if not changed:
@@ -599,7 +666,8 @@ class Store:
         ]
         with self.transaction() as db:
             db.executemany(
-                "INSERT OR REPLACE INTO embeddings (item_id, model_key, vector) VALUES (?, ?, ?)",
+                "INSERT INTO embeddings (item_id, model_key, vector) VALUES (?, ?, ?) "
+                "ON CONFLICT (item_id, model_key) DO UPDATE SET vector = excluded.vector",
                 rows,
             )
 
@@ -628,14 +696,20 @@ class Store:
             for story in stories:
                 ids = [m.item.id for m in story.members]
                 db.executemany(
-                    "INSERT OR REPLACE INTO story_items (item_id, story_id, copy_of, why) "
-                    "VALUES (?, ?, ?, ?)",
+                    "INSERT INTO story_items (item_id, story_id, copy_of, why) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT (item_id) DO UPDATE SET story_id = excluded.story_id, "
+                    "copy_of = excluded.copy_of, why = excluded.why",
                     [(m.item.id, story.id, m.copy_of, m.why) for m in story.members],
                 )
                 db.execute(
-                    """INSERT OR REPLACE INTO stories
+                    """INSERT INTO stories
                        (id, headline_item_id, keywords, status, size, outlets, first_seen, last_updated)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (id) DO UPDATE SET
+                         headline_item_id = excluded.headline_item_id,
+                         keywords = excluded.keywords, status = excluded.status,
+                         size = excluded.size, outlets = excluded.outlets,
+                         first_seen = excluded.first_seen, last_updated = excluded.last_updated""",
                     (
                         story.id,
                         story.headline_item_id,
@@ -655,7 +729,9 @@ class Store:
     def save_digest(self, day: str, generated_at: datetime, payload: dict) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO digests (day, generated_at, payload) VALUES (?, ?, ?)",
+                "INSERT INTO digests (day, generated_at, payload) VALUES (?, ?, ?) "
+                "ON CONFLICT (day) DO UPDATE "
+                "SET generated_at = excluded.generated_at, payload = excluded.payload",
                 (day, _ts(generated_at), json.dumps(payload, sort_keys=True, ensure_ascii=False)),
             )
 
@@ -671,9 +747,19 @@ class Store:
     def mark_email_sent(self, day: str, destination: str, now: datetime) -> None:
         with self.transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO emails (day, sent_at, destination) VALUES (?, ?, ?)",
+                "INSERT INTO emails (day, sent_at, destination) VALUES (?, ?, ?) "
+                "ON CONFLICT (day) DO UPDATE "
+                "SET sent_at = excluded.sent_at, destination = excluded.destination",
                 (day, _ts(now), destination),
             )
+
+
+def _put_meta(db: Tx, key: str, value: str) -> None:
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (key, value),
+    )
 
 
 def _chunks(values: Sequence, size: int) -> Iterator[list]:
@@ -688,5 +774,6 @@ def _host(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
-def database_exists(path: Path) -> bool:
-    return os.path.exists(path)
+def database_exists(target: Path | str) -> bool:
+    """Whether there may be stored state to read (a server database is assumed to exist)."""
+    return is_postgres_url(target) or os.path.exists(target)

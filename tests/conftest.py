@@ -9,5 +9,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-# The loopback feed server fixture (`feed_server`) for every test module.
-pytest_plugins = ["tests.support.feedserver"]
+# The loopback feed server fixture (`feed_server`) and both store backends (`store_target`:
+# SQLite and a real PostgreSQL server) for every test module.
+pytest_plugins = ["tests.support.feedserver", "tests.support.databases"]

@@ -1,9 +1,9 @@
-"""The whole pipeline on real parts: loopback HTTP feeds, a SQLite file, the real model, the CLI."""
+"""The whole pipeline on real parts: loopback HTTP feeds, a SQLite file or a PostgreSQL server,
+the real model, the CLI."""
 
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from aggregator.cli import main
 from aggregator.demo import load_demo_items, rss_feed
+from aggregator.store import Store
 from tests.support.feedserver import FeedServer
 
 pytestmark = pytest.mark.model
@@ -46,8 +47,10 @@ def serve_outlets(server: FeedServer, items: list[dict]) -> dict[str, str]:
     return urls
 
 
-def write_config(tmp_path: Path, urls: dict[str, str], failing: list[str]) -> Path:
-    lines = ["allow_private: true", "database: news.db", "output: site", "feeds:"]
+def write_config(
+    tmp_path: Path, urls: dict[str, str], failing: list[str], database: Path | str = "news.db"
+) -> Path:
+    lines = ["allow_private: true", f"database: {database}", "output: site", "feeds:"]
     for url, outlet in urls.items():
         lines += [f"  - url: {url}", f'    name: "{outlet}"']
     lines += [f"  - url: {url}" for url in failing]
@@ -56,17 +59,18 @@ def write_config(tmp_path: Path, urls: dict[str, str], failing: list[str]) -> Pa
     return path
 
 
-def stories_by_item(db: Path) -> dict[str, str]:
-    with sqlite3.connect(db) as connection:
-        rows = connection.execute(
+def stories_by_item(db: Path | str) -> dict[str, str]:
+    with Store.open(db) as store:
+        rows = store.db.execute(
             "SELECT i.key, s.story_id FROM items i JOIN story_items s ON s.item_id = i.id"
         ).fetchall()
     return dict(rows)
 
 
 def test_run_polls_groups_and_builds_and_a_rerun_adds_nothing(
-    feed_server: FeedServer, tmp_path: Path
+    feed_server: FeedServer, tmp_path: Path, store_target
 ) -> None:
+    """On either backend: `database:` a SQLite file or a postgresql:// URL."""
     items = pick_items()
     hostile = dict(
         items[0],
@@ -86,7 +90,8 @@ def test_run_polls_groups_and_builds_and_a_rerun_adds_nothing(
         feed_server.url("/broken.xml"),
         feed_server.url("/garbage.xml"),
     ]
-    config = write_config(tmp_path, urls, failing)
+    db = store_target("news")
+    config = write_config(tmp_path, urls, failing, db)
 
     result = CliRunner().invoke(main, ["run", "-c", str(config)])
     assert result.exit_code == 0, result.output
@@ -96,8 +101,8 @@ def test_run_polls_groups_and_builds_and_a_rerun_adds_nothing(
         for line in summary
     )
 
-    db = tmp_path / "news.db"
-    with sqlite3.connect(db) as connection:
+    with Store.open(db) as store:
+        connection = store.db
         assert connection.execute("SELECT count(*) FROM items").fetchone()[0] == len(items) + 1
         errors = dict(
             connection.execute(
@@ -141,8 +146,8 @@ def test_run_polls_groups_and_builds_and_a_rerun_adds_nothing(
     assert regrouped.exit_code == 0, regrouped.output
     assert "0 new" in regrouped.output
     assert stories_by_item(db) == assigned
-    with sqlite3.connect(db) as connection:
-        assert connection.execute("SELECT count(*) FROM items").fetchone()[0] == len(items) + 1
+    with Store.open(db) as store:
+        assert store.count_items() == len(items) + 1
 
 
 def test_every_feed_failing_exits_1(feed_server: FeedServer, tmp_path: Path) -> None:

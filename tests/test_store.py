@@ -1,9 +1,9 @@
-"""The SQLite store on real files: idempotent inserts, dedup keys, transactions, locking."""
+"""The store on both backends (a SQLite file, a real PostgreSQL server): idempotent inserts,
+dedup keys, transactions, locking, migrations."""
 
 from __future__ import annotations
 
 import multiprocessing
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,27 +45,28 @@ def outcome(url: str, entries: list[ParsedEntry], **overrides) -> FetchOutcome:
     return FetchOutcome(**values)
 
 
-def test_recording_the_same_feed_twice_adds_nothing(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "a.db") as store:
+def test_recording_the_same_feed_twice_adds_nothing(store_target) -> None:
+    with Store.open(store_target()) as store:
         first = store.record_outcome(outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
         again = store.record_outcome(outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
         assert (first, again) == (2, 0)
         assert store.count_items() == 2
 
 
-def test_a_reopened_store_keeps_items_and_schema_version(tmp_path: Path) -> None:
-    path = tmp_path / "a.db"
+def test_a_reopened_store_keeps_items_and_schema_version(store_target) -> None:
+    path = store_target()
     with Store.open(path) as store:
         store.record_outcome(outcome("https://a.example/feed", [entry(1)]), "A")
     with Store.open(path) as store:
         assert store.count_items() == 1
         assert store.meta("schema_version") == str(SCHEMA_VERSION)
         assert store.integrity_ok()
-        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        if store.db.kind == "sqlite":
+            assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "a.db"
+def test_a_newer_schema_is_refused(store_target) -> None:
+    path = store_target()
     with Store.open(path) as store:
         store.set_meta("schema_version", str(SCHEMA_VERSION + 1))
     with pytest.raises(StoreError, match="upgrade"), Store.open(path):
@@ -79,8 +80,8 @@ def test_items_without_guid_are_keyed_by_canonical_link() -> None:
     assert canonical_url(a.link) == "https://news.example/story?id=5"
 
 
-def test_the_same_article_through_two_feeds_is_stored_once(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "a.db") as store:
+def test_the_same_article_through_two_feeds_is_stored_once(store_target) -> None:
+    with Store.open(store_target()) as store:
         store.record_outcome(outcome("https://a.example/world", [entry(1)]), "A")
         added = store.record_outcome(
             outcome("https://a.example/top", [entry(1, guid="other")]), "A"
@@ -88,8 +89,8 @@ def test_the_same_article_through_two_feeds_is_stored_once(tmp_path: Path) -> No
         assert added == 0
 
 
-def test_future_dates_fall_back_to_first_seen(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "a.db") as store:
+def test_future_dates_fall_back_to_first_seen(store_target) -> None:
+    with Store.open(store_target()) as store:
         store.record_outcome(
             outcome("https://a.example/f", [entry(1, published=NOW + timedelta(days=3))]), "A"
         )
@@ -97,9 +98,9 @@ def test_future_dates_fall_back_to_first_seen(tmp_path: Path) -> None:
         assert item.published == NOW
 
 
-def test_errors_keep_validators_and_count_up(tmp_path: Path) -> None:
+def test_errors_keep_validators_and_count_up(store_target) -> None:
     url = "https://a.example/feed"
-    with Store.open(tmp_path / "a.db") as store:
+    with Store.open(store_target()) as store:
         store.record_outcome(outcome(url, [entry(1)]), "A")
         failed = outcome(
             url, [], status="error", feed=None, error="HTTP 500", etag=None, consecutive_errors=1
@@ -114,8 +115,8 @@ def test_errors_keep_validators_and_count_up(tmp_path: Path) -> None:
         assert health.items_7d == 1
 
 
-def test_vectors_round_trip_per_model_key(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "a.db") as store:
+def test_vectors_round_trip_per_model_key(store_target) -> None:
+    with Store.open(store_target()) as store:
         store.record_outcome(outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
         vectors = np.random.default_rng(0).random((2, 4), dtype=np.float32)
         store.save_vectors([1, 2], vectors, "model-a")
@@ -125,8 +126,8 @@ def test_vectors_round_trip_per_model_key(tmp_path: Path) -> None:
         assert store.vectors([1, 2], "model-b") == {}
 
 
-def test_saving_stories_moves_items_and_drops_empty_stories(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "a.db") as store:
+def test_saving_stories_moves_items_and_drops_empty_stories(store_target) -> None:
+    with Store.open(store_target()) as store:
         store.record_outcome(outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
         items = store.items_since(NOW - timedelta(days=1))
         one, two = (
@@ -141,14 +142,14 @@ def test_saving_stories_moves_items_and_drops_empty_stories(tmp_path: Path) -> N
         assert [r[0] for r in store.db.execute("SELECT id FROM stories")] == ["s-1"]
 
 
-def _hold_lock(path: str, ready, release) -> None:
-    with run_lock(Path(path)):
+def _hold_lock(database: str, ready, release) -> None:
+    with run_lock(database if "://" in database else Path(database)):
         ready.set()
         release.wait(10)
 
 
-def test_a_second_run_on_the_same_database_is_refused(tmp_path: Path) -> None:
-    database = tmp_path / "a.db"
+def test_a_second_run_on_the_same_database_is_refused(store_target) -> None:
+    database = store_target()
     context = multiprocessing.get_context("spawn")
     ready, release = context.Event(), context.Event()
     holder = context.Process(target=_hold_lock, args=(str(database), ready, release))
@@ -164,15 +165,15 @@ def test_a_second_run_on_the_same_database_is_refused(tmp_path: Path) -> None:
         pass
 
 
-def test_a_failed_transaction_leaves_nothing(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "a.db") as store:
-        with pytest.raises(sqlite3.IntegrityError), store.transaction() as db:
+def test_a_failed_transaction_leaves_nothing(store_target) -> None:
+    with Store.open(store_target()) as store:
+        with pytest.raises(store.db.IntegrityError), store.transaction() as db:
             db.execute("INSERT INTO emails (day, sent_at, destination) VALUES ('d', 't', 'x')")
             db.execute("INSERT INTO emails (day, sent_at, destination) VALUES ('d', 't', 'x')")
         assert not store.email_sent("d")
 
 
-def test_a_batch_of_outcomes_matches_recording_them_one_by_one(tmp_path: Path) -> None:
+def test_a_batch_of_outcomes_matches_recording_them_one_by_one(store_target) -> None:
     shared = "https://news.example/shared"
     batch = [
         outcome("https://a.example/feed", [entry(1), entry(2), entry(9, link=shared)]),
@@ -181,12 +182,12 @@ def test_a_batch_of_outcomes_matches_recording_them_one_by_one(tmp_path: Path) -
         outcome("https://d.example/feed", [], status="skipped", feed=None),
         outcome("https://a.example/feed", [entry(1), entry(5)]),
     ]
-    with Store.open(tmp_path / "one.db") as store:
+    with Store.open(store_target("one")) as store:
         one_by_one = [store.record_outcome(o, "Outlet") for o in batch]
         rows_one = store.db.execute(
             "SELECT feed_url, key, canonical_link, sort_time FROM items ORDER BY id"
         ).fetchall()
-    with Store.open(tmp_path / "many.db") as store:
+    with Store.open(store_target("many")) as store:
         batched = store.record_outcomes([(o, "Outlet") for o in batch])
         rows_many = store.db.execute(
             "SELECT feed_url, key, canonical_link, sort_time FROM items ORDER BY id"
@@ -201,21 +202,21 @@ def test_a_batch_of_outcomes_matches_recording_them_one_by_one(tmp_path: Path) -
     ]
 
 
-def test_a_failed_batch_leaves_nothing(tmp_path: Path) -> None:
+def test_a_failed_batch_leaves_nothing(store_target) -> None:
     good = outcome("https://a.example/feed", [entry(1)])
     broken = outcome("https://b.example/feed", [entry(2, title=object())])  # cannot be bound
-    with Store.open(tmp_path / "a.db") as store:
-        with pytest.raises(sqlite3.Error):
+    with Store.open(store_target()) as store:
+        with pytest.raises(store.db.Error):
             store.record_outcomes([(good, "A"), (broken, "B")])
         assert store.count_items() == 0
         assert store.db.execute("SELECT count(*) FROM feeds").fetchone()[0] == 0
 
 
-def test_page_junk_is_stripped_from_stored_summaries(tmp_path: Path) -> None:
+def test_page_junk_is_stripped_from_stored_summaries(store_target) -> None:
     junk = entry(
         1, summary="Talks began on Sunday in the capital as planned. - Advertisement - Buy now"
     )
-    with Store.open(tmp_path / "a.db") as store:
+    with Store.open(store_target()) as store:
         store.record_outcome(outcome("https://a.example/feed", [junk]), "A")
         (item,) = store.items_since(NOW - timedelta(days=1))
     assert item.summary == "Talks began on Sunday in the capital as planned."
