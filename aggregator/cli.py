@@ -643,6 +643,67 @@ def demo(workdir: Path, serve: bool) -> None:
         _serve(site.parent, 8000)
 
 
+# ------------------------------------------------------------------ store
+
+
+@main.group("store")
+def store_group() -> None:
+    """Manage the database: copy a SQLite store into PostgreSQL.
+
+    \b
+    Example:
+      aggregator store copy -c feeds.yaml --to postgresql://news@db.example:5432/news
+    """
+
+
+@store_group.command("copy")
+@_config_option
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    help="The database to copy into: a postgresql://user@host:5432/db URL (password from "
+    "PGPASSWORD or ~/.pgpass) or a SQLite file.",
+)
+def store_copy(config_path: Path, target: str) -> None:
+    """Copy every item, vector, story and digest of the configured database into another,
+    keeping item and story ids. Safe to rerun: an interrupted copy resumes, a repeated one
+    changes nothing. Stop cron and workers first, then point `database:` at the copy.
+
+    \b
+    Example:
+      aggregator store copy -c feeds.yaml --to postgresql://news@db.example:5432/news
+    """
+    from aggregator.config import database_target
+    from aggregator.store import copy_store
+
+    config = load_or_exit(config_path)
+    try:
+        destination = database_target(target, Path.cwd(), "--to")
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+        return
+    if str(destination) == str(config.database):
+        _fail("--to names the configured database itself: give another database", EXIT_CONFIG)
+    try:
+        with (
+            run_lock(config.database),
+            Store.open(config.database) as source,
+            Store.open(destination) as copy,
+        ):
+            tables = copy_store(
+                source, copy, lambda t: click.echo(f"copied {t.table}: {t.rows} rows")
+            )
+    except LockedError as exc:
+        _fail(str(exc), EXIT_LOCKED)
+        return
+    except StoreError as exc:
+        _fail(str(exc), EXIT_FAILED)
+        return
+    items = next(t.rows for t in tables if t.table == "items")
+    click.echo(f"done: {items} items in {copy.label}; set `database:` to it in {config_path}")
+
+
 main.add_command(feeds)
 
 

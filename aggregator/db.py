@@ -74,6 +74,12 @@ class Database(Protocol):
 
     def schema(self, sql: str) -> str: ...
 
+    def columns(self, table: str) -> list[str]: ...
+
+    def reset_ids(self, table: str) -> None: ...
+
+    def integrity_ok(self) -> bool: ...
+
     def close(self) -> None: ...
 
 
@@ -137,6 +143,12 @@ class SqliteDatabase:
 
     def integrity_ok(self) -> bool:
         return self.connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+    def columns(self, table: str) -> list[str]:
+        return [row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")]
+
+    def reset_ids(self, table: str) -> None:
+        """Nothing to do: SQLite's next rowid is always max(rowid) + 1."""
 
     def close(self) -> None:
         self.connection.close()
@@ -228,6 +240,21 @@ class PostgresDatabase:
 
     def integrity_ok(self) -> bool:
         return self.execute("SELECT 1").fetchone() == (1,)
+
+    def columns(self, table: str) -> list[str]:
+        rows = self.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = ? ORDER BY ordinal_position",
+            (table,),
+        )
+        return [row[0] for row in rows]
+
+    def reset_ids(self, table: str) -> None:
+        """After rows came in with their own ids: the next generated id follows the largest."""
+        self.execute(
+            f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+            f"greatest((SELECT max(id) FROM {table}), 1))"
+        )
 
     def close(self) -> None:
         self.pool.close()

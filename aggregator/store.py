@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -752,6 +752,75 @@ class Store:
                 "SET sent_at = excluded.sent_at, destination = excluded.destination",
                 (day, _ts(now), destination),
             )
+
+
+# ------------------------------------------------------------------ copying between stores
+
+# Every table with its key, parents before children. Items keep their ids, stories theirs.
+_COPY_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("meta", ("key",)),
+    ("feeds", ("url",)),
+    ("items", ("id",)),
+    ("embeddings", ("item_id", "model_key")),
+    ("story_items", ("item_id",)),
+    ("stories", ("id",)),
+    ("digests", ("day",)),
+    ("emails", ("day",)),
+)
+COPY_CHUNK = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class CopiedTable:
+    table: str
+    rows: int  # rows read from the source (a rerun reads them again and changes nothing)
+
+
+def copy_store(
+    source: Store, target: Store, on_table: Callable[[CopiedTable], None] | None = None
+) -> list[CopiedTable]:
+    """Copy every row of `source` into `target`, keeping ids; safe to run again or to resume
+    after an interruption (each chunk is one transaction, and rows already there are
+    updated in place, never doubled)."""
+    copied = []
+    for table, key in _COPY_TABLES:
+        columns = source.db.columns(table)
+        rows = _copy_table(source, target, table, key, columns)
+        if table == "items":
+            target.db.reset_ids("items")
+        copied.append(CopiedTable(table, rows))
+        if on_table:
+            on_table(copied[-1])
+    return copied
+
+
+def _copy_table(
+    source: Store, target: Store, table: str, key: tuple[str, ...], columns: list[str]
+) -> int:
+    names = ", ".join(columns)
+    marks = ", ".join("?" * len(columns))
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
+    conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}" if updates else ""
+    if table == "items":  # immutable once stored; its second unique key must not clash either
+        conflict = "ON CONFLICT DO NOTHING"
+    insert = f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}"
+    wanted = "key <> 'schema_version'" if table == "meta" else "1 = 1"  # the target's own
+    order = ", ".join(key)
+    after = f"({order}) > ({', '.join('?' * len(key))})"
+    total, last = 0, None
+    while True:
+        where = f"{wanted} AND {after}" if last is not None else wanted
+        rows = source.db.execute(
+            f"SELECT {names} FROM {table} WHERE {where} ORDER BY {order} LIMIT {COPY_CHUNK}",
+            last or (),
+        ).fetchall()
+        if not rows:
+            return total
+        with target.transaction() as db:
+            db.executemany(insert, rows)
+        total += len(rows)
+        positions = [columns.index(k) for k in key]
+        last = tuple(rows[-1][p] for p in positions)
 
 
 def _put_meta(db: Tx, key: str, value: str) -> None:

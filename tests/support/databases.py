@@ -74,13 +74,14 @@ def store_target(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     if backend == "sqlite":
         return lambda name="a": tmp_path / f"{name}.db"
     database_url = request.getfixturevalue("postgres_database")
+    return lambda name="a": fresh_postgres(database_url)
 
-    def fresh(name: str = "a") -> str:
-        import psycopg
 
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(database_url, autocommit=True) as connection:
-            connection.execute(f"CREATE SCHEMA {schema}")
-        return with_database(database_url, urlsplit(database_url).path.lstrip("/"), schema)
+def fresh_postgres(database_url: str) -> str:
+    """A URL whose tables land in a new, empty schema of the session's database."""
+    import psycopg
 
-    return fresh
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    return with_database(database_url, urlsplit(database_url).path.lstrip("/"), schema)

@@ -1,0 +1,101 @@
+"""`aggregator store copy`: a SQLite store moves into PostgreSQL with every id intact."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+
+from aggregator.cli import main
+from aggregator.models import Story, StoryMember
+from aggregator.store import Store
+from tests.support.databases import fresh_postgres
+from tests.test_store import NOW, entry, outcome
+
+
+def filled_sqlite(path: Path) -> None:
+    with Store.open(path) as store:
+        store.record_outcome(
+            outcome("https://a.example/feed", [entry(n) for n in range(1, 6)]), "A"
+        )
+        store.record_outcome(
+            outcome("https://b.example/feed", [entry(n) for n in range(6, 9)]), "B"
+        )
+        items = store.items_since(NOW - timedelta(days=2))
+        ids = [i.id for i in items]
+        store.save_vectors(ids, np.random.default_rng(1).random((len(ids), 8), np.float32), "m")
+        halves = (items[:4], items[4:])
+        store.save_stories(
+            [
+                Story(
+                    id=f"story-{n}",
+                    headline_item_id=part[0].id,
+                    members=tuple(StoryMember(i) for i in part),
+                )
+                for n, part in enumerate(halves)
+            ]
+        )
+        store.save_digest("2026-11-28", NOW, {"day": "2026-11-28", "stories": []})
+        store.mark_email_sent("2026-11-28", "a@b.example", NOW)
+        store.set_meta("cluster_fingerprint", "abc")
+
+
+def snapshot(target: Path | str) -> dict[str, list]:
+    queries = {
+        "items": "SELECT id, feed_url, key, title, sort_time FROM items ORDER BY id",
+        "stories": "SELECT item_id, story_id FROM story_items ORDER BY item_id",
+        "story_rows": "SELECT id, headline_item_id, size FROM stories ORDER BY id",
+        "feeds": "SELECT url, etag, next_due FROM feeds ORDER BY url",
+        "digests": "SELECT day, payload FROM digests",
+        "emails": "SELECT day, destination FROM emails",
+        "meta": "SELECT key, value FROM meta WHERE key <> 'schema_version' ORDER BY key",
+    }
+    with Store.open(target) as store:
+        found = {name: [tuple(r) for r in store.db.execute(sql)] for name, sql in queries.items()}
+        ids = [row[0] for row in found["items"]]
+        found["vectors"] = [v.tolist() for _, v in sorted(store.vectors(ids, "m").items())]
+    return found
+
+
+def test_copy_keeps_every_id_and_a_rerun_changes_nothing(tmp_path: Path, postgres_database) -> None:
+    source = tmp_path / "news.db"
+    filled_sqlite(source)
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"database: {source}\nfeeds: []\n")
+    target = fresh_postgres(postgres_database)
+
+    result = CliRunner().invoke(main, ["store", "copy", "-c", str(config), "--to", target])
+    assert result.exit_code == 0, result.output
+    assert "copied items: 8 rows" in result.output
+    before = snapshot(source)
+    assert snapshot(target) == before
+    assert len(before["items"]) == 8 and len(before["vectors"]) == 8
+
+    # Interrupted half way (some rows missing) and run again: completed, nothing doubled.
+    with Store.open(target) as store, store.transaction() as db:
+        db.execute("DELETE FROM embeddings WHERE item_id > 3")
+        db.execute("DELETE FROM story_items WHERE item_id > 5")
+        db.execute("DELETE FROM items WHERE id > 5")
+    again = CliRunner().invoke(main, ["store", "copy", "-c", str(config), "--to", target])
+    assert again.exit_code == 0, again.output
+    assert snapshot(target) == before
+
+    # New items in the copy get ids after the copied ones.
+    with Store.open(target) as store:
+        store.record_outcome(outcome("https://c.example/feed", [entry(20)]), "C")
+        (new_id,) = [
+            r[0] for r in store.db.execute("SELECT id FROM items WHERE feed_url LIKE '%c.example%'")
+        ]
+    assert new_id > max(row[0] for row in before["items"])
+
+
+def test_copy_refuses_a_password_in_the_url(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: news.db\nfeeds: []\n")
+    result = CliRunner().invoke(
+        main, ["store", "copy", "-c", str(config), "--to", "postgresql://u:secret@127.0.0.1/db"]
+    )
+    assert result.exit_code == 2
+    assert "PGPASSWORD" in result.output and "secret" not in result.output
