@@ -643,6 +643,96 @@ def demo(workdir: Path, serve: bool) -> None:
         _serve(site.parent, 8000)
 
 
+# ------------------------------------------------------------------ worker
+
+
+@main.command()
+@_config_option
+@click.option(
+    "--role",
+    type=click.Choice(["poll", "embed", "publish", "all"]),
+    default="all",
+    show_default=True,
+    help="The work this process takes: poll feeds, embed items, publish (group, site, "
+    "email: one worker at a time), or all three in turn.",
+)
+@click.option("--once", is_flag=True, help="Do what is due now, then exit (cron, tests).")
+@click.option(
+    "--email/--no-email", "send", default=False, help="Publishing also sends the day's email."
+)
+def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
+    """Share polling, embedding and publishing with any number of other workers.
+
+    Run it as many times as you like, on as many machines as share the database (best on
+    PostgreSQL; on SQLite the workers must share one machine). Without --once it loops
+    until SIGTERM or Ctrl-C, then finishes the feeds in flight and exits.
+
+    \b
+    Examples:
+      aggregator worker -c feeds.yaml --role poll
+      aggregator worker -c feeds.yaml --role publish --email
+      aggregator worker -c feeds.yaml --once   # every role once, for cron
+    """
+    import signal
+    import threading
+
+    from aggregator import workers
+
+    config = load_or_exit(config_path)
+    roles = workers.ROLES if role == "all" else (role,)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    me = workers.new_worker_id()
+    try:
+        with Store.open(config.database) as store:
+            if "poll" in roles:
+                store.sync_feeds(config.feeds)
+            embedder = workers.LazyEmbedder(config)
+            try:
+                while not stop.is_set():
+                    for name in roles:
+                        if not stop.is_set():
+                            _work(name, config, store, me, stop, embedder, send)
+                    if once:
+                        break
+                    stop.wait(config.workers.idle_seconds)
+            finally:
+                if "publish" in roles:
+                    workers.release_publish(store, me)
+    except StoreError as exc:
+        _fail(str(exc), EXIT_FAILED)
+
+
+def _work(name: str, config: Config, store: Store, me: str, stop, embedder, send: bool) -> None:
+    from aggregator import workers
+    from aggregator.poller import describe
+
+    if name == "poll":
+
+        def report(outcome) -> None:
+            if outcome.status in ("error", "gone"):
+                click.echo(f"failed: {describe(outcome)}", err=True)
+
+        cycle = workers.poll_cycle(config, store, me, stop, on_result=report)
+        click.echo(
+            f"poll: {cycle.feeds} feeds ({cycle.ok} ok, {cycle.not_modified} not modified, "
+            f"{cycle.failed} failed); new items: {cycle.new_items}"
+            + (f"; {cycle.taken_over} taken over by other workers" if cycle.taken_over else "")
+        )
+    elif name == "embed":
+        done = workers.embed_cycle(config, store, stop, embedder)
+        click.echo(f"embed: {done.items} items")
+    else:
+        published = workers.publish_cycle(config, store, me, email=send, embedder=embedder)
+        if not published.leader:
+            click.echo("publish: another worker holds the publish lease")
+        else:
+            site = "site rebuilt" if published.site_changed else "site unchanged"
+            email = f"; email {published.email}" if published.email else ""
+            click.echo(f"publish: {published.stories} stories, {site}{email}")
+
+
 # ------------------------------------------------------------------ store
 
 

@@ -90,6 +90,7 @@ class CoverageDimension:
 class WorkerSettings:
     lease_seconds: int = 600  # a claim by a worker that died is taken again after this
     idle_seconds: float = 30.0  # a looping worker with nothing due checks again after this
+    interval_minutes: float = 60.0  # shortest time between two polls of a feed by workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -570,7 +571,12 @@ def _parse_workers(where: _Where, node: Any) -> WorkerSettings:
     if node is None:
         return WorkerSettings()
     if not isinstance(node, Mapping):
-        raise where.error(node, None, "workers", "must be a mapping (lease_seconds, idle_seconds)")
+        raise where.error(
+            node,
+            None,
+            "workers",
+            "must be a mapping (lease_seconds, idle_seconds, interval_minutes)",
+        )
     fields = {f.name: f for f in dataclasses.fields(WorkerSettings)}
     _check_keys(where, node, set(fields), "workers")
     values = {

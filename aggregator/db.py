@@ -64,6 +64,8 @@ class Tx(Protocol):
 
 class Database(Protocol):
     kind: str  # "sqlite" | "postgresql"
+    skip_locked: str  # appended to a claim's SELECT
+    lock_rows: str
     label: str  # for messages: the path, or the URL without password
     Error: type[Exception]
     IntegrityError: type[Exception]
@@ -108,6 +110,9 @@ class _SqliteTx:
 
 class SqliteDatabase:
     kind = "sqlite"
+    # Claims need no row locks here: BEGIN IMMEDIATE already runs writers one at a time.
+    skip_locked = ""
+    lock_rows = ""
     Error = sqlite3.Error
     IntegrityError = sqlite3.IntegrityError
 
@@ -198,6 +203,9 @@ class PostgresDatabase:
     """
 
     kind = "postgresql"
+    # Claims lock the rows they take and pass over rows another worker is taking right now.
+    skip_locked = "FOR UPDATE SKIP LOCKED"
+    lock_rows = "FOR UPDATE"  # wait for the rows: a check that must see the latest holder
 
     def __init__(self, url: str, max_connections: int = 4, connect_timeout: float = 10) -> None:
         import psycopg

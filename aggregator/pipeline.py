@@ -597,8 +597,16 @@ def _load_embedder(config: Config):
 # ------------------------------------------------------------------ build and email
 
 
-def build(config: Config, store: Store, *, force: bool = False) -> BuildSummary:
-    """Render the site from the stored daily digests (skipped when nothing changed)."""
+def build(
+    config: Config,
+    store: Store,
+    *,
+    force: bool = False,
+    before_swap: Callable[[], None] | None = None,
+) -> BuildSummary:
+    """Render the site from the stored daily digests (skipped when nothing changed).
+    `before_swap` may veto the new site by raising, after it is staged, before it replaces
+    the old one (a publisher checking it still holds its lease)."""
     from aggregator.site import builtin_templates_dir, write_site
 
     rows = store.digests()
@@ -633,6 +641,7 @@ def build(config: Config, store: Store, *, force: bool = False) -> BuildSummary:
         feed_values=values,
         value_days=SITE_VALUE_DAYS,
         static_dir=config.site.static,
+        before_swap=before_swap,
     )
     store.set_meta("build_fingerprint", fingerprint)
     return BuildSummary(

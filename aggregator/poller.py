@@ -225,6 +225,35 @@ def poll(
     )
 
 
+class FetchSession:
+    """One HTTP client and parser pool kept across many fetches (a long-running worker
+    fetching the feeds it claims, batch after batch); politeness limits hold across them."""
+
+    def __init__(self, poller: _Poller) -> None:
+        self._poller = poller
+
+    async def fetch(self, state: FeedState, now: datetime) -> FetchOutcome:
+        """Fetch one feed now, due or not (the caller decided); never raises for the feed."""
+        self._poller.now = now  # outcome times and next due dates count from here
+        return await self._poller.poll_one(state)
+
+    def forget_addresses(self) -> None:
+        """Check hosts' addresses afresh on the next fetch (DNS answers change)."""
+        self._poller.guards.clear()
+
+
+@asynccontextmanager
+async def fetch_session(
+    options: PollOptions = PollOptions(),  # frozen, shared safely
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[FetchSession]:
+    async with (
+        http_clients(options, transport) as clients,
+        worker_pool(options, PROCESS_POOL_MIN_FEEDS) as pool,
+    ):
+        yield FetchSession(_Poller(clients, pool, options, now=datetime.now(UTC), force=True))
+
+
 def describe(outcome: FetchOutcome) -> str:
     """One line for logs and `feeds check`."""
     detail = {

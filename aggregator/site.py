@@ -20,7 +20,7 @@ import tempfile
 import unicodedata
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -1107,12 +1107,15 @@ def write_site(
     feed_values: Sequence[FeedValue] = (),
     value_days: int = 30,
     static_dir: Path | None = None,
+    *,
+    before_swap: Callable[[], None] | None = None,
 ) -> SiteWrite:
     """Build the whole site from all `digests` (newest first) and swap it into `output`.
 
     `coverage` gives the stories' coverage by the user's tags; `feed_values` (least adding
     first, over the last `value_days` days) fill the outlets page; the files of `static_dir`
-    are copied in as they are.
+    are copied in as they are. `before_swap` runs once the new site is staged; if it raises,
+    the site on disk stays as it was (a publisher that lost its lease).
 
     The site is rendered into a staging folder first (a failure changes nothing), then each
     file is renamed into place. Only files an earlier build wrote (the manifest) are replaced
@@ -1124,7 +1127,8 @@ def write_site(
     try:
         env = make_environment(templates_dir, settings.timezone)
         model = _ModelBuilder(digests, coverage, settings.timezone).build(feed_values)
-        return _write_site(output, _render_site(model, settings, env, value_days), static_dir)
+        rendered = _render_site(model, settings, env, value_days)
+        return _write_site(output, rendered, static_dir, before_swap)
     except (SiteError, UnsafePathError):
         raise
     except OSError as exc:
@@ -1136,7 +1140,10 @@ def write_site(
 
 
 def _write_site(
-    output: Path, rendered: Iterable[tuple[str, bytes]], static_dir: Path | None
+    output: Path,
+    rendered: Iterable[tuple[str, bytes]],
+    static_dir: Path | None,
+    before_swap: Callable[[], None] | None = None,
 ) -> SiteWrite:
     output.mkdir(parents=True, exist_ok=True)
     previous = _read_manifest(output)
@@ -1165,6 +1172,8 @@ def _write_site(
                 f"{output} holds files of yours where the site goes ({shown}); nothing was "
                 "changed: move them, or build the site into another folder"
             )
+        if before_swap is not None:
+            before_swap()
         # The union first: a build killed while installing still knows every file it wrote.
         _write_manifest(staging, output, previous.files | set(site), previous.kept)
         _install(staging, output, site)
@@ -1186,10 +1195,19 @@ def build_site(
     feed_values: Sequence[FeedValue] = (),
     value_days: int = 30,
     static_dir: Path | None = None,
+    before_swap: Callable[[], None] | None = None,
 ) -> list[Path]:
     """`write_site`, returning the written files as paths inside `output`, sorted."""
     return write_site(
-        output, digests, settings, templates_dir, coverage, feed_values, value_days, static_dir
+        output,
+        digests,
+        settings,
+        templates_dir,
+        coverage,
+        feed_values,
+        value_days,
+        static_dir,
+        before_swap=before_swap,
     ).files
 
 

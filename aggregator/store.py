@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,6 +40,9 @@ from aggregator.models import (
     StoryItemRecord,
 )
 from aggregator.text import canonical_url
+
+if TYPE_CHECKING:
+    from aggregator.config import FeedConfig
 
 FULL_TEXT_READ_CHARS = 4_000  # of an article's text, what grouping and excerpts may use
 
@@ -162,6 +166,12 @@ class StoreError(Exception):
 
 class LockedError(StoreError):
     """Another aggregator run holds the database."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedFeed:
+    host: str
+    state: FeedState  # without allow_private: the worker adds it from its feeds.yaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,6 +570,160 @@ class Store:
             for r in rows
         ]
 
+    # ------------------------------------------------------------ worker claims and leases
+    #
+    # `aggregator worker` processes share the work through these rows. Every claim is one
+    # short transaction that takes rows nobody holds (or whose holder's lease ran out) and
+    # stamps them with a lease; no row lock outlives it, so no lock is held across HTTP.
+
+    def sync_feeds(self, feeds: Sequence[FeedConfig]) -> None:
+        """The configured feeds as rows workers can claim; feeds no longer configured retire."""
+        wanted = sorted({f.url for f in feeds})  # sorted: concurrent syncs lock in one order
+        with self.transaction() as db:
+            known = {r[0]: (r[1], r[2], r[3]) for r in db.execute(
+                "SELECT url, fetch_url, host, retired FROM feeds"
+            )}  # fmt: skip
+            db.executemany(
+                "INSERT INTO feeds (url, fetch_url, host) VALUES (?, ?, ?) "
+                "ON CONFLICT (url) DO NOTHING",
+                [(url, url, _host(url)) for url in wanted if url not in known],
+            )
+            configured = set(wanted)
+            changes = [
+                (int(url not in configured), host or _host(fetch_url), url)
+                for url, (fetch_url, host, retired) in sorted(known.items())
+                if retired != int(url not in configured) or host is None
+            ]
+            db.executemany("UPDATE feeds SET retired = ?, host = ? WHERE url = ?", changes)
+            db.execute(
+                "INSERT INTO hosts (host) SELECT DISTINCT host FROM feeds "
+                "WHERE host IS NOT NULL ON CONFLICT (host) DO NOTHING"
+            )
+
+    def claim_feeds(
+        self, worker: str, now: datetime, lease: timedelta, hosts: int, per_host: int
+    ) -> list[ClaimedFeed]:
+        """Take up to `hosts` hosts with due feeds nobody holds, and up to `per_host` of each
+        one's due feeds, until now + lease. Holding the host keeps every other worker off its
+        feeds (politeness across machines); each feed, once recorded, is due again later."""
+        at, until = _ts(now), _ts(now + lease)
+        due = (
+            "f.retired = 0 AND f.gone = 0 AND (f.next_due IS NULL OR f.next_due <= ?) "
+            "AND (f.lease_until IS NULL OR f.lease_until < ?)"
+        )
+        with self.transaction() as db:
+            taken = [
+                r[0]
+                for r in db.execute(
+                    f"SELECT h.host FROM hosts h WHERE (h.lease_until IS NULL OR h.lease_until < ?) "
+                    f"AND EXISTS (SELECT 1 FROM feeds f WHERE f.host = h.host AND {due}) "
+                    f"ORDER BY h.lease_until, h.host LIMIT ? {self.db.skip_locked}",
+                    (at, at, at, hosts),
+                )
+            ]
+            db.executemany(
+                "UPDATE hosts SET lease_until = ?, leased_by = ? WHERE host = ?",
+                [(until, worker, host) for host in taken],
+            )
+            claimed = []
+            for host in taken:
+                rows = db.execute(
+                    f"UPDATE feeds SET lease_until = ?, leased_by = ? WHERE url IN ("
+                    f"SELECT f.url FROM feeds f WHERE f.host = ? AND {due} "
+                    f"ORDER BY coalesce(f.next_due, ''), f.url LIMIT ?) "
+                    "RETURNING url, fetch_url, etag, last_modified, next_due, consecutive_errors",
+                    (until, worker, host, at, at, per_host),
+                )
+                claimed += [
+                    ClaimedFeed(
+                        host,
+                        FeedState(
+                            url=r[0],
+                            fetch_url=r[1],
+                            etag=r[2],
+                            last_modified=r[3],
+                            next_due=_dt(r[4]),
+                            consecutive_errors=r[5],
+                        ),
+                    )
+                    for r in rows
+                ]
+        return claimed
+
+    def record_claimed(
+        self, worker: str, outcomes: Sequence[tuple[FetchOutcome, str | None]]
+    ) -> list[int | None]:
+        """record_outcomes for feeds this worker claimed; a feed whose lease another worker
+        took over meanwhile is left to that worker (None), so no poll is stored twice."""
+        with self.transaction() as db:
+            held = set()
+            for chunk in _chunks(sorted({o.url for o, _ in outcomes}), 500):
+                marks = ",".join("?" * len(chunk))
+                held.update(
+                    r[0]
+                    for r in db.execute(
+                        f"SELECT url FROM feeds WHERE url IN ({marks}) AND leased_by = ? "
+                        f"ORDER BY url {self.db.lock_rows}",
+                        (*chunk, worker),
+                    )
+                )
+            return [
+                self._record(db, outcome, outlet) if outcome.url in held else None
+                for outcome, outlet in outcomes
+            ]
+
+    def release_hosts(self, worker: str, hosts: Iterable[str]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "UPDATE hosts SET lease_until = NULL, leased_by = NULL "
+                "WHERE host = ? AND leased_by = ?",
+                [(host, worker) for host in sorted(set(hosts))],
+            )
+
+    def claim_unembedded(
+        self, model_key: str, since: datetime, now: datetime, lease: timedelta, limit: int
+    ) -> list[Item]:
+        """Up to `limit` items of the window without a vector for `model_key` that no other
+        worker is embedding, leased until now + lease."""
+        at = _ts(now)
+        with self.transaction() as db:
+            rows = db.execute(
+                f"UPDATE items SET embed_lease_until = ? WHERE id IN ("
+                f"SELECT i.id FROM items i WHERE i.sort_time >= ? "
+                f"AND (i.embed_lease_until IS NULL OR i.embed_lease_until < ?) "
+                f"AND NOT EXISTS (SELECT 1 FROM embeddings e "
+                f"WHERE e.item_id = i.id AND e.model_key = ?) "
+                f"ORDER BY i.id LIMIT ? {self.db.skip_locked}) "
+                "RETURNING id, title, summary, outlet, link, sort_time, feed_url",
+                (_ts(now + lease), _ts(since), at, model_key, limit),
+            )
+            return sorted((_item(r) for r in rows), key=lambda item: item.id)
+
+    def hold_leader(self, role: str, holder: str, now: datetime, lease: timedelta) -> bool:
+        """Take or renew the one lease of `role`: granted when free, expired, or already
+        ours. Only the holder renews it; anyone may take it once it has run out."""
+        with self.transaction() as db:
+            row = db.execute(
+                "INSERT INTO leaders (role, holder, lease_until) VALUES (?, ?, ?) "
+                "ON CONFLICT (role) DO UPDATE SET holder = excluded.holder, "
+                "lease_until = excluded.lease_until "
+                "WHERE leaders.holder = excluded.holder OR leaders.lease_until < ? "
+                "RETURNING holder",
+                (role, holder, _ts(now + lease), _ts(now)),
+            ).fetchone()
+        return row is not None and row[0] == holder
+
+    def leader_held(self, role: str, holder: str, now: datetime) -> bool:
+        row = self.db.execute(
+            "SELECT 1 FROM leaders WHERE role = ? AND holder = ? AND lease_until >= ?",
+            (role, holder, _ts(now)),
+        ).fetchone()
+        return row is not None
+
+    def release_leader(self, role: str, holder: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM leaders WHERE role = ? AND holder = ?", (role, holder))
+
     # ------------------------------------------------------------ items and vectors
 
     def items_since(
@@ -572,20 +736,7 @@ class Store:
             "WHERE sort_time >= ? ORDER BY sort_time, id",
             (_ts(since),),
         ).fetchall()
-        return [
-            Item(
-                id=r[0],
-                title=r[1],
-                summary=r[2],
-                outlet=r[3],
-                link=r[4],
-                published=_dt(r[5]),  # type: ignore[arg-type]
-                feed_url=r[6],
-                tags=tags.get(r[6], ()),
-                full_text=r[7],
-            )
-            for r in rows
-        ]
+        return [_item(r, tags.get(r[6], ())) for r in rows]
 
     def story_item_records(self, since: datetime) -> list[StoryItemRecord]:
         """Items stored since `since` with their story and, for copies, the original's outlet."""
@@ -821,6 +972,21 @@ def _copy_table(
         total += len(rows)
         positions = [columns.index(k) for k in key]
         last = tuple(rows[-1][p] for p in positions)
+
+
+def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:
+    """An Item from (id, title, summary, outlet, link, sort_time, feed_url[, full_text])."""
+    return Item(
+        id=row[0],
+        title=row[1],
+        summary=row[2],
+        outlet=row[3],
+        link=row[4],
+        published=_dt(row[5]),  # type: ignore[arg-type]
+        feed_url=row[6],
+        tags=tags,
+        full_text=row[7] if len(row) > 7 else "",
+    )
 
 
 def _put_meta(db: Tx, key: str, value: str) -> None:

@@ -1,0 +1,290 @@
+"""`aggregator worker`: polling, embedding and publishing shared by any number of processes.
+
+Workers coordinate through the database only, the way job queues built on PostgreSQL do:
+each takes work in a short transaction that stamps rows with a lease (`FOR UPDATE SKIP
+LOCKED` on PostgreSQL; on SQLite the write lock already runs claims one at a time), does the
+slow part (HTTP, the model) holding no lock, and stores the result only if its lease still
+holds. A worker that dies leaves leases that run out after `workers.lease_seconds`; then
+another worker takes the same rows again, so nothing is lost, and items stay unique by their
+(feed, key), so nothing is stored twice.
+
+- poll: a worker claims hosts (one row each) and a few due feeds of each; holding the host
+  keeps every other worker off it, so `poll.per_host` holds across machines.
+- embed: claims items of the window that have no vector yet.
+- publish: grouping, stories, site and email, on one worker at a time under a leader lease;
+  the lease is checked again just before the new site is swapped in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from aggregator.config import Config
+from aggregator.models import FetchOutcome
+from aggregator.pipeline import poll_options, utcnow
+from aggregator.store import ClaimedFeed, Store
+
+ROLES = ("poll", "embed", "publish")
+PUBLISH_ROLE = "publish"
+RECORD_BATCH = 16  # poll results stored per transaction (or fewer once a host is done)
+RECORD_SECONDS = 1.0
+EMBED_CLAIM = 256
+
+
+class LeaseLost(Exception):
+    """Another worker took over the publish lease; this one stops publishing."""
+
+
+def new_worker_id() -> str:
+    """Unique among all workers on all machines, and telling where a lease holder runs."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(frozen=True, slots=True)
+class PollCycle:
+    feeds: int = 0
+    ok: int = 0
+    not_modified: int = 0
+    failed: int = 0
+    new_items: int = 0
+    taken_over: int = 0  # results dropped: their lease ran out and another worker took it
+
+
+@dataclass(frozen=True, slots=True)
+class EmbedCycle:
+    items: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PublishCycle:
+    leader: bool  # False: another worker holds the publish lease
+    stories: int = 0
+    site_changed: bool = False
+    email: str = ""  # what happened to the email, when asked for
+
+
+# ------------------------------------------------------------------ poll
+
+
+def poll_cycle(
+    config: Config,
+    store: Store,
+    worker: str,
+    stop: threading.Event,
+    on_result: Callable[[FetchOutcome], None] | None = None,
+    transport=None,
+) -> PollCycle:
+    """Fetch due feeds claimed from the store until none is left (or `stop` is set, after the
+    feeds in flight); every due feed is fetched once, by one worker."""
+    return asyncio.run(_PollRun(config, store, worker, stop, on_result).run(transport))
+
+
+class _PollRun:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        worker: str,
+        stop: threading.Event,
+        on_result: Callable[[FetchOutcome], None] | None,
+    ) -> None:
+        self.store = store
+        self.worker = worker
+        self.stop = stop
+        self.on_result = on_result
+        self.options = replace(
+            poll_options(config), min_interval=timedelta(minutes=config.workers.interval_minutes)
+        )
+        self.lease = timedelta(seconds=config.workers.lease_seconds)
+        self.allow_private = {f.url: f.allow_private for f in config.feeds}
+        self.names = {f.url: f.name for f in config.feeds}
+        self.counts: Counter[str] = Counter()
+        self.in_flight: dict[str, int] = {}  # host -> its claimed feeds not yet fetched
+        self.finished_hosts: list[str] = []
+        self.results: list[FetchOutcome] = []
+        self.oldest = 0.0
+
+    async def run(self, transport) -> PollCycle:
+        from aggregator.poller import fetch_session
+
+        limit = self.options.max_connections
+        hosts = max(1, limit // self.options.max_per_host)
+        per_host = self.options.max_per_host * 4  # a host's other feeds: next claim, any worker
+        tasks: set[asyncio.Task] = set()
+        claim_more = True
+        async with fetch_session(self.options, transport) as session:
+            while True:
+                if claim_more and not self.stop.is_set() and len(tasks) <= limit // 2:
+                    claimed = self.store.claim_feeds(
+                        self.worker, utcnow(), self.lease, hosts, per_host
+                    )
+                    tasks.update(self._start(session, c) for c in claimed)
+                    claim_more = bool(claimed)
+                    if claimed:
+                        continue
+                if not tasks:
+                    break
+                done, _ = await asyncio.wait(
+                    tasks, timeout=RECORD_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    tasks.discard(task)
+                    self._fetched(*task.result())
+                if self._flush_due():
+                    claim_more = self._flush() or claim_more
+            self._flush()
+        return PollCycle(
+            feeds=sum(self.counts[k] for k in ("ok", "not_modified", "failed", "taken_over")),
+            ok=self.counts["ok"],
+            not_modified=self.counts["not_modified"],
+            failed=self.counts["failed"],
+            new_items=self.counts["new"],
+            taken_over=self.counts["taken_over"],
+        )
+
+    def _start(self, session, claimed: ClaimedFeed) -> asyncio.Task:
+        self.in_flight[claimed.host] = self.in_flight.get(claimed.host, 0) + 1
+        state = replace(
+            claimed.state, allow_private=self.allow_private.get(claimed.state.url, False)
+        )
+
+        async def fetch() -> tuple[str, FetchOutcome]:
+            return claimed.host, await session.fetch(state, utcnow())
+
+        return asyncio.create_task(fetch())
+
+    def _fetched(self, host: str, outcome: FetchOutcome) -> None:
+        if not self.results:
+            self.oldest = time.monotonic()
+        self.results.append(outcome)
+        self.in_flight[host] -= 1
+        if not self.in_flight[host]:
+            del self.in_flight[host]
+            self.finished_hosts.append(host)
+
+    def _flush_due(self) -> bool:
+        return (
+            len(self.results) >= RECORD_BATCH
+            or bool(self.finished_hosts)
+            or (bool(self.results) and time.monotonic() - self.oldest >= RECORD_SECONDS)
+        )
+
+    def _flush(self) -> bool:
+        """Store the results, then let go of the hosts whose feeds are all stored; True when
+        hosts were released (their next feeds may be claimable now)."""
+        batch, self.results = self.results, []
+        if batch:
+            news = self.store.record_claimed(
+                self.worker, [(o, self.names.get(o.url)) for o in batch]
+            )
+            for outcome, new in zip(batch, news, strict=True):
+                self._account(outcome, new)
+        released, self.finished_hosts = self.finished_hosts, []
+        if released:
+            self.store.release_hosts(self.worker, released)
+        return bool(released)
+
+    def _account(self, outcome: FetchOutcome, new: int | None) -> None:
+        if new is None:
+            self.counts["taken_over"] += 1
+            return
+        self.counts["new"] += new
+        kind = {"ok": "ok", "not_modified": "not_modified"}.get(outcome.status, "failed")
+        self.counts[kind] += 1
+        if self.on_result:
+            self.on_result(outcome)
+
+
+# ------------------------------------------------------------------ embed
+
+
+class LazyEmbedder:
+    """The configured embedder, loaded on first use and then kept (a looping worker loads
+    the model once, and not at all while nothing needs a vector)."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._loaded = None
+
+    def _get(self):
+        if self._loaded is None:
+            from aggregator.pipeline import _load_embedder
+
+            self._loaded = _load_embedder(self.config)
+        return self._loaded
+
+    @property
+    def model_key(self) -> str:
+        return self._get().model_key
+
+    def embed(self, texts):
+        return self._get().embed(texts)
+
+
+def embed_cycle(config: Config, store: Store, stop: threading.Event, embedder=None) -> EmbedCycle:
+    """Give vectors to the window's items that have none, a claimed batch at a time."""
+    from aggregator.grouping import embedding_text
+
+    lease = timedelta(seconds=config.workers.lease_seconds)
+    done = 0
+    while not stop.is_set():
+        now = utcnow()
+        since = now - timedelta(hours=config.window_hours)
+        items = store.claim_unembedded(embedder.model_key, since, now, lease, EMBED_CLAIM)
+        if not items:
+            break
+        vectors = embedder.embed([embedding_text(i.title, i.summary) for i in items])
+        store.save_vectors([i.id for i in items], vectors, embedder.model_key)
+        done += len(items)
+    return EmbedCycle(done)
+
+
+# ------------------------------------------------------------------ publish
+
+
+def publish_cycle(
+    config: Config, store: Store, worker: str, *, email: bool = False, embedder=None
+) -> PublishCycle:
+    """Group, build and (if asked) email, if this worker holds or can take the publish
+    lease; the lease is renewed before each step and checked before the site is swapped in."""
+    from aggregator import pipeline
+
+    lease = timedelta(seconds=config.workers.lease_seconds)
+
+    def renew() -> None:
+        if not store.hold_leader(PUBLISH_ROLE, worker, utcnow(), lease):
+            raise LeaseLost
+
+    def still_leader() -> None:
+        if not store.leader_held(PUBLISH_ROLE, worker, utcnow()):
+            raise LeaseLost
+
+    if not store.hold_leader(PUBLISH_ROLE, worker, utcnow(), lease):
+        return PublishCycle(leader=False)
+    try:
+        stories = pipeline.cluster(config, store, embedder=embedder)
+        renew()
+        built = pipeline.build(config, store, before_swap=still_leader)
+        sent = ""
+        if email:
+            renew()
+            result = pipeline.email(config, store)
+            sent = f"sent to {result.destination}" if result.sent else f"not sent: {result.reason}"
+    except LeaseLost:
+        return PublishCycle(leader=False)
+    return PublishCycle(
+        leader=True, stories=stories.stories, site_changed=not built.skipped, email=sent
+    )
+
+
+def release_publish(store: Store, worker: str) -> None:
+    store.release_leader(PUBLISH_ROLE, worker)

@@ -1,0 +1,217 @@
+"""`aggregator worker`: many processes share polling and publishing through the database.
+
+Real worker processes, real loopback HTTP servers on several addresses, real databases.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from aggregator.store import Store
+from tests.support.hosts import many_hosts
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_config(folder: Path, database: Path | str, urls: list[str], extra: str = "") -> Path:
+    lines = ["allow_private: true", f"database: {database}", "output: site", extra, "feeds:"]
+    lines += [f"  - url: {url}" for url in urls]
+    path = folder / "feeds.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def start_worker(config: Path, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "worker", "-c", str(config), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float = 120) -> str:
+    out, err = process.communicate(timeout=timeout)
+    assert process.returncode == 0, out + err
+    return out
+
+
+def stored(database: Path | str) -> tuple[int, dict[str, str]]:
+    with Store.open(database) as store:
+        items = store.count_items()
+        statuses = dict(store.db.execute("SELECT url, last_status FROM feeds").fetchall())
+    return items, statuses
+
+
+def test_four_poll_workers_fetch_each_feed_exactly_once(tmp_path: Path, store_target) -> None:
+    database = store_target("news")
+    with many_hosts(hosts=8, feeds=120, items=5) as server:
+        config = write_config(tmp_path, database, server.urls, "poll: {per_host: 2}")
+        workers = [start_worker(config, "--role", "poll", "--once") for _ in range(4)]
+        outputs = [finish(w) for w in workers]
+        assert set(server.requests) == set(server.urls)
+        assert max(server.requests.values()) == 1, server.requests.most_common(3)
+        # Politeness across processes: never more than per_host requests on one host at once.
+        assert max(server.max_in_flight.values()) <= 2
+        items, statuses = stored(database)
+        assert items == 120 * 5
+        assert set(statuses.values()) == {"ok"}
+        assert sum(int(o.split("poll: ")[1].split()[0]) for o in outputs) == 120
+
+        # Nothing is due any more: another worker fetches nothing.
+        again = finish(start_worker(config, "--role", "poll", "--once"))
+        assert "poll: 0 feeds" in again
+        assert max(server.requests.values()) == 1
+
+
+def leased_by(database: str, pid: int) -> set[str]:
+    with Store.open(database) as store:
+        rows = store.db.execute("SELECT url FROM feeds WHERE leased_by LIKE ?", (f"%:{pid}:%",))
+        return {r[0] for r in rows}
+
+
+def test_a_worker_killed_mid_cycle_loses_and_doubles_nothing(
+    tmp_path: Path, postgres_database
+) -> None:
+    from tests.support.databases import fresh_postgres
+
+    database = fresh_postgres(postgres_database)
+    lease = 4
+    with many_hosts(hosts=4, feeds=40, items=3, delay=0.3) as server:
+        config = write_config(
+            tmp_path, database, server.urls, f"workers: {{lease_seconds: {lease}}}"
+        )
+        victim = start_worker(config, "--role", "poll", "--once")
+        deadline = time.monotonic() + 60
+        while not (held := leased_by(database, victim.pid)):
+            assert time.monotonic() < deadline and victim.poll() is None
+            time.sleep(0.05)
+        victim.kill()  # kill -9: no cleanup at all
+        victim.wait()
+        killed_at = time.monotonic()
+
+        # Others run at once: they leave the dead worker's feeds alone while its lease holds.
+        finish(start_worker(config, "--role", "poll", "--once"))
+        _, statuses = stored(database)
+        if time.monotonic() - killed_at < lease:
+            assert not any(statuses.get(url) for url in held - set(server.requests))
+
+        time.sleep(max(0.0, lease + 0.5 - (time.monotonic() - killed_at)))
+        finish(start_worker(config, "--role", "poll", "--once"))
+        items, statuses = stored(database)
+        assert items == 40 * 3  # nothing lost, nothing stored twice
+        assert set(statuses) == set(server.urls) and set(statuses.values()) == {"ok"}
+        twice = {url for url, n in server.requests.items() if n > 1}
+        assert twice <= held  # only what the dead worker had in flight was fetched again
+        assert max(server.requests.values()) <= 2
+        assert leased_by(database, victim.pid) == set()
+
+
+def test_sigterm_finishes_the_feeds_in_flight_and_exits(tmp_path: Path, store_target) -> None:
+    database = store_target("news")
+    with many_hosts(hosts=2, feeds=6, items=2, delay=0.5) as server:
+        config = write_config(tmp_path, database, server.urls, "workers: {idle_seconds: 60}")
+        process = start_worker(config, "--role", "poll")
+        while not sum(server.requests.values()):
+            assert process.poll() is None
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        out = finish(process, timeout=30)
+        items, statuses = stored(database)
+        fetched = {url for url in server.requests}
+        assert {u for u, s in statuses.items() if s == "ok"} == fetched  # in flight: stored
+        assert items == 2 * len(fetched)
+        assert "poll:" in out
+        with Store.open(database) as store:
+            assert store.db.execute(
+                "SELECT count(*) FROM feeds WHERE lease_until IS NOT NULL"
+            ).fetchone() == (0,)
+
+
+def test_the_publish_lease_has_one_holder_until_it_expires(store_target) -> None:
+    now = datetime(2026, 11, 28, 12, tzinfo=UTC)
+    lease = timedelta(seconds=60)
+    with Store.open(store_target()) as store:
+        assert store.hold_leader("publish", "a", now, lease)
+        assert not store.hold_leader("publish", "b", now + timedelta(seconds=30), lease)
+        assert store.hold_leader("publish", "a", now + timedelta(seconds=50), lease)  # renewed
+        assert not store.hold_leader("publish", "b", now + timedelta(seconds=100), lease)
+        later = now + timedelta(seconds=120)  # a's renewed lease ran out
+        assert store.hold_leader("publish", "b", later, lease)
+        assert not store.leader_held("publish", "a", later)
+        assert not store.hold_leader("publish", "a", later, lease)  # only the holder renews
+        store.release_leader("publish", "a")  # not a's to release
+        assert store.leader_held("publish", "b", later)
+        store.release_leader("publish", "b")
+        assert store.hold_leader("publish", "a", later, lease)
+
+
+@pytest.mark.model
+def test_two_publishers_at_once_produce_one_complete_site(
+    tmp_path: Path, postgres_database
+) -> None:
+    from tests.support.databases import fresh_postgres
+
+    database = fresh_postgres(postgres_database)
+    with many_hosts(hosts=2, feeds=6, items=4) as server:
+        config = write_config(tmp_path, database, server.urls)
+        finish(start_worker(config, "--role", "poll", "--once"))
+        publishers = [start_worker(config, "--role", "publish", "--once") for _ in range(2)]
+        outputs = [finish(p, timeout=300) for p in publishers]
+    assert sum("site rebuilt" in o for o in outputs) == 1, outputs
+    site = tmp_path / "site"
+    index = (site / "index.html").read_text()
+    pages = list((site / "stories").glob("*.html"))
+    with Store.open(database) as store:
+        stories = store.db.execute("SELECT count(*) FROM stories").fetchone()[0]
+    assert stories and len(pages) == stories
+    for page in pages:
+        assert page.name in index or (site / "stories" / page.name).exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site.new-")]
+
+
+def test_a_publisher_that_lost_its_lease_leaves_the_old_site(tmp_path: Path) -> None:
+    from aggregator.site import build_site
+    from tests.support.digests import TODAY, day_digest, site_settings
+
+    class Vetoed(Exception):
+        pass
+
+    def veto() -> None:
+        raise Vetoed
+
+    output = tmp_path / "site"
+    build_site(output, [day_digest(TODAY)], site_settings())
+    before = {p: p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    with pytest.raises(Vetoed):
+        build_site(output, [day_digest(TODAY)], site_settings(title="Other"), before_swap=veto)
+    assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before
+    assert not [p for p in tmp_path.iterdir() if p.name != "site"]
+
+
+@pytest.mark.model
+def test_two_embed_workers_share_the_items_without_vectors(
+    tmp_path: Path, postgres_database
+) -> None:
+    from tests.support.databases import fresh_postgres
+
+    database = fresh_postgres(postgres_database)
+    with many_hosts(hosts=2, feeds=10, items=60) as server:
+        config = write_config(tmp_path, database, server.urls)
+        finish(start_worker(config, "--role", "poll", "--once"))
+    embedders = [start_worker(config, "--role", "embed", "--once") for _ in range(2)]
+    outputs = [finish(p, timeout=300) for p in embedders]
+    embedded = [int(o.split("embed: ")[1].split()[0]) for o in outputs]
+    assert sum(embedded) == 600  # every item once, by one worker or the other
+    with Store.open(database) as store:
+        assert store.db.execute("SELECT count(*) FROM embeddings").fetchone() == (600,)
