@@ -630,7 +630,7 @@ class Store:
                 rows = db.execute(
                     f"UPDATE feeds SET lease_until = ?, leased_by = ? WHERE url IN ("
                     f"SELECT f.url FROM feeds f WHERE f.host = ? AND {due} "
-                    f"ORDER BY coalesce(f.next_due, ''), f.url LIMIT ?) "
+                    f"ORDER BY coalesce(f.next_due, ''), f.url LIMIT ? {self.db.skip_locked}) "
                     "RETURNING url, fetch_url, etag, last_modified, next_due, consecutive_errors",
                     (until, worker, host, at, at, per_host),
                 )

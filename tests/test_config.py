@@ -164,3 +164,45 @@ def test_every_field_with_a_wrong_value_is_named(tmp_path: Path, name: str, line
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert name in str(caught.value)
+
+
+def test_database_may_be_a_postgresql_url_and_the_environment_overrides_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGGREGATOR_DATABASE", raising=False)
+    url = "postgresql://news@db.example:5432/news"
+    path = write(tmp_path, f"database: {url}\nfeeds: []\n")
+    assert load_config(path).database == url
+    monkeypatch.setenv("AGGREGATOR_DATABASE", "postgresql://other@127.0.0.1/other")
+    assert load_config(path).database == "postgresql://other@127.0.0.1/other"
+    monkeypatch.setenv("AGGREGATOR_DATABASE", "local.db")
+    assert load_config(path).database == (Path.cwd() / "local.db").resolve()
+
+
+@pytest.mark.parametrize(
+    ("database", "expected"),
+    [
+        ("postgresql://news:hunter2@db.example/news", "PGPASSWORD or ~/.pgpass"),
+        ("mysql://db.example/news", "not a supported database"),
+    ],
+)
+def test_bad_database_urls_are_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database: str, expected: str
+) -> None:
+    monkeypatch.delenv("AGGREGATOR_DATABASE", raising=False)
+    path = write(tmp_path, f"database: {database}\nfeeds: []\n")
+    with pytest.raises(ConfigError, match=expected) as error:
+        load_config(path)
+    assert "hunter2" not in str(error.value) and "\n" not in str(error.value)
+    assert "feeds.yaml:1: database" in str(error.value)
+    result = CliRunner().invoke(main, ["poll", "-c", str(path)])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_an_unreachable_database_server_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("AGGREGATOR_DATABASE", raising=False)
+    path = write(tmp_path, "database: postgresql://nobody@127.0.0.1:1/none\nfeeds: []\n")
+    result = CliRunner().invoke(main, ["poll", "-c", str(path)])
+    assert result.exit_code == 1
+    assert result.output.startswith("aggregator: cannot connect to PostgreSQL")
+    assert len(result.output.strip().splitlines()) == 1

@@ -240,3 +240,24 @@ def test_a_version_1_database_gains_story_reasons(tmp_path: Path) -> None:
         member = StoryMember(only, why="0.82 similar, shares Okafor")
         store.save_stories([Story(id="s-new", headline_item_id=only.id, members=(member,))])
         assert store.story_reasons("s-new") == {only.id: "0.82 similar, shares Okafor"}
+
+
+def test_an_older_schema_is_migrated_keeping_its_rows(store_target) -> None:
+    from aggregator.db import connect
+    from aggregator.store import _MIGRATIONS
+
+    target = store_target()
+    database = connect(target)  # a version-1 database, as an earlier aggregator left it
+    with database.transaction() as db:
+        for statement in filter(str.strip, database.schema(_MIGRATIONS[0][1]).split(";")):
+            db.execute(statement)
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+        db.execute("INSERT INTO feeds (url, fetch_url) VALUES ('https://a.example/feed', 'x')")
+    database.close()
+    with Store.open(target) as store:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION)
+        assert store.db.execute("SELECT url, host, lease_until FROM feeds").fetchall() == [
+            ("https://a.example/feed", None, None)
+        ]
+        store.sync_feeds([FeedConfig(url="https://a.example/feed")])
+        assert store.db.execute("SELECT host FROM feeds").fetchone() == ("x",)
