@@ -3,6 +3,7 @@
     python benchmarks/run.py                      # every stage at full size (several minutes)
     python benchmarks/run.py --quick              # tiny sizes: checks the benchmark itself works
     python benchmarks/run.py --stages poll,repoll --feeds 300
+    python benchmarks/run.py --stages workers      # 1, 2 and 4 workers on PostgreSQL vs SQLite
 
 Each measured stage runs in its own subprocess, so one stage's imports, caches and memory never
 flatter or burden another; the parent samples the RSS of the child's whole process tree (worker
@@ -37,7 +38,9 @@ sys.path.insert(0, str(HERE))  # feedgen, when this file is imported rather than
 
 import feedgen  # noqa: E402
 
-STAGES = ("poll", "repoll", "embed", "group", "build", "run")
+STAGES = ("poll", "repoll", "embed", "group", "build", "run", "workers")
+WORKER_COUNTS = (1, 2, 4)
+BENCH_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"  # AGGREGATOR_BENCH_POSTGRES
 RESULT_MARK = "BENCH_RESULT "
 CHILD_ENV = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 STAGE_MODULES = {
@@ -54,6 +57,7 @@ STAGE_MODULES = {
         "aggregator.stories",
         "aggregator.site",
     ),
+    "workers": ("aggregator.workers", "psycopg", "psycopg_pool"),
 }
 
 
@@ -1006,6 +1010,118 @@ def _summary_lines(output: str) -> str:
     return "; ".join(lines[:6])[:500] or _last_lines(output)
 
 
+# ====================================================================== workers on PostgreSQL
+
+
+def stage_workers(ctx: Context) -> list[Row]:
+    """The same first poll three ways in one run: `aggregator poll` into SQLite, then 1, 2
+    and 4 `aggregator worker --role poll --once` processes into a fresh PostgreSQL database."""
+    sizes = ctx.sizes
+    workload = f"{sizes.feeds} feeds × {sizes.items_per_feed} items, {sizes.hosts} hosts"
+    if why := missing_modules("workers"):
+        return [Row("workers", workload, result=f"not available: {why}")]
+    server_url = os.environ.get("AGGREGATOR_BENCH_POSTGRES", BENCH_POSTGRES)
+    folder = ctx.workdir / "workers"
+    server = feed_server(folder.parent, sizes.feeds, sizes.items_per_feed, sizes.hosts, ctx.seed)
+    rows: list[Row] = []
+    with server as (urls_file, _ready, server_cpu):
+        urls = _read_urls(str(urls_file))
+        config = _workers_config(folder / "sqlite", urls, "bench.db")
+        before = server_cpu()
+        baseline = _cli(ctx, ["poll", "-c", str(config)], "workers:sqlite")
+        rows.append(_workers_row(ctx, "1 × `aggregator poll` → SQLite", baseline, None))
+        rows[-1].notes.append(_server_note(server_cpu() - before, "SQLite poll"))
+        expected = sizes.feeds * sizes.items_per_feed
+        rows[-1].notes.append(_stored_note(folder / "sqlite" / "bench.db", expected))
+        for count in WORKER_COUNTS:
+            try:
+                database = _bench_database(server_url, count)
+            except Exception as exc:  # no server: say so in the table, not as a traceback
+                rows.append(Row("workers", workload, result=f"not available: {exc}"[:120]))
+                break
+            try:
+                config = _workers_config(folder / f"pg{count}", urls, database)
+                run = _run_workers(ctx, config, count)
+                row = _workers_row(ctx, f"{count} × `worker --role poll` → PostgreSQL", run, None)
+                if not run.error and not baseline.error:
+                    ratio = run.wall_s / baseline.wall_s
+                    row.baseline = f"{baseline.wall_s:.1f} s SQLite poll"
+                    row.ratio = f"{ratio:.2f}×"
+                    if count == max(WORKER_COUNTS):
+                        row.target = "≤ 1.5× SQLite"
+                        row.result = ctx.verdict(ratio <= 1.5)
+                row.notes.append(_stored_note(database, expected))
+                rows.append(row)
+            finally:
+                _drop_bench_database(server_url, database)
+    return rows
+
+
+def _workers_config(folder: Path, urls: Sequence[str], database: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["allow_private: true  # the benchmark's feeds are on loopback"]
+    lines += [f"database: {database}", "output: site", "feeds:"]
+    lines += [f"  - url: {url}" for url in urls]
+    path = folder / "feeds.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _cli(ctx: Context, args: list[str], name: str) -> ChildRun:
+    run = run_command([sys.executable, "-m", "aggregator.cli", *args], ctx.timeout(300))
+    _show(ctx, name, run)
+    return run
+
+
+def _run_workers(ctx: Context, config: Path, count: int) -> ChildRun:
+    """`count` workers started together; the time until the last one is done."""
+    worker = f"{sys.executable} -m aggregator.cli worker -c {config} --role poll --once"
+    script = f"for i in $(seq {count}); do {worker} & done; status=0; "
+    script += "for job in $(jobs -p); do wait $job || status=1; done; exit $status"
+    run = run_command(["bash", "-c", script], ctx.timeout(300))
+    _show(ctx, f"workers:{count}", run)
+    return run
+
+
+def _workers_row(ctx: Context, workload: str, run: ChildRun, target: str | None) -> Row:
+    if run.error:
+        return _cli_failed_row("workers", workload, run)
+    rate = ctx.sizes.feeds / run.wall_s
+    row = Row("workers", workload, run.wall_s, rate, "feeds", run.peak_tree_mb)
+    row.notes.append(f"{workload}: {run.cpu_s:.1f} s CPU; {_summary_lines(run.output)[:200]}")
+    return row
+
+
+def _bench_database(server_url: str, count: int) -> str:
+    import psycopg
+
+    name = f"aggregator_bench_{os.getpid()}_{count}"
+    with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        connection.execute(f'CREATE DATABASE "{name}"')
+    parts = server_url.rsplit("/", 1)
+    return f"{parts[0]}/{name}"
+
+
+def _drop_bench_database(server_url: str, database: str) -> None:
+    import psycopg
+
+    name = database.rsplit("/", 1)[1]
+    with psycopg.connect(server_url, autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _stored_note(database: Path | str, expected: int) -> str:
+    sys.path.insert(0, str(REPO))
+    from aggregator.store import Store
+
+    with Store.open(database) as store:
+        items = store.count_items()
+        ok = store.db.execute("SELECT count(*) FROM feeds WHERE last_status = 'ok'").fetchone()[0]
+    check = "all stored" if items == expected else f"MISSING {expected - items}"
+    return f"{items} items stored ({check}), {ok} feeds ok"
+
+
 # ====================================================================== table
 
 
@@ -1086,7 +1202,13 @@ def run_stages(ctx: Context, selected: set[str]) -> list[Row]:
     rows: list[Row] = []
     if selected & {"poll", "repoll"}:
         rows += stage_poll(ctx, selected)
-    stages = {"embed": stage_embed, "group": stage_group, "build": stage_build, "run": stage_run}
+    stages = {
+        "embed": stage_embed,
+        "group": stage_group,
+        "build": stage_build,
+        "run": stage_run,
+        "workers": stage_workers,
+    }
     for name, stage in stages.items():
         if name in selected:
             print(f"benchmark: {name} ...", file=sys.stderr, flush=True)
