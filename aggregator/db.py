@@ -108,6 +108,13 @@ class _SqliteTx:
         return max(self.connection.executemany(sql, rows).rowcount, 0)
 
 
+def sqlite_schema(sql: str) -> str:
+    """A migration's text with SQLite's types (for tests that build an old database by hand)."""
+    for token, text in _SQLITE_TYPES.items():
+        sql = sql.replace(token, text)
+    return sql
+
+
 class SqliteDatabase:
     kind = "sqlite"
     # Claims need no row locks here: BEGIN IMMEDIATE already runs writers one at a time.
@@ -142,9 +149,7 @@ class SqliteDatabase:
         return self._tx.execute(sql, params)
 
     def schema(self, sql: str) -> str:
-        for token, text in _SQLITE_TYPES.items():
-            sql = sql.replace(token, text)
-        return sql
+        return sqlite_schema(sql)
 
     def integrity_ok(self) -> bool:
         return self.connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

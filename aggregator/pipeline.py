@@ -22,6 +22,7 @@ from aggregator.config import Config, FeedConfig
 from aggregator.coverage import coverage_spec
 from aggregator.digest import digest_to_dict, digests_from_dicts, make_digest
 from aggregator.feedvalue import FeedValue
+from aggregator.intake import decide
 from aggregator.models import FeedState, FetchOutcome, Item, RunSummary
 from aggregator.store import Store
 from aggregator.text import canonical_url
@@ -195,10 +196,10 @@ def poll(
     def flush() -> None:
         batch = pending[:]
         pending.clear()
-        if batch:
-            news = store.record_outcomes([(o, names.get(o.url)) for o in batch])
-            for outcome, new in zip(batch, news, strict=True):
-                account(outcome, new)
+        updates = [decide(o, names.get(o.url)) for o in batch]  # None: not due, nothing to store
+        news = iter(store.record_updates([u for u in updates if u is not None]))
+        for outcome, update in zip(batch, updates, strict=True):
+            account(outcome, next(news) if update is not None else 0)
 
     def account(outcome: FetchOutcome, new: int) -> None:
         counts["new"] += new

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import time
@@ -22,7 +21,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from aggregator.boilerplate import strip_boilerplate
 from aggregator.db import (
     MIGRATION_LOCK,
     Database,
@@ -31,15 +29,8 @@ from aggregator.db import (
     connect,
     is_postgres_url,
 )
-from aggregator.models import (
-    FeedState,
-    FetchOutcome,
-    Item,
-    ParsedEntry,
-    Story,
-    StoryItemRecord,
-)
-from aggregator.text import canonical_url
+from aggregator.intake import FeedUpdate, host_of
+from aggregator.models import FeedState, Item, Story, StoryItemRecord
 
 if TYPE_CHECKING:
     from aggregator.config import FeedConfig
@@ -205,16 +196,6 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
-def item_key(entry: ParsedEntry) -> str:
-    """The identity of an entry within its feed: guid, else canonical link, else its text."""
-    if entry.guid:
-        return "guid:" + entry.guid.strip()
-    if entry.link:
-        return "link:" + canonical_url(entry.link)
-    digest = hashlib.sha256(f"{entry.title}\n{entry.summary}".encode()).hexdigest()
-    return "text:" + digest
-
-
 @contextlib.contextmanager
 def run_lock(database: Path | str, wait_seconds: float = 0.0) -> Iterator[None]:
     """One aggregator run per database at a time (cron overlap): wait, then give up clearly."""
@@ -375,36 +356,29 @@ class Store:
             )
         return states
 
-    def record_outcome(self, outcome: FetchOutcome, outlet: str | None) -> int:
-        """Store one feed's poll result and its new entries; returns how many items were new."""
-        return self.record_outcomes([(outcome, outlet)])[0]
-
-    def record_outcomes(self, outcomes: Sequence[tuple[FetchOutcome, str | None]]) -> list[int]:
-        """record_outcome for several feeds in one transaction (cheaper than one each): all of
-        them are stored or, if the process dies first, none. Returns the new items per feed."""
-        if all(outcome.status == "skipped" for outcome, _outlet in outcomes):
-            return [0] * len(outcomes)
+    def record_updates(self, updates: Sequence[FeedUpdate]) -> list[int]:
+        """Store polls (see aggregator.intake) in one transaction: all of them or, if the
+        process dies first, none (one commit for several feeds is much cheaper than one
+        each). Returns how many items were new, per update."""
+        if not updates:
+            return []
         with self.transaction() as db:
-            return [self._record(db, outcome, outlet) for outcome, outlet in outcomes]
+            return [self._record(db, update) for update in updates]
 
-    def _record(self, db: Tx, outcome: FetchOutcome, outlet: str | None) -> int:
-        if outcome.status == "skipped":
-            return 0
-        self._upsert_feed(db, outcome)
-        if outcome.status != "ok" or outcome.feed is None:
-            return 0
-        name = outlet or outcome.feed.title or _host(outcome.url)
-        return self._insert_entries(db, outcome, name)
+    def _record(self, db: Tx, update: FeedUpdate) -> int:
+        self._upsert_feed(db, update)
+        return self._insert_items(db, update) if update.items else 0
 
-    def _upsert_feed(self, db: Tx, o: FetchOutcome) -> None:
+    def _upsert_feed(self, db: Tx, u: FeedUpdate) -> None:
         db.execute(
             "INSERT INTO feeds (url, fetch_url, host) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING",
-            (o.url, o.fetch_url or o.url, _host(o.fetch_url or o.url)),
+            (u.url, u.fetch_url, u.host),
         )
-        ok = o.status in ("ok", "not_modified")
+        # An error keeps the validators and the time of the last success.
+        fresh = u.status == "ok"
         db.execute(
             """UPDATE feeds SET
-                 fetch_url = coalesce(?, fetch_url),
+                 fetch_url = ?,
                  title = coalesce(?, title),
                  etag = CASE WHEN ? THEN ? ELSE etag END,
                  last_modified = CASE WHEN ? THEN ? ELSE last_modified END,
@@ -415,62 +389,40 @@ class Store:
                  host = ?, lease_until = NULL, leased_by = NULL
                WHERE url = ?""",
             (
-                o.fetch_url,
-                o.feed.title if o.feed else None,
-                o.status == "ok",
-                o.etag,
-                o.status == "ok",
-                o.last_modified,
-                o.status,
-                o.http_status,
-                o.error,
-                _ts(o.checked_at),
-                ok,
-                _ts(o.checked_at),
-                o.consecutive_errors,
-                _ts(o.next_due),
-                int(o.status == "gone"),
-                o.discovered_feed_url,
-                o.due_reason,
-                _ts(o.retry_at),
-                _host(o.fetch_url or o.url),
-                o.url,
+                u.fetch_url,
+                u.title,
+                fresh,
+                u.etag,
+                fresh,
+                u.last_modified,
+                u.status,
+                u.http_status,
+                u.error,
+                _ts(u.checked_at),
+                u.succeeded,
+                _ts(u.checked_at),
+                u.consecutive_errors,
+                _ts(u.next_due),
+                int(u.status == "gone"),
+                u.discovered_url,
+                u.due_reason,
+                _ts(u.retry_after),
+                u.host,
+                u.url,
             ),
         )
 
-    def _insert_entries(self, db: Tx, o: FetchOutcome, outlet: str) -> int:
-        assert o.feed is not None
-        seen_at = _ts(o.checked_at)
-        latest = o.checked_at + timedelta(hours=1)
-        rows = []
-        for entry in o.feed.entries:
-            canonical = canonical_url(entry.link) if entry.link else None
-            published = entry.published
-            # A date in the future is a feed bug; trust the time we saw it instead.
-            if published is not None and published > latest:
-                published = None
-            published_ts = _ts(published) if published else None
-            rows.append(
-                (
-                    o.url,
-                    item_key(entry),
-                    canonical,
-                    entry.link,
-                    entry.title,
-                    strip_boilerplate(entry.summary),
-                    outlet,
-                    published_ts,
-                    seen_at,
-                    published_ts or seen_at,
-                )
-            )
+    def _insert_items(self, db: Tx, u: FeedUpdate) -> int:
         # The same article reached us through another feed: one query for the whole feed (the
         # feed's own rows never count, so rows inserted below cannot change the answer).
-        elsewhere = self._linked_elsewhere(db, o.url, {r[2] for r in rows if r[2]})
-        if elsewhere:
-            rows = [r for r in rows if r[2] not in elsewhere]
-        if not rows:
-            return 0
+        links = {i.canonical_link for i in u.items if i.canonical_link}
+        elsewhere = self._linked_elsewhere(db, u.url, links)
+        rows = [
+            (u.url, i.key, i.canonical_link, i.link, i.title, i.summary, i.outlet,
+             _ts(i.published), _ts(i.first_seen), _ts(i.sort_time))
+            for i in u.items
+            if i.canonical_link not in elsewhere
+        ]  # fmt: skip
         return db.executemany(
             """INSERT INTO items (feed_url, key, canonical_link, link, title, summary, outlet,
                                   published, first_seen, sort_time)
@@ -586,11 +538,11 @@ class Store:
             db.executemany(
                 "INSERT INTO feeds (url, fetch_url, host) VALUES (?, ?, ?) "
                 "ON CONFLICT (url) DO NOTHING",
-                [(url, url, _host(url)) for url in wanted if url not in known],
+                [(url, url, host_of(url)) for url in wanted if url not in known],
             )
             configured = set(wanted)
             changes = [
-                (int(url not in configured), host or _host(fetch_url), url)
+                (int(url not in configured), host or host_of(fetch_url), url)
                 for url, (fetch_url, host, retired) in sorted(known.items())
                 if retired != int(url not in configured) or host is None
             ]
@@ -650,14 +602,12 @@ class Store:
                 ]
         return claimed
 
-    def record_claimed(
-        self, worker: str, outcomes: Sequence[tuple[FetchOutcome, str | None]]
-    ) -> list[int | None]:
-        """record_outcomes for feeds this worker claimed; a feed whose lease another worker
+    def record_claimed(self, worker: str, updates: Sequence[FeedUpdate]) -> list[int | None]:
+        """record_updates for feeds this worker claimed; a feed whose lease another worker
         took over meanwhile is left to that worker (None), so no poll is stored twice."""
         with self.transaction() as db:
             held = set()
-            for chunk in _chunks(sorted({o.url for o, _ in outcomes}), 500):
+            for chunk in _chunks(sorted({u.url for u in updates}), 500):
                 marks = ",".join("?" * len(chunk))
                 held.update(
                     r[0]
@@ -667,10 +617,7 @@ class Store:
                         (*chunk, worker),
                     )
                 )
-            return [
-                self._record(db, outcome, outlet) if outcome.url in held else None
-                for outcome, outlet in outcomes
-            ]
+            return [self._record(db, u) if u.url in held else None for u in updates]
 
     def release_hosts(self, worker: str, hosts: Iterable[str]) -> None:
         with self.transaction() as db:
@@ -1001,12 +948,6 @@ def _chunks(values: Sequence, size: int) -> Iterator[list]:
     values = list(values)
     for start in range(0, len(values), size):
         yield values[start : start + size]
-
-
-def _host(url: str) -> str:
-    from urllib.parse import urlsplit
-
-    return urlsplit(url).hostname or url
 
 
 def database_exists(target: Path | str) -> bool:

@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from aggregator.config import Config
+from aggregator.intake import decide
 from aggregator.models import FetchOutcome
 from aggregator.pipeline import poll_options, utcnow
 from aggregator.store import ClaimedFeed, Store
@@ -182,10 +183,9 @@ class _PollRun:
         """Store the results, then let go of the hosts whose feeds are all stored; True when
         hosts were released (their next feeds may be claimable now)."""
         batch, self.results = self.results, []
+        updates = [decide(o, self.names.get(o.url)) for o in batch]  # never None: all due
         if batch:
-            news = self.store.record_claimed(
-                self.worker, [(o, self.names.get(o.url)) for o in batch]
-            )
+            news = self.store.record_claimed(self.worker, updates)  # type: ignore[arg-type]
             for outcome, new in zip(batch, news, strict=True):
                 self._account(outcome, new)
         released, self.finished_hosts = self.finished_hosts, []

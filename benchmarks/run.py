@@ -329,21 +329,21 @@ def _poll_into(store: Any, config: Any, counts: dict[str, Any]) -> None:
             errors.append(f"{outcome.url}: {outcome.error}")
 
     store_seconds = 0.0
-    record_outcomes = store.record_outcomes
+    record_updates = store.record_updates
 
     def timed_record(batch: Any) -> list[int]:
         nonlocal store_seconds
         start = time.perf_counter()
         try:
-            return record_outcomes(batch)
+            return record_updates(batch)
         finally:
             store_seconds += time.perf_counter() - start
 
-    store.record_outcomes = timed_record  # only to report the time spent storing
+    store.record_updates = timed_record  # only to report the time spent storing
     try:
         summary = poll(config, store, now=datetime.now(UTC), force=True, on_result=count)
     finally:
-        del store.record_outcomes
+        del store.record_updates
     counts.update(statuses=statuses, new_items=summary.new_items, store_seconds=store_seconds)
     counts["errors"] = errors
 

@@ -360,6 +360,7 @@ def test_check_reports_each_feed_and_stores_nothing(
 
 
 def test_status_before_and_after_a_poll(tmp_path: Path, feed_server: FeedServer) -> None:
+    from aggregator.intake import decide
     from aggregator.poller import poll
     from aggregator.store import Store
 
@@ -373,7 +374,7 @@ def test_status_before_and_after_a_poll(tmp_path: Path, feed_server: FeedServer)
     config = load_config(path)
     with Store.open(config.database) as store:
         for outcome in poll(store.feed_states(config.feeds), now=datetime.now(UTC)):
-            store.record_outcome(outcome, None)
+            store.record_updates([decide(outcome, None)])
 
     after = json.loads(cli("status", "--json", "-c", path).output)
     assert [h["last_status"] for h in after] == ["ok", "error"]

@@ -13,6 +13,7 @@ from aggregator.config import Config, FeedConfig
 from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed
 from aggregator.pipeline import cluster
 from aggregator.store import Store
+from tests.test_store import record
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 WIRE_TITLE = "Storm closes port of Rotterdam"
@@ -74,9 +75,9 @@ def test_syndicated_copies_are_embedded_once_and_share_the_vector(tmp_path: Path
     )
     embedder = CountingEmbedder()
     with Store.open(config.database) as store:
-        store.record_outcome(outcome(urls[0], [wire_copy(0), own_report]), "Outlet 0")
+        record(store, outcome(urls[0], [wire_copy(0), own_report]), "Outlet 0")
         for n in range(1, 4):
-            store.record_outcome(outcome(urls[n], [wire_copy(n)]), f"Outlet {n}")
+            record(store, outcome(urls[n], [wire_copy(n)]), f"Outlet {n}")
 
         summary = cluster(config, store, now=NOW, embedder=embedder)
 
@@ -98,7 +99,7 @@ def test_syndicated_copies_are_embedded_once_and_share_the_vector(tmp_path: Path
 
         # A late copy takes the vector its original got in an earlier run.
         late_url = "https://late.example/feed"
-        store.record_outcome(outcome(late_url, [wire_copy(9)]), "Late outlet")
+        record(store, outcome(late_url, [wire_copy(9)]), "Late outlet")
         config = replace(config, feeds=(*config.feeds, FeedConfig(url=late_url)))
         reported: list[tuple[int, int]] = []
         late = cluster(

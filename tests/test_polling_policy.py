@@ -19,6 +19,7 @@ from click.testing import CliRunner
 import aggregator.store
 from aggregator.cli import main
 from aggregator.config import ConfigError, FeedConfig, load_config
+from aggregator.db import sqlite_schema
 from aggregator.feeds_cli import feeds
 from aggregator.models import FeedState
 from aggregator.netguard import GuardedBackend, PrivateAddressError, is_allowed
@@ -372,7 +373,7 @@ def test_a_version_1_database_keeps_its_schedule_and_backoff_after_the_upgrade(
     path = write_config(tmp_path, f"  - url: {url}\n", "allow_private: true\n")
     backoff_until = NOW + timedelta(hours=2)
     with sqlite3.connect(tmp_path / "agg.db") as old:
-        old.executescript(aggregator.store._MIGRATIONS[0][1])
+        old.executescript(sqlite_schema(aggregator.store._MIGRATIONS[0][1]))
         old.execute("INSERT INTO meta VALUES ('schema_version', '1')")
         old.execute(
             "INSERT INTO feeds (url, fetch_url, consecutive_errors, next_due, last_status) "
@@ -386,7 +387,7 @@ def test_a_version_1_database_keeps_its_schedule_and_backoff_after_the_upgrade(
     assert feed_server.requests == []  # still in backoff
     assert (states[url].consecutive_errors, states[url].next_due) == (3, backoff_until)
     with Store.open(tmp_path / "agg.db") as store:
-        assert store.meta("schema_version") == "2"
+        assert store.meta("schema_version") == str(aggregator.store.SCHEMA_VERSION)
         assert store.feed_config_hashes()[url] == feed_fingerprint(
             load_config(path), FeedConfig(url, allow_private=True)
         )

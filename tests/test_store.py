@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from aggregator.config import FeedConfig
+from aggregator.intake import decide, item_key
 from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed, Story, StoryMember
-from aggregator.store import SCHEMA_VERSION, LockedError, Store, StoreError, item_key, run_lock
+from aggregator.store import SCHEMA_VERSION, LockedError, Store, StoreError, run_lock
 from aggregator.text import canonical_url
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -45,10 +46,21 @@ def outcome(url: str, entries: list[ParsedEntry], **overrides) -> FetchOutcome:
     return FetchOutcome(**values)
 
 
+def record(store: Store, result: FetchOutcome, outlet: str | None) -> int:
+    """Poll result -> intake's decision -> the store, as pipeline.poll does it."""
+    return record_all(store, [(result, outlet)])[0]
+
+
+def record_all(store: Store, results: list[tuple[FetchOutcome, str | None]]) -> list[int]:
+    updates = [decide(result, outlet) for result, outlet in results]
+    news = iter(store.record_updates([u for u in updates if u is not None]))
+    return [next(news) if u is not None else 0 for u in updates]
+
+
 def test_recording_the_same_feed_twice_adds_nothing(store_target) -> None:
     with Store.open(store_target()) as store:
-        first = store.record_outcome(outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
-        again = store.record_outcome(outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
+        first = record(store, outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
+        again = record(store, outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
         assert (first, again) == (2, 0)
         assert store.count_items() == 2
 
@@ -56,7 +68,7 @@ def test_recording_the_same_feed_twice_adds_nothing(store_target) -> None:
 def test_a_reopened_store_keeps_items_and_schema_version(store_target) -> None:
     path = store_target()
     with Store.open(path) as store:
-        store.record_outcome(outcome("https://a.example/feed", [entry(1)]), "A")
+        record(store, outcome("https://a.example/feed", [entry(1)]), "A")
     with Store.open(path) as store:
         assert store.count_items() == 1
         assert store.meta("schema_version") == str(SCHEMA_VERSION)
@@ -82,17 +94,17 @@ def test_items_without_guid_are_keyed_by_canonical_link() -> None:
 
 def test_the_same_article_through_two_feeds_is_stored_once(store_target) -> None:
     with Store.open(store_target()) as store:
-        store.record_outcome(outcome("https://a.example/world", [entry(1)]), "A")
-        added = store.record_outcome(
-            outcome("https://a.example/top", [entry(1, guid="other")]), "A"
-        )
+        record(store, outcome("https://a.example/world", [entry(1)]), "A")
+        added = record(store, outcome("https://a.example/top", [entry(1, guid="other")]), "A")
         assert added == 0
 
 
 def test_future_dates_fall_back_to_first_seen(store_target) -> None:
     with Store.open(store_target()) as store:
-        store.record_outcome(
-            outcome("https://a.example/f", [entry(1, published=NOW + timedelta(days=3))]), "A"
+        record(
+            store,
+            outcome("https://a.example/f", [entry(1, published=NOW + timedelta(days=3))]),
+            "A",
         )
         (item,) = store.items_since(NOW - timedelta(days=1))
         assert item.published == NOW
@@ -101,11 +113,11 @@ def test_future_dates_fall_back_to_first_seen(store_target) -> None:
 def test_errors_keep_validators_and_count_up(store_target) -> None:
     url = "https://a.example/feed"
     with Store.open(store_target()) as store:
-        store.record_outcome(outcome(url, [entry(1)]), "A")
+        record(store, outcome(url, [entry(1)]), "A")
         failed = outcome(
             url, [], status="error", feed=None, error="HTTP 500", etag=None, consecutive_errors=1
         )
-        store.record_outcome(failed, "A")
+        record(store, failed, "A")
         (state,) = store.feed_states([FeedConfig(url=url)])
         assert state.etag == '"v1"'
         assert state.consecutive_errors == 1
@@ -117,7 +129,7 @@ def test_errors_keep_validators_and_count_up(store_target) -> None:
 
 def test_vectors_round_trip_per_model_key(store_target) -> None:
     with Store.open(store_target()) as store:
-        store.record_outcome(outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
+        record(store, outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
         vectors = np.random.default_rng(0).random((2, 4), dtype=np.float32)
         store.save_vectors([1, 2], vectors, "model-a")
         found = store.vectors([1, 2, 3], "model-a")
@@ -128,7 +140,7 @@ def test_vectors_round_trip_per_model_key(store_target) -> None:
 
 def test_saving_stories_moves_items_and_drops_empty_stories(store_target) -> None:
     with Store.open(store_target()) as store:
-        store.record_outcome(outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
+        record(store, outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
         items = store.items_since(NOW - timedelta(days=1))
         one, two = (
             Story(id=f"s-{i.id}", headline_item_id=i.id, members=(StoryMember(i),)) for i in items
@@ -183,12 +195,12 @@ def test_a_batch_of_outcomes_matches_recording_them_one_by_one(store_target) -> 
         outcome("https://a.example/feed", [entry(1), entry(5)]),
     ]
     with Store.open(store_target("one")) as store:
-        one_by_one = [store.record_outcome(o, "Outlet") for o in batch]
+        one_by_one = [record(store, o, "Outlet") for o in batch]
         rows_one = store.db.execute(
             "SELECT feed_url, key, canonical_link, sort_time FROM items ORDER BY id"
         ).fetchall()
     with Store.open(store_target("many")) as store:
-        batched = store.record_outcomes([(o, "Outlet") for o in batch])
+        batched = record_all(store, [(o, "Outlet") for o in batch])
         rows_many = store.db.execute(
             "SELECT feed_url, key, canonical_link, sort_time FROM items ORDER BY id"
         ).fetchall()
@@ -207,7 +219,7 @@ def test_a_failed_batch_leaves_nothing(store_target) -> None:
     broken = outcome("https://b.example/feed", [entry(2, title=object())])  # cannot be bound
     with Store.open(store_target()) as store:
         with pytest.raises(store.db.Error):
-            store.record_outcomes([(good, "A"), (broken, "B")])
+            record_all(store, [(good, "A"), (broken, "B")])
         assert store.count_items() == 0
         assert store.db.execute("SELECT count(*) FROM feeds").fetchone()[0] == 0
 
@@ -217,7 +229,7 @@ def test_page_junk_is_stripped_from_stored_summaries(store_target) -> None:
         1, summary="Talks began on Sunday in the capital as planned. - Advertisement - Buy now"
     )
     with Store.open(store_target()) as store:
-        store.record_outcome(outcome("https://a.example/feed", [junk]), "A")
+        record(store, outcome("https://a.example/feed", [junk]), "A")
         (item,) = store.items_since(NOW - timedelta(days=1))
     assert item.summary == "Talks began on Sunday in the capital as planned."
 

@@ -12,17 +12,13 @@ from aggregator.cli import main
 from aggregator.models import Story, StoryMember
 from aggregator.store import Store
 from tests.support.databases import fresh_postgres
-from tests.test_store import NOW, entry, outcome
+from tests.test_store import NOW, entry, outcome, record
 
 
 def filled_sqlite(path: Path) -> None:
     with Store.open(path) as store:
-        store.record_outcome(
-            outcome("https://a.example/feed", [entry(n) for n in range(1, 6)]), "A"
-        )
-        store.record_outcome(
-            outcome("https://b.example/feed", [entry(n) for n in range(6, 9)]), "B"
-        )
+        record(store, outcome("https://a.example/feed", [entry(n) for n in range(1, 6)]), "A")
+        record(store, outcome("https://b.example/feed", [entry(n) for n in range(6, 9)]), "B")
         items = store.items_since(NOW - timedelta(days=2))
         ids = [i.id for i in items]
         store.save_vectors(ids, np.random.default_rng(1).random((len(ids), 8), np.float32), "m")
@@ -84,7 +80,7 @@ def test_copy_keeps_every_id_and_a_rerun_changes_nothing(tmp_path: Path, postgre
 
     # New items in the copy get ids after the copied ones.
     with Store.open(target) as store:
-        store.record_outcome(outcome("https://c.example/feed", [entry(20)]), "C")
+        record(store, outcome("https://c.example/feed", [entry(20)]), "C")
         (new_id,) = [
             r[0] for r in store.db.execute("SELECT id FROM items WHERE feed_url LIKE '%c.example%'")
         ]

@@ -1,0 +1,128 @@
+"""Between poll and store: what one poll of one feed should change, decided without I/O.
+
+The poller says what happened (a `FetchOutcome`); this module decides what it means for the
+store (a `FeedUpdate`: the feed's new state and the items to add, each already cleaned,
+dated and named); the store only writes it. Keeping the decisions here keeps them testable
+without a database and the same on every backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from aggregator.boilerplate import strip_boilerplate
+from aggregator.models import FetchOutcome, FetchStatus, ParsedEntry
+from aggregator.text import canonical_url
+
+# A date further ahead than this is a feed bug: the item is dated when we first saw it.
+FUTURE_SLACK = timedelta(hours=1)
+
+
+@dataclass(frozen=True, slots=True)
+class NewItem:
+    """An entry as it is to be stored; ignored by the store if its (feed, key) is known."""
+
+    key: str  # identity within the feed (item_key)
+    canonical_link: str | None  # identity across feeds: the same article through two feeds
+    link: str | None
+    title: str
+    summary: str  # page junk already stripped
+    outlet: str
+    published: datetime | None  # None when missing or implausible
+    first_seen: datetime
+
+    @property
+    def sort_time(self) -> datetime:
+        return self.published or self.first_seen
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUpdate:
+    """One feed's poll as the store records it: its row, and (after a 200) its entries."""
+
+    url: str
+    status: FetchStatus
+    checked_at: datetime
+    next_due: datetime
+    fetch_url: str
+    host: str  # politeness unit of `aggregator worker`
+    title: str | None = None
+    http_status: int | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    error: str | None = None
+    discovered_url: str | None = None
+    consecutive_errors: int = 0
+    due_reason: str | None = None  # which rule sets next_due (see schedule.py)
+    retry_after: datetime | None = None  # the server's Retry-After, kept apart from backoff
+    items: tuple[NewItem, ...] = ()
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status in ("ok", "not_modified")
+
+
+def item_key(entry: ParsedEntry) -> str:
+    """The identity of an entry within its feed: guid, else canonical link, else its text."""
+    if entry.guid:
+        return "guid:" + entry.guid.strip()
+    if entry.link:
+        return "link:" + canonical_url(entry.link)
+    digest = hashlib.sha256(f"{entry.title}\n{entry.summary}".encode()).hexdigest()
+    return "text:" + digest
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).hostname or url
+
+
+def decide(outcome: FetchOutcome, outlet: str | None) -> FeedUpdate | None:
+    """The store's update for one poll result; None when nothing was polled (not due).
+
+    `outlet` is the name from feeds.yaml; without one the feed's own title, else its host.
+    """
+    if outcome.status == "skipped":
+        return None
+    fetch_url = outcome.fetch_url or outcome.url
+    feed = outcome.feed if outcome.status == "ok" else None
+    items: tuple[NewItem, ...] = ()
+    if feed is not None:
+        name = outlet or feed.title or host_of(outcome.url)
+        items = tuple(_new_item(entry, name, outcome.checked_at) for entry in feed.entries)
+    return FeedUpdate(
+        url=outcome.url,
+        status=outcome.status,
+        checked_at=outcome.checked_at,
+        next_due=outcome.next_due,
+        fetch_url=fetch_url,
+        host=host_of(fetch_url),
+        title=outcome.feed.title if outcome.feed else None,
+        http_status=outcome.http_status,
+        etag=outcome.etag,
+        last_modified=outcome.last_modified,
+        error=outcome.error,
+        discovered_url=outcome.discovered_feed_url,
+        consecutive_errors=outcome.consecutive_errors,
+        due_reason=outcome.due_reason,
+        retry_after=outcome.retry_at,
+        items=items,
+    )
+
+
+def _new_item(entry: ParsedEntry, outlet: str, seen_at: datetime) -> NewItem:
+    published = entry.published
+    if published is not None and published > seen_at + FUTURE_SLACK:
+        published = None
+    return NewItem(
+        key=item_key(entry),
+        canonical_link=canonical_url(entry.link) if entry.link else None,
+        link=entry.link,
+        title=entry.title,
+        summary=strip_boilerplate(entry.summary),
+        outlet=outlet,
+        published=published,
+        first_seen=seen_at,
+    )

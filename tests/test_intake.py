@@ -1,0 +1,53 @@
+"""aggregator.intake: what a poll result means for the store, decided without a database."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from aggregator.intake import FUTURE_SLACK, decide
+from aggregator.models import ParsedFeed
+from tests.test_store import NOW, entry, outcome
+
+
+def test_a_future_date_is_replaced_by_the_time_the_item_was_first_seen() -> None:
+    soon, later = NOW + FUTURE_SLACK, NOW + FUTURE_SLACK + timedelta(seconds=1)
+    update = decide(outcome("https://a.example/f", [entry(1, published=soon),
+                                                    entry(2, published=later)]), "A")  # fmt: skip
+    assert update is not None
+    first, second = update.items
+    assert (first.published, first.sort_time) == (soon, soon)  # within the slack: kept
+    assert (second.published, second.sort_time) == (None, NOW)
+
+
+def test_page_junk_is_stripped_and_links_are_canonical() -> None:
+    junk = entry(1, summary="Talks began on Sunday as planned. - Advertisement - Buy now")
+    (item,) = decide(outcome("https://a.example/f", [junk]), "A").items  # type: ignore[union-attr]
+    assert item.summary == "Talks began on Sunday as planned."
+    assert item.canonical_link == "https://news.example/1"
+    assert item.key == "guid:guid-1"
+
+
+@pytest.mark.parametrize(
+    ("configured", "feed_title", "expected"),
+    [("Configured", "Feed title", "Configured"), (None, "Feed title", "Feed title"),
+     (None, None, "a.example")],
+)  # fmt: skip
+def test_the_outlet_is_the_configured_name_else_the_feed_title_else_the_host(
+    configured: str | None, feed_title: str | None, expected: str
+) -> None:
+    result = outcome("https://a.example/f", [entry(1)])
+    result = replace(result, feed=replace(result.feed, title=feed_title))
+    update = decide(result, configured)
+    assert update is not None and {i.outlet for i in update.items} == {expected}
+
+
+def test_only_a_fetched_feed_brings_items_and_a_skipped_one_changes_nothing() -> None:
+    feed = ParsedFeed(title="T", link=None, entries=(entry(1),))
+    failed = outcome("https://a.example/f", [], status="error", feed=feed, error="HTTP 500")
+    update = decide(failed, "A")
+    assert update is not None and update.items == () and update.error == "HTTP 500"
+    assert update.host == "a.example" and not update.succeeded
+    assert decide(outcome("https://a.example/f", [], status="skipped", feed=None), "A") is None
