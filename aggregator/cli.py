@@ -133,7 +133,7 @@ def main(verbose: int) -> None:
 
 def _do_poll(config: Config, store: Store, force: bool, urls: tuple[str, ...] = ()):
     from aggregator import pipeline
-    from aggregator.poller import progress
+    from aggregator.cli_report import progress
     from aggregator.text import safe_terminal_text
 
     try:
@@ -706,7 +706,7 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
 
 def _work(name: str, config: Config, store: Store, me: str, stop, embedder, send: bool) -> None:
     from aggregator import workers
-    from aggregator.poller import describe
+    from aggregator.cli_report import describe
 
     if name == "poll":
 

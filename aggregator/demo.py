@@ -8,6 +8,7 @@ so the demo exercises the same code paths as real polling.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import http.server
 import json
@@ -148,6 +149,8 @@ def run_demo(
     with serve_feeds(workdir / "feeds") as base_url:
         # The server's port changes each time, so the config is rewritten each time.
         config = load_config(write_demo_config(workdir, base_url, feeds))
+        # Always its own SQLite file, whatever AGGREGATOR_DATABASE says: the demo wipes it.
+        config = dataclasses.replace(config, database=(workdir / "demo.db").resolve())
         with run_lock(config.database, 60):
             # Feed URLs change with the port: start from a fresh database each time.
             for suffix in ("", "-wal", "-shm"):
@@ -181,11 +184,8 @@ def _agreement_with_labels(store) -> str:
     from aggregator.evaluate import bcubed
 
     gold = {item["id"]: item["story"] for item in load_demo_items()}
-    rows = store.db.execute(
-        "SELECT substr(i.key, 6), s.story_id FROM items i JOIN story_items s ON s.item_id = i.id "
-        "WHERE i.key LIKE 'guid:%'"
-    ).fetchall()
-    labelled = [(story, gold[guid]) for guid, story in rows if guid in gold]
+    stories = {key.removeprefix("guid:"): story for key, story in store.item_stories()}
+    labelled = [(story, gold[guid]) for guid, story in stories.items() if guid in gold]
     if not labelled:
         return "labels: no labelled items"
     precision, recall, f1 = bcubed([p for p, _ in labelled], [g for _, g in labelled])

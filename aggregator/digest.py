@@ -50,8 +50,6 @@ def make_digest(
     stories: Iterable[Story],
     day: date,
     generated_at: datetime,
-    feeds_ok: int = 0,
-    feeds_failed: int = 0,
     older_items: int = 0,
     window_hours: float = 24.0,
 ) -> Digest:
@@ -60,8 +58,6 @@ def make_digest(
         day=day,
         generated_at=generated_at,
         stories=tuple(ranked),
-        feeds_ok=feeds_ok,
-        feeds_failed=feeds_failed,
         older_items=older_items,
         window_hours=window_hours,
     )
@@ -74,8 +70,6 @@ def digest_to_dict(digest: Digest) -> dict:
     return {
         "day": digest.day.isoformat(),
         "generated_at": digest.generated_at.isoformat(),
-        "feeds_ok": digest.feeds_ok,
-        "feeds_failed": digest.feeds_failed,
         "older_items": digest.older_items,
         "window_hours": digest.window_hours,
         "stories": [story_to_dict(s) for s in digest.stories],
@@ -116,8 +110,6 @@ def digest_from_dict(data: dict) -> Digest:
         day=date.fromisoformat(data["day"]),
         generated_at=datetime.fromisoformat(data["generated_at"]),
         stories=tuple(_story_from_dict(s) for s in data["stories"]),
-        feeds_ok=data.get("feeds_ok", 0),
-        feeds_failed=data.get("feeds_failed", 0),
         older_items=data.get("older_items", 0),
         window_hours=data.get("window_hours", 24.0),
     )

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import click
 
+from aggregator.cli_report import describe
 from aggregator.config import (
     DEFAULT_CONFIG,
     Config,
@@ -34,7 +35,7 @@ from aggregator.feedsfile import remove_feed as remove_from_file
 from aggregator.models import FeedState, FetchOutcome
 from aggregator.opml import OpmlError, parse_opml, to_opml
 from aggregator.pipeline import UnknownFeedError, feed_config_changes, poll_options, select_feeds
-from aggregator.poller import DiscoveryError, PollOptions, describe, discover, poll
+from aggregator.poller import DiscoveryError, PollOptions, discover, poll
 from aggregator.text import plural, safe_terminal_text
 
 EXIT_FAILED = 1

@@ -184,8 +184,6 @@ class Digest:
     day: date
     generated_at: datetime
     stories: tuple[DigestStory, ...]  # already ranked
-    feeds_ok: int = 0
-    feeds_failed: int = 0
     older_items: int = 0  # with no stories: stored items older than the window, if any
     window_hours: float = 24.0
 
@@ -196,7 +194,6 @@ class RunSummary:
     feeds_failed: int = 0
     feeds_not_modified: int = 0
     new_items: int = 0
-    stories: int = 0
     errors: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (feed url, error)
     full_texts: int = 0  # new items whose article text was extracted
     full_text_failures: int = 0  # new items whose article page could not be used

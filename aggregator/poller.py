@@ -30,15 +30,13 @@ import urllib.request
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import TextIO
 from urllib.parse import urljoin, urlsplit
 
 import certifi
-import click
 import httpcore
 import httpx
 
@@ -69,7 +67,6 @@ from aggregator.schedule import (
     schedule_after_error,
     schedule_after_success,
 )
-from aggregator.text import plural, safe_terminal_text
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -252,39 +249,6 @@ async def fetch_session(
         worker_pool(options, PROCESS_POOL_MIN_FEEDS) as pool,
     ):
         yield FetchSession(_Poller(clients, pool, options, now=datetime.now(UTC), force=True))
-
-
-def describe(outcome: FetchOutcome) -> str:
-    """One line for logs and `feeds check`."""
-    detail = {
-        "ok": lambda o: plural(len(o.feed.entries) if o.feed else 0, "entry", "entries"),
-        "not_modified": lambda o: "not modified",
-        "error": lambda o: o.error or "error",
-        "gone": lambda o: "gone (HTTP 410): no longer polled",
-        "skipped": lambda o: f"not due until {o.next_due:%Y-%m-%d %H:%M} UTC",
-    }[outcome.status](outcome)
-    if outcome.refused:
-        detail += " (no backoff: polled again as soon as its entry in feeds.yaml changes)"
-    if outcome.discovered_feed_url and outcome.discovered_feed_url not in detail:
-        detail += f" (the page links to the feed {outcome.discovered_feed_url})"
-    succeeded = outcome.status in ("ok", "not_modified")
-    if succeeded and outcome.fetch_url and outcome.fetch_url != outcome.url:
-        detail += f" (moved permanently to {outcome.fetch_url})"
-    # Error texts can carry a server's words: no terminal escapes or line breaks from them.
-    return safe_terminal_text(f"{outcome.status:<12} {outcome.url}  {detail}", max_length=500)
-
-
-@contextmanager
-def progress(
-    total: int, *, file: TextIO | None = None, label: str = "Polling feeds"
-) -> Iterator[OnResult]:
-    """An `on_result` callback: a progress bar on a terminal, else one log line per feed."""
-    stream = file or sys.stderr
-    if stream.isatty():
-        with click.progressbar(length=total, label=label, file=stream) as bar:
-            yield lambda _outcome: bar.update(1)
-    else:
-        yield lambda outcome: click.echo(describe(outcome), file=stream)
 
 
 # ---------------------------------------------------------------- one feed

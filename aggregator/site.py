@@ -313,8 +313,6 @@ class DayView:
     stories: tuple[StoryView, ...]
     sections: tuple[SectionView, ...]
     outlet_count: int
-    feeds_ok: int
-    feeds_failed: int
     blind_spots: tuple[BlindSpotSection, ...] = ()
     older_items: int = 0  # with no stories: items older than the window (explains the gap)
     window_hours: float = 24.0
@@ -487,8 +485,6 @@ class _ModelBuilder:
             stories=stories,
             sections=_sections(stories),
             outlet_count=len({src.outlet.name for s in stories for src in s.sources}),
-            feeds_ok=digest.feeds_ok,
-            feeds_failed=digest.feeds_failed,
             blind_spots=self._blind_spots(stories, coverage),
             older_items=digest.older_items,
             window_hours=digest.window_hours,

@@ -788,6 +788,16 @@ class Store:
             self.db.execute("SELECT item_id, why FROM story_items WHERE story_id=?", (story_id,))
         )
 
+    def item_stories(self) -> list[tuple[str, str]]:
+        """(item key, story id) for every item in a story (keys are unique per feed only)."""
+        return [
+            (r[0], r[1])
+            for r in self.db.execute(
+                "SELECT i.key, s.story_id FROM items i JOIN story_items s ON s.item_id = i.id "
+                "ORDER BY i.id"
+            )
+        ]
+
     def save_stories(self, stories: Sequence[Story]) -> None:
         """Replace the assignments of the stories' items in one transaction."""
         with self.transaction() as db:

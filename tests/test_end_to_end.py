@@ -61,10 +61,7 @@ def write_config(
 
 def stories_by_item(db: Path | str) -> dict[str, str]:
     with Store.open(db) as store:
-        rows = store.db.execute(
-            "SELECT i.key, s.story_id FROM items i JOIN story_items s ON s.item_id = i.id"
-        ).fetchall()
-    return dict(rows)
+        return dict(store.item_stories())
 
 
 def test_run_polls_groups_and_builds_and_a_rerun_adds_nothing(

@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 
 import aggregator.poller
 from aggregator import USER_AGENT
+from aggregator.cli_report import describe, progress
 from aggregator.models import FeedState, FetchOutcome
 from aggregator.netguard import ResolveError, is_public
-from aggregator.poller import PollOptions, describe, poll, poll_feeds, progress
+from aggregator.poller import PollOptions, poll, poll_feeds
 from tests.support import feedserver
 from tests.support.feedserver import FeedServer, RecordedRequest, Reply
 

@@ -248,8 +248,6 @@ def day_digest(day: date, *, stories: int = 8, hostile: bool = False) -> Digest:
         day=day,
         generated_at=at(day, 18, 30),
         stories=tuple(built),
-        feeds_ok=40,
-        feeds_failed=2,
     )
 
 
@@ -324,4 +322,4 @@ def large_digest(stories: int, *, day: date = TODAY, outlets_per_story: int = 6)
         )
         for n in range(stories)
     )
-    return Digest(day=day, generated_at=at(day, 18), stories=built, feeds_ok=100)
+    return Digest(day=day, generated_at=at(day, 18), stories=built)
