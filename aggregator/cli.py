@@ -681,8 +681,7 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     config = load_or_exit(config_path)
     roles = workers.ROLES if role == "all" else (role,)
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     me = workers.new_worker_id()
     try:
         with Store.open(config.database) as store:
@@ -702,6 +701,9 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
                     workers.release_publish(store, me)
     except StoreError as exc:
         _fail(str(exc), EXIT_FAILED)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _work(name: str, config: Config, store: Store, me: str, stop, embedder, send: bool) -> None:

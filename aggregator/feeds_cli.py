@@ -383,15 +383,18 @@ def _why_not_due(h: dict[str, Any], now: datetime) -> str | None:
 
 def _health(config: Config, now: datetime) -> list[dict[str, Any]]:
     """One record per configured feed, in feeds.yaml order; never-polled feeds included."""
-    from aggregator.store import Store, database_exists
+    from aggregator.store import Store, StoreError, database_exists
 
     names = {f.url: f.name for f in config.feeds}
     known: dict[str, Any] = {}
     changed: dict[str, str] = {}
     if database_exists(config.database):
-        with Store.open(config.database) as store:
-            known = {h.url: h for h in store.feed_health(now, names)}
-            changed = feed_config_changes(config, store).changed  # as the next poll sees it
+        try:
+            with Store.open(config.database) as store:
+                known = {h.url: h for h in store.feed_health(now, names)}
+                changed = feed_config_changes(config, store).changed  # as the next poll sees it
+        except StoreError as exc:  # an unreachable server, a newer schema
+            _fail(str(exc), EXIT_FAILED)
     records = []
     for feed in config.feeds:
         record = known.get(feed.url)
