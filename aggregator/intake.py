@@ -47,7 +47,7 @@ class FeedUpdate:
     status: FetchStatus
     checked_at: datetime
     next_due: datetime
-    fetch_url: str
+    fetch_url: str | None  # a new permanent URL, the same as before, or None: unchanged
     host: str  # politeness unit of `aggregator worker`
     title: str | None = None
     http_status: int | None = None
@@ -86,7 +86,6 @@ def decide(outcome: FetchOutcome, outlet: str | None) -> FeedUpdate | None:
     """
     if outcome.status == "skipped":
         return None
-    fetch_url = outcome.fetch_url or outcome.url
     feed = outcome.feed if outcome.status == "ok" else None
     items: tuple[NewItem, ...] = ()
     if feed is not None:
@@ -97,8 +96,8 @@ def decide(outcome: FetchOutcome, outlet: str | None) -> FeedUpdate | None:
         status=outcome.status,
         checked_at=outcome.checked_at,
         next_due=outcome.next_due,
-        fetch_url=fetch_url,
-        host=host_of(fetch_url),
+        fetch_url=outcome.fetch_url,
+        host=host_of(outcome.fetch_url or outcome.url),
         title=outcome.feed.title if outcome.feed else None,
         http_status=outcome.http_status,
         etag=outcome.etag,

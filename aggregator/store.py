@@ -372,13 +372,13 @@ class Store:
     def _upsert_feed(self, db: Tx, u: FeedUpdate) -> None:
         db.execute(
             "INSERT INTO feeds (url, fetch_url, host) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING",
-            (u.url, u.fetch_url, u.host),
+            (u.url, u.fetch_url or u.url, u.host),
         )
         # An error keeps the validators and the time of the last success.
         fresh = u.status == "ok"
         db.execute(
             """UPDATE feeds SET
-                 fetch_url = ?,
+                 fetch_url = coalesce(?, fetch_url),
                  title = coalesce(?, title),
                  etag = CASE WHEN ? THEN ? ELSE etag END,
                  last_modified = CASE WHEN ? THEN ? ELSE last_modified END,
