@@ -686,7 +686,7 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     try:
         with Store.open(config.database) as store:
             if "poll" in roles:
-                store.sync_feeds(config.feeds)
+                workers.prepare_poll(config, store)
             embedder = workers.LazyEmbedder(config)
             try:
                 while not stop.is_set():
@@ -721,6 +721,7 @@ def _work(name: str, config: Config, store: Store, me: str, stop, embedder, send
             f"poll: {cycle.feeds} feeds ({cycle.ok} ok, {cycle.not_modified} not modified, "
             f"{cycle.failed} failed); new items: {cycle.new_items}"
             + (f"; {cycle.taken_over} taken over by other workers" if cycle.taken_over else "")
+            + (f"; full text: {cycle.full_texts} articles" if cycle.full_texts else "")
         )
     elif name == "embed":
         done = workers.embed_cycle(config, store, stop, embedder)

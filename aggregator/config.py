@@ -90,7 +90,6 @@ class CoverageDimension:
 class WorkerSettings:
     lease_seconds: int = 600  # a claim by a worker that died is taken again after this
     idle_seconds: float = 30.0  # a looping worker with nothing due checks again after this
-    interval_minutes: float = 60.0  # shortest time between two polls of a feed by workers
 
 
 @dataclass(frozen=True, slots=True)
@@ -568,22 +567,11 @@ def _parse_poll(where: _Where, node: Any) -> PollSettings:
 
 
 def _parse_workers(where: _Where, node: Any) -> WorkerSettings:
-    if node is None:
-        return WorkerSettings()
-    if not isinstance(node, Mapping):
-        raise where.error(
-            node,
-            None,
-            "workers",
-            "must be a mapping (lease_seconds, idle_seconds, interval_minutes)",
-        )
-    fields = {f.name: f for f in dataclasses.fields(WorkerSettings)}
-    _check_keys(where, node, set(fields), "workers")
-    values = {
-        key: _positive(where, node, key, "workers", integer=fields[key].type == "int")
-        for key in node
+    readers = {
+        "lease_seconds": _read_positive_int,
+        "idle_seconds": _read_positive,
     }
-    return WorkerSettings(**values)
+    return _settings_block(where, node, WorkerSettings, "workers", readers)
 
 
 def _parse_grouping(where: _Where, node: Any) -> dict[str, Any]:

@@ -58,6 +58,7 @@ class PollCycle:
     failed: int = 0
     new_items: int = 0
     taken_over: int = 0  # results dropped: their lease ran out and another worker took it
+    full_texts: int = 0  # new items whose article text was extracted (full_text feeds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,15 @@ class PublishCycle:
 # ------------------------------------------------------------------ poll
 
 
+def prepare_poll(config: Config, store: Store) -> None:
+    """Before a worker polls: the configured feeds as claimable rows, and those whose entry
+    in feeds.yaml changed due now (as `aggregator poll` does)."""
+    from aggregator.pipeline import _apply_config_changes
+
+    store.sync_feeds(config.feeds)
+    _apply_config_changes(config, store, utcnow())
+
+
 def poll_cycle(
     config: Config,
     store: Store,
@@ -85,8 +95,18 @@ def poll_cycle(
     transport=None,
 ) -> PollCycle:
     """Fetch due feeds claimed from the store until none is left (or `stop` is set, after the
-    feeds in flight); every due feed is fetched once, by one worker."""
-    return asyncio.run(_PollRun(config, store, worker, stop, on_result).run(transport))
+    feeds in flight); every due feed is fetched once, by one worker. Then the article pages of
+    the new items of this worker's full_text feeds (no other worker polled those feeds)."""
+    from aggregator.pipeline import fetch_full_texts
+
+    started = utcnow()
+    run = _PollRun(config, store, worker, stop, on_result)
+    cycle = asyncio.run(run.run(transport))
+    wanted = [f for f in config.feeds if f.url in run.with_new_items and config.wants_full_text(f)]
+    if wanted and not stop.is_set():
+        texts = fetch_full_texts(config, store, wanted, since=started, untried_only=True)
+        cycle = replace(cycle, full_texts=texts.extracted)
+    return cycle
 
 
 class _PollRun:
@@ -102,11 +122,10 @@ class _PollRun:
         self.worker = worker
         self.stop = stop
         self.on_result = on_result
-        self.options = replace(
-            poll_options(config), min_interval=timedelta(minutes=config.workers.interval_minutes)
-        )
+        self.options = poll_options(config)
         self.lease = timedelta(seconds=config.workers.lease_seconds)
-        self.allow_private = {f.url: f.allow_private for f in config.feeds}
+        self.feeds = {f.url: f for f in config.feeds}
+        self.with_new_items: set[str] = set()
         self.names = {f.url: f.name for f in config.feeds}
         self.counts: Counter[str] = Counter()
         self.in_flight: dict[str, int] = {}  # host -> its claimed feeds not yet fetched
@@ -154,8 +173,12 @@ class _PollRun:
 
     def _start(self, session, claimed: ClaimedFeed) -> asyncio.Task:
         self.in_flight[claimed.host] = self.in_flight.get(claimed.host, 0) + 1
+        feed = self.feeds.get(claimed.state.url)
+        minutes = feed.min_interval_minutes if feed else None
         state = replace(
-            claimed.state, allow_private=self.allow_private.get(claimed.state.url, False)
+            claimed.state,
+            allow_private=feed.allow_private if feed else False,
+            min_interval=timedelta(minutes=minutes) if minutes else None,
         )
 
         async def fetch() -> tuple[str, FetchOutcome]:
@@ -198,6 +221,8 @@ class _PollRun:
             self.counts["taken_over"] += 1
             return
         self.counts["new"] += new
+        if new:
+            self.with_new_items.add(outcome.url)
         kind = {"ok": "ok", "not_modified": "not_modified"}.get(outcome.status, "failed")
         self.counts[kind] += 1
         if self.on_result:
