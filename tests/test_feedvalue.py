@@ -25,6 +25,7 @@ from aggregator.models import (
     StoryMember,
 )
 from aggregator.store import Store
+from tests.support.stored import record
 
 # the CLI looks back from the real clock, so the store is built around it
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -73,7 +74,7 @@ def build_store(path: Path) -> list[Story]:
     with Store.open(path) as store:
         for url, name in FEEDS.items():
             if url == E:
-                store.record_outcome(outcome(url, "error"), name)
+                record(store, outcome(url, "error"), name)
                 continue
             entries = tuple(
                 ParsedEntry(
@@ -86,7 +87,7 @@ def build_store(path: Path) -> list[Story]:
                 for feed, key, at, _story, _copy in ITEMS
                 if feed == url
             )
-            store.record_outcome(outcome(url, entries=entries), name)
+            record(store, outcome(url, entries=entries), name)
         items = {i.title.removeprefix("Report "): i for i in store.items_since(minutes(-(10**6)))}
         stories = []
         for story_id in sorted({row[3] for row in ITEMS}):

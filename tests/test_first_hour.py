@@ -413,6 +413,8 @@ SAMPLES: dict[str, list[object]] = {
     "poll.min_interval_minutes": [15, 90],
     "poll.unconditional_interval_minutes": [60, 480],
     "full_text": [True, False],
+    "workers.lease_seconds": [60, 3600],
+    "workers.idle_seconds": [5, 0.5],
     "email.to": [["me@example.org"], "you@example.org"],
     "email.from": ["digest@example.org"],
     "email.subject": ["Morning news"],

@@ -13,7 +13,7 @@ from aggregator.config import Config, FeedConfig
 from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed
 from aggregator.pipeline import cluster
 from aggregator.store import Store
-from tests.test_store import record
+from tests.support.stored import record
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 WIRE_TITLE = "Storm closes port of Rotterdam"

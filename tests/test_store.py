@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 
 from aggregator.config import FeedConfig
-from aggregator.intake import decide, item_key
+from aggregator.intake import item_key
 from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed, Story, StoryMember
 from aggregator.store import SCHEMA_VERSION, LockedError, Store, StoreError, run_lock
 from aggregator.text import canonical_url
+from tests.support.stored import record, record_all
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -44,17 +45,6 @@ def outcome(url: str, entries: list[ParsedEntry], **overrides) -> FetchOutcome:
     }
     values.update(overrides)
     return FetchOutcome(**values)
-
-
-def record(store: Store, result: FetchOutcome, outlet: str | None) -> int:
-    """Poll result -> intake's decision -> the store, as pipeline.poll does it."""
-    return record_all(store, [(result, outlet)])[0]
-
-
-def record_all(store: Store, results: list[tuple[FetchOutcome, str | None]]) -> list[int]:
-    updates = [decide(result, outlet) for result, outlet in results]
-    news = iter(store.record_updates([u for u in updates if u is not None]))
-    return [next(news) if u is not None else 0 for u in updates]
 
 
 def test_recording_the_same_feed_twice_adds_nothing(store_target) -> None:

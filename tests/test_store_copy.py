@@ -12,7 +12,8 @@ from aggregator.cli import main
 from aggregator.models import Story, StoryMember
 from aggregator.store import Store
 from tests.support.databases import fresh_postgres
-from tests.test_store import NOW, entry, outcome, record
+from tests.support.stored import record
+from tests.test_store import NOW, entry, outcome
 
 
 def filled_sqlite(path: Path) -> None:

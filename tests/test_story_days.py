@@ -16,6 +16,7 @@ from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed
 from aggregator.pipeline import _load_embedder, build, cluster
 from aggregator.site import day_page, story_slug
 from aggregator.store import Store
+from tests.support.stored import record
 
 pytestmark = pytest.mark.model
 
@@ -70,7 +71,8 @@ def recorded(store: Store, hours: int, outlet: int, title: str, summary: str) ->
         published=at,
     )
     url = URLS[outlet]
-    store.record_outcome(
+    record(
+        store,
         FetchOutcome(
             url=url,
             status="ok",

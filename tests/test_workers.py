@@ -215,3 +215,26 @@ def test_two_embed_workers_share_the_items_without_vectors(
     assert sum(embedded) == 600  # every item once, by one worker or the other
     with Store.open(database) as store:
         assert store.db.execute("SELECT count(*) FROM embeddings").fetchone() == (600,)
+
+
+def test_a_poll_worker_fetches_the_article_pages_of_full_text_feeds(
+    feed_server, tmp_path: Path, store_target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from aggregator.cli import main
+    from tests.test_full_text import serve_site
+    from tests.test_full_text import write_config as full_text_config
+
+    serve_site(feed_server, cap_bytes=int(0.05 * 1024 * 1024))
+    database = store_target("news")
+    monkeypatch.setenv("AGGREGATOR_DATABASE", str(database))
+    config = full_text_config(tmp_path, feed_server)
+    result = CliRunner().invoke(main, ["worker", "--role", "poll", "--once", "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "new items: 7; full text: 2 articles" in result.output
+    with Store.open(database) as store:
+        texts = store.db.execute("SELECT count(*) FROM items WHERE full_text IS NOT NULL")
+        assert texts.fetchone() == (2,)
+    pages = [r for r in feed_server.requests if r.route.startswith("/news/")]
+    assert len(pages) == 6  # each article page once
