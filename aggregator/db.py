@@ -66,6 +66,7 @@ class Database(Protocol):
     kind: str  # "sqlite" | "postgresql"
     skip_locked: str  # appended to a claim's SELECT
     lock_rows: str
+    quick_commit: str  # first statement of a transaction that may be lost in a server crash
     label: str  # for messages: the path, or the URL without password
     Error: type[Exception]
     IntegrityError: type[Exception]
@@ -120,6 +121,7 @@ class SqliteDatabase:
     # Claims need no row locks here: BEGIN IMMEDIATE already runs writers one at a time.
     skip_locked = ""
     lock_rows = ""
+    quick_commit = ""
     Error = sqlite3.Error
     IntegrityError = sqlite3.IntegrityError
 
@@ -211,6 +213,9 @@ class PostgresDatabase:
     # Claims lock the rows they take and pass over rows another worker is taking right now.
     skip_locked = "FOR UPDATE SKIP LOCKED"
     lock_rows = "FOR UPDATE"  # wait for the rows: a check that must see the latest holder
+    # For worker bookkeeping whose loss in a server crash only means work done again: the
+    # commit returns before its WAL reaches the disk (a lease simply runs out instead).
+    quick_commit = "SET LOCAL synchronous_commit TO OFF"
 
     def __init__(self, url: str, max_connections: int = 4, connect_timeout: float = 10) -> None:
         import psycopg

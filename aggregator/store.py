@@ -471,17 +471,20 @@ class Store:
             return
         until = _ts(now)
         with self.transaction() as db:
-            for url, config_hash in changed.items():
+            for url, config_hash in sorted(changed.items()):  # one lock order for all workers
                 db.execute(
-                    "INSERT INTO feeds (url, fetch_url) VALUES (?, ?) ON CONFLICT(url) DO NOTHING",
-                    (url, url),
+                    "INSERT INTO feeds (url, fetch_url, host) VALUES (?, ?, ?) "
+                    "ON CONFLICT (url) DO NOTHING",
+                    (url, url, host_of(url)),
                 )
+                # Only if still different: two workers starting together both see the change,
+                # and the second must not make due again a feed the first already fetched.
                 db.execute(
                     """UPDATE feeds SET config_hash = ?, consecutive_errors = 0,
                          next_due = CASE WHEN retry_after > ? THEN retry_after END,
                          due_reason = CASE WHEN retry_after > ? THEN 'retry_after' END
-                       WHERE url = ?""",
-                    (config_hash, until, until, url),
+                       WHERE url = ? AND config_hash IS DISTINCT FROM ?""",
+                    (config_hash, until, until, url, config_hash),
                 )
 
     def feed_health(
@@ -564,6 +567,7 @@ class Store:
             "AND (f.lease_until IS NULL OR f.lease_until < ?)"
         )
         with self.transaction() as db:
+            self._quick_commit(db)
             taken = [
                 r[0]
                 for r in db.execute(
@@ -606,6 +610,7 @@ class Store:
         """record_updates for feeds this worker claimed; a feed whose lease another worker
         took over meanwhile is left to that worker (None), so no poll is stored twice."""
         with self.transaction() as db:
+            self._quick_commit(db)
             held = set()
             for chunk in _chunks(sorted({u.url for u in updates}), 500):
                 marks = ",".join("?" * len(chunk))
@@ -619,8 +624,13 @@ class Store:
                 )
             return [self._record(db, u) if u.url in held else None for u in updates]
 
+    def _quick_commit(self, db: Tx) -> None:
+        if self.db.quick_commit:
+            db.execute(self.db.quick_commit)
+
     def release_hosts(self, worker: str, hosts: Iterable[str]) -> None:
         with self.transaction() as db:
+            self._quick_commit(db)
             db.executemany(
                 "UPDATE hosts SET lease_until = NULL, leased_by = NULL "
                 "WHERE host = ? AND leased_by = ?",
@@ -634,6 +644,7 @@ class Store:
         worker is embedding, leased until now + lease."""
         at = _ts(now)
         with self.transaction() as db:
+            self._quick_commit(db)
             rows = db.execute(
                 f"UPDATE items SET embed_lease_until = ? WHERE id IN ("
                 f"SELECT i.id FROM items i WHERE i.sort_time >= ? "
