@@ -291,7 +291,7 @@ def test_the_outlets_page_never_shows_a_feeds_query_string(config: Path) -> None
     loaded = load_config(config)
     url = loaded.feeds[-1].url
     with Store.open(loaded.database) as store:
-        store.record_outcome(outcome(url, "error"), None)
+        record(store, outcome(url, "error"), None)
         digest = make_digest(build_store_stories(store), NOW.date(), NOW)
         store.save_digest(NOW.date().isoformat(), NOW, digest_to_dict(digest))
         pipeline.build(loaded, store)
