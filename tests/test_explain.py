@@ -18,6 +18,7 @@ from aggregator.models import Digest, FetchOutcome, ParsedEntry, ParsedFeed
 from aggregator.site import build_site, story_slug
 from aggregator.store import Store
 from tests.support.digests import item, site_settings, story
+from tests.support.stored import record
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -75,7 +76,7 @@ def clustered(tmp_path: Path) -> Path:
     config.write_text("\n".join(lines) + "\n")
     with Store.open(tmp_path / "news.db") as store:
         for n, (url, (outlet, texts)) in enumerate(FEEDS.items()):
-            store.record_outcome(_outcome(url, texts, n), outlet)
+            record(store, _outcome(url, texts, n), outlet)
     result = CliRunner().invoke(main, ["cluster", "-c", str(config)])
     assert result.exit_code == 0, result.output
     return config

@@ -224,20 +224,22 @@ def test_page_junk_is_stripped_from_stored_summaries(store_target) -> None:
     assert item.summary == "Talks began on Sunday in the capital as planned."
 
 
-def test_a_version_1_database_gains_story_reasons(tmp_path: Path) -> None:
+def test_a_version_1_database_gains_story_reasons(store_target) -> None:
+    from aggregator.db import connect
     from aggregator.store import _SCHEMA
 
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as old:
-        old.executescript(_SCHEMA)
-        old.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
-        old.execute(
-            "INSERT INTO story_items (item_id, story_id, copy_of) VALUES (7, 's-old', NULL)"
-        )
+    path = store_target("old")
+    old = connect(path)  # a version-1 database, as an earlier aggregator left it
+    with old.transaction() as db:
+        for statement in filter(str.strip, old.schema(_SCHEMA).split(";")):
+            db.execute(statement)
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+        db.execute("INSERT INTO story_items (item_id, story_id, copy_of) VALUES (7, 's-old', NULL)")
+    old.close()
     with Store.open(path) as store:
         assert store.meta("schema_version") == str(SCHEMA_VERSION)
         assert store.story_reasons("s-old") == {7: ""}  # kept, with an empty reason
-        store.record_outcome(outcome("https://a.example/feed", [entry(1)]), "A")
+        record(store, outcome("https://a.example/feed", [entry(1)]), "A")
         (only,) = store.items_since(NOW - timedelta(days=1))
         member = StoryMember(only, why="0.82 similar, shares Okafor")
         store.save_stories([Story(id="s-new", headline_item_id=only.id, members=(member,))])
