@@ -147,6 +147,26 @@ def test_kill_9_during_each_step_then_rerun(feed_server: FeedServer, tmp_path: P
     assert orphans == [], "killed runs left processes behind"
 
 
+def wait_for_run_lock(lock_path: Path, holder: subprocess.Popen, timeout: float = 120) -> None:
+    """Block until `holder` holds the POSIX record lock on `lock_path`.
+
+    Read from /proc/locks rather than by trying the lock: a probe that took the lock for a moment
+    could make the holder itself fail to get it.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert holder.poll() is None, "the first run ended before it took the lock"
+        if lock_path.exists():
+            inode = lock_path.stat().st_ino
+            for line in Path("/proc/locks").read_text().splitlines():
+                fields = line.split()
+                held_by_holder = "POSIX" in fields and fields[4] == str(holder.pid)
+                if held_by_holder and fields[5].rsplit(":", 1)[-1] == str(inode):
+                    return
+        time.sleep(0.05)
+    raise AssertionError(f"{lock_path} was never locked by the first run")
+
+
 def test_overlapping_runs_do_not_corrupt(feed_server: FeedServer, tmp_path: Path) -> None:
     config, total = setup_feeds(feed_server, tmp_path, n_outlets=20)
     first = subprocess.Popen(
@@ -156,7 +176,9 @@ def test_overlapping_runs_do_not_corrupt(feed_server: FeedServer, tmp_path: Path
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(1.0)
+    # Start the second run only once the first holds the run lock: a fixed head start lost the
+    # race on a loaded host, and then the *first* run was the one told to wait.
+    wait_for_run_lock(tmp_path / "news.db.lock", first)
     second = subprocess.run(
         aggregator("run", "-c", str(config)), cwd=tmp_path, capture_output=True, text=True
     )
