@@ -22,11 +22,11 @@ from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, DEFAULT_MODEL, Config, ConfigError, load_config
 from aggregator.feeds_cli import Days, feeds
 from aggregator.store import LockedError, Store, StoreError, run_lock
-from aggregator.text import plural
+from aggregator.text import plural, safe_terminal_text
 
 if TYPE_CHECKING:
     from aggregator.grouping.explain import PairEvidence
-    from aggregator.pipeline import StoryExplanation
+    from aggregator.pipeline import PairExplanation, StoryExplanation
 
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -568,45 +568,94 @@ def explain(config: Config, store: Store, targets: tuple[str, ...]) -> None:
 
     if len(targets) > 2:
         _fail("explain takes one STORY_ID or two item URLs", EXIT_CONFIG)
+    if len(targets) == 1 and targets[0].lower().startswith(("http://", "https://")):
+        _fail(
+            "explain needs two item URLs to compare (or one STORY_ID from stories.json)",
+            EXIT_CONFIG,
+        )
     try:
         if len(targets) == 1:
             _print_story(pipeline.explain_story(config, store, targets[0]))
         else:
-            first, second, evidence = pipeline.explain_pair(config, store, *targets)
-            click.echo(f"A: {first.title} ({first.outlet})")
-            click.echo(f"B: {second.title} ({second.outlet})")
-            _print_evidence(evidence)
+            _print_pair(pipeline.explain_pair(config, store, *targets))
     except pipeline.ExplainError as exc:
         _fail(str(exc), EXIT_CONFIG)
 
 
-def _print_story(story: StoryExplanation) -> None:
-    click.echo(f"story {story.story_id}: {len(story.members)} item(s)")
-    for member in story.members:
-        click.echo(f"- {member.item.title} ({member.item.outlet})")
-        if member.why:
-            click.echo(f"  why: {member.why}")
-        if member.evidence is not None:
+def _safe(text: str) -> str:
+    """Feed text (titles, outlets, reasons quoting them) made harmless for the terminal."""
+    return safe_terminal_text(text)
+
+
+def _print_pair(pair: PairExplanation) -> None:
+    for label, item, story, count in zip(
+        "AB", (pair.first, pair.second), pair.stories, pair.duplicates, strict=True
+    ):
+        click.echo(f"{label}: {_safe(item.title)} ({_safe(item.outlet)})")
+        click.echo(f"   story: {_safe(story) if story else 'not clustered yet'}")
+        if count > 1:
             click.echo(
-                f"  against the rest: p={member.evidence.probability:.2f}; "
-                f"for: {member.evidence.reason_for()}"
+                f"   {count} items in the window carry this link: using the earliest, "
+                f"from {_safe(item.feed_url)}"
             )
-    if story.neighbour is not None and story.neighbour_evidence is not None:
-        click.echo(f"closest other story: {story.neighbour.title} ({story.neighbour.outlet})")
-        click.echo(f"  why not: {story.neighbour_evidence.reason_against()}")
+    if pair.copy_note:
+        click.echo(pair.copy_note)
+    _print_evidence(pair.evidence)
+
+
+def _print_story(story: StoryExplanation) -> None:
+    shown, total = len(story.members), story.total
+    if shown < total:
+        hours = f"{story.window_hours:g}"
+        click.echo(
+            f"story {_safe(story.story_id)}: showing {shown} of {plural(total, 'item')} "
+            f"(the rest are older than window_hours, {hours} h)"
+        )
+    else:
+        click.echo(f"story {_safe(story.story_id)}: {plural(total, 'item')}")
+    for member in story.members:
+        click.echo(f"- {_safe(member.item.title)} ({_safe(member.item.outlet)})")
+        if member.why:
+            click.echo(f"  why: {_safe(member.why)}")
+        if member.evidence is not None:
+            click.echo(f"  fit with the story's other items: {_score(member.evidence)}")
+    in_window = {(m.item.title, m.item.outlet) for m in story.members}
+    older = [s for s in story.stored if (s.title, s.outlet) not in in_window]
+    if older:
+        click.echo("stored reasons of the items outside the window:")
+        for stored in older:
+            click.echo(f"- {_safe(stored.title)} ({_safe(stored.outlet)})")
+            if stored.why:
+                click.echo(f"  why: {_safe(stored.why)}")
+    if story.neighbour_id is not None and story.neighbour_evidence is not None:
+        click.echo(
+            f"closest other story: {_safe(story.neighbour_headline)} ({_safe(story.neighbour_id)})"
+        )
+        click.echo(f"  why not: {_safe(story.neighbour_evidence.reason_against())}")
         _print_evidence(story.neighbour_evidence)
+    elif story.stored_why_not:
+        headline = story.stored_why_not_headline or "the closest other story"
+        click.echo(f"kept apart from {_safe(headline)} (as stored): {_safe(story.stored_why_not)}")
+
+
+def _score(evidence: PairEvidence) -> str:
+    """E.g. ``p=0.12, joins from 0.30``."""
+    return f"p={evidence.probability:.2f}, joins from {evidence.merge_probability:.2f}"
 
 
 def _print_evidence(evidence: PairEvidence) -> None:
     verdict = "same story" if evidence.joins else "different stories"
-    click.echo(
-        f"score: p={evidence.probability:.3f} (merge from {evidence.merge_probability:.2f}): "
-        f"{verdict}"
-    )
-    click.echo(f"  for: {evidence.reason_for()}")
-    click.echo(f"  against: {evidence.reason_against()}")
+    click.echo(f"score: {_score(evidence)}: {verdict}")
+    click.echo(f"  for: {_safe(evidence.reason_for())}")
+    click.echo(f"  against: {_safe(evidence.reason_against())}")
+    click.echo(f"  {'signal':<20} {'value':>8}  {'log-odds':>8}")
     for signal in sorted(evidence.signals, key=lambda s: -abs(s.contribution)):
-        click.echo(f"  {signal.name:<20} {signal.value:8.3f}  {signal.contribution:+7.2f}")
+        click.echo(f"  {signal.name:<20} {signal.value:8.3f}  {signal.contribution:+8.2f}")
+    click.echo(f"  {'bias (intercept)':<20} {'':>8}  {evidence.bias:+8.2f}")
+    click.echo(
+        f"  {'total':<20} {'':>8}  {evidence.log_odds:+8.2f}  "
+        f"= p {evidence.probability:.3f} (1 / (1 + e^-total))"
+    )
 
 
 def _default_grouping():

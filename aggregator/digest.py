@@ -43,6 +43,8 @@ def to_digest_story(story: Story) -> DigestStory:
         summary=headline.summary,
         tags=tuple(tags),
         why_not=story.why_not,
+        why_not_story=story.why_not_story,
+        why_not_headline=story.why_not_headline,
     )
 
 
@@ -89,6 +91,8 @@ def story_to_dict(story: DigestStory) -> dict:
         "last_updated": story.last_updated.isoformat(),
         "outlets": list(story.outlets),
         "why_not": story.why_not,
+        "why_not_story": story.why_not_story,
+        "why_not_headline": story.why_not_headline,
         "items": [
             {
                 "title": i.title,
@@ -140,6 +144,8 @@ def _story_from_dict(data: dict) -> DigestStory:
         summary=data.get("summary", ""),
         tags=tuple(data.get("tags", ())),
         why_not=str(data.get("why_not", "")),
+        why_not_story=str(data.get("why_not_story", "")),
+        why_not_headline=str(data.get("why_not_headline", "")),
     )
 
 

@@ -115,6 +115,8 @@ class Story:
     keywords: tuple[str, ...] = ()
     status: StoryStatus = "new"
     why_not: str = ""  # why the closest other story stayed apart, e.g. "different names: A / B"
+    why_not_story: str = ""  # that story's id
+    why_not_headline: str = ""  # and its headline
 
     @property
     def headline(self) -> Item:
@@ -173,6 +175,8 @@ class DigestStory:
     summary: str = ""
     tags: tuple[str, ...] = ()
     why_not: str = ""  # why the closest other story stayed apart
+    why_not_story: str = ""  # that story's id
+    why_not_headline: str = ""  # and its headline (untrusted feed text)
 
     @property
     def outlets(self) -> tuple[str, ...]:

@@ -357,7 +357,8 @@ def cluster(
     force: bool = False,
 ) -> ClusterSummary:
     """Embed new items in the window, group them into stories, snapshot today's digest."""
-    from aggregator.grouping import group
+    from aggregator.grouping import group_prepared
+    from aggregator.grouping.explain import features
     from aggregator.stories import make_stories
 
     now = now or utcnow()
@@ -380,9 +381,20 @@ def cluster(
         embedded = _embed_missing(store, embedder, items, vectors_by_id, progress)
         matrix = np.stack([vectors_by_id[i] for i in ids]).astype(np.float32)
         params = config.grouping_params()
-        labels = group(items, matrix, params)
+        labels, prepared = group_prepared(items, matrix, params)
         previous = store.story_assignments(ids)
-        stories = make_stories(items, matrix, labels, previous, params.evidence())
+        stories = make_stories(
+            items,
+            matrix,
+            labels,
+            previous,
+            params.evidence(),
+            # the vectors and text features grouping made: explaining reuses them
+            prepared=features(items, matrix, unit=prepared.unit, batch=prepared.batch)
+            if prepared
+            else None,
+            copy_jaccard=params.duplicate_jaccard,
+        )
     store.save_stories(stories)
     digest = make_digest(stories, day, now, older_items=older, window_hours=config.window_hours)
     store.save_digest(day.isoformat(), now, digest_to_dict(digest))
@@ -410,15 +422,43 @@ class ExplainError(Exception):
 class MemberReason:
     item: Item
     why: str  # as stored with the story
-    evidence: PairEvidence | None  # this item against the rest of its story (None: alone)
+    evidence: PairEvidence | None  # this item against the story's other items (None: alone)
+
+
+@dataclass(frozen=True)
+class StoredReason:
+    """A member as the last digest published it (window or not)."""
+
+    title: str
+    outlet: str
+    why: str
 
 
 @dataclass(frozen=True)
 class StoryExplanation:
     story_id: str
-    members: list[MemberReason]
-    neighbour: Item | None  # headline item of the closest other story
+    members: list[MemberReason]  # the members still in the window
+    stored: list[StoredReason]  # every member's stored reason
+    window_hours: float
+    neighbour_id: str | None  # the closest other story (as the grouping chooses it)
+    neighbour_headline: str
     neighbour_evidence: PairEvidence | None
+    stored_why_not: str = ""  # as the last digest published it
+    stored_why_not_headline: str = ""
+
+    @property
+    def total(self) -> int:
+        return max(len(self.stored), len(self.members))
+
+
+@dataclass(frozen=True)
+class PairExplanation:
+    first: Item
+    second: Item
+    evidence: PairEvidence
+    stories: tuple[str | None, str | None]  # each item's stored story id
+    copy_note: str  # "B is stored as a copy of A", or ""
+    duplicates: tuple[int, int]  # how many window items carry each link (the earliest is used)
 
 
 def _window_batch(
@@ -441,56 +481,74 @@ def _window_batch(
     return items, matrix, config.grouping_params().evidence()
 
 
+def _published_stories(store: Store) -> dict[str, dict]:
+    """Story id -> the story as the newest digest holding it published it."""
+    found: dict[str, dict] = {}
+    for digest in store.digests():  # newest first
+        for story in digest.get("stories", []):
+            found.setdefault(story["id"], story)
+    return found
+
+
 def explain_story(
     config: Config, store: Store, story_id: str, *, now: datetime | None = None, embedder=None
 ) -> StoryExplanation:
-    """The evidence for each member of a stored story, and against its closest other story."""
-    from aggregator.grouping.explain import compare
+    """The evidence for each member of a stored story still in the window, the stored reasons
+    of all its members, and the evidence against its closest other story."""
+    from aggregator.grouping.explain import closest_stories, features, pair_evidence
 
     reasons = store.story_reasons(story_id)
     if not reasons:
         raise ExplainError(f"no story {story_id!r}; story ids are in stories.json (run cluster)")
+    published = _published_stories(store)
+    story = published.get(story_id, {})
+    stored = [
+        StoredReason(str(i.get("title", "")), str(i.get("outlet", "")), str(i.get("why", "")))
+        for i in story.get("items", [])
+    ]
     items, matrix, model = _window_batch(config, store, now, embedder)
     story_of = store.story_assignments([i.id for i in items])
-    inside = [k for k, i in enumerate(items) if story_of.get(i.id) == story_id]
-    if not inside:
-        raise ExplainError(f"story {story_id!r} has no items in the current window")
+    by_story: dict[str, list[int]] = {}
+    for k, item in enumerate(items):
+        if item.id in story_of:
+            by_story.setdefault(story_of[item.id], []).append(k)
+    inside = by_story.get(story_id, [])
+    explained = StoryExplanation(
+        story_id,
+        [],
+        stored,
+        config.window_hours,
+        None,
+        "",
+        None,
+        str(story.get("why_not", "")),
+        str(story.get("why_not_headline", "")),
+    )
+    if not inside:  # aged out of the window: what was stored is all there is
+        return explained
+    prepared = features(items, matrix)  # once for every comparison below
     members = [
         MemberReason(
             items[k],
             reasons.get(items[k].id, ""),
-            compare(items, matrix, [k], [j for j in inside if j != k], model)
+            pair_evidence([k], [j for j in inside if j != k], prepared, model)
             if len(inside) > 1
             else None,
         )
         for k in inside
     ]
-    neighbour, against = _closest_other_story(items, matrix, inside, story_of, story_id, model)
-    return StoryExplanation(story_id, members, neighbour, against)
-
-
-def _closest_other_story(
-    items: list[Item],
-    matrix: np.ndarray,
-    inside: list[int],
-    story_of: dict[int, str],
-    story_id: str,
-    model: EvidenceModel,
-) -> tuple[Item | None, PairEvidence | None]:
-    """The item nearest the story's centre from another story, and the evidence against joining
-    that whole story."""
-    from aggregator.grouping.explain import compare
-    from aggregator.grouping.graph import normalise
-
-    unit = normalise(matrix)
-    centre = unit[inside].mean(axis=0)
-    others = [k for k, i in enumerate(items) if story_of.get(i.id) != story_id]
-    if not others:
-        return None, None
-    nearest = others[int(np.argmax(unit[others] @ centre))]
-    story = story_of.get(items[nearest].id)
-    side = [k for k in others if story is not None and story_of.get(items[k].id) == story]
-    return items[nearest], compare(items, matrix, inside, side or [nearest], model)
+    explained = replace(explained, members=members)
+    neighbour = closest_stories(by_story, prepared.unit).get(story_id)
+    if neighbour is None:
+        return explained
+    side = by_story[neighbour]
+    headline = published.get(neighbour, {}).get("headline") or items[side[0]].title
+    return replace(
+        explained,
+        neighbour_id=neighbour,
+        neighbour_headline=str(headline),
+        neighbour_evidence=pair_evidence(inside, side, prepared, model),
+    )
 
 
 def explain_pair(
@@ -501,20 +559,39 @@ def explain_pair(
     *,
     now: datetime | None = None,
     embedder=None,
-) -> tuple[Item, Item, PairEvidence]:
+) -> PairExplanation:
     """The evidence that the items at two links report one story."""
     from aggregator.grouping.explain import compare
 
+    if canonical_url(url_a) == canonical_url(url_b):
+        raise ExplainError("explain needs two different item URLs (both name the same link)")
     items, matrix, model = _window_batch(config, store, now, embedder)
-    sides = []
+    sides, counts = [], []
     for url in (url_a, url_b):
         wanted = canonical_url(url)
         found = [k for k, i in enumerate(items) if i.link and canonical_url(i.link) == wanted]
         if not found:
             raise ExplainError(f"no item with link {url} in the current window")
-        sides.append(found[0])
+        # one link in several feeds: the earliest item stands for it (items_since's order)
+        sides.append(min(found, key=lambda k: (items[k].published, items[k].id)))
+        counts.append(len(found))
+    first, second = items[sides[0]], items[sides[1]]
     evidence = compare(items, matrix, [sides[0]], [sides[1]], model)
-    return items[sides[0]], items[sides[1]], evidence
+    story_of = store.story_assignments([first.id, second.id])
+    copies = store.copy_sources([first.id, second.id])
+    note = ""
+    if copies.get(second.id) == first.id:
+        note = "B is stored as a copy of A"
+    elif copies.get(first.id) == second.id:
+        note = "A is stored as a copy of B"
+    return PairExplanation(
+        first,
+        second,
+        evidence,
+        (story_of.get(first.id), story_of.get(second.id)),
+        note,
+        (counts[0], counts[1]),
+    )
 
 
 def _embed_missing(

@@ -237,6 +237,9 @@ class StoryView:
     day_number: int = 1  # 1 on the day of its first report (site time zone), 3 two days later
     developing_since: date | None = None  # that first day, when it is before this one
     why_not: str = ""  # why the closest other story stayed apart
+    why_not_story: str = ""  # that story's id
+    why_not_headline: str = ""  # its headline
+    why_not_page: str | None = None  # its page, when the site has one
 
     @property
     def outlet_count(self) -> int:
@@ -614,7 +617,19 @@ class _ModelBuilder:
             day_number=(day - first_day).days + 1,
             developing_since=first_day if self.first_digest_day[slug] < day else None,
             why_not=clean_text(story.why_not, 300),
+            **self._why_not_story(story),
         )
+
+    def _why_not_story(self, story: DigestStory) -> dict[str, object]:
+        """The closest other story, linked to its page when the site has one."""
+        if not story.why_not or not story.why_not_story:
+            return {}
+        slug = story_slug(story.why_not_story)
+        return {
+            "why_not_story": clean_text(story.why_not_story, 200),
+            "why_not_headline": clean_text(story.why_not_headline, 300) or "(untitled)",
+            "why_not_page": f"stories/{slug}.html" if slug in self.first_day else None,
+        }
 
     def _outlet_pages(self, stories: Iterable[StoryView]) -> tuple[OutletPage, ...]:
         entries: dict[str, list[OutletEntry]] = {name: [] for name in self.outlets}
@@ -843,6 +858,8 @@ def _stories_json(day: DayView | None, urls: _Urls) -> bytes:
             "first_seen": _rfc3339(s.first_seen),
             "last_updated": _rfc3339(s.last_updated),
             "why_not": s.why_not,
+            "why_not_story": s.why_not_story,
+            "why_not_headline": s.why_not_headline,
             "items": [item(i) for i in s.items],
             "coverage": {c.dimension: dict(c.counts) for c in s.coverage},
         }

@@ -793,6 +793,20 @@ class Store:
             )
         return found
 
+    def copy_sources(self, item_ids: Sequence[int]) -> dict[int, int]:
+        """Item id -> id of the item it copies, for those of ``item_ids`` stored as copies."""
+        found: dict[int, int] = {}
+        for chunk in _chunks(item_ids, 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                self.db.execute(
+                    f"SELECT item_id, copy_of FROM story_items WHERE item_id IN ({marks}) "
+                    "AND copy_of IS NOT NULL",
+                    chunk,
+                ).fetchall()
+            )
+        return found
+
     def story_reasons(self, story_id: str) -> dict[int, str]:
         """Item id -> why it belongs, for the members of one story."""
         return dict(

@@ -7,17 +7,20 @@ import heapq
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from itertools import chain
 
 import numpy as np
 
+from aggregator.grouping import GroupingParams
 from aggregator.grouping.evidence import EvidenceModel
-from aggregator.grouping.explain import explain_stories
+from aggregator.grouping.explain import Features, explain_stories, features
 from aggregator.grouping.graph import normalise
 from aggregator.grouping.text import clean_text, shingle_sets, words
 from aggregator.models import Item, Story, StoryMember, StoryStatus
 
-COPY_JACCARD = 0.8  # word-shingle overlap from which an item counts as a copy of an earlier one
+# word-shingle overlap from which an item counts as a copy of an earlier one: the grouping's own
+COPY_JACCARD = GroupingParams.duplicate_jaccard
 KEYWORDS_PER_STORY = 4
 
 
@@ -27,15 +30,22 @@ def make_stories(
     labels: Sequence[int] | np.ndarray,
     previous: Mapping[int, str] = {},
     evidence: EvidenceModel | None = None,
+    *,
+    prepared: Features | None = None,
+    copy_jaccard: float = COPY_JACCARD,
 ) -> list[Story]:
     """One ``Story`` per label, largest first.
 
     ``previous`` maps item id -> story id from the previous run, so a story keeps its id as it grows.
     With the grouping's ``evidence`` model, each member says why it belongs and each story why its
-    closest other story stayed apart.
+    closest other story stayed apart. ``prepared``: the batch's features when grouping made them
+    (so they are not computed twice); ``copy_jaccard``: the grouping's ``duplicate_jaccard``.
     """
     clusters = _clusters(items, labels)
-    unit = normalise(vectors) if len(items) else np.zeros((0, 1), dtype=np.float32)
+    if prepared is not None:
+        unit = prepared.unit
+    else:
+        unit = normalise(vectors) if len(items) else np.zeros((0, 1), dtype=np.float32)
     ids = assign_story_ids([[items[i].id for i in c] for c in clusters], previous)
     # each item's words, once: its shingles find copies, its content words make keywords
     tokens = [_tokens(item) for item in items]
@@ -45,12 +55,12 @@ def make_stories(
     shared = [i for c in clusters if len(c) > 1 for i in c]
     shingled = dict(zip(shared, shingle_sets([tokens[i] for i in shared], 3), strict=True))
     copies = [
-        _copies([items[i].id for i in c], [shingled[i] for i in c], COPY_JACCARD)
+        _copies([items[i].id for i in c], [shingled[i] for i in c], copy_jaccard)
         if len(c) > 1
         else {}
         for c in clusters
     ]
-    why, why_not = _reasons(items, unit, clusters, copies, evidence)
+    why, why_not, closest = _reasons(items, unit, clusters, copies, evidence, prepared)
     stories = []
     for k, (cluster, story_id, top_words) in enumerate(zip(clusters, ids, keywords, strict=True)):
         members = [items[i] for i in cluster]
@@ -68,7 +78,17 @@ def make_stories(
                 why_not=why_not.get(k, ""),
             )
         )
-    return stories
+    # the closest other story by id and headline, once every story has both
+    return [
+        replace(
+            story,
+            why_not_story=stories[closest[k]].id,
+            why_not_headline=stories[closest[k]].headline.title,
+        )
+        if k in closest and story.why_not
+        else story
+        for k, story in enumerate(stories)
+    ]
 
 
 def _reasons(
@@ -77,16 +97,20 @@ def _reasons(
     clusters: list[list[int]],
     copies: list[dict[int, int]],
     evidence: EvidenceModel | None,
-) -> tuple[list[str], dict[int, str]]:
-    """Per item why it belongs, per cluster (by position) why its closest neighbour did not."""
+    prepared: Features | None,
+) -> tuple[list[str], dict[int, str], dict[int, int]]:
+    """Per item why it belongs; per cluster (by position) why its closest other cluster stayed
+    apart, and which cluster that is."""
     if evidence is None or not items:
-        return [""] * len(items), {}
+        return [""] * len(items), {}, {}
     labels = np.empty(len(items), dtype=np.int64)
     for k, cluster in enumerate(clusters):
         labels[cluster] = k
     copy_of = {item: source for c in copies for item, source in c.items()}
-    reasons = explain_stories(items, unit, labels, evidence, copy_of)
-    return reasons.why, reasons.why_not
+    reasons = explain_stories(
+        prepared or features(items, unit, unit=unit), labels, evidence, copy_of
+    )
+    return reasons.why, reasons.why_not, reasons.closest
 
 
 def _clusters(items: Sequence[Item], labels: Sequence[int] | np.ndarray) -> list[list[int]]:

@@ -117,7 +117,7 @@ def test_explain_a_story_and_two_items_from_the_cli(clustered: Path) -> None:
     story_id = rows[f"{PERTH[0]} | Coastline Times"][0]
     result = CliRunner().invoke(main, ["explain", story_id, "-c", str(clustered)])
     assert result.exit_code == 0, result.output
-    assert f"story {story_id}: 3 item(s)" in result.output
+    assert f"story {story_id}: 3 items" in result.output
     assert "why: copy of the Coastline Times item" in result.output
     assert "closest other story: " + CHILE[0] in result.output
     assert "different stories" in result.output  # the verdict on the Chile story

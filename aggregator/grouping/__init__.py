@@ -46,6 +46,7 @@ __all__ = [
     "clean_text",
     "embedding_text",
     "group",
+    "group_prepared",
     "jaccard",
     "knn_graph",
     "normalise",
@@ -157,13 +158,26 @@ def group(
     ``clusterer`` replaces the density clustering that ``params.clusterer`` names; ``model``
     replaces the shipped evidence weights (cross-validation fits its own).
     """
+    return group_prepared(items, vectors, params, clusterer=clusterer, model=model)[0]
+
+
+def group_prepared(
+    items: Sequence[Item],
+    vectors: np.ndarray,
+    params: GroupingParams = GroupingParams(),
+    *,
+    clusterer: Clusterer | None = None,
+    model: EvidenceModel | None = None,
+) -> tuple[np.ndarray, Prepared | None]:
+    """``group``, with the features it prepared (None for no items), for the stages after it."""
     if len(items) == 0:
-        return np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64), None
     prepared = prepare(items, vectors, params, clusterer)
     evidence = params.evidence(model)
-    return _number(
+    labels = _number(
         merge_pass(prepared, Merger(prepared.unit, prepared.batch, evidence)), len(items)
     )
+    return labels, prepared
 
 
 def merge_pass(

@@ -2,25 +2,74 @@
 
 ``pair_evidence`` scores two sets of items (a story, an item) and names what spoke for and against
 joining them; ``explain_stories`` gives each item of a grouping a short reason it belongs and each
-story the reason its closest other story stayed apart.
+story the reason its closest other story stayed apart (``closest_stories`` chooses that story, for
+the grouping and for ``aggregator explain`` alike).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 
 from aggregator.grouping.evidence import FEATURES, EvidenceModel, members, pair_features
 from aggregator.grouping.graph import knn_graph, normalise
-from aggregator.grouping.text import BatchText, batch_text
+from aggregator.grouping.text import BatchText, batch_text, clean_text
 from aggregator.models import Item
+from aggregator.text import plural
+
+K = TypeVar("K")  # a story's label: a number while grouping, its id once stored
 
 # Partners compared per item when choosing the one that best explains its place in a story.
 _PARTNERS = 3
 _SHOWN_NAMES = 3
+_SHOWN_NUMBERS = 2
+# A signal is cited against a pair only when it takes at least this much from the log-odds:
+# smaller contributions change nothing a reader could act on.
+CITED_CONTRIBUTION = 0.1
+# Story centres less similar than this are no "closest other story" worth explaining.
+NEIGHBOUR_FLOOR = 0.2
+
+# Words as written (letters keep their case), with a possessive or an inner apostrophe.
+_SURFACE_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+# The numbers the evidence model reads from a lead (as ``grouping.text`` finds them).
+_NUMBER = re.compile(r"\d+(?:[.,:\-–]\d+)*")
+
+
+@dataclass(frozen=True)
+class Features:
+    """A batch's features for explaining, computed once per call: unit vectors, the evidence
+    model's text features and, on demand, each item's plain text (for names as written)."""
+
+    items: Sequence[Item]
+    unit: np.ndarray
+    batch: BatchText
+    _plain: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
+
+    def plain_text(self, index: int) -> str:
+        if index not in self._plain:
+            item = self.items[index]
+            self._plain[index] = f"{clean_text(item.title)}. {clean_text(item.summary)}"
+        return self._plain[index]
+
+
+def features(
+    items: Sequence[Item],
+    vectors: np.ndarray,
+    *,
+    unit: np.ndarray | None = None,
+    batch: BatchText | None = None,
+) -> Features:
+    """``Features`` of a batch; pass ``unit`` and ``batch`` when grouping already made them."""
+    return Features(
+        items,
+        normalise(vectors) if unit is None else unit,
+        batch_text(items) if batch is None else batch,
+    )
 
 
 @dataclass(frozen=True)
@@ -36,11 +85,12 @@ class PairEvidence:
 
     probability: float
     merge_probability: float  # the threshold the grouping uses
+    bias: float  # the model's intercept: with the contributions it sums to the log-odds
     signals: tuple[Signal, ...]
-    shared_names: tuple[str, ...]
+    shared_names: tuple[str, ...]  # as written, multi-word names kept together
     names_only_a: tuple[str, ...]  # lead names one side has and the other lacks
     names_only_b: tuple[str, ...]
-    numbers_only_a: tuple[str, ...]
+    numbers_only_a: tuple[str, ...]  # conflicting numbers of one kind, most salient first
     numbers_only_b: tuple[str, ...]
     days_apart: float | None
 
@@ -48,28 +98,38 @@ class PairEvidence:
     def joins(self) -> bool:
         return self.probability >= self.merge_probability
 
+    @property
+    def log_odds(self) -> float:
+        return self.bias + sum(s.contribution for s in self.signals)
+
     def value(self, name: str) -> float:
         return next(s.value for s in self.signals if s.name == name)
 
     def reason_for(self, partner: str = "") -> str:
-        """E.g. ``0.82 similar to the Herald item, shares Okafor, Riverside``."""
+        """E.g. ``0.82 similar to the Herald item, shares Mayor Okafor, Riverside``."""
         parts = [f"{self.value('cosine'):.2f} similar" + (f" to {partner}" if partner else "")]
         if self.shared_names:
             parts.append("shares " + ", ".join(self.shared_names[:_SHOWN_NAMES]))
         return ", ".join(parts)
 
     def reason_against(self) -> str:
-        """E.g. ``different names: Perth / Leeds``; the strongest evidence against first."""
-        reasons = []
+        """E.g. ``different names: Perth / Leeds``: the signals that took at least
+        ``CITED_CONTRIBUTION`` from the log-odds, strongest first; "only 0.41 similar" when the
+        pair would stay apart even without them; "nothing against" for a pair that joins."""
+        cited: list[tuple[str, float]] = []
         for signal in sorted(self.signals, key=lambda s: s.contribution):
-            if signal.contribution >= 0:
+            if signal.contribution > -CITED_CONTRIBUTION:
                 break
             text = self._against(signal.name)
-            if text and text not in reasons:
-                reasons.append(text)
-        if not reasons or not any(r.startswith("different") or "apart" in r for r in reasons):
-            reasons.append(f"only {self.value('cosine'):.2f} similar")
-        return "; ".join(reasons[:2])
+            if text and text not in (t for t, _ in cited):
+                cited.append((text, signal.contribution))
+        reasons = [t for t, _ in cited[:2]]
+        if self.joins:
+            return "nothing against" if not reasons else "; ".join(reasons) + " (outweighed)"
+        threshold = _logit(self.merge_probability)
+        if self.log_odds - sum(c for _, c in cited) < threshold:  # too little said for it
+            reasons = [f"only {self.value('cosine'):.2f} similar", *reasons][:2]
+        return "; ".join(reasons)
 
     def _against(self, name: str) -> str:
         if name == "name_conflict" and self.names_only_a and self.names_only_b:
@@ -77,56 +137,186 @@ class PairEvidence:
         if name == "number_conflict" and self.numbers_only_a and self.numbers_only_b:
             return f"different numbers: {_few(self.numbers_only_a)} / {_few(self.numbers_only_b)}"
         if name == "days_apart" and self.days_apart is not None:
-            return f"{self.days_apart:.0f} days apart"
+            return f"{plural(round(self.days_apart), 'day')} apart"
         if name == "same_outlet":
             return "same outlet"
         return ""
 
 
 def _few(values: Sequence[str]) -> str:
-    return ", ".join(values[:2])
+    return ", ".join(values[:_SHOWN_NUMBERS])
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))
+
+
+def the_item(outlet: str) -> str:
+    """``the Herald item``; ``The Borneo Post item`` (no "the the"); ``""`` without an outlet."""
+    if not outlet:
+        return ""
+    return f"{outlet} item" if outlet.lower().startswith("the ") else f"the {outlet} item"
 
 
 def pair_evidence(
-    side_a: Sequence[int],
-    side_b: Sequence[int],
-    unit: np.ndarray,
-    batch: BatchText,
-    model: EvidenceModel,
+    side_a: Sequence[int], side_b: Sequence[int], prepared: Features, model: EvidenceModel
 ) -> PairEvidence:
     """The evidence that the items at ``side_a`` and those at ``side_b`` report one story."""
+    unit, batch = prepared.unit, prepared.batch
     a, b = members(side_a, unit, batch), members(side_b, unit, batch)
-    features = pair_features(a, b, batch)
-    score = model.score(features)
+    values = pair_features(a, b, batch)
+    score = model.score(values)
     signals = tuple(
         Signal(name, float(value), float(weight * value))
-        for name, value, weight in zip(FEATURES, features, model.weights, strict=True)
+        for name, value, weight in zip(FEATURES, values, model.weights, strict=True)
     )
     known = a.first != math.inf and b.first != math.inf
     weight = batch.name_weight
 
-    def union(indexes: Sequence[int], field: str) -> set[str]:
-        return {v for i in indexes for v in getattr(batch.items[i], field)}
+    def union(indexes: Sequence[int], name: str) -> set[str]:
+        return {v for i in indexes for v in getattr(batch.items[i], name)}
+
+    def written(names: set[str], *sides: Sequence[int]) -> tuple[str, ...]:
+        return _as_written(names, weight, [prepared.plain_text(i) for s in sides for i in s])
 
     names_a, names_b = union(side_a, "names"), union(side_b, "names")
-    numbers_a, numbers_b = union(side_a, "numbers"), union(side_b, "numbers")
+    numbers_a, numbers_b = _conflicting_numbers(
+        _numbers(side_a, batch) - _numbers(side_b, batch),
+        _numbers(side_b, batch) - _numbers(side_a, batch),
+        _title_numbers(side_a, batch) | _title_numbers(side_b, batch),
+    )
     return PairEvidence(
         probability=1 / (1 + math.exp(-score)),
         merge_probability=model.merge_probability,
+        bias=float(model.bias),
         signals=signals,
-        shared_names=_by_weight(names_a & names_b, weight),
-        names_only_a=_by_weight(union(side_a, "lead_names") - names_b, weight),
-        names_only_b=_by_weight(union(side_b, "lead_names") - names_a, weight),
-        numbers_only_a=tuple(sorted(numbers_a - numbers_b)),
-        numbers_only_b=tuple(sorted(numbers_b - numbers_a)),
+        shared_names=written(names_a & names_b, side_a, side_b),
+        names_only_a=written(union(side_a, "lead_names") - names_b, side_a),
+        names_only_b=written(union(side_b, "lead_names") - names_a, side_b),
+        numbers_only_a=numbers_a,
+        numbers_only_b=numbers_b,
         days_apart=max(0.0, max(a.first, b.first) - min(a.last, b.last)) if known else None,
     )
 
 
-def _by_weight(names: set[str], weight: Mapping[str, float]) -> tuple[str, ...]:
-    """Display forms, rarest (most telling) first."""
-    ordered = sorted(names, key=lambda n: (-weight.get(n, 0.0), n))
-    return tuple(n.title() for n in ordered)
+# ---------------------------------------------------------------- names as written
+
+
+def _as_written(
+    names: set[str], weight: Mapping[str, float], texts: Sequence[str]
+) -> tuple[str, ...]:
+    """The names as the texts first write them, rarest (most telling) first, with names written
+    next to each other kept together: ``Mayor Okafor``, ``NASA``, ``McDonald's``."""
+    if not names:
+        return ()
+    rank = {n: k for k, n in enumerate(sorted(names, key=lambda n: (-weight.get(n, 0.0), n)))}
+    runs = [run for text in texts for run in _name_runs(text, names)]
+    # a possessive is grammar ("Okafor's plan") unless the name is never written without it
+    bare = {key for run in runs for _, key, possessive in run if not possessive}
+    # "Cheeks" alone says less than "Maurice Cheeks" elsewhere: drop runs inside longer ones
+    key_sets = {frozenset(key for _, key, _ in run) for run in runs}
+    runs = [
+        run
+        for run in runs
+        if not any(frozenset(key for _, key, _ in run) < other for other in key_sets)
+    ]
+    phrases: dict[str, int] = {}  # phrase -> rank of its rarest name
+    covered: set[str] = set()
+    for run in runs:
+        keys = [key for _, key, _ in run]
+        phrase = " ".join(
+            word[:-2] if possessive and key in bare else word for word, key, possessive in run
+        )
+        if any(key not in covered for key in keys) and phrase not in phrases:
+            phrases[phrase] = min(rank[key] for key in keys)
+            covered.update(keys)
+    for name in names - covered:  # not found as written (should not happen): its own form
+        phrases[name] = rank[name]
+    return tuple(sorted(phrases, key=lambda p: (phrases[p], p)))
+
+
+def _name_runs(text: str, names: set[str]) -> list[list[tuple[str, str, bool]]]:
+    """Runs of capitalised words, each one of ``names``, separated by single spaces:
+    (word as written, its name, written as a possessive) per word."""
+    runs: list[list[tuple[str, str, bool]]] = []
+    end = -2
+    for match in _SURFACE_WORD.finditer(text):
+        word = match.group()
+        key = word.lower().replace("’", "'")
+        possessive = key.endswith("'s")
+        key = key[:-2] if possessive else key
+        if not word[0].isupper() or key not in names:
+            end = -2
+            continue
+        if runs and match.start() == end + 1 and text[end] == " ":
+            runs[-1].append((word, key, possessive))
+        else:
+            runs.append([(word, key, possessive)])
+        end = -2 if possessive else match.end()  # "Okafor's Riverside plan": two names
+    return runs
+
+
+# ---------------------------------------------------------------- numbers
+
+
+def _numbers(side: Sequence[int], batch: BatchText) -> set[str]:
+    return {n for i in side for n in batch.items[i].numbers if not _is_zero(n)}
+
+
+def _title_numbers(side: Sequence[int], batch: BatchText) -> set[str]:
+    return {n for i in side for n in _NUMBER.findall(batch.titles[i])}
+
+
+def _is_zero(number: str) -> bool:
+    return not number.strip("0.,:-–")
+
+
+def _kind(number: str) -> str:
+    """Numbers conflict only with numbers of their kind: a score with a score, a magnitude with a
+    magnitude, a year with a year."""
+    if re.fullmatch(r"\d{1,2}:\d\d", number):
+        return "time"
+    if re.fullmatch(r"\d+[:\-–]\d+", number):
+        return "score"
+    if re.fullmatch(r"\d+\.\d+", number):
+        return "decimal"
+    if re.fullmatch(r"(1[89]|20)\d\d", number):
+        return "year"
+    return "count"
+
+
+def _magnitude(number: str) -> float:
+    try:
+        return float(re.split(r"[:\-–]", number)[0].replace(",", ""))
+    except ValueError:
+        return 0.0
+
+
+def _conflicting_numbers(
+    only_a: set[str], only_b: set[str], in_titles: set[str]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The numbers of each side that the other lacks, of the one kind both sides give, the most
+    salient kind and numbers first: those in a title, then the larger."""
+
+    def salience(number: str) -> tuple[bool, float, str]:
+        return (number not in in_titles, -_magnitude(number), number)
+
+    kinds = {_kind(n) for n in only_a} & {_kind(n) for n in only_b}
+    if not kinds:
+        return (), ()
+
+    def best(kind: str) -> tuple:
+        return min(salience(n) for n in only_a | only_b if _kind(n) == kind)
+
+    kind = min(kinds, key=best)
+    return (
+        tuple(sorted((n for n in only_a if _kind(n) == kind), key=salience)),
+        tuple(sorted((n for n in only_b if _kind(n) == kind), key=salience)),
+    )
+
+
+# ---------------------------------------------------------------- a grouping's reasons
 
 
 def compare(
@@ -136,30 +326,27 @@ def compare(
     side_b: Sequence[int],
     model: EvidenceModel,
 ) -> PairEvidence:
-    """The evidence that the items at ``side_a`` and those at ``side_b`` report one story
-    (names and rarity are read from ``items`` as one batch)."""
-    return pair_evidence(side_a, side_b, normalise(vectors), batch_text(items), model)
+    """``pair_evidence`` of two sides of one batch (computing the batch's features: to compare
+    several pairs of a batch, make its ``features`` once and call ``pair_evidence``)."""
+    return pair_evidence(side_a, side_b, features(items, vectors), model)
 
 
 @dataclass(frozen=True)
 class StoryReasons:
     why: list[str]  # per item: why it belongs to its story ("" for a story of one)
     why_not: dict[int, str]  # label -> why its closest other story stayed apart
+    closest: dict[int, int]  # label -> label of that closest other story
 
 
 def explain_stories(
-    items: Sequence[Item],
-    vectors: np.ndarray,
+    prepared: Features,
     labels: Sequence[int] | np.ndarray,
     model: EvidenceModel,
     copy_of: Mapping[int, int] = {},
 ) -> StoryReasons:
     """Reasons for a grouping: ``copy_of`` maps item id -> id of the item it copies."""
-    unit = normalise(vectors)
-    batch = batch_text(items)
-    stories: dict[int, list[int]] = {}
-    for i, label in enumerate(np.asarray(labels).tolist()):
-        stories.setdefault(label, []).append(i)
+    items = prepared.items
+    stories = stories_of(labels)
     index_of = {item.id: i for i, item in enumerate(items)}
     why = [""] * len(items)
     for indexes in stories.values():
@@ -168,40 +355,52 @@ def explain_stories(
         for i in indexes:
             source = copy_of.get(items[i].id)
             if source is not None and source in index_of:
-                why[i] = f"copy of the {items[index_of[source]].outlet or 'earlier'} item"
+                why[i] = f"copy of {the_item(items[index_of[source]].outlet) or 'an earlier item'}"
             else:
-                why[i] = _best_partner_reason(i, indexes, unit, batch, items, model)
-    return StoryReasons(why, _why_not(stories, unit, batch, model))
+                why[i] = _best_partner_reason(i, indexes, prepared, model)
+    closest = closest_stories(stories, prepared.unit)
+    why_not = {
+        label: why_not_text(pair_evidence(stories[label], stories[other], prepared, model))
+        for label, other in closest.items()
+    }
+    return StoryReasons(why, why_not, closest)
 
 
-def _best_partner_reason(
-    i: int,
-    indexes: list[int],
-    unit: np.ndarray,
-    batch: BatchText,
-    items: Sequence[Item],
-    model: EvidenceModel,
-) -> str:
-    """The evidence with the story member that most supports item ``i`` (among its closest)."""
-    others = np.array([j for j in indexes if j != i])
-    closest = others[np.argsort(-(unit[others] @ unit[i]), kind="stable")[:_PARTNERS]]
-    scored = [(pair_evidence([i], [int(j)], unit, batch, model), int(j)) for j in closest]
-    best, partner = max(scored, key=lambda pair: (pair[0].probability, -pair[1]))
-    outlet = items[partner].outlet
-    return best.reason_for(f"the {outlet} item" if outlet else "")
+def why_not_text(evidence: PairEvidence) -> str:
+    """The reader's reason a closest other story stayed apart (no probability: a reader has no
+    threshold to read it against; the CLI shows both)."""
+    return evidence.reason_against()
 
 
-def _why_not(
-    stories: dict[int, list[int]], unit: np.ndarray, batch: BatchText, model: EvidenceModel
-) -> dict[int, str]:
-    """For each story, why the nearest other story (by centroid) stayed apart."""
+def stories_of(labels: Sequence[int] | np.ndarray) -> dict[int, list[int]]:
+    """Item indexes per label, in label order of first appearance."""
+    stories: dict[int, list[int]] = {}
+    for i, label in enumerate(np.asarray(labels).tolist()):
+        stories.setdefault(label, []).append(i)
+    return stories
+
+
+def closest_stories(stories: Mapping[K, Sequence[int]], unit: np.ndarray) -> dict[K, K]:
+    """Each story's closest other story: the nearest story centre, at least ``NEIGHBOUR_FLOOR``
+    similar (a story with none is left out)."""
     labels = list(stories)
     if len(labels) < 2:
         return {}
-    centroids = normalise(np.stack([unit[stories[label]].mean(axis=0) for label in labels]))
-    graph = knn_graph(centroids, 1, floor=0.2)
-    reasons = {}
-    for s, t in zip(graph.sources.tolist(), graph.targets.tolist(), strict=True):
-        evidence = pair_evidence(stories[labels[s]], stories[labels[t]], unit, batch, model)
-        reasons[labels[s]] = f"{evidence.reason_against()} (p={evidence.probability:.2f})"
-    return reasons
+    centres = normalise(np.stack([unit[list(stories[label])].mean(axis=0) for label in labels]))
+    graph = knn_graph(centres, 1, floor=NEIGHBOUR_FLOOR)
+    return {
+        labels[s]: labels[t]
+        for s, t in zip(graph.sources.tolist(), graph.targets.tolist(), strict=True)
+    }
+
+
+def _best_partner_reason(
+    i: int, indexes: list[int], prepared: Features, model: EvidenceModel
+) -> str:
+    """The evidence with the story member that most supports item ``i`` (among its closest)."""
+    unit = prepared.unit
+    others = np.array([j for j in indexes if j != i])
+    closest = others[np.argsort(-(unit[others] @ unit[i]), kind="stable")[:_PARTNERS]]
+    scored = [(pair_evidence([i], [int(j)], prepared, model), int(j)) for j in closest]
+    best, partner = max(scored, key=lambda pair: (pair[0].probability, -pair[1]))
+    return best.reason_for(the_item(prepared.items[partner].outlet))
