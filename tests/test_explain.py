@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import lxml.html
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from aggregator.cli import main
-from aggregator.models import Digest, FetchOutcome, ParsedEntry, ParsedFeed
+from aggregator.grouping.evidence import FEATURES, shipped_model
+from aggregator.grouping.explain import (
+    PairEvidence,
+    Signal,
+    closest_stories,
+    explain_stories,
+    features,
+    pair_evidence,
+    the_item,
+)
+from aggregator.models import Digest, FetchOutcome, Item, ParsedEntry, ParsedFeed
 from aggregator.site import build_site, story_slug
 from aggregator.store import Store
 from tests.support.digests import item, site_settings, story
@@ -67,19 +79,24 @@ def _outcome(url: str, texts: list[tuple[str, str]], n: int) -> FetchOutcome:
     )
 
 
-@pytest.fixture
-def clustered(tmp_path: Path) -> Path:
-    """A feeds.yaml whose database holds the quake reports, clustered by the CLI."""
+def _cluster(tmp_path: Path, feeds: dict[str, tuple[str, list[tuple[str, str]]]]) -> Path:
+    """A feeds.yaml whose database holds ``feeds``' items, clustered by the CLI."""
     lines = ["database: news.db", "output: site", "window_hours: 100000", "feeds:"]
-    lines += [f"  - url: {url}" for url in FEEDS]
+    lines += [f"  - url: {url}" for url in feeds]
     config = tmp_path / "feeds.yaml"
     config.write_text("\n".join(lines) + "\n")
     with Store.open(tmp_path / "news.db") as store:
-        for n, (url, (outlet, texts)) in enumerate(FEEDS.items()):
+        for n, (url, (outlet, texts)) in enumerate(feeds.items()):
             record(store, _outcome(url, texts, n), outlet)
     result = CliRunner().invoke(main, ["cluster", "-c", str(config)])
     assert result.exit_code == 0, result.output
     return config
+
+
+@pytest.fixture
+def clustered(tmp_path: Path) -> Path:
+    """A feeds.yaml whose database holds the quake reports, clustered by the CLI."""
+    return _cluster(tmp_path, FEEDS)
 
 
 def _story_rows(db: Path) -> dict[str, tuple[str, str]]:
@@ -180,3 +197,195 @@ def test_reasons_are_shown_as_quiet_text_on_the_story_page_and_in_stories_json(
         hostile,
     ]
     assert data["stories"][0]["why_not"] == "only 0.3"
+
+
+# ---------------------------------------------------------------- the closest other story
+
+
+def _digest_story(config: Path, story_id: str) -> dict:
+    with Store.open(config.parent / "news.db") as store:
+        return next(s for s in store.digests()[0]["stories"] if s["id"] == story_id)
+
+
+@pytest.mark.model
+def test_the_cli_names_the_closest_story_that_stories_json_and_the_page_name(
+    clustered: Path,
+) -> None:
+    rows = _story_rows(clustered.parent / "news.db")
+    perth, chile = rows[f"{PERTH[0]} | Coastline Times"][0], rows[f"{CHILE[0]} | Wire Service"][0]
+    stored = _digest_story(clustered, chile)
+    assert stored["why_not_story"] == perth and stored["why_not_headline"] in (
+        PERTH[0],
+        PERTH_AGAIN[0],
+    )
+    assert "p=" not in stored["why_not"]  # a reader has no threshold to read p against
+    result = CliRunner().invoke(main, ["explain", chile, "-c", str(clustered)])
+    assert result.exit_code == 0, result.output
+    assert f"closest other story: {stored['why_not_headline']} ({perth})" in result.output
+    assert f"  why not: {stored['why_not']}\n" in result.output
+    assert "joins from 0.30" in result.output  # the CLI keeps p, with its threshold
+
+    assert CliRunner().invoke(main, ["build", "-c", str(clustered)]).exit_code == 0
+    site = clustered.parent / "site"
+    page = lxml.html.parse(str(site / "stories" / f"{story_slug(chile)}.html")).getroot()
+    line = page.xpath('//p[@class="story-why-not"]')[0]
+    assert line.text_content() == (
+        f"Kept apart from {stored['why_not_headline']}: {stored['why_not']}"
+    )
+    assert line.xpath("a/@href") == [f"../stories/{story_slug(perth)}.html"]
+    data = json.loads((site / "stories.json").read_text("utf-8"))
+    listed = next(s for s in data["stories"] if s["id"] == chile)
+    assert (listed["why_not"], listed["why_not_story"]) == (stored["why_not"], perth)
+
+
+def test_a_story_with_no_other_story_near_enough_has_no_closest_story() -> None:
+    unit = np.array([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.8, 0.0]])
+    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True)
+    far = np.vstack([unit, [[0.0, 0.0, 1.0]]])
+    closest = closest_stories({"a": [0, 1], "b": [2], "c": [3], "far": [4]}, far)
+    assert closest["a"] == "c" and closest["b"] == "c" and "far" not in closest
+
+
+# ---------------------------------------------------------------- reasons against
+
+
+def _evidence(probability: float, *signals: tuple[str, float, float], **fields) -> PairEvidence:
+    base = {name: (1.0 if name == "cosine" else 0.0, 0.0) for name in FEATURES}
+    base.update({name: (value, c) for name, value, c in signals})
+    contributions = sum(c for _, c in base.values())
+    logit = math.log(probability / (1 - probability)) if 0 < probability < 1 else 20.0
+    values = dict(
+        shared_names=(),
+        names_only_a=(),
+        names_only_b=(),
+        numbers_only_a=(),
+        numbers_only_b=(),
+        days_apart=None,
+    )
+    values.update(fields)
+    return PairEvidence(
+        probability=probability,
+        merge_probability=0.3,
+        bias=logit - contributions,
+        signals=tuple(Signal(name, v, c) for name, (v, c) in base.items()),
+        **values,
+    )
+
+
+def test_a_pair_that_joins_has_nothing_against_it_even_a_real_copy() -> None:
+    copy = _evidence(1.0, ("cosine", 0.97, 8.0), ("same_outlet", 0.0, -0.0))
+    assert copy.reason_against() == "nothing against"
+    slight = _evidence(0.9, ("cosine", 0.9, 6.0), ("days_apart", 0.7, -0.01), days_apart=2.0)
+    assert slight.reason_against() == "nothing against"  # -0.01 is no reason
+    outweighed = _evidence(0.8, ("cosine", 0.9, 6.0), ("same_outlet", 1.0, -0.5))
+    assert outweighed.reason_against() == "same outlet (outweighed)"
+
+
+def test_only_similar_is_said_only_when_low_similarity_is_the_gap() -> None:
+    # p=0.05 with the name conflict taking 3.0 logits: without it, it would join (0.3)
+    names = _evidence(
+        0.05,
+        ("cosine", 0.8, 3.0),
+        ("name_conflict", 1.0, -3.0),
+        names_only_a=("Perth",),
+        names_only_b=("Leeds",),
+    )
+    assert names.reason_against() == "different names: Perth / Leeds"
+    # p=0.05 with a small conflict: still far below the threshold without it
+    weak = _evidence(
+        0.05,
+        ("cosine", 0.31, 1.0),
+        ("name_conflict", 0.2, -0.3),
+        names_only_a=("Perth",),
+        names_only_b=("Leeds",),
+    )
+    assert weak.reason_against() == "only 0.31 similar; different names: Perth / Leeds"
+    assert _evidence(0.05, ("cosine", 0.2, 0.5)).reason_against() == "only 0.20 similar"
+
+
+def test_days_apart_reads_in_words() -> None:
+    one = _evidence(0.1, ("cosine", 0.9, 1.0), ("days_apart", 0.7, -2.0), days_apart=1.2)
+    assert one.reason_against() == "1 day apart"
+    assert (
+        _evidence(
+            0.1, ("cosine", 0.9, 1.0), ("days_apart", 1.1, -2.0), days_apart=3.0
+        ).reason_against()
+        == "3 days apart"
+    )
+
+
+# ---------------------------------------------------------------- names and numbers as written
+
+
+def _item(i: int, title: str, summary: str, outlet: str = "Herald") -> Item:
+    return Item(i, title, summary, outlet, f"https://x.example/{i}", NOW)
+
+
+def _pair(a: Item, b: Item, *others: Item) -> PairEvidence:
+    items = [a, b, *others]
+    vectors = np.eye(len(items), dtype=np.float32)
+    return pair_evidence([0], [1], features(items, vectors), shipped_model())
+
+
+def test_names_keep_their_written_form_and_stay_together() -> None:
+    a = _item(
+        1,
+        "Riverside budget",
+        "On Monday Mayor Okafor told Riverside that NASA and McDonald's would fund the plan. "
+        "The council backed Mayor Okafor's plan.",
+    )
+    b = _item(
+        2,
+        "Riverside plan backed",
+        "Residents said Mayor Okafor had won over NASA and McDonald's for Riverside.",
+        "Gazette",
+    )
+    evidence = _pair(a, b)
+    assert set(evidence.shared_names) == {"Mayor Okafor", "Riverside", "NASA", "McDonald's"}
+    assert "shares Mayor Okafor" in evidence.reason_for() or "Mayor Okafor" in evidence.reason_for()
+
+
+def test_different_numbers_show_the_numbers_that_conflict() -> None:
+    perth = _item(
+        1,
+        "Magnitude 5.2 quake shakes Perth",
+        "A magnitude 5.2 earthquake struck 10 km from Perth at 0 depth, with 00 reported hurt.",
+    )
+    leeds = _item(
+        2,
+        "Magnitude 3.1 quake felt in Leeds",
+        "A magnitude 3.1 earthquake struck near Leeds, 12 km deep, and 0 people were hurt.",
+        "Gazette",
+    )
+    evidence = _pair(perth, leeds)
+    assert evidence.numbers_only_a[0] == "5.2" and evidence.numbers_only_b[0] == "3.1"
+    assert "0" not in evidence.numbers_only_a + evidence.numbers_only_b
+    assert "00" not in evidence.numbers_only_a + evidence.numbers_only_b
+
+
+def test_numbers_of_different_kinds_never_conflict() -> None:
+    score = _item(1, "City win 2-1", "City beat United 2-1 on Saturday.")
+    year = _item(2, "City founded", "City was founded in 1894.", "Gazette")
+    evidence = _pair(score, year)
+    assert evidence.numbers_only_a == evidence.numbers_only_b == ()
+
+
+def test_an_outlet_named_the_something_gets_no_second_the() -> None:
+    assert the_item("The Borneo Post") == "The Borneo Post item"
+    assert the_item("the Examiner") == "the Examiner item"
+    assert the_item("Herald") == "the Herald item"
+    items = [
+        _item(
+            1, "Flood closes Kuching roads", "Floods closed roads in Kuching.", "The Borneo Post"
+        ),
+        _item(2, "Flood closes Kuching roads", "Floods closed roads in Kuching.", "Herald"),
+    ]
+    reasons = explain_stories(
+        features(items, np.ones((2, 3), dtype=np.float32)), [0, 0], shipped_model(), {2: 1}
+    )
+    assert reasons.why[1] == "copy of The Borneo Post item"
+    assert reasons.why[0].startswith("1.00 similar to the Herald item")
+    plain = explain_stories(
+        features(items, np.ones((2, 3), dtype=np.float32)), [0, 0], shipped_model()
+    )
+    assert plain.why[1].startswith("1.00 similar to The Borneo Post item")
