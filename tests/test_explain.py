@@ -26,6 +26,7 @@ from aggregator.grouping.explain import (
     pair_evidence,
     the_item,
 )
+from aggregator.grouping.text import batch_text
 from aggregator.models import Digest, FetchOutcome, Item, ParsedEntry, ParsedFeed
 from aggregator.site import build_site, story_slug
 from aggregator.store import Store
@@ -58,10 +59,11 @@ FEEDS = {
 
 
 def _outcome(url: str, texts: list[tuple[str, str]], n: int) -> FetchOutcome:
+    """A poll of ``url``; a feed whose texts repeat lists the repeats under the first's link."""
     entries = tuple(
         ParsedEntry(
             guid=f"{url}#{k}",
-            link=f"{url.removesuffix('/feed')}/news/{n}-{k}",
+            link=f"{url.removesuffix('/feed')}/news/{n}-{texts.index((title, summary))}",
             title=title,
             summary=summary,
             published=NOW - timedelta(hours=10 - n),  # feeds listed later publish later
@@ -389,3 +391,163 @@ def test_an_outlet_named_the_something_gets_no_second_the() -> None:
         features(items, np.ones((2, 3), dtype=np.float32)), [0, 0], shipped_model()
     )
     assert plain.why[1].startswith("1.00 similar to The Borneo Post item")
+
+
+# ---------------------------------------------------------------- the CLI's story and pair output
+
+
+def test_explain_output_keeps_feed_text_from_driving_the_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aggregator.cli import _print_story
+    from aggregator.pipeline import MemberReason, StoredReason, StoryExplanation
+
+    hostile = "Quake \u202eevil\u202c \x1b[2J\x1b]0;owned\x07 hits"
+    member = _item(1, hostile, "", outlet="Herald\x1b[31m")
+    against = _evidence(
+        0.05,
+        ("cosine", 0.8, 3.0),
+        ("name_conflict", 1.0, -3.0),
+        names_only_a=("Perth\u202e",),
+        names_only_b=("Leeds\x1b[1m",),
+    )
+    story = StoryExplanation(
+        "s-1",
+        [MemberReason(member, f"shares {hostile}", against)],
+        [StoredReason(hostile, "Gazette\u202e", f"copy of the {hostile} item")],
+        24,
+        "s-2",
+        hostile,
+        against,
+    )
+    _print_story(story)
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "Quake" in out and "different names: Perth" in out
+
+
+def _table_total(output: str) -> None:
+    """The signal table's contributions and bias add up to the total and the p shown."""
+    lines = output.splitlines()
+    start = next(
+        k for k, line in enumerate(lines) if line.split() == ["signal", "value", "log-odds"]
+    )
+    rows = lines[start + 1 :]
+    contributions = [float(line.split()[-1]) for line in rows if line.split()[0] in FEATURES]
+    assert len(contributions) == len(FEATURES)
+    bias = next(float(line.split()[-1]) for line in rows if "bias (intercept)" in line)
+    total_line = next(line for line in rows if line.split()[0] == "total")
+    total = float(total_line.split()[1])
+    assert abs(sum(contributions) + bias - total) < 0.01 * len(contributions) + 0.01
+    p = float(total_line.split("= p ")[1].split()[0])
+    assert abs(1 / (1 + math.exp(-total)) - p) < 0.005
+
+
+@pytest.mark.model
+def test_story_output_gives_one_similarity_per_member_and_a_table_that_adds_up(
+    clustered: Path,
+) -> None:
+    story_id = _story_rows(clustered.parent / "news.db")[f"{PERTH[0]} | Coastline Times"][0]
+    result = CliRunner().invoke(main, ["explain", story_id, "-c", str(clustered)])
+    assert result.exit_code == 0, result.output
+    assert "against the rest" not in result.output
+    members = result.output.split("closest other story")[0].split("\n- ")[1:]
+    assert len(members) == 3
+    for member in members:
+        assert member.count(" similar") <= 1  # the stored why's figure, no second one
+        assert "fit with the story's other items: p=" in member and "joins from 0.30" in member
+    _table_total(result.output)
+
+
+def _within(hours_before_now: float) -> int:
+    """window_hours that keep items published after NOW - ``hours_before_now`` hours."""
+    from aggregator.pipeline import utcnow
+
+    return int((utcnow() - (NOW - timedelta(hours=hours_before_now))).total_seconds() // 3600)
+
+
+@pytest.mark.model
+def test_a_story_partly_out_of_the_window_says_so_and_keeps_every_stored_reason(
+    clustered: Path,
+) -> None:
+    story_id = _story_rows(clustered.parent / "news.db")[f"{PERTH[0]} | Coastline Times"][0]
+    # the Perth reports came at NOW-10h, -9h (Ledger) and -7h (the copy): keep only the copy
+    text = clustered.read_text().replace("window_hours: 100000", f"window_hours: {_within(8.5)}")
+    clustered.write_text(text)
+    result = CliRunner().invoke(main, ["explain", story_id, "-c", str(clustered)])
+    assert result.exit_code == 0, result.output
+    assert f"story {story_id}: showing 1 of 3 items (the rest are older than window_hours" in (
+        result.output
+    )
+    assert "why: copy of the Coastline Times item" in result.output
+    assert result.output.count("  why: ") == 3  # the stored reasons of all three
+
+    clustered.write_text(text.replace(f"window_hours: {_within(8.5)}", "window_hours: 1"))
+    aged = CliRunner().invoke(main, ["explain", story_id, "-c", str(clustered)])
+    assert aged.exit_code == 0, aged.output
+    assert f"story {story_id}: showing 0 of 3 items" in aged.output
+    assert "why: copy of the Coastline Times item" in aged.output
+
+
+def test_explain_with_one_url_or_the_same_url_twice_is_a_usage_error(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: news.db\nfeeds:\n  - url: https://a.example/feed\n")
+    one = CliRunner().invoke(main, ["explain", "https://a.example/1", "-c", str(config)])
+    assert one.exit_code == 2 and "needs two item URLs" in one.output
+    same = CliRunner().invoke(
+        main,
+        ["explain", "https://a.example/1?utm_source=x", "https://a.example/1", "-c", str(config)],
+    )
+    assert same.exit_code == 2 and "two different item URLs" in same.output
+    assert same.output.strip().count("\n") == 0
+
+
+@pytest.mark.model
+def test_pair_output_shows_stories_the_stored_copy_and_which_item_a_shared_link_meant(
+    tmp_path: Path,
+) -> None:
+    feeds = dict(FEEDS)
+    # one feed lists the Ledger's link twice (an updated entry with a new guid)
+    feeds["https://ledger.example/feed"] = ("Daily Ledger", [PERTH_AGAIN, PERTH_AGAIN])
+    config = _cluster(tmp_path, feeds)
+    rows = _story_rows(tmp_path / "news.db")
+    perth = rows[f"{PERTH[0]} | Coastline Times"][0]
+    with Store.open(tmp_path / "news.db") as store:
+        items = store.items_since(NOW - timedelta(days=30))
+    ledger = {i.link for i in items if i.outlet == "Daily Ledger"}
+    coast = next(i.link for i in items if i.outlet == "Coastline Times")
+    copy = next(i.link for i in items if i.outlet == "Copy Desk")
+    pair = CliRunner().invoke(main, ["explain", coast, copy, "-c", str(config)])
+    assert pair.exit_code == 0, pair.output
+    assert "B is stored as a copy of A" in pair.output
+    assert pair.output.count(f"   story: {perth}") == 2
+    assert "same story" in pair.output and "against: nothing against" in pair.output
+    assert len(ledger) == 1  # both entries kept, with one link: say which item stands for it
+    shared = CliRunner().invoke(main, ["explain", coast, ledger.pop(), "-c", str(config)])
+    assert shared.exit_code == 0, shared.output
+    assert "2 items in the window carry this link: using the earliest" in shared.output
+
+
+@pytest.mark.model
+def test_cluster_and_explain_compute_the_text_features_once(
+    clustered: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aggregator.grouping
+    import aggregator.grouping.explain
+
+    calls: list[int] = []
+
+    def counted(items):
+        calls.append(len(items))
+        return batch_text(items)
+
+    monkeypatch.setattr(aggregator.grouping, "batch_text", counted)
+    monkeypatch.setattr(aggregator.grouping.explain, "batch_text", counted)
+    result = CliRunner().invoke(main, ["cluster", "--force", "-c", str(clustered)])
+    assert result.exit_code == 0, result.output
+    assert calls == [4]  # grouping's, reused for the reasons
+    story_id = _story_rows(clustered.parent / "news.db")[f"{PERTH[0]} | Coastline Times"][0]
+    calls.clear()
+    result = CliRunner().invoke(main, ["explain", story_id, "-c", str(clustered)])
+    assert result.exit_code == 0, result.output
+    assert calls == [4]  # once, however many members and neighbours are compared

@@ -118,3 +118,21 @@ def test_keywords_count_numbers_but_never_show_them():
     kws = story_keywords([["2024 2024 2024 budget vote", "budget"], ["election vote"]], k=2)
     assert kws == [["budget", "vote"], ["election", "vote"]]
     assert all(not w.isdigit() for ws in kws for w in ws)
+
+
+def test_a_copy_is_what_the_grouping_calls_a_copy():
+    from aggregator.grouping import GroupingParams, jaccard, shingle_sets, words
+
+    text = "floods cut the main rail line on tuesday morning"
+    changed = text.replace("morning", "evening")  # one shingle of seven differs: 6 / 8
+    overlap = jaccard(*shingle_sets([words(text), words(changed)], 3))
+    assert GroupingParams().duplicate_jaccard <= overlap < 0.8
+    a, b = item(0, "", text, "a", 0), item(1, "", changed, "b", 1)
+    vectors = np.array([[1, 0], [1, 0.01]], dtype=np.float32)
+    assert find_copies([a, b]) == {1: 0}
+    assert {m.item.id: m.copy_of for m in make_stories([a, b], vectors, [0, 0])[0].members} == {
+        0: None,
+        1: 0,
+    }
+    stricter = make_stories([a, b], vectors, [0, 0], copy_jaccard=0.9)[0]
+    assert all(m.copy_of is None for m in stricter.members)
