@@ -551,3 +551,39 @@ def test_cluster_and_explain_compute_the_text_features_once(
     result = CliRunner().invoke(main, ["explain", story_id, "-c", str(clustered)])
     assert result.exit_code == 0, result.output
     assert calls == [4]  # once, however many members and neighbours are compared
+
+
+def test_the_page_links_the_closest_story_and_names_one_it_has_no_page_for(tmp_path: Path) -> None:
+    bridge = (item("Herald", "Bridge reopens", NOW),)
+    ferry = (item("Gazette", "Ferry <b>resumes</b>", NOW),)
+    stories = (
+        dataclasses.replace(
+            story("s-bridge", "Bridge reopens", bridge),
+            why_not="different names: Perth / Leeds",
+            why_not_story="s-ferry",
+            why_not_headline="Ferry <b>resumes</b>",
+        ),
+        dataclasses.replace(
+            story("s-ferry", "Ferry <b>resumes</b>", ferry),
+            why_not="only 0.31 similar",
+            why_not_story="s-gone",
+            why_not_headline="An older story",
+        ),
+    )
+    build_site(
+        tmp_path, [Digest(day=NOW.date(), generated_at=NOW, stories=stories)], site_settings()
+    )
+    page = lxml.html.parse(str(tmp_path / "stories" / f"{story_slug('s-bridge')}.html")).getroot()
+    line = page.xpath('//p[@class="story-why-not"]')[0]
+    assert line.text_content() == (
+        "Kept apart from Ferry <b>resumes</b>: different names: Perth / Leeds"
+    )
+    assert line.xpath("a/@href") == [f"../stories/{story_slug('s-ferry')}.html"]
+    other = lxml.html.parse(str(tmp_path / "stories" / f"{story_slug('s-ferry')}.html")).getroot()
+    line = other.xpath('//p[@class="story-why-not"]')[0]
+    assert line.text_content() == "Kept apart from “An older story”: only 0.31 similar"
+    assert not line.xpath("a")
+    data = json.loads((tmp_path / "stories.json").read_text("utf-8"))
+    listed = {s["id"]: s for s in data["stories"]}
+    assert listed["s-bridge"]["why_not_story"] == "s-ferry"
+    assert listed["s-bridge"]["why_not_headline"] == "Ferry <b>resumes</b>"
