@@ -587,3 +587,18 @@ def test_the_page_links_the_closest_story_and_names_one_it_has_no_page_for(tmp_p
     listed = {s["id"]: s for s in data["stories"]}
     assert listed["s-bridge"]["why_not_story"] == "s-ferry"
     assert listed["s-bridge"]["why_not_headline"] == "Ferry <b>resumes</b>"
+
+
+def test_names_take_the_summary_form_over_a_shouting_title() -> None:
+    a = _item(
+        1,
+        "LIONSGATE SHOWS JENNIFER LAWRENCE FILM",
+        "On Friday the studio Lionsgate showed the film with Jennifer Lawrence.",
+    )
+    b = _item(
+        2,
+        "Jennifer Lawrence film shown",
+        "Fans cheered as Lionsgate screened the Jennifer Lawrence film.",
+        "Gazette",
+    )
+    assert set(_pair(a, b).shared_names) == {"Lionsgate", "Jennifer Lawrence"}

@@ -53,7 +53,9 @@ class Features:
     def plain_text(self, index: int) -> str:
         if index not in self._plain:
             item = self.items[index]
-            self._plain[index] = f"{clean_text(item.title)}. {clean_text(item.summary)}"
+            # the summary first: names come from summaries, and titles often capitalise
+            # every word ("CATCHING FIRE", "Mayor Opens Library")
+            self._plain[index] = f"{clean_text(item.summary)}. {clean_text(item.title)}"
         return self._plain[index]
 
 
