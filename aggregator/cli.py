@@ -620,11 +620,15 @@ def _print_story(story: StoryExplanation) -> None:
         if member.evidence is not None:
             click.echo(f"  fit with the story's other items: {_score(member.evidence)}")
     in_window = {(m.item.title, m.item.outlet) for m in story.members}
-    older = [s for s in story.stored if (s.title, s.outlet) not in in_window]
+    ids = {m.item.id for m in story.members}
+    older = [
+        s for s in story.stored if (s.title, s.outlet) not in in_window and s.item_id not in ids
+    ]
     if older:
         click.echo("stored reasons of the items outside the window:")
         for stored in older:
-            click.echo(f"- {_safe(stored.title)} ({_safe(stored.outlet)})")
+            outlet = f" ({_safe(stored.outlet)})" if stored.outlet else ""
+            click.echo(f"- {_safe(stored.title)}{outlet}")
             if stored.why:
                 click.echo(f"  why: {_safe(stored.why)}")
     if story.neighbour_id is not None and story.neighbour_evidence is not None:

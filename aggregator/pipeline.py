@@ -432,6 +432,7 @@ class StoredReason:
     title: str
     outlet: str
     why: str
+    item_id: int | None = None  # known when no digest has the story
 
 
 @dataclass(frozen=True)
@@ -505,6 +506,9 @@ def explain_story(
     stored = [
         StoredReason(str(i.get("title", "")), str(i.get("outlet", "")), str(i.get("why", "")))
         for i in story.get("items", [])
+    ] or [  # in no digest: the reasons by item id
+        StoredReason(f"item {item_id}", "", why, item_id)
+        for item_id, why in sorted(reasons.items())
     ]
     items, matrix, model = _window_batch(config, store, now, embedder)
     story_of = store.story_assignments([i.id for i in items])

@@ -487,6 +487,14 @@ def test_a_story_partly_out_of_the_window_says_so_and_keeps_every_stored_reason(
     assert aged.exit_code == 0, aged.output
     assert f"story {story_id}: showing 0 of 3 items" in aged.output
     assert "why: copy of the Coastline Times item" in aged.output
+    assert "kept apart from" in aged.output  # the stored why-not, too
+
+    with sqlite3.connect(clustered.parent / "news.db") as connection:
+        connection.execute("DELETE FROM digests")  # no digest: the reasons stored per item
+    bare = CliRunner().invoke(main, ["explain", story_id, "-c", str(clustered)])
+    assert bare.exit_code == 0, bare.output
+    assert f"story {story_id}: showing 0 of 3 items" in bare.output
+    assert bare.output.count("  why: ") == 3 and "copy of the Coastline Times item" in bare.output
 
 
 def test_explain_with_one_url_or_the_same_url_twice_is_a_usage_error(tmp_path: Path) -> None:
