@@ -821,7 +821,7 @@ def store_copy(config_path: Path, target: str) -> None:
       aggregator store copy -c feeds.yaml --to postgresql://news@db.example:5432/news
     """
     from aggregator.config import database_target
-    from aggregator.store import copy_store
+    from aggregator.store import CopyRefused, copy_store
 
     config = load_or_exit(config_path)
     try:
@@ -837,16 +837,17 @@ def store_copy(config_path: Path, target: str) -> None:
             Store.open(config.database) as source,
             Store.open(destination) as copy,
         ):
-            tables = copy_store(
-                source, copy, lambda t: click.echo(f"copied {t.table}: {t.rows} rows")
-            )
+            copy_store(source, copy, lambda t: click.echo(f"copied {t.table}: {t.rows} rows"))
+            items = copy.count_items()
+    except CopyRefused as exc:
+        _fail(str(exc), EXIT_CONFIG)
+        return
     except LockedError as exc:
         _fail(str(exc), EXIT_LOCKED)
         return
     except StoreError as exc:
         _fail(str(exc), EXIT_FAILED)
         return
-    items = next(t.rows for t in tables if t.table == "items")
     click.echo(f"done: {items} items in {copy.label}; set `database:` to it in {config_path}")
 
 

@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -157,6 +158,10 @@ class StoreError(Exception):
 
 class LockedError(StoreError):
     """Another aggregator run holds the database."""
+
+
+class CopyRefused(StoreError):
+    """`store copy` would mix the source's rows with other rows of the target."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +321,15 @@ class Store:
 
     def integrity_ok(self) -> bool:
         return self.db.integrity_ok()
+
+    def identity(self) -> str:
+        """This database's own random id (made on first use; `store copy` never copies it)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (STORE_ID, uuid.uuid4().hex),
+            )
+            return db.execute("SELECT value FROM meta WHERE key=?", (STORE_ID,)).fetchone()[0]
 
     # ------------------------------------------------------------ feeds
 
@@ -903,10 +917,15 @@ _COPY_TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
 COPY_CHUNK = 2000
 
 
+STORE_ID = "store_id"  # meta: this database's own identity
+COPIED_FROM = "copied_from"  # meta of a copy: the identity of the database it copies
+_OWN_META = ("schema_version", STORE_ID, COPIED_FROM)  # each database's own, never copied
+
+
 @dataclass(frozen=True, slots=True)
 class CopiedTable:
     table: str
-    rows: int  # rows read from the source (a rerun reads them again and changes nothing)
+    rows: int  # rows inserted or changed in the target (a rerun that changes nothing: 0)
 
 
 def copy_store(
@@ -914,7 +933,10 @@ def copy_store(
 ) -> list[CopiedTable]:
     """Copy every row of `source` into `target`, keeping ids; safe to run again or to resume
     after an interruption (each chunk is one transaction, and rows already there are
-    updated in place, never doubled)."""
+    updated in place, never doubled). The target must be empty or a copy of this same
+    source (CopyRefused otherwise): ids are kept, so items of its own would take the
+    source's vectors and stories."""
+    _claim_target(source, target)
     copied = []
     for table, key in _COPY_TABLES:
         columns = source.db.columns(table)
@@ -927,19 +949,40 @@ def copy_store(
     return copied
 
 
+def _claim_target(source: Store, target: Store) -> None:
+    """Mark the target as a copy of the source before the first row goes in (so a rerun
+    after an interruption resumes), unless it already holds other items."""
+    source_id = source.identity()
+    with target.transaction() as db:
+        row = db.execute("SELECT value FROM meta WHERE key=?", (COPIED_FROM,)).fetchone()
+        has_items = db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None
+        if (row[0] != source_id) if row else has_items:
+            raise CopyRefused(
+                f"{target.label} already holds items that are not from a copy of "
+                f"{source.label}: copy into an empty database (or a new schema)"
+            )
+        _put_meta(db, COPIED_FROM, source_id)
+
+
 def _copy_table(
     source: Store, target: Store, table: str, key: tuple[str, ...], columns: list[str]
 ) -> int:
     names = ", ".join(columns)
     marks = ", ".join("?" * len(columns))
-    updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in key)
-    conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}" if updates else ""
+    values = [c for c in columns if c not in key]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in values)
+    changed = " OR ".join(f"{table}.{c} IS DISTINCT FROM excluded.{c}" for c in values)
+    conflict = (
+        f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE {changed}" if values else ""
+    )
     if table == "items":  # immutable once stored; its second unique key must not clash either
         conflict = "ON CONFLICT DO NOTHING"
     insert = f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}"
-    wanted = "key <> 'schema_version'" if table == "meta" else "1 = 1"  # the target's own
+    own = ", ".join(f"'{k}'" for k in _OWN_META)
+    wanted = f"key NOT IN ({own})" if table == "meta" else "1 = 1"
     order = ", ".join(key)
     after = f"({order}) > ({', '.join('?' * len(key))})"
+    positions = [columns.index(k) for k in key]
     total, last = 0, None
     while True:
         where = f"{wanted} AND {after}" if last is not None else wanted
@@ -950,10 +993,33 @@ def _copy_table(
         if not rows:
             return total
         with target.transaction() as db:
-            db.executemany(insert, rows)
-        total += len(rows)
-        positions = [columns.index(k) for k in key]
+            total += db.executemany(insert, rows)
+            if table == "items":
+                _check_same_items(db, source, target, columns, rows)
         last = tuple(rows[-1][p] for p in positions)
+
+
+def _check_same_items(db: Tx, source: Store, target: Store, columns: list[str], rows) -> None:
+    """Each copied item id names the same item (feed and key) in the target as in the
+    source, or its vectors and story would go to another item: refuse before they do."""
+    where = [columns.index(c) for c in ("id", "feed_url", "key")]
+    wanted = {tuple(r[p] for p in where) for r in rows}
+    marks = ",".join("?" * len(rows))
+    found = set(
+        map(
+            tuple,
+            db.execute(
+                f"SELECT id, feed_url, key FROM items WHERE id IN ({marks})",
+                [r[where[0]] for r in rows],
+            ),
+        )
+    )
+    if wanted - found:
+        item_id = min(wanted - found)[0]
+        raise CopyRefused(
+            f"{target.label} holds items of its own (item {item_id} there is another item "
+            f"than in {source.label}): copy into an empty database (or a new schema)"
+        )
 
 
 def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:

@@ -47,7 +47,8 @@ def snapshot(target: Path | str) -> dict[str, list]:
         "feeds": "SELECT url, etag, next_due FROM feeds ORDER BY url",
         "digests": "SELECT day, payload FROM digests",
         "emails": "SELECT day, destination FROM emails",
-        "meta": "SELECT key, value FROM meta WHERE key <> 'schema_version' ORDER BY key",
+        "meta": "SELECT key, value FROM meta WHERE key NOT IN "
+        "('schema_version', 'store_id', 'copied_from') ORDER BY key",
     }
     with Store.open(target) as store:
         found = {name: [tuple(r) for r in store.db.execute(sql)] for name, sql in queries.items()}
@@ -77,6 +78,13 @@ def test_copy_keeps_every_id_and_a_rerun_changes_nothing(tmp_path: Path, postgre
         db.execute("DELETE FROM items WHERE id > 5")
     again = CliRunner().invoke(main, ["store", "copy", "-c", str(config), "--to", target])
     assert again.exit_code == 0, again.output
+    assert "copied items: 3 rows" in again.output
+    assert snapshot(target) == before
+
+    # A rerun with nothing left to copy says so.
+    third = CliRunner().invoke(main, ["store", "copy", "-c", str(config), "--to", target])
+    assert third.exit_code == 0, third.output
+    assert "copied items: 0 rows" in third.output and "copied embeddings: 0 rows" in third.output
     assert snapshot(target) == before
 
     # New items in the copy get ids after the copied ones.
@@ -96,3 +104,67 @@ def test_copy_refuses_a_password_in_the_url(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "PGPASSWORD" in result.output and "secret" not in result.output
+
+
+def copy_config(tmp_path: Path) -> tuple[Path, Path]:
+    source = tmp_path / "news.db"
+    filled_sqlite(source)
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"database: {source}\nfeeds: []\n")
+    return source, config
+
+
+def test_copy_refuses_a_target_that_holds_items_of_its_own(
+    tmp_path: Path, postgres_database
+) -> None:
+    _source, config = copy_config(tmp_path)
+    target = fresh_postgres(postgres_database)
+    with Store.open(target) as store:
+        record(store, outcome("https://z.example/feed", [entry(30), entry(31)]), "Z")
+
+    result = CliRunner().invoke(main, ["store", "copy", "-c", str(config), "--to", target])
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "already holds items" in result.output and "empty database" in result.output
+    with Store.open(target) as store:
+        assert store.count_items() == 2
+        assert store.db.execute("SELECT count(*) FROM embeddings").fetchone() == (0,)
+        assert store.db.execute("SELECT count(*) FROM story_items").fetchone() == (0,)
+
+
+def test_copy_refuses_when_the_copy_has_new_items_under_the_sources_ids(
+    tmp_path: Path, postgres_database
+) -> None:
+    source, config = copy_config(tmp_path)
+    target = fresh_postgres(postgres_database)
+    first = CliRunner().invoke(main, ["store", "copy", "-c", str(config), "--to", target])
+    assert first.exit_code == 0, first.output
+    # Both went on separately: each stored a different item 9.
+    with Store.open(target) as store:
+        record(store, outcome("https://c.example/feed", [entry(40)]), "C")
+    with Store.open(source) as store:
+        record(store, outcome("https://d.example/feed", [entry(50)]), "D")
+        (new_id,) = [
+            r[0] for r in store.db.execute("SELECT id FROM items WHERE feed_url LIKE '%d.example%'")
+        ]
+        store.save_vectors([new_id], np.ones((1, 8), np.float32), "m")
+
+    result = CliRunner().invoke(main, ["store", "copy", "-c", str(config), "--to", target])
+    assert result.exit_code == 2, result.output
+    assert f"item {new_id} there is another item" in result.output
+    with Store.open(target) as store:
+        vectors = store.vectors([new_id], "m")
+    assert new_id not in vectors  # the source's vector never went to the target's own item
+
+
+def test_copy_into_sqlite_of_another_source_is_refused(tmp_path: Path) -> None:
+    _source, config = copy_config(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    _other_source, other_config = copy_config(other)
+    target = tmp_path / "copy.db"
+    ok = CliRunner().invoke(main, ["store", "copy", "-c", str(other_config), "--to", str(target)])
+    assert ok.exit_code == 0, ok.output
+    result = CliRunner().invoke(main, ["store", "copy", "-c", str(config), "--to", str(target)])
+    assert result.exit_code == 2, result.output
+    assert "not from a copy of" in result.output
