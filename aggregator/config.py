@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ruamel.yaml import YAML
@@ -681,11 +681,23 @@ def _check_published(
 
 DATABASE_ENV = "AGGREGATOR_DATABASE"
 _URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+# A libpq "key=value" connection string (host=db dbname=news): not a file name, not a URL.
+_LIBPQ_KEYWORDS = re.compile(
+    r"^\s*(host|hostaddr|port|dbname|user|password|passfile|service|sslmode|options|"
+    r"connect_timeout|application_name)\s*=",
+    re.IGNORECASE,
+)
+_NO_PASSWORD = "put it in PGPASSWORD or ~/.pgpass"
 
 
 def database_target(value: str, base: Path, where: str) -> Path | str:
     """A postgresql:// URL as it is (never with a password), else a SQLite path under base."""
     value = value.strip()
+    if _LIBPQ_KEYWORDS.match(value):
+        raise ConfigError(
+            f"{where}: a key=value connection string is not supported: give a URL, "
+            "postgresql://user@host:5432/dbname (the password in PGPASSWORD or ~/.pgpass)"
+        )
     if not _URL_SCHEME.match(value):
         return (base / Path(value).expanduser()).resolve()
     parts = urlsplit(value)
@@ -696,8 +708,13 @@ def database_target(value: str, base: Path, where: str) -> Path | str:
         )
     if parts.password is not None:
         raise ConfigError(
-            f"{where}: never write the database password here: remove it from the URL and put "
-            "it in PGPASSWORD or ~/.pgpass"
+            f"{where}: never write the database password here: remove it from the URL and "
+            f"{_NO_PASSWORD}"
+        )
+    if any(key.lower() == "password" for key, _ in parse_qsl(parts.query, True)):
+        raise ConfigError(
+            f"{where}: never write the database password here: remove ?password= from the "
+            f"URL and {_NO_PASSWORD}"
         )
     return value
 

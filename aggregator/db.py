@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 
@@ -23,14 +23,18 @@ def is_postgres_url(target: object) -> bool:
 
 
 def redact(url: str) -> str:
-    """The URL without a password, for messages and logs."""
+    """The URL without a password (in its user part or its query), for messages and logs."""
     parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    user = f"{parts.username}@" if parts.username else ""
-    port = f":{parts.port}" if parts.port else ""
-    return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
+    if parts.password is not None:
+        host = parts.hostname or ""
+        user = f"{parts.username}@" if parts.username else ""
+        port = f":{parts.port}" if parts.port else ""
+        parts = parts._replace(netloc=f"{user}{host}{port}")
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    kept = [(key, value) for key, value in query if key.lower() != "password"]
+    if len(kept) != len(query):
+        parts = parts._replace(query=urlencode(kept))
+    return urlunsplit(parts)
 
 
 class DatabaseUnavailable(Exception):

@@ -183,6 +183,8 @@ def test_database_may_be_a_postgresql_url_and_the_environment_overrides_it(
     ("database", "expected"),
     [
         ("postgresql://news:hunter2@db.example/news", "PGPASSWORD or ~/.pgpass"),
+        ("postgresql://news@db.example/news?password=hunter2", "PGPASSWORD or ~/.pgpass"),
+        ("postgresql://news@db.example/news?sslmode=require&PASSWORD=hunter2", "PGPASSWORD"),
         ("mysql://db.example/news", "not a supported database"),
     ],
 )
@@ -207,3 +209,30 @@ def test_an_unreachable_database_server_is_one_line(tmp_path: Path, monkeypatch)
         assert result.exit_code == 1, (command, result.output)
         assert "cannot connect to PostgreSQL" in result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["postgresql://news@db.example/news?password=hunter2", "host=db.example password=hunter2"],
+)
+def test_the_environment_database_is_checked_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    path = write(tmp_path, "feeds: []\n")
+    monkeypatch.setenv("AGGREGATOR_DATABASE", value)
+    result = CliRunner().invoke(main, ["poll", "-c", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "AGGREGATOR_DATABASE" in result.output and "hunter2" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    if value.startswith("host="):
+        assert "postgresql://user@host:5432/dbname" in result.output
+    assert not list(tmp_path.glob("*hunter2*")) and not list(Path.cwd().glob("host=*"))
+
+
+def test_redact_drops_the_password_from_user_part_and_query() -> None:
+    from aggregator.db import redact
+
+    assert redact("postgresql://u:pw@h:5/db?password=pw&sslmode=require") == (
+        "postgresql://u@h:5/db?sslmode=require"
+    )
+    assert "pw" not in redact("postgresql://u@h/db?Password=pw")
