@@ -425,6 +425,9 @@ class Store:
                 u.url,
             ),
         )
+        # Workers find feeds through their host's row: a feed moved to a new host (a
+        # permanent redirect) needs that row now, not at the next worker start.
+        _ensure_host(db, u.host)
 
     def _insert_items(self, db: Tx, u: FeedUpdate) -> int:
         # The same article reached us through another feed: one query for the whole feed (the
@@ -491,6 +494,7 @@ class Store:
                     "ON CONFLICT (url) DO NOTHING",
                     (url, url, host_of(url)),
                 )
+                _ensure_host(db, host_of(url))
                 # Only if still different: two workers starting together both see the change,
                 # and the second must not make due again a feed the first already fetched.
                 db.execute(
@@ -1035,6 +1039,11 @@ def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:
         tags=tags,
         full_text=row[7] if len(row) > 7 else "",
     )
+
+
+def _ensure_host(db: Tx, host: str | None) -> None:
+    if host:
+        db.execute("INSERT INTO hosts (host) VALUES (?) ON CONFLICT (host) DO NOTHING", (host,))
 
 
 def _put_meta(db: Tx, key: str, value: str) -> None:
