@@ -20,6 +20,7 @@ import click
 
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, DEFAULT_MODEL, Config, ConfigError, load_config
+from aggregator.db import is_database_error, one_line, redact
 from aggregator.feeds_cli import Days, feeds
 from aggregator.store import LockedError, Store, StoreError, run_lock
 from aggregator.text import plural, safe_terminal_text
@@ -743,20 +744,48 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
             embedder = workers.LazyEmbedder(config)
             try:
                 while not stop.is_set():
-                    for name in roles:
-                        if not stop.is_set():
-                            _work(name, config, store, me, stop, embedder, send)
+                    try:
+                        for name in roles:
+                            if not stop.is_set():
+                                _work(name, config, store, me, stop, embedder, send)
+                    except store.db.connection_lost as exc:
+                        if once:
+                            raise
+                        # A server restart or a dropped connection: the pool reconnects;
+                        # leases make whatever this cycle held claimable again.
+                        click.echo(
+                            f"aggregator: warning: lost the database ({one_line(exc)}); "
+                            f"retrying in {WORKER_RETRY_SECONDS:g} s",
+                            err=True,
+                        )
+                        stop.wait(WORKER_RETRY_SECONDS)
+                        continue
                     if once:
                         break
                     stop.wait(config.workers.idle_seconds)
             finally:
                 if "publish" in roles:
-                    workers.release_publish(store, me)
+                    with contextlib.suppress(Exception):  # the lease runs out anyway
+                        workers.release_publish(store, me)
     except StoreError as exc:
         _fail(str(exc), EXIT_FAILED)
+    except Exception as exc:
+        if not is_database_error(exc):
+            raise
+        _fail(_database_failure(config, exc), EXIT_FAILED)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+WORKER_RETRY_SECONDS = 2.0  # a looping worker that lost the database tries again after this
+
+
+def _database_failure(config: Config, exc: Exception) -> str:
+    return (
+        f"{config.path}: database {redact(str(config.database))}: {one_line(exc)} "
+        "(give the database user the rights it needs, or set `database:` to another database)"
+    )
 
 
 def _work(name: str, config: Config, store: Store, me: str, stop, embedder, send: bool) -> None:
@@ -847,6 +876,11 @@ def store_copy(config_path: Path, target: str) -> None:
         return
     except StoreError as exc:
         _fail(str(exc), EXIT_FAILED)
+        return
+    except Exception as exc:
+        if not is_database_error(exc):
+            raise
+        _fail(_database_failure(config, exc), EXIT_FAILED)
         return
     click.echo(f"done: {items} items in {copy.label}; set `database:` to it in {config_path}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import sys
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,6 +40,18 @@ def redact(url: str) -> str:
 
 class DatabaseUnavailable(Exception):
     """The database cannot be opened or reached; str() is one line for the user."""
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """An error raised by either driver (psycopg is only imported where PostgreSQL is used)."""
+    if isinstance(exc, sqlite3.Error):
+        return True
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.Error)
+
+
+def one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 class Rows:
@@ -72,6 +85,8 @@ class Database(Protocol):
     lock_rows: str
     quick_commit: str  # first statement of a transaction that may be lost in a server crash
     label: str  # for messages: the path, or the URL without password
+    # A lost connection (server restart, terminated backend): worth retrying the work later.
+    connection_lost: tuple[type[Exception], ...]
     Error: type[Exception]
     IntegrityError: type[Exception]
 
@@ -126,6 +141,7 @@ class SqliteDatabase:
     skip_locked = ""
     lock_rows = ""
     quick_commit = ""
+    connection_lost: tuple[type[Exception], ...] = ()  # a file: nothing to reconnect
     Error = sqlite3.Error
     IntegrityError = sqlite3.IntegrityError
 
@@ -223,18 +239,18 @@ class PostgresDatabase:
 
     def __init__(self, url: str, max_connections: int = 4, connect_timeout: float = 10) -> None:
         import psycopg
-        from psycopg_pool import ConnectionPool
+        from psycopg_pool import ConnectionPool, PoolTimeout
 
         self.Error = psycopg.Error
+        self.connection_lost = (psycopg.OperationalError,)  # PoolTimeout is one too
         self.IntegrityError = psycopg.errors.IntegrityError
         self.url = url
         self.label = redact(url)
         try:  # one direct connection first: its error says why, the pool's only that it timed out
             psycopg.connect(url, connect_timeout=max(1, int(connect_timeout))).close()
         except psycopg.Error as exc:
-            reason = " ".join(str(exc).split()) or type(exc).__name__
             raise DatabaseUnavailable(
-                f"cannot connect to PostgreSQL {self.label}: {reason}"
+                f"cannot connect to PostgreSQL {self.label}: {one_line(exc)}"
             ) from None
         self.pool = ConnectionPool(
             url,
@@ -243,8 +259,18 @@ class PostgresDatabase:
             kwargs={"autocommit": True},
             open=False,
             name="aggregator",
+            # A pooled connection the server dropped (restart, pg_terminate_backend) is
+            # replaced when next lent, instead of failing the statement given to it.
+            check=ConnectionPool.check_connection,
         )
-        self.pool.open(wait=True, timeout=connect_timeout)
+        try:
+            self.pool.open(wait=True, timeout=connect_timeout)
+        except PoolTimeout:
+            self.pool.close()
+            raise DatabaseUnavailable(
+                f"cannot connect to PostgreSQL {self.label}: no connection within "
+                f"{connect_timeout:g} s (is the server overloaded or at max_connections?)"
+            ) from None
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Tx]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.store import Store
+from tests.support.databases import fresh_postgres
 from tests.support.hosts import many_hosts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -238,3 +239,82 @@ def test_a_poll_worker_fetches_the_article_pages_of_full_text_feeds(
         assert texts.fetchone() == (2,)
     pages = [r for r in feed_server.requests if r.route.startswith("/news/")]
     assert len(pages) == 6  # each article page once
+
+
+# ------------------------------------------------------------------ a database that fails
+
+
+def admin(database_url: str):
+    import psycopg
+
+    return psycopg.connect(database_url, autocommit=True)
+
+
+def test_a_dropped_pooled_connection_is_replaced(postgres_database: str) -> None:
+    with Store.open(fresh_postgres(postgres_database)) as store:
+        assert store.count_items() == 0
+        with admin(postgres_database) as connection:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        time.sleep(0.2)
+        assert store.count_items() == 0  # not "terminating connection due to administrator"
+
+
+def test_a_looping_worker_survives_losing_its_connection(
+    tmp_path: Path, postgres_database: str
+) -> None:
+    database = fresh_postgres(postgres_database)
+    with Store.open(database) as store, store.transaction() as db:
+        db.execute("INSERT INTO leaders VALUES ('publish', 'old', '2000-01-01T00:00:00.000000Z')")
+    config = write_config(tmp_path, database, [], "workers: {idle_seconds: 0.2}")
+    out, err = tmp_path / "out.log", tmp_path / "err.log"
+    with admin(database) as holder, admin(postgres_database) as watcher:
+        holder.execute("BEGIN")  # the leader row locked: the worker's claim waits on it
+        holder.execute("SELECT * FROM leaders FOR UPDATE")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        command = [sys.executable, "-m", "aggregator", "worker", "-c", str(config)]
+        process = subprocess.Popen(
+            [*command, "--role", "publish"], stdout=out.open("w"), stderr=err.open("w"), env=env
+        )
+        deadline = time.monotonic() + 60
+        waiting = []
+        while not waiting:
+            assert process.poll() is None and time.monotonic() < deadline, err.read_text()
+            time.sleep(0.05)
+            waiting = watcher.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            ).fetchall()
+        watcher.execute("SELECT pg_terminate_backend(%s)", waiting[0])  # mid-statement
+        holder.execute("ROLLBACK")
+    while "publish: 0 stories" not in out.read_text():
+        assert process.poll() is None and time.monotonic() < deadline, err.read_text()
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0, err.read_text()
+    assert "lost the database" in err.read_text() and "retrying" in err.read_text()
+    assert "Traceback" not in err.read_text()
+
+
+def test_a_database_refusing_the_user_is_one_line(tmp_path: Path, postgres_database: str) -> None:
+    from urllib.parse import urlsplit
+
+    from click.testing import CliRunner
+
+    from aggregator.cli import main
+
+    with admin(postgres_database) as connection:
+        connection.execute(
+            "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'aggregator_weak') "
+            "THEN CREATE ROLE aggregator_weak LOGIN; END IF; END$$"
+        )
+    parts = urlsplit(postgres_database)
+    weak = parts._replace(netloc=f"aggregator_weak@{parts.hostname}:{parts.port or 5432}")
+    config = write_config(tmp_path, weak.geturl(), [])  # PostgreSQL 15: no CREATE on public
+    for role in ("poll", "publish"):
+        result = CliRunner().invoke(main, ["worker", "-c", str(config), "--role", role])
+        assert result.exit_code == 1, result.output
+        assert "permission denied" in result.output, result.output
+        assert len(result.output.strip().splitlines()) == 1, result.output
