@@ -573,19 +573,31 @@ class Store:
                 "WHERE host IS NOT NULL ON CONFLICT (host) DO NOTHING"
             )
 
+    def _lease_time(self, db: Tx, now: datetime | None) -> datetime:
+        """The clock leases are stamped and compared by: `now` when given (tests), else the
+        database server's on PostgreSQL, so workers on machines whose clocks disagree still
+        agree on who holds what; SQLite's workers share one machine, and its clock."""
+        if now is not None:
+            return now
+        if self.db.kind == "postgresql":
+            return db.execute("SELECT clock_timestamp()").fetchone()[0]
+        return datetime.now(UTC)
+
     def claim_feeds(
-        self, worker: str, now: datetime, lease: timedelta, hosts: int, per_host: int
+        self, worker: str, now: datetime | None, lease: timedelta, hosts: int, per_host: int
     ) -> list[ClaimedFeed]:
         """Take up to `hosts` hosts with due feeds nobody holds, and up to `per_host` of each
-        one's due feeds, until now + lease. Holding the host keeps every other worker off its
-        feeds (politeness across machines); each feed, once recorded, is due again later."""
-        at, until = _ts(now), _ts(now + lease)
+        one's due feeds, until now + lease (now: see _lease_time). Holding the host keeps
+        every other worker off its feeds (politeness across machines); each feed, once
+        recorded, is due again later."""
         due = (
             "f.retired = 0 AND f.gone = 0 AND (f.next_due IS NULL OR f.next_due <= ?) "
             "AND (f.lease_until IS NULL OR f.lease_until < ?)"
         )
         with self.transaction() as db:
             self._quick_commit(db)
+            now = self._lease_time(db, now)
+            at, until = _ts(now), _ts(now + lease)
             taken = [
                 r[0]
                 for r in db.execute(
@@ -656,13 +668,14 @@ class Store:
             )
 
     def claim_unembedded(
-        self, model_key: str, since: datetime, now: datetime, lease: timedelta, limit: int
+        self, model_key: str, since: datetime, now: datetime | None, lease: timedelta, limit: int
     ) -> list[Item]:
         """Up to `limit` items of the window without a vector for `model_key` that no other
-        worker is embedding, leased until now + lease."""
-        at = _ts(now)
+        worker is embedding, leased until now + lease (now: see _lease_time)."""
         with self.transaction() as db:
             self._quick_commit(db)
+            now = self._lease_time(db, now)
+            at = _ts(now)
             rows = db.execute(
                 f"UPDATE items SET embed_lease_until = ? WHERE id IN ("
                 f"SELECT i.id FROM items i WHERE i.sort_time >= ? "
@@ -675,10 +688,11 @@ class Store:
             )
             return sorted((_item(r) for r in rows), key=lambda item: item.id)
 
-    def hold_leader(self, role: str, holder: str, now: datetime, lease: timedelta) -> bool:
+    def hold_leader(self, role: str, holder: str, now: datetime | None, lease: timedelta) -> bool:
         """Take or renew the one lease of `role`: granted when free, expired, or already
         ours. Only the holder renews it; anyone may take it once it has run out."""
         with self.transaction() as db:
+            now = self._lease_time(db, now)
             row = db.execute(
                 "INSERT INTO leaders (role, holder, lease_until) VALUES (?, ?, ?) "
                 "ON CONFLICT (role) DO UPDATE SET holder = excluded.holder, "
@@ -689,11 +703,12 @@ class Store:
             ).fetchone()
         return row is not None and row[0] == holder
 
-    def leader_held(self, role: str, holder: str, now: datetime) -> bool:
-        row = self.db.execute(
-            "SELECT 1 FROM leaders WHERE role = ? AND holder = ? AND lease_until >= ?",
-            (role, holder, _ts(now)),
-        ).fetchone()
+    def leader_held(self, role: str, holder: str, now: datetime | None) -> bool:
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT 1 FROM leaders WHERE role = ? AND holder = ? AND lease_until >= ?",
+                (role, holder, _ts(self._lease_time(db, now))),
+            ).fetchone()
         return row is not None
 
     def release_leader(self, role: str, holder: str) -> None:

@@ -4,9 +4,10 @@ Workers coordinate through the database only, the way job queues built on Postgr
 each takes work in a short transaction that stamps rows with a lease (`FOR UPDATE SKIP
 LOCKED` on PostgreSQL; on SQLite the write lock already runs claims one at a time), does the
 slow part (HTTP, the model) holding no lock, and stores the result only if its lease still
-holds. A worker that dies leaves leases that run out after `workers.lease_seconds`; then
-another worker takes the same rows again, so nothing is lost, and items stay unique by their
-(feed, key), so nothing is stored twice.
+holds (leases are measured by the database server's clock on PostgreSQL, so workers on
+machines whose clocks disagree still agree). A worker that dies leaves leases that run out
+after `workers.lease_seconds`; then another worker takes the same rows again, so nothing is
+lost, and items stay unique by their (feed, key), so nothing is stored twice.
 
 - poll: a worker claims hosts (one row each) and a few due feeds of each; holding the host
   keeps every other worker off it, so `poll.per_host` holds across machines.
@@ -144,9 +145,7 @@ class _PollRun:
         async with fetch_session(self.options, transport) as session:
             while True:
                 if claim_more and not self.stop.is_set() and len(tasks) <= limit // 2:
-                    claimed = self.store.claim_feeds(
-                        self.worker, utcnow(), self.lease, hosts, per_host
-                    )
+                    claimed = self.store.claim_feeds(self.worker, None, self.lease, hosts, per_host)
                     tasks.update(self._start(session, c) for c in claimed)
                     claim_more = bool(claimed)
                     if claimed:
@@ -264,7 +263,7 @@ def embed_cycle(config: Config, store: Store, stop: threading.Event, embedder=No
     while not stop.is_set():
         now = utcnow()
         since = now - timedelta(hours=config.window_hours)
-        items = store.claim_unembedded(embedder.model_key, since, now, lease, EMBED_CLAIM)
+        items = store.claim_unembedded(embedder.model_key, since, None, lease, EMBED_CLAIM)
         if not items:
             break
         vectors = embedder.embed([embedding_text(i.title, i.summary) for i in items])
@@ -286,14 +285,14 @@ def publish_cycle(
     lease = timedelta(seconds=config.workers.lease_seconds)
 
     def renew() -> None:
-        if not store.hold_leader(PUBLISH_ROLE, worker, utcnow(), lease):
+        if not store.hold_leader(PUBLISH_ROLE, worker, None, lease):
             raise LeaseLost
 
     def still_leader() -> None:
-        if not store.leader_held(PUBLISH_ROLE, worker, utcnow()):
+        if not store.leader_held(PUBLISH_ROLE, worker, None):
             raise LeaseLost
 
-    if not store.hold_leader(PUBLISH_ROLE, worker, utcnow(), lease):
+    if not store.hold_leader(PUBLISH_ROLE, worker, None, lease):
         return PublishCycle(leader=False)
     try:
         stories = pipeline.cluster(config, store, embedder=embedder)

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from aggregator.config import FeedConfig
+import numpy as np
+
+from aggregator.config import FeedConfig, parse_config
 from aggregator.intake import FeedUpdate
 from aggregator.store import Store
+from tests.support.databases import fresh_postgres
+from tests.support.stored import record
+from tests.test_store import entry, outcome
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 LEASE = timedelta(minutes=10)
@@ -38,3 +45,38 @@ def test_a_feed_moved_to_a_new_host_is_claimed_there(store_target) -> None:
         assert [(c.host, c.state.fetch_url) for c in again] == [
             ("new.example", "https://new.example/feed")
         ]
+
+
+class Embedder:
+    """Vectors of zeros; `during` runs while a batch is being embedded (its lease held)."""
+
+    model_key = "m"
+
+    def __init__(self, during) -> None:
+        self.during = during
+
+    def embed(self, texts):
+        self.during()
+        return np.zeros((len(texts), 4), np.float32)
+
+
+def test_a_worker_whose_clock_is_behind_still_holds_its_claims(
+    postgres_database: str, monkeypatch
+) -> None:
+    from aggregator import workers
+
+    config = parse_config("window_hours: 100000\nworkers: {lease_seconds: 600}\nfeeds: []\n",
+                          Path("feeds.yaml"))  # fmt: skip
+    behind = datetime.now(UTC) - timedelta(hours=1)  # this machine's clock: an hour slow
+    monkeypatch.setattr(workers, "utcnow", lambda: behind)
+    taken_by_peer = []
+    with Store.open(fresh_postgres(postgres_database)) as store:
+        record(store, outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
+
+        def peer_claims() -> None:  # a worker on a machine with the right time
+            since = datetime(2000, 1, 1, tzinfo=UTC)
+            right = datetime.now(UTC)
+            taken_by_peer.extend(store.claim_unembedded("m", since, right, LEASE, 100))
+
+        done = workers.embed_cycle(config, store, threading.Event(), Embedder(peer_claims))
+    assert done.items == 2 and taken_by_peer == []
