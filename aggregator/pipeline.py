@@ -355,8 +355,10 @@ def cluster(
     embedder=None,
     progress: Callable[[int, int], None] | None = None,
     force: bool = False,
+    before_save: Callable[[], None] | None = None,
 ) -> ClusterSummary:
-    """Embed new items in the window, group them into stories, snapshot today's digest."""
+    """Embed new items in the window, group them into stories, snapshot today's digest.
+    `before_save` may veto storing them by raising (a publisher that lost its lease)."""
     from aggregator.grouping import group_prepared
     from aggregator.grouping.explain import features
     from aggregator.stories import make_stories
@@ -395,6 +397,8 @@ def cluster(
             else None,
             copy_jaccard=params.duplicate_jaccard,
         )
+    if before_save is not None:
+        before_save()
     store.save_stories(stories)
     digest = make_digest(stories, day, now, older_items=older, window_hours=config.window_hours)
     store.save_digest(day.isoformat(), now, digest_to_dict(digest))

@@ -279,7 +279,8 @@ def publish_cycle(
     config: Config, store: Store, worker: str, *, email: bool = False, embedder=None
 ) -> PublishCycle:
     """Group, build and (if asked) email, if this worker holds or can take the publish
-    lease; the lease is renewed before each step and checked before the site is swapped in."""
+    lease; the lease is renewed before the stories are stored and before each later step,
+    and checked before the site is swapped in."""
     from aggregator import pipeline
 
     lease = timedelta(seconds=config.workers.lease_seconds)
@@ -295,7 +296,9 @@ def publish_cycle(
     if not store.hold_leader(PUBLISH_ROLE, worker, None, lease):
         return PublishCycle(leader=False)
     try:
-        stories = pipeline.cluster(config, store, embedder=embedder)
+        # Renewed (or found lost) after grouping, before anything is stored: a publisher
+        # that lost its lease meanwhile stores no stories and no digest.
+        stories = pipeline.cluster(config, store, embedder=embedder, before_save=renew)
         renew()
         built = pipeline.build(config, store, before_swap=still_leader)
         sent = ""

@@ -318,3 +318,34 @@ def test_a_database_refusing_the_user_is_one_line(tmp_path: Path, postgres_datab
         assert result.exit_code == 1, result.output
         assert "permission denied" in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_a_publisher_that_loses_its_lease_while_grouping_stores_nothing(
+    tmp_path: Path, store_target
+) -> None:
+    import numpy as np
+
+    from aggregator import workers
+    from aggregator.config import load_config
+    from tests.support.stored import record
+    from tests.test_store import entry, outcome
+
+    database = store_target("news")
+    config = load_config(write_config(tmp_path, database, [], "window_hours: 100000"))
+
+    class Embedder:  # while this worker embeds, another takes the publish lease over
+        model_key = "m"
+
+        def embed(self, texts):
+            with store.transaction() as db:
+                db.execute("UPDATE leaders SET holder = 'other', lease_until = '9999'")
+            return np.random.default_rng(0).random((len(texts), 8), np.float32)
+
+    with Store.open(database) as store:
+        record(store, outcome("https://a.example/feed", [entry(n) for n in range(1, 5)]), "A")
+        published = workers.publish_cycle(config, store, "me", embedder=Embedder())
+        assert not published.leader
+        assert store.db.execute("SELECT count(*) FROM story_items").fetchone() == (0,)
+        assert store.db.execute("SELECT count(*) FROM digests").fetchone() == (0,)
+        assert store.meta("cluster_fingerprint") is None
+    assert not (tmp_path / "site").exists()
