@@ -138,16 +138,21 @@ class _FeedFetch:
     """One feed's fetch in progress: its overall slot (held from the first request until
     parsing is done, which bounds the bodies in memory) and its deadline."""
 
-    def __init__(self, state: FeedState, overall: asyncio.Semaphore) -> None:
+    def __init__(
+        self, state: FeedState, overall: asyncio.Semaphore, started: asyncio.Event | None = None
+    ) -> None:
         self.state = state
         self.overall = overall
         self.holding = False
         self.deadline: float | None = None
+        self.started = started
 
     async def hold_overall_slot(self) -> None:
         if not self.holding:
             await self.overall.acquire()
             self.holding = True
+            if self.started is not None:  # from here on the feed's requests are under way
+                self.started.set()
 
     def release(self) -> None:
         if self.holding:
@@ -229,10 +234,13 @@ class FetchSession:
     def __init__(self, poller: _Poller) -> None:
         self._poller = poller
 
-    async def fetch(self, state: FeedState, now: datetime) -> FetchOutcome:
-        """Fetch one feed now, due or not (the caller decided); never raises for the feed."""
+    async def fetch(
+        self, state: FeedState, now: datetime, started: asyncio.Event | None = None
+    ) -> FetchOutcome:
+        """Fetch one feed now, due or not (the caller decided); never raises for the feed.
+        `started` is set once the fetch holds its slots (until then it is only queued)."""
         self._poller.now = now  # outcome times and next due dates count from here
-        return await self._poller.poll_one(state)
+        return await self._poller.poll_one(state, started)
 
     def forget_addresses(self) -> None:
         """Check hosts' addresses afresh on the next fetch (DNS answers change)."""
@@ -287,12 +295,14 @@ class _Poller:
         self.host_slots = HostSlots(options.max_per_host)
         self.guard = AddressGuard(options.resolver)
 
-    async def poll_one(self, state: FeedState) -> FetchOutcome:
+    async def poll_one(
+        self, state: FeedState, started: asyncio.Event | None = None
+    ) -> FetchOutcome:
         if state.gone:
             return self._gone(state, http_status=None)
         if not self.force and not is_due(state.next_due, self.now):
             return self._skipped(state)
-        fetch = _FeedFetch(state, self.slots)
+        fetch = _FeedFetch(state, self.slots, started)
         try:
             return await self._fetch_and_parse(fetch)
         except FetchError as failure:

@@ -658,6 +658,16 @@ class Store:
         if self.db.quick_commit:
             db.execute(self.db.quick_commit)
 
+    def release_feeds(self, worker: str, urls: Iterable[str]) -> None:
+        """Give back claimed feeds unfetched: any worker may take them at once."""
+        with self.transaction() as db:
+            self._quick_commit(db)
+            db.executemany(
+                "UPDATE feeds SET lease_until = NULL, leased_by = NULL "
+                "WHERE url = ? AND leased_by = ?",
+                [(url, worker) for url in sorted(set(urls))],
+            )
+
     def release_hosts(self, worker: str, hosts: Iterable[str]) -> None:
         with self.transaction() as db:
             self._quick_commit(db)

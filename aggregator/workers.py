@@ -133,6 +133,9 @@ class _PollRun:
         self.finished_hosts: list[str] = []
         self.results: list[FetchOutcome] = []
         self.oldest = 0.0
+        # Claimed feeds whose fetch has not begun (queued behind politeness limits), with
+        # the event their fetch sets once it starts: on SIGTERM they go back at once.
+        self.queued: dict[asyncio.Task, tuple[ClaimedFeed, asyncio.Event]] = {}
 
     async def run(self, transport) -> PollCycle:
         from aggregator.poller import fetch_session
@@ -150,6 +153,8 @@ class _PollRun:
                     claim_more = bool(claimed)
                     if claimed:
                         continue
+                if self.stop.is_set():
+                    tasks -= await self._give_back_queued()
                 if not tasks:
                     break
                 done, _ = await asyncio.wait(
@@ -157,6 +162,7 @@ class _PollRun:
                 )
                 for task in done:
                     tasks.discard(task)
+                    self.queued.pop(task, None)
                     self._fetched(*task.result())
                 if self._flush_due():
                     claim_more = self._flush() or claim_more
@@ -180,15 +186,37 @@ class _PollRun:
             min_interval=timedelta(minutes=minutes) if minutes else None,
         )
 
-        async def fetch() -> tuple[str, FetchOutcome]:
-            return claimed.host, await session.fetch(state, utcnow())
+        started = asyncio.Event()
 
-        return asyncio.create_task(fetch())
+        async def fetch() -> tuple[str, FetchOutcome]:
+            return claimed.host, await session.fetch(state, utcnow(), started)
+
+        task = asyncio.create_task(fetch())
+        self.queued[task] = (claimed, started)
+        return task
+
+    async def _give_back_queued(self) -> set[asyncio.Task]:
+        """Stopping: cancel the claimed fetches that have not begun and release their feeds'
+        leases, so another worker takes them now rather than after the lease runs out."""
+        waiting = {t: c for t, (c, started) in self.queued.items() if not started.is_set()}
+        self.queued = {t: q for t, q in self.queued.items() if t not in waiting}
+        if not waiting:
+            return set()
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+        self.store.release_feeds(self.worker, [c.state.url for c in waiting.values()])
+        for claimed in waiting.values():
+            self._settled(claimed.host)
+        return set(waiting)
 
     def _fetched(self, host: str, outcome: FetchOutcome) -> None:
         if not self.results:
             self.oldest = time.monotonic()
         self.results.append(outcome)
+        self._settled(host)
+
+    def _settled(self, host: str) -> None:
         self.in_flight[host] -= 1
         if not self.in_flight[host]:
             del self.in_flight[host]

@@ -349,3 +349,26 @@ def test_a_publisher_that_loses_its_lease_while_grouping_stores_nothing(
         assert store.db.execute("SELECT count(*) FROM digests").fetchone() == (0,)
         assert store.meta("cluster_fingerprint") is None
     assert not (tmp_path / "site").exists()
+
+
+def test_sigterm_gives_back_the_claimed_feeds_not_yet_started(tmp_path: Path, store_target) -> None:
+    database = store_target("news")
+    with many_hosts(hosts=1, feeds=8, items=1, delay=0.5) as server:
+        extra = "poll: {per_host: 1}\nworkers: {idle_seconds: 60}"
+        config = write_config(tmp_path, database, server.urls, extra)
+        process = start_worker(config, "--role", "poll")
+        while not sum(server.requests.values()):
+            assert process.poll() is None
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        finish(process, timeout=30)
+        fetched_first = set(server.requests)
+        assert len(fetched_first) <= 2  # the one in flight (maybe the next): not all eight
+        with Store.open(database) as store:
+            assert store.db.execute(
+                "SELECT count(*) FROM feeds WHERE lease_until IS NOT NULL"
+            ).fetchone() == (0,)
+        # The rest is free at once for another worker, well before any lease runs out.
+        finish(start_worker(config, "--role", "poll", "--once"))
+        assert set(server.requests) == set(server.urls)
+        assert max(server.requests.values()) == 1
