@@ -742,12 +742,14 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
             if "poll" in roles:
                 workers.prepare_poll(config, store)
             embedder = workers.LazyEmbedder(config)
+            all_failed = False
             try:
                 while not stop.is_set():
                     try:
                         for name in roles:
                             if not stop.is_set():
-                                _work(name, config, store, me, stop, embedder, send)
+                                done = _work(name, config, store, me, stop, embedder, send, once)
+                                all_failed = all_failed or done is False
                     except store.db.connection_lost as exc:
                         if once:
                             raise
@@ -776,6 +778,8 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if once and all_failed:  # as `aggregator poll`: every feed polled failed
+        sys.exit(EXIT_FAILED)
 
 
 WORKER_RETRY_SECONDS = 2.0  # a looping worker that lost the database tries again after this
@@ -788,7 +792,11 @@ def _database_failure(config: Config, exc: Exception) -> str:
     )
 
 
-def _work(name: str, config: Config, store: Store, me: str, stop, embedder, send: bool) -> None:
+def _work(
+    name: str, config: Config, store: Store, me: str, stop, embedder, send: bool, once: bool
+) -> bool | None:
+    """One cycle of one role; a looping worker says only what it did (an idle one is
+    quiet). For poll: False when every feed it polled failed."""
     from aggregator import workers
     from aggregator.cli_report import describe
 
@@ -799,20 +807,26 @@ def _work(name: str, config: Config, store: Store, me: str, stop, embedder, send
                 click.echo(f"failed: {describe(outcome)}", err=True)
 
         cycle = workers.poll_cycle(config, store, me, stop, on_result=report)
+        failed = cycle.failed > 0 and cycle.ok + cycle.not_modified == 0
+        if not once and not cycle.feeds:
+            return None
         click.echo(
             f"poll: {cycle.feeds} feeds ({cycle.ok} ok, {cycle.not_modified} not modified, "
             f"{cycle.failed} failed); new items: {cycle.new_items}"
             + (f"; {cycle.taken_over} taken over by other workers" if cycle.taken_over else "")
             + (f"; full text: {cycle.full_texts} articles" if cycle.full_texts else "")
         )
+        return not failed
     elif name == "embed":
         done = workers.embed_cycle(config, store, stop, embedder)
-        click.echo(f"embed: {done.items} items")
+        if once or done.items:
+            click.echo(f"embed: {done.items} items")
     else:
         published = workers.publish_cycle(config, store, me, email=send, embedder=embedder)
         if not published.leader:
-            click.echo("publish: another worker holds the publish lease")
-        else:
+            if once:
+                click.echo("publish: another worker holds the publish lease")
+        elif once or published.site_changed or published.email:
             site = "site rebuilt" if published.site_changed else "site unchanged"
             email = f"; email {published.email}" if published.email else ""
             click.echo(f"publish: {published.stories} stories, {site}{email}")

@@ -372,3 +372,24 @@ def test_sigterm_gives_back_the_claimed_feeds_not_yet_started(tmp_path: Path, st
         finish(start_worker(config, "--role", "poll", "--once"))
         assert set(server.requests) == set(server.urls)
         assert max(server.requests.values()) == 1
+
+
+def test_a_poll_once_where_every_feed_failed_exits_1(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from aggregator.cli import main as cli
+
+    config = write_config(tmp_path, tmp_path / "news.db", ["http://127.0.0.1:9/feed.xml"])
+    result = CliRunner().invoke(cli, ["worker", "-c", str(config), "--role", "poll", "--once"])
+    assert result.exit_code == 1, result.output
+    assert "poll: 1 feeds (0 ok, 0 not modified, 1 failed)" in result.output
+    poll = CliRunner().invoke(cli, ["poll", "-c", str(config), "--force"])
+    assert poll.exit_code == 1  # the same rule
+
+
+def test_an_idle_looping_worker_is_quiet(tmp_path: Path) -> None:
+    config = write_config(tmp_path, tmp_path / "news.db", [], "workers: {idle_seconds: 0.1}")
+    process = start_worker(config, "--role", "poll")
+    time.sleep(2)
+    process.send_signal(signal.SIGTERM)
+    assert finish(process, timeout=30) == ""
