@@ -336,15 +336,23 @@ class Store:
     def feed_states(self, feeds: Iterable) -> list[FeedState]:
         """FeedState for each configured feed (FeedConfig-like: url, allow_private and
         optionally min_interval_minutes)."""
+        feeds = list(feeds)
+        stored: dict[str, tuple] = {}
+        for chunk in _chunks(sorted({f.url for f in feeds}), 500):  # one query, not one a feed
+            marks = ",".join("?" * len(chunk))
+            stored.update(
+                (r[0], r[1:])
+                for r in self.db.execute(
+                    "SELECT url, fetch_url, etag, last_modified, next_due, consecutive_errors, "
+                    f"gone FROM feeds WHERE url IN ({marks})",
+                    chunk,
+                )
+            )
         states = []
         for feed in feeds:
             minutes = getattr(feed, "min_interval_minutes", None)
             own_floor = timedelta(minutes=minutes) if minutes else None
-            row = self.db.execute(
-                "SELECT fetch_url, etag, last_modified, next_due, consecutive_errors, gone "
-                "FROM feeds WHERE url=?",
-                (feed.url,),
-            ).fetchone()
+            row = stored.get(feed.url)
             if row is None:
                 states.append(
                     FeedState(
@@ -520,9 +528,10 @@ class Store:
                          JOIN stories s ON s.id = si.story_id
                          WHERE i.feed_url = f.url AND i.sort_time >= ? AND s.outlets > 1),
                       f.due_reason, f.retry_after
-               FROM feeds f ORDER BY f.url""",
+               FROM feeds f""",
             (since, since, since),
         ).fetchall()
+        rows.sort(key=lambda r: r[0])  # by code point on both backends, whatever the collation
         return [
             FeedHealth(
                 url=r[0],
@@ -603,7 +612,8 @@ class Store:
                 for r in db.execute(
                     f"SELECT h.host FROM hosts h WHERE (h.lease_until IS NULL OR h.lease_until < ?) "
                     f"AND EXISTS (SELECT 1 FROM feeds f WHERE f.host = h.host AND {due}) "
-                    f"ORDER BY h.lease_until, h.host LIMIT ? {self.db.skip_locked}",
+                    # Never-held hosts first on both backends (NULLs sort apart otherwise).
+                    f"ORDER BY coalesce(h.lease_until, ''), h.host LIMIT ? {self.db.skip_locked}",
                     (at, at, at, hosts),
                 )
             ]

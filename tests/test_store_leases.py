@@ -80,3 +80,23 @@ def test_a_worker_whose_clock_is_behind_still_holds_its_claims(
 
         done = workers.embed_cycle(config, store, threading.Event(), Embedder(peer_claims))
     assert done.items == 2 and taken_by_peer == []
+
+
+def test_a_never_held_host_is_claimed_before_one_whose_lease_ran_out(store_target) -> None:
+    with Store.open(store_target()) as store:
+        store.sync_feeds([FeedConfig("https://a.example/feed"), FeedConfig("https://b.example/f")])
+        with store.transaction() as db:  # a.example: left by a worker that died long ago
+            db.execute("UPDATE hosts SET lease_until = '2000-01-01T00:00:00.000000Z' "
+                       "WHERE host = 'a.example'")  # fmt: skip
+        (first,) = store.claim_feeds("w", NOW, LEASE, 1, 4)
+        assert first.host == "b.example"
+
+
+def test_feed_states_and_health_in_code_point_order(store_target) -> None:
+    urls = ["https://b.example/x", "https://B.example/y", "https://a.example/_z"]
+    with Store.open(store_target()) as store:
+        if store.db.kind == "postgresql":  # as on a server created with a linguistic locale
+            store.db.execute('ALTER TABLE feeds ALTER COLUMN url TYPE TEXT COLLATE "en-US-x-icu"')
+        store.sync_feeds([FeedConfig(u) for u in urls])
+        assert [s.url for s in store.feed_states([FeedConfig(u) for u in urls])] == urls
+        assert [h.url for h in store.feed_health(NOW)] == sorted(urls)
