@@ -18,6 +18,7 @@ in memory at once.
 from __future__ import annotations
 
 import asyncio
+import copy
 import ctypes
 import functools
 import multiprocessing
@@ -239,8 +240,11 @@ class FetchSession:
     ) -> FetchOutcome:
         """Fetch one feed now, due or not (the caller decided); never raises for the feed.
         `started` is set once the fetch holds its slots (until then it is only queued)."""
-        self._poller.now = now  # outcome times and next due dates count from here
-        return await self._poller.poll_one(state, started)
+        # Outcome times and next due dates count from this fetch's `now`: a poller of its own
+        # (sharing clients, slots and limits), since other fetches run at the same time.
+        poller = copy.copy(self._poller)
+        poller.now = now
+        return await poller.poll_one(state, started)
 
     def forget_addresses(self) -> None:
         """Check hosts' addresses afresh on the next fetch (DNS answers change)."""

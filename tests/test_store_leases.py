@@ -1,4 +1,4 @@
-"""The store's worker claims and leases on both backends (see aggregator.workers)."""
+"""What workers share on both backends: claims, leases and a fetch session (aggregator.workers)."""
 
 from __future__ import annotations
 
@@ -100,3 +100,26 @@ def test_feed_states_and_health_in_code_point_order(store_target) -> None:
         store.sync_feeds([FeedConfig(u) for u in urls])
         assert [s.url for s in store.feed_states([FeedConfig(u) for u in urls])] == urls
         assert [h.url for h in store.feed_health(NOW)] == sorted(urls)
+
+
+def test_concurrent_fetches_of_one_session_keep_their_own_time() -> None:
+    import asyncio
+
+    from aggregator.models import FeedState
+    from aggregator.poller import PollOptions, fetch_session
+    from tests.support.hosts import many_hosts
+
+    first, second = NOW, NOW + timedelta(minutes=5)
+    with many_hosts(hosts=1, feeds=2, items=1, delay=0.3) as server:
+        a, b = (FeedState(url=u, fetch_url=u, allow_private=True) for u in server.urls)
+
+        async def both():
+            async with fetch_session(PollOptions()) as session:
+                early = asyncio.create_task(session.fetch(a, first))
+                await asyncio.sleep(0.1)  # in flight when the next one starts
+                late = asyncio.create_task(session.fetch(b, second))
+                return await early, await late
+
+        outcomes = asyncio.run(both())
+    assert [o.status for o in outcomes] == ["ok", "ok"]
+    assert [o.checked_at for o in outcomes] == [first, second]
