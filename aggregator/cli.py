@@ -94,6 +94,10 @@ def with_store(func: Callable) -> Callable:
             _fail(str(exc), EXIT_FAILED)
         except sqlite3.OperationalError as exc:  # e.g. a read-only database file
             _fail(_database_problem(config, exc), EXIT_FAILED)
+        except Exception as exc:  # e.g. PostgreSQL: no rights on the schema
+            if not is_database_error(exc):
+                raise
+            _fail(_database_failure(config, exc), EXIT_FAILED)
 
     return wrapper
 

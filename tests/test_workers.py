@@ -313,8 +313,9 @@ def test_a_database_refusing_the_user_is_one_line(tmp_path: Path, postgres_datab
     parts = urlsplit(postgres_database)
     weak = parts._replace(netloc=f"aggregator_weak@{parts.hostname}:{parts.port or 5432}")
     config = write_config(tmp_path, weak.geturl(), [])  # PostgreSQL 15: no CREATE on public
-    for role in ("poll", "publish"):
-        result = CliRunner().invoke(main, ["worker", "-c", str(config), "--role", role])
+    commands = [["worker", "--role", "poll"], ["worker", "--role", "publish"], ["poll"]]
+    for command in commands:
+        result = CliRunner().invoke(main, [*command, "-c", str(config)])
         assert result.exit_code == 1, result.output
         assert "permission denied" in result.output, result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
