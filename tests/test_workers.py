@@ -305,20 +305,27 @@ def test_a_database_refusing_the_user_is_one_line(tmp_path: Path, postgres_datab
 
     from aggregator.cli import main
 
+    # A role of this test's own, dropped afterwards: roles are server-wide, unlike databases.
+    role = f"aggregator_weak_{os.getpid()}"
     with admin(postgres_database) as connection:
-        connection.execute(
-            "DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'aggregator_weak') "
-            "THEN CREATE ROLE aggregator_weak LOGIN; END IF; END$$"
-        )
-    parts = urlsplit(postgres_database)
-    weak = parts._replace(netloc=f"aggregator_weak@{parts.hostname}:{parts.port or 5432}")
-    config = write_config(tmp_path, weak.geturl(), [])  # PostgreSQL 15: no CREATE on public
-    commands = [["worker", "--role", "poll"], ["worker", "--role", "publish"], ["poll"]]
-    for command in commands:
-        result = CliRunner().invoke(main, [*command, "-c", str(config)])
-        assert result.exit_code == 1, result.output
-        assert "permission denied" in result.output, result.output
-        assert len(result.output.strip().splitlines()) == 1, result.output
+        connection.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        parts = urlsplit(postgres_database)
+        weak = parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port or 5432}")
+        config = write_config(tmp_path, weak.geturl(), [])  # PostgreSQL 15: no CREATE on public
+        commands = [["worker", "--role", "poll"], ["worker", "--role", "publish"], ["poll"]]
+        for command in commands:
+            result = CliRunner().invoke(main, [*command, "-c", str(config)])
+            assert result.exit_code == 1, result.output
+            assert "permission denied" in result.output, result.output
+            assert len(result.output.strip().splitlines()) == 1, result.output
+    finally:
+        with admin(postgres_database) as connection:
+            connection.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s",
+                (role,),
+            )
+            connection.execute(f"DROP ROLE IF EXISTS {role}")
 
 
 def test_a_publisher_that_loses_its_lease_while_grouping_stores_nothing(
