@@ -10,16 +10,14 @@ import numpy as np
 
 from aggregator.grouping.evidence import (
     STATS,
-    CrossSums,
     EvidenceModel,
     Members,
-    add_sums,
     feature_rows,
     members,
     stats_of,
 )
 from aggregator.grouping.graph import NeighbourGraph
-from aggregator.grouping.text import BatchText, jaccard
+from aggregator.grouping.text import SEGMENTS, BatchText, jaccard
 
 
 class DisjointSets:
@@ -87,7 +85,10 @@ class Merger:
         self.items: dict[int, list[int]] = {}
         self.neighbours: dict[int, set[int]] = {}
         self.heap: list[tuple[float, int, int]] = []
-        self.sums: dict[tuple[int, int], CrossSums] = {}  # per neighbouring pair, (low, high)
+        # the CrossSums of each neighbouring pair (low, high): its row of one growing array
+        self._sum_row: dict[tuple[int, int], int] = {}
+        self._sums = np.zeros((1024, SEGMENTS))
+        self._stored = 0
         # each group's vector sum and statistics in rows of arrays (a group gives its row to
         # the group it is merged into)
         self._row: dict[int, int] = {}
@@ -111,24 +112,35 @@ class Merger:
             self.neighbours[a].add(b)
             self.neighbours[b].add(a)
 
-    def _compute_sums(self, pairs: list[tuple[int, int]]) -> list[CrossSums]:
-        """The sums of many pairs of groups at once (sparse products of their rows)."""
-        found: list[CrossSums] = []
+    def _compute_sums(self, pairs: list[tuple[int, int]]) -> np.ndarray:
+        """The ``CrossSums`` of many pairs of groups at once (pairs x 5)."""
+        found = [np.zeros((0, SEGMENTS))]
         for start in range(0, len(pairs), 16384):  # bounded memory
             chunk = pairs[start : start + 16384]
             left = [self.groups[a].indexes for a, _ in chunk]
             right = [self.groups[b].indexes for _, b in chunk]
-            found += [tuple(row) for row in self.batch.matrix.pair_sums(left, right).tolist()]
-        return found
+            found.append(self.batch.matrix.pair_sums(left, right))
+        return np.concatenate(found)
 
-    def _push_scored(self, pairs: list[tuple[int, int]], sums: list[CrossSums]) -> None:
+    def _store(self, pairs: list[tuple[int, int]], sums: np.ndarray) -> None:
+        """Keep the sums of neighbouring pairs, each given as (low, high)."""
+        end = self._stored + len(pairs)
+        if end > len(self._sums):
+            grown = np.zeros((max(end, 2 * len(self._sums)), SEGMENTS))
+            grown[: self._stored] = self._sums[: self._stored]
+            self._sums = grown
+        self._sums[self._stored : end] = sums
+        self._sum_row.update(zip(pairs, range(self._stored, end), strict=True))
+        self._stored = end
+
+    def _push_scored(self, pairs: list[tuple[int, int]], sums: np.ndarray) -> None:
         """Score pairs of current groups (with their sums) and queue those above the threshold."""
         if not pairs:
             return
         rows_a = np.array([self._row[a] for a, _ in pairs], dtype=np.int64)
         rows_b = np.array([self._row[b] for _, b in pairs], dtype=np.int64)
         dots = np.einsum("ij,ij->i", self._vectors[rows_a], self._vectors[rows_b])
-        features = feature_rows(self._stats[rows_a], self._stats[rows_b], dots, np.array(sums))
+        features = feature_rows(self._stats[rows_a], self._stats[rows_b], dots, sums)
         for (a, b), score in zip(pairs, self.model.scores(features).tolist(), strict=True):
             if score >= self.threshold:
                 heapq.heappush(self.heap, (-score, min(a, b), max(a, b)))
@@ -139,7 +151,7 @@ class Merger:
         for start in range(0, len(pairs), 16384):
             chunk = pairs[start : start + 16384]
             sums = self._compute_sums(chunk)
-            self.sums.update(zip(chunk, sums, strict=True))
+            self._store(chunk, sums)
             self._push_scored(chunk, sums)
         next_id = max(self.groups, default=-1) + 1
         while self.heap:
@@ -160,12 +172,17 @@ class Merger:
         others = sorted(neighbours)
         # the new group's sums against each neighbour, from its parts' (before they merge)
         parts = [(part, x) for x in others for part in (a, b)]
-        known = [self.sums.pop((p, x) if p < x else (x, p), None) for p, x in parts]
-        missing = [pair for pair, sums in zip(parts, known, strict=True) if sums is None]
-        fresh = iter(self._compute_sums(missing))
-        filled = [sums if sums is not None else next(fresh) for sums in known]
-        merged = [add_sums(filled[2 * k], filled[2 * k + 1]) for k in range(len(others))]
-        self.sums.pop((min(a, b), max(a, b)), None)
+        rows = np.fromiter(
+            (self._sum_row.pop((p, x) if p < x else (x, p), -1) for p, x in parts),
+            dtype=np.int64,
+            count=len(parts),
+        )
+        filled = self._sums[rows]
+        missing = np.flatnonzero(rows < 0)
+        if len(missing):
+            filled[missing] = self._compute_sums([parts[k] for k in missing.tolist()])
+        merged = filled[0::2] + filled[1::2]
+        self._sum_row.pop((min(a, b), max(a, b)), None)
         ga, gb = self.groups.pop(a), self.groups.pop(b)
         big, small = (ga, gb) if ga.size >= gb.size else (gb, ga)
         big.absorb(small)  # grow the larger group in place: merging stays cheap for big stories
@@ -174,10 +191,11 @@ class Merger:
         self.neighbours[new] = neighbours
         rows = self._row.pop(a), self._row.pop(b)
         self._set_row(new, rows[0] if big is ga else rows[1])
-        for x, sums in zip(others, merged, strict=True):
+        for x in others:
             other = self.neighbours[x]
             other.discard(a)
             other.discard(b)
             other.add(new)
-            self.sums[(x, new)] = sums  # new is the highest id yet
-        self._push_scored([(new, x) for x in others], merged)
+        new_pairs = [(x, new) for x in others]  # new is the highest id yet
+        self._store(new_pairs, merged)
+        self._push_scored(new_pairs, merged)

@@ -221,15 +221,16 @@ def names_in(tokens: Iterable[str], vocabulary: frozenset[str]) -> frozenset[str
     return frozenset(w for w in map(_base_form, tokens) if w in vocabulary)
 
 
-def _names_of(tokens: list[str], vocabulary: frozenset[str], possessive: bool) -> frozenset[str]:
-    """``names_in`` by set operations; ``possessive``: some token may end in ``'s``."""
+def _names_of(
+    tokens: list[str], vocabulary: frozenset[str], possessives: frozenset[str]
+) -> frozenset[str]:
+    """``names_in`` by set operations; ``possessives``: the batch's words that end in ``'s``."""
     found = vocabulary.intersection(tokens)
-    if not possessive:
+    owned = possessives.intersection(tokens)
+    if not owned:
         return found
-    bases = [w[:-2] for w in tokens if w.endswith("'s")]
-    if not bases:
-        return found
-    return frozenset(w for w in found if not w.endswith("'s")) | vocabulary.intersection(bases)
+    bases = vocabulary.intersection(w[:-2] for w in owned)
+    return frozenset(w for w in found if not w.endswith("'s")) | bases
 
 
 def _base_form(word: str) -> str:
@@ -279,12 +280,50 @@ class TextMatrix:
         # whose sparse product costs as much as the whole vocabulary)
         left = [i for a, b in zip(groups_a, groups_b, strict=True) for i in a for _ in b]
         right = [j for a, b in zip(groups_a, groups_b, strict=True) for _ in a for j in b]
-        per_item_pair = self._overlap(self.rows[left], self.rows[right])
+        per_item_pair = self.item_overlaps(
+            np.array(left, dtype=np.int64), np.array(right, dtype=np.int64)
+        )
         owner = np.repeat(np.arange(len(sizes)), sizes)
         return np.stack(
             [np.bincount(owner, per_item_pair[:, s], len(sizes)) for s in range(SEGMENTS)],
             axis=1,
         )
+
+    def item_overlaps(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+        """Each segment's overlap of the rows ``left[k]`` and ``right[k]`` (pairs x 5).
+
+        Few pairs (the merge pass asks once per merge) are matched by a sorted search on
+        (pair, column) keys, a few array operations, where scipy's row indexing and product
+        cost a millisecond even for one pair."""
+        if len(left) > _PAIRS_FOR_SCIPY:  # many pairs: scipy's row-by-row merge is faster
+            product = self.rows[left].multiply(self.rows[right]).tocsr()
+            pair = np.repeat(np.arange(len(left)), np.diff(product.indptr))
+            cells = pair * SEGMENTS + product.indices % SEGMENTS
+            return np.bincount(cells, product.data, len(left) * SEGMENTS).reshape(-1, SEGMENTS)
+        if len(left) == 0:
+            return np.zeros((0, SEGMENTS))
+        width = self.rows.shape[1]
+        pair_l, at_l = self._entries(left)
+        pair_r, at_r = self._entries(right)
+        keys_l = pair_l * width + self.rows.indices[at_l]  # ascending: columns sorted per row
+        keys_r = pair_r * width + self.rows.indices[at_r]
+        if len(keys_l) == 0:
+            return np.zeros((len(left), SEGMENTS))
+        found = np.minimum(np.searchsorted(keys_l, keys_r), len(keys_l) - 1)
+        hit = keys_l[found] == keys_r
+        at_l, at_r = at_l[found[hit]], at_r[hit]
+        products = self.rows.data[at_l] * self.rows.data[at_r]
+        cells = pair_r[hit] * SEGMENTS + self.rows.indices[at_r] % SEGMENTS
+        return np.bincount(cells, products, len(left) * SEGMENTS).reshape(len(left), SEGMENTS)
+
+    def _entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For the stored entries of ``rows`` in order: which of ``rows`` holds each, and where
+        it sits in the matrix's ``indices``/``data``."""
+        starts = self.rows.indptr[rows]
+        lengths = self.rows.indptr[rows + 1] - starts
+        pair = np.repeat(np.arange(len(rows)), lengths)
+        offsets = np.cumsum(lengths) - lengths
+        return pair, np.arange(int(lengths.sum())) + np.repeat(starts - offsets, lengths)
 
     def _overlap(self, a: csr_matrix, b: csr_matrix) -> np.ndarray:
         return np.asarray((a.multiply(b) @ self.segment_of).todense())
@@ -299,6 +338,7 @@ class TextMatrix:
 
 
 _ITEM_PAIRS_AT_ONCE = 200_000
+_PAIRS_FOR_SCIPY = 512  # from here scipy's fixed cost (about a millisecond) pays off
 SEGMENTS = 5
 
 
@@ -325,22 +365,26 @@ def batch_text(items: Sequence[Item]) -> BatchText:
     vocabulary = name_vocabulary(clean_summaries)
     # only an item with a summary has names: a headline-only item's evidence must not depend on
     # which full-text items share its batch (title case makes every title word look like a name)
+    distinct = set(chain.from_iterable(tokens))
+    possessives = frozenset(w for w in distinct if w.endswith("'s"))
     names = [
-        _names_of(t, vocabulary, "'s" in text) if summary else frozenset()
-        for t, text, (_, summary) in zip(tokens, lowered, parts, strict=True)
+        _names_of(t, vocabulary, possessives) if summary else frozenset()
+        for t, (_, summary) in zip(tokens, parts, strict=True)
     ]
     # the lead (title and first sentences) says who, where and how many: two events of one kind
     # differ there, while the rest of two reports of one event may name different people
     leads = [_join_parts(title, _cut_at_word(summary, LEAD_CHARS)) for title, summary in parts]
     lead_names = [
-        names[k].intersection(map(_base_form, words(lead))) if names[k] else frozenset()
+        _names_of(words(lead), names[k], possessives) if names[k] else frozenset()
         for k, lead in enumerate(leads)
     ]
+    # each distinct word's content form once per batch, not once per occurrence
+    content_form = {
+        w: _base_form(w) for w in distinct - ENGLISH_STOP_WORDS if len(w) > 1 and not w.isdigit()
+    }
+    content_words = frozenset(content_form)
     content = [
-        frozenset(
-            _base_form(w) for w in set(t) - ENGLISH_STOP_WORDS if len(w) > 1 and not w.isdigit()
-        )
-        for t in tokens
+        frozenset(map(content_form.__getitem__, content_words.intersection(t))) for t in tokens
     ]
     rarity = _rarity(content)
     name_weight = _rarity(names)
