@@ -18,7 +18,9 @@ Stages, one module each:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -172,12 +174,25 @@ def group_prepared(
     """``group``, with the features it prepared (None for no items), for the stages after it."""
     if len(items) == 0:
         return np.zeros(0, dtype=np.int64), None
-    prepared = prepare(items, vectors, params, clusterer)
-    evidence = params.evidence(model)
-    labels = _number(
-        merge_pass(prepared, Merger(prepared.unit, prepared.batch, evidence)), len(items)
-    )
-    return labels, prepared
+    with cyclic_gc_paused():
+        prepared = prepare(items, vectors, params, clusterer)
+        evidence = params.evidence(model)
+        groups = merge_pass(prepared, Merger(prepared.unit, prepared.batch, evidence))
+    return _number(groups, len(items)), prepared
+
+
+@contextmanager
+def cyclic_gc_paused() -> Iterator[None]:
+    """Grouping allocates millions of small objects (word sets, tuples) that form no cycles; the
+    cyclic collector's repeated passes over them cost a quarter of the time and free nothing.
+    Reference counting still frees everything; the collector runs again afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def merge_pass(
@@ -200,8 +215,7 @@ def merge_pass(
     for a, b in prepared.duplicates:
         sets.union(a, b)
     group_of = [sets.find(i) for i in range(n)]
-    for root, indexes in _members_by_root(group_of).items():
-        merger.add(root, indexes)
+    merger.add(_members_by_root(group_of))
     pairs = _neighbouring_groups(np.asarray(group_of, dtype=np.int64), prepared.graph, n)
     for i, j in pairs:
         merger.connect(i, j)

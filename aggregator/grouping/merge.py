@@ -13,7 +13,7 @@ from aggregator.grouping.evidence import (
     EvidenceModel,
     Members,
     feature_rows,
-    members,
+    members_of_groups,
     stats_of,
 )
 from aggregator.grouping.graph import NeighbourGraph
@@ -95,11 +95,20 @@ class Merger:
         self._vectors = np.zeros((len(unit), unit.shape[1]))
         self._stats = np.zeros((len(unit), len(STATS)))
 
-    def add(self, gid: int, indexes: list[int]) -> None:
-        self.groups[gid] = members(indexes, self.unit, self.batch)
-        self.items[gid] = indexes
-        self.neighbours[gid] = set()
-        self._set_row(gid, len(self._row))
+    def add(self, groups: dict[int, list[int]]) -> None:
+        """Start from these groups (id -> item indexes)."""
+        found = members_of_groups(list(groups.values()), self.unit, self.batch)
+        start = len(self._row)
+        for row, (gid, indexes, g) in enumerate(
+            zip(groups, groups.values(), found, strict=True), start
+        ):
+            self.groups[gid] = g
+            self.items[gid] = indexes
+            self.neighbours[gid] = set()
+            self._row[gid] = row
+        rows = slice(start, start + len(found))
+        self._vectors[rows] = [g.vector_sum for g in found]
+        self._stats[rows] = [stats_of(g) for g in found]
 
     def _set_row(self, gid: int, row: int) -> None:
         g = self.groups[gid]
@@ -141,9 +150,11 @@ class Merger:
         rows_b = np.array([self._row[b] for _, b in pairs], dtype=np.int64)
         dots = np.einsum("ij,ij->i", self._vectors[rows_a], self._vectors[rows_b])
         features = feature_rows(self._stats[rows_a], self._stats[rows_b], dots, sums)
-        for (a, b), score in zip(pairs, self.model.scores(features).tolist(), strict=True):
-            if score >= self.threshold:
-                heapq.heappush(self.heap, (-score, min(a, b), max(a, b)))
+        scores = self.model.scores(features)
+        passing = np.flatnonzero(scores >= self.threshold)
+        for k, score in zip(passing.tolist(), scores[passing].tolist(), strict=True):
+            a, b = pairs[k]
+            heapq.heappush(self.heap, (-score, min(a, b), max(a, b)))
 
     def run(self, pairs: list[tuple[int, int]]) -> list[list[int]]:
         """Merge until no neighbouring pair clears the threshold; ``pairs``: every neighbouring

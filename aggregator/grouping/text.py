@@ -283,11 +283,7 @@ class TextMatrix:
         per_item_pair = self.item_overlaps(
             np.array(left, dtype=np.int64), np.array(right, dtype=np.int64)
         )
-        owner = np.repeat(np.arange(len(sizes)), sizes)
-        return np.stack(
-            [np.bincount(owner, per_item_pair[:, s], len(sizes)) for s in range(SEGMENTS)],
-            axis=1,
-        )
+        return np.add.reduceat(per_item_pair, np.cumsum(sizes) - sizes)  # no group is empty
 
     def item_overlaps(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
         """Each segment's overlap of the rows ``left[k]`` and ``right[k]`` (pairs x 5).
