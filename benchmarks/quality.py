@@ -2,7 +2,7 @@
 
     python benchmarks/quality.py [--data /work/shared/data] [--embedder auto|sentence-transformers]
                                  [--cache DIR] [--set knob=value ...] [--synthetic 5000,20000,50000]
-                                 [--cv 5]
+                                 [--cv 5] [--seeds DIR] [--seeds-only]
 
 Prints B-cubed precision/recall/F1, pairwise F1, ARI and items/s per file and for the
 concatenation of all files ("a busy day"), and checks that no predicted story mixes two files.
@@ -12,6 +12,10 @@ Vectors can be cached (--cache) so repeated runs only time the grouping.
 group (a BASIL event, an ECB+ topic with its two events, a UCI story), each fold's evidence
 weights and merge probability fitted on the other folds only, then the held-out fold grouped per
 file, as one day, and on its quiet-day items. Prints the mean and the worst fold per file.
+
+Before that it checks that each scraped copy in --seeds (default /work/shared/seeds; text read
+at run time after the project's boilerplate stripping) joins a few short wire reports of its
+story written for the check, and none of the unrelated items beside them.
 
 --synthetic also times ``group`` alone on bigger synthetic days built from the labelled items
 (each story a real item's vector plus noise, its text with words dropped, times over a week),
@@ -247,6 +251,140 @@ def format_cv(results: dict[str, list[tuple[float, float, float]]], sparse: str)
     return "\n".join(rows)
 
 
+# ---------------------------------------------------------------- the seed page check
+
+SEEDS = Path("/work/shared/seeds")
+_TRIP_DAY = datetime(2023, 6, 18, 9, tzinfo=UTC)
+# Short wire-style reports of the trip the seed page copies (written for this check, hours
+# apart, three outlets), then unrelated items of the same week: another trip of the same
+# minister, another China story and news of other kinds. The seed page must join the reports
+# and none of the others.
+TRIP_REPORTS = (
+    (
+        "Blinken lands in Beijing on rare trip to steady US-China ties",
+        "US Secretary of State Antony Blinken arrived in Beijing on Sunday, the highest-ranking "
+        "American official to visit China in about five years, for two days of talks meant to "
+        "keep tensions between the two powers from sliding into conflict.",
+    ),
+    (
+        "Blinken holds talks with Chinese foreign minister Qin Gang",
+        "Antony Blinken met Chinese Foreign Minister Qin Gang in Beijing on Sunday at the start "
+        "of a visit that was called off in February after a suspected Chinese surveillance "
+        "balloon crossed the United States. Both sides played down hopes of a breakthrough.",
+    ),
+    (
+        "US top diplomat begins China visit amid low expectations",
+        "Secretary of State Antony Blinken began a two-day visit to Beijing on Sunday, seeking "
+        "to reopen lines of communication with China after months of friction over Taiwan, "
+        "export curbs on chips and the balloon incident.",
+    ),
+)
+UNRELATED = (
+    (
+        "Blinken makes unannounced visit to Kyiv, pledges grid aid",
+        "Secretary of State Antony Blinken arrived in Kyiv by train on Wednesday and announced "
+        "new US assistance to repair Ukraine's power grid and strengthen its air defences.",
+    ),
+    (
+        "China's factory output growth slows in May",
+        "Industrial output in China grew more slowly than expected in May, official figures "
+        "showed on Thursday, adding to signs that the recovery of the world's second-largest "
+        "economy is losing steam.",
+    ),
+    (
+        "Magnitude 5.1 earthquake shakes central Chile",
+        "A magnitude 5.1 earthquake struck near the Chilean city of Talca on Friday, the "
+        "national seismological centre said. There were no immediate reports of damage.",
+    ),
+    (
+        "Harbour United win county cup final on penalties",
+        "Harbour United beat Millbrook Town 5-4 on penalties to lift the county cup on Saturday "
+        "after a goalless draw in front of 4,000 fans.",
+    ),
+    (
+        "Browser maker ships emergency fix for exploited flaw",
+        "A widely used web browser received an emergency update on Tuesday to close a security "
+        "hole that attackers were already exploiting, its developer said.",
+    ),
+)
+
+
+def seed_item(path: Path, index: int, when: datetime) -> Item:
+    """A seed page as an item: its text after the boilerplate stripping that stored summaries
+    get, its headline the first page line that the stripped text starts with."""
+    from aggregator.boilerplate import strip_boilerplate
+
+    raw = path.read_text(encoding="utf-8")
+    text = strip_boilerplate(raw)
+    lines = [line.strip() for line in raw.splitlines() if line.strip()]
+    title = next((line for line in lines if text.startswith(line)), text[:80])
+    return _check_item(index, title, text[len(title) :].strip(), "seed site", when)
+
+
+def page_date(path: Path) -> datetime | None:
+    """The date a page's header widget shows ("Wednesday, September 27, 2023"), if any."""
+    import re
+
+    found = re.search(r"[A-Z][a-z]+ \d{1,2}, \d{4}", path.read_text(encoding="utf-8")[:300])
+    if not found:
+        return None
+    return datetime.strptime(found.group(), "%B %d, %Y").replace(hour=12, tzinfo=UTC)
+
+
+def _check_item(index: int, title: str, summary: str, outlet: str, when: datetime) -> Item:
+    return Item(
+        id=index,
+        title=title,
+        summary=summary,
+        outlet=outlet,
+        link=f"https://check.example/{index}",
+        published=when,
+        feed_url=f"https://check.example/{outlet.replace(' ', '-')}.xml",
+    )
+
+
+def seed_check(seeds: Path, embed: Embed, params: GroupingParams) -> list[str]:
+    """Per seed page: whether it joined the wire reports of its story and nothing else, when
+    published hours after them and when dated as its page says."""
+    from datetime import timedelta
+
+    lines = []
+    for path in sorted(seeds.glob("*.txt")):
+        dated = page_date(path)
+        for when, how in (
+            (_TRIP_DAY + timedelta(hours=6), "6 hours after the reports"),
+            (dated, f"dated as its page, {dated:%Y-%m-%d}" if dated else ""),
+        ):
+            if when is not None:
+                lines.append(f"seed {path.name}, {how}: {_seed_verdict(path, when, embed, params)}")
+    return lines
+
+
+def _seed_verdict(path: Path, when: datetime, embed: Embed, params: GroupingParams) -> str:
+    from datetime import timedelta
+
+    from aggregator.grouping.text import clean_text
+
+    reports = [
+        _check_item(k, t, s, f"wire {k}", _TRIP_DAY + timedelta(hours=k))
+        for k, (t, s) in enumerate(TRIP_REPORTS)
+    ]
+    others = [
+        _check_item(k + 10, t, s, f"outlet {k}", _TRIP_DAY + timedelta(days=k - 2))
+        for k, (t, s) in enumerate(UNRELATED)
+    ]
+    items = [seed_item(path, 99, when), *reports, *others]
+    texts = [embedding_text(clean_text(i.title), clean_text(i.summary)) for i in items]
+    labels = group(items, embed(texts), params).tolist()
+    joined = sum(label == labels[0] for label in labels[1 : 1 + len(reports)])
+    strays = sum(label == labels[0] for label in labels[1 + len(reports) :])
+    verdict = "joined" if joined == len(reports) and not strays else "NOT joined"
+    return (
+        f"{verdict} (in one story with {joined}/{len(reports)} wire reports and "
+        f"{strays}/{len(others)} unrelated items)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
@@ -255,6 +393,8 @@ def main() -> None:
     parser.add_argument("--set", nargs="*", default=[], metavar="KNOB=VALUE")
     parser.add_argument("--synthetic", default="", help="comma-separated sizes to time, e.g. 5000")
     parser.add_argument("--cv", type=int, default=0, metavar="K", help="K-fold cross-validation")
+    parser.add_argument("--seeds", type=Path, default=SEEDS, help="scraped copies to check")
+    parser.add_argument("--seeds-only", action="store_true", help="only the seed page check")
     parser.add_argument("--synthetic-one", nargs=2, metavar=("N", "BASE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -268,6 +408,10 @@ def main() -> None:
     embed = cached(embed, args.cache, name)
     print(f"embedder: {name} (loaded in {time.perf_counter() - started:.1f} s)")
 
+    if args.seeds.is_dir():
+        print("\n".join(seed_check(args.seeds, embed, params)))
+    if args.seeds_only:
+        return
     if args.cv:
         run_cv(args.data, embed, params, args.cv)
         return
