@@ -300,6 +300,72 @@ def test_spun_copy_with_page_junk_joins_the_original(embed):
     assert labels[0] == labels[1] != labels[2] == labels[3]
 
 
+@pytest.mark.model
+def test_scraped_page_after_boilerplate_stripping_joins_the_wire_reports(embed):
+    """A republisher's spun copy wrapped in a weather widget, shop button, ad markers and a
+    comment form, stored as the store stores summaries (boilerplate stripped), joins three
+    wire reports of its story and none of the unrelated items around it."""
+    from aggregator.boilerplate import strip_boilerplate
+
+    page = (
+        "21.4 C London Monday, March 4, 2024 Buy now "
+        "Harbourside tram line opens to passengers after six-year build | City News "
+        "Passengers boarded the first trams on the new Harbourside line on Monday, six years "
+        "after work started on the 9-kilometre route linking the central station with the old "
+        "docks. - Advertisement - Mayor Ines Okafor rode the opening service and said the "
+        "line, which came in over budget at 410 million, would carry 40,000 riders a day. "
+        "Related Articles Please enter your comment! Please enter your name here"
+    )
+    reports = [
+        (
+            "Harbourside tram line opens after six years of works",
+            "The Harbourside tram line opened to passengers on Monday, linking the central "
+            "station with the former docks along a 9 km route, six years after building began.",
+        ),
+        (
+            "Mayor Okafor rides first tram as Harbourside line opens",
+            "Mayor Ines Okafor was aboard the first service on the Harbourside tram line on "
+            "Monday. The 410 million line is expected to carry 40,000 passengers a day.",
+        ),
+        (
+            "New tram route to the docks carries its first riders",
+            "Trams began running on Monday on the new Harbourside route between the central "
+            "station and the docks, a project that ran over budget and two years late.",
+        ),
+    ]
+    unrelated = [
+        (
+            "Okafor unveils budget with cuts to library hours",
+            "Mayor Ines Okafor presented the city budget on Thursday, proposing shorter library "
+            "opening hours and higher parking charges to close a 12 million gap.",
+        ),
+        (
+            "Ferry strike cancels crossings for a second day",
+            "Ferry crews walked out again on Tuesday over pay, cancelling all crossings from the "
+            "harbour terminal for a second day, the operator said.",
+        ),
+        (
+            "Phone maker cuts prices of last year's models",
+            "A large phone maker lowered the prices of its previous flagship handsets by up to "
+            "a fifth ahead of the launch of new models next month.",
+        ),
+    ]
+    stored = strip_boilerplate(page)
+    assert "Advertisement" not in stored and "comment" not in stored and "Buy now" not in stored
+    title, _, body = stored.partition(" | City News ")
+    assert title == "Harbourside tram line opens to passengers after six-year build"
+    day = datetime(2024, 3, 4, 8, tzinfo=UTC)
+    items = [item(0, title, body, outlet="scraper", when=day + timedelta(hours=5))]
+    items += [
+        item(k, t, s, outlet=f"wire{k}", when=day + timedelta(hours=k))
+        for k, (t, s) in enumerate(reports + unrelated, 1)
+    ]
+    vectors = embed([embedding_text(i.title, i.summary) for i in items])
+    labels = group(items, vectors).tolist()
+    story = [k for k, label in enumerate(labels) if label == labels[0]]
+    assert story == [0, 1, 2, 3]
+
+
 def test_params_reject_nonsense():
     with pytest.raises(ValueError, match="clusterer"):
         GroupingParams(clusterer="kmeans")
