@@ -273,16 +273,24 @@ class TextMatrix:
     ) -> np.ndarray:
         """Per pair of groups of items, the overlap in each segment summed over all pairs of
         items across them (pairs x 5)."""
-        sizes = np.array([len(a) * len(b) for a, b in zip(groups_a, groups_b, strict=True)])
+        size_a = np.fromiter(map(len, groups_a), dtype=np.int64, count=len(groups_a))
+        size_b = np.fromiter(map(len, groups_b), dtype=np.int64, count=len(groups_b))
+        sizes = size_a * size_b
+        if len(sizes) == 0:
+            return np.zeros((0, SEGMENTS))
         if sizes.sum() > _ITEM_PAIRS_AT_ONCE:  # big groups: the product of their summed rows
             return self._overlap(self._summed(groups_a), self._summed(groups_b))
-        # small groups: every pair of items, summed back per pair of groups (no summed rows,
-        # whose sparse product costs as much as the whole vocabulary)
-        left = [i for a, b in zip(groups_a, groups_b, strict=True) for i in a for _ in b]
-        right = [j for a, b in zip(groups_a, groups_b, strict=True) for _ in a for j in b]
-        per_item_pair = self.item_overlaps(
-            np.array(left, dtype=np.int64), np.array(right, dtype=np.int64)
-        )
+        # small groups: every pair of items (each of a's items with each of b's, in order),
+        # summed back per pair of groups (no summed rows, whose sparse product costs as much as
+        # the whole vocabulary)
+        items_a = np.fromiter(chain.from_iterable(groups_a), dtype=np.int64)
+        items_b = np.fromiter(chain.from_iterable(groups_b), dtype=np.int64)
+        owner = np.repeat(np.arange(len(sizes)), sizes)
+        local = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        width = size_b[owner]
+        left = items_a[(np.cumsum(size_a) - size_a)[owner] + local // width]
+        right = items_b[(np.cumsum(size_b) - size_b)[owner] + local % width]
+        per_item_pair = self.item_overlaps(left, right)
         return np.add.reduceat(per_item_pair, np.cumsum(sizes) - sizes)  # no group is empty
 
     def item_overlaps(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
