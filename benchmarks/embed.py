@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 CONFIGS = ("baseline", "torch", "onnx-fp32", "onnx-int8")
-DEFAULT_DATA = Path("/work/shared/data")
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 WARMUP_TEXTS = 16
 
 

@@ -1,6 +1,6 @@
 """Fit the story grouping's evidence weights on labelled pairs, and write evidence_weights.json.
 
-    python benchmarks/fit_evidence.py [--data /work/shared/data] [--cache DIR] [--dry-run]
+    python benchmarks/fit_evidence.py [--data ../shared/data] [--cache DIR] [--dry-run]
 
 Training pairs are the candidate pairs grouping itself looks at: each item's nearest neighbours
 in the k-nearest-neighbour graph of its file (and, for pairs of items from two files, of all
@@ -233,7 +233,9 @@ def main() -> None:
     from quality import cached, load_embed
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     parser.add_argument("--cache", type=Path, default=None, help="folder for cached vectors")
     parser.add_argument("--dry-run", action="store_true", help="print, do not write the file")
     args = parser.parse_args()

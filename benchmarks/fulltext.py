@@ -1,7 +1,7 @@
 """What full text does to story grouping: headline only, headline + feed summary, headline +
 the lede of the article's full text (what `full_text: true` feeds the grouping).
 
-    python benchmarks/fulltext.py [--data /work/shared/data] [--files basil-dev,ecbplus-dev]
+    python benchmarks/fulltext.py [--data ../shared/data] [--files basil-dev,ecbplus-dev]
 
 For each labelled file whose items carry the article text (`content`), prints B-cubed
 precision/recall/F1 and pairwise F1 of the default grouping for the three inputs. Items without
@@ -45,7 +45,9 @@ def variants(path: Path) -> dict[str, Dataset]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     parser.add_argument("--files", default="basil-dev,ecbplus-dev,sparse-dev")
     args = parser.parse_args()
     embedder = load_embedder("all-MiniLM-L6-v2")

@@ -1,6 +1,6 @@
 """Story grouping quality on the labelled files, one by one and all together.
 
-    python benchmarks/quality.py [--data /work/shared/data] [--embedder auto|sentence-transformers]
+    python benchmarks/quality.py [--data ../shared/data] [--embedder auto|sentence-transformers]
                                  [--cache DIR] [--set knob=value ...] [--synthetic 5000,20000,50000]
                                  [--cv 5] [--seeds DIR] [--seeds-only]
 
@@ -13,7 +13,7 @@ group (a BASIL event, an ECB+ topic with its two events, a UCI story), each fold
 weights and merge probability fitted on the other folds only, then the held-out fold grouped per
 file, as one day, and on its quiet-day items. Prints the mean and the worst fold per file.
 
-Before that it checks that each scraped copy in --seeds (default /work/shared/seeds; text read
+Before that it checks that each scraped copy in --seeds (default ../shared/seeds; text read
 at run time after the project's boilerplate stripping) joins a few short wire reports of its
 story written for the check, and none of the unrelated items beside them.
 
@@ -253,7 +253,7 @@ def format_cv(results: dict[str, list[tuple[float, float, float]]], sparse: str)
 
 # ---------------------------------------------------------------- the seed page check
 
-SEEDS = Path("/work/shared/seeds")
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
 _TRIP_DAY = datetime(2023, 6, 18, 9, tzinfo=UTC)
 # Short wire-style reports of the trip the seed page copies (written for this check, hours
 # apart, three outlets), then unrelated items of the same week: another trip of the same
@@ -387,7 +387,9 @@ def _seed_verdict(path: Path, when: datetime, embed: Embed, params: GroupingPara
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/shared/data"))
+    parser.add_argument(
+        "--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data"
+    )
     parser.add_argument("--embedder", choices=("auto", "sentence-transformers"), default="auto")
     parser.add_argument("--cache", type=Path, default=None, help="folder for cached vectors")
     parser.add_argument("--set", nargs="*", default=[], metavar="KNOB=VALUE")
