@@ -44,7 +44,7 @@ from aggregator.charts import (
 from aggregator.coverage import Coverage, CoverageSpec, blind_spots, story_coverage
 from aggregator.feedvalue import FeedValue
 from aggregator.models import Digest, DigestItem, DigestStory
-from aggregator.text import safe_http_url
+from aggregator.text import plural, safe_http_url
 from aggregator.timeline import story_timeline
 
 MARKER_FILE = ".aggregator-site"  # the manifest of the files a build wrote (see write_site)
@@ -207,7 +207,7 @@ class CoverageView:
 
     @property
     def label(self) -> str:
-        counts = ", ".join(f"{value} {_plural(n, 'outlet')}" for value, n in self.counts)
+        counts = ", ".join(f"{value} {plural(n, 'outlet')}" for value, n in self.counts)
         return f"Coverage by {self.dimension}: {counts}"
 
     @property
@@ -708,10 +708,6 @@ def short_date(day: date) -> str:
     return f"{day.day} {_MONTHS[day.month - 1][:3]} {day.year}"
 
 
-def _plural(count: int, word: str, plural: str | None = None) -> str:
-    return f"{count} {word if count == 1 else plural or word + 's'}"
-
-
 def make_environment(templates_dir: Path | None, timezone: str = "UTC") -> jinja2.Environment:
     """Jinja environment: the user's folder first, then the built-in templates (file by file).
 
@@ -748,7 +744,7 @@ def make_environment(templates_dir: Path | None, timezone: str = "UTC") -> jinja
         longdate=long_date,
         shortdate=short_date,
         monthyear=lambda day: f"{_MONTHS[day.month - 1]} {day.year}",
-        plural=_plural,
+        plural=plural,
     )
     env.globals.update(timezone=timezone)
     return env
@@ -820,7 +816,7 @@ def _atom_feed(day: DayView | None, title: str, urls: _Urls) -> bytes:
         for keyword in story.keywords:
             _sub(entry, f"{a}category", term=keyword)
         outlets = ", ".join(s.outlet.name for s in story.sources)
-        summary = f"{_plural(story.outlet_count, 'outlet')}: {outlets}."
+        summary = f"{plural(story.outlet_count, 'outlet')}: {outlets}."
         _sub(entry, f"{a}summary", f"{story.summary}\n\n{summary}".strip(), type="text")
     return _xml_bytes(feed)
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from aggregator.grouping.evidence import FEATURES, EvidenceModel, members, pair_features
 from aggregator.grouping.graph import knn_graph, normalise
-from aggregator.grouping.text import BatchText, batch_text, clean_text
+from aggregator.grouping.text import _NUMBER, BatchText, batch_text, clean_text
 from aggregator.models import Item
 from aggregator.text import plural
 
@@ -36,8 +36,6 @@ NEIGHBOUR_FLOOR = 0.2
 
 # Words as written (letters keep their case), with a possessive or an inner apostrophe.
 _SURFACE_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
-# The numbers the evidence model reads from a lead (as ``grouping.text`` finds them).
-_NUMBER = re.compile(r"\d+(?:[.,:\-–]\d+)*")
 
 
 @dataclass(frozen=True)
