@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
+from aggregator.text import plural
+
 MAX_INTERVAL = timedelta(hours=24)  # no freshness hint or backoff keeps a feed away longer
 MAX_RETRY_AFTER = timedelta(days=7)  # an explicit "come back later" is honoured up to this
 BACKOFF_BASE = timedelta(minutes=30)  # first retry after an error: the next hourly run
@@ -113,20 +115,6 @@ def cache_lifetime(
     return max(expires_at - served_at, timedelta(0))
 
 
-def next_due_after_success(
-    now: datetime,
-    *,
-    cache_lifetime: timedelta | None = None,
-    ttl_minutes: int | None = None,
-    min_interval: timedelta = timedelta(0),
-) -> datetime:
-    """Next poll after a 200 or 304: the longest hint (HTTP caching, RSS <ttl>, our own
-    minimum), capped at MAX_INTERVAL and started a little early (see EARLY_SLACK_FRACTION)."""
-    return schedule_after_success(
-        now, cache_lifetime=cache_lifetime, ttl_minutes=ttl_minutes, floor=min_interval
-    ).next_due
-
-
 def schedule_after_success(
     now: datetime,
     *,
@@ -136,9 +124,10 @@ def schedule_after_success(
     floor_reason: DueReason = MIN_INTERVAL,
     jitter: float = 1.0,
 ) -> Schedule:
-    """next_due_after_success with our own floor shortened by `jitter` (a factor in
-    [FLOOR_JITTER, 1]), and which hint decided it. With a floor, the interval is never
-    shorter than MIN_INTERVAL_FLOOR, jitter and slack included."""
+    """Next poll after a 200 or 304, and which hint decided it: the longest hint (HTTP caching,
+    RSS <ttl>, our own floor shortened by `jitter`, a factor in [FLOOR_JITTER, 1]), capped at
+    MAX_INTERVAL and started a little early (see EARLY_SLACK_FRACTION). With a floor, the
+    interval is never shorter than MIN_INTERVAL_FLOOR, jitter and slack included."""
     hints: list[tuple[timedelta, DueReason | None]] = [(timedelta(0), None)]
     if floor > timedelta(0):
         hints.append((floor * jitter, floor_reason))
@@ -169,18 +158,6 @@ def backoff(
     return delay * rng.uniform(0.75, 1.0)
 
 
-def next_due_after_error(
-    now: datetime,
-    consecutive_errors: int,
-    rng: random.Random,
-    *,
-    retry_at: datetime | None = None,
-    base: timedelta = BACKOFF_BASE,
-) -> datetime:
-    """Next poll after a failure: the backoff, or later if the server asked (Retry-After)."""
-    return schedule_after_error(now, consecutive_errors, rng, retry_at=retry_at, base=base).next_due
-
-
 def schedule_after_error(
     now: datetime,
     consecutive_errors: int,
@@ -189,7 +166,8 @@ def schedule_after_error(
     retry_at: datetime | None = None,
     base: timedelta = BACKOFF_BASE,
 ) -> Schedule:
-    """next_due_after_error, and whether the backoff or the server's Retry-After decided it."""
+    """Next poll after a failure: the backoff, or later if the server asked (Retry-After); and
+    which of the two decided it."""
     due = now + backoff(consecutive_errors, rng, base=base)
     if retry_at and retry_at >= due:
         return Schedule(retry_at, RETRY_AFTER)
@@ -203,8 +181,7 @@ def floor_jitter(rng: random.Random) -> float:
 def explain(reason: DueReason | None, consecutive_errors: int = 0) -> str:
     """Why a feed is not due, in words for `feeds status`."""
     if reason == BACKOFF:
-        plural = "" if consecutive_errors == 1 else "s"
-        return f"backoff after {consecutive_errors} error{plural}"
+        return f"backoff after {plural(consecutive_errors, 'error')}"
     return _REASON_WORDS.get(reason or "", "scheduled")
 
 

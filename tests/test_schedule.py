@@ -26,8 +26,6 @@ from aggregator.schedule import (
     explain,
     floor_jitter,
     is_due,
-    next_due_after_error,
-    next_due_after_success,
     parse_http_date,
     retry_after,
     schedule_after_error,
@@ -106,24 +104,24 @@ def test_cache_lifetime(
 
 
 def test_success_without_hints_is_due_on_the_next_run() -> None:
-    assert next_due_after_success(NOW) == NOW
+    assert schedule_after_success(NOW).next_due == NOW
 
 
 def test_success_uses_the_longest_hint_a_little_early() -> None:
     """An hourly cron drifting by seconds must not skip a feed that is fresh for one hour."""
-    due = next_due_after_success(NOW, cache_lifetime=timedelta(minutes=10), ttl_minutes=60)
+    due = schedule_after_success(NOW, cache_lifetime=timedelta(minutes=10), ttl_minutes=60).next_due
     assert due == NOW + timedelta(minutes=55)
     next_cron_run = NOW + timedelta(minutes=59, seconds=58)
     assert is_due(due, next_cron_run)
 
 
 def test_ttl_is_capped_at_a_day() -> None:
-    due = next_due_after_success(NOW, ttl_minutes=60 * 24 * 30)
+    due = schedule_after_success(NOW, ttl_minutes=60 * 24 * 30).next_due
     assert NOW + MAX_INTERVAL - timedelta(minutes=5) == due
 
 
 def test_min_interval_applies() -> None:
-    due = next_due_after_success(NOW, min_interval=timedelta(minutes=20))
+    due = schedule_after_success(NOW, floor=timedelta(minutes=20)).next_due
     assert due == NOW + timedelta(minutes=18)
 
 
@@ -149,9 +147,9 @@ def test_backoff_never_exceeds_a_day(errors: int, seed: int) -> None:
 def test_error_waits_for_retry_after_when_later_than_backoff() -> None:
     rng = random.Random(0)
     retry_at = NOW + timedelta(hours=6)
-    assert next_due_after_error(NOW, 1, rng, retry_at=retry_at) == retry_at
+    assert schedule_after_error(NOW, 1, rng, retry_at=retry_at).next_due == retry_at
     soon = NOW + timedelta(seconds=5)
-    assert next_due_after_error(NOW, 1, rng, retry_at=soon) > soon  # backoff still applies
+    assert schedule_after_error(NOW, 1, rng, retry_at=soon).next_due > soon  # backoff still applies
 
 
 def test_our_floor_is_jittered_down_and_still_due_at_the_next_hourly_run() -> None:
