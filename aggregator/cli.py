@@ -139,7 +139,6 @@ def main(verbose: int) -> None:
 def _do_poll(config: Config, store: Store, force: bool, urls: tuple[str, ...] = ()):
     from aggregator import pipeline
     from aggregator.cli_report import progress
-    from aggregator.text import safe_terminal_text
 
     try:
         selected = pipeline.select_feeds(config, urls)

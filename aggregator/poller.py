@@ -246,10 +246,6 @@ class FetchSession:
         poller.now = now
         return await poller.poll_one(state, started)
 
-    def forget_addresses(self) -> None:
-        """Check hosts' addresses afresh on the next fetch (DNS answers change)."""
-        self._poller.guards.clear()
-
 
 @asynccontextmanager
 async def fetch_session(
