@@ -379,9 +379,7 @@ def cluster(
     if items:  # an empty window needs no model
         embedder = embedder or _load_embedder(config)
         ids = [item.id for item in items]
-        vectors_by_id = store.vectors(ids, embedder.model_key)
-        embedded = _embed_missing(store, embedder, items, vectors_by_id, progress)
-        matrix = np.stack([vectors_by_id[i] for i in ids]).astype(np.float32)
+        matrix, embedded = _vectors(store, embedder, items, progress)
         params = config.grouping_params()
         labels, prepared = group_prepared(items, matrix, params)
         previous = store.story_assignments(ids)
@@ -475,14 +473,7 @@ def _window_batch(
     items = [
         with_full_text(i) for i in store.items_since(now - timedelta(hours=config.window_hours))
     ]
-    embedder = embedder or _load_embedder(config)
-    vectors_by_id = store.vectors([i.id for i in items], embedder.model_key)
-    _embed_missing(store, embedder, items, vectors_by_id, None)
-    matrix = (
-        np.stack([vectors_by_id[i.id] for i in items]).astype(np.float32)
-        if items
-        else np.zeros((0, 1), np.float32)
-    )
+    matrix, _embedded = _vectors(store, embedder or _load_embedder(config), items, None)
     return items, matrix, config.grouping_params().evidence()
 
 
@@ -600,6 +591,18 @@ def explain_pair(
         note,
         (counts[0], counts[1]),
     )
+
+
+def _vectors(
+    store: Store, embedder, items: list[Item], progress: Callable[[int, int], None] | None
+) -> tuple[np.ndarray, int]:
+    """The items' vectors in their order (embedding and storing any missing), and how many
+    items got one now."""
+    vectors_by_id = store.vectors([i.id for i in items], embedder.model_key)
+    embedded = _embed_missing(store, embedder, items, vectors_by_id, progress)
+    if not items:
+        return np.zeros((0, 1), np.float32), embedded
+    return np.stack([vectors_by_id[i.id] for i in items]).astype(np.float32), embedded
 
 
 def _embed_missing(
