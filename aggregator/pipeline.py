@@ -107,6 +107,11 @@ def select_feeds(config: Config, wanted: Sequence[str]) -> tuple[FeedConfig, ...
     return tuple(chosen.values())
 
 
+# Poll results stored per transaction (`poll` and poll workers), or fewer once the oldest
+# waited RECORD_SECONDS (a worker also stores a host's results once the host is done).
+RECORD_BATCH = 16
+RECORD_SECONDS = 1.0
+
 FINGERPRINT_VERSION = "f2:"  # stored hashes of another version are read as unknown
 
 
@@ -172,8 +177,6 @@ def poll(
 
     from aggregator.poller import poll as poll_http
 
-    batch_feeds = 16  # poll results stored per transaction, or fewer once the oldest waited
-    batch_seconds = 1.0
     now = now or utcnow()
     names = {f.url: f.name for f in config.feeds}
     counts = {"ok": 0, "failed": 0, "not_modified": 0, "new": 0}
@@ -190,7 +193,7 @@ def poll(
         if not pending:
             oldest = time.monotonic()
         pending.append(outcome)
-        if len(pending) >= batch_feeds or time.monotonic() - oldest >= batch_seconds:
+        if len(pending) >= RECORD_BATCH or time.monotonic() - oldest >= RECORD_SECONDS:
             flush()
 
     def flush() -> None:

@@ -32,13 +32,18 @@ from datetime import timedelta
 from aggregator.config import Config
 from aggregator.intake import decide
 from aggregator.models import FetchOutcome
-from aggregator.pipeline import poll_options, utcnow
+from aggregator.pipeline import (
+    RECORD_BATCH,
+    RECORD_SECONDS,
+    _apply_config_changes,
+    fetch_full_texts,
+    poll_options,
+    utcnow,
+)
 from aggregator.store import ClaimedFeed, Store
 
 ROLES = ("poll", "embed", "publish")
 PUBLISH_ROLE = "publish"
-RECORD_BATCH = 16  # poll results stored per transaction (or fewer once a host is done)
-RECORD_SECONDS = 1.0
 EMBED_CLAIM = 256
 
 
@@ -81,8 +86,6 @@ class PublishCycle:
 def prepare_poll(config: Config, store: Store) -> None:
     """Before a worker polls: the configured feeds as claimable rows, and those whose entry
     in feeds.yaml changed due now (as `aggregator poll` does)."""
-    from aggregator.pipeline import _apply_config_changes
-
     store.sync_feeds(config.feeds)
     _apply_config_changes(config, store, utcnow())
 
@@ -98,8 +101,6 @@ def poll_cycle(
     """Fetch due feeds claimed from the store until none is left (or `stop` is set, after the
     feeds in flight); every due feed is fetched once, by one worker. Then the article pages of
     the new items of this worker's full_text feeds (no other worker polled those feeds)."""
-    from aggregator.pipeline import fetch_full_texts
-
     started = utcnow()
     run = _PollRun(config, store, worker, stop, on_result)
     cycle = asyncio.run(run.run(transport))
