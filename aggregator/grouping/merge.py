@@ -17,7 +17,7 @@ from aggregator.grouping.evidence import (
     stats_of,
 )
 from aggregator.grouping.graph import NeighbourGraph
-from aggregator.grouping.text import SEGMENTS, BatchText, jaccard
+from aggregator.grouping.text import SEGMENTS, BatchText, SummedRow, add_rows, jaccard
 
 
 class DisjointSets:
@@ -94,6 +94,9 @@ class Merger:
         self._row: dict[int, int] = {}
         self._vectors = np.zeros((len(unit), unit.shape[1]))
         self._stats = np.zeros((len(unit), len(STATS)))
+        # each group's text rows summed: a merged group's sums with a neighbour its part never
+        # met come from one product of two summed rows, not from every pair of their items
+        self._summed: dict[int, SummedRow] = {}
 
     def add(self, groups: dict[int, list[int]]) -> None:
         """Start from these groups (id -> item indexes)."""
@@ -109,6 +112,8 @@ class Merger:
         rows = slice(start, start + len(found))
         self._vectors[rows] = [g.vector_sum for g in found]
         self._stats[rows] = [stats_of(g) for g in found]
+        summed = self.batch.matrix.summed_rows(list(groups.values()))
+        self._summed.update(zip(groups, summed, strict=True))
 
     def _set_row(self, gid: int, row: int) -> None:
         g = self.groups[gid]
@@ -191,7 +196,11 @@ class Merger:
         filled = self._sums[rows]
         missing = np.flatnonzero(rows < 0)
         if len(missing):
-            filled[missing] = self._compute_sums([parts[k] for k in missing.tolist()])
+            for part in (a, b):
+                of_part = [k for k in missing.tolist() if parts[k][0] == part]
+                filled[of_part] = self.batch.matrix.row_overlaps(
+                    self._summed[part], [self._summed[parts[k][1]] for k in of_part]
+                )
         merged = filled[0::2] + filled[1::2]
         self._sum_row.pop((min(a, b), max(a, b)), None)
         ga, gb = self.groups.pop(a), self.groups.pop(b)
@@ -200,6 +209,7 @@ class Merger:
         self.groups[new] = big
         self.items[new] = self.items.pop(a) + self.items.pop(b)
         self.neighbours[new] = neighbours
+        self._summed[new] = add_rows(self._summed.pop(a), self._summed.pop(b))
         rows = self._row.pop(a), self._row.pop(b)
         self._set_row(new, rows[0] if big is ga else rows[1])
         for x in others:

@@ -12,9 +12,9 @@ import re
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import chain
+from itertools import chain, pairwise
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -267,6 +267,11 @@ class TextMatrix:
     rows: csr_matrix  # one row per item
     segment_of: csr_matrix  # column -> its segment (columns x 5 indicator)
     totals: np.ndarray  # each row's overlap with itself, per segment (items x 5)
+    # one dense row, zero between calls: ``row_overlaps`` spreads a summed row out in it
+    _scratch: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_scratch", np.zeros(self.rows.shape[1]))
 
     def pair_sums(
         self, groups_a: Sequence[Sequence[int]], groups_b: Sequence[Sequence[int]]
@@ -329,6 +334,32 @@ class TextMatrix:
         offsets = np.cumsum(lengths) - lengths
         return pair, np.arange(int(lengths.sum())) + np.repeat(starts - offsets, lengths)
 
+    def summed_rows(self, groups: Sequence[Sequence[int]]) -> list[SummedRow]:
+        """Each group's rows summed, as its sorted columns and their values."""
+        summed = self._summed(groups)
+        summed.sort_indices()
+        bounds = summed.indptr.tolist()
+        return [
+            (summed.indices[start:end].astype(np.int64), summed.data[start:end])
+            for start, end in pairwise(bounds)
+        ]
+
+    def row_overlaps(self, row: SummedRow, others: Sequence[SummedRow]) -> np.ndarray:
+        """Each segment's overlap of the summed row ``row`` with each of ``others`` (others x 5):
+        ``pair_sums`` of groups from their summed rows, whose size does not grow with the number
+        of item pairs (equal to it up to the order in which floats are added)."""
+        if not others:
+            return np.zeros((0, SEGMENTS))
+        columns, values = row
+        scratch = self._scratch
+        scratch[columns] = values
+        cols = np.concatenate([c for c, _ in others])
+        products = scratch[cols] * np.concatenate([v for _, v in others])
+        scratch[columns] = 0.0
+        owner = np.repeat(np.arange(len(others)), [len(c) for c, _ in others])
+        cells = owner * SEGMENTS + cols % SEGMENTS
+        return np.bincount(cells, products, len(others) * SEGMENTS).reshape(-1, SEGMENTS)
+
     def _overlap(self, a: csr_matrix, b: csr_matrix) -> np.ndarray:
         return np.asarray((a.multiply(b) @ self.segment_of).todense())
 
@@ -339,6 +370,16 @@ class TextMatrix:
             (np.ones(len(indices)), indices, indptr), shape=(len(groups), self.rows.shape[0])
         )
         return membership @ self.rows
+
+
+# A group's rows summed: its sorted columns and their values.
+SummedRow = tuple[np.ndarray, np.ndarray]
+
+
+def add_rows(a: SummedRow, b: SummedRow) -> SummedRow:
+    """The summed row of two groups together."""
+    columns, at = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
+    return columns, np.bincount(at, np.concatenate([a[1], b[1]]), len(columns))
 
 
 _ITEM_PAIRS_AT_ONCE = 200_000
