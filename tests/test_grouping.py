@@ -435,3 +435,30 @@ def test_merge_pass_scores_agree_with_the_evidence_of_each_pair():
     merged = members([0, 1, 3, 4], vectors, batch)
     parts = add_sums(cross_sums(a, b, batch), cross_sums(c, b, batch))
     assert parts == pytest.approx(cross_sums(merged, b, batch))
+
+
+def test_summed_rows_give_the_item_pair_sums_of_groups_and_of_merged_groups():
+    """The merge pass's shortcut: a group's summed text row against others' equals the overlaps
+    summed over every pair of their items, also for a group merged from two."""
+    from aggregator.grouping.text import add_rows
+
+    items = [
+        item(0, "Quake hits Perth", "A 5.1 quake shook Perth on Monday, officials in Perth said."),
+        item(1, "Perth quake", "Officials in Perth counted damage after the 5.1 quake.", "p"),
+        item(2, "Chile quake", "A 6.8 quake struck near Antofagasta in Chile on Monday."),
+        item(3, "Rates held", "The central bank held rates at 4.5 percent, the governor said."),
+        item(4, "Bank holds rates", "", "p"),
+        item(5, "Perth damage counted", "Perth officials said the 5.1 quake cracked walls.", "q"),
+    ]
+    matrix = batch_text(items).matrix
+    groups = [[0, 1], [2], [3, 4], [5]]
+    rows = matrix.summed_rows(groups)
+    others = [[2], [3, 4], [5]]
+    found = matrix.row_overlaps(rows[0], rows[1:])
+    assert found == pytest.approx(matrix.pair_sums([groups[0]] * 3, others))
+    assert found[2, 2] > 0  # both name Perth in the lead: the test compares something
+    merged = add_rows(rows[0], rows[3])
+    assert matrix.row_overlaps(merged, [rows[1], rows[2]]) == pytest.approx(
+        matrix.pair_sums([[0, 1, 5]] * 2, [[2], [3, 4]])
+    )
+    assert matrix.row_overlaps(rows[1], []).shape == (0, 5)
