@@ -222,7 +222,7 @@ def run_cv(data: Path, embed: Embed, params: GroupingParams, k: int) -> None:
         train = {name: part(name, False) for name in batches}
         test = {name: part(name, True) for name in batches}
         model, _ = fit_all(train, params)
-        line = [f"fold {f}: p={model.merge_probability}"]
+        line = [f"fold {f}: p={model.merge_probability} shift={model.headline_shift}"]
         for name, batch in test.items():
             labels = group(batch.data.items, batch.vectors, params, model=model)
             results.setdefault(name, []).append(bcubed(labels, batch.data.gold))

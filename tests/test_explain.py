@@ -33,6 +33,8 @@ from aggregator.store import Store
 from tests.support.digests import item, site_settings, story
 from tests.support.stored import record
 
+SHIPPED_P = shipped_model().merge_probability  # the threshold the CLI prints
+
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 PERTH = (
@@ -225,7 +227,7 @@ def test_the_cli_names_the_closest_story_that_stories_json_and_the_page_name(
     assert result.exit_code == 0, result.output
     assert f"closest other story: {stored['why_not_headline']} ({perth})" in result.output
     assert f"  why not: {stored['why_not']}\n" in result.output
-    assert "joins from 0.30" in result.output  # the CLI keeps p, with its threshold
+    assert f"joins from {SHIPPED_P:.2f}" in result.output  # the CLI keeps p, with its threshold
 
     assert CliRunner().invoke(main, ["build", "-c", str(clustered)]).exit_code == 0
     site = clustered.parent / "site"
@@ -455,7 +457,8 @@ def test_story_output_gives_one_similarity_per_member_and_a_table_that_adds_up(
     assert len(members) == 3
     for member in members:
         assert member.count(" similar") <= 1  # the stored why's figure, no second one
-        assert "fit with the story's other items: p=" in member and "joins from 0.30" in member
+        assert "fit with the story's other items: p=" in member
+        assert f"joins from {SHIPPED_P:.2f}" in member
     _table_total(result.output)
 
 

@@ -151,6 +151,23 @@ def test_name_vocabulary_skips_sentence_and_summary_starts():
     assert name_vocabulary(["Paris is big", "Obama spoke"]) == frozenset()
 
 
+def test_name_vocabulary_skips_words_that_name_no_one():
+    summaries = [
+        # a dateline credit, a time zone and a title before a name
+        "KABUL (Reuters) - At 9 PM EDT on Friday, Sen. Okafor said “I’m staying in Kabul”",
+        # a quoted headline in title case: its verbs and nouns are no names
+        "Okafor wrote Mayor Appoints Needless Czar To Oversee Parking, said Kabul officials",
+        # function words in lower case: an organisation's name
+        "Okafor met the Bank of America chief in Riverside. Riverside thanked Okafor",
+        # a headline run straight into the text: the article starts the text, not the title
+        "Police said Councillors Vote To Close Library The Riverside council said",
+    ]
+    vocabulary = name_vocabulary(summaries)
+    assert {"okafor", "kabul", "bank", "america", "riverside"} <= vocabulary
+    for no_name in ("reuters", "edt", "pm", "sen", "i'm", "appoints", "needless", "czar", "vote"):
+        assert no_name not in vocabulary
+
+
 def test_only_items_with_a_summary_have_names_and_the_possessive_is_the_name():
     batch = batch_text(
         [
@@ -462,3 +479,15 @@ def test_summed_rows_give_the_item_pair_sums_of_groups_and_of_merged_groups():
         matrix.pair_sums([[0, 1, 5]] * 2, [[2], [3, 4]])
     )
     assert matrix.row_overlaps(rows[1], []).shape == (0, 5)
+
+
+def test_a_headline_shift_lowers_the_bar_for_headlines_only() -> None:
+    from aggregator.grouping.evidence import FEATURES, shipped_model
+
+    model = shipped_model()
+    shifted = model.with_headline_shift(1.5)
+    headlines, full_texts = np.zeros(len(FEATURES)), np.zeros(len(FEATURES))
+    full_texts[FEATURES.index("full_text")] = 1.0
+    assert shifted.score(headlines) == pytest.approx(model.score(headlines) + 1.5)
+    assert shifted.score(full_texts) == pytest.approx(model.score(full_texts))
+    assert shifted.headline_shift == model.headline_shift + 1.5

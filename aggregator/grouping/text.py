@@ -31,8 +31,9 @@ UNKNOWN_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 EMBED_SUMMARY_CHARS = 600
 
 # A summary this long (in words) counts as full text: cosine means more for such items than for
-# two headlines.
-FULL_SUMMARY_WORDS = 20
+# two headlines. Shorter ones count in proportion: a one- or two-sentence RSS summary of one
+# facet of an event says little more than a headline (20 words split such reports of one event).
+FULL_SUMMARY_WORDS = 40
 
 SHINGLE_WORDS = 3
 
@@ -157,36 +158,29 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 _SENTENCE_END = re.compile(r"[.!?]['\"’”)]*\s+")
 _LOWER_WORD = re.compile(r"\b[a-z][a-z]+\b")
 _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z’'-]*[a-zA-Z]")
+# Capitalised words that name no one: calendar words, clock and time-zone abbreviations,
+# titles, and wire-agency credits (a dateline's "(Reuters)" says who wrote it, not what happened).
 _NOT_NAMES = frozenset(
-    [
-        "monday",
-        "tuesday",
-        "wednesday",
-        "thursday",
-        "friday",
-        "saturday",
-        "sunday",
-        "january",
-        "february",
-        "march",
-        "april",
-        "may",
-        "june",
-        "july",
-        "august",
-        "september",
-        "october",
-        "november",
-        "december",
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "sir",
-        "am",
-        "pm",
-    ]
+    """
+    monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs
+    fri sat sun january february march april may june july august september october november
+    december jan feb apr jun jul aug sep sept oct nov dec am pm gmt utc est edt cst cdt mst mdt
+    pst pdt akst akdt hst bst cet cest eet eest ist jst hkt aest aedt awst mr mrs ms dr sir gov
+    sen rep lt jr sr gen capt col sgt esq ceo ap afp reuters upi dpa
+    """.split()  # noqa: SIM905 (a word list reads better than 90 quoted lines)
 )
+# A run of capitalised words with a capitalised function word after two of them is a quoted
+# title ("Sox Make Offer To Teixeira", "Orange Is the New Black"): its verbs and nouns name no
+# one. Organisations write such words in lower case ("Bank of America"). An article ends a run:
+# after a headline with no full stop, "The" usually starts the text.
+_RUN_WORD = r"(?!(?:The|A|An)\b)[A-Z][\w’'-]*"
+_TITLE_CASE_RUN = re.compile(
+    rf"\b{_RUN_WORD}(?: {_RUN_WORD})+"
+    r" (?:And|Are|As|At|Be|By|For|From|In|Into|Is|It|Its|Of|On|Or|That|This|To|With)\b"
+    rf"(?: {_RUN_WORD})*"
+)
+# Contractions ("I'm", "Don't") are capitalised at a quote's start, inside a sentence.
+_CONTRACTION_ENDS = ("'m", "'d", "'ll", "'ve", "'re", "'t")
 
 
 def name_vocabulary(clean_summaries: Iterable[str]) -> frozenset[str]:
@@ -206,6 +200,8 @@ def name_vocabulary(clean_summaries: Iterable[str]) -> frozenset[str]:
         starts.add(offset)
         offset += len(summary) + 1
     starts.update(m.end() for m in _SENTENCE_END.finditer(text))
+    if _TITLE_CASE_RUN.search(text):  # blanked to equal length: the sentence starts stay put
+        text = _TITLE_CASE_RUN.sub(lambda m: " " * len(m.group()), text)
     capital_words = [m.group() for m in _CAPITALISED.finditer(text) if m.start() not in starts]
     # words never span a space, so the words of all matches at once are each match's words
     capitalised = Counter(w[:-2] if w.endswith("'s") else w for w in words(" ".join(capital_words)))
@@ -213,7 +209,11 @@ def name_vocabulary(clean_summaries: Iterable[str]) -> frozenset[str]:
     return frozenset(
         w
         for w, n in capitalised.items()
-        if n >= 2 * lower[w] and w not in ENGLISH_STOP_WORDS and w not in _NOT_NAMES
+        if n >= 2 * lower[w]
+        and len(w) > 1
+        and w not in ENGLISH_STOP_WORDS
+        and w not in _NOT_NAMES
+        and not w.endswith(_CONTRACTION_ENDS)
     )
 
 
@@ -251,7 +251,9 @@ class ItemText:
     tokens: list[str]  # words of the title and the embedded summary
     names: frozenset[str]  # names the batch knows (see ``name_vocabulary``)
     lead_names: frozenset[str]  # those of its names the title and lead mention
-    numbers: frozenset[str]  # numbers of the title and lead: scores, magnitudes, amounts, years
+    numbers: frozenset[
+        str
+    ]  # numbers of the title and embedded summary: scores, magnitudes, amounts, years
     terms: frozenset[str]  # its content words (no stop words, no numbers)
     richness: float  # 0 for a headline-only item, 1 for one with a full summary
     day: float  # publication time in days, NaN where unknown
@@ -416,8 +418,9 @@ def batch_text(items: Sequence[Item]) -> BatchText:
         _names_of(t, vocabulary, possessives) if summary else frozenset()
         for t, (_, summary) in zip(tokens, parts, strict=True)
     ]
-    # the lead (title and first sentences) says who, where and how many: two events of one kind
-    # differ there, while the rest of two reports of one event may name different people
+    # the lead (title and first sentences) says who and where: two events of one kind differ
+    # there, while the rest of two reports of one event may name different people. Numbers come
+    # from the whole text: reports of one event give the same figures in different sentences.
     leads = [_join_parts(title, _cut_at_word(summary, LEAD_CHARS)) for title, summary in parts]
     lead_names = [
         _names_of(words(lead), names[k], possessives) if names[k] else frozenset()
@@ -438,7 +441,7 @@ def batch_text(items: Sequence[Item]) -> BatchText:
             tokens=tokens[k],
             names=names[k],
             lead_names=lead_names[k],
-            numbers=frozenset(_NUMBER.findall(leads[k])),
+            numbers=frozenset(_NUMBER.findall(lowered[k])),
             terms=content[k],
             richness=min(1.0, _word_count(parts[k][1]) / FULL_SUMMARY_WORDS),
             day=_day(item),
