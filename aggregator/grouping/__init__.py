@@ -217,8 +217,6 @@ def merge_pass(
     group_of = [sets.find(i) for i in range(n)]
     merger.add(_members_by_root(group_of))
     pairs = _neighbouring_groups(np.asarray(group_of, dtype=np.int64), prepared.graph, n)
-    for i, j in pairs:
-        merger.connect(i, j)
     return merger.run(pairs)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import heapq
 from collections.abc import Sequence
+from itertools import repeat
 
 import numpy as np
 
@@ -83,10 +84,10 @@ class Merger:
         self.threshold = model.threshold
         self.groups: dict[int, Members] = {}
         self.items: dict[int, list[int]] = {}
-        self.neighbours: dict[int, set[int]] = {}
+        # each group's neighbouring groups, each with the row of their CrossSums in one growing
+        # array (both sides hold the pair): a merge reads its parts' rows by C-level look-ups
+        self.links: dict[int, dict[int, int]] = {}
         self.heap: list[tuple[float, int, int]] = []
-        # the CrossSums of each neighbouring pair (low, high): its row of one growing array
-        self._sum_row: dict[tuple[int, int], int] = {}
         self._sums = np.zeros((1024, SEGMENTS))
         self._stored = 0
         # each group's vector sum and statistics in rows of arrays (a group gives its row to
@@ -107,7 +108,7 @@ class Merger:
         ):
             self.groups[gid] = g
             self.items[gid] = indexes
-            self.neighbours[gid] = set()
+            self.links[gid] = {}
             self._row[gid] = row
         rows = slice(start, start + len(found))
         self._vectors[rows] = [g.vector_sum for g in found]
@@ -121,11 +122,6 @@ class Merger:
         self._vectors[row] = g.vector_sum
         self._stats[row] = stats_of(g)
 
-    def connect(self, a: int, b: int) -> None:
-        if a != b:
-            self.neighbours[a].add(b)
-            self.neighbours[b].add(a)
-
     def _compute_sums(self, pairs: list[tuple[int, int]]) -> np.ndarray:
         """The ``CrossSums`` of many pairs of groups at once (pairs x 5)."""
         found = [np.zeros((0, SEGMENTS))]
@@ -136,39 +132,43 @@ class Merger:
             found.append(self.batch.matrix.pair_sums(left, right))
         return np.concatenate(found)
 
-    def _store(self, pairs: list[tuple[int, int]], sums: np.ndarray) -> None:
-        """Keep the sums of neighbouring pairs, each given as (low, high)."""
-        end = self._stored + len(pairs)
+    def _store(self, sums: np.ndarray) -> range:
+        """Keep sums in the growing array; returns their rows."""
+        end = self._stored + len(sums)
         if end > len(self._sums):
             grown = np.zeros((max(end, 2 * len(self._sums)), SEGMENTS))
             grown[: self._stored] = self._sums[: self._stored]
             self._sums = grown
         self._sums[self._stored : end] = sums
-        self._sum_row.update(zip(pairs, range(self._stored, end), strict=True))
+        rows = range(self._stored, end)
         self._stored = end
+        return rows
 
-    def _push_scored(self, pairs: list[tuple[int, int]], sums: np.ndarray) -> None:
-        """Score pairs of current groups (with their sums) and queue those above the threshold."""
-        if not pairs:
+    def _push_scored(self, lows: Sequence[int], highs: Sequence[int], sums: np.ndarray) -> None:
+        """Score pairs of current groups (``lows[k] < highs[k]``, with their sums) and queue those
+        above the threshold."""
+        if not len(sums):
             return
-        rows_a = np.array([self._row[a] for a, _ in pairs], dtype=np.int64)
-        rows_b = np.array([self._row[b] for _, b in pairs], dtype=np.int64)
+        rows_a = np.fromiter(map(self._row.__getitem__, lows), dtype=np.int64, count=len(sums))
+        rows_b = np.fromiter(map(self._row.__getitem__, highs), dtype=np.int64, count=len(sums))
         dots = np.einsum("ij,ij->i", self._vectors[rows_a], self._vectors[rows_b])
         features = feature_rows(self._stats[rows_a], self._stats[rows_b], dots, sums)
         scores = self.model.scores(features)
         passing = np.flatnonzero(scores >= self.threshold)
+        heap, push = self.heap, heapq.heappush
         for k, score in zip(passing.tolist(), scores[passing].tolist(), strict=True):
-            a, b = pairs[k]
-            heapq.heappush(self.heap, (-score, min(a, b), max(a, b)))
+            push(heap, (-score, lows[k], highs[k]))
 
     def run(self, pairs: list[tuple[int, int]]) -> list[list[int]]:
         """Merge until no neighbouring pair clears the threshold; ``pairs``: every neighbouring
         pair once as ``a < b``, sorted."""
+        links = self.links
         for start in range(0, len(pairs), 16384):
             chunk = pairs[start : start + 16384]
             sums = self._compute_sums(chunk)
-            self._store(chunk, sums)
-            self._push_scored(chunk, sums)
+            for (a, b), row in zip(chunk, self._store(sums), strict=True):
+                links[a][b] = links[b][a] = row
+            self._push_scored([a for a, _ in chunk], [b for _, b in chunk], sums)
         next_id = max(self.groups, default=-1) + 1
         while self.heap:
             _, a, b = heapq.heappop(self.heap)
@@ -184,39 +184,44 @@ class Merger:
         return True
 
     def _merge(self, a: int, b: int, new: int) -> None:
-        neighbours = (self.neighbours.pop(a) | self.neighbours.pop(b)) - {a, b}
-        others = sorted(neighbours)
+        links_a, links_b = self.links.pop(a), self.links.pop(b)
+        del links_a[b], links_b[a]
+        others = sorted(links_a.keys() | links_b.keys())
         # the new group's sums against each neighbour, from its parts' (before they merge)
-        parts = [(part, x) for x in others for part in (a, b)]
-        rows = np.fromiter(
-            (self._sum_row.pop((p, x) if p < x else (x, p), -1) for p, x in parts),
-            dtype=np.int64,
-            count=len(parts),
-        )
-        filled = self._sums[rows]
-        missing = np.flatnonzero(rows < 0)
-        if len(missing):
-            for part in (a, b):
-                of_part = [k for k in missing.tolist() if parts[k][0] == part]
-                filled[of_part] = self.batch.matrix.row_overlaps(
-                    self._summed[part], [self._summed[parts[k][1]] for k in of_part]
-                )
-        merged = filled[0::2] + filled[1::2]
-        self._sum_row.pop((min(a, b), max(a, b)), None)
+        merged = self._part_sums(a, links_a, others) + self._part_sums(b, links_b, others)
         ga, gb = self.groups.pop(a), self.groups.pop(b)
         big, small = (ga, gb) if ga.size >= gb.size else (gb, ga)
         big.absorb(small)  # grow the larger group in place: merging stays cheap for big stories
         self.groups[new] = big
         self.items[new] = self.items.pop(a) + self.items.pop(b)
-        self.neighbours[new] = neighbours
         self._summed[new] = add_rows(self._summed.pop(a), self._summed.pop(b))
         rows = self._row.pop(a), self._row.pop(b)
         self._set_row(new, rows[0] if big is ga else rows[1])
-        for x in others:
-            other = self.neighbours[x]
-            other.discard(a)
-            other.discard(b)
-            other.add(new)
-        new_pairs = [(x, new) for x in others]  # new is the highest id yet
-        self._store(new_pairs, merged)
-        self._push_scored(new_pairs, merged)
+        self._unlink(a, links_a)
+        self._unlink(b, links_b)
+        self._link(new, others, self._store(merged))
+        self._push_scored(others, [new] * len(others), merged)  # new is the highest id yet
+
+    def _part_sums(self, part: int, links: dict[int, int], others: list[int]) -> np.ndarray:
+        """The sums of ``part`` against each of ``others``: kept ones, and for a neighbour it never
+        met, the product of the two summed rows."""
+        rows = np.fromiter(map(links.get, others, repeat(-1)), dtype=np.int64, count=len(others))
+        sums = self._sums[rows]
+        missing = np.flatnonzero(rows < 0).tolist()
+        if missing:
+            sums[missing] = self.batch.matrix.row_overlaps(
+                self._summed[part], [self._summed[others[k]] for k in missing]
+            )
+        return sums
+
+    def _unlink(self, part: int, its_links: dict[int, int]) -> None:
+        """``part`` (merged into another group) leaves its neighbours."""
+        for x in its_links:
+            del self.links[x][part]
+
+    def _link(self, group: int, others: list[int], rows: range) -> None:
+        """``group`` neighbours each of ``others``, their sums kept in ``rows``."""
+        links = self.links
+        links[group] = dict(zip(others, rows, strict=True))
+        for x, row in zip(others, rows, strict=True):
+            links[x][group] = row

@@ -340,10 +340,10 @@ class TextMatrix:
         """Each group's rows summed, as its sorted columns and their values."""
         summed = self._summed(groups)
         summed.sort_indices()
-        bounds = summed.indptr.tolist()
+        columns = summed.indices.astype(np.int64)  # one conversion, then views of it
         return [
-            (summed.indices[start:end].astype(np.int64), summed.data[start:end])
-            for start, end in pairwise(bounds)
+            (columns[start:end], summed.data[start:end])
+            for start, end in pairwise(summed.indptr.tolist())
         ]
 
     def row_overlaps(self, row: SummedRow, others: Sequence[SummedRow]) -> np.ndarray:
