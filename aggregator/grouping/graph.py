@@ -120,24 +120,15 @@ def _neighbours_among(
     """Up to ``k`` nearest of ``pool`` (None: every row) for each query row."""
     scores = search[queries] @ (search if pool is None else search[pool]).T
     pool_ids = np.arange(len(search)) if pool is None else pool
-    r, c = np.nonzero(scores >= floor)
-    values = scores[r, c]
-    own = queries[r] == pool_ids[c]  # not its own neighbour
-    r, c, values = r[~own], c[~own], values[~own]
-    # In dense regions (a big story, a busy topic) a row has hundreds of candidates; raise its
-    # cut-off as far as it can go while keeping k, so that little is left to sort.
-    cutoff = np.full(len(queries), floor, dtype=values.dtype)
-    for level in _CUTOFF_LADDER:
-        if level > floor:
-            enough = np.bincount(r[values >= level], minlength=len(queries)) >= k
-            if not enough.any():
-                break
-            cutoff[enough] = level
-    keep = values >= cutoff[r]
-    return _top_k(queries[r[keep]], pool_ids[c[keep]], values[keep], floor, k)
-
-
-_CUTOFF_LADDER = (0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95)
+    scores[np.equal.outer(queries, pool_ids)] = -np.inf  # not its own neighbour
+    # In dense regions (a big story, a busy topic) a row has hundreds of candidates above the
+    # floor, but only those from its k-th largest score on (ties included) can be among its k
+    # nearest: one partition per row leaves little to gather and sort.
+    cutoff = np.full(len(queries), floor, dtype=scores.dtype)
+    if scores.shape[1] > k:
+        np.maximum(cutoff, np.partition(scores, -k, axis=1)[:, -k], out=cutoff)
+    r, c = np.nonzero(scores >= cutoff[:, None])
+    return _top_k(queries[r], pool_ids[c], scores[r, c], floor, k)
 
 
 def _top_k(
