@@ -39,6 +39,7 @@ _PROJECTION_SLACK = 0.05  # projected cosines err by a few hundredths; look a li
 _CELL_PROBES = 12  # cells searched per cell (its own and the nearest others)
 _KMEANS_ROUNDS = 6
 _QUERY_BLOCK = 512
+_PAIR_CHUNK = 4096  # candidate pairs whose exact cosines are computed at once
 
 
 def knn_graph(
@@ -63,10 +64,16 @@ def knn_graph(
         for queries, pool in _cell_searches(search)
     ]
     sources, targets, _ = _concatenate(parts)
-    exact = np.concatenate(  # in chunks: gathering all pairs' vectors at once costs gigabytes
+    # in chunks: gathering all pairs' vectors at once costs gigabytes, and chunks of a few
+    # megabytes reuse the same memory (measured twice as fast as chunks of 100 MB)
+    exact = np.concatenate(
         [
-            np.einsum("ij,ij->i", vectors[sources[i : i + 65536]], vectors[targets[i : i + 65536]])
-            for i in range(0, len(sources), 65536)
+            np.einsum(
+                "ij,ij->i",
+                vectors[sources[i : i + _PAIR_CHUNK]],
+                vectors[targets[i : i + _PAIR_CHUNK]],
+            )
+            for i in range(0, len(sources), _PAIR_CHUNK)
         ]
         or [np.zeros(0, np.float32)]
     )
