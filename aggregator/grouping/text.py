@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import chain, pairwise
+from itertools import chain, count, pairwise
 
 import numpy as np
 from scipy.sparse import csr_matrix
@@ -407,8 +407,13 @@ def batch_text(items: Sequence[Item]) -> BatchText:
         _trim_summary(clean_text(i.title), summary)
         for i, summary in zip(items, clean_summaries, strict=True)
     ]
-    lowered = [_join_parts(title, summary).lower().replace("’", "'") for title, summary in parts]
-    tokens = [_WORD.findall(text) for text in lowered]
+    # the lead (title and first sentences) says who and where: two events of one kind differ
+    # there, while the rest of two reports of one event may name different people. Numbers come
+    # from the whole text: reports of one event give the same figures in different sentences.
+    leads = [_join_parts(title, _cut_at_word(summary, LEAD_CHARS)) for title, summary in parts]
+    whole = [_join_parts(*part) for part in parts]
+    both_words = [_lead_and_all_words(lead, text) for lead, text in zip(leads, whole, strict=True)]
+    tokens = [all_words for _, all_words in both_words]
     vocabulary = name_vocabulary(clean_summaries)
     # only an item with a summary has names: a headline-only item's evidence must not depend on
     # which full-text items share its batch (title case makes every title word look like a name)
@@ -418,13 +423,9 @@ def batch_text(items: Sequence[Item]) -> BatchText:
         _names_of(t, vocabulary, possessives) if summary else frozenset()
         for t, (_, summary) in zip(tokens, parts, strict=True)
     ]
-    # the lead (title and first sentences) says who and where: two events of one kind differ
-    # there, while the rest of two reports of one event may name different people. Numbers come
-    # from the whole text: reports of one event give the same figures in different sentences.
-    leads = [_join_parts(title, _cut_at_word(summary, LEAD_CHARS)) for title, summary in parts]
     lead_names = [
-        _names_of(words(lead), names[k], possessives) if names[k] else frozenset()
-        for k, lead in enumerate(leads)
+        _names_of(both_words[k][0], names[k], possessives) if names[k] else frozenset()
+        for k in range(len(items))
     ]
     # each distinct word's content form once per batch, not once per occurrence
     content_form = {
@@ -441,7 +442,7 @@ def batch_text(items: Sequence[Item]) -> BatchText:
             tokens=tokens[k],
             names=names[k],
             lead_names=lead_names[k],
-            numbers=frozenset(_NUMBER.findall(lowered[k])),
+            numbers=frozenset(_NUMBER.findall(whole[k])),
             terms=content[k],
             richness=min(1.0, _word_count(parts[k][1]) / FULL_SUMMARY_WORDS),
             day=_day(item),
@@ -456,6 +457,18 @@ def batch_text(items: Sequence[Item]) -> BatchText:
         outlets=[i.outlet for i in items],
         matrix=_text_matrix(texts, rarity, name_weight),
     )
+
+
+def _lead_and_all_words(lead: str, text: str) -> tuple[list[str], list[str]]:
+    """``words`` of an item's lead and of its whole text, reading the lead once: where the lead
+    ends at a space of the text (or at its end), the text's words are the lead's and then the
+    rest's, since no word spans a space and lower-casing is done character by character."""
+    lead_words = words(lead)
+    if len(lead) == len(text):
+        return lead_words, lead_words
+    if text.startswith(lead) and text[len(lead)] == " ":
+        return lead_words, lead_words + words(text[len(lead) :])
+    return lead_words, words(text)  # the lead was cut inside a word
 
 
 def _text_matrix(
@@ -474,11 +487,12 @@ def _text_matrix(
     for segment, (sets, weight) in enumerate(segments):
         counts = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
         keys = list(chain.from_iterable(sets))
-        numbers = {key: n for n, key in enumerate(dict.fromkeys(keys))}
+        numbers = dict(zip(dict.fromkeys(keys), count()))  # each distinct key's column
+        columns = np.fromiter(map(numbers.__getitem__, keys), dtype=np.int64, count=len(keys))
         width = max(width, len(numbers))
         rows = np.repeat(np.arange(len(sets)), counts)
-        values = (
-            np.fromiter(map(weight.__getitem__, keys), dtype=np.float64, count=len(keys))
+        values = (  # each distinct key's weight looked up once
+            np.fromiter(map(weight.__getitem__, numbers), np.float64, len(numbers))[columns]
             if weight is not None
             else np.ones(len(keys))
         )
@@ -487,7 +501,6 @@ def _text_matrix(
             values = values / np.where(norms > 0, norms, 1.0)[rows]
         elif segment in (1, 2):
             values = np.sqrt(values)
-        columns = np.fromiter(map(numbers.__getitem__, keys), dtype=np.int64, count=len(keys))
         row_parts.append(rows)
         column_parts.append(columns * SEGMENTS + segment)
         value_parts.append(values)
