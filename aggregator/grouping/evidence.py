@@ -216,7 +216,7 @@ def members_of_groups(
     known = ~np.isnan(per_item[:, 1])
     first = np.minimum.reduceat(np.where(known, per_item[:, 1], np.inf), starts)
     last = np.maximum.reduceat(np.where(known, per_item[:, 1], -np.inf), starts)
-    vector_sums = _segment_sums(unit[flat].astype(np.float64), starts, sizes)
+    vector_sums = _segment_sums(unit, flat, starts, sizes)
     totals = np.add.reduceat(batch.matrix.totals[flat], starts)
     return [
         Members(
@@ -238,14 +238,17 @@ def members_of_groups(
     ]
 
 
-def _segment_sums(rows: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """``np.add.reduceat(rows, starts)`` for segments of ``sizes`` rows, added in the same order
-    (first row, then the second, ...), in one step per rank within the segments: reduceat's
-    per-segment cost dominates for wide rows and thousands of small segments."""
-    sums = rows[starts]
+def _segment_sums(
+    rows: np.ndarray, order: np.ndarray, starts: np.ndarray, sizes: np.ndarray
+) -> np.ndarray:
+    """``np.add.reduceat(rows[order].astype(np.float64), starts)`` for segments of ``sizes``
+    rows, added in the same order (first row, then the second, ...), in one step per rank within
+    the segments: reduceat's per-segment cost dominates for wide rows and thousands of small
+    segments, and no float64 copy of every row is made."""
+    sums = rows[order[starts]].astype(np.float64)
     for rank in range(1, int(sizes.max(initial=0))):
         longer = np.flatnonzero(sizes > rank)
-        sums[longer] += rows[starts[longer] + rank]
+        sums[longer] += rows[order[starts[longer] + rank]]
     return sums
 
 

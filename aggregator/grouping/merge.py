@@ -151,13 +151,25 @@ class Merger:
             return
         rows_a = np.fromiter(map(self._row.__getitem__, lows), dtype=np.int64, count=len(sums))
         rows_b = np.fromiter(map(self._row.__getitem__, highs), dtype=np.int64, count=len(sums))
-        dots = np.einsum("ij,ij->i", self._vectors[rows_a], self._vectors[rows_b])
+        dots = self._dots(rows_a, rows_b)
         features = feature_rows(self._stats[rows_a], self._stats[rows_b], dots, sums)
         scores = self.model.scores(features)
         passing = np.flatnonzero(scores >= self.threshold)
         heap, push = self.heap, heapq.heappush
         for k, score in zip(passing.tolist(), scores[passing].tolist(), strict=True):
             push(heap, (-score, lows[k], highs[k]))
+
+    def _dots(self, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
+        """Dot products of the vector sums in rows ``rows_a[k]`` and ``rows_b[k]``, a thousand
+        pairs at a time: gathering the vectors of all 16,384 starting pairs of a chunk at once
+        (100 MB) measured twice as slow. Each pair's product is the same either way."""
+        vectors = self._vectors
+        return np.concatenate(
+            [
+                np.einsum("ij,ij->i", vectors[rows_a[i : i + 1024]], vectors[rows_b[i : i + 1024]])
+                for i in range(0, len(rows_a), 1024)
+            ]
+        )
 
     def run(self, pairs: list[tuple[int, int]]) -> list[list[int]]:
         """Merge until no neighbouring pair clears the threshold; ``pairs``: every neighbouring

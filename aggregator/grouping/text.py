@@ -152,7 +152,8 @@ def shingle_sets(token_lists: Sequence[Sequence[str]], size: int) -> list[frozen
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
     if not a or not b:
         return 0.0
-    return len(a & b) / len(a | b)
+    shared = len(a & b)
+    return shared / (len(a) + len(b) - shared)  # the union's size, without building it
 
 
 _SENTENCE_END = re.compile(r"[.!?]['\"’”)]*\s+")
