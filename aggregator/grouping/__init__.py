@@ -160,7 +160,10 @@ def group(
     ``clusterer`` replaces the density clustering that ``params.clusterer`` names; ``model``
     replaces the shipped evidence weights (cross-validation fits its own).
     """
-    return group_prepared(items, vectors, params, clusterer=clusterer, model=model)[0]
+    # the prepared features (millions of small objects) are freed before the cyclic collector
+    # runs again, which would otherwise scan them all first (0.3 s for 50,000 items)
+    with cyclic_gc_paused():
+        return group_prepared(items, vectors, params, clusterer=clusterer, model=model)[0]
 
 
 def group_prepared(
