@@ -85,8 +85,11 @@ class Merger:
         self.groups: dict[int, Members] = {}
         self.items: dict[int, list[int]] = {}
         # each group's neighbouring groups, each with the row of their CrossSums in one growing
-        # array (both sides hold the pair): a merge reads its parts' rows by C-level look-ups
+        # array (both sides hold the pair): a merge reads its parts' rows by C-level look-ups.
+        # Groups merged away stay in their neighbours' links, left out when those merge: one
+        # set difference instead of a deletion per neighbour and merge.
         self.links: dict[int, dict[int, int]] = {}
+        self._merged: set[int] = set()
         self.heap: list[tuple[float, int, int]] = []
         self._sums = np.zeros((1024, SEGMENTS))
         self._stored = 0
@@ -198,7 +201,8 @@ class Merger:
     def _merge(self, a: int, b: int, new: int) -> None:
         links_a, links_b = self.links.pop(a), self.links.pop(b)
         del links_a[b], links_b[a]
-        others = sorted(links_a.keys() | links_b.keys())
+        self._merged.update((a, b))
+        others = sorted((links_a.keys() | links_b.keys()) - self._merged)
         # the new group's sums against each neighbour, from its parts' (before they merge)
         merged = self._part_sums(a, links_a, others) + self._part_sums(b, links_b, others)
         ga, gb = self.groups.pop(a), self.groups.pop(b)
@@ -209,8 +213,6 @@ class Merger:
         self._summed[new] = add_rows(self._summed.pop(a), self._summed.pop(b))
         rows = self._row.pop(a), self._row.pop(b)
         self._set_row(new, rows[0] if big is ga else rows[1])
-        self._unlink(a, links_a)
-        self._unlink(b, links_b)
         self._link(new, others, self._store(merged))
         self._push_scored(others, [new] * len(others), merged)  # new is the highest id yet
 
@@ -225,11 +227,6 @@ class Merger:
                 self._summed[part], [self._summed[others[k]] for k in missing]
             )
         return sums
-
-    def _unlink(self, part: int, its_links: dict[int, int]) -> None:
-        """``part`` (merged into another group) leaves its neighbours."""
-        for x in its_links:
-            del self.links[x][part]
 
     def _link(self, group: int, others: list[int], rows: range) -> None:
         """``group`` neighbours each of ``others``, their sums kept in ``rows``."""
