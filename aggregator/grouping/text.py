@@ -381,8 +381,14 @@ SummedRow = tuple[np.ndarray, np.ndarray]
 
 def add_rows(a: SummedRow, b: SummedRow) -> SummedRow:
     """The summed row of two groups together."""
-    columns, at = np.unique(np.concatenate([a[0], b[0]]), return_inverse=True)
-    return columns, np.bincount(at, np.concatenate([a[1], b[1]]), len(columns))
+    # a stable sort of two sorted runs is a merge (np.unique's sort is not), and keeps a's value
+    # of a shared column before b's, so each sum is a's + b's, as bincount in row order adds them
+    order = np.argsort(np.concatenate([a[0], b[0]]), kind="stable")
+    columns = np.concatenate([a[0], b[0]])[order]
+    first = np.diff(columns, prepend=-1) != 0  # columns are >= 0
+    at = np.cumsum(first) - 1
+    columns = columns[first]
+    return columns, np.bincount(at, np.concatenate([a[1], b[1]])[order], len(columns))
 
 
 _ITEM_PAIRS_AT_ONCE = 200_000
