@@ -125,16 +125,6 @@ class Merger:
         self._vectors[row] = g.vector_sum
         self._stats[row] = stats_of(g)
 
-    def _compute_sums(self, pairs: list[tuple[int, int]]) -> np.ndarray:
-        """The ``CrossSums`` of many pairs of groups at once (pairs x 5)."""
-        found = [np.zeros((0, SEGMENTS))]
-        for start in range(0, len(pairs), 16384):  # bounded memory
-            chunk = pairs[start : start + 16384]
-            left = [self.groups[a].indexes for a, _ in chunk]
-            right = [self.groups[b].indexes for _, b in chunk]
-            found.append(self.batch.matrix.pair_sums(left, right))
-        return np.concatenate(found)
-
     def _store(self, sums: np.ndarray) -> range:
         """Keep sums in the growing array; returns their rows."""
         end = self._stored + len(sums)
@@ -177,13 +167,16 @@ class Merger:
     def run(self, pairs: list[tuple[int, int]]) -> list[list[int]]:
         """Merge until no neighbouring pair clears the threshold; ``pairs``: every neighbouring
         pair once as ``a < b``, sorted."""
-        links = self.links
-        for start in range(0, len(pairs), 16384):
-            chunk = pairs[start : start + 16384]
-            sums = self._compute_sums(chunk)
-            for (a, b), row in zip(chunk, self._store(sums), strict=True):
+        links, items = self.links, self.items
+        for start in range(0, len(pairs), 16384):  # bounded memory
+            lows = [a for a, _ in pairs[start : start + 16384]]
+            highs = [b for _, b in pairs[start : start + 16384]]
+            sums = self.batch.matrix.pair_sums(  # the CrossSums of each pair (pairs x 5)
+                list(map(items.__getitem__, lows)), list(map(items.__getitem__, highs))
+            )
+            for a, b, row in zip(lows, highs, self._store(sums), strict=True):
                 links[a][b] = links[b][a] = row
-            self._push_scored([a for a, _ in chunk], [b for _, b in chunk], sums)
+            self._push_scored(lows, highs, sums)
         next_id = max(self.groups, default=-1) + 1
         while self.heap:
             _, a, b = heapq.heappop(self.heap)
