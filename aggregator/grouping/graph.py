@@ -65,7 +65,7 @@ def knn_graph(
     ]
     sources, targets, _ = _concatenate(parts)
     # in chunks: gathering all pairs' vectors at once costs gigabytes, and chunks of a few
-    # megabytes reuse the same memory (measured twice as fast as chunks of 100 MB)
+    # megabytes measured twice as fast as chunks of 100 MB
     exact = np.concatenate(
         [
             np.einsum(
