@@ -182,6 +182,21 @@ def test_only_items_with_a_summary_have_names_and_the_possessive_is_the_name():
     assert batch.items[2].lead_names == {"palin", "paris"}  # Rome comes after the lead
 
 
+def test_numbers_come_from_the_whole_text_and_short_summaries_count_in_part():
+    later = "Trams began running on Monday. " + "The route runs past the docks. " * 8
+    batch = batch_text(
+        [
+            item(0, "Tram line opens", later + "It cost 410 million."),  # past the lead
+            item(1, "Tram line opens", "The 410 million line opened on Monday."),
+            item(2, "Tram line opens", ""),
+        ]
+    )
+    assert "410" in batch.items[0].numbers and "410" in batch.items[1].numbers
+    assert batch.items[1].richness == pytest.approx(7 / 40)  # one sentence: nearly a headline
+    assert batch.items[0].richness == 1.0
+    assert batch.items[2].richness == 0.0
+
+
 def test_near_duplicate_pairs_threshold():
     a = "the council voted to close the old bridge to heavy lorries from monday"
     texts = [a, a + " evening", "something else entirely", a]
