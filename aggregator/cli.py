@@ -647,7 +647,7 @@ def _print_story(story: StoryExplanation) -> None:
 
 
 def _score(evidence: PairEvidence) -> str:
-    """E.g. ``p=0.12, joins from 0.30``."""
+    """E.g. ``p=0.12, joins from 0.80``."""
     return f"p={evidence.probability:.2f}, joins from {evidence.merge_probability:.2f}"
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from aggregator.grouping import GroupingParams, group
+from aggregator.grouping.evidence import FEATURES, shipped_model
 from aggregator.grouping.graph import knn_graph
 from aggregator.grouping.merge import near_duplicate_pairs
 from aggregator.grouping.text import (
@@ -161,9 +162,11 @@ def test_name_vocabulary_skips_words_that_name_no_one():
         "Okafor met the Bank of America chief in Riverside. Riverside thanked Okafor",
         # a headline run straight into the text: the article starts the text, not the title
         "Police said Councillors Vote To Close Library The Riverside council said",
+        # a title's full stop ends no sentence: the name after it counts
+        "Later, Gov. Mbeki agreed with Dr. Patel",
     ]
     vocabulary = name_vocabulary(summaries)
-    assert {"okafor", "kabul", "bank", "america", "riverside"} <= vocabulary
+    assert {"okafor", "kabul", "bank", "america", "riverside", "mbeki", "patel"} <= vocabulary
     for no_name in ("reuters", "edt", "pm", "sen", "i'm", "appoints", "needless", "czar", "vote"):
         assert no_name not in vocabulary
 
@@ -497,8 +500,6 @@ def test_summed_rows_give_the_item_pair_sums_of_groups_and_of_merged_groups():
 
 
 def test_a_headline_shift_lowers_the_bar_for_headlines_only() -> None:
-    from aggregator.grouping.evidence import FEATURES, shipped_model
-
     model = shipped_model()
     shifted = model.with_headline_shift(1.5)
     headlines, full_texts = np.zeros(len(FEATURES)), np.zeros(len(FEATURES))

@@ -89,8 +89,9 @@ class EvidenceModel:
 
     def with_headline_shift(self, shift: float) -> EvidenceModel:
         """``shift`` log-odds more evidence for two headline-only items, none for two full texts:
-        the bias rises by ``shift`` and the ``full_text`` weight (0 for headlines, 1 for full
-        summaries) falls by as much."""
+        the bias rises by ``shift`` and the weight of ``full_text`` (the pair's mean richness: 0
+        for two headlines, 1 for two full summaries) falls by as much, so a headline with a full
+        text, or two half-length summaries, get half the shift."""
         weights = list(self.weights)
         weights[FEATURES.index("full_text")] -= shift
         return replace(

@@ -161,25 +161,41 @@ _LOWER_WORD = re.compile(r"\b[a-z][a-z]+\b")
 _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z’'-]*[a-zA-Z]")
 # Capitalised words that name no one: calendar words, clock and time-zone abbreviations,
 # titles, and wire-agency credits (a dateline's "(Reuters)" says who wrote it, not what happened).
+# Abbreviations that are also names (Jan, Jun, Mar, Sun) are left out.
 _NOT_NAMES = frozenset(
     """
     monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs
-    fri sat sun january february march april may june july august september october november
-    december jan feb apr jun jul aug sep sept oct nov dec am pm gmt utc est edt cst cdt mst mdt
-    pst pdt akst akdt hst bst cet cest eet eest ist jst hkt aest aedt awst mr mrs ms dr sir gov
-    sen rep lt jr sr gen capt col sgt esq ceo ap afp reuters upi dpa
+    fri sat january february march april may june july august september october november
+    december feb apr jul aug sep sept oct nov dec am pm gmt utc est edt cst cdt mst mdt pst pdt
+    akst akdt hst bst cet cest eet eest ist jst hkt aest aedt awst mr mrs ms dr sir gov sen rep
+    lt jr sr gen capt col sgt esq ceo ap afp reuters dpa
     """.split()  # noqa: SIM905 (a word list reads better than 90 quoted lines)
 )
-# A run of capitalised words with a capitalised function word after two of them is a quoted
-# title ("Sox Make Offer To Teixeira", "Orange Is the New Black"): its verbs and nouns name no
-# one. Organisations write such words in lower case ("Bank of America"). An article ends a run:
-# after a headline with no full stop, "The" usually starts the text.
-_RUN_WORD = r"(?!(?:The|A|An)\b)[A-Z][\w’'-]*"
-_TITLE_CASE_RUN = re.compile(
-    rf"\b{_RUN_WORD}(?: {_RUN_WORD})+"
-    r" (?:And|Are|As|At|Be|By|For|From|In|Into|Is|It|Its|Of|On|Or|That|This|To|With)\b"
-    rf"(?: {_RUN_WORD})*"
+# The full stop of a title ends no sentence: the name after "Sen." is inside one.
+_TITLE_STOP = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Dr|Prof|Rev|Sen|Rep|Gov|Gen|Capt|Col|Sgt|Lt|Cmdr|Adm|St|Mt|Ft)\.\s+"
 )
+# A run of capitalised words with a capitalised function word after two of them is a quoted
+# title ("Sox Make Offer To Teixeira"): its verbs and nouns name no one. Organisations write
+# such words in lower case ("Bank of America"). An article ends a run: after a headline with no
+# full stop, "The" usually starts the text. Whole runs are matched, then checked: linear time.
+_RUN_WORD = r"(?!(?:The|A|An)\b)[A-Z][\w’'-]*"
+_CAPITALISED_RUN = re.compile(rf"\b{_RUN_WORD}(?: {_RUN_WORD})+")
+_TITLE_FUNCTION_WORDS = frozenset(
+    "And Are As At Be By For From In Into Is It Its Of On Or That This To With".split()  # noqa: SIM905
+)
+
+
+def _blank_quoted_titles(text: str) -> str:
+    """``text`` with each quoted title-case headline replaced by as many spaces (positions kept)."""
+
+    def blank(run: re.Match[str]) -> str:
+        is_title = not _TITLE_FUNCTION_WORDS.isdisjoint(run.group().split(" ")[2:])
+        return " " * len(run.group()) if is_title else run.group()
+
+    return _CAPITALISED_RUN.sub(blank, text)
+
+
 # Contractions ("I'm", "Don't") are capitalised at a quote's start, inside a sentence.
 _CONTRACTION_ENDS = ("'m", "'d", "'ll", "'ve", "'re", "'t")
 
@@ -201,8 +217,8 @@ def name_vocabulary(clean_summaries: Iterable[str]) -> frozenset[str]:
         starts.add(offset)
         offset += len(summary) + 1
     starts.update(m.end() for m in _SENTENCE_END.finditer(text))
-    if _TITLE_CASE_RUN.search(text):  # blanked to equal length: the sentence starts stay put
-        text = _TITLE_CASE_RUN.sub(lambda m: " " * len(m.group()), text)
+    starts.difference_update(m.end() for m in _TITLE_STOP.finditer(text))
+    text = _blank_quoted_titles(text)  # blanked to equal length: the sentence starts stay put
     capital_words = [m.group() for m in _CAPITALISED.finditer(text) if m.start() not in starts]
     # words never span a space, so the words of all matches at once are each match's words
     capitalised = Counter(w[:-2] if w.endswith("'s") else w for w in words(" ".join(capital_words)))
@@ -252,9 +268,8 @@ class ItemText:
     tokens: list[str]  # words of the title and the embedded summary
     names: frozenset[str]  # names the batch knows (see ``name_vocabulary``)
     lead_names: frozenset[str]  # those of its names the title and lead mention
-    numbers: frozenset[
-        str
-    ]  # numbers of the title and embedded summary: scores, magnitudes, amounts, years
+    # numbers of the title and embedded summary: scores, magnitudes, amounts, years
+    numbers: frozenset[str]
     terms: frozenset[str]  # its content words (no stop words, no numbers)
     richness: float  # 0 for a headline-only item, 1 for one with a full summary
     day: float  # publication time in days, NaN where unknown
