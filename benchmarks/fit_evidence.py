@@ -28,8 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aggregator.evaluate import Dataset, bcubed, concat_datasets, load_dataset
 from aggregator.grouping import (
     GroupingParams,
+    Prepared,
     embedding_text,
-    group,
+    labels_of,
     merge_pass,
     neighbour_graph,
     normalise,
@@ -196,11 +197,16 @@ def choose_threshold(
     """The merge probability and headline shift that group the given (training) batches best:
     the mean of each file's B-cubed F1 (all files as one day too) and the quiet day's precision,
     less every precision short of its target in full (precision first). Ties go to the smaller
-    shift, then the higher probability."""
+    shift, then the higher probability. Each batch is prepared once for the whole grid."""
+    days = dict(batches)
+    files = [batches[f] for f in FILES if f in batches]
+    if len(files) > 1:
+        days["all files"], _ = combined(files)
+    prepared = {
+        name: (prepare(b.data.items, b.vectors, params), b.data.gold) for name, b in days.items()
+    }
     scores = {
-        (p, shift): quality_score(
-            batches, model.with_headline_shift(shift).with_probability(p), params
-        )
+        (p, shift): quality_score(prepared, model.with_headline_shift(shift).with_probability(p))
         for shift in HEADLINE_SHIFTS
         for p in PROBABILITIES
     }
@@ -209,17 +215,11 @@ def choose_threshold(
     return chosen, {f"p={p} shift={shift}": round(s, 4) for (p, shift), s in scores.items()}
 
 
-def quality_score(
-    batches: dict[str, Labelled], model: EvidenceModel, params: GroupingParams
-) -> float:
+def quality_score(days: dict[str, tuple[Prepared, list]], model: EvidenceModel) -> float:
+    """The selection score of ``model`` on prepared batches (name -> preparation, gold labels)."""
     figures, shortfalls = [], []
-    days = dict(batches)
-    files = [batches[f] for f in FILES if f in batches]
-    if len(files) > 1:
-        days["all files"], _ = combined(files)
-    for name, batch in days.items():
-        labels = group(batch.data.items, batch.vectors, params, model=model)
-        precision, _, f1 = bcubed(labels, batch.data.gold)
+    for name, (prepared, gold) in days.items():
+        precision, _, f1 = bcubed(labels_of(prepared, model), gold)
         figures.append(precision if name == SPARSE else f1)
         target = PRECISION_TARGETS.get(name, 0.90)
         shortfalls.append(max(0.0, target - precision))

@@ -179,9 +179,15 @@ def group_prepared(
         return np.zeros(0, dtype=np.int64), None
     with cyclic_gc_paused():
         prepared = prepare(items, vectors, params, clusterer)
-        evidence = params.evidence(model)
-        groups = merge_pass(prepared, Merger(prepared.unit, prepared.batch, evidence))
-    return _number(groups, len(items)), prepared
+        labels = labels_of(prepared, params.evidence(model))
+    return labels, prepared
+
+
+def labels_of(prepared: Prepared, evidence: EvidenceModel) -> np.ndarray:
+    """The story labels of a prepared batch under ``evidence``. Nothing ``prepare`` makes depends
+    on the evidence model, so fitting scores many models on one preparation."""
+    groups = merge_pass(prepared, Merger(prepared.unit, prepared.batch, evidence))
+    return _number(groups, len(prepared.unit))
 
 
 @contextmanager
