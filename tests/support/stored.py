@@ -2,9 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
 from aggregator.intake import decide
-from aggregator.models import FetchOutcome
+from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed
 from aggregator.store import Store
+
+
+def polled(url: str, entries: Iterable[ParsedEntry], at: datetime) -> FetchOutcome:
+    """A successful poll of ``url`` at ``at`` that found ``entries`` (the feed titled by its URL)."""
+    return FetchOutcome(
+        url=url,
+        status="ok",
+        checked_at=at,
+        next_due=at + timedelta(hours=1),
+        http_status=200,
+        fetch_url=url,
+        feed=ParsedFeed(title=url, link=None, entries=tuple(entries)),
+    )
 
 
 def record(store: Store, result: FetchOutcome, outlet: str | None) -> int:
