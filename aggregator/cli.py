@@ -12,7 +12,7 @@ import functools
 import logging
 import sqlite3
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,30 +74,37 @@ def load_or_exit(config_path: Path) -> Config:
     return config
 
 
+@contextlib.contextmanager
+def database_failures(config: Config) -> Iterator[None]:
+    """A failing database ends the command with one line that says what to do, not a
+    traceback: held by another run (EXIT_LOCKED), unreachable or refusing (EXIT_FAILED)."""
+    try:
+        yield
+    except LockedError as exc:
+        _fail(str(exc), EXIT_LOCKED)
+    except StoreError as exc:  # unreachable server, newer schema
+        _fail(str(exc), EXIT_FAILED)
+    except sqlite3.OperationalError as exc:  # e.g. a read-only database file
+        _fail(_database_problem(config, exc), EXIT_FAILED)
+    except Exception as exc:  # e.g. PostgreSQL: no rights on the schema
+        if not is_database_error(exc):
+            raise
+        _fail(_database_failure(config, exc), EXIT_FAILED)
+
+
 def with_store(func: Callable) -> Callable:
     """Loads the config, takes the run lock and opens the store for a command."""
 
     @functools.wraps(func)
     def wrapper(config_path: Path, wait: float, **kwargs: Any) -> None:
         config = load_or_exit(config_path)
-        try:
-            with contextlib.ExitStack() as opened:
-                try:
-                    opened.enter_context(run_lock(config.database, wait))
-                    store = opened.enter_context(Store.open(config.database))
-                except (OSError, sqlite3.Error) as exc:
-                    _fail(_database_problem(config, exc), EXIT_FAILED)
-                func(config, store, **kwargs)
-        except LockedError as exc:
-            _fail(str(exc), EXIT_LOCKED)
-        except StoreError as exc:  # unreachable server, newer schema
-            _fail(str(exc), EXIT_FAILED)
-        except sqlite3.OperationalError as exc:  # e.g. a read-only database file
-            _fail(_database_problem(config, exc), EXIT_FAILED)
-        except Exception as exc:  # e.g. PostgreSQL: no rights on the schema
-            if not is_database_error(exc):
-                raise
-            _fail(_database_failure(config, exc), EXIT_FAILED)
+        with database_failures(config), contextlib.ExitStack() as opened:
+            try:
+                opened.enter_context(run_lock(config.database, wait))
+                store = opened.enter_context(Store.open(config.database))
+            except (OSError, sqlite3.Error) as exc:
+                _fail(_database_problem(config, exc), EXIT_FAILED)
+            func(config, store, **kwargs)
 
     return wrapper
 
@@ -741,7 +748,7 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     me = workers.new_worker_id()
     try:
-        with Store.open(config.database) as store:
+        with database_failures(config), Store.open(config.database) as store:
             if "poll" in roles:
                 workers.prepare_poll(config, store)
             embedder = workers.LazyEmbedder(config)
@@ -772,12 +779,6 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
                 if "publish" in roles:
                     with contextlib.suppress(Exception):  # the lease runs out anyway
                         workers.release_publish(store, me)
-    except StoreError as exc:
-        _fail(str(exc), EXIT_FAILED)
-    except Exception as exc:
-        if not is_database_error(exc):
-            raise
-        _fail(_database_failure(config, exc), EXIT_FAILED)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -877,28 +878,18 @@ def store_copy(config_path: Path, target: str) -> None:
         return
     if str(destination) == str(config.database):
         _fail("--to names the configured database itself: give another database", EXIT_CONFIG)
-    try:
-        with (
-            run_lock(config.database),
-            Store.open(config.database) as source,
-            Store.open(destination) as copy,
-        ):
-            copy_store(source, copy, lambda t: click.echo(f"copied {t.table}: {t.rows} rows"))
-            items = copy.count_items()
-    except CopyRefused as exc:
-        _fail(str(exc), EXIT_CONFIG)
-        return
-    except LockedError as exc:
-        _fail(str(exc), EXIT_LOCKED)
-        return
-    except StoreError as exc:
-        _fail(str(exc), EXIT_FAILED)
-        return
-    except Exception as exc:
-        if not is_database_error(exc):
-            raise
-        _fail(_database_failure(config, exc), EXIT_FAILED)
-        return
+    with database_failures(config):
+        try:
+            with (
+                run_lock(config.database),
+                Store.open(config.database) as source,
+                Store.open(destination) as copy,
+            ):
+                copy_store(source, copy, lambda t: click.echo(f"copied {t.table}: {t.rows} rows"))
+                items = copy.count_items()
+        except CopyRefused as exc:  # a StoreError, but the fix is in the command line
+            _fail(str(exc), EXIT_CONFIG)
+            return
     click.echo(f"done: {items} items in {copy.label}; set `database:` to it in {config_path}")
 
 

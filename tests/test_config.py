@@ -204,7 +204,8 @@ def test_bad_database_urls_are_refused_in_one_line(
 def test_an_unreachable_database_server_is_one_line(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("AGGREGATOR_DATABASE", raising=False)
     path = write(tmp_path, "database: postgresql://nobody@127.0.0.1:1/none\nfeeds: []\n")
-    for command in (["poll"], ["feeds", "status"], ["worker", "--once"]):
+    copy = ["store", "copy", "--to", str(tmp_path / "copy.db")]
+    for command in (["poll"], ["feeds", "status"], ["worker", "--once"], copy):
         result = CliRunner().invoke(main, [*command, "-c", str(path)])
         assert result.exit_code == 1, (command, result.output)
         assert "cannot connect to PostgreSQL" in result.output

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from aggregator.cli import main
 from aggregator.config import FeedConfig
 from aggregator.intake import item_key
 from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed, Story, StoryMember
@@ -150,8 +152,10 @@ def _hold_lock(database: str, ready, release) -> None:
         release.wait(10)
 
 
-def test_a_second_run_on_the_same_database_is_refused(store_target) -> None:
+def test_a_second_run_on_the_same_database_is_refused(store_target, tmp_path: Path) -> None:
     database = store_target()
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"database: {database}\nfeeds: []\n", encoding="utf-8")
     context = multiprocessing.get_context("spawn")
     ready, release = context.Event(), context.Event()
     holder = context.Process(target=_hold_lock, args=(str(database), ready, release))
@@ -160,6 +164,15 @@ def test_a_second_run_on_the_same_database_is_refused(store_target) -> None:
         assert ready.wait(20)
         with pytest.raises(LockedError, match="--wait"), run_lock(database, wait_seconds=0.3):
             pass
+        # the CLI says so in one line and exits with EX_TEMPFAIL, whatever the command
+        for command in (
+            ["poll", "--wait", "0.3"],
+            ["store", "copy", "--to", str(tmp_path / "copy.db")],
+        ):
+            result = CliRunner().invoke(main, [*command, "-c", str(config)])
+            assert result.exit_code == 75, (command, result.output)
+            assert "--wait" in result.output and "Traceback" not in result.output
+            assert len(result.output.strip().splitlines()) == 1, result.output
     finally:
         release.set()
         holder.join(10)
