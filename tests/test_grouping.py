@@ -14,6 +14,7 @@ from aggregator.grouping.text import (
     embedding_text,
     jaccard,
     name_vocabulary,
+    numbers_in,
     shingle_sets,
     words,
 )
@@ -197,6 +198,21 @@ def test_numbers_come_from_the_whole_text_and_short_summaries_count_in_part():
     assert batch.items[1].richness == pytest.approx(7 / 40)  # one sentence: nearly a headline
     assert batch.items[0].richness == 1.0
     assert batch.items[2].richness == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "numbers"),
+    [
+        ("Updated: November 11, 2011 20: 09 IST", {"2011"}),  # the year of a date stays
+        ("A magnitude 5.6 quake killed 26 people at 8:40 pm on Aug. 7", {"5.6", "26"}),
+        ("27 / 09 / 2013 - Turkmenistan votes; 2012-08-07", set()),
+        ("Voting began at 8: 00 am on the 14th of December", set()),
+        ("Red Sox offer Teixeira $200 million over 8 years, a 3-1 win", {"200", "8", "3-1"}),
+    ],
+)
+def test_numbers_leave_out_dates_and_clock_times(text: str, numbers: set[str]) -> None:
+    # when a report was written is no fact of the event: two reports of one event differ there
+    assert numbers_in(text) == numbers
 
 
 def test_near_duplicate_pairs_threshold():

@@ -18,7 +18,7 @@ import numpy as np
 
 from aggregator.grouping.evidence import FEATURES, EvidenceModel, members, pair_features
 from aggregator.grouping.graph import knn_graph, normalise
-from aggregator.grouping.text import _NUMBER, BatchText, batch_text, clean_text
+from aggregator.grouping.text import BatchText, batch_text, clean_text, numbers_in
 from aggregator.models import Item
 from aggregator.text import plural
 
@@ -265,7 +265,7 @@ def _numbers(side: Sequence[int], batch: BatchText) -> set[str]:
 
 
 def _title_numbers(side: Sequence[int], batch: BatchText) -> set[str]:
-    return {n for i in side for n in _NUMBER.findall(batch.titles[i])}
+    return {n for i in side for n in numbers_in(batch.titles[i])}
 
 
 def _is_zero(number: str) -> bool:

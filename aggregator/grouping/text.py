@@ -258,6 +258,28 @@ def _base_form(word: str) -> str:
 # ---------------------------------------------------------------- per-item features of a batch
 
 _NUMBER = re.compile(r"\d+(?:[.,:\-–]\d+)*")
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+# When a report was written, not what happened: a date's day, clock times, numeric dates.
+# Two reports of one event, written hours or days apart, give different ones.
+_TIME_STAMP = re.compile(
+    rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?!\w)"
+    r"|\b\d{1,2}\s?:\s?\d{2}(?:\s?:\s?\d{2})?\b"
+    r"|\b\d{1,2}(?:[.:]\d{2})?\s?[ap]\.?m\b\.?"
+    r"|\b\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}\b",
+    re.IGNORECASE,
+)
+
+
+def numbers_in(text: str) -> frozenset[str]:
+    """The numbers a text gives (scores, magnitudes, amounts, counts, years), leaving out the
+    days of dates and clock times."""
+    return frozenset(_NUMBER.findall(_TIME_STAMP.sub(" ", text)))
+
+
 _UNKNOWN_OUTLETS = frozenset(["", "unknown"])
 
 
@@ -464,7 +486,7 @@ def batch_text(items: Sequence[Item]) -> BatchText:
             tokens=tokens[k],
             names=names[k],
             lead_names=lead_names[k],
-            numbers=frozenset(_NUMBER.findall(whole[k])),
+            numbers=numbers_in(whole[k]),
             terms=content[k],
             richness=min(1.0, _word_count(parts[k][1]) / FULL_SUMMARY_WORDS),
             day=_day(item),
