@@ -297,11 +297,15 @@ def numbers_in(text: str) -> frozenset[str]:
         stamps.extend(m.span() for m in window)
         if number is not None:
             start, end = number.start(), number.end()
-    if not stamps:
-        return frozenset(m.group() for m in found)
-    return frozenset(
-        m.group() for m in found if not any(a < m.end() and m.start() < b for a, b in stamps)
-    )
+    # numbers and stamps both come in text order: one sweep drops the numbers a stamp covers
+    kept: list[str] = []
+    k = 0
+    for m in found:
+        while k < len(stamps) and stamps[k][1] <= m.start():
+            k += 1
+        if k == len(stamps) or stamps[k][0] >= m.end():
+            kept.append(m.group())
+    return frozenset(kept)
 
 
 _UNKNOWN_OUTLETS = frozenset(["", "unknown"])
