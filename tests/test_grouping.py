@@ -8,6 +8,7 @@ from aggregator.grouping.evidence import FEATURES, shipped_model
 from aggregator.grouping.graph import knn_graph
 from aggregator.grouping.merge import near_duplicate_pairs
 from aggregator.grouping.text import (
+    SEGMENTS,
     UNKNOWN_TIME,
     batch_text,
     clean_text,
@@ -477,6 +478,31 @@ def test_merge_pass_scores_agree_with_the_evidence_of_each_pair():
     assert parts == pytest.approx(cross_sums(merged, b, batch))
 
 
+def test_numbers_conflict_in_the_lead_and_count_as_shared_anywhere():
+    """A report's lead gives its key figures; numbers further down (an age, a count of earlier
+    quakes) differ between reports of one event and are no conflict, but shared ones count."""
+    from aggregator.grouping.evidence import FEATURES, members, pair_features
+    from aggregator.grouping.text import batch_text
+
+    filler = "Residents described the shaking as long and strong. " * 4
+    texts = [
+        ("Quake hits Perth", f"A magnitude 5.2 quake shook Perth. {filler}A man of 41 was hurt."),
+        ("Perth quake", f"A magnitude 5.2 quake shook Perth. {filler}It was the 3rd in 60 years."),
+        ("Quake hits Leeds", f"A magnitude 3.1 quake shook Leeds. {filler}A man of 41 was hurt."),
+    ]
+    batch = batch_text([item(i, t, s) for i, (t, s) in enumerate(texts)])
+    vectors = unit(*np.eye(3))
+    conflict, shared = FEATURES.index("number_conflict"), FEATURES.index("shared_numbers")
+
+    def features(x: int, y: int) -> np.ndarray:
+        return pair_features(members([x], vectors, batch), members([y], vectors, batch), batch)
+
+    assert "41" in batch.items[0].numbers and "41" not in batch.items[0].lead_numbers
+    assert features(0, 1)[conflict] == pytest.approx(0.0)  # 41 / 3, 60: past the lead
+    assert features(0, 2)[conflict] == pytest.approx(1.0)  # 5.2 / 3.1
+    assert features(0, 2)[shared] == pytest.approx(1.0)  # 41, wherever it stands
+
+
 def test_summed_rows_give_the_item_pair_sums_of_groups_and_of_merged_groups():
     """The merge pass's shortcut: a group's summed text row against others' equals the overlaps
     summed over every pair of their items, also for a group merged from two."""
@@ -501,7 +527,7 @@ def test_summed_rows_give_the_item_pair_sums_of_groups_and_of_merged_groups():
     assert matrix.row_overlaps(merged, [rows[1], rows[2]]) == pytest.approx(
         matrix.pair_sums([[0, 1, 5]] * 2, [[2], [3, 4]])
     )
-    assert matrix.row_overlaps(rows[1], []).shape == (0, 5)
+    assert matrix.row_overlaps(rows[1], []).shape == (0, SEGMENTS)
 
 
 def test_a_headline_shift_lowers_the_bar_for_headlines_only() -> None:

@@ -11,9 +11,11 @@ look-ups however large the groups are:
   more; ``name_conflict``: the share of names each side mentions that the other lacks (the
   smaller of the two directions, so one side merely saying more is no conflict): two quakes in
   different places;
-- ``shared_numbers`` / ``number_conflict``: the same for the numbers of the title and embedded
-  summary (scores, magnitudes, amounts, years); the whole text, not the lead, since two reports
-  of one event give the same figures in different sentences;
+- ``shared_numbers``: numbers (scores, magnitudes, amounts, years; not dates' days or clock
+  times) both give anywhere in the title and embedded summary, since two reports of one event
+  give the same figures in different sentences; ``number_conflict``: as ``name_conflict``, for
+  the numbers of the title and lead, where a report gives its key figures (further down, an age
+  or a count differs between reports of one event);
 - ``days_apart``: log of 1 + the days between the groups' known times beyond the first day
   (unknown times count as close: only the dated training file has times, so a "time unknown"
   signal would learn which file a pair came from, not whether it is one story);
@@ -155,6 +157,8 @@ class Members:
     lead_total: float
     number_total: float
     outlet_total: float
+    lead_number_total: float
+    with_lead_numbers: int
 
     def absorb(self, other: Members) -> None:
         self.size += other.size
@@ -170,6 +174,8 @@ class Members:
         self.lead_total += other.lead_total
         self.number_total += other.number_total
         self.outlet_total += other.outlet_total
+        self.lead_number_total += other.lead_number_total
+        self.with_lead_numbers += other.with_lead_numbers
 
 
 def members(indexes: Sequence[int], unit: np.ndarray, batch: BatchText) -> Members:
@@ -191,6 +197,8 @@ def members(indexes: Sequence[int], unit: np.ndarray, batch: BatchText) -> Membe
         lead_total=totals[2],
         number_total=totals[3],
         outlet_total=totals[4],
+        lead_number_total=totals[5],
+        with_lead_numbers=sum(1 for t in texts if t.lead_numbers),
     )
 
 
@@ -206,12 +214,19 @@ def members_of_groups(
     texts = batch.items
     per_item = np.array(
         [
-            (t.richness, t.day, bool(t.terms), bool(t.lead_names), bool(t.numbers))
+            (
+                t.richness,
+                t.day,
+                bool(t.terms),
+                bool(t.lead_names),
+                bool(t.numbers),
+                bool(t.lead_numbers),
+            )
             for t in map(texts.__getitem__, flat.tolist())
         ],
         dtype=np.float64,
-    ).reshape(len(flat), 5)
-    richness, _, with_terms, with_lead, with_numbers = np.add.reduceat(
+    ).reshape(len(flat), 6)
+    richness, _, with_terms, with_lead, with_numbers, with_lead_numbers = np.add.reduceat(
         np.where(np.isnan(per_item), 0.0, per_item), starts
     ).T
     known = ~np.isnan(per_item[:, 1])
@@ -234,6 +249,8 @@ def members_of_groups(
             lead_total=float(totals[k, 2]),
             number_total=float(totals[k, 3]),
             outlet_total=float(totals[k, 4]),
+            lead_number_total=float(totals[k, 5]),
+            with_lead_numbers=int(with_lead_numbers[k]),
         )
         for k, indexes in enumerate(groups)
     ]
@@ -261,7 +278,7 @@ def pair_features(a: Members, b: Members, batch: BatchText) -> np.ndarray:
 # What a pair's text signals need, summed over the pairs of items across two groups: shared
 # content words (TF-IDF dot), names, lead names (both weighted by rarity), numbers and outlets.
 # Sums add up when a group absorbs another, so the merge pass keeps them per pair of neighbours.
-CrossSums = tuple[float, float, float, float, float]
+CrossSums = tuple[float, float, float, float, float, float]
 
 
 def cross_sums(a: Members, b: Members, batch: BatchText) -> CrossSums:
@@ -270,11 +287,11 @@ def cross_sums(a: Members, b: Members, batch: BatchText) -> CrossSums:
 
 
 def add_sums(x: CrossSums, y: CrossSums) -> CrossSums:
-    return (x[0] + y[0], x[1] + y[1], x[2] + y[2], x[3] + y[3], x[4] + y[4])
+    return tuple(p + q for p, q in zip(x, y, strict=True))  # type: ignore[return-value]
 
 
 def values_from_sums(a: Members, b: Members, sums: CrossSums) -> list[float]:
-    shared_words, shared_names, shared_lead, shared_numbers, same_outlet = sums
+    shared_words, shared_names, shared_lead, shared_numbers, same_outlet, lead_numbers = sums
     pairs = a.size * b.size
     cosine = float(a.vector_sum @ b.vector_sum) / pairs
     full_text = (a.richness_sum / a.size + b.richness_sum / b.size) / 2
@@ -285,10 +302,10 @@ def values_from_sums(a: Members, b: Members, sums: CrossSums) -> list[float]:
         name_conflict = _conflict(shared_lead, a.size * b.lead_total, b.size * a.lead_total) * (
             a.with_lead_names * b.with_lead_names / pairs
         )
-    if a.number_total and b.number_total:
+    if a.lead_number_total and b.lead_number_total:
         number_conflict = _conflict(
-            shared_numbers, a.size * b.number_total, b.size * a.number_total
-        ) * (a.with_numbers * b.with_numbers / pairs)
+            lead_numbers, a.size * b.lead_number_total, b.size * a.lead_number_total
+        ) * (a.with_lead_numbers * b.with_lead_numbers / pairs)
     known = a.first != math.inf and b.first != math.inf
     gap = max(0.0, max(a.first, b.first) - min(a.last, b.last)) if known else 0.0
     return _values(
@@ -313,9 +330,9 @@ STATS = (
     "first",
     "last",
     "lead_total",
-    "number_total",
+    "lead_number_total",
     "with_lead_names",
-    "with_numbers",
+    "with_lead_numbers",
 )
 
 
@@ -328,14 +345,14 @@ def feature_rows(a: np.ndarray, b: np.ndarray, dots: np.ndarray, sums: np.ndarra
     (pairs x 8), ``dots`` their vector sums' dot products, ``sums`` their ``CrossSums``."""
     size_a, rich_a, first_a, last_a, lead_a, number_a, with_lead_a, with_number_a = a.T
     size_b, rich_b, first_b, last_b, lead_b, number_b, with_lead_b, with_number_b = b.T
-    words, names, lead, numbers, outlets = sums.T
+    words, names, lead, numbers, outlets, lead_numbers = sums.T
     pairs = size_a * size_b
     cosine = dots / pairs
     full_text = (rich_a / size_a + rich_b / size_b) / 2
     name_conflict = _conflicts(lead, size_a * lead_b, size_b * lead_a) * (
         with_lead_a * with_lead_b / pairs
     )
-    number_conflict = _conflicts(numbers, size_a * number_b, size_b * number_a) * (
+    number_conflict = _conflicts(lead_numbers, size_a * number_b, size_b * number_a) * (
         with_number_a * with_number_b / pairs
     )
     known = np.isfinite(first_a) & np.isfinite(first_b)
@@ -384,9 +401,11 @@ def inner_features(g: Members, batch: BatchText, sums: CrossSums | None = None) 
     # a group against itself sums over all ordered pairs, each item with itself included
     if sums is None:
         sums = tuple(batch.matrix.pair_sums([g.indexes], [g.indexes])[0].tolist())
-    words, names, lead, numbers, outlets = sums
+    words, names, lead, numbers, outlets, lead_numbers = sums
     shared_lead, missing_lead = lead - g.lead_total, n * g.lead_total - lead
-    shared_numbers, missing_numbers = numbers - g.number_total, n * g.number_total - numbers
+    shared_numbers = numbers - g.number_total
+    shared_lead_numbers = lead_numbers - g.lead_number_total
+    missing_numbers = n * g.lead_number_total - lead_numbers
     return np.array(
         _values(
             (float(g.vector_sum @ g.vector_sum) - n) / pairs,
@@ -395,7 +414,7 @@ def inner_features(g: Members, batch: BatchText, sums: CrossSums | None = None) 
             (names - g.name_total) / pairs,
             _share_missing(shared_lead, missing_lead) * _both(g.with_lead_names, n),
             shared_numbers / pairs,
-            _share_missing(shared_numbers, missing_numbers) * _both(g.with_numbers, n),
+            _share_missing(shared_lead_numbers, missing_numbers) * _both(g.with_lead_numbers, n),
             0.0,
             g.first != math.inf,
             (outlets - g.outlet_total) / pairs,

@@ -320,6 +320,7 @@ class ItemText:
     lead_names: frozenset[str]  # those of its names the title and lead mention
     # numbers of the title and embedded summary: scores, magnitudes, amounts, years
     numbers: frozenset[str]
+    lead_numbers: frozenset[str]  # those of the title and lead
     terms: frozenset[str]  # its content words (no stop words, no numbers)
     richness: float  # 0 for a headline-only item, 1 for one with a full summary
     day: float  # publication time in days, NaN where unknown
@@ -458,7 +459,7 @@ def add_rows(a: SummedRow, b: SummedRow) -> SummedRow:
 
 _ITEM_PAIRS_AT_ONCE = 200_000
 _PAIRS_FOR_SCIPY = 512  # from here scipy's fixed cost (about a millisecond) pays off
-SEGMENTS = 5
+SEGMENTS = 6
 
 
 @dataclass(frozen=True)
@@ -480,8 +481,9 @@ def batch_text(items: Sequence[Item]) -> BatchText:
         for i, summary in zip(items, clean_summaries, strict=True)
     ]
     # the lead (title and first sentences) says who and where: two events of one kind differ
-    # there, while the rest of two reports of one event may name different people. Numbers come
-    # from the whole text: reports of one event give the same figures in different sentences.
+    # there, while the rest of two reports of one event may name different people. So with
+    # numbers: the lead's conflict, and any number both give is shared, since reports of one
+    # event give the same figures in different sentences.
     leads = [_join_parts(title, _cut_at_word(summary, LEAD_CHARS)) for title, summary in parts]
     whole = [_join_parts(*part) for part in parts]
     both_words = [_lead_and_all_words(lead, text) for lead, text in zip(leads, whole, strict=True)]
@@ -515,6 +517,7 @@ def batch_text(items: Sequence[Item]) -> BatchText:
             names=names[k],
             lead_names=lead_names[k],
             numbers=numbers_in(whole[k]),
+            lead_numbers=numbers_in(leads[k]),
             terms=content[k],
             richness=min(1.0, _word_count(parts[k][1]) / FULL_SUMMARY_WORDS),
             day=_day(item),
@@ -553,6 +556,7 @@ def _text_matrix(
         ([t.lead_names for t in texts], name_weight),
         ([t.numbers for t in texts], None),
         ([frozenset([t.outlet]) if t.outlet else frozenset() for t in texts], None),
+        ([t.lead_numbers for t in texts], None),
     )
     row_parts, column_parts, value_parts = [], [], []
     width = 1
