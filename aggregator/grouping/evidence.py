@@ -152,7 +152,6 @@ class Members:
     indexes: list[int]
     with_terms: int  # members with any content word (each contributes a unit vector)
     with_lead_names: int
-    with_numbers: int
     name_total: float  # rarity weights of the members' names, summed
     lead_total: float
     number_total: float
@@ -169,7 +168,6 @@ class Members:
         self.indexes.extend(other.indexes)
         self.with_terms += other.with_terms
         self.with_lead_names += other.with_lead_names
-        self.with_numbers += other.with_numbers
         self.name_total += other.name_total
         self.lead_total += other.lead_total
         self.number_total += other.number_total
@@ -192,7 +190,6 @@ def members(indexes: Sequence[int], unit: np.ndarray, batch: BatchText) -> Membe
         indexes=rows,
         with_terms=sum(1 for t in texts if t.terms),
         with_lead_names=sum(1 for t in texts if t.lead_names),
-        with_numbers=sum(1 for t in texts if t.numbers),
         name_total=totals[1],
         lead_total=totals[2],
         number_total=totals[3],
@@ -219,14 +216,13 @@ def members_of_groups(
                 t.day,
                 bool(t.terms),
                 bool(t.lead_names),
-                bool(t.numbers),
                 bool(t.lead_numbers),
             )
             for t in map(texts.__getitem__, flat.tolist())
         ],
         dtype=np.float64,
-    ).reshape(len(flat), 6)
-    richness, _, with_terms, with_lead, with_numbers, with_lead_numbers = np.add.reduceat(
+    ).reshape(len(flat), 5)
+    richness, _, with_terms, with_lead, with_lead_numbers = np.add.reduceat(
         np.where(np.isnan(per_item), 0.0, per_item), starts
     ).T
     known = ~np.isnan(per_item[:, 1])
@@ -244,7 +240,6 @@ def members_of_groups(
             indexes=indexes,
             with_terms=int(with_terms[k]),
             with_lead_names=int(with_lead[k]),
-            with_numbers=int(with_numbers[k]),
             name_total=float(totals[k, 1]),
             lead_total=float(totals[k, 2]),
             number_total=float(totals[k, 3]),
@@ -276,7 +271,8 @@ def pair_features(a: Members, b: Members, batch: BatchText) -> np.ndarray:
 
 
 # What a pair's text signals need, summed over the pairs of items across two groups: shared
-# content words (TF-IDF dot), names, lead names (both weighted by rarity), numbers and outlets.
+# content words (TF-IDF dot), names, lead names (both weighted by rarity), numbers, outlets and
+# lead numbers.
 # Sums add up when a group absorbs another, so the merge pass keeps them per pair of neighbours.
 CrossSums = tuple[float, float, float, float, float, float]
 
@@ -343,8 +339,8 @@ def stats_of(g: Members) -> list[float]:
 def feature_rows(a: np.ndarray, b: np.ndarray, dots: np.ndarray, sums: np.ndarray) -> np.ndarray:
     """``values_from_sums`` of many pairs at once: ``a``, ``b`` are the two sides' ``STATS``
     (pairs x 8), ``dots`` their vector sums' dot products, ``sums`` their ``CrossSums``."""
-    size_a, rich_a, first_a, last_a, lead_a, number_a, with_lead_a, with_number_a = a.T
-    size_b, rich_b, first_b, last_b, lead_b, number_b, with_lead_b, with_number_b = b.T
+    size_a, rich_a, first_a, last_a, lead_a, lead_num_a, with_lead_a, with_lead_num_a = a.T
+    size_b, rich_b, first_b, last_b, lead_b, lead_num_b, with_lead_b, with_lead_num_b = b.T
     words, names, lead, numbers, outlets, lead_numbers = sums.T
     pairs = size_a * size_b
     cosine = dots / pairs
@@ -352,8 +348,8 @@ def feature_rows(a: np.ndarray, b: np.ndarray, dots: np.ndarray, sums: np.ndarra
     name_conflict = _conflicts(lead, size_a * lead_b, size_b * lead_a) * (
         with_lead_a * with_lead_b / pairs
     )
-    number_conflict = _conflicts(lead_numbers, size_a * number_b, size_b * number_a) * (
-        with_number_a * with_number_b / pairs
+    number_conflict = _conflicts(lead_numbers, size_a * lead_num_b, size_b * lead_num_a) * (
+        with_lead_num_a * with_lead_num_b / pairs
     )
     known = np.isfinite(first_a) & np.isfinite(first_b)
     with np.errstate(invalid="ignore"):
