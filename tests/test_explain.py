@@ -359,6 +359,19 @@ def test_different_numbers_show_the_numbers_that_conflict() -> None:
     assert "00" not in evidence.numbers_only_a + evidence.numbers_only_b
 
 
+def test_numbers_past_the_lead_are_shown_as_no_conflict() -> None:
+    filler = "Residents described the shaking as long and strong. " * 4
+    perth = _item(1, "Magnitude 5.2 quake shakes Perth", f"A 5.2 quake hit Perth. {filler}41 hurt.")
+    again = _item(
+        2,
+        "Perth shaken by 5.2 quake",
+        f"A 5.2 quake hit Perth. {filler}The 60th since 1900.",
+        "Gazette",
+    )
+    evidence = _pair(perth, again)
+    assert evidence.numbers_only_a == evidence.numbers_only_b == ()
+
+
 def test_numbers_of_different_kinds_never_conflict() -> None:
     score = _item(1, "City win 2-1", "City beat United 2-1 on Saturday.")
     year = _item(2, "City founded", "City was founded in 1894.", "Gazette")

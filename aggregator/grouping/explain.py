@@ -181,9 +181,11 @@ def pair_evidence(
         return _as_written(names, weight, [prepared.plain_text(i) for s in sides for i in s])
 
     names_a, names_b = union(side_a, "names"), union(side_b, "names")
+    # as with names: the numbers of one side's lead (where the conflict is measured) that the
+    # other side gives nowhere
     numbers_a, numbers_b = _conflicting_numbers(
-        _numbers(side_a, batch) - _numbers(side_b, batch),
-        _numbers(side_b, batch) - _numbers(side_a, batch),
+        _numbers(side_a, batch, lead=True) - _numbers(side_b, batch),
+        _numbers(side_b, batch, lead=True) - _numbers(side_a, batch),
         _title_numbers(side_a, batch) | _title_numbers(side_b, batch),
     )
     return PairEvidence(
@@ -260,8 +262,9 @@ def _name_runs(text: str, names: set[str]) -> list[list[tuple[str, str, bool]]]:
 # ---------------------------------------------------------------- numbers
 
 
-def _numbers(side: Sequence[int], batch: BatchText) -> set[str]:
-    return {n for i in side for n in batch.items[i].numbers if not _is_zero(n)}
+def _numbers(side: Sequence[int], batch: BatchText, *, lead: bool = False) -> set[str]:
+    items = [batch.items[i] for i in side]
+    return {n for t in items for n in (t.lead_numbers if lead else t.numbers) if not _is_zero(n)}
 
 
 def _title_numbers(side: Sequence[int], batch: BatchText) -> set[str]:
