@@ -481,8 +481,7 @@ def test_merge_pass_scores_agree_with_the_evidence_of_each_pair():
 def test_numbers_conflict_in_the_lead_and_count_as_shared_anywhere():
     """A report's lead gives its key figures; numbers further down (an age, a count of earlier
     quakes) differ between reports of one event and are no conflict, but shared ones count."""
-    from aggregator.grouping.evidence import FEATURES, members, pair_features
-    from aggregator.grouping.text import batch_text
+    from aggregator.grouping.evidence import members, pair_features
 
     filler = "Residents described the shaking as long and strong. " * 4
     texts = [

@@ -270,20 +270,19 @@ def pair_features(a: Members, b: Members, batch: BatchText) -> np.ndarray:
     return np.array(values_from_sums(a, b, cross_sums(a, b, batch)))
 
 
-# What a pair's text signals need, summed over the pairs of items across two groups: shared
-# content words (TF-IDF dot), names, lead names (both weighted by rarity), numbers, outlets and
-# lead numbers.
-# Sums add up when a group absorbs another, so the merge pass keeps them per pair of neighbours.
-CrossSums = tuple[float, float, float, float, float, float]
+# What a pair's text signals need, summed over the pairs of items across two groups, one value
+# per segment of the text matrix: shared content words (TF-IDF dot), names, lead names (both
+# weighted by rarity), numbers, outlets and lead numbers. Sums add up when a group absorbs
+# another, so the merge pass keeps them per pair of neighbours.
+CrossSums = tuple[float, ...]
 
 
 def cross_sums(a: Members, b: Members, batch: BatchText) -> CrossSums:
-    sums = batch.matrix.pair_sums([a.indexes], [b.indexes])[0].tolist()
-    return tuple(sums)  # type: ignore[return-value]
+    return tuple(batch.matrix.pair_sums([a.indexes], [b.indexes])[0].tolist())
 
 
 def add_sums(x: CrossSums, y: CrossSums) -> CrossSums:
-    return tuple(p + q for p, q in zip(x, y, strict=True))  # type: ignore[return-value]
+    return tuple(p + q for p, q in zip(x, y, strict=True))
 
 
 def values_from_sums(a: Members, b: Members, sums: CrossSums) -> list[float]:
