@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aggregator.grouping.text import BatchText
+from aggregator.grouping.text import BatchText, Segment
 
 FEATURES = (
     "cosine",
@@ -190,11 +190,11 @@ def members(indexes: Sequence[int], unit: np.ndarray, batch: BatchText) -> Membe
         indexes=rows,
         with_terms=sum(1 for t in texts if t.terms),
         with_lead_names=sum(1 for t in texts if t.lead_names),
-        name_total=totals[1],
-        lead_total=totals[2],
-        number_total=totals[3],
-        outlet_total=totals[4],
-        lead_number_total=totals[5],
+        name_total=totals[Segment.NAMES],
+        lead_total=totals[Segment.LEAD_NAMES],
+        number_total=totals[Segment.NUMBERS],
+        outlet_total=totals[Segment.OUTLET],
+        lead_number_total=totals[Segment.LEAD_NUMBERS],
         with_lead_numbers=sum(1 for t in texts if t.lead_numbers),
     )
 
@@ -240,11 +240,11 @@ def members_of_groups(
             indexes=indexes,
             with_terms=int(with_terms[k]),
             with_lead_names=int(with_lead[k]),
-            name_total=float(totals[k, 1]),
-            lead_total=float(totals[k, 2]),
-            number_total=float(totals[k, 3]),
-            outlet_total=float(totals[k, 4]),
-            lead_number_total=float(totals[k, 5]),
+            name_total=float(totals[k, Segment.NAMES]),
+            lead_total=float(totals[k, Segment.LEAD_NAMES]),
+            number_total=float(totals[k, Segment.NUMBERS]),
+            outlet_total=float(totals[k, Segment.OUTLET]),
+            lead_number_total=float(totals[k, Segment.LEAD_NUMBERS]),
             with_lead_numbers=int(with_lead_numbers[k]),
         )
         for k, indexes in enumerate(groups)
@@ -271,9 +271,9 @@ def pair_features(a: Members, b: Members, batch: BatchText) -> np.ndarray:
 
 
 # What a pair's text signals need, summed over the pairs of items across two groups, one value
-# per segment of the text matrix: shared content words (TF-IDF dot), names, lead names (both
-# weighted by rarity), numbers, outlets and lead numbers. Sums add up when a group absorbs
-# another, so the merge pass keeps them per pair of neighbours.
+# per segment of the text matrix (``Segment``: shared content words as a TF-IDF dot, names and
+# lead names weighted by rarity, numbers, outlets, lead numbers). Sums add up when a group
+# absorbs another, so the merge pass keeps them per pair of neighbours.
 CrossSums = tuple[float, ...]
 
 
@@ -286,7 +286,6 @@ def add_sums(x: CrossSums, y: CrossSums) -> CrossSums:
 
 
 def values_from_sums(a: Members, b: Members, sums: CrossSums) -> list[float]:
-    shared_words, shared_names, shared_lead, shared_numbers, same_outlet, lead_numbers = sums
     pairs = a.size * b.size
     cosine = float(a.vector_sum @ b.vector_sum) / pairs
     full_text = (a.richness_sum / a.size + b.richness_sum / b.size) / 2
@@ -294,26 +293,26 @@ def values_from_sums(a: Members, b: Members, sums: CrossSums) -> list[float]:
     # missing by the share of pairs in which both items have any
     name_conflict = number_conflict = 0.0
     if a.lead_total and b.lead_total:
-        name_conflict = _conflict(shared_lead, a.size * b.lead_total, b.size * a.lead_total) * (
-            a.with_lead_names * b.with_lead_names / pairs
-        )
+        name_conflict = _conflict(
+            sums[Segment.LEAD_NAMES], a.size * b.lead_total, b.size * a.lead_total
+        ) * (a.with_lead_names * b.with_lead_names / pairs)
     if a.lead_number_total and b.lead_number_total:
         number_conflict = _conflict(
-            lead_numbers, a.size * b.lead_number_total, b.size * a.lead_number_total
+            sums[Segment.LEAD_NUMBERS], a.size * b.lead_number_total, b.size * a.lead_number_total
         ) * (a.with_lead_numbers * b.with_lead_numbers / pairs)
     known = a.first != math.inf and b.first != math.inf
     gap = max(0.0, max(a.first, b.first) - min(a.last, b.last)) if known else 0.0
     return _values(
         cosine,
         full_text,
-        shared_words / pairs,
-        shared_names / pairs,
+        sums[Segment.WORDS] / pairs,
+        sums[Segment.NAMES] / pairs,
         name_conflict,
-        shared_numbers / pairs,
+        sums[Segment.NUMBERS] / pairs,
         number_conflict,
         gap,
         known,
-        same_outlet / pairs,
+        sums[Segment.OUTLET] / pairs,
         pairs,
     )
 
@@ -340,16 +339,15 @@ def feature_rows(a: np.ndarray, b: np.ndarray, dots: np.ndarray, sums: np.ndarra
     (pairs x 8), ``dots`` their vector sums' dot products, ``sums`` their ``CrossSums``."""
     size_a, rich_a, first_a, last_a, lead_a, lead_num_a, with_lead_a, with_lead_num_a = a.T
     size_b, rich_b, first_b, last_b, lead_b, lead_num_b, with_lead_b, with_lead_num_b = b.T
-    words, names, lead, numbers, outlets, lead_numbers = sums.T
     pairs = size_a * size_b
     cosine = dots / pairs
     full_text = (rich_a / size_a + rich_b / size_b) / 2
-    name_conflict = _conflicts(lead, size_a * lead_b, size_b * lead_a) * (
+    name_conflict = _conflicts(sums[:, Segment.LEAD_NAMES], size_a * lead_b, size_b * lead_a) * (
         with_lead_a * with_lead_b / pairs
     )
-    number_conflict = _conflicts(lead_numbers, size_a * lead_num_b, size_b * lead_num_a) * (
-        with_lead_num_a * with_lead_num_b / pairs
-    )
+    number_conflict = _conflicts(
+        sums[:, Segment.LEAD_NUMBERS], size_a * lead_num_b, size_b * lead_num_a
+    ) * (with_lead_num_a * with_lead_num_b / pairs)
     known = np.isfinite(first_a) & np.isfinite(first_b)
     with np.errstate(invalid="ignore"):
         gap = np.maximum(first_a, first_b) - np.minimum(last_a, last_b)
@@ -359,13 +357,13 @@ def feature_rows(a: np.ndarray, b: np.ndarray, dots: np.ndarray, sums: np.ndarra
             cosine,
             cosine * full_text,
             full_text,
-            np.maximum(0.0, words / pairs),
-            np.minimum(names / pairs, _CAP["shared_names"]),
+            np.maximum(0.0, sums[:, Segment.WORDS] / pairs),
+            np.minimum(sums[:, Segment.NAMES] / pairs, _CAP["shared_names"]),
             np.clip(name_conflict, 0.0, _CAP["name_conflict"]),
-            np.minimum(numbers / pairs, _CAP["shared_numbers"]),
+            np.minimum(sums[:, Segment.NUMBERS] / pairs, _CAP["shared_numbers"]),
             np.clip(number_conflict, 0.0, _CAP["number_conflict"]),
             days,
-            outlets / pairs,
+            sums[:, Segment.OUTLET] / pairs,
             np.log(np.minimum(pairs, _MAX_PAIRS)),
         ]
     )
@@ -396,23 +394,22 @@ def inner_features(g: Members, batch: BatchText, sums: CrossSums | None = None) 
     # a group against itself sums over all ordered pairs, each item with itself included
     if sums is None:
         sums = tuple(batch.matrix.pair_sums([g.indexes], [g.indexes])[0].tolist())
-    words, names, lead, numbers, outlets, lead_numbers = sums
+    lead, lead_numbers = sums[Segment.LEAD_NAMES], sums[Segment.LEAD_NUMBERS]
     shared_lead, missing_lead = lead - g.lead_total, n * g.lead_total - lead
-    shared_numbers = numbers - g.number_total
     shared_lead_numbers = lead_numbers - g.lead_number_total
     missing_numbers = n * g.lead_number_total - lead_numbers
     return np.array(
         _values(
             (float(g.vector_sum @ g.vector_sum) - n) / pairs,
             g.richness_sum / n,
-            (words - g.with_terms) / pairs,
-            (names - g.name_total) / pairs,
+            (sums[Segment.WORDS] - g.with_terms) / pairs,
+            (sums[Segment.NAMES] - g.name_total) / pairs,
             _share_missing(shared_lead, missing_lead) * _both(g.with_lead_names, n),
-            shared_numbers / pairs,
+            (sums[Segment.NUMBERS] - g.number_total) / pairs,
             _share_missing(shared_lead_numbers, missing_numbers) * _both(g.with_lead_numbers, n),
             0.0,
             g.first != math.inf,
-            (outlets - g.outlet_total) / pairs,
+            (sums[Segment.OUTLET] - g.outlet_total) / pairs,
             pairs / 2,
         )
     )

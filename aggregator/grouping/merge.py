@@ -171,7 +171,7 @@ class Merger:
         for start in range(0, len(pairs), 16384):  # bounded memory
             lows = [a for a, _ in pairs[start : start + 16384]]
             highs = [b for _, b in pairs[start : start + 16384]]
-            sums = self.batch.matrix.pair_sums(  # the CrossSums of each pair (pairs x 5)
+            sums = self.batch.matrix.pair_sums(  # the CrossSums of each pair (pairs x SEGMENTS)
                 list(map(items.__getitem__, lows)), list(map(items.__getitem__, highs))
             )
             for a, b, row in zip(lows, highs, self._store(sums), strict=True):

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import IntEnum
 from itertools import chain, count, pairwise
 
 import numpy as np
@@ -329,13 +330,14 @@ class ItemText:
 
 @dataclass(frozen=True)
 class TextMatrix:
-    """The items' text signals as one sparse row each, in five column segments: content words
-    (unit TF-IDF), names and lead names (square roots of their rarity, so that a product is the
-    rarity), numbers and outlet. ``pair_sums`` of two rows is each signal's overlap."""
+    """The items' text signals as one sparse row each, in the column segments of ``Segment``:
+    content words (unit TF-IDF), names and lead names (square roots of their rarity, so that a
+    product is the rarity), numbers, outlet and lead numbers. ``pair_sums`` of two rows is each
+    signal's overlap."""
 
     rows: csr_matrix  # one row per item
-    segment_of: csr_matrix  # column -> its segment (columns x 5 indicator)
-    totals: np.ndarray  # each row's overlap with itself, per segment (items x 5)
+    segment_of: csr_matrix  # column -> its segment (columns x SEGMENTS indicator)
+    totals: np.ndarray  # each row's overlap with itself, per segment (items x SEGMENTS)
     # one dense row, zero between calls: ``row_overlaps`` spreads a summed row out in it
     _scratch: np.ndarray = field(init=False, repr=False, compare=False)
 
@@ -346,7 +348,7 @@ class TextMatrix:
         self, groups_a: Sequence[Sequence[int]], groups_b: Sequence[Sequence[int]]
     ) -> np.ndarray:
         """Per pair of groups of items, the overlap in each segment summed over all pairs of
-        items across them (pairs x 5)."""
+        items across them (pairs x SEGMENTS)."""
         size_a = np.fromiter(map(len, groups_a), dtype=np.int64, count=len(groups_a))
         size_b = np.fromiter(map(len, groups_b), dtype=np.int64, count=len(groups_b))
         sizes = size_a * size_b
@@ -368,7 +370,7 @@ class TextMatrix:
         return np.add.reduceat(per_item_pair, np.cumsum(sizes) - sizes)  # no group is empty
 
     def item_overlaps(self, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-        """Each segment's overlap of the rows ``left[k]`` and ``right[k]`` (pairs x 5).
+        """Each segment's overlap of the rows ``left[k]`` and ``right[k]`` (pairs x SEGMENTS).
 
         Few pairs (the merge pass asks once per merge) are matched by a sorted search on
         (pair, column) keys, a few array operations, where scipy's row indexing and product
@@ -414,7 +416,7 @@ class TextMatrix:
         ]
 
     def row_overlaps(self, row: SummedRow, others: Sequence[SummedRow]) -> np.ndarray:
-        """Each segment's overlap of the summed row ``row`` with each of ``others`` (others x 5):
+        """Each segment's overlap of the summed row ``row`` with each of ``others`` (others x SEGMENTS):
         ``pair_sums`` of groups from their summed rows, whose size does not grow with the number
         of item pairs (equal to it up to the order in which floats are added)."""
         if not others:
@@ -459,7 +461,21 @@ def add_rows(a: SummedRow, b: SummedRow) -> SummedRow:
 
 _ITEM_PAIRS_AT_ONCE = 200_000
 _PAIRS_FOR_SCIPY = 512  # from here scipy's fixed cost (about a millisecond) pays off
-SEGMENTS = 6
+
+
+class Segment(IntEnum):
+    """The text matrix's column segments: one text signal each. Column ``c`` belongs to segment
+    ``c % SEGMENTS``."""
+
+    WORDS = 0  # content words, unit TF-IDF
+    NAMES = 1  # names anywhere, square root of rarity
+    LEAD_NAMES = 2  # names of the title and lead
+    NUMBERS = 3  # numbers anywhere
+    OUTLET = 4
+    LEAD_NUMBERS = 5  # numbers of the title and lead
+
+
+SEGMENTS = len(Segment)
 
 
 @dataclass(frozen=True)
@@ -550,17 +566,17 @@ def _text_matrix(
     texts: Sequence[ItemText], rarity: dict[str, float], name_weight: dict[str, float]
 ) -> TextMatrix:
     """Each segment's keys and values flattened over all items, numbered by C-level look-ups."""
-    segments = (
-        ([t.terms for t in texts], rarity),  # TF-IDF, made unit length per row below
-        ([t.names for t in texts], name_weight),  # square roots taken below
-        ([t.lead_names for t in texts], name_weight),
-        ([t.numbers for t in texts], None),
-        ([frozenset([t.outlet]) if t.outlet else frozenset() for t in texts], None),
-        ([t.lead_numbers for t in texts], None),
-    )
+    segments = {
+        Segment.WORDS: ([t.terms for t in texts], rarity),  # made unit length per row below
+        Segment.NAMES: ([t.names for t in texts], name_weight),  # square roots taken below
+        Segment.LEAD_NAMES: ([t.lead_names for t in texts], name_weight),
+        Segment.NUMBERS: ([t.numbers for t in texts], None),
+        Segment.OUTLET: ([frozenset([t.outlet]) if t.outlet else frozenset() for t in texts], None),
+        Segment.LEAD_NUMBERS: ([t.lead_numbers for t in texts], None),
+    }
     row_parts, column_parts, value_parts = [], [], []
     width = 1
-    for segment, (sets, weight) in enumerate(segments):
+    for segment, (sets, weight) in segments.items():
         counts = np.fromiter(map(len, sets), dtype=np.int64, count=len(sets))
         keys = list(chain.from_iterable(sets))
         numbers = dict(zip(dict.fromkeys(keys), count()))  # each distinct key's column
@@ -572,13 +588,13 @@ def _text_matrix(
             if weight is not None
             else np.ones(len(keys))
         )
-        if segment == 0:
+        if segment == Segment.WORDS:
             norms = np.sqrt(np.bincount(rows, values * values, minlength=len(sets)))
             values = values / np.where(norms > 0, norms, 1.0)[rows]
-        elif segment in (1, 2):
+        elif segment in (Segment.NAMES, Segment.LEAD_NAMES):
             values = np.sqrt(values)
         row_parts.append(rows)
-        column_parts.append(columns * SEGMENTS + segment)
+        column_parts.append(columns * SEGMENTS + int(segment))
         value_parts.append(values)
     width *= SEGMENTS
     rows = csr_matrix(
