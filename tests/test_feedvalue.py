@@ -17,15 +17,13 @@ from aggregator.config import load_config
 from aggregator.digest import digest_to_dict, make_digest
 from aggregator.feedvalue import JSON_KEYS, feed_values
 from aggregator.models import (
-    FetchOutcome,
     ParsedEntry,
-    ParsedFeed,
     Story,
     StoryItemRecord,
     StoryMember,
 )
 from aggregator.store import Store
-from tests.support.stored import record
+from tests.support.stored import failed, polled, record
 
 # the CLI looks back from the real clock, so the store is built around it
 NOW = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -57,24 +55,11 @@ ITEMS = [
 ]
 
 
-def outcome(url: str, status: str = "ok", entries: tuple[ParsedEntry, ...] = ()) -> FetchOutcome:
-    return FetchOutcome(
-        url=url,
-        status=status,  # type: ignore[arg-type]
-        checked_at=NOW,
-        next_due=NOW + timedelta(hours=1),
-        fetch_url=url,
-        feed=ParsedFeed(title=None, link=None, entries=entries) if status == "ok" else None,
-        error=None if status == "ok" else "HTTP 500",
-        consecutive_errors=2 if status == "error" else 0,
-    )
-
-
 def build_store(path: Path) -> list[Story]:
     with Store.open(path) as store:
         for url, name in FEEDS.items():
             if url == E:
-                record(store, outcome(url, "error"), name)
+                record(store, failed(url, NOW, in_a_row=2), name)
                 continue
             entries = tuple(
                 ParsedEntry(
@@ -87,7 +72,7 @@ def build_store(path: Path) -> list[Story]:
                 for feed, key, at, _story, _copy in ITEMS
                 if feed == url
             )
-            record(store, outcome(url, entries=entries), name)
+            record(store, polled(url, entries, NOW), name)
         items = {i.title.removeprefix("Report "): i for i in store.items_since(minutes(-(10**6)))}
         stories = []
         for story_id in sorted({row[3] for row in ITEMS}):
@@ -291,7 +276,7 @@ def test_the_outlets_page_never_shows_a_feeds_query_string(config: Path) -> None
     loaded = load_config(config)
     url = loaded.feeds[-1].url
     with Store.open(loaded.database) as store:
-        record(store, outcome(url, "error"), None)
+        record(store, failed(url, NOW, in_a_row=2), None)
         digest = make_digest(build_store_stories(store), NOW.date(), NOW)
         store.save_digest(NOW.date().isoformat(), NOW, digest_to_dict(digest))
         pipeline.build(loaded, store)

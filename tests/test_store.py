@@ -14,10 +14,10 @@ from click.testing import CliRunner
 from aggregator.cli import main
 from aggregator.config import FeedConfig
 from aggregator.intake import item_key
-from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed, Story, StoryMember
+from aggregator.models import FetchOutcome, ParsedEntry, Story, StoryMember
 from aggregator.store import SCHEMA_VERSION, LockedError, Store, StoreError, run_lock
 from aggregator.text import canonical_url
-from tests.support.stored import record, record_all
+from tests.support.stored import failed, polled, record, record_all
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -34,19 +34,9 @@ def entry(n: int, **overrides) -> ParsedEntry:
     return ParsedEntry(**values)
 
 
-def outcome(url: str, entries: list[ParsedEntry], **overrides) -> FetchOutcome:
-    values = {
-        "url": url,
-        "status": "ok",
-        "checked_at": NOW,
-        "next_due": NOW + timedelta(hours=1),
-        "http_status": 200,
-        "fetch_url": url,
-        "etag": '"v1"',
-        "feed": ParsedFeed(title="Feed title", link=None, entries=tuple(entries)),
-    }
-    values.update(overrides)
-    return FetchOutcome(**values)
+def outcome(url: str, entries: list[ParsedEntry], **changes) -> FetchOutcome:
+    """A successful poll at ``NOW`` that got an ETag."""
+    return polled(url, entries, NOW, **{"etag": '"v1"', **changes})
 
 
 def test_recording_the_same_feed_twice_adds_nothing(store_target) -> None:
@@ -106,10 +96,7 @@ def test_errors_keep_validators_and_count_up(store_target) -> None:
     url = "https://a.example/feed"
     with Store.open(store_target()) as store:
         record(store, outcome(url, [entry(1)]), "A")
-        failed = outcome(
-            url, [], status="error", feed=None, error="HTTP 500", etag=None, consecutive_errors=1
-        )
-        record(store, failed, "A")
+        record(store, failed(url, NOW), "A")
         (state,) = store.feed_states([FeedConfig(url=url)])
         assert state.etag == '"v1"'
         assert state.consecutive_errors == 1
@@ -193,7 +180,7 @@ def test_a_batch_of_outcomes_matches_recording_them_one_by_one(store_target) -> 
     batch = [
         outcome("https://a.example/feed", [entry(1), entry(2), entry(9, link=shared)]),
         outcome("https://b.example/feed", [entry(3), entry(4, link=shared + "?utm_medium=x")]),
-        outcome("https://c.example/feed", [], status="error", feed=None, error="HTTP 500"),
+        failed("https://c.example/feed", NOW),
         outcome("https://d.example/feed", [], status="skipped", feed=None),
         outcome("https://a.example/feed", [entry(1), entry(5)]),
     ]

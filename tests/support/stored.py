@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from aggregator.intake import decide
@@ -10,9 +11,10 @@ from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed
 from aggregator.store import Store
 
 
-def polled(url: str, entries: Iterable[ParsedEntry], at: datetime) -> FetchOutcome:
-    """A successful poll of ``url`` at ``at`` that found ``entries`` (the feed titled by its URL)."""
-    return FetchOutcome(
+def polled(url: str, entries: Iterable[ParsedEntry], at: datetime, **changes) -> FetchOutcome:
+    """A successful poll of ``url`` at ``at`` that found ``entries`` (the feed titled by its URL);
+    ``changes``: other fields of the result (an ``etag``, say)."""
+    result = FetchOutcome(
         url=url,
         status="ok",
         checked_at=at,
@@ -20,6 +22,20 @@ def polled(url: str, entries: Iterable[ParsedEntry], at: datetime) -> FetchOutco
         http_status=200,
         fetch_url=url,
         feed=ParsedFeed(title=url, link=None, entries=tuple(entries)),
+    )
+    return replace(result, **changes)
+
+
+def failed(url: str, at: datetime, error: str = "HTTP 500", in_a_row: int = 1) -> FetchOutcome:
+    """A poll of ``url`` at ``at`` that failed with ``error``, the ``in_a_row``-th failure running."""
+    return FetchOutcome(
+        url=url,
+        status="error",
+        checked_at=at,
+        next_due=at + timedelta(hours=1),
+        fetch_url=url,
+        error=error,
+        consecutive_errors=in_a_row,
     )
 
 
