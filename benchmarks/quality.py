@@ -280,14 +280,17 @@ def _one_dealing(
 
 
 def format_cv(results: dict[str, list[tuple[float, float, float]]], sparse: str) -> str:
-    rows = ["file                     mean P  mean R  mean F1 | worst fold P  R      F1"]
+    rows = [
+        "file                     mean P  mean R  mean F1 | worst fold P  R      F1    | lowest P"
+    ]
     for name, scores in results.items():
         mean = [statistics.mean(s[c] for s in scores) for c in range(3)]
         # the worst fold: lowest F1, or lowest precision on the quiet day (precision is its figure)
         worst = min(scores, key=lambda s: s[0] if name == sparse else s[2])
         rows.append(
             f"{name:<24} {mean[0]:.3f}   {mean[1]:.3f}   {mean[2]:.3f}  "
-            f"|  {worst[0]:.3f}       {worst[1]:.3f}  {worst[2]:.3f}"
+            f"|  {worst[0]:.3f}       {worst[1]:.3f}  {worst[2]:.3f} "
+            f"| {min(s[0] for s in scores):.3f}"
         )
     return "\n".join(rows)
 

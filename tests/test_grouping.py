@@ -502,6 +502,33 @@ def test_numbers_conflict_in_the_lead_and_count_as_shared_anywhere():
     assert features(0, 2)[shared] == pytest.approx(1.0)  # 41, wherever it stands
 
 
+def test_a_lead_name_or_number_the_other_side_gives_further_down_is_no_conflict():
+    """Two reports of one quake lead with different places and figures but each names the
+    other's further down: no conflict. A quake elsewhere names neither: full conflict."""
+    from aggregator.grouping.evidence import members, pair_features
+
+    filler = "Residents described the shaking as long and strong. " * 4
+    texts = [
+        ("Quake hits Perth", f"A magnitude 5.2 quake shook Perth. {filler}Fremantle, 20 km away."),
+        ("Fremantle quake", f"A quake 20 km deep shook Fremantle. {filler}Perth gave it as 5.2."),
+        ("Quake hits Leeds", f"A magnitude 3.1 quake shook Leeds. {filler}Bradford, 20 km away."),
+    ]
+    batch = batch_text([item(i, t, s) for i, (t, s) in enumerate(texts)])
+    vectors = unit(*np.eye(3))
+    names, numbers = FEATURES.index("name_conflict"), FEATURES.index("number_conflict")
+
+    def features(x: int, y: int) -> np.ndarray:
+        return pair_features(members([x], vectors, batch), members([y], vectors, batch), batch)
+
+    perth, fremantle = batch.items[0], batch.items[1]
+    assert not perth.lead_names & fremantle.lead_names  # the leads alone would conflict
+    assert not perth.lead_numbers & fremantle.lead_numbers
+    assert features(0, 1)[names] == pytest.approx(0.0)
+    assert features(0, 1)[numbers] == pytest.approx(0.0)
+    assert features(0, 2)[names] == pytest.approx(1.0)  # Perth / Leeds
+    assert features(0, 2)[numbers] == pytest.approx(1.0)  # 5.2 / 3.1
+
+
 def test_summed_rows_give_the_item_pair_sums_of_groups_and_of_merged_groups():
     """The merge pass's shortcut: a group's summed text row against others' equals the overlaps
     summed over every pair of their items, also for a group merged from two."""

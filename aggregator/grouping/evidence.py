@@ -8,14 +8,15 @@ look-ups however large the groups are:
   full summary than for two headlines (``full_text``: how much summary the pair has);
 - ``shared_words``: TF-IDF cosine of content words (rare words weigh more);
 - ``shared_names``: names (people, places, organisations) both sides mention, rare ones weighing
-  more; ``name_conflict``: the share of names each side mentions that the other lacks (the
-  smaller of the two directions, so one side merely saying more is no conflict): two quakes in
-  different places;
+  more; ``name_conflict``: the share of the names of each side's title and lead (where a
+  report says who and where) that the other side names nowhere (the smaller of the two
+  directions, so one side merely saying more is no conflict): two quakes in different places.
+  A lead name that the other side gives further down is no conflict;
 - ``shared_numbers``: numbers (scores, magnitudes, amounts, years; not dates' days or clock
   times) both give anywhere in the title and embedded summary, since two reports of one event
   give the same figures in different sentences; ``number_conflict``: as ``name_conflict``, for
-  the numbers of the title and lead, where a report gives its key figures (further down, an age
-  or a count differs between reports of one event);
+  the numbers of the title and lead, where a report gives its key figures (numbers past both
+  leads, an age or a count of earlier quakes, differ between reports of one event);
 - ``days_apart``: log of 1 + the days between the groups' known times beyond the first day
   (unknown times count as close: only the dated training file has times, so a "time unknown"
   signal would learn which file a pair came from, not whether it is one story);
@@ -37,6 +38,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -59,6 +61,10 @@ FEATURES = (
 _MAX_PAIRS = 10_000
 _CAP = {"shared_names": 3.0, "name_conflict": 1.0, "shared_numbers": 3.0, "number_conflict": 1.0}
 WEIGHTS_FILE = Path(__file__).with_name("evidence_weights.json")
+Overlap = TypeVar("Overlap", float, np.ndarray)
+# the segments from which ``_lead_named`` reads how much of a lead the other side gives anywhere
+_NAMED = (Segment.NAMES_PLUS_LEAD, Segment.LEAD_NAMES, Segment.NAMES)
+_GIVEN = (Segment.NUMBERS_PLUS_LEAD, Segment.LEAD_NUMBERS, Segment.NUMBERS)
 
 
 @dataclass(frozen=True)
@@ -158,6 +164,8 @@ class Members:
     outlet_total: float
     lead_number_total: float
     with_lead_numbers: int
+    names_plus_lead_total: float
+    numbers_plus_lead_total: float
 
     def absorb(self, other: Members) -> None:
         self.size += other.size
@@ -174,6 +182,8 @@ class Members:
         self.outlet_total += other.outlet_total
         self.lead_number_total += other.lead_number_total
         self.with_lead_numbers += other.with_lead_numbers
+        self.names_plus_lead_total += other.names_plus_lead_total
+        self.numbers_plus_lead_total += other.numbers_plus_lead_total
 
 
 def members(indexes: Sequence[int], unit: np.ndarray, batch: BatchText) -> Members:
@@ -196,6 +206,8 @@ def members(indexes: Sequence[int], unit: np.ndarray, batch: BatchText) -> Membe
         outlet_total=totals[Segment.OUTLET],
         lead_number_total=totals[Segment.LEAD_NUMBERS],
         with_lead_numbers=sum(1 for t in texts if t.lead_numbers),
+        names_plus_lead_total=totals[Segment.NAMES_PLUS_LEAD],
+        numbers_plus_lead_total=totals[Segment.NUMBERS_PLUS_LEAD],
     )
 
 
@@ -246,6 +258,8 @@ def members_of_groups(
             outlet_total=float(totals[k, Segment.OUTLET]),
             lead_number_total=float(totals[k, Segment.LEAD_NUMBERS]),
             with_lead_numbers=int(with_lead_numbers[k]),
+            names_plus_lead_total=float(totals[k, Segment.NAMES_PLUS_LEAD]),
+            numbers_plus_lead_total=float(totals[k, Segment.NUMBERS_PLUS_LEAD]),
         )
         for k, indexes in enumerate(groups)
     ]
@@ -294,11 +308,15 @@ def values_from_sums(a: Members, b: Members, sums: CrossSums) -> list[float]:
     name_conflict = number_conflict = 0.0
     if a.lead_total and b.lead_total:
         name_conflict = _conflict(
-            sums[Segment.LEAD_NAMES], a.size * b.lead_total, b.size * a.lead_total
+            _lead_named(*(sums[s] for s in _NAMED)),
+            a.size * b.lead_total,
+            b.size * a.lead_total,
         ) * (a.with_lead_names * b.with_lead_names / pairs)
     if a.lead_number_total and b.lead_number_total:
         number_conflict = _conflict(
-            sums[Segment.LEAD_NUMBERS], a.size * b.lead_number_total, b.size * a.lead_number_total
+            _lead_named(*(sums[s] for s in _GIVEN)),
+            a.size * b.lead_number_total,
+            b.size * a.lead_number_total,
         ) * (a.with_lead_numbers * b.with_lead_numbers / pairs)
     known = a.first != math.inf and b.first != math.inf
     gap = max(0.0, max(a.first, b.first) - min(a.last, b.last)) if known else 0.0
@@ -342,12 +360,14 @@ def feature_rows(a: np.ndarray, b: np.ndarray, dots: np.ndarray, sums: np.ndarra
     pairs = size_a * size_b
     cosine = dots / pairs
     full_text = (rich_a / size_a + rich_b / size_b) / 2
-    name_conflict = _conflicts(sums[:, Segment.LEAD_NAMES], size_a * lead_b, size_b * lead_a) * (
+    named = _lead_named(*(sums[:, s] for s in _NAMED))
+    name_conflict = _conflicts(named, size_a * lead_b, size_b * lead_a) * (
         with_lead_a * with_lead_b / pairs
     )
-    number_conflict = _conflicts(
-        sums[:, Segment.LEAD_NUMBERS], size_a * lead_num_b, size_b * lead_num_a
-    ) * (with_lead_num_a * with_lead_num_b / pairs)
+    given = _lead_named(*(sums[:, s] for s in _GIVEN))
+    number_conflict = _conflicts(given, size_a * lead_num_b, size_b * lead_num_a) * (
+        with_lead_num_a * with_lead_num_b / pairs
+    )
     known = np.isfinite(first_a) & np.isfinite(first_b)
     with np.errstate(invalid="ignore"):
         gap = np.maximum(first_a, first_b) - np.minimum(last_a, last_b)
@@ -367,6 +387,16 @@ def feature_rows(a: np.ndarray, b: np.ndarray, dots: np.ndarray, sums: np.ndarra
             np.log(np.minimum(pairs, _MAX_PAIRS)),
         ]
     )
+
+
+def _lead_named(plus_lead: Overlap, lead: Overlap, whole: Overlap) -> Overlap:
+    """How much of each side's lead (names or numbers) the other side gives anywhere, the two
+    directions averaged: half of (a's lead with b's text + b's lead with a's text), from the
+    overlaps of the ``NAMES_PLUS_LEAD`` (or numbers') segment less those of the lead and whole
+    segments (floats, or arrays over pairs). Sums that add up when groups merge cannot keep the
+    two directions apart; on labelled pairs their average separated stories as well as the two
+    directions did (ROC AUC on ECB+ pairs 0.899 both)."""
+    return (plus_lead - lead - whole) / 2
 
 
 def _conflicts(shared: np.ndarray, total_a: np.ndarray, total_b: np.ndarray) -> np.ndarray:
@@ -394,10 +424,20 @@ def inner_features(g: Members, batch: BatchText, sums: CrossSums | None = None) 
     # a group against itself sums over all ordered pairs, each item with itself included
     if sums is None:
         sums = tuple(batch.matrix.pair_sums([g.indexes], [g.indexes])[0].tolist())
-    lead, lead_numbers = sums[Segment.LEAD_NAMES], sums[Segment.LEAD_NUMBERS]
-    shared_lead, missing_lead = lead - g.lead_total, n * g.lead_total - lead
-    shared_lead_numbers = lead_numbers - g.lead_number_total
-    missing_numbers = n * g.lead_number_total - lead_numbers
+    # the overlaps of the items with themselves left out: each item names its own lead
+    own = {
+        Segment.NAMES_PLUS_LEAD: g.names_plus_lead_total,
+        Segment.LEAD_NAMES: g.lead_total,
+        Segment.NAMES: g.name_total,
+        Segment.NUMBERS_PLUS_LEAD: g.numbers_plus_lead_total,
+        Segment.LEAD_NUMBERS: g.lead_number_total,
+        Segment.NUMBERS: g.number_total,
+    }
+    others = {segment: sums[segment] - total for segment, total in own.items()}
+    shared_lead = _lead_named(*(others[s] for s in _NAMED))
+    missing_lead = (n - 1) * g.lead_total - shared_lead
+    shared_lead_numbers = _lead_named(*(others[s] for s in _GIVEN))
+    missing_numbers = (n - 1) * g.lead_number_total - shared_lead_numbers
     return np.array(
         _values(
             (float(g.vector_sum @ g.vector_sum) - n) / pairs,

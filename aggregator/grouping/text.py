@@ -473,6 +473,12 @@ class Segment(IntEnum):
     NUMBERS = 3  # numbers anywhere
     OUTLET = 4
     LEAD_NUMBERS = 5  # numbers of the title and lead
+    # each name once for being named and once more for being in the lead: its overlap less the
+    # NAMES and LEAD_NAMES overlaps is how much of each side's lead the other side names anywhere
+    # (a's lead with b's text plus b's lead with a's text), so that a lead name the other side
+    # gives further down is no conflict
+    NAMES_PLUS_LEAD = 6
+    NUMBERS_PLUS_LEAD = 7  # the same for numbers
 
 
 SEGMENTS = len(Segment)
@@ -573,6 +579,9 @@ def _text_matrix(
         Segment.NUMBERS: ([t.numbers for t in texts], None),
         Segment.OUTLET: ([frozenset([t.outlet]) if t.outlet else frozenset() for t in texts], None),
         Segment.LEAD_NUMBERS: ([t.lead_numbers for t in texts], None),
+        # a key twice in one row: its values add up (the sparse matrix sums duplicates)
+        Segment.NAMES_PLUS_LEAD: ([(*t.names, *t.lead_names) for t in texts], name_weight),
+        Segment.NUMBERS_PLUS_LEAD: ([(*t.numbers, *t.lead_numbers) for t in texts], None),
     }
     row_parts, column_parts, value_parts = [], [], []
     width = 1
@@ -591,7 +600,7 @@ def _text_matrix(
         if segment == Segment.WORDS:
             norms = np.sqrt(np.bincount(rows, values * values, minlength=len(sets)))
             values = values / np.where(norms > 0, norms, 1.0)[rows]
-        elif segment in (Segment.NAMES, Segment.LEAD_NAMES):
+        elif segment in (Segment.NAMES, Segment.LEAD_NAMES, Segment.NAMES_PLUS_LEAD):
             values = np.sqrt(values)
         row_parts.append(rows)
         column_parts.append(columns * SEGMENTS + int(segment))
