@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -10,6 +11,7 @@ from aggregator.grouping.merge import near_duplicate_pairs
 from aggregator.grouping.text import (
     SEGMENTS,
     UNKNOWN_TIME,
+    BatchText,
     batch_text,
     clean_text,
     embedding_text,
@@ -478,25 +480,39 @@ def test_merge_pass_scores_agree_with_the_evidence_of_each_pair():
     assert parts == pytest.approx(cross_sums(merged, b, batch))
 
 
-def test_numbers_conflict_in_the_lead_and_count_as_shared_anywhere():
-    """A report's lead gives its key figures; numbers further down (an age, a count of earlier
-    quakes) differ between reports of one event and are no conflict, but shared ones count."""
+# past the lead: a report's first sentences end within it
+FILLER = "Residents described the shaking as long and strong. " * 4
+
+
+def single_item_features(
+    texts: list[tuple[str, str]],
+) -> tuple[BatchText, Callable[[int, int], np.ndarray]]:
+    """The text of these (title, summary) items, and the evidence signals of two of them, each
+    alone (their vectors orthogonal)."""
     from aggregator.grouping.evidence import members, pair_features
 
-    filler = "Residents described the shaking as long and strong. " * 4
-    texts = [
-        ("Quake hits Perth", f"A magnitude 5.2 quake shook Perth. {filler}A man of 41 was hurt."),
-        ("Perth quake", f"A magnitude 5.2 quake shook Perth. {filler}It was the 3rd in 60 years."),
-        ("Quake hits Leeds", f"A magnitude 3.1 quake shook Leeds. {filler}A man of 41 was hurt."),
-    ]
     batch = batch_text([item(i, t, s) for i, (t, s) in enumerate(texts)])
-    vectors = unit(*np.eye(3))
-    conflict, shared = FEATURES.index("number_conflict"), FEATURES.index("shared_numbers")
+    vectors = unit(*np.eye(len(texts)))
 
     def features(x: int, y: int) -> np.ndarray:
         return pair_features(members([x], vectors, batch), members([y], vectors, batch), batch)
 
-    assert "41" in batch.items[0].numbers and "41" not in batch.items[0].lead_numbers
+    return batch, features
+
+
+def test_numbers_conflict_in_the_lead_and_count_as_shared_anywhere():
+    """A report's lead gives its key figures; numbers further down (an age, a count of earlier
+    quakes) differ between reports of one event and are no conflict, but shared ones count."""
+    texts = [
+        ("Quake hits Perth", f"A magnitude 5.2 quake shook Perth. {FILLER}A man of 41 was hurt."),
+        ("Perth quake", f"A magnitude 5.2 quake shook Perth. {FILLER}It was the 3rd in 60 years."),
+        ("Quake hits Leeds", f"A magnitude 3.1 quake shook Leeds. {FILLER}A man of 41 was hurt."),
+    ]
+    batch, features = single_item_features(texts)
+    conflict, shared = FEATURES.index("number_conflict"), FEATURES.index("shared_numbers")
+
+    lead = batch.items[0]
+    assert "41" in lead.numbers and "41" not in lead.lead_numbers
     assert features(0, 1)[conflict] == pytest.approx(0.0)  # 41 / 3, 60: past the lead
     assert features(0, 2)[conflict] == pytest.approx(1.0)  # 5.2 / 3.1
     assert features(0, 2)[shared] == pytest.approx(1.0)  # 41, wherever it stands
@@ -505,22 +521,15 @@ def test_numbers_conflict_in_the_lead_and_count_as_shared_anywhere():
 def test_a_lead_name_or_number_the_other_side_gives_further_down_is_no_conflict():
     """Two reports of one quake lead with different places and figures but each names the
     other's further down: no conflict. A quake elsewhere names neither: full conflict."""
-    from aggregator.grouping.evidence import members, pair_features
-
-    filler = "Residents described the shaking as long and strong. " * 4
     texts = [
-        ("Quake hits Perth", f"A magnitude 5.2 quake shook Perth. {filler}Fremantle, 20 km away."),
-        ("Fremantle quake", f"A quake 20 km deep shook Fremantle. {filler}Perth gave it as 5.2."),
-        ("Quake hits Leeds", f"A magnitude 3.1 quake shook Leeds. {filler}Bradford, 20 km away."),
+        ("Quake hits Perth", f"A magnitude 5.2 quake shook Perth. {FILLER}Fremantle, 20 km away."),
+        ("Fremantle quake", f"A quake 20 km deep shook Fremantle. {FILLER}Perth gave it as 5.2."),
+        ("Quake hits Leeds", f"A magnitude 3.1 quake shook Leeds. {FILLER}Bradford, 20 km away."),
     ]
-    batch = batch_text([item(i, t, s) for i, (t, s) in enumerate(texts)])
-    vectors = unit(*np.eye(3))
+    batch, features = single_item_features(texts)
     names, numbers = FEATURES.index("name_conflict"), FEATURES.index("number_conflict")
 
-    def features(x: int, y: int) -> np.ndarray:
-        return pair_features(members([x], vectors, batch), members([y], vectors, batch), batch)
-
-    perth, fremantle = batch.items[0], batch.items[1]
+    perth, fremantle = batch.items[:2]
     assert not perth.lead_names & fremantle.lead_names  # the leads alone would conflict
     assert not perth.lead_numbers & fremantle.lead_numbers
     assert features(0, 1)[names] == pytest.approx(0.0)
