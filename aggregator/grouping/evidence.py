@@ -158,14 +158,18 @@ class Members:
     indexes: list[int]
     with_terms: int  # members with any content word (each contributes a unit vector)
     with_lead_names: int
-    name_total: float  # rarity weights of the members' names, summed
-    lead_total: float
-    number_total: float
-    outlet_total: float
-    lead_number_total: float
+    # the members' text rows' overlaps with themselves, per segment of the text matrix, summed
+    # (for names: the rarity weights of the members' names)
+    totals: np.ndarray
     with_lead_numbers: int
-    names_plus_lead_total: float
-    numbers_plus_lead_total: float
+
+    @property
+    def lead_total(self) -> float:
+        return float(self.totals[Segment.LEAD_NAMES])
+
+    @property
+    def lead_number_total(self) -> float:
+        return float(self.totals[Segment.LEAD_NUMBERS])
 
     def absorb(self, other: Members) -> None:
         self.size += other.size
@@ -176,21 +180,15 @@ class Members:
         self.indexes.extend(other.indexes)
         self.with_terms += other.with_terms
         self.with_lead_names += other.with_lead_names
-        self.name_total += other.name_total
-        self.lead_total += other.lead_total
-        self.number_total += other.number_total
-        self.outlet_total += other.outlet_total
-        self.lead_number_total += other.lead_number_total
+        self.totals = self.totals + other.totals
         self.with_lead_numbers += other.with_lead_numbers
-        self.names_plus_lead_total += other.names_plus_lead_total
-        self.numbers_plus_lead_total += other.numbers_plus_lead_total
 
 
 def members(indexes: Sequence[int], unit: np.ndarray, batch: BatchText) -> Members:
     rows = list(indexes)
     texts = [batch.items[i] for i in rows]
     days = [t.day for t in texts if not math.isnan(t.day)]
-    totals = batch.matrix.totals[rows].sum(axis=0).tolist()
+    totals = batch.matrix.totals[rows].sum(axis=0)
     return Members(
         size=len(rows),
         vector_sum=unit[rows].sum(axis=0, dtype=np.float64),
@@ -200,14 +198,8 @@ def members(indexes: Sequence[int], unit: np.ndarray, batch: BatchText) -> Membe
         indexes=rows,
         with_terms=sum(1 for t in texts if t.terms),
         with_lead_names=sum(1 for t in texts if t.lead_names),
-        name_total=totals[Segment.NAMES],
-        lead_total=totals[Segment.LEAD_NAMES],
-        number_total=totals[Segment.NUMBERS],
-        outlet_total=totals[Segment.OUTLET],
-        lead_number_total=totals[Segment.LEAD_NUMBERS],
+        totals=totals,
         with_lead_numbers=sum(1 for t in texts if t.lead_numbers),
-        names_plus_lead_total=totals[Segment.NAMES_PLUS_LEAD],
-        numbers_plus_lead_total=totals[Segment.NUMBERS_PLUS_LEAD],
     )
 
 
@@ -252,14 +244,8 @@ def members_of_groups(
             indexes=indexes,
             with_terms=int(with_terms[k]),
             with_lead_names=int(with_lead[k]),
-            name_total=float(totals[k, Segment.NAMES]),
-            lead_total=float(totals[k, Segment.LEAD_NAMES]),
-            number_total=float(totals[k, Segment.NUMBERS]),
-            outlet_total=float(totals[k, Segment.OUTLET]),
-            lead_number_total=float(totals[k, Segment.LEAD_NUMBERS]),
+            totals=totals[k],
             with_lead_numbers=int(with_lead_numbers[k]),
-            names_plus_lead_total=float(totals[k, Segment.NAMES_PLUS_LEAD]),
-            numbers_plus_lead_total=float(totals[k, Segment.NUMBERS_PLUS_LEAD]),
         )
         for k, indexes in enumerate(groups)
     ]
@@ -424,16 +410,8 @@ def inner_features(g: Members, batch: BatchText, sums: CrossSums | None = None) 
     # a group against itself sums over all ordered pairs, each item with itself included
     if sums is None:
         sums = tuple(batch.matrix.pair_sums([g.indexes], [g.indexes])[0].tolist())
-    # the overlaps of the items with themselves left out: each item names its own lead
-    own = {
-        Segment.NAMES_PLUS_LEAD: g.names_plus_lead_total,
-        Segment.LEAD_NAMES: g.lead_total,
-        Segment.NAMES: g.name_total,
-        Segment.NUMBERS_PLUS_LEAD: g.numbers_plus_lead_total,
-        Segment.LEAD_NUMBERS: g.lead_number_total,
-        Segment.NUMBERS: g.number_total,
-    }
-    others = {segment: sums[segment] - total for segment, total in own.items()}
+    # the overlaps of the items with themselves left out (each item names its own lead)
+    others = (np.asarray(sums) - g.totals).tolist()
     shared_lead = _lead_named(*(others[s] for s in _NAMED))
     missing_lead = (n - 1) * g.lead_total - shared_lead
     shared_lead_numbers = _lead_named(*(others[s] for s in _GIVEN))
@@ -443,13 +421,13 @@ def inner_features(g: Members, batch: BatchText, sums: CrossSums | None = None) 
             (float(g.vector_sum @ g.vector_sum) - n) / pairs,
             g.richness_sum / n,
             (sums[Segment.WORDS] - g.with_terms) / pairs,
-            (sums[Segment.NAMES] - g.name_total) / pairs,
+            others[Segment.NAMES] / pairs,
             _share_missing(shared_lead, missing_lead) * _both(g.with_lead_names, n),
-            (sums[Segment.NUMBERS] - g.number_total) / pairs,
+            others[Segment.NUMBERS] / pairs,
             _share_missing(shared_lead_numbers, missing_numbers) * _both(g.with_lead_numbers, n),
             0.0,
             g.first != math.inf,
-            (sums[Segment.OUTLET] - g.outlet_total) / pairs,
+            others[Segment.OUTLET] / pairs,
             pairs / 2,
         )
     )
