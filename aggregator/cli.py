@@ -654,8 +654,11 @@ def _print_story(story: StoryExplanation) -> None:
 
 
 def _score(evidence: PairEvidence) -> str:
-    """E.g. ``p=0.12, joins from 0.80``."""
-    return f"p={evidence.probability:.2f}, joins from {evidence.merge_probability:.2f}"
+    """E.g. ``p=0.12, joins from 0.80`` (and the lower bar of an item left alone)."""
+    text = f"p={evidence.probability:.2f}, joins from {evidence.merge_probability:.2f}"
+    if evidence.lone_probability is not None:
+        text += f" (left alone, from {evidence.lone_probability:.2f})"
+    return text
 
 
 def _print_evidence(evidence: PairEvidence) -> None:

@@ -5,9 +5,10 @@
 Training pairs are the candidate pairs grouping itself looks at: each item's nearest neighbours
 in the k-nearest-neighbour graph of its file (and, for pairs of items from two files, of all
 files as one day), labelled same story or not. sparse-dev.jsonl adds the "nearest neighbour but
-another story" kind. Each source weighs the same in the fit. The merge probability, and how much
-lower the bar is for two headlines than for two full texts, are chosen by grouping the files on a
-grid of candidate values (see ``choose_threshold``); the whole procedure is what
+another story" kind. Each source weighs the same in the fit. The merge probability, how much
+lower the bar is for two headlines than for two full texts, and how much lower it is for an item
+left alone to join a story of several, are chosen by grouping the files on a grid of candidate
+values (see ``choose_threshold``); the whole procedure is what
 ``benchmarks/quality.py --cv`` repeats inside each cross-validation fold.
 """
 
@@ -30,7 +31,7 @@ from aggregator.grouping import (
     GroupingParams,
     Prepared,
     embedding_text,
-    labels_of,
+    labels_by_discount,
     merge_pass,
     neighbour_graph,
     normalise,
@@ -56,6 +57,8 @@ PROBABILITIES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # model, fitted on pairs, sets one bar for both, while grouping needs a lower one for headlines,
 # whose cosine says less (a threshold of 0.7 for full text and 0.4 for headlines is a shift of 1.25).
 HEADLINE_SHIFTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+# How much lower the bar is for an item left alone to join a story of several (log-odds).
+LONE_DISCOUNTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 PRECISION_TARGETS = {SPARSE: 0.95, "uci-headlines-dev.jsonl": 0.85}
 Embed = Callable[[list[str]], np.ndarray]
 
@@ -194,10 +197,11 @@ def training_set(
 def choose_threshold(
     batches: dict[str, Labelled], model: EvidenceModel, params: GroupingParams
 ) -> tuple[EvidenceModel, dict[str, float]]:
-    """The merge probability and headline shift that group the given (training) batches best:
-    the mean of each file's B-cubed F1 (all files as one day too) and the quiet day's precision,
-    less every precision short of its target in full (precision first). Ties go to the smaller
-    shift, then the higher probability. Each batch is prepared once for the whole grid."""
+    """The merge probability, headline shift and lone discount that group the given (training)
+    batches best: the mean of each file's B-cubed F1 (all files as one day too) and the quiet
+    day's precision, less every precision short of its target in full (precision first). Ties
+    go to the smaller shift, then the higher probability, then the smaller discount. Each batch
+    is prepared once for the whole grid, and merged once per probability and shift."""
     days = dict(batches)
     files = [batches[f] for f in FILES if f in batches]
     if len(files) > 1:
@@ -206,24 +210,35 @@ def choose_threshold(
         name: (prepare(b.data.items, b.vectors, params), b.data.gold) for name, b in days.items()
     }
     scores = {
-        (p, shift): quality_score(prepared, model.with_headline_shift(shift).with_probability(p))
+        (p, shift, discount): score
         for shift in HEADLINE_SHIFTS
         for p in PROBABILITIES
+        for discount, score in zip(
+            LONE_DISCOUNTS,
+            quality_scores(prepared, model.with_headline_shift(shift).with_probability(p)),
+            strict=True,
+        )
     }
-    p, shift = max(scores, key=lambda k: (round(scores[k], 4), -k[1], k[0]))
-    chosen = model.with_headline_shift(shift).with_probability(p)
-    return chosen, {f"p={p} shift={shift}": round(s, 4) for (p, shift), s in scores.items()}
+    p, shift, discount = max(scores, key=lambda k: (round(scores[k], 4), -k[1], k[0], -k[2]))
+    chosen = model.with_headline_shift(shift).with_probability(p).with_lone_discount(discount)
+    return chosen, {
+        f"p={p} shift={shift} lone={discount}": round(s, 4)
+        for (p, shift, discount), s in scores.items()
+    }
 
 
-def quality_score(days: dict[str, tuple[Prepared, list]], model: EvidenceModel) -> float:
-    """The selection score of ``model`` on prepared batches (name -> preparation, gold labels)."""
-    figures, shortfalls = [], []
-    for name, (prepared, gold) in days.items():
-        precision, _, f1 = bcubed(labels_of(prepared, model), gold)
-        figures.append(precision if name == SPARSE else f1)
-        target = PRECISION_TARGETS.get(name, 0.90)
-        shortfalls.append(max(0.0, target - precision))
-    return float(np.mean(figures) - np.sum(shortfalls))
+def quality_scores(days: dict[str, tuple[Prepared, list]], model: EvidenceModel) -> list[float]:
+    """The selection score of ``model`` with each of ``LONE_DISCOUNTS`` on prepared batches
+    (name -> preparation, gold labels)."""
+    figures = np.zeros((len(LONE_DISCOUNTS), len(days)))
+    shortfalls = np.zeros((len(LONE_DISCOUNTS), len(days)))
+    for column, (name, (prepared, gold)) in enumerate(days.items()):
+        for row, labels in enumerate(labels_by_discount(prepared, model, LONE_DISCOUNTS)):
+            precision, _, f1 = bcubed(labels, gold)
+            figures[row, column] = precision if name == SPARSE else f1
+            target = PRECISION_TARGETS.get(name, 0.90)
+            shortfalls[row, column] = max(0.0, target - precision)
+    return (figures.mean(axis=1) - shortfalls.sum(axis=1)).tolist()
 
 
 def fit_all(batches: dict[str, Labelled], params: GroupingParams) -> tuple[EvidenceModel, dict]:
@@ -258,6 +273,7 @@ def main() -> None:
         "bias": round(model.bias, 6),
         "merge_probability": model.merge_probability,
         "headline_shift": model.headline_shift,
+        "lone_discount": model.lone_discount,
         "fitted_on": sorted(batches),
         "fitted_by": "benchmarks/fit_evidence.py",
         **notes,

@@ -264,7 +264,9 @@ def _one_dealing(
         train = {name: part(name, False) for name in batches}
         test = {name: part(name, True) for name in batches}
         model, _ = fit_all(train, params)
-        line = [f"fold {f}: p={model.merge_probability} shift={model.headline_shift}"]
+        line = [
+            f"fold {f}: p={model.merge_probability} shift={model.headline_shift} lone={model.lone_discount}"
+        ]
         for name, batch in test.items():
             labels = group(batch.data.items, batch.vectors, params, model=model)
             results.setdefault(name, []).append(bcubed(labels, batch.data.gold))

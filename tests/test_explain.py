@@ -310,6 +310,39 @@ def test_days_apart_reads_in_words() -> None:
     )
 
 
+def test_one_item_against_a_story_of_three_shows_the_lone_bar_for_its_richness() -> None:
+    from aggregator.grouping.text import FULL_SUMMARY_WORDS
+
+    full = " ".join(f"word{k}" for k in range(FULL_SUMMARY_WORDS))
+    items = [Item(i, f"t{i}", full if i < 4 else "", "o", None, NOW) for i in range(6)]
+    prepared = features(items, np.eye(6, dtype=np.float32))
+    model = shipped_model().with_lone_discount(2.0)
+    reports = pair_evidence([0], [1, 2, 3], prepared, model)
+    # two full texts: the whole discount below the merge bar
+    expected = 1 / (1 + math.exp(-(model.threshold - 2.0)))
+    assert reports.lone_probability == pytest.approx(expected)
+    headlines = pair_evidence([4], [5, 1, 2], prepared, model)  # a third of the richness
+    assert headlines.lone_probability == pytest.approx(
+        1 / (1 + math.exp(-(model.threshold - 2.0 / 3)))
+    )
+    assert pair_evidence([0], [1, 2], prepared, model).lone_probability is None  # no story of 3
+    assert pair_evidence([0, 1], [2, 3, 4], prepared, model).lone_probability is None
+    assert (
+        pair_evidence(
+            [0], [1, 2, 3], prepared, shipped_model().with_lone_discount(0.0)
+        ).lone_probability
+        is None
+    )
+
+
+def test_the_cli_score_gives_the_lone_bar_where_there_is_one() -> None:
+    from aggregator.cli import _score
+
+    assert _score(_evidence(0.4)) == "p=0.40, joins from 0.30"
+    lone = _evidence(0.4, lone_probability=0.125)
+    assert _score(lone) == "p=0.40, joins from 0.30 (left alone, from 0.12)"
+
+
 # ---------------------------------------------------------------- names and numbers as written
 
 

@@ -573,3 +573,55 @@ def test_a_headline_shift_lowers_the_bar_for_headlines_only() -> None:
     assert shifted.score(headlines) == pytest.approx(model.score(headlines) + 1.5)
     assert shifted.score(full_texts) == pytest.approx(model.score(full_texts))
     assert shifted.headline_shift == model.headline_shift + 1.5
+
+
+def test_an_item_left_alone_joins_a_story_of_three_at_the_lower_lone_bar() -> None:
+    """Each lone item is about 0.4 similar to a story on average: below the merge bar (cosine
+    0.5), within a discount of 1.5 log-odds but not of 0.5. Only the first joins its story: the
+    second matches no member by itself, the third's story is a pair, the fourth is a headline
+    (no discount), and the fifth has another lone item as near as its story."""
+    from aggregator.grouping.evidence import EvidenceModel
+    from aggregator.grouping.text import FULL_SUMMARY_WORDS
+
+    e = np.eye(32)
+
+    def story(centre: int, spread: list[int]) -> list[np.ndarray]:
+        """A story's members: one on ``centre``, the others 0.8 along it (0.64-0.8 similar)."""
+        return [e[centre], *(0.8 * e[centre] + 0.6 * e[d] for d in spread)]
+
+    def near_one(centre: int, member: int, own: int) -> np.ndarray:
+        """0.6 similar to the member leaning to ``member``, 0.24-0.3 to the others."""
+        return 0.3 * e[centre] + 0.6 * e[member] + 0.74 * e[own]
+
+    uniform = 0.4 * e[1] + 0.13 * (e[9] + e[10]) + 0.89 * e[11]  # 0.4 similar to each member
+    fifth = near_one(4, 17, 18)
+    rows = [
+        *story(0, [6, 7]), near_one(0, 6, 8),
+        *story(1, [9, 10]), uniform,
+        *story(2, [12]), 0.3 * e[2] + 0.5 * e[12] + 0.81 * e[13],
+        *story(3, [14, 15]), near_one(3, 14, 16),
+        *story(4, [17, 19]), fifth, 0.45 * fifth + 0.89 * e[20],
+    ]  # fmt: skip
+    stories = [0, 0, 0, -1, 1, 1, 1, -1, 2, 2, -1, 3, 3, 3, -1, 4, 4, 4, -1, -1]
+    headline = [11 <= i <= 14 for i in range(len(rows))]
+
+    class Fixed:
+        def fit_predict(self, vectors, graph):
+            return np.array(stories)
+
+    summaries = [
+        "" if headline[i] else " ".join(f"w{i}x{k}" for k in range(FULL_SUMMARY_WORDS))
+        for i in range(len(rows))
+    ]
+    items = [item(i, f"t{i}", summaries[i], when=UNKNOWN_TIME) for i in range(len(rows))]
+    weights = tuple(10.0 if name == "cosine" else 0.0 for name in FEATURES)
+    model = EvidenceModel(weights, bias=-5.0, merge_probability=0.5)  # joins from cosine 0.5
+
+    def labels(discount: float) -> list[int]:
+        model_with = model.with_lone_discount(discount)
+        return group(items, unit(*rows), clusterer=Fixed(), model=model_with).tolist()
+
+    apart = [0, 0, 0, 1, 2, 2, 2, 3, 4, 4, 5, 6, 6, 6, 7, 8, 8, 8, 9, 10]
+    assert labels(0.0) == apart
+    assert labels(0.5) == apart
+    assert labels(1.5) == [0, 0, 0, 0, *(x - 1 for x in apart[4:])]

@@ -8,7 +8,9 @@ Stages, one module each:
 3. ``clusterers``: HDBSCAN over that graph finds dense fragments. A fragment stands only when its
    members pass the evidence test among themselves; otherwise its items start alone.
 4. ``merge``: near-duplicates (word-shingle Jaccard) join as copies; then average-link merging
-   along graph edges joins the groups whose evidence clears the threshold, best first.
+   along graph edges joins the groups whose evidence clears the threshold, best first; last, an
+   item left alone joins its likeliest story of three or more at a lower bar, when one of the
+   story's members backs it and no other neighbour comes as near.
 5. ``evidence``: the "same event" score of two groups, a logistic model over a few named signals
    (cosine, shared words, shared and conflicting names and numbers, time apart, same outlet),
    fitted by ``benchmarks/fit_evidence.py``. Every fragment and every merge passes the same
@@ -28,7 +30,7 @@ import numpy as np
 from aggregator.grouping.clusterers import CLUSTERERS, Clusterer, make_clusterer
 from aggregator.grouping.evidence import EvidenceModel, inner_features, members, shipped_model
 from aggregator.grouping.graph import NeighbourGraph, knn_graph, normalise
-from aggregator.grouping.merge import DisjointSets, Merger, near_duplicate_pairs
+from aggregator.grouping.merge import DisjointSets, LoneJoin, Merger, near_duplicate_pairs
 from aggregator.grouping.text import (
     UNKNOWN_TIME,
     BatchText,
@@ -51,6 +53,7 @@ __all__ = [
     "group_prepared",
     "jaccard",
     "knn_graph",
+    "labels_by_discount",
     "labels_of",
     "normalise",
     "shingle_sets",
@@ -187,8 +190,34 @@ def group_prepared(
 def labels_of(prepared: Prepared, evidence: EvidenceModel) -> np.ndarray:
     """The story labels of a prepared batch under ``evidence``. Nothing ``prepare`` makes depends
     on the evidence model, so fitting scores many models on one preparation."""
-    groups = merge_pass(prepared, Merger(prepared.unit, prepared.batch, evidence))
-    return _number(groups, len(prepared.unit))
+    return labels_by_discount(prepared, evidence, [evidence.lone_discount])[0]
+
+
+def labels_by_discount(
+    prepared: Prepared, evidence: EvidenceModel, discounts: Sequence[float]
+) -> list[np.ndarray]:
+    """``labels_of`` for each of several ``lone_discount`` values, merging once (for fitting)."""
+    merger = Merger(prepared.unit, prepared.batch, evidence)
+    merge_pass(prepared, merger)
+    joins = merger.lone_joins(max(discounts, default=0.0))
+    return [
+        _number(
+            _with_lone_joined(merger.items, joins, evidence.with_lone_discount(d)),
+            len(prepared.unit),
+        )
+        for d in discounts
+    ]
+
+
+def _with_lone_joined(
+    groups: dict[int, list[int]], joins: list[LoneJoin], evidence: EvidenceModel
+) -> list[list[int]]:
+    """The groups, each lone item that clears the lone bar joined to its story."""
+    joined = dict(groups)
+    for join in joins:
+        if join.joins(evidence):
+            joined[join.story] = joined[join.story] + joined.pop(join.lone)
+    return list(joined.values())
 
 
 @contextmanager

@@ -26,7 +26,9 @@ look-ups however large the groups are:
 A logistic regression (scikit-learn) fitted on labelled pairs turns them into a probability;
 ``benchmarks/fit_evidence.py`` fits the weights shipped in ``evidence_weights.json``. It then
 lowers the bar for headline-only pairs (``headline_shift``), because the pair fit sets one bar
-for headlines and full texts alike, while grouping scores better with a lower one for headlines.
+for headlines and full texts alike, while grouping scores better with a lower one for headlines;
+and it chooses how much lower the bar is for an item left alone once merging ends to join a
+story of several (``lone_discount``, see ``merge.LoneJoin``).
 """
 
 from __future__ import annotations
@@ -75,6 +77,9 @@ class EvidenceModel:
     bias: float
     merge_probability: float
     headline_shift: float = 0.0  # already in ``weights`` and ``bias``; kept to report it
+    lone_discount: float = 0.0
+    """Log-odds below the merge bar at which an item left alone once merging ends still joins
+    its likeliest story of at least ``merge.STORY_SIZE`` items (0: no lower bar)."""
 
     @property
     def threshold(self) -> float:
@@ -94,6 +99,9 @@ class EvidenceModel:
         if probability is None:
             return self
         return replace(self, merge_probability=probability)
+
+    def with_lone_discount(self, discount: float) -> EvidenceModel:
+        return replace(self, lone_discount=discount)
 
     def with_headline_shift(self, shift: float) -> EvidenceModel:
         """``shift`` log-odds more evidence for two headline-only items, none for two full texts:
@@ -121,6 +129,7 @@ def shipped_model() -> EvidenceModel:
         data["bias"],
         data["merge_probability"],
         data.get("headline_shift", 0.0),
+        data.get("lone_discount", 0.0),
     )
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from aggregator.grouping.evidence import FEATURES, EvidenceModel, members, pair_features
 from aggregator.grouping.graph import knn_graph, normalise
+from aggregator.grouping.merge import STORY_SIZE
 from aggregator.grouping.text import BatchText, batch_text, clean_text, numbers_in
 from aggregator.models import Item
 from aggregator.text import plural
@@ -93,6 +94,9 @@ class PairEvidence:
     numbers_only_a: tuple[str, ...]  # conflicting numbers of one kind, most salient first
     numbers_only_b: tuple[str, ...]
     days_apart: float | None
+    # for one item against a story of at least merge.STORY_SIZE: the lower bar at which it joins
+    # if it is left alone, one member backs it and nothing else comes as near (None: no such bar)
+    lone_probability: float | None = None
 
     @property
     def joins(self) -> bool:
@@ -199,7 +203,17 @@ def pair_evidence(
         numbers_only_a=numbers_a,
         numbers_only_b=numbers_b,
         days_apart=max(0.0, max(a.first, b.first) - min(a.last, b.last)) if known else None,
+        lone_probability=_lone_probability(len(side_a), len(side_b), values, model),
     )
+
+
+def _lone_probability(
+    size_a: int, size_b: int, values: Sequence[float], model: EvidenceModel
+) -> float | None:
+    if model.lone_discount <= 0 or size_a != 1 or size_b < STORY_SIZE:
+        return None
+    bar = model.threshold - model.lone_discount * values[FEATURES.index("full_text")]
+    return 1 / (1 + math.exp(-bar))
 
 
 # ---------------------------------------------------------------- names as written

@@ -4,12 +4,15 @@ every merge must pass the evidence model's absolute test."""
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import repeat
 
 import numpy as np
 
 from aggregator.grouping.evidence import (
+    FEATURES,
     STATS,
     EvidenceModel,
     Members,
@@ -65,6 +68,39 @@ def near_duplicate_pairs(
         if a < b and sets[a] != sets[b] and jaccard(sets[a], sets[b]) >= threshold:
             pairs.append((a, b))
     return pairs
+
+
+@dataclass(frozen=True)
+class LoneJoin:
+    """An item left alone once merging ends, the story it most likely belongs to, and the
+    evidence of its other neighbours (groups of any size) that might clear the lone bar."""
+
+    lone: int  # its group
+    story: int
+    log_odds: float
+    full_text: float  # the pair's richness: 0 for a headline and a story of headlines
+    rivals: tuple[tuple[float, float], ...] = ()  # other neighbours' (log_odds, full_text)
+    member_support: float = math.inf  # the best evidence with one of the story's nearest members
+
+    def joins(self, model: EvidenceModel) -> bool:
+        """At the lone bar: ``lone_discount`` log-odds below the merge bar for full texts, as
+        much less as the pair is richer (a lone headline says too little to pick one of the
+        broad stories around it; a full report still names its event further down), if one of
+        the story's members backs it at the merge bar by itself, and if no other neighbour
+        clears the lower bar too (a post among many alike stays alone)."""
+        threshold, discount = model.threshold, model.lone_discount
+        return (
+            self.log_odds >= threshold - discount * self.full_text
+            and self.member_support >= threshold
+            and all(score < threshold - discount * rich for score, rich in self.rivals)
+        )
+
+
+# The members of a story nearest to a lone item, of which one must back it at the merge bar.
+SUPPORT_MEMBERS = 3
+# A story that at least this many items agree on (a pair may itself be a wrong merge) takes in
+# an item left alone at the lower bar of ``EvidenceModel.lone_discount``.
+STORY_SIZE = 3
 
 
 class Merger:
@@ -142,15 +178,21 @@ class Merger:
         above the threshold."""
         if not len(sums):
             return
-        rows_a = np.fromiter(map(self._row.__getitem__, lows), dtype=np.int64, count=len(sums))
-        rows_b = np.fromiter(map(self._row.__getitem__, highs), dtype=np.int64, count=len(sums))
-        dots = self._dots(rows_a, rows_b)
-        features = feature_rows(self._stats[rows_a], self._stats[rows_b], dots, sums)
-        scores = self.model.scores(features)
+        scores = self._scores(lows, highs, sums)
         passing = np.flatnonzero(scores >= self.threshold)
         heap, push = self.heap, heapq.heappush
         for k, score in zip(passing.tolist(), scores[passing].tolist(), strict=True):
             push(heap, (-score, lows[k], highs[k]))
+
+    def _scores(self, lows: Sequence[int], highs: Sequence[int], sums: np.ndarray) -> np.ndarray:
+        """The evidence (log-odds) of pairs of current groups, with their sums."""
+        return self.model.scores(self._features(lows, highs, sums))
+
+    def _features(self, lows: Sequence[int], highs: Sequence[int], sums: np.ndarray) -> np.ndarray:
+        rows_a = np.fromiter(map(self._row.__getitem__, lows), dtype=np.int64, count=len(sums))
+        rows_b = np.fromiter(map(self._row.__getitem__, highs), dtype=np.int64, count=len(sums))
+        dots = self._dots(rows_a, rows_b)
+        return feature_rows(self._stats[rows_a], self._stats[rows_b], dots, sums)
 
     def _dots(self, rows_a: np.ndarray, rows_b: np.ndarray) -> np.ndarray:
         """Dot products of the vector sums in rows ``rows_a[k]`` and ``rows_b[k]``, a thousand
@@ -186,6 +228,83 @@ class Merger:
                 self._merge(a, b, next_id)
                 next_id += 1
         return list(self.items.values())
+
+    def lone_joins(self, discount: float) -> list[LoneJoin]:
+        """Once merging has ended: for each group of one item, its neighbouring story of at least
+        ``STORY_SIZE`` items with the most evidence, with the evidence of its other neighbours
+        (any group); only those that a ``discount`` up to the given one could join.
+
+        Average linkage holds a story's spread against a late report: a report that opens
+        differently (a follow-up, a columnist's aside) scores lower against the many members it
+        shares little with, though it matches one of them and nothing else comes near it.
+        """
+        if discount <= 0:  # a lone item clearing the merge bar itself would have merged
+            return []
+        groups, links = self.groups, self.links
+        # from the stories' side: they are far fewer than the lone items, and both hold a link
+        to_stories = [
+            (other, gid, row)
+            for gid, g in groups.items()
+            if g.size >= STORY_SIZE
+            for other, row in links[gid].items()
+            if other in groups and groups[other].size == 1
+        ]
+        story: dict[int, tuple[int, float, float]] = {}  # lone -> best story, its evidence
+        for (gid, other, _), (score, full_text) in zip(
+            to_stories, self._scored(to_stories), strict=True
+        ):
+            if gid not in story or score > story[gid][1]:
+                story[gid] = (other, score, full_text)
+        bar = self.model.threshold - discount  # at full richness: the lowest bar
+        candidates = [gid for gid, (_, score, _) in story.items() if score >= bar]
+        to_rivals = [
+            (gid, other, row)
+            for gid in candidates
+            for other, row in links[gid].items()
+            if other in groups and other != story[gid][0]
+        ]
+        rivals: dict[int, list[tuple[float, float]]] = {gid: [] for gid in candidates}
+        for (gid, _, _), (score, full_text) in zip(to_rivals, self._scored(to_rivals), strict=True):
+            if score >= bar:
+                rivals[gid].append((score, full_text))
+        support = self._member_support([(self.items[gid][0], story[gid][0]) for gid in candidates])
+        return [
+            LoneJoin(gid, *story[gid], tuple(rivals[gid]), backed)
+            for gid, backed in zip(candidates, support, strict=True)
+        ]
+
+    def _scored(self, pairs: list[tuple[int, int, int]]) -> list[tuple[float, float]]:
+        """The evidence and richness of (group, group, row of their sums) triples."""
+        if not pairs:
+            return []
+        lows, highs, rows = zip(*pairs, strict=True)
+        features = self._features(lows, highs, self._sums[list(rows)])
+        scores = self.model.scores(features).tolist()
+        return list(zip(scores, features[:, FEATURES.index("full_text")].tolist(), strict=True))
+
+    def _member_support(self, pairs: list[tuple[int, int]]) -> list[float]:
+        """For (item, story) pairs: the item's best evidence with one of the story's
+        ``SUPPORT_MEMBERS`` members nearest to it, each pair of items scored alone."""
+        if not pairs:
+            return []
+        unit, items, owner, singles_a, singles_b = self.unit, self.items, [], [], []
+        for k, (item, story) in enumerate(pairs):
+            story_items = items[story]
+            near = np.argsort(-(unit[story_items] @ unit[item]), kind="stable")[:SUPPORT_MEMBERS]
+            for m in near.tolist():
+                owner.append(k)
+                singles_a.append([item])
+                singles_b.append([story_items[m]])
+        sums = self.batch.matrix.pair_sums(singles_a, singles_b)
+        stats_a = np.array([stats_of(g) for g in members_of_groups(singles_a, unit, self.batch)])
+        stats_b = np.array([stats_of(g) for g in members_of_groups(singles_b, unit, self.batch)])
+        flat_a = [i for (i,) in singles_a]
+        flat_b = [i for (i,) in singles_b]
+        dots = np.einsum("ij,ij->i", unit[flat_a], unit[flat_b]).astype(np.float64)
+        scores = self.model.scores(feature_rows(stats_a, stats_b, dots, sums))
+        best = np.full(len(pairs), -np.inf)
+        np.maximum.at(best, np.asarray(owner), scores)
+        return best.tolist()
 
     def accept(self, a: int, b: int) -> bool:
         """Whether the best pair left merges (it does: it cleared the threshold)."""
