@@ -103,6 +103,12 @@ class EvidenceModel:
     def with_lone_discount(self, discount: float) -> EvidenceModel:
         return replace(self, lone_discount=discount)
 
+    def lone_bar(self, full_text: float) -> float:
+        """The log-odds from which an item left alone joins a story (``merge.LoneJoin``): the
+        whole discount below the merge bar for two full texts, none for two headlines (whose bar
+        the headline shift already lowers), in proportion for a pair in between."""
+        return self.threshold - self.lone_discount * full_text
+
     def with_headline_shift(self, shift: float) -> EvidenceModel:
         """``shift`` log-odds more evidence for two headline-only items, none for two full texts:
         the bias rises by ``shift`` and the weight of ``full_text`` (the pair's mean richness: 0

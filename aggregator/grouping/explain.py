@@ -212,7 +212,7 @@ def _lone_probability(
 ) -> float | None:
     if model.lone_discount <= 0 or size_a != 1 or size_b < STORY_SIZE:
         return None
-    bar = model.threshold - model.lone_discount * values[FEATURES.index("full_text")]
+    bar = model.lone_bar(values[FEATURES.index("full_text")])
     return 1 / (1 + math.exp(-bar))
 
 

@@ -4,7 +4,6 @@ every merge must pass the evidence model's absolute test."""
 from __future__ import annotations
 
 import heapq
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -79,20 +78,18 @@ class LoneJoin:
     story: int
     log_odds: float
     full_text: float  # the pair's richness: 0 for a headline and a story of headlines
-    rivals: tuple[tuple[float, float], ...] = ()  # other neighbours' (log_odds, full_text)
-    member_support: float = math.inf  # the best evidence with one of the story's nearest members
+    rivals: tuple[tuple[float, float], ...]  # other neighbours' (log_odds, full_text)
+    member_support: float  # the best evidence with one of the story's nearest members
 
     def joins(self, model: EvidenceModel) -> bool:
-        """At the lone bar: ``lone_discount`` log-odds below the merge bar for full texts, as
-        much less as the pair is richer (a lone headline says too little to pick one of the
-        broad stories around it; a full report still names its event further down), if one of
-        the story's members backs it at the merge bar by itself, and if no other neighbour
-        clears the lower bar too (a post among many alike stays alone)."""
-        threshold, discount = model.threshold, model.lone_discount
+        """At the model's ``lone_bar`` for the pair's richness (a lone headline says too little
+        to pick one of the broad stories around it; a full report still names its event further
+        down), if one of the story's members backs it at the merge bar by itself, and if no
+        other neighbour clears the lower bar too (a post among many alike stays alone)."""
         return (
-            self.log_odds >= threshold - discount * self.full_text
-            and self.member_support >= threshold
-            and all(score < threshold - discount * rich for score, rich in self.rivals)
+            self.log_odds >= model.lone_bar(self.full_text)
+            and self.member_support >= model.threshold
+            and all(score < model.lone_bar(rich) for score, rich in self.rivals)
         )
 
 
@@ -178,17 +175,14 @@ class Merger:
         above the threshold."""
         if not len(sums):
             return
-        scores = self._scores(lows, highs, sums)
+        scores = self.model.scores(self._features(lows, highs, sums))
         passing = np.flatnonzero(scores >= self.threshold)
         heap, push = self.heap, heapq.heappush
         for k, score in zip(passing.tolist(), scores[passing].tolist(), strict=True):
             push(heap, (-score, lows[k], highs[k]))
 
-    def _scores(self, lows: Sequence[int], highs: Sequence[int], sums: np.ndarray) -> np.ndarray:
-        """The evidence (log-odds) of pairs of current groups, with their sums."""
-        return self.model.scores(self._features(lows, highs, sums))
-
     def _features(self, lows: Sequence[int], highs: Sequence[int], sums: np.ndarray) -> np.ndarray:
+        """The signals of pairs of current groups, with their sums."""
         rows_a = np.fromiter(map(self._row.__getitem__, lows), dtype=np.int64, count=len(sums))
         rows_b = np.fromiter(map(self._row.__getitem__, highs), dtype=np.int64, count=len(sums))
         dots = self._dots(rows_a, rows_b)
