@@ -193,7 +193,7 @@ def pair_evidence(
         _title_numbers(side_a, batch) | _title_numbers(side_b, batch),
     )
     return PairEvidence(
-        probability=1 / (1 + math.exp(-score)),
+        probability=_probability(score),
         merge_probability=model.merge_probability,
         bias=float(model.bias),
         signals=signals,
@@ -212,8 +212,11 @@ def _lone_probability(
 ) -> float | None:
     if model.lone_discount <= 0 or size_a != 1 or size_b < STORY_SIZE:
         return None
-    bar = model.lone_bar(values[FEATURES.index("full_text")])
-    return 1 / (1 + math.exp(-bar))
+    return _probability(model.lone_bar(values[FEATURES.index("full_text")]))
+
+
+def _probability(log_odds: float) -> float:
+    return 1 / (1 + math.exp(-log_odds))
 
 
 # ---------------------------------------------------------------- names as written

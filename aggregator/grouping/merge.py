@@ -249,7 +249,7 @@ class Merger:
         ):
             if gid not in story or score > story[gid][1]:
                 story[gid] = (other, score, full_text)
-        bar = self.model.threshold - discount  # at full richness: the lowest bar
+        bar = self.model.with_lone_discount(discount).lone_bar(1.0)  # full richness: the lowest
         candidates = [gid for gid, (_, score, _) in story.items() if score >= bar]
         to_rivals = [
             (gid, other, row)
