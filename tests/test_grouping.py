@@ -344,6 +344,60 @@ def test_spun_copy_with_page_junk_joins_the_original(embed):
 
 
 @pytest.mark.model
+def test_a_follow_up_that_one_report_backs_joins_the_story_and_a_post_on_the_subject_does_not(
+    embed,
+):
+    """A next-day report from the wreck shares little with two of the three first reports (on
+    average below the merge bar) but much with the third: it joins the story only at the lone
+    bar. A post about ferry fares near the story, which no report backs, stays apart."""
+    texts = [
+        (
+            "Ferry sinks off Lesbos, 14 missing",
+            "A passenger ferry carrying 212 people sank off the Greek island of Lesbos early on "
+            "Sunday after striking rocks in heavy seas, the coast guard said. Rescuers pulled 198 "
+            "people from the water and 14 remain missing, officials said, as helicopters and "
+            "fishing boats joined the search.",
+        ),
+        (
+            "Greek ferry with 212 aboard goes down near Lesbos",
+            "Rescue crews searched the Aegean on Sunday for 14 people missing after a ferry with "
+            "212 passengers and crew capsized in a storm near Lesbos, Greece's coast guard said. "
+            "Most of those aboard were rescued by fishing boats and air force helicopters in rough "
+            "seas overnight.",
+        ),
+        (
+            "Coast guard: 198 rescued after Lesbos ferry sinking",
+            "Greece's coast guard said 198 people were rescued and 14 were still missing after a "
+            "ferry struck rocks and sank off Lesbos on Sunday. Navy divers were sent to the wreck, "
+            "and relatives of the missing waited on the quay at Mytilene as the owner said the "
+            "captain had reported engine trouble.",
+        ),
+        (
+            "Divers reach sunken Lesbos ferry as relatives keep vigil",
+            "Navy divers reached the wreck of the ferry that went down off Lesbos and began "
+            "searching its lower decks on Monday, while relatives of the missing kept vigil on the "
+            "quay at Mytilene. The ship's owner said the captain had reported engine trouble "
+            "shortly before it struck the rocks.",
+        ),
+        (
+            "Ferry operators raise Aegean fares for summer",
+            "Greek ferry companies will raise fares on Aegean routes to islands including Lesbos "
+            "and Chios from June, citing fuel costs and new safety rules, an industry group said "
+            "on Monday. Passenger numbers to the islands rose last year as tourism recovered, the "
+            "coast guard's figures show.",
+        ),
+    ]
+    items = [item(i, t, s, outlet=f"outlet{i}") for i, (t, s) in enumerate(texts)]
+    vectors = embed([embedding_text(i.title, i.summary) for i in items])
+    model = shipped_model()
+    assert model.lone_discount > 0
+    assert group(items, vectors).tolist() == [0, 0, 0, 0, 1]
+    # without the lone bar the follow-up stays apart
+    alone = group(items, vectors, model=model.with_lone_discount(0.0)).tolist()
+    assert alone == [0, 0, 0, 1, 2]
+
+
+@pytest.mark.model
 def test_scraped_page_after_boilerplate_stripping_joins_the_wire_reports(embed):
     """A republisher's spun copy wrapped in a weather widget, shop button, ad markers and a
     comment form, stored as the store stores summaries (boilerplate stripped), joins three
