@@ -129,6 +129,8 @@ def test_model_key_names_everything_that_changes_vectors(
     keys = {onnx_int8.model_key, torch_cpu.model_key, fp32.model_key, short.model_key}
     assert len(keys) == 4
     assert load_embedder("all-MiniLM-L6-v2", backend="onnx").model_key == onnx_int8.model_key
+    # A new export recipe makes new vectors: stored ones must not be taken for them.
+    assert f"|onnx-int8-r{embed._ONNX_RECIPE}|tok112" in onnx_int8.model_key
 
 
 @pytest.mark.model
@@ -159,6 +161,24 @@ def test_a_second_load_reuses_the_export(
     assert again.model_key == onnx_int8.model_key
     assert (export / "model-int8.onnx").stat().st_mtime_ns == mtime
     assert [p.name for p in (cache_dir / "onnx").iterdir()] == [export.name]  # no temp left
+
+
+@pytest.mark.model
+def test_int8_weights_fit_in_seven_bits(onnx_int8: Embedder, cache_dir: Path) -> None:
+    """uint8 x int8 pairs then sum within int16 (2 x 255 x 64 = 32,640), so CPUs without VNNI
+    do not saturate."""
+    import onnx
+    from onnx import numpy_helper
+
+    (export,) = [p for p in (cache_dir / "onnx").iterdir() if not p.name.startswith(".")]
+    model = onnx.load(str(export / "model-int8.onnx"))
+    weights = [
+        numpy_helper.to_array(t)
+        for t in model.graph.initializer
+        if t.data_type == onnx.TensorProto.INT8
+    ]
+    assert len(weights) >= 36  # six layers, six MatMuls each
+    assert max(int(np.abs(w.astype(np.int16)).max()) for w in weights) <= 64
 
 
 @pytest.mark.model
