@@ -470,6 +470,16 @@ def _export_to_cache(model_dir: Path, dest: Path) -> None:
                 raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    _remove_superseded_exports(dest)
+
+
+def _remove_superseded_exports(dest: Path) -> None:
+    """This model's exports by another recipe (``<fingerprint>-r<N>``): no release reads them
+    once the recipe changed, and each holds about 140 MB. Another model's exports stay."""
+    fingerprint = dest.name.rsplit("-r", 1)[0]
+    for path in dest.parent.glob(f"{fingerprint}-r*"):
+        if path != dest and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _remove_abandoned_exports(folder: Path) -> None:
