@@ -12,6 +12,7 @@ from aggregator.grouping.text import (
     SEGMENTS,
     UNKNOWN_TIME,
     BatchText,
+    _lead_and_all_numbers,
     batch_text,
     clean_text,
     embedding_text,
@@ -216,6 +217,15 @@ def test_numbers_come_from_the_whole_text_and_short_summaries_count_in_part():
 def test_numbers_leave_out_dates_and_clock_times(text: str, numbers: set[str]) -> None:
     # when a report was written is no fact of the event: two reports of one event differ there
     assert numbers_in(text) == numbers
+
+
+def test_lead_numbers_are_read_with_the_words_after_the_lead() -> None:
+    text = "Quake of 6.1 kills 40 on 5 September near Van; 2,000 homes lost"
+    lead = text[: text.index(" September")]
+    lead_numbers, numbers = _lead_and_all_numbers(lead, text)
+    assert numbers == numbers_in(text) == {"6.1", "40", "2,000"}
+    assert lead_numbers == {"6.1", "40"}  # "5" is the day of a date, cut from its month
+    assert _lead_and_all_numbers("Quake of 7.2", text) == ({"7.2"}, numbers)  # not its start
 
 
 def test_near_duplicate_pairs_threshold():

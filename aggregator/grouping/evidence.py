@@ -171,7 +171,6 @@ class Members:
     first: float  # earliest known time (days), +inf when none is known
     last: float  # latest known time (days), -inf when none is known
     indexes: list[int]
-    with_terms: int  # members with any content word (each contributes a unit vector)
     with_lead_names: int
     # the members' text rows' overlaps with themselves, per segment of the text matrix, summed
     # (for names: the rarity weights of the members' names)
@@ -193,7 +192,6 @@ class Members:
         self.first = min(self.first, other.first)
         self.last = max(self.last, other.last)
         self.indexes.extend(other.indexes)
-        self.with_terms += other.with_terms
         self.with_lead_names += other.with_lead_names
         self.totals = self.totals + other.totals
         self.with_lead_numbers += other.with_lead_numbers
@@ -211,7 +209,6 @@ def members(indexes: Sequence[int], unit: np.ndarray, batch: BatchText) -> Membe
         first=min(days, default=math.inf),
         last=max(days, default=-math.inf),
         indexes=rows,
-        with_terms=sum(1 for t in texts if t.terms),
         with_lead_names=sum(1 for t in texts if t.lead_names),
         totals=totals,
         with_lead_numbers=sum(1 for t in texts if t.lead_numbers),
@@ -233,15 +230,14 @@ def members_of_groups(
             (
                 t.richness,
                 t.day,
-                bool(t.terms),
                 bool(t.lead_names),
                 bool(t.lead_numbers),
             )
             for t in map(texts.__getitem__, flat.tolist())
         ],
         dtype=np.float64,
-    ).reshape(len(flat), 5)
-    richness, _, with_terms, with_lead, with_lead_numbers = np.add.reduceat(
+    ).reshape(len(flat), 4)
+    richness, _, with_lead, with_lead_numbers = np.add.reduceat(
         np.where(np.isnan(per_item), 0.0, per_item), starts
     ).T
     known = ~np.isnan(per_item[:, 1])
@@ -257,7 +253,6 @@ def members_of_groups(
             first=float(first[k]),
             last=float(last[k]),
             indexes=indexes,
-            with_terms=int(with_terms[k]),
             with_lead_names=int(with_lead[k]),
             totals=totals[k],
             with_lead_numbers=int(with_lead_numbers[k]),
@@ -435,7 +430,7 @@ def inner_features(g: Members, batch: BatchText, sums: CrossSums | None = None) 
         _values(
             (float(g.vector_sum @ g.vector_sum) - n) / pairs,
             g.richness_sum / n,
-            (sums[Segment.WORDS] - g.with_terms) / pairs,
+            others[Segment.WORDS] / pairs,
             others[Segment.NAMES] / pairs,
             _share_missing(shared_lead, missing_lead) * _both(g.with_lead_names, n),
             others[Segment.NUMBERS] / pairs,

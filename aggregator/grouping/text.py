@@ -281,9 +281,26 @@ _STAMP_REACH = 16  # a stamp reaches this far from its number ("th of September"
 def numbers_in(text: str) -> frozenset[str]:
     """The numbers a text gives (scores, magnitudes, amounts, counts, years), leaving out the
     days of dates and clock times."""
+    return frozenset(m.group() for m in _numbers_kept(text))
+
+
+def _lead_and_all_numbers(lead: str, text: str) -> tuple[frozenset[str], frozenset[str]]:
+    """``numbers_in`` of an item's lead and of its whole text, reading the text once where the
+    lead is its start: the lead's numbers are those that end within it (a day the text's next
+    words make a date, "5 | September", is a date's day in the lead too)."""
+    if not text.startswith(lead):
+        return numbers_in(lead), numbers_in(text)
+    kept = _numbers_kept(text)
+    return (
+        frozenset(m.group() for m in kept if m.end() <= len(lead)),
+        frozenset(m.group() for m in kept),
+    )
+
+
+def _numbers_kept(text: str) -> list[re.Match[str]]:
     found = list(_NUMBER.finditer(text))
     if not found:
-        return frozenset()
+        return []
     # every stamp lies beside a number: looking for them only there is 7x faster than a scan
     # of the whole text, which tries the month names at every position
     stamps: list[tuple[int, int]] = []
@@ -299,14 +316,14 @@ def numbers_in(text: str) -> frozenset[str]:
         if number is not None:
             start, end = number.start(), number.end()
     # numbers and stamps both come in text order: one sweep drops the numbers a stamp covers
-    kept: list[str] = []
+    kept: list[re.Match[str]] = []
     k = 0
     for m in found:
         while k < len(stamps) and stamps[k][1] <= m.start():
             k += 1
         if k == len(stamps) or stamps[k][0] >= m.end():
-            kept.append(m.group())
-    return frozenset(kept)
+            kept.append(m)
+    return kept
 
 
 _UNKNOWN_OUTLETS = frozenset(["", "unknown"])
@@ -533,13 +550,14 @@ def batch_text(items: Sequence[Item]) -> BatchText:
     ]
     rarity = _rarity(content)
     name_weight = _rarity(names)
+    numbers = [_lead_and_all_numbers(lead, text) for lead, text in zip(leads, whole, strict=True)]
     texts = [
         ItemText(
             tokens=tokens[k],
             names=names[k],
             lead_names=lead_names[k],
-            numbers=numbers_in(whole[k]),
-            lead_numbers=numbers_in(leads[k]),
+            numbers=numbers[k][1],
+            lead_numbers=numbers[k][0],
             terms=content[k],
             richness=min(1.0, _word_count(parts[k][1]) / FULL_SUMMARY_WORDS),
             day=_day(item),
