@@ -475,10 +475,11 @@ def _export_to_cache(model_dir: Path, dest: Path) -> None:
 
 def _remove_superseded_exports(dest: Path) -> None:
     """This model's exports by another recipe (``<fingerprint>-r<N>``): no release reads them
-    once the recipe changed, and each holds about 140 MB. Another model's exports stay."""
+    once the recipe changed, and each holds about 140 MB. Another model's exports stay, and so
+    does any folder without the ``meta.json`` an export writes (not ours to delete)."""
     fingerprint = dest.name.rsplit("-r", 1)[0]
     for path in dest.parent.glob(f"{fingerprint}-r*"):
-        if path != dest and path.is_dir():
+        if path != dest and (path / "meta.json").is_file():
             shutil.rmtree(path, ignore_errors=True)
 
 

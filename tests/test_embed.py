@@ -311,14 +311,15 @@ def test_an_export_by_a_new_recipe_removes_this_models_older_exports(
     onnx = tmp_path / "onnx"
     for name in ("abc-r1", "abc-r2", "other-r1"):
         (onnx / name).mkdir(parents=True)
-        (onnx / name / "model-int8.onnx").write_bytes(b"x")
+        (onnx / name / "meta.json").write_text("{}")
+    (onnx / "abc-rough-notes").mkdir()  # the user's own folder: no export's meta.json
 
     def fake_export(model_dir: Path, out_dir: Path) -> None:
         (out_dir / "meta.json").write_text("{}")
 
     monkeypatch.setattr(embed, "export_onnx", fake_export)
     embed._export_to_cache(tmp_path / "model", onnx / "abc-r3")
-    assert sorted(os.listdir(onnx)) == ["abc-r3", "other-r1"]
+    assert sorted(os.listdir(onnx)) == ["abc-r3", "abc-rough-notes", "other-r1"]
 
 
 def test_cache_root_honours_the_override(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
