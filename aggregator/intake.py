@@ -29,7 +29,7 @@ class NewItem:
     canonical_link: str | None  # identity across feeds: the same article through two feeds
     link: str | None
     title: str
-    summary: str  # page junk already stripped
+    summary: str  # page junk already stripped (the feed's template by the parser)
     outlet: str
     published: datetime | None  # None when missing or implausible
     first_seen: datetime

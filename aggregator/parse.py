@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -38,6 +39,7 @@ from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import _urljoin
 
+from aggregator.boilerplate import strip_feed_templates
 from aggregator.models import ParsedEntry, ParsedFeed
 
 SUMMARY_MAX_CHARS = 2_000
@@ -68,11 +70,24 @@ class NotAFeedError(FeedParseError):
 
 def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> ParsedFeed:
     """Parse an RSS/Atom document or a JSON Feed fetched from `url` (served with
-    `content_type`).
+    `content_type`). Entry summaries come without the text the feed wraps around every one
+    of them (`strip_feed_templates`: found here, where all of one document's entries are).
 
     Raises NotAFeedError for an HTML page with a feed link, FeedParseError for anything else
     that is not a feed.
     """
+    feed = _parse_document(body, url=url, content_type=content_type)
+    summaries = strip_feed_templates([(entry.title, entry.summary) for entry in feed.entries])
+    if all(s is entry.summary for s, entry in zip(summaries, feed.entries, strict=True)):
+        return feed
+    entries = tuple(
+        entry if summary is entry.summary else replace(entry, summary=summary)
+        for entry, summary in zip(feed.entries, summaries, strict=True)
+    )
+    return replace(feed, entries=entries)
+
+
+def _parse_document(body: bytes, *, url: str, content_type: str | None) -> ParsedFeed:
     if not body.strip():
         raise FeedParseError("empty body")
     if _looks_like_json(body, content_type):

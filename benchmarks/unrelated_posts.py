@@ -10,7 +10,9 @@ long descriptions of installed Debian packages (library, -dev, -doc and similar 
 repeated texts left out), each posted by the "blog" of its section on a random day of two years.
 It prints the B-cubed precision of grouping them (the target for real feeds is 0.95), the same
 with every post dated one day (no help from time), the pairs it joins (often one program's
-variants: arguably one story), and the labelled files as one busy day with the posts mixed in.
+variants: arguably one story), the labelled quiet day (one item per story) as one feed that
+wraps its summaries in a template (a blog's footer naming the post; an aggregator's link
+posts) as fetched and as intake stores it, and the labelled files as one busy day with the posts mixed in.
 """
 
 from __future__ import annotations
@@ -19,17 +21,21 @@ import argparse
 import random
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fit_evidence import FILES, combined, load
+from fit_evidence import FILES, SPARSE, Labelled, combined, load
 from quality import cached, load_embed
 
+from aggregator.boilerplate import strip_feed_templates
 from aggregator.evaluate import bcubed
 from aggregator.grouping import embedding_text, group
 from aggregator.models import Item
@@ -67,6 +73,59 @@ def package_posts(seed: int = 7) -> tuple[list[Item], list[str]]:
     return posts, names
 
 
+def quiet_day_in_templates(quiet: Labelled, embed: Callable[[list[str]], Any]) -> None:
+    """The labelled quiet day (one item per story) as one feed that wraps every summary in its
+    template, grouped as fetched and as intake stores it. Link posts' figure as fetched depends
+    on the random counts in their template (conflicting numbers keep some apart): a range over
+    seeds."""
+    items = [replace(i, outlet="one feed") for i in quiet.data.items]
+
+    def precision(posts: list[Item]) -> float:
+        labels = group(
+            posts, np.asarray(embed([embedding_text(p.title, p.summary) for p in posts]))
+        )
+        return bcubed(labels, quiet.data.gold)[0]
+
+    footer = [
+        replace(p, summary=f"{p.summary} […] The post {p.title} appeared first on Daily Blog.")
+        for p in items
+    ]
+    fetched = [precision(link_posts(items, seed)) for seed in range(3)]
+    print(
+        f"quiet day ({len(items)} items) as one feed, B-cubed precision as fetched → as stored "
+        f"(the feed's template stripped): summaries as written {precision(items):.3f}; with a "
+        f"blog's footer {precision(footer):.3f} → {precision(stored(footer)):.3f}; as link posts "
+        f"{min(fetched):.3f}-{max(fetched):.3f} → {precision(stored(link_posts(items, 0))):.3f}"
+    )
+
+
+def link_posts(posts: list[Item], seed: int) -> list[Item]:
+    """The posts as an aggregator's link posts, whose summary is only its template."""
+    rng = random.Random(seed)
+    return [
+        replace(
+            p,
+            summary=f"Article URL: https://site{k % 7}.example/2026/{k} Comments URL: "
+            f"https://links.example/item?id={rng.randrange(10**7)} Points: "
+            f"{rng.randrange(1, 400)} # Comments: {rng.randrange(90)}",
+        )
+        for k, p in enumerate(posts)
+    ]
+
+
+def stored(posts: list[Item]) -> list[Item]:
+    """The summaries as intake stores them: each feed's template found among its posts."""
+    by_feed: dict[str, list[int]] = {}
+    for k, p in enumerate(posts):
+        by_feed.setdefault(p.outlet, []).append(k)
+    out = list(posts)
+    for indexes in by_feed.values():
+        summaries = strip_feed_templates([(posts[k].title, posts[k].summary) for k in indexes])
+        for k, summary in zip(indexes, summaries, strict=True):
+            out[k] = replace(posts[k], summary=summary)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -90,6 +149,8 @@ def main() -> None:
     same_day = group(one_day, vectors)
     print(f"all dated one day: B-cubed precision {bcubed(same_day, alone)[0]:.3f}")
     batches = load(args.data, cached(embed, args.cache, name))
+    if SPARSE in batches:
+        quiet_day_in_templates(batches[SPARSE], embed)
     files = [batches[f] for f in FILES if f in batches]
     if files:
         day, _ = combined(files)

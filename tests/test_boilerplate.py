@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aggregator.boilerplate import strip_boilerplate
+from aggregator.boilerplate import strip_boilerplate, strip_feed_templates
 
 STORY = (
     "The foreign minister arrived in the capital on Sunday for two days of talks, the first such "
@@ -47,3 +47,68 @@ def test_markers_spelled_with_letters_that_fold_to_ascii_are_still_removed() -> 
 
 def test_text_without_any_marker_only_has_its_spaces_tidied() -> None:
     assert strip_boilerplate(f"  {STORY}\n\n{STORY}\t") == f"{STORY} {STORY}"
+
+
+# ---------------------------------------------------------------- a feed's own template
+
+EXCERPTS = [
+    ("Council approves new cycle lanes", "The council voted 7-2 for cycle lanes on Main Street."),
+    ("Library reopens after flood repairs", "The central library opened its doors on Monday."),
+    ("Ferry strike enters third day", "Crossings stayed cancelled as crews stayed out over pay."),
+    ("Bakery wins regional bread prize", "A family bakery took first place for its rye loaf."),
+    ("Storm closes coastal road", "Police shut the coast road after waves washed over it."),
+]
+
+
+def test_a_wordpress_footer_naming_each_post_is_removed_and_the_excerpt_kept() -> None:
+    entries = [
+        (title, f"{text} […] The post {title} appeared first on Riverside Daily.")
+        for title, text in EXCERPTS
+    ]
+    assert strip_feed_templates(entries) == [text for _, text in EXCERPTS]
+
+
+def test_a_summary_that_is_all_template_becomes_empty() -> None:
+    """An aggregator's summary names only links and counts; a forum's only its poster."""
+    link_posts = [
+        (
+            title,
+            f"Article URL: https://site{k}.example/post/{k * 37} Comments URL: "
+            f"https://forum.example/item?id={4100 + k * 13} Points: {k * 11 + 2} # Comments: {k}",
+        )
+        for k, (title, _) in enumerate(EXCERPTS)
+    ]
+    assert strip_feed_templates(link_posts) == [""] * len(EXCERPTS)
+    posters = ["bob", "al_x", "Zed9", "marta", "k"]
+    forum = [
+        (title, f"submitted by /u/{who} to r/localnews [link] [comments]")
+        for (title, _), who in zip(EXCERPTS, posters, strict=True)
+    ]
+    assert strip_feed_templates(forum) == [""] * len(EXCERPTS)
+    show = "A weekly show about the city's food, from markets to kitchens, with Ana and Tom."
+    podcast = [(title, show) for title, _ in EXCERPTS]  # every episode: the show's description
+    assert strip_feed_templates(podcast) == [""] * len(EXCERPTS)
+
+
+def test_a_sponsor_line_most_episodes_carry_is_removed_from_those_that_carry_it() -> None:
+    sponsor = "Support the show. Learn more about your ad choices at ads.example/choices"
+    entries = [(t, f"{text} {sponsor}" if k != 2 else text) for k, (t, text) in enumerate(EXCERPTS)]
+    assert strip_feed_templates(entries) == [text for _, text in EXCERPTS]
+
+
+def test_ordinary_prose_keeps_every_word() -> None:
+    """Summaries that start and end alike as prose does ("The …", "… the city.") and text that
+    repeats in the middle of summaries are no template; nor is anything in fewer than three."""
+    prose = [
+        ("Council approves cycle lanes", "The council said on Monday it would add lanes to the city."),
+        ("Library reopens", "The library reopened on Monday after repairs, the city said."),
+        ("Ferry strike goes on", "The crews said on Monday they would strike for a week in the city."),
+        ("Prize for bakery", "The bakery won a prize on Monday for bread, the city said."),
+    ]  # fmt: skip
+    assert strip_feed_templates(prose) == [text for _, text in prose]
+    middle = [(t, f"{text} Read the full story on our site today. {text}") for t, text in EXCERPTS]
+    assert strip_feed_templates(middle) == [text for _, text in middle]
+    two = [
+        (t, f"{text} The post {t} appeared first on Riverside Daily.") for t, text in EXCERPTS[:2]
+    ]
+    assert strip_feed_templates(two) == [text for _, text in two]

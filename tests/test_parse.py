@@ -103,6 +103,31 @@ def test_missing_or_invalid_dates_become_none(date: str) -> None:
     assert parse_feed(body, url="https://f.example/").entries[0].published is None
 
 
+def test_the_text_a_feed_wraps_around_every_summary_is_left_out() -> None:
+    """Found among the entries of one document: a blog's footer naming each post (in HTML),
+    and an aggregator's summaries that are nothing but its template."""
+    bodies = ["Talks began on Sunday.", "Rain closed the port.", "The bridge reopened early."]
+    footer = "".join(
+        f"<item><title>Post {n}</title><description>&lt;p&gt;{body}&lt;/p&gt;&lt;p&gt;The post "
+        f"&lt;a href='https://blog.example/{n}'&gt;Post {n}&lt;/a&gt; appeared first on "
+        f"&lt;a href='https://blog.example/'&gt;Harbour Weekly&lt;/a&gt;.&lt;/p&gt;</description></item>"
+        for n, body in enumerate(bodies, 1)
+    )
+    feed = parse_feed(rss(footer), url="https://blog.example/feed")
+    assert [e.summary for e in feed.entries] == bodies
+    links = "".join(
+        f"<item><title>Link {n}</title><description>Article URL: https://s{n}.example/a "
+        f"Comments URL: https://forum.example/item?id={n * 71} Points: {n * 9}</description></item>"
+        for n in (1, 2, 3)
+    )
+    feed = parse_feed(rss(links), url="https://forum.example/rss")
+    assert [(e.title, e.summary) for e in feed.entries] == [(f"Link {n}", "") for n in (1, 2, 3)]
+    one = parse_feed(rss(footer.split("</item>")[0] + "</item>"), url="https://blog.example/f")
+    assert one.entries[0].summary.endswith(
+        "appeared first on Harbour Weekly."
+    )  # nothing to compare
+
+
 def test_summary_is_capped_at_a_word_boundary() -> None:
     words = " ".join(["word"] * 2_000)
     summary = parse_feed(rss(f"<item><title>x</title><description>{words}</description></item>"), url="https://f.example/").entries[0].summary  # fmt: skip
