@@ -374,6 +374,30 @@ def test_names_keep_their_written_form_and_stay_together() -> None:
     assert "shares Mayor Okafor" in evidence.reason_for() or "Mayor Okafor" in evidence.reason_for()
 
 
+def test_an_accented_name_is_shown_as_written_and_matches_its_plain_spelling() -> None:
+    a = _item(
+        1, "Talks in Ankara", "On Monday President Erdoğan told reporters in Ankara he would go."
+    )
+    b = _item(
+        2, "Erdogan to travel", "Officials said President Erdogan would leave Ankara.", "Gazette"
+    )
+    assert {"President Erdoğan", "Ankara"} <= set(_pair(a, b).shared_names)
+
+
+def test_two_days_of_one_outlets_series_never_join_and_say_why() -> None:
+    today = _item(1, "Open thread", "Talk about anything you like.")
+    yesterday = dataclasses.replace(
+        _item(2, "Open thread", "Talk about anything you like."), published=NOW - timedelta(days=1)
+    )
+    evidence = _pair(today, yesterday)
+    assert not evidence.joins
+    assert evidence.reason_against().startswith(
+        'another day\'s post of one series ("Open thread", Herald)'
+    )
+    hours_later = dataclasses.replace(yesterday, published=NOW - timedelta(hours=3))
+    assert _pair(today, hours_later).series is None  # a re-post the same day may be one story
+
+
 def test_different_numbers_show_the_numbers_that_conflict() -> None:
     perth = _item(
         1,

@@ -189,6 +189,22 @@ def test_only_items_with_a_summary_have_names_and_the_possessive_is_the_name():
     assert batch.items[2].lead_names == {"palin", "paris"}  # Rome comes after the lead
 
 
+def test_accented_letters_are_folded_so_words_and_names_stay_whole():
+    """ASCII word patterns would cut "Zürich" into z + rich and drop the ö of Erdoğan; folded,
+    a name is one word, and the same name with or without its accents."""
+    assert words("Erdoğan met Beyoncé in Zürich; Stärke 5.2, Erdstoß") == [
+        "erdogan", "met", "beyonce", "in", "zurich", "starke", "5", "2", "erdstoss",
+    ]  # fmt: skip
+    batch = batch_text(
+        [
+            item(0, "Talks", "Officials said Erdoğan met Łukasz Nowak in São Paulo on Monday."),
+            item(1, "Talks", "Reporters saw Erdogan greet Lukasz Nowak in Sao Paulo."),
+        ]
+    )
+    assert {"erdogan", "lukasz", "nowak", "sao", "paulo"} <= batch.items[0].names
+    assert batch.items[0].names & batch.items[1].names == batch.items[1].names
+
+
 def test_numbers_come_from_the_whole_text_and_short_summaries_count_in_part():
     later = "Trams began running on Monday. " + "The route runs past the docks. " * 8
     batch = batch_text(
@@ -405,6 +421,123 @@ def test_a_follow_up_that_one_report_backs_joins_the_story_and_a_post_on_the_sub
     # without the lone bar the follow-up stays apart
     alone = group(items, vectors, model=model.with_lone_discount(0.0)).tolist()
     assert alone == [0, 0, 0, 1, 2]
+
+
+@pytest.mark.model
+def test_an_aggregators_link_posts_look_alike_until_their_template_is_stripped(embed):
+    """A link aggregator's summaries are only its template (links and counts): left in, they make
+    unrelated posts look alike to the embedder; stored as intake stores them, the posts stay
+    as far apart as their headlines and each is a story of its own."""
+    from aggregator.boilerplate import strip_feed_templates
+
+    titles = [
+        "A tiny terminal spreadsheet written in Rust",
+        "Why our database queries got slower after the upgrade",
+        "The rowing club that trains on a frozen lake",
+        "How do you keep notes across many projects?",
+        "A new phone with a replaceable battery goes on sale",
+        "Architects win an award for a timber library",
+        "Lessons from running a bakery's website on one server",
+        "The history of the typewriter keyboard layout",
+    ]
+    raw = [
+        (
+            title,
+            f"Article URL: https://site{k}.example/posts/{k * 37 + 5} Comments URL: "
+            f"https://links.example/item?id={45871230 + k * 613} Points: {k * 17 + 3} "
+            f"# Comments: {k * 5 + 1}",
+        )
+        for k, title in enumerate(titles)
+    ]
+    stored = strip_feed_templates(raw)
+    assert stored == [""] * len(titles)
+
+    def mean_cosine(texts: list[str]) -> float:
+        unit = np.asarray(embed(texts))
+        unit = unit / np.linalg.norm(unit, axis=1, keepdims=True)
+        cosines = unit @ unit.T
+        return float((cosines.sum() - len(texts)) / (len(texts) * (len(texts) - 1)))
+
+    as_fetched = mean_cosine([embedding_text(t, s) for t, s in raw])
+    as_stored = mean_cosine([embedding_text(t, s) for t, s in zip(titles, stored, strict=True)])
+    assert as_fetched > 0.25 and as_stored < 0.15, (as_fetched, as_stored)
+    items = [
+        item(k, t, s, outlet="links", when=T0 + timedelta(minutes=20 * k))
+        for k, (t, s) in enumerate(zip(titles, stored, strict=True))
+    ]
+    vectors = embed([embedding_text(i.title, i.summary) for i in items])
+    assert group(items, vectors).tolist() == list(range(len(titles)))
+
+
+@pytest.mark.model
+def test_a_podcasts_episodes_that_share_the_shows_description_stay_apart(embed):
+    """Every episode carries the show's description: the parser leaves it out, and the weekly
+    episodes are stories of their own (with it, the first and last joined as one story)."""
+    from aggregator.boilerplate import strip_feed_templates
+
+    titles = [
+        "Episode 41: The market that never sleeps",
+        "Episode 42: Bread, from field to oven",
+        "Episode 43: A chef who cooks only with fire",
+        "Episode 44: Why noodles are hard to make well",
+        "Episode 45: The oldest cafe in town",
+    ]
+    show = (
+        "A weekly show about the city's food, from its markets to its kitchens, with Ana Ruiz "
+        "and Tom Hale. New episodes every Friday. Support the show at shows.example/food."
+    )
+    stored = strip_feed_templates([(title, show) for title in titles])
+    assert stored == [""] * len(titles)
+    items = [
+        item(k, title, summary, outlet="food show", when=T0 - timedelta(days=7 * k))
+        for k, (title, summary) in enumerate(zip(titles, stored, strict=True))
+    ]
+    vectors = embed([embedding_text(i.title, i.summary) for i in items])
+    assert group(items, vectors).tolist() == list(range(len(titles)))
+
+
+def test_an_outlets_series_is_told_apart_by_outlet_title_and_day():
+    from aggregator.grouping.merge import Series
+
+    day = datetime(2026, 11, 30, 8, tzinfo=UTC)
+    batch = batch_text(
+        [
+            item(0, "Comic for November 30, 2026", outlet="Strips", when=day),
+            item(1, "Comic for November 29, 2026", outlet="Strips", when=day - timedelta(days=1)),
+            item(2, "Comic for November 30, 2026", outlet="Strips", when=day + timedelta(hours=2)),
+            item(3, "Comic for November 29, 2026", outlet="Other", when=day - timedelta(days=1)),
+            item(4, "Comic for November 28, 2026", outlet="Strips", when=UNKNOWN_TIME),
+        ]
+    )
+    series = Series(batch)
+    assert series.apart([0], [1]) and series.within([0, 2, 1])
+    assert not series.apart([0], [2])  # hours apart: a re-post may be one story
+    assert not series.apart([1], [3])  # another outlet: a copy, not a series
+    assert not series.apart([0, 2], [4]) and not series.within([0, 2])
+
+
+@pytest.mark.model
+def test_a_series_of_posts_stays_apart_while_copies_still_join(embed):
+    """One blog's "Open thread" on five days: five stories, though the posts are word for word
+    alike (copies join whatever else they say, but not a series). The same post the same day
+    through a second feed, and a wire story a paper runs two days later, still join."""
+    day = datetime(2026, 11, 30, 8, tzinfo=UTC)
+    open_thread = "Talk about anything you like in the comments below."
+    wire = (
+        "Harbour workers walked out on Monday over pay, halting ferries and cargo at the port "
+        "for the first time in a decade, their union said."
+    )
+    items = [
+        item(k, "Open thread", open_thread, outlet="blog", when=day - timedelta(days=k))
+        for k in range(5)
+    ]
+    items += [
+        item(5, "Open thread", open_thread, outlet="blog", when=day + timedelta(hours=1)),
+        item(6, "Port strike halts ferries", wire, outlet="wire", when=day - timedelta(days=2)),
+        item(7, "Port strike halts ferries", wire, outlet="paper", when=day),
+    ]
+    vectors = embed([embedding_text(i.title, i.summary) for i in items])
+    assert group(items, vectors).tolist() == [0, 1, 2, 3, 4, 0, 5, 5]
 
 
 @pytest.mark.model

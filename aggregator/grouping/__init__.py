@@ -30,7 +30,7 @@ import numpy as np
 from aggregator.grouping.clusterers import CLUSTERERS, Clusterer, make_clusterer
 from aggregator.grouping.evidence import EvidenceModel, inner_features, members, shipped_model
 from aggregator.grouping.graph import NeighbourGraph, knn_graph, normalise
-from aggregator.grouping.merge import DisjointSets, LoneJoin, Merger, near_duplicate_pairs
+from aggregator.grouping.merge import DisjointSets, LoneJoin, Merger, Series, near_duplicate_pairs
 from aggregator.grouping.text import (
     UNKNOWN_TIME,
     BatchText,
@@ -118,13 +118,15 @@ class GroupingParams:
 @dataclass(frozen=True)
 class Prepared:
     """What the merge pass starts from: unit vectors, text features, the neighbour graph, the
-    dense fragments (before their evidence test) and the near-duplicate pairs."""
+    dense fragments (before their evidence test), the near-duplicate pairs (an outlet's series
+    left out) and the series themselves."""
 
     unit: np.ndarray
     batch: BatchText
     graph: NeighbourGraph
     fragments: list[list[int]]
     duplicates: list[tuple[int, int]]
+    series: Series
 
 
 def prepare(
@@ -142,12 +144,15 @@ def prepare(
         params.clusterer, params.min_cluster_size, params.min_samples
     )
     shingled = shingle_sets([t.tokens for t in batch.items], SHINGLE_WORDS)
+    series = Series(batch)
+    duplicates = near_duplicate_pairs(shingled, params.duplicate_jaccard, graph)
     return Prepared(
         unit,
         batch,
         graph,
         _fragments(chosen.fit_predict(unit, graph)),
-        near_duplicate_pairs(shingled, params.duplicate_jaccard, graph),
+        [(a, b) for a, b in duplicates if not series.apart([a], [b])],
+        series,
     )
 
 
@@ -197,12 +202,12 @@ def labels_by_discount(
     prepared: Prepared, evidence: EvidenceModel, discounts: Sequence[float]
 ) -> list[np.ndarray]:
     """``labels_of`` for each of several ``lone_discount`` values, merging once (for fitting)."""
-    merger = Merger(prepared.unit, prepared.batch, evidence)
+    merger = Merger(prepared.unit, prepared.batch, evidence, prepared.series)
     merge_pass(prepared, merger)
     joins = merger.lone_joins(max(discounts, default=0.0))
     return [
         _number(
-            _with_lone_joined(merger.items, joins, evidence.with_lone_discount(d)),
+            _with_lone_joined(merger.items, joins, evidence.with_lone_discount(d), prepared.series),
             len(prepared.unit),
         )
         for d in discounts
@@ -210,12 +215,12 @@ def labels_by_discount(
 
 
 def _with_lone_joined(
-    groups: dict[int, list[int]], joins: list[LoneJoin], evidence: EvidenceModel
+    groups: dict[int, list[int]], joins: list[LoneJoin], evidence: EvidenceModel, series: Series
 ) -> list[list[int]]:
     """The groups, each lone item that clears the lone bar joined to its story."""
     joined = dict(groups)
     for join in joins:
-        if join.joins(evidence):
+        if join.joins(evidence) and not series.apart(joined[join.story], joined[join.lone]):
             joined[join.story] = joined[join.story] + joined.pop(join.lone)
     return list(joined.values())
 
@@ -244,6 +249,10 @@ def merge_pass(
     n = len(prepared.unit)
     if fragment_stands is None:
         standing = _coherent(prepared.fragments, prepared.unit, prepared.batch, merger.model)
+        standing = [
+            stands and not prepared.series.within(fragment)
+            for fragment, stands in zip(prepared.fragments, standing, strict=True)
+        ]
     else:
         standing = [fragment_stands(f) for f in prepared.fragments]
     sets = DisjointSets(n)

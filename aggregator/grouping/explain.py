@@ -8,6 +8,7 @@ the grouping and for ``aggregator explain`` alike).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -18,8 +19,8 @@ import numpy as np
 
 from aggregator.grouping.evidence import FEATURES, EvidenceModel, members, pair_features
 from aggregator.grouping.graph import knn_graph, normalise
-from aggregator.grouping.merge import STORY_SIZE
-from aggregator.grouping.text import BatchText, batch_text, clean_text, numbers_in
+from aggregator.grouping.merge import STORY_SIZE, Series
+from aggregator.grouping.text import BatchText, batch_text, clean_text, fold_accents, numbers_in
 from aggregator.models import Item
 from aggregator.text import plural
 
@@ -48,6 +49,10 @@ class Features:
     unit: np.ndarray
     batch: BatchText
     _plain: dict[int, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @functools.cached_property
+    def series(self) -> Series:
+        return Series(self.batch)
 
     def plain_text(self, index: int) -> str:
         if index not in self._plain:
@@ -97,10 +102,11 @@ class PairEvidence:
     # for one item against a story of at least merge.STORY_SIZE: the lower bar at which it joins
     # if it is left alone, one member backs it and nothing else comes as near (None: no such bar)
     lone_probability: float | None = None
+    series: str | None = None  # why the two never join: posts of one outlet's series
 
     @property
     def joins(self) -> bool:
-        return self.probability >= self.merge_probability
+        return self.probability >= self.merge_probability and self.series is None
 
     @property
     def log_odds(self) -> float:
@@ -128,6 +134,8 @@ class PairEvidence:
             if text and text not in (t for t, _ in cited):
                 cited.append((text, signal.contribution))
         reasons = [t for t, _ in cited[:2]]
+        if self.series:
+            return "; ".join([self.series, *reasons][:2])
         if self.joins:
             return "nothing against" if not reasons else "; ".join(reasons) + " (outweighed)"
         threshold = _logit(self.merge_probability)
@@ -204,6 +212,7 @@ def pair_evidence(
         numbers_only_b=numbers_b,
         days_apart=max(0.0, max(a.first, b.first) - min(a.last, b.last)) if known else None,
         lone_probability=_lone_probability(len(side_a), len(side_b), values, model),
+        series=prepared.series.describe(side_a, side_b, batch.titles, batch.outlets),
     )
 
 
@@ -262,7 +271,7 @@ def _name_runs(text: str, names: set[str]) -> list[list[tuple[str, str, bool]]]:
     end = -2
     for match in _SURFACE_WORD.finditer(text):
         word = match.group()
-        key = word.lower().replace("’", "'")
+        key = fold_accents(word.lower().replace("’", "'"))
         possessive = key.endswith("'s")
         key = key[:-2] if possessive else key
         if not word[0].isupper() or key not in names:

@@ -4,6 +4,8 @@ every merge must pass the evidence model's absolute test."""
 from __future__ import annotations
 
 import heapq
+import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import repeat
@@ -20,7 +22,15 @@ from aggregator.grouping.evidence import (
     stats_of,
 )
 from aggregator.grouping.graph import NeighbourGraph
-from aggregator.grouping.text import SEGMENTS, BatchText, SummedRow, add_rows, jaccard
+from aggregator.grouping.text import (
+    CALENDAR_WORDS,
+    SEGMENTS,
+    BatchText,
+    SummedRow,
+    add_rows,
+    jaccard,
+    words,
+)
 
 
 class DisjointSets:
@@ -37,6 +47,74 @@ class DisjointSets:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
             self.parent[max(ra, rb)] = min(ra, rb)
+
+
+# ---------------------------------------------------------------- an outlet's series
+
+# One outlet's posts under one title on different days ("Open thread", "Weekly links", "Comic
+# for November 30") are a series, not one story: they read alike (often word for word), so no
+# signal of the evidence model tells them apart, and the pair data holds no such series to learn
+# from. Follow-ups of one event from one outlet carry new titles and are not held apart.
+SERIES_MIN_DAYS = 0.75
+
+
+class Series:
+    """Which items are posts of one outlet's series: same outlet, same title once numbers and
+    calendar words are left out, published at least ``SERIES_MIN_DAYS`` apart."""
+
+    def __init__(self, batch: BatchText) -> None:
+        keys: list[tuple[str, str] | None] = []
+        for text, title in zip(batch.items, batch.titles, strict=True):
+            title_words = series_title(title)
+            known = text.outlet and title_words and not math.isnan(text.day)
+            keys.append((text.outlet, title_words) if known else None)
+        counts = Counter(k for k in keys if k is not None)
+        # only a key two items share can part anything
+        self.key = [k if k is not None and counts[k] > 1 else None for k in keys]
+        self.day = [t.day for t in batch.items]
+        self.any = any(k is not None for k in self.key)
+
+    def apart(self, a: Sequence[int], b: Sequence[int]) -> bool:
+        """Whether items ``a`` and items ``b`` hold two posts of one series, days apart."""
+        if not self.any:
+            return False
+        days: dict[tuple[str, str], list[float]] = {}
+        for i in a:
+            if self.key[i] is not None:
+                days.setdefault(self.key[i], []).append(self.day[i])
+        if not days:
+            return False
+        for j in b:
+            theirs = days.get(self.key[j]) if self.key[j] is not None else None
+            if theirs and any(abs(d - self.day[j]) >= SERIES_MIN_DAYS for d in theirs):
+                return True
+        return False
+
+    def within(self, group: Sequence[int]) -> bool:
+        """Whether one group holds two posts of one series, days apart."""
+        if not self.any:
+            return False
+        days: dict[tuple[str, str], list[float]] = {}
+        for i in group:
+            if self.key[i] is not None:
+                days.setdefault(self.key[i], []).append(self.day[i])
+        return any(max(d) - min(d) >= SERIES_MIN_DAYS for d in days.values())
+
+    def describe(
+        self, a: Sequence[int], b: Sequence[int], titles: Sequence[str], outlets: Sequence[str]
+    ) -> str | None:
+        """``another day's post of one series ("Open thread", Blog)`` when ``apart``."""
+        if not self.apart(a, b):
+            return None
+        mine = {self.key[i] for i in a if self.key[i] is not None}
+        j = next(j for j in b if self.key[j] in mine)
+        title = titles[j] if len(titles[j]) <= 60 else titles[j][:59] + "…"
+        return f'another day\'s post of one series ("{title}", {outlets[j]})'
+
+
+def series_title(title: str) -> str:
+    """A title's words without numbers and calendar words: what a series' posts share."""
+    return " ".join(w for w in words(title) if not w.isdigit() and w not in CALENDAR_WORDS)
 
 
 # ---------------------------------------------------------------- near duplicates
@@ -110,10 +188,17 @@ class Merger:
     each merge scores the new group against all its neighbours in one vectorised step.
     """
 
-    def __init__(self, unit: np.ndarray, batch: BatchText, model: EvidenceModel) -> None:
+    def __init__(
+        self,
+        unit: np.ndarray,
+        batch: BatchText,
+        model: EvidenceModel,
+        series: Series | None = None,
+    ) -> None:
         self.unit = unit
         self.batch = batch
         self.model = model
+        self.series = series
         self.threshold = model.threshold
         self.groups: dict[int, Members] = {}
         self.items: dict[int, list[int]] = {}
@@ -301,8 +386,9 @@ class Merger:
         return best.tolist()
 
     def accept(self, a: int, b: int) -> bool:
-        """Whether the best pair left merges (it does: it cleared the threshold)."""
-        return True
+        """Whether the best pair left merges: it cleared the threshold, so it does unless the
+        two hold posts of one outlet's series from different days."""
+        return self.series is None or not self.series.apart(self.items[a], self.items[b])
 
     def _merge(self, a: int, b: int, new: int) -> None:
         links_a, links_b = self.links.pop(a), self.links.pop(b)

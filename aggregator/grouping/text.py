@@ -95,8 +95,30 @@ def _cut_at_word(text: str, limit: int) -> str:
 
 
 def words(text: str) -> list[str]:
-    """Lower-case word tokens of already clean text."""
-    return _WORD.findall(text.lower().replace("’", "'"))
+    """Lower-case word tokens of already clean text, accents folded ("Beyoncé" -> beyonce)."""
+    return _WORD.findall(fold_accents(text.lower().replace("’", "'")))
+
+
+def _fold_table() -> dict[int, str]:
+    """Latin letters with diacritics -> their base letters (é -> e, ß -> ss): the word patterns
+    read ASCII letters (fast), and a name is one name with or without its accents."""
+    table = {
+        ord(c): "".join(b for b in unicodedata.normalize("NFKD", c) if not unicodedata.combining(b))
+        for c in map(chr, range(0xC0, 0x250))
+    }
+    table.update({ord(c): base for c, base in _LIGATURES.items()})
+    return {k: v for k, v in table.items() if v.isascii() and v.isalpha()}
+
+
+_LIGATURES = {"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "oe", "Œ": "OE",
+              "ł": "l", "Ł": "L", "đ": "d", "Đ": "D", "þ": "th", "Þ": "Th", "ı": "i"}  # fmt: skip
+_FOLD = _fold_table()
+
+
+def fold_accents(text: str) -> str:
+    """``text`` with Latin letters' diacritics removed; letters of other scripts stay (and
+    match no word pattern: such text is compared by its embedding and numbers alone)."""
+    return text if text.isascii() else text.translate(_FOLD)
 
 
 def shingles(text: str, size: int = 3) -> frozenset[str]:
@@ -163,14 +185,20 @@ _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z’'-]*[a-zA-Z]")
 # Capitalised words that name no one: calendar words, clock and time-zone abbreviations,
 # titles, and wire-agency credits (a dateline's "(Reuters)" says who wrote it, not what happened).
 # Abbreviations that are also names (Jan, Jun, Mar, Sun) are left out.
-_NOT_NAMES = frozenset(
+CALENDAR_WORDS = frozenset(
     """
     monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs
     fri sat january february march april may june july august september october november
-    december feb apr jul aug sep sept oct nov dec am pm gmt utc est edt cst cdt mst mdt pst pdt
-    akst akdt hst bst cet cest eet eest ist jst hkt aest aedt awst mr mrs ms dr sir gov sen rep
-    lt jr sr gen capt col sgt esq ceo ap afp reuters dpa
-    """.split()  # noqa: SIM905 (a word list reads better than 90 quoted lines)
+    december jan feb mar apr jun jul aug sep sept oct nov dec
+    """.split()  # noqa: SIM905 (a word list reads better than 40 quoted lines)
+)
+# Abbreviations that are also names (Jan, Jun, Mar) are left out of names' exceptions.
+_NOT_NAMES = (CALENDAR_WORDS - {"jan", "jun", "mar"}) | frozenset(
+    """
+    am pm gmt utc est edt cst cdt mst mdt pst pdt akst akdt hst bst cet cest eet eest ist jst
+    hkt aest aedt awst mr mrs ms dr sir gov sen rep lt jr sr gen capt col sgt esq ceo ap afp
+    reuters dpa
+    """.split()  # noqa: SIM905
 )
 # The full stop of a title ends no sentence: the name after "Sen." is inside one.
 _TITLE_STOP = re.compile(
@@ -210,7 +238,7 @@ def name_vocabulary(clean_summaries: Iterable[str]) -> frozenset[str]:
     # Searching all summaries at once finds what searching their sentences one by one would: the
     # NUL that joins them belongs to no pattern, no pattern matches inside a sentence end, and the
     # characters around both are no word characters; so only where sentences start is needed.
-    summaries = list(clean_summaries)
+    summaries = [fold_accents(summary) for summary in clean_summaries]
     text = "\0".join(summaries)
     starts = {0}
     offset = 0
