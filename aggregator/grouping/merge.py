@@ -76,15 +76,8 @@ class Series:
 
     def apart(self, a: Sequence[int], b: Sequence[int]) -> bool:
         """Whether items ``a`` and items ``b`` hold two posts of one series, days apart."""
-        if not self.any:
-            return False
-        days: dict[tuple[str, str], list[float]] = {}
-        for i in a:
-            if self.key[i] is not None:
-                days.setdefault(self.key[i], []).append(self.day[i])
-        if not days:
-            return False
-        for j in b:
+        days = self._days(a)
+        for j in b if days else ():
             theirs = days.get(self.key[j]) if self.key[j] is not None else None
             if theirs and any(abs(d - self.day[j]) >= SERIES_MIN_DAYS for d in theirs):
                 return True
@@ -92,13 +85,17 @@ class Series:
 
     def within(self, group: Sequence[int]) -> bool:
         """Whether one group holds two posts of one series, days apart."""
-        if not self.any:
-            return False
+        return any(max(d) - min(d) >= SERIES_MIN_DAYS for d in self._days(group).values())
+
+    def _days(self, group: Sequence[int]) -> dict[tuple[str, str], list[float]]:
+        """The publication days of the group's posts of each series."""
         days: dict[tuple[str, str], list[float]] = {}
-        for i in group:
-            if self.key[i] is not None:
-                days.setdefault(self.key[i], []).append(self.day[i])
-        return any(max(d) - min(d) >= SERIES_MIN_DAYS for d in days.values())
+        if self.any:
+            for i in group:
+                key = self.key[i]
+                if key is not None:
+                    days.setdefault(key, []).append(self.day[i])
+        return days
 
     def describe(
         self, a: Sequence[int], b: Sequence[int], titles: Sequence[str], outlets: Sequence[str]
