@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from aggregator.boilerplate import strip_boilerplate, strip_feed_templates
 
 STORY = (
@@ -112,3 +115,21 @@ def test_ordinary_prose_keeps_every_word() -> None:
         (t, f"{text} The post {t} appeared first on Riverside Daily.") for t, text in EXCERPTS[:2]
     ]
     assert strip_feed_templates(two) == [text for _, text in two]
+
+
+_WORDS = st.sampled_from(
+    ["The", "post", "appeared", "first", "on", "Blog.", "https://x.example/1", "42", "…", "[…]",
+     "-", "the", "Read", "more", "»", "Title", "One", "ß", "İ", "Ⅻ", "’s", "\u00a0"]
+)  # fmt: skip
+_TEXTS = st.lists(_WORDS, max_size=12).map(" ".join)
+
+
+def _entry(title: str, text: str, footer: bool) -> tuple[str, str]:
+    return title, f"{text} The post {title} appeared first on Blog." if footer else text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.builds(_entry, _TEXTS, _TEXTS, st.booleans()), max_size=8))
+def test_a_stripped_summary_is_always_one_unbroken_piece_of_the_original(entries) -> None:
+    for kept, (_, summary) in zip(strip_feed_templates(entries), entries, strict=True):
+        assert kept == summary or " ".join(kept.split()) in " ".join(summary.split())
