@@ -275,7 +275,8 @@ def _shared_template(runs: Sequence[tuple[str, ...]], needed: int) -> tuple[str,
 
 
 # Words every summary uses: a shared start or end made of them and of punctuation ("… the") is
-# how prose begins and ends, not a template.
+# how prose begins and ends, not a template. (A short list of its own: scikit-learn's stop words
+# would cost every parse worker the library's import.)
 _FUNCTION_WORDS = frozenset((
     "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "from", "had", "has", "have",
     "he", "her", "his", "i", "in", "is", "it", "its", "of", "on", "or", "our", "she", "that",
