@@ -205,6 +205,25 @@ def test_accented_letters_are_folded_so_words_and_names_stay_whole():
     assert batch.items[0].names & batch.items[1].names == batch.items[1].names
 
 
+def test_german_which_capitalises_every_noun_has_no_names():
+    """Two German reports of one quake word their leads with different nouns (Erdbeben, Beben,
+    Schäden): read as names, every noun would conflict. English items keep their names."""
+    batch = batch_text(
+        [
+            item(0, "Beben bei Perugia", "Ein Erdbeben der Stärke 5,2 hat die Region um Perugia "
+                 "erschüttert. Nach Angaben des Zivilschutzes wurden Gebäude beschädigt."),
+            item(1, "Schäden in Perugia", "Das Beben mit einer Magnitude von 5,2 beschädigte in "
+                 "Perugia mehrere Häuser und eine Kirche, teilte der Zivilschutz mit."),
+            item(2, "Quake near Perugia", "A magnitude 5.2 quake shook the region around Perugia "
+                 "on Wednesday, Italy's civil protection agency said."),
+        ]
+    )  # fmt: skip
+    assert batch.items[0].names == batch.items[1].names == frozenset()
+    assert batch.items[0].lead_names == frozenset()
+    assert {"perugia", "italy"} <= batch.items[2].names
+    assert not {"region", "erdbeben", "zivilschutz"} & batch.items[2].names
+
+
 def test_numbers_come_from_the_whole_text_and_short_summaries_count_in_part():
     later = "Trams began running on Monday. " + "The route runs past the docks. " * 8
     batch = batch_text(
