@@ -115,10 +115,17 @@ _LIGATURES = {"ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "œ": "o
 _FOLD = _fold_table()
 
 
+# Any letter that _FOLD changes: most non-ASCII text holds only quotes and dashes, and a search
+# for these is cheaper than translating it.
+_FOLDABLE = re.compile("[\u00c0-\u024f]")
+
+
 def fold_accents(text: str) -> str:
     """``text`` with Latin letters' diacritics removed; letters of other scripts stay (and
     match no word pattern: such text is compared by its embedding and numbers alone)."""
-    return text if text.isascii() else text.translate(_FOLD)
+    if text.isascii() or not _FOLDABLE.search(text):
+        return text
+    return text.translate(_FOLD)
 
 
 def shingles(text: str, size: int = 3) -> frozenset[str]:
