@@ -12,7 +12,7 @@ It prints the B-cubed precision of grouping them (the target for real feeds is 0
 with every post dated one day (no help from time), the pairs it joins (often one program's
 variants: arguably one story), the labelled quiet day (one item per story) as one feed that
 wraps its summaries in a template (a blog's footer naming the post; an aggregator's link
-posts) as fetched and as intake stores it, and the labelled files as one busy day with the posts mixed in.
+posts) as fetched and as stored, and the labelled files as one busy day with the posts mixed in.
 """
 
 from __future__ import annotations
@@ -75,9 +75,9 @@ def package_posts(seed: int = 7) -> tuple[list[Item], list[str]]:
 
 def quiet_day_in_templates(quiet: Labelled, embed: Callable[[list[str]], Any]) -> None:
     """The labelled quiet day (one item per story) as one feed that wraps every summary in its
-    template, grouped as fetched and as intake stores it. Link posts' figure as fetched depends
-    on the random counts in their template (conflicting numbers keep some apart): a range over
-    seeds."""
+    template, grouped as fetched and as stored (the parser leaves the template out). Link posts'
+    figure as fetched depends on the random counts in their template (conflicting numbers keep
+    some apart): a range over seeds."""
     items = [replace(i, outlet="one feed") for i in quiet.data.items]
 
     def precision(posts: list[Item]) -> float:
@@ -114,7 +114,7 @@ def link_posts(posts: list[Item], seed: int) -> list[Item]:
 
 
 def stored(posts: list[Item]) -> list[Item]:
-    """The summaries as intake stores them: each feed's template found among its posts."""
+    """The summaries as stored: the parser finds each feed's template among its posts."""
     by_feed: dict[str, list[int]] = {}
     for k, p in enumerate(posts):
         by_feed.setdefault(p.outlet, []).append(k)
