@@ -189,9 +189,7 @@ def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
 _SENTENCE_END = re.compile(r"[.!?]['\"’”)]*\s+")
 _LOWER_WORD = re.compile(r"\b[a-z][a-z]+\b")
 _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z’'-]*[a-zA-Z]")
-# Capitalised words that name no one: calendar words, clock and time-zone abbreviations,
-# titles, and wire-agency credits (a dateline's "(Reuters)" says who wrote it, not what happened).
-# Abbreviations that are also names (Jan, Jun, Mar, Sun) are left out.
+# Days and months, as words() reads them: no names, and what a series' titles differ by.
 CALENDAR_WORDS = frozenset(
     """
     monday tuesday wednesday thursday friday saturday sunday mon tue tues wed thu thur thurs
@@ -199,7 +197,9 @@ CALENDAR_WORDS = frozenset(
     december jan feb mar apr jun jul aug sep sept oct nov dec
     """.split()  # noqa: SIM905 (a word list reads better than 40 quoted lines)
 )
-# Abbreviations that are also names (Jan, Jun, Mar) are left out of names' exceptions.
+# Capitalised words that name no one: calendar words, clock and time-zone abbreviations,
+# titles, and wire-agency credits (a dateline's "(Reuters)" says who wrote it, not what happened).
+# Abbreviations that are also names (Jan, Jun, Mar) are left out.
 _NOT_NAMES = (CALENDAR_WORDS - {"jan", "jun", "mar"}) | frozenset(
     """
     am pm gmt utc est edt cst cdt mst mdt pst pdt akst akdt hst bst cet cest eet eest ist jst
