@@ -8,14 +8,13 @@ without a database and the same on every backend.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from aggregator.boilerplate import strip_boilerplate
 from aggregator.models import FetchOutcome, FetchStatus, ParsedEntry
-from aggregator.text import canonical_url
+from aggregator.text import canonical_url, text_digest
 
 # A date further ahead than this is a feed bug: the item is dated when we first saw it.
 FUTURE_SLACK = timedelta(hours=1)
@@ -71,8 +70,7 @@ def item_key(entry: ParsedEntry) -> str:
         return "guid:" + entry.guid.strip()
     if entry.link:
         return "link:" + canonical_url(entry.link)
-    digest = hashlib.sha256(f"{entry.title}\n{entry.summary}".encode()).hexdigest()
-    return "text:" + digest
+    return "text:" + (entry.text_digest or text_digest(entry.title, entry.summary))
 
 
 def host_of(url: str) -> str:

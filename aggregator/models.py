@@ -23,6 +23,10 @@ class ParsedEntry:
     title: str
     summary: str
     published: datetime | None  # timezone-aware UTC, or None when the feed gives no date
+    # For an entry with neither guid nor link, the digest of its text as the feed gave it, set
+    # where the parser cut the feed's template from its summary: whether a template is found
+    # depends on the feed's other entries, so the entry's identity must not.
+    text_digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

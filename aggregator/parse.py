@@ -41,6 +41,7 @@ from feedparser.urls import _urljoin
 
 from aggregator.boilerplate import strip_feed_templates
 from aggregator.models import ParsedEntry, ParsedFeed
+from aggregator.text import text_digest
 
 SUMMARY_MAX_CHARS = 2_000
 TITLE_MAX_CHARS = 500
@@ -81,10 +82,17 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
     if all(s is entry.summary for s, entry in zip(summaries, feed.entries, strict=True)):
         return feed
     entries = tuple(
-        entry if summary is entry.summary else replace(entry, summary=summary)
+        entry if summary is entry.summary else _without_template(entry, summary)
         for entry, summary in zip(feed.entries, summaries, strict=True)
     )
     return replace(feed, entries=entries)
+
+
+def _without_template(entry: ParsedEntry, summary: str) -> ParsedEntry:
+    if entry.guid or entry.link:
+        return replace(entry, summary=summary)
+    digest = text_digest(entry.title, entry.summary)
+    return replace(entry, summary=summary, text_digest=digest)
 
 
 def _parse_document(body: bytes, *, url: str, content_type: str | None) -> ParsedFeed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -35,6 +36,11 @@ def safe_http_url(url: object) -> str | None:
     if parts.username or parts.password:
         return None
     return url
+
+
+def text_digest(title: str, summary: str) -> str:
+    """The identity of an entry that has neither guid nor link: a hash of its text."""
+    return hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()
 
 
 def canonical_url(url: str) -> str:

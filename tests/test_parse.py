@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from aggregator.intake import item_key
 from aggregator.parse import (
     SUMMARY_MAX_CHARS,
     FeedParseError,
@@ -126,6 +127,21 @@ def test_the_text_a_feed_wraps_around_every_summary_is_left_out() -> None:
     assert one.entries[0].summary.endswith(
         "appeared first on Harbour Weekly."
     )  # nothing to compare
+
+
+def test_an_entry_without_guid_or_link_keeps_its_identity_when_a_template_is_found() -> None:
+    """Its key hashes its text as fetched: a template is found only while enough of the feed's
+    other entries share it, and the same post must not be stored again when that changes."""
+    items = [
+        f"<item><title>Note {n}</title><description>{body} Sent from the Harbour Weekly desk, "
+        "reply to this newsletter.</description></item>"
+        for n, body in enumerate(["Talks began.", "Rain closed the port.", "A bridge reopened."])
+    ]
+    alone = parse_feed(rss(items[0]), url="https://letters.example/feed").entries[0]
+    among = parse_feed(rss("".join(items)), url="https://letters.example/feed").entries[0]
+    assert (alone.guid, alone.link) == (None, None)
+    assert among.summary == "Talks began." != alone.summary
+    assert item_key(among) == item_key(alone)
 
 
 def test_summary_is_capped_at_a_word_boundary() -> None:
