@@ -139,6 +139,37 @@ def test_one_persons_two_arrests_years_apart_stay_apart(embed):
     assert labels[0] != labels[1]
 
 
+def test_reports_of_one_arrest_that_disagree_on_the_age_join(embed):
+    """An age describes a person, not the event: reports give 60 and 61 for one suspect."""
+    labels = labels_of(
+        embed,
+        [
+            (
+                "Woman charged in cold-case killings at Millbrook bakery",
+                "Millbrook police on Friday arrested a 60-year-old woman in the killings of "
+                "two young bakers, ending a search of more than three decades.",
+                "Valley Courier",
+                DAY,
+            ),
+            (
+                "Arrest made in Millbrook bakery murders decades later",
+                "A 61-year-old former co-worker, Dana Holloway, has been charged with two counts "
+                "of murder in the slayings at a Millbrook bakery, police said.",
+                "State Wire",
+                DAY + timedelta(hours=3),
+            ),
+            (
+                "Former co-worker held in Millbrook cold case",
+                "Dana Holloway, aged 60, was arrested on Friday over the killing of two "
+                "women at the Millbrook bakery where she once worked, police said.",
+                "Evening Herald",
+                DAY + timedelta(hours=5),
+            ),
+        ],
+    )
+    assert labels[0] == labels[1] == labels[2]
+
+
 def test_a_quiet_day_of_blog_posts_on_two_subjects_stays_apart(embed):
     posts = [
         (

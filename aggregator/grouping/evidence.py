@@ -12,11 +12,11 @@ look-ups however large the groups are:
   report says who and where) that the other side names nowhere (the smaller of the two
   directions, so one side merely saying more is no conflict): two quakes in different places.
   A lead name that the other side gives further down is no conflict;
-- ``shared_numbers``: numbers (scores, magnitudes, amounts, years; not dates' days or clock
-  times) both give anywhere in the title and embedded summary, since two reports of one event
-  give the same figures in different sentences; ``number_conflict``: as ``name_conflict``, for
-  the numbers of the title and lead, where a report gives its key figures (numbers past both
-  leads, an age or a count of earlier quakes, differ between reports of one event);
+- ``shared_numbers``: numbers (scores, magnitudes, amounts, years; not dates' days, clock
+  times or ages) both give anywhere in the title and embedded summary, since two reports of one
+  event give the same figures in different sentences; ``number_conflict``: as ``name_conflict``,
+  for the numbers of the title and lead, where a report gives its key figures (numbers past both
+  leads, such as a count of earlier quakes, differ between reports of one event);
 - ``days_apart``: log of 1 + the days between the groups' known times beyond the first day
   (unknown times count as close: only the dated training file has times, so a "time unknown"
   signal would learn which file a pair came from, not whether it is one story);

@@ -299,13 +299,16 @@ _MONTH = (
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
 # When a report was written, not what happened: a date's day, clock times, numeric dates.
-# Two reports of one event, written hours or days apart, give different ones.
+# Two reports of one event, written hours or days apart, give different ones. Nor is an age
+# ("60-year-old", "aged 61") a figure of the event: it describes a person, and reports of one
+# arrest disagree on it (60 and 61), while two events differ in whose age it is (their names).
 _TIME_STAMP = re.compile(
     rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?!\w)"
     r"|\b\d{1,2}\s?:\s?\d{2}(?:\s?:\s?\d{2})?\b"
     r"|\b\d{1,2}(?:[.:]\d{2})?\s?[ap]\.?m\b\.?"
-    r"|\b\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}\b",
+    r"|\b\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}\b"
+    r"|\b\d{1,3}\s?-?\s?years?\s?-?\s?old\b|\baged?\s+\d{1,3}\b",
     re.IGNORECASE,
 )
 
@@ -315,7 +318,7 @@ _STAMP_REACH = 16  # a stamp reaches this far from its number ("th of September"
 
 def numbers_in(text: str) -> frozenset[str]:
     """The numbers a text gives (scores, magnitudes, amounts, counts, years), leaving out the
-    days of dates and clock times."""
+    days of dates, clock times and ages."""
     return frozenset(m.group() for m in _numbers_kept(text))
 
 
