@@ -302,7 +302,7 @@ _MONTH = (
 # Two reports of one event, written hours or days apart, give different ones. Nor is an age
 # ("60-year-old", "aged 61") a figure of the event: it describes a person, and reports of one
 # arrest disagree on it (60 and 61), while two events differ in whose age it is (their names).
-_TIME_STAMP = re.compile(
+_STAMP_OR_AGE = re.compile(
     rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?!\w)"
     r"|\b\d{1,2}\s?:\s?\d{2}(?:\s?:\s?\d{2})?\b"
@@ -347,7 +347,7 @@ def _numbers_kept(text: str) -> list[re.Match[str]]:
         if number is not None and number.start() - _STAMP_REACH <= end + _STAMP_REACH:
             end = number.end()
             continue
-        window = _TIME_STAMP.finditer(
+        window = _STAMP_OR_AGE.finditer(
             text, max(0, start - _STAMP_REACH), min(len(text), end + _STAMP_REACH)
         )
         stamps.extend(m.span() for m in window)
