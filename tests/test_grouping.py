@@ -380,10 +380,10 @@ def test_spun_copy_with_page_junk_joins_the_original(embed):
         "Antony Blinken urged Gulf foreign ministers gathered in Riyadh on Wednesday to work "
         "with Washington on Iran, the security of shipping lanes and a ceasefire in Sudan.",
     )
-    june, september = T0, T0 + timedelta(days=100)  # the copy was republished months later
+    day, later = T0, T0 + timedelta(days=2)  # the copy was picked up two days later
     texts = [original, spun, other, other_reworded]
     items = [
-        item(i, t, s, outlet=f"outlet{i}", when=september if i == 1 else june)
+        item(i, t, s, outlet=f"outlet{i}", when=later if i == 1 else day)
         for i, (t, s) in enumerate(texts)
     ]
     vectors = embed([embedding_text(i.title, i.summary) for i in items])
@@ -658,6 +658,30 @@ def test_a_custom_clusterer_can_replace_hdbscan_and_its_fragments_pass_the_evide
     assert group(items, v, strict, clusterer=Fixed([0, 0, -1, -1])).tolist() == [0, 1, 2, 3]
     assert group(items, v, clusterer=Fixed([0, 0, 1, 1])).tolist() == [0, 0, 1, 2]
     assert group(items, v, clusterer=Fixed([0, 0, 0, 0])).tolist() == [0, 0, 1, 2]
+
+
+def test_a_fragment_spanning_years_fails_the_evidence_test_as_its_two_sides_would():
+    """A fragment is weighed with the time between its two halves, as the merge pass would weigh
+    joining them: two similar posts years apart are two stories, hours apart one."""
+
+    class Together:
+        def fit_predict(self, vectors, graph):
+            return np.zeros(len(vectors), dtype=np.int64)
+
+    from aggregator.grouping.evidence import inner_features, members
+    from aggregator.grouping.text import batch_text
+
+    similar = unit([1, 0], [0.8, np.sqrt(1 - 0.8**2)])  # cosine 0.8
+    strict = GroupingParams(merge_probability=0.999999)  # only the fragment test can join them
+    for gap, stories in ((timedelta(hours=5), 1), (timedelta(days=700), 2)):
+        items = [item(0, "Harbour crane collapses"), item(1, "Crane falls", when=T0 + gap)]
+        assert len(set(group(items, similar, clusterer=Together()).tolist())) == stories
+        assert len(set(group(items, similar, strict, clusterer=Together()).tolist())) == 2
+    three = [item(i, "Crane", when=T0 + timedelta(days=d)) for i, d in enumerate((0, 900, 1))]
+    days_apart = inner_features(
+        members([0, 1, 2], similar[[0, 1, 1]], batch_text(three)), batch_text(three)
+    )[FEATURES.index("days_apart")]
+    assert days_apart == pytest.approx(np.sqrt(899 - 1))  # the widest gap, 1 → 900
 
 
 def test_merge_pass_scores_agree_with_the_evidence_of_each_pair():

@@ -210,6 +210,42 @@ def test_a_quiet_day_of_blog_posts_on_two_subjects_stays_apart(embed):
     assert len(set(labels_of(embed, rows))) == len(posts)
 
 
+def test_one_blogs_link_posts_on_one_subject_years_apart_stay_apart(embed):
+    """Headlines alone, one blog, a few subjects over four years: posts on one subject read alike
+    (so HDBSCAN finds them as dense fragments), but years apart they are no one story. Unrelated
+    headlines around them give the day its density."""
+    subjects = [
+        ("City Hall Releases Stadium Emails", 0),
+        ("City Hall Plays Down Parking Plan", 460),
+        ("City Hall Used Former Mayor to Ask Rival to Quit Race", 197),
+        ("Mayor and Council Talk Budget at City Hall", 550),
+        ("Councillor Hart's Harbour Comments Stir Up Furious Reaction", 580),
+        ("Councillor Hart's End Could Be Near", -260),
+        ("Pixel update fixes battery drain", -337),
+        ("Pixel update brings new camera modes", 899),
+    ]
+    others = [
+        "Storm knocks out power to thousands in the valley",
+        "Local bakery wins national bread prize",
+        "River festival returns after two-year break",
+        "School board approves later start times",
+        "Rail strike called off after late-night talks",
+        "Museum unveils restored medieval tapestry",
+        "Heatwave warning issued for the weekend",
+        "Startup raises funds for electric ferries",
+        "Zoo welcomes twin snow leopard cubs",
+        "Hospital opens new cancer treatment wing",
+        "Police appeal for witnesses after bridge crash",
+        "Farmers warn of poor harvest after dry spring",
+        "University cuts language courses",
+        "New cycle lanes divide shop owners",
+    ]
+    rows = [(t, "", "Link Blog", DAY + timedelta(days=d)) for t, d in subjects]
+    rows += [(t, "", "Link Blog", DAY + timedelta(days=37 * k)) for k, t in enumerate(others)]
+    labels = labels_of(embed, rows)
+    assert len(set(labels[: len(subjects)])) == len(subjects)
+
+
 def test_rewordings_of_one_story_join_and_headline_only_rewrites_join(embed):
     labels = labels_of(
         embed,

@@ -17,9 +17,14 @@ look-ups however large the groups are:
   event give the same figures in different sentences; ``number_conflict``: as ``name_conflict``,
   for the numbers of the title and lead, where a report gives its key figures (numbers past both
   leads, such as a count of earlier quakes, differ between reports of one event);
-- ``days_apart``: log of 1 + the days between the groups' known times beyond the first day
-  (unknown times count as close: only the dated training file has times, so a "time unknown"
-  signal would learn which file a pair came from, not whether it is one story);
+- ``days_apart``: the square root of the days between the groups' known times beyond the
+  first day (unknown times count as close: only the dated training files have times, so a
+  "time unknown" signal would learn which file a pair came from, not whether it is one story);
+  within one group (a dense fragment), its widest gap between consecutive known times, where the
+  merge pass would have joined its two halves. A square root, not a log: reports of one event
+  come days apart, posts on one subject months or years apart, and the fit sees many of the
+  first and few of the second; a log flattens so fast that its one weight, fitted to days,
+  let similar headlines a year apart merge;
 - ``same_outlet``: one outlet rarely publishes one event twice;
 - ``group_size``: log of the number of pairs averaged (an average over many pairs is surer).
 
@@ -38,7 +43,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from itertools import chain
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import TypeVar
 
@@ -367,7 +372,7 @@ def feature_rows(a: np.ndarray, b: np.ndarray, dots: np.ndarray, sums: np.ndarra
     known = np.isfinite(first_a) & np.isfinite(first_b)
     with np.errstate(invalid="ignore"):
         gap = np.maximum(first_a, first_b) - np.minimum(last_a, last_b)
-    days = np.where(known, np.log1p(np.clip(np.nan_to_num(gap) - 1.0, 0.0, 3650)), 0.0)
+    days = np.where(known, np.sqrt(np.clip(np.nan_to_num(gap) - 1.0, 0.0, 3650)), 0.0)
     return np.column_stack(
         [
             cosine,
@@ -426,6 +431,7 @@ def inner_features(g: Members, batch: BatchText, sums: CrossSums | None = None) 
     missing_lead = (n - 1) * g.lead_total - shared_lead
     shared_lead_numbers = _lead_named(*(others[s] for s in _GIVEN))
     missing_numbers = (n - 1) * g.lead_number_total - shared_lead_numbers
+    gap = _widest_gap([batch.items[i].day for i in g.indexes])
     return np.array(
         _values(
             (float(g.vector_sum @ g.vector_sum) - n) / pairs,
@@ -435,12 +441,19 @@ def inner_features(g: Members, batch: BatchText, sums: CrossSums | None = None) 
             _share_missing(shared_lead, missing_lead) * _both(g.with_lead_names, n),
             others[Segment.NUMBERS] / pairs,
             _share_missing(shared_lead_numbers, missing_numbers) * _both(g.with_lead_numbers, n),
-            0.0,
-            g.first != math.inf,
+            gap,
+            gap > 0.0,
             others[Segment.OUTLET] / pairs,
             pairs / 2,
         )
     )
+
+
+def _widest_gap(days: Sequence[float]) -> float:
+    """The longest time (days) between two consecutive known times of a group: the ``days_apart``
+    its two sides would have had, had the merge pass built the group by joining them there."""
+    known = sorted(d for d in days if not math.isnan(d))
+    return max((b - a for a, b in pairwise(known)), default=0.0)
 
 
 def _share_missing(shared: float, missing: float) -> float:
@@ -474,7 +487,7 @@ def _values(
         min(max(0.0, name_conflict), _CAP["name_conflict"]),
         min(shared_numbers, _CAP["shared_numbers"]),
         min(max(0.0, number_conflict), _CAP["number_conflict"]),
-        math.log1p(min(max(0.0, gap_days - 1.0), 3650)) if time_known else 0.0,
+        math.sqrt(min(max(0.0, gap_days - 1.0), 3650)) if time_known else 0.0,
         same_outlet,
         math.log(min(pairs, _MAX_PAIRS)),
     ]
