@@ -1,7 +1,8 @@
 """Story grouping on hand-written hard cases, with the real embedding model.
 
 Hard negatives: two events of one kind (two quakes, one team's two games, one vendor's two
-patches, one person's two arrests) and a quiet day of unrelated posts on one subject must stay
+patches, one person's two arrests, a show's casting news and a look back at it, a company's
+stock move and its product launch) and a quiet day of unrelated posts on one subject must stay
 apart; rewordings, headline-only rewrites and a spun copy with page junk must still join. All
 texts are invented for these tests.
 """
@@ -168,6 +169,82 @@ def test_reports_of_one_arrest_that_disagree_on_the_age_join(embed):
         ],
     )
     assert labels[0] == labels[1] == labels[2]
+
+
+def test_a_casting_announcement_and_a_retrospective_of_one_show_stay_apart(embed):
+    labels = labels_of(
+        embed,
+        [
+            (
+                "Harbour Lights adds Mara Quinn to cast of final season",
+                "Mara Quinn has joined the cast of Harbour Lights for its fifth and final season, "
+                "the network said on Tuesday. Quinn will play a ferry captain; filming starts in "
+                "Belfast in June.",
+                "Screen Daily",
+                DAY,
+            ),
+            (
+                "Mara Quinn cast in last season of Harbour Lights",
+                "The network confirmed Tuesday that Mara Quinn will join Harbour Lights as a ferry "
+                "captain in the drama's fifth and final season, shooting in Belfast from June.",
+                "TV Insider",
+                DAY + timedelta(hours=3),
+            ),
+            (
+                "Ten years of Harbour Lights: how a small drama found its audience",
+                "When Harbour Lights first aired a decade ago, few expected the quiet coastal "
+                "drama to last. Looking back at its first four seasons, its writers and cast "
+                "explain what kept viewers coming back.",
+                "Culture Weekly",
+                DAY + timedelta(hours=5),
+            ),
+            (
+                "Looking back at Harbour Lights before its final season",
+                "As Harbour Lights heads into its last season, we revisit the moments that made "
+                "the coastal drama a hit, from the storm episode to the finale of season three.",
+                "Arts Review",
+                DAY + timedelta(hours=7),
+            ),
+        ],
+    )
+    assert labels[0] == labels[1] != labels[2] == labels[3]
+
+
+def test_a_stock_move_and_a_product_launch_of_one_company_stay_apart(embed):
+    labels = labels_of(
+        embed,
+        [
+            (
+                "Veltra shares slide 6% as analysts cut targets",
+                "Shares of Veltra fell 6 percent on Tuesday after two brokerages cut their price "
+                "targets, citing slowing demand for its chips in data centres.",
+                "Market Wire",
+                DAY,
+            ),
+            (
+                "Veltra stock falls after analyst downgrades",
+                "Veltra's stock dropped 6% in Tuesday trading as analysts at two banks lowered "
+                "their price targets on concerns over data-centre demand.",
+                "Investor Daily",
+                DAY + timedelta(hours=2),
+            ),
+            (
+                "Veltra unveils V9 chip for laptops",
+                "Veltra on Tuesday launched the V9, a chip for thin laptops that it says doubles "
+                "battery life, with the first machines due in the autumn.",
+                "Tech Today",
+                DAY + timedelta(hours=4),
+            ),
+            (
+                "Veltra's new V9 laptop chip promises longer battery life",
+                "The V9, announced by Veltra on Tuesday, targets thin-and-light laptops; the "
+                "company claims twice the battery life of its predecessor, shipping this autumn.",
+                "Gadget Post",
+                DAY + timedelta(hours=5),
+            ),
+        ],
+    )
+    assert labels[0] == labels[1] != labels[2] == labels[3]
 
 
 def test_a_quiet_day_of_blog_posts_on_two_subjects_stays_apart(embed):
