@@ -30,44 +30,120 @@ def labels_of(embed, rows) -> list[int]:
     return group(items, vectors, GroupingParams()).tolist()
 
 
-def test_two_quakes_in_different_places_on_one_day_stay_apart(embed):
-    labels = labels_of(
-        embed,
-        [
-            (
-                "Magnitude 5.1 earthquake rattles Perth",
-                "A magnitude 5.1 earthquake shook Perth on Tuesday morning, cracking walls in "
-                "older homes in the city's eastern suburbs. Western Australia's emergency "
-                "service said no one was hurt.",
-                "Coastline Times",
-                DAY,
-            ),
-            (
-                "Perth shaken by rare 5.1 quake",
-                "Residents of Perth were woken by a rare magnitude 5.1 tremor on Tuesday. "
-                "Geoscience Australia said the quake was centred 40 km east of the city; "
-                "minor damage was reported.",
-                "Daily Ledger",
-                DAY + timedelta(hours=2),
-            ),
-            (
-                "Strong 6.8 quake strikes off northern Chile",
-                "A strong magnitude 6.8 earthquake struck off the coast of northern Chile near "
-                "Antofagasta on Tuesday, swaying buildings and prompting a brief tsunami alert "
-                "that was later lifted.",
-                "Wire Service",
-                DAY + timedelta(hours=3),
-            ),
-            (
-                "Chile: 6.8 earthquake hits near Antofagasta",
-                "Chile's disaster agency said a magnitude 6.8 earthquake hit near Antofagasta "
-                "on Tuesday. Power was cut in parts of the region and a tsunami alert was "
-                "briefly issued.",
-                "Andes Post",
-                DAY + timedelta(hours=4),
-            ),
-        ],
-    )
+TWO_QUAKES = [
+    (
+        "Magnitude 5.1 earthquake rattles Perth",
+        "A magnitude 5.1 earthquake shook Perth on Tuesday morning, cracking walls in "
+        "older homes in the city's eastern suburbs. Western Australia's emergency "
+        "service said no one was hurt.",
+        "Coastline Times",
+        DAY,
+    ),
+    (
+        "Perth shaken by rare 5.1 quake",
+        "Residents of Perth were woken by a rare magnitude 5.1 tremor on Tuesday. "
+        "Geoscience Australia said the quake was centred 40 km east of the city; "
+        "minor damage was reported.",
+        "Daily Ledger",
+        DAY + timedelta(hours=2),
+    ),
+    (
+        "Strong 6.8 quake strikes off northern Chile",
+        "A strong magnitude 6.8 earthquake struck off the coast of northern Chile near "
+        "Antofagasta on Tuesday, swaying buildings and prompting a brief tsunami alert "
+        "that was later lifted.",
+        "Wire Service",
+        DAY + timedelta(hours=3),
+    ),
+    (
+        "Chile: 6.8 earthquake hits near Antofagasta",
+        "Chile's disaster agency said a magnitude 6.8 earthquake hit near Antofagasta "
+        "on Tuesday. Power was cut in parts of the region and a tsunami alert was "
+        "briefly issued.",
+        "Andes Post",
+        DAY + timedelta(hours=4),
+    ),
+]
+
+
+CASTING_AND_LOOK_BACK = [
+    (
+        "Harbour Lights adds Mara Quinn to cast of final season",
+        "Mara Quinn has joined the cast of Harbour Lights for its fifth and final season, "
+        "the network said on Tuesday. Quinn will play a ferry captain; filming starts in "
+        "Belfast in June.",
+        "Screen Daily",
+        DAY,
+    ),
+    (
+        "Mara Quinn cast in last season of Harbour Lights",
+        "The network confirmed Tuesday that Mara Quinn will join Harbour Lights as a ferry "
+        "captain in the drama's fifth and final season, shooting in Belfast from June.",
+        "TV Insider",
+        DAY + timedelta(hours=3),
+    ),
+    (
+        "Ten years of Harbour Lights: how a small drama found its audience",
+        "When Harbour Lights first aired a decade ago, few expected the quiet coastal "
+        "drama to last. Looking back at its first four seasons, its writers and cast "
+        "explain what kept viewers coming back.",
+        "Culture Weekly",
+        DAY + timedelta(hours=5),
+    ),
+    (
+        "Looking back at Harbour Lights before its final season",
+        "As Harbour Lights heads into its last season, we revisit the moments that made "
+        "the coastal drama a hit, from the storm episode to the finale of season three.",
+        "Arts Review",
+        DAY + timedelta(hours=7),
+    ),
+]
+
+
+STOCK_MOVE_AND_LAUNCH = [
+    (
+        "Veltra shares slide 6% as analysts cut targets",
+        "Shares of Veltra fell 6 percent on Tuesday after two brokerages cut their price "
+        "targets, citing slowing demand for its chips in data centres.",
+        "Market Wire",
+        DAY,
+    ),
+    (
+        "Veltra stock falls after analyst downgrades",
+        "Veltra's stock dropped 6% in Tuesday trading as analysts at two banks lowered "
+        "their price targets on concerns over data-centre demand.",
+        "Investor Daily",
+        DAY + timedelta(hours=2),
+    ),
+    (
+        "Veltra unveils V9 chip for laptops",
+        "Veltra on Tuesday launched the V9, a chip for thin laptops that it says doubles "
+        "battery life, with the first machines due in the autumn.",
+        "Tech Today",
+        DAY + timedelta(hours=4),
+    ),
+    (
+        "Veltra's new V9 laptop chip promises longer battery life",
+        "The V9, announced by Veltra on Tuesday, targets thin-and-light laptops; the "
+        "company claims twice the battery life of its predecessor, shipping this autumn.",
+        "Gadget Post",
+        DAY + timedelta(hours=5),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [TWO_QUAKES, CASTING_AND_LOOK_BACK, STOCK_MOVE_AND_LAUNCH],
+    ids=[
+        "two quakes in different places",
+        "a show's casting news and a look back at it",
+        "a company's stock move and its product launch",
+    ],
+)
+def test_two_stories_of_one_kind_on_one_day_stay_apart_and_each_joins(embed, rows):
+    """Rows 0-1 report one story, rows 2-3 another of the same kind, subject or company."""
+    labels = labels_of(embed, rows)
     assert labels[0] == labels[1] != labels[2] == labels[3]
 
 
@@ -169,82 +245,6 @@ def test_reports_of_one_arrest_that_disagree_on_the_age_join(embed):
         ],
     )
     assert labels[0] == labels[1] == labels[2]
-
-
-def test_a_casting_announcement_and_a_retrospective_of_one_show_stay_apart(embed):
-    labels = labels_of(
-        embed,
-        [
-            (
-                "Harbour Lights adds Mara Quinn to cast of final season",
-                "Mara Quinn has joined the cast of Harbour Lights for its fifth and final season, "
-                "the network said on Tuesday. Quinn will play a ferry captain; filming starts in "
-                "Belfast in June.",
-                "Screen Daily",
-                DAY,
-            ),
-            (
-                "Mara Quinn cast in last season of Harbour Lights",
-                "The network confirmed Tuesday that Mara Quinn will join Harbour Lights as a ferry "
-                "captain in the drama's fifth and final season, shooting in Belfast from June.",
-                "TV Insider",
-                DAY + timedelta(hours=3),
-            ),
-            (
-                "Ten years of Harbour Lights: how a small drama found its audience",
-                "When Harbour Lights first aired a decade ago, few expected the quiet coastal "
-                "drama to last. Looking back at its first four seasons, its writers and cast "
-                "explain what kept viewers coming back.",
-                "Culture Weekly",
-                DAY + timedelta(hours=5),
-            ),
-            (
-                "Looking back at Harbour Lights before its final season",
-                "As Harbour Lights heads into its last season, we revisit the moments that made "
-                "the coastal drama a hit, from the storm episode to the finale of season three.",
-                "Arts Review",
-                DAY + timedelta(hours=7),
-            ),
-        ],
-    )
-    assert labels[0] == labels[1] != labels[2] == labels[3]
-
-
-def test_a_stock_move_and_a_product_launch_of_one_company_stay_apart(embed):
-    labels = labels_of(
-        embed,
-        [
-            (
-                "Veltra shares slide 6% as analysts cut targets",
-                "Shares of Veltra fell 6 percent on Tuesday after two brokerages cut their price "
-                "targets, citing slowing demand for its chips in data centres.",
-                "Market Wire",
-                DAY,
-            ),
-            (
-                "Veltra stock falls after analyst downgrades",
-                "Veltra's stock dropped 6% in Tuesday trading as analysts at two banks lowered "
-                "their price targets on concerns over data-centre demand.",
-                "Investor Daily",
-                DAY + timedelta(hours=2),
-            ),
-            (
-                "Veltra unveils V9 chip for laptops",
-                "Veltra on Tuesday launched the V9, a chip for thin laptops that it says doubles "
-                "battery life, with the first machines due in the autumn.",
-                "Tech Today",
-                DAY + timedelta(hours=4),
-            ),
-            (
-                "Veltra's new V9 laptop chip promises longer battery life",
-                "The V9, announced by Veltra on Tuesday, targets thin-and-light laptops; the "
-                "company claims twice the battery life of its predecessor, shipping this autumn.",
-                "Gadget Post",
-                DAY + timedelta(hours=5),
-            ),
-        ],
-    )
-    assert labels[0] == labels[1] != labels[2] == labels[3]
 
 
 def test_a_quiet_day_of_blog_posts_on_two_subjects_stays_apart(embed):
