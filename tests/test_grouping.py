@@ -672,15 +672,15 @@ def test_a_fragment_spanning_years_fails_the_evidence_test_as_its_two_sides_woul
     from aggregator.grouping.text import batch_text
 
     similar = unit([1, 0], [0.8, np.sqrt(1 - 0.8**2)])  # cosine 0.8
-    strict = GroupingParams(merge_probability=0.999999)  # only the fragment test can join them
+    strict = GroupingParams(merge_probability=0.999999)  # a bar the fragment cannot clear
     for gap, stories in ((timedelta(hours=5), 1), (timedelta(days=700), 2)):
         items = [item(0, "Harbour crane collapses"), item(1, "Crane falls", when=T0 + gap)]
         assert len(set(group(items, similar, clusterer=Together()).tolist())) == stories
         assert len(set(group(items, similar, strict, clusterer=Together()).tolist())) == 2
     three = [item(i, "Crane", when=T0 + timedelta(days=d)) for i, d in enumerate((0, 900, 1))]
-    days_apart = inner_features(
-        members([0, 1, 2], similar[[0, 1, 1]], batch_text(three)), batch_text(three)
-    )[FEATURES.index("days_apart")]
+    batch = batch_text(three)
+    features = inner_features(members([0, 1, 2], similar[[0, 1, 1]], batch), batch)
+    days_apart = features[FEATURES.index("days_apart")]
     assert days_apart == pytest.approx(np.sqrt(899 - 1))  # the widest gap, 1 → 900
 
 
