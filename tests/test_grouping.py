@@ -113,6 +113,52 @@ def test_near_duplicates_join_without_the_merge_pass():
     assert labels[0] == labels[1] != labels[2]
 
 
+def test_texts_in_other_scripts_that_share_only_a_number_are_no_copies():
+    """Words of any script count: read as ASCII letters only, these four had just "7" left and
+    their identical shingle sets made them copies of one another, whatever their embeddings."""
+    from aggregator.stories import find_copies
+
+    texts = [
+        "Землетрясение магнитудой 7 произошло у побережья",
+        "Сборная России выиграла 7 матчей подряд",
+        "日本で地震 7",
+        "Σεισμός 7 Ρίχτερ στην Κρήτη",
+    ]
+    assert words(texts[0]) == ["землетрясение", "магнитудой", "7", "произошло", "у", "побережья"]
+    items = [item(i, t, outlet=f"o{i}") for i, t in enumerate(texts)]
+    labels = group(items, unit(*np.eye(4)), GroupingParams(clusterer="none"))
+    assert len(set(labels.tolist())) == 4
+    assert find_copies(items) == {}
+
+
+def test_merged_groups_list_each_item_once():
+    """A group's item list and its members' indexes are separate lists: growing the members in
+    place when two starting groups merge must not add the smaller one's items twice (the lone
+    join reads a story's nearest members from that list)."""
+    from aggregator.grouping import merge_pass, prepare
+    from aggregator.grouping.merge import Merger
+
+    titles = [
+        "Riverside library opens to crowds",
+        "Mayor Okafor cuts ribbon at Riverside library",
+        "New Riverside library welcomes first readers",
+        "Okafor: Riverside library a landmark",
+        "Riverside gets a library at last",
+        "Crowds queue for Riverside library opening",
+    ]
+    items = [item(i, t, outlet=f"o{i}") for i, t in enumerate(titles)]
+    rng = np.random.default_rng(0)
+    vectors = unit(*(np.ones(16) + 0.1 * rng.standard_normal((6, 16))))
+    params = GroupingParams(clusterer="none")
+    prepared = prepare(items, vectors, params)
+    merger = Merger(prepared.unit, prepared.batch, params.evidence(), prepared.series)
+    groups = merge_pass(prepared, merger)
+    assert sorted(i for g in groups for i in g) == list(range(6))
+    assert len(groups) < 6  # something merged
+    for gid, indexes in merger.items.items():
+        assert sorted(indexes) == sorted(merger.groups[gid].indexes)
+
+
 def test_clean_text_agrees_with_the_plain_regular_expressions():
     import re
     import unicodedata

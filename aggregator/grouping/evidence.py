@@ -257,7 +257,8 @@ def members_of_groups(
             richness_sum=float(richness[k]),
             first=float(first[k]),
             last=float(last[k]),
-            indexes=indexes,
+            # its own list: a group grows it in place when it absorbs another (``absorb``)
+            indexes=list(indexes),
             with_lead_names=int(with_lead[k]),
             totals=totals[k],
             with_lead_numbers=int(with_lead_numbers[k]),

@@ -43,7 +43,9 @@ LEAD_CHARS = 200
 
 _TAG = re.compile(r"<[^>]+>")
 _TRAILING_ELLIPSIS = re.compile(r"\s*(?:\.\.\.|…)\s*$")
-_WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+# Letters and digits of any script: text in Cyrillic, Greek or Chinese has words too (read as
+# ASCII letters only, it had just its numbers, and two items giving one number were copies).
+_WORD = re.compile(r"[^\W_]+(?:'[^\W\d_]+)?")
 
 
 def clean_text(text: str) -> str:
@@ -121,8 +123,8 @@ _FOLDABLE = re.compile("[\u00c0-\u024f]")
 
 
 def fold_accents(text: str) -> str:
-    """``text`` with Latin letters' diacritics removed; letters of other scripts stay (and
-    match no word pattern: such text is compared by its embedding and numbers alone)."""
+    """``text`` with Latin letters' diacritics removed; letters of other scripts stay as they are
+    (their words are words too, though only Latin capitals mark names)."""
     if text.isascii() or not _FOLDABLE.search(text):
         return text
     return text.translate(_FOLD)
