@@ -277,6 +277,17 @@ def test_a_pair_that_joins_has_nothing_against_it_even_a_real_copy() -> None:
     assert outweighed.reason_against() == "same outlet (outweighed)"
 
 
+def test_a_closest_story_that_would_join_says_it_was_never_compared() -> None:
+    """Two tight stories with no nearest-neighbour edge between them stay apart whatever their
+    evidence: the reason says so instead of "nothing against"."""
+    from aggregator.grouping.explain import why_not_text
+
+    assert why_not_text(_evidence(0.9, ("cosine", 0.9, 6.0))) == (
+        "would join on this evidence; the grouping compares only nearest neighbours"
+    )
+    assert why_not_text(_evidence(0.1, ("cosine", 0.3, 1.0))).startswith("only 0.30 similar")
+
+
 def test_only_similar_is_said_only_when_low_similarity_is_the_gap() -> None:
     # p=0.05 with the name conflict taking 3.0 logits: without it, it would join (0.3)
     names = _evidence(

@@ -608,6 +608,26 @@ def test_a_series_of_posts_stays_apart_while_copies_still_join(embed):
     assert group(items, vectors).tolist() == [0, 1, 2, 3, 4, 0, 5, 5]
 
 
+def test_a_chain_of_copies_does_not_join_a_series_posts_a_day_apart():
+    """A blog's "Open thread" every twelve hours: each post copies the one before (under 18 hours
+    apart, as a re-post may be), but the first and the third are a day apart, posts of a series."""
+    body = "Talk about anything you like here and be kind to each other in the comments below."
+    items = [
+        item(
+            k,
+            "Open thread",
+            f"{body} Thread {k + 1}.",
+            outlet="blog",
+            when=T0 + timedelta(hours=12 * k),
+        )
+        for k in range(3)
+    ]
+    no_merging = GroupingParams(clusterer="none", merge_probability=0.999999)
+    labels = group(items, unit([1, 0], [1, 0.01], [1, 0.02]), no_merging)
+    assert labels[0] != labels[2]
+    assert labels[1] in (labels[0], labels[2])  # one of its copies joins it
+
+
 @pytest.mark.model
 def test_scraped_page_after_boilerplate_stripping_joins_the_wire_reports(embed):
     """A republisher's spun copy wrapped in a weather widget, shop button, ad markers and a

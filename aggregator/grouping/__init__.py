@@ -260,12 +260,30 @@ def merge_pass(
         if stands:
             for i in fragment[1:]:
                 sets.union(fragment[0], i)
-    for a, b in prepared.duplicates:
-        sets.union(a, b)
+    _join_copies(sets, prepared.duplicates, prepared.series, n)
     group_of = [sets.find(i) for i in range(n)]
     merger.add(_members_by_root(group_of))
     pairs = _neighbouring_groups(np.asarray(group_of, dtype=np.int64), prepared.graph, n)
     return merger.run(pairs)
+
+
+def _join_copies(
+    sets: DisjointSets, duplicates: list[tuple[int, int]], series: Series, n: int
+) -> None:
+    """Join each pair of near duplicates, unless their groups hold posts of one outlet's series
+    days apart: each pair was let through alone, but a chain of copies (posts at 0 h, 12 h and
+    24 h) would join its ends."""
+    if not series.any:
+        for a, b in duplicates:
+            sets.union(a, b)
+        return
+    held = _members_by_root(sets.find(i) for i in range(n))
+    for a, b in duplicates:
+        ra, rb = sets.find(a), sets.find(b)
+        if ra != rb and not series.apart(held[ra], held[rb]):
+            sets.union(ra, rb)
+            root = sets.find(ra)
+            held[root] = held.pop(ra) + held.pop(rb)
 
 
 def neighbour_graph(unit: np.ndarray, params: GroupingParams) -> NeighbourGraph:

@@ -397,7 +397,11 @@ def explain_stories(
 
 def why_not_text(evidence: PairEvidence) -> str:
     """The reader's reason a closest other story stayed apart (no probability: a reader has no
-    threshold to read it against; the CLI shows both)."""
+    threshold to read it against; the CLI shows both). Two stories whose evidence would join them
+    were never weighed against each other: the merge pass compares only groups joined by a
+    nearest-neighbour edge (tight stories of many items may have none between them)."""
+    if evidence.joins:
+        return "would join on this evidence; the grouping compares only nearest neighbours"
     return evidence.reason_against()
 
 
