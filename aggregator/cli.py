@@ -670,6 +670,9 @@ def _print_evidence(evidence: PairEvidence) -> None:
     for signal in sorted(evidence.signals, key=lambda s: -abs(s.contribution)):
         click.echo(f"  {signal.name:<20} {signal.value:8.3f}  {signal.contribution:+8.2f}")
     click.echo(f"  {'bias (intercept)':<20} {'':>8}  {evidence.bias:+8.2f}")
+    if evidence.lone_pair_offset:
+        # the headline shift is for joining a group; two lone items clear the full bar
+        click.echo(f"  {'two items alone':<20} {'':>8}  {evidence.lone_pair_offset:+8.2f}")
     click.echo(
         f"  {'total':<20} {'':>8}  {evidence.log_odds:+8.2f}  "
         f"= p {evidence.probability:.3f} (1 / (1 + e^-total))"

@@ -346,6 +346,23 @@ def test_one_item_against_a_story_of_three_shows_the_lone_bar_for_its_richness()
     )
 
 
+def test_two_lone_headlines_show_the_headline_shift_given_back_in_a_table_that_adds_up(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aggregator.cli import _print_evidence
+
+    headlines = _pair(_item(0, "Phone gets a bigger screen", ""), _item(1, "Tablet review", ""))
+    assert headlines.lone_pair_offset == pytest.approx(-shipped_model().headline_shift)
+    _print_evidence(headlines)
+    out = capsys.readouterr().out
+    assert "two items alone" in out
+    _table_total(out)
+    texts = _pair(_item(0, "Quake", "Houses fell. " * 30), _item(1, "Quake", "Walls fell. " * 30))
+    assert texts.lone_pair_offset == 0.0  # two full texts got no shift to give back
+    _print_evidence(texts)
+    assert "two items alone" not in capsys.readouterr().out
+
+
 def test_the_cli_score_gives_the_lone_bar_where_there_is_one() -> None:
     from aggregator.cli import _score
 
@@ -511,6 +528,7 @@ def _table_total(output: str) -> None:
     contributions = [float(line.split()[-1]) for line in rows if line.split()[0] in FEATURES]
     assert len(contributions) == len(FEATURES)
     bias = next(float(line.split()[-1]) for line in rows if "bias (intercept)" in line)
+    bias += sum(float(line.split()[-1]) for line in rows if "two items alone" in line)
     total_line = next(line for line in rows if line.split()[0] == "total")
     total = float(total_line.split()[1])
     assert abs(sum(contributions) + bias - total) < 0.01 * len(contributions) + 0.01

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from aggregator.grouping import GroupingParams, group
+from aggregator.grouping import GroupingParams, explain, group
 from aggregator.grouping.evidence import FEATURES, shipped_model
 from aggregator.grouping.graph import knn_graph
 from aggregator.grouping.merge import near_duplicate_pairs
@@ -73,7 +73,7 @@ def test_clean_text_strips_tags_space_and_ellipsis():
 
 def test_labels_are_numbered_from_zero_by_first_item_and_deterministic():
     vectors = unit([0, 1, 0], [1, 0, 0], [0, 1, 0.01], [0, 0, 1])
-    items = [item(i, f"t{i}") for i in range(4)]
+    items = [item(i, title) for i, title in enumerate(("Alpha", "Bravo", "Charlie", "Delta"))]
     labels = group(items, vectors)
     assert labels.tolist() == [0, 1, 0, 2]
     assert group(items, vectors).tolist() == labels.tolist()
@@ -719,7 +719,8 @@ def test_a_custom_clusterer_can_replace_hdbscan_and_its_fragments_pass_the_evide
 
     # 0 and 1 are near-identical; 2 and 3 are orthogonal: a fragment of them does not stand
     v = unit([1, 0, 0], [0.99, 0.1, 0], [0, 1, 0], [0, 0, 1])
-    items = [item(i, f"t{i}", when=UNKNOWN_TIME) for i in range(4)]
+    titles = ("Alpha", "Bravo", "Charlie", "Delta")
+    items = [item(i, title, when=UNKNOWN_TIME) for i, title in enumerate(titles)]
     strict = GroupingParams(merge_probability=0.999999)  # nothing passes the merge pass
     assert group(items, v, strict, clusterer=Fixed([0, 0, -1, -1])).tolist() == [0, 1, 2, 3]
     assert group(items, v, clusterer=Fixed([0, 0, 1, 1])).tolist() == [0, 0, 1, 2]
@@ -874,14 +875,51 @@ def test_summed_rows_give_the_item_pair_sums_of_groups_and_of_merged_groups():
     assert matrix.row_overlaps(rows[1], []).shape == (0, SEGMENTS)
 
 
-def test_a_headline_shift_lowers_the_bar_for_headlines_only() -> None:
+def test_a_headline_shift_lowers_the_bar_for_headlines_joining_a_group_only() -> None:
     model = shipped_model()
     shifted = model.with_headline_shift(1.5)
-    headlines, full_texts = np.zeros(len(FEATURES)), np.zeros(len(FEATURES))
+    size = FEATURES.index("group_size")
+    joining, full_texts, lone_pair = (np.zeros(len(FEATURES)) for _ in range(3))
+    joining[size] = full_texts[size] = np.log(2)  # a headline and a group of two
     full_texts[FEATURES.index("full_text")] = 1.0
-    assert shifted.score(headlines) == pytest.approx(model.score(headlines) + 1.5)
+    assert shifted.score(joining) == pytest.approx(model.score(joining) + 1.5)
     assert shifted.score(full_texts) == pytest.approx(model.score(full_texts))
+    # two lone headlines (one pair) clear the full bar: the shift is given back
+    assert shifted.score(lone_pair) == pytest.approx(model.score(lone_pair))
+    assert model.lone_pair_offset(0.0, 0.0) == -model.headline_shift
+    rows = np.stack([joining, full_texts, lone_pair])
+    assert shifted.scores(rows).tolist() == pytest.approx([shifted.score(r) for r in rows])
     assert shifted.headline_shift == model.headline_shift + 1.5
+
+
+def test_two_lone_headlines_need_the_full_bar_that_a_headline_joining_a_pair_does_not() -> None:
+    """On a quiet day, two headlines of one subject, 0.55 similar, stay apart: the headline shift
+    lowers the bar only for a headline joining a group. The same headline, as similar to both
+    reports of a story of two, joins it."""
+    c = 0.55
+    s = np.sqrt(1 - c**2)
+    vectors = unit(
+        [1, 0, 0, 0, 0],
+        [0.995, 0.0999, 0, 0, 0],
+        [c, s * 0.05, s, 0, 0],
+        [0, 0, 0, 1, 0],
+        [0, 0, 0, c, s],
+    )
+    items = [
+        item(0, "Harbour crane collapses onto ferry terminal", outlet="Herald"),
+        item(1, "Harbour crane collapses onto the ferry terminal", outlet="Courier"),
+        item(2, "Dockside accident closes port", outlet="Gazette"),
+        item(3, "New phone has a bigger screen", outlet="Tech blog"),
+        item(4, "Review: tablet keyboards tested", outlet="Gadget blog"),
+    ]
+    labels = group(items, vectors).tolist()
+    assert labels[0] == labels[1] == labels[2]
+    assert len({labels[0], labels[3], labels[4]}) == 3
+    batch = explain.features(items, vectors)
+    pair = explain.pair_evidence([3], [4], batch, shipped_model())
+    assert not pair.joins and pair.lone_pair_offset == -shipped_model().headline_shift
+    joining = explain.pair_evidence([2], [0, 1], batch, shipped_model())
+    assert joining.joins and joining.lone_pair_offset == 0.0
 
 
 def test_an_item_left_alone_joins_a_story_of_three_at_the_lower_lone_bar() -> None:

@@ -31,9 +31,11 @@ look-ups however large the groups are:
 A logistic regression (scikit-learn) fitted on labelled pairs turns them into a probability;
 ``benchmarks/fit_evidence.py`` fits the weights shipped in ``evidence_weights.json``. It then
 lowers the bar for headline-only pairs (``headline_shift``), because the pair fit sets one bar
-for headlines and full texts alike, while grouping scores better with a lower one for headlines;
-and it chooses how much lower the bar is for an item left alone once merging ends to join a
-story of several (``lone_discount``, see ``merge.LoneJoin``).
+for headlines and full texts alike, while grouping scores better with a lower one for headlines.
+The lower bar is for a headline joining a group, or two groups: two lone items (a pair of one
+item each, or a fragment of two) clear the full bar, since nothing else backs them, and on a
+quiet day headlines of one subject would otherwise pair off. And it chooses how much lower the
+bar is for an item left alone once merging ends to join a story of several (``lone_discount``, see ``merge.LoneJoin``).
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ FEATURES = (
 # Caps keep any one signal from dominating a score.
 _MAX_PAIRS = 10_000
 _CAP = {"shared_names": 3.0, "name_conflict": 1.0, "shared_numbers": 3.0, "number_conflict": 1.0}
+_GROUP_SIZE = FEATURES.index("group_size")
+_FULL_TEXT = FEATURES.index("full_text")
+_ONE_PAIR = 1e-9  # ``group_size`` (log of the pairs averaged) below this: two lone items
 WEIGHTS_FILE = Path(__file__).with_name("evidence_weights.json")
 Overlap = TypeVar("Overlap", float, np.ndarray)
 # the segments from which ``_lead_named`` reads how much of a lead the other side gives anywhere
@@ -94,11 +99,21 @@ class EvidenceModel:
 
     def score(self, features: Sequence[float]) -> float:
         """Log-odds that the two sides report one story."""
-        return sum(w * f for w, f in zip(self.weights, features, strict=True)) + self.bias
+        weighted = sum(w * f for w, f in zip(self.weights, features, strict=True)) + self.bias
+        return weighted + self.lone_pair_offset(features[_GROUP_SIZE], features[_FULL_TEXT])
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """``score`` of rows of features."""
-        return features @ np.asarray(self.weights) + self.bias
+        weighted = features @ np.asarray(self.weights) + self.bias
+        lone_pair = features[:, _GROUP_SIZE] < _ONE_PAIR
+        return weighted - lone_pair * self.headline_shift * (1.0 - features[:, _FULL_TEXT])
+
+    def lone_pair_offset(self, group_size: float, full_text: float) -> float:
+        """The headline shift given back by two lone items (``group_size`` 0: one pair), in
+        proportion to how little summary they have, so that they clear the full bar."""
+        if group_size >= _ONE_PAIR:
+            return 0.0
+        return -self.headline_shift * (1.0 - full_text)
 
     def with_probability(self, probability: float | None) -> EvidenceModel:
         if probability is None:
@@ -115,10 +130,11 @@ class EvidenceModel:
         return self.threshold - self.lone_discount * full_text
 
     def with_headline_shift(self, shift: float) -> EvidenceModel:
-        """``shift`` log-odds more evidence for two headline-only items, none for two full texts:
-        the bias rises by ``shift`` and the weight of ``full_text`` (the pair's mean richness: 0
-        for two headlines, 1 for two full summaries) falls by as much, so a headline with a full
-        text, or two half-length summaries, get half the shift."""
+        """``shift`` log-odds more evidence for headline-only items, none for full texts: the
+        bias rises by ``shift`` and the weight of ``full_text`` (the pair's mean richness: 0 for
+        two headlines, 1 for two full summaries) falls by as much, so a headline with a full
+        text, or two half-length summaries, get half the shift. Two lone items give it back
+        (``lone_pair_offset``)."""
         weights = list(self.weights)
         weights[FEATURES.index("full_text")] -= shift
         return replace(

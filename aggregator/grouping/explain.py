@@ -103,6 +103,8 @@ class PairEvidence:
     # if it is left alone, one member backs it and nothing else comes as near (None: no such bar)
     lone_probability: float | None = None
     series: str | None = None  # why the two never join: posts of one outlet's series
+    # two lone items give back the headline shift (``EvidenceModel.lone_pair_offset``)
+    lone_pair_offset: float = 0.0
 
     @property
     def joins(self) -> bool:
@@ -110,7 +112,7 @@ class PairEvidence:
 
     @property
     def log_odds(self) -> float:
-        return self.bias + sum(s.contribution for s in self.signals)
+        return self.bias + self.lone_pair_offset + sum(s.contribution for s in self.signals)
 
     def value(self, name: str) -> float:
         return next(s.value for s in self.signals if s.name == name)
@@ -213,6 +215,9 @@ def pair_evidence(
         days_apart=max(0.0, max(a.first, b.first) - min(a.last, b.last)) if known else None,
         lone_probability=_lone_probability(len(side_a), len(side_b), values, model),
         series=prepared.series.describe(side_a, side_b, batch.titles, batch.outlets),
+        lone_pair_offset=model.lone_pair_offset(
+            values[FEATURES.index("group_size")], values[FEATURES.index("full_text")]
+        ),
     )
 
 
