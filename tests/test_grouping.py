@@ -886,7 +886,7 @@ def test_a_headline_shift_lowers_the_bar_for_headlines_joining_a_group_only() ->
     assert shifted.score(full_texts) == pytest.approx(model.score(full_texts))
     # two lone headlines (one pair) clear the full bar: the shift is given back
     assert shifted.score(lone_pair) == pytest.approx(model.score(lone_pair))
-    assert model.lone_pair_offset(0.0, 0.0) == -model.headline_shift
+    assert model.lone_pair_offset(lone_pair) == -model.headline_shift
     rows = np.stack([joining, full_texts, lone_pair])
     assert shifted.scores(rows).tolist() == pytest.approx([shifted.score(r) for r in rows])
     assert shifted.headline_shift == model.headline_shift + 1.5

@@ -35,7 +35,8 @@ for headlines and full texts alike, while grouping scores better with a lower on
 The lower bar is for a headline joining a group, or two groups: two lone items (a pair of one
 item each, or a fragment of two) clear the full bar, since nothing else backs them, and on a
 quiet day headlines of one subject would otherwise pair off. And it chooses how much lower the
-bar is for an item left alone once merging ends to join a story of several (``lone_discount``, see ``merge.LoneJoin``).
+bar is for an item left alone once merging ends to join a story of several (``lone_discount``,
+see ``merge.LoneJoin``).
 """
 
 from __future__ import annotations
@@ -100,20 +101,19 @@ class EvidenceModel:
     def score(self, features: Sequence[float]) -> float:
         """Log-odds that the two sides report one story."""
         weighted = sum(w * f for w, f in zip(self.weights, features, strict=True)) + self.bias
-        return weighted + self.lone_pair_offset(features[_GROUP_SIZE], features[_FULL_TEXT])
+        return weighted + float(self.lone_pair_offset(features))
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """``score`` of rows of features."""
-        weighted = features @ np.asarray(self.weights) + self.bias
-        lone_pair = features[:, _GROUP_SIZE] < _ONE_PAIR
-        return weighted - lone_pair * self.headline_shift * (1.0 - features[:, _FULL_TEXT])
+        return features @ np.asarray(self.weights) + self.bias + self.lone_pair_offset(features)
 
-    def lone_pair_offset(self, group_size: float, full_text: float) -> float:
-        """The headline shift given back by two lone items (``group_size`` 0: one pair), in
-        proportion to how little summary they have, so that they clear the full bar."""
-        if group_size >= _ONE_PAIR:
-            return 0.0
-        return -self.headline_shift * (1.0 - full_text)
+    def lone_pair_offset(self, features: Sequence[float] | np.ndarray) -> np.ndarray:
+        """The headline shift that two lone items give back, for a row of ``FEATURES`` or
+        rows of them: all of it where ``group_size`` is 0 (one pair averaged), in proportion
+        to how little summary the two have, so that they clear the full bar."""
+        rows = np.asarray(features)
+        lone_pair = rows[..., _GROUP_SIZE] < _ONE_PAIR
+        return np.where(lone_pair, -self.headline_shift * (1.0 - rows[..., _FULL_TEXT]), 0.0)
 
     def with_probability(self, probability: float | None) -> EvidenceModel:
         if probability is None:
@@ -136,7 +136,7 @@ class EvidenceModel:
         text, or two half-length summaries, get half the shift. Two lone items give it back
         (``lone_pair_offset``)."""
         weights = list(self.weights)
-        weights[FEATURES.index("full_text")] -= shift
+        weights[_FULL_TEXT] -= shift
         return replace(
             self,
             weights=tuple(weights),

@@ -215,9 +215,7 @@ def pair_evidence(
         days_apart=max(0.0, max(a.first, b.first) - min(a.last, b.last)) if known else None,
         lone_probability=_lone_probability(len(side_a), len(side_b), values, model),
         series=prepared.series.describe(side_a, side_b, batch.titles, batch.outlets),
-        lone_pair_offset=model.lone_pair_offset(
-            values[FEATURES.index("group_size")], values[FEATURES.index("full_text")]
-        ),
+        lone_pair_offset=float(model.lone_pair_offset(values)),
     )
 
 
