@@ -53,9 +53,10 @@ FILES = ("basil-dev.jsonl", "ecbplus-dev.jsonl", "uci-headlines-dev.jsonl")
 SPARSE = "sparse-dev.jsonl"
 TEACHER_FLOOR = 0.02  # group pairs less likely than this under the item-pair model are not asked
 PROBABILITIES = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-# Log-odds added to the evidence of two headline-only items (full text gets none): the pair
-# model, fitted on pairs, sets one bar for both, while grouping needs a lower one for headlines,
-# whose cosine says less (a threshold of 0.7 for full text and 0.4 for headlines is a shift of 1.25).
+# Log-odds added to the evidence of headline-only items joining a group (full text gets none,
+# nor do two lone items): the pair model sets one bar for both, while grouping needs a lower one
+# for headlines, whose cosine says less (a bar of 0.7 for full text and 0.4 for headlines is a
+# shift of 1.25).
 HEADLINE_SHIFTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
 # How much lower the bar is for an item left alone to join a story of several (log-odds).
 LONE_DISCOUNTS = (0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
