@@ -727,6 +727,28 @@ def test_a_custom_clusterer_can_replace_hdbscan_and_its_fragments_pass_the_evide
     assert group(items, v, clusterer=Fixed([0, 0, 0, 0])).tolist() == [0, 0, 1, 2]
 
 
+def test_a_dense_fragment_of_two_headlines_clears_the_full_bar_and_one_of_three_the_lower():
+    """Headlines 0.55 similar to each other clear the lowered bar of headlines joining a group,
+    not the full bar: a fragment of two stands only at the full bar (nothing else backs it),
+    a fragment of three at the lower one."""
+
+    class Together:
+        def fit_predict(self, vectors, graph):
+            return np.zeros(len(vectors), dtype=np.int64)
+
+    def alike(n: int) -> np.ndarray:  # n unit vectors, each pair 0.55 similar
+        common = np.zeros(n + 1)
+        common[0] = 1.0
+        return np.stack(
+            [np.sqrt(0.55) * common + np.sqrt(0.45) * np.eye(n + 1)[k + 1] for k in range(n)]
+        )
+
+    titles = ("Phone gets a bigger screen", "Tablet keyboards tested", "Laptop battery lasts")
+    items = [item(k, title, outlet=f"Blog {k}") for k, title in enumerate(titles)]
+    assert len(set(group(items[:2], alike(2), clusterer=Together()).tolist())) == 2
+    assert len(set(group(items, alike(3), clusterer=Together()).tolist())) == 1
+
+
 def test_a_fragment_spanning_years_fails_the_evidence_test_as_its_two_sides_would():
     """A fragment is weighed with the time between its two halves, as the merge pass would weigh
     joining them: two similar posts years apart are two stories, hours apart one."""
@@ -887,6 +909,9 @@ def test_a_headline_shift_lowers_the_bar_for_headlines_joining_a_group_only() ->
     # two lone headlines (one pair) clear the full bar: the shift is given back
     assert shifted.score(lone_pair) == pytest.approx(model.score(lone_pair))
     assert model.lone_pair_offset(lone_pair) == -model.headline_shift
+    half_summaries = lone_pair.copy()
+    half_summaries[FEATURES.index("full_text")] = 0.5  # in proportion to what shift they got
+    assert model.lone_pair_offset(half_summaries) == pytest.approx(-model.headline_shift / 2)
     rows = np.stack([joining, full_texts, lone_pair])
     assert shifted.scores(rows).tolist() == pytest.approx([shifted.score(r) for r in rows])
     assert shifted.headline_shift == model.headline_shift + 1.5

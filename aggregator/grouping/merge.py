@@ -160,7 +160,9 @@ class LoneJoin:
         """At the model's ``lone_bar`` for the pair's richness (a lone headline says too little
         to pick one of the broad stories around it; a full report still names its event further
         down), if one of the story's members backs it at the merge bar by itself, and if no
-        other neighbour clears the lower bar too (a post among many alike stays alone)."""
+        other neighbour clears the lower bar too (a post among many alike stays alone). A member
+        or another lone item is one item against one: for headlines, without the headline shift
+        (``EvidenceModel.lone_pair_offset``)."""
         return (
             self.log_odds >= model.lone_bar(self.full_text)
             and self.member_support >= model.threshold
