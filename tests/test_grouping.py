@@ -44,6 +44,18 @@ def unit(*rows) -> np.ndarray:
     return v / np.linalg.norm(v, axis=1, keepdims=True)
 
 
+class FixedFragments:
+    """A clusterer that finds the fragments it is given: ``labels``, or one of every item."""
+
+    def __init__(self, labels=None):
+        self.labels = labels
+
+    def fit_predict(self, vectors, graph):
+        if self.labels is None:
+            return np.zeros(len(vectors), dtype=np.int64)
+        return np.asarray(self.labels)
+
+
 # ---------------------------------------------------------------- text
 
 
@@ -710,31 +722,25 @@ def test_knn_hdbscan_copes_with_larger_min_samples_and_sparse_graphs():
 
 
 def test_a_custom_clusterer_can_replace_hdbscan_and_its_fragments_pass_the_evidence_test():
-    class Fixed:
-        def __init__(self, labels):
-            self.labels = np.array(labels)
-
-        def fit_predict(self, vectors, graph):
-            return self.labels
-
     # 0 and 1 are near-identical; 2 and 3 are orthogonal: a fragment of them does not stand
     v = unit([1, 0, 0], [0.99, 0.1, 0], [0, 1, 0], [0, 0, 1])
     titles = ("Alpha", "Bravo", "Charlie", "Delta")
     items = [item(i, title, when=UNKNOWN_TIME) for i, title in enumerate(titles)]
     strict = GroupingParams(merge_probability=0.999999)  # nothing passes the merge pass
-    assert group(items, v, strict, clusterer=Fixed([0, 0, -1, -1])).tolist() == [0, 1, 2, 3]
-    assert group(items, v, clusterer=Fixed([0, 0, 1, 1])).tolist() == [0, 0, 1, 2]
-    assert group(items, v, clusterer=Fixed([0, 0, 0, 0])).tolist() == [0, 0, 1, 2]
+    assert group(items, v, strict, clusterer=FixedFragments([0, 0, -1, -1])).tolist() == [
+        0,
+        1,
+        2,
+        3,
+    ]
+    assert group(items, v, clusterer=FixedFragments([0, 0, 1, 1])).tolist() == [0, 0, 1, 2]
+    assert group(items, v, clusterer=FixedFragments([0, 0, 0, 0])).tolist() == [0, 0, 1, 2]
 
 
 def test_a_dense_fragment_of_two_headlines_clears_the_full_bar_and_one_of_three_the_lower():
     """Headlines 0.55 similar to each other clear the lowered bar of headlines joining a group,
     not the full bar: a fragment of two stands only at the full bar (nothing else backs it),
     a fragment of three at the lower one."""
-
-    class Together:
-        def fit_predict(self, vectors, graph):
-            return np.zeros(len(vectors), dtype=np.int64)
 
     def alike(n: int) -> np.ndarray:  # n unit vectors, each pair 0.55 similar
         common = np.zeros(n + 1)
@@ -745,17 +751,13 @@ def test_a_dense_fragment_of_two_headlines_clears_the_full_bar_and_one_of_three_
 
     titles = ("Phone gets a bigger screen", "Tablet keyboards tested", "Laptop battery lasts")
     items = [item(k, title, outlet=f"Blog {k}") for k, title in enumerate(titles)]
-    assert len(set(group(items[:2], alike(2), clusterer=Together()).tolist())) == 2
-    assert len(set(group(items, alike(3), clusterer=Together()).tolist())) == 1
+    assert len(set(group(items[:2], alike(2), clusterer=FixedFragments()).tolist())) == 2
+    assert len(set(group(items, alike(3), clusterer=FixedFragments()).tolist())) == 1
 
 
 def test_a_fragment_spanning_years_fails_the_evidence_test_as_its_two_sides_would():
     """A fragment is weighed with the time between its two halves, as the merge pass would weigh
     joining them: two similar posts years apart are two stories, hours apart one."""
-
-    class Together:
-        def fit_predict(self, vectors, graph):
-            return np.zeros(len(vectors), dtype=np.int64)
 
     from aggregator.grouping.evidence import inner_features, members
     from aggregator.grouping.text import batch_text
@@ -764,8 +766,8 @@ def test_a_fragment_spanning_years_fails_the_evidence_test_as_its_two_sides_woul
     strict = GroupingParams(merge_probability=0.999999)  # a bar the fragment cannot clear
     for gap, stories in ((timedelta(hours=5), 1), (timedelta(days=700), 2)):
         items = [item(0, "Harbour crane collapses"), item(1, "Crane falls", when=T0 + gap)]
-        assert len(set(group(items, similar, clusterer=Together()).tolist())) == stories
-        assert len(set(group(items, similar, strict, clusterer=Together()).tolist())) == 2
+        assert len(set(group(items, similar, clusterer=FixedFragments()).tolist())) == stories
+        assert len(set(group(items, similar, strict, clusterer=FixedFragments()).tolist())) == 2
     three = [item(i, "Crane", when=T0 + timedelta(days=d)) for i, d in enumerate((0, 900, 1))]
     batch = batch_text(three)
     features = inner_features(members([0, 1, 2], similar[[0, 1, 1]], batch), batch)
@@ -977,10 +979,6 @@ def test_an_item_left_alone_joins_a_story_of_three_at_the_lower_lone_bar() -> No
     stories = [0, 0, 0, -1, 1, 1, 1, -1, 2, 2, -1, 3, 3, 3, -1, 4, 4, 4, -1, -1]
     headline = [11 <= i <= 14 for i in range(len(rows))]
 
-    class Fixed:
-        def fit_predict(self, vectors, graph):
-            return np.array(stories)
-
     summaries = [
         "" if headline[i] else " ".join(f"w{i}x{k}" for k in range(FULL_SUMMARY_WORDS))
         for i in range(len(rows))
@@ -991,7 +989,9 @@ def test_an_item_left_alone_joins_a_story_of_three_at_the_lower_lone_bar() -> No
 
     def labels(discount: float) -> list[int]:
         model_with = model.with_lone_discount(discount)
-        return group(items, unit(*rows), clusterer=Fixed(), model=model_with).tolist()
+        return group(
+            items, unit(*rows), clusterer=FixedFragments(stories), model=model_with
+        ).tolist()
 
     apart = [0, 0, 0, 1, 2, 2, 2, 3, 4, 4, 5, 6, 6, 6, 7, 8, 8, 8, 9, 10]
     assert labels(0.0) == apart
