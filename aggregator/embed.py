@@ -547,9 +547,10 @@ def _quantise(fp32_path: Path, int8_path: Path) -> None:
     # Per-channel weight scales keep int8 vectors at ~0.99 cosine to fp32 (per-tensor: ~0.95).
     # reduce_range keeps weights within ±64: x86 CPUs without VNNI multiply uint8 by int8 with
     # VPMADDUBSW, which saturates pairs of products at int16 for full 8-bit weights. With 7 bits
-    # no pair saturates, so every x86 CPU computes the same integers and the same vectors as the
-    # weights of the grouping were fitted on (measured on a CPU without VNNI: 8-bit weights moved
-    # ECB+'s F1 0.929 -> 0.922 and mixed two files in a story; 7 bits: 0.925, fp32 0.928).
+    # no pair saturates, so every x86 CPU computes the same integer products (measured on a CPU
+    # without VNNI: 8-bit weights moved ECB+'s F1 0.929 -> 0.922 and mixed two files in a story;
+    # 7 bits: 0.925, fp32 0.928). The float steps around them still round a little differently
+    # with AVX-512 and AVX2 (ECB+ 0.923 on a Xeon with VNNI, 0.916 on an AMD EPYC with AVX2).
     quantize_dynamic(
         fp32_path,
         int8_path,
