@@ -310,6 +310,30 @@ def test_only_similar_is_said_only_when_low_similarity_is_the_gap() -> None:
     assert _evidence(0.05, ("cosine", 0.2, 0.5)).reason_against() == "only 0.20 similar"
 
 
+def test_two_lone_headlines_kept_apart_only_by_the_full_bar_say_so() -> None:
+    """Two lone headlines as similar as a headline joining a story may be: the headline shift
+    they give back is all that keeps them apart, and the reason says what the bar is for."""
+    from aggregator.grouping.explain import why_not_text
+
+    cosine = 0.45
+    vectors = np.zeros((2, 4), dtype=np.float32)
+    vectors[0, 0] = 1.0
+    vectors[1, :2] = cosine, math.sqrt(1 - cosine**2)
+    items = [_item(0, "Phone gets a bigger screen", ""), _item(1, "Tablet review", "", "Courier")]
+    apart = pair_evidence([0], [1], features(items, vectors), shipped_model())
+    assert not apart.joins
+    assert apart.log_odds - apart.lone_pair_offset >= _logit(apart.merge_probability)
+    assert why_not_text(apart) == "only 0.45 similar for two items alone"
+    # less similar: too little even with the shift, so no mention of the pair's bar
+    vectors[1, :2] = 0.2, math.sqrt(1 - 0.2**2)
+    far = pair_evidence([0], [1], features(items, vectors), shipped_model())
+    assert far.lone_pair_offset < 0 and why_not_text(far) == "only 0.20 similar"
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
 def test_days_apart_reads_in_words() -> None:
     one = _evidence(0.1, ("cosine", 0.9, 1.0), ("days_apart", 0.7, -2.0), days_apart=1.2)
     assert one.reason_against() == "1 day apart"

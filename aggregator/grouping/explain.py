@@ -127,7 +127,8 @@ class PairEvidence:
     def reason_against(self) -> str:
         """E.g. ``different names: Perth / Leeds``: the signals that took at least
         ``CITED_CONTRIBUTION`` from the log-odds, strongest first; "only 0.41 similar" when the
-        pair would stay apart even without them; "nothing against" for a pair that joins."""
+        pair would stay apart even without them ("... for two items alone" when only the full bar
+        of two lone items keeps them apart); "nothing against" for a pair that joins."""
         cited: list[tuple[str, float]] = []
         for signal in sorted(self.signals, key=lambda s: s.contribution):
             if signal.contribution > -CITED_CONTRIBUTION:
@@ -141,8 +142,14 @@ class PairEvidence:
         if self.joins:
             return "nothing against" if not reasons else "; ".join(reasons) + " (outweighed)"
         threshold = _logit(self.merge_probability)
-        if self.log_odds - sum(c for _, c in cited) < threshold:  # too little said for it
-            reasons = [f"only {self.value('cosine'):.2f} similar", *reasons][:2]
+        uncited = self.log_odds - sum(c for _, c in cited)
+        if uncited < threshold:  # too little said for it
+            similar = f"only {self.value('cosine'):.2f} similar"
+            if uncited - self.lone_pair_offset >= threshold:
+                # the headline shift given back is the gap: enough to join a group, not to
+                # start a story of two with nothing else backing it
+                similar += " for two items alone"
+            reasons = [similar, *reasons][:2]
         return "; ".join(reasons)
 
     def _against(self, name: str) -> str:
