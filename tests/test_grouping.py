@@ -307,6 +307,10 @@ def test_numbers_come_from_the_whole_text_and_short_summaries_count_in_part():
         ("Red Sox offer Teixeira $200 million over 8 years, a 3-1 win", {"200", "8", "3-1"}),
         ("A 60-year-old woman, aged 61, held 41 years after the 1967 killings", {"41", "1967"}),
         ("Smith, 61 years old, and a 7 - year - old; age 45 of 3 years", {"3"}),
+        # wire copy's clock times in hours and minutes, and a date with no space after "Dec."
+        ("Polls opened at 0300 GMT (8 am local time), closed at 1300 local time", set()),
+        ("Voting began on Dec.14; 288 candidates for 125 seats; 2230 UTC", {"288", "125"}),
+        ("In 1999 UTC was adopted; 2460 GMT is no time", {"1999", "2460"}),
     ],
 )
 def test_numbers_leave_out_dates_clock_times_and_ages(text: str, numbers: set[str]) -> None:

@@ -300,14 +300,16 @@ _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
-# When a report was written, not what happened: a date's day, clock times, numeric dates.
+# When a report was written, not what happened: a date's day ("Dec. 14", "Dec.14"), clock
+# times ("8:00", "8 am", wire copy's "0300 GMT"), numeric dates.
 # Two reports of one event, written hours or days apart, give different ones. Nor is an age
 # ("60-year-old", "aged 61") a figure of the event: it describes a person, and reports of one
 # arrest disagree on it (60 and 61), while two events differ in whose age it is (their names).
 _STAMP_OR_AGE = re.compile(
-    rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\b"
+    rf"\b{_MONTH}(?:\s+|(?<=\.))\d{{1,2}}(?:st|nd|rd|th)?\b"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?!\w)"
     r"|\b\d{1,2}\s?:\s?\d{2}(?:\s?:\s?\d{2})?\b"
+    r"|\b(?:[01]\d|2[0-3])[0-5]\d\s?(?:gmt|utc|local\s+time)\b"
     r"|\b\d{1,2}(?:[.:]\d{2})?\s?[ap]\.?m\b\.?"
     r"|\b\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}\b"
     r"|\b\d{1,3}\s?-?\s?years?\s?-?\s?old\b|\baged?\s+\d{1,3}\b",
