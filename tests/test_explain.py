@@ -322,16 +322,12 @@ def test_two_lone_headlines_kept_apart_only_by_the_full_bar_say_so() -> None:
     items = [_item(0, "Phone gets a bigger screen", ""), _item(1, "Tablet review", "", "Courier")]
     apart = pair_evidence([0], [1], features(items, vectors), shipped_model())
     assert not apart.joins
-    assert apart.log_odds - apart.lone_pair_offset >= _logit(apart.merge_probability)
+    assert apart.log_odds - apart.lone_pair_offset >= shipped_model().threshold
     assert why_not_text(apart) == "only 0.45 similar for two items alone"
     # less similar: too little even with the shift, so no mention of the pair's bar
     vectors[1, :2] = 0.2, math.sqrt(1 - 0.2**2)
     far = pair_evidence([0], [1], features(items, vectors), shipped_model())
     assert far.lone_pair_offset < 0 and why_not_text(far) == "only 0.20 similar"
-
-
-def _logit(p: float) -> float:
-    return math.log(p / (1 - p))
 
 
 def test_days_apart_reads_in_words() -> None:
