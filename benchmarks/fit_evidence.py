@@ -80,14 +80,33 @@ class Labelled:
         return Labelled(self.name, concat_datasets([picked]), self.vectors[list(keep)])
 
 
-def load(data: Path, embed: Embed) -> dict[str, Labelled]:
-    """The labelled files that exist, embedded."""
-    out = {}
+def data_files(data: Path) -> dict[str, Path]:
+    """Each kind of labelled file found in ``data``, under its dev file's name: the dev file
+    itself, else the one ``.jsonl`` file named after its kind (``basil-test.jsonl``,
+    ``ecbplus-2015.jsonl``, ``uci-headlines-test.jsonl``, ``sparse-test.jsonl``), so that the
+    same commands measure another split of the same sources."""
+    found: dict[str, Path] = {}
     for name in (*FILES, SPARSE):
+        kind = name.removesuffix("-dev.jsonl")
         if (data / name).exists():
-            dataset = load_dataset(data / name)
-            texts = [embedding_text(i.title, i.summary) for i in dataset.items]
-            out[name] = Labelled(name, dataset, np.asarray(embed(texts), dtype=np.float32))
+            found[name] = data / name
+            continue
+        matches = sorted(data.glob(f"{kind}*.jsonl"))
+        if len(matches) > 1:
+            listed = ", ".join(m.name for m in matches)
+            raise SystemExit(f"{data}: more than one {kind} file ({listed}); keep one per folder")
+        if matches:
+            found[name] = matches[0]
+    return found
+
+
+def load(data: Path, embed: Embed) -> dict[str, Labelled]:
+    """The labelled files that exist (``data_files``), embedded."""
+    out = {}
+    for name, path in data_files(data).items():
+        dataset = load_dataset(path)
+        texts = [embedding_text(i.title, i.summary) for i in dataset.items]
+        out[name] = Labelled(name, dataset, np.asarray(embed(texts), dtype=np.float32))
     return out
 
 

@@ -6,8 +6,11 @@
                                  [--seeds-only]
 
 Prints B-cubed precision/recall/F1, pairwise F1, ARI and items/s per file and for the
-concatenation of all files ("a busy day"), and checks that no predicted story mixes two files.
-Vectors can be cached (--cache) so repeated runs only time the grouping.
+concatenation of all files ("a busy day"), and checks that no predicted story mixes two files;
+then the quiet day (sparse*, one item per story: its precision is the figure). Vectors can be
+cached (--cache) so repeated runs only time the grouping. --data may hold another split of the
+same sources: each kind is its dev file, else the one file named after its kind
+(basil-test.jsonl, ecbplus-*.jsonl, uci-headlines-*.jsonl, sparse-*.jsonl).
 
 --cv K cross-validates the whole fitting procedure (benchmarks/fit_evidence.py): folds by story
 group (a BASIL event, an ECB+ topic with its two events, a UCI story), each fold's evidence
@@ -59,7 +62,6 @@ from aggregator.evaluate import (
 from aggregator.grouping import GroupingParams, embedding_text, group
 from aggregator.models import Item
 
-FILES = ("basil-dev.jsonl", "ecbplus-dev.jsonl", "uci-headlines-dev.jsonl")
 Embed = Callable[[list[str]], np.ndarray]
 
 
@@ -487,12 +489,23 @@ def main() -> None:
     if args.cv:
         run_cv(args.data, embed, params, args.cv, args.repeat, args.first_dealing)
         return
-    datasets = {f: load_dataset(args.data / f) for f in FILES if (args.data / f).exists()}
+    from fit_evidence import FILES, SPARSE, data_files
+
+    found = data_files(args.data)
+    if not found:
+        raise SystemExit(
+            f"{args.data}: no labelled files (basil*, ecbplus*, uci-headlines*, sparse*)"
+        )
+    datasets = {found[f].name: load_dataset(found[f]) for f in FILES if f in found}
     reports: list[EvalReport] = [evaluate_dataset(f, d, params, embed) for f, d in datasets.items()]
     combined = evaluate_dataset(
         "all files", concat_datasets(list(datasets.values())), params, embed
     )
     reports.append(combined)
+    if SPARSE in found:  # the quiet day: one item per story, its precision is the figure
+        reports.append(
+            evaluate_dataset(found[SPARSE].name, load_dataset(found[SPARSE]), params, embed)
+        )
     print(format_table(reports))
 
     sources = [f for f, d in datasets.items() for _ in d.items]

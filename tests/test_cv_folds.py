@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 from types import SimpleNamespace
+
+import pytest
 
 _PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "quality.py"
 _SPEC = importlib.util.spec_from_file_location("benchmark_quality", _PATH)
@@ -33,3 +36,31 @@ def test_each_dealing_is_fixed_and_the_dealings_differ() -> None:
     batches = {"basil": _batch([f"basil-{e}" for e in range(20)])}
     assert folds_of(batches, 5, 1) == folds_of(batches, 5, 1)
     assert folds_of(batches, 5, 0) != folds_of(batches, 5, 1) != folds_of(batches, 5, 2)
+
+
+def _fit_evidence():
+    path = _PATH.with_name("fit_evidence.py")
+    spec = importlib.util.spec_from_file_location("benchmark_fit_evidence", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up while defined
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_another_split_of_the_same_sources_is_found_by_its_kind(tmp_path: Path) -> None:
+    fit_evidence = _fit_evidence()
+    for name in ("basil-test.jsonl", "uci-headlines-2015.jsonl", "sparse-test.jsonl", "notes.txt"):
+        (tmp_path / name).write_text("", encoding="utf-8")
+    found = fit_evidence.data_files(tmp_path)
+    assert {key: path.name for key, path in found.items()} == {
+        "basil-dev.jsonl": "basil-test.jsonl",
+        "uci-headlines-dev.jsonl": "uci-headlines-2015.jsonl",
+        "sparse-dev.jsonl": "sparse-test.jsonl",
+    }
+    # the dev file's own name wins; two candidates of one kind are an error, not a guess
+    (tmp_path / "basil-dev.jsonl").write_text("", encoding="utf-8")
+    assert fit_evidence.data_files(tmp_path)["basil-dev.jsonl"].name == "basil-dev.jsonl"
+    (tmp_path / "ecbplus-a.jsonl").write_text("", encoding="utf-8")
+    (tmp_path / "ecbplus-b.jsonl").write_text("", encoding="utf-8")
+    with pytest.raises(SystemExit, match="more than one ecbplus file"):
+        fit_evidence.data_files(tmp_path)
