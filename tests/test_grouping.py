@@ -731,12 +731,8 @@ def test_a_custom_clusterer_can_replace_hdbscan_and_its_fragments_pass_the_evide
     titles = ("Alpha", "Bravo", "Charlie", "Delta")
     items = [item(i, title, when=UNKNOWN_TIME) for i, title in enumerate(titles)]
     strict = GroupingParams(merge_probability=0.999999)  # nothing passes the merge pass
-    assert group(items, v, strict, clusterer=FixedFragments([0, 0, -1, -1])).tolist() == [
-        0,
-        1,
-        2,
-        3,
-    ]
+    fragment_of_two = FixedFragments([0, 0, -1, -1])
+    assert group(items, v, strict, clusterer=fragment_of_two).tolist() == [0, 1, 2, 3]
     assert group(items, v, clusterer=FixedFragments([0, 0, 1, 1])).tolist() == [0, 0, 1, 2]
     assert group(items, v, clusterer=FixedFragments([0, 0, 0, 0])).tolist() == [0, 0, 1, 2]
 
