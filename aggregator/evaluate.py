@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +59,9 @@ class EvalReport:
 def _parse_time(value: str | None) -> datetime:
     if not value:
         return UNKNOWN_TIME  # grouping treats this timestamp as "unknown", not as 1970
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    # a time without an offset is UTC, not the host's zone (items compare as aware times)
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 def load_dataset(path: str | Path) -> Dataset:

@@ -89,6 +89,15 @@ def test_load_jsonl_uses_line_index_and_unknown_time(tmp_path):
     assert gold == ["s1", None]
 
 
+def test_a_time_without_an_offset_is_utc_not_the_hosts_zone(tmp_path):
+    path = tmp_path / "x.jsonl"
+    times = ["2014-03-10T12:00:00", "2014-03-10T12:00:00+00:00", "2014-03-10T13:00:00+01:00"]
+    _write(path, [{"title": f"T{k}", "published": t} for k, t in enumerate(times)])
+    items, _ = load_jsonl(path)
+    assert {i.published for i in items} == {datetime(2014, 3, 10, 12, tzinfo=UTC)}
+    assert items[0].published.utcoffset() is not None  # sorts and subtracts with aware times
+
+
 def _fake_embed(texts):
     # identical texts get identical vectors, different texts are near-orthogonal
     rng = [np.random.default_rng(sum(map(ord, t))) for t in texts]

@@ -78,6 +78,28 @@ def test_embedding_text_cuts_long_summaries_at_a_word():
 
 def test_clean_text_strips_tags_space_and_ellipsis():
     assert clean_text("<b>Big</b>\n news  ...") == "Big news"
+    assert clean_text("<p class='x'>A</p><!-- ad\n --><br/>B <?xml?>") == "A B"
+
+
+def test_clean_text_keeps_less_than_and_greater_than_signs_of_plain_text():
+    # stored summaries are plain text: what lies between "<" and a later ">" is no tag
+    text = "Inflation fell to < 2% in May, while wage growth stayed > 3%, the ONS said."
+    assert clean_text(text) == text
+    assert (
+        clean_text("I <3 NY: visitors up 5% -> 66 million")
+        == "I <3 NY: visitors up 5% -> 66 million"
+    )
+
+
+def test_clean_text_decodes_character_references_left_in_feed_text():
+    # headline files and some feeds keep "AT&amp;T": "amp" was a word every such item shared
+    assert clean_text("AT&amp;T and S&amp;P 500: caf&#233; &quot;deal&quot;") == (
+        'AT&T and S&P 500: café "deal"'
+    )
+    assert "amp" not in words(clean_text("M&amp;A chatter"))
+    # an escaped tag is text: it stays, while real markup goes
+    assert clean_text("<p>Use &lt;b&gt; for bold</p>") == "Use <b> for bold"
+    assert clean_text("Fish & Chips &c, P&G &nothing") == "Fish & Chips &c, P&G &nothing"
 
 
 # ---------------------------------------------------------------- labels
@@ -172,15 +194,30 @@ def test_merged_groups_list_each_item_once():
 
 
 def test_clean_text_agrees_with_the_plain_regular_expressions():
+    import html
     import re
     import unicodedata
 
     def reference(text: str) -> str:
+        text = re.sub(
+            r"&#?\w+;",
+            lambda m: html.unescape(m.group()),
+            re.sub(r"<[/!?]?[A-Za-z][^<>]*>", " ", text),
+        )
         text = unicodedata.normalize("NFKC", text)
-        text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", text)).strip()
+        text = re.sub(r"\s+", " ", text).strip()
         return re.sub(r"\s*(?:\.\.\.|…)\s*$", "", text)
 
-    for text in ["a\u00a0b\u2028c ...", " … ", "x <i>y</i>\t… ", "ﬁne . . .", "a <b", "...", ""]:
+    for text in [
+        "a\u00a0b\u2028c ...",
+        " … ",
+        "x <i>y</i>\t… ",
+        "ﬁne . . .",
+        "a <b",
+        "...",
+        "",
+        "&amp;lt;",
+    ]:
         assert clean_text(text) == reference(text)
 
 
@@ -263,6 +300,46 @@ def test_accented_letters_are_folded_so_words_and_names_stay_whole():
     assert batch.items[0].names & batch.items[1].names == batch.items[1].names
 
 
+def test_turkish_dotted_capitals_and_vietnamese_letters_fold_too():
+    # "İ".lower() is "i" and a combining dot, which no word pattern reads: folded first
+    assert words("İstanbul mayor İmamoğlu met Nguyễn Phú Trọng") == [
+        "istanbul", "mayor", "imamoglu", "met", "nguyen", "phu", "trong",
+    ]  # fmt: skip
+    batch = batch_text(
+        [
+            item(0, "Talks", "Officials said İmamoğlu met Nguyễn Phú Trọng in İstanbul."),
+            item(1, "Talks", "Officials said Imamoglu met Nguyen Phu Trong in Istanbul."),
+        ]
+    )
+    assert batch.items[0].names == batch.items[1].names >= {"imamoglu", "nguyen", "istanbul"}
+
+
+def test_a_summary_in_capitals_has_no_names():
+    """An alert feed or a wire flash in capitals: every word would read as a name (two quakes
+    in different places would share QUAKE, STRUCK, OFFICIALS). Mixed-case items keep theirs."""
+    batch = batch_text(
+        [
+            item(0, "Quake", "A 6.1 QUAKE STRUCK NEAR PERTH, AUSTRALIA ON MONDAY, OFFICIALS SAID."),
+            item(
+                1, "Quake", "A 5.2 QUAKE STRUCK NEAR ANTOFAGASTA, CHILE ON MONDAY, OFFICIALS SAID."
+            ),
+            item(
+                2, "Quake", "A 6.1 quake struck near Perth, Australia, on Monday, officials said."
+            ),
+        ]
+    )
+    assert batch.items[0].names == batch.items[1].names == frozenset()
+    assert {"perth", "australia"} <= batch.items[2].names
+    assert batch.items[0].numbers == {"6.1"}  # the numbers still count
+
+
+def test_a_summary_in_a_script_without_spaces_counts_as_full_text():
+    chinese = "中国国家主席周一在北京会见了来访的法国总统，双方就贸易和气候问题交换了意见，并签署了多项合作协议。"
+    batch = batch_text([item(0, "会见", chinese * 2), item(1, "会见", "")])
+    assert batch.items[0].richness > 0.9  # not a headline's 0.05 for one "word"
+    assert batch.items[1].richness == 0.0
+
+
 def test_german_which_capitalises_every_noun_has_no_names():
     """Two German reports of one quake word their leads with different nouns (Erdbeben, Beben,
     Schäden): read as names, every noun would conflict. English items keep their names."""
@@ -317,6 +394,14 @@ def test_numbers_leave_out_dates_clock_times_and_ages(text: str, numbers: set[st
     # when a report was written is no fact of the event: two reports of one event differ there;
     # nor is an age, which reports of one arrest give as 60 and 61
     assert numbers_in(text) == numbers
+
+
+def test_a_title_and_summary_are_no_date_where_they_meet() -> None:
+    # joined as embedded ("3-2. 15,000"), a score and a count read as a numeric date
+    batch = batch_text([item(0, "Lions beat Tigers 3-2", "15,000 fans saw the final.")])
+    assert batch.items[0].numbers == batch.items[0].lead_numbers == {"3-2", "15,000"}
+    batch = batch_text([item(0, "Quake in March", "12 people died in the quake.")])
+    assert batch.items[0].numbers == {"12"}  # no "March. 12"
 
 
 def test_lead_numbers_are_read_with_the_words_after_the_lead() -> None:

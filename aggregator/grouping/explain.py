@@ -281,7 +281,7 @@ def _name_runs(text: str, names: set[str]) -> list[list[tuple[str, str, bool]]]:
     end = -2
     for match in _SURFACE_WORD.finditer(text):
         word = match.group()
-        key = fold_accents(word.lower().replace("’", "'"))
+        key = fold_accents(word).lower().replace("’", "'")
         possessive = key.endswith("'s")
         key = key[:-2] if possessive else key
         if not word[0].isupper() or key not in names:

@@ -7,6 +7,7 @@ weights are what the evidence model compares.
 
 from __future__ import annotations
 
+import html
 import math
 import re
 import unicodedata
@@ -41,7 +42,19 @@ SHINGLE_WORDS = 3
 # Characters of the summary that count as its lead (the first sentence or two).
 LEAD_CHARS = 200
 
-_TAG = re.compile(r"<[^>]+>")
+# Tag-shaped spans only (a letter or "/", "!", "?" after "<"): stored summaries are plain text,
+# where "fell to < 2%, while wages rose > 3%" is text, not markup.
+_TAG = re.compile(r"<[/!?]?[A-Za-z][^<>]*>|<!--.*?-->", re.DOTALL)
+# Only references closed by ";": html.unescape alone also reads "&not" in "&nothing" as "¬".
+_CHARACTER_REFERENCE = re.compile(
+    r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});"
+)
+
+
+def _decoded(reference: re.Match[str]) -> str:
+    return html.unescape(reference.group())
+
+
 _TRAILING_ELLIPSIS = re.compile(r"\s*(?:\.\.\.|…)\s*$")
 # Letters and digits of any script: text in Cyrillic, Greek or Chinese has words too (read as
 # ASCII letters only, it had just its numbers, and two items giving one number were copies).
@@ -49,10 +62,13 @@ _WORD = re.compile(r"[^\W_]+(?:'[^\W\d_]+)?")
 
 
 def clean_text(text: str) -> str:
-    """Plain, single-spaced text: strips tags, normalises Unicode and a trailing ellipsis."""
-    text = unicodedata.normalize("NFKC", text)
+    """Plain, single-spaced text: strips tags, decodes character references ("AT&amp;T",
+    "&#233;"), normalises Unicode and a trailing ellipsis."""
     if "<" in text:
         text = _TAG.sub(" ", text)
+    if "&" in text:  # after the tags: an escaped "&lt;b&gt;" is text, not markup
+        text = _CHARACTER_REFERENCE.sub(_decoded, text)
+    text = unicodedata.normalize("NFKC", text)
     text = " ".join(text.split())  # str.split() and re's \s agree on what is whitespace
     if text.endswith(("...", "…")):  # nothing else can match the anchored pattern
         text = _TRAILING_ELLIPSIS.sub("", text)
@@ -98,7 +114,7 @@ def _cut_at_word(text: str, limit: int) -> str:
 
 def words(text: str) -> list[str]:
     """Lower-case word tokens of already clean text, accents folded ("Beyoncé" -> beyonce)."""
-    return _WORD.findall(fold_accents(text.lower().replace("’", "'")))
+    return _WORD.findall(fold_accents(text).lower().replace("’", "'"))
 
 
 def _fold_table() -> dict[int, str]:
@@ -106,7 +122,7 @@ def _fold_table() -> dict[int, str]:
     read ASCII letters (fast), and a name is one name with or without its accents."""
     table = {
         ord(c): "".join(b for b in unicodedata.normalize("NFKD", c) if not unicodedata.combining(b))
-        for c in map(chr, range(0xC0, 0x250))
+        for c in chain(map(chr, range(0xC0, 0x250)), map(chr, range(0x1E00, 0x1F00)))
     }
     table.update({ord(c): base for c, base in _LIGATURES.items()})
     return {k: v for k, v in table.items() if v.isascii() and v.isalpha()}
@@ -119,7 +135,7 @@ _FOLD = _fold_table()
 
 # Any letter that _FOLD changes: most non-ASCII text holds only quotes and dashes, and a search
 # for these is cheaper than translating it.
-_FOLDABLE = re.compile("[\u00c0-\u024f]")
+_FOLDABLE = re.compile("[\u00c0-\u024f\u1e00-\u1eff]")
 
 
 def fold_accents(text: str) -> str:
@@ -571,9 +587,9 @@ def batch_text(items: Sequence[Item]) -> BatchText:
     tokens = [all_words for _, all_words in both_words]
     # only an item with a summary has names: a headline-only item's evidence must not depend on
     # which full-text items share its batch (title case makes every title word look like a name);
-    # nor has German text, which capitalises every noun
+    # nor has German text, which capitalises every noun, nor a summary written in capitals
     named = [
-        bool(summary) and not _capitalises_nouns(t)
+        bool(summary) and not _capitalises_nouns(t) and not _in_capitals(summary)
         for t, (_, summary) in zip(tokens, parts, strict=True)
     ]
     vocabulary = name_vocabulary(s for s, has in zip(clean_summaries, named, strict=True) if has)
@@ -597,7 +613,16 @@ def batch_text(items: Sequence[Item]) -> BatchText:
     ]
     rarity = _rarity(content)
     name_weight = _rarity(names)
-    numbers = [_lead_and_all_numbers(lead, text) for lead, text in zip(leads, whole, strict=True)]
+    # numbers from title and summary joined where no stamp pattern reaches across: joined with
+    # ". ", the score in "Lions beat Tigers 3-2" and a summary's "15,000 fans" read "3-2. 15",
+    # a numeric date
+    numbers = [
+        _lead_and_all_numbers(
+            _join_for_numbers(title, _cut_at_word(summary, LEAD_CHARS)),
+            _join_for_numbers(title, summary),
+        )
+        for title, summary in parts
+    ]
     texts = [
         ItemText(
             tokens=tokens[k],
@@ -636,6 +661,18 @@ _GERMAN_FUNCTION_WORDS = frozenset(
 
 def _capitalises_nouns(tokens: list[str]) -> bool:
     return len(_GERMAN_FUNCTION_WORDS.intersection(tokens[:40])) >= 4
+
+
+def _in_capitals(text: str) -> bool:
+    """Written in capitals (an alert feed, a wire flash): of the vowels in its first 300
+    characters, more are capitals (counted in C: a per-letter loop costs a second per 50,000)."""
+    head = text[:300]
+    upper = sum(map(head.count, "AEIOU"))
+    return upper >= 8 and upper > sum(map(head.count, "aeiou"))
+
+
+def _join_for_numbers(title: str, summary: str) -> str:
+    return f"{title} | {summary}" if title and summary else title or summary
 
 
 def _lead_and_all_words(lead: str, text: str) -> tuple[list[str], list[str]]:
@@ -709,8 +746,21 @@ def _rarity(sets: Sequence[Iterable[str]]) -> dict[str, float]:
     return {w: (math.log((1 + len(sets)) / (1 + df)) + 1) / top for w, df in counts.items()}
 
 
+# Scripts written without spaces between words (Chinese, Japanese kana, Thai, Lao, Khmer,
+# Myanmar): about two characters a word.
+_UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+)
+
+
 def _word_count(text: str) -> int:
-    return text.count(" ") + 1 if text else 0
+    """Words of a summary (its richness: a headline's few words say less than a report's)."""
+    if not text:
+        return 0
+    spaced = text.count(" ") + 1
+    if text.isascii():
+        return spaced
+    return spaced + len(_UNSPACED.findall(text)) // 2
 
 
 def _day(item: Item) -> float:
