@@ -62,5 +62,5 @@ def test_fast_path_groups_as_well_as_the_plain_path(
     plain = group(demo.items, plain_vectors, params)
     fast_f1 = bcubed(fast, demo.gold)[2]
     plain_f1 = bcubed(plain, demo.gold)[2]
-    assert fast_f1 >= plain_f1 - 0.01, (fast_f1, plain_f1)  # measured: 0.961 vs 0.953
+    assert fast_f1 >= plain_f1 - 0.01, (fast_f1, plain_f1)  # measured: 0.935 vs 0.941 (Xeon)
     assert bcubed(fast, plain)[2] >= 0.95  # and mostly the same stories
