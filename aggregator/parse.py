@@ -373,7 +373,8 @@ def _http_link(href: str | None, base: str) -> str | None:
     try:
         absolute = urljoin(base, href.strip())
         parts = urlsplit(absolute)
-    except ValueError:  # e.g. an invalid IPv6 literal
+        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
+    except ValueError:  # e.g. an invalid IPv6 literal, "host:99999"
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         return None

@@ -29,6 +29,7 @@ def safe_http_url(url: object) -> str | None:
     try:
         parts = urlsplit(url)
         hostname = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
     except ValueError:
         return None
     if parts.scheme.lower() not in ("http", "https") or not hostname:
@@ -52,10 +53,11 @@ def canonical_url(url: str) -> str:
 def _canonical_url(url: str) -> str:
     try:
         parts = urlsplit(url.strip())
-    except ValueError:
+        port = parts.port
+    except ValueError:  # an invalid IPv6 literal, a port out of range or not a number
         return url.strip()
     host = (parts.hostname or "").lower()
-    port = parts.port if parts.port not in (None, 80, 443) else None
+    port = port if port not in (None, 80, 443) else None
     netloc = f"{host}:{port}" if port else host
     query = [
         (k, v)

@@ -88,11 +88,19 @@ def test_links_other_than_http_are_dropped() -> None:
     items = "".join(
         f"<item><title>{n}</title><link>{href}</link></item>"
         for n, href in enumerate(
-            ["mailto:a@b.c", "ftp://x.example/f", "data:text/html,hi", "http://[bad", "//cdn.x/y"]
+            [
+                "mailto:a@b.c",
+                "ftp://x.example/f",
+                "data:text/html,hi",
+                "http://[bad",
+                "https://x.example:99999/port-out-of-range",
+                "https://x.example:abc/port-not-a-number",
+                "//cdn.x/y",
+            ]
         )
     )
     links = [e.link for e in parse_feed(rss(items), url="https://feeds.example/rss").entries]
-    assert links == [None, None, None, None, "https://cdn.x/y"]
+    assert links == [None, None, None, None, None, None, "https://cdn.x/y"]
 
 
 @pytest.mark.parametrize(
