@@ -330,6 +330,44 @@ def test_two_lone_headlines_kept_apart_only_by_the_full_bar_say_so() -> None:
     assert far.lone_pair_offset < 0 and why_not_text(far) == "only 0.20 similar"
 
 
+def test_two_lone_reports_kept_apart_by_their_conflicts_do_not_blame_the_pairs_bar() -> None:
+    """Two quakes in different places: their names and numbers keep them apart with or without
+    the full bar of two lone items, so the reason does not say "for two items alone"."""
+    from aggregator.grouping.explain import why_not_text
+
+    cosine = 0.55
+    vectors = np.zeros((2, 4), dtype=np.float32)
+    vectors[0, 0] = 1.0
+    vectors[1, :2] = cosine, math.sqrt(1 - cosine**2)
+    items = [
+        _item(0, "Magnitude 5.1 earthquake rattles Perth", "A magnitude 5.1 earthquake shook "
+              "Perth on Tuesday morning, cracking walls in older homes."),
+        _item(1, "Strong 6.8 quake strikes off northern Chile", "A strong magnitude 6.8 "
+              "earthquake struck off the coast of northern Chile near Antofagasta on Tuesday.",
+              "Wire"),
+    ]  # fmt: skip
+    apart = pair_evidence([0], [1], features(items, vectors), shipped_model())
+    assert apart.lone_pair_offset < 0 and not apart.joins
+    assert apart.log_odds - apart.lone_pair_offset < shipped_model().threshold
+    reason = why_not_text(apart)
+    assert "for two items alone" not in reason
+    assert "different names" in reason or "different numbers" in reason
+
+
+def test_a_name_the_texts_never_capitalise_is_not_shown() -> None:
+    # "bush" is a name of the batch (George Bush), but the two fire reports write "bush fire"
+    fire = "A bush fire spread near Leeds on Monday, and crews in Leeds fought the bush fire."
+    bush = "President George Bush met Laura Bush in Texas, where George Bush thanked Jeb Bush."
+    evidence = _pair(
+        _item(0, "Fire", fire), _item(1, "Fire", fire + " Roads closed.", "Courier"),
+        *(_item(k, "Visit", bush, f"Post {k}") for k in (2, 3, 4)),
+    )  # fmt: skip
+    batch = batch_text([_item(0, "Fire", fire), *(_item(k, "Visit", bush) for k in (2, 3, 4))])
+    assert "bush" in batch.items[0].names  # the evidence counts it
+    assert "Leeds" in evidence.shared_names
+    assert all(name[0].isupper() for name in evidence.shared_names), evidence.shared_names
+
+
 def test_days_apart_reads_in_words() -> None:
     one = _evidence(0.1, ("cosine", 0.9, 1.0), ("days_apart", 0.7, -2.0), days_apart=1.2)
     assert one.reason_against() == "1 day apart"

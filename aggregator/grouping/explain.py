@@ -143,13 +143,13 @@ class PairEvidence:
             return "nothing against" if not reasons else "; ".join(reasons) + " (outweighed)"
         threshold = _logit(self.merge_probability)
         uncited = self.log_odds - sum(c for _, c in cited)
-        if uncited < threshold:  # too little said for it
-            similar = f"only {self.value('cosine'):.2f} similar"
-            if uncited - self.lone_pair_offset >= threshold:
-                # the headline shift given back is the gap: enough to join a group, not to
-                # start a story of two with nothing else backing it
-                similar += " for two items alone"
-            reasons = [similar, *reasons][:2]
+        if self.log_odds - self.lone_pair_offset >= threshold:
+            # the headline shift given back is all the gap: enough to join a group, not to
+            # start a story of two with nothing else backing it
+            reasons = [f"only {self.value('cosine'):.2f} similar for two items alone", *reasons]
+        elif uncited < threshold:  # too little said for it
+            reasons = [f"only {self.value('cosine'):.2f} similar", *reasons]
+        reasons = reasons[:2]
         return "; ".join(reasons)
 
     def _against(self, name: str) -> str:
@@ -269,8 +269,8 @@ def _as_written(
         if any(key not in covered for key in keys) and phrase not in phrases:
             phrases[phrase] = min(rank[key] for key in keys)
             covered.update(keys)
-    for name in names - covered:  # not found as written (should not happen): its own form
-        phrases[name] = rank[name]
+    # a name the texts never write capitalised is left out: an item's names are its words that
+    # the batch's vocabulary holds, so "bush fire" has the name of "George Bush" elsewhere
     return tuple(sorted(phrases, key=lambda p: (phrases[p], p)))
 
 

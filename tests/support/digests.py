@@ -269,7 +269,8 @@ def hostile_stories(day: date) -> list[DigestStory]:
             SCRIPT + SVG_ONLOAD + ATTRIBUTE_BREAKOUT,
             evil_items,
             keywords=(SCRIPT, ATTRIBUTE_BREAKOUT),
-            summary="Summary with " + SCRIPT + " and \x00\x07 control characters\u0085.",
+            summary="Summary with " + SCRIPT + " and \x00\x07 control characters\u0085, "
+            "a reversed \u202eline\u202c and an \u2067isolate\u2069.",
             tags=(SVG_ONLOAD,),
             link=JAVASCRIPT_URL,
         ),
