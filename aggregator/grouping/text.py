@@ -324,9 +324,9 @@ _MONTH = (
 _STAMP_OR_AGE = re.compile(
     rf"\b{_MONTH}(?:\s+|(?<=\.))\d{{1,2}}(?:st|nd|rd|th)?\b"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?!\w)"
-    r"|\b\d{1,2}\s?:\s?\d{2}(?:\s?:\s?\d{2})?\b"
+    r"|\b\d{1,2}\s?:\s?\d{2}(?:\s?:\s?\d{2})?(?!\d)"
     r"|\b(?:[01]\d|2[0-3])[0-5]\d\s?(?:gmt|utc|local\s+time)\b"
-    r"|\b\d{1,2}(?:[.:]\d{2})?\s?[ap]\.?m\b\.?"
+    r"|\b\d{1,2}(?:\s?[.:]\s?\d{2})?\s?[ap]\.?m\b\.?"
     r"|\b\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}\b"
     r"|\b\d{1,3}\s?-?\s?years?\s?-?\s?old\b|\baged?\s+\d{1,3}\b",
     re.IGNORECASE,
@@ -334,12 +334,26 @@ _STAMP_OR_AGE = re.compile(
 
 
 _STAMP_REACH = 16  # a stamp reaches this far from its number ("th of September")
+_THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+")
+_DECIMAL = re.compile(r"\d+\.\d+")
+
+
+def _one_form(number: str) -> str:
+    """One number written one way: "1,200" and "1200", "2–0" and "2-0", "6.0" and "6" (two reports
+    giving one figure in two forms do not conflict on it)."""
+    if "," in number and _THOUSANDS.fullmatch(number):
+        number = number.replace(",", "")
+    elif "." in number and _DECIMAL.fullmatch(number):
+        whole, _, fraction = number.partition(".")
+        fraction = fraction.rstrip("0")
+        number = f"{whole}.{fraction}" if fraction else whole
+    return number.replace("–", "-")
 
 
 def numbers_in(text: str) -> frozenset[str]:
     """The numbers a text gives (scores, magnitudes, amounts, counts, years), leaving out the
     days of dates, clock times and ages."""
-    return frozenset(m.group() for m in _numbers_kept(text))
+    return frozenset(_one_form(m.group()) for m in _numbers_kept(text))
 
 
 def _lead_and_all_numbers(lead: str, text: str) -> tuple[frozenset[str], frozenset[str]]:
@@ -350,8 +364,8 @@ def _lead_and_all_numbers(lead: str, text: str) -> tuple[frozenset[str], frozens
         return numbers_in(lead), numbers_in(text)
     kept = _numbers_kept(text)
     return (
-        frozenset(m.group() for m in kept if m.end() <= len(lead)),
-        frozenset(m.group() for m in kept),
+        frozenset(_one_form(m.group()) for m in kept if m.end() <= len(lead)),
+        frozenset(_one_form(m.group()) for m in kept),
     )
 
 
