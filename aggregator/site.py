@@ -52,9 +52,9 @@ _ATOM_NS = "http://www.w3.org/2005/Atom"
 _SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 _STATUSES = frozenset({"new", "growing", "unchanged"})
 
-# Characters XML 1.0 forbids, plus DEL and the C1 controls: feed text loses them everywhere.
-# Characters XML cannot hold, and the bidi embedding, override and isolate controls: a feed's
-# U+202E would reverse the rest of a line it is shown in ("… the Evil‮Times item, shares …").
+# Characters XML 1.0 forbids, plus DEL, the C1 controls and the bidi embedding, override and
+# isolate controls (a feed's U+202E would reverse the rest of the line it is shown in): feed
+# text loses them everywhere.
 _FORBIDDEN_CHARS = re.compile(
     "[^\t\n\r\x20-\x7e\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]|[\u202a-\u202e\u2066-\u2069]"
 )
