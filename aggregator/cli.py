@@ -10,6 +10,7 @@ import contextlib
 import errno
 import functools
 import logging
+import os
 import sqlite3
 import sys
 from collections.abc import Callable, Iterator
@@ -401,6 +402,12 @@ def _do_email(config: Config, store: Store, to_file: Path | None, force: bool) -
     from aggregator import pipeline
     from aggregator.emailer import EmailError
 
+    if to_file is not None and (own := config.own_file(to_file)):
+        _fail(
+            f"--to-file {to_file} is {own}: write the message to a file of its own, "
+            "e.g. --to-file digest.eml",
+            EXIT_CONFIG,
+        )
     if to_file is None and not config.email.to:  # cron must notice a digest going nowhere
         _fail(
             f"{config.path}: email.to: no recipients: add `to: [you@example.com]` under "
@@ -444,7 +451,7 @@ def email(config: Config, store: Store, to_file: Path | None, force: bool) -> No
 
 @main.command()
 @_config_option
-@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 def serve(config_path: Path, port: int) -> None:
     """Preview the output folder on http://127.0.0.1:PORT/.
 
@@ -519,6 +526,12 @@ def evaluate(
     from aggregator.embed import load_embedder
 
     files = files or (DEMO_ITEMS,)
+    try:  # the files first: a bad line is one message before the model loads
+        datasets = [ev.load_dataset(path) for path in files]
+    except ValueError as exc:
+        _fail(f"eval: {exc}", EXIT_CONFIG)
+    if predictions and not os.access(predictions.parent, os.W_OK):
+        _fail(f"--predictions {predictions}: its folder is missing or not writable", EXIT_CONFIG)
 
     config = load_or_exit(config_path) if config_path else None
     params = config.grouping_params() if config else _default_grouping()
@@ -529,7 +542,6 @@ def evaluate(
         max_tokens=embedding.max_tokens,
         threads=embedding.threads,
     )
-    datasets = [ev.load_dataset(path) for path in files]
     reports = [
         ev.evaluate_dataset(path.name, data, params, embedder.embed)
         for path, data in zip(files, datasets, strict=True)
@@ -553,9 +565,12 @@ def evaluate(
                 for row in report.predictions()
             ]
         )
-        with open(predictions, "w", encoding="utf-8") as handle:
-            for row in rows:
-                handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        try:
+            with open(predictions, "w", encoding="utf-8") as handle:
+                for row in rows:
+                    handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            _fail(f"--predictions {predictions}: {exc.strerror or exc}", EXIT_FAILED)
         click.echo(f"predictions: {predictions} ({plural(len(rows), 'item')})")
 
 
@@ -884,6 +899,8 @@ def store_copy(config_path: Path, target: str) -> None:
         return
     if str(destination) == str(config.database):
         _fail("--to names the configured database itself: give another database", EXIT_CONFIG)
+    if isinstance(destination, Path) and (problem := _sqlite_target_problem(destination)):
+        _fail(f"--to {target}: {problem}", EXIT_CONFIG)
     with database_failures(config):
         try:
             with (
@@ -897,6 +914,24 @@ def store_copy(config_path: Path, target: str) -> None:
             _fail(str(exc), EXIT_CONFIG)
             return
     click.echo(f"done: {items} items in {copy.label}; set `database:` to it in {config_path}")
+
+
+def _sqlite_target_problem(path: Path) -> str | None:
+    """Why a SQLite file cannot be copied into, named before the source is opened (a failure
+    there would read as the configured database's)."""
+    if path.is_dir():
+        return "is a folder: name a file, e.g. --to news-copy.db"
+    if path.exists():
+        with path.open("rb") as handle:
+            head = handle.read(16)
+        if head and head != b"SQLite format 3\x00":
+            return "is not a SQLite database: name a new file or an earlier copy"
+        return None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"its folder cannot be made ({exc.strerror or exc}): choose a writable path"
+    return None
 
 
 main.add_command(feeds)

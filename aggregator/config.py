@@ -21,6 +21,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from aggregator.schedule import MIN_INTERVAL_FLOOR_MINUTES  # the polling floor's floor
+from aggregator.text import http_url_problem
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -111,6 +112,18 @@ class Config:
     coverage: tuple[CoverageDimension, ...] = ()
     warnings: tuple[str, ...] = ()  # one line each, for the CLI to print once; never fatal
     full_text: bool = False  # fetch article pages for every feed (a feed may say otherwise)
+
+    def own_file(self, path: Path) -> str | None:
+        """What ``path`` is to this configuration, if it is one of its files ("feeds.yaml",
+        "the database"): a command that writes a file the user names must not overwrite it."""
+        target = path.expanduser().resolve()
+        if target == self.path.resolve():
+            return self.path.name
+        if isinstance(self.database, Path):
+            for suffix in ("", "-wal", "-shm", "-journal", ".lock"):
+                if target == Path(f"{self.database.resolve()}{suffix}"):
+                    return f"the database ({self.database.name}{suffix})"
+        return None
 
     def feed(self, url: str) -> FeedConfig | None:
         """The configured feed that is `url`, however its scheme, host or port is spelled."""
@@ -241,14 +254,9 @@ def _positive(where: _Where, node: Mapping, key: str, entry: str, *, integer: bo
 
 def _http_url(where: _Where, node: Mapping, key: str, entry: str) -> str:
     url = _typed(where, node, key, str, entry).strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise where.error(
-            node,
-            key,
-            f"{entry}.{key}",
-            f"{url!r} is not an http(s) URL (write it as https://host/path)",
-        )
+    problem = http_url_problem(url)
+    if problem:
+        raise where.error(node, key, f"{entry}.{key}", f"{url!r} {problem}")
     return url
 
 

@@ -72,7 +72,12 @@ def load_dataset(path: str | Path) -> Dataset:
         for index, line in enumerate(lines):
             if not line.strip():
                 continue
-            row = json.loads(line)
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{index + 1}: not JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{path}:{index + 1}: not a JSON object (one item per line)")
             items.append(
                 Item(
                     id=len(items),

@@ -16,7 +16,6 @@ from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 import click
 
@@ -36,7 +35,7 @@ from aggregator.models import FeedState, FetchOutcome
 from aggregator.opml import OpmlError, parse_opml, to_opml
 from aggregator.pipeline import UnknownFeedError, feed_config_changes, poll_options, select_feeds
 from aggregator.poller import DiscoveryError, PollOptions, discover, poll
-from aggregator.text import plural, safe_terminal_text
+from aggregator.text import http_url_problem, plural, safe_terminal_text
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -256,7 +255,12 @@ def export(output: Path | None, config_path: Path | None) -> None:
     if output is None:
         click.echo(document, nl=False)  # bytes go to the binary stream as they are
         return
-    output.write_bytes(document)
+    if own := config.own_file(output):
+        _fail(f"-o {output} is {own}: export to a file of its own, e.g. -o subscriptions.opml")
+    try:
+        output.write_bytes(document)
+    except OSError as exc:
+        _fail(f"could not write {output}: {exc.strerror or exc}: choose a writable path")
     click.echo(f"Wrote {plural(len(config.feeds), 'feed')} to {output}", err=True)
 
 
@@ -508,9 +512,9 @@ def _http_url(text: str) -> str:
     url = text.strip()
     if "://" not in url and "." in url.split("/")[0]:
         url = "https://" + url  # "example.com/news" means the web site
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        _fail(f"{text!r} is not an http(s) URL (write it as https://host/path)")
+    problem = http_url_problem(url)
+    if problem:
+        _fail(f"{text!r} {problem}")
     return url
 
 

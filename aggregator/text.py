@@ -39,6 +39,22 @@ def safe_http_url(url: object) -> str | None:
     return url
 
 
+def http_url_problem(url: str) -> str | None:
+    """Why ``url`` is no absolute http(s) URL a poller can fetch, with the fix, or None."""
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError:  # e.g. "http://[::1/feed" (an unclosed IPv6 literal)
+        return "is not a valid URL (write it as https://host/path)"
+    if parts.scheme.lower() not in ("http", "https") or not hostname:
+        return "is not an http(s) URL (write it as https://host/path)"
+    try:
+        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
+    except ValueError:
+        return "has an invalid port (write a number from 1 to 65535, or none)"
+    return None
+
+
 def text_digest(title: str, summary: str) -> str:
     """The identity of an entry that has neither guid nor link: a hash of its text."""
     return hashlib.sha256(f"{title}\n{summary}".encode()).hexdigest()

@@ -1,0 +1,105 @@
+"""A user's mistakes on the command line end in one line that names the fix (exit 2), and no
+command overwrites a file of the configuration it was given."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aggregator.cli import main
+
+CONFIG = """database: news.db
+output: site
+email: {to: [reader@example.org], from: digest@example.org}
+feeds:
+  - url: "%s"
+"""
+
+
+def _run(tmp_path: Path, *args: str, url: str = "https://news.example.org/feed.xml") -> object:
+    config = tmp_path / "feeds.yaml"
+    if not config.exists():
+        config.write_text(CONFIG % url, encoding="utf-8")
+    return CliRunner().invoke(main, [*args, "-c", str(config)])
+
+
+def _one_line(result: object) -> str:
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("http://[::1/feed.xml", "is not a valid URL"),
+        ("http://127.0.0.1:99999/feed.xml", "has an invalid port"),
+        ("https://news.example.org:abc/feed.xml", "has an invalid port"),
+    ],
+)
+def test_a_feed_url_that_cannot_be_fetched_is_a_config_error(
+    tmp_path: Path, url: str, says: str
+) -> None:
+    line = _one_line(_run(tmp_path, "poll", url=url))
+    assert "feeds.yaml:5: feeds[0].url" in line and says in line
+
+
+def test_email_to_file_never_overwrites_the_config_or_the_database(tmp_path: Path) -> None:
+    database = tmp_path / "news.db"
+    _one_line(_run(tmp_path, "email", "--to-file", str(database)))  # the store opens first
+    size = database.stat().st_size
+    for target in ("feeds.yaml", "news.db", "news.db-wal"):
+        line = _one_line(_run(tmp_path, "email", "--to-file", str(tmp_path / target)))
+        assert "write the message to a file of its own" in line
+    assert database.stat().st_size == size
+    assert "feeds:" in (tmp_path / "feeds.yaml").read_text(encoding="utf-8")
+    with sqlite3.connect(database) as connection:
+        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_feeds_export_refuses_the_config_and_names_an_unwritable_path(tmp_path: Path) -> None:
+    line = _one_line(_run(tmp_path, "feeds", "export", "-o", str(tmp_path / "feeds.yaml")))
+    assert "export to a file of its own" in line
+    assert "feeds:" in (tmp_path / "feeds.yaml").read_text(encoding="utf-8")
+    missing = tmp_path / "no" / "such" / "folder" / "out.opml"
+    assert "could not write" in _one_line(_run(tmp_path, "feeds", "export", "-o", str(missing)))
+
+
+def test_store_copy_names_what_is_wrong_with_the_target(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("my notes\n", encoding="utf-8")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    cases = {
+        "notes.txt": "is not a SQLite database",
+        "folder": "is a folder",
+        "a-file/below/copy.db": "its folder cannot be made",
+    }
+    for target, says in cases.items():
+        line = _one_line(_run(tmp_path, "store", "copy", "--to", str(tmp_path / target)))
+        assert says in line, line
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "my notes\n"
+
+
+def test_eval_names_a_bad_line_before_loading_the_model(tmp_path: Path) -> None:
+    (tmp_path / "bad.jsonl").write_text('{"title": "a"}\n{bad json\n', encoding="utf-8")
+    (tmp_path / "list.jsonl").write_text("[1, 2]\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["eval", str(tmp_path / "bad.jsonl")])
+    assert "bad.jsonl:2: not JSON" in _one_line(result)
+    result = CliRunner().invoke(main, ["eval", str(tmp_path / "list.jsonl")])
+    assert "list.jsonl:1: not a JSON object" in _one_line(result)
+    (tmp_path / "ok.jsonl").write_text('{"title": "a"}\n', encoding="utf-8")
+    unwritable = tmp_path / "missing" / "p.jsonl"
+    result = CliRunner().invoke(
+        main, ["eval", str(tmp_path / "ok.jsonl"), "--predictions", str(unwritable)]
+    )
+    assert "--predictions" in _one_line(result)
+
+
+def test_serve_refuses_a_port_out_of_range(tmp_path: Path) -> None:
+    result = _run(tmp_path, "serve", "--port", "99999")
+    assert result.exit_code == 2 and "99999 is not in the range" in result.output
