@@ -786,12 +786,29 @@ def parse_config(text: str, path: Path) -> Config:
         poll=_parse_poll(where, root.get("poll")),
         workers=_parse_workers(where, root.get("workers")),
         grouping=_parse_grouping(where, root.get("grouping")),
-        templates=_path(where, root, "templates", "", base) if root.get("templates") else None,
+        templates=_templates(where, root, base),
         allow_private=_optional_bool(where, root, "allow_private", "settings", False),
         coverage=coverage,
         warnings=_coverage_warnings(where, root.get("coverage"), coverage, feeds),
         full_text=_optional_bool(where, root, "full_text", "settings", False),
     )
+
+
+def _templates(where: _Where, root: Mapping, base: Path) -> Path | None:
+    """The user's template folder, which must exist: a misspelt one would be ignored in silence
+    (the built-in templates serve every page it does not override)."""
+    if not root.get("templates"):
+        return None
+    folder = _path(where, root, "templates", "", base)
+    if not folder.is_dir():
+        raise where.error(
+            root,
+            "templates",
+            "templates",
+            f"{folder} is not a folder: create it with the templates to override (e.g. "
+            "base.html), or remove the setting",
+        )
+    return folder
 
 
 def has_no_settings(path: Path) -> bool:

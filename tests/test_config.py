@@ -129,6 +129,7 @@ FIELDS = [
     ("window_hours", "window_hours: [24]"),
     ("model", "model: 3"),
     ("templates", "templates: 7"),
+    ("templates", "templates: no-such-folder"),
     ("allow_private", "allow_private: 'maybe'"),
     ("site.title", "site: {title: [a]}"),
     ("site.base_url", "site: {base_url: 'not a url'}"),
