@@ -32,7 +32,7 @@ from aggregator.config import (
 from aggregator.feedsfile import FeedExistsError, FeedsFileError, add_feed, add_feeds
 from aggregator.feedsfile import remove_feed as remove_from_file
 from aggregator.models import FeedState, FetchOutcome
-from aggregator.opml import OpmlError, parse_opml, to_opml
+from aggregator.opml import OpmlError, parse_opml, to_opml, unusable_feed_urls
 from aggregator.pipeline import UnknownFeedError, feed_config_changes, poll_options, select_feeds
 from aggregator.poller import DiscoveryError, PollOptions, discover, poll
 from aggregator.text import http_url_problem, plural, safe_terminal_text
@@ -221,10 +221,20 @@ def import_opml(opml_file: Path, config_path: Path | None) -> None:
     """
     path = _config_path(config_path)
     _load_for_edit(path)  # refuse to edit a feeds.yaml that does not load
+    data = opml_file.read_bytes()
     try:
-        listed = parse_opml(opml_file.read_bytes())
+        listed = parse_opml(data)
     except OpmlError as exc:
         _fail(f"{opml_file}: {exc}")
+    unusable = unusable_feed_urls(data)
+    if unusable:
+        shown = ", ".join(safe_terminal_text(url, 80) for url in unusable[:3])
+        more = f" and {len(unusable) - 3} more" if len(unusable) > 3 else ""
+        click.echo(
+            f"{opml_file}: left out {plural(len(unusable), 'feed')} without an http(s) URL: "
+            f"{shown}{more}",
+            err=True,
+        )
     if not listed:
         _fail(f"{opml_file}: no feeds (outlines with an http(s) xmlUrl) found")
     try:

@@ -37,6 +37,19 @@ def parse_opml(data: bytes) -> list[FeedConfig]:
     return list(feeds.values())
 
 
+def unusable_feed_urls(data: bytes) -> list[str]:
+    """The xmlUrl values of an OPML document that ``parse_opml`` leaves out (no http(s) URL a
+    poller can fetch: "htps://…", "feed://…"), in document order, for the importer to name."""
+    root = _parse_xml(data)
+    return [
+        url
+        for outline in root.iter()
+        if isinstance(outline.tag, str) and _local_name(outline.tag) == "outline"
+        for key, value in outline.attrib.items()
+        if key.lower() == "xmlurl" and (url := (value or "").strip()) and not safe_http_url(url)
+    ]
+
+
 def to_opml(feeds: Iterable[Any], title: str = "aggregator feeds") -> bytes:
     """OPML 2.0 for `feeds` (objects with url, name, tags, or (url, name, tags) tuples).
     A feed's first tag becomes its folder and all its tags its category, so that readers

@@ -323,6 +323,25 @@ def test_import_and_export(config: Path, tmp_path: Path) -> None:
     assert len(parse_opml(out.read_bytes())) == 6
 
 
+def test_import_names_the_feeds_it_leaves_out(config: Path, tmp_path: Path) -> None:
+    listing = tmp_path / "mixed.opml"
+    listing.write_text(
+        '<opml version="2.0"><body>'
+        '<outline text="Good" xmlUrl="https://good.example/rss"/>'
+        '<outline text="Typo" xmlUrl="htps://typo.example/rss"/>'
+        '<outline text="Podcast app" xmlUrl="feed://podcast.example/rss"/>'
+        "</body></opml>",
+        encoding="utf-8",
+    )
+    result = cli("import", listing, "-c", config)
+    assert result.exit_code == 0
+    assert "Imported 1 feed" in result.output
+    assert "left out 2 feeds without an http(s) URL: htps://typo.example/rss, feed://" in (
+        result.output
+    )
+    assert load_config(config).feed("https://good.example/rss") is not None
+
+
 def test_import_of_a_bad_file_exits_2(config: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.opml"
     bad.write_bytes(b"<html>nope</html>")
