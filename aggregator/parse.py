@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import feedparser
 import lxml.etree
@@ -41,7 +41,7 @@ from feedparser.urls import _urljoin
 
 from aggregator.boilerplate import strip_feed_templates
 from aggregator.models import ParsedEntry, ParsedFeed
-from aggregator.text import text_digest
+from aggregator.text import http_url_problem, text_digest
 
 SUMMARY_MAX_CHARS = 2_000
 TITLE_MAX_CHARS = 500
@@ -372,13 +372,9 @@ def _http_link(href: str | None, base: str) -> str | None:
         return None
     try:
         absolute = urljoin(base, href.strip())
-        parts = urlsplit(absolute)
-        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
-    except ValueError:  # e.g. an invalid IPv6 literal, "host:99999"
+    except ValueError:  # e.g. an invalid IPv6 literal
         return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    return absolute
+    return None if http_url_problem(absolute) else absolute
 
 
 def _utc(parsed: time.struct_time | None) -> datetime | None:

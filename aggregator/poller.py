@@ -68,6 +68,7 @@ from aggregator.schedule import (
     schedule_after_error,
     schedule_after_success,
 )
+from aggregator.text import http_url_problem
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -824,13 +825,7 @@ async def refusal(
 
 def check_url(url: str) -> None:
     """An absolute http(s) URL with a host and a valid port, or a FetchError."""
-    try:
-        parts = urlsplit(url)
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname)
-        parts.port  # noqa: B018 - raises ValueError when out of range
-    except ValueError:
-        valid = False
-    if not valid:
+    if http_url_problem(url):
         raise FetchError(
             f"invalid URL: {url[:200]} (an http:// or https:// URL is needed)", local=True
         )

@@ -26,17 +26,10 @@ def safe_http_url(url: object) -> str | None:
     """The URL if it is a plain absolute http(s) URL without credentials, else None."""
     if not isinstance(url, str) or not url or len(url) > 2048 or _URL_FORBIDDEN.search(url):
         return None
-    try:
-        parts = urlsplit(url)
-        hostname = parts.hostname
-        parts.port  # noqa: B018 - raises ValueError when out of range or not a number
-    except ValueError:
+    if http_url_problem(url):
         return None
-    if parts.scheme.lower() not in ("http", "https") or not hostname:
-        return None
-    if parts.username or parts.password:
-        return None
-    return url
+    parts = urlsplit(url)
+    return None if parts.username or parts.password else url
 
 
 def http_url_problem(url: str) -> str | None:
