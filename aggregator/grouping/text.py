@@ -595,7 +595,10 @@ def batch_text(items: Sequence[Item]) -> BatchText:
     # there, while the rest of two reports of one event may name different people. So with
     # numbers: the lead's conflict, and any number both give is shared, since reports of one
     # event give the same figures in different sentences.
-    leads = [_join_parts(title, _cut_at_word(summary, LEAD_CHARS)) for title, summary in parts]
+    lead_summaries = [_cut_at_word(summary, LEAD_CHARS) for _, summary in parts]
+    leads = [
+        _join_parts(title, lead) for (title, _), lead in zip(parts, lead_summaries, strict=True)
+    ]
     whole = [_join_parts(*part) for part in parts]
     both_words = [_lead_and_all_words(lead, text) for lead, text in zip(leads, whole, strict=True)]
     tokens = [all_words for _, all_words in both_words]
@@ -631,11 +634,8 @@ def batch_text(items: Sequence[Item]) -> BatchText:
     # ". ", the score in "Lions beat Tigers 3-2" and a summary's "15,000 fans" read "3-2. 15",
     # a numeric date
     numbers = [
-        _lead_and_all_numbers(
-            _join_for_numbers(title, _cut_at_word(summary, LEAD_CHARS)),
-            _join_for_numbers(title, summary),
-        )
-        for title, summary in parts
+        _lead_and_all_numbers(_join_for_numbers(title, lead), _join_for_numbers(title, summary))
+        for (title, summary), lead in zip(parts, lead_summaries, strict=True)
     ]
     texts = [
         ItemText(
