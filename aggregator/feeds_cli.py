@@ -32,7 +32,7 @@ from aggregator.config import (
 from aggregator.feedsfile import FeedExistsError, FeedsFileError, add_feed, add_feeds
 from aggregator.feedsfile import remove_feed as remove_from_file
 from aggregator.models import FeedState, FetchOutcome
-from aggregator.opml import OpmlError, parse_opml, to_opml, unusable_feed_urls
+from aggregator.opml import OpmlError, read_opml, to_opml
 from aggregator.pipeline import UnknownFeedError, feed_config_changes, poll_options, select_feeds
 from aggregator.poller import DiscoveryError, PollOptions, discover, poll
 from aggregator.text import http_url_problem, plural, safe_terminal_text
@@ -221,12 +221,11 @@ def import_opml(opml_file: Path, config_path: Path | None) -> None:
     """
     path = _config_path(config_path)
     _load_for_edit(path)  # refuse to edit a feeds.yaml that does not load
-    data = opml_file.read_bytes()
     try:
-        listed = parse_opml(data)
+        listing = read_opml(opml_file.read_bytes())
     except OpmlError as exc:
         _fail(f"{opml_file}: {exc}")
-    unusable = unusable_feed_urls(data)
+    listed, unusable = listing.feeds, listing.unusable
     if unusable:
         shown = ", ".join(safe_terminal_text(url, 80) for url in unusable[:3])
         more = f" and {len(unusable) - 3} more" if len(unusable) > 3 else ""

@@ -8,6 +8,7 @@ DTDs or the network: an OPML file comes from anywhere.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
@@ -23,8 +24,14 @@ class OpmlError(ValueError):
     """Not a readable OPML file; str() is one line for the user."""
 
 
-def parse_opml(data: bytes) -> list[FeedConfig]:
-    """Feeds listed in an OPML document, in document order, each URL once."""
+@dataclass(frozen=True)
+class OpmlListing:
+    feeds: list[FeedConfig]  # in document order, each URL once
+    unusable: list[str]  # xmlUrl values left out: no http(s) URL a poller can fetch ("htps://…")
+
+
+def read_opml(data: bytes) -> OpmlListing:
+    """The feeds an OPML document lists, and the feed URLs in it that cannot be used."""
     root = _parse_xml(data)
     if _local_name(root.tag) != "opml":
         raise OpmlError(f"not an OPML file: the root element is <{_local_name(root.tag)}>")
@@ -32,22 +39,18 @@ def parse_opml(data: bytes) -> list[FeedConfig]:
     if body is None:
         raise OpmlError("not an OPML file: no <body>")
     feeds: dict[str, FeedConfig] = {}
-    for feed in _walk(body, ()):
-        feeds.setdefault(feed.url, feed)
-    return list(feeds.values())
+    unusable: list[str] = []
+    for found in _walk(body, ()):
+        if isinstance(found, str):
+            unusable.append(found)
+        else:
+            feeds.setdefault(found.url, found)
+    return OpmlListing(list(feeds.values()), unusable)
 
 
-def unusable_feed_urls(data: bytes) -> list[str]:
-    """The xmlUrl values of an OPML document that ``parse_opml`` leaves out (no http(s) URL a
-    poller can fetch: "htps://…", "feed://…"), in document order, for the importer to name."""
-    root = _parse_xml(data)
-    return [
-        url
-        for outline in root.iter()
-        if isinstance(outline.tag, str) and _local_name(outline.tag) == "outline"
-        for key, value in outline.attrib.items()
-        if key.lower() == "xmlurl" and (url := (value or "").strip()) and not safe_http_url(url)
-    ]
+def parse_opml(data: bytes) -> list[FeedConfig]:
+    """Feeds listed in an OPML document, in document order, each URL once."""
+    return read_opml(data).feeds
 
 
 def to_opml(feeds: Iterable[Any], title: str = "aggregator feeds") -> bytes:
@@ -98,7 +101,8 @@ def _parse_xml(data: bytes) -> Any:
     return root
 
 
-def _walk(element: Any, folders: tuple[str, ...]) -> Iterator[FeedConfig]:
+def _walk(element: Any, folders: tuple[str, ...]) -> Iterator[FeedConfig | str]:
+    """Each feed outline as a FeedConfig, or as its xmlUrl where that is no usable URL."""
     for outline in element:
         if not isinstance(outline.tag, str) or _local_name(outline.tag) != "outline":
             continue
@@ -109,7 +113,7 @@ def _walk(element: Any, folders: tuple[str, ...]) -> Iterator[FeedConfig]:
             tags = _unique([*folders, *_categories(attrs.get("category", ""))])
             yield FeedConfig(url, None if label == url else label, tags)  # text="URL": no name
         elif attrs.get("xmlurl"):
-            continue  # a feed with an unusable URL: its children are not folders' feeds
+            yield attrs["xmlurl"]  # a feed with an unusable URL: its children are no folder's
         else:
             yield from _walk(outline, (*folders, label) if label else folders)
 
