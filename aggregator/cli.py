@@ -419,7 +419,9 @@ def _do_email(config: Config, store: Store, to_file: Path | None, force: bool) -
     except (OSError, EmailError) as exc:
         _fail(f"email not sent: {exc}", EXIT_FAILED)
         return
-    if result.sent:
+    if result.failed:  # cron must notice an email that could not go out
+        _fail(f"email: not sent: {result.reason}", EXIT_FAILED)
+    elif result.sent:
         click.echo(f"email: sent to {result.destination}")
     else:
         click.echo(f"email: not sent: {result.reason}")

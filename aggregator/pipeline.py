@@ -781,6 +781,7 @@ class EmailResult:
     sent: bool
     destination: str
     reason: str = ""
+    failed: bool = False  # not sent for want of something (a digest), not by choice (sent today)
 
 
 def email(
@@ -797,7 +798,7 @@ def email(
     now = now or utcnow()
     digests = digests_from_dicts(store.digests())
     if not digests:
-        return EmailResult(False, "", "no digest yet: run `aggregator cluster` first")
+        return EmailResult(False, "", "no digest yet: run `aggregator cluster` first", failed=True)
     digest = digests[0]
     day = digest.day.isoformat()
     message = render_email(
@@ -814,7 +815,9 @@ def email(
         write_eml(message, to_file)
         return EmailResult(True, str(to_file))
     if not config.email.to:
-        return EmailResult(False, "", "no recipients: set email.to in feeds.yaml or use --to-file")
+        return EmailResult(
+            False, "", "no recipients: set email.to in feeds.yaml or use --to-file", failed=True
+        )
     if store.email_sent(day) and not force:
         return EmailResult(
             False, "", f"the digest for {day} was already sent (use --force to resend)"

@@ -82,6 +82,17 @@ def test_email_is_sent_once_a_day_unless_forced(smtp_server, tmp_path: Path) -> 
     assert forced.exit_code == 0 and len(inbox.envelopes) == 2
 
 
+def test_email_before_any_digest_fails_so_cron_notices(smtp_server, tmp_path: Path) -> None:  # noqa: F811
+    controller, inbox, _ = smtp_server
+    config = write_config(tmp_path, controller.port)
+    with Store.open(tmp_path / "news.db"):  # a database with no digest in it
+        pass
+    result = CliRunner().invoke(main, ["email", "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    assert "no digest yet" in result.output and "aggregator cluster" in result.output
+    assert inbox.envelopes == []
+
+
 def test_email_to_file_writes_an_eml_and_sends_nothing(smtp_server, tmp_path: Path) -> None:  # noqa: F811
     controller, inbox, _ = smtp_server
     config = write_config(tmp_path, controller.port)

@@ -460,6 +460,13 @@ def test_names_keep_their_written_form_and_stay_together() -> None:
     assert "shares Mayor Okafor" in evidence.reason_for() or "Mayor Okafor" in evidence.reason_for()
 
 
+def test_a_us_time_zone_is_not_shown_as_a_shared_name() -> None:
+    a = _item(1, "Okafor to speak", "Mayor Okafor will speak at 10am ET in Riverside.")
+    b = _item(2, "Okafor speech", "Okafor speaks at 10am ET, aides in Riverside said.", "Gazette")
+    shared = _pair(a, b).shared_names
+    assert "ET" not in shared and {"Okafor", "Riverside"} <= {w.split()[-1] for w in shared}
+
+
 def test_an_accented_name_is_shown_as_written_and_matches_its_plain_spelling() -> None:
     a = _item(
         1, "Talks in Ankara", "On Monday President Erdoğan told reporters in Ankara he would go."
@@ -500,6 +507,17 @@ def test_different_numbers_show_the_numbers_that_conflict() -> None:
     assert evidence.numbers_only_a[0] == "5.2" and evidence.numbers_only_b[0] == "3.1"
     assert "0" not in evidence.numbers_only_a + evidence.numbers_only_b
     assert "00" not in evidence.numbers_only_a + evidence.numbers_only_b
+
+
+def test_conflicting_numbers_are_shown_as_the_texts_write_them() -> None:
+    """Numbers are compared in one form (1,200 is 1200) but shown as each side writes them."""
+    flood = _item(1, "Floods force 1,200 from homes", "Floods forced 1,200 people from Leeds.")
+    other = _item(
+        2, "Floods force 3,400 from homes", "Floods forced 3,400 people from Perth.", "Gazette"
+    )
+    evidence = _pair(flood, other)
+    assert evidence.numbers_only_a == ("1,200",) and evidence.numbers_only_b == ("3,400",)
+    assert "1,200 / 3,400" in evidence.reason_against()
 
 
 def test_numbers_past_the_lead_are_shown_as_no_conflict() -> None:

@@ -270,6 +270,17 @@ def test_name_vocabulary_skips_words_that_name_no_one():
         assert no_name not in vocabulary
 
 
+def test_a_banner_label_in_capitals_is_no_name_and_its_next_word_opens_the_sentence():
+    summaries = [
+        "BREAKING NEWS: Storm hits Leeds after rain.",
+        "UPDATE: Officials in Perth said the Perth office shut. POSTED: Police met Okafor",
+        "NASA said Okafor spoke",  # no colon: capitals inside a sentence still name someone
+    ]
+    assert name_vocabulary(summaries) == {"leeds", "perth", "okafor"}
+    # a capitalised label inside a sentence is left as it is
+    assert "nasa" in name_vocabulary(["Officials said NASA: no launch today, Okafor agreed"])
+
+
 def test_only_items_with_a_summary_have_names_and_the_possessive_is_the_name():
     batch = batch_text(
         [

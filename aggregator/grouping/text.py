@@ -250,6 +250,23 @@ def _blank_quoted_titles(text: str) -> str:
     return _CAPITALISED_RUN.sub(blank, text)
 
 
+# A label in capitals before a colon ("BREAKING NEWS:", "UPDATE:", "POSTED:") that opens a
+# sentence is a banner, not a name, and the word after it opens the sentence.
+_LABEL = re.compile(r"[A-Z]{2,}(?: [A-Z]{2,}){0,2}:[ \t]+")
+
+
+def _blank_labels(text: str, starts: set[int]) -> str:
+    """``text`` with each label at one of ``starts`` blanked; the word after it joins ``starts``."""
+
+    def blank(label: re.Match[str]) -> str:
+        if label.start() not in starts:
+            return label.group()
+        starts.add(label.end())
+        return " " * len(label.group())
+
+    return _LABEL.sub(blank, text)
+
+
 # Contractions ("I'm", "Don't") are capitalised at a quote's start, inside a sentence.
 _CONTRACTION_ENDS = ("'m", "'d", "'ll", "'ve", "'re", "'t")
 
@@ -272,6 +289,7 @@ def name_vocabulary(clean_summaries: Iterable[str]) -> frozenset[str]:
         offset += len(summary) + 1
     starts.update(m.end() for m in _SENTENCE_END.finditer(text))
     starts.difference_update(m.end() for m in _TITLE_STOP.finditer(text))
+    text = _blank_labels(text, starts)
     text = _blank_quoted_titles(text)  # blanked to equal length: the sentence starts stay put
     capital_words = [m.group() for m in _CAPITALISED.finditer(text) if m.start() not in starts]
     # words never span a space, so the words of all matches at once are each match's words
@@ -354,6 +372,19 @@ def numbers_in(text: str) -> frozenset[str]:
     """The numbers a text gives (scores, magnitudes, amounts, counts, years), leaving out the
     days of dates, clock times and ages."""
     return frozenset(_one_form(m.group()) for m in _numbers_kept(text))
+
+
+def numbers_as_written(numbers: Iterable[str], texts: Iterable[str]) -> tuple[str, ...]:
+    """Each of ``numbers`` (as ``numbers_in`` gives them) as the texts first write it: "1,200"
+    where ``numbers_in`` reads 1200; a number no text writes is given as it is."""
+    wanted = list(numbers)
+    written: dict[str, str] = {}
+    for text in texts:
+        if all(number in written for number in wanted):
+            break
+        for match in _numbers_kept(text):
+            written.setdefault(_one_form(match.group()), match.group())
+    return tuple(written.get(number, number) for number in wanted)
 
 
 def _lead_and_all_numbers(lead: str, text: str) -> tuple[frozenset[str], frozenset[str]]:
