@@ -77,13 +77,25 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
     Raises NotAFeedError for an HTML page with a feed link, FeedParseError for anything else
     that is not a feed.
     """
-    feed = _parse_document(body, url=url, content_type=content_type)
+    feed = _without_controls_in_ids(_parse_document(body, url=url, content_type=content_type))
     summaries = strip_feed_templates([(entry.title, entry.summary) for entry in feed.entries])
     if all(s is entry.summary for s, entry in zip(summaries, feed.entries, strict=True)):
         return feed
     entries = tuple(
         entry if summary is entry.summary else _without_template(entry, summary)
         for entry, summary in zip(feed.entries, summaries, strict=True)
+    )
+    return replace(feed, entries=entries)
+
+
+def _without_controls_in_ids(feed: ParsedFeed) -> ParsedFeed:
+    """Guids without control characters, which no feed means (JSON allows "\u0000" in an
+    "id"; PostgreSQL refuses NUL in text, which failed the whole batch of a poll)."""
+    if not any(e.guid and _CONTROL_CHARS.search(e.guid) for e in feed.entries):
+        return feed
+    entries = tuple(
+        replace(e, guid=_CONTROL_CHARS.sub("", e.guid).strip() or None) if e.guid else e
+        for e in feed.entries
     )
     return replace(feed, entries=entries)
 

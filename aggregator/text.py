@@ -32,8 +32,13 @@ def safe_http_url(url: object) -> str | None:
     return None if parts.username or parts.password else url
 
 
+_URL_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and newlines: urlsplit drops them
+
+
 def http_url_problem(url: str) -> str | None:
     """Why ``url`` is no absolute http(s) URL a poller can fetch, with the fix, or None."""
+    if _URL_CONTROL.search(url):  # no request can carry one, and PostgreSQL text cannot hold NUL
+        return "holds a control character (write it percent-encoded, e.g. %00)"
     try:
         parts = urlsplit(url)
         hostname = parts.hostname

@@ -81,6 +81,33 @@ def test_the_same_article_through_two_feeds_is_stored_once(store_target) -> None
         assert added == 0
 
 
+def test_control_characters_in_a_feeds_ids_and_links_never_reach_the_database(store_target) -> None:
+    """JSON allows "\\u0000" in an item's id and url; PostgreSQL refuses NUL in text, which
+    rolled back a worker's whole batch (good feeds beside it too) on every try."""
+    import json
+
+    from aggregator.parse import parse_feed
+
+    document = {
+        "version": "https://jsonfeed.org/version/1.1",
+        "items": [
+            {"id": "item-1\u0000", "title": "Bridge", "url": "https://news.example/a\u0000b"},
+            {"id": "\u0000\u0007", "title": "Storm", "url": "https://news.example/storm"},
+        ],
+    }
+    parsed = parse_feed(json.dumps(document).encode(), url="https://news.example/feed.json")
+    first, second = parsed.entries
+    assert (first.guid, first.link) == ("item-1", None)  # a link no request could carry: dropped
+    assert (second.guid, second.link) == (None, "https://news.example/storm")
+    with Store.open(store_target()) as store:
+        assert (
+            record(store, outcome("https://news.example/feed.json", list(parsed.entries)), "A") == 2
+        )
+        assert (
+            record(store, outcome("https://news.example/feed.json", list(parsed.entries)), "A") == 0
+        )
+
+
 def test_future_dates_fall_back_to_first_seen(store_target) -> None:
     with Store.open(store_target()) as store:
         record(
