@@ -32,7 +32,8 @@ def safe_http_url(url: object) -> str | None:
     return None if parts.username or parts.password else url
 
 
-_URL_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab and newlines: urlsplit drops them
+# Control characters but tab and newlines, which urlsplit drops as browsers do.
+_URL_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def http_url_problem(url: str) -> str | None:
