@@ -599,6 +599,122 @@ def test_a_busy_host_does_not_hold_up_other_hosts(feed_server: FeedServer) -> No
     assert quick.time - started < 0.3  # not queued behind the slow host's feeds
 
 
+def moved(request: RecordedRequest) -> Reply:
+    """/old?n=N answers 301 to /feed?n=N (on the same host, as http:// -> https:// does)."""
+    return Reply(301, headers={"Location": request.path.replace("/old", "/feed")})
+
+
+@pytest.mark.parametrize("entry", ["poll_feeds", "fetch_session"])
+def test_feeds_redirecting_on_a_busy_host_cannot_deadlock(
+    feed_server: FeedServer, entry: str
+) -> None:
+    """More feeds than overall and per-host slots together, all redirected: a feed holding an
+    overall slot while it waited for its next hop's host slot, and the feeds holding that
+    host's slots waiting for an overall slot, hung the poll past every timeout."""
+    feed_server.route("/old", handler=moved)
+    feed_server.route("/feed", body=rss(), headers=RSS_TYPE, delay=0.02)
+    states = [feed(feed_server, f"/old?n={n}") for n in range(12)]
+    options = replace(FAST, max_connections=4, max_per_host=2)
+
+    async def poll_all() -> list[FetchOutcome]:
+        if entry == "poll_feeds":
+            return await poll_feeds(states, now=NOW, options=options)
+        async with aggregator.poller.fetch_session(options) as session:
+            return await asyncio.gather(*(session.fetch(s, NOW) for s in states))
+
+    async def within_bound() -> list[FetchOutcome]:
+        return await asyncio.wait_for(poll_all(), timeout=10)  # a hang fails, never hangs
+
+    outcomes = asyncio.run(within_bound())
+
+    assert [o.status for o in outcomes] == ["ok"] * 12, [o.error for o in outcomes]
+    assert len(feed_server.requests_for("/feed")) == 12
+    assert feed_server.max_in_flight("127.0.0.1") <= 2  # the per-host limit still holds
+
+
+def test_a_redirects_next_hop_goes_before_the_hosts_feeds_still_queued(
+    feed_server: FeedServer,
+) -> None:
+    """The deadline runs from the first request, so the next hop must not wait for every feed
+    of the host still queued (an http:// feed moved to https:// on a host with many feeds)."""
+    feed_server.route("/old", handler=moved)
+    feed_server.route("/feed", body=rss(), headers=RSS_TYPE)
+    feed_server.route("/slow", body=rss(), delay=0.1)
+    redirected = feed(feed_server, "/old?n=0")
+    queued = [feed(feed_server, f"/slow?n={n}") for n in range(6)]
+    options = replace(FAST, max_per_host=1, total_timeout=0.4)
+
+    first, *others = run(redirected, *queued, options=options)
+
+    assert first.status == "ok", first.error  # behind all 6 (0.6 s) it would time out
+    assert all(o.status == "ok" for o in others)
+    assert feed_server.max_in_flight("127.0.0.1") == 1
+
+
+def test_a_host_slot_goes_to_later_hops_first_and_never_to_a_cancelled_waiter() -> None:
+    taken: list[str] = []
+
+    async def take(slot: aggregator.poller.HostSlot, name: str, *, first: bool) -> None:
+        async with slot.held(first=first):
+            taken.append(name)
+
+    async def scenario() -> tuple[int, int]:
+        slot = aggregator.poller.HostSlot(1)
+        await slot.acquire(first=True)
+        queued = [
+            asyncio.create_task(take(slot, name, first=first))
+            for name, first in [("first", True), ("cancelled", False), ("later hop", False)]
+        ]
+        await asyncio.sleep(0)  # all three wait
+        queued[1].cancel()
+        slot.release()
+        await asyncio.gather(*queued, return_exceptions=True)
+        after_a_cancelled_wait = slot.free
+
+        await slot.acquire(first=True)
+        granted, other = (asyncio.create_task(take(slot, n, first=True)) for n in ("x", "y"))
+        await asyncio.sleep(0)
+        slot.release()  # handed to `granted`...
+        granted.cancel()  # ...cancelled before it could run: the slot goes on to `other`
+        await asyncio.gather(granted, other, return_exceptions=True)
+        return after_a_cancelled_wait, slot.free
+
+    free = asyncio.run(asyncio.wait_for(scenario(), timeout=5))
+
+    assert taken == ["later hop", "first", "y"]
+    assert free == (1, 1)
+
+
+def test_the_deadline_covers_the_wait_between_hops() -> None:
+    """After the first request every wait counts: here the next hop's address check, which
+    took as long as the resolver did (the first hop's own check is queueing, not counted)."""
+    lookups: list[str] = []
+
+    async def slow_for_the_new_host(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        if host == "moved.example":
+            await asyncio.sleep(5)  # cancelled when the poll's event loop ends
+        return ["93.184.216.34"]
+
+    def site(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "news.example":
+            return httpx.Response(301, headers={"Location": "http://moved.example/rss"})
+        return httpx.Response(200, content=rss())
+
+    options = replace(FAST, total_timeout=0.5, resolver=slow_for_the_new_host)
+    url = "http://news.example/rss"
+    started = time.monotonic()
+
+    outcome = one(
+        FeedState(url=url, fetch_url=url), options=options, transport=httpx.MockTransport(site)
+    )
+
+    assert outcome.status == "error"
+    assert "timed out" in (outcome.error or "")
+    assert time.monotonic() - started < 2
+    assert lookups == ["news.example", "moved.example"]
+
+
 def test_names_are_resolved_once_per_poll() -> None:
     lookups: list[str] = []
 
