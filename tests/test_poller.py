@@ -209,6 +209,23 @@ def test_conditional_get_sends_stored_validators_and_a_304_is_not_parsed(
 # ---------------------------------------------------------------- schedules
 
 
+@pytest.mark.parametrize(
+    ("value", "retry_at"),
+    [
+        ("100000000000000", NOW + timedelta(days=7)),
+        ("\u00b2", None),
+        ("99999999999999999999", NOW + timedelta(days=7)),
+    ],
+)
+def test_an_absurd_retry_after_is_capped_not_a_crash(
+    feed_server: FeedServer, value: str, retry_at: datetime | None
+) -> None:
+    feed_server.route("/busy", status=429, headers={"Retry-After": value})
+    outcome = one(feed(feed_server, "/busy"))
+    assert (outcome.status, outcome.http_status, outcome.retry_at) == ("error", 429, retry_at)
+    assert (outcome.error or "").startswith("HTTP 429")
+
+
 @pytest.mark.parametrize("status", [429, 503])
 @pytest.mark.parametrize("form", ["seconds", "http-date"])
 def test_retry_after_is_honoured_until_due_and_force_overrides(
@@ -252,6 +269,7 @@ def test_retry_after_is_honoured_until_due_and_force_overrides(
         ({}, 90, timedelta(minutes=85)),  # RSS <ttl>
         ({"Cache-Control": "max-age=60"}, 120, timedelta(minutes=115)),  # the longest hint wins
         ({}, 60 * 24 * 7, timedelta(hours=23, minutes=55)),  # capped at a day
+        ({}, 10**13, timedelta(hours=23, minutes=55)),  # overflowed timedelta: an error
         ({}, None, timedelta(0)),  # no hint: due at the next run
     ],
 )
