@@ -396,8 +396,12 @@ class Store:
             "INSERT INTO feeds (url, fetch_url, host) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING",
             (u.url, u.fetch_url or u.url, u.host),
         )
-        # An error keeps the validators and the time of the last success.
-        fresh = u.status == "ok"
+        # A 200 sets the validators it came with; a 304 refreshes those it carries (RFC 9111
+        # 4.3.4) and keeps the others; an error keeps them, and the time of the last success.
+        new_etag = u.status == "ok" or (u.status == "not_modified" and u.etag is not None)
+        new_modified = u.status == "ok" or (
+            u.status == "not_modified" and u.last_modified is not None
+        )
         db.execute(
             """UPDATE feeds SET
                  fetch_url = coalesce(?, fetch_url),
@@ -413,9 +417,9 @@ class Store:
             (
                 u.fetch_url,
                 u.title,
-                fresh,
+                new_etag,
                 u.etag,
-                fresh,
+                new_modified,
                 u.last_modified,
                 u.status,
                 u.http_status,

@@ -197,6 +197,30 @@ def test_a_floor_below_15_minutes_is_a_config_error(tmp_path: Path, text: str, w
     assert words in str(error.value) and "\n" not in str(error.value)
 
 
+# ---------------------------------------------------------------- conditional requests
+
+
+def test_validators_a_304_brings_are_sent_next_time(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A server may rotate its ETag on a 304 (RFC 9110 8.8.3, RFC 9111 4.3.4)."""
+
+    def rotating(request: RecordedRequest) -> Reply:
+        if request.headers.get("If-None-Match") in ('"v1"', '"v2"'):
+            return Reply(304, headers={"ETag": '"v2"'})
+        return Reply(200, body=RSS, headers=VALIDATED)
+
+    feed_server.route("/rss", handler=rotating)
+    url = feed_server.url("/rss")
+    path = write_config(tmp_path, f"  - url: {url}\n", "allow_private: true\n")
+
+    for hours in (0, 2, 4):
+        run_poll(path, NOW + timedelta(hours=hours))
+
+    sent = [r.headers.get("If-None-Match") for r in feed_server.requests]
+    assert sent == [None, '"v1"', '"v2"']
+
+
 # ---------------------------------------------------------------- nothing tracks us
 
 

@@ -133,6 +133,25 @@ def test_errors_keep_validators_and_count_up(store_target) -> None:
         assert health.items_7d == 1
 
 
+def test_a_304_refreshes_the_validators_it_carries_and_keeps_the_others(store_target) -> None:
+    """RFC 9111 4.3.4: a 304 updates the stored response's headers. Dropped, the next poll
+    sent the old ETag, which a server that rotated it answers with the whole feed."""
+    url = "https://a.example/feed"
+    modified = "Mon, 01 Jan 2024 00:00:00 GMT"
+
+    def not_modified(etag: str | None) -> FetchOutcome:
+        return outcome(url, [], status="not_modified", http_status=304, feed=None, etag=etag)
+
+    with Store.open(store_target()) as store:
+        record(store, outcome(url, [entry(1)], last_modified=modified), "A")
+        record(store, not_modified('"v2"'), "A")  # a new ETag, no Last-Modified
+        (state,) = store.feed_states([FeedConfig(url=url)])
+        assert (state.etag, state.last_modified) == ('"v2"', modified)
+        record(store, not_modified(None), "A")  # a 304 without validators changes nothing
+        (state,) = store.feed_states([FeedConfig(url=url)])
+        assert (state.etag, state.last_modified) == ('"v2"', modified)
+
+
 def test_vectors_round_trip_per_model_key(store_target) -> None:
     with Store.open(store_target()) as store:
         record(store, outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
