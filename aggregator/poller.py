@@ -416,10 +416,11 @@ class _Poller:
         )
 
     def _not_modified(self, state: FeedState, response: _Response) -> FetchOutcome:
-        # a 304 may refresh the validators; otherwise the stored ones stay valid
+        # a 304 may refresh the validators; otherwise the stored ones stay valid, and so
+        # does the feed's <ttl> of its last 200
         etag = response.headers.get("ETag") or state.etag
         last_modified = response.headers.get("Last-Modified") or state.last_modified
-        schedule = self._due_after_success(state, response, None, etag, last_modified)
+        schedule = self._due_after_success(state, response, state.ttl_minutes, etag, last_modified)
         return FetchOutcome(
             url=state.url,
             status="not_modified",

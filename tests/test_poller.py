@@ -78,6 +78,7 @@ def stored(state: FeedState, outcome: FetchOutcome) -> FeedState:
         next_due=outcome.next_due,
         consecutive_errors=outcome.consecutive_errors,
         gone=outcome.status == "gone",
+        ttl_minutes=outcome.feed.ttl_minutes if outcome.feed else state.ttl_minutes,
     )
 
 
@@ -285,6 +286,25 @@ def test_freshness_hints_schedule_the_next_poll(
     if interval:
         assert one(stored(state, outcome), now=NOW + interval / 2).status == "skipped"
         assert len(feed_server.requests) == 1
+
+
+def test_a_304_is_scheduled_with_the_feeds_last_ttl(feed_server: FeedServer) -> None:
+    """A 304 has no body to read <ttl> from: the one of the last 200 still holds."""
+
+    def daily(request: RecordedRequest) -> Reply:
+        if request.headers.get("If-None-Match") == '"e"':
+            return Reply(304, headers={"ETag": '"e"'})
+        return Reply(200, body=rss(ttl=1440), headers={"ETag": '"e"', **RSS_TYPE})
+
+    feed_server.route("/rss", handler=daily)
+    state = feed(feed_server, "/rss")
+    options = replace(FAST, min_interval=timedelta(minutes=60))
+    now = NOW
+    for status in ("ok", "not_modified", "not_modified"):
+        outcome = one(state, now=now, options=options)
+        assert (outcome.status, outcome.due_reason) == (status, "ttl")
+        assert outcome.next_due == now + timedelta(hours=23, minutes=55)
+        state, now = stored(state, outcome), outcome.next_due
 
 
 def test_errors_back_off_exponentially_with_injected_jitter(feed_server: FeedServer) -> None:

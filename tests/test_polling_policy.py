@@ -221,6 +221,30 @@ def test_validators_a_304_brings_are_sent_next_time(
     assert sent == [None, '"v1"', '"v2"']
 
 
+def test_a_feeds_ttl_outlasts_its_304s(feed_server: FeedServer, tmp_path: Path) -> None:
+    """The README's promise: the next poll is the longest of the hints, RSS <ttl> included,
+    also after a 304, which has no body to read it from (the store keeps the last 200's)."""
+    daily = RSS.replace("<item>", "<ttl>1440</ttl><item>", 1)
+
+    def handler(request: RecordedRequest) -> Reply:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Reply(304, headers={"ETag": '"v1"'})
+        return Reply(200, body=daily, headers=VALIDATED)
+
+    feed_server.route("/rss", handler=handler)
+    url = feed_server.url("/rss")
+    path = write_config(tmp_path, f"  - url: {url}\n", "allow_private: true\n")
+
+    _, states = run_poll(path, NOW - timedelta(days=1))
+    assert states[url].ttl_minutes == 1440
+    summary, states = run_poll(path, NOW)
+
+    assert summary.feeds_not_modified == 1
+    assert states[url].next_due == NOW + timedelta(hours=23, minutes=55)  # not the hourly floor
+    assert status_json(path)[url]["not_due_because"].startswith("feed's <ttl> until")
+    assert [r.headers.get("If-None-Match") for r in feed_server.requests] == [None, '"v1"']
+
+
 # ---------------------------------------------------------------- nothing tracks us
 
 

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from aggregator.cli import main
 from aggregator.config import FeedConfig
 from aggregator.intake import item_key
-from aggregator.models import FetchOutcome, ParsedEntry, Story, StoryMember
+from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed, Story, StoryMember
 from aggregator.store import SCHEMA_VERSION, LockedError, Store, StoreError, run_lock
 from aggregator.text import canonical_url
 from tests.support.stored import failed, polled, record, record_all
@@ -290,6 +290,40 @@ def test_a_version_1_database_gains_story_reasons(store_target) -> None:
         member = StoryMember(only, why="0.82 similar, shares Okafor")
         store.save_stories([Story(id="s-new", headline_item_id=only.id, members=(member,))])
         assert store.story_reasons("s-new") == {only.id: "0.82 similar, shares Okafor"}
+
+
+def test_a_version_4_database_gains_the_feeds_ttl(store_target) -> None:
+    """Schema 5 adds feeds.ttl_minutes as NULL (no <ttl> known until the next 200)."""
+    from aggregator.db import connect
+    from aggregator.store import _MIGRATIONS
+
+    url = "https://a.example/feed"
+    target = store_target()
+    database = connect(target)  # a version-4 database, as the previous aggregator left it
+    with database.transaction() as db:
+        for version, sql in _MIGRATIONS:
+            if version <= 4:
+                for statement in filter(str.strip, database.schema(sql).split(";")):
+                    db.execute(statement)
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '4')")
+        db.execute(
+            "INSERT INTO feeds (url, fetch_url, etag, consecutive_errors) VALUES (?, ?, ?, 2)",
+            (url, url, '"old"'),
+        )
+    database.close()
+    with Store.open(target) as store:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "5"
+        (state,) = store.feed_states([FeedConfig(url=url)])
+        assert (state.etag, state.consecutive_errors, state.ttl_minutes) == ('"old"', 2, None)
+        daily = ParsedFeed(title="A", link=None, entries=(entry(1),), ttl_minutes=1440)
+        record(store, outcome(url, [], feed=daily), "A")
+        record(store, outcome(url, [], status="not_modified", http_status=304, feed=None), "A")
+        record(store, failed(url, NOW), "A")
+        (state,) = store.feed_states([FeedConfig(url=url)])
+        assert state.ttl_minutes == 1440  # kept through the 304 and the error
+        record(store, outcome(url, [entry(2)]), "A")  # a 200 without <ttl> forgets it
+        (state,) = store.feed_states([FeedConfig(url=url)])
+        assert state.ttl_minutes is None
 
 
 def test_an_older_schema_is_migrated_keeping_its_rows(store_target) -> None:
