@@ -1007,7 +1007,7 @@ class _Decoder:
         self.started = False
 
     def decode(self, data: bytes, room: int) -> bytes:
-        if self.coding is None:
+        if self.coding is None or not data:
             return data
         if self.coding == "deflate" and not self.started:
             data = self._sniff_raw_deflate(data)
@@ -1018,9 +1018,16 @@ class _Decoder:
         return out
 
     def flush(self, room: int) -> bytes:
-        if self.coding is None:
+        """The rest of the body; a FetchError if the stream stopped before its end marker (a
+        connection cut short would otherwise store the entry it cut as if it were whole)."""
+        if self.coding is None or not self.started:
             return b""
-        return self.inflater.flush()[: room + 1]
+        out = self.inflater.flush()[: room + 1]
+        if not self.inflater.eof:
+            raise FetchError(
+                f"compressed body cut short: the {self.coding} stream ends before its end marker"
+            )
+        return out
 
     def _sniff_raw_deflate(self, data: bytes) -> bytes:
         """ "deflate" should be zlib-wrapped, but many servers send raw deflate."""

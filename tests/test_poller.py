@@ -525,6 +525,34 @@ def test_compressed_bodies_are_decoded(feed_server: FeedServer, coding: str, com
     assert outcome.feed is not None and len(outcome.feed.entries) == 4
 
 
+def cut_short(data: bytes, wbits: int) -> bytes:
+    """A compressed stream stopped mid-way, as a dropped connection leaves it: the blocks so
+    far, without the final block or the trailer (a read of it is incomplete, not corrupt)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+@pytest.mark.parametrize(
+    ("coding", "compress"),
+    [
+        ("gzip", lambda data: cut_short(data, 31)),
+        ("gzip", lambda data: gzip.compress(data)[:-8]),  # no CRC and length trailer
+        ("deflate", lambda data: cut_short(data, 15)),
+        ("deflate", lambda data: cut_short(data, -15)),  # raw deflate
+    ],
+)
+def test_a_compressed_body_cut_short_is_an_error_not_a_shorter_feed(
+    feed_server: FeedServer, coding: str, compress
+) -> None:
+    """Accepted, the cut entry was stored with half its title, and kept (its guid is known)."""
+    document = rss(4)
+    body = compress(document[: document.index(b"Item 3") + 4])
+    feed_server.route("/z", body=body, headers={"Content-Encoding": coding, **RSS_TYPE})
+    outcome = one(feed(feed_server, "/z"))
+    assert (outcome.status, outcome.feed) == ("error", None)
+    assert "compressed body cut short" in (outcome.error or "")
+
+
 @pytest.mark.parametrize(
     ("coding", "body"), [("gzip", b"not gzip at all"), ("br", b"\x00\x01"), ("gzip, br", b"")]
 )
