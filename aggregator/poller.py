@@ -993,8 +993,12 @@ async def read_capped(response: httpx.Response, cap: int, *, truncate: bool = Fa
     return bytes(body)
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 class _Decoder:
-    """Incremental Content-Encoding decoder with bounded output per call."""
+    """Incremental Content-Encoding decoder with bounded output per call. A gzip body may hold
+    several members, one after another (RFC 1952 2.2): all are decoded, as gzip -d does."""
 
     def __init__(self, content_encoding: str | None) -> None:
         codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
@@ -1002,9 +1006,14 @@ class _Decoder:
         if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
             raise FetchError(f"unsupported Content-Encoding: {content_encoding}")
         self.coding = codings[0] if codings else None
-        gzip_wrapped = self.coding != "deflate"
-        self.inflater = zlib.decompressobj(zlib.MAX_WBITS | (16 if gzip_wrapped else 0))
+        self.gzip = self.coding in ("gzip", "x-gzip")
+        self.inflater = self._inflater()
         self.started = False
+        self.between_members = b""  # bytes after a gzip member, too few to tell what follows
+        self.ignoring = False  # after the last member: what follows is not one (as before)
+
+    def _inflater(self) -> zlib._Decompress:
+        return zlib.decompressobj(zlib.MAX_WBITS | (16 if self.gzip else 0))
 
     def decode(self, data: bytes, room: int) -> bytes:
         if self.coding is None or not data:
@@ -1012,10 +1021,34 @@ class _Decoder:
         if self.coding == "deflate" and not self.started:
             data = self._sniff_raw_deflate(data)
         self.started = True
-        out = self.inflater.decompress(data, room + 1)
-        while self.inflater.unconsumed_tail and len(out) <= room:
-            out += self.inflater.decompress(self.inflater.unconsumed_tail, room + 1 - len(out))
-        return out
+        out = bytearray()
+        while data and len(out) <= room and not self.ignoring:
+            if self.inflater.eof:
+                data = self._next_member(data)
+                continue
+            out += self.inflater.decompress(data, room + 1 - len(out))
+            data = self.inflater.unconsumed_tail
+            if self.inflater.eof:  # the bytes after the end: another member, or nothing
+                data = self.inflater.unused_data + data
+        return bytes(out)
+
+    def _next_member(self, data: bytes) -> bytes:
+        """After a gzip member: the next member's bytes, decoded from a fresh inflater. Only a
+        gzip body has more than one; anything else that follows (zero padding, junk) is left
+        alone, as it was before."""
+        data = self.between_members + data
+        self.between_members = b""
+        if not self.gzip:
+            self.ignoring = True
+            return b""
+        if len(data) < len(GZIP_MAGIC):
+            self.between_members = data
+            return b""
+        if not data.startswith(GZIP_MAGIC):
+            self.ignoring = True
+            return b""
+        self.inflater = self._inflater()
+        return data
 
     def flush(self, room: int) -> bytes:
         """The rest of the body; a FetchError if the stream stopped before its end marker (a

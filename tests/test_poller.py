@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
+import itertools
 import random
 import socket
 import time
@@ -490,8 +491,16 @@ def gzip_bomb(decompressed: int) -> bytes:
     return b"".join(parts) + compressor.flush()
 
 
-def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(feed_server: FeedServer) -> None:
-    bomb = gzip_bomb(128 << 20)  # 128 MB of zeros in about 600 kB
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        pytest.param(lambda: gzip_bomb(128 << 20), id="one member"),  # 128 MB in ~600 kB
+        # each member under the cap: decoding them all must not decode past it
+        pytest.param(lambda: gzip.compress(bytes(256 << 10), 1) * 512, id="512 members"),
+    ],
+)
+def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(feed_server: FeedServer, bomb) -> None:
+    bomb = bomb()
     feed_server.route("/bomb", body=bomb, headers={"Content-Encoding": "gzip", **RSS_TYPE})
     cap = 1 << 20
     options = replace(FAST, max_body_bytes=cap)
@@ -523,6 +532,31 @@ def test_compressed_bodies_are_decoded(feed_server: FeedServer, coding: str, com
     outcome = one(feed(feed_server, "/z"))
     assert outcome.status == "ok"
     assert outcome.feed is not None and len(outcome.feed.entries) == 4
+
+
+@pytest.mark.parametrize(
+    "padding",
+    [pytest.param(b"", id="members only"), pytest.param(bytes(8), id="zeros after the last")],
+)
+def test_a_gzip_body_of_several_members_is_decoded_whole(
+    feed_server: FeedServer, padding: bytes
+) -> None:
+    """RFC 1952 2.2: members one after another make one body (gzip -d, Python's gzip, Go's
+    gzip.Reader read them all); only the first was read, the other items silently dropped."""
+    document = rss(4)
+    cuts = [0, document.index(b"Item 1") + 2, document.index(b"Item 3"), len(document)]
+    body = b"".join(gzip.compress(document[a:b]) for a, b in itertools.pairwise(cuts)) + padding
+    feed_server.route(  # in small pieces: a member's end and the next one's magic fall apart
+        "/z",
+        body=body,
+        headers={"Content-Encoding": "gzip", **RSS_TYPE},
+        chunk_delay=0.0,
+        chunk_size=7,
+    )
+    outcome = one(feed(feed_server, "/z"))
+    assert outcome.status == "ok", outcome.error
+    assert outcome.feed is not None
+    assert [e.title for e in outcome.feed.entries] == ["Item 0", "Item 1", "Item 2", "Item 3"]
 
 
 def cut_short(data: bytes, wbits: int) -> bytes:
