@@ -311,8 +311,8 @@ class _Poller:
     async def poll_one(
         self, state: FeedState, started: asyncio.Event | None = None
     ) -> FetchOutcome:
-        if state.gone:
-            return self._gone(state, http_status=None)
+        if state.gone:  # removed for good (410): no request, and its stored record stays as is
+            return self._skipped(state)
         if not self.force and not is_due(state.next_due, self.now):
             return self._skipped(state)
         fetch = _FeedFetch(state, self.slots, started)
@@ -332,7 +332,7 @@ class _Poller:
         if response.status == 304:
             return self._not_modified(state, response)
         if response.status == 410:
-            return self._gone(state, http_status=410)
+            return self._gone(state)
         if response.status in SUCCESS and response.body is not None:
             feed = await self._parse(response)
             return self._ok(state, response, feed)
@@ -464,24 +464,25 @@ class _Poller:
             refused=failure.local,
         )
 
-    def _gone(self, state: FeedState, *, http_status: int | None) -> FetchOutcome:
+    def _gone(self, state: FeedState) -> FetchOutcome:
         return FetchOutcome(
             url=state.url,
             status="gone",
             checked_at=self.now,
             next_due=NEVER,
-            http_status=http_status,
+            http_status=410,
             fetch_url=state.fetch_url,
             error="HTTP 410 Gone: the feed was removed and will not be polled again",
             consecutive_errors=state.consecutive_errors,
         )
 
     def _skipped(self, state: FeedState) -> FetchOutcome:
+        """Not fetched: not due yet, or gone (due never, `poll --force` or not)."""
         return FetchOutcome(
             url=state.url,
             status="skipped",
             checked_at=self.now,
-            next_due=state.next_due or self.now,
+            next_due=NEVER if state.gone else state.next_due or self.now,
             fetch_url=state.fetch_url,
             etag=state.etag,
             last_modified=state.last_modified,

@@ -245,6 +245,42 @@ def test_a_feeds_ttl_outlasts_its_304s(feed_server: FeedServer, tmp_path: Path) 
     assert [r.headers.get("If-None-Match") for r in feed_server.requests] == [None, '"v1"']
 
 
+# ---------------------------------------------------------------- gone feeds
+
+
+def test_a_gone_feed_is_left_alone_by_later_runs(feed_server: FeedServer, tmp_path: Path) -> None:
+    """A 410 is recorded once. Later runs, forced or not, neither fetch the feed nor count it
+    failed (a config of only gone feeds made every `poll` exit 1), and its record stays as
+    `feeds status` shows it: gone, HTTP 410, checked when it said so."""
+    feed_server.route("/gone", status=410)
+    url = feed_server.url("/gone")
+    path = write_config(tmp_path, f"  - url: {url}\n", "allow_private: true\n")
+
+    def stored_record() -> tuple:
+        with sqlite3.connect(tmp_path / "agg.db") as db:
+            return db.execute(
+                "SELECT last_status, http_status, last_checked, last_error, gone FROM feeds"
+            ).fetchone()
+
+    first, _ = run_poll(path, NOW - timedelta(hours=2))
+    assert first.feeds_failed == 1  # the 410 itself is news
+    record = stored_record()
+    assert record[:2] == ("gone", 410)
+
+    later, _ = run_poll(path, NOW)
+    assert (later.feeds_failed, later.errors) == (0, ())
+    forced = CliRunner().invoke(main, ["poll", "-c", str(path), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "gone (HTTP 410): no longer polled" in forced.output
+    assert "0 failed" in forced.output
+
+    assert len(feed_server.requests) == 1
+    assert stored_record() == record
+    row = status_json(path)[url]
+    assert (row["gone"], row["last_status"]) == (True, "gone")
+    assert row["not_due_because"] == "gone (HTTP 410): never polled again"
+
+
 # ---------------------------------------------------------------- nothing tracks us
 
 
