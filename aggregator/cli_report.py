@@ -13,6 +13,7 @@ from typing import TextIO
 import click
 
 from aggregator.models import FetchOutcome
+from aggregator.schedule import NEVER
 from aggregator.text import plural, safe_terminal_text
 
 OnResult = Callable[[FetchOutcome], None]
@@ -25,7 +26,11 @@ def describe(outcome: FetchOutcome) -> str:
         "not_modified": lambda o: "not modified",
         "error": lambda o: o.error or "error",
         "gone": lambda o: "gone (HTTP 410): no longer polled",
-        "skipped": lambda o: f"not due until {o.next_due:%Y-%m-%d %H:%M} UTC",
+        "skipped": lambda o: (
+            "gone (HTTP 410): no longer polled"
+            if o.next_due >= NEVER
+            else f"not due until {o.next_due:%Y-%m-%d %H:%M} UTC"
+        ),
     }[outcome.status](outcome)
     if outcome.refused:
         detail += " (no backoff: polled again as soon as its entry in feeds.yaml changes)"

@@ -57,6 +57,7 @@ class FeedUpdate:
     consecutive_errors: int = 0
     due_reason: str | None = None  # which rule sets next_due (see schedule.py)
     retry_after: datetime | None = None  # the server's Retry-After, kept apart from backoff
+    ttl_minutes: int | None = None  # the feed's RSS <ttl>, stored after a 200
     items: tuple[NewItem, ...] = ()
 
     @property
@@ -105,6 +106,7 @@ def decide(outcome: FetchOutcome, outlet: str | None) -> FeedUpdate | None:
         consecutive_errors=outcome.consecutive_errors,
         due_reason=outcome.due_reason,
         retry_after=outcome.retry_at,
+        ttl_minutes=feed.ttl_minutes if feed is not None else None,
         items=items,
     )
 

@@ -51,6 +51,7 @@ class FeedState:
     next_due: datetime | None = None
     consecutive_errors: int = 0
     gone: bool = False
+    ttl_minutes: int | None = None  # RSS <ttl> of the last 200: a 304 is scheduled with it
     allow_private: bool = False
     min_interval: timedelta | None = None  # the feed's own floor, replacing poll.* floors
 

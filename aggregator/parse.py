@@ -45,6 +45,7 @@ from aggregator.text import http_url_problem, text_digest
 
 SUMMARY_MAX_CHARS = 2_000
 TITLE_MAX_CHARS = 500
+MAX_TTL_MINUTES = 366 * 24 * 60  # a longer <ttl> reads as a year: "seldom" either way
 FEED_LINK_TYPES = (
     "application/rss+xml",
     "application/atom+xml",
@@ -400,11 +401,13 @@ def _utc(parsed: time.struct_time | None) -> datetime | None:
 
 
 def _ttl(value: object) -> int | None:
+    """RSS <ttl> in minutes; a longer one than MAX_TTL_MINUTES reads as that (the schedule
+    caps it at a day anyway, and the store keeps it in a 32-bit column)."""
     try:
         minutes = int(str(value).strip())
-    except ValueError:
+    except ValueError:  # not a number, or more than 4,300 digits
         return None
-    return minutes if minutes > 0 else None
+    return min(minutes, MAX_TTL_MINUTES) if minutes > 0 else None
 
 
 def _bozo_reason(result: Mapping[str, Any]) -> str:

@@ -29,6 +29,7 @@ import ssl
 import sys
 import urllib.request
 import zlib
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
@@ -137,8 +138,9 @@ class _Response:
 
 
 class _FeedFetch:
-    """One feed's fetch in progress: its overall slot (held from the first request until
-    parsing is done, which bounds the bodies in memory) and its deadline."""
+    """One feed's fetch in progress: its overall slot and its clock. The overall slot is held
+    for each request and, after the last one, until its body is parsed (which bounds the
+    bodies in memory); the clock runs from the first request that holds both its slots."""
 
     def __init__(
         self, state: FeedState, overall: asyncio.Semaphore, started: asyncio.Event | None = None
@@ -146,8 +148,18 @@ class _FeedFetch:
         self.state = state
         self.overall = overall
         self.holding = False
-        self.deadline: float | None = None
+        self.clock: asyncio.Timeout | None = None  # set by _Poller._fetch
         self.started = started
+
+    @property
+    def under_way(self) -> bool:
+        """Its first request has held its slots: every wait from here on uses its time."""
+        return self.clock is not None and self.clock.when() is not None
+
+    def start_clock(self, seconds: float) -> None:
+        """Start the feed's deadline, once (queueing for the first request is not counted)."""
+        if self.clock is not None and not self.under_way:
+            self.clock.reschedule(asyncio.get_running_loop().time() + seconds)
 
     async def hold_overall_slot(self) -> None:
         if not self.holding:
@@ -299,8 +311,8 @@ class _Poller:
     async def poll_one(
         self, state: FeedState, started: asyncio.Event | None = None
     ) -> FetchOutcome:
-        if state.gone:
-            return self._gone(state, http_status=None)
+        if state.gone:  # removed for good (410): no request, and its stored record stays as is
+            return self._skipped(state)
         if not self.force and not is_due(state.next_due, self.now):
             return self._skipped(state)
         fetch = _FeedFetch(state, self.slots, started)
@@ -320,7 +332,7 @@ class _Poller:
         if response.status == 304:
             return self._not_modified(state, response)
         if response.status == 410:
-            return self._gone(state, http_status=410)
+            return self._gone(state)
         if response.status in SUCCESS and response.body is not None:
             feed = await self._parse(response)
             return self._ok(state, response, feed)
@@ -329,27 +341,35 @@ class _Poller:
     # ------------------------------------------------------------ HTTP
 
     async def _fetch(self, fetch: _FeedFetch) -> _Response:
-        """GET fetch_url, following up to max_redirects redirects by hand."""
-        last, url, permanent_url = await follow_redirects(
-            fetch.state.fetch_url,
-            max_redirects=self.options.max_redirects,
-            guard=self.guard,
-            allow_private=fetch.state.allow_private,
-            request=lambda url: self._request(url, fetch),
-        )
+        """GET fetch_url, following up to max_redirects redirects by hand, within the feed's
+        deadline: once its first request holds its slots, every later wait (the next hop's
+        address check and slots) counts against total_timeout, so a fetch always ends."""
+        with fetch_errors("fetch", self.options.total_timeout):
+            async with asyncio.timeout(None) as fetch.clock:
+                last, url, permanent_url = await follow_redirects(
+                    fetch.state.fetch_url,
+                    max_redirects=self.options.max_redirects,
+                    guard=self.guard,
+                    allow_private=fetch.state.allow_private,
+                    request=lambda url: self._request(url, fetch),
+                )
         return _Response(last.status, last.reason, last.headers, last.body, url, permanent_url)
 
     async def _request(self, url: str, fetch: _FeedFetch) -> Hop:
-        """One hop. The host slot is taken before the overall one, so feeds queued behind a
-        busy host do not hold overall slots that other hosts could use; the deadline starts
-        once both are held, so queueing time is not counted against the feed."""
-        async with self.host_slots.of(url):
+        """One hop, holding its host's slot, then an overall slot; a hop without a body (a
+        redirect) gives both back, so no feed holds a slot while it waits for another (holding
+        the overall slot across hops deadlocked: feeds waiting for the next hop's host slot
+        held the overall slots that the feeds holding that host's slots waited for). The host
+        slot first, so feeds queued behind a busy host hold no overall slot other hosts could
+        use; a later hop goes before the host's feeds still queued (its clock is running)."""
+        async with self.host_slots.of(url).held(first=not fetch.under_way):
             await fetch.hold_overall_slot()
-            loop = asyncio.get_running_loop()
-            fetch.deadline = fetch.deadline or loop.time() + self.options.total_timeout
+            fetch.start_clock(self.options.total_timeout)
             with fetch_errors("fetch", self.options.total_timeout):
-                async with asyncio.timeout_at(fetch.deadline):
-                    return await self._send(url, fetch.state)
+                hop = await self._send(url, fetch.state)
+        if hop.body is None:  # only a body still to be parsed keeps its overall slot
+            fetch.release()
+        return hop
 
     async def _send(self, url: str, state: FeedState) -> Hop:
         client = self.clients.for_private(state.allow_private)
@@ -396,10 +416,11 @@ class _Poller:
         )
 
     def _not_modified(self, state: FeedState, response: _Response) -> FetchOutcome:
-        # a 304 may refresh the validators; otherwise the stored ones stay valid
+        # a 304 may refresh the validators; otherwise the stored ones stay valid, and so
+        # does the feed's <ttl> of its last 200
         etag = response.headers.get("ETag") or state.etag
         last_modified = response.headers.get("Last-Modified") or state.last_modified
-        schedule = self._due_after_success(state, response, None, etag, last_modified)
+        schedule = self._due_after_success(state, response, state.ttl_minutes, etag, last_modified)
         return FetchOutcome(
             url=state.url,
             status="not_modified",
@@ -443,24 +464,25 @@ class _Poller:
             refused=failure.local,
         )
 
-    def _gone(self, state: FeedState, *, http_status: int | None) -> FetchOutcome:
+    def _gone(self, state: FeedState) -> FetchOutcome:
         return FetchOutcome(
             url=state.url,
             status="gone",
             checked_at=self.now,
             next_due=NEVER,
-            http_status=http_status,
+            http_status=410,
             fetch_url=state.fetch_url,
             error="HTTP 410 Gone: the feed was removed and will not be polled again",
             consecutive_errors=state.consecutive_errors,
         )
 
     def _skipped(self, state: FeedState) -> FetchOutcome:
+        """Not fetched: not due yet, or gone (due never, `poll --force` or not)."""
         return FetchOutcome(
             url=state.url,
             status="skipped",
             checked_at=self.now,
-            next_due=state.next_due or self.now,
+            next_due=NEVER if state.gone else state.next_due or self.now,
             fetch_url=state.fetch_url,
             etag=state.etag,
             last_modified=state.last_modified,
@@ -716,16 +738,68 @@ class Hop:
     body: bytes | None
 
 
+class HostSlot:
+    """At most `size` requests to one host at a time, granted in order of arrival, except that
+    a fetch's later hop (a redirect followed, the feed's deadline running) goes before the
+    first requests still queued: a feed under way never waits for the host's whole queue."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size  # > 0 only while nobody waits
+        self.later_hops: deque[asyncio.Future[None]] = deque()
+        self.first_requests: deque[asyncio.Future[None]] = deque()
+
+    async def __aenter__(self) -> None:
+        await self.acquire(first=True)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.release()
+
+    @asynccontextmanager
+    async def held(self, *, first: bool) -> AsyncIterator[None]:
+        await self.acquire(first=first)
+        try:
+            yield
+        finally:
+            self.release()
+
+    async def acquire(self, *, first: bool) -> None:
+        if self.free:
+            self.free -= 1
+            return
+        granted = asyncio.get_running_loop().create_future()
+        queue = self.first_requests if first else self.later_hops
+        queue.append(granted)
+        try:
+            await granted
+        except asyncio.CancelledError:
+            if granted.cancelled():
+                if granted in queue:
+                    queue.remove(granted)
+            else:  # granted just as it was cancelled: the slot goes to the next
+                self.release()
+            raise
+
+    def release(self) -> None:
+        """Hand the slot to the next waiter, later hops first; else it is free."""
+        for queue in (self.later_hops, self.first_requests):
+            while queue:
+                granted = queue.popleft()
+                if not granted.done():  # not cancelled meanwhile
+                    granted.set_result(None)
+                    return
+        self.free += 1
+
+
 class HostSlots:
     """At most `per_host` requests in flight per host name."""
 
     def __init__(self, per_host: int) -> None:
         self.per_host = per_host
-        self.slots: dict[str, asyncio.Semaphore] = {}
+        self.slots: dict[str, HostSlot] = {}
 
-    def of(self, url: str) -> asyncio.Semaphore:
+    def of(self, url: str) -> HostSlot:
         host = (urlsplit(url).hostname or "").lower()
-        return self.slots.setdefault(host, asyncio.Semaphore(self.per_host))
+        return self.slots.setdefault(host, HostSlot(self.per_host))
 
 
 async def follow_redirects(
@@ -920,8 +994,12 @@ async def read_capped(response: httpx.Response, cap: int, *, truncate: bool = Fa
     return bytes(body)
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 class _Decoder:
-    """Incremental Content-Encoding decoder with bounded output per call."""
+    """Incremental Content-Encoding decoder with bounded output per call. A gzip body may hold
+    several members, one after another (RFC 1952 2.2): all are decoded, as gzip -d does."""
 
     def __init__(self, content_encoding: str | None) -> None:
         codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
@@ -929,25 +1007,61 @@ class _Decoder:
         if len(codings) > 1 or (codings and codings[0] not in ("gzip", "x-gzip", "deflate")):
             raise FetchError(f"unsupported Content-Encoding: {content_encoding}")
         self.coding = codings[0] if codings else None
-        gzip_wrapped = self.coding != "deflate"
-        self.inflater = zlib.decompressobj(zlib.MAX_WBITS | (16 if gzip_wrapped else 0))
+        self.gzip = self.coding in ("gzip", "x-gzip")
+        self.inflater = self._inflater()
         self.started = False
+        self.between_members = b""  # bytes after a gzip member, too few to tell what follows
+        self.ignoring = False  # after the last member: what follows is not one (as before)
+
+    def _inflater(self) -> zlib._Decompress:
+        return zlib.decompressobj(zlib.MAX_WBITS | (16 if self.gzip else 0))
 
     def decode(self, data: bytes, room: int) -> bytes:
-        if self.coding is None:
+        if self.coding is None or not data:
             return data
         if self.coding == "deflate" and not self.started:
             data = self._sniff_raw_deflate(data)
         self.started = True
-        out = self.inflater.decompress(data, room + 1)
-        while self.inflater.unconsumed_tail and len(out) <= room:
-            out += self.inflater.decompress(self.inflater.unconsumed_tail, room + 1 - len(out))
-        return out
+        out = bytearray()
+        while data and len(out) <= room and not self.ignoring:
+            if self.inflater.eof:
+                data = self._next_member(data)
+                continue
+            out += self.inflater.decompress(data, room + 1 - len(out))
+            data = self.inflater.unconsumed_tail
+            if self.inflater.eof:  # the bytes after the end: another member, or nothing
+                data = self.inflater.unused_data + data
+        return bytes(out)
+
+    def _next_member(self, data: bytes) -> bytes:
+        """After a gzip member: the next member's bytes, decoded from a fresh inflater. Only a
+        gzip body has more than one; anything else that follows (zero padding, junk) is left
+        alone, as it was before."""
+        data = self.between_members + data
+        self.between_members = b""
+        if not self.gzip:
+            self.ignoring = True
+            return b""
+        if len(data) < len(GZIP_MAGIC):
+            self.between_members = data
+            return b""
+        if not data.startswith(GZIP_MAGIC):
+            self.ignoring = True
+            return b""
+        self.inflater = self._inflater()
+        return data
 
     def flush(self, room: int) -> bytes:
-        if self.coding is None:
+        """The rest of the body; a FetchError if the stream stopped before its end marker (a
+        connection cut short would otherwise store the entry it cut as if it were whole)."""
+        if self.coding is None or not self.started:
             return b""
-        return self.inflater.flush()[: room + 1]
+        out = self.inflater.flush()[: room + 1]
+        if not self.inflater.eof:
+            raise FetchError(
+                f"compressed body cut short: the {self.coding} stream ends before its end marker"
+            )
+        return out
 
     def _sniff_raw_deflate(self, data: bytes) -> bytes:
         """ "deflate" should be zlib-wrapped, but many servers send raw deflate."""

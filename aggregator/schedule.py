@@ -53,7 +53,8 @@ class Schedule:
     reason: DueReason | None  # None: nothing holds the feed back beyond the next run
 
 
-_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+_MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?([0-9]+)", re.IGNORECASE)
+_SECONDS = re.compile(r"[0-9]+")  # ASCII digits: "²" is a digit to str.isdigit, not to int
 _NO_CACHE = re.compile(r"(?:^|[,\s])(no-cache|no-store)\b", re.IGNORECASE)
 
 
@@ -79,13 +80,23 @@ def retry_after(value: str | None, now: datetime) -> datetime | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        when = now + min(timedelta(seconds=int(value)), MAX_RETRY_AFTER)
+    if _SECONDS.fullmatch(value):
+        when = now + capped_seconds(value, MAX_RETRY_AFTER)
     else:
         when = parse_http_date(value)
         if when is None:
             return None
     return min(max(when, now), now + MAX_RETRY_AFTER)
+
+
+def capped_seconds(digits: str, cap: timedelta) -> timedelta:
+    """A number of seconds given in ASCII digits, at most `cap`. Capped before converting: a
+    server's number may overflow a timedelta, or pass the 4,300 digits int() reads."""
+    significant = digits.lstrip("0") or "0"
+    cap_seconds = int(cap.total_seconds())
+    if len(significant) > len(str(cap_seconds)):
+        return cap
+    return timedelta(seconds=min(int(significant), cap_seconds))
 
 
 def cache_lifetime(
@@ -105,7 +116,7 @@ def cache_lifetime(
             return timedelta(0)
         max_age = _MAX_AGE.search(cache_control)
         if max_age:
-            return timedelta(seconds=min(int(max_age.group(1)), int(MAX_INTERVAL.total_seconds())))
+            return capped_seconds(max_age.group(1), MAX_INTERVAL)
     if expires is None:
         return None
     expires_at = parse_http_date(expires)
@@ -133,8 +144,9 @@ def schedule_after_success(
         hints.append((floor * jitter, floor_reason))
     if cache_lifetime is not None:
         hints.append((cache_lifetime, CACHE))
-    if ttl_minutes:
-        hints.append((timedelta(minutes=ttl_minutes), TTL))
+    if ttl_minutes:  # capped before timedelta, which overflows past ~1.4e12 minutes
+        ttl = timedelta(minutes=min(ttl_minutes, MAX_INTERVAL // timedelta(minutes=1)))
+        hints.append((ttl, TTL))
     longest, reason = max(hints, key=lambda hint: hint[0])
     interval = min(longest, MAX_INTERVAL)
     slack = min(interval * EARLY_SLACK_FRACTION, MAX_EARLY_SLACK)

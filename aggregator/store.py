@@ -141,6 +141,9 @@ CREATE TABLE IF NOT EXISTS leaders (
 )
 """
 
+# Version 5: the feed's RSS <ttl> as of its last 200, so that a 304 is scheduled with it too.
+_FEED_TTL = "ALTER TABLE feeds ADD COLUMN ttl_minutes INTEGER"
+
 # Numbered migrations, applied in order by open() to both backends. A new one appends
 # (next number, sql); {tokens} stand for the types that differ (see aggregator.db).
 _MIGRATIONS: list[tuple[int, str]] = [
@@ -148,6 +151,7 @@ _MIGRATIONS: list[tuple[int, str]] = [
     (2, _SCHEMA_2),
     (3, _STORY_ITEM_WHY),
     (4, _WORKERS),
+    (5, _FEED_TTL),
 ]
 SCHEMA_VERSION = max(version for version, _sql in _MIGRATIONS)
 
@@ -344,7 +348,7 @@ class Store:
                 (r[0], r[1:])
                 for r in self.db.execute(
                     "SELECT url, fetch_url, etag, last_modified, next_due, consecutive_errors, "
-                    f"gone FROM feeds WHERE url IN ({marks})",
+                    f"gone, ttl_minutes FROM feeds WHERE url IN ({marks})",
                     chunk,
                 )
             )
@@ -372,6 +376,7 @@ class Store:
                     next_due=_dt(row[3]),
                     consecutive_errors=row[4],
                     gone=bool(row[5]),
+                    ttl_minutes=row[6],
                     allow_private=feed.allow_private,
                     min_interval=own_floor,
                 )
@@ -396,8 +401,12 @@ class Store:
             "INSERT INTO feeds (url, fetch_url, host) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING",
             (u.url, u.fetch_url or u.url, u.host),
         )
-        # An error keeps the validators and the time of the last success.
-        fresh = u.status == "ok"
+        # A 200 sets the validators it came with; a 304 refreshes those it carries (RFC 9111
+        # 4.3.4) and keeps the others; an error keeps them, and the time of the last success.
+        new_etag = u.status == "ok" or (u.status == "not_modified" and u.etag is not None)
+        new_modified = u.status == "ok" or (
+            u.status == "not_modified" and u.last_modified is not None
+        )
         db.execute(
             """UPDATE feeds SET
                  fetch_url = coalesce(?, fetch_url),
@@ -408,14 +417,15 @@ class Store:
                  last_success = CASE WHEN ? THEN ? ELSE last_success END,
                  consecutive_errors = ?, next_due = ?, gone = ?, discovered_url = ?,
                  due_reason = ?, retry_after = ?,
+                 ttl_minutes = CASE WHEN ? THEN ? ELSE ttl_minutes END,
                  host = ?, lease_until = NULL, leased_by = NULL
                WHERE url = ?""",
             (
                 u.fetch_url,
                 u.title,
-                fresh,
+                new_etag,
                 u.etag,
-                fresh,
+                new_modified,
                 u.last_modified,
                 u.status,
                 u.http_status,
@@ -429,6 +439,8 @@ class Store:
                 u.discovered_url,
                 u.due_reason,
                 _ts(u.retry_after),
+                u.status == "ok",  # a 304 or an error keeps the <ttl> of the last 200
+                u.ttl_minutes,
                 u.host,
                 u.url,
             ),
@@ -627,7 +639,8 @@ class Store:
                     f"UPDATE feeds SET lease_until = ?, leased_by = ? WHERE url IN ("
                     f"SELECT f.url FROM feeds f WHERE f.host = ? AND {due} "
                     f"ORDER BY coalesce(f.next_due, ''), f.url LIMIT ? {self.db.skip_locked}) "
-                    "RETURNING url, fetch_url, etag, last_modified, next_due, consecutive_errors",
+                    "RETURNING url, fetch_url, etag, last_modified, next_due, consecutive_errors, "
+                    "ttl_minutes",
                     (until, worker, host, at, at, per_host),
                 )
                 claimed += [
@@ -640,6 +653,7 @@ class Store:
                             last_modified=r[3],
                             next_due=_dt(r[4]),
                             consecutive_errors=r[5],
+                            ttl_minutes=r[6],
                         ),
                     )
                     for r in rows

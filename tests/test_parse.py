@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from aggregator.intake import item_key
 from aggregator.parse import (
+    MAX_TTL_MINUTES,
     SUMMARY_MAX_CHARS,
     FeedParseError,
     NotAFeedError,
@@ -37,6 +38,17 @@ def rss(items: str, *, head: str = "", declaration: str = '<?xml version="1.0"?>
 
 
 # ---------------------------------------------------------------- well-formed feeds
+
+
+@pytest.mark.parametrize(
+    ("ttl", "minutes"),
+    [("90", 90), ("10000000000000", MAX_TTL_MINUTES), ("9" * 30, MAX_TTL_MINUTES), ("0", None)],
+)
+def test_an_absurd_ttl_reads_as_the_longest_kept(ttl: str, minutes: int | None) -> None:
+    """A year at most: the store keeps it in a 32-bit column (and the schedule caps at a day)."""
+    body = f"<rss version='2.0'><channel><title>T</title><ttl>{ttl}</ttl>"
+    body += "<item><title>a</title><guid>1</guid></item></channel></rss>"
+    assert parse_feed(body.encode(), url="https://x.example/rss").ttl_minutes == minutes
 
 
 def test_rss2_entries_are_plain_text_with_absolute_links_and_utc_dates() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import io
+import itertools
 import random
 import socket
 import time
@@ -25,6 +26,7 @@ from aggregator.cli_report import describe, progress
 from aggregator.models import FeedState, FetchOutcome
 from aggregator.netguard import ResolveError, is_public
 from aggregator.poller import PollOptions, poll, poll_feeds
+from aggregator.schedule import NEVER
 from tests.support import feedserver
 from tests.support.feedserver import FeedServer, RecordedRequest, Reply
 
@@ -78,6 +80,7 @@ def stored(state: FeedState, outcome: FetchOutcome) -> FeedState:
         next_due=outcome.next_due,
         consecutive_errors=outcome.consecutive_errors,
         gone=outcome.status == "gone",
+        ttl_minutes=outcome.feed.ttl_minutes if outcome.feed else state.ttl_minutes,
     )
 
 
@@ -209,6 +212,23 @@ def test_conditional_get_sends_stored_validators_and_a_304_is_not_parsed(
 # ---------------------------------------------------------------- schedules
 
 
+@pytest.mark.parametrize(
+    ("value", "retry_at"),
+    [
+        ("100000000000000", NOW + timedelta(days=7)),
+        ("\u00b2", None),
+        ("99999999999999999999", NOW + timedelta(days=7)),
+    ],
+)
+def test_an_absurd_retry_after_is_capped_not_a_crash(
+    feed_server: FeedServer, value: str, retry_at: datetime | None
+) -> None:
+    feed_server.route("/busy", status=429, headers={"Retry-After": value})
+    outcome = one(feed(feed_server, "/busy"))
+    assert (outcome.status, outcome.http_status, outcome.retry_at) == ("error", 429, retry_at)
+    assert (outcome.error or "").startswith("HTTP 429")
+
+
 @pytest.mark.parametrize("status", [429, 503])
 @pytest.mark.parametrize("form", ["seconds", "http-date"])
 def test_retry_after_is_honoured_until_due_and_force_overrides(
@@ -252,6 +272,7 @@ def test_retry_after_is_honoured_until_due_and_force_overrides(
         ({}, 90, timedelta(minutes=85)),  # RSS <ttl>
         ({"Cache-Control": "max-age=60"}, 120, timedelta(minutes=115)),  # the longest hint wins
         ({}, 60 * 24 * 7, timedelta(hours=23, minutes=55)),  # capped at a day
+        ({}, 10**13, timedelta(hours=23, minutes=55)),  # overflowed timedelta: an error
         ({}, None, timedelta(0)),  # no hint: due at the next run
     ],
 )
@@ -267,6 +288,25 @@ def test_freshness_hints_schedule_the_next_poll(
     if interval:
         assert one(stored(state, outcome), now=NOW + interval / 2).status == "skipped"
         assert len(feed_server.requests) == 1
+
+
+def test_a_304_is_scheduled_with_the_feeds_last_ttl(feed_server: FeedServer) -> None:
+    """A 304 has no body to read <ttl> from: the one of the last 200 still holds."""
+
+    def daily(request: RecordedRequest) -> Reply:
+        if request.headers.get("If-None-Match") == '"e"':
+            return Reply(304, headers={"ETag": '"e"'})
+        return Reply(200, body=rss(ttl=1440), headers={"ETag": '"e"', **RSS_TYPE})
+
+    feed_server.route("/rss", handler=daily)
+    state = feed(feed_server, "/rss")
+    options = replace(FAST, min_interval=timedelta(minutes=60))
+    now = NOW
+    for status in ("ok", "not_modified", "not_modified"):
+        outcome = one(state, now=now, options=options)
+        assert (outcome.status, outcome.due_reason) == (status, "ttl")
+        assert outcome.next_due == now + timedelta(hours=23, minutes=55)
+        state, now = stored(state, outcome), outcome.next_due
 
 
 def test_errors_back_off_exponentially_with_injected_jitter(feed_server: FeedServer) -> None:
@@ -401,7 +441,10 @@ def test_410_makes_the_feed_gone_for_good(feed_server: FeedServer) -> None:
         one(stored(state, outcome), now=NOW + timedelta(days=30), force=force)
         for force in (False, True)
     ]
-    assert [o.status for o in later] == ["gone", "gone"]
+    # Not "gone" again, which counted as a failure on every run and rewrote the stored record
+    # as if the feed had been checked: skipped, with nothing to store.
+    assert [(o.status, o.next_due) for o in later] == [("skipped", NEVER)] * 2
+    assert all("gone (HTTP 410)" in describe(o) for o in later)
     assert len(feed_server.requests) == 1
 
 
@@ -452,8 +495,16 @@ def gzip_bomb(decompressed: int) -> bytes:
     return b"".join(parts) + compressor.flush()
 
 
-def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(feed_server: FeedServer) -> None:
-    bomb = gzip_bomb(128 << 20)  # 128 MB of zeros in about 600 kB
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        pytest.param(lambda: gzip_bomb(128 << 20), id="one member"),  # 128 MB in ~600 kB
+        # each member under the cap: decoding them all must not decode past it
+        pytest.param(lambda: gzip.compress(bytes(256 << 10), 1) * 512, id="512 members"),
+    ],
+)
+def test_gzip_bomb_stops_at_the_cap_with_bounded_memory(feed_server: FeedServer, bomb) -> None:
+    bomb = bomb()
     feed_server.route("/bomb", body=bomb, headers={"Content-Encoding": "gzip", **RSS_TYPE})
     cap = 1 << 20
     options = replace(FAST, max_body_bytes=cap)
@@ -485,6 +536,59 @@ def test_compressed_bodies_are_decoded(feed_server: FeedServer, coding: str, com
     outcome = one(feed(feed_server, "/z"))
     assert outcome.status == "ok"
     assert outcome.feed is not None and len(outcome.feed.entries) == 4
+
+
+@pytest.mark.parametrize(
+    "padding",
+    [pytest.param(b"", id="members only"), pytest.param(bytes(8), id="zeros after the last")],
+)
+def test_a_gzip_body_of_several_members_is_decoded_whole(
+    feed_server: FeedServer, padding: bytes
+) -> None:
+    """RFC 1952 2.2: members one after another make one body (gzip -d, Python's gzip, Go's
+    gzip.Reader read them all); only the first was read, the other items silently dropped."""
+    document = rss(4)
+    cuts = [0, document.index(b"Item 1") + 2, document.index(b"Item 3"), len(document)]
+    body = b"".join(gzip.compress(document[a:b]) for a, b in itertools.pairwise(cuts)) + padding
+    feed_server.route(  # in small pieces: a member's end and the next one's magic fall apart
+        "/z",
+        body=body,
+        headers={"Content-Encoding": "gzip", **RSS_TYPE},
+        chunk_delay=0.0,
+        chunk_size=7,
+    )
+    outcome = one(feed(feed_server, "/z"))
+    assert outcome.status == "ok", outcome.error
+    assert outcome.feed is not None
+    assert [e.title for e in outcome.feed.entries] == ["Item 0", "Item 1", "Item 2", "Item 3"]
+
+
+def cut_short(data: bytes, wbits: int) -> bytes:
+    """A compressed stream stopped mid-way, as a dropped connection leaves it: the blocks so
+    far, without the final block or the trailer (a read of it is incomplete, not corrupt)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, wbits)
+    return compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+
+
+@pytest.mark.parametrize(
+    ("coding", "compress"),
+    [
+        ("gzip", lambda data: cut_short(data, 31)),
+        ("gzip", lambda data: gzip.compress(data)[:-8]),  # no CRC and length trailer
+        ("deflate", lambda data: cut_short(data, 15)),
+        ("deflate", lambda data: cut_short(data, -15)),  # raw deflate
+    ],
+)
+def test_a_compressed_body_cut_short_is_an_error_not_a_shorter_feed(
+    feed_server: FeedServer, coding: str, compress
+) -> None:
+    """Accepted, the cut entry was stored with half its title, and kept (its guid is known)."""
+    document = rss(4)
+    body = compress(document[: document.index(b"Item 3") + 4])
+    feed_server.route("/z", body=body, headers={"Content-Encoding": coding, **RSS_TYPE})
+    outcome = one(feed(feed_server, "/z"))
+    assert (outcome.status, outcome.feed) == ("error", None)
+    assert "compressed body cut short" in (outcome.error or "")
 
 
 @pytest.mark.parametrize(
@@ -597,6 +701,122 @@ def test_a_busy_host_does_not_hold_up_other_hosts(feed_server: FeedServer) -> No
     started = min(r.time for r in feed_server.requests)
     (quick,) = feed_server.requests_for("/quick")
     assert quick.time - started < 0.3  # not queued behind the slow host's feeds
+
+
+def moved(request: RecordedRequest) -> Reply:
+    """/old?n=N answers 301 to /feed?n=N (on the same host, as http:// -> https:// does)."""
+    return Reply(301, headers={"Location": request.path.replace("/old", "/feed")})
+
+
+@pytest.mark.parametrize("entry", ["poll_feeds", "fetch_session"])
+def test_feeds_redirecting_on_a_busy_host_cannot_deadlock(
+    feed_server: FeedServer, entry: str
+) -> None:
+    """More feeds than overall and per-host slots together, all redirected: a feed holding an
+    overall slot while it waited for its next hop's host slot, and the feeds holding that
+    host's slots waiting for an overall slot, hung the poll past every timeout."""
+    feed_server.route("/old", handler=moved)
+    feed_server.route("/feed", body=rss(), headers=RSS_TYPE, delay=0.02)
+    states = [feed(feed_server, f"/old?n={n}") for n in range(12)]
+    options = replace(FAST, max_connections=4, max_per_host=2)
+
+    async def poll_all() -> list[FetchOutcome]:
+        if entry == "poll_feeds":
+            return await poll_feeds(states, now=NOW, options=options)
+        async with aggregator.poller.fetch_session(options) as session:
+            return await asyncio.gather(*(session.fetch(s, NOW) for s in states))
+
+    async def within_bound() -> list[FetchOutcome]:
+        return await asyncio.wait_for(poll_all(), timeout=10)  # a hang fails, never hangs
+
+    outcomes = asyncio.run(within_bound())
+
+    assert [o.status for o in outcomes] == ["ok"] * 12, [o.error for o in outcomes]
+    assert len(feed_server.requests_for("/feed")) == 12
+    assert feed_server.max_in_flight("127.0.0.1") <= 2  # the per-host limit still holds
+
+
+def test_a_redirects_next_hop_goes_before_the_hosts_feeds_still_queued(
+    feed_server: FeedServer,
+) -> None:
+    """The deadline runs from the first request, so the next hop must not wait for every feed
+    of the host still queued (an http:// feed moved to https:// on a host with many feeds)."""
+    feed_server.route("/old", handler=moved)
+    feed_server.route("/feed", body=rss(), headers=RSS_TYPE)
+    feed_server.route("/slow", body=rss(), delay=0.1)
+    redirected = feed(feed_server, "/old?n=0")
+    queued = [feed(feed_server, f"/slow?n={n}") for n in range(6)]
+    options = replace(FAST, max_per_host=1, total_timeout=0.4)
+
+    first, *others = run(redirected, *queued, options=options)
+
+    assert first.status == "ok", first.error  # behind all 6 (0.6 s) it would time out
+    assert all(o.status == "ok" for o in others)
+    assert feed_server.max_in_flight("127.0.0.1") == 1
+
+
+def test_a_host_slot_goes_to_later_hops_first_and_never_to_a_cancelled_waiter() -> None:
+    taken: list[str] = []
+
+    async def take(slot: aggregator.poller.HostSlot, name: str, *, first: bool) -> None:
+        async with slot.held(first=first):
+            taken.append(name)
+
+    async def scenario() -> tuple[int, int]:
+        slot = aggregator.poller.HostSlot(1)
+        await slot.acquire(first=True)
+        queued = [
+            asyncio.create_task(take(slot, name, first=first))
+            for name, first in [("first", True), ("cancelled", False), ("later hop", False)]
+        ]
+        await asyncio.sleep(0)  # all three wait
+        queued[1].cancel()
+        slot.release()
+        await asyncio.gather(*queued, return_exceptions=True)
+        after_a_cancelled_wait = slot.free
+
+        await slot.acquire(first=True)
+        granted, other = (asyncio.create_task(take(slot, n, first=True)) for n in ("x", "y"))
+        await asyncio.sleep(0)
+        slot.release()  # handed to `granted`...
+        granted.cancel()  # ...cancelled before it could run: the slot goes on to `other`
+        await asyncio.gather(granted, other, return_exceptions=True)
+        return after_a_cancelled_wait, slot.free
+
+    free = asyncio.run(asyncio.wait_for(scenario(), timeout=5))
+
+    assert taken == ["later hop", "first", "y"]
+    assert free == (1, 1)
+
+
+def test_the_deadline_covers_the_wait_between_hops() -> None:
+    """After the first request every wait counts: here the next hop's address check, which
+    took as long as the resolver did (the first hop's own check is queueing, not counted)."""
+    lookups: list[str] = []
+
+    async def slow_for_the_new_host(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        if host == "moved.example":
+            await asyncio.sleep(5)  # cancelled when the poll's event loop ends
+        return ["93.184.216.34"]
+
+    def site(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "news.example":
+            return httpx.Response(301, headers={"Location": "http://moved.example/rss"})
+        return httpx.Response(200, content=rss())
+
+    options = replace(FAST, total_timeout=0.5, resolver=slow_for_the_new_host)
+    url = "http://news.example/rss"
+    started = time.monotonic()
+
+    outcome = one(
+        FeedState(url=url, fetch_url=url), options=options, transport=httpx.MockTransport(site)
+    )
+
+    assert outcome.status == "error"
+    assert "timed out" in (outcome.error or "")
+    assert time.monotonic() - started < 2
+    assert lookups == ["news.example", "moved.example"]
 
 
 def test_names_are_resolved_once_per_poll() -> None:

@@ -197,6 +197,90 @@ def test_a_floor_below_15_minutes_is_a_config_error(tmp_path: Path, text: str, w
     assert words in str(error.value) and "\n" not in str(error.value)
 
 
+# ---------------------------------------------------------------- conditional requests
+
+
+def test_validators_a_304_brings_are_sent_next_time(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A server may rotate its ETag on a 304 (RFC 9110 8.8.3, RFC 9111 4.3.4)."""
+
+    def rotating(request: RecordedRequest) -> Reply:
+        if request.headers.get("If-None-Match") in ('"v1"', '"v2"'):
+            return Reply(304, headers={"ETag": '"v2"'})
+        return Reply(200, body=RSS, headers=VALIDATED)
+
+    feed_server.route("/rss", handler=rotating)
+    url = feed_server.url("/rss")
+    path = write_config(tmp_path, f"  - url: {url}\n", "allow_private: true\n")
+
+    for hours in (0, 2, 4):
+        run_poll(path, NOW + timedelta(hours=hours))
+
+    sent = [r.headers.get("If-None-Match") for r in feed_server.requests]
+    assert sent == [None, '"v1"', '"v2"']
+
+
+def test_a_feeds_ttl_outlasts_its_304s(feed_server: FeedServer, tmp_path: Path) -> None:
+    """The README's promise: the next poll is the longest of the hints, RSS <ttl> included,
+    also after a 304, which has no body to read it from (the store keeps the last 200's)."""
+    daily = RSS.replace("<item>", "<ttl>1440</ttl><item>", 1)
+
+    def handler(request: RecordedRequest) -> Reply:
+        if request.headers.get("If-None-Match") == '"v1"':
+            return Reply(304, headers={"ETag": '"v1"'})
+        return Reply(200, body=daily, headers=VALIDATED)
+
+    feed_server.route("/rss", handler=handler)
+    url = feed_server.url("/rss")
+    path = write_config(tmp_path, f"  - url: {url}\n", "allow_private: true\n")
+
+    _, states = run_poll(path, NOW - timedelta(days=1))
+    assert states[url].ttl_minutes == 1440
+    summary, states = run_poll(path, NOW)
+
+    assert summary.feeds_not_modified == 1
+    assert states[url].next_due == NOW + timedelta(hours=23, minutes=55)  # not the hourly floor
+    assert status_json(path)[url]["not_due_because"].startswith("feed's <ttl> until")
+    assert [r.headers.get("If-None-Match") for r in feed_server.requests] == [None, '"v1"']
+
+
+# ---------------------------------------------------------------- gone feeds
+
+
+def test_a_gone_feed_is_left_alone_by_later_runs(feed_server: FeedServer, tmp_path: Path) -> None:
+    """A 410 is recorded once. Later runs, forced or not, neither fetch the feed nor count it
+    failed (a config of only gone feeds made every `poll` exit 1), and its record stays as
+    `feeds status` shows it: gone, HTTP 410, checked when it said so."""
+    feed_server.route("/gone", status=410)
+    url = feed_server.url("/gone")
+    path = write_config(tmp_path, f"  - url: {url}\n", "allow_private: true\n")
+
+    def stored_record() -> tuple:
+        with sqlite3.connect(tmp_path / "agg.db") as db:
+            return db.execute(
+                "SELECT last_status, http_status, last_checked, last_error, gone FROM feeds"
+            ).fetchone()
+
+    first, _ = run_poll(path, NOW - timedelta(hours=2))
+    assert first.feeds_failed == 1  # the 410 itself is news
+    record = stored_record()
+    assert record[:2] == ("gone", 410)
+
+    later, _ = run_poll(path, NOW)
+    assert (later.feeds_failed, later.errors) == (0, ())
+    forced = CliRunner().invoke(main, ["poll", "-c", str(path), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert "gone (HTTP 410): no longer polled" in forced.output
+    assert "0 failed" in forced.output
+
+    assert len(feed_server.requests) == 1
+    assert stored_record() == record
+    row = status_json(path)[url]
+    assert (row["gone"], row["last_status"]) == (True, "gone")
+    assert row["not_due_because"] == "gone (HTTP 410): never polled again"
+
+
 # ---------------------------------------------------------------- nothing tracks us
 
 

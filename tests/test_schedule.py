@@ -65,6 +65,12 @@ def test_parse_http_date(value: str | None, expected: datetime | None) -> None:
         ("Sat, 28 Nov 2026 14:00:00 GMT", NOW + timedelta(hours=2)),
         ("Fri, 27 Nov 2026 14:00:00 GMT", NOW),  # in the past: now
         ("99999999999", NOW + MAX_RETRY_AFTER),
+        ("100000000000000", NOW + MAX_RETRY_AFTER),  # overflowed timedelta before the cap
+        ("99999999999999999999", NOW + MAX_RETRY_AFTER),
+        ("9" * 5000, NOW + MAX_RETRY_AFTER),  # more digits than int() reads
+        ("0060", NOW + timedelta(seconds=60)),
+        ("\u00b2", None),  # "²": a digit to str.isdigit, not to int
+        ("\u0661\u0662", None),  # Arabic-Indic "12": HTTP's digits are ASCII
         ("Mon, 01 Jan 2035 00:00:00 GMT", NOW + MAX_RETRY_AFTER),
         ("-5", None),
         ("later", None),
@@ -84,6 +90,7 @@ def test_retry_after(value: str | None, expected: datetime | None) -> None:
         ("no-cache", None, None, timedelta(0)),
         ("max-age=600", "Sat, 28 Nov 2026 18:00:00 GMT", None, timedelta(minutes=10)),
         ("max-age=99999999999999", None, None, MAX_INTERVAL),
+        ("max-age=" + "9" * 5000, None, None, MAX_INTERVAL),  # more digits than int() reads
         (None, "Sat, 28 Nov 2026 13:00:00 GMT", None, timedelta(hours=1)),
         # Expires counts from the server's Date, whatever our clock says
         (
@@ -118,6 +125,12 @@ def test_success_uses_the_longest_hint_a_little_early() -> None:
 def test_ttl_is_capped_at_a_day() -> None:
     due = schedule_after_success(NOW, ttl_minutes=60 * 24 * 30).next_due
     assert NOW + MAX_INTERVAL - timedelta(minutes=5) == due
+
+
+@pytest.mark.parametrize("minutes", [1_440_000_000_000, 10**13, 10**30])
+def test_an_absurd_ttl_is_capped_before_it_can_overflow(minutes: int) -> None:
+    schedule = schedule_after_success(NOW, ttl_minutes=minutes)
+    assert (schedule.next_due, schedule.reason) == (NOW + MAX_INTERVAL - timedelta(minutes=5), TTL)
 
 
 def test_min_interval_applies() -> None:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from aggregator.cli import main
 from aggregator.config import FeedConfig
 from aggregator.intake import item_key
-from aggregator.models import FetchOutcome, ParsedEntry, Story, StoryMember
+from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed, Story, StoryMember
 from aggregator.store import SCHEMA_VERSION, LockedError, Store, StoreError, run_lock
 from aggregator.text import canonical_url
 from tests.support.stored import failed, polled, record, record_all
@@ -131,6 +131,25 @@ def test_errors_keep_validators_and_count_up(store_target) -> None:
         assert health.last_status == "error" and health.last_error == "HTTP 500"
         assert health.last_success == NOW
         assert health.items_7d == 1
+
+
+def test_a_304_refreshes_the_validators_it_carries_and_keeps_the_others(store_target) -> None:
+    """RFC 9111 4.3.4: a 304 updates the stored response's headers. Dropped, the next poll
+    sent the old ETag, which a server that rotated it answers with the whole feed."""
+    url = "https://a.example/feed"
+    modified = "Mon, 01 Jan 2024 00:00:00 GMT"
+
+    def not_modified(etag: str | None) -> FetchOutcome:
+        return outcome(url, [], status="not_modified", http_status=304, feed=None, etag=etag)
+
+    with Store.open(store_target()) as store:
+        record(store, outcome(url, [entry(1)], last_modified=modified), "A")
+        record(store, not_modified('"v2"'), "A")  # a new ETag, no Last-Modified
+        (state,) = store.feed_states([FeedConfig(url=url)])
+        assert (state.etag, state.last_modified) == ('"v2"', modified)
+        record(store, not_modified(None), "A")  # a 304 without validators changes nothing
+        (state,) = store.feed_states([FeedConfig(url=url)])
+        assert (state.etag, state.last_modified) == ('"v2"', modified)
 
 
 def test_vectors_round_trip_per_model_key(store_target) -> None:
@@ -271,6 +290,40 @@ def test_a_version_1_database_gains_story_reasons(store_target) -> None:
         member = StoryMember(only, why="0.82 similar, shares Okafor")
         store.save_stories([Story(id="s-new", headline_item_id=only.id, members=(member,))])
         assert store.story_reasons("s-new") == {only.id: "0.82 similar, shares Okafor"}
+
+
+def test_a_version_4_database_gains_the_feeds_ttl(store_target) -> None:
+    """Schema 5 adds feeds.ttl_minutes as NULL (no <ttl> known until the next 200)."""
+    from aggregator.db import connect
+    from aggregator.store import _MIGRATIONS
+
+    url = "https://a.example/feed"
+    target = store_target()
+    database = connect(target)  # a version-4 database, as the previous aggregator left it
+    with database.transaction() as db:
+        for version, sql in _MIGRATIONS:
+            if version <= 4:
+                for statement in filter(str.strip, database.schema(sql).split(";")):
+                    db.execute(statement)
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '4')")
+        db.execute(
+            "INSERT INTO feeds (url, fetch_url, etag, consecutive_errors) VALUES (?, ?, ?, 2)",
+            (url, url, '"old"'),
+        )
+    database.close()
+    with Store.open(target) as store:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "5"
+        (state,) = store.feed_states([FeedConfig(url=url)])
+        assert (state.etag, state.consecutive_errors, state.ttl_minutes) == ('"old"', 2, None)
+        daily = ParsedFeed(title="A", link=None, entries=(entry(1),), ttl_minutes=1440)
+        record(store, outcome(url, [], feed=daily), "A")
+        record(store, outcome(url, [], status="not_modified", http_status=304, feed=None), "A")
+        record(store, failed(url, NOW), "A")
+        (state,) = store.feed_states([FeedConfig(url=url)])
+        assert state.ttl_minutes == 1440  # kept through the 304 and the error
+        record(store, outcome(url, [entry(2)]), "A")  # a 200 without <ttl> forgets it
+        (state,) = store.feed_states([FeedConfig(url=url)])
+        assert state.ttl_minutes is None
 
 
 def test_an_older_schema_is_migrated_keeping_its_rows(store_target) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 from click.testing import CliRunner
 
 from aggregator.cli import main
-from aggregator.models import Story, StoryMember
+from aggregator.models import ParsedFeed, Story, StoryMember
 from aggregator.store import Store
 from tests.support.databases import fresh_postgres
 from tests.support.stored import record
@@ -19,7 +20,10 @@ from tests.test_store import NOW, entry, outcome
 def filled_sqlite(path: Path) -> None:
     with Store.open(path) as store:
         record(store, outcome("https://a.example/feed", [entry(n) for n in range(1, 6)]), "A")
-        record(store, outcome("https://b.example/feed", [entry(n) for n in range(6, 9)]), "B")
+        daily = ParsedFeed(title="B", link=None, entries=tuple(entry(n) for n in range(6, 9)))
+        record(
+            store, outcome("https://b.example/feed", [], feed=replace(daily, ttl_minutes=90)), "B"
+        )
         items = store.items_since(NOW - timedelta(days=2))
         ids = [i.id for i in items]
         store.save_vectors(ids, np.random.default_rng(1).random((len(ids), 8), np.float32), "m")
@@ -44,7 +48,7 @@ def snapshot(target: Path | str) -> dict[str, list]:
         "items": "SELECT id, feed_url, key, title, sort_time FROM items ORDER BY id",
         "stories": "SELECT item_id, story_id FROM story_items ORDER BY item_id",
         "story_rows": "SELECT id, headline_item_id, size FROM stories ORDER BY id",
-        "feeds": "SELECT url, etag, next_due FROM feeds ORDER BY url",
+        "feeds": "SELECT url, etag, next_due, ttl_minutes FROM feeds ORDER BY url",
         "digests": "SELECT day, payload FROM digests",
         "emails": "SELECT day, destination FROM emails",
         "meta": "SELECT key, value FROM meta WHERE key NOT IN "
@@ -70,6 +74,7 @@ def test_copy_keeps_every_id_and_a_rerun_changes_nothing(tmp_path: Path, postgre
     before = snapshot(source)
     assert snapshot(target) == before
     assert len(before["items"]) == 8 and len(before["vectors"]) == 8
+    assert [feed[-1] for feed in before["feeds"]] == [None, 90]  # each feed's <ttl> too
 
     # Interrupted half way (some rows missing) and run again: completed, nothing doubled.
     with Store.open(target) as store, store.transaction() as db:
