@@ -100,6 +100,8 @@ class Database(Protocol):
 
     def reset_ids(self, table: str) -> None: ...
 
+    def lock_keys(self, db: Tx, keys: Iterable[str]) -> None: ...
+
     def integrity_ok(self) -> bool: ...
 
     def close(self) -> None: ...
@@ -181,6 +183,9 @@ class SqliteDatabase:
 
     def reset_ids(self, table: str) -> None:
         """Nothing to do: SQLite's next rowid is always max(rowid) + 1."""
+
+    def lock_keys(self, db: Tx, keys: Iterable[str]) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already runs writers one at a time."""
 
     def close(self) -> None:
         self.connection.close()
@@ -303,6 +308,18 @@ class PostgresDatabase:
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
             f"greatest((SELECT max(id) FROM {table}), 1))"
         )
+
+    def lock_keys(self, db: Tx, keys: Iterable[str]) -> None:
+        """Hold each key (any text) until the transaction ends: a transaction taking one
+        of them waits for this one to commit. Taken in one order (of their hashes), so two
+        transactions locking overlapping keys wait instead of deadlocking."""
+        wanted = sorted(set(keys))
+        if wanted:
+            db.execute(
+                "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(key, 0) "
+                "AS k FROM unnest(?::text[]) AS key) AS keys ORDER BY k",
+                (wanted,),
+            )
 
     def close(self) -> None:
         self.pool.close()

@@ -385,7 +385,17 @@ class Store:
         if not updates:
             return []
         with self.transaction() as db:
+            self._lock_links(db, updates)
             return [self._record(db, update) for update in updates]
+
+    def _lock_links(self, db: Tx, updates: Sequence[FeedUpdate]) -> None:
+        """Before reading which links another feed already stored (_insert_items): two
+        workers recording the same article through two feeds at once would each miss the
+        other's uncommitted row and both store it; holding its canonical link makes the second
+        wait for the first to commit, then see its row. Taken first, in one order."""
+        self.db.lock_keys(
+            db, (i.canonical_link for u in updates for i in u.items if i.canonical_link)
+        )
 
     def _record(self, db: Tx, update: FeedUpdate) -> int:
         self._upsert_feed(db, update)
@@ -651,6 +661,7 @@ class Store:
         took over meanwhile is left to that worker (None), so no poll is stored twice."""
         with self.transaction() as db:
             self._quick_commit(db)
+            self._lock_links(db, updates)
             held = set()
             for chunk in _chunks(sorted({u.url for u in updates}), 500):
                 marks = ",".join("?" * len(chunk))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -123,3 +124,57 @@ def test_concurrent_fetches_of_one_session_keep_their_own_time() -> None:
         outcomes = asyncio.run(both())
     assert [o.status for o in outcomes] == ["ok", "ok"]
     assert [o.checked_at for o in outcomes] == [first, second]
+
+
+def waiting_on_a_lock(database_url: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        return bool(
+            connection.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'"
+            ).fetchall()
+        )
+
+
+def test_two_workers_recording_one_article_through_two_feeds_store_it_once(
+    postgres_database: str, monkeypatch
+) -> None:
+    """Worker 1 has read that no other feed holds the article's link and not yet inserted
+    it when worker 2 records the same article through another feed: worker 2 must wait for
+    worker 1's commit and then find the link taken, not insert it too."""
+    from aggregator.intake import decide
+    from tests.support.stored import polled as polled_feed
+
+    database = fresh_postgres(postgres_database)
+    feeds = ["https://wire-a.example/rss", "https://wire-b.example/rss"]
+    article = entry(1, guid=None)  # one link through both feeds
+    first_update, second_update = (decide(polled_feed(f, [article], NOW), "W") for f in feeds)
+    real = Store._linked_elsewhere
+    second_news: list = []
+
+    with Store.open(database) as first, Store.open(database) as second:
+        first.sync_feeds([FeedConfig(f) for f in feeds])
+        assert [c.state.url for c in first.claim_feeds("w1", NOW, LEASE, 1, 1)] == feeds[:1]
+        assert [c.state.url for c in second.claim_feeds("w2", NOW, LEASE, 1, 1)] == feeds[1:]
+        worker_2 = threading.Thread(
+            target=lambda: second_news.extend(second.record_claimed("w2", [second_update]))
+        )
+
+        def checked_then_overlapped(db, feed_url, links):
+            found = real(db, feed_url, links)
+            if feed_url == feeds[0]:  # worker 1, between its check and its insert
+                worker_2.start()
+                deadline = time.monotonic() + 10
+                while worker_2.is_alive() and not waiting_on_a_lock(postgres_database):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.02)
+            return found
+
+        monkeypatch.setattr(Store, "_linked_elsewhere", staticmethod(checked_then_overlapped))
+        first_news = first.record_claimed("w1", [first_update])
+        worker_2.join(10)
+        rows = first.db.execute("SELECT feed_url FROM items").fetchall()
+    assert rows == [(feeds[0],)]
+    assert (first_news, second_news) == ([1], [0])
