@@ -602,6 +602,17 @@ class Store:
             return db.execute("SELECT clock_timestamp()").fetchone()[0]
         return datetime.now(UTC)
 
+    def clock_offset(self, clock: Callable[[], datetime]) -> timedelta:
+        """How far the clock leases are compared by (see _lease_time) is ahead of `clock`,
+        this machine's: a worker adds it to the times it stores or compares with stored ones
+        (a feed's next due time, an item's first sighting, the window), so a machine whose
+        clock is hours off still polls each feed when it is due. Zero on SQLite."""
+        if self.db.kind != "postgresql":
+            return timedelta(0)
+        before = clock()
+        server = self.db.execute("SELECT clock_timestamp()").fetchone()[0]
+        return server - (before + (clock() - before) / 2)  # the round trip's midpoint
+
     def claim_feeds(
         self, worker: str, now: datetime | None, lease: timedelta, hosts: int, per_host: int
     ) -> list[ClaimedFeed]:

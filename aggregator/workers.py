@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aggregator.config import Config
 from aggregator.intake import decide
@@ -80,6 +80,13 @@ class PublishCycle:
     email: str = ""  # what happened to the email, when asked for
 
 
+def database_clock(store: Store) -> Callable[[], datetime]:
+    """This machine's clock set by the database's (see Store.clock_offset): what a worker
+    stores and compares with stored times. Read once per cycle: clocks drift slowly."""
+    offset = store.clock_offset(utcnow)
+    return lambda: utcnow() + offset
+
+
 # ------------------------------------------------------------------ poll
 
 
@@ -87,7 +94,7 @@ def prepare_poll(config: Config, store: Store) -> None:
     """Before a worker polls: the configured feeds as claimable rows, and those whose entry
     in feeds.yaml changed due now (as `aggregator poll` does)."""
     store.sync_feeds(config.feeds)
-    _apply_config_changes(config, store, utcnow())
+    _apply_config_changes(config, store, database_clock(store)())
 
 
 def poll_cycle(
@@ -101,8 +108,9 @@ def poll_cycle(
     """Fetch due feeds claimed from the store until none is left (or `stop` is set, after the
     feeds in flight); every due feed is fetched once, by one worker. Then the article pages of
     the new items of this worker's full_text feeds (no other worker polled those feeds)."""
-    started = utcnow()
-    run = _PollRun(config, store, worker, stop, on_result)
+    clock = database_clock(store)
+    started = clock()
+    run = _PollRun(config, store, worker, stop, on_result, clock)
     cycle = asyncio.run(run.run(transport))
     wanted = [f for f in config.feeds if f.url in run.with_new_items and config.wants_full_text(f)]
     if wanted and not stop.is_set():
@@ -119,8 +127,10 @@ class _PollRun:
         worker: str,
         stop: threading.Event,
         on_result: Callable[[FetchOutcome], None] | None,
+        clock: Callable[[], datetime],
     ) -> None:
         self.store = store
+        self.clock = clock  # outcomes are timed by it: next due times compare with the claim's
         self.worker = worker
         self.stop = stop
         self.on_result = on_result
@@ -190,7 +200,7 @@ class _PollRun:
         started = asyncio.Event()
 
         async def fetch() -> tuple[str, FetchOutcome]:
-            return claimed.host, await session.fetch(state, utcnow(), started)
+            return claimed.host, await session.fetch(state, self.clock(), started)
 
         task = asyncio.create_task(fetch())
         self.queued[task] = (claimed, started)
@@ -288,9 +298,10 @@ def embed_cycle(config: Config, store: Store, stop: threading.Event, embedder=No
     from aggregator.grouping import embedding_text
 
     lease = timedelta(seconds=config.workers.lease_seconds)
+    clock = database_clock(store)  # the window as items' times are stored
     done = 0
     while not stop.is_set():
-        now = utcnow()
+        now = clock()
         since = now - timedelta(hours=config.window_hours)
         items = store.claim_unembedded(embedder.model_key, since, None, lease, EMBED_CLAIM)
         if not items:
@@ -324,16 +335,17 @@ def publish_cycle(
 
     if not store.hold_leader(PUBLISH_ROLE, worker, None, lease):
         return PublishCycle(leader=False)
+    now = database_clock(store)()  # the window and the day as the poll workers stored them
     try:
         # Renewed (or found lost) after grouping, before anything is stored: a publisher
         # that lost its lease meanwhile stores no stories and no digest.
-        stories = pipeline.cluster(config, store, embedder=embedder, before_save=renew)
+        stories = pipeline.cluster(config, store, now=now, embedder=embedder, before_save=renew)
         renew()
         built = pipeline.build(config, store, before_swap=still_leader)
         sent = ""
         if email:
             renew()
-            result = pipeline.email(config, store)
+            result = pipeline.email(config, store, now=now)
             sent = f"sent to {result.destination}" if result.sent else f"not sent: {result.reason}"
     except LeaseLost:
         return PublishCycle(leader=False)

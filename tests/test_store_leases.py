@@ -83,6 +83,41 @@ def test_a_worker_whose_clock_is_behind_still_holds_its_claims(
     assert done.items == 2 and taken_by_peer == []
 
 
+def test_a_poll_worker_whose_clock_is_behind_fetches_a_due_feed_once(
+    postgres_database: str, monkeypatch
+) -> None:
+    """Leases and due times are compared by the server's clock: a next due time reckoned by
+    a clock five hours slow was already past there, so the worker fetched the feed again and
+    again in one cycle."""
+    from aggregator import workers
+    from tests.support.hosts import many_hosts
+
+    behind = timedelta(hours=-5)  # more than any floor: 4 h for a feed without an ETag
+    monkeypatch.setattr(workers, "utcnow", lambda: datetime.now(UTC) + behind)
+    database = fresh_postgres(postgres_database)
+    fetched = []
+    stop = threading.Event()
+
+    def count(outcome) -> None:
+        fetched.append(outcome.url)
+        if len(fetched) >= 3:  # the old loop: stop it
+            stop.set()
+
+    with many_hosts(hosts=1, feeds=1, items=2) as server, Store.open(database) as store:
+        text = f"feeds:\n  - {{url: '{server.urls[0]}', allow_private: true}}\n"
+        config = parse_config(text, Path("feeds.yaml"))
+        workers.prepare_poll(config, store)
+        cycle = workers.poll_cycle(config, store, "slow-clock", stop, on_result=count)
+        assert (cycle.feeds, cycle.new_items) == (1, 2)
+        assert sum(server.requests.values()) == 1
+        next_due, server_now = store.db.execute(
+            "SELECT next_due, clock_timestamp() FROM feeds"
+        ).fetchone()
+        assert datetime.fromisoformat(next_due) > server_now + timedelta(minutes=30)
+        first_seen = store.db.execute("SELECT min(first_seen) FROM items").fetchone()[0]
+        assert abs(datetime.fromisoformat(first_seen) - server_now) < timedelta(minutes=5)
+
+
 def test_a_never_held_host_is_claimed_before_one_whose_lease_ran_out(store_target) -> None:
     with Store.open(store_target()) as store:
         store.sync_feeds([FeedConfig("https://a.example/feed"), FeedConfig("https://b.example/f")])
