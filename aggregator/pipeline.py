@@ -347,6 +347,15 @@ def with_full_text(item: Item) -> Item:
     return replace(item, summary=lede(item.full_text), full_text="")
 
 
+def text_to_embed(item: Item) -> str:
+    """What the embedder reads for an item (as stored, or as with_full_text made it): the
+    one text behind every stored vector, whoever computes it (cluster, an embed worker)."""
+    from aggregator.grouping.text import embedding_text
+
+    seen = with_full_text(item)
+    return embedding_text(seen.title, seen.summary)
+
+
 # ------------------------------------------------------------------ cluster
 
 
@@ -621,8 +630,6 @@ def _embed_missing(
     Syndicated copies often carry the very same title and summary: a copy of an item embedded
     in an earlier run takes its vector, and copies arriving together are embedded once.
     """
-    from aggregator.grouping.text import embedding_text
-
     missing = [item for item in items if item.id not in vectors_by_id]
     if not missing:
         return 0
@@ -633,7 +640,7 @@ def _embed_missing(
         if (item.title, item.summary) in known:
             copies.append(item)
         else:
-            ids_by_text.setdefault(embedding_text(item.title, item.summary), []).append(item.id)
+            ids_by_text.setdefault(text_to_embed(item), []).append(item.id)
     if copies:
         vectors = np.stack([known[(i.title, i.summary)] for i in copies])
         _save(store, embedder.model_key, vectors_by_id, [i.id for i in copies], vectors)

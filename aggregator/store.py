@@ -171,6 +171,14 @@ class ClaimedFeed:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimedItems:
+    """Items an embed worker holds (see Store.claim_unembedded), with their article text."""
+
+    items: list[Item]
+    lease: str | None  # the claim's stamp: save_claimed_vectors stores only while it holds
+
+
+@dataclass(frozen=True, slots=True)
 class FeedHealth:
     url: str
     name: str | None
@@ -711,13 +719,14 @@ class Store:
 
     def claim_unembedded(
         self, model_key: str, since: datetime, now: datetime | None, lease: timedelta, limit: int
-    ) -> list[Item]:
+    ) -> ClaimedItems:
         """Up to `limit` items of the window without a vector for `model_key` that no other
-        worker is embedding, leased until now + lease (now: see _lease_time)."""
+        worker is embedding, leased until now + lease (now: see _lease_time), read as
+        items_since reads them (with the start of their article text)."""
         with self.transaction() as db:
             self._quick_commit(db)
             now = self._lease_time(db, now)
-            at = _ts(now)
+            at, until = _ts(now), _ts(now + lease)
             rows = db.execute(
                 f"UPDATE items SET embed_lease_until = ? WHERE id IN ("
                 f"SELECT i.id FROM items i WHERE i.sort_time >= ? "
@@ -725,10 +734,12 @@ class Store:
                 f"AND NOT EXISTS (SELECT 1 FROM embeddings e "
                 f"WHERE e.item_id = i.id AND e.model_key = ?) "
                 f"ORDER BY i.id LIMIT ? {self.db.skip_locked}) "
-                "RETURNING id, title, summary, outlet, link, sort_time, feed_url",
-                (_ts(now + lease), _ts(since), at, model_key, limit),
+                "RETURNING id, title, summary, outlet, link, sort_time, feed_url, "
+                f"substr(coalesce(full_text, ''), 1, {FULL_TEXT_READ_CHARS})",
+                (until, _ts(since), at, model_key, limit),
             )
-            return sorted((_item(r) for r in rows), key=lambda item: item.id)
+            items = sorted((_item(r) for r in rows), key=lambda item: item.id)
+        return ClaimedItems(items, until)
 
     def hold_leader(self, role: str, holder: str, now: datetime | None, lease: timedelta) -> bool:
         """Take or renew the one lease of `role`: granted when free, expired, or already
@@ -814,10 +825,13 @@ class Store:
         changed are dropped (they were computed from the old text). Returns how many changed."""
         changes = 0
         with self.transaction() as db:
-            for item_id, text, status in results:
+            # By id: the order save_claimed_vectors locks items in. A changed text also ends
+            # the item's embed lease: a vector being computed from the old text is not stored,
+            # and the item is claimable again at once.
+            for item_id, text, status in sorted(results, key=lambda result: result[0]):
                 changed = db.execute(
-                    "UPDATE items SET full_text = ?, full_text_status = ? "
-                    "WHERE id = ? AND full_text IS DISTINCT FROM ?",
+                    "UPDATE items SET full_text = ?, full_text_status = ?, "
+                    "embed_lease_until = NULL WHERE id = ? AND full_text IS DISTINCT FROM ?",
                     (text, status, item_id, text),
                 ).rowcount
                 if not changed:
@@ -844,16 +858,47 @@ class Store:
         return found
 
     def save_vectors(self, item_ids: Sequence[int], vectors: np.ndarray, model_key: str) -> None:
-        rows = [
-            (item_id, model_key, np.asarray(vec, dtype=np.float32).tobytes())
-            for item_id, vec in zip(item_ids, vectors, strict=True)
-        ]
+        """Store the items' vectors; their embed leases end (an item whose vector is dropped
+        later, when its article text arrives, is claimable again at once)."""
         with self.transaction() as db:
-            db.executemany(
-                "INSERT INTO embeddings (item_id, model_key, vector) VALUES (?, ?, ?) "
-                "ON CONFLICT (item_id, model_key) DO UPDATE SET vector = excluded.vector",
-                rows,
-            )
+            self._insert_vectors(db, dict(zip(item_ids, vectors, strict=True)), model_key)
+
+    def save_claimed_vectors(self, claim: ClaimedItems, vectors: np.ndarray, model_key: str) -> int:
+        """save_vectors for an embed worker's claim, for the items it still holds: an item
+        whose article text arrived meanwhile lost its lease (save_full_texts), and a vector
+        of its old text must not stay. Returns how many were stored."""
+        by_id = dict(zip((i.id for i in claim.items), vectors, strict=True))
+        held: set[int] = set()
+        with self.transaction() as db:
+            for chunk in _chunks(sorted(by_id), 500):
+                marks = ",".join("?" * len(chunk))
+                held.update(
+                    r[0]
+                    for r in db.execute(
+                        f"SELECT id FROM items WHERE id IN ({marks}) AND embed_lease_until = ? "
+                        f"ORDER BY id {self.db.lock_rows}",
+                        (*chunk, claim.lease),
+                    )
+                )
+            self._insert_vectors(db, {k: v for k, v in by_id.items() if k in held}, model_key)
+        return len(held)
+
+    @staticmethod
+    def _insert_vectors(db: Tx, vectors: dict[int, np.ndarray], model_key: str) -> None:
+        # Items first, by id, then their vectors: the order every writer of both takes.
+        db.executemany(
+            "UPDATE items SET embed_lease_until = NULL "
+            "WHERE id = ? AND embed_lease_until IS NOT NULL",
+            [(item_id,) for item_id in sorted(vectors)],
+        )
+        db.executemany(
+            "INSERT INTO embeddings (item_id, model_key, vector) VALUES (?, ?, ?) "
+            "ON CONFLICT (item_id, model_key) DO UPDATE SET vector = excluded.vector",
+            [
+                (item_id, model_key, np.asarray(vector, dtype=np.float32).tobytes())
+                for item_id, vector in vectors.items()
+            ],
+        )
 
     # ------------------------------------------------------------ stories
 

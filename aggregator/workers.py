@@ -38,6 +38,7 @@ from aggregator.pipeline import (
     _apply_config_changes,
     fetch_full_texts,
     poll_options,
+    text_to_embed,
     utcnow,
 )
 from aggregator.store import ClaimedFeed, Store
@@ -294,21 +295,20 @@ class LazyEmbedder:
 
 
 def embed_cycle(config: Config, store: Store, stop: threading.Event, embedder=None) -> EmbedCycle:
-    """Give vectors to the window's items that have none, a claimed batch at a time."""
-    from aggregator.grouping import embedding_text
-
+    """Give vectors to the window's items that have none, a claimed batch at a time, from
+    the text cluster() would embed (an article's lede once its text arrived)."""
     lease = timedelta(seconds=config.workers.lease_seconds)
     clock = database_clock(store)  # the window as items' times are stored
     done = 0
     while not stop.is_set():
         now = clock()
         since = now - timedelta(hours=config.window_hours)
-        items = store.claim_unembedded(embedder.model_key, since, None, lease, EMBED_CLAIM)
-        if not items:
+        claim = store.claim_unembedded(embedder.model_key, since, None, lease, EMBED_CLAIM)
+        if not claim.items:
             break
-        vectors = embedder.embed([embedding_text(i.title, i.summary) for i in items])
-        store.save_vectors([i.id for i in items], vectors, embedder.model_key)
-        done += len(items)
+        vectors = embedder.embed([text_to_embed(i) for i in claim.items])
+        # Items whose article text arrived meanwhile are not stored: claimable again now.
+        done += store.save_claimed_vectors(claim, vectors, embedder.model_key)
     return EmbedCycle(done)
 
 

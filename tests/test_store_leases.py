@@ -77,10 +77,74 @@ def test_a_worker_whose_clock_is_behind_still_holds_its_claims(
         def peer_claims() -> None:  # a worker on a machine with the right time
             since = datetime(2000, 1, 1, tzinfo=UTC)
             right = datetime.now(UTC)
-            taken_by_peer.extend(store.claim_unembedded("m", since, right, LEASE, 100))
+            taken_by_peer.extend(store.claim_unembedded("m", since, right, LEASE, 100).items)
 
         done = workers.embed_cycle(config, store, threading.Event(), Embedder(peer_claims))
     assert done.items == 2 and taken_by_peer == []
+
+
+ARTICLE = "The mayor of Springfield resigned on Tuesday after a two-year inquiry into the port."
+
+
+class Recorder:
+    """Records what it embeds; a vector tells its text's length (which text it came from)."""
+
+    model_key = "m"
+
+    def __init__(self, during=lambda: None) -> None:
+        self.texts: list[str] = []
+        self.during = during
+
+    def embed(self, texts):
+        self.texts += texts
+        self.during()
+        return np.array([[len(t), 0, 0, 0] for t in texts], np.float32)
+
+
+def grouping_text(store: Store, item_id: int) -> str:
+    """What cluster() embeds for the item."""
+    from aggregator.grouping import embedding_text
+    from aggregator.pipeline import with_full_text
+
+    (item,) = [i for i in store.items_since(NOW - timedelta(days=3)) if i.id == item_id]
+    seen = with_full_text(item)
+    return embedding_text(seen.title, seen.summary)
+
+
+def test_the_embed_worker_embeds_what_grouping_embeds(store_target) -> None:
+    """The article's lede once its text is stored, as cluster() does; a vector dropped when the
+    text arrives later is computed again at the next cycle, not once the lease runs out."""
+    from aggregator import workers
+
+    config = parse_config("window_hours: 100000\nfeeds: []\n", Path("feeds.yaml"))
+    with Store.open(store_target()) as store:
+        record(store, outcome("https://a.example/feed", [entry(1), entry(2)]), "A")
+        first, second = sorted(i.id for i in store.items_since(NOW - timedelta(days=3)))
+        store.save_full_texts([(first, ARTICLE, "ok")])
+        embedder = Recorder()
+        assert workers.embed_cycle(config, store, threading.Event(), embedder).items == 2
+        assert sorted(embedder.texts) == sorted(grouping_text(store, i) for i in (first, second))
+        assert ARTICLE[:40] in grouping_text(store, first)
+
+        store.save_full_texts([(second, ARTICLE + " Again.", "ok")])  # drops its vector
+        again = Recorder()
+        assert workers.embed_cycle(config, store, threading.Event(), again).items == 1
+        assert again.texts == [grouping_text(store, second)]
+
+
+def test_a_text_arriving_while_the_embed_worker_embeds_keeps_no_old_vector(store_target) -> None:
+    from aggregator import workers
+
+    config = parse_config("window_hours: 100000\nfeeds: []\n", Path("feeds.yaml"))
+    with Store.open(store_target()) as store:
+        record(store, outcome("https://a.example/feed", [entry(1)]), "A")
+        (item_id,) = [i.id for i in store.items_since(NOW - timedelta(days=3))]
+        arrives = [lambda: store.save_full_texts([(item_id, ARTICLE, "ok")])]
+        embedder = Recorder(during=lambda: arrives and arrives.pop()())
+        assert workers.embed_cycle(config, store, threading.Event(), embedder).items == 1
+        wanted = grouping_text(store, item_id)
+        assert embedder.texts[-1] == wanted
+        assert store.vectors([item_id], "m")[item_id][0] == len(wanted)
 
 
 def test_a_poll_worker_whose_clock_is_behind_fetches_a_due_feed_once(
