@@ -835,7 +835,7 @@ def _work(
 
         cycle = workers.poll_cycle(config, store, me, stop, on_result=report)
         failed = cycle.failed > 0 and cycle.ok + cycle.not_modified == 0
-        if not once and not cycle.feeds:
+        if not once and not cycle.feeds and not cycle.full_texts:
             return None
         click.echo(
             f"poll: {cycle.feeds} feeds ({cycle.ok} ok, {cycle.not_modified} not modified, "

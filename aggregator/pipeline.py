@@ -264,15 +264,28 @@ def fetch_full_texts(
     """Fetch the article page of each item of `feeds` first seen since `since` (untried_only:
     only items never tried, i.e. new ones) and store its main text beside the summary.
     One request per item; failures are recorded on the item and never raised."""
-    from aggregator.articles import ArticleRequest, fetch_articles_sync
-
     allow = {f.url: f.allow_private for f in feeds}
     rows = store.items_for_full_text(list(allow), since, untried_only=untried_only)
+    return fetch_item_pages(config, store, rows, allow, transport=transport)
+
+
+def fetch_item_pages(
+    config: Config,
+    store: Store,
+    rows: Sequence[tuple[int, str | None, str, str]],
+    allow_private: dict[str, bool],
+    *,
+    transport=None,
+) -> FullTextSummary:
+    """Fetch the article page of each (item id, link, summary, feed url) and store its main
+    text (allow_private: per feed url)."""
+    from aggregator.articles import ArticleRequest, fetch_articles_sync
+
     results: list[tuple[int, str | None, str]] = []
     requests = []
     for item_id, link, summary, feed_url in rows:
         if link:
-            requests.append(ArticleRequest(item_id, link, allow[feed_url], summary))
+            requests.append(ArticleRequest(item_id, link, allow_private[feed_url], summary))
         else:
             results.append((item_id, None, "failed: the item has no link"))
     results += fetch_articles_sync(

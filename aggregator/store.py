@@ -179,6 +179,14 @@ class ClaimedItems:
 
 
 @dataclass(frozen=True, slots=True)
+class ClaimedPages:
+    """Items whose article page a poll worker fetches, and the feeds it holds meanwhile."""
+
+    feeds: list[str]  # give them back with release_feeds once the texts are stored
+    items: list[tuple[int, str | None, str, str]]  # (id, link, summary, feed_url)
+
+
+@dataclass(frozen=True, slots=True)
 class FeedHealth:
     url: str
     name: str | None
@@ -699,7 +707,8 @@ class Store:
             db.execute(self.db.quick_commit)
 
     def release_feeds(self, worker: str, urls: Iterable[str]) -> None:
-        """Give back claimed feeds unfetched: any worker may take them at once."""
+        """Give back claimed feeds (unfetched, or once their items' pages are stored): any
+        worker may take them at once."""
         with self.transaction() as db:
             self._quick_commit(db)
             db.executemany(
@@ -707,6 +716,56 @@ class Store:
                 "WHERE url = ? AND leased_by = ?",
                 [(url, worker) for url in sorted(set(urls))],
             )
+
+    def claim_full_texts(
+        self,
+        worker: str,
+        feed_urls: Sequence[str],
+        since: datetime,
+        now: datetime | None,
+        lease: timedelta,
+        limit: int,
+    ) -> ClaimedPages:
+        """Up to `limit` items of the window (sort_time >= since) of `feed_urls` whose article
+        page was never tried, oldest first: new ones, and those a worker stopped or killed
+        after storing them left. Their feeds are leased to `worker` until now + lease (now:
+        see _lease_time), so no other worker fetches the same pages (nor polls those feeds)
+        meanwhile; a feed another worker holds is passed over."""
+        with self.transaction() as db:
+            self._quick_commit(db)
+            now = self._lease_time(db, now)
+            at, until = _ts(now), _ts(now + lease)
+            wanted = {row[3] for row in self._untried_items(db, feed_urls, since, limit)}
+            held: list[str] = []
+            for chunk in _chunks(sorted(wanted), 500):
+                marks = ",".join("?" * len(chunk))
+                held += [
+                    r[0]
+                    for r in db.execute(
+                        f"UPDATE feeds SET lease_until = ?, leased_by = ? WHERE url IN ("
+                        f"SELECT url FROM feeds WHERE url IN ({marks}) "
+                        f"AND (lease_until IS NULL OR lease_until < ?) "
+                        f"ORDER BY url {self.db.skip_locked}) RETURNING url",
+                        (until, worker, *chunk, at),
+                    )
+                ]
+            items = self._untried_items(db, held, since, limit)
+        return ClaimedPages(sorted(held), items)
+
+    @staticmethod
+    def _untried_items(
+        db: Tx, feed_urls: Sequence[str], since: datetime, limit: int
+    ) -> list[tuple[int, str | None, str, str]]:
+        found: list[tuple] = []
+        for chunk in _chunks(sorted(set(feed_urls)), 500):
+            marks = ",".join("?" * len(chunk))
+            found += db.execute(
+                "SELECT first_seen, id, link, summary, feed_url FROM items "
+                f"WHERE sort_time >= ? AND full_text_status IS NULL AND feed_url IN ({marks}) "
+                "ORDER BY first_seen, id LIMIT ?",
+                (_ts(since), *chunk, limit),
+            ).fetchall()
+        return [tuple(row[1:]) for row in sorted(found)[:limit]]
 
     def release_hosts(self, worker: str, hosts: Iterable[str]) -> None:
         with self.transaction() as db:

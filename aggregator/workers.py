@@ -10,7 +10,8 @@ after `workers.lease_seconds`; then another worker takes the same rows again, so
 lost, and items stay unique by their (feed, key), so nothing is stored twice.
 
 - poll: a worker claims hosts (one row each) and a few due feeds of each; holding the host
-  keeps every other worker off it, so `poll.per_host` holds across machines.
+  keeps every other worker off it, so `poll.per_host` holds across machines. Then it claims
+  full_text feeds with items whose article page was never tried, and fetches those pages.
 - embed: claims items of the window that have no vector yet.
 - publish: grouping, stories, site and email, on one worker at a time under a leader lease;
   the lease is checked again just before the new site is swapped in.
@@ -35,8 +36,9 @@ from aggregator.models import FetchOutcome
 from aggregator.pipeline import (
     RECORD_BATCH,
     RECORD_SECONDS,
+    FullTextSummary,
     _apply_config_changes,
-    fetch_full_texts,
+    fetch_item_pages,
     poll_options,
     text_to_embed,
     utcnow,
@@ -46,6 +48,7 @@ from aggregator.store import ClaimedFeed, Store
 ROLES = ("poll", "embed", "publish")
 PUBLISH_ROLE = "publish"
 EMBED_CLAIM = 256
+FULL_TEXT_CLAIM = 256  # article pages per poll cycle: a backlog never holds up polling long
 
 
 class LeaseLost(Exception):
@@ -65,7 +68,7 @@ class PollCycle:
     failed: int = 0
     new_items: int = 0
     taken_over: int = 0  # results dropped: their lease ran out and another worker took it
-    full_texts: int = 0  # new items whose article text was extracted (full_text feeds)
+    full_texts: int = 0  # items whose article text was extracted (full_text feeds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,17 +110,36 @@ def poll_cycle(
     transport=None,
 ) -> PollCycle:
     """Fetch due feeds claimed from the store until none is left (or `stop` is set, after the
-    feeds in flight); every due feed is fetched once, by one worker. Then the article pages of
-    the new items of this worker's full_text feeds (no other worker polled those feeds)."""
+    feeds in flight); every due feed is fetched once, by one worker. Then a batch of article
+    pages of full_text feeds (see fetch_untried_pages)."""
     clock = database_clock(store)
-    started = clock()
     run = _PollRun(config, store, worker, stop, on_result, clock)
     cycle = asyncio.run(run.run(transport))
-    wanted = [f for f in config.feeds if f.url in run.with_new_items and config.wants_full_text(f)]
-    if wanted and not stop.is_set():
-        texts = fetch_full_texts(config, store, wanted, since=started, untried_only=True)
+    if not stop.is_set():
+        texts = fetch_untried_pages(config, store, worker, clock())
         cycle = replace(cycle, full_texts=texts.extracted)
     return cycle
+
+
+def fetch_untried_pages(
+    config: Config, store: Store, worker: str, now: datetime
+) -> FullTextSummary:
+    """The article pages of the window's items of full_text feeds that were never tried, up to
+    FULL_TEXT_CLAIM: the items this cycle stored, and those a worker stopped or killed after
+    storing them left behind (the next cycles fetch the rest). Their feeds are held
+    meanwhile, so no other worker fetches the same pages."""
+    feeds = {f.url: f.allow_private for f in config.feeds if config.wants_full_text(f)}
+    if not feeds:
+        return FullTextSummary()
+    lease = timedelta(seconds=config.workers.lease_seconds)
+    since = now - timedelta(hours=config.window_hours)
+    claim = store.claim_full_texts(worker, list(feeds), since, None, lease, FULL_TEXT_CLAIM)
+    if not claim.items:
+        return FullTextSummary()
+    try:
+        return fetch_item_pages(config, store, claim.items, feeds)
+    finally:
+        store.release_feeds(worker, claim.feeds)
 
 
 class _PollRun:
@@ -138,7 +160,6 @@ class _PollRun:
         self.options = poll_options(config)
         self.lease = timedelta(seconds=config.workers.lease_seconds)
         self.feeds = {f.url: f for f in config.feeds}
-        self.with_new_items: set[str] = set()
         self.names = {f.url: f.name for f in config.feeds}
         self.counts: Counter[str] = Counter()
         self.in_flight: dict[str, int] = {}  # host -> its claimed feeds not yet fetched
@@ -260,8 +281,6 @@ class _PollRun:
             self.counts["taken_over"] += 1
             return
         self.counts["new"] += new
-        if new:
-            self.with_new_items.add(outcome.url)
         kind = {"ok": "ok", "not_modified": "not_modified"}.get(outcome.status, "failed")
         self.counts[kind] += 1
         if self.on_result:

@@ -182,6 +182,32 @@ def test_a_poll_worker_whose_clock_is_behind_fetches_a_due_feed_once(
         assert abs(datetime.fromisoformat(first_seen) - server_now) < timedelta(minutes=5)
 
 
+def test_article_pages_are_claimed_by_one_worker_holding_their_feed(store_target) -> None:
+    feed = "https://a.example/feed"
+    since = NOW - timedelta(days=3)
+    with Store.open(store_target()) as store:
+        record(store, outcome(feed, [entry(1), entry(2), entry(3)], next_due=NOW), "A")
+        first = store.claim_full_texts("w1", [feed], since, NOW, LEASE, 2)
+        assert first.feeds == [feed] and len(first.items) == 2
+        # Meanwhile no other worker fetches the feed's pages, nor polls it.
+        assert store.claim_full_texts("w2", [feed], since, NOW, LEASE, 10).items == []
+        store.sync_feeds([FeedConfig(feed)])  # due now, but held
+        assert store.claim_feeds("w2", NOW, LEASE, 4, 4) == []
+
+        store.save_full_texts([(item_id, None, "failed: HTTP 404") for item_id, *_ in first.items])
+        store.release_feeds("w1", first.feeds)
+        rest = store.claim_full_texts("w2", [feed], since, NOW, LEASE, 10)
+        assert [i[0] for i in rest.items] == sorted(
+            set(r[0] for r in store.db.execute("SELECT id FROM items"))
+            - {i[0] for i in first.items}
+        )
+        # A worker killed while holding the feed: another takes the pages once its lease ran out.
+        later = NOW + LEASE + timedelta(seconds=1)
+        assert store.claim_full_texts("w3", [feed], since, later, LEASE, 10).items == rest.items
+        store.release_feeds("w3", [feed])
+        assert [c.state.url for c in store.claim_feeds("w2", later, LEASE, 4, 4)] == [feed]
+
+
 def test_a_never_held_host_is_claimed_before_one_whose_lease_ran_out(store_target) -> None:
     with Store.open(store_target()) as store:
         store.sync_feeds([FeedConfig("https://a.example/feed"), FeedConfig("https://b.example/f")])

@@ -241,6 +241,40 @@ def test_a_poll_worker_fetches_the_article_pages_of_full_text_feeds(
     assert len(pages) == 6  # each article page once
 
 
+def test_article_pages_a_stopped_poll_cycle_left_are_fetched_by_the_next(
+    feed_server, tmp_path: Path, store_target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped (SIGTERM) or killed after storing its new items, a worker never fetched their
+    pages: later cycles only looked at items new in their own run."""
+    import threading
+
+    from aggregator import workers
+    from aggregator.config import load_config
+    from tests.test_full_text import serve_site
+    from tests.test_full_text import write_config as full_text_config
+
+    serve_site(feed_server, cap_bytes=int(0.05 * 1024 * 1024))
+    database = store_target("news")
+    monkeypatch.setenv("AGGREGATOR_DATABASE", str(database))
+    config = load_config(full_text_config(tmp_path, feed_server))
+
+    def pages() -> list[str]:
+        return [r.route for r in feed_server.requests if r.route.startswith("/news/")]
+
+    with Store.open(database) as store:
+        workers.prepare_poll(config, store)
+        stop = threading.Event()
+        stopped = workers.poll_cycle(config, store, "w1", stop, on_result=lambda _o: stop.set())
+        assert (stopped.new_items, stopped.full_texts, pages()) == (7, 0, [])
+
+        later = workers.poll_cycle(config, store, "w2", threading.Event())
+        assert (later.feeds, later.full_texts) == (0, 2)  # nothing due: only the pages
+        untried = "SELECT count(*) FROM items WHERE full_text_status IS NULL"
+        assert store.db.execute(untried).fetchone() == (0,)
+        assert workers.poll_cycle(config, store, "w3", threading.Event()).full_texts == 0
+    assert sorted(pages()) == sorted(set(pages())) and len(pages()) == 6  # each page once
+
+
 # ------------------------------------------------------------------ a database that fails
 
 
