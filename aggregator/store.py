@@ -1097,10 +1097,12 @@ def copy_store(
     source: Store, target: Store, on_table: Callable[[CopiedTable], None] | None = None
 ) -> list[CopiedTable]:
     """Copy every row of `source` into `target`, keeping ids; safe to run again or to resume
-    after an interruption (each chunk is one transaction, and rows already there are
-    updated in place, never doubled). The target must be empty or a copy of this same
-    source (CopyRefused otherwise): ids are kept, so items of its own would take the
-    source's vectors and stories."""
+    after an interruption (each chunk is one transaction). Rows already there take the
+    source's values (of an item, its article text and status: its other columns never
+    change; a changed text drops its vectors there too, as it does here), nothing is doubled,
+    and stories the source no longer has go. The target must be empty or a copy of this same
+    source whose items are still the source's (CopyRefused otherwise, before anything is
+    written): ids are kept, so items of its own would take the source's vectors and stories."""
     _claim_target(source, target)
     copied = []
     for table, key in _COPY_TABLES:
@@ -1108,6 +1110,10 @@ def copy_store(
         rows = _copy_table(source, target, table, key, columns)
         if table == "items":
             target.db.reset_ids("items")
+        if table == "stories":  # the rule save_stories keeps: a story without items is gone
+            rows += target.db.execute(
+                "DELETE FROM stories WHERE id NOT IN (SELECT story_id FROM story_items)"
+            ).rowcount
         copied.append(CopiedTable(table, rows))
         if on_table:
             on_table(copied[-1])
@@ -1115,18 +1121,69 @@ def copy_store(
 
 
 def _claim_target(source: Store, target: Store) -> None:
-    """Mark the target as a copy of the source before the first row goes in (so a rerun
-    after an interruption resumes), unless it already holds other items."""
+    """Refuse a target that holds items other than the source's before anything is written,
+    then mark it as a copy of the source (so a rerun after an interruption resumes)."""
     source_id = source.identity()
+    row = target.db.execute("SELECT value FROM meta WHERE key=?", (COPIED_FROM,)).fetchone()
+    has_items = target.db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None
+    if (row[0] != source_id) if row else has_items:
+        raise CopyRefused(
+            f"{target.label} already holds items that are not from a copy of "
+            f"{source.label}: copy into an empty database (or a new schema)"
+        )
+    if has_items:  # an earlier copy: its items must still be the source's
+        clean = _fit_for(target, "items", ["id", "feed_url", "key"])
+        for chunk in _source_chunks(source, "items", ("id",), ["id", "feed_url", "key"]):
+            _check_same_items(target.db, source, target, [clean(r) for r in chunk])
     with target.transaction() as db:
-        row = db.execute("SELECT value FROM meta WHERE key=?", (COPIED_FROM,)).fetchone()
-        has_items = db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None
-        if (row[0] != source_id) if row else has_items:
-            raise CopyRefused(
-                f"{target.label} already holds items that are not from a copy of "
-                f"{source.label}: copy into an empty database (or a new schema)"
-            )
         _put_meta(db, COPIED_FROM, source_id)
+
+
+def _source_chunks(
+    source: Store, table: str, key: tuple[str, ...], columns: list[str]
+) -> Iterator[list[tuple]]:
+    """The table's rows (meta: without each database's own), COPY_CHUNK at a time in key
+    order (keyset pagination: each chunk is one short query)."""
+    names = ", ".join(columns)
+    own = ", ".join(f"'{k}'" for k in _OWN_META)
+    wanted = f"key NOT IN ({own})" if table == "meta" else "1 = 1"
+    order = ", ".join(key)
+    after = f"({order}) > ({', '.join('?' * len(key))})"
+    positions = [columns.index(k) for k in key]
+    last = None
+    while True:
+        where = f"{wanted} AND {after}" if last is not None else wanted
+        rows = source.db.execute(
+            f"SELECT {names} FROM {table} WHERE {where} ORDER BY {order} LIMIT {COPY_CHUNK}",
+            last or (),
+        ).fetchall()
+        if not rows:
+            return
+        yield rows
+        last = tuple(rows[-1][p] for p in positions)
+
+
+def _fit_for(target: Store, table: str, columns: list[str]) -> Callable[[Sequence], tuple]:
+    """Rows as the target can hold them. PostgreSQL refuses NUL in text, which SQLite keeps
+    (a JSON Feed's "\\u0000" in an id, stored before the parser dropped control characters):
+    it leaves text values; in an item's key it becomes U+FFFD, so that the key stored then
+    and the one the feed's item gets now stay two keys, as in the source."""
+    if target.db.kind != "postgresql":
+        return tuple
+    keys = {columns.index("key")} if table == "items" and "key" in columns else set()
+
+    def fit(row: Sequence) -> tuple:
+        return tuple(
+            value.replace("\x00", "\ufffd" if k in keys else "")
+            if isinstance(value, str) and "\x00" in value
+            else value
+            for k, value in enumerate(row)
+        )
+
+    return fit
+
+
+_ITEM_TEXT_COLUMNS = ("full_text", "full_text_status")  # an item's only columns that change
 
 
 def _copy_table(
@@ -1140,50 +1197,83 @@ def _copy_table(
     conflict = (
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE {changed}" if values else ""
     )
-    if table == "items":  # immutable once stored; its second unique key must not clash either
+    if table == "items":  # its second unique key must not clash: texts are updated apart
         conflict = "ON CONFLICT DO NOTHING"
     insert = f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}"
-    own = ", ".join(f"'{k}'" for k in _OWN_META)
-    wanted = f"key NOT IN ({own})" if table == "meta" else "1 = 1"
-    order = ", ".join(key)
-    after = f"({order}) > ({', '.join('?' * len(key))})"
-    positions = [columns.index(k) for k in key]
-    total, last = 0, None
-    while True:
-        where = f"{wanted} AND {after}" if last is not None else wanted
-        rows = source.db.execute(
-            f"SELECT {names} FROM {table} WHERE {where} ORDER BY {order} LIMIT {COPY_CHUNK}",
-            last or (),
-        ).fetchall()
-        if not rows:
-            return total
+    fit = _fit_for(target, table, columns)
+    total = 0
+    for chunk in _source_chunks(source, table, key, columns):
+        rows = [fit(r) for r in chunk]
         with target.transaction() as db:
+            if table == "items":
+                total += _update_item_texts(db, columns, rows)
             total += db.executemany(insert, rows)
             if table == "items":
-                _check_same_items(db, source, target, columns, rows)
-        last = tuple(rows[-1][p] for p in positions)
+                where = [columns.index(c) for c in ("id", "feed_url", "key")]
+                _check_same_items(db, source, target, [tuple(r[p] for p in where) for r in rows])
+    return total
 
 
-def _check_same_items(db: Tx, source: Store, target: Store, columns: list[str], rows) -> None:
-    """Each copied item id names the same item (feed and key) in the target as in the
-    source, or its vectors and story would go to another item: refuse before they do."""
-    where = [columns.index(c) for c in ("id", "feed_url", "key")]
-    wanted = {tuple(r[p] for p in where) for r in rows}
+def _update_item_texts(db: Tx, columns: list[str], rows: list[tuple]) -> int:
+    """The article text and status of the rows' items already in the target, where they
+    differ; a changed text drops the item's vectors (the source's, if any, follow)."""
+    at = {c: columns.index(c) for c in ("id", *_ITEM_TEXT_COLUMNS)}
     marks = ",".join("?" * len(rows))
-    found = set(
-        map(
-            tuple,
-            db.execute(
-                f"SELECT id, feed_url, key FROM items WHERE id IN ({marks})",
-                [r[where[0]] for r in rows],
-            ),
-        )
+    there = {r[0] for r in db.execute(f"SELECT id FROM items WHERE id IN ({marks})",
+                                      [r[at["id"]] for r in rows])}  # fmt: skip
+    known = [(r[at["id"]], r[at["full_text"]], r[at["full_text_status"]]) for r in rows
+             if r[at["id"]] in there]  # fmt: skip
+    db.executemany(
+        "DELETE FROM embeddings WHERE item_id = ? AND EXISTS "
+        "(SELECT 1 FROM items WHERE id = ? AND full_text IS DISTINCT FROM ?)",
+        [(item_id, item_id, text) for item_id, text, _status in known],
     )
-    if wanted - found:
-        item_id = min(wanted - found)[0]
+    return db.executemany(
+        "UPDATE items SET full_text = ?, full_text_status = ? WHERE id = ? "
+        "AND (full_text IS DISTINCT FROM ? OR full_text_status IS DISTINCT FROM ?)",
+        [(text, status, item_id, text, status) for item_id, text, status in known],
+    )
+
+
+def _check_same_items(
+    db: Tx, source: Store, target: Store, wanted: list[tuple[int, str, str]]
+) -> None:
+    """Each (id, feed url, key) of the source's is the same item in the target, or absent
+    there with its feed and key free too, or its vectors and story would go to another item
+    (or be passed over): refuse before they do."""
+    marks = ",".join("?" * len(wanted))
+    found = {
+        r[0]: (r[1], r[2])
+        for r in db.execute(
+            f"SELECT id, feed_url, key FROM items WHERE id IN ({marks})", [w[0] for w in wanted]
+        )
+    }
+    problems = [
+        (w[0], f"item {w[0]} there is another item than in {source.label}")
+        for w in wanted
+        if w[0] in found and found[w[0]] != (w[1], w[2])
+    ]
+    absent = [w for w in wanted if w[0] not in found]
+    if absent:  # taken under another id, the row would be passed over (ON CONFLICT)
+        feeds = sorted({w[1] for w in absent})
+        keys = sorted({w[2] for w in absent})
+        taken = {
+            (r[1], r[2]): r[0]
+            for r in db.execute(
+                f"SELECT id, feed_url, key FROM items WHERE feed_url IN "
+                f"({','.join('?' * len(feeds))}) AND key IN ({','.join('?' * len(keys))})",
+                (*feeds, *keys),
+            )
+        }
+        problems += [
+            (w[0], f"item {w[0]} of {source.label} is item {taken[w[1], w[2]]} there")
+            for w in absent
+            if (w[1], w[2]) in taken
+        ]
+    if problems:
         raise CopyRefused(
-            f"{target.label} holds items of its own (item {item_id} there is another item "
-            f"than in {source.label}): copy into an empty database (or a new schema)"
+            f"{target.label} holds items of its own ({min(problems)[1]}): "
+            "copy into an empty database (or a new schema)"
         )
 
 
