@@ -23,7 +23,7 @@ from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, DEFAULT_MODEL, Config, ConfigError, load_config
 from aggregator.db import is_database_error, one_line, redact
 from aggregator.feeds_cli import Days, feeds
-from aggregator.store import LockedError, Store, StoreError, run_lock
+from aggregator.store import HeldLock, LockedError, Store, StoreError, run_lock
 from aggregator.text import plural, safe_terminal_text
 
 if TYPE_CHECKING:
@@ -95,16 +95,27 @@ def database_failures(config: Config) -> Iterator[None]:
 
 def with_store(func: Callable) -> Callable:
     """Loads the config, takes the run lock and opens the store for a command."""
+    return _with_store(func, pass_lock=False)
 
+
+def with_store_and_lock(func: Callable) -> Callable:
+    """with_store for a command of several steps: it also gets the run lock, to make sure
+    it still holds it before each step (HeldLock.ensure_held)."""
+    return _with_store(func, pass_lock=True)
+
+
+def _with_store(func: Callable, *, pass_lock: bool) -> Callable:
     @functools.wraps(func)
     def wrapper(config_path: Path, wait: float, **kwargs: Any) -> None:
         config = load_or_exit(config_path)
         with database_failures(config), contextlib.ExitStack() as opened:
             try:
-                opened.enter_context(run_lock(config.database, wait))
+                lock = opened.enter_context(run_lock(config.database, wait))
                 store = opened.enter_context(Store.open(config.database))
             except (OSError, sqlite3.Error) as exc:
                 _fail(_database_problem(config, exc), EXIT_FAILED)
+            if pass_lock:
+                kwargs["lock"] = lock
             func(config, store, **kwargs)
 
     return wrapper
@@ -378,8 +389,8 @@ def build(config: Config, store: Store, force: bool) -> None:
 @_wait_option
 @click.option("--force", is_flag=True, help="Fetch every feed now, even those not yet due.")
 @click.option("--email/--no-email", "send", default=False, help="Also send the day's email.")
-@with_store
-def run(config: Config, store: Store, force: bool, send: bool) -> None:
+@with_store_and_lock
+def run(config: Config, store: Store, lock: HeldLock, force: bool, send: bool) -> None:
     """Poll, cluster and build in order: the command to run from cron.
 
     \b
@@ -387,9 +398,12 @@ def run(config: Config, store: Store, force: bool, send: bool) -> None:
       7 * * * *  cd /srv/news && aggregator run --wait 600 >> run.log 2>&1
     """
     summary = _do_poll(config, store, force)
+    lock.ensure_held()  # a run that lost its lock stops: two runs never go on at once
     _do_cluster(config, store)
+    lock.ensure_held()
     _do_build(config, store)
     if send:
+        lock.ensure_held()
         _do_email(config, store, None, False)
     if _poll_failed(summary):
         sys.exit(EXIT_FAILED)

@@ -160,6 +160,10 @@ class LockedError(StoreError):
     """Another aggregator run holds the database."""
 
 
+class LockLost(StoreError):
+    """The run lock went away while a command held it (its connection dropped)."""
+
+
 class CopyRefused(StoreError):
     """`store copy` would mix the source's rows with other rows of the target."""
 
@@ -217,12 +221,29 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class HeldLock:
+    """What run_lock gives: a command of several steps (`run`) calls ensure_held before each,
+    since a lock can be lost while held (PostgreSQL frees it with its dropped connection), and
+    another run may hold it then."""
+
+    label: str
+    held: Callable[[], bool] = lambda: True
+
+    def ensure_held(self) -> None:
+        if not self.held():
+            raise LockLost(
+                f"lost the run lock on {self.label} (its database connection dropped) and "
+                "stopped, as another run may be using the database now; run it again"
+            )
+
+
 @contextlib.contextmanager
-def run_lock(database: Path | str, wait_seconds: float = 0.0) -> Iterator[None]:
+def run_lock(database: Path | str, wait_seconds: float = 0.0) -> Iterator[HeldLock]:
     """One aggregator run per database at a time (cron overlap): wait, then give up clearly."""
     if is_postgres_url(database):
-        with _postgres_run_lock(str(database), wait_seconds):
-            yield
+        with _postgres_run_lock(str(database), wait_seconds) as held:
+            yield held
         return
     database = Path(database)
     lock_path = database.with_name(database.name + ".lock")
@@ -243,7 +264,7 @@ def run_lock(database: Path | str, wait_seconds: float = 0.0) -> Iterator[None]:
                     ) from None
                 time.sleep(0.2)
         try:
-            yield
+            yield HeldLock(str(database))  # a lock on an open file: held until released
         finally:
             fcntl.lockf(handle, fcntl.LOCK_UN)
 
@@ -252,7 +273,7 @@ RUN_LOCK_KEY = 7_361_205_015  # pg_advisory_lock key of `aggregator run` and fri
 
 
 @contextlib.contextmanager
-def _postgres_run_lock(url: str, wait_seconds: float) -> Iterator[None]:
+def _postgres_run_lock(url: str, wait_seconds: float) -> Iterator[HeldLock]:
     """The same promise on PostgreSQL: a session advisory lock on a connection of its own,
     freed by the server when the process dies, however it dies."""
     import psycopg
@@ -275,7 +296,15 @@ def _postgres_run_lock(url: str, wait_seconds: float) -> Iterator[None]:
                     "try again later or pass --wait SECONDS"
                 )
             time.sleep(0.2)
-        yield  # the lock ends with the connection
+
+        def held() -> bool:  # a session lock lives as long as its session
+            try:
+                connection.execute("SELECT 1")
+            except psycopg.Error:
+                return False
+            return True
+
+        yield HeldLock(redact(url), held)  # the lock ends with the connection
 
 
 class Store:
