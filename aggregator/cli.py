@@ -21,7 +21,13 @@ import click
 
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, DEFAULT_MODEL, Config, ConfigError, load_config
-from aggregator.db import is_database_error, one_line, redact
+from aggregator.db import (
+    is_connection_lost,
+    is_database_error,
+    is_permission_denied,
+    one_line,
+    redact,
+)
 from aggregator.feeds_cli import Days, feeds
 from aggregator.store import HeldLock, LockedError, Store, StoreError, run_lock
 from aggregator.text import plural, safe_terminal_text
@@ -786,13 +792,15 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     me = workers.new_worker_id()
     try:
         with database_failures(config), Store.open(config.database) as store:
-            if "poll" in roles:
-                workers.prepare_poll(config, store)
+            prepared = "poll" not in roles
             embedder = workers.LazyEmbedder(config)
             all_failed = False
             try:
                 while not stop.is_set():
                     try:
+                        if not prepared:  # in the loop: a connection lost here is retried too
+                            workers.prepare_poll(config, store)
+                            prepared = True
                         for name in roles:
                             if not stop.is_set():
                                 done = _work(name, config, store, me, stop, embedder, send, once)
@@ -827,10 +835,15 @@ WORKER_RETRY_SECONDS = 2.0  # a looping worker that lost the database tries agai
 
 
 def _database_failure(config: Config, exc: Exception) -> str:
-    return (
-        f"{config.path}: database {redact(str(config.database))}: {one_line(exc)} "
-        "(give the database user the rights it needs, or set `database:` to another database)"
-    )
+    failure = f"{config.path}: database {redact(str(config.database))}: {one_line(exc)}"
+    if is_connection_lost(exc):
+        return f"{failure} (lost the connection to the database: run the command again)"
+    if is_permission_denied(exc):
+        return (
+            f"{failure} (give the database user the rights it needs, or set `database:` to "
+            "another database)"
+        )
+    return failure
 
 
 def _work(

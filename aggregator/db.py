@@ -50,6 +50,18 @@ def is_database_error(exc: BaseException) -> bool:
     return psycopg is not None and isinstance(exc, psycopg.Error)
 
 
+def is_connection_lost(exc: BaseException) -> bool:
+    """A dropped or refused connection (server restart, terminated backend, network): the
+    work may succeed when tried again. PostgreSQL only; a SQLite file has no connection."""
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
+
+
+def is_permission_denied(exc: BaseException) -> bool:
+    """PostgreSQL's insufficient_privilege: the database user lacks a right it needs."""
+    return getattr(exc, "sqlstate", None) == "42501"
+
+
 def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -248,6 +260,7 @@ class PostgresDatabase:
 
         self.Error = psycopg.Error
         self.connection_lost = (psycopg.OperationalError,)  # PoolTimeout is one too
+        # (is_connection_lost says the same of any exception)
         self.IntegrityError = psycopg.errors.IntegrityError
         self.url = url
         self.label = redact(url)

@@ -332,6 +332,53 @@ def test_a_looping_worker_survives_losing_its_connection(
     assert "Traceback" not in err.read_text()
 
 
+def test_a_connection_lost_while_a_worker_starts(tmp_path: Path, postgres_database: str) -> None:
+    """Lost while the worker prepared its feeds (before its loop), the connection ended even a
+    looping worker, with the hint for a permission error ("give the database user the rights
+    it needs"). A looping worker retries; a --once one says the connection was lost."""
+    database = fresh_postgres(postgres_database)
+    with Store.open(database):
+        pass  # the schema exists: the worker's first wait is on the hosts table below
+    config = write_config(tmp_path, database, [], "workers: {idle_seconds: 0.2}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "aggregator", "worker", "-c", str(config), "--role", "poll"]
+    for once in (False, True):
+        err = tmp_path / f"err-{once}.log"
+        with admin(database) as holder, admin(postgres_database) as watcher:
+            holder.execute("BEGIN")
+            holder.execute("LOCK TABLE hosts IN ACCESS EXCLUSIVE MODE")
+            process = subprocess.Popen(
+                command + ["--once"] * once,
+                stdout=subprocess.DEVNULL,
+                stderr=err.open("w"),
+                env=env,
+            )
+            deadline = time.monotonic() + 60
+            waiting = []
+            while not waiting:
+                assert process.poll() is None and time.monotonic() < deadline, err.read_text()
+                time.sleep(0.05)
+                waiting = watcher.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND pid <> %s",
+                    (holder.info.backend_pid,),
+                ).fetchall()
+            watcher.execute("SELECT pg_terminate_backend(%s)", waiting[0])
+            holder.execute("ROLLBACK")
+        if once:
+            assert process.wait(timeout=30) == 1
+            last = err.read_text().strip().splitlines()[-1]  # (after psycopg_pool's warning)
+            assert last.startswith("aggregator: ") and "lost the connection" in last, last
+        else:
+            while "retrying" not in err.read_text():
+                assert process.poll() is None and time.monotonic() < deadline, err.read_text()
+                time.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0, err.read_text()
+            assert "lost the database" in err.read_text()
+        assert "rights" not in err.read_text() and "Traceback" not in err.read_text()
+
+
 def test_a_database_refusing_the_user_is_one_line(tmp_path: Path, postgres_database: str) -> None:
     from urllib.parse import urlsplit
 
