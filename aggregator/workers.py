@@ -79,7 +79,7 @@ class EmbedCycle:
 @dataclass(frozen=True, slots=True)
 class PublishCycle:
     leader: bool  # False: another worker holds the publish lease
-    stories: int = 0
+    stories: int = 0  # in the site (grouped now, or unchanged since the last publish)
     site_changed: bool = False
     email: str = ""  # what happened to the email, when asked for
 
@@ -358,7 +358,7 @@ def publish_cycle(
     try:
         # Renewed (or found lost) after grouping, before anything is stored: a publisher
         # that lost its lease meanwhile stores no stories and no digest.
-        stories = pipeline.cluster(config, store, now=now, embedder=embedder, before_save=renew)
+        pipeline.cluster(config, store, now=now, embedder=embedder, before_save=renew)
         renew()
         built = pipeline.build(config, store, before_swap=still_leader)
         sent = ""
@@ -368,8 +368,10 @@ def publish_cycle(
             sent = f"sent to {result.destination}" if result.sent else f"not sent: {result.reason}"
     except LeaseLost:
         return PublishCycle(leader=False)
+    # The stories the site shows (the latest digest's): the count a skipped grouping (nothing
+    # new since the last) has none of.
     return PublishCycle(
-        leader=True, stories=stories.stories, site_changed=not built.skipped, email=sent
+        leader=True, stories=built.stories, site_changed=not built.skipped, email=sent
     )
 
 

@@ -440,6 +440,34 @@ def test_a_publisher_that_loses_its_lease_while_grouping_stores_nothing(
     assert not (tmp_path / "site").exists()
 
 
+def test_a_publish_with_nothing_new_reports_the_stories_the_site_shows(
+    tmp_path: Path, store_target
+) -> None:
+    import numpy as np
+
+    from aggregator import workers
+    from aggregator.config import load_config
+    from tests.support.stored import record
+    from tests.test_store import entry, outcome
+
+    database = store_target("news")
+    config = load_config(write_config(tmp_path, database, [], "window_hours: 100000"))
+
+    class Embedder:  # far-apart vectors: each item a story of its own
+        model_key = "m"
+
+        def embed(self, texts):
+            return np.eye(len(texts), 8, dtype=np.float32)
+
+    with Store.open(database) as store:
+        record(store, outcome("https://a.example/feed", [entry(n) for n in range(1, 4)]), "A")
+        first = workers.publish_cycle(config, store, "me", embedder=Embedder())
+        again = workers.publish_cycle(config, store, "me", embedder=Embedder())
+        (stored,) = store.db.execute("SELECT count(*) FROM stories").fetchone()
+    assert (first.stories, first.site_changed) == (3, True) and stored == 3
+    assert (again.stories, again.site_changed) == (3, False)  # not "0 stories"
+
+
 def test_sigterm_gives_back_the_claimed_feeds_not_yet_started(tmp_path: Path, store_target) -> None:
     database = store_target("news")
     with many_hosts(hosts=1, feeds=8, items=1, delay=0.5) as server:
