@@ -21,9 +21,15 @@ import click
 
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG, DEFAULT_MODEL, Config, ConfigError, load_config
-from aggregator.db import is_database_error, one_line, redact
+from aggregator.db import (
+    is_connection_lost,
+    is_database_error,
+    is_permission_denied,
+    one_line,
+    redact,
+)
 from aggregator.feeds_cli import Days, feeds
-from aggregator.store import LockedError, Store, StoreError, run_lock
+from aggregator.store import HeldLock, LockedError, Store, StoreError, run_lock
 from aggregator.text import plural, safe_terminal_text
 
 if TYPE_CHECKING:
@@ -95,16 +101,27 @@ def database_failures(config: Config) -> Iterator[None]:
 
 def with_store(func: Callable) -> Callable:
     """Loads the config, takes the run lock and opens the store for a command."""
+    return _with_store(func, pass_lock=False)
 
+
+def with_store_and_lock(func: Callable) -> Callable:
+    """with_store for a command of several steps: it also gets the run lock, to make sure
+    it still holds it before each step (HeldLock.ensure_held)."""
+    return _with_store(func, pass_lock=True)
+
+
+def _with_store(func: Callable, *, pass_lock: bool) -> Callable:
     @functools.wraps(func)
     def wrapper(config_path: Path, wait: float, **kwargs: Any) -> None:
         config = load_or_exit(config_path)
         with database_failures(config), contextlib.ExitStack() as opened:
             try:
-                opened.enter_context(run_lock(config.database, wait))
+                lock = opened.enter_context(run_lock(config.database, wait))
                 store = opened.enter_context(Store.open(config.database))
             except (OSError, sqlite3.Error) as exc:
                 _fail(_database_problem(config, exc), EXIT_FAILED)
+            if pass_lock:
+                kwargs["lock"] = lock
             func(config, store, **kwargs)
 
     return wrapper
@@ -378,8 +395,8 @@ def build(config: Config, store: Store, force: bool) -> None:
 @_wait_option
 @click.option("--force", is_flag=True, help="Fetch every feed now, even those not yet due.")
 @click.option("--email/--no-email", "send", default=False, help="Also send the day's email.")
-@with_store
-def run(config: Config, store: Store, force: bool, send: bool) -> None:
+@with_store_and_lock
+def run(config: Config, store: Store, lock: HeldLock, force: bool, send: bool) -> None:
     """Poll, cluster and build in order: the command to run from cron.
 
     \b
@@ -387,9 +404,12 @@ def run(config: Config, store: Store, force: bool, send: bool) -> None:
       7 * * * *  cd /srv/news && aggregator run --wait 600 >> run.log 2>&1
     """
     summary = _do_poll(config, store, force)
+    lock.ensure_held()  # a run that lost its lock stops: two runs never go on at once
     _do_cluster(config, store)
+    lock.ensure_held()
     _do_build(config, store)
     if send:
+        lock.ensure_held()
         _do_email(config, store, None, False)
     if _poll_failed(summary):
         sys.exit(EXIT_FAILED)
@@ -772,13 +792,15 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     me = workers.new_worker_id()
     try:
         with database_failures(config), Store.open(config.database) as store:
-            if "poll" in roles:
-                workers.prepare_poll(config, store)
+            prepared = "poll" not in roles
             embedder = workers.LazyEmbedder(config)
             all_failed = False
             try:
                 while not stop.is_set():
                     try:
+                        if not prepared:  # in the loop: a connection lost here is retried too
+                            workers.prepare_poll(config, store)
+                            prepared = True
                         for name in roles:
                             if not stop.is_set():
                                 done = _work(name, config, store, me, stop, embedder, send, once)
@@ -813,10 +835,15 @@ WORKER_RETRY_SECONDS = 2.0  # a looping worker that lost the database tries agai
 
 
 def _database_failure(config: Config, exc: Exception) -> str:
-    return (
-        f"{config.path}: database {redact(str(config.database))}: {one_line(exc)} "
-        "(give the database user the rights it needs, or set `database:` to another database)"
-    )
+    failure = f"{config.path}: database {redact(str(config.database))}: {one_line(exc)}"
+    if is_connection_lost(exc):
+        return f"{failure} (lost the connection to the database: run the command again)"
+    if is_permission_denied(exc):
+        return (
+            f"{failure} (give the database user the rights it needs, or set `database:` to "
+            "another database)"
+        )
+    return failure
 
 
 def _work(
@@ -835,7 +862,7 @@ def _work(
 
         cycle = workers.poll_cycle(config, store, me, stop, on_result=report)
         failed = cycle.failed > 0 and cycle.ok + cycle.not_modified == 0
-        if not once and not cycle.feeds:
+        if not once and not cycle.feeds and not cycle.full_texts:
             return None
         click.echo(
             f"poll: {cycle.feeds} feeds ({cycle.ok} ok, {cycle.not_modified} not modified, "

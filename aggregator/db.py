@@ -50,6 +50,18 @@ def is_database_error(exc: BaseException) -> bool:
     return psycopg is not None and isinstance(exc, psycopg.Error)
 
 
+def is_connection_lost(exc: BaseException) -> bool:
+    """A dropped or refused connection (server restart, terminated backend, network): the
+    work may succeed when tried again. PostgreSQL only; a SQLite file has no connection."""
+    psycopg = sys.modules.get("psycopg")
+    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
+
+
+def is_permission_denied(exc: BaseException) -> bool:
+    """PostgreSQL's insufficient_privilege: the database user lacks a right it needs."""
+    return getattr(exc, "sqlstate", None) == "42501"
+
+
 def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
 
@@ -99,6 +111,8 @@ class Database(Protocol):
     def columns(self, table: str) -> list[str]: ...
 
     def reset_ids(self, table: str) -> None: ...
+
+    def lock_keys(self, db: Tx, keys: Iterable[str]) -> None: ...
 
     def integrity_ok(self) -> bool: ...
 
@@ -182,6 +196,9 @@ class SqliteDatabase:
     def reset_ids(self, table: str) -> None:
         """Nothing to do: SQLite's next rowid is always max(rowid) + 1."""
 
+    def lock_keys(self, db: Tx, keys: Iterable[str]) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already runs writers one at a time."""
+
     def close(self) -> None:
         self.connection.close()
 
@@ -243,6 +260,7 @@ class PostgresDatabase:
 
         self.Error = psycopg.Error
         self.connection_lost = (psycopg.OperationalError,)  # PoolTimeout is one too
+        # (is_connection_lost says the same of any exception)
         self.IntegrityError = psycopg.errors.IntegrityError
         self.url = url
         self.label = redact(url)
@@ -303,6 +321,18 @@ class PostgresDatabase:
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
             f"greatest((SELECT max(id) FROM {table}), 1))"
         )
+
+    def lock_keys(self, db: Tx, keys: Iterable[str]) -> None:
+        """Hold each key (any text) until the transaction ends: a transaction taking one
+        of them waits for this one to commit. Taken in one order (of their hashes), so two
+        transactions locking overlapping keys wait instead of deadlocking."""
+        wanted = sorted(set(keys))
+        if wanted:
+            db.execute(
+                "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(key, 0) "
+                "AS k FROM unnest(?::text[]) AS key) AS keys ORDER BY k",
+                (wanted,),
+            )
 
     def close(self) -> None:
         self.pool.close()

@@ -264,15 +264,28 @@ def fetch_full_texts(
     """Fetch the article page of each item of `feeds` first seen since `since` (untried_only:
     only items never tried, i.e. new ones) and store its main text beside the summary.
     One request per item; failures are recorded on the item and never raised."""
-    from aggregator.articles import ArticleRequest, fetch_articles_sync
-
     allow = {f.url: f.allow_private for f in feeds}
     rows = store.items_for_full_text(list(allow), since, untried_only=untried_only)
+    return fetch_item_pages(config, store, rows, allow, transport=transport)
+
+
+def fetch_item_pages(
+    config: Config,
+    store: Store,
+    rows: Sequence[tuple[int, str | None, str, str]],
+    allow_private: dict[str, bool],
+    *,
+    transport=None,
+) -> FullTextSummary:
+    """Fetch the article page of each (item id, link, summary, feed url) and store its main
+    text (allow_private: per feed url)."""
+    from aggregator.articles import ArticleRequest, fetch_articles_sync
+
     results: list[tuple[int, str | None, str]] = []
     requests = []
     for item_id, link, summary, feed_url in rows:
         if link:
-            requests.append(ArticleRequest(item_id, link, allow[feed_url], summary))
+            requests.append(ArticleRequest(item_id, link, allow_private[feed_url], summary))
         else:
             results.append((item_id, None, "failed: the item has no link"))
     results += fetch_articles_sync(
@@ -345,6 +358,15 @@ def with_full_text(item: Item) -> Item:
     if not item.full_text:
         return item
     return replace(item, summary=lede(item.full_text), full_text="")
+
+
+def text_to_embed(item: Item) -> str:
+    """What the embedder reads for an item (as stored, or as with_full_text made it): the
+    one text behind every stored vector, whoever computes it (cluster, an embed worker)."""
+    from aggregator.grouping.text import embedding_text
+
+    seen = with_full_text(item)
+    return embedding_text(seen.title, seen.summary)
 
 
 # ------------------------------------------------------------------ cluster
@@ -621,8 +643,6 @@ def _embed_missing(
     Syndicated copies often carry the very same title and summary: a copy of an item embedded
     in an earlier run takes its vector, and copies arriving together are embedded once.
     """
-    from aggregator.grouping.text import embedding_text
-
     missing = [item for item in items if item.id not in vectors_by_id]
     if not missing:
         return 0
@@ -633,7 +653,7 @@ def _embed_missing(
         if (item.title, item.summary) in known:
             copies.append(item)
         else:
-            ids_by_text.setdefault(embedding_text(item.title, item.summary), []).append(item.id)
+            ids_by_text.setdefault(text_to_embed(item), []).append(item.id)
     if copies:
         vectors = np.stack([known[(i.title, i.summary)] for i in copies])
         _save(store, embedder.model_key, vectors_by_id, [i.id for i in copies], vectors)

@@ -164,6 +164,10 @@ class LockedError(StoreError):
     """Another aggregator run holds the database."""
 
 
+class LockLost(StoreError):
+    """The run lock went away while a command held it (its connection dropped)."""
+
+
 class CopyRefused(StoreError):
     """`store copy` would mix the source's rows with other rows of the target."""
 
@@ -172,6 +176,22 @@ class CopyRefused(StoreError):
 class ClaimedFeed:
     host: str
     state: FeedState  # without allow_private: the worker adds it from its feeds.yaml
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedItems:
+    """Items an embed worker holds (see Store.claim_unembedded), with their article text."""
+
+    items: list[Item]
+    lease: str | None  # the claim's stamp: save_claimed_vectors stores only while it holds
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedPages:
+    """Items whose article page a poll worker fetches, and the feeds it holds meanwhile."""
+
+    feeds: list[str]  # give them back with release_feeds once the texts are stored
+    items: list[tuple[int, str | None, str, str]]  # (id, link, summary, feed_url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,12 +225,29 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class HeldLock:
+    """What run_lock gives: a command of several steps (`run`) calls ensure_held before each,
+    since a lock can be lost while held (PostgreSQL frees it with its dropped connection), and
+    another run may hold it then."""
+
+    label: str
+    held: Callable[[], bool] = lambda: True
+
+    def ensure_held(self) -> None:
+        if not self.held():
+            raise LockLost(
+                f"lost the run lock on {self.label} (its database connection dropped) and "
+                "stopped, as another run may be using the database now; run it again"
+            )
+
+
 @contextlib.contextmanager
-def run_lock(database: Path | str, wait_seconds: float = 0.0) -> Iterator[None]:
+def run_lock(database: Path | str, wait_seconds: float = 0.0) -> Iterator[HeldLock]:
     """One aggregator run per database at a time (cron overlap): wait, then give up clearly."""
     if is_postgres_url(database):
-        with _postgres_run_lock(str(database), wait_seconds):
-            yield
+        with _postgres_run_lock(str(database), wait_seconds) as held:
+            yield held
         return
     database = Path(database)
     lock_path = database.with_name(database.name + ".lock")
@@ -231,7 +268,7 @@ def run_lock(database: Path | str, wait_seconds: float = 0.0) -> Iterator[None]:
                     ) from None
                 time.sleep(0.2)
         try:
-            yield
+            yield HeldLock(str(database))  # a lock on an open file: held until released
         finally:
             fcntl.lockf(handle, fcntl.LOCK_UN)
 
@@ -240,7 +277,7 @@ RUN_LOCK_KEY = 7_361_205_015  # pg_advisory_lock key of `aggregator run` and fri
 
 
 @contextlib.contextmanager
-def _postgres_run_lock(url: str, wait_seconds: float) -> Iterator[None]:
+def _postgres_run_lock(url: str, wait_seconds: float) -> Iterator[HeldLock]:
     """The same promise on PostgreSQL: a session advisory lock on a connection of its own,
     freed by the server when the process dies, however it dies."""
     import psycopg
@@ -263,7 +300,15 @@ def _postgres_run_lock(url: str, wait_seconds: float) -> Iterator[None]:
                     "try again later or pass --wait SECONDS"
                 )
             time.sleep(0.2)
-        yield  # the lock ends with the connection
+
+        def held() -> bool:  # a session lock lives as long as its session
+            try:
+                connection.execute("SELECT 1")
+            except psycopg.Error:
+                return False
+            return True
+
+        yield HeldLock(redact(url), held)  # the lock ends with the connection
 
 
 class Store:
@@ -390,7 +435,17 @@ class Store:
         if not updates:
             return []
         with self.transaction() as db:
+            self._lock_links(db, updates)
             return [self._record(db, update) for update in updates]
+
+    def _lock_links(self, db: Tx, updates: Sequence[FeedUpdate]) -> None:
+        """Before reading which links another feed already stored (_insert_items): two
+        workers recording the same article through two feeds at once would each miss the
+        other's uncommitted row and both store it; holding its canonical link makes the second
+        wait for the first to commit, then see its row. Taken first, in one order."""
+        self.db.lock_keys(
+            db, (i.canonical_link for u in updates for i in u.items if i.canonical_link)
+        )
 
     def _record(self, db: Tx, update: FeedUpdate) -> int:
         self._upsert_feed(db, update)
@@ -604,6 +659,17 @@ class Store:
             return db.execute("SELECT clock_timestamp()").fetchone()[0]
         return datetime.now(UTC)
 
+    def clock_offset(self, clock: Callable[[], datetime]) -> timedelta:
+        """How far the clock leases are compared by (see _lease_time) is ahead of `clock`,
+        this machine's: a worker adds it to the times it stores or compares with stored ones
+        (a feed's next due time, an item's first sighting, the window), so a machine whose
+        clock is hours off still polls each feed when it is due. Zero on SQLite."""
+        if self.db.kind != "postgresql":
+            return timedelta(0)
+        before = clock()
+        server = self.db.execute("SELECT clock_timestamp()").fetchone()[0]
+        return server - (before + (clock() - before) / 2)  # the round trip's midpoint
+
     def claim_feeds(
         self, worker: str, now: datetime | None, lease: timedelta, hosts: int, per_host: int
     ) -> list[ClaimedFeed]:
@@ -665,6 +731,7 @@ class Store:
         took over meanwhile is left to that worker (None), so no poll is stored twice."""
         with self.transaction() as db:
             self._quick_commit(db)
+            self._lock_links(db, updates)
             held = set()
             for chunk in _chunks(sorted({u.url for u in updates}), 500):
                 marks = ",".join("?" * len(chunk))
@@ -683,7 +750,8 @@ class Store:
             db.execute(self.db.quick_commit)
 
     def release_feeds(self, worker: str, urls: Iterable[str]) -> None:
-        """Give back claimed feeds unfetched: any worker may take them at once."""
+        """Give back claimed feeds (unfetched, or once their items' pages are stored): any
+        worker may take them at once."""
         with self.transaction() as db:
             self._quick_commit(db)
             db.executemany(
@@ -691,6 +759,56 @@ class Store:
                 "WHERE url = ? AND leased_by = ?",
                 [(url, worker) for url in sorted(set(urls))],
             )
+
+    def claim_full_texts(
+        self,
+        worker: str,
+        feed_urls: Sequence[str],
+        since: datetime,
+        now: datetime | None,
+        lease: timedelta,
+        limit: int,
+    ) -> ClaimedPages:
+        """Up to `limit` items of the window (sort_time >= since) of `feed_urls` whose article
+        page was never tried, oldest first: new ones, and those a worker stopped or killed
+        after storing them left. Their feeds are leased to `worker` until now + lease (now:
+        see _lease_time), so no other worker fetches the same pages (nor polls those feeds)
+        meanwhile; a feed another worker holds is passed over."""
+        with self.transaction() as db:
+            self._quick_commit(db)
+            now = self._lease_time(db, now)
+            at, until = _ts(now), _ts(now + lease)
+            wanted = {row[3] for row in self._untried_items(db, feed_urls, since, limit)}
+            held: list[str] = []
+            for chunk in _chunks(sorted(wanted), 500):
+                marks = ",".join("?" * len(chunk))
+                held += [
+                    r[0]
+                    for r in db.execute(
+                        f"UPDATE feeds SET lease_until = ?, leased_by = ? WHERE url IN ("
+                        f"SELECT url FROM feeds WHERE url IN ({marks}) "
+                        f"AND (lease_until IS NULL OR lease_until < ?) "
+                        f"ORDER BY url {self.db.skip_locked}) RETURNING url",
+                        (until, worker, *chunk, at),
+                    )
+                ]
+            items = self._untried_items(db, held, since, limit)
+        return ClaimedPages(sorted(held), items)
+
+    @staticmethod
+    def _untried_items(
+        db: Tx, feed_urls: Sequence[str], since: datetime, limit: int
+    ) -> list[tuple[int, str | None, str, str]]:
+        found: list[tuple] = []
+        for chunk in _chunks(sorted(set(feed_urls)), 500):
+            marks = ",".join("?" * len(chunk))
+            found += db.execute(
+                "SELECT first_seen, id, link, summary, feed_url FROM items "
+                f"WHERE sort_time >= ? AND full_text_status IS NULL AND feed_url IN ({marks}) "
+                "ORDER BY first_seen, id LIMIT ?",
+                (_ts(since), *chunk, limit),
+            ).fetchall()
+        return [tuple(row[1:]) for row in sorted(found)[:limit]]
 
     def release_hosts(self, worker: str, hosts: Iterable[str]) -> None:
         with self.transaction() as db:
@@ -703,13 +821,14 @@ class Store:
 
     def claim_unembedded(
         self, model_key: str, since: datetime, now: datetime | None, lease: timedelta, limit: int
-    ) -> list[Item]:
+    ) -> ClaimedItems:
         """Up to `limit` items of the window without a vector for `model_key` that no other
-        worker is embedding, leased until now + lease (now: see _lease_time)."""
+        worker is embedding, leased until now + lease (now: see _lease_time), read as
+        items_since reads them (with the start of their article text)."""
         with self.transaction() as db:
             self._quick_commit(db)
             now = self._lease_time(db, now)
-            at = _ts(now)
+            at, until = _ts(now), _ts(now + lease)
             rows = db.execute(
                 f"UPDATE items SET embed_lease_until = ? WHERE id IN ("
                 f"SELECT i.id FROM items i WHERE i.sort_time >= ? "
@@ -717,10 +836,12 @@ class Store:
                 f"AND NOT EXISTS (SELECT 1 FROM embeddings e "
                 f"WHERE e.item_id = i.id AND e.model_key = ?) "
                 f"ORDER BY i.id LIMIT ? {self.db.skip_locked}) "
-                "RETURNING id, title, summary, outlet, link, sort_time, feed_url",
-                (_ts(now + lease), _ts(since), at, model_key, limit),
+                "RETURNING id, title, summary, outlet, link, sort_time, feed_url, "
+                f"substr(coalesce(full_text, ''), 1, {FULL_TEXT_READ_CHARS})",
+                (until, _ts(since), at, model_key, limit),
             )
-            return sorted((_item(r) for r in rows), key=lambda item: item.id)
+            items = sorted((_item(r) for r in rows), key=lambda item: item.id)
+        return ClaimedItems(items, until)
 
     def hold_leader(self, role: str, holder: str, now: datetime | None, lease: timedelta) -> bool:
         """Take or renew the one lease of `role`: granted when free, expired, or already
@@ -806,10 +927,13 @@ class Store:
         changed are dropped (they were computed from the old text). Returns how many changed."""
         changes = 0
         with self.transaction() as db:
-            for item_id, text, status in results:
+            # By id: the order save_claimed_vectors locks items in. A changed text also ends
+            # the item's embed lease: a vector being computed from the old text is not stored,
+            # and the item is claimable again at once.
+            for item_id, text, status in sorted(results, key=lambda result: result[0]):
                 changed = db.execute(
-                    "UPDATE items SET full_text = ?, full_text_status = ? "
-                    "WHERE id = ? AND full_text IS DISTINCT FROM ?",
+                    "UPDATE items SET full_text = ?, full_text_status = ?, "
+                    "embed_lease_until = NULL WHERE id = ? AND full_text IS DISTINCT FROM ?",
                     (text, status, item_id, text),
                 ).rowcount
                 if not changed:
@@ -836,16 +960,47 @@ class Store:
         return found
 
     def save_vectors(self, item_ids: Sequence[int], vectors: np.ndarray, model_key: str) -> None:
-        rows = [
-            (item_id, model_key, np.asarray(vec, dtype=np.float32).tobytes())
-            for item_id, vec in zip(item_ids, vectors, strict=True)
-        ]
+        """Store the items' vectors; their embed leases end (an item whose vector is dropped
+        later, when its article text arrives, is claimable again at once)."""
         with self.transaction() as db:
-            db.executemany(
-                "INSERT INTO embeddings (item_id, model_key, vector) VALUES (?, ?, ?) "
-                "ON CONFLICT (item_id, model_key) DO UPDATE SET vector = excluded.vector",
-                rows,
-            )
+            self._insert_vectors(db, dict(zip(item_ids, vectors, strict=True)), model_key)
+
+    def save_claimed_vectors(self, claim: ClaimedItems, vectors: np.ndarray, model_key: str) -> int:
+        """save_vectors for an embed worker's claim, for the items it still holds: an item
+        whose article text arrived meanwhile lost its lease (save_full_texts), and a vector
+        of its old text must not stay. Returns how many were stored."""
+        by_id = dict(zip((i.id for i in claim.items), vectors, strict=True))
+        held: set[int] = set()
+        with self.transaction() as db:
+            for chunk in _chunks(sorted(by_id), 500):
+                marks = ",".join("?" * len(chunk))
+                held.update(
+                    r[0]
+                    for r in db.execute(
+                        f"SELECT id FROM items WHERE id IN ({marks}) AND embed_lease_until = ? "
+                        f"ORDER BY id {self.db.lock_rows}",
+                        (*chunk, claim.lease),
+                    )
+                )
+            self._insert_vectors(db, {k: v for k, v in by_id.items() if k in held}, model_key)
+        return len(held)
+
+    @staticmethod
+    def _insert_vectors(db: Tx, vectors: dict[int, np.ndarray], model_key: str) -> None:
+        # Items first, by id, then their vectors: the order every writer of both takes.
+        db.executemany(
+            "UPDATE items SET embed_lease_until = NULL "
+            "WHERE id = ? AND embed_lease_until IS NOT NULL",
+            [(item_id,) for item_id in sorted(vectors)],
+        )
+        db.executemany(
+            "INSERT INTO embeddings (item_id, model_key, vector) VALUES (?, ?, ?) "
+            "ON CONFLICT (item_id, model_key) DO UPDATE SET vector = excluded.vector",
+            [
+                (item_id, model_key, np.asarray(vector, dtype=np.float32).tobytes())
+                for item_id, vector in vectors.items()
+            ],
+        )
 
     # ------------------------------------------------------------ stories
 
@@ -985,10 +1140,12 @@ def copy_store(
     source: Store, target: Store, on_table: Callable[[CopiedTable], None] | None = None
 ) -> list[CopiedTable]:
     """Copy every row of `source` into `target`, keeping ids; safe to run again or to resume
-    after an interruption (each chunk is one transaction, and rows already there are
-    updated in place, never doubled). The target must be empty or a copy of this same
-    source (CopyRefused otherwise): ids are kept, so items of its own would take the
-    source's vectors and stories."""
+    after an interruption (each chunk is one transaction). Rows already there take the
+    source's values (of an item, its article text and status: its other columns never
+    change; a changed text drops its vectors there too, as it does here), nothing is doubled,
+    and stories the source no longer has go. The target must be empty or a copy of this same
+    source whose items are still the source's (CopyRefused otherwise, before anything is
+    written): ids are kept, so items of its own would take the source's vectors and stories."""
     _claim_target(source, target)
     copied = []
     for table, key in _COPY_TABLES:
@@ -996,6 +1153,10 @@ def copy_store(
         rows = _copy_table(source, target, table, key, columns)
         if table == "items":
             target.db.reset_ids("items")
+        if table == "stories":  # the rule save_stories keeps: a story without items is gone
+            rows += target.db.execute(
+                "DELETE FROM stories WHERE id NOT IN (SELECT story_id FROM story_items)"
+            ).rowcount
         copied.append(CopiedTable(table, rows))
         if on_table:
             on_table(copied[-1])
@@ -1003,18 +1164,69 @@ def copy_store(
 
 
 def _claim_target(source: Store, target: Store) -> None:
-    """Mark the target as a copy of the source before the first row goes in (so a rerun
-    after an interruption resumes), unless it already holds other items."""
+    """Refuse a target that holds items other than the source's before anything is written,
+    then mark it as a copy of the source (so a rerun after an interruption resumes)."""
     source_id = source.identity()
+    row = target.db.execute("SELECT value FROM meta WHERE key=?", (COPIED_FROM,)).fetchone()
+    has_items = target.db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None
+    if (row[0] != source_id) if row else has_items:
+        raise CopyRefused(
+            f"{target.label} already holds items that are not from a copy of "
+            f"{source.label}: copy into an empty database (or a new schema)"
+        )
+    if has_items:  # an earlier copy: its items must still be the source's
+        clean = _fit_for(target, "items", ["id", "feed_url", "key"])
+        for chunk in _source_chunks(source, "items", ("id",), ["id", "feed_url", "key"]):
+            _check_same_items(target.db, source, target, [clean(r) for r in chunk])
     with target.transaction() as db:
-        row = db.execute("SELECT value FROM meta WHERE key=?", (COPIED_FROM,)).fetchone()
-        has_items = db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None
-        if (row[0] != source_id) if row else has_items:
-            raise CopyRefused(
-                f"{target.label} already holds items that are not from a copy of "
-                f"{source.label}: copy into an empty database (or a new schema)"
-            )
         _put_meta(db, COPIED_FROM, source_id)
+
+
+def _source_chunks(
+    source: Store, table: str, key: tuple[str, ...], columns: list[str]
+) -> Iterator[list[tuple]]:
+    """The table's rows (meta: without each database's own), COPY_CHUNK at a time in key
+    order (keyset pagination: each chunk is one short query)."""
+    names = ", ".join(columns)
+    own = ", ".join(f"'{k}'" for k in _OWN_META)
+    wanted = f"key NOT IN ({own})" if table == "meta" else "1 = 1"
+    order = ", ".join(key)
+    after = f"({order}) > ({', '.join('?' * len(key))})"
+    positions = [columns.index(k) for k in key]
+    last = None
+    while True:
+        where = f"{wanted} AND {after}" if last is not None else wanted
+        rows = source.db.execute(
+            f"SELECT {names} FROM {table} WHERE {where} ORDER BY {order} LIMIT {COPY_CHUNK}",
+            last or (),
+        ).fetchall()
+        if not rows:
+            return
+        yield rows
+        last = tuple(rows[-1][p] for p in positions)
+
+
+def _fit_for(target: Store, table: str, columns: list[str]) -> Callable[[Sequence], tuple]:
+    """Rows as the target can hold them. PostgreSQL refuses NUL in text, which SQLite keeps
+    (a JSON Feed's "\\u0000" in an id, stored before the parser dropped control characters):
+    it leaves text values; in an item's key it becomes U+FFFD, so that the key stored then
+    and the one the feed's item gets now stay two keys, as in the source."""
+    if target.db.kind != "postgresql":
+        return tuple
+    keys = {columns.index("key")} if table == "items" and "key" in columns else set()
+
+    def fit(row: Sequence) -> tuple:
+        return tuple(
+            value.replace("\x00", "\ufffd" if k in keys else "")
+            if isinstance(value, str) and "\x00" in value
+            else value
+            for k, value in enumerate(row)
+        )
+
+    return fit
+
+
+_ITEM_TEXT_COLUMNS = ("full_text", "full_text_status")  # an item's only columns that change
 
 
 def _copy_table(
@@ -1028,50 +1240,83 @@ def _copy_table(
     conflict = (
         f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates} WHERE {changed}" if values else ""
     )
-    if table == "items":  # immutable once stored; its second unique key must not clash either
+    if table == "items":  # its second unique key must not clash: texts are updated apart
         conflict = "ON CONFLICT DO NOTHING"
     insert = f"INSERT INTO {table} ({names}) VALUES ({marks}) {conflict}"
-    own = ", ".join(f"'{k}'" for k in _OWN_META)
-    wanted = f"key NOT IN ({own})" if table == "meta" else "1 = 1"
-    order = ", ".join(key)
-    after = f"({order}) > ({', '.join('?' * len(key))})"
-    positions = [columns.index(k) for k in key]
-    total, last = 0, None
-    while True:
-        where = f"{wanted} AND {after}" if last is not None else wanted
-        rows = source.db.execute(
-            f"SELECT {names} FROM {table} WHERE {where} ORDER BY {order} LIMIT {COPY_CHUNK}",
-            last or (),
-        ).fetchall()
-        if not rows:
-            return total
+    fit = _fit_for(target, table, columns)
+    total = 0
+    for chunk in _source_chunks(source, table, key, columns):
+        rows = [fit(r) for r in chunk]
         with target.transaction() as db:
+            if table == "items":
+                total += _update_item_texts(db, columns, rows)
             total += db.executemany(insert, rows)
             if table == "items":
-                _check_same_items(db, source, target, columns, rows)
-        last = tuple(rows[-1][p] for p in positions)
+                where = [columns.index(c) for c in ("id", "feed_url", "key")]
+                _check_same_items(db, source, target, [tuple(r[p] for p in where) for r in rows])
+    return total
 
 
-def _check_same_items(db: Tx, source: Store, target: Store, columns: list[str], rows) -> None:
-    """Each copied item id names the same item (feed and key) in the target as in the
-    source, or its vectors and story would go to another item: refuse before they do."""
-    where = [columns.index(c) for c in ("id", "feed_url", "key")]
-    wanted = {tuple(r[p] for p in where) for r in rows}
+def _update_item_texts(db: Tx, columns: list[str], rows: list[tuple]) -> int:
+    """The article text and status of the rows' items already in the target, where they
+    differ; a changed text drops the item's vectors (the source's, if any, follow)."""
+    at = {c: columns.index(c) for c in ("id", *_ITEM_TEXT_COLUMNS)}
     marks = ",".join("?" * len(rows))
-    found = set(
-        map(
-            tuple,
-            db.execute(
-                f"SELECT id, feed_url, key FROM items WHERE id IN ({marks})",
-                [r[where[0]] for r in rows],
-            ),
-        )
+    there = {r[0] for r in db.execute(f"SELECT id FROM items WHERE id IN ({marks})",
+                                      [r[at["id"]] for r in rows])}  # fmt: skip
+    known = [(r[at["id"]], r[at["full_text"]], r[at["full_text_status"]]) for r in rows
+             if r[at["id"]] in there]  # fmt: skip
+    db.executemany(
+        "DELETE FROM embeddings WHERE item_id = ? AND EXISTS "
+        "(SELECT 1 FROM items WHERE id = ? AND full_text IS DISTINCT FROM ?)",
+        [(item_id, item_id, text) for item_id, text, _status in known],
     )
-    if wanted - found:
-        item_id = min(wanted - found)[0]
+    return db.executemany(
+        "UPDATE items SET full_text = ?, full_text_status = ? WHERE id = ? "
+        "AND (full_text IS DISTINCT FROM ? OR full_text_status IS DISTINCT FROM ?)",
+        [(text, status, item_id, text, status) for item_id, text, status in known],
+    )
+
+
+def _check_same_items(
+    db: Tx, source: Store, target: Store, wanted: list[tuple[int, str, str]]
+) -> None:
+    """Each (id, feed url, key) of the source's is the same item in the target, or absent
+    there with its feed and key free too, or its vectors and story would go to another item
+    (or be passed over): refuse before they do."""
+    marks = ",".join("?" * len(wanted))
+    found = {
+        r[0]: (r[1], r[2])
+        for r in db.execute(
+            f"SELECT id, feed_url, key FROM items WHERE id IN ({marks})", [w[0] for w in wanted]
+        )
+    }
+    problems = [
+        (w[0], f"item {w[0]} there is another item than in {source.label}")
+        for w in wanted
+        if w[0] in found and found[w[0]] != (w[1], w[2])
+    ]
+    absent = [w for w in wanted if w[0] not in found]
+    if absent:  # taken under another id, the row would be passed over (ON CONFLICT)
+        feeds = sorted({w[1] for w in absent})
+        keys = sorted({w[2] for w in absent})
+        taken = {
+            (r[1], r[2]): r[0]
+            for r in db.execute(
+                f"SELECT id, feed_url, key FROM items WHERE feed_url IN "
+                f"({','.join('?' * len(feeds))}) AND key IN ({','.join('?' * len(keys))})",
+                (*feeds, *keys),
+            )
+        }
+        problems += [
+            (w[0], f"item {w[0]} of {source.label} is item {taken[w[1], w[2]]} there")
+            for w in absent
+            if (w[1], w[2]) in taken
+        ]
+    if problems:
         raise CopyRefused(
-            f"{target.label} holds items of its own (item {item_id} there is another item "
-            f"than in {source.label}): copy into an empty database (or a new schema)"
+            f"{target.label} holds items of its own ({min(problems)[1]}): "
+            "copy into an empty database (or a new schema)"
         )
 
 

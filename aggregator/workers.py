@@ -10,7 +10,8 @@ after `workers.lease_seconds`; then another worker takes the same rows again, so
 lost, and items stay unique by their (feed, key), so nothing is stored twice.
 
 - poll: a worker claims hosts (one row each) and a few due feeds of each; holding the host
-  keeps every other worker off it, so `poll.per_host` holds across machines.
+  keeps every other worker off it, so `poll.per_host` holds across machines. Then it claims
+  full_text feeds with items whose article page was never tried, and fetches those pages.
 - embed: claims items of the window that have no vector yet.
 - publish: grouping, stories, site and email, on one worker at a time under a leader lease;
   the lease is checked again just before the new site is swapped in.
@@ -27,7 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aggregator.config import Config
 from aggregator.intake import decide
@@ -35,9 +36,11 @@ from aggregator.models import FetchOutcome
 from aggregator.pipeline import (
     RECORD_BATCH,
     RECORD_SECONDS,
+    FullTextSummary,
     _apply_config_changes,
-    fetch_full_texts,
+    fetch_item_pages,
     poll_options,
+    text_to_embed,
     utcnow,
 )
 from aggregator.store import ClaimedFeed, Store
@@ -45,6 +48,7 @@ from aggregator.store import ClaimedFeed, Store
 ROLES = ("poll", "embed", "publish")
 PUBLISH_ROLE = "publish"
 EMBED_CLAIM = 256
+FULL_TEXT_CLAIM = 256  # article pages per poll cycle: a backlog never holds up polling long
 
 
 class LeaseLost(Exception):
@@ -64,7 +68,7 @@ class PollCycle:
     failed: int = 0
     new_items: int = 0
     taken_over: int = 0  # results dropped: their lease ran out and another worker took it
-    full_texts: int = 0  # new items whose article text was extracted (full_text feeds)
+    full_texts: int = 0  # items whose article text was extracted (full_text feeds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +79,16 @@ class EmbedCycle:
 @dataclass(frozen=True, slots=True)
 class PublishCycle:
     leader: bool  # False: another worker holds the publish lease
-    stories: int = 0
+    stories: int = 0  # in the site (grouped now, or unchanged since the last publish)
     site_changed: bool = False
     email: str = ""  # what happened to the email, when asked for
+
+
+def database_clock(store: Store) -> Callable[[], datetime]:
+    """This machine's clock set by the database's (see Store.clock_offset): what a worker
+    stores and compares with stored times. Read once per cycle: clocks drift slowly."""
+    offset = store.clock_offset(utcnow)
+    return lambda: utcnow() + offset
 
 
 # ------------------------------------------------------------------ poll
@@ -87,7 +98,7 @@ def prepare_poll(config: Config, store: Store) -> None:
     """Before a worker polls: the configured feeds as claimable rows, and those whose entry
     in feeds.yaml changed due now (as `aggregator poll` does)."""
     store.sync_feeds(config.feeds)
-    _apply_config_changes(config, store, utcnow())
+    _apply_config_changes(config, store, database_clock(store)())
 
 
 def poll_cycle(
@@ -99,16 +110,36 @@ def poll_cycle(
     transport=None,
 ) -> PollCycle:
     """Fetch due feeds claimed from the store until none is left (or `stop` is set, after the
-    feeds in flight); every due feed is fetched once, by one worker. Then the article pages of
-    the new items of this worker's full_text feeds (no other worker polled those feeds)."""
-    started = utcnow()
-    run = _PollRun(config, store, worker, stop, on_result)
+    feeds in flight); every due feed is fetched once, by one worker. Then a batch of article
+    pages of full_text feeds (see fetch_untried_pages)."""
+    clock = database_clock(store)
+    run = _PollRun(config, store, worker, stop, on_result, clock)
     cycle = asyncio.run(run.run(transport))
-    wanted = [f for f in config.feeds if f.url in run.with_new_items and config.wants_full_text(f)]
-    if wanted and not stop.is_set():
-        texts = fetch_full_texts(config, store, wanted, since=started, untried_only=True)
+    if not stop.is_set():
+        texts = fetch_untried_pages(config, store, worker, clock())
         cycle = replace(cycle, full_texts=texts.extracted)
     return cycle
+
+
+def fetch_untried_pages(
+    config: Config, store: Store, worker: str, now: datetime
+) -> FullTextSummary:
+    """The article pages of the window's items of full_text feeds that were never tried, up to
+    FULL_TEXT_CLAIM: the items this cycle stored, and those a worker stopped or killed after
+    storing them left behind (the next cycles fetch the rest). Their feeds are held
+    meanwhile, so no other worker fetches the same pages."""
+    feeds = {f.url: f.allow_private for f in config.feeds if config.wants_full_text(f)}
+    if not feeds:
+        return FullTextSummary()
+    lease = timedelta(seconds=config.workers.lease_seconds)
+    since = now - timedelta(hours=config.window_hours)
+    claim = store.claim_full_texts(worker, list(feeds), since, None, lease, FULL_TEXT_CLAIM)
+    if not claim.items:
+        return FullTextSummary()
+    try:
+        return fetch_item_pages(config, store, claim.items, feeds)
+    finally:
+        store.release_feeds(worker, claim.feeds)
 
 
 class _PollRun:
@@ -119,15 +150,16 @@ class _PollRun:
         worker: str,
         stop: threading.Event,
         on_result: Callable[[FetchOutcome], None] | None,
+        clock: Callable[[], datetime],
     ) -> None:
         self.store = store
+        self.clock = clock  # outcomes are timed by it: next due times compare with the claim's
         self.worker = worker
         self.stop = stop
         self.on_result = on_result
         self.options = poll_options(config)
         self.lease = timedelta(seconds=config.workers.lease_seconds)
         self.feeds = {f.url: f for f in config.feeds}
-        self.with_new_items: set[str] = set()
         self.names = {f.url: f.name for f in config.feeds}
         self.counts: Counter[str] = Counter()
         self.in_flight: dict[str, int] = {}  # host -> its claimed feeds not yet fetched
@@ -190,7 +222,7 @@ class _PollRun:
         started = asyncio.Event()
 
         async def fetch() -> tuple[str, FetchOutcome]:
-            return claimed.host, await session.fetch(state, utcnow(), started)
+            return claimed.host, await session.fetch(state, self.clock(), started)
 
         task = asyncio.create_task(fetch())
         self.queued[task] = (claimed, started)
@@ -249,8 +281,6 @@ class _PollRun:
             self.counts["taken_over"] += 1
             return
         self.counts["new"] += new
-        if new:
-            self.with_new_items.add(outcome.url)
         kind = {"ok": "ok", "not_modified": "not_modified"}.get(outcome.status, "failed")
         self.counts[kind] += 1
         if self.on_result:
@@ -284,20 +314,20 @@ class LazyEmbedder:
 
 
 def embed_cycle(config: Config, store: Store, stop: threading.Event, embedder=None) -> EmbedCycle:
-    """Give vectors to the window's items that have none, a claimed batch at a time."""
-    from aggregator.grouping import embedding_text
-
+    """Give vectors to the window's items that have none, a claimed batch at a time, from
+    the text cluster() would embed (an article's lede once its text arrived)."""
     lease = timedelta(seconds=config.workers.lease_seconds)
+    clock = database_clock(store)  # the window as items' times are stored
     done = 0
     while not stop.is_set():
-        now = utcnow()
+        now = clock()
         since = now - timedelta(hours=config.window_hours)
-        items = store.claim_unembedded(embedder.model_key, since, None, lease, EMBED_CLAIM)
-        if not items:
+        claim = store.claim_unembedded(embedder.model_key, since, None, lease, EMBED_CLAIM)
+        if not claim.items:
             break
-        vectors = embedder.embed([embedding_text(i.title, i.summary) for i in items])
-        store.save_vectors([i.id for i in items], vectors, embedder.model_key)
-        done += len(items)
+        vectors = embedder.embed([text_to_embed(i) for i in claim.items])
+        # Items whose article text arrived meanwhile are not stored: claimable again now.
+        done += store.save_claimed_vectors(claim, vectors, embedder.model_key)
     return EmbedCycle(done)
 
 
@@ -324,21 +354,24 @@ def publish_cycle(
 
     if not store.hold_leader(PUBLISH_ROLE, worker, None, lease):
         return PublishCycle(leader=False)
+    now = database_clock(store)()  # the window and the day as the poll workers stored them
     try:
         # Renewed (or found lost) after grouping, before anything is stored: a publisher
         # that lost its lease meanwhile stores no stories and no digest.
-        stories = pipeline.cluster(config, store, embedder=embedder, before_save=renew)
+        pipeline.cluster(config, store, now=now, embedder=embedder, before_save=renew)
         renew()
         built = pipeline.build(config, store, before_swap=still_leader)
         sent = ""
         if email:
             renew()
-            result = pipeline.email(config, store)
+            result = pipeline.email(config, store, now=now)
             sent = f"sent to {result.destination}" if result.sent else f"not sent: {result.reason}"
     except LeaseLost:
         return PublishCycle(leader=False)
+    # The stories the site shows (the latest digest's): the count a skipped grouping (nothing
+    # new since the last) has none of.
     return PublishCycle(
-        leader=True, stories=stories.stories, site_changed=not built.skipped, email=sent
+        leader=True, stories=built.stories, site_changed=not built.skipped, email=sent
     )
 
 

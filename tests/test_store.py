@@ -213,6 +213,37 @@ def test_a_second_run_on_the_same_database_is_refused(store_target, tmp_path: Pa
         pass
 
 
+def test_a_run_that_lost_its_run_lock_stops(
+    tmp_path: Path, postgres_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock of `run` on PostgreSQL is a session lock: a server restart or a dropped
+    connection frees it, and the next cron run takes it. The first must not go on."""
+    import psycopg
+
+    from aggregator import cli
+    from tests.support.databases import fresh_postgres
+
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"database: '{fresh_postgres(postgres_database)}'\nfeeds: []\n")
+    polled = cli._do_poll
+
+    def poll_then_lose_the_lock(*args, **kwargs):
+        summary = polled(*args, **kwargs)
+        with psycopg.connect(postgres_database, autocommit=True) as admin:
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        return summary
+
+    monkeypatch.setattr(cli, "_do_poll", poll_then_lose_the_lock)
+    result = CliRunner().invoke(main, ["run", "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1].startswith("aggregator: lost the run lock")
+    assert "Traceback" not in result.output and "stories:" not in result.output
+    assert not (tmp_path / "output").exists()  # neither clustered nor built
+
+
 def test_a_failed_transaction_leaves_nothing(store_target) -> None:
     with Store.open(store_target()) as store:
         with pytest.raises(store.db.IntegrityError), store.transaction() as db:

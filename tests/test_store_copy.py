@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from aggregator.cli import main
 from aggregator.models import ParsedFeed, Story, StoryMember
-from aggregator.store import Store
+from aggregator.store import COPIED_FROM, Store
 from tests.support.databases import fresh_postgres
 from tests.support.stored import record
 from tests.test_store import NOW, entry, outcome
@@ -45,7 +45,8 @@ def filled_sqlite(path: Path) -> None:
 
 def snapshot(target: Path | str) -> dict[str, list]:
     queries = {
-        "items": "SELECT id, feed_url, key, title, sort_time FROM items ORDER BY id",
+        "items": "SELECT id, feed_url, key, title, sort_time, full_text, full_text_status "
+        "FROM items ORDER BY id",
         "stories": "SELECT item_id, story_id FROM story_items ORDER BY item_id",
         "story_rows": "SELECT id, headline_item_id, size FROM stories ORDER BY id",
         "feeds": "SELECT url, etag, next_due, ttl_minutes FROM feeds ORDER BY url",
@@ -57,7 +58,7 @@ def snapshot(target: Path | str) -> dict[str, list]:
     with Store.open(target) as store:
         found = {name: [tuple(r) for r in store.db.execute(sql)] for name, sql in queries.items()}
         ids = [row[0] for row in found["items"]]
-        found["vectors"] = [v.tolist() for _, v in sorted(store.vectors(ids, "m").items())]
+        found["vectors"] = {k: v.tolist() for k, v in sorted(store.vectors(ids, "m").items())}
     return found
 
 
@@ -173,3 +174,92 @@ def test_copy_into_sqlite_of_another_source_is_refused(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["store", "copy", "-c", str(config), "--to", str(target)])
     assert result.exit_code == 2, result.output
     assert "not from a copy of" in result.output
+
+
+def copy_into(config: Path, target: str):
+    return CliRunner().invoke(main, ["store", "copy", "-c", str(config), "--to", target])
+
+
+def test_a_rerun_brings_the_sources_new_texts_and_regrouping(
+    tmp_path: Path, postgres_database
+) -> None:
+    source, config = copy_config(tmp_path)
+    target = fresh_postgres(postgres_database)
+    assert copy_into(config, target).exit_code == 0
+    with Store.open(source) as store:  # cron went on there: article texts, a regrouping
+        items = store.items_since(NOW - timedelta(days=2))
+        first, second = items[0].id, items[1].id
+        store.save_full_texts([(first, "The article's own text.", "ok")])  # its vector: gone
+        store.save_full_texts([(second, None, "failed: HTTP 404")])
+        one = Story(id="story-0", headline_item_id=first, members=tuple(map(StoryMember, items)))
+        store.save_stories([one])  # story-1 lost its items: gone
+
+    again = copy_into(config, target)
+    assert again.exit_code == 0, again.output
+    assert snapshot(target) == snapshot(source)
+    with Store.open(target) as store:
+        assert first not in store.vectors([first], "m")
+        assert [r[0] for r in store.db.execute("SELECT id FROM stories")] == ["story-0"]
+
+
+def test_a_refused_copy_has_written_nothing(tmp_path: Path, postgres_database) -> None:
+    """Refused at its items, the copy had already put the source's older feeds and meta over
+    the target's (the workers' validators, schedule and leases)."""
+    source, config = copy_config(tmp_path)
+    target = fresh_postgres(postgres_database)
+    assert copy_into(config, target).exit_code == 0
+    with Store.open(target) as store:  # the workers went on there
+        record(store, outcome("https://c.example/feed", [entry(40)], etag='"c2"'), "C")
+        record(store, outcome("https://a.example/feed", [entry(1)], etag='"a2"'), "A")
+        store.set_meta("cluster_fingerprint", "the target's own")
+        store.db.execute("UPDATE feeds SET leased_by = 'worker-1', lease_until = '9999'")
+    with Store.open(source) as store:  # and so did cron on the old machine
+        record(store, outcome("https://d.example/feed", [entry(50)]), "D")
+
+    def state() -> tuple:
+        with Store.open(target) as store:
+            feeds = store.db.execute("SELECT * FROM feeds ORDER BY url").fetchall()
+            return snapshot(target), feeds, store.meta(COPIED_FROM)
+
+    before = state()
+    refused = copy_into(config, target)
+    assert refused.exit_code == 2 and "holds items of its own" in refused.output
+    assert state() == before
+
+    # The same where the source's new item is free by id but its feed and key are taken.
+    with Store.open(target) as store:
+        store.db.execute("DELETE FROM items WHERE id = 9")
+        record(store, outcome("https://a.example/feed", [entry(51)]), "A")
+        (taken_by,) = store.db.execute("SELECT id FROM items WHERE key = 'guid:guid-51'").fetchone()
+    with Store.open(source) as store:
+        store.db.execute("UPDATE items SET feed_url = 'https://a.example/feed', "
+                         "key = 'guid:guid-51' WHERE id = 9")  # fmt: skip
+    before = state()
+    refused = copy_into(config, target)
+    assert refused.exit_code == 2 and "item 9 of" in refused.output, refused.output
+    assert f"is item {taken_by} there" in refused.output
+    assert state() == before
+
+
+def test_nul_characters_sqlite_kept_are_copied_into_postgresql(
+    tmp_path: Path, postgres_database
+) -> None:
+    """PostgreSQL refuses NUL in text: the copy stopped at the first such row, blaming the
+    database user's rights. A feed stored the same guid with NUL (an older parser) and without."""
+    source = tmp_path / "news.db"
+    with Store.open(source) as store:
+        record(store, outcome("https://a.example/feed", [entry(1, guid="item-1\x00"),
+                                                        entry(2, guid="item-1"),
+                                                        entry(3, title="A\x00B")]), "A")  # fmt: skip
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"database: {source}\nfeeds: []\n")
+    target = fresh_postgres(postgres_database)
+
+    result = copy_into(config, target)
+    assert result.exit_code == 0, result.output
+    with Store.open(target) as store:
+        rows = store.db.execute("SELECT key, title FROM items ORDER BY id").fetchall()
+    assert rows == [("guid:item-1\ufffd", "Title 1"), ("guid:item-1", "Title 2"),
+                    ("guid:guid-3", "AB")]  # fmt: skip
+    again = copy_into(config, target)
+    assert again.exit_code == 0 and "copied items: 0 rows" in again.output, again.output

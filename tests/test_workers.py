@@ -241,6 +241,40 @@ def test_a_poll_worker_fetches_the_article_pages_of_full_text_feeds(
     assert len(pages) == 6  # each article page once
 
 
+def test_article_pages_a_stopped_poll_cycle_left_are_fetched_by_the_next(
+    feed_server, tmp_path: Path, store_target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped (SIGTERM) or killed after storing its new items, a worker never fetched their
+    pages: later cycles only looked at items new in their own run."""
+    import threading
+
+    from aggregator import workers
+    from aggregator.config import load_config
+    from tests.test_full_text import serve_site
+    from tests.test_full_text import write_config as full_text_config
+
+    serve_site(feed_server, cap_bytes=int(0.05 * 1024 * 1024))
+    database = store_target("news")
+    monkeypatch.setenv("AGGREGATOR_DATABASE", str(database))
+    config = load_config(full_text_config(tmp_path, feed_server))
+
+    def pages() -> list[str]:
+        return [r.route for r in feed_server.requests if r.route.startswith("/news/")]
+
+    with Store.open(database) as store:
+        workers.prepare_poll(config, store)
+        stop = threading.Event()
+        stopped = workers.poll_cycle(config, store, "w1", stop, on_result=lambda _o: stop.set())
+        assert (stopped.new_items, stopped.full_texts, pages()) == (7, 0, [])
+
+        later = workers.poll_cycle(config, store, "w2", threading.Event())
+        assert (later.feeds, later.full_texts) == (0, 2)  # nothing due: only the pages
+        untried = "SELECT count(*) FROM items WHERE full_text_status IS NULL"
+        assert store.db.execute(untried).fetchone() == (0,)
+        assert workers.poll_cycle(config, store, "w3", threading.Event()).full_texts == 0
+    assert sorted(pages()) == sorted(set(pages())) and len(pages()) == 6  # each page once
+
+
 # ------------------------------------------------------------------ a database that fails
 
 
@@ -296,6 +330,53 @@ def test_a_looping_worker_survives_losing_its_connection(
     assert process.wait(timeout=30) == 0, err.read_text()
     assert "lost the database" in err.read_text() and "retrying" in err.read_text()
     assert "Traceback" not in err.read_text()
+
+
+def test_a_connection_lost_while_a_worker_starts(tmp_path: Path, postgres_database: str) -> None:
+    """Lost while the worker prepared its feeds (before its loop), the connection ended even a
+    looping worker, with the hint for a permission error ("give the database user the rights
+    it needs"). A looping worker retries; a --once one says the connection was lost."""
+    database = fresh_postgres(postgres_database)
+    with Store.open(database):
+        pass  # the schema exists: the worker's first wait is on the hosts table below
+    config = write_config(tmp_path, database, [], "workers: {idle_seconds: 0.2}")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "aggregator", "worker", "-c", str(config), "--role", "poll"]
+    for once in (False, True):
+        err = tmp_path / f"err-{once}.log"
+        with admin(database) as holder, admin(postgres_database) as watcher:
+            holder.execute("BEGIN")
+            holder.execute("LOCK TABLE hosts IN ACCESS EXCLUSIVE MODE")
+            process = subprocess.Popen(
+                command + ["--once"] * once,
+                stdout=subprocess.DEVNULL,
+                stderr=err.open("w"),
+                env=env,
+            )
+            deadline = time.monotonic() + 60
+            waiting = []
+            while not waiting:
+                assert process.poll() is None and time.monotonic() < deadline, err.read_text()
+                time.sleep(0.05)
+                waiting = watcher.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock' AND pid <> %s",
+                    (holder.info.backend_pid,),
+                ).fetchall()
+            watcher.execute("SELECT pg_terminate_backend(%s)", waiting[0])
+            holder.execute("ROLLBACK")
+        if once:
+            assert process.wait(timeout=30) == 1
+            last = err.read_text().strip().splitlines()[-1]  # (after psycopg_pool's warning)
+            assert last.startswith("aggregator: ") and "lost the connection" in last, last
+        else:
+            while "retrying" not in err.read_text():
+                assert process.poll() is None and time.monotonic() < deadline, err.read_text()
+                time.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=30) == 0, err.read_text()
+            assert "lost the database" in err.read_text()
+        assert "rights" not in err.read_text() and "Traceback" not in err.read_text()
 
 
 def test_a_database_refusing_the_user_is_one_line(tmp_path: Path, postgres_database: str) -> None:
@@ -357,6 +438,34 @@ def test_a_publisher_that_loses_its_lease_while_grouping_stores_nothing(
         assert store.db.execute("SELECT count(*) FROM digests").fetchone() == (0,)
         assert store.meta("cluster_fingerprint") is None
     assert not (tmp_path / "site").exists()
+
+
+def test_a_publish_with_nothing_new_reports_the_stories_the_site_shows(
+    tmp_path: Path, store_target
+) -> None:
+    import numpy as np
+
+    from aggregator import workers
+    from aggregator.config import load_config
+    from tests.support.stored import record
+    from tests.test_store import entry, outcome
+
+    database = store_target("news")
+    config = load_config(write_config(tmp_path, database, [], "window_hours: 100000"))
+
+    class Embedder:  # far-apart vectors: each item a story of its own
+        model_key = "m"
+
+        def embed(self, texts):
+            return np.eye(len(texts), 8, dtype=np.float32)
+
+    with Store.open(database) as store:
+        record(store, outcome("https://a.example/feed", [entry(n) for n in range(1, 4)]), "A")
+        first = workers.publish_cycle(config, store, "me", embedder=Embedder())
+        again = workers.publish_cycle(config, store, "me", embedder=Embedder())
+        (stored,) = store.db.execute("SELECT count(*) FROM stories").fetchone()
+    assert (first.stories, first.site_changed) == (3, True) and stored == 3
+    assert (again.stories, again.site_changed) == (3, False)  # not "0 stories"
 
 
 def test_sigterm_gives_back_the_claimed_feeds_not_yet_started(tmp_path: Path, store_target) -> None:
