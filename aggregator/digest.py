@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 
 from aggregator.models import Digest, DigestItem, DigestStory, Story
@@ -63,6 +64,30 @@ def make_digest(
         older_items=older_items,
         window_hours=window_hours,
     )
+
+
+def keep_published(digest: Digest, earlier: Digest | None) -> Digest:
+    """``digest`` with the stories an earlier version of the same day's digest published and
+    this one has no trace of (none of their reports is in any of its stories): a story whose
+    reports left the window between two runs of one day stays in that day's digest, so its
+    page and the links an email already sent keep working. A story whose reports went to
+    another story (two merged) is not kept: the other story carries them."""
+    if earlier is None or earlier.day != digest.day:
+        return digest
+    present = {_report_key(i) for s in digest.stories for i in s.items}
+    ids = {s.id for s in digest.stories}
+    kept = [
+        s
+        for s in earlier.stories
+        if s.id not in ids and not any(_report_key(i) in present for i in s.items)
+    ]
+    if not kept:
+        return digest
+    return replace(digest, stories=tuple(sorted((*digest.stories, *kept), key=rank_key)))
+
+
+def _report_key(item: DigestItem) -> str:
+    return item.link or f"{item.outlet}\n{item.title}"
 
 
 # ------------------------------------------------------------------ JSON form

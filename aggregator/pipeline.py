@@ -20,7 +20,13 @@ import numpy as np
 
 from aggregator.config import Config, FeedConfig
 from aggregator.coverage import coverage_spec
-from aggregator.digest import digest_to_dict, digests_from_dicts, make_digest
+from aggregator.digest import (
+    digest_from_dict,
+    digest_to_dict,
+    digests_from_dicts,
+    keep_published,
+    make_digest,
+)
 from aggregator.feedvalue import FeedValue
 from aggregator.intake import decide
 from aggregator.models import FeedState, FetchOutcome, Item, RunSummary
@@ -424,6 +430,8 @@ def cluster(
         before_save()
     store.save_stories(stories)
     digest = make_digest(stories, day, now, older_items=older, window_hours=config.window_hours)
+    earlier = store.digest_of(day.isoformat())
+    digest = keep_published(digest, digest_from_dict(earlier) if earlier else None)
     store.save_digest(day.isoformat(), now, digest_to_dict(digest))
     store.set_meta("cluster_fingerprint", fingerprint)
     return ClusterSummary(

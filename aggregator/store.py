@@ -1090,6 +1090,10 @@ class Store:
                 (day, _ts(generated_at), json.dumps(payload, sort_keys=True, ensure_ascii=False)),
             )
 
+    def digest_of(self, day: str) -> dict | None:
+        row = self.db.execute("SELECT payload FROM digests WHERE day = ?", (day,)).fetchone()
+        return json.loads(row[0]) if row else None
+
     def digests(self, limit: int | None = None) -> list[dict]:
         sql = "SELECT payload FROM digests ORDER BY day DESC"
         if limit:

@@ -11,7 +11,7 @@ import numpy as np
 
 from aggregator.config import Config, FeedConfig
 from aggregator.models import FetchOutcome, ParsedEntry
-from aggregator.pipeline import cluster
+from aggregator.pipeline import build, cluster
 from aggregator.store import Store
 from tests.support.stored import polled, record
 
@@ -102,3 +102,46 @@ def test_syndicated_copies_are_embedded_once_and_share_the_vector(tmp_path: Path
         items = store.items_since(NOW - timedelta(days=1), {})
         cached = store.vectors([item.id for item in items], embedder.model_key)
         assert len({cached[i.id].tobytes() for i in items if i.title == WIRE_TITLE}) == 1
+
+
+def test_a_story_whose_reports_leave_the_window_stays_in_that_days_digest(tmp_path: Path) -> None:
+    """An hourly run later the same day must not drop a story the day's digest (and an email
+    already sent) published: its page and links stay. The next day starts afresh."""
+    url = "https://outlet.example/feed"
+    config = Config(
+        path=tmp_path / "feeds.yaml",
+        feeds=(FeedConfig(url=url),),
+        database=tmp_path / "news.db",
+        output=tmp_path / "site",
+    )
+    morning = NOW.replace(hour=1)
+    ferry = ParsedEntry(
+        guid="ferry",
+        link="https://outlet.example/ferry",
+        title="Ferry workers walk out over pay",
+        summary="Crossings were cancelled.",
+        published=morning - timedelta(hours=20),
+    )
+    tram = replace(ferry, guid="tram", link="https://outlet.example/tram", title="Tram line opens")
+    tram = replace(tram, published=morning - timedelta(hours=1))
+    embedder = CountingEmbedder()
+    with Store.open(config.database) as store:
+        record(store, polled(url, [ferry, tram], morning), "Outlet")
+        cluster(config, store, now=morning, embedder=embedder)
+        published = {s["headline"] for s in store.digest_of(morning.date().isoformat())["stories"]}
+        assert published == {ferry.title, tram.title}
+
+        later = morning + timedelta(hours=10)  # the ferry report is 30 hours old now
+        summary = cluster(config, store, now=later, embedder=embedder)
+        assert summary.stories == 1
+        day = store.digest_of(later.date().isoformat())
+        assert {s["headline"] for s in day["stories"]} == published
+        build(config, store)
+        ferry_story = next(s for s in day["stories"] if s["headline"] == ferry.title)
+        page = config.output / "stories" / f"{ferry_story['id']}.html"
+        assert ferry.title in page.read_text(encoding="utf-8")
+
+        next_day = morning + timedelta(days=1)
+        cluster(config, store, now=next_day, embedder=embedder)
+        assert store.digest_of(next_day.date().isoformat())["stories"] == []
+        assert store.digest_of(later.date().isoformat()) == day  # the earlier day is kept
