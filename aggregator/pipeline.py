@@ -232,8 +232,11 @@ def poll(
     flush()
     texts = FullTextSummary()
     full_text_feeds = [f for f in selected if config.wants_full_text(f)]
-    if full_text_feeds and counts["new"]:
-        texts = fetch_full_texts(config, store, full_text_feeds, since=now, untried_only=True)
+    if full_text_feeds:
+        # the window's items never tried: this run's new ones, and those a run killed after
+        # storing them (or before full_text was set) left without their page
+        since = now - timedelta(hours=config.window_hours)
+        texts = fetch_full_texts(config, store, full_text_feeds, since=since, untried_only=True)
     return RunSummary(
         feeds_ok=counts["ok"],
         feeds_failed=counts["failed"],

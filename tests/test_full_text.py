@@ -183,6 +183,29 @@ def test_new_items_get_their_article_text_politely(feed_server: FeedServer, tmp_
     assert len([r for r in feed_server.requests if r.route.startswith("/news/")]) == 6
 
 
+def test_pages_a_run_left_untried_are_fetched_by_the_next_run(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """A run killed after storing its items (here: items stored while full_text was off) left
+    them without their page; the next run fetches the window's untried pages, though its
+    feed brings nothing new, and a page is never fetched twice."""
+    serve_site(feed_server, cap_bytes=int(0.05 * 1024 * 1024))
+    path = write_config(tmp_path, feed_server, full_text="")
+    with Store.open(tmp_path / "agg.db") as store:
+        assert poll(load_config(path), store, now=NOW).new_items == 7
+    assert not [r for r in feed_server.requests if r.route.startswith("/news/")]
+
+    path.write_text(path.read_text() + "    full_text: true\n")
+    with Store.open(tmp_path / "agg.db") as store:
+        later = poll(load_config(path), store, now=NOW + timedelta(hours=2), force=True)
+    assert (later.new_items, later.full_texts) == (0, 2)
+    assert statuses(tmp_path / "agg.db")["news/flood"][0] == "ok"
+    pages = len([r for r in feed_server.requests if r.route.startswith("/news/")])
+    with Store.open(tmp_path / "agg.db") as store:
+        poll(load_config(path), store, now=NOW + timedelta(hours=3), force=True)
+    assert len([r for r in feed_server.requests if r.route.startswith("/news/")]) == pages
+
+
 def test_fetch_text_extracts_after_the_option_is_turned_on(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
