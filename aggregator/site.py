@@ -2,9 +2,9 @@
 
 Every link between pages is relative, so the folder works from any host path or file://.
 All feed text is untrusted: it is cleaned here, escaped by Jinja, and only http(s) URLs
-ever become hrefs. The site is built in a staging folder and renamed into place file by file,
-so a crash mid-build leaves the previous site untouched; files the user put in the output
-folder are never touched (see write_site).
+ever become hrefs. The site is built in a staging folder and renamed into place file by file
+(a file whose bytes did not change stays as it was), so a crash mid-build leaves the previous
+site untouched; files the user put in the output folder are never touched (see write_site).
 """
 
 from __future__ import annotations
@@ -1017,7 +1017,8 @@ def _write_manifest(staging: Path, output: Path, files: Iterable[str], kept: Ite
     # Written in the staging folder and renamed: a kill leaves the old manifest or the new one.
     temporary = staging / MARKER_FILE
     temporary.write_bytes(_manifest_bytes(files, kept))
-    os.replace(temporary, output / MARKER_FILE)
+    if not _same_bytes(temporary, output / MARKER_FILE):
+        os.replace(temporary, output / MARKER_FILE)
 
 
 def _static_files(static: Path, output: Path) -> Iterator[tuple[str, Path]]:
@@ -1075,9 +1076,18 @@ def _user_entries(output: Path, site: set[str]) -> list[str]:
     return sorted(found)
 
 
+def _same_bytes(new: Path, old: Path) -> bool:
+    """Whether `old` is a plain file already holding exactly `new`'s bytes."""
+    if old.is_symlink() or not old.is_file() or old.stat().st_size != new.stat().st_size:
+        return False
+    return old.read_bytes() == new.read_bytes()
+
+
 def _install(staging: Path, output: Path, paths: Iterable[str]) -> None:
     # Deepest first and the home page last: a reader never follows a link to a page not yet
-    # in place. Each file is swapped in with a rename, so none is ever half written.
+    # in place. Each file is swapped in with a rename, so none is ever half written. A file
+    # whose bytes did not change is left as it is: its mtime (and a sync tool's or a cache's
+    # idea of it) stays.
     order = sorted(paths, key=lambda p: (-p.count("/"), p == "index.html", p))
     root = output.resolve()
     checked: set[str] = set()
@@ -1086,7 +1096,9 @@ def _install(staging: Path, output: Path, paths: Iterable[str]) -> None:
         if folder not in checked:  # once per folder: a symlink must not lead outside
             safe_path(root, relative).parent.mkdir(parents=True, exist_ok=True)
             checked.add(folder)
-        os.replace(staging / relative, root / folder / name)
+        target = root / folder / name
+        if not _same_bytes(staging / relative, target):
+            os.replace(staging / relative, target)
 
 
 def _remove_stale(output: Path, stale: Iterable[str]) -> None:
@@ -1131,7 +1143,7 @@ def write_site(
     the site on disk stays as it was (a publisher that lost its lease).
 
     The site is rendered into a staging folder first (a failure changes nothing), then each
-    file is renamed into place. Only files an earlier build wrote (the manifest) are replaced
+    file whose bytes changed is renamed into place. Only files an earlier build wrote (the manifest) are replaced
     or removed; a file of the user's where the site needs one stops the build unchanged.
     """
     output = Path(output).absolute()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import posixpath
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -306,6 +308,33 @@ def test_rebuild_replaces_whole_site_and_leaves_no_temporaries(tmp_path: Path) -
     assert not (output / "2026/11/26").exists()
     assert (output / MARKER_FILE).is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["output"]
+
+
+def test_a_rebuild_leaves_files_whose_bytes_did_not_change_untouched(tmp_path: Path) -> None:
+    """Only changed files are swapped in: the others keep their mtime, so a sync to the web
+    host or a reader's cache sees only what changed."""
+    output = tmp_path / "output"
+    digests = realistic_digests()
+    build_site(output, digests, site_settings())
+    long_ago = 1_000_000_000  # an mtime no build of this test can give a file
+    files = [p for p in output.rglob("*") if p.is_file()]
+    for path in files:
+        os.utime(path, (long_ago, long_ago))
+    before = {path: path.read_bytes() for path in files}
+    later = dataclasses.replace(
+        digests[0], generated_at=digests[0].generated_at + timedelta(hours=1)
+    )
+    build_site(output, [later, *digests[1:]], site_settings())
+    changed = {path for path in files if path.read_bytes() != before[path]}
+    assert output / "index.html" in changed  # "updated 19:30"
+    unchanged = set(files) - changed
+    assert {
+        output / "style.css",
+        output / MARKER_FILE,
+        output / "2026/11/27/index.html",
+    } <= unchanged
+    assert [p for p in unchanged if p.stat().st_mtime != long_ago] == []
+    assert all(p.stat().st_mtime != long_ago for p in changed)
 
 
 def test_failed_build_keeps_previous_site(tmp_path: Path) -> None:
