@@ -19,7 +19,6 @@ import shutil
 import tempfile
 import unicodedata
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -121,19 +120,32 @@ def _short_hash(value: str) -> str:
 
 
 def unique_slugs(
-    names: Iterable[str], fallback: str, reserved: Iterable[str] = ()
+    names: Iterable[str],
+    fallback: str,
+    reserved: Iterable[str] = (),
+    seniority: Mapping[str, datetime] | None = None,
 ) -> dict[str, str]:
     """Map each distinct name to a distinct file-name slug, independent of input order.
 
     Names whose slugs collide (or are empty, e.g. all non-Latin), or whose slug is `reserved`
-    (a name the site itself uses in that folder), get a hash suffix.
+    (a name the site itself uses in that folder), get a hash suffix. With `seniority` (when
+    each name was first seen), the earliest of the colliding names keeps the plain slug: a
+    newcomer never moves the page of a name that already had one.
     """
+    off_limits = frozenset(reserved)
     distinct = sorted(set(names))
     base = {name: slugify(name) for name in distinct}
-    taken = Counter(base.values())
-    taken.update({slug: 2 for slug in reserved})  # never free: counts as a collision
+    oldest_first = distinct if seniority is None else sorted(distinct, key=lambda n: seniority[n])
+    claims: dict[str, list[str]] = {}
+    for name in oldest_first:  # sorted is stable: equally old names in name order
+        claims.setdefault(base[name], []).append(name)
+    keeper = {
+        slug: found[0]
+        for slug, found in claims.items()
+        if slug and slug not in off_limits and (len(found) == 1 or seniority is not None)
+    }
     slugs = {
-        name: slug if slug and taken[slug] == 1 else f"{slug or fallback}-{_short_hash(name)}"
+        name: slug if keeper.get(slug) == name else f"{slug or fallback}-{_short_hash(name)}"
         for name, slug in base.items()
     }
     if len(set(slugs.values())) != len(slugs):
@@ -420,11 +432,17 @@ class _ModelBuilder:
         for digest in digests:
             by_day.setdefault(digest.day, digest)  # the first (newest) one of a day wins
         self.digests = sorted(by_day.values(), key=lambda d: d.day, reverse=True)
-        stories = [s for d in self.digests for s in d.stories]
-        outlet_names = {_outlet_name(i.outlet) for s in stories for i in s.items}
+        # Outlet pages: of two names with one slug ("Alpha", "ALPHA") the outlet reported first
+        # keeps the plain address, so a newcomer never moves a page that readers link to.
+        first_report: dict[str, datetime] = {}
+        for digest in self.digests:
+            for story in digest.stories:
+                for item in story.items:
+                    name, published = _outlet_name(item.outlet), as_utc(item.published)
+                    first_report[name] = min(published, first_report.get(name, published))
+        slugs = unique_slugs(first_report, "outlet", _OUTLETS_FOLDER_PAGES, first_report)
         self.outlets = {
-            name: OutletRef(name, f"outlets/{slug}.html")
-            for name, slug in unique_slugs(outlet_names, "outlet", _OUTLETS_FOLDER_PAGES).items()
+            name: OutletRef(name, f"outlets/{slug}.html") for name, slug in slugs.items()
         }
         self.coverage = coverage or CoverageSpec()
         self.timezone = timezone

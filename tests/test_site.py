@@ -17,6 +17,7 @@ import lxml.etree
 import lxml.html
 import pytest
 
+from aggregator.models import Digest
 from aggregator.site import (
     MARKER_FILE,
     SiteConflictError,
@@ -578,3 +579,28 @@ def test_an_outlet_named_index_keeps_the_outlets_overview(tmp_path: Path) -> Non
             p for p in pages if p != "index.html" and name in (output / "outlets" / p).read_text()
         ]
         assert found, name
+
+
+def test_an_outlet_page_keeps_its_address_when_a_newcomer_takes_the_same_slug(
+    tmp_path: Path,
+) -> None:
+    """ "ALPHA" added beside "Alpha": Alpha, reported first, keeps outlets/alpha.html (links to
+    it keep working); only the newcomer gets a suffixed address."""
+    from tests.support.digests import at, item, story
+
+    yesterday, today = TODAY - timedelta(days=1), TODAY
+    first = Digest(
+        yesterday,
+        at(yesterday, 18),
+        (story("quake", "Quake", (item("Alpha", "Quake", at(yesterday, 9)),)),),
+    )
+    newcomer = story("fire", "Fire", (item("ALPHA", "Fire", at(today, 8)),))
+    second = Digest(today, at(today, 18), (newcomer, *first.stories))
+    output = tmp_path / "out"
+    build_site(output, [first], site_settings())
+    assert "Quake" in (output / "outlets" / "alpha.html").read_text()
+    build_site(output, [second, first], site_settings())
+    assert "Quake" in (output / "outlets" / "alpha.html").read_text()
+    suffixed = f"alpha-{hashlib.sha256(b'ALPHA').hexdigest()[:10]}.html"
+    assert {p.name for p in (output / "outlets").glob("alpha*.html")} == {"alpha.html", suffixed}
+    assert "Fire" in (output / "outlets" / suffixed).read_text()
