@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -306,6 +307,7 @@ class StoryHistory:
     last_day: date
     coverage: tuple[CoverageView, ...]
     timeline: TimelineView | None  # None for a single report
+    revised: datetime  # when its headline or summary last changed (the Atom entry's <updated>)
     developing: bool = False  # it was in more than one digest
 
     @property
@@ -454,31 +456,28 @@ class _ModelBuilder:
         # a story is "developing" once it was in an earlier digest; "day N" counts from the
         # calendar day of its first report
         self.first_digest_day = {slug: found[-1][0] for slug, found in self.versions.items()}
-        self.first_day = {
-            slug: self._first_report_day(found) for slug, found in self.versions.items()
-        }
+        self.first_seen = {slug: _first_seen(found) for slug, found in self.versions.items()}
+        self.first_day = {slug: self._first_report_day(slug) for slug in self.versions}
 
-    def _first_report_day(self, versions: Sequence[tuple[date, DigestStory]]) -> date:
+    def _first_report_day(self, slug: str) -> date:
         """The calendar day (in the site's time zone) of a story's first report, which "day N"
         counts from; never after the first digest that shows it."""
-        zone = ZoneInfo(self.timezone)
-        days = [as_utc(i.published).astimezone(zone).date() for _, s in versions for i in s.items]
-        return min([*days, versions[-1][0]])
+        first_report = self.first_seen[slug].astimezone(ZoneInfo(self.timezone)).date()
+        return min(first_report, self.first_digest_day[slug])
 
     def build(self, feed_values: Sequence[FeedValue] = ()) -> SiteModel:
         days = tuple(self._day(d) for d in self.digests)
-        newest: dict[str, StoryView] = {}
-        appearances: dict[str, list[DayView]] = {}
+        shown: dict[str, list[tuple[DayView, StoryView]]] = {}  # by slug, newest day first
         for day in days:
             for story in day.stories:
-                newest.setdefault(story.slug, story)
-                appearances.setdefault(story.slug, []).append(day)
+                shown.setdefault(story.slug, []).append((day, story))
+        newest = {slug: found[0][1] for slug, found in shown.items()}
         return SiteModel(
             days=days,
             stories=tuple(newest[slug] for slug in sorted(newest)),
-            appearances={slug: tuple(found) for slug, found in appearances.items()},
+            appearances={slug: tuple(day for day, _ in found) for slug, found in shown.items()},
             outlets=self._outlet_pages(newest.values()),
-            histories=self._histories(newest, appearances),
+            histories=self._histories(shown),
             feed_values=self._feed_values(feed_values),
         )
 
@@ -543,22 +542,23 @@ class _ModelBuilder:
         )
 
     def _histories(
-        self, newest: Mapping[str, StoryView], appearances: Mapping[str, Sequence[DayView]]
+        self, shown: Mapping[str, Sequence[tuple[DayView, StoryView]]]
     ) -> dict[str, StoryHistory]:
         """Every story's reports over all the days it appeared, each report once."""
         histories = {}
-        for slug, story in newest.items():
-            days = appearances[slug]  # newest first
+        for slug, found in shown.items():
+            last_day, story = found[0]  # newest first
             items, coverage = story.items, story.coverage
-            if len(days) > 1:
+            if len(found) > 1:
                 items, coverage = self._merged_reports(slug)
             histories[slug] = StoryHistory(
                 items=items,
                 first_day=self.first_day[slug],
-                last_day=days[0].day,
+                last_day=last_day.day,
                 coverage=coverage,
                 timeline=self._timeline(items),
-                developing=len(days) > 1,
+                revised=_revised(found),
+                developing=len(found) > 1,
             )
         return histories
 
@@ -631,7 +631,7 @@ class _ModelBuilder:
             keywords=tuple(k for k in (clean_text(k, 40) for k in story.keywords) if k),
             tags=tuple(dict.fromkeys(t for t in (clean_text(t, 40) for t in story.tags) if t)),
             status=story.status if story.status in _STATUSES else "unchanged",
-            first_seen=as_utc(story.first_seen),
+            first_seen=self.first_seen[slug],  # over every digest: as on the story page
             last_updated=as_utc(story.last_updated),
             items=tuple(items),
             sources=_sources(in_given_order),
@@ -668,6 +668,32 @@ class _ModelBuilder:
             if found:
                 pages.append(OutletPage(self.outlets[name], tuple(found)))
         return tuple(pages)
+
+
+def _first_seen(versions: Sequence[tuple[date, DigestStory]]) -> datetime:
+    """When a story was first seen: its earliest report in any digest. A report that has left
+    the window since is still in the digest of its day, so this never moves later."""
+    return min(
+        as_utc(moment)
+        for _, story in versions
+        for moment in (story.first_seen, *(item.published for item in story.items))
+    )
+
+
+def _revised(shown: Sequence[tuple[DayView, StoryView]]) -> datetime:
+    """When a story's feed entry (title and summary) last changed, from its versions, newest
+    first: its last report, or later, when an earlier digest showed other text, the first
+    digest showing the text it has now. The text also changes with no new report (the reports
+    that chose the headline left the window), and readers keep an entry's old title unless its
+    <updated> moves. The store keeps only a day's last digest: on the day of a change this is
+    that day's latest digest, and settles once the next day's exists."""
+    newest = shown[0][1]
+    current = _entry_text(newest)
+    unchanged = list(itertools.takewhile(lambda found: _entry_text(found[1]) == current, shown))
+    revised = max(newest.last_updated, newest.first_seen)
+    if len(unchanged) < len(shown):
+        revised = max(revised, unchanged[-1][0].generated_at)
+    return revised
 
 
 def _coverage_views(coverage: Coverage) -> tuple[CoverageView, ...]:
@@ -810,8 +836,11 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return element
 
 
-def _atom_feed(day: DayView | None, title: str, urls: _Urls) -> bytes:
-    """Atom feed of today's stories. Entry ids depend only on the site and the story id."""
+def _atom_feed(
+    day: DayView | None, histories: Mapping[str, StoryHistory], title: str, urls: _Urls
+) -> bytes:
+    """Atom feed of today's stories. Entry ids depend only on the site and the story id; an
+    entry is published when the story was first seen and updated when its text last changed."""
     ET.register_namespace("", _ATOM_NS)
     identity = urls.base or f"aggregator:{title}"
     a = f"{{{_ATOM_NS}}}"
@@ -834,13 +863,18 @@ def _atom_feed(day: DayView | None, title: str, urls: _Urls) -> bytes:
         if story.href:
             _sub(entry, f"{a}link", rel="related", type="text/html", href=story.href)
         _sub(entry, f"{a}published", _rfc3339(story.first_seen))
-        _sub(entry, f"{a}updated", _rfc3339(max(story.last_updated, story.first_seen)))
+        _sub(entry, f"{a}updated", _rfc3339(histories[story.slug].revised))
         for keyword in story.keywords:
             _sub(entry, f"{a}category", term=keyword)
-        outlets = ", ".join(s.outlet.name for s in story.sources)
-        summary = f"{plural(story.outlet_count, 'outlet')}: {outlets}."
-        _sub(entry, f"{a}summary", f"{story.summary}\n\n{summary}".strip(), type="text")
+        _sub(entry, f"{a}summary", _entry_text(story)[1], type="text")
     return _xml_bytes(feed)
+
+
+def _entry_text(story: StoryView) -> tuple[str, str]:
+    """A story's Atom entry title and summary: what a feed reader shows of it."""
+    outlets = ", ".join(s.outlet.name for s in story.sources)
+    summary = f"{plural(story.outlet_count, 'outlet')}: {outlets}."
+    return story.headline, f"{story.summary}\n\n{summary}".strip()
 
 
 def _json_bytes(data: object) -> bytes:
@@ -961,7 +995,7 @@ def _render_site(
     style_source = env.loader.get_source(env, "style.css")[0]  # type: ignore[union-attr]
     yield "style.css", style_source.encode("utf-8")
     today = model.days[0] if model.days else None
-    yield "feed.xml", _atom_feed(today, site["title"], urls)
+    yield "feed.xml", _atom_feed(today, model.histories, site["title"], urls)
     yield "stories.json", _stories_json(today, urls)
     if urls.base:
         yield "sitemap.xml", _sitemap(model, urls)

@@ -7,7 +7,7 @@ import hashlib
 import json
 import os
 import posixpath
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
@@ -446,6 +446,67 @@ def test_feed_is_valid_atom_with_stable_ids(site: Path, tmp_path: Path) -> None:
     later = feedparser.parse((other / "feed.xml").read_bytes())
     assert later.entries[0].id == first.id
     assert len({e.id for e in feed.entries}) == len(feed.entries)
+
+
+def _okafor_digests(regenerated_at: datetime) -> list[Digest]:
+    """The reviewer's story: on 2 Dec the day's digest is made again at `regenerated_at`; by
+    11:00 the 1 Dec reports have left the 24-hour window and a new headline was chosen."""
+    from tests.support.digests import at, item, story
+
+    dec1, dec2 = TODAY, TODAY + timedelta(days=1)
+    wins = item("Alpha", "Mayor Okafor wins Riverside election", at(dec1, 7, 30))
+    recount = item("Bravo", "Okafor holds Riverside after recount", at(dec1, 8, 30))
+    sworn = item("Charlie", "Okafor sworn in for second term", at(dec2, 0, 30))
+    in_window = [i for i in (wins, recount, sworn) if i.published > regenerated_at - timedelta(1)]
+    headline = in_window[0].title
+    bakery = story("bakery", "Bakery wins pasty award", (item("Delta", "Pasty", at(dec2, 5)),))
+    return [
+        Digest(dec2, regenerated_at, (story("okafor", headline, tuple(in_window)), bakery)),
+        Digest(dec1, at(dec1, 14), (story("okafor", wins.title, (wins, recount)),)),
+    ]
+
+
+def _atom_entries(output: Path) -> dict[str, feedparser.FeedParserDict]:
+    entries = feedparser.parse((output / "feed.xml").read_bytes()).entries
+    return {e.link.rsplit("/", 1)[1]: e for e in entries}
+
+
+def test_feed_entry_keeps_its_published_time_and_is_updated_when_its_headline_changes(
+    tmp_path: Path,
+) -> None:
+    from tests.support.digests import at
+
+    dec2 = TODAY + timedelta(days=1)
+    morning, noon = tmp_path / "morning", tmp_path / "noon"
+    build_site(morning, _okafor_digests(at(dec2, 7)), site_settings())
+    build_site(noon, _okafor_digests(at(dec2, 11)), site_settings())
+    before, after = _atom_entries(morning)["okafor.html"], _atom_entries(noon)["okafor.html"]
+    assert (before.title, after.title) == (
+        "Mayor Okafor wins Riverside election",
+        "Okafor sworn in for second term",
+    )
+    # published: when the story was first seen, though that report has left the window
+    assert before.published == after.published == "2026-11-28T07:30:00Z"
+    # updated: later than the old entry's, or readers keep showing the old headline
+    assert after.updated > before.updated
+    assert after.updated == "2026-11-29T11:00:00Z"  # the first digest showing the new one
+    # a story whose entry did not change keeps its <updated>, however often the day is rebuilt
+    assert _atom_entries(morning)["bakery.html"].updated == "2026-11-29T05:00:00Z"
+    assert _atom_entries(noon)["bakery.html"].updated == "2026-11-29T05:00:00Z"
+
+
+def test_the_home_page_card_and_the_story_page_agree_on_first_seen(tmp_path: Path) -> None:
+    from tests.support.digests import at
+
+    build_site(
+        tmp_path / "out", _okafor_digests(at(TODAY + timedelta(days=1), 11)), site_settings()
+    )
+    home = lxml.html.parse(str(tmp_path / "out" / "index.html")).getroot()
+    card = select(home, "#story-okafor p.meta time")[0]
+    page = lxml.html.parse(str(tmp_path / "out" / "stories" / "okafor.html")).getroot()
+    lede = select(page, "p.lede time")[0]
+    assert card.get("datetime") == lede.get("datetime") == "2026-11-28T07:30+00:00"
+    assert card.text == lede.text == "28 Nov, 07:30"
 
 
 def test_feed_without_base_url_uses_relative_links(tmp_path: Path) -> None:
