@@ -2,9 +2,9 @@
 
 Every link between pages is relative, so the folder works from any host path or file://.
 All feed text is untrusted: it is cleaned here, escaped by Jinja, and only http(s) URLs
-ever become hrefs. The site is built in a staging folder and renamed into place file by file,
-so a crash mid-build leaves the previous site untouched; files the user put in the output
-folder are never touched (see write_site).
+ever become hrefs. The site is built in a staging folder and renamed into place file by file
+(a file whose bytes did not change stays as it was), so a crash mid-build leaves the previous
+site untouched; files the user put in the output folder are never touched (see write_site).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -19,7 +20,6 @@ import shutil
 import tempfile
 import unicodedata
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -121,19 +121,32 @@ def _short_hash(value: str) -> str:
 
 
 def unique_slugs(
-    names: Iterable[str], fallback: str, reserved: Iterable[str] = ()
+    names: Iterable[str],
+    fallback: str,
+    reserved: Iterable[str] = (),
+    seniority: Mapping[str, datetime] | None = None,
 ) -> dict[str, str]:
     """Map each distinct name to a distinct file-name slug, independent of input order.
 
     Names whose slugs collide (or are empty, e.g. all non-Latin), or whose slug is `reserved`
-    (a name the site itself uses in that folder), get a hash suffix.
+    (a name the site itself uses in that folder), get a hash suffix. With `seniority` (when
+    each name was first seen), the earliest of the colliding names keeps the plain slug: a
+    newcomer never moves the page of a name that already had one.
     """
+    off_limits = frozenset(reserved)
     distinct = sorted(set(names))
     base = {name: slugify(name) for name in distinct}
-    taken = Counter(base.values())
-    taken.update({slug: 2 for slug in reserved})  # never free: counts as a collision
+    oldest_first = distinct if seniority is None else sorted(distinct, key=lambda n: seniority[n])
+    claims: dict[str, list[str]] = {}
+    for name in oldest_first:  # sorted is stable: equally old names in name order
+        claims.setdefault(base[name], []).append(name)
+    keeper = {
+        slug: found[0]
+        for slug, found in claims.items()
+        if slug and slug not in off_limits and (len(found) == 1 or seniority is not None)
+    }
     slugs = {
-        name: slug if slug and taken[slug] == 1 else f"{slug or fallback}-{_short_hash(name)}"
+        name: slug if keeper.get(slug) == name else f"{slug or fallback}-{_short_hash(name)}"
         for name, slug in base.items()
     }
     if len(set(slugs.values())) != len(slugs):
@@ -294,6 +307,7 @@ class StoryHistory:
     last_day: date
     coverage: tuple[CoverageView, ...]
     timeline: TimelineView | None  # None for a single report
+    revised: datetime  # when its headline or summary last changed (the Atom entry's <updated>)
     developing: bool = False  # it was in more than one digest
 
     @property
@@ -420,11 +434,17 @@ class _ModelBuilder:
         for digest in digests:
             by_day.setdefault(digest.day, digest)  # the first (newest) one of a day wins
         self.digests = sorted(by_day.values(), key=lambda d: d.day, reverse=True)
-        stories = [s for d in self.digests for s in d.stories]
-        outlet_names = {_outlet_name(i.outlet) for s in stories for i in s.items}
+        # Outlet pages: of two names with one slug ("Alpha", "ALPHA") the outlet reported first
+        # keeps the plain address, so a newcomer never moves a page that readers link to.
+        first_report: dict[str, datetime] = {}
+        for digest in self.digests:
+            for story in digest.stories:
+                for item in story.items:
+                    name, published = _outlet_name(item.outlet), as_utc(item.published)
+                    first_report[name] = min(published, first_report.get(name, published))
+        slugs = unique_slugs(first_report, "outlet", _OUTLETS_FOLDER_PAGES, first_report)
         self.outlets = {
-            name: OutletRef(name, f"outlets/{slug}.html")
-            for name, slug in unique_slugs(outlet_names, "outlet", _OUTLETS_FOLDER_PAGES).items()
+            name: OutletRef(name, f"outlets/{slug}.html") for name, slug in slugs.items()
         }
         self.coverage = coverage or CoverageSpec()
         self.timezone = timezone
@@ -436,31 +456,28 @@ class _ModelBuilder:
         # a story is "developing" once it was in an earlier digest; "day N" counts from the
         # calendar day of its first report
         self.first_digest_day = {slug: found[-1][0] for slug, found in self.versions.items()}
-        self.first_day = {
-            slug: self._first_report_day(found) for slug, found in self.versions.items()
-        }
+        self.first_seen = {slug: _first_seen(found) for slug, found in self.versions.items()}
+        self.first_day = {slug: self._first_report_day(slug) for slug in self.versions}
 
-    def _first_report_day(self, versions: Sequence[tuple[date, DigestStory]]) -> date:
+    def _first_report_day(self, slug: str) -> date:
         """The calendar day (in the site's time zone) of a story's first report, which "day N"
         counts from; never after the first digest that shows it."""
-        zone = ZoneInfo(self.timezone)
-        days = [as_utc(i.published).astimezone(zone).date() for _, s in versions for i in s.items]
-        return min([*days, versions[-1][0]])
+        first_report = self.first_seen[slug].astimezone(ZoneInfo(self.timezone)).date()
+        return min(first_report, self.first_digest_day[slug])
 
     def build(self, feed_values: Sequence[FeedValue] = ()) -> SiteModel:
         days = tuple(self._day(d) for d in self.digests)
-        newest: dict[str, StoryView] = {}
-        appearances: dict[str, list[DayView]] = {}
+        shown: dict[str, list[tuple[DayView, StoryView]]] = {}  # by slug, newest day first
         for day in days:
             for story in day.stories:
-                newest.setdefault(story.slug, story)
-                appearances.setdefault(story.slug, []).append(day)
+                shown.setdefault(story.slug, []).append((day, story))
+        newest = {slug: found[0][1] for slug, found in shown.items()}
         return SiteModel(
             days=days,
             stories=tuple(newest[slug] for slug in sorted(newest)),
-            appearances={slug: tuple(found) for slug, found in appearances.items()},
+            appearances={slug: tuple(day for day, _ in found) for slug, found in shown.items()},
             outlets=self._outlet_pages(newest.values()),
-            histories=self._histories(newest, appearances),
+            histories=self._histories(shown),
             feed_values=self._feed_values(feed_values),
         )
 
@@ -525,22 +542,23 @@ class _ModelBuilder:
         )
 
     def _histories(
-        self, newest: Mapping[str, StoryView], appearances: Mapping[str, Sequence[DayView]]
+        self, shown: Mapping[str, Sequence[tuple[DayView, StoryView]]]
     ) -> dict[str, StoryHistory]:
         """Every story's reports over all the days it appeared, each report once."""
         histories = {}
-        for slug, story in newest.items():
-            days = appearances[slug]  # newest first
+        for slug, found in shown.items():
+            last_day, story = found[0]  # newest first
             items, coverage = story.items, story.coverage
-            if len(days) > 1:
+            if len(found) > 1:
                 items, coverage = self._merged_reports(slug)
             histories[slug] = StoryHistory(
                 items=items,
                 first_day=self.first_day[slug],
-                last_day=days[0].day,
+                last_day=last_day.day,
                 coverage=coverage,
                 timeline=self._timeline(items),
-                developing=len(days) > 1,
+                revised=_revised(found),
+                developing=len(found) > 1,
             )
         return histories
 
@@ -613,7 +631,7 @@ class _ModelBuilder:
             keywords=tuple(k for k in (clean_text(k, 40) for k in story.keywords) if k),
             tags=tuple(dict.fromkeys(t for t in (clean_text(t, 40) for t in story.tags) if t)),
             status=story.status if story.status in _STATUSES else "unchanged",
-            first_seen=as_utc(story.first_seen),
+            first_seen=self.first_seen[slug],  # over every digest: as on the story page
             last_updated=as_utc(story.last_updated),
             items=tuple(items),
             sources=_sources(in_given_order),
@@ -650,6 +668,32 @@ class _ModelBuilder:
             if found:
                 pages.append(OutletPage(self.outlets[name], tuple(found)))
         return tuple(pages)
+
+
+def _first_seen(versions: Sequence[tuple[date, DigestStory]]) -> datetime:
+    """When a story was first seen: its earliest report in any digest. A report that has left
+    the window since is still in the digest of its day, so this never moves later."""
+    return min(
+        as_utc(moment)
+        for _, story in versions
+        for moment in (story.first_seen, *(item.published for item in story.items))
+    )
+
+
+def _revised(shown: Sequence[tuple[DayView, StoryView]]) -> datetime:
+    """When a story's feed entry (title and summary) last changed, from its versions, newest
+    first: its last report, or later, when an earlier digest showed other text, the first
+    digest showing the text it has now. The text also changes with no new report (the reports
+    that chose the headline left the window), and readers keep an entry's old title unless its
+    <updated> moves. The store keeps only a day's last digest: on the day of a change this is
+    that day's latest digest, and settles once the next day's exists."""
+    newest = shown[0][1]
+    current = _entry_text(newest)
+    unchanged = list(itertools.takewhile(lambda found: _entry_text(found[1]) == current, shown))
+    revised = max(newest.last_updated, newest.first_seen)
+    if len(unchanged) < len(shown):
+        revised = max(revised, unchanged[-1][0].generated_at)
+    return revised
 
 
 def _coverage_views(coverage: Coverage) -> tuple[CoverageView, ...]:
@@ -792,8 +836,11 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) ->
     return element
 
 
-def _atom_feed(day: DayView | None, title: str, urls: _Urls) -> bytes:
-    """Atom feed of today's stories. Entry ids depend only on the site and the story id."""
+def _atom_feed(
+    day: DayView | None, histories: Mapping[str, StoryHistory], title: str, urls: _Urls
+) -> bytes:
+    """Atom feed of today's stories. Entry ids depend only on the site and the story id; an
+    entry is published when the story was first seen and updated when its text last changed."""
     ET.register_namespace("", _ATOM_NS)
     identity = urls.base or f"aggregator:{title}"
     a = f"{{{_ATOM_NS}}}"
@@ -816,13 +863,18 @@ def _atom_feed(day: DayView | None, title: str, urls: _Urls) -> bytes:
         if story.href:
             _sub(entry, f"{a}link", rel="related", type="text/html", href=story.href)
         _sub(entry, f"{a}published", _rfc3339(story.first_seen))
-        _sub(entry, f"{a}updated", _rfc3339(max(story.last_updated, story.first_seen)))
+        _sub(entry, f"{a}updated", _rfc3339(histories[story.slug].revised))
         for keyword in story.keywords:
             _sub(entry, f"{a}category", term=keyword)
-        outlets = ", ".join(s.outlet.name for s in story.sources)
-        summary = f"{plural(story.outlet_count, 'outlet')}: {outlets}."
-        _sub(entry, f"{a}summary", f"{story.summary}\n\n{summary}".strip(), type="text")
+        _sub(entry, f"{a}summary", _entry_text(story)[1], type="text")
     return _xml_bytes(feed)
+
+
+def _entry_text(story: StoryView) -> tuple[str, str]:
+    """A story's Atom entry title and summary: what a feed reader shows of it."""
+    outlets = ", ".join(s.outlet.name for s in story.sources)
+    summary = f"{plural(story.outlet_count, 'outlet')}: {outlets}."
+    return story.headline, f"{story.summary}\n\n{summary}".strip()
 
 
 def _json_bytes(data: object) -> bytes:
@@ -943,7 +995,7 @@ def _render_site(
     style_source = env.loader.get_source(env, "style.css")[0]  # type: ignore[union-attr]
     yield "style.css", style_source.encode("utf-8")
     today = model.days[0] if model.days else None
-    yield "feed.xml", _atom_feed(today, site["title"], urls)
+    yield "feed.xml", _atom_feed(today, model.histories, site["title"], urls)
     yield "stories.json", _stories_json(today, urls)
     if urls.base:
         yield "sitemap.xml", _sitemap(model, urls)
@@ -1017,7 +1069,8 @@ def _write_manifest(staging: Path, output: Path, files: Iterable[str], kept: Ite
     # Written in the staging folder and renamed: a kill leaves the old manifest or the new one.
     temporary = staging / MARKER_FILE
     temporary.write_bytes(_manifest_bytes(files, kept))
-    os.replace(temporary, output / MARKER_FILE)
+    if not _same_bytes(temporary, output / MARKER_FILE):
+        os.replace(temporary, output / MARKER_FILE)
 
 
 def _static_files(static: Path, output: Path) -> Iterator[tuple[str, Path]]:
@@ -1075,9 +1128,18 @@ def _user_entries(output: Path, site: set[str]) -> list[str]:
     return sorted(found)
 
 
+def _same_bytes(new: Path, old: Path) -> bool:
+    """Whether `old` is a plain file already holding exactly `new`'s bytes."""
+    if old.is_symlink() or not old.is_file() or old.stat().st_size != new.stat().st_size:
+        return False
+    return old.read_bytes() == new.read_bytes()
+
+
 def _install(staging: Path, output: Path, paths: Iterable[str]) -> None:
     # Deepest first and the home page last: a reader never follows a link to a page not yet
-    # in place. Each file is swapped in with a rename, so none is ever half written.
+    # in place. Each file is swapped in with a rename, so none is ever half written. A file
+    # whose bytes did not change is left as it is: its mtime (and a sync tool's or a cache's
+    # idea of it) stays.
     order = sorted(paths, key=lambda p: (-p.count("/"), p == "index.html", p))
     root = output.resolve()
     checked: set[str] = set()
@@ -1086,7 +1148,9 @@ def _install(staging: Path, output: Path, paths: Iterable[str]) -> None:
         if folder not in checked:  # once per folder: a symlink must not lead outside
             safe_path(root, relative).parent.mkdir(parents=True, exist_ok=True)
             checked.add(folder)
-        os.replace(staging / relative, root / folder / name)
+        target = root / folder / name
+        if not _same_bytes(staging / relative, target):
+            os.replace(staging / relative, target)
 
 
 def _remove_stale(output: Path, stale: Iterable[str]) -> None:
@@ -1131,7 +1195,7 @@ def write_site(
     the site on disk stays as it was (a publisher that lost its lease).
 
     The site is rendered into a staging folder first (a failure changes nothing), then each
-    file is renamed into place. Only files an earlier build wrote (the manifest) are replaced
+    file whose bytes changed is renamed into place. Only files an earlier build wrote (the manifest) are replaced
     or removed; a file of the user's where the site needs one stops the build unchanged.
     """
     output = Path(output).absolute()

@@ -5,15 +5,19 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import posixpath
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
 import feedparser
+import lxml.etree
 import lxml.html
 import pytest
 
+from aggregator.models import Digest
 from aggregator.site import (
     MARKER_FILE,
     SiteConflictError,
@@ -119,6 +123,21 @@ def test_every_internal_link_resolves(site: Path) -> None:
             assert target.is_file(), f"{link!r} in {page.relative_to(site)} is broken"
             checked += 1
     assert checked > 500
+
+
+def test_every_page_is_valid_html(site: Path) -> None:
+    """No markup a browser must repair: a list inside a paragraph, say, which it closes early,
+    leaving the paragraph's styles behind and an empty one after it."""
+    for page in html_files(site):
+        parser = lxml.etree.HTMLParser(recover=True)
+        lxml.etree.fromstring(page.read_bytes(), parser)
+        # libxml2 knows no HTML5 tags ("Tag svg invalid"): those are the only errors allowed
+        errors = [
+            f"line {e.line}: {e.message.strip()}"
+            for e in parser.error_log
+            if not e.message.startswith("Tag ")
+        ]
+        assert not errors, (page.relative_to(site), errors[:3])
 
 
 def test_external_links_are_only_http(site: Path) -> None:
@@ -292,6 +311,33 @@ def test_rebuild_replaces_whole_site_and_leaves_no_temporaries(tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["output"]
 
 
+def test_a_rebuild_leaves_files_whose_bytes_did_not_change_untouched(tmp_path: Path) -> None:
+    """Only changed files are swapped in: the others keep their mtime, so a sync to the web
+    host or a reader's cache sees only what changed."""
+    output = tmp_path / "output"
+    digests = realistic_digests()
+    build_site(output, digests, site_settings())
+    long_ago = 1_000_000_000  # an mtime no build of this test can give a file
+    files = [p for p in output.rglob("*") if p.is_file()]
+    for path in files:
+        os.utime(path, (long_ago, long_ago))
+    before = {path: path.read_bytes() for path in files}
+    later = dataclasses.replace(
+        digests[0], generated_at=digests[0].generated_at + timedelta(hours=1)
+    )
+    build_site(output, [later, *digests[1:]], site_settings())
+    changed = {path for path in files if path.read_bytes() != before[path]}
+    assert output / "index.html" in changed  # "updated 19:30"
+    unchanged = set(files) - changed
+    assert {
+        output / "style.css",
+        output / MARKER_FILE,
+        output / "2026/11/27/index.html",
+    } <= unchanged
+    assert [p for p in unchanged if p.stat().st_mtime != long_ago] == []
+    assert all(p.stat().st_mtime != long_ago for p in changed)
+
+
 def test_failed_build_keeps_previous_site(tmp_path: Path) -> None:
     output = tmp_path / "output"
     build_site(output, realistic_digests(1), site_settings())
@@ -400,6 +446,67 @@ def test_feed_is_valid_atom_with_stable_ids(site: Path, tmp_path: Path) -> None:
     later = feedparser.parse((other / "feed.xml").read_bytes())
     assert later.entries[0].id == first.id
     assert len({e.id for e in feed.entries}) == len(feed.entries)
+
+
+def _okafor_digests(regenerated_at: datetime) -> list[Digest]:
+    """The reviewer's story: on 2 Dec the day's digest is made again at `regenerated_at`; by
+    11:00 the 1 Dec reports have left the 24-hour window and a new headline was chosen."""
+    from tests.support.digests import at, item, story
+
+    dec1, dec2 = TODAY, TODAY + timedelta(days=1)
+    wins = item("Alpha", "Mayor Okafor wins Riverside election", at(dec1, 7, 30))
+    recount = item("Bravo", "Okafor holds Riverside after recount", at(dec1, 8, 30))
+    sworn = item("Charlie", "Okafor sworn in for second term", at(dec2, 0, 30))
+    in_window = [i for i in (wins, recount, sworn) if i.published > regenerated_at - timedelta(1)]
+    headline = in_window[0].title
+    bakery = story("bakery", "Bakery wins pasty award", (item("Delta", "Pasty", at(dec2, 5)),))
+    return [
+        Digest(dec2, regenerated_at, (story("okafor", headline, tuple(in_window)), bakery)),
+        Digest(dec1, at(dec1, 14), (story("okafor", wins.title, (wins, recount)),)),
+    ]
+
+
+def _atom_entries(output: Path) -> dict[str, feedparser.FeedParserDict]:
+    entries = feedparser.parse((output / "feed.xml").read_bytes()).entries
+    return {e.link.rsplit("/", 1)[1]: e for e in entries}
+
+
+def test_feed_entry_keeps_its_published_time_and_is_updated_when_its_headline_changes(
+    tmp_path: Path,
+) -> None:
+    from tests.support.digests import at
+
+    dec2 = TODAY + timedelta(days=1)
+    morning, noon = tmp_path / "morning", tmp_path / "noon"
+    build_site(morning, _okafor_digests(at(dec2, 7)), site_settings())
+    build_site(noon, _okafor_digests(at(dec2, 11)), site_settings())
+    before, after = _atom_entries(morning)["okafor.html"], _atom_entries(noon)["okafor.html"]
+    assert (before.title, after.title) == (
+        "Mayor Okafor wins Riverside election",
+        "Okafor sworn in for second term",
+    )
+    # published: when the story was first seen, though that report has left the window
+    assert before.published == after.published == "2026-11-28T07:30:00Z"
+    # updated: later than the old entry's, or readers keep showing the old headline
+    assert after.updated > before.updated
+    assert after.updated == "2026-11-29T11:00:00Z"  # the first digest showing the new one
+    # a story whose entry did not change keeps its <updated>, however often the day is rebuilt
+    assert _atom_entries(morning)["bakery.html"].updated == "2026-11-29T05:00:00Z"
+    assert _atom_entries(noon)["bakery.html"].updated == "2026-11-29T05:00:00Z"
+
+
+def test_the_home_page_card_and_the_story_page_agree_on_first_seen(tmp_path: Path) -> None:
+    from tests.support.digests import at
+
+    build_site(
+        tmp_path / "out", _okafor_digests(at(TODAY + timedelta(days=1), 11)), site_settings()
+    )
+    home = lxml.html.parse(str(tmp_path / "out" / "index.html")).getroot()
+    card = select(home, "#story-okafor p.meta time")[0]
+    page = lxml.html.parse(str(tmp_path / "out" / "stories" / "okafor.html")).getroot()
+    lede = select(page, "p.lede time")[0]
+    assert card.get("datetime") == lede.get("datetime") == "2026-11-28T07:30+00:00"
+    assert card.text == lede.text == "28 Nov, 07:30"
 
 
 def test_feed_without_base_url_uses_relative_links(tmp_path: Path) -> None:
@@ -533,3 +640,28 @@ def test_an_outlet_named_index_keeps_the_outlets_overview(tmp_path: Path) -> Non
             p for p in pages if p != "index.html" and name in (output / "outlets" / p).read_text()
         ]
         assert found, name
+
+
+def test_an_outlet_page_keeps_its_address_when_a_newcomer_takes_the_same_slug(
+    tmp_path: Path,
+) -> None:
+    """ "ALPHA" added beside "Alpha": Alpha, reported first, keeps outlets/alpha.html (links to
+    it keep working); only the newcomer gets a suffixed address."""
+    from tests.support.digests import at, item, story
+
+    yesterday, today = TODAY - timedelta(days=1), TODAY
+    first = Digest(
+        yesterday,
+        at(yesterday, 18),
+        (story("quake", "Quake", (item("Alpha", "Quake", at(yesterday, 9)),)),),
+    )
+    newcomer = story("fire", "Fire", (item("ALPHA", "Fire", at(today, 8)),))
+    second = Digest(today, at(today, 18), (newcomer, *first.stories))
+    output = tmp_path / "out"
+    build_site(output, [first], site_settings())
+    assert "Quake" in (output / "outlets" / "alpha.html").read_text()
+    build_site(output, [second, first], site_settings())
+    assert "Quake" in (output / "outlets" / "alpha.html").read_text()
+    suffixed = f"alpha-{hashlib.sha256(b'ALPHA').hexdigest()[:10]}.html"
+    assert {p.name for p in (output / "outlets").glob("alpha*.html")} == {"alpha.html", suffixed}
+    assert "Fire" in (output / "outlets" / suffixed).read_text()
