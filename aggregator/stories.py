@@ -16,7 +16,7 @@ from aggregator.grouping import GroupingParams
 from aggregator.grouping.evidence import EvidenceModel
 from aggregator.grouping.explain import Features, explain_stories, features
 from aggregator.grouping.graph import normalise
-from aggregator.grouping.text import clean_text, shingle_sets, words
+from aggregator.grouping.text import CALENDAR_WORDS, clean_text, shingle_sets, words
 from aggregator.models import Item, Story, StoryMember, StoryStatus
 
 # word-shingle overlap from which an item counts as a copy of an earlier one: the grouping's own
@@ -218,16 +218,31 @@ def _copies(ids: Sequence[int], sets: Sequence[frozenset], threshold: float) -> 
 def _headline(
     cluster: Sequence[int], unit: np.ndarray, items: Sequence[Item], copy_of: Mapping[int, int]
 ) -> int:
-    """The original item nearest the story's centroid (copies only if nothing else)."""
+    """The original item nearest the story's centroid (copies only if nothing else), of those
+    whose title says what happened (a page's dateline taken for the title, "Friday, June 7,
+    2013", only if nothing else)."""
     if len(cluster) == 1:
         return items[cluster[0]].id
     candidates = [i for i in cluster if items[i].id not in copy_of] or list(cluster)
+    candidates = [i for i in candidates if says_what(items[i].title)] or candidates
     centroid = unit[list(cluster)].mean(axis=0)
     scores = unit[candidates] @ centroid
     best = max(
         range(len(candidates)), key=lambda k: (round(float(scores[k]), 6), -items[candidates[k]].id)
     )
     return items[candidates[best]].id
+
+
+# Words of a dateline that say when or who posted, not what happened.
+_DATELINE_WORDS = CALENDAR_WORDS | frozenset(
+    "am pm et pt ct mt gmt utc est edt pst pdt posted updated published last modified by".split()  # noqa: SIM905
+)
+
+
+def says_what(title: str) -> bool:
+    """Whether a title has two words besides dates, times and "Posted:" (a page's dateline that
+    a feed or a scraper took for the title says none)."""
+    return sum(1 for w in words(title) if w not in _DATELINE_WORDS and not w.isdigit()) >= 2
 
 
 # ---------------------------------------------------------------- keywords

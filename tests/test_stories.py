@@ -45,6 +45,22 @@ def test_headline_prefers_original_over_copy_nearest_the_centroid():
     assert story.headline_item_id == 2  # item 1 is nearest but a copy of item 0
 
 
+def test_a_dateline_taken_for_a_title_is_no_headline():
+    """Scraped pages give their dateline as the title ("Friday, June 7, 2013"): the story is
+    headed by the nearest report whose title says what happened."""
+    items = [
+        item(0, "Friday, June 7, 2013", "Esther Williams, swimmer and film star, died at 91."),
+        item(1, "Posted: Jun 6, 2013 8: 20 AM ET", "Esther Williams died on Thursday aged 91."),
+        item(2, "Esther Williams dies at 91", "The swimmer and actress died in her sleep.", "b"),
+    ]
+    vectors = np.array([[1, 0], [1, 0.02], [1, 0.3]], dtype=np.float32)
+    (story,) = make_stories(items, vectors, [0, 0, 0])
+    assert story.headline_item_id == 2
+    only_dates = [item(0, "Friday, June 7, 2013"), item(1, "Thursday, June 6, 2013", hours=1)]
+    (story,) = make_stories(only_dates, np.array([[1, 0], [1, 0.4]], dtype=np.float32), [0, 0])
+    assert story.headline_item_id in (0, 1)  # none says more: the nearest, as before
+
+
 def test_ids_are_stable_as_a_story_grows():
     first = [item(0, "a"), item(1, "b"), item(2, "c")]
     v = np.eye(3, dtype=np.float32)
