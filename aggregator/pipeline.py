@@ -30,7 +30,7 @@ from aggregator.digest import (
 from aggregator.feedvalue import FeedValue
 from aggregator.intake import decide
 from aggregator.models import FeedState, FetchOutcome, Item, RunSummary
-from aggregator.store import Store
+from aggregator.store import Recorded, Store
 from aggregator.text import canonical_url
 
 if TYPE_CHECKING:
@@ -175,7 +175,8 @@ def poll(
     only: Sequence[str] = (),
     on_result: Callable[[FetchOutcome, int], None] | None = None,
 ) -> RunSummary:
-    """Fetch every configured feed once (those due, or all with force) and store new items.
+    """Fetch every configured feed once (those due, or all with force) and store new items,
+    and the corrections of stored ones (a new title or summary).
 
     `only` limits the poll to feeds named by URL or name (UnknownFeedError otherwise), e.g.
     to force a few of them."""
@@ -185,7 +186,8 @@ def poll(
 
     now = now or utcnow()
     names = {f.url: f.name for f in config.feeds}
-    counts = {"ok": 0, "failed": 0, "not_modified": 0, "new": 0}
+    counts = {"ok": 0, "failed": 0, "not_modified": 0, "new": 0, "updated": 0}
+    relinked: list[int] = []  # corrected items whose link moved: their article page is new
     errors: list[tuple[str, str]] = []
 
     # Outcomes are stored a few feeds per transaction (one commit each is most of the cost of
@@ -206,12 +208,14 @@ def poll(
         batch = pending[:]
         pending.clear()
         updates = [decide(o, names.get(o.url)) for o in batch]  # None: not due, nothing to store
-        news = iter(store.record_updates([u for u in updates if u is not None]))
+        recorded = iter(store.record_updates([u for u in updates if u is not None]))
         for outcome, update in zip(batch, updates, strict=True):
-            account(outcome, next(news) if update is not None else 0)
+            account(outcome, next(recorded) if update is not None else Recorded())
 
-    def account(outcome: FetchOutcome, new: int) -> None:
-        counts["new"] += new
+    def account(outcome: FetchOutcome, recorded: Recorded) -> None:
+        counts["new"] += recorded.new
+        counts["updated"] += recorded.updated
+        relinked.extend(recorded.relinked)
         if outcome.status == "ok":
             counts["ok"] += 1
         elif outcome.status == "not_modified":
@@ -220,7 +224,7 @@ def poll(
             counts["failed"] += 1
             errors.append((outcome.url, outcome.error or outcome.status))
         if on_result:
-            on_result(outcome, new)
+            on_result(outcome, recorded.new)
 
     selected = select_feeds(config, only)
     _apply_config_changes(config, store, now)
@@ -232,8 +236,15 @@ def poll(
     flush()
     texts = FullTextSummary()
     full_text_feeds = [f for f in selected if config.wants_full_text(f)]
-    if full_text_feeds and counts["new"]:
-        texts = fetch_full_texts(config, store, full_text_feeds, since=now, untried_only=True)
+    if full_text_feeds and (counts["new"] or relinked):
+        allow = {f.url: f.allow_private for f in full_text_feeds}
+        rows = store.items_for_full_text(list(allow), now, untried_only=True)
+        # Corrected items of the window whose link moved lost the old page's text: theirs
+        # too, as poll workers fetch every untried page of the window.
+        window = now - timedelta(hours=config.window_hours)
+        known = {row[0] for row in rows}
+        rows += [r for r in store.untried_items(relinked, list(allow), window) if r[0] not in known]
+        texts = fetch_item_pages(config, store, rows, allow)
     return RunSummary(
         feeds_ok=counts["ok"],
         feeds_failed=counts["failed"],
@@ -242,6 +253,7 @@ def poll(
         errors=tuple(errors),
         full_texts=texts.extracted,
         full_text_failures=texts.failed,
+        updated_items=counts["updated"],
     )
 
 
