@@ -184,6 +184,7 @@ def _do_poll(config: Config, store: Store, force: bool, urls: tuple[str, ...] = 
     click.echo(
         f"feeds: {summary.feeds_ok} ok, {summary.feeds_not_modified} not modified, "
         f"{summary.feeds_failed} failed; new items: {summary.new_items}"
+        + (f"; updated items: {summary.updated_items}" if summary.updated_items else "")
     )
     if summary.full_texts or summary.full_text_failures:
         click.echo(
@@ -210,6 +211,9 @@ def _poll_failed(summary) -> bool:
 @with_store
 def poll(config: Config, store: Store, force: bool, urls: tuple[str, ...]) -> None:
     """Fetch the feeds that are due (or only those named) and store their new items.
+
+    An item a feed corrects (the same entry with a new title or summary) is updated and
+    grouped again; the summary line counts it apart from new ones.
 
     A feed is due when its server's caching hints, its own minimum interval
     (poll.min_interval_minutes) and any error backoff allow; `feeds status` says why one is not.
@@ -867,6 +871,7 @@ def _work(
         click.echo(
             f"poll: {cycle.feeds} feeds ({cycle.ok} ok, {cycle.not_modified} not modified, "
             f"{cycle.failed} failed); new items: {cycle.new_items}"
+            + (f"; updated items: {cycle.updated_items}" if cycle.updated_items else "")
             + (f"; {cycle.taken_over} taken over by other workers" if cycle.taken_over else "")
             + (f"; full text: {cycle.full_texts} articles" if cycle.full_texts else "")
         )

@@ -22,7 +22,9 @@ FUTURE_SLACK = timedelta(hours=1)
 
 @dataclass(frozen=True, slots=True)
 class NewItem:
-    """An entry as it is to be stored; ignored by the store if its (feed, key) is known."""
+    """An entry as it is to be stored. If its (feed, key) is known, the stored item only
+    takes its title, summary and link when the feed changed its title or summary (a
+    correction, see Store._record_edits)."""
 
     key: str  # identity within the feed (item_key)
     canonical_link: str | None  # identity across feeds: the same article through two feeds

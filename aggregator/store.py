@@ -30,13 +30,22 @@ from aggregator.db import (
     connect,
     is_postgres_url,
 )
-from aggregator.intake import FeedUpdate, host_of
+from aggregator.intake import FeedUpdate, NewItem, host_of
 from aggregator.models import FeedState, Item, Story, StoryItemRecord
+from aggregator.text import canonical_url
 
 if TYPE_CHECKING:
     from aggregator.config import FeedConfig
 
 FULL_TEXT_READ_CHARS = 4_000  # of an article's text, what grouping and excerpts may use
+
+# How many times a stored item takes the feed's new title or summary; after that, its text stays
+# as it is. Real corrections come a few to an item (a fixed headline, a death toll updated every
+# few hours), while a feed that rewrites an entry on every fetch (a counter, "5 minutes ago")
+# would have it embedded again and the window regrouped at every poll. Polled at most hourly (the
+# default floor), 24 changes last about a day, the default window an item spends in the digest,
+# so such an item is left alone about when it leaves the window.
+EDIT_LIMIT = 24
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -144,6 +153,10 @@ CREATE TABLE IF NOT EXISTS leaders (
 # Version 5: the feed's RSS <ttl> as of its last 200, so that a 304 is scheduled with it too.
 _FEED_TTL = "ALTER TABLE feeds ADD COLUMN ttl_minutes INTEGER"
 
+# Version 6: how many times the feed changed an item's title or summary after it was stored
+# (each change is stored, up to EDIT_LIMIT: see Store._record_edits).
+_ITEM_EDITS = "ALTER TABLE items ADD COLUMN edits INTEGER NOT NULL DEFAULT 0"
+
 # Numbered migrations, applied in order by open() to both backends. A new one appends
 # (next number, sql); {tokens} stand for the types that differ (see aggregator.db).
 _MIGRATIONS: list[tuple[int, str]] = [
@@ -152,6 +165,7 @@ _MIGRATIONS: list[tuple[int, str]] = [
     (3, _STORY_ITEM_WHY),
     (4, _WORKERS),
     (5, _FEED_TTL),
+    (6, _ITEM_EDITS),
 ]
 SCHEMA_VERSION = max(version for version, _sql in _MIGRATIONS)
 
@@ -170,6 +184,26 @@ class LockLost(StoreError):
 
 class CopyRefused(StoreError):
     """`store copy` would mix the source's rows with other rows of the target."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """What storing one poll changed among its feed's items."""
+
+    new: int = 0  # items stored for the first time
+    updated: int = 0  # stored items that took the feed's new title or summary
+    relinked: tuple[int, ...] = ()  # ids of those whose link moved: their article text went
+
+
+@dataclass(frozen=True, slots=True)
+class _Edit:
+    """A stored item's title or summary as the feed now gives them (see Store._record_edits)."""
+
+    id: int
+    title: str
+    summary: str
+    link: str | None
+    relinked: bool  # the link leads to another page: the stored article text is not its
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,15 +462,32 @@ class Store:
             )
         return states
 
-    def record_updates(self, updates: Sequence[FeedUpdate]) -> list[int]:
+    def record_updates(self, updates: Sequence[FeedUpdate]) -> list[Recorded]:
         """Store polls (see aggregator.intake) in one transaction: all of them or, if the
         process dies first, none (one commit for several feeds is much cheaper than one
-        each). Returns how many items were new, per update."""
+        each). Returns what changed among the items, per update."""
         if not updates:
             return []
         with self.transaction() as db:
             self._lock_links(db, updates)
-            return [self._record(db, update) for update in updates]
+            return self._record_all(db, updates)  # type: ignore[return-value]
+
+    def _record_all(self, db: Tx, updates: Sequence[FeedUpdate | None]) -> list[Recorded | None]:
+        """Each update's feed row and new items, then the stored items the feeds changed, all
+        of them together (by id, the order every writer of items takes them in); None: an
+        update left out."""
+        found = [self._record(db, u) if u is not None else None for u in updates]
+        applied = self._record_edits(db, [e for f in found if f is not None for e in f[1]])
+        return [
+            None
+            if f is None
+            else Recorded(
+                new=f[0],
+                updated=sum(1 for e in f[1] if e.id in applied),
+                relinked=tuple(e.id for e in f[1] if e.id in applied and e.relinked),
+            )
+            for f in found
+        ]
 
     def _lock_links(self, db: Tx, updates: Sequence[FeedUpdate]) -> None:
         """Before reading which links another feed already stored (_insert_items): two
@@ -447,9 +498,9 @@ class Store:
             db, (i.canonical_link for u in updates for i in u.items if i.canonical_link)
         )
 
-    def _record(self, db: Tx, update: FeedUpdate) -> int:
+    def _record(self, db: Tx, update: FeedUpdate) -> tuple[int, list[_Edit]]:
         self._upsert_feed(db, update)
-        return self._insert_items(db, update) if update.items else 0
+        return self._insert_items(db, update) if update.items else (0, [])
 
     def _upsert_feed(self, db: Tx, u: FeedUpdate) -> None:
         db.execute(
@@ -504,23 +555,80 @@ class Store:
         # permanent redirect) needs that row now, not at the next worker start.
         _ensure_host(db, u.host)
 
-    def _insert_items(self, db: Tx, u: FeedUpdate) -> int:
+    def _insert_items(self, db: Tx, u: FeedUpdate) -> tuple[int, list[_Edit]]:
+        """Store the feed's new entries; returns how many, and the stored items whose title
+        or summary the feed changed since (stored by _record_edits)."""
+        first: dict[str, NewItem] = {}  # a key twice in one document: its first entry counts
+        for i in u.items:
+            first.setdefault(i.key, i)
+        stored = self._stored_texts(db, u.url, list(first))
+        edits = [
+            _edit(row, first[key])
+            for key, row in stored.items()
+            if (first[key].title, first[key].summary) != (row[1], row[2]) and row[4] < EDIT_LIMIT
+        ]
+        fresh = [i for i in u.items if i.key not in stored]
         # The same article reached us through another feed: one query for the whole feed (the
         # feed's own rows never count, so rows inserted below cannot change the answer).
-        links = {i.canonical_link for i in u.items if i.canonical_link}
+        links = {i.canonical_link for i in fresh if i.canonical_link}
         elsewhere = self._linked_elsewhere(db, u.url, links)
         rows = [
             (u.url, i.key, i.canonical_link, i.link, i.title, i.summary, i.outlet,
              _ts(i.published), _ts(i.first_seen), _ts(i.sort_time))
-            for i in u.items
+            for i in fresh
             if i.canonical_link not in elsewhere
         ]  # fmt: skip
-        return db.executemany(
+        inserted = db.executemany(
             """INSERT INTO items (feed_url, key, canonical_link, link, title, summary, outlet,
                                   published, first_seen, sort_time)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (feed_url, key) DO NOTHING""",
             rows,
         )
+        return inserted, edits
+
+    @staticmethod
+    def _stored_texts(db: Tx, feed_url: str, keys: list[str]) -> dict[str, tuple]:
+        """Key -> (id, title, summary, link, edits) of the feed's items stored under `keys`."""
+        found: dict[str, tuple] = {}
+        for chunk in _chunks(keys, 500):
+            marks = ",".join("?" * len(chunk))
+            found.update(
+                (r[0], tuple(r[1:]))
+                for r in db.execute(
+                    f"SELECT key, id, title, summary, link, edits FROM items "
+                    f"WHERE feed_url = ? AND key IN ({marks})",
+                    (feed_url, *chunk),
+                )
+            )
+        return found
+
+    @staticmethod
+    def _record_edits(db: Tx, edits: Sequence[_Edit]) -> set[int]:
+        """Give stored items the title and summary their feed gives them now; returns the ids
+        changed. Identity and dates stay: the key, the canonical link (the same article through
+        another feed is still this one), first_seen, published and so the item's place in the
+        window (a correction does not make a report newer, and a feed that re-dates entries
+        on every fetch cannot keep them in the window). The new link is shown (kept when the
+        entry lost its own); the article text stays unless the link moved to another page,
+        then it goes and the page is fetched again as an item's new one is. The vectors go, as
+        when an article's text arrives (save_full_texts): the item is embedded again, and an
+        embed worker computing one from the old text stores nothing. At most EDIT_LIMIT times
+        an item."""
+        applied: set[int] = set()
+        for edit in sorted(edits, key=lambda e: e.id):
+            changed = db.execute(
+                """UPDATE items SET title = ?, summary = ?, link = ?, edits = edits + 1,
+                     embed_lease_until = NULL,
+                     full_text = CASE WHEN ? THEN NULL ELSE full_text END,
+                     full_text_status = CASE WHEN ? THEN NULL ELSE full_text_status END
+                   WHERE id = ? AND edits < ?""",
+                (edit.title, edit.summary, edit.link, edit.relinked, edit.relinked, edit.id,
+                 EDIT_LIMIT),
+            ).rowcount  # fmt: skip
+            if changed:
+                applied.add(edit.id)
+        _drop_vectors(db, sorted(applied))
+        return applied
 
     @staticmethod
     def _linked_elsewhere(db: Tx, feed_url: str, links: set[str]) -> set[str]:
@@ -726,7 +834,7 @@ class Store:
                 ]
         return claimed
 
-    def record_claimed(self, worker: str, updates: Sequence[FeedUpdate]) -> list[int | None]:
+    def record_claimed(self, worker: str, updates: Sequence[FeedUpdate]) -> list[Recorded | None]:
         """record_updates for feeds this worker claimed; a feed whose lease another worker
         took over meanwhile is left to that worker (None), so no poll is stored twice."""
         with self.transaction() as db:
@@ -743,7 +851,7 @@ class Store:
                         (*chunk, worker),
                     )
                 )
-            return [self._record(db, u) if u.url in held else None for u in updates]
+            return self._record_all(db, [u if u.url in held else None for u in updates])
 
     def _quick_commit(self, db: Tx) -> None:
         if self.db.quick_commit:
@@ -941,7 +1049,7 @@ class Store:
                         "UPDATE items SET full_text_status = ? WHERE id = ?", (status, item_id)
                     )
                 else:
-                    db.execute("DELETE FROM embeddings WHERE item_id = ?", (item_id,))
+                    _drop_vectors(db, [item_id])
                     changes += 1
         return changes
 
@@ -1145,8 +1253,9 @@ def copy_store(
 ) -> list[CopiedTable]:
     """Copy every row of `source` into `target`, keeping ids; safe to run again or to resume
     after an interruption (each chunk is one transaction). Rows already there take the
-    source's values (of an item, its article text and status: its other columns never
-    change; a changed text drops its vectors there too, as it does here), nothing is doubled,
+    source's values (of an item, the texts that change: a feed's correction of its title or
+    summary, its article text and status; a changed text drops its vectors there too, as it
+    does here), nothing is doubled,
     and stories the source no longer has go. The target must be empty or a copy of this same
     source whose items are still the source's (CopyRefused otherwise, before anything is
     written): ids are kept, so items of its own would take the source's vectors and stories."""
@@ -1230,7 +1339,10 @@ def _fit_for(target: Store, table: str, columns: list[str]) -> Callable[[Sequenc
     return fit
 
 
-_ITEM_TEXT_COLUMNS = ("full_text", "full_text_status")  # an item's only columns that change
+# An item's only columns that change (a feed's correction, its article text), and those of them
+# its vectors are computed from.
+_ITEM_TEXT_COLUMNS = ("title", "summary", "link", "edits", "full_text", "full_text_status")
+_ITEM_EMBEDDED_COLUMNS = ("title", "summary", "full_text")
 
 
 def _copy_table(
@@ -1262,23 +1374,28 @@ def _copy_table(
 
 
 def _update_item_texts(db: Tx, columns: list[str], rows: list[tuple]) -> int:
-    """The article text and status of the rows' items already in the target, where they
-    differ; a changed text drops the item's vectors (the source's, if any, follow)."""
+    """The texts (a feed's correction, the article text and its status) of the rows' items
+    already in the target, where they differ; a changed text drops the item's vectors (the
+    source's, if any, follow)."""
     at = {c: columns.index(c) for c in ("id", *_ITEM_TEXT_COLUMNS)}
     marks = ",".join("?" * len(rows))
     there = {r[0] for r in db.execute(f"SELECT id FROM items WHERE id IN ({marks})",
                                       [r[at["id"]] for r in rows])}  # fmt: skip
-    known = [(r[at["id"]], r[at["full_text"]], r[at["full_text_status"]]) for r in rows
-             if r[at["id"]] in there]  # fmt: skip
+    known = [r for r in rows if r[at["id"]] in there]
+
+    def differs(names: Sequence[str]) -> str:
+        return " OR ".join(f"{c} IS DISTINCT FROM ?" for c in names)
+
     db.executemany(
         "DELETE FROM embeddings WHERE item_id = ? AND EXISTS "
-        "(SELECT 1 FROM items WHERE id = ? AND full_text IS DISTINCT FROM ?)",
-        [(item_id, item_id, text) for item_id, text, _status in known],
+        f"(SELECT 1 FROM items WHERE id = ? AND ({differs(_ITEM_EMBEDDED_COLUMNS)}))",
+        [(r[at["id"]], r[at["id"]], *(r[at[c]] for c in _ITEM_EMBEDDED_COLUMNS)) for r in known],
     )
+    texts = [(r[at["id"]], *(r[at[c]] for c in _ITEM_TEXT_COLUMNS)) for r in known]
     return db.executemany(
-        "UPDATE items SET full_text = ?, full_text_status = ? WHERE id = ? "
-        "AND (full_text IS DISTINCT FROM ? OR full_text_status IS DISTINCT FROM ?)",
-        [(text, status, item_id, text, status) for item_id, text, status in known],
+        f"UPDATE items SET {', '.join(f'{c} = ?' for c in _ITEM_TEXT_COLUMNS)} WHERE id = ? "
+        f"AND ({differs(_ITEM_TEXT_COLUMNS)})",
+        [(*values, item_id, *values) for item_id, *values in texts],
     )
 
 
@@ -1337,6 +1454,21 @@ def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:
         tags=tags,
         full_text=row[7] if len(row) > 7 else "",
     )
+
+
+def _edit(stored: tuple, item: NewItem) -> _Edit:
+    """The change of a stored item (id, title, summary, link, edits) the feed's entry brings."""
+    old_link = stored[3]
+    relinked = item.link is not None and item.canonical_link != (
+        canonical_url(old_link) if old_link else None
+    )
+    return _Edit(stored[0], item.title, item.summary, item.link or old_link, relinked)
+
+
+def _drop_vectors(db: Tx, item_ids: Sequence[int]) -> None:
+    """Forget the items' vectors, computed from a text they no longer have (the caller ended
+    their embed leases in the same transaction, items first: the order of every writer)."""
+    db.executemany("DELETE FROM embeddings WHERE item_id = ?", [(i,) for i in item_ids])
 
 
 def _ensure_host(db: Tx, host: str | None) -> None:

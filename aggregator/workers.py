@@ -43,7 +43,7 @@ from aggregator.pipeline import (
     text_to_embed,
     utcnow,
 )
-from aggregator.store import ClaimedFeed, Store
+from aggregator.store import ClaimedFeed, Recorded, Store
 
 ROLES = ("poll", "embed", "publish")
 PUBLISH_ROLE = "publish"
@@ -67,6 +67,7 @@ class PollCycle:
     not_modified: int = 0
     failed: int = 0
     new_items: int = 0
+    updated_items: int = 0  # stored items that took the feed's corrected title or summary
     taken_over: int = 0  # results dropped: their lease ran out and another worker took it
     full_texts: int = 0  # items whose article text was extracted (full_text feeds)
 
@@ -206,6 +207,7 @@ class _PollRun:
             not_modified=self.counts["not_modified"],
             failed=self.counts["failed"],
             new_items=self.counts["new"],
+            updated_items=self.counts["updated"],
             taken_over=self.counts["taken_over"],
         )
 
@@ -268,19 +270,20 @@ class _PollRun:
         batch, self.results = self.results, []
         updates = [decide(o, self.names.get(o.url)) for o in batch]  # never None: all due
         if batch:
-            news = self.store.record_claimed(self.worker, updates)  # type: ignore[arg-type]
-            for outcome, new in zip(batch, news, strict=True):
-                self._account(outcome, new)
+            recorded = self.store.record_claimed(self.worker, updates)  # type: ignore[arg-type]
+            for outcome, result in zip(batch, recorded, strict=True):
+                self._account(outcome, result)
         released, self.finished_hosts = self.finished_hosts, []
         if released:
             self.store.release_hosts(self.worker, released)
         return bool(released)
 
-    def _account(self, outcome: FetchOutcome, new: int | None) -> None:
-        if new is None:
+    def _account(self, outcome: FetchOutcome, recorded: Recorded | None) -> None:
+        if recorded is None:
             self.counts["taken_over"] += 1
             return
-        self.counts["new"] += new
+        self.counts["new"] += recorded.new
+        self.counts["updated"] += recorded.updated
         kind = {"ok": "ok", "not_modified": "not_modified"}.get(outcome.status, "failed")
         self.counts[kind] += 1
         if self.on_result:

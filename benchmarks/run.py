@@ -331,7 +331,7 @@ def _poll_into(store: Any, config: Any, counts: dict[str, Any]) -> None:
     store_seconds = 0.0
     record_updates = store.record_updates
 
-    def timed_record(batch: Any) -> list[int]:
+    def timed_record(batch: Any) -> list[Any]:
         nonlocal store_seconds
         start = time.perf_counter()
         try:

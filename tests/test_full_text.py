@@ -383,3 +383,63 @@ def test_a_robots_txt_over_500_kib_is_read_up_to_the_limit(feed_server: FeedServ
     assert flood.html is not None, flood.error
     assert memo.html is None and "disallows" in (memo.error or "")
     assert feed_server.requests_for("/private/memo") == []
+
+
+@pytest.mark.parametrize("path", ["poll", "worker"])
+def test_a_correction_keeps_the_article_text_unless_its_link_moves(
+    path: str, feed_server: FeedServer, tmp_path: Path, store_target, monkeypatch
+) -> None:
+    """A corrected title keeps the page's text (the same page); a correction that moves the
+    link to another page drops the old page's text and fetches the new page once, in
+    `aggregator poll` as in a poll worker."""
+    feed_server.route("/robots.txt", body="User-agent: *\nAllow: /\n")
+    for name, (title, paragraphs) in {
+        "strike": ("Strike", STRIKE),
+        "flood": ("Flood", FLOOD),
+    }.items():
+        feed_server.route(
+            f"/news/{name}",
+            body=article_page(title, paragraphs),
+            headers={"Content-Type": "text/html; charset=utf-8"},
+        )
+    database = store_target("news")
+    monkeypatch.setenv("AGGREGATOR_DATABASE", str(database))
+    config = write_config(tmp_path, feed_server)
+
+    def polled(title: str, page: str) -> str:
+        feed_server.route(
+            "/feed.xml",
+            body=f'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+            f"<item><title>{title}</title><link>{feed_server.url(page)}</link><guid>g1</guid>"
+            "<description>Short.</description></item></channel></rss>",
+        )
+        if path == "poll":
+            args = ["poll", "--force", "-c", str(config)]
+        else:
+            with Store.open(database) as store:  # due again: an hour later
+                store.db.execute("UPDATE feeds SET next_due = NULL")
+            args = ["worker", "--role", "poll", "--once", "-c", str(config)]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def stored() -> tuple:
+        with Store.open(database) as store:
+            return store.db.execute("SELECT title, link, full_text FROM items").fetchone()
+
+    def pages() -> list[str]:
+        return [r.route for r in feed_server.requests if r.route.startswith("/news/")]
+
+    polled("Rail strike called", "/news/strike")
+    title, link, text = stored()
+    assert STRIKE[0] in text and pages() == ["/news/strike"]
+
+    assert "updated items: 1" in polled("Rail strike called for Monday", "/news/strike")
+    assert stored() == ("Rail strike called for Monday", link, text)  # the same page's text
+    assert pages() == ["/news/strike"]
+
+    assert "updated items: 1" in polled("River bursts its banks", "/news/flood")
+    title, link, text = stored()
+    assert (title, link) == ("River bursts its banks", feed_server.url("/news/flood"))
+    assert FLOOD[0] in text and STRIKE[0] not in text
+    assert pages() == ["/news/strike", "/news/flood"]

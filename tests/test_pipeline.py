@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from aggregator.config import Config, FeedConfig
+from aggregator.grouping.text import embedding_text
 from aggregator.models import FetchOutcome, ParsedEntry
 from aggregator.pipeline import build, cluster
 from aggregator.store import Store
@@ -145,3 +147,115 @@ def test_a_story_whose_reports_leave_the_window_stays_in_that_days_digest(tmp_pa
         cluster(config, store, now=next_day, embedder=embedder)
         assert store.digest_of(next_day.date().isoformat())["stories"] == []
         assert store.digest_of(later.date().isoformat()) == day  # the earlier day is kept
+
+
+# ------------------------------------------------------------------ a feed's corrections
+
+
+def one_story_feed(title: str, summary: str, at: datetime) -> str:
+    """An outlet's feed whose one report (guid ``storm``) says ``title`` and ``summary``."""
+    from email.utils import format_datetime
+
+    return (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Outlet</title>'
+        "<link>https://outlet.example/</link><item><guid>storm</guid>"
+        f"<link>https://outlet.example/storm</link><title>{title}</title>"
+        f"<description>{summary}</description><pubDate>{format_datetime(at)}</pubDate>"
+        "</item><item><guid>tram</guid><link>https://outlet.example/tram</link>"
+        "<title>Council approves new tram line</title><description>The vote passed 31 to 4."
+        f"</description><pubDate>{format_datetime(at)}</pubDate></item></channel></rss>"
+    )
+
+
+@pytest.mark.parametrize("path", ["poll", "worker"])
+def test_a_corrected_headline_is_stored_embedded_again_and_published(
+    path: str, feed_server, tmp_path: Path, store_target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed fixes a headline it had already sent (same guid): `aggregator poll` and a poll
+    worker store it, counted apart from new items; the next cluster embeds that item again
+    (only it) and the day's digest carries the fixed headline. The old one was kept for good
+    and the regrouping skipped as "nothing new"."""
+    from click.testing import CliRunner
+
+    from aggregator.cli import main
+    from aggregator.config import load_config
+    from aggregator.pipeline import local_day, utcnow
+
+    database = store_target("news")
+    monkeypatch.setenv("AGGREGATOR_DATABASE", str(database))
+    config_path = tmp_path / "feeds.yaml"
+    config_path.write_text(
+        f"allow_private: true\noutput: site\nfeeds:\n  - url: {feed_server.url('/feed.xml')}\n"
+    )
+    config = load_config(config_path)
+    published = utcnow() - timedelta(hours=1)
+    wrong, fixed = "Storm closes port of Rotterdam", "Storm closes port of Antwerp"
+
+    def polled(title: str) -> str:
+        feed_server.route("/feed.xml", body=one_story_feed(title, WIRE_SUMMARY, published))
+        if path == "poll":
+            args = ["poll", "--force", "-c", str(config_path)]
+        else:
+            with Store.open(database) as store:  # due again: an hour later
+                store.db.execute("UPDATE feeds SET next_due = NULL")
+            args = ["worker", "--role", "poll", "--once", "-c", str(config_path)]
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def headlines(store: Store) -> set[str]:
+        day = local_day(config, utcnow()).isoformat()
+        return {s["headline"] for s in store.digest_of(day)["stories"]}
+
+    embedder = CountingEmbedder()
+    assert "new items: 2\n" in polled(wrong)
+    with Store.open(database) as store:
+        assert cluster(config, store, now=utcnow(), embedder=embedder).embedded == 2
+        assert wrong in headlines(store)
+
+    output = polled(wrong)  # unchanged: nothing to store, nothing to regroup
+    assert "new items: 0\n" in output and "updated" not in output
+    with Store.open(database) as store:
+        assert len(store.vectors([1, 2], embedder.model_key)) == 2
+        assert cluster(config, store, now=utcnow(), embedder=embedder).skipped
+
+    assert "new items: 0; updated items: 1\n" in polled(fixed)
+    with Store.open(database) as store:
+        assert store.count_items() == 2
+        (item_id,) = [
+            r[0] for r in store.db.execute("SELECT id FROM items WHERE title = ?", (fixed,))
+        ]
+        assert item_id not in store.vectors([item_id], embedder.model_key)
+        seen = len(embedder.seen)
+        summary = cluster(config, store, now=utcnow(), embedder=embedder)
+        assert not summary.skipped and summary.embedded == 1
+        assert embedder.seen[seen:] == [embedding_text(fixed, WIRE_SUMMARY)]
+        assert fixed in headlines(store) and wrong not in headlines(store)
+        assert cluster(config, store, now=utcnow(), embedder=embedder).skipped
+        build(config, store)
+    home = (config.output / "index.html").read_text(encoding="utf-8")
+    assert fixed in home and wrong not in home
+
+
+def test_an_article_text_stored_after_a_grouping_regroups_the_window(
+    tmp_path: Path, store_target
+) -> None:
+    """A poll worker stores its items, then their article pages: a publisher grouping in
+    between saw only the summaries, and the next grouping, over the same item ids, was skipped
+    as "nothing new" (only `fetch-text` asked for it again)."""
+    url = "https://outlet.example/feed"
+    config = Config(
+        path=tmp_path / "feeds.yaml",
+        feeds=(FeedConfig(url=url),),
+        database=store_target("news"),
+        output=tmp_path / "site",
+    )
+    embedder = CountingEmbedder()
+    with Store.open(config.database) as store:
+        record(store, outcome(url, [wire_copy(0)]), "Outlet")
+        assert not cluster(config, store, now=NOW, embedder=embedder).skipped
+        assert cluster(config, store, now=NOW, embedder=embedder).skipped
+        (item,) = store.items_since(NOW - timedelta(days=1))
+        store.save_full_texts([(item.id, "Rotterdam's port stayed shut all Tuesday.", "ok")])
+        again = cluster(config, store, now=NOW, embedder=embedder)
+        assert not again.skipped and again.embedded == 1

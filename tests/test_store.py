@@ -4,6 +4,7 @@ dedup keys, transactions, locking, migrations."""
 from __future__ import annotations
 
 import multiprocessing
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from aggregator.intake import item_key
 from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed, Story, StoryMember
 from aggregator.store import SCHEMA_VERSION, LockedError, Store, StoreError, run_lock
 from aggregator.text import canonical_url
-from tests.support.stored import failed, polled, record, record_all
+from tests.support.stored import failed, polled, record, record_all, record_changes
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -343,7 +344,7 @@ def test_a_version_4_database_gains_the_feeds_ttl(store_target) -> None:
         )
     database.close()
     with Store.open(target) as store:
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "5"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION)
         (state,) = store.feed_states([FeedConfig(url=url)])
         assert (state.etag, state.consecutive_errors, state.ttl_minutes) == ('"old"', 2, None)
         daily = ParsedFeed(title="A", link=None, entries=(entry(1),), ttl_minutes=1440)
@@ -355,6 +356,38 @@ def test_a_version_4_database_gains_the_feeds_ttl(store_target) -> None:
         record(store, outcome(url, [entry(2)]), "A")  # a 200 without <ttl> forgets it
         (state,) = store.feed_states([FeedConfig(url=url)])
         assert state.ttl_minutes is None
+
+
+def test_a_version_5_database_gains_item_edits(store_target) -> None:
+    """Schema 6 adds items.edits as 0 (no correction stored yet): stored items take them."""
+    from aggregator.db import connect
+    from aggregator.store import _MIGRATIONS
+
+    url = "https://a.example/feed"
+    target = store_target()
+    database = connect(target)  # a version-5 database, as the previous aggregator left it
+    with database.transaction() as db:
+        for version, sql in _MIGRATIONS:
+            if version <= 5:
+                for statement in filter(str.strip, database.schema(sql).split(";")):
+                    db.execute(statement)
+        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '5')")
+        db.execute(
+            "INSERT INTO items (feed_url, key, canonical_link, link, title, summary, outlet, "
+            "first_seen, sort_time) VALUES (?, 'guid:guid-1', ?, ?, 'Title 1', 'Summary 1', "
+            "'A', '2026-11-28T11:00:00.000000Z', '2026-11-28T11:00:00.000000Z')",
+            (url, canonical_url(entry(1).link), entry(1).link),
+        )
+    database.close()
+    with Store.open(target) as store:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "6"
+        assert store.db.execute("SELECT title, edits FROM items").fetchall() == [("Title 1", 0)]
+        (changes,) = record_changes(
+            store, [(outcome(url, [entry(1, title="Title 1, fixed")]), "A")]
+        )
+        assert (changes.new, changes.updated) == (0, 1)
+        rows = store.db.execute("SELECT title, edits FROM items").fetchall()
+        assert rows == [("Title 1, fixed", 1)]
 
 
 def test_an_older_schema_is_migrated_keeping_its_rows(store_target) -> None:
@@ -376,3 +409,103 @@ def test_an_older_schema_is_migrated_keeping_its_rows(store_target) -> None:
         ]
         store.sync_feeds([FeedConfig(url="https://a.example/feed")])
         assert store.db.execute("SELECT host FROM feeds").fetchone() == ("x",)
+
+
+# ------------------------------------------------------------------ a feed's corrections
+
+
+def item_rows(store: Store) -> dict[str, tuple]:
+    """key -> (id, title, summary, link, canonical_link, first_seen, published, sort_time,
+    full_text, full_text_status, edits) of every stored item."""
+    rows = store.db.execute(
+        "SELECT key, id, title, summary, link, canonical_link, first_seen, published, "
+        "sort_time, full_text, full_text_status, edits FROM items"
+    ).fetchall()
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def corrected(store: Store, url: str, entries: list[ParsedEntry], at: datetime):
+    """Poll ``url`` at ``at`` finding ``entries``: what changed."""
+    (changes,) = record_changes(store, [(polled(url, entries, at), "A")])
+    return changes
+
+
+def test_a_corrected_entry_updates_the_stored_item_and_drops_its_vectors(store_target) -> None:
+    """The same guid with a new title and summary: the stored item takes them (it was kept as
+    first seen for good) and loses its vectors; it is no new item, and keeps its identity,
+    dates and article text."""
+    url = "https://a.example/feed"
+    later = NOW + timedelta(hours=2)
+    with Store.open(store_target()) as store:
+        record(store, outcome(url, [entry(1), entry(2)]), "A")
+        ids = [item_rows(store)[f"guid:guid-{n}"][0] for n in (1, 2)]
+        store.save_vectors(ids, np.ones((2, 4), np.float32), "m")
+        store.save_full_texts([(ids[0], "The article's own text.", "ok")])
+        store.save_vectors(ids[:1], np.ones((1, 4), np.float32), "m")
+        before = item_rows(store)
+
+        fixed = entry(1, title="Title 1, corrected", summary="Summary 1, updated",
+                      link="https://news.example/1?utm_source=other", published=later)  # fmt: skip
+        changes = corrected(store, url, [fixed, entry(2)], later)
+        assert (changes.new, changes.updated, changes.relinked) == (0, 1, ())
+        after = item_rows(store)
+        assert after["guid:guid-1"][1:4] == (
+            "Title 1, corrected", "Summary 1, updated", "https://news.example/1?utm_source=other",
+        )  # fmt: skip
+        # the same article (its canonical link), first seen and dated as before, its text kept
+        assert after["guid:guid-1"][4:10] == before["guid:guid-1"][4:10]
+        assert after["guid:guid-1"][10] == 1
+        assert after["guid:guid-2"] == before["guid:guid-2"]
+        assert set(store.vectors(ids, "m")) == {ids[1]}  # embedded again at the next cluster
+        assert store.count_items() == 2
+
+        # Moved to another page too: the old page's text goes, to be fetched again.
+        moved = replace(fixed, title="Title 1, corrected again", link="https://news.example/1b")
+        changes = corrected(store, url, [moved, entry(2)], later)
+        assert (changes.new, changes.updated, changes.relinked) == (0, 1, (ids[0],))
+        row = item_rows(store)["guid:guid-1"]
+        assert row[1:5] == ("Title 1, corrected again", "Summary 1, updated",
+                            "https://news.example/1b", before["guid:guid-1"][4])  # fmt: skip
+        assert row[8:] == (None, None, 2)
+        untried = store.items_for_full_text([url], NOW - timedelta(days=1), untried_only=True)
+        assert untried[0] == (ids[0], "https://news.example/1b", "Summary 1, updated", url)
+
+
+def test_an_unchanged_repoll_changes_nothing(store_target) -> None:
+    """Nothing new, nothing updated, every vector kept; nor does an entry the feed repeats
+    with another text churn (its first one counts, as when it was stored)."""
+    url = "https://a.example/feed"
+    twice = [entry(1), entry(2), entry(1, title="Title 1 (repeated)")]
+    with Store.open(store_target()) as store:
+        assert corrected(store, url, twice, NOW).new == 2
+        ids = [row[0] for row in item_rows(store).values()]
+        store.save_vectors(ids, np.ones((2, 4), np.float32), "m")
+        before = item_rows(store)
+        for hours in (1, 2):
+            changes = corrected(store, url, twice, NOW + timedelta(hours=hours))
+            assert (changes.new, changes.updated, changes.relinked) == (0, 0, ())
+        assert item_rows(store) == before
+        assert before["guid:guid-1"][1] == "Title 1" and before["guid:guid-1"][10] == 0
+        assert set(store.vectors(ids, "m")) == set(ids)
+
+
+def test_an_item_whose_text_keeps_changing_is_left_alone_after_the_limit(store_target) -> None:
+    """A feed that rewrites an entry on every fetch (a counter, "5 minutes ago") has it
+    updated and embedded again EDIT_LIMIT times, then no more."""
+    from aggregator.store import EDIT_LIMIT
+
+    url = "https://a.example/feed"
+    with Store.open(store_target()) as store:
+        record(store, outcome(url, [entry(1)]), "A")
+        (item_id,) = [row[0] for row in item_rows(store).values()]
+        updated = 0
+        for n in range(1, EDIT_LIMIT + 4):
+            store.save_vectors([item_id], np.ones((1, 4), np.float32), "m")
+            at = NOW + timedelta(hours=n)
+            changes = corrected(store, url, [entry(1, summary=f"Read {n} times")], at)
+            updated += changes.updated
+            dropped = item_id not in store.vectors([item_id], "m")
+            assert dropped == (n <= EDIT_LIMIT), n
+        assert updated == EDIT_LIMIT
+        row = item_rows(store)["guid:guid-1"]
+        assert (row[2], row[10]) == (f"Read {EDIT_LIMIT} times", EDIT_LIMIT)

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from aggregator.cli import main
 from aggregator.models import ParsedFeed, Story, StoryMember
-from aggregator.store import COPIED_FROM, Store
+from aggregator.store import COPIED_FROM, Recorded, Store
 from tests.support.databases import fresh_postgres
-from tests.support.stored import record
+from tests.support.stored import record, record_changes
 from tests.test_store import NOW, entry, outcome
 
 
@@ -45,8 +45,8 @@ def filled_sqlite(path: Path) -> None:
 
 def snapshot(target: Path | str) -> dict[str, list]:
     queries = {
-        "items": "SELECT id, feed_url, key, title, sort_time, full_text, full_text_status "
-        "FROM items ORDER BY id",
+        "items": "SELECT id, feed_url, key, title, summary, link, edits, sort_time, full_text, "
+        "full_text_status FROM items ORDER BY id",
         "stories": "SELECT item_id, story_id FROM story_items ORDER BY item_id",
         "story_rows": "SELECT id, headline_item_id, size FROM stories ORDER BY id",
         "feeds": "SELECT url, etag, next_due, ttl_minutes FROM feeds ORDER BY url",
@@ -191,6 +191,11 @@ def test_a_rerun_brings_the_sources_new_texts_and_regrouping(
         first, second = items[0].id, items[1].id
         store.save_full_texts([(first, "The article's own text.", "ok")])  # its vector: gone
         store.save_full_texts([(second, None, "failed: HTTP 404")])
+        assert items[1].title == "Title 7"  # the feed corrects it, moving its link
+        fixed = entry(7, title="Title 7, corrected", link="https://news.example/7b")
+        assert record_changes(store, [(outcome("https://b.example/feed", [fixed]), "B")]) == [
+            Recorded(updated=1, relinked=(second,))
+        ]  # its vector: gone too
         one = Story(id="story-0", headline_item_id=first, members=tuple(map(StoryMember, items)))
         store.save_stories([one])  # story-1 lost its items: gone
 
@@ -198,7 +203,10 @@ def test_a_rerun_brings_the_sources_new_texts_and_regrouping(
     assert again.exit_code == 0, again.output
     assert snapshot(target) == snapshot(source)
     with Store.open(target) as store:
-        assert first not in store.vectors([first], "m")
+        assert set(store.vectors([first, second], "m")) == set()
+        assert store.db.execute(
+            "SELECT title, edits FROM items WHERE id = ?", (second,)
+        ).fetchone() == ("Title 7, corrected", 1)
         assert [r[0] for r in store.db.execute("SELECT id FROM stories")] == ["story-0"]
 
 

@@ -11,7 +11,7 @@ import numpy as np
 
 from aggregator.config import FeedConfig, parse_config
 from aggregator.intake import FeedUpdate
-from aggregator.store import Store
+from aggregator.store import Recorded, Store
 from tests.support.databases import fresh_postgres
 from tests.support.stored import record
 from tests.test_store import entry, outcome
@@ -38,7 +38,7 @@ def test_a_feed_moved_to_a_new_host_is_claimed_there(store_target) -> None:
         (claimed,) = store.claim_feeds("w1", NOW, LEASE, 4, 4)
         assert claimed.host == "old.example"
         moved = polled(url, NOW, "https://new.example/feed", "new.example")  # a 301
-        assert store.record_claimed("w1", [moved]) == [0]
+        assert store.record_claimed("w1", [moved]) == [Recorded(new=0)]
         store.release_hosts("w1", ["old.example"])
 
         later = NOW + timedelta(minutes=2)
@@ -144,6 +144,29 @@ def test_a_text_arriving_while_the_embed_worker_embeds_keeps_no_old_vector(store
         assert workers.embed_cycle(config, store, threading.Event(), embedder).items == 1
         wanted = grouping_text(store, item_id)
         assert embedder.texts[-1] == wanted
+        assert store.vectors([item_id], "m")[item_id][0] == len(wanted)
+
+
+def test_a_correction_arriving_while_the_embed_worker_embeds_keeps_no_old_vector(
+    store_target,
+) -> None:
+    """The feed corrects the item's title while an embed worker computes its vector from the
+    old one: that vector is not stored, and the item is embedded again from the new title."""
+    from aggregator import workers
+    from aggregator.grouping import embedding_text
+
+    config = parse_config("window_hours: 100000\nfeeds: []\n", Path("feeds.yaml"))
+    url = "https://a.example/feed"
+    with Store.open(store_target()) as store:
+        record(store, outcome(url, [entry(1)]), "A")
+        (item_id,) = [i.id for i in store.items_since(NOW - timedelta(days=3))]
+        fixed = outcome(url, [entry(1, title="Title 1, corrected at last")])
+        arrives = [lambda: record(store, fixed, "A")]
+        embedder = Recorder(during=lambda: arrives and arrives.pop()())
+        assert workers.embed_cycle(config, store, threading.Event(), embedder).items == 1
+        wanted = grouping_text(store, item_id)
+        assert embedder.texts == [embedding_text("Title 1", "Summary 1"), wanted]
+        assert "corrected at last" in wanted
         assert store.vectors([item_id], "m")[item_id][0] == len(wanted)
 
 
@@ -302,4 +325,4 @@ def test_two_workers_recording_one_article_through_two_feeds_store_it_once(
         worker_2.join(10)
         rows = first.db.execute("SELECT feed_url FROM items").fetchall()
     assert rows == [(feeds[0],)]
-    assert (first_news, second_news) == ([1], [0])
+    assert (first_news, second_news) == ([Recorded(new=1)], [Recorded(new=0)])

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from aggregator.intake import decide
 from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed
-from aggregator.store import Store
+from aggregator.store import Recorded, Store
 
 
 def polled(url: str, entries: Iterable[ParsedEntry], at: datetime, **changes) -> FetchOutcome:
@@ -46,6 +46,11 @@ def record(store: Store, result: FetchOutcome, outlet: str | None) -> int:
 
 def record_all(store: Store, results: list[tuple[FetchOutcome, str | None]]) -> list[int]:
     """Several poll results in one transaction; new items per result (0 for one not polled)."""
+    return [r.new for r in record_changes(store, results)]
+
+
+def record_changes(store: Store, results: list[tuple[FetchOutcome, str | None]]) -> list[Recorded]:
+    """record_all, with what changed among stored items too (Recorded() for one not polled)."""
     updates = [decide(result, outlet) for result, outlet in results]
-    news = iter(store.record_updates([u for u in updates if u is not None]))
-    return [next(news) if u is not None else 0 for u in updates]
+    recorded = iter(store.record_updates([u for u in updates if u is not None]))
+    return [next(recorded) if u is not None else Recorded() for u in updates]
