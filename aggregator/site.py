@@ -42,7 +42,7 @@ from aggregator.charts import (
     tone_of,
 )
 from aggregator.coverage import Coverage, CoverageSpec, blind_spots, story_coverage
-from aggregator.feedvalue import FeedValue
+from aggregator.feedvalue import FeedValue, delay_text
 from aggregator.models import Digest, DigestItem, DigestStory
 from aggregator.text import plural, safe_http_url
 from aggregator.timeline import story_timeline
@@ -793,6 +793,7 @@ def make_environment(templates_dir: Path | None, timezone: str = "UTC") -> jinja
         shortdate=short_date,
         monthyear=lambda day: f"{_MONTHS[day.month - 1]} {day.year}",
         plural=plural,
+        delay=delay_text,
     )
     env.globals.update(timezone=timezone)
     return env
