@@ -121,6 +121,11 @@ def timeline_text(days: Sequence[ReportDay]) -> str:
     return ("… · " if len(days) > TIMELINE_DAYS else "") + " · ".join(parts)
 
 
+def keep_dots(text: str) -> str:
+    """A no-break space before each " · ", so a wrapped line never starts with the dot."""
+    return text.replace(" · ", "\u00a0· ")
+
+
 def feed_value_text(value: FeedValue) -> str:
     """'Bravo: 2 items in 2 stories, 1 first, 1 copy, 18 h behind': one feed's figures."""
     figures = [f"{plural(value.items, 'item')} in {plural(value.stories, 'story', 'stories')}"]
@@ -158,6 +163,7 @@ def render_email(
     stories = day.stories[: max(0, settings.max_stories)]
     base = checked_base_url(site.base_url)
     env.filters["story_link"] = lambda story: _story_link(story, base)
+    env.filters["keep_dots"] = keep_dots
     context = {
         "site": {"title": clean_text(site.title, 200) or "Daily digest", "base_url": base},
         "digest": day,

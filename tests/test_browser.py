@@ -276,3 +276,47 @@ def test_long_tag_names_wrap_on_a_phone(browser, long_tag_site: Path, name: str)
     assert "independent-nonprofit" in found["text"]  # the long names are on the page
     assert found["scrollWidth"] <= found["innerWidth"], f"horizontal overflow: {found}"
     assert not found["outside"], found["outside"]
+
+
+# ---------------------------------------------------------------- reading and accessibility
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_email_fits_a_phone_with_a_very_long_headline(browser, scheme: str) -> None:
+    """A 120-character URL-like headline and a long outlet name widened the email past a
+    390 px window; phones also get 16 px of padding instead of 28."""
+    import dataclasses
+
+    from aggregator.emailer import render_email
+    from tests.support.contrast import contrast, rgb_hex
+    from tests.support.digests import email_settings, long_word_story
+
+    digest = realistic_digests()[0]
+    digest = dataclasses.replace(digest, stories=(long_word_story(digest.day), *digest.stories))
+    html = render_email(digest, email_settings(), site_settings()).get_body(("html",)).get_content()
+    found = {}
+    for width in (390, 640):
+        context = browser.new_context(viewport={"width": width, "height": 800}, color_scheme=scheme)
+        try:
+            page = context.new_page()
+            page.set_content(html)
+            found[width] = page.evaluate(
+                """() => ({
+                    scrollWidth: document.documentElement.scrollWidth,
+                    innerWidth: window.innerWidth,
+                    padding: getComputedStyle(document.querySelector('td.story')).paddingLeft,
+                    card: getComputedStyle(document.querySelector('.container')).backgroundColor,
+                    badges: [...document.querySelectorAll('.badge-new, .badge-growing')]
+                        .map(b => getComputedStyle(b).color),
+                })"""
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=ARTIFACTS / f"email-{width}-{scheme}.png", full_page=True)
+        finally:
+            context.close()
+    phone, wide = found[390], found[640]
+    assert phone["scrollWidth"] <= phone["innerWidth"], phone
+    assert (phone["padding"], wide["padding"]) == ("16px", "28px")
+    assert phone["badges"], phone
+    for colour in phone["badges"]:
+        assert contrast(rgb_hex(colour), rgb_hex(phone["card"])) >= 4.5, (colour, phone["card"])
