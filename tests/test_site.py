@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import posixpath
@@ -665,3 +666,44 @@ def test_an_outlet_page_keeps_its_address_when_a_newcomer_takes_the_same_slug(
     suffixed = f"alpha-{hashlib.sha256(b'ALPHA').hexdigest()[:10]}.html"
     assert {p.name for p in (output / "outlets").glob("alpha*.html")} == {"alpha.html", suffixed}
     assert "Fire" in (output / "outlets" / suffixed).read_text()
+
+
+# ---------------------------------------------------------------- reading and accessibility
+
+
+def _resolved(value: str, colours: dict[str, str]) -> str:
+    """`var(--tone-1)` -> that variable's colour in `colours`."""
+    while value.startswith("var("):
+        value = colours[value[4:].split(")")[0].split(",")[0].strip()]
+    return value
+
+
+def test_the_focus_ring_has_3_to_1_on_the_page_in_both_schemes() -> None:
+    """WCAG 1.4.11: the amber ring had 1.9:1 on the light background."""
+    from aggregator.site import builtin_templates_dir
+    from tests.support.contrast import contrast, rules, scheme_colours
+
+    css = (builtin_templates_dir() / "style.css").read_text()
+    ring = rules(css)["a:focus-visible"]["outline"].split()[-1]
+    for colours in scheme_colours(css):
+        assert contrast(_resolved(ring, colours), colours["--bg"]) >= 3, colours["--bg"]
+
+
+def test_chart_neighbours_differ_in_lightness_not_only_in_hue() -> None:
+    """Bar segments side by side (.tone-N, .tone-N+1) and a timeline's plain and "joined"
+    columns were told apart by hue alone (1.02 to 1.04:1): now 3:1 between neighbours, and each
+    3:1 on the page, in light and dark."""
+    from aggregator.site import builtin_templates_dir
+    from tests.support.contrast import contrast, rules, scheme_colours
+
+    css = (builtin_templates_dir() / "style.css").read_text()
+    found = rules(css)
+    for colours in scheme_colours(css):
+        tones = [_resolved(found[f".tone-{n}"]["fill"], colours) for n in range(6)]
+        for left, right in itertools.pairwise(tones):
+            assert contrast(left, right) >= 3, (colours["--bg"], left, right)
+        plain = _resolved(found[".timeline-chart .col"]["fill"], colours)
+        joined = _resolved(found[".timeline-chart .col.joined"]["fill"], colours)
+        assert contrast(plain, joined) >= 3, (colours["--bg"], plain, joined)
+        for colour in (*tones, plain, joined):
+            assert contrast(colour, colours["--bg"]) >= 3, (colours["--bg"], colour)
