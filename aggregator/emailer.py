@@ -23,7 +23,7 @@ from typing import Protocol
 import css_inline
 
 from aggregator.coverage import CoverageSpec
-from aggregator.feedvalue import FeedValue
+from aggregator.feedvalue import FeedValue, delay_text
 from aggregator.models import Digest
 from aggregator.site import (
     ReportDay,
@@ -121,8 +121,13 @@ def timeline_text(days: Sequence[ReportDay]) -> str:
     return ("… · " if len(days) > TIMELINE_DAYS else "") + " · ".join(parts)
 
 
+def keep_dots(text: str) -> str:
+    """A no-break space before each " · ", so a wrapped line never starts with the dot."""
+    return text.replace(" · ", "\u00a0· ")
+
+
 def feed_value_text(value: FeedValue) -> str:
-    """'Bravo: 2 items in 2 stories, 1 first, 1 copy, 15 min behind': one feed's figures."""
+    """'Bravo: 2 items in 2 stories, 1 first, 1 copy, 18 h behind': one feed's figures."""
     figures = [f"{plural(value.items, 'item')} in {plural(value.stories, 'story', 'stories')}"]
     if value.first_reports:
         figures.append(f"{value.first_reports} first")
@@ -131,7 +136,7 @@ def feed_value_text(value: FeedValue) -> str:
     if value.copies:
         figures.append(plural(value.copies, "copy", "copies"))
     if value.median_delay_minutes:
-        figures.append(f"{value.median_delay_minutes:g} min behind")
+        figures.append(f"{delay_text(value.median_delay_minutes)} behind")
     if value.errors:
         figures.append(f"{plural(value.errors, 'failed fetch', 'failed fetches')} in a row")
     return f"{clean_text(value.name, 80)}: {', '.join(figures)}"
@@ -158,6 +163,7 @@ def render_email(
     stories = day.stories[: max(0, settings.max_stories)]
     base = checked_base_url(site.base_url)
     env.filters["story_link"] = lambda story: _story_link(story, base)
+    env.filters["keep_dots"] = keep_dots
     context = {
         "site": {"title": clean_text(site.title, 200) or "Daily digest", "base_url": base},
         "digest": day,

@@ -480,6 +480,7 @@ def value(days: float, as_json: bool, config_path: Path | None) -> None:
       aggregator feeds value
       aggregator feeds value --days 7 --json | jq '.[] | select(.first_reports == 0)'
     """
+    from aggregator.feedvalue import delay_text
     from aggregator.pipeline import feed_values
     from aggregator.store import Store, database_exists
 
@@ -502,7 +503,7 @@ def value(days: float, as_json: bool, config_path: Path | None) -> None:
             str(v.first_reports),
             str(v.exclusives),
             str(v.copies),
-            "-" if v.median_delay_minutes is None else f"{v.median_delay_minutes:g} min",
+            "-" if v.median_delay_minutes is None else delay_text(v.median_delay_minutes),
             str(v.errors),
             v.name,
         )

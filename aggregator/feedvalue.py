@@ -64,6 +64,30 @@ class FeedValue:
         return {key: data[key] for key in JSON_KEYS}
 
 
+def delay_text(minutes: float) -> str:
+    """A delay in the unit a reader thinks in: '0 min', '45 min', '7.5 h', '18 h', '2.5 days'.
+
+    Under an hour, whole minutes; then hours up to two days, then days; one decimal below ten
+    of the unit ('7.5 h'), whole numbers above ('18 h'). The site's Outlets page, the email's
+    "Your feeds" lines and `feeds value` all say delays this way."""
+    if minutes <= 0:
+        return "0 min"
+    if minutes < 0.5:
+        return "under 1 min"
+    if int(minutes + 0.5) < 60:
+        return f"{int(minutes + 0.5)} min"
+    hours = _figure(minutes / 60)
+    if float(hours) < 48:
+        return f"{hours} h"
+    return f"{_figure(minutes / 1440)} days"
+
+
+def _figure(value: float) -> str:
+    """One decimal below ten ('7.5', '2', never '2.0'), else a whole number ('18')."""
+    text = f"{value:.1f}" if value < 9.95 else f"{int(value + 0.5)}"
+    return text.removesuffix(".0")
+
+
 def least_first(value: FeedValue) -> tuple:
     """Sort key: the feeds that add least come first (nothing unique, few stories, copies)."""
     return (

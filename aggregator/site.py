@@ -42,7 +42,7 @@ from aggregator.charts import (
     tone_of,
 )
 from aggregator.coverage import Coverage, CoverageSpec, blind_spots, story_coverage
-from aggregator.feedvalue import FeedValue
+from aggregator.feedvalue import FeedValue, delay_text
 from aggregator.models import Digest, DigestItem, DigestStory
 from aggregator.text import plural, safe_http_url
 from aggregator.timeline import story_timeline
@@ -793,6 +793,7 @@ def make_environment(templates_dir: Path | None, timezone: str = "UTC") -> jinja
         shortdate=short_date,
         monthyear=lambda day: f"{_MONTHS[day.month - 1]} {day.year}",
         plural=plural,
+        delay=delay_text,
     )
     env.globals.update(timezone=timezone)
     return env
@@ -957,13 +958,20 @@ def _root_prefix(page: str) -> str:
 
 
 def _pages(model: SiteModel, value_days: int = 30) -> Iterator[tuple[str, str, dict[str, object]]]:
-    """(output path, template, context) for every HTML page."""
+    """(output path, template, context) for every HTML page.
+
+    `nav` names the page's section in the site menu; `nav_page` is true on the section's own
+    page (aria-current="page" there, "true" on a day, story or outlet page under it)."""
     today = model.days[0] if model.days else None
-    yield "index.html", "index.html", {"digest": today, "nav": "today"}
+    yield "index.html", "index.html", {"digest": today, "nav": "today", "nav_page": True}
     months: dict[tuple[int, int], list[DayView]] = {}
     for day in model.days:
         months.setdefault((day.day.year, day.day.month), []).append(day)
-    yield "archive/index.html", "archive.html", {"months": months, "nav": "archive"}
+    yield (
+        "archive/index.html",
+        "archive.html",
+        {"months": months, "nav": "archive", "nav_page": True},
+    )
     for index, day in enumerate(model.days):
         newer = model.days[index - 1] if index > 0 else None
         older = model.days[index + 1] if index + 1 < len(model.days) else None
@@ -978,7 +986,7 @@ def _pages(model: SiteModel, value_days: int = 30) -> Iterator[tuple[str, str, d
         }
         yield story.page, "story.html", context
     outlets = {"outlets": model.outlets, "values": model.feed_values, "value_days": value_days}
-    yield "outlets/index.html", "outlets.html", {**outlets, "nav": "outlets"}
+    yield "outlets/index.html", "outlets.html", {**outlets, "nav": "outlets", "nav_page": True}
     for outlet in model.outlets:
         yield outlet.outlet.page, "outlet.html", {"outlet": outlet, "nav": "outlets"}
 

@@ -276,3 +276,141 @@ def test_long_tag_names_wrap_on_a_phone(browser, long_tag_site: Path, name: str)
     assert "independent-nonprofit" in found["text"]  # the long names are on the page
     assert found["scrollWidth"] <= found["innerWidth"], f"horizontal overflow: {found}"
     assert not found["outside"], found["outside"]
+
+
+# ---------------------------------------------------------------- reading and accessibility
+
+# WCAG 2.2 2.5.8: a target under 24 x 24 px passes when a 24 px circle on its centre touches no
+# other target, nor another small target's circle.
+TARGET_SPACING = """(selector) => {
+    const boxes = [...document.querySelectorAll(selector)]
+        .map(e => ({text: e.textContent.trim().slice(0, 30), box: e.getBoundingClientRect()}))
+        .filter(t => t.box.width > 0 && t.box.height > 0);
+    const centre = b => [b.left + b.width / 2, b.top + b.height / 2];
+    const small = b => b.width < 24 || b.height < 24;
+    const gap = ([x, y], b) => Math.hypot(
+        Math.max(b.left - x, 0, x - b.right), Math.max(b.top - y, 0, y - b.bottom));
+    const problems = [];
+    for (const a of boxes) {
+        if (!small(a.box)) continue;
+        const c = centre(a.box);
+        for (const b of boxes) {
+            if (a === b) continue;
+            const [x, y] = centre(b.box);
+            const apart = Math.min(gap(c, b.box) + 12, small(b.box) ? Math.hypot(c[0] - x, c[1] - y) : 99);
+            if (apart < 24 - 0.01) problems.push(`${a.text} / ${b.text}: ${apart.toFixed(1)} px`);
+        }
+    }
+    return {targets: boxes.length, problems};
+}"""
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+@pytest.mark.parametrize(
+    ("name", "selector"),
+    [("index", ".sources a"), ("story", ".item-source .outlet, .item-title a")],
+)
+def test_outlet_links_have_24px_target_spacing(
+    browser, site: Path, name: str, selector: str, viewport: str
+) -> None:
+    """Cards' outlet links were 16 px tall in rows 22.7 px apart, and a story page's outlet link
+    sat 12 px from its item's title link."""
+    width, height = VIEWPORTS[viewport]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.goto((site / PAGES[name]).as_uri())
+        found = page.evaluate(TARGET_SPACING, selector)
+    finally:
+        context.close()
+    assert found["targets"] > 10, found
+    assert not found["problems"], found["problems"][:10]
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_keyword_chips_keep_apart_from_the_next_line(browser, site: Path, viewport: str) -> None:
+    width, height = VIEWPORTS[viewport]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.goto((site / "index.html").as_uri())
+        gaps = page.evaluate(
+            """() => [...document.querySelectorAll('.story-body .keywords')].map(k =>
+                k.nextElementSibling.getBoundingClientRect().top - k.getBoundingClientRect().bottom)"""
+        )
+    finally:
+        context.close()
+    assert gaps and min(gaps) >= 4, gaps  # 0 px before
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_skip_links_focus_ring_is_whole_and_has_contrast(
+    browser, site: Path, scheme: str
+) -> None:
+    """The first Tab shows "Skip to content" with its focus ring inside the window (its top edge
+    was cut off) in a colour with 3:1 on the page (the amber had 1.9:1 in light mode)."""
+    from tests.support.contrast import contrast, rgb_hex
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, color_scheme=scheme)
+    try:
+        page = context.new_page()
+        page.goto((site / "index.html").as_uri())
+        page.keyboard.press("Tab")
+        found = page.evaluate(
+            """() => {
+                const link = document.activeElement, style = getComputedStyle(link);
+                const ring = parseFloat(style.outlineWidth) + parseFloat(style.outlineOffset);
+                const box = link.getBoundingClientRect();
+                return {
+                    text: link.textContent, top: box.top - ring, left: box.left - ring,
+                    outline: style.outlineStyle, ring: style.outlineColor,
+                    page: getComputedStyle(document.body).backgroundColor,
+                };
+            }"""
+        )
+    finally:
+        context.close()
+    assert found["text"] == "Skip to content" and found["outline"] == "solid", found
+    assert found["top"] >= 0 and found["left"] >= 0, found
+    assert contrast(rgb_hex(found["ring"]), rgb_hex(found["page"])) >= 3, found
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_email_fits_a_phone_with_a_very_long_headline(browser, scheme: str) -> None:
+    """A 120-character URL-like headline and a long outlet name widened the email past a
+    390 px window; phones also get 16 px of padding instead of 28."""
+    import dataclasses
+
+    from aggregator.emailer import render_email
+    from tests.support.contrast import contrast, rgb_hex
+    from tests.support.digests import email_settings, long_word_story
+
+    digest = realistic_digests()[0]
+    digest = dataclasses.replace(digest, stories=(long_word_story(digest.day), *digest.stories))
+    html = render_email(digest, email_settings(), site_settings()).get_body(("html",)).get_content()
+    found = {}
+    for width in (390, 640):
+        context = browser.new_context(viewport={"width": width, "height": 800}, color_scheme=scheme)
+        try:
+            page = context.new_page()
+            page.set_content(html)
+            found[width] = page.evaluate(
+                """() => ({
+                    scrollWidth: document.documentElement.scrollWidth,
+                    innerWidth: window.innerWidth,
+                    padding: getComputedStyle(document.querySelector('td.story')).paddingLeft,
+                    card: getComputedStyle(document.querySelector('.container')).backgroundColor,
+                    badges: [...document.querySelectorAll('.badge-new, .badge-growing')]
+                        .map(b => getComputedStyle(b).color),
+                })"""
+            )
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=ARTIFACTS / f"email-{width}-{scheme}.png", full_page=True)
+        finally:
+            context.close()
+    phone, wide = found[390], found[640]
+    assert phone["scrollWidth"] <= phone["innerWidth"], phone
+    assert (phone["padding"], wide["padding"]) == ("16px", "28px")
+    assert phone["badges"], phone
+    for colour in phone["badges"]:
+        assert contrast(rgb_hex(colour), rgb_hex(phone["card"])) >= 4.5, (colour, phone["card"])

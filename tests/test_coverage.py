@@ -284,7 +284,7 @@ def test_rebuilds_with_coverage_are_byte_identical(site: Path, tmp_path: Path) -
             feed_values=values,
         )
     assert snapshot(tmp_path / "first") == snapshot(tmp_path / "second")
-    assert b"median 7.5 min behind" in (tmp_path / "first" / "outlets" / "index.html").read_bytes()
+    assert b"median 8 min behind" in (tmp_path / "first" / "outlets" / "index.html").read_bytes()
 
 
 # ---------------------------------------------------------------- in the email

@@ -17,11 +17,16 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from aggregator.emailer import EmailError, render_email, send_email, write_eml
 from aggregator.site import story_slug
+from tests.support.contrast import block, contrast, rules
+from tests.support.coverage import coverage_digests, spec
 from tests.support.digests import (
     CRLF_HEADLINE,
+    LONG_OUTLET,
+    LONG_URL_HEADLINE,
     SCRIPT,
     day_digest,
     email_settings,
+    long_word_story,
     realistic_digests,
     site_settings,
 )
@@ -238,3 +243,60 @@ def test_links_to_the_site_match_its_pages(digest, tmp_path: Path) -> None:
     assert len(to_site) > len(digest.stories)
     for href in to_site:
         assert (tmp_path / "site" / href.removeprefix(BASE_URL)).is_file(), href
+
+
+# ---------------------------------------------------------------- reading on a phone
+
+
+def long_word_digest(digest):
+    """Today's digest led by a story with a 120-character URL-like headline and an outlet name
+    with no space in it."""
+    return dataclasses.replace(digest, stories=(long_word_story(digest.day), *digest.stories))
+
+
+def test_long_words_wrap_in_the_headline_outlets_and_summary(digest) -> None:
+    """One unbroken word widened the whole email past a phone's window: the headline, outlet
+    and summary lines may break anywhere, in the inlined style="" every client keeps."""
+    _, html = parts(render_email(long_word_digest(digest), email_settings(), site_settings()))
+    doc = lxml.html.fromstring(html)
+    for cls in ("headline", "sources", "summary"):
+        found = doc.xpath(f"//*[contains(concat(' ', @class, ' '), ' {cls} ')]")
+        assert found, cls
+        for element in found:
+            style = element.get("style").replace(" ", "")
+            assert "overflow-wrap:anywhere" in style and "word-break:break-word" in style, cls
+    assert LONG_OUTLET in doc.text_content() and LONG_URL_HEADLINE in doc.text_content()
+
+
+def test_the_dark_scheme_gives_the_status_words_readable_colours(digest) -> None:
+    """ "New" (#14532b) and "Growing" (#6b4200) kept their light-mode colours on the dark card
+    (#181b1f), about 1.9:1: the dark @media rule gives them light ones."""
+    _, html = parts(render_email(digest, email_settings(), site_settings()))
+    dark = rules(block(html, "@media (prefers-color-scheme: dark)"))
+    card = dark[".container"]["background"]
+    for badge in (".badge-new", ".badge-growing"):
+        assert contrast(dark[badge]["color"], card) >= 4.5, badge
+
+
+def test_a_phone_gets_less_padding_and_separators_that_never_start_a_line(digest) -> None:
+    """At 390 px, 28 px of padding each side and a 70 px count column left little for the
+    text: a max-width rule narrows both (with !important, to beat the inlined styles). A
+    no-break space before each " ·" keeps the dot at the end of a wrapped line."""
+    _, html = parts(render_email(digest, email_settings(), site_settings(base_url=BASE_URL)))
+    phone = rules(block(html, "@media (max-width: 480px)"))
+    for selector in (".masthead", ".story", ".blind", ".footer"):
+        assert phone[selector]["padding-left"] == phone[selector]["padding-right"] == "16px"
+    assert int(phone[".count-cell"]["width"].removesuffix("px")) < 56
+    assert "16px !important" in block(html, "@media (max-width: 480px)")
+    # and with the coverage and timeline lines
+    today, *earlier = coverage_digests()
+    message = render_email(
+        today, email_settings(), site_settings(), earlier=earlier, coverage=spec()
+    )
+    for page in (html, parts(message)[1]):
+        doc = lxml.html.fromstring(page)
+        lines = doc.xpath("//td//p[not(ancestor::td[@class='footer'])]")
+        text = "\n".join(p.text_content() for p in lines)
+        assert text.count("·") > 5  # the separators are there
+        assert " ·" not in text and "\n·" not in text
+    assert "Reports: 26 Nov 1 report" in text and "lean" in text

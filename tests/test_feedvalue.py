@@ -283,3 +283,83 @@ def test_the_outlets_page_never_shows_a_feeds_query_string(config: Path) -> None
     page = (loaded.output / "outlets/index.html").read_text()
     assert "https://private.example/feed.xml" in page
     assert "SECRET123" not in page and "reader" not in page and "frag" not in page
+
+
+# ---------------------------------------------------------------- how delays and long lists read
+
+
+@pytest.mark.parametrize(
+    ("minutes", "text"),
+    [
+        (0.0, "0 min"),
+        (0.3, "under 1 min"),
+        (7.5, "8 min"),
+        (45, "45 min"),
+        (59.6, "1 h"),  # never "60 min"
+        (89, "1.5 h"),
+        (120.5, "2 h"),
+        (427.2, "7.1 h"),
+        (1039.7, "17 h"),
+        (1082, "18 h"),
+        (2851, "2 days"),  # never "48 h"
+        (3600, "2.5 days"),
+        (20000, "14 days"),
+    ],
+)
+def test_delays_read_in_minutes_hours_or_days(minutes: float, text: str) -> None:
+    from aggregator.feedvalue import delay_text
+
+    assert delay_text(minutes) == text
+
+
+def test_the_outlets_page_and_the_email_say_long_delays_in_hours_and_days(tmp_path: Path) -> None:
+    """ "median 1082 min behind" made the reader do the sum: the site and the email's "Your
+    feeds" lines say "18 h", through the same function."""
+    from aggregator.emailer import feed_value_text
+    from aggregator.feedvalue import FeedValue
+    from aggregator.site import build_site
+    from tests.support.digests import realistic_digests, site_settings
+
+    values = [
+        FeedValue("https://slow.example/feed", "Slow Post", 1, 1, 0, 0, 1, 1082.0, 0),
+        FeedValue("https://late.example/feed", "Late Times", 2, 2, 0, 0, 0, 3600.0, 0),
+    ]
+    build_site(tmp_path / "out", realistic_digests(1), site_settings(), feed_values=values)
+    doc = lxml.html.parse(str(tmp_path / "out" / "outlets" / "index.html")).getroot()
+    figures = [
+        " ".join(p.text_content().split())
+        for p in doc.xpath("//p[contains(@class, 'value-figures')]")
+    ]
+    assert figures[0].endswith("· median 18 h behind the first report")
+    assert figures[1].endswith("· median 2.5 days behind the first report")
+    assert feed_value_text(values[0]) == "Slow Post: 1 item in 1 story, 1 copy, 18 h behind"
+
+
+def test_the_outlets_page_shows_the_15_weakest_feeds_and_folds_the_rest(tmp_path: Path) -> None:
+    """268 feed rows came before the list of outlets: the 15 that add least are shown, the
+    others wait in a <details>, and "All outlets" follows."""
+    from aggregator.feedvalue import FeedValue
+    from aggregator.site import build_site
+    from tests.support.digests import realistic_digests, site_settings
+
+    values = [
+        FeedValue(f"https://f{n:02d}.example/feed", f"Feed {n:02d}", n, n, 0, 0, 0, None, 0)
+        for n in range(20)
+    ]
+    build_site(tmp_path / "out", realistic_digests(1), site_settings(), feed_values=values)
+    doc = lxml.html.parse(str(tmp_path / "out" / "outlets" / "index.html")).getroot()
+    section = doc.xpath("//section[@class='feed-value']")[0]
+
+    def names(rows: list) -> list[str]:
+        return [r.xpath("string(p[@class='value-name'])") for r in rows]
+
+    assert names(section.xpath("ol[@class='values']/li")) == [f"Feed {n:02d}" for n in range(15)]
+    folded = section.xpath("details")
+    assert len(folded) == 1 and folded[0].get("open") is None
+    assert " ".join(folded[0].xpath("string(summary)").split()) == "The other 5 feeds"
+    assert names(folded[0].xpath("ol[@class='values']/li")) == [
+        f"Feed {n:02d}" for n in range(15, 20)
+    ]
+    after = section.getnext()
+    assert after.tag == "h2" and after.text_content() == "All outlets"
+    assert after.getnext().get("class") == "outlet-list"

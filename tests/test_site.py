@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import posixpath
@@ -665,3 +666,114 @@ def test_an_outlet_page_keeps_its_address_when_a_newcomer_takes_the_same_slug(
     suffixed = f"alpha-{hashlib.sha256(b'ALPHA').hexdigest()[:10]}.html"
     assert {p.name for p in (output / "outlets").glob("alpha*.html")} == {"alpha.html", suffixed}
     assert "Fire" in (output / "outlets" / suffixed).read_text()
+
+
+# ---------------------------------------------------------------- reading and accessibility
+
+
+def _resolved(value: str, colours: dict[str, str]) -> str:
+    """`var(--tone-1)` -> that variable's colour in `colours`."""
+    while value.startswith("var("):
+        value = colours[value[4:].split(")")[0].split(",")[0].strip()]
+    return value
+
+
+def test_the_focus_ring_has_3_to_1_on_the_page_in_both_schemes() -> None:
+    """WCAG 1.4.11: the amber ring had 1.9:1 on the light background."""
+    from aggregator.site import builtin_templates_dir
+    from tests.support.contrast import contrast, rules, scheme_colours
+
+    css = (builtin_templates_dir() / "style.css").read_text()
+    ring = rules(css)["a:focus-visible"]["outline"].split()[-1]
+    for colours in scheme_colours(css):
+        assert contrast(_resolved(ring, colours), colours["--bg"]) >= 3, colours["--bg"]
+
+
+def test_chart_neighbours_differ_in_lightness_not_only_in_hue() -> None:
+    """Bar segments side by side (.tone-N, .tone-N+1) and a timeline's plain and "joined"
+    columns were told apart by hue alone (1.02 to 1.04:1): now 3:1 between neighbours, and each
+    3:1 on the page, in light and dark."""
+    from aggregator.site import builtin_templates_dir
+    from tests.support.contrast import contrast, rules, scheme_colours
+
+    css = (builtin_templates_dir() / "style.css").read_text()
+    found = rules(css)
+    for colours in scheme_colours(css):
+        tones = [_resolved(found[f".tone-{n}"]["fill"], colours) for n in range(6)]
+        for left, right in itertools.pairwise(tones):
+            assert contrast(left, right) >= 3, (colours["--bg"], left, right)
+        plain = _resolved(found[".timeline-chart .col"]["fill"], colours)
+        joined = _resolved(found[".timeline-chart .col.joined"]["fill"], colours)
+        assert contrast(plain, joined) >= 3, (colours["--bg"], plain, joined)
+        for colour in (*tones, plain, joined):
+            assert contrast(colour, colours["--bg"]) >= 3, (colours["--bg"], colour)
+
+
+def test_an_outlet_count_reads_as_a_number_of_outlets(site: Path) -> None:
+    """Screen readers said "14" (the label sat on a role-less div, which ARIA ignores there,
+    and "outlets" was hidden): the count is plain text, "14 outlets"."""
+    doc = lxml.html.parse(str(site / "index.html")).getroot()
+    counts = select(doc, "div.count")
+    assert counts
+    for count in counts:
+        assert count.get("aria-label") is None
+        assert not count.xpath(".//*[@aria-hidden]")
+        words = count.text_content().split()
+        assert words[1:] == ["outlets" if words[0] != "1" else "outlet"], words
+    assert counts[0].text_content().split() == ["14", "outlets"]
+
+
+def test_only_the_page_itself_is_the_current_page_in_the_menu(site: Path) -> None:
+    """A story or day page is not the Archive: the menu marks its section (aria-current="true"),
+    and aria-current="page" goes only to the page the link opens."""
+
+    def current(page: str) -> dict[str, str]:
+        doc = lxml.html.parse(str(site / page)).getroot()
+        return {
+            a.text_content(): a.get("aria-current") for a in doc.xpath("//nav//a[@aria-current]")
+        }
+
+    assert current("index.html") == {"Today": "page"}
+    assert current("archive/index.html") == {"Archive": "page"}
+    assert current("outlets/index.html") == {"Outlets": "page"}
+    assert current("stories/rail-strike-2026.html") == {"Archive": "true"}
+    assert current("2026/11/27/index.html") == {"Archive": "true"}
+    outlet = next(p for p in (site / "outlets").glob("*.html") if p.name != "index.html")
+    assert current(f"outlets/{outlet.name}") == {"Outlets": "true"}
+
+
+def test_a_one_report_story_page_says_each_thing_once(tmp_path: Path) -> None:
+    """One report: its summary is the story's (shown once), first seen and last update are the
+    same minute (one time), and "original" means nothing without others."""
+    from tests.support.digests import at, item, story
+
+    text = "Floodwater closed the harbour road overnight; crews expect to reopen it by noon."
+    single = story(
+        "flood-road",
+        "Harbour road closed by floodwater",
+        (item("Harbour Times", "Harbour road closed by floodwater", at(TODAY, 9), summary=text),),
+        summary=text,
+    )
+    both = story(
+        "two-reports",
+        "Council approves budget",
+        (
+            item("Harbour Times", "Council approves budget", at(TODAY, 8), summary="Same."),
+            item("Metro Morning", "Budget passes", at(TODAY, 9, 30), summary="Other words."),
+        ),
+        summary="Same.",
+    )
+    build_site(tmp_path / "out", [Digest(TODAY, at(TODAY, 18), (single, both))], site_settings())
+    page = lxml.html.parse(str(tmp_path / "out" / "stories" / "flood-road.html")).getroot()
+    assert [p.text_content() for p in select(page, "p.story-summary")] == [text]
+    assert not select(page, "p.item-summary")
+    lede = " ".join(select(page, "header p.lede")[0].text_content().split())
+    assert lede.startswith("First seen 28 Nov, 09:00 ·") and "last update" not in lede
+    assert len(select(page, "header p.lede time")) == 1
+    assert not select(page, "span.original")
+    # with two reports: the times differ, "original" tells them from copies, and only the
+    # headline item's summary (the story's) is left out below
+    page = lxml.html.parse(str(tmp_path / "out" / "stories" / "two-reports.html")).getroot()
+    assert "last update 28 Nov, 09:30" in " ".join(select(page, "p.lede")[0].text_content().split())
+    assert len(select(page, "span.original")) == 2
+    assert [p.text_content() for p in select(page, "p.item-summary")] == ["Other words."]

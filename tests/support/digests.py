@@ -304,6 +304,30 @@ def hostile_stories(day: date) -> list[DigestStory]:
     ]
 
 
+LONG_URL_HEADLINE = (
+    "Breaking: https://www.example-news-outlet.com/2024/"
+    + "very_long_unbroken_slug_" * 3
+    + "and_more_of_it_without_a_single_space_anywhere"
+)[:120]
+LONG_OUTLET = "TheVeryLongOutletNameDailyTelegraphAndEveningStandardAndGazette"
+
+
+def long_word_story(day: date) -> DigestStory:
+    """A 120-character URL-like headline, an outlet name with no space and an unbroken summary:
+    one such word must not widen a page or an email."""
+    items = (
+        item(LONG_OUTLET, LONG_URL_HEADLINE, at(day, 8)),
+        item("Harbour Times", "A shorter report", at(day, 8, 20)),
+    )
+    return story(
+        "long-word-" + day.isoformat(),
+        LONG_URL_HEADLINE,
+        items,
+        keywords=("slug",),
+        summary="Unbroken: " + "Supercalifragilisticexpialidocious" * 3,
+    )
+
+
 def realistic_digests(days: int = 3, *, today: date = TODAY, hostile: bool = True) -> list[Digest]:
     """`days` daily digests, newest first; today's carries the hostile stories."""
     return [
