@@ -204,7 +204,7 @@ def test_the_only_svgs_are_the_sites_own_charts(site: Path) -> None:
             assert "chart" in svg.get("class", "").split(), page
             assert svg.get("role") == "img" and svg.get("aria-label"), page
             assert svg.get("width") == "100%" and svg.get("viewbox"), page
-            assert {el.tag for el in svg.iter()} <= {"svg", "title", "rect"}, page
+            assert {el.tag for el in svg.iter()} <= {"svg", "title", "rect", "line"}, page
             assert not any(el.get("style") for el in svg.iter()), 'the CSP forbids style=""'
     assert charts > 0
 
