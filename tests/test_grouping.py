@@ -1098,3 +1098,14 @@ def test_an_item_left_alone_joins_a_story_of_three_at_the_lower_lone_bar() -> No
     assert labels(0.0) == apart
     assert labels(0.5) == apart
     assert labels(1.5) == [0, 0, 0, 0, *(x - 1 for x in apart[4:])]
+
+
+def test_a_fragment_member_near_no_other_member_leaves_the_fragment() -> None:
+    from aggregator.grouping import _without_strangers, normalise
+
+    close = normalise(np.array([[1, 0.02, 0], [1, 0, 0.02], [1, 0.01, 0.01]], dtype=np.float32))
+    stranger = normalise(np.array([[0.1, 1, 0]], dtype=np.float32))  # cosine 0.1 to each
+    unit = np.vstack([close, stranger, stranger])
+    assert _without_strangers([[0, 1, 2, 3]], unit, 0.25) == [[0, 1, 2]]
+    assert _without_strangers([[0, 3]], unit, 0.25) == []  # one member left: no fragment
+    assert _without_strangers([[3, 4]], unit, 0.25) == [[3, 4]]  # near each other: kept

@@ -344,3 +344,50 @@ def test_rewordings_of_one_story_join_and_headline_only_rewrites_join(embed):
         ],
     )
     assert labels[0] == labels[1] == labels[2] != labels[3]
+
+
+SMALL_DAY = [
+    ("Central bank holds interest rates at 4.25 percent", "The Federal Reserve held its "
+     "benchmark interest rate at 4.25 percent on Wednesday, saying inflation remained above its "
+     "2 percent target while job growth slowed.", "Wire", 0.0),
+    ("Central bank holds interest rates at 4.25 percent", "The Federal Reserve held its "
+     "benchmark interest rate at 4.25 percent on Wednesday, saying inflation remained above its "
+     "2 percent target while job growth slowed.", "JSON Times", 0.5),
+    ("Riverside Mayor Grace Okafor wins second term by 16 points", "Riverside Mayor Grace Okafor "
+     "won re-election on Saturday with 58 percent of the vote, defeating council member Tom "
+     "Reyes after a campaign dominated by housing costs.", "Wire", 1.0),
+    ("Local bakery wins national sourdough prize", "A family bakery in Millbrook took the "
+     "national sourdough award for its rye loaf.", "Wire", 1.0),
+    ("Riverside Mayor Okafor wins second term", "Riverside Mayor Grace Okafor won re-election on "
+     "Saturday with 58 percent of the vote, defeating council member Tom Reyes after a campaign "
+     "dominated by housing costs.", "JSON Times", 1.5),
+    ("Riverside Mayor Okafor wins second term", "Riverside Mayor Grace Okafor won re-election on "
+     "Saturday with 58 percent of the vote, defeating council member Tom Reyes after a campaign "
+     "dominated by housing costs. Reporting by the Atom Herald.", "Atom Herald", 2.0),
+    ("Magnitude 6.8 earthquake strikes near Antofagasta, Chile", "A magnitude 6.8 earthquake "
+     "struck off northern Chile near Antofagasta on Sunday, the US Geological Survey said. No "
+     "tsunami warning was issued; officials reported minor damage in the port city.", "Wire", 2.0),
+    ("Magnitude 6.8 earthquake strikes near Antofagasta, Chile", "A magnitude 6.8 earthquake "
+     "struck off northern Chile near Antofagasta on Sunday, the US Geological Survey said. No "
+     "tsunami warning was issued; officials reported minor damage in the port city.",
+     "JSON Times", 2.5),
+    ("Magnitude 6.8 earthquake hits Antofagasta, Chile", "A magnitude 6. Reporting by the Atom "
+     "Herald.", "Atom Herald", 3.0),
+    ("Fed leaves rates unchanged at 4.25%", "The Federal Reserve kept its key rate at 4.25 "
+     "percent on Wednesday as inflation stays above target.", "Moved", 3.0),
+    ("Storm Darragh closes schools across Wales", "Storm Darragh closed hundreds of schools "
+     "across Wales on Friday as winds reached 90 mph.", "Wire", 4.0),
+]  # fmt: skip
+
+
+def test_an_unrelated_item_never_rides_into_a_tight_group_on_a_small_day(embed):
+    """On a day of a few items HDBSCAN kept the bakery prize in the fragment of the three
+    election reports (it fell out last as the cluster shrank), and the fragment's average let
+    it through: the story page said "0.13 similar". Every member must be near another."""
+    rows = [(t, s, o, DAY + timedelta(hours=h)) for t, s, o, h in SMALL_DAY]
+    labels = labels_of(embed, rows)
+    bakery = labels[3]
+    assert labels.count(bakery) == 1
+    assert labels[2] == labels[4] == labels[5]  # the election, three reports
+    assert labels[6] == labels[7] == labels[8]  # the quake
+    assert labels[0] == labels[1] == labels[9]  # the rates decision, reworded by one outlet

@@ -150,7 +150,9 @@ def prepare(
         unit,
         batch,
         graph,
-        _fragments(chosen.fit_predict(unit, graph)),
+        _without_strangers(
+            _fragments(chosen.fit_predict(unit, graph)), unit, params.min_similarity
+        ),
         [(a, b) for a, b in duplicates if not series.apart([a], [b])],
         series,
     )
@@ -301,6 +303,26 @@ def _fragments(labels: np.ndarray) -> list[list[int]]:
         if label >= 0:
             by_label.setdefault(label, []).append(i)
     return [m for m in by_label.values() if len(m) > 1]
+
+
+def _without_strangers(
+    fragments: list[list[int]], unit: np.ndarray, min_similarity: float
+) -> list[list[int]]:
+    """Each fragment without its members that are less than ``min_similarity`` similar to every
+    other member: HDBSCAN keeps in a cluster the points that fell out of it as it shrank, so
+    on a small or sparse day an unrelated item rides along with a tight group (a bakery prize
+    in a fragment of three reports of one election) and the group's average carries it through
+    the evidence test. Such an item is no neighbour of any member; the merge pass may still
+    join it on its own evidence. A fragment left with one member is none."""
+    kept = []
+    for fragment in fragments:
+        similarities = unit[fragment] @ unit[fragment].T
+        np.fill_diagonal(similarities, -np.inf)
+        near = similarities.max(axis=1) >= min_similarity
+        members = [i for i, keep in zip(fragment, near.tolist(), strict=True) if keep]
+        if len(members) > 1:
+            kept.append(members)
+    return kept
 
 
 def _coherent(
