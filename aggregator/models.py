@@ -182,6 +182,10 @@ class DigestStory:
     why_not: str = ""  # why the closest other story stayed apart
     why_not_story: str = ""  # that story's id
     why_not_headline: str = ""  # and its headline (untrusted feed text)
+    # When its feed entry's text (headline, summary, outlets) last changed, as the runs that
+    # made the digests saw it (the Atom entry's <updated>); None in digests made before it was
+    # recorded, and while a story's text is that of such a digest.
+    revised: datetime | None = None
 
     @property
     def outlets(self) -> tuple[str, ...]:

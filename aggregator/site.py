@@ -557,7 +557,7 @@ class _ModelBuilder:
                 last_day=last_day.day,
                 coverage=coverage,
                 timeline=self._timeline(items),
-                revised=_revised(found),
+                revised=_revised(found, self.versions[slug][0][1].revised),
                 developing=len(found) > 1,
             )
         return histories
@@ -680,17 +680,22 @@ def _first_seen(versions: Sequence[tuple[date, DigestStory]]) -> datetime:
     )
 
 
-def _revised(shown: Sequence[tuple[DayView, StoryView]]) -> datetime:
+def _revised(
+    shown: Sequence[tuple[DayView, StoryView]], recorded: datetime | None = None
+) -> datetime:
     """When a story's feed entry (title and summary) last changed, from its versions, newest
-    first: its last report, or later, when an earlier digest showed other text, the first
-    digest showing the text it has now. The text also changes with no new report (the reports
-    that chose the headline left the window), and readers keep an entry's old title unless its
-    <updated> moves. The store keeps only a day's last digest: on the day of a change this is
-    that day's latest digest, and settles once the next day's exists."""
+    first: its last report, or later, when its text changed since (the text also changes with
+    no new report: the reports that chose the headline left the window, and readers keep an
+    entry's old title unless its <updated> moves). The runs record when (`recorded`, the newest
+    digest's `revised`). A digest made before they did: the first digest showing the text it
+    has now, when an earlier one showed other text; the store keeps only a day's last digest,
+    so on the day of a change this moves with every run until the next day's digest exists."""
     newest = shown[0][1]
+    revised = max(newest.last_updated, newest.first_seen)
+    if recorded is not None:
+        return max(revised, as_utc(recorded))
     current = _entry_text(newest)
     unchanged = list(itertools.takewhile(lambda found: _entry_text(found[1]) == current, shown))
-    revised = max(newest.last_updated, newest.first_seen)
     if len(unchanged) < len(shown):
         revised = max(revised, unchanged[-1][0].generated_at)
     return revised

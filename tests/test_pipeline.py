@@ -149,6 +149,88 @@ def test_a_story_whose_reports_leave_the_window_stays_in_that_days_digest(tmp_pa
         assert store.digest_of(later.date().isoformat()) == day  # the earlier day is kept
 
 
+def test_an_atom_entry_is_updated_when_its_text_changes_not_at_every_run(
+    tmp_path: Path, store_target
+) -> None:
+    """The store keeps one digest a day, which every run rewrites: an entry whose headline
+    differed from the day before's got that day's latest run as its <updated>, a new one at
+    every hourly run all day, and feed readers announced it again each time. The runs record
+    when a story's text changed; <updated> stays there until it changes again."""
+    import feedparser
+
+    url = "https://outlet.example/feed"
+    config = Config(
+        path=tmp_path / "feeds.yaml",
+        feeds=(FeedConfig(url=url),),
+        database=store_target("news"),
+        output=tmp_path / "site",
+    )
+    day1 = NOW.replace(hour=20) - timedelta(days=1)
+    report = ParsedEntry(
+        guid="storm",
+        link="https://outlet.example/storm",
+        title="Storm closes port of Rotterdam",
+        summary=WIRE_SUMMARY,
+        published=day1 - timedelta(minutes=30),
+    )
+    embedder = CountingEmbedder()
+
+    def run(at: datetime, corrected: str | None = None) -> tuple[str, str]:
+        """An hourly run at `at` (the feed corrected its headline to `corrected`): the title and
+        <updated> of the site's Atom entry."""
+        if corrected:
+            record(store, polled(url, [replace(report, title=corrected)], at), "Outlet")
+        # forced: as when other stories' reports arrive, the day's digest is made again
+        cluster(config, store, now=at, embedder=embedder, force=True)
+        build(config, store)
+        (entry,) = feedparser.parse((config.output / "feed.xml").read_bytes()).entries
+        return entry.title, entry.updated
+
+    def hour(h: int) -> datetime:
+        return NOW.replace(hour=h)
+
+    with Store.open(config.database) as store:
+        record(store, polled(url, [report], day1), "Outlet")
+        assert run(day1) == (report.title, "2026-11-27T19:30:00Z")  # as of its report
+        antwerp = "Storm closes port of Antwerp"
+        assert run(hour(10), antwerp) == (antwerp, "2026-11-28T10:00:00Z")
+        for h in (11, 12, 13):  # the same text: the same <updated>
+            assert run(hour(h)) == (antwerp, "2026-11-28T10:00:00Z"), h
+        both = "Storm closes ports of Antwerp and Rotterdam"
+        assert run(hour(14), both) == (both, "2026-11-28T14:00:00Z")
+        assert run(hour(15)) == (both, "2026-11-28T14:00:00Z")
+
+
+def test_digests_made_before_revisions_were_recorded() -> None:
+    """A stored digest without `revised` reads as unknown, and a story whose text is that of
+    such a digest keeps the site's earlier rule: no entry's <updated> jumps on the upgrade. On
+    the day its text changed, the text's first digest is its time from then on."""
+    from aggregator.digest import digest_from_dict, digest_to_dict, mark_revisions
+    from aggregator.models import Digest
+    from tests.support.digests import at, item, story
+
+    day1, day2 = NOW.date() - timedelta(days=1), NOW.date()
+
+    def old(digest: Digest) -> Digest:  # as an earlier version stored it
+        payload = digest_to_dict(digest)
+        for found in payload["stories"]:
+            del found["revised"]
+        return digest_from_dict(payload)
+
+    calm = story("calm", "Calm day", (item("Alpha", "Calm day", at(day1, 9)),))
+    storm = story("storm", "Storm nears", (item("Alpha", "Storm nears", at(day1, 10)),))
+    hit = replace(storm, headline="Storm hits")
+    yesterday = old(Digest(day1, at(day1, 20), (calm, storm)))
+    this_morning = old(Digest(day2, at(day2, 9), (calm, hit)))
+    assert {s.revised for s in yesterday.stories} == {None}
+
+    noon = mark_revisions(Digest(day2, at(day2, 12), (calm, hit)), this_morning, yesterday)
+    revised = {s.id: s.revised for s in digest_from_dict(digest_to_dict(noon)).stories}
+    assert revised == {"calm": None, "storm": at(day2, 9)}
+    later = mark_revisions(Digest(day2, at(day2, 13), (calm, hit)), noon, yesterday)
+    assert {s.id: s.revised for s in later.stories} == revised
+
+
 # ------------------------------------------------------------------ a feed's corrections
 
 
