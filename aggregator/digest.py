@@ -131,6 +131,18 @@ def _differs(story: DigestStory | None, text: tuple[str, str, tuple[str, ...]]) 
     return story is not None and entry_text(story) != text
 
 
+def mark_outlets(digest: Digest, earlier: Digest | None) -> Digest:
+    """``digest`` with ``outlets_since``: when each of its outlets was first in the day's
+    digest, carried over from ``earlier`` (the version of the same day's digest it replaces),
+    else now (``digest.generated_at``). The site's outlet pages go by it: an outlet whose page
+    existed keeps its address when a newcomer's name makes the same one."""
+    since = dict(earlier.outlets_since) if earlier and earlier.day == digest.day else {}
+    for story in digest.stories:
+        for outlet in story.outlets:
+            since.setdefault(outlet, digest.generated_at)
+    return replace(digest, outlets_since=since)
+
+
 # ------------------------------------------------------------------ JSON form
 
 
@@ -141,6 +153,7 @@ def digest_to_dict(digest: Digest) -> dict:
         "older_items": digest.older_items,
         "window_hours": digest.window_hours,
         "stories": [story_to_dict(s) for s in digest.stories],
+        "outlets_since": {name: t.isoformat() for name, t in digest.outlets_since.items()},
     }
 
 
@@ -183,6 +196,10 @@ def digest_from_dict(data: dict) -> Digest:
         stories=tuple(_story_from_dict(s) for s in data["stories"]),
         older_items=data.get("older_items", 0),
         window_hours=data.get("window_hours", 24.0),
+        outlets_since={
+            str(name): datetime.fromisoformat(t)
+            for name, t in (data.get("outlets_since") or {}).items()
+        },
     )
 
 

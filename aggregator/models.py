@@ -199,6 +199,9 @@ class Digest:
     stories: tuple[DigestStory, ...]  # already ranked
     older_items: int = 0  # with no stories: stored items older than the window, if any
     window_hours: float = 24.0
+    # When each outlet (by the name its items carry) was first in this day's digest: the store
+    # keeps one digest a day, made again by every run. Empty in digests made before it was.
+    outlets_since: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from aggregator.digest import (
     digests_from_dicts,
     keep_published,
     make_digest,
+    mark_outlets,
     mark_revisions,
 )
 from aggregator.feedvalue import FeedValue
@@ -441,6 +442,7 @@ def cluster(
     earlier = digest_from_dict(stored) if stored else None
     digest = keep_published(digest, earlier)
     digest = mark_revisions(digest, earlier, digest_from_dict(before) if before else None)
+    digest = mark_outlets(digest, earlier)
     store.save_digest(day.isoformat(), now, digest_to_dict(digest))
     store.set_meta("cluster_fingerprint", fingerprint)
     return ClusterSummary(

@@ -231,6 +231,53 @@ def test_digests_made_before_revisions_were_recorded() -> None:
     assert {s.id: s.revised for s in later.stories} == revised
 
 
+def test_an_outlet_added_later_the_same_day_leaves_the_page_where_it_is(
+    tmp_path: Path, store_target
+) -> None:
+    """Alpha's page is built at 10:00; a feed "ALPHA" added at 10:30 brings at its first poll a
+    report dated 08:00, before Alpha's. The 11:00 run makes the day's digest again (the store
+    keeps that one only): Alpha's page keeps outlets/alpha.html, as it was first in the day's
+    digest. By first report ALPHA took it and Alpha's page moved."""
+    import hashlib
+
+    alpha, newcomer = "https://alpha.example/feed", "https://newcomer.example/feed"
+    before = Config(
+        path=tmp_path / "feeds.yaml",
+        feeds=(FeedConfig(url=alpha),),
+        database=store_target("news"),
+        output=tmp_path / "site",
+    )
+    after = replace(before, feeds=(*before.feeds, FeedConfig(url=newcomer)))
+    quake = ParsedEntry(
+        guid="quake",
+        link="https://alpha.example/quake",
+        title="Quake shakes the coast",
+        summary="Buildings swayed for a minute.",
+        published=NOW.replace(hour=9),
+    )
+    fire = ParsedEntry(
+        guid="fire",
+        link="https://newcomer.example/fire",
+        title="Fire at the docks",
+        summary="Crews fought it all morning.",
+        published=NOW.replace(hour=8),
+    )
+    outlets = before.output / "outlets"
+    embedder = CountingEmbedder()
+    with Store.open(before.database) as store:
+        record(store, polled(alpha, [quake], NOW.replace(hour=10)), "Alpha")
+        cluster(before, store, now=NOW.replace(hour=10), embedder=embedder)
+        build(before, store)
+        assert quake.title in (outlets / "alpha.html").read_text(encoding="utf-8")
+
+        record(store, polled(newcomer, [fire], NOW.replace(hour=10, minute=30)), "ALPHA")
+        cluster(after, store, now=NOW.replace(hour=11), embedder=embedder)
+        build(after, store)
+    assert quake.title in (outlets / "alpha.html").read_text(encoding="utf-8")
+    suffixed = f"alpha-{hashlib.sha256(b'ALPHA').hexdigest()[:10]}.html"
+    assert fire.title in (outlets / suffixed).read_text(encoding="utf-8")
+
+
 # ------------------------------------------------------------------ a feed's corrections
 
 
