@@ -90,6 +90,59 @@ def _report_key(item: DigestItem) -> str:
     return item.link or f"{item.outlet}\n{item.title}"
 
 
+def entry_text(story: DigestStory) -> tuple[str, str, tuple[str, ...]]:
+    """What a story's feed entry says: its headline, its summary and its outlets."""
+    return story.headline, story.summary, story.outlets
+
+
+def mark_revisions(digest: Digest, earlier: Digest | None, previous: Digest | None) -> Digest:
+    """``digest`` with each story's ``revised``: when its entry text (`entry_text`) last
+    changed. ``earlier`` is the version of the same day's digest that ``digest`` replaces,
+    ``previous`` the digest of the day before. A story whose text is that of its version there
+    (the same day's when it has one) keeps that version's time; one whose text differs was
+    revised now (``digest.generated_at``); a new story's text is as of its reports. The store
+    keeps one digest a day, rewritten by every run: without this the day's last run would be
+    the only witness of a change made that day, and the change would move with every run."""
+    same_day = {s.id: s for s in earlier.stories} if earlier and earlier.day == digest.day else {}
+    day_before = (
+        {s.id: s for s in previous.stories} if previous and previous.day < digest.day else {}
+    )
+    stories = []
+    for story in digest.stories:
+        text = entry_text(story)
+        before = same_day.get(story.id) or day_before.get(story.id)
+        if before is None:
+            revised: datetime | None = max(story.last_updated, story.first_seen)
+        elif entry_text(before) != text:
+            revised = digest.generated_at
+        elif before.revised is not None:
+            revised = before.revised
+        elif earlier and story.id in same_day and _differs(day_before.get(story.id), text):
+            # a run before revisions were recorded showed this text first today: the first
+            # digest showing it is when the site said it changed
+            revised = earlier.generated_at
+        else:
+            revised = None  # unknown: the site goes by its digests
+        stories.append(replace(story, revised=revised))
+    return replace(digest, stories=tuple(stories))
+
+
+def _differs(story: DigestStory | None, text: tuple[str, str, tuple[str, ...]]) -> bool:
+    return story is not None and entry_text(story) != text
+
+
+def mark_outlets(digest: Digest, earlier: Digest | None) -> Digest:
+    """``digest`` with ``outlets_since``: when each of its outlets was first in the day's
+    digest, carried over from ``earlier`` (the version of the same day's digest it replaces),
+    else now (``digest.generated_at``). The site's outlet pages go by it: an outlet whose page
+    existed keeps its address when a newcomer's name makes the same one."""
+    since = dict(earlier.outlets_since) if earlier and earlier.day == digest.day else {}
+    for story in digest.stories:
+        for outlet in story.outlets:
+            since.setdefault(outlet, digest.generated_at)
+    return replace(digest, outlets_since=since)
+
+
 # ------------------------------------------------------------------ JSON form
 
 
@@ -100,6 +153,7 @@ def digest_to_dict(digest: Digest) -> dict:
         "older_items": digest.older_items,
         "window_hours": digest.window_hours,
         "stories": [story_to_dict(s) for s in digest.stories],
+        "outlets_since": {name: t.isoformat() for name, t in digest.outlets_since.items()},
     }
 
 
@@ -118,6 +172,7 @@ def story_to_dict(story: DigestStory) -> dict:
         "why_not": story.why_not,
         "why_not_story": story.why_not_story,
         "why_not_headline": story.why_not_headline,
+        "revised": story.revised.isoformat() if story.revised else None,
         "items": [
             {
                 "title": i.title,
@@ -141,6 +196,10 @@ def digest_from_dict(data: dict) -> Digest:
         stories=tuple(_story_from_dict(s) for s in data["stories"]),
         older_items=data.get("older_items", 0),
         window_hours=data.get("window_hours", 24.0),
+        outlets_since={
+            str(name): datetime.fromisoformat(t)
+            for name, t in (data.get("outlets_since") or {}).items()
+        },
     )
 
 
@@ -171,6 +230,7 @@ def _story_from_dict(data: dict) -> DigestStory:
         why_not=str(data.get("why_not", "")),
         why_not_story=str(data.get("why_not_story", "")),
         why_not_headline=str(data.get("why_not_headline", "")),
+        revised=datetime.fromisoformat(data["revised"]) if data.get("revised") else None,
     )
 
 

@@ -182,6 +182,10 @@ class DigestStory:
     why_not: str = ""  # why the closest other story stayed apart
     why_not_story: str = ""  # that story's id
     why_not_headline: str = ""  # and its headline (untrusted feed text)
+    # When its feed entry's text (headline, summary, outlets) last changed, as the runs that
+    # made the digests saw it (the Atom entry's <updated>); None in digests made before it was
+    # recorded, and while a story's text is that of such a digest.
+    revised: datetime | None = None
 
     @property
     def outlets(self) -> tuple[str, ...]:
@@ -195,6 +199,9 @@ class Digest:
     stories: tuple[DigestStory, ...]  # already ranked
     older_items: int = 0  # with no stories: stored items older than the window, if any
     window_hours: float = 24.0
+    # When each outlet (by the name its items carry) was first in this day's digest: the store
+    # keeps one digest a day, made again by every run. Empty in digests made before it was.
+    outlets_since: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,8 @@ from aggregator.digest import (
     digests_from_dicts,
     keep_published,
     make_digest,
+    mark_outlets,
+    mark_revisions,
 )
 from aggregator.feedvalue import FeedValue
 from aggregator.intake import decide
@@ -436,8 +438,11 @@ def cluster(
         before_save()
     store.save_stories(stories)
     digest = make_digest(stories, day, now, older_items=older, window_hours=config.window_hours)
-    earlier = store.digest_of(day.isoformat())
-    digest = keep_published(digest, digest_from_dict(earlier) if earlier else None)
+    stored, before = store.digest_of(day.isoformat()), store.digest_before(day.isoformat())
+    earlier = digest_from_dict(stored) if stored else None
+    digest = keep_published(digest, earlier)
+    digest = mark_revisions(digest, earlier, digest_from_dict(before) if before else None)
+    digest = mark_outlets(digest, earlier)
     store.save_digest(day.isoformat(), now, digest_to_dict(digest))
     store.set_meta("cluster_fingerprint", fingerprint)
     return ClusterSummary(

@@ -124,14 +124,15 @@ def unique_slugs(
     names: Iterable[str],
     fallback: str,
     reserved: Iterable[str] = (),
-    seniority: Mapping[str, datetime] | None = None,
+    seniority: Mapping[str, tuple] | None = None,
 ) -> dict[str, str]:
     """Map each distinct name to a distinct file-name slug, independent of input order.
 
     Names whose slugs collide (or are empty, e.g. all non-Latin), or whose slug is `reserved`
     (a name the site itself uses in that folder), get a hash suffix. With `seniority` (when
-    each name was first seen), the earliest of the colliding names keeps the plain slug: a
-    newcomer never moves the page of a name that already had one.
+    each name was first seen, as a sort key), the earliest of the colliding names keeps the
+    plain slug (of equally old ones the first by name): a newcomer never moves the page of a
+    name that already had one.
     """
     off_limits = frozenset(reserved)
     distinct = sorted(set(names))
@@ -434,15 +435,22 @@ class _ModelBuilder:
         for digest in digests:
             by_day.setdefault(digest.day, digest)  # the first (newest) one of a day wins
         self.digests = sorted(by_day.values(), key=lambda d: d.day, reverse=True)
-        # Outlet pages: of two names with one slug ("Alpha", "ALPHA") the outlet reported first
-        # keeps the plain address, so a newcomer never moves a page that readers link to.
+        # Outlet pages: of two names with one slug ("Alpha", "ALPHA") the one whose page came
+        # first keeps the plain address, so a newcomer never moves a page that readers link to
+        # (not even one whose first report is dated earlier): the first digest showing the name
+        # (its day, then when in the day), then its first report, then the name.
+        first_shown: dict[str, tuple[date, datetime]] = {}
         first_report: dict[str, datetime] = {}
         for digest in self.digests:
             for story in digest.stories:
                 for item in story.items:
                     name, published = _outlet_name(item.outlet), as_utc(item.published)
+                    since = digest.outlets_since.get(item.outlet, digest.generated_at)
+                    shown = (digest.day, as_utc(since))
+                    first_shown[name] = min(shown, first_shown.get(name, shown))
                     first_report[name] = min(published, first_report.get(name, published))
-        slugs = unique_slugs(first_report, "outlet", _OUTLETS_FOLDER_PAGES, first_report)
+        seniority = {name: (shown, first_report[name]) for name, shown in first_shown.items()}
+        slugs = unique_slugs(seniority, "outlet", _OUTLETS_FOLDER_PAGES, seniority)
         self.outlets = {
             name: OutletRef(name, f"outlets/{slug}.html") for name, slug in slugs.items()
         }
@@ -557,7 +565,7 @@ class _ModelBuilder:
                 last_day=last_day.day,
                 coverage=coverage,
                 timeline=self._timeline(items),
-                revised=_revised(found),
+                revised=_revised(found, self.versions[slug][0][1].revised),
                 developing=len(found) > 1,
             )
         return histories
@@ -680,17 +688,22 @@ def _first_seen(versions: Sequence[tuple[date, DigestStory]]) -> datetime:
     )
 
 
-def _revised(shown: Sequence[tuple[DayView, StoryView]]) -> datetime:
+def _revised(
+    shown: Sequence[tuple[DayView, StoryView]], recorded: datetime | None = None
+) -> datetime:
     """When a story's feed entry (title and summary) last changed, from its versions, newest
-    first: its last report, or later, when an earlier digest showed other text, the first
-    digest showing the text it has now. The text also changes with no new report (the reports
-    that chose the headline left the window), and readers keep an entry's old title unless its
-    <updated> moves. The store keeps only a day's last digest: on the day of a change this is
-    that day's latest digest, and settles once the next day's exists."""
+    first: its last report, or later, when its text changed since (the text also changes with
+    no new report: the reports that chose the headline left the window, and readers keep an
+    entry's old title unless its <updated> moves). The runs record when (`recorded`, the newest
+    digest's `revised`). A digest made before they did: the first digest showing the text it
+    has now, when an earlier one showed other text; the store keeps only a day's last digest,
+    so on the day of a change this moves with every run until the next day's digest exists."""
     newest = shown[0][1]
+    revised = max(newest.last_updated, newest.first_seen)
+    if recorded is not None:
+        return max(revised, as_utc(recorded))
     current = _entry_text(newest)
     unchanged = list(itertools.takewhile(lambda found: _entry_text(found[1]) == current, shown))
-    revised = max(newest.last_updated, newest.first_seen)
     if len(unchanged) < len(shown):
         revised = max(revised, unchanged[-1][0].generated_at)
     return revised

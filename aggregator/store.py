@@ -1202,6 +1202,13 @@ class Store:
         row = self.db.execute("SELECT payload FROM digests WHERE day = ?", (day,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    def digest_before(self, day: str) -> dict | None:
+        """The newest digest of a day before ``day``."""
+        row = self.db.execute(
+            "SELECT payload FROM digests WHERE day < ? ORDER BY day DESC LIMIT 1", (day,)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
     def digests(self, limit: int | None = None) -> list[dict]:
         sql = "SELECT payload FROM digests ORDER BY day DESC"
         if limit:

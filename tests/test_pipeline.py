@@ -149,6 +149,135 @@ def test_a_story_whose_reports_leave_the_window_stays_in_that_days_digest(tmp_pa
         assert store.digest_of(later.date().isoformat()) == day  # the earlier day is kept
 
 
+def test_an_atom_entry_is_updated_when_its_text_changes_not_at_every_run(
+    tmp_path: Path, store_target
+) -> None:
+    """The store keeps one digest a day, which every run rewrites: an entry whose headline
+    differed from the day before's got that day's latest run as its <updated>, a new one at
+    every hourly run all day, and feed readers announced it again each time. The runs record
+    when a story's text changed; <updated> stays there until it changes again."""
+    import feedparser
+
+    url = "https://outlet.example/feed"
+    config = Config(
+        path=tmp_path / "feeds.yaml",
+        feeds=(FeedConfig(url=url),),
+        database=store_target("news"),
+        output=tmp_path / "site",
+    )
+    day1 = NOW.replace(hour=20) - timedelta(days=1)
+    report = ParsedEntry(
+        guid="storm",
+        link="https://outlet.example/storm",
+        title="Storm closes port of Rotterdam",
+        summary=WIRE_SUMMARY,
+        published=day1 - timedelta(minutes=30),
+    )
+    embedder = CountingEmbedder()
+
+    def run(at: datetime, corrected: str | None = None) -> tuple[str, str]:
+        """An hourly run at `at` (the feed corrected its headline to `corrected`): the title and
+        <updated> of the site's Atom entry."""
+        if corrected:
+            record(store, polled(url, [replace(report, title=corrected)], at), "Outlet")
+        # forced: as when other stories' reports arrive, the day's digest is made again
+        cluster(config, store, now=at, embedder=embedder, force=True)
+        build(config, store)
+        (entry,) = feedparser.parse((config.output / "feed.xml").read_bytes()).entries
+        return entry.title, entry.updated
+
+    def hour(h: int) -> datetime:
+        return NOW.replace(hour=h)
+
+    with Store.open(config.database) as store:
+        record(store, polled(url, [report], day1), "Outlet")
+        assert run(day1) == (report.title, "2026-11-27T19:30:00Z")  # as of its report
+        antwerp = "Storm closes port of Antwerp"
+        assert run(hour(10), antwerp) == (antwerp, "2026-11-28T10:00:00Z")
+        for h in (11, 12, 13):  # the same text: the same <updated>
+            assert run(hour(h)) == (antwerp, "2026-11-28T10:00:00Z"), h
+        both = "Storm closes ports of Antwerp and Rotterdam"
+        assert run(hour(14), both) == (both, "2026-11-28T14:00:00Z")
+        assert run(hour(15)) == (both, "2026-11-28T14:00:00Z")
+
+
+def test_digests_made_before_revisions_were_recorded() -> None:
+    """A stored digest without `revised` reads as unknown, and a story whose text is that of
+    such a digest keeps the site's earlier rule: no entry's <updated> jumps on the upgrade. On
+    the day its text changed, the text's first digest is its time from then on."""
+    from aggregator.digest import digest_from_dict, digest_to_dict, mark_revisions
+    from aggregator.models import Digest
+    from tests.support.digests import at, item, story
+
+    day1, day2 = NOW.date() - timedelta(days=1), NOW.date()
+
+    def old(digest: Digest) -> Digest:  # as an earlier version stored it
+        payload = digest_to_dict(digest)
+        for found in payload["stories"]:
+            del found["revised"]
+        return digest_from_dict(payload)
+
+    calm = story("calm", "Calm day", (item("Alpha", "Calm day", at(day1, 9)),))
+    storm = story("storm", "Storm nears", (item("Alpha", "Storm nears", at(day1, 10)),))
+    hit = replace(storm, headline="Storm hits")
+    yesterday = old(Digest(day1, at(day1, 20), (calm, storm)))
+    this_morning = old(Digest(day2, at(day2, 9), (calm, hit)))
+    assert {s.revised for s in yesterday.stories} == {None}
+
+    noon = mark_revisions(Digest(day2, at(day2, 12), (calm, hit)), this_morning, yesterday)
+    revised = {s.id: s.revised for s in digest_from_dict(digest_to_dict(noon)).stories}
+    assert revised == {"calm": None, "storm": at(day2, 9)}
+    later = mark_revisions(Digest(day2, at(day2, 13), (calm, hit)), noon, yesterday)
+    assert {s.id: s.revised for s in later.stories} == revised
+
+
+def test_an_outlet_added_later_the_same_day_leaves_the_page_where_it_is(
+    tmp_path: Path, store_target
+) -> None:
+    """Alpha's page is built at 10:00; a feed "ALPHA" added at 10:30 brings at its first poll a
+    report dated 08:00, before Alpha's. The 11:00 run makes the day's digest again (the store
+    keeps that one only): Alpha's page keeps outlets/alpha.html, as it was first in the day's
+    digest. By first report ALPHA took it and Alpha's page moved."""
+    import hashlib
+
+    alpha, newcomer = "https://alpha.example/feed", "https://newcomer.example/feed"
+    before = Config(
+        path=tmp_path / "feeds.yaml",
+        feeds=(FeedConfig(url=alpha),),
+        database=store_target("news"),
+        output=tmp_path / "site",
+    )
+    after = replace(before, feeds=(*before.feeds, FeedConfig(url=newcomer)))
+    quake = ParsedEntry(
+        guid="quake",
+        link="https://alpha.example/quake",
+        title="Quake shakes the coast",
+        summary="Buildings swayed for a minute.",
+        published=NOW.replace(hour=9),
+    )
+    fire = ParsedEntry(
+        guid="fire",
+        link="https://newcomer.example/fire",
+        title="Fire at the docks",
+        summary="Crews fought it all morning.",
+        published=NOW.replace(hour=8),
+    )
+    outlets = before.output / "outlets"
+    embedder = CountingEmbedder()
+    with Store.open(before.database) as store:
+        record(store, polled(alpha, [quake], NOW.replace(hour=10)), "Alpha")
+        cluster(before, store, now=NOW.replace(hour=10), embedder=embedder)
+        build(before, store)
+        assert quake.title in (outlets / "alpha.html").read_text(encoding="utf-8")
+
+        record(store, polled(newcomer, [fire], NOW.replace(hour=10, minute=30)), "ALPHA")
+        cluster(after, store, now=NOW.replace(hour=11), embedder=embedder)
+        build(after, store)
+    assert quake.title in (outlets / "alpha.html").read_text(encoding="utf-8")
+    suffixed = f"alpha-{hashlib.sha256(b'ALPHA').hexdigest()[:10]}.html"
+    assert fire.title in (outlets / suffixed).read_text(encoding="utf-8")
+
+
 # ------------------------------------------------------------------ a feed's corrections
 
 

@@ -668,6 +668,29 @@ def test_an_outlet_page_keeps_its_address_when_a_newcomer_takes_the_same_slug(
     assert "Fire" in (output / "outlets" / suffixed).read_text()
 
 
+def test_a_newcomer_whose_first_report_is_dated_earlier_leaves_the_page_where_it_is(
+    tmp_path: Path,
+) -> None:
+    """A feed "ALPHA" added today whose first poll brings a report dated before any of Alpha's:
+    Alpha's page existed first and keeps outlets/alpha.html. By first report, ALPHA took it."""
+    from tests.support.digests import at, item, story
+
+    yesterday, today = TODAY - timedelta(days=1), TODAY
+    first = Digest(
+        yesterday,
+        at(yesterday, 18),
+        (story("quake", "Quake", (item("Alpha", "Quake", at(yesterday, 9)),)),),
+    )
+    dated_earlier = item("ALPHA", "Fire", at(yesterday - timedelta(days=1), 8))
+    second = Digest(today, at(today, 18), (story("fire", "Fire", (dated_earlier,)),))
+    output = tmp_path / "out"
+    build_site(output, [first], site_settings())
+    build_site(output, [second, first], site_settings())
+    assert "Quake" in (output / "outlets" / "alpha.html").read_text()
+    suffixed = f"alpha-{hashlib.sha256(b'ALPHA').hexdigest()[:10]}.html"
+    assert "Fire" in (output / "outlets" / suffixed).read_text()
+
+
 # ---------------------------------------------------------------- reading and accessibility
 
 
