@@ -214,6 +214,10 @@ _POSTGRES_TYPES = {
 }
 
 MIGRATION_LOCK = 7_361_205_014  # pg_advisory_xact_lock key: one migrating process at a time
+# lock_keys: its advisory locks are (KEY_LOCK_CLASS, bucket), two-key locks (a space apart from
+# the one-key locks above), bucket < KEY_BUCKETS (a power of two).
+KEY_LOCK_CLASS = 736_120_501
+KEY_BUCKETS = 1024
 
 
 def postgres_sql(sql: str) -> str:
@@ -324,14 +328,19 @@ class PostgresDatabase:
 
     def lock_keys(self, db: Tx, keys: Iterable[str]) -> None:
         """Hold each key (any text) until the transaction ends: a transaction taking one
-        of them waits for this one to commit. Taken in one order (of their hashes), so two
-        transactions locking overlapping keys wait instead of deadlocking."""
+        of them waits for this one to commit. Keys share KEY_BUCKETS advisory locks (by a
+        hash), so a transaction holds at most that many however many keys it locks, and all
+        transactions together hold at most that many (each is held by one at a time): the
+        server's shared lock table (max_locks_per_transaction) cannot run out through them.
+        Two keys of one bucket make two transactions wait for each other (briefly: the
+        length of the first). Taken in ascending order, so two transactions never deadlock."""
         wanted = sorted(set(keys))
         if wanted:
             db.execute(
-                "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(key, 0) "
-                "AS k FROM unnest(?::text[]) AS key) AS keys ORDER BY k",
-                (wanted,),
+                "SELECT pg_advisory_xact_lock(?::int, b) FROM (SELECT DISTINCT "
+                "(hashtextextended(key, 0) & ?::bigint)::int AS b "
+                "FROM unnest(?::text[]) AS key) AS buckets ORDER BY b",
+                (KEY_LOCK_CLASS, KEY_BUCKETS - 1, wanted),
             )
 
     def close(self) -> None:

@@ -469,14 +469,19 @@ class Store:
         if not updates:
             return []
         with self.transaction() as db:
-            self._lock_links(db, updates)
-            return self._record_all(db, updates)  # type: ignore[return-value]
+            stored = self._lock_new_links(db, updates)
+            return self._record_all(db, updates, stored)  # type: ignore[return-value]
 
-    def _record_all(self, db: Tx, updates: Sequence[FeedUpdate | None]) -> list[Recorded | None]:
+    def _record_all(
+        self, db: Tx, updates: Sequence[FeedUpdate | None], stored: dict[str, dict[str, tuple]]
+    ) -> list[Recorded | None]:
         """Each update's feed row and new items, then the stored items the feeds changed, all
         of them together (by id, the order every writer of items takes them in); None: an
-        update left out."""
-        found = [self._record(db, u) if u is not None else None for u in updates]
+        update left out. `stored`: what _lock_new_links read of each feed's items (a feed
+        twice in the batch reads them again the second time: the first stored more)."""
+        found = [
+            self._record(db, u, stored.pop(u.url, None)) if u is not None else None for u in updates
+        ]
         applied = self._record_edits(db, [e for f in found if f is not None for e in f[1]])
         return [
             None
@@ -489,18 +494,40 @@ class Store:
             for f in found
         ]
 
-    def _lock_links(self, db: Tx, updates: Sequence[FeedUpdate]) -> None:
+    def _lock_new_links(self, db: Tx, updates: Sequence[FeedUpdate]) -> dict[str, dict[str, tuple]]:
         """Before reading which links another feed already stored (_insert_items): two
         workers recording the same article through two feeds at once would each miss the
         other's uncommitted row and both store it; holding its canonical link makes the second
-        wait for the first to commit, then see its row. Taken first, in one order."""
+        wait for the first to commit, then see its row. Only the links of entries new to
+        their feed are held (a re-poll of stored entries holds none), all taken first, in one
+        order (db.lock_keys). Returns the feed's stored items by key (_stored_texts), read
+        first: the feed is leased to this worker (or `run` holds the database), and items are
+        never deleted, so those stay stored; a key another writer stores meanwhile is only
+        held for nothing."""
+        keys: dict[str, set[str]] = {}
+        for u in updates:
+            keys.setdefault(u.url, set()).update(i.key for i in u.items)
+        stored = {
+            url: self._stored_texts(db, url, sorted(wanted))
+            for url, wanted in keys.items()
+            if wanted
+        }
         self.db.lock_keys(
-            db, (i.canonical_link for u in updates for i in u.items if i.canonical_link)
+            db,
+            (
+                i.canonical_link
+                for u in updates
+                for i in u.items
+                if i.canonical_link and i.key not in stored[u.url]
+            ),
         )
+        return stored
 
-    def _record(self, db: Tx, update: FeedUpdate) -> tuple[int, list[_Edit]]:
+    def _record(
+        self, db: Tx, update: FeedUpdate, stored: dict[str, tuple] | None
+    ) -> tuple[int, list[_Edit]]:
         self._upsert_feed(db, update)
-        return self._insert_items(db, update) if update.items else (0, [])
+        return self._insert_items(db, update, stored) if update.items else (0, [])
 
     def _upsert_feed(self, db: Tx, u: FeedUpdate) -> None:
         db.execute(
@@ -555,13 +582,18 @@ class Store:
         # permanent redirect) needs that row now, not at the next worker start.
         _ensure_host(db, u.host)
 
-    def _insert_items(self, db: Tx, u: FeedUpdate) -> tuple[int, list[_Edit]]:
+    def _insert_items(
+        self, db: Tx, u: FeedUpdate, known: dict[str, tuple] | None
+    ) -> tuple[int, list[_Edit]]:
         """Store the feed's new entries; returns how many, and the stored items whose title
-        or summary the feed changed since (stored by _record_edits)."""
+        or summary the feed changed since (stored by _record_edits). `known`: the feed's
+        stored items as _stored_texts gives them (None: read them now)."""
         first: dict[str, NewItem] = {}  # a key twice in one document: its first entry counts
         for i in u.items:
             first.setdefault(i.key, i)
-        stored = self._stored_texts(db, u.url, list(first))
+        if known is None:
+            known = self._stored_texts(db, u.url, list(first))
+        stored = {key: known[key] for key in first if key in known}
         edits = [
             _edit(row, first[key])
             for key, row in stored.items()
@@ -839,7 +871,7 @@ class Store:
         took over meanwhile is left to that worker (None), so no poll is stored twice."""
         with self.transaction() as db:
             self._quick_commit(db)
-            self._lock_links(db, updates)
+            stored = self._lock_new_links(db, updates)
             held = set()
             for chunk in _chunks(sorted({u.url for u in updates}), 500):
                 marks = ",".join("?" * len(chunk))
@@ -851,7 +883,7 @@ class Store:
                         (*chunk, worker),
                     )
                 )
-            return self._record_all(db, [u if u.url in held else None for u in updates])
+            return self._record_all(db, [u if u.url in held else None for u in updates], stored)
 
     def _quick_commit(self, db: Tx) -> None:
         if self.db.quick_commit:
