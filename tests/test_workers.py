@@ -379,6 +379,116 @@ def test_a_connection_lost_while_a_worker_starts(tmp_path: Path, postgres_databa
         assert "rights" not in err.read_text() and "Traceback" not in err.read_text()
 
 
+def test_only_a_lost_connection_is_called_lost(postgres_database: str) -> None:
+    """Every psycopg OperationalError was taken for a lost connection: a deadlock, a
+    cancelled statement, out of shared memory or a full disk said "lost the connection to the
+    database: run the command again", and a looping worker retried the same batch forever."""
+    import threading
+
+    import psycopg
+
+    from aggregator.db import is_connection_lost, is_passing
+
+    def error_of(connection, sql: str) -> psycopg.Error:
+        with pytest.raises(psycopg.Error) as raised:
+            connection.execute(sql)
+        return raised.value
+
+    with admin(postgres_database) as one, admin(postgres_database) as other:
+        one.execute("SET statement_timeout = 20")
+        canceled = error_of(one, "SELECT pg_sleep(5)")
+        one.execute("RESET statement_timeout")
+        assert (canceled.sqlstate, is_connection_lost(canceled), is_passing(canceled)) == (
+            "57014", False, True,
+        )  # fmt: skip
+        # Two transactions each waiting for the other's advisory lock: one is told so.
+        for connection, key in ((one, 1), (other, 2)):
+            connection.execute("BEGIN")
+            connection.execute("SET LOCAL deadlock_timeout = '50ms'")
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        errors: list[psycopg.Error] = []
+
+        def take(connection, key: int) -> None:
+            try:
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            except psycopg.Error as exc:
+                errors.append(exc)
+            connection.execute("ROLLBACK")
+
+        waiting = threading.Thread(target=take, args=(one, 2))
+        waiting.start()
+        take(other, 1)
+        waiting.join(30)
+        (deadlock,) = errors
+        assert (deadlock.sqlstate, is_connection_lost(deadlock), is_passing(deadlock)) == (
+            "40P01", False, True,
+        )  # fmt: skip
+        unready = error_of(one, "SELECT currval('no_such_sequence_here')")  # not a passing one
+        assert (is_connection_lost(unready), is_passing(unready)) == (False, False)
+
+        other.execute("SELECT pg_terminate_backend(%s)", (one.info.backend_pid,))
+        terminated = error_of(one, "SELECT 1")
+        closed = error_of(one, "SELECT 1")  # psycopg's own: the connection is closed
+    assert closed.sqlstate is None
+    assert [is_connection_lost(e) for e in (terminated, closed)] == [True, True]
+
+
+def test_a_database_error_is_named_and_a_looping_worker_backs_off_or_stops(
+    tmp_path: Path, postgres_database: str, monkeypatch
+) -> None:
+    """A cancelled statement is a database error, said as such (`--once`: one line, exit 1);
+    a looping worker warns and tries again later, and stops, in one line, on an error that
+    trying again does not cure."""
+    from click.testing import CliRunner
+
+    from aggregator import cli, workers
+    from aggregator.cli import main
+
+    database = fresh_postgres(postgres_database)
+    config = write_config(tmp_path, database, [])
+    monkeypatch.setattr(cli, "WORKER_RETRY_SECONDS", 0.01)
+    calls: list[str] = []
+
+    def failing_cycle(errors: list[str]):
+        def poll_cycle(config, store, worker, stop, **kwargs) -> workers.PollCycle:
+            calls.append(worker)
+            if len(calls) > len(errors):  # enough: as SIGTERM does
+                os.kill(os.getpid(), signal.SIGTERM)
+                return workers.PollCycle()
+            with store.transaction() as db:
+                if errors[len(calls) - 1] == "timeout":
+                    db.execute("SET LOCAL statement_timeout = 20")
+                    db.execute("SELECT pg_sleep(5)")
+                db.execute("SELECT currval(pg_get_serial_sequence('items', 'id'))")  # none yet
+            return workers.PollCycle()
+
+        return poll_cycle
+
+    def worker(*args: str):
+        return CliRunner().invoke(main, ["worker", "-c", str(config), "--role", "poll", *args])
+
+    monkeypatch.setattr(workers, "poll_cycle", failing_cycle(["timeout"]))
+    result = worker("--once")
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"aggregator: {config}: database ") and "statement timeout" in line
+    assert "lost" not in line
+
+    calls.clear()
+    result = worker()
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "lost" not in warnings[0], result.output
+    assert "statement timeout" in warnings[0] and "retrying in 0.01 s" in warnings[0]
+
+    calls.clear()
+    monkeypatch.setattr(workers, "poll_cycle", failing_cycle(["currval"]))
+    result = worker()
+    assert (result.exit_code, len(calls)) == (1, 1), result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"aggregator: {config}: database ") and "currval" in line
+
+
 def test_a_database_refusing_the_user_is_one_line(tmp_path: Path, postgres_database: str) -> None:
     from urllib.parse import urlsplit
 
