@@ -1319,10 +1319,12 @@ def _claim_target(source: Store, target: Store) -> None:
             f"{target.label} already holds items that are not from a copy of "
             f"{source.label}: copy into an empty database (or a new schema)"
         )
-    if has_items:  # an earlier copy: its items must still be the source's
+    if has_items:  # an earlier copy: its items must still be the source's, and only those
         clean = _fit_for(target, "items", ["id", "feed_url", "key"])
         for chunk in _source_chunks(source, "items", ("id",), ["id", "feed_url", "key"]):
             _check_same_items(target.db, source, target, [clean(r) for r in chunk])
+        for chunk in _source_chunks(target, "items", ("id",), ["id"]):
+            _check_no_items_of_its_own(source, target, [r[0] for r in chunk])
     with target.transaction() as db:
         _put_meta(db, COPIED_FROM, source_id)
 
@@ -1330,8 +1332,8 @@ def _claim_target(source: Store, target: Store) -> None:
 def _source_chunks(
     source: Store, table: str, key: tuple[str, ...], columns: list[str]
 ) -> Iterator[list[tuple]]:
-    """The table's rows (meta: without each database's own), COPY_CHUNK at a time in key
-    order (keyset pagination: each chunk is one short query)."""
+    """The table's rows in `source` (meta: without each database's own), COPY_CHUNK at a time
+    in key order (keyset pagination: each chunk is one short query)."""
     names = ", ".join(columns)
     own = ", ".join(f"'{k}'" for k in _OWN_META)
     wanted = f"key NOT IN ({own})" if table == "meta" else "1 = 1"
@@ -1470,6 +1472,21 @@ def _check_same_items(
         raise CopyRefused(
             f"{target.label} holds items of its own ({min(problems)[1]}): "
             "copy into an empty database (or a new schema)"
+        )
+
+
+def _check_no_items_of_its_own(source: Store, target: Store, ids: list[int]) -> None:
+    """Each of the target's item ids is one of the source's: an item that workers stored in
+    the copy (above the source's ids) makes it a database of its own since, whose newer
+    feed rows (validators, schedule) the source's older ones would overwrite."""
+    marks = ",".join("?" * len(ids))
+    known = {r[0] for r in source.db.execute(f"SELECT id FROM items WHERE id IN ({marks})", ids)}
+    own = [i for i in ids if i not in known]
+    if own:
+        raise CopyRefused(
+            f"{target.label} holds items of its own (item {own[0]} there is not in "
+            f"{source.label}: stored there since the copy): copy into an empty database "
+            "(or a new schema)"
         )
 
 
