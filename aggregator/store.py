@@ -192,7 +192,6 @@ class Recorded:
 
     new: int = 0  # items stored for the first time
     updated: int = 0  # stored items that took the feed's new title or summary
-    relinked: tuple[int, ...] = ()  # ids of those whose link moved: their article text went
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,11 +485,7 @@ class Store:
         return [
             None
             if f is None
-            else Recorded(
-                new=f[0],
-                updated=sum(1 for e in f[1] if e.id in applied),
-                relinked=tuple(e.id for e in f[1] if e.id in applied and e.relinked),
-            )
+            else Recorded(new=f[0], updated=sum(1 for e in f[1] if e.id in applied))
             for f in found
         ]
 
@@ -534,12 +529,9 @@ class Store:
             "INSERT INTO feeds (url, fetch_url, host) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING",
             (u.url, u.fetch_url or u.url, u.host),
         )
-        # A 200 sets the validators it came with; a 304 refreshes those it carries (RFC 9111
-        # 4.3.4) and keeps the others; an error keeps them, and the time of the last success.
-        new_etag = u.status == "ok" or (u.status == "not_modified" and u.etag is not None)
-        new_modified = u.status == "ok" or (
-            u.status == "not_modified" and u.last_modified is not None
-        )
+        # A success sets the validators as the poller gives them (a 200's own; after a 304,
+        # those it carried and the stored others: RFC 9111 4.3.4, see poller._not_modified);
+        # an error keeps them, and the time of the last success.
         db.execute(
             """UPDATE feeds SET
                  fetch_url = coalesce(?, fetch_url),
@@ -556,9 +548,9 @@ class Store:
             (
                 u.fetch_url,
                 u.title,
-                new_etag,
+                u.succeeded,
                 u.etag,
-                new_modified,
+                u.succeeded,
                 u.last_modified,
                 u.status,
                 u.http_status,
@@ -597,7 +589,7 @@ class Store:
         edits = [
             _edit(row, first[key])
             for key, row in stored.items()
-            if (first[key].title, first[key].summary) != (row[1], row[2]) and row[4] < EDIT_LIMIT
+            if (first[key].title, first[key].summary) != (row[1], row[2])
         ]
         fresh = [i for i in u.items if i.key not in stored]
         # The same article reached us through another feed: one query for the whole feed (the
@@ -620,14 +612,14 @@ class Store:
 
     @staticmethod
     def _stored_texts(db: Tx, feed_url: str, keys: list[str]) -> dict[str, tuple]:
-        """Key -> (id, title, summary, link, edits) of the feed's items stored under `keys`."""
+        """Key -> (id, title, summary, link) of the feed's items stored under `keys`."""
         found: dict[str, tuple] = {}
         for chunk in _chunks(keys, 500):
             marks = ",".join("?" * len(chunk))
             found.update(
                 (r[0], tuple(r[1:]))
                 for r in db.execute(
-                    f"SELECT key, id, title, summary, link, edits FROM items "
+                    f"SELECT key, id, title, summary, link FROM items "
                     f"WHERE feed_url = ? AND key IN ({marks})",
                     (feed_url, *chunk),
                 )
@@ -1287,10 +1279,10 @@ def copy_store(
     after an interruption (each chunk is one transaction). Rows already there take the
     source's values (of an item, the texts that change: a feed's correction of its title or
     summary, its article text and status; a changed text drops its vectors there too, as it
-    does here), nothing is doubled,
-    and stories the source no longer has go. The target must be empty or a copy of this same
-    source whose items are still the source's (CopyRefused otherwise, before anything is
-    written): ids are kept, so items of its own would take the source's vectors and stories."""
+    does here), nothing is doubled, and stories the source no longer has go. The target must
+    be empty or a copy of this same source whose items are all the source's (CopyRefused
+    otherwise, before anything is written): ids are kept, so items of its own would take the
+    source's vectors and stories, and its feed rows the source's older ones."""
     _claim_target(source, target)
     copied = []
     for table, key in _COPY_TABLES:
@@ -1320,9 +1312,10 @@ def _claim_target(source: Store, target: Store) -> None:
             f"{source.label}: copy into an empty database (or a new schema)"
         )
     if has_items:  # an earlier copy: its items must still be the source's, and only those
-        clean = _fit_for(target, "items", ["id", "feed_url", "key"])
-        for chunk in _source_chunks(source, "items", ("id",), ["id", "feed_url", "key"]):
-            _check_same_items(target.db, source, target, [clean(r) for r in chunk])
+        identity = list(_ITEM_IDENTITY)
+        clean = _fit_for(target, "items", identity)
+        for chunk in _source_chunks(source, "items", ("id",), identity):
+            _check_same_items(target.db, source, target, identity, [clean(r) for r in chunk])
         for chunk in _source_chunks(target, "items", ("id",), ["id"]):
             _check_no_items_of_its_own(source, target, [r[0] for r in chunk])
     with target.transaction() as db:
@@ -1377,6 +1370,7 @@ def _fit_for(target: Store, table: str, columns: list[str]) -> Callable[[Sequenc
 # its vectors are computed from.
 _ITEM_TEXT_COLUMNS = ("title", "summary", "link", "edits", "full_text", "full_text_status")
 _ITEM_EMBEDDED_COLUMNS = ("title", "summary", "full_text")
+_ITEM_IDENTITY = ("id", "feed_url", "key")  # an item is the same in both stores by these
 
 
 def _copy_table(
@@ -1402,8 +1396,7 @@ def _copy_table(
                 total += _update_item_texts(db, columns, rows)
             total += db.executemany(insert, rows)
             if table == "items":
-                where = [columns.index(c) for c in ("id", "feed_url", "key")]
-                _check_same_items(db, source, target, [tuple(r[p] for p in where) for r in rows])
+                _check_same_items(db, source, target, columns, rows)
     return total
 
 
@@ -1434,11 +1427,13 @@ def _update_item_texts(db: Tx, columns: list[str], rows: list[tuple]) -> int:
 
 
 def _check_same_items(
-    db: Tx, source: Store, target: Store, wanted: list[tuple[int, str, str]]
+    db: Tx, source: Store, target: Store, columns: Sequence[str], rows: Sequence[Sequence]
 ) -> None:
-    """Each (id, feed url, key) of the source's is the same item in the target, or absent
-    there with its feed and key free too, or its vectors and story would go to another item
-    (or be passed over): refuse before they do."""
+    """Each of the source's item rows (of `columns`) is the same item (id, feed url, key) in
+    the target, or absent there with its feed and key free too, or its vectors and story
+    would go to another item (or be passed over): refuse before they do."""
+    where = [columns.index(c) for c in _ITEM_IDENTITY]
+    wanted = [tuple(r[p] for p in where) for r in rows]
     marks = ",".join("?" * len(wanted))
     found = {
         r[0]: (r[1], r[2])
@@ -1506,7 +1501,8 @@ def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:
 
 
 def _edit(stored: tuple, item: NewItem) -> _Edit:
-    """The change of a stored item (id, title, summary, link, edits) the feed's entry brings."""
+    """The change of a stored item (id, title, summary, link) the feed's entry brings (stored
+    by _record_edits, up to EDIT_LIMIT times an item)."""
     old_link = stored[3]
     relinked = item.link is not None and item.canonical_link != (
         canonical_url(old_link) if old_link else None
