@@ -275,6 +275,45 @@ def test_article_pages_a_stopped_poll_cycle_left_are_fetched_by_the_next(
     assert sorted(pages()) == sorted(set(pages())) and len(pages()) == 6  # each page once
 
 
+def test_article_pages_not_fetched_within_half_the_lease_are_left_to_the_next_cycle(
+    feed_server, tmp_path: Path
+) -> None:
+    """A cycle claimed up to 256 pages and fetched them all, however long: on one slow site,
+    two at a time, that outlasted the feeds' lease (another worker could fetch the same pages)
+    and held up the worker's polling for as long. It stops at half the lease; the pages left
+    stay untried for the next cycles."""
+    import threading
+
+    from aggregator import workers
+    from aggregator.config import load_config
+    from tests.test_full_text import FLOOD, article_page
+
+    feed_server.route("/robots.txt", body="User-agent: *\nAllow: /\n")
+    for n in range(4):  # one at a time, a second each: 4 s for all
+        feed_server.route(f"/news/{n}", body=article_page(f"Flood {n}", FLOOD), delay=1.0)
+    items = "".join(
+        f"<item><title>Flood {n}</title><link>{feed_server.url(f'/news/{n}')}</link>"
+        f"<guid>g{n}</guid></item>"
+        for n in range(4)
+    )
+    feed_server.route("/feed.xml", body=f"<rss><channel><title>W</title>{items}</channel></rss>")
+    settings = "full_text: true\npoll: {per_host: 1}\nworkers: {lease_seconds: 3}"
+    feeds = [feed_server.url("/feed.xml")]
+    config = load_config(write_config(tmp_path, tmp_path / "news.db", feeds, settings))
+    untried = "SELECT count(*) FROM items WHERE full_text_status IS NULL"
+    with Store.open(config.database) as store:
+        workers.prepare_poll(config, store)
+        started = time.monotonic()
+        cycle = workers.poll_cycle(config, store, "w1", threading.Event())
+        took = time.monotonic() - started
+        (left,) = store.db.execute(untried).fetchone()
+        assert cycle.new_items == 4
+        assert took < 3.0 and left >= 2, (took, left)  # 1.5 s of pages: one or so of four
+        assert cycle.full_texts == 4 - left
+        later = workers.poll_cycle(config, store, "w2", threading.Event())
+        assert later.full_texts >= 1 and store.db.execute(untried).fetchone()[0] < left
+
+
 # ------------------------------------------------------------------ a database that fails
 
 
