@@ -70,11 +70,12 @@ async def fetch_articles(
     options: PollOptions | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     process: Process | None = None,
+    within: float | None = None,
 ) -> list[Any]:
     """Fetch every article page and return, in order, each page or what `process` makes of
     it. `process` (extraction: CPU-bound) runs in worker processes for big batches, as feed
     parsing does, else in a thread, never on the event loop; a page's HTML is freed once it is
-    processed."""
+    processed. `within`: seconds after which the pages not done yet are given up, each None."""
     options = options or PollOptions()
     async with (
         http_clients(options, transport) as clients,
@@ -89,9 +90,17 @@ async def fetch_articles(
                 return page
             return await workers.process(process, page)
 
+        tasks = [asyncio.ensure_future(one(r)) for r in requests]
         try:
-            return list(await asyncio.gather(*(one(r) for r in requests)))
+            if tasks:
+                _done, late = await asyncio.wait(tasks, timeout=within)
+                for task in late:
+                    task.cancel()
+                await asyncio.gather(*late, return_exceptions=True)
+            return [None if task.cancelled() else task.result() for task in tasks]
         finally:
+            for task in tasks:
+                task.cancel()
             workers.close()
 
 
@@ -101,9 +110,12 @@ def fetch_articles_sync(
     options: PollOptions | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     process: Process | None = None,
+    within: float | None = None,
 ) -> list[Any]:
     return asyncio.run(
-        fetch_articles(requests, options=options, transport=transport, process=process)
+        fetch_articles(
+            requests, options=options, transport=transport, process=process, within=within
+        )
     )
 
 

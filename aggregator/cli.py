@@ -24,6 +24,7 @@ from aggregator.config import DEFAULT_CONFIG, DEFAULT_MODEL, Config, ConfigError
 from aggregator.db import (
     is_connection_lost,
     is_database_error,
+    is_passing,
     is_permission_denied,
     one_line,
     redact,
@@ -799,6 +800,7 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
             prepared = "poll" not in roles
             embedder = workers.LazyEmbedder(config)
             all_failed = False
+            failures = 0  # database errors in a row, each waited out longer
             try:
                 while not stop.is_set():
                     try:
@@ -809,18 +811,20 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
                             if not stop.is_set():
                                 done = _work(name, config, store, me, stop, embedder, send, once)
                                 all_failed = all_failed or done is False
-                    except store.db.connection_lost as exc:
-                        if once:
-                            raise
-                        # A server restart or a dropped connection: the pool reconnects;
-                        # leases make whatever this cycle held claimable again.
+                    except Exception as exc:
+                        if once or not is_passing(exc):
+                            raise  # one line, exit 1 (database_failures)
+                        # A server restart or a dropped connection: the pool reconnects. A
+                        # deadlock, a resource that ran out: tried again, ever later, so a
+                        # failure that lasts costs little. Leases make whatever this cycle
+                        # held claimable again meanwhile.
+                        failures += 1
                         click.echo(
-                            f"aggregator: warning: lost the database ({one_line(exc)}); "
-                            f"retrying in {WORKER_RETRY_SECONDS:g} s",
-                            err=True,
+                            f"aggregator: warning: {_retrying(config, exc, failures)}", err=True
                         )
-                        stop.wait(WORKER_RETRY_SECONDS)
+                        stop.wait(_retry_seconds(exc, failures))
                         continue
+                    failures = 0
                     if once:
                         break
                     stop.wait(config.workers.idle_seconds)
@@ -836,6 +840,22 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
 
 
 WORKER_RETRY_SECONDS = 2.0  # a looping worker that lost the database tries again after this
+WORKER_RETRY_MAX_SECONDS = 300.0  # the longest wait after other passing database errors
+
+
+def _retry_seconds(exc: Exception, failures: int) -> float:
+    """A lost connection: WORKER_RETRY_SECONDS (back as soon as the server is); another
+    passing error: that, doubled at each failure in a row up to WORKER_RETRY_MAX_SECONDS."""
+    if is_connection_lost(exc):
+        return WORKER_RETRY_SECONDS
+    return min(WORKER_RETRY_SECONDS * 2 ** min(failures - 1, 20), WORKER_RETRY_MAX_SECONDS)
+
+
+def _retrying(config: Config, exc: Exception, failures: int) -> str:
+    wait = f"retrying in {_retry_seconds(exc, failures):g} s"
+    if is_connection_lost(exc):
+        return f"lost the database ({one_line(exc)}); {wait}"
+    return f"database {redact(str(config.database))}: {one_line(exc)}; {wait}"
 
 
 def _database_failure(config: Config, exc: Exception) -> str:

@@ -50,11 +50,46 @@ def is_database_error(exc: BaseException) -> bool:
     return psycopg is not None and isinstance(exc, psycopg.Error)
 
 
+# SQLSTATEs of a connection gone or not to be had now, besides class 08 (connection
+# exception): admin_shutdown (a terminated backend, a server stopping), crash_shutdown,
+# cannot_connect_now (a server starting).
+_LOST_CONNECTION = frozenset({"57P01", "57P02", "57P03"})
+# SQLSTATE classes and codes of errors another try may well not meet: transaction rollback
+# (a deadlock, a serialization failure), insufficient resources (out of memory or of shared
+# lock memory, disk full, too many connections), lock_not_available, query_canceled (a
+# statement timeout, a cancel by an administrator).
+_PASSING_CLASSES = ("40", "53")
+_PASSING = frozenset({"55P03", "57014"})
+
+
 def is_connection_lost(exc: BaseException) -> bool:
     """A dropped or refused connection (server restart, terminated backend, network): the
-    work may succeed when tried again. PostgreSQL only; a SQLite file has no connection."""
+    work may succeed when tried again. Told by the SQLSTATE (class 08, 57P01-57P03), or by
+    none at all on psycopg's own OperationalError (the connection closed under it; the pool
+    had none to lend in time). Any other error is the server's answer to a statement (out of
+    shared memory, a deadlock, a cancelled statement, a full disk), not a lost connection.
+    PostgreSQL only; a SQLite file has no connection."""
     psycopg = sys.modules.get("psycopg")
-    return psycopg is not None and isinstance(exc, psycopg.OperationalError)
+    if psycopg is None or not isinstance(exc, psycopg.Error):
+        return False
+    state = exc.sqlstate
+    if state is None:
+        return isinstance(exc, psycopg.OperationalError)
+    return state.startswith("08") or state in _LOST_CONNECTION
+
+
+def is_passing(exc: BaseException) -> bool:
+    """A PostgreSQL error that the same work tried again later may well not meet: a lost
+    connection, a deadlock or serialization failure, a resource that ran out (memory, the
+    shared lock table, disk, connections), a lock or statement timeout."""
+    if is_connection_lost(exc):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return (
+        is_database_error(exc)
+        and isinstance(state, str)
+        and (state[:2] in _PASSING_CLASSES or state in _PASSING)
+    )
 
 
 def is_permission_denied(exc: BaseException) -> bool:
@@ -97,8 +132,6 @@ class Database(Protocol):
     lock_rows: str
     quick_commit: str  # first statement of a transaction that may be lost in a server crash
     label: str  # for messages: the path, or the URL without password
-    # A lost connection (server restart, terminated backend): worth retrying the work later.
-    connection_lost: tuple[type[Exception], ...]
     Error: type[Exception]
     IntegrityError: type[Exception]
 
@@ -155,7 +188,6 @@ class SqliteDatabase:
     skip_locked = ""
     lock_rows = ""
     quick_commit = ""
-    connection_lost: tuple[type[Exception], ...] = ()  # a file: nothing to reconnect
     Error = sqlite3.Error
     IntegrityError = sqlite3.IntegrityError
 
@@ -214,6 +246,10 @@ _POSTGRES_TYPES = {
 }
 
 MIGRATION_LOCK = 7_361_205_014  # pg_advisory_xact_lock key: one migrating process at a time
+# lock_keys: its advisory locks are (KEY_LOCK_CLASS, bucket), two-key locks (a space apart from
+# the one-key locks above), bucket < KEY_BUCKETS (a power of two).
+KEY_LOCK_CLASS = 736_120_501
+KEY_BUCKETS = 1024
 
 
 def postgres_sql(sql: str) -> str:
@@ -259,8 +295,6 @@ class PostgresDatabase:
         from psycopg_pool import ConnectionPool, PoolTimeout
 
         self.Error = psycopg.Error
-        self.connection_lost = (psycopg.OperationalError,)  # PoolTimeout is one too
-        # (is_connection_lost says the same of any exception)
         self.IntegrityError = psycopg.errors.IntegrityError
         self.url = url
         self.label = redact(url)
@@ -324,14 +358,19 @@ class PostgresDatabase:
 
     def lock_keys(self, db: Tx, keys: Iterable[str]) -> None:
         """Hold each key (any text) until the transaction ends: a transaction taking one
-        of them waits for this one to commit. Taken in one order (of their hashes), so two
-        transactions locking overlapping keys wait instead of deadlocking."""
+        of them waits for this one to commit. Keys share KEY_BUCKETS advisory locks (by a
+        hash), so a transaction holds at most that many however many keys it locks, and all
+        transactions together hold at most that many (each is held by one at a time): the
+        server's shared lock table (max_locks_per_transaction) cannot run out through them.
+        Two keys of one bucket make two transactions wait for each other (briefly: the
+        length of the first). Taken in ascending order, so two transactions never deadlock."""
         wanted = sorted(set(keys))
         if wanted:
             db.execute(
-                "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(key, 0) "
-                "AS k FROM unnest(?::text[]) AS key) AS keys ORDER BY k",
-                (wanted,),
+                "SELECT pg_advisory_xact_lock(?::int, b) FROM (SELECT DISTINCT "
+                "(hashtextextended(key, 0) & ?::bigint)::int AS b "
+                "FROM unnest(?::text[]) AS key) AS buckets ORDER BY b",
+                (KEY_LOCK_CLASS, KEY_BUCKETS - 1, wanted),
             )
 
     def close(self) -> None:

@@ -290,9 +290,11 @@ def fetch_item_pages(
     allow_private: dict[str, bool],
     *,
     transport=None,
+    within: float | None = None,
 ) -> FullTextSummary:
     """Fetch the article page of each (item id, link, summary, feed url) and store its main
-    text (allow_private: per feed url)."""
+    text (allow_private: per feed url). `within`: seconds after which the pages not fetched
+    yet are left (their items stay untried: fetched another time)."""
     from aggregator.articles import ArticleRequest, fetch_articles_sync
 
     results: list[tuple[int, str | None, str]] = []
@@ -302,9 +304,14 @@ def fetch_item_pages(
             requests.append(ArticleRequest(item_id, link, allow_private[feed_url], summary))
         else:
             results.append((item_id, None, "failed: the item has no link"))
-    results += fetch_articles_sync(
-        requests, options=poll_options(config), transport=transport, process=_extract_page
+    fetched = fetch_articles_sync(
+        requests,
+        options=poll_options(config),
+        transport=transport,
+        process=_extract_page,
+        within=within,
     )
+    results += [result for result in fetched if result is not None]
     changed = store.save_full_texts(results)
     statuses = [status for _id, _text, status in results]
     return FullTextSummary(

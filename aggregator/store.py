@@ -192,7 +192,6 @@ class Recorded:
 
     new: int = 0  # items stored for the first time
     updated: int = 0  # stored items that took the feed's new title or summary
-    relinked: tuple[int, ...] = ()  # ids of those whose link moved: their article text went
 
 
 @dataclass(frozen=True, slots=True)
@@ -469,50 +468,70 @@ class Store:
         if not updates:
             return []
         with self.transaction() as db:
-            self._lock_links(db, updates)
-            return self._record_all(db, updates)  # type: ignore[return-value]
+            stored = self._lock_new_links(db, updates)
+            return self._record_all(db, updates, stored)  # type: ignore[return-value]
 
-    def _record_all(self, db: Tx, updates: Sequence[FeedUpdate | None]) -> list[Recorded | None]:
+    def _record_all(
+        self, db: Tx, updates: Sequence[FeedUpdate | None], stored: dict[str, dict[str, tuple]]
+    ) -> list[Recorded | None]:
         """Each update's feed row and new items, then the stored items the feeds changed, all
         of them together (by id, the order every writer of items takes them in); None: an
-        update left out."""
-        found = [self._record(db, u) if u is not None else None for u in updates]
+        update left out. `stored`: what _lock_new_links read of each feed's items (a feed
+        twice in the batch reads them again the second time: the first stored more)."""
+        found = [
+            self._record(db, u, stored.pop(u.url, None)) if u is not None else None for u in updates
+        ]
         applied = self._record_edits(db, [e for f in found if f is not None for e in f[1]])
         return [
             None
             if f is None
-            else Recorded(
-                new=f[0],
-                updated=sum(1 for e in f[1] if e.id in applied),
-                relinked=tuple(e.id for e in f[1] if e.id in applied and e.relinked),
-            )
+            else Recorded(new=f[0], updated=sum(1 for e in f[1] if e.id in applied))
             for f in found
         ]
 
-    def _lock_links(self, db: Tx, updates: Sequence[FeedUpdate]) -> None:
+    def _lock_new_links(self, db: Tx, updates: Sequence[FeedUpdate]) -> dict[str, dict[str, tuple]]:
         """Before reading which links another feed already stored (_insert_items): two
         workers recording the same article through two feeds at once would each miss the
         other's uncommitted row and both store it; holding its canonical link makes the second
-        wait for the first to commit, then see its row. Taken first, in one order."""
+        wait for the first to commit, then see its row. Only the links of entries new to
+        their feed are held (a re-poll of stored entries holds none), all taken first, in one
+        order (db.lock_keys). Returns the feed's stored items by key (_stored_texts), read
+        first: the feed is leased to this worker (or `run` holds the database), and items are
+        never deleted, so those stay stored; a key another writer stores meanwhile is only
+        held for nothing."""
+        keys: dict[str, set[str]] = {}
+        for u in updates:
+            keys.setdefault(u.url, set()).update(i.key for i in u.items)
+        stored = {
+            url: self._stored_texts(db, url, sorted(wanted))
+            for url, wanted in keys.items()
+            if wanted
+        }
         self.db.lock_keys(
-            db, (i.canonical_link for u in updates for i in u.items if i.canonical_link)
+            db,
+            (
+                i.canonical_link
+                for u in updates
+                for i in u.items
+                if i.canonical_link and i.key not in stored[u.url]
+            ),
         )
+        return stored
 
-    def _record(self, db: Tx, update: FeedUpdate) -> tuple[int, list[_Edit]]:
+    def _record(
+        self, db: Tx, update: FeedUpdate, stored: dict[str, tuple] | None
+    ) -> tuple[int, list[_Edit]]:
         self._upsert_feed(db, update)
-        return self._insert_items(db, update) if update.items else (0, [])
+        return self._insert_items(db, update, stored) if update.items else (0, [])
 
     def _upsert_feed(self, db: Tx, u: FeedUpdate) -> None:
         db.execute(
             "INSERT INTO feeds (url, fetch_url, host) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING",
             (u.url, u.fetch_url or u.url, u.host),
         )
-        # A 200 sets the validators it came with; a 304 refreshes those it carries (RFC 9111
-        # 4.3.4) and keeps the others; an error keeps them, and the time of the last success.
-        new_etag = u.status == "ok" or (u.status == "not_modified" and u.etag is not None)
-        new_modified = u.status == "ok" or (
-            u.status == "not_modified" and u.last_modified is not None
-        )
+        # A success sets the validators as the poller gives them (a 200's own; after a 304,
+        # those it carried and the stored others: RFC 9111 4.3.4, see poller._not_modified);
+        # an error keeps them, and the time of the last success.
         db.execute(
             """UPDATE feeds SET
                  fetch_url = coalesce(?, fetch_url),
@@ -529,9 +548,9 @@ class Store:
             (
                 u.fetch_url,
                 u.title,
-                new_etag,
+                u.succeeded,
                 u.etag,
-                new_modified,
+                u.succeeded,
                 u.last_modified,
                 u.status,
                 u.http_status,
@@ -555,17 +574,22 @@ class Store:
         # permanent redirect) needs that row now, not at the next worker start.
         _ensure_host(db, u.host)
 
-    def _insert_items(self, db: Tx, u: FeedUpdate) -> tuple[int, list[_Edit]]:
+    def _insert_items(
+        self, db: Tx, u: FeedUpdate, known: dict[str, tuple] | None
+    ) -> tuple[int, list[_Edit]]:
         """Store the feed's new entries; returns how many, and the stored items whose title
-        or summary the feed changed since (stored by _record_edits)."""
+        or summary the feed changed since (stored by _record_edits). `known`: the feed's
+        stored items as _stored_texts gives them (None: read them now)."""
         first: dict[str, NewItem] = {}  # a key twice in one document: its first entry counts
         for i in u.items:
             first.setdefault(i.key, i)
-        stored = self._stored_texts(db, u.url, list(first))
+        if known is None:
+            known = self._stored_texts(db, u.url, list(first))
+        stored = {key: known[key] for key in first if key in known}
         edits = [
             _edit(row, first[key])
             for key, row in stored.items()
-            if (first[key].title, first[key].summary) != (row[1], row[2]) and row[4] < EDIT_LIMIT
+            if (first[key].title, first[key].summary) != (row[1], row[2])
         ]
         fresh = [i for i in u.items if i.key not in stored]
         # The same article reached us through another feed: one query for the whole feed (the
@@ -588,14 +612,14 @@ class Store:
 
     @staticmethod
     def _stored_texts(db: Tx, feed_url: str, keys: list[str]) -> dict[str, tuple]:
-        """Key -> (id, title, summary, link, edits) of the feed's items stored under `keys`."""
+        """Key -> (id, title, summary, link) of the feed's items stored under `keys`."""
         found: dict[str, tuple] = {}
         for chunk in _chunks(keys, 500):
             marks = ",".join("?" * len(chunk))
             found.update(
                 (r[0], tuple(r[1:]))
                 for r in db.execute(
-                    f"SELECT key, id, title, summary, link, edits FROM items "
+                    f"SELECT key, id, title, summary, link FROM items "
                     f"WHERE feed_url = ? AND key IN ({marks})",
                     (feed_url, *chunk),
                 )
@@ -839,7 +863,7 @@ class Store:
         took over meanwhile is left to that worker (None), so no poll is stored twice."""
         with self.transaction() as db:
             self._quick_commit(db)
-            self._lock_links(db, updates)
+            stored = self._lock_new_links(db, updates)
             held = set()
             for chunk in _chunks(sorted({u.url for u in updates}), 500):
                 marks = ",".join("?" * len(chunk))
@@ -851,7 +875,7 @@ class Store:
                         (*chunk, worker),
                     )
                 )
-            return self._record_all(db, [u if u.url in held else None for u in updates])
+            return self._record_all(db, [u if u.url in held else None for u in updates], stored)
 
     def _quick_commit(self, db: Tx) -> None:
         if self.db.quick_commit:
@@ -1262,10 +1286,10 @@ def copy_store(
     after an interruption (each chunk is one transaction). Rows already there take the
     source's values (of an item, the texts that change: a feed's correction of its title or
     summary, its article text and status; a changed text drops its vectors there too, as it
-    does here), nothing is doubled,
-    and stories the source no longer has go. The target must be empty or a copy of this same
-    source whose items are still the source's (CopyRefused otherwise, before anything is
-    written): ids are kept, so items of its own would take the source's vectors and stories."""
+    does here), nothing is doubled, and stories the source no longer has go. The target must
+    be empty or a copy of this same source whose items are all the source's (CopyRefused
+    otherwise, before anything is written): ids are kept, so items of its own would take the
+    source's vectors and stories, and its feed rows the source's older ones."""
     _claim_target(source, target)
     copied = []
     for table, key in _COPY_TABLES:
@@ -1294,10 +1318,13 @@ def _claim_target(source: Store, target: Store) -> None:
             f"{target.label} already holds items that are not from a copy of "
             f"{source.label}: copy into an empty database (or a new schema)"
         )
-    if has_items:  # an earlier copy: its items must still be the source's
-        clean = _fit_for(target, "items", ["id", "feed_url", "key"])
-        for chunk in _source_chunks(source, "items", ("id",), ["id", "feed_url", "key"]):
-            _check_same_items(target.db, source, target, [clean(r) for r in chunk])
+    if has_items:  # an earlier copy: its items must still be the source's, and only those
+        identity = list(_ITEM_IDENTITY)
+        clean = _fit_for(target, "items", identity)
+        for chunk in _source_chunks(source, "items", ("id",), identity):
+            _check_same_items(target.db, source, target, identity, [clean(r) for r in chunk])
+        for chunk in _source_chunks(target, "items", ("id",), ["id"]):
+            _check_no_items_of_its_own(source, target, [r[0] for r in chunk])
     with target.transaction() as db:
         _put_meta(db, COPIED_FROM, source_id)
 
@@ -1305,8 +1332,8 @@ def _claim_target(source: Store, target: Store) -> None:
 def _source_chunks(
     source: Store, table: str, key: tuple[str, ...], columns: list[str]
 ) -> Iterator[list[tuple]]:
-    """The table's rows (meta: without each database's own), COPY_CHUNK at a time in key
-    order (keyset pagination: each chunk is one short query)."""
+    """The table's rows in `source` (meta: without each database's own), COPY_CHUNK at a time
+    in key order (keyset pagination: each chunk is one short query)."""
     names = ", ".join(columns)
     own = ", ".join(f"'{k}'" for k in _OWN_META)
     wanted = f"key NOT IN ({own})" if table == "meta" else "1 = 1"
@@ -1350,6 +1377,7 @@ def _fit_for(target: Store, table: str, columns: list[str]) -> Callable[[Sequenc
 # its vectors are computed from.
 _ITEM_TEXT_COLUMNS = ("title", "summary", "link", "edits", "full_text", "full_text_status")
 _ITEM_EMBEDDED_COLUMNS = ("title", "summary", "full_text")
+_ITEM_IDENTITY = ("id", "feed_url", "key")  # an item is the same in both stores by these
 
 
 def _copy_table(
@@ -1375,8 +1403,7 @@ def _copy_table(
                 total += _update_item_texts(db, columns, rows)
             total += db.executemany(insert, rows)
             if table == "items":
-                where = [columns.index(c) for c in ("id", "feed_url", "key")]
-                _check_same_items(db, source, target, [tuple(r[p] for p in where) for r in rows])
+                _check_same_items(db, source, target, columns, rows)
     return total
 
 
@@ -1407,11 +1434,13 @@ def _update_item_texts(db: Tx, columns: list[str], rows: list[tuple]) -> int:
 
 
 def _check_same_items(
-    db: Tx, source: Store, target: Store, wanted: list[tuple[int, str, str]]
+    db: Tx, source: Store, target: Store, columns: Sequence[str], rows: Sequence[Sequence]
 ) -> None:
-    """Each (id, feed url, key) of the source's is the same item in the target, or absent
-    there with its feed and key free too, or its vectors and story would go to another item
-    (or be passed over): refuse before they do."""
+    """Each of the source's item rows (of `columns`) is the same item (id, feed url, key) in
+    the target, or absent there with its feed and key free too, or its vectors and story
+    would go to another item (or be passed over): refuse before they do."""
+    where = [columns.index(c) for c in _ITEM_IDENTITY]
+    wanted = [tuple(r[p] for p in where) for r in rows]
     marks = ",".join("?" * len(wanted))
     found = {
         r[0]: (r[1], r[2])
@@ -1448,6 +1477,21 @@ def _check_same_items(
         )
 
 
+def _check_no_items_of_its_own(source: Store, target: Store, ids: list[int]) -> None:
+    """Each of the target's item ids is one of the source's: an item that workers stored in
+    the copy (above the source's ids) makes it a database of its own since, whose newer
+    feed rows (validators, schedule) the source's older ones would overwrite."""
+    marks = ",".join("?" * len(ids))
+    known = {r[0] for r in source.db.execute(f"SELECT id FROM items WHERE id IN ({marks})", ids)}
+    own = [i for i in ids if i not in known]
+    if own:
+        raise CopyRefused(
+            f"{target.label} holds items of its own (item {own[0]} there is not in "
+            f"{source.label}: stored there since the copy): copy into an empty database "
+            "(or a new schema)"
+        )
+
+
 def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:
     """An Item from (id, title, summary, outlet, link, sort_time, feed_url[, full_text])."""
     return Item(
@@ -1464,7 +1508,8 @@ def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:
 
 
 def _edit(stored: tuple, item: NewItem) -> _Edit:
-    """The change of a stored item (id, title, summary, link, edits) the feed's entry brings."""
+    """The change of a stored item (id, title, summary, link) the feed's entry brings (stored
+    by _record_edits, up to EDIT_LIMIT times an item)."""
     old_link = stored[3]
     relinked = item.link is not None and item.canonical_link != (
         canonical_url(old_link) if old_link else None

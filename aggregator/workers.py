@@ -48,7 +48,7 @@ from aggregator.store import ClaimedFeed, Recorded, Store
 ROLES = ("poll", "embed", "publish")
 PUBLISH_ROLE = "publish"
 EMBED_CLAIM = 256
-FULL_TEXT_CLAIM = 256  # article pages per poll cycle: a backlog never holds up polling long
+FULL_TEXT_CLAIM = 256  # article pages a poll cycle claims (see fetch_untried_pages)
 
 
 class LeaseLost(Exception):
@@ -128,7 +128,11 @@ def fetch_untried_pages(
     """The article pages of the window's items of full_text feeds that were never tried, up to
     FULL_TEXT_CLAIM: the items this cycle stored, and those a worker stopped or killed after
     storing them left behind (the next cycles fetch the rest). Their feeds are held
-    meanwhile, so no other worker fetches the same pages."""
+    meanwhile, so no other worker fetches the same pages (nor polls those feeds). The pages
+    not fetched within half the lease are left to the next cycles too: a backlog on a slow
+    site (256 pages, two at a time, 30 s each would take an hour) neither outlasts the feeds'
+    lease, letting another worker fetch the same pages, nor holds up this worker's polling
+    longer than that."""
     feeds = {f.url: f.allow_private for f in config.feeds if config.wants_full_text(f)}
     if not feeds:
         return FullTextSummary()
@@ -138,7 +142,7 @@ def fetch_untried_pages(
     if not claim.items:
         return FullTextSummary()
     try:
-        return fetch_item_pages(config, store, claim.items, feeds)
+        return fetch_item_pages(config, store, claim.items, feeds, within=lease.total_seconds() / 2)
     finally:
         store.release_feeds(worker, claim.feeds)
 

@@ -163,6 +163,39 @@ def test_copy_refuses_when_the_copy_has_new_items_under_the_sources_ids(
     assert new_id not in vectors  # the source's vector never went to the target's own item
 
 
+def test_a_rerun_is_refused_once_workers_stored_items_in_the_copy(
+    tmp_path: Path, postgres_database
+) -> None:
+    """Workers went on with the copy (an item of their own, after the source's, and newer
+    feed validators) while the source stayed as it was: the rerun found no clash among the
+    source's items and put the source's older feed rows over the workers' newer ones."""
+    source, config = copy_config(tmp_path)
+    target = fresh_postgres(postgres_database)
+    assert copy_into(config, target).exit_code == 0
+    with Store.open(target) as store:
+        record(store, outcome("https://c.example/feed", [entry(40)], etag='"c2"'), "C")
+        record(store, outcome("https://a.example/feed", [entry(1)], etag='"a2"'), "A")
+        (own,) = store.db.execute("SELECT id FROM items WHERE key = 'guid:guid-40'").fetchone()
+
+    def feeds() -> list[tuple]:
+        with Store.open(target) as store:
+            return store.db.execute("SELECT * FROM feeds ORDER BY url").fetchall()
+
+    before = snapshot(target), feeds()
+    refused = copy_into(config, target)
+    assert refused.exit_code == 2, refused.output
+    assert f"item {own} there is not in {source}" in refused.output
+    assert (snapshot(target), feeds()) == before
+
+    # A copy the source has grown since (and nothing of its own): the rerun brings the rest.
+    grown = fresh_postgres(postgres_database)
+    assert copy_into(config, grown).exit_code == 0
+    with Store.open(source) as store:
+        record(store, outcome("https://d.example/feed", [entry(50)]), "D")
+    assert copy_into(config, grown).exit_code == 0
+    assert snapshot(grown) == snapshot(source)
+
+
 def test_copy_into_sqlite_of_another_source_is_refused(tmp_path: Path) -> None:
     _source, config = copy_config(tmp_path)
     other = tmp_path / "other"
@@ -194,7 +227,7 @@ def test_a_rerun_brings_the_sources_new_texts_and_regrouping(
         assert items[1].title == "Title 7"  # the feed corrects it, moving its link
         fixed = entry(7, title="Title 7, corrected", link="https://news.example/7b")
         assert record_changes(store, [(outcome("https://b.example/feed", [fixed]), "B")]) == [
-            Recorded(updated=1, relinked=(second,))
+            Recorded(updated=1)
         ]  # its vector: gone too
         one = Story(id="story-0", headline_item_id=first, members=tuple(map(StoryMember, items)))
         store.save_stories([one])  # story-1 lost its items: gone

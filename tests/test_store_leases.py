@@ -326,3 +326,50 @@ def test_two_workers_recording_one_article_through_two_feeds_store_it_once(
         rows = first.db.execute("SELECT feed_url FROM items").fetchall()
     assert rows == [(feeds[0],)]
     assert (first_news, second_news) == ([Recorded(new=1)], [Recorded(new=0)])
+
+
+def test_advisory_locks_are_taken_for_new_links_only_and_bounded(
+    postgres_database: str, monkeypatch
+) -> None:
+    """Every poll held one advisory lock per link of every entry of its feeds, stored ones
+    too: a few workers re-polling big feeds ran the server's shared lock table out ("out of
+    shared memory") and their batches failed for good. Only entries new to their feed take
+    one, and a transaction holds at most KEY_BUCKETS however many links it brings."""
+    from aggregator.db import KEY_BUCKETS, PostgresDatabase
+    from aggregator.intake import NewItem
+
+    held: list[int] = []  # advisory locks held by the recording transaction, once it took them
+    real = PostgresDatabase.lock_keys
+
+    def lock_keys(self, db, keys) -> None:
+        real(self, db, keys)
+        held.append(
+            db.execute(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid = pg_backend_pid()"
+            ).fetchone()[0]
+        )
+
+    monkeypatch.setattr(PostgresDatabase, "lock_keys", lock_keys)
+
+    def update(feed: int, entries: range) -> FeedUpdate:
+        items = tuple(
+            NewItem(key=f"guid:{feed}-{n}", canonical_link=f"https://ex{feed}.org/a/{n}",
+                    link=f"https://ex{feed}.org/a/{n}", title=f"t{n}", summary="s", outlet="o",
+                    published=NOW, first_seen=NOW)
+            for n in entries
+        )  # fmt: skip
+        return FeedUpdate(url=f"https://ex{feed}.org/feed", status="ok", checked_at=NOW,
+                          next_due=NOW + LEASE, fetch_url=None, host=f"ex{feed}.org",
+                          items=items)  # fmt: skip
+
+    links = 3 * 450
+    assert links > KEY_BUCKETS
+    with Store.open(fresh_postgres(postgres_database)) as store:
+        first = store.record_updates([update(f, range(450)) for f in range(3)])
+        assert sum(r.new for r in first) == links
+        assert 0 < held[-1] <= KEY_BUCKETS
+        again = store.record_updates([update(f, range(450)) for f in range(3)])
+        assert (sum(r.new for r in again), held[-1]) == (0, 0)  # all stored: no lock
+        one_more = store.record_updates([update(f, range(451)) for f in range(3)])
+        assert (sum(r.new for r in one_more), held[-1]) == (3, 3)

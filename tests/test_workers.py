@@ -275,6 +275,45 @@ def test_article_pages_a_stopped_poll_cycle_left_are_fetched_by_the_next(
     assert sorted(pages()) == sorted(set(pages())) and len(pages()) == 6  # each page once
 
 
+def test_article_pages_not_fetched_within_half_the_lease_are_left_to_the_next_cycle(
+    feed_server, tmp_path: Path
+) -> None:
+    """A cycle claimed up to 256 pages and fetched them all, however long: on one slow site,
+    two at a time, that outlasted the feeds' lease (another worker could fetch the same pages)
+    and held up the worker's polling for as long. It stops at half the lease; the pages left
+    stay untried for the next cycles."""
+    import threading
+
+    from aggregator import workers
+    from aggregator.config import load_config
+    from tests.test_full_text import FLOOD, article_page
+
+    feed_server.route("/robots.txt", body="User-agent: *\nAllow: /\n")
+    for n in range(4):  # one at a time, a second each: 4 s for all
+        feed_server.route(f"/news/{n}", body=article_page(f"Flood {n}", FLOOD), delay=1.0)
+    items = "".join(
+        f"<item><title>Flood {n}</title><link>{feed_server.url(f'/news/{n}')}</link>"
+        f"<guid>g{n}</guid></item>"
+        for n in range(4)
+    )
+    feed_server.route("/feed.xml", body=f"<rss><channel><title>W</title>{items}</channel></rss>")
+    settings = "full_text: true\npoll: {per_host: 1}\nworkers: {lease_seconds: 3}"
+    feeds = [feed_server.url("/feed.xml")]
+    config = load_config(write_config(tmp_path, tmp_path / "news.db", feeds, settings))
+    untried = "SELECT count(*) FROM items WHERE full_text_status IS NULL"
+    with Store.open(config.database) as store:
+        workers.prepare_poll(config, store)
+        started = time.monotonic()
+        cycle = workers.poll_cycle(config, store, "w1", threading.Event())
+        took = time.monotonic() - started
+        (left,) = store.db.execute(untried).fetchone()
+        assert cycle.new_items == 4
+        assert took < 3.0 and left >= 2, (took, left)  # 1.5 s of pages: one or so of four
+        assert cycle.full_texts == 4 - left
+        later = workers.poll_cycle(config, store, "w2", threading.Event())
+        assert later.full_texts >= 1 and store.db.execute(untried).fetchone()[0] < left
+
+
 # ------------------------------------------------------------------ a database that fails
 
 
@@ -377,6 +416,116 @@ def test_a_connection_lost_while_a_worker_starts(tmp_path: Path, postgres_databa
             assert process.wait(timeout=30) == 0, err.read_text()
             assert "lost the database" in err.read_text()
         assert "rights" not in err.read_text() and "Traceback" not in err.read_text()
+
+
+def test_only_a_lost_connection_is_called_lost(postgres_database: str) -> None:
+    """Every psycopg OperationalError was taken for a lost connection: a deadlock, a
+    cancelled statement, out of shared memory or a full disk said "lost the connection to the
+    database: run the command again", and a looping worker retried the same batch forever."""
+    import threading
+
+    import psycopg
+
+    from aggregator.db import is_connection_lost, is_passing
+
+    def error_of(connection, sql: str) -> psycopg.Error:
+        with pytest.raises(psycopg.Error) as raised:
+            connection.execute(sql)
+        return raised.value
+
+    with admin(postgres_database) as one, admin(postgres_database) as other:
+        one.execute("SET statement_timeout = 20")
+        canceled = error_of(one, "SELECT pg_sleep(5)")
+        one.execute("RESET statement_timeout")
+        assert (canceled.sqlstate, is_connection_lost(canceled), is_passing(canceled)) == (
+            "57014", False, True,
+        )  # fmt: skip
+        # Two transactions each waiting for the other's advisory lock: one is told so.
+        for connection, key in ((one, 1), (other, 2)):
+            connection.execute("BEGIN")
+            connection.execute("SET LOCAL deadlock_timeout = '50ms'")
+            connection.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+        errors: list[psycopg.Error] = []
+
+        def take(connection, key: int) -> None:
+            try:
+                connection.execute("SELECT pg_advisory_xact_lock(%s)", (key,))
+            except psycopg.Error as exc:
+                errors.append(exc)
+            connection.execute("ROLLBACK")
+
+        waiting = threading.Thread(target=take, args=(one, 2))
+        waiting.start()
+        take(other, 1)
+        waiting.join(30)
+        (deadlock,) = errors
+        assert (deadlock.sqlstate, is_connection_lost(deadlock), is_passing(deadlock)) == (
+            "40P01", False, True,
+        )  # fmt: skip
+        unready = error_of(one, "SELECT currval('no_such_sequence_here')")  # not a passing one
+        assert (is_connection_lost(unready), is_passing(unready)) == (False, False)
+
+        other.execute("SELECT pg_terminate_backend(%s)", (one.info.backend_pid,))
+        terminated = error_of(one, "SELECT 1")
+        closed = error_of(one, "SELECT 1")  # psycopg's own: the connection is closed
+    assert closed.sqlstate is None
+    assert [is_connection_lost(e) for e in (terminated, closed)] == [True, True]
+
+
+def test_a_database_error_is_named_and_a_looping_worker_backs_off_or_stops(
+    tmp_path: Path, postgres_database: str, monkeypatch
+) -> None:
+    """A cancelled statement is a database error, said as such (`--once`: one line, exit 1);
+    a looping worker warns and tries again later, and stops, in one line, on an error that
+    trying again does not cure."""
+    from click.testing import CliRunner
+
+    from aggregator import cli, workers
+    from aggregator.cli import main
+
+    database = fresh_postgres(postgres_database)
+    config = write_config(tmp_path, database, [])
+    monkeypatch.setattr(cli, "WORKER_RETRY_SECONDS", 0.01)
+    calls: list[str] = []
+
+    def failing_cycle(errors: list[str]):
+        def poll_cycle(config, store, worker, stop, **kwargs) -> workers.PollCycle:
+            calls.append(worker)
+            if len(calls) > len(errors):  # enough: as SIGTERM does
+                os.kill(os.getpid(), signal.SIGTERM)
+                return workers.PollCycle()
+            with store.transaction() as db:
+                if errors[len(calls) - 1] == "timeout":
+                    db.execute("SET LOCAL statement_timeout = 20")
+                    db.execute("SELECT pg_sleep(5)")
+                db.execute("SELECT currval(pg_get_serial_sequence('items', 'id'))")  # none yet
+            return workers.PollCycle()
+
+        return poll_cycle
+
+    def worker(*args: str):
+        return CliRunner().invoke(main, ["worker", "-c", str(config), "--role", "poll", *args])
+
+    monkeypatch.setattr(workers, "poll_cycle", failing_cycle(["timeout"]))
+    result = worker("--once")
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"aggregator: {config}: database ") and "statement timeout" in line
+    assert "lost" not in line
+
+    calls.clear()
+    result = worker()
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "lost" not in warnings[0], result.output
+    assert "statement timeout" in warnings[0] and "retrying in 0.01 s" in warnings[0]
+
+    calls.clear()
+    monkeypatch.setattr(workers, "poll_cycle", failing_cycle(["currval"]))
+    result = worker()
+    assert (result.exit_code, len(calls)) == (1, 1), result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith(f"aggregator: {config}: database ") and "currval" in line
 
 
 def test_a_database_refusing_the_user_is_one_line(tmp_path: Path, postgres_database: str) -> None:
