@@ -99,6 +99,25 @@ def database_failures(config: Config) -> Iterator[None]:
         _fail(_database_failure(config, exc), EXIT_FAILED)
 
 
+@contextlib.contextmanager
+def setting_failures(config_path: Path | None) -> Iterator[None]:
+    """An embedding model that cannot be loaded, or a template of the user's that does not
+    compile or render, ends the command with one line naming the setting (or the template
+    file and line) and the fix, exit 2: the configuration is what needs changing."""
+    try:
+        yield
+    except Exception as exc:
+        from aggregator.embed import ModelLoadError
+        from aggregator.site import TemplateProblem
+
+        if isinstance(exc, ModelLoadError):
+            where = f"{config_path}: {exc.setting}: " if config_path else ""
+            _fail(f"{where}{exc}", EXIT_CONFIG)
+        if isinstance(exc, TemplateProblem):
+            _fail(str(exc), EXIT_CONFIG)
+        raise
+
+
 def with_store(func: Callable) -> Callable:
     """Loads the config, takes the run lock and opens the store for a command."""
     return _with_store(func, pass_lock=False)
@@ -122,7 +141,8 @@ def _with_store(func: Callable, *, pass_lock: bool) -> Callable:
                 _fail(_database_problem(config, exc), EXIT_FAILED)
             if pass_lock:
                 kwargs["lock"] = lock
-            func(config, store, **kwargs)
+            with setting_failures(config.path):
+                func(config, store, **kwargs)
 
     return wrapper
 
@@ -562,12 +582,13 @@ def evaluate(
     config = load_or_exit(config_path) if config_path else None
     params = config.grouping_params() if config else _default_grouping()
     embedding = config.embedding if config else EmbeddingSettings()
-    embedder = load_embedder(
-        config.model if config else DEFAULT_MODEL,
-        backend=embedding.backend,
-        max_tokens=embedding.max_tokens,
-        threads=embedding.threads,
-    )
+    with setting_failures(config_path):
+        embedder = load_embedder(
+            config.model if config else DEFAULT_MODEL,
+            backend=embedding.backend,
+            max_tokens=embedding.max_tokens,
+            threads=embedding.threads,
+        )
     reports = [
         ev.evaluate_dataset(path.name, data, params, embedder.embed)
         for path, data in zip(files, datasets, strict=True)
@@ -748,7 +769,8 @@ def demo(workdir: Path, serve: bool) -> None:
     """
     from aggregator.demo import run_demo
 
-    site = run_demo(workdir, echo=click.echo)
+    with setting_failures(None):  # the demo's own feeds.yaml: only the default model
+        site = run_demo(workdir, echo=click.echo)
     click.echo(f"Open the digest: {site}")
     if serve:
         _serve(site.parent, 8000)
@@ -795,7 +817,11 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     me = workers.new_worker_id()
     try:
-        with database_failures(config), Store.open(config.database) as store:
+        with (
+            setting_failures(config.path),
+            database_failures(config),
+            Store.open(config.database) as store,
+        ):
             prepared = "poll" not in roles
             embedder = workers.LazyEmbedder(config)
             all_failed = False

@@ -35,6 +35,7 @@ from aggregator.site import (
     email_view,
     make_environment,
     short_date,
+    template_problems,
 )
 from aggregator.text import plural
 
@@ -177,8 +178,9 @@ def render_email(
         "value_days": value_days,
         "feed_count": len(feed_values),
     }
-    text = env.get_template("email.txt").render(context)
-    html = env.get_template("email.html").render(context)
+    with template_problems(templates_dir):
+        text = env.get_template("email.txt").render(context)
+        html = env.get_template("email.html").render(context)
     # Inline everything for clients that strip <style>; keep @media for dark mode where allowed.
     inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
     html = inliner.inline(html)
