@@ -857,7 +857,7 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if once and all_failed:  # as `aggregator poll`: every feed polled failed
+    if once and all_failed:  # as `aggregator poll`: every feed polled failed (or the email)
         sys.exit(EXIT_FAILED)
 
 
@@ -880,7 +880,7 @@ def _work(
     name: str, config: Config, store: Store, me: str, stop, embedder, send: bool, once: bool
 ) -> bool | None:
     """One cycle of one role; a looping worker says only what it did (an idle one is
-    quiet). For poll: False when every feed it polled failed."""
+    quiet). False when a step failed: every feed it polled, or the email it sent."""
     from aggregator import workers
     from aggregator.cli_report import describe
 
@@ -914,7 +914,13 @@ def _work(
         elif once or published.site_changed or published.email:
             site = "site rebuilt" if published.site_changed else "site unchanged"
             email = f"; email {published.email}" if published.email else ""
+            if published.email_failed:  # the reason on its own line, where cron mail shows it
+                email = "; email not sent"
+                click.echo(f"aggregator: email {published.email}", err=True)
             click.echo(f"publish: {published.stories} stories, {site}{email}")
+            if published.email_failed and not once:  # as before: the worker stops, exit 1
+                sys.exit(EXIT_FAILED)
+            return not published.email_failed
 
 
 # ------------------------------------------------------------------ store
