@@ -147,12 +147,36 @@ def _with_store(func: Callable, *, pass_lock: bool) -> Callable:
     return wrapper
 
 
+@contextlib.contextmanager
+def open_store(config: Config, *, lock: bool = False) -> Iterator[Store]:
+    """The configured store (with the run lock first, if asked); a database that cannot be
+    opened or created is one line naming `database:`, exit 1."""
+    with contextlib.ExitStack() as opened:
+        try:
+            if lock:
+                opened.enter_context(run_lock(config.database))
+            store = opened.enter_context(Store.open(config.database))
+        except (OSError, sqlite3.Error) as exc:
+            _fail(_database_problem(config, exc), EXIT_FAILED)
+        yield store
+
+
 def _database_problem(config: Config, exc: Exception) -> str:
+    if isinstance(config.database, Path) and (file := _file_in_the_way(config.database)):
+        return (
+            f"{config.path}: database: cannot create {config.database}: its folder {file} is a "
+            "file (rename or remove that file, or set `database:` to another path)"
+        )
     reason = getattr(exc, "strerror", None) or str(exc)
     return (
         f"{config.path}: database: cannot open or write {config.database}: {reason} "
         "(make the file and its folder writable, or set `database:` to another path)"
     )
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The file where one of `path`'s folders should be (`afile/news.db` with `afile` a file)."""
+    return next((p for p in path.parents if p.exists() and not p.is_dir()), None)
 
 
 def _interactive() -> bool:
@@ -820,7 +844,7 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
         with (
             setting_failures(config.path),
             database_failures(config),
-            Store.open(config.database) as store,
+            open_store(config) as store,
         ):
             prepared = "poll" not in roles
             embedder = workers.LazyEmbedder(config)
@@ -969,11 +993,7 @@ def store_copy(config_path: Path, target: str) -> None:
         _fail(f"--to {target}: {problem}", EXIT_CONFIG)
     with database_failures(config):
         try:
-            with (
-                run_lock(config.database),
-                Store.open(config.database) as source,
-                Store.open(destination) as copy,
-            ):
+            with open_store(config, lock=True) as source, Store.open(destination) as copy:
                 copy_store(source, copy, lambda t: click.echo(f"copied {t.table}: {t.rows} rows"))
                 items = copy.count_items()
         except CopyRefused as exc:  # a StoreError, but the fix is in the command line

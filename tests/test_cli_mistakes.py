@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from aggregator.cli import main
 from aggregator.models import ParsedEntry
 from aggregator.store import Store
+from tests.support.feedserver import FeedServer
 from tests.support.stored import polled, record
 from tests.test_email_cli import stored_digest
 
@@ -202,3 +203,57 @@ def test_a_broken_email_template_is_one_line_too(tmp_path: Path) -> None:
         main, ["email", "--to-file", str(tmp_path / "d.eml"), "-c", str(config)]
     )
     assert f"{tmp_path / 'tpl' / 'email.txt'}:1: 'reader' is undefined" in _one_line(result)
+
+
+def test_feeds_add_suggests_no_discover_only_where_it_can_help(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A 404 said "check the URL (use --no-discover to add the URL as it is)", and following
+    the hint added a URL that answers 404; a private address said to set allow_private in
+    feeds.yaml for a feed not in it yet."""
+    config = tmp_path / "feeds.yaml"
+    config.write_text("feeds: []\n", encoding="utf-8")
+    feed_server.route("/page", body=b"<html><body>no feed here</body></html>")
+
+    def add(*args: str) -> str:
+        result = CliRunner().invoke(main, ["feeds", "add", *args, "-c", str(config)])
+        assert result.exit_code == 1, result.output
+        return result.stderr.strip().splitlines()[-1]
+
+    missing = add(feed_server.url("/missing.xml"), "--allow-private")
+    assert "answered HTTP 404" in missing and "check the URL" in missing
+    assert "--no-discover" not in missing
+    private = add(feed_server.url("/missing.xml"))
+    assert "is a private address (127.0.0.1): add it with --allow-private" in private
+    assert "allow_private: true" not in private and "--no-discover" not in private
+    page = add(feed_server.url("/page"), "--allow-private")
+    assert "HTML page, not a feed" in page and "(use --no-discover to add the URL as it is)" in page
+    assert config.read_text(encoding="utf-8") == "feeds: []\n"
+
+
+def test_feeds_check_names_an_unknown_feed_not_a_bad_url(tmp_path: Path) -> None:
+    """`feeds check nosuch` said "'nosuch' is not an http(s) URL" of a URL_OR_NAME argument."""
+    line = _one_line(_run(tmp_path, "feeds", "check", "nosuch"))
+    assert "'nosuch' is not a feed in" in line and "feeds.yaml" in line
+    assert "http(s) URL" in line and "is not an http(s) URL" not in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("poll",), ("worker", "--once", "--role", "poll"), ("store", "copy", "--to", "copy.db")],
+    ids=lambda command: command[0],
+)
+def test_a_database_whose_folder_is_a_file_says_so(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """`database: afile/news.db` with `afile` a file said "File exists" (`poll`), or ended in a
+    FileExistsError traceback (`worker`, `store copy`)."""
+    (tmp_path / "afile").write_text("notes\n", encoding="utf-8")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: afile/news.db\nfeeds: []\n", encoding="utf-8")
+    result = CliRunner().invoke(main, [*command, "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    [line] = result.output.strip().splitlines()
+    assert f"{config}: database: cannot create {tmp_path / 'afile' / 'news.db'}: its folder" in line
+    assert f"{tmp_path / 'afile'} is a file" in line and "File exists" not in line
