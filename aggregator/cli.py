@@ -30,7 +30,7 @@ from aggregator.db import (
 )
 from aggregator.feeds_cli import Days, feeds
 from aggregator.store import HeldLock, LockedError, Store, StoreError, run_lock
-from aggregator.text import plural, safe_terminal_text
+from aggregator.text import hours_text, plural, safe_terminal_text
 
 if TYPE_CHECKING:
     from aggregator.grouping.explain import PairEvidence
@@ -354,7 +354,7 @@ def _do_cluster(config: Config, store: Store, force: bool = False):
         )
     if summary.older_items and not summary.items:
         click.echo(
-            f"note: no items in the last {plural(round(config.window_hours), 'hour')}: the "
+            f"note: no items in the last {hours_text(config.window_hours)}: the "
             f"{plural(summary.older_items, 'stored item')} "
             f"{'is' if summary.older_items == 1 else 'are'} older (raise `window_hours` in "
             f"{config.path} to include them)"
@@ -703,10 +703,9 @@ def _print_pair(pair: PairExplanation) -> None:
 def _print_story(story: StoryExplanation) -> None:
     shown, total = len(story.members), story.total
     if shown < total:
-        hours = f"{story.window_hours:g}"
         click.echo(
             f"story {_safe(story.story_id)}: showing {shown} of {plural(total, 'item')} "
-            f"(the rest are older than window_hours, {hours} h)"
+            f"(the rest are older than window_hours, {hours_text(story.window_hours)})"
         )
     else:
         click.echo(f"story {_safe(story.story_id)}: {plural(total, 'item')}")

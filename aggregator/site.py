@@ -45,7 +45,7 @@ from aggregator.charts import (
 from aggregator.coverage import Coverage, CoverageSpec, blind_spots, story_coverage
 from aggregator.feedvalue import FeedValue, delay_text
 from aggregator.models import Digest, DigestItem, DigestStory
-from aggregator.text import plural, safe_http_url
+from aggregator.text import hours_text, plural, safe_http_url
 from aggregator.timeline import story_timeline
 
 MARKER_FILE = ".aggregator-site"  # the manifest of the files a build wrote (see write_site)
@@ -860,6 +860,7 @@ def make_environment(templates_dir: Path | None, timezone: str = "UTC") -> jinja
         shortdate=short_date,
         monthyear=lambda day: f"{_MONTHS[day.month - 1]} {day.year}",
         plural=plural,
+        hours=hours_text,
         delay=delay_text,
     )
     env.globals.update(timezone=timezone)
