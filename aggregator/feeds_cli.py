@@ -376,6 +376,11 @@ def status(as_json: bool, config_path: Path | None) -> None:
     for h in health:
         if h["last_error"] and h["last_status"] in ("error", "gone"):
             _say(f"  {h['name'] or h['url']}: {h['last_error']}")
+        if h["fetch_url"] and h["fetch_url"] != h["url"] and not h["gone"]:
+            _say(
+                f"  {h['name'] or h['url']}: moved permanently to {h['fetch_url']}: polled "
+                f"there (feeds.yaml keeps {h['url']})"
+            )
 
 
 def _as_after_config_change(h: dict[str, Any], now: datetime) -> None:
