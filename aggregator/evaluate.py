@@ -64,6 +64,27 @@ def _parse_time(value: str | None) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
+_TEXT_FIELDS = ("title", "summary", "outlet", "url", "published")
+_ID_FIELDS = ("id", "story")  # compared as given: a string or a whole number
+
+
+def _check_row(row: dict, where: str) -> None:
+    """Every field of a line has the type grouping expects, or a ValueError naming the line
+    and the field (a number for a title failed deep inside grouping)."""
+    for name in _TEXT_FIELDS:
+        value = row.get(name)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(
+                f"{where}: {name!r} must be a string or null, got {json.dumps(value)[:60]}"
+            )
+    for name in _ID_FIELDS:
+        value = row.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, str | int)):
+            raise ValueError(
+                f"{where}: {name!r} must be a string or a whole number, got {json.dumps(value)[:60]}"
+            )
+
+
 def load_dataset(path: str | Path) -> Dataset:
     items: list[Item] = []
     gold: list[str | None] = []
@@ -78,6 +99,14 @@ def load_dataset(path: str | Path) -> Dataset:
                 raise ValueError(f"{path}:{index + 1}: not JSON ({exc.msg})") from None
             if not isinstance(row, dict):
                 raise ValueError(f"{path}:{index + 1}: not a JSON object (one item per line)")
+            _check_row(row, f"{path}:{index + 1}")
+            try:
+                published = _parse_time(row.get("published"))
+            except ValueError:
+                raise ValueError(
+                    f"{path}:{index + 1}: 'published' {row['published']!r} is not an ISO 8601 "
+                    "time (e.g. 2024-05-01T12:00:00Z) or null"
+                ) from None
             items.append(
                 Item(
                     id=len(items),
@@ -85,7 +114,7 @@ def load_dataset(path: str | Path) -> Dataset:
                     summary=row.get("summary") or "",
                     outlet=row.get("outlet") or "",
                     link=row.get("url"),
-                    published=_parse_time(row.get("published")),
+                    published=published,
                 )
             )
             gold.append(row.get("story"))

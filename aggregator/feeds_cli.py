@@ -169,7 +169,11 @@ def add(
         try:
             found = asyncio.run(_discover(url, allowed))
         except DiscoveryError as exc:
-            _fail(f"{exc} (use --no-discover to add the URL as it is)", EXIT_FAILED)
+            if exc.private:  # not in feeds.yaml yet: allow_private there cannot be set
+                _fail(f"{exc}: add it with --allow-private if that is intended", EXIT_FAILED)
+            if exc.as_is_may_work:  # it answered, and is no feed: the user may know better
+                _fail(f"{exc} (use --no-discover to add the URL as it is)", EXIT_FAILED)
+            _fail(str(exc), EXIT_FAILED)  # an HTTP error or no answer: adding it would not help
         feed_url, title = found.url, found.title
     if config and config.feed(feed_url):
         _fail(f"{feed_url} is already in {path}")
@@ -314,7 +318,13 @@ def _select(config: Config, url_or_name: str | None) -> list[FeedConfig]:
     try:
         return list(select_feeds(config, [url_or_name]))  # the same matching as `poll --force`
     except UnknownFeedError:
-        url = _http_url(url_or_name)  # "host/path" may still be a configured feed
+        text = url_or_name.strip()
+        if "://" not in text and "." not in text.split("/")[0]:  # a name, not "host/path"
+            _fail(
+                f"{text!r} is not a feed in {config.path} (see `aggregator feeds list`; a feed "
+                "not in it can be checked by its http(s) URL)"
+            )
+        url = _http_url(text)  # "host/path" may still be a configured feed
         return [config.feed(url) or FeedConfig(url=url, allow_private=config.allow_private)]
 
 
@@ -366,6 +376,11 @@ def status(as_json: bool, config_path: Path | None) -> None:
     for h in health:
         if h["last_error"] and h["last_status"] in ("error", "gone"):
             _say(f"  {h['name'] or h['url']}: {h['last_error']}")
+        if h["fetch_url"] and h["fetch_url"] != h["url"] and not h["gone"]:
+            _say(
+                f"  {h['name'] or h['url']}: moved permanently to {h['fetch_url']}: polled "
+                f"there (feeds.yaml keeps {h['url']})"
+            )
 
 
 def _as_after_config_change(h: dict[str, Any], now: datetime) -> None:

@@ -870,7 +870,9 @@ def email(
         )
     if store.email_sent(day) and not force:
         return EmailResult(
-            False, "", f"the digest for {day} was already sent (use --force to resend)"
+            False,
+            "",
+            f"the digest for {day} was already sent (`aggregator email --force` resends it)",
         )
     send_email(message, config.email)
     destination = ", ".join(config.email.to)

@@ -45,6 +45,7 @@ import httpx
 from aggregator import USER_AGENT
 from aggregator.models import FeedState, FetchOutcome, ParsedFeed
 from aggregator.netguard import (
+    SETTING_HINT,
     GuardedBackend,
     PrivateAddressError,
     ResolveError,
@@ -1078,7 +1079,14 @@ DISCOVERY_PATHS = ("feed", "rss", "rss.xml", "atom.xml", "feed.xml", "index.xml"
 
 
 class DiscoveryError(Exception):
-    """No feed found at or linked from a URL; str() says what was tried."""
+    """No feed found at or linked from a URL; str() says what was tried. `as_is_may_work`:
+    the URL answered but is no feed and links to none (adding it unchecked may be what the
+    user wants); `private`: refused as a private address (allow_private would allow it)."""
+
+    def __init__(self, message: str, *, as_is_may_work: bool = False, private: bool = False):
+        super().__init__(message)
+        self.as_is_may_work = as_is_may_work
+        self.private = private
 
 
 @dataclass(frozen=True)
@@ -1123,7 +1131,11 @@ async def discover(
         if linked.status == "ok":
             return _discovered(linked)
     if first.http_status is None:  # unreachable or refused: other paths will not do better
-        raise DiscoveryError(f"no feed found for {url}: {first.error}")
+        error = first.error or first.status
+        private = first.refused and SETTING_HINT in error
+        # the caller says how to allow it: the feed is not in feeds.yaml yet
+        error = error.replace(f"; {SETTING_HINT}", "")
+        raise DiscoveryError(f"no feed found for {url}: {error}", private=private)
     if first.http_status >= 400:  # the address itself is wrong: a feed found elsewhere misleads
         raise DiscoveryError(f"{url} answered {first.error or first.http_status}: check the URL")
     candidates = _candidate_urls(url)
@@ -1132,7 +1144,8 @@ async def discover(
             return _discovered(outcome)
     raise DiscoveryError(
         f"no feed found for {url}: {first.error or first.status}; also tried "
-        + ", ".join(candidates)
+        + ", ".join(candidates),
+        as_is_may_work=True,
     )
 
 

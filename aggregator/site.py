@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import traceback
 import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -44,7 +45,7 @@ from aggregator.charts import (
 from aggregator.coverage import Coverage, CoverageSpec, blind_spots, story_coverage
 from aggregator.feedvalue import FeedValue, delay_text
 from aggregator.models import Digest, DigestItem, DigestStory
-from aggregator.text import plural, safe_http_url
+from aggregator.text import hours_text, plural, safe_http_url
 from aggregator.timeline import story_timeline
 
 MARKER_FILE = ".aggregator-site"  # the manifest of the files a build wrote (see write_site)
@@ -80,6 +81,14 @@ class UnsafePathError(ValueError):
 
 class SiteError(RuntimeError):
     """The site cannot be built into the requested folder."""
+
+
+class TemplateProblem(Exception):
+    """A template of the user's `templates:` folder does not compile or render (a syntax
+    error, an undefined name, a missing include): str() is one line naming the template file,
+    its line and the error."""
+
+    setting = "templates"
 
 
 # ---------------------------------------------------------------- text, links and paths
@@ -769,6 +778,64 @@ def short_date(day: date) -> str:
     return f"{day.day} {_MONTHS[day.month - 1][:3]} {day.year}"
 
 
+@contextlib.contextmanager
+def template_problems(templates_dir: Path | None) -> Iterator[None]:
+    """A failure of the user's templates as TemplateProblem. The built-in templates are tested:
+    with no user folder, or with a failure no template is part of, the error is ours and
+    goes on as it is."""
+    folder = Path(templates_dir).resolve() if templates_dir is not None else None
+
+    def yours(filename: str | None) -> bool:
+        return (
+            folder is not None
+            and bool(filename)
+            and Path(filename).resolve().is_relative_to(folder)
+        )
+
+    try:
+        yield
+    except jinja2.TemplateSyntaxError as exc:  # compiling: jinja knows the file and line
+        if not yours(exc.filename):
+            raise
+        message = _one_line(exc.message or str(exc))
+        raise TemplateProblem(
+            f"{exc.filename}:{exc.lineno}: syntax error: {message}{_FIX}"
+        ) from None
+    except Exception as exc:
+        if folder is None:
+            raise
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_template(f.filename)]
+        user = [f for f in frames if yours(f.filename)]
+        if not user and not (frames and isinstance(exc, jinja2.TemplateError)):
+            raise
+        frame = (user or frames)[-1]  # the innermost: where the template went wrong
+        if isinstance(exc, jinja2.TemplateNotFound):
+            error = f"no template named {exc.name!r}"
+        elif isinstance(exc, jinja2.TemplateError):
+            error = _one_line(str(exc))
+        else:  # e.g. a TypeError of an expression: its name helps a template's author
+            error = f"{type(exc).__name__}: {_one_line(str(exc))}"
+        fix = (
+            _FIX
+            if user
+            else f" (a built-in template, failing with yours from {folder} (`templates:`): fix "
+            "or remove the one it names)"
+        )
+        raise TemplateProblem(f"{frame.filename}:{frame.lineno}: {error}{fix}") from None
+
+
+_FIX = " (fix the template, or remove it from the `templates:` folder to use the built-in one)"
+
+
+def _is_template(filename: str) -> bool:
+    """A traceback frame of a template (jinja names them by the template's file)."""
+    return not filename.endswith(".py") and not filename.startswith("<")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "error"
+
+
 def make_environment(templates_dir: Path | None, timezone: str = "UTC") -> jinja2.Environment:
     """Jinja environment: the user's folder first, then the built-in templates (file by file).
 
@@ -806,6 +873,7 @@ def make_environment(templates_dir: Path | None, timezone: str = "UTC") -> jinja
         shortdate=short_date,
         monthyear=lambda day: f"{_MONTHS[day.month - 1]} {day.year}",
         plural=plural,
+        hours=hours_text,
         delay=delay_text,
     )
     env.globals.update(timezone=timezone)
@@ -1223,10 +1291,11 @@ def write_site(
     if output.exists() and not output.is_dir():
         raise SiteError(f"{output} exists and is not a folder")
     try:
-        env = make_environment(templates_dir, settings.timezone)
-        model = _ModelBuilder(digests, coverage, settings.timezone).build(feed_values)
-        rendered = _render_site(model, settings, env, value_days)
-        return _write_site(output, rendered, static_dir, before_swap)
+        with template_problems(templates_dir):
+            env = make_environment(templates_dir, settings.timezone)
+            model = _ModelBuilder(digests, coverage, settings.timezone).build(feed_values)
+            rendered = _render_site(model, settings, env, value_days)
+            return _write_site(output, rendered, static_dir, before_swap)
     except (SiteError, UnsafePathError):
         raise
     except OSError as exc:

@@ -95,3 +95,13 @@ def safe_terminal_text(text: str, max_length: int = 300) -> str:
 def plural(count: int, word: str, many: str | None = None) -> str:
     """'1 day', '2 days', '1 story' / '3 stories' (pass `many` when adding "s" is wrong)."""
     return f"{count} {word if count == 1 else many or word + 's'}"
+
+
+def hours_text(hours: float) -> str:
+    """A span of `window_hours`, never rounded to nothing: '24 hours', '1 hour', '1.5 hours',
+    '30 minutes', '0.01 hours'."""
+    if hours < 1 and (hours * 60).is_integer():
+        return plural(int(hours * 60), "minute")
+    if float(hours).is_integer():
+        return plural(int(hours), "hour")
+    return f"{hours:g} hours"

@@ -83,6 +83,7 @@ class PublishCycle:
     stories: int = 0  # in the site (grouped now, or unchanged since the last publish)
     site_changed: bool = False
     email: str = ""  # what happened to the email, when asked for
+    email_failed: bool = False  # the server refused it or could not be reached: `email` says why
 
 
 def database_clock(store: Store) -> Callable[[], datetime]:
@@ -348,6 +349,7 @@ def publish_cycle(
     lease; the lease is renewed before the stories are stored and before each later step,
     and checked before the site is swapped in."""
     from aggregator import pipeline
+    from aggregator.emailer import EmailError
 
     lease = timedelta(seconds=config.workers.lease_seconds)
 
@@ -368,17 +370,26 @@ def publish_cycle(
         pipeline.cluster(config, store, now=now, embedder=embedder, before_save=renew)
         renew()
         built = pipeline.build(config, store, before_swap=still_leader)
-        sent = ""
+        sent, failed = "", False
         if email:
             renew()
-            result = pipeline.email(config, store, now=now)
-            sent = f"sent to {result.destination}" if result.sent else f"not sent: {result.reason}"
+            try:
+                result = pipeline.email(config, store, now=now)
+                sent = (
+                    f"sent to {result.destination}" if result.sent else f"not sent: {result.reason}"
+                )
+            except EmailError as exc:  # the site is published; the next cycle tries again
+                sent, failed = f"not sent: {exc}", True
     except LeaseLost:
         return PublishCycle(leader=False)
     # The stories the site shows (the latest digest's): the count a skipped grouping (nothing
     # new since the last) has none of.
     return PublishCycle(
-        leader=True, stories=built.stories, site_changed=not built.skipped, email=sent
+        leader=True,
+        stories=built.stories,
+        site_changed=not built.skipped,
+        email=sent,
+        email_failed=failed,
     )
 
 

@@ -4,12 +4,18 @@ command overwrites a file of the configuration it was given."""
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from aggregator.cli import main
+from aggregator.models import ParsedEntry
+from aggregator.store import Store
+from tests.support.feedserver import FeedServer
+from tests.support.stored import polled, record
+from tests.test_email_cli import stored_digest
 
 CONFIG = """database: news.db
 output: site
@@ -103,3 +109,151 @@ def test_eval_names_a_bad_line_before_loading_the_model(tmp_path: Path) -> None:
 def test_serve_refuses_a_port_out_of_range(tmp_path: Path) -> None:
     result = _run(tmp_path, "serve", "--port", "99999")
     assert result.exit_code == 2 and "99999 is not in the range" in result.output
+
+
+def _stored_items(database: Path) -> None:
+    """Two items of today in the window (a feed not in the config: no poll fetches it)."""
+    now = datetime.now(UTC)
+    entries = [
+        ParsedEntry(f"g{n}", f"https://news.example.org/{n}", title, "", now)
+        for n, title in enumerate(["Ferry strike ends", "Ferry strike called off"])
+    ]
+    with Store.open(database) as store:
+        record(store, polled("https://news.example.org/feed.xml", entries, now), "News")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("cluster",),
+        ("run",),
+        ("explain", "https://news.example.org/0", "https://news.example.org/1"),
+        ("worker", "--once", "--role", "embed"),
+        ("worker", "--once", "--role", "publish"),
+        ("eval",),
+    ],
+    ids=lambda command: "-".join(command[:3:2]),
+)
+def test_a_model_that_cannot_be_loaded_is_one_line_naming_the_setting(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Every command that loads the model: was a 48-line ModelLoadError traceback, exit 1."""
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: news.db\nmodel: no-such-model-xyz\nfeeds: []\n", encoding="utf-8")
+    _stored_items(tmp_path / "news.db")
+    result = CliRunner().invoke(main, [*command, "-c", str(config)])
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    [line] = result.stderr.strip().splitlines()  # `run` has printed its poll summary
+    assert f"{config}: model: cannot load embedding model 'no-such-model-xyz'" in line
+    assert "pip install" in line and "all-MiniLM-L6-v2" in line
+
+
+@pytest.mark.parametrize(
+    ("row", "says"),
+    [
+        ('{"title": 1}', "bad.jsonl:2: 'title' must be a string or null, got 1"),
+        ('{"summary": ["a"]}', "bad.jsonl:2: 'summary' must be a string or null"),
+        ('{"published": "yesterday"}', "bad.jsonl:2: 'published' 'yesterday' is not an ISO 8601"),
+        ('{"story": {"id": 1}}', "bad.jsonl:2: 'story' must be a string or a whole number"),
+    ],
+)
+def test_eval_names_the_line_and_field_of_a_wrong_type(tmp_path: Path, row: str, says: str) -> None:
+    """`{"title": 1}` was `TypeError: argument of type 'int' is not iterable`."""
+    (tmp_path / "bad.jsonl").write_text('{"title": "a"}\n' + row + "\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["eval", str(tmp_path / "bad.jsonl")])
+    assert says in _one_line(result)
+
+
+@pytest.mark.parametrize(
+    ("template", "says"),
+    [
+        ("x\n{% bogus %}\n", "index.html:2: syntax error: Encountered unknown tag 'bogus'"),
+        (
+            '{% extends "base.html" %}{% block content %}\n\n{{ nosuch.x }}{% endblock %}\n',
+            "index.html:3: 'nosuch' is undefined",
+        ),
+        (
+            '{% extends "base.html" %}{% block content %}\n{% include "no.html" %}{% endblock %}',
+            "index.html:2: no template named 'no.html'",
+        ),
+    ],
+)
+def test_a_broken_template_override_is_one_line_naming_file_and_line(
+    tmp_path: Path, template: str, says: str
+) -> None:
+    """Was a jinja2 TemplateSyntaxError (or UndefinedError) traceback."""
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "index.html").write_text(template, encoding="utf-8")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: news.db\ntemplates: tpl\nfeeds: []\n", encoding="utf-8")
+    line = _one_line(CliRunner().invoke(main, ["build", "--force", "-c", str(config)]))
+    assert f"{tmp_path / 'tpl'}/{says}" in line
+    assert "remove it from the `templates:` folder" in line
+    assert not (tmp_path / "output" / "index.html").exists()
+
+
+def test_a_broken_email_template_is_one_line_too(tmp_path: Path) -> None:
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "email.txt").write_text("Hello {{ reader.name }}\n", encoding="utf-8")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: news.db\ntemplates: tpl\nfeeds: []\n", encoding="utf-8")
+    stored_digest(tmp_path / "news.db")
+    result = CliRunner().invoke(
+        main, ["email", "--to-file", str(tmp_path / "d.eml"), "-c", str(config)]
+    )
+    assert f"{tmp_path / 'tpl' / 'email.txt'}:1: 'reader' is undefined" in _one_line(result)
+
+
+def test_feeds_add_suggests_no_discover_only_where_it_can_help(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A 404 said "check the URL (use --no-discover to add the URL as it is)", and following
+    the hint added a URL that answers 404; a private address said to set allow_private in
+    feeds.yaml for a feed not in it yet."""
+    config = tmp_path / "feeds.yaml"
+    config.write_text("feeds: []\n", encoding="utf-8")
+    feed_server.route("/page", body=b"<html><body>no feed here</body></html>")
+
+    def add(*args: str) -> str:
+        result = CliRunner().invoke(main, ["feeds", "add", *args, "-c", str(config)])
+        assert result.exit_code == 1, result.output
+        return result.stderr.strip().splitlines()[-1]
+
+    missing = add(feed_server.url("/missing.xml"), "--allow-private")
+    assert "answered HTTP 404" in missing and "check the URL" in missing
+    assert "--no-discover" not in missing
+    private = add(feed_server.url("/missing.xml"))
+    assert "is a private address (127.0.0.1): add it with --allow-private" in private
+    assert "allow_private: true" not in private and "--no-discover" not in private
+    page = add(feed_server.url("/page"), "--allow-private")
+    assert "HTML page, not a feed" in page and "(use --no-discover to add the URL as it is)" in page
+    assert config.read_text(encoding="utf-8") == "feeds: []\n"
+
+
+def test_feeds_check_names_an_unknown_feed_not_a_bad_url(tmp_path: Path) -> None:
+    """`feeds check nosuch` said "'nosuch' is not an http(s) URL" of a URL_OR_NAME argument."""
+    line = _one_line(_run(tmp_path, "feeds", "check", "nosuch"))
+    assert "'nosuch' is not a feed in" in line and "feeds.yaml" in line
+    assert "http(s) URL" in line and "is not an http(s) URL" not in line
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("poll",), ("worker", "--once", "--role", "poll"), ("store", "copy", "--to", "copy.db")],
+    ids=lambda command: command[0],
+)
+def test_a_database_whose_folder_is_a_file_says_so(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """`database: afile/news.db` with `afile` a file said "File exists" (`poll`), or ended in a
+    FileExistsError traceback (`worker`, `store copy`)."""
+    (tmp_path / "afile").write_text("notes\n", encoding="utf-8")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: afile/news.db\nfeeds: []\n", encoding="utf-8")
+    result = CliRunner().invoke(main, [*command, "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    [line] = result.output.strip().splitlines()
+    assert f"{config}: database: cannot create {tmp_path / 'afile' / 'news.db'}: its folder" in line
+    assert f"{tmp_path / 'afile'} is a file" in line and "File exists" not in line

@@ -85,7 +85,7 @@ def test_top_level_allow_private_applies_to_every_feed(tmp_path: Path) -> None:
         ("feeds:\n  - url: https://a.example/x\n    allow_private: yes please\n", "allow_private"),
         ("embedding:\n  backend: gpu\nfeeds: []\n", "embedding.backend"),
         ("poll:\n  per_host: 0\nfeeds: []\n", "poll.per_host"),
-        ("database: 5\nfeeds: []\n", "settings.database: must be a string"),
+        ("database: 5\nfeeds: []\n", ": database: must be a string"),
         ("- just a list\n", "top level must be a mapping"),
         ("output: out\n", "missing: add a `feeds:`"),
     ],
@@ -165,6 +165,73 @@ def test_every_field_with_a_wrong_value_is_named(tmp_path: Path, name: str, line
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert name in str(caught.value)
+
+
+OUT_OF_RANGE = [
+    ("grouping:\n  min_similarity: 1.5\n", "grouping.min_similarity: must be from 0 to 1, got 1.5"),
+    ("grouping:\n  duplicate_jaccard: -1\n", "grouping.duplicate_jaccard: must be greater than 0"),
+    ("grouping:\n  neighbors: 0\n", "grouping.neighbors: must be a whole number of at least 1"),
+    ("grouping:\n  min_cluster_size: 1\n", "grouping.min_cluster_size: must be a whole number of"),
+    ("grouping:\n  merge_probability: 1\n", "grouping.merge_probability: must be greater than 0"),
+    ("grouping:\n  clusterer: dbscan\n", "grouping.clusterer: must be knn-hdbscan, hdbscan or"),
+    ("email:\n  smtp_port: 99999\n", "email.smtp_port: must be a whole number from 1 to 65535"),
+    ("embedding:\n  max_tokens: 1\n", "embedding.max_tokens: must be a whole number of at least 2"),
+    ("window_hours: 0\n", "window_hours: must be greater than 0 and at most 1000000, got 0"),
+    ("window_hours: 1e9\n", "window_hours: must be greater than 0 and at most 1000000"),
+    ("window_hours: .nan\n", "window_hours: must be a finite number greater than 0"),
+    ("poll:\n  timeout_seconds: .inf\n", "poll.timeout_seconds: must be a finite number greater"),
+    ("workers:\n  idle_seconds: .nan\n", "workers.idle_seconds: must be a finite number greater"),
+    ("email:\n  max_stories: 0\n", "email.max_stories: must be a whole number greater than 0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), OUT_OF_RANGE, ids=[e.split(":")[0] for _, e in OUT_OF_RANGE]
+)
+def test_a_value_out_of_range_names_the_key_its_line_and_the_range(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    """min_similarity 1.5 (no pair is ever a neighbour), a port past 65535, a window of nan
+    hours: each was taken in silence, and failed later or grouped nothing."""
+    path = write(tmp_path, "feeds: []\n" + text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    last_line = len(text.splitlines()) + 1  # the key's own line, not its block's
+    assert f"feeds.yaml:{last_line}: {expected}" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("window_hours: 24\n", None),
+        ("window_hours: soon\n", "window_hours: must be a number, got 'soon' (a string)"),
+        ("model: 5\n", "model: must be a string, got 5 (a whole number)"),
+        ("full_text: 1\n", "full_text: must be true or false, got 1 (a whole number)"),
+        ("embedding:\n  threads: 2.5\n", "threads: must be a whole number, got 2.5 (a number with"),
+        ("window_hours: 2024-01-01\n", "window_hours: must be a number, got 2024-01-01 (a date)"),
+        ("colour: blue\n", "feeds.yaml:2: unknown key 'colour' (allowed: allow_private,"),
+    ],
+)
+def test_messages_name_keys_as_written_and_values_in_plain_words(
+    tmp_path: Path, line: str, expected: str | None
+) -> None:
+    """Top-level keys are named as the user writes them (`window_hours`, not
+    `settings.window_hours`), and a wrong value by what YAML read it as, never by a Python or
+    ruamel type name (ScalarFloat)."""
+    path = write(tmp_path, "feeds: []\n" + line)
+    if expected is None:
+        assert load_config(path).window_hours == 24
+        return
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert expected in message
+    assert "settings" not in message and "Scalar" not in message and " int " not in message
+
+
+def test_an_empty_grouping_key_keeps_its_default(tmp_path: Path) -> None:
+    path = write(tmp_path, "feeds: []\ngrouping:\n  merge_probability:\n  neighbors: 12\n")
+    assert load_config(path).grouping == {"neighbors": 12}
 
 
 def test_database_may_be_a_postgresql_url_and_the_environment_overrides_it(

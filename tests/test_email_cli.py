@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import email
+import smtplib
 from datetime import UTC, date, datetime
 from email import policy
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from aggregator.cli import main
 from aggregator.digest import digest_to_dict
 from aggregator.models import Digest, DigestItem, DigestStory
 from aggregator.store import Store
-from tests.test_email import Inbox, smtp_server  # noqa: F401  (fixture)
+from tests.test_email import Inbox, free_port, smtp_server  # noqa: F401  (fixture)
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 
@@ -111,3 +113,101 @@ def test_email_failure_exits_1_with_the_reason(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["email", "-c", str(config)])
     assert result.exit_code == 1
     assert "email not sent" in result.output
+
+
+def _failure_line(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("aggregator: email not sent: ")
+    return line
+
+
+@pytest.mark.parametrize(
+    ("security", "says"),
+    [
+        (
+            "none",
+            "nothing answers at email.smtp_host 127.0.0.1, email.smtp_port {refused} "
+            "(connection refused): start the SMTP server there, or set smtp_host and smtp_port",
+        ),
+        (
+            "starttls",
+            "email.smtp_host 127.0.0.1, email.smtp_port {port} does not offer STARTTLS "
+            "(email.security: starttls): set `security: ssl`",
+        ),
+        (
+            "ssl",
+            "TLS handshake with email.smtp_host 127.0.0.1, email.smtp_port {port} failed "
+            "(wrong version number; email.security: ssl): if the server starts in plain text, "
+            "set `security: starttls`",
+        ),
+    ],
+)
+def test_an_smtp_failure_names_the_settings_their_values_and_the_fix(
+    smtp_server,  # noqa: F811
+    tmp_path: Path,
+    security: str,
+    says: str,
+) -> None:
+    """Was "email not sent: [Errno 111] Connection refused", or "STARTTLS extension not
+    supported by server.": neither the setting nor the fix."""
+    controller, inbox, _ = smtp_server
+    refused = free_port()
+    port = refused if security == "none" else controller.port
+    config = write_config(tmp_path, port)
+    config.write_text(config.read_text() + f"  security: {security}\n")
+    stored_digest(tmp_path / "news.db")
+    line = _failure_line(CliRunner().invoke(main, ["email", "-c", str(config)]))
+    assert says.format(refused=refused, port=controller.port) in line
+    assert inbox.envelopes == []
+
+
+def test_a_refused_login_names_the_variables_never_their_values(
+    smtp_server,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DIGEST_SMTP_USER", "digest-user")
+    monkeypatch.setenv("DIGEST_SMTP_PASSWORD", "hunter2-secret")
+
+    def refuse(self, user: str, password: str, **kwargs: object) -> None:
+        raise smtplib.SMTPAuthenticationError(535, b"5.7.8 Authentication credentials invalid")
+
+    monkeypatch.setattr(smtplib.SMTP, "login", refuse)
+    config = write_config(tmp_path, smtp_server[0].port)
+    config.write_text(
+        config.read_text()
+        + "  username_env: DIGEST_SMTP_USER\n  password_env: DIGEST_SMTP_PASSWORD\n"
+    )
+    stored_digest(tmp_path / "news.db")
+    line = _failure_line(CliRunner().invoke(main, ["email", "-c", str(config)]))
+    assert "the server refused the login (535 5.7.8 Authentication credentials invalid)" in line
+    assert "DIGEST_SMTP_USER and DIGEST_SMTP_PASSWORD" in line
+    assert "email.username_env and email.password_env" in line
+    assert "digest-user" not in line and "hunter2" not in line
+
+
+def test_already_sent_names_the_command_that_resends(smtp_server, tmp_path: Path) -> None:  # noqa: F811
+    """`run --email` and `worker` said "(use --force to resend)": `run --force` re-polls the
+    feeds and `worker` has no --force."""
+    controller, _, _ = smtp_server
+    config = write_config(tmp_path, controller.port)
+    stored_digest(tmp_path / "news.db")
+    runner = CliRunner()
+    assert runner.invoke(main, ["email", "-c", str(config)]).exit_code == 0
+    again = runner.invoke(main, ["email", "-c", str(config)])
+    assert again.exit_code == 0
+    assert "already sent (`aggregator email --force` resends it)" in again.output
+    assert "use --force" not in again.output
+
+
+@pytest.mark.parametrize("once", [["--once"], []], ids=["once", "looping"])
+def test_a_worker_whose_email_fails_says_why_in_one_line(tmp_path: Path, once: list[str]) -> None:
+    """Was an EmailError traceback out of the worker; a looping one still stops (exit 1)."""
+    config = write_config(tmp_path, free_port())  # nothing listens there
+    result = CliRunner().invoke(
+        main, ["worker", *once, "--role", "publish", "--email", "-c", str(config)]
+    )
+    assert "nothing answers at email.smtp_host 127.0.0.1" in _failure_line(result)
+    assert "publish: 0 stories, site rebuilt; email not sent" in result.stdout

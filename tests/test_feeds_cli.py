@@ -177,8 +177,9 @@ def test_discover_failures(feed_server: FeedServer) -> None:
     feed_server.route("/", body=b"<html><body>nothing</body></html>")
     with pytest.raises(DiscoveryError, match="no feed found"):
         asyncio.run(discover_feed(feed_server.url("/"), allow_private=True))
-    with pytest.raises(DiscoveryError, match="allow_private: true"):
+    with pytest.raises(DiscoveryError, match="is a private address") as refused:
         asyncio.run(discover_feed(feed_server.url("/")))
+    assert refused.value.private and "allow_private" not in str(refused.value)  # the CLI says how
     options = PollOptions(connect_timeout=1, total_timeout=2)
     with pytest.raises(DiscoveryError):
         asyncio.run(discover_feed("http://127.0.0.1:9/", allow_private=True, options=options))
@@ -269,7 +270,7 @@ def test_add_without_discovery(config: Path) -> None:
         (["add", "not a url", "--no-discover"], 2, "not an http(s) URL"),
         (["add", "https://world.example/rss", "--no-discover"], 2, "already in"),
         (["remove", "Nobody"], 2, "no feed with the URL or name"),
-        (["check", "nothing-like-a-url"], 2, "not an http(s) URL"),
+        (["check", "nothing-like-a-url"], 2, "is not a feed in"),
     ],
 )
 def test_bad_input_exits_2(config: Path, args: list[str], code: int, message: str) -> None:
@@ -401,3 +402,29 @@ def test_status_before_and_after_a_poll(tmp_path: Path, feed_server: FeedServer)
     assert after[1]["consecutive_errors"] == 1 and "HTTP 500" in after[1]["last_error"]
     table = cli("status", "-c", path).output
     assert "STATUS" in table and "Feed /broken.rss: HTTP 500" in table
+
+
+def test_status_shows_where_a_moved_feed_is_polled(tmp_path: Path, feed_server: FeedServer) -> None:
+    """A 301 is followed and remembered by `aggregator poll` too: `feeds status --json` had the
+    new address (fetch_url), the table did not say it; feeds.yaml keeps the old one."""
+    from aggregator.cli import main
+
+    feed_server.route("/new.rss", body=RSS)
+    feed_server.redirect("/old.rss", "/new.rss", 301)
+    path = write_local_config(tmp_path, feed_server, "/old.rss")
+    polled = CliRunner().invoke(main, ["poll", "-c", str(path)])
+    assert polled.exit_code == 0, polled.output
+    assert f"moved permanently to {feed_server.url('/new.rss')}" in polled.output
+
+    [health] = json.loads(cli("status", "--json", "-c", path).output)
+    assert health["url"] == feed_server.url("/old.rss")
+    assert health["fetch_url"] == feed_server.url("/new.rss")
+    table = cli("status", "-c", path).output
+    assert (
+        f"Feed /old.rss: moved permanently to {feed_server.url('/new.rss')}: polled there "
+        f"(feeds.yaml keeps {feed_server.url('/old.rss')})"
+    ) in table
+    assert "old.rss" in path.read_text()
+    asked = len(feed_server.requests)
+    assert CliRunner().invoke(main, ["poll", "--force", "-c", str(path)]).exit_code == 0
+    assert [r.route for r in feed_server.requests[asked:]] == ["/new.rss"]  # not the old URL

@@ -22,7 +22,11 @@ from click.testing import CliRunner, Result
 
 from aggregator.cli import main
 from aggregator.config import feed_key, load_config, normalise_url
+from aggregator.models import ParsedEntry
+from aggregator.store import Store
+from aggregator.text import hours_text
 from tests.support.feedserver import FeedServer
+from tests.support.stored import polled, record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -375,6 +379,48 @@ def test_run_explains_an_empty_digest_and_prints_each_feed_error_once(
     for part in ("plain", "html"):
         body = message.get_body((part,)).get_content()
         assert "2 items are older than 24 hours" in body, part
+
+
+@pytest.mark.parametrize(("hours", "said"), [(0.5, "30 minutes"), (1.5, "1.5 hours")])
+def test_a_fractional_window_is_never_rounded_to_0_hours(
+    tmp_path: Path, hours: float, said: str
+) -> None:
+    """`window_hours: 0.5` printed "no items in the last 0 hours" (cluster) and "older than 0
+    hours" (site, email)."""
+    two_hours_ago = datetime.now(UTC) - timedelta(hours=2)
+    entries = [
+        ParsedEntry(f"g{n}", f"https://a.example/{n}", "Old", "", two_hours_ago) for n in (1, 2)
+    ]
+    with Store.open(tmp_path / "news.db") as store:
+        record(store, polled("https://a.example/feed.xml", entries, two_hours_ago), "A")
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"database: news.db\nwindow_hours: {hours}\nfeeds: []\n")
+    result = aggregator("cluster", "-c", config)
+    assert f"note: no items in the last {said}: the 2 stored items are older" in result.output
+    assert aggregator("build", "-c", config).exit_code == 0
+    home = (tmp_path / "output" / "index.html").read_text()
+    assert f"2 items are older than {said}" in home and "0 hours" not in home
+    eml = tmp_path / "day.eml"
+    assert aggregator("email", "-c", config, "--to-file", eml).exit_code == 0
+    message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+    for part in ("plain", "html"):
+        assert f"2 items are older than {said}" in message.get_body((part,)).get_content(), part
+
+
+@pytest.mark.parametrize(
+    ("hours", "text"),
+    [
+        (24, "24 hours"),
+        (1, "1 hour"),
+        (0.5, "30 minutes"),
+        (0.25, "15 minutes"),
+        (1 / 60, "1 minute"),
+        (36.5, "36.5 hours"),
+        (0.001, "0.001 hours"),
+    ],
+)
+def test_hours_text(hours: float, text: str) -> None:
+    assert hours_text(hours) == text
 
 
 def test_eval_help_points_at_files_users_have() -> None:
