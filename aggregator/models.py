@@ -211,6 +211,6 @@ class RunSummary:
     feeds_not_modified: int = 0
     new_items: int = 0
     errors: tuple[tuple[str, str], ...] = field(default_factory=tuple)  # (feed url, error)
-    full_texts: int = 0  # new (or relinked) items whose article text was extracted
-    full_text_failures: int = 0  # new (or relinked) items whose article page could not be used
+    full_texts: int = 0  # items of the window whose page was never tried, extracted now
+    full_text_failures: int = 0  # such items whose article page could not be used
     updated_items: int = 0  # stored items that took the feed's corrected title or summary

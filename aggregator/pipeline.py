@@ -276,8 +276,9 @@ def fetch_full_texts(
     transport=None,
 ) -> FullTextSummary:
     """Fetch the article page of each item of `feeds` first seen since `since` (untried_only:
-    only items never tried, i.e. new ones) and store its main text beside the summary.
-    One request per item; failures are recorded on the item and never raised."""
+    only items whose page was never tried: new ones, relinked ones, those a killed run left)
+    and store its main text beside the summary. One request per item; failures are recorded
+    on the item and never raised."""
     allow = {f.url: f.allow_private for f in feeds}
     rows = store.items_for_full_text(list(allow), since, untried_only=untried_only)
     return fetch_item_pages(config, store, rows, allow, transport=transport)
