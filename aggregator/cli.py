@@ -467,6 +467,16 @@ def run(config: Config, store: Store, lock: HeldLock, force: bool, send: bool) -
 # ------------------------------------------------------------------ email
 
 
+def _require_recipients(config: Config, alternative: str) -> None:
+    """Exit 2 when the email would go nowhere: cron must notice, not read "not sent" daily."""
+    if not config.email.to:
+        _fail(
+            f"{config.path}: email.to: no recipients: add `to: [you@example.com]` under "
+            f"`email:`, {alternative}",
+            EXIT_CONFIG,
+        )
+
+
 def _do_email(config: Config, store: Store, to_file: Path | None, force: bool) -> None:
     from aggregator import pipeline
     from aggregator.emailer import EmailError
@@ -477,12 +487,8 @@ def _do_email(config: Config, store: Store, to_file: Path | None, force: bool) -
             "e.g. --to-file digest.eml",
             EXIT_CONFIG,
         )
-    if to_file is None and not config.email.to:  # cron must notice a digest going nowhere
-        _fail(
-            f"{config.path}: email.to: no recipients: add `to: [you@example.com]` under "
-            "`email:`, or write the message to a file with --to-file",
-            EXIT_CONFIG,
-        )
+    if to_file is None:
+        _require_recipients(config, "or write the message to a file with --to-file")
     try:
         result = pipeline.email(config, store, to_file=to_file, force=force)
     except (OSError, EmailError) as exc:
@@ -837,6 +843,8 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
 
     config = load_or_exit(config_path)
     roles = workers.ROLES if role == "all" else (role,)
+    if send and "publish" in roles:
+        _require_recipients(config, "or leave out --email")
     stop = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     me = workers.new_worker_id()

@@ -257,3 +257,18 @@ def test_a_database_whose_folder_is_a_file_says_so(
     [line] = result.output.strip().splitlines()
     assert f"{config}: database: cannot create {tmp_path / 'afile' / 'news.db'}: its folder" in line
     assert f"{tmp_path / 'afile'} is a file" in line and "File exists" not in line
+
+
+@pytest.mark.parametrize("role", ["publish", "all"])
+def test_a_publishing_worker_with_email_but_no_recipients_is_a_config_error(
+    tmp_path: Path, role: str
+) -> None:
+    """Each publish cycle said "email: not sent: no recipients" and the worker went on (exit 0
+    with --once): cron never noticed the digest going nowhere."""
+    config = tmp_path / "feeds.yaml"
+    config.write_text(CONFIG.replace("to: [reader@example.org], ", "") % "https://a.example/f")
+    result = CliRunner().invoke(
+        main, ["worker", "--role", role, "--once", "--email", "-c", str(config)]
+    )
+    line = _one_line(result)
+    assert "email.to: no recipients" in line and "leave out --email" in line
