@@ -12,7 +12,7 @@ import json
 import math
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
@@ -123,7 +123,8 @@ def list_feeds(config_path: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([asdict(f) for f in config.feeds], indent=2))
         return
-    rows = [(f.name or "-", f.url, ", ".join(f.tags)) for f in config.feeds]
+    shown = _shown_names(config)
+    rows = [(shown.get(f.url, "-"), f.url, ", ".join(f.tags)) for f in config.feeds]
     _table(("NAME", "URL", "TAGS"), rows)
     click.echo(f"{plural(len(rows), 'feed')} in {config.path}")
 
@@ -264,7 +265,9 @@ def export(output: Path | None, config_path: Path | None) -> None:
       aggregator feeds export -o subscriptions.opml
     """
     config = _load(config_path)
-    document = to_opml(config.feeds, title=config.site.title)
+    shown = _shown_names(config)  # another reader lists a feed by the name this one shows
+    named = [replace(f, name=shown.get(f.url)) for f in config.feeds]
+    document = to_opml(named, title=config.site.title)
     if output is None:
         click.echo(document, nl=False)  # bytes go to the binary stream as they are
         return
@@ -366,7 +369,7 @@ def status(as_json: bool, config_path: Path | None) -> None:
             _until(h["next_due"], now, gone=h["gone"]),
             str(h["items_7d"]),
             "-" if h["multi_outlet_share"] is None else f"{h['multi_outlet_share']:.0%}",
-            h["name"] or h["url"],
+            h["shown_as"] or h["url"],
             h["not_due_because"] or "-",
         )
         for h in health
@@ -375,10 +378,10 @@ def status(as_json: bool, config_path: Path | None) -> None:
     _table(header, rows)
     for h in health:
         if h["last_error"] and h["last_status"] in ("error", "gone"):
-            _say(f"  {h['name'] or h['url']}: {h['last_error']}")
+            _say(f"  {h['shown_as'] or h['url']}: {h['last_error']}")
         if h["fetch_url"] and h["fetch_url"] != h["url"] and not h["gone"]:
             _say(
-                f"  {h['name'] or h['url']}: moved permanently to {h['fetch_url']}: polled "
+                f"  {h['shown_as'] or h['url']}: moved permanently to {h['fetch_url']}: polled "
                 f"there (feeds.yaml keeps {h['url']})"
             )
 
@@ -409,6 +412,22 @@ def _why_not_due(h: dict[str, Any], now: datetime) -> str | None:
     return f"{explain(h.get('due_reason'), h['consecutive_errors'])} until {due:%Y-%m-%d %H:%M} UTC"
 
 
+def _shown_names(config: Config) -> dict[str, str]:
+    """Feed URL -> the name the site and the email show: its name in feeds.yaml, else the
+    feed's own title as stored with its items (none for a feed never polled). The database
+    is only read, never created."""
+    from aggregator.store import Store, StoreError, database_exists
+
+    titles: dict[str, str] = {}
+    if database_exists(config.database):
+        try:
+            with Store.open(config.database) as store:
+                titles = store.outlet_names()
+        except StoreError as exc:  # an unreachable server, a newer schema
+            _fail(str(exc), EXIT_FAILED)
+    return {f.url: name for f in config.feeds if (name := f.name or titles.get(f.url)) is not None}
+
+
 def _health(config: Config, now: datetime) -> list[dict[str, Any]]:
     """One record per configured feed, in feeds.yaml order; never-polled feeds included."""
     from aggregator.store import Store, StoreError, database_exists
@@ -416,11 +435,13 @@ def _health(config: Config, now: datetime) -> list[dict[str, Any]]:
     names = {f.url: f.name for f in config.feeds}
     known: dict[str, Any] = {}
     changed: dict[str, str] = {}
+    titles: dict[str, str] = {}
     if database_exists(config.database):
         try:
             with Store.open(config.database) as store:
                 known = {h.url: h for h in store.feed_health(now, names)}
                 changed = feed_config_changes(config, store).changed  # as the next poll sees it
+                titles = store.outlet_names()
         except StoreError as exc:  # an unreachable server, a newer schema
             _fail(str(exc), EXIT_FAILED)
     records = []
@@ -431,6 +452,7 @@ def _health(config: Config, now: datetime) -> list[dict[str, Any]]:
             records.append({**asdict(record), "name": feed.name, "entry_changed": entry_changed})
         else:
             records.append(_never_polled(feed))
+        records[-1]["shown_as"] = feed.name or titles.get(feed.url)  # as the site names it
     return records
 
 

@@ -712,6 +712,15 @@ class Store:
                     (config_hash, until, until, url, config_hash),
                 )
 
+    def outlet_names(self) -> dict[str, str]:
+        """Feed URL -> the outlet name its latest item was stored under: the name in feeds.yaml,
+        else the feed's own title (what the site and the email show for the feed)."""
+        rows = self.db.execute(
+            "SELECT feed_url, outlet FROM items WHERE id IN "
+            "(SELECT max(id) FROM items GROUP BY feed_url)"
+        ).fetchall()
+        return {url: outlet for url, outlet in rows}
+
     def feed_health(
         self, now: datetime, names: dict[str, str | None] | None = None
     ) -> list[FeedHealth]:

@@ -428,3 +428,27 @@ def test_status_shows_where_a_moved_feed_is_polled(tmp_path: Path, feed_server: 
     asked = len(feed_server.requests)
     assert CliRunner().invoke(main, ["poll", "--force", "-c", str(path)]).exit_code == 0
     assert [r.route for r in feed_server.requests[asked:]] == ["/new.rss"]  # not the old URL
+
+
+def test_a_feed_without_a_name_is_shown_by_its_title_as_on_the_site(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """`name` defaults to the feed's title: the site, the email and `feeds value` said
+    "Loopback News", while `feeds list` said "-" and `status` and `export` gave the URL."""
+    from aggregator.cli import main
+
+    feed_server.route("/news.rss", body=RSS)
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        f"allow_private: true\ndatabase: news.db\nfeeds:\n  - {feed_server.url('/news.rss')}\n"
+    )
+    before = cli("list", "-c", path).output
+    assert "Loopback News" not in before and not (tmp_path / "news.db").exists()  # not created
+    assert CliRunner().invoke(main, ["poll", "-c", str(path)]).exit_code == 0
+
+    assert "Loopback News" in cli("list", "-c", path).output
+    assert "Loopback News" in cli("status", "-c", path).output
+    [health] = json.loads(cli("status", "--json", "-c", path).output)
+    assert (health["name"], health["shown_as"]) == (None, "Loopback News")
+    assert 'text="Loopback News"' in cli("export", "-c", path).output
+    assert "name:" not in path.read_text()  # feeds.yaml is not touched

@@ -527,3 +527,14 @@ def test_an_item_whose_text_keeps_changing_is_left_alone_after_the_limit(store_t
         assert updated == EDIT_LIMIT
         row = item_rows(store)["guid:guid-1"]
         assert (row[2], row[10]) == (f"Read {EDIT_LIMIT} times", EDIT_LIMIT)
+
+
+def test_outlet_names_are_those_of_each_feeds_latest_item(store_target) -> None:
+    with Store.open(store_target()) as store:
+        record(store, outcome("https://a.example/feed", [entry(1)]), "Old Title")
+        record(store, outcome("https://a.example/feed", [entry(2)]), "New Title")
+        record(store, outcome("https://b.example/feed", [entry(3, guid="b")]), "B News")
+        assert store.outlet_names() == {
+            "https://a.example/feed": "New Title",
+            "https://b.example/feed": "B News",
+        }
