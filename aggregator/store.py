@@ -658,9 +658,7 @@ class Store:
     def _linked_elsewhere(db: Tx, feed_url: str, links: set[str]) -> set[str]:
         """Which of `links` are already stored as the canonical link of another feed's item."""
         found: set[str] = set()
-        ordered = sorted(links)
-        for start in range(0, len(ordered), 500):  # stay far below SQLite's variable limit
-            chunk = ordered[start : start + 500]
+        for chunk in _chunks(sorted(links), 500):  # stay far below SQLite's variable limit
             marks = ",".join("?" * len(chunk))
             found.update(
                 row[0]

@@ -38,6 +38,16 @@ class CountingEmbedder:
         return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
 
 
+def config_of(tmp_path: Path, urls: Sequence[str], database: Path | str | None = None) -> Config:
+    """A configuration of `urls` (no names) with its database and site in `tmp_path`."""
+    return Config(
+        path=tmp_path / "feeds.yaml",
+        feeds=tuple(FeedConfig(url=url) for url in urls),
+        database=database or tmp_path / "news.db",
+        output=tmp_path / "site",
+    )
+
+
 def outcome(url: str, entries: list[ParsedEntry]) -> FetchOutcome:
     return polled(url, entries, NOW)
 
@@ -54,12 +64,7 @@ def wire_copy(outlet: int) -> ParsedEntry:
 
 def test_syndicated_copies_are_embedded_once_and_share_the_vector(tmp_path: Path) -> None:
     urls = [f"https://outlet{n}.example/feed" for n in range(4)]
-    config = Config(
-        path=tmp_path / "feeds.yaml",
-        feeds=tuple(FeedConfig(url=url) for url in urls),
-        database=tmp_path / "news.db",
-        output=tmp_path / "site",
-    )
+    config = config_of(tmp_path, urls)
     own_report = ParsedEntry(
         guid="own",
         link="https://outlet0.example/own",
@@ -110,12 +115,7 @@ def test_a_story_whose_reports_leave_the_window_stays_in_that_days_digest(tmp_pa
     """An hourly run later the same day must not drop a story the day's digest (and an email
     already sent) published: its page and links stay. The next day starts afresh."""
     url = "https://outlet.example/feed"
-    config = Config(
-        path=tmp_path / "feeds.yaml",
-        feeds=(FeedConfig(url=url),),
-        database=tmp_path / "news.db",
-        output=tmp_path / "site",
-    )
+    config = config_of(tmp_path, [url])
     morning = NOW.replace(hour=1)
     ferry = ParsedEntry(
         guid="ferry",
@@ -159,12 +159,7 @@ def test_an_atom_entry_is_updated_when_its_text_changes_not_at_every_run(
     import feedparser
 
     url = "https://outlet.example/feed"
-    config = Config(
-        path=tmp_path / "feeds.yaml",
-        feeds=(FeedConfig(url=url),),
-        database=store_target("news"),
-        output=tmp_path / "site",
-    )
+    config = config_of(tmp_path, [url], store_target("news"))
     day1 = NOW.replace(hour=20) - timedelta(days=1)
     report = ParsedEntry(
         guid="storm",
@@ -373,12 +368,7 @@ def test_an_article_text_stored_after_a_grouping_regroups_the_window(
     between saw only the summaries, and the next grouping, over the same item ids, was skipped
     as "nothing new" (only `fetch-text` asked for it again)."""
     url = "https://outlet.example/feed"
-    config = Config(
-        path=tmp_path / "feeds.yaml",
-        feeds=(FeedConfig(url=url),),
-        database=store_target("news"),
-        output=tmp_path / "site",
-    )
+    config = config_of(tmp_path, [url], store_target("news"))
     embedder = CountingEmbedder()
     with Store.open(config.database) as store:
         record(store, outcome(url, [wire_copy(0)]), "Outlet")
