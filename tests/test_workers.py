@@ -335,6 +335,21 @@ def test_a_dropped_pooled_connection_is_replaced(postgres_database: str) -> None
         assert store.count_items() == 0  # not "terminating connection due to administrator"
 
 
+def _terminate_the_waiter(watcher, holder, process, err: Path, deadline: float) -> None:
+    """Wait until the worker `process` waits on the lock `holder` holds, then end its
+    connection from `watcher` (the worker must still be running, within `deadline`)."""
+    waiting = []
+    while not waiting:
+        assert process.poll() is None and time.monotonic() < deadline, err.read_text()
+        time.sleep(0.05)
+        waiting = watcher.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND pid <> %s",
+            (holder.info.backend_pid,),
+        ).fetchall()
+    watcher.execute("SELECT pg_terminate_backend(%s)", waiting[0])
+
+
 def test_a_looping_worker_survives_losing_its_connection(
     tmp_path: Path, postgres_database: str
 ) -> None:
@@ -352,15 +367,7 @@ def test_a_looping_worker_survives_losing_its_connection(
             [*command, "--role", "publish"], stdout=out.open("w"), stderr=err.open("w"), env=env
         )
         deadline = time.monotonic() + 60
-        waiting = []
-        while not waiting:
-            assert process.poll() is None and time.monotonic() < deadline, err.read_text()
-            time.sleep(0.05)
-            waiting = watcher.execute(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND wait_event_type = 'Lock'"
-            ).fetchall()
-        watcher.execute("SELECT pg_terminate_backend(%s)", waiting[0])  # mid-statement
+        _terminate_the_waiter(watcher, holder, process, err, deadline)  # mid-statement
         holder.execute("ROLLBACK")
     while "publish: 0 stories" not in out.read_text():
         assert process.poll() is None and time.monotonic() < deadline, err.read_text()
@@ -393,16 +400,7 @@ def test_a_connection_lost_while_a_worker_starts(tmp_path: Path, postgres_databa
                 env=env,
             )
             deadline = time.monotonic() + 60
-            waiting = []
-            while not waiting:
-                assert process.poll() is None and time.monotonic() < deadline, err.read_text()
-                time.sleep(0.05)
-                waiting = watcher.execute(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                    "AND wait_event_type = 'Lock' AND pid <> %s",
-                    (holder.info.backend_pid,),
-                ).fetchall()
-            watcher.execute("SELECT pg_terminate_backend(%s)", waiting[0])
+            _terminate_the_waiter(watcher, holder, process, err, deadline)
             holder.execute("ROLLBACK")
         if once:
             assert process.wait(timeout=30) == 1
