@@ -342,20 +342,26 @@ def test_a_version_1_database_gains_story_reasons(store_target) -> None:
         assert store.story_reasons("s-new") == {only.id: "0.82 similar, shares Okafor"}
 
 
+def _schema_up_to(database, db, last: int) -> None:
+    """The tables of schema versions up to `last`, as that aggregator made them."""
+    from aggregator.store import _MIGRATIONS
+
+    for version, sql in _MIGRATIONS:
+        if version <= last:
+            for statement in filter(str.strip, database.schema(sql).split(";")):
+                db.execute(statement)
+    db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(last),))
+
+
 def test_a_version_4_database_gains_the_feeds_ttl(store_target) -> None:
     """Schema 5 adds feeds.ttl_minutes as NULL (no <ttl> known until the next 200)."""
     from aggregator.db import connect
-    from aggregator.store import _MIGRATIONS
 
     url = "https://a.example/feed"
     target = store_target()
     database = connect(target)  # a version-4 database, as the previous aggregator left it
     with database.transaction() as db:
-        for version, sql in _MIGRATIONS:
-            if version <= 4:
-                for statement in filter(str.strip, database.schema(sql).split(";")):
-                    db.execute(statement)
-        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '4')")
+        _schema_up_to(database, db, 4)
         db.execute(
             "INSERT INTO feeds (url, fetch_url, etag, consecutive_errors) VALUES (?, ?, ?, 2)",
             (url, url, '"old"'),
@@ -379,17 +385,12 @@ def test_a_version_4_database_gains_the_feeds_ttl(store_target) -> None:
 def test_a_version_5_database_gains_item_edits(store_target) -> None:
     """Schema 6 adds items.edits as 0 (no correction stored yet): stored items take them."""
     from aggregator.db import connect
-    from aggregator.store import _MIGRATIONS
 
     url = "https://a.example/feed"
     target = store_target()
     database = connect(target)  # a version-5 database, as the previous aggregator left it
     with database.transaction() as db:
-        for version, sql in _MIGRATIONS:
-            if version <= 5:
-                for statement in filter(str.strip, database.schema(sql).split(";")):
-                    db.execute(statement)
-        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '5')")
+        _schema_up_to(database, db, 5)
         db.execute(
             "INSERT INTO items (feed_url, key, canonical_link, link, title, summary, outlet, "
             "first_seen, sort_time) VALUES (?, 'guid:guid-1', ?, ?, 'Title 1', 'Summary 1', "
