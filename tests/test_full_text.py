@@ -23,6 +23,7 @@ from aggregator.poller import PollOptions
 from aggregator.store import Store
 from tests.support.articles import JUNK, article_page
 from tests.support.feedserver import FeedServer, RecordedRequest, Reply
+from tests.support.stored import poll_from_cli
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 FLOOD = [
@@ -413,15 +414,7 @@ def test_a_correction_keeps_the_article_text_unless_its_link_moves(
             f"<item><title>{title}</title><link>{feed_server.url(page)}</link><guid>g1</guid>"
             "<description>Short.</description></item></channel></rss>",
         )
-        if path == "poll":
-            args = ["poll", "--force", "-c", str(config)]
-        else:
-            with Store.open(database) as store:  # due again: an hour later
-                store.db.execute("UPDATE feeds SET next_due = NULL")
-            args = ["worker", "--role", "poll", "--once", "-c", str(config)]
-        result = CliRunner().invoke(main, args)
-        assert result.exit_code == 0, result.output
-        return result.output
+        return poll_from_cli(path, config, database)
 
     def stored() -> tuple:
         with Store.open(database) as store:

@@ -15,7 +15,7 @@ from aggregator.grouping.text import embedding_text
 from aggregator.models import FetchOutcome, ParsedEntry
 from aggregator.pipeline import build, cluster
 from aggregator.store import Store
-from tests.support.stored import polled, record
+from tests.support.stored import poll_from_cli, polled, record
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 WIRE_TITLE = "Storm closes port of Rotterdam"
@@ -299,9 +299,7 @@ def test_a_corrected_headline_is_stored_embedded_again_and_published(
     worker store it, counted apart from new items; the next cluster embeds that item again
     (only it) and the day's digest carries the fixed headline. The old one was kept for good
     and the regrouping skipped as "nothing new"."""
-    from click.testing import CliRunner
 
-    from aggregator.cli import main
     from aggregator.config import load_config
     from aggregator.pipeline import local_day, utcnow
 
@@ -317,15 +315,7 @@ def test_a_corrected_headline_is_stored_embedded_again_and_published(
 
     def polled(title: str) -> str:
         feed_server.route("/feed.xml", body=one_story_feed(title, WIRE_SUMMARY, published))
-        if path == "poll":
-            args = ["poll", "--force", "-c", str(config_path)]
-        else:
-            with Store.open(database) as store:  # due again: an hour later
-                store.db.execute("UPDATE feeds SET next_due = NULL")
-            args = ["worker", "--role", "poll", "--once", "-c", str(config_path)]
-        result = CliRunner().invoke(main, args)
-        assert result.exit_code == 0, result.output
-        return result.output
+        return poll_from_cli(path, config_path, database)
 
     def headlines(store: Store) -> set[str]:
         day = local_day(config, utcnow()).isoformat()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from aggregator.intake import decide
 from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed
@@ -54,3 +55,21 @@ def record_changes(store: Store, results: list[tuple[FetchOutcome, str | None]])
     updates = [decide(result, outlet) for result, outlet in results]
     recorded = iter(store.record_updates([u for u in updates if u is not None]))
     return [next(recorded) if u is not None else Recorded() for u in updates]
+
+
+def poll_from_cli(path: str, config: Path, database: Path | str) -> str:
+    """Poll once through the CLI as `path` says, "poll" (`aggregator poll --force`) or a
+    worker (`worker --role poll --once`, every feed made due first); returns what it printed."""
+    from click.testing import CliRunner
+
+    from aggregator.cli import main
+
+    if path == "poll":
+        args = ["poll", "--force", "-c", str(config)]
+    else:
+        with Store.open(database) as store:  # due again: as an hour later
+            store.db.execute("UPDATE feeds SET next_due = NULL")
+        args = ["worker", "--role", "poll", "--once", "-c", str(config)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    return result.output
