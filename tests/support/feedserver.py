@@ -241,12 +241,24 @@ class _RequestHandler(BaseHTTPRequestHandler):
         host = (headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
         request = RecordedRequest(self.command, self.path, headers, time.monotonic(), host)
         handler = owner._record(request)
+        finished = False
+
+        def finish() -> None:
+            # Counted out just before the response's last bytes go: a client that sends its
+            # next request once it has read a whole response is never seen with both in flight
+            # (counting out after the write raced with the next request's thread).
+            nonlocal finished
+            if not finished:
+                finished = True
+                owner._done(host)
+
+        self._finish = finish
         try:
             self._answer(owner, request, handler)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         finally:
-            owner._done(host)
+            finish()
 
     def _answer(self, owner: FeedServer, request: RecordedRequest, handler: Handler | None) -> None:
         if handler is None:
@@ -275,10 +287,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if not sized:
             self.send_header("Connection", "close")
             self.close_connection = True
+        no_body = self.command == "HEAD" or reply.status in (204, 304) or body == b""
+        if no_body:
+            self._finish()
         self.end_headers()
-        if self.command == "HEAD" or reply.status in (204, 304):
+        if no_body:
             return
-        for chunk in _chunks(body, reply):
+        chunks = list(_chunks(body, reply)) if isinstance(body, bytes) else None
+        for number, chunk in enumerate(chunks if chunks is not None else _chunks(body, reply)):
+            if chunks is not None and number == len(chunks) - 1:
+                self._finish()
             self.wfile.write(chunk)
             self.wfile.flush()
             if reply.chunk_delay and not owner._sleep(reply.chunk_delay):
