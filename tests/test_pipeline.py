@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -22,18 +23,24 @@ WIRE_TITLE = "Storm closes port of Rotterdam"
 WIRE_SUMMARY = "Shipping halted on Tuesday as winds reached 120 km/h, the port authority said."
 
 
+def stable_seed(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
 class CountingEmbedder:
-    """A deterministic stand-in that records every text it is asked to embed."""
+    """A deterministic stand-in that records every text it is asked to embed: one text, one
+    random direction, seeded by a stable hash (Python's `hash` changes from run to run), in
+    enough dimensions that two different texts are never close by chance."""
 
     model_key = "counting|test"
-    dim = 8
+    dim = 64
 
     def __init__(self) -> None:
         self.seen: list[str] = []
 
     def embed(self, texts: Sequence[str], progress=None) -> np.ndarray:
         self.seen.extend(texts)
-        rows = [np.random.default_rng(abs(hash(t)) % 2**32).normal(size=self.dim) for t in texts]
+        rows = [np.random.default_rng(stable_seed(t)).normal(size=self.dim) for t in texts]
         matrix = np.array(rows, dtype=np.float32).reshape(len(texts), self.dim)
         return matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
 
