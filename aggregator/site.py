@@ -52,6 +52,9 @@ MARKER_FILE = ".aggregator-site"  # the manifest of the files a build wrote (see
 _ATOM_NS = "http://www.w3.org/2005/Atom"
 _SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 _STATUSES = frozenset({"new", "growing", "unchanged"})
+# A story of one day with fewer reports gets no timeline: two bars say no more than the
+# coverage list below them (a story over several days keeps it: its heading says which day).
+TIMELINE_MIN_REPORTS = 3
 
 # Characters XML 1.0 forbids, plus DEL, the C1 controls and the bidi embedding, override and
 # isolate controls (a feed's U+202E would reverse the rest of the line it is shown in): feed
@@ -573,7 +576,7 @@ class _ModelBuilder:
                 first_day=self.first_day[slug],
                 last_day=last_day.day,
                 coverage=coverage,
-                timeline=self._timeline(items),
+                timeline=self._timeline(items, developing=len(found) > 1),
                 revised=_revised(found, self.versions[slug][0][1].revised),
                 developing=len(found) > 1,
             )
@@ -602,8 +605,9 @@ class _ModelBuilder:
             ReportDay(b.start.date(), b.reports, b.joined) for b in timeline.buckets if b.reports
         )
 
-    def _timeline(self, items: Sequence[ItemView]) -> TimelineView | None:
-        if len(items) < 2:
+    def _timeline(self, items: Sequence[ItemView], developing: bool) -> TimelineView | None:
+        """A story's chart and joins; none for a story of one day with too few reports."""
+        if len(items) < 2 or (len(items) < TIMELINE_MIN_REPORTS and not developing):
             return None
         timeline = story_timeline(((i.published, i.outlet.name) for i in items), self.timezone)
         buckets = timeline.buckets

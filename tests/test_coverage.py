@@ -253,12 +253,26 @@ def test_the_day_page_marks_developing_stories_and_links_them(site: Path) -> Non
     assert not first.xpath("//a[@class='developing']")
 
 
-def test_a_story_seen_on_one_day_only_has_no_day_count(site: Path) -> None:
-    doc = page(site, "stories/flood.html")
+def test_a_story_seen_on_one_day_only_has_no_day_count(tmp_path: Path) -> None:
+    outlets = ("Right UK", "Left UK", "Plain Post")
+    reports = tuple(report(o, f"Flood {n}", TODAY, 6 + n) for n, o in enumerate(outlets))
+    story = news_story("flood", "River floods town centre", reports)
+    digest = Digest(day=TODAY, generated_at=at(TODAY, 18), stories=(story,))
+    build_site(tmp_path / "output", [digest], site_settings())
+    doc = page(tmp_path / "output", "stories/flood.html")
     assert "Day" not in doc.xpath("string(//p[@class='eyebrow'])")
     assert doc.xpath("string(//h2[@id='timeline'])") == "Timeline"
     svg = doc.xpath("//figure[@class='timeline']/svg")[0]
     assert "Reports per hour" in svg.get("aria-label")
+
+
+def test_two_reports_of_one_day_get_no_timeline_and_two_days_do(site: Path) -> None:
+    """Two bars say no more than the coverage list; a story of several days keeps its chart
+    (and the day it is on), however few its reports."""
+    flood = page(site, "stories/flood.html")
+    assert len(flood.xpath("//ol[@class='items']/li")) == 2
+    assert not flood.xpath("//h2[@id='timeline']") and not flood.xpath("//figure")
+    assert page(site, f"stories/{BRIDGE_ID}.html").xpath("//figure[@class='timeline']/svg")
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
