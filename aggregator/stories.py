@@ -253,7 +253,26 @@ def story_keywords(
 ) -> list[list[str]]:
     """Top words per story by class-based TF-IDF: a word's frequency in the story, weighted by how
     rare it is across all stories."""
-    return _keywords([[words(clean_text(t)) for t in texts] for texts in texts_per_story], k)
+    return _keywords(
+        [[_keyword_forms(words(clean_text(t))) for t in texts] for texts in texts_per_story], k
+    )
+
+
+# The endings of "we've", "they're", "don't", "I'm": such a word is a stop word's contraction.
+_CONTRACTED = frozenset({"ve", "re", "ll", "d", "t", "m"})
+
+
+def _keyword_forms(tokens: list[str]) -> list[str]:
+    """Words as keywords show them: "Benzinga's" is benzinga, "it's" is it (a stop word), and
+    contractions ("we've", "don't") are no words; "O'Brien" stays."""
+    out = []
+    for token in tokens:
+        if token.endswith("'s"):
+            token = token[:-2]
+        elif "'" in token and token.rsplit("'", 1)[1] in _CONTRACTED:
+            continue
+        out.append(token)
+    return out
 
 
 def _keywords(tokens_per_story: Sequence[Sequence[list[str]]], k: int) -> list[list[str]]:

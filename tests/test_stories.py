@@ -152,3 +152,15 @@ def test_a_copy_is_what_the_grouping_calls_a_copy():
     }
     stricter = make_stories([a, b], vectors, [0, 0], copy_jaccard=0.9)[0]
     assert all(m.copy_of is None for m in stricter.members)
+
+
+def test_keywords_drop_contractions_and_possessives_but_keep_names_with_apostrophes():
+    kws = story_keywords(
+        [
+            ["The Most Controversial Essay We've Ever Published", "Benzinga's M&A chatter"],
+            ["O'Brien says it's over", "Don't panic, O'Brien says"],
+        ],
+        k=4,
+    )
+    assert kws[0] == ["benzinga", "chatter", "controversial", "essay"]
+    assert "o'brien" in kws[1] and not {"it's", "it", "don't"} & set(kws[1])
