@@ -494,11 +494,12 @@ class Store:
         workers recording the same article through two feeds at once would each miss the
         other's uncommitted row and both store it; holding its canonical link makes the second
         wait for the first to commit, then see its row. Only the links of entries new to
-        their feed are held (a re-poll of stored entries holds none), all taken first, in one
-        order (db.lock_keys). Returns the feed's stored items by key (_stored_texts), read
-        first: the feed is leased to this worker (or `run` holds the database), and items are
-        never deleted, so those stay stored; a key another writer stores meanwhile is only
-        held for nothing."""
+        their feed are held (a re-poll of stored entries holds none: a correction that moves
+        an item's link keeps its canonical link, see _record_edits, so no other feed's item
+        is looked up for it), all taken first, in one order (db.lock_keys). Returns the
+        feed's stored items by key (_stored_texts), read first: the feed is leased to this
+        worker (or `run` holds the database), and items are never deleted, so those stay
+        stored; a key another writer stores meanwhile is only held for nothing."""
         keys: dict[str, set[str]] = {}
         for u in updates:
             keys.setdefault(u.url, set()).update(i.key for i in u.items)
