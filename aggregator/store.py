@@ -494,11 +494,12 @@ class Store:
         workers recording the same article through two feeds at once would each miss the
         other's uncommitted row and both store it; holding its canonical link makes the second
         wait for the first to commit, then see its row. Only the links of entries new to
-        their feed are held (a re-poll of stored entries holds none), all taken first, in one
-        order (db.lock_keys). Returns the feed's stored items by key (_stored_texts), read
-        first: the feed is leased to this worker (or `run` holds the database), and items are
-        never deleted, so those stay stored; a key another writer stores meanwhile is only
-        held for nothing."""
+        their feed are held (a re-poll of stored entries holds none: a correction that moves
+        an item's link keeps its canonical link, see _record_edits, so no other feed's item
+        is looked up for it), all taken first, in one order (db.lock_keys). Returns the
+        feed's stored items by key (_stored_texts), read first: the feed is leased to this
+        worker (or `run` holds the database), and items are never deleted, so those stay
+        stored; a key another writer stores meanwhile is only held for nothing."""
         keys: dict[str, set[str]] = {}
         for u in updates:
             keys.setdefault(u.url, set()).update(i.key for i in u.items)
@@ -1294,9 +1295,10 @@ def copy_store(
     source's values (of an item, the texts that change: a feed's correction of its title or
     summary, its article text and status; a changed text drops its vectors there too, as it
     does here), nothing is doubled, and stories the source no longer has go. The target must
-    be empty or a copy of this same source whose items are all the source's (CopyRefused
-    otherwise, before anything is written): ids are kept, so items of its own would take the
-    source's vectors and stories, and its feed rows the source's older ones."""
+    be empty or a copy of this same source whose items are all the source's and whose feeds
+    were polled there no later than in the source (CopyRefused otherwise, before anything is
+    written): ids are kept, so items of its own would take the source's vectors and stories,
+    and its newer feed rows the source's older ones."""
     _claim_target(source, target)
     copied = []
     for table, key in _COPY_TABLES:
@@ -1315,8 +1317,9 @@ def copy_store(
 
 
 def _claim_target(source: Store, target: Store) -> None:
-    """Refuse a target that holds items other than the source's before anything is written,
-    then mark it as a copy of the source (so a rerun after an interruption resumes)."""
+    """Refuse a target that holds items other than the source's, or feeds polled there since
+    the source last polled them, before anything is written; then mark it as a copy of the
+    source (so a rerun after an interruption resumes)."""
     source_id = source.identity()
     row = target.db.execute("SELECT value FROM meta WHERE key=?", (COPIED_FROM,)).fetchone()
     has_items = target.db.execute("SELECT 1 FROM items LIMIT 1").fetchone() is not None
@@ -1332,6 +1335,8 @@ def _claim_target(source: Store, target: Store) -> None:
             _check_same_items(target.db, source, target, identity, [clean(r) for r in chunk])
         for chunk in _source_chunks(target, "items", ("id",), ["id"]):
             _check_no_items_of_its_own(source, target, [r[0] for r in chunk])
+    for chunk in _source_chunks(target, "feeds", ("url",), ["url", "last_checked"]):
+        _check_no_newer_feeds(source, target, {url: at for url, at in chunk if at})
     with target.transaction() as db:
         _put_meta(db, COPIED_FROM, source_id)
 
@@ -1496,6 +1501,33 @@ def _check_no_items_of_its_own(source: Store, target: Store, ids: list[int]) -> 
             f"{target.label} holds items of its own (item {own[0]} there is not in "
             f"{source.label}: stored there since the copy): copy into an empty database "
             "(or a new schema)"
+        )
+
+
+def _check_no_newer_feeds(source: Store, target: Store, checked: dict[str, str]) -> None:
+    """None of the target's feeds (url -> last_checked) was polled there after the source
+    last polled it: workers that only polled the copy (304s, nothing new) store no item of
+    its own, yet their feed rows (validators, schedule) are newer than the source's, which
+    would overwrite them. A copy's rows are the source's, and only the source moves them on,
+    so a newer time there is the workers' (fixed-width UTC text: it sorts as time does)."""
+    if not checked:
+        return
+    marks = ",".join("?" * len(checked))
+    theirs = dict(
+        source.db.execute(
+            f"SELECT url, last_checked FROM feeds WHERE url IN ({marks})", list(checked)
+        ).fetchall()
+    )
+    newer = sorted(
+        (url, at) for url, at in checked.items() if url in theirs and at > (theirs[url] or "")
+    )
+    if newer:
+        url, at = newer[0]
+        raise CopyRefused(
+            f"{target.label} polled {url} at {at}, after {source.label} last did "
+            f"({theirs[url] or 'never'}): its feed rows (validators, schedule) are newer than "
+            "the source's and a copy would put the older ones back; copy into an empty "
+            "database (or a new schema)"
         )
 
 

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 from click.testing import CliRunner
 
 from aggregator.cli import main
-from aggregator.models import ParsedFeed, Story, StoryMember
+from aggregator.models import FetchOutcome, ParsedFeed, Story, StoryMember
 from aggregator.store import COPIED_FROM, Recorded, Store
 from tests.support.databases import fresh_postgres
-from tests.support.stored import record, record_changes
+from tests.support.stored import polled, record, record_changes
 from tests.test_store import NOW, entry, outcome
 
 
@@ -194,6 +194,45 @@ def test_a_rerun_is_refused_once_workers_stored_items_in_the_copy(
         record(store, outcome("https://d.example/feed", [entry(50)]), "D")
     assert copy_into(config, grown).exit_code == 0
     assert snapshot(grown) == snapshot(source)
+
+
+def test_a_rerun_is_refused_once_workers_polled_the_copy_without_new_items(
+    tmp_path: Path, postgres_database
+) -> None:
+    """Workers on the copy only polled (a 304 with a new ETag, a later schedule) and stored no
+    item: with no item of its own to tell, the rerun put the source's older validators and
+    schedule back over the workers' newer ones."""
+    source, config = copy_config(tmp_path)
+    target = fresh_postgres(postgres_database)
+    assert copy_into(config, target).exit_code == 0
+    url, later = "https://a.example/feed", NOW + timedelta(hours=2)
+
+    def not_modified(at: datetime, etag: str) -> FetchOutcome:
+        return polled(url, [], at, status="not_modified", http_status=304, feed=None, etag=etag)
+
+    with Store.open(target) as store:
+        record(store, not_modified(later, '"a2"'), "A")
+
+    def state() -> tuple:
+        with Store.open(target) as store:
+            feeds = store.db.execute("SELECT * FROM feeds ORDER BY url").fetchall()
+            return snapshot(target), feeds, store.meta(COPIED_FROM)
+
+    before = state()
+    refused = copy_into(config, target)
+    assert refused.exit_code == 2, refused.output
+    assert len(refused.output.strip().splitlines()) == 1
+    assert f"polled {url} at 2026-11-28T14:00" in refused.output
+    assert "empty database" in refused.output
+    assert state() == before
+
+    # Polled later still in the source, the feed's row there is the newer one: the rerun takes it.
+    with Store.open(source) as store:
+        record(store, not_modified(later + timedelta(hours=1), '"a3"'), "A")
+    again = copy_into(config, target)
+    assert again.exit_code == 0, again.output
+    assert snapshot(target) == snapshot(source)
+    assert (url, '"a3"') in [feed[:2] for feed in snapshot(target)["feeds"]]
 
 
 def test_copy_into_sqlite_of_another_source_is_refused(tmp_path: Path) -> None:
