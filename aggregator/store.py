@@ -420,16 +420,15 @@ class Store:
         optionally min_interval_minutes)."""
         feeds = list(feeds)
         stored: dict[str, tuple] = {}
-        for chunk in _chunks(sorted({f.url for f in feeds}), 500):  # one query, not one a feed
-            marks = ",".join("?" * len(chunk))
-            stored.update(
-                (r[0], r[1:])
-                for r in self.db.execute(
-                    "SELECT url, fetch_url, etag, last_modified, next_due, consecutive_errors, "
-                    f"gone, ttl_minutes FROM feeds WHERE url IN ({marks})",
-                    chunk,
-                )
+        stored.update(  # one query, not one a feed
+            (r[0], r[1:])
+            for r in _select_in(
+                self.db,
+                "SELECT url, fetch_url, etag, last_modified, next_due, consecutive_errors, "
+                "gone, ttl_minutes FROM feeds WHERE url IN ({marks})",
+                sorted({f.url for f in feeds}),
             )
+        )
         states = []
         for feed in feeds:
             minutes = getattr(feed, "min_interval_minutes", None)
@@ -615,16 +614,16 @@ class Store:
     def _stored_texts(db: Tx, feed_url: str, keys: list[str]) -> dict[str, tuple]:
         """Key -> (id, title, summary, link) of the feed's items stored under `keys`."""
         found: dict[str, tuple] = {}
-        for chunk in _chunks(keys, 500):
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                (r[0], tuple(r[1:]))
-                for r in db.execute(
-                    f"SELECT key, id, title, summary, link FROM items "
-                    f"WHERE feed_url = ? AND key IN ({marks})",
-                    (feed_url, *chunk),
-                )
+        found.update(
+            (r[0], tuple(r[1:]))
+            for r in _select_in(
+                db,
+                "SELECT key, id, title, summary, link FROM items "
+                "WHERE feed_url = ? AND key IN ({marks})",
+                keys,
+                before=(feed_url,),
             )
+        )
         return found
 
     @staticmethod
@@ -659,16 +658,16 @@ class Store:
     def _linked_elsewhere(db: Tx, feed_url: str, links: set[str]) -> set[str]:
         """Which of `links` are already stored as the canonical link of another feed's item."""
         found: set[str] = set()
-        for chunk in _chunks(sorted(links), 500):  # stay far below SQLite's variable limit
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                row[0]
-                for row in db.execute(
-                    f"SELECT DISTINCT canonical_link FROM items "
-                    f"WHERE canonical_link IN ({marks}) AND feed_url<>?",
-                    (*chunk, feed_url),
-                )
+        found.update(
+            row[0]
+            for row in _select_in(
+                db,
+                "SELECT DISTINCT canonical_link FROM items "
+                "WHERE canonical_link IN ({marks}) AND feed_url<>?",
+                sorted(links),
+                after=(feed_url,),
             )
+        )
         return found
 
     def feed_config_hashes(self) -> dict[str, str | None]:
@@ -873,16 +872,16 @@ class Store:
             self._quick_commit(db)
             stored = self._lock_new_links(db, updates)
             held = set()
-            for chunk in _chunks(sorted({u.url for u in updates}), 500):
-                marks = ",".join("?" * len(chunk))
-                held.update(
-                    r[0]
-                    for r in db.execute(
-                        f"SELECT url FROM feeds WHERE url IN ({marks}) AND leased_by = ? "
-                        f"ORDER BY url {self.db.lock_rows}",
-                        (*chunk, worker),
-                    )
+            held.update(
+                r[0]
+                for r in _select_in(
+                    db,
+                    "SELECT url FROM feeds WHERE url IN ({marks}) AND leased_by = ? "
+                    f"ORDER BY url {self.db.lock_rows}",
+                    sorted({u.url for u in updates}),
+                    after=(worker,),
                 )
+            )
             return self._record_all(db, [u if u.url in held else None for u in updates], stored)
 
     def _quick_commit(self, db: Tx) -> None:
@@ -919,19 +918,19 @@ class Store:
             now = self._lease_time(db, now)
             at, until = _ts(now), _ts(now + lease)
             wanted = {row[3] for row in self._untried_items(db, feed_urls, since, limit)}
-            held: list[str] = []
-            for chunk in _chunks(sorted(wanted), 500):
-                marks = ",".join("?" * len(chunk))
-                held += [
-                    r[0]
-                    for r in db.execute(
-                        f"UPDATE feeds SET lease_until = ?, leased_by = ? WHERE url IN ("
-                        f"SELECT url FROM feeds WHERE url IN ({marks}) "
-                        f"AND (lease_until IS NULL OR lease_until < ?) "
-                        f"ORDER BY url {self.db.skip_locked}) RETURNING url",
-                        (until, worker, *chunk, at),
-                    )
-                ]
+            held = [
+                r[0]
+                for r in _select_in(
+                    db,
+                    "UPDATE feeds SET lease_until = ?, leased_by = ? WHERE url IN ("
+                    "SELECT url FROM feeds WHERE url IN ({marks}) "
+                    "AND (lease_until IS NULL OR lease_until < ?) "
+                    f"ORDER BY url {self.db.skip_locked}) RETURNING url",
+                    sorted(wanted),
+                    before=(until, worker),
+                    after=(at,),
+                )
+            ]
             items = self._untried_items(db, held, since, limit)
         return ClaimedPages(sorted(held), items)
 
@@ -939,15 +938,15 @@ class Store:
     def _untried_items(
         db: Tx, feed_urls: Sequence[str], since: datetime, limit: int
     ) -> list[tuple[int, str | None, str, str]]:
-        found: list[tuple] = []
-        for chunk in _chunks(sorted(set(feed_urls)), 500):
-            marks = ",".join("?" * len(chunk))
-            found += db.execute(
-                "SELECT first_seen, id, link, summary, feed_url FROM items "
-                f"WHERE sort_time >= ? AND full_text_status IS NULL AND feed_url IN ({marks}) "
-                "ORDER BY first_seen, id LIMIT ?",
-                (_ts(since), *chunk, limit),
-            ).fetchall()
+        found = _select_in(  # at most `limit` a chunk, then the oldest of all chunks
+            db,
+            "SELECT first_seen, id, link, summary, feed_url FROM items "
+            "WHERE sort_time >= ? AND full_text_status IS NULL AND feed_url IN ({marks}) "
+            "ORDER BY first_seen, id LIMIT ?",
+            sorted(set(feed_urls)),
+            before=(_ts(since),),
+            after=(limit,),
+        )
         return [tuple(row[1:]) for row in sorted(found)[:limit]]
 
     def release_hosts(self, worker: str, hosts: Iterable[str]) -> None:
@@ -1051,16 +1050,15 @@ class Store:
     ) -> list[tuple[int, str | None, str, str]]:
         """(id, link, summary, feed_url) of the feeds' items first seen since `since` (with
         untried_only: those whose page was never fetched), oldest first."""
-        found = []
         untried = " AND full_text_status IS NULL" if untried_only else ""
-        for chunk in _chunks(feed_urls, 500):
-            marks = ",".join("?" * len(chunk))
-            found += self.db.execute(
-                f"SELECT id, link, summary, feed_url FROM items WHERE feed_url IN ({marks}) "
-                f"AND first_seen >= ?{untried} ORDER BY first_seen, id",
-                (*chunk, _ts(since)),
-            ).fetchall()
-        return found
+        found = _select_in(  # oldest first across chunks too
+            self.db,
+            "SELECT first_seen, id, link, summary, feed_url FROM items "
+            f"WHERE feed_url IN ({{marks}}) AND first_seen >= ?{untried}",
+            feed_urls,
+            after=(_ts(since),),
+        )
+        return [tuple(row[1:]) for row in sorted(found)]
 
     def save_full_texts(self, results: Sequence[tuple[int, str | None, str]]) -> int:
         """Store (item id, text or None, status) per item; the vectors of items whose text
@@ -1090,13 +1088,13 @@ class Store:
 
     def vectors(self, item_ids: Sequence[int], model_key: str) -> dict[int, np.ndarray]:
         found: dict[int, np.ndarray] = {}
-        for chunk in _chunks(item_ids, 500):
-            marks = ",".join("?" * len(chunk))
-            for item_id, blob in self.db.execute(
-                f"SELECT item_id, vector FROM embeddings WHERE model_key=? AND item_id IN ({marks})",
-                (model_key, *chunk),
-            ):
-                found[item_id] = np.frombuffer(blob, dtype=np.float32)
+        for item_id, blob in _select_in(
+            self.db,
+            "SELECT item_id, vector FROM embeddings WHERE model_key=? AND item_id IN ({marks})",
+            item_ids,
+            before=(model_key,),
+        ):
+            found[item_id] = np.frombuffer(blob, dtype=np.float32)
         return found
 
     def save_vectors(self, item_ids: Sequence[int], vectors: np.ndarray, model_key: str) -> None:
@@ -1112,16 +1110,16 @@ class Store:
         by_id = dict(zip((i.id for i in claim.items), vectors, strict=True))
         held: set[int] = set()
         with self.transaction() as db:
-            for chunk in _chunks(sorted(by_id), 500):
-                marks = ",".join("?" * len(chunk))
-                held.update(
-                    r[0]
-                    for r in db.execute(
-                        f"SELECT id FROM items WHERE id IN ({marks}) AND embed_lease_until = ? "
-                        f"ORDER BY id {self.db.lock_rows}",
-                        (*chunk, claim.lease),
-                    )
+            held.update(
+                r[0]
+                for r in _select_in(
+                    db,
+                    "SELECT id FROM items WHERE id IN ({marks}) AND embed_lease_until = ? "
+                    f"ORDER BY id {self.db.lock_rows}",
+                    sorted(by_id),
+                    after=(claim.lease,),
                 )
+            )
             self._insert_vectors(db, {k: v for k, v in by_id.items() if k in held}, model_key)
         return len(held)
 
@@ -1146,27 +1144,26 @@ class Store:
 
     def story_assignments(self, item_ids: Sequence[int]) -> dict[int, str]:
         found: dict[int, str] = {}
-        for chunk in _chunks(item_ids, 500):
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                self.db.execute(
-                    f"SELECT item_id, story_id FROM story_items WHERE item_id IN ({marks})", chunk
-                ).fetchall()
+        found.update(
+            _select_in(
+                self.db,
+                "SELECT item_id, story_id FROM story_items WHERE item_id IN ({marks})",
+                item_ids,
             )
+        )
         return found
 
     def copy_sources(self, item_ids: Sequence[int]) -> dict[int, int]:
         """Item id -> id of the item it copies, for those of ``item_ids`` stored as copies."""
         found: dict[int, int] = {}
-        for chunk in _chunks(item_ids, 500):
-            marks = ",".join("?" * len(chunk))
-            found.update(
-                self.db.execute(
-                    f"SELECT item_id, copy_of FROM story_items WHERE item_id IN ({marks}) "
-                    "AND copy_of IS NOT NULL",
-                    chunk,
-                ).fetchall()
+        found.update(
+            _select_in(
+                self.db,
+                "SELECT item_id, copy_of FROM story_items WHERE item_id IN ({marks}) "
+                "AND copy_of IS NOT NULL",
+                item_ids,
             )
+        )
         return found
 
     def story_reasons(self, story_id: str) -> dict[int, str]:
@@ -1579,6 +1576,16 @@ def _chunks(values: Sequence, size: int) -> Iterator[list]:
     values = list(values)
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def _select_in(
+    db: Tx, sql: str, values: Iterable, before: Sequence = (), after: Sequence = ()
+) -> Iterator[tuple]:
+    """The rows of `sql`, whose `IN ({marks})` takes `values`, asked 500 values at a time (far
+    below SQLite's variable limit); `before` and `after` are the parameters around them."""
+    for chunk in _chunks(values, 500):
+        marks = ",".join("?" * len(chunk))
+        yield from db.execute(sql.replace("{marks}", marks), (*before, *chunk, *after))
 
 
 def database_exists(target: Path | str) -> bool:
