@@ -26,8 +26,10 @@ from aggregator.db import (
     is_database_error,
     is_passing,
     is_permission_denied,
+    is_sqlite_busy,
     one_line,
     redact,
+    sqlite_busy_text,
 )
 from aggregator.feeds_cli import Days, feeds
 from aggregator.store import HeldLock, LockedError, Store, StoreError, run_lock
@@ -163,6 +165,11 @@ def open_store(config: Config, *, lock: bool = False) -> Iterator[Store]:
 
 
 def _database_problem(config: Config, exc: Exception) -> str:
+    if is_sqlite_busy(exc):  # not the file's fault: another process had it too long
+        return (
+            f"{config.path}: database {config.database} {sqlite_busy_text()} (run the "
+            "command again once that process is done)"
+        )
     if isinstance(config.database, Path) and (file := _file_in_the_way(config.database)):
         return (
             f"{config.path}: database: cannot create {config.database}: its folder {file} is a "
@@ -873,7 +880,8 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
                             raise  # one line, exit 1 (database_failures)
                         # A server restart or a dropped connection: the pool reconnects. A
                         # deadlock, a resource that ran out: tried again, ever later, so a
-                        # failure that lasts costs little. Leases make whatever this cycle
+                        # failure that lasts costs little. A SQLite file another process
+                        # held too long: tried again soon. Leases make whatever this cycle
                         # held claimable again meanwhile.
                         failures += 1
                         click.echo(
@@ -901,9 +909,11 @@ WORKER_RETRY_MAX_SECONDS = 300.0  # the longest wait after other passing databas
 
 
 def _retry_seconds(exc: Exception, failures: int) -> float:
-    """A lost connection: WORKER_RETRY_SECONDS (back as soon as the server is); another
-    passing error: that, doubled at each failure in a row up to WORKER_RETRY_MAX_SECONDS."""
-    if is_connection_lost(exc):
+    """A lost connection: WORKER_RETRY_SECONDS (back as soon as the server is); a busy SQLite
+    file: the same (the next try waits on the lock itself, and takes it once it is free);
+    another passing error: that, doubled at each failure in a row up to
+    WORKER_RETRY_MAX_SECONDS."""
+    if is_connection_lost(exc) or is_sqlite_busy(exc):
         return WORKER_RETRY_SECONDS
     return min(WORKER_RETRY_SECONDS * 2 ** min(failures - 1, 20), WORKER_RETRY_MAX_SECONDS)
 
@@ -912,6 +922,8 @@ def _retrying(config: Config, exc: Exception, failures: int) -> str:
     wait = f"retrying in {_retry_seconds(exc, failures):g} s"
     if is_connection_lost(exc):
         return f"lost the database ({one_line(exc)}); {wait}"
+    if is_sqlite_busy(exc):
+        return f"database {config.database} {sqlite_busy_text()}; {wait}"
     return f"database {redact(str(config.database))}: {one_line(exc)}; {wait}"
 
 

@@ -79,10 +79,11 @@ def is_connection_lost(exc: BaseException) -> bool:
 
 
 def is_passing(exc: BaseException) -> bool:
-    """A PostgreSQL error that the same work tried again later may well not meet: a lost
+    """An error that the same work tried again later may well not meet: on PostgreSQL a lost
     connection, a deadlock or serialization failure, a resource that ran out (memory, the
-    shared lock table, disk, connections), a lock or statement timeout."""
-    if is_connection_lost(exc):
+    shared lock table, disk, connections), a lock or statement timeout; on SQLite a file
+    another process held locked for longer than SQLITE_BUSY_SECONDS."""
+    if is_connection_lost(exc) or is_sqlite_busy(exc):
         return True
     state = getattr(exc, "sqlstate", None)
     return (
@@ -90,6 +91,21 @@ def is_passing(exc: BaseException) -> bool:
         and isinstance(state, str)
         and (state[:2] in _PASSING_CLASSES or state in _PASSING)
     )
+
+
+def is_sqlite_busy(exc: BaseException) -> bool:
+    """SQLite's "database is locked" (SQLITE_BUSY and its extended codes): another
+    connection held the lock this one waited for. Any other SQLite error (a read-only file,
+    disk I/O, no such table) is not, and neither is SQLITE_LOCKED (a conflict within one
+    connection)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
+
+
+def sqlite_busy_text() -> str:
+    """Why a busy SQLite file failed, for messages."""
+    return f"is locked: another process has held it for over {SQLITE_BUSY_SECONDS:g} s"
 
 
 def is_permission_denied(exc: BaseException) -> bool:
@@ -182,6 +198,11 @@ def sqlite_schema(sql: str) -> str:
     return sql
 
 
+# How long a statement waits for a lock another connection holds before it fails with
+# "database is locked" (sqlite3's busy timeout).
+SQLITE_BUSY_SECONDS = 30.0
+
+
 class SqliteDatabase:
     kind = "sqlite"
     # Claims need no row locks here: BEGIN IMMEDIATE already runs writers one at a time.
@@ -195,7 +216,7 @@ class SqliteDatabase:
         self.path = path
         self.label = str(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.connection = sqlite3.connect(path, timeout=30, isolation_level=None)
+        self.connection = sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS, isolation_level=None)
         self.connection.execute("PRAGMA journal_mode=WAL")
         self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.execute("PRAGMA foreign_keys=ON")

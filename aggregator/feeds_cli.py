@@ -32,6 +32,7 @@ from aggregator.config import (
 from aggregator.feedsfile import FeedExistsError, FeedsFileError, add_feed, add_feeds
 from aggregator.feedsfile import remove_feed as remove_from_file
 from aggregator.models import FeedState, FetchOutcome
+from aggregator.netguard import SETTING_HINT
 from aggregator.opml import OpmlError, read_opml, to_opml
 from aggregator.pipeline import UnknownFeedError, feed_config_changes, poll_options, select_feeds
 from aggregator.poller import DiscoveryError, PollOptions, discover, poll
@@ -40,6 +41,7 @@ from aggregator.text import http_url_problem, plural, safe_terminal_text
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 _CONFIG_KEY = "aggregator.feeds.config"
+_CHECK_HINT = "check it with --allow-private if that is intended"
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -283,8 +285,16 @@ def export(output: Path | None, config_path: Path | None) -> None:
 @feeds.command("check")
 @click.argument("url_or_name", required=False)
 @click.option("--timeout", type=float, default=30.0, show_default=True, help="Seconds per feed.")
+@click.option(
+    "--allow-private",
+    is_flag=True,
+    help="Allow a URL not in feeds.yaml on a private or loopback address (feeds in it keep "
+    "their allow_private).",
+)
 @_config_option
-def check(url_or_name: str | None, timeout: float, config_path: Path | None) -> None:
+def check(
+    url_or_name: str | None, timeout: float, allow_private: bool, config_path: Path | None
+) -> None:
     """Fetch feeds once now and report on each; nothing is stored.
 
     Without an argument every configured feed is checked. Exit status 1 if any failed.
@@ -293,19 +303,21 @@ def check(url_or_name: str | None, timeout: float, config_path: Path | None) -> 
     Examples:
       aggregator feeds check
       aggregator feeds check https://example.com/rss.xml
+      aggregator feeds check http://192.168.1.20/feed.xml --allow-private
     """
     config = _load(config_path)
-    selected = _select(config, url_or_name)
+    selected = _select(config, url_or_name, allow_private)
     states = [
         FeedState(url=f.url, fetch_url=f.url, allow_private=f.allow_private) for f in selected
     ]
+    listed = {f.url for f in config.feeds}
     options = poll_options(config, timeout_seconds=timeout)
     outcomes = poll(
         states,
         now=datetime.now(UTC),
         force=True,
         options=options,
-        on_result=lambda outcome: _say(_report_line(outcome)),
+        on_result=lambda outcome: _say(_report_line(outcome, outcome.url in listed)),
     )
     failed = [o for o in outcomes if o.status in ("error", "gone")]
     click.echo(f"{len(outcomes) - len(failed)} ok, {len(failed)} failed")
@@ -313,7 +325,9 @@ def check(url_or_name: str | None, timeout: float, config_path: Path | None) -> 
         sys.exit(EXIT_FAILED)
 
 
-def _select(config: Config, url_or_name: str | None) -> list[FeedConfig]:
+def _select(config: Config, url_or_name: str | None, allow_private: bool) -> list[FeedConfig]:
+    """The feeds to check; a URL not in feeds.yaml is allowed a private address by
+    `allow_private` or the top-level setting."""
     if url_or_name is None:
         if not config.feeds:
             _fail(f"{config.path} lists no feeds")
@@ -328,10 +342,14 @@ def _select(config: Config, url_or_name: str | None) -> list[FeedConfig]:
                 "not in it can be checked by its http(s) URL)"
             )
         url = _http_url(text)  # "host/path" may still be a configured feed
-        return [config.feed(url) or FeedConfig(url=url, allow_private=config.allow_private)]
+        allowed = allow_private or config.allow_private
+        return [config.feed(url) or FeedConfig(url=url, allow_private=allowed)]
 
 
-def _report_line(outcome: FetchOutcome) -> str:
+def _report_line(outcome: FetchOutcome, listed: bool) -> str:
+    if not listed:  # not in feeds.yaml: the flag allows it, and no poll will try it again
+        error = outcome.error and outcome.error.replace(SETTING_HINT, _CHECK_HINT)
+        outcome = replace(outcome, error=error, refused=False)
     line = describe(outcome)
     if outcome.status == "ok" and outcome.feed and outcome.feed.title:
         line += f' — "{outcome.feed.title}"'

@@ -379,6 +379,40 @@ def test_check_reports_each_feed_and_stores_nothing(
     assert "1 ok, 0 failed" in one.output
 
 
+def test_check_allow_private_checks_a_loopback_url_not_in_feeds_yaml(
+    config: Path, feed_server: FeedServer
+) -> None:
+    """A feed on a private or loopback address could not be checked before adding it: the
+    refusal said to set allow_private in feeds.yaml, where the feed is not (yet)."""
+    feed_server.route("/news.rss", body=RSS)
+    url = feed_server.url("/news.rss")
+
+    refused = CliRunner().invoke(feeds, ["check", url, "-c", str(config)])
+    assert refused.exit_code == 1
+    line = refused.output.splitlines()[0]
+    assert "is a private address" in line and "feeds.yaml" not in line, line
+    assert line.endswith("; check it with --allow-private if that is intended")
+    assert not feed_server.requests
+
+    allowed = CliRunner().invoke(feeds, ["check", url, "--allow-private", "-c", str(config)])
+    assert allowed.exit_code == 0, allowed.output
+    assert "1 entry" in allowed.output and "Loopback News" in allowed.output
+    assert "1 ok, 0 failed" in allowed.output
+    assert config.read_text() == FEEDS_YAML  # checked, not added
+
+
+def test_check_allow_private_leaves_a_listed_feed_to_feeds_yaml(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    feed_server.route("/news.rss", body=RSS)
+    path = tmp_path / "feeds.yaml"
+    path.write_text(f"feeds:\n  - url: {feed_server.url('/news.rss')}\n    name: Local\n")
+    result = CliRunner().invoke(feeds, ["check", "Local", "--allow-private", "-c", str(path)])
+    assert result.exit_code == 1  # as it is polled: the setting in feeds.yaml decides
+    assert "set allow_private: true for this feed in feeds.yaml" in result.output
+    assert not feed_server.requests
+
+
 def test_status_before_and_after_a_poll(tmp_path: Path, feed_server: FeedServer) -> None:
     from aggregator.intake import decide
     from aggregator.poller import poll

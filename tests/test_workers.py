@@ -20,6 +20,7 @@ from tests.support.databases import fresh_postgres
 from tests.support.hosts import many_hosts
 
 ROOT = Path(__file__).resolve().parents[1]
+RSS = b"<rss version='2.0'><channel><title>Loopback</title><item><title>a</title><link>https://x.example/a</link></item></channel></rss>"
 
 
 def write_config(folder: Path, database: Path | str, urls: list[str], extra: str = "") -> Path:
@@ -657,3 +658,102 @@ def test_an_idle_looping_worker_is_quiet(tmp_path: Path) -> None:
     time.sleep(2)
     process.send_signal(signal.SIGTERM)
     assert finish(process, timeout=30) == ""
+
+
+def hold_sqlite_lock(database: Path, seconds: float) -> subprocess.Popen:
+    """Another process holding the SQLite file's write lock for `seconds` (returns once it
+    has the lock)."""
+    script = (
+        "import sqlite3, sys, time\n"
+        "connection = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+        "connection.execute('BEGIN IMMEDIATE')\n"
+        "print('held', flush=True)\n"
+        "time.sleep(float(sys.argv[2]))\n"
+        "connection.execute('COMMIT')\n"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(database), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline() == "held\n"
+    return holder
+
+
+def test_a_looping_worker_on_sqlite_waits_out_a_locked_database(
+    tmp_path: Path, feed_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's "database is locked" (another process held the write lock longer than the
+    busy timeout) ended a looping worker, saying to make the file writable. It warns and tries
+    again, and polls once the lock is free; `--once` exits 1 in one line."""
+    from click.testing import CliRunner
+
+    from aggregator import cli, db, workers
+    from aggregator.cli import main
+
+    monkeypatch.setattr(db, "SQLITE_BUSY_SECONDS", 0.2)
+    monkeypatch.setattr(cli, "WORKER_RETRY_SECONDS", 0.3)
+    feed_server.route("/news.rss", body=RSS)
+    database = tmp_path / "news.db"
+    config = write_config(tmp_path, database, [feed_server.url("/news.rss")])
+    real_cycle, cycles, holders = workers.poll_cycle, [], []
+
+    def poll_cycle(config, store, worker, stop, **kwargs) -> workers.PollCycle:
+        cycles.append(worker)
+        if len(cycles) == 1:  # another process takes the lock just as the first cycle starts
+            holders.append(hold_sqlite_lock(database, 2.0))
+        done = real_cycle(config, store, worker, stop, **kwargs)
+        if done.feeds:  # enough: as SIGTERM does
+            os.kill(os.getpid(), signal.SIGTERM)
+        return done
+
+    monkeypatch.setattr(workers, "poll_cycle", poll_cycle)
+
+    def worker(*args: str):
+        cycles.clear()
+        return CliRunner().invoke(main, ["worker", "-c", str(config), "--role", "poll", *args])
+
+    result = worker()
+    assert result.exit_code == 0, result.output
+    warnings = result.stderr.strip().splitlines()
+    assert warnings and len(cycles) == len(warnings) + 1, result.output  # one per failed try
+    for line in warnings:
+        assert line == (
+            f"aggregator: warning: database {database} is locked: another process has held "
+            "it for over 0.2 s; retrying in 0.3 s"
+        )
+    assert "poll: 1 feeds (1 ok, 0 not modified, 0 failed); new items: 1" in result.stdout
+    assert stored(database)[0] == 1
+
+    result = worker("--once")
+    assert (result.exit_code, len(cycles)) == (1, 1), result.output
+    (line,) = result.output.strip().splitlines()
+    assert line == (
+        f"aggregator: {config}: database {database} is locked: another process has held it "
+        "for over 0.2 s (run the command again once that process is done)"
+    )
+    for holder in holders:
+        assert holder.wait(timeout=10) == 0
+
+
+def test_only_a_busy_sqlite_file_is_an_error_that_may_pass(tmp_path: Path) -> None:
+    """Other SQLite errors (a read-only file, a missing table) still end a looping worker."""
+    import sqlite3
+
+    from aggregator.db import is_passing, is_sqlite_busy
+
+    def error_of(connection: sqlite3.Connection, sql: str) -> sqlite3.Error:
+        with pytest.raises(sqlite3.Error) as raised:
+            connection.execute(sql)
+        return raised.value
+
+    database = tmp_path / "news.db"
+    with Store.open(database):
+        pass
+    holder = hold_sqlite_lock(database, 0.5)
+    busy = error_of(sqlite3.connect(database, timeout=0.05), "BEGIN IMMEDIATE")
+    assert holder.wait(timeout=10) == 0
+    read_only = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+    errors = [error_of(read_only, "DELETE FROM feeds"), error_of(read_only, "SELECT * FROM nope")]
+    assert (is_sqlite_busy(busy), is_passing(busy)) == (True, True)
+    assert [(is_sqlite_busy(e), is_passing(e)) for e in errors] == [(False, False)] * 2
