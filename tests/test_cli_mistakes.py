@@ -4,6 +4,7 @@ command overwrites a file of the configuration it was given."""
 from __future__ import annotations
 
 import sqlite3
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -210,6 +211,16 @@ def test_eval_names_the_line_and_field_of_a_wrong_type(tmp_path: Path, row: str,
             '{% extends "base.html" %}{% block content %}\n{% include "no.html" %}{% endblock %}',
             "index.html:2: no template named 'no.html'",
         ),
+        (  # our filter given a string for a date: the filter is named (was the error alone)
+            '{% extends "base.html" %}{% block content %}\n\n{{ "2024-01-01"|longdate }}'
+            "{% endblock %}\n",
+            "index.html:3: the `longdate` filter failed on the value given it: AttributeError: "
+            "'str' object has no attribute 'weekday'",
+        ),
+        (  # a filter that is a lambda is named too
+            '{% extends "base.html" %}{% block content %}\n{{ "noon"|clock }}{% endblock %}\n',
+            "index.html:2: the `clock` filter failed on the value given it: AttributeError:",
+        ),
     ],
 )
 def test_a_broken_template_override_is_one_line_naming_file_and_line(
@@ -236,6 +247,51 @@ def test_a_broken_email_template_is_one_line_too(tmp_path: Path) -> None:
         main, ["email", "--to-file", str(tmp_path / "d.eml"), "-c", str(config)]
     )
     assert f"{tmp_path / 'tpl' / 'email.txt'}:1: 'reader' is undefined" in _one_line(result)
+
+
+def test_an_email_template_giving_our_filter_a_wrong_value_names_the_filter(
+    tmp_path: Path,
+) -> None:
+    """The email's own filters (added after the site's) are named too."""
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "email.txt").write_text("Hello\n{{ 'x'|story_link }}\n", encoding="utf-8")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: news.db\ntemplates: tpl\nfeeds: []\n", encoding="utf-8")
+    stored_digest(tmp_path / "news.db")
+    result = CliRunner().invoke(
+        main, ["email", "--to-file", str(tmp_path / "d.eml"), "-c", str(config)]
+    )
+    line = _one_line(result)
+    assert f"{tmp_path / 'tpl' / 'email.txt'}:2: the `story_link` filter failed on" in line
+
+
+class FilterBug(Exception):
+    """Stands for a bug in one of our filters."""
+
+
+def test_a_bug_in_our_filter_under_a_base_html_override_is_not_blamed_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A built-in page's call to our filter fails: the bug is ours and surfaces as any
+    unexpected error does (a traceback, exit 1). It was one line blaming the user's base.html
+    at its `{% block content %}` line, whose block the built-in page fills."""
+    from aggregator import site
+
+    def plural(*args: object) -> str:
+        raise FilterBug("a bug in plural")
+
+    monkeypatch.setattr(site, "plural", plural)
+    (tmp_path / "tpl").mkdir()
+    base = (site.builtin_templates_dir() / "base.html").read_text(encoding="utf-8")
+    (tmp_path / "tpl" / "base.html").write_text(base.replace("<main", "<main data-mine"), "utf-8")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: news.db\ntemplates: tpl\nfeeds: []\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["build", "--force", "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, FilterBug), result.output
+    frames = traceback.extract_tb(result.exc_info[2])
+    assert any(f.filename.endswith(".html") for f in frames)  # from a template's call
+    assert "base.html" not in result.output and "fix the template" not in result.output
 
 
 def test_feeds_add_suggests_no_discover_only_where_it_can_help(
