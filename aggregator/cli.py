@@ -103,10 +103,10 @@ def database_failures(config: Config) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def setting_failures(config_path: Path | None) -> Iterator[None]:
+def setting_failures(config: Config | None) -> Iterator[None]:
     """An embedding model that cannot be loaded, or a template of the user's that does not
-    compile or render, ends the command with one line naming the setting (or the template
-    file and line) and the fix, exit 2: the configuration is what needs changing."""
+    compile or render, ends the command with one line naming the setting and its line (or the
+    template file and line) and the fix, exit 2: the configuration is what needs changing."""
     try:
         yield
     except Exception as exc:
@@ -114,7 +114,7 @@ def setting_failures(config_path: Path | None) -> Iterator[None]:
         from aggregator.site import TemplateProblem
 
         if isinstance(exc, ModelLoadError):
-            where = f"{config_path}: {exc.setting}: " if config_path else ""
+            where = f"{config.where(exc.setting)}: " if config else ""
             _fail(f"{where}{exc}", EXIT_CONFIG)
         if isinstance(exc, TemplateProblem):
             _fail(str(exc), EXIT_CONFIG)
@@ -144,7 +144,7 @@ def _with_store(func: Callable, *, pass_lock: bool) -> Callable:
                 _fail(_database_problem(config, exc), EXIT_FAILED)
             if pass_lock:
                 kwargs["lock"] = lock
-            with setting_failures(config.path):
+            with setting_failures(config):
                 func(config, store, **kwargs)
 
     return wrapper
@@ -620,7 +620,7 @@ def evaluate(
     config = load_or_exit(config_path) if config_path else None
     params = config.grouping_params() if config else _default_grouping()
     embedding = config.embedding if config else EmbeddingSettings()
-    with setting_failures(config_path):
+    with setting_failures(config):
         embedder = load_embedder(
             config.model if config else DEFAULT_MODEL,
             backend=embedding.backend,
@@ -857,7 +857,7 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     me = workers.new_worker_id()
     try:
         with (
-            setting_failures(config.path),
+            setting_failures(config),
             database_failures(config),
             open_store(config) as store,
         ):

@@ -115,6 +115,17 @@ class Config:
     coverage: tuple[CoverageDimension, ...] = ()
     warnings: tuple[str, ...] = ()  # one line each, for the CLI to print once; never fatal
     full_text: bool = False  # fetch article pages for every feed (a feed may say otherwise)
+    # The line of each setting the file gives a value (`model`, `embedding.backend`): a
+    # problem found only when a setting is used still names its line.
+    lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+
+    def where(self, setting: str) -> str:
+        """`feeds.yaml:4: model`, to start a message about a setting that failed in use, as
+        the loader's messages start; one the file leaves out is said to be the default."""
+        line = self.lines.get(setting)
+        if line is None:
+            return f"{self.path}: {setting} (not set: the default)"
+        return f"{self.path}:{line}: {setting}"
 
     def own_file(self, path: Path) -> str | None:
         """What ``path`` is to this configuration, if it is one of its files ("feeds.yaml",
@@ -888,7 +899,22 @@ def parse_config(text: str, path: Path) -> Config:
         coverage=coverage,
         warnings=_coverage_warnings(where, root.get("coverage"), coverage, feeds),
         full_text=_optional_bool(where, root, "full_text", TOP, False),
+        lines=_setting_lines(root),
     )
+
+
+def _setting_lines(node: Mapping, prefix: str = "") -> dict[str, int]:
+    """The line of each top-level setting and of each key in a block (`embedding.backend`),
+    leaving out those written empty: they mean the default."""
+    lines: dict[str, int] = {}
+    for key, value in node.items():
+        line = _line_of(node, key)
+        if value is None or (isinstance(value, str) and not value.strip()) or line is None:
+            continue
+        lines[f"{prefix}{key}"] = line
+        if isinstance(value, Mapping) and not prefix:
+            lines.update(_setting_lines(value, f"{key}."))
+    return lines
 
 
 def _templates(where: _Where, root: Mapping, base: Path) -> Path | None:

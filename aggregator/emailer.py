@@ -179,7 +179,7 @@ def render_email(
         "value_days": value_days,
         "feed_count": len(feed_values),
     }
-    with template_problems(templates_dir):
+    with template_problems(env, templates_dir):
         text = env.get_template("email.txt").render(context)
         html = env.get_template("email.html").render(context)
     # Inline everything for clients that strip <style>; keep @media for dark mode where allowed.

