@@ -167,17 +167,17 @@ def open_store(config: Config, *, lock: bool = False) -> Iterator[Store]:
 def _database_problem(config: Config, exc: Exception) -> str:
     if is_sqlite_busy(exc):  # not the file's fault: another process had it too long
         return (
-            f"{config.path}: database {config.database} {sqlite_busy_text()} (run the "
+            f"{config.where('database')}: {config.database} {sqlite_busy_text()} (run the "
             "command again once that process is done)"
         )
     if isinstance(config.database, Path) and (file := _file_in_the_way(config.database)):
         return (
-            f"{config.path}: database: cannot create {config.database}: its folder {file} is a "
+            f"{config.where('database')}: cannot create {config.database}: its folder {file} is a "
             "file (rename or remove that file, or set `database:` to another path)"
         )
     reason = getattr(exc, "strerror", None) or str(exc)
     return (
-        f"{config.path}: database: cannot open or write {config.database}: {reason} "
+        f"{config.where('database')}: cannot open or write {config.database}: {reason} "
         "(make the file and its folder writable, or set `database:` to another path)"
     )
 
@@ -395,9 +395,9 @@ def _do_build(config: Config, store: Store, force: bool = False):
     try:
         summary = pipeline.build(config, store, force=force)
     except SiteConflictError as exc:
-        _fail(f"{config.path}: {exc.setting}: {exc}", EXIT_CONFIG)
+        _fail(f"{config.where(exc.setting)}: {exc}", EXIT_CONFIG)
     except SiteError as exc:
-        _fail(f"{config.path}: output: {exc}", EXIT_FAILED)
+        _fail(f"{config.where('output')}: {exc}", EXIT_FAILED)
     days = plural(summary.days, "day")
     state = (
         "unchanged" if summary.skipped else f"{plural(summary.stories, 'story', 'stories')}, {days}"
@@ -474,11 +474,18 @@ def run(config: Config, store: Store, lock: HeldLock, force: bool, send: bool) -
 # ------------------------------------------------------------------ email
 
 
+def _where_set(config: Config, setting: str) -> str:
+    """`feeds.yaml:7: email.to`, or without a line where the file leaves it out (whose default
+    is the problem: no default to name)."""
+    line = config.lines.get(setting)
+    return f"{config.path}:{line}: {setting}" if line else f"{config.path}: {setting}"
+
+
 def _require_recipients(config: Config, alternative: str) -> None:
     """Exit 2 when the email would go nowhere: cron must notice, not read "not sent" daily."""
     if not config.email.to:
         _fail(
-            f"{config.path}: email.to: no recipients: add `to: [you@example.com]` under "
+            f"{_where_set(config, 'email.to')}: no recipients: add `to: [you@example.com]` under "
             f"`email:`, {alternative}",
             EXIT_CONFIG,
         )
@@ -928,7 +935,7 @@ def _retrying(config: Config, exc: Exception, failures: int) -> str:
 
 
 def _database_failure(config: Config, exc: Exception) -> str:
-    failure = f"{config.path}: database {redact(str(config.database))}: {one_line(exc)}"
+    failure = f"{config.where('database')}: {redact(str(config.database))}: {one_line(exc)}"
     if is_connection_lost(exc):
         return f"{failure} (lost the connection to the database: run the command again)"
     if is_permission_denied(exc):

@@ -344,7 +344,9 @@ def test_a_database_whose_folder_is_a_file_says_so(
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
     [line] = result.output.strip().splitlines()
-    assert f"{config}: database: cannot create {tmp_path / 'afile' / 'news.db'}: its folder" in line
+    assert (
+        f"{config}:1: database: cannot create {tmp_path / 'afile' / 'news.db'}: its folder" in line
+    )
     assert f"{tmp_path / 'afile'} is a file" in line and "File exists" not in line
 
 

@@ -169,7 +169,7 @@ def test_an_unwritable_output_folder_is_one_line_and_leaves_nothing_behind(tmp_p
     result = aggregator("build", "-c", tmp_path / "feeds.yaml")
     assert result.exit_code == 1
     line = one_line(result.stderr)
-    assert "feeds.yaml: output:" in line and "site/public" in line
+    assert "feeds.yaml:2: output:" in line and "site/public" in line
     assert "writable or choose another" in line
     leftovers = [p.name for p in tmp_path.iterdir() if ".old-" in p.name or ".new-" in p.name]
     assert leftovers == []
@@ -226,7 +226,7 @@ def test_an_unwritable_database_is_one_line(tmp_path: Path) -> None:
     result = aggregator("build", "-c", tmp_path / "feeds.yaml")
     assert result.exit_code == 1
     line = one_line(result.stderr)
-    assert "feeds.yaml: database:" in line and "news.db" in line and "`database:`" in line
+    assert "feeds.yaml:2: database:" in line and "news.db" in line and "`database:`" in line
 
 
 def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
@@ -269,7 +269,7 @@ def test_a_file_of_the_users_where_a_page_goes_stops_the_build_unchanged(tmp_pat
     result = aggregator("build", "-c", config)
     assert result.exit_code == 2
     line = one_line(result.stderr)
-    assert "feeds.yaml: output:" in line and "index.html" in line and "another folder" in line
+    assert "feeds.yaml:2: output:" in line and "index.html" in line and "another folder" in line
     assert files_under(tmp_path / "public") == {"index.html": b"my hand-made home page"}
 
 

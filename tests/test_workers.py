@@ -509,7 +509,7 @@ def test_a_database_error_is_named_and_a_looping_worker_backs_off_or_stops(
     result = worker("--once")
     assert result.exit_code == 1, result.output
     (line,) = result.output.strip().splitlines()
-    assert line.startswith(f"aggregator: {config}: database ") and "statement timeout" in line
+    assert line.startswith(f"aggregator: {config}:2: database: ") and "statement timeout" in line
     assert "lost" not in line
 
     calls.clear()
@@ -524,7 +524,7 @@ def test_a_database_error_is_named_and_a_looping_worker_backs_off_or_stops(
     result = worker()
     assert (result.exit_code, len(calls)) == (1, 1), result.output
     (line,) = result.output.strip().splitlines()
-    assert line.startswith(f"aggregator: {config}: database ") and "currval" in line
+    assert line.startswith(f"aggregator: {config}:2: database: ") and "currval" in line
 
 
 def test_a_database_refusing_the_user_is_one_line(tmp_path: Path, postgres_database: str) -> None:
@@ -729,7 +729,7 @@ def test_a_looping_worker_on_sqlite_waits_out_a_locked_database(
     assert (result.exit_code, len(cycles)) == (1, 1), result.output
     (line,) = result.output.strip().splitlines()
     assert line == (
-        f"aggregator: {config}: database {database} is locked: another process has held it "
+        f"aggregator: {config}:2: database: {database} is locked: another process has held it "
         "for over 0.2 s (run the command again once that process is done)"
     )
     for holder in holders:
