@@ -72,13 +72,15 @@ def to_opml(feeds: Iterable[Any], title: str = "aggregator feeds") -> bytes:
     that only know folders and readers that only know categories both keep them."""
     root = lxml.etree.Element("opml", version="2.0")
     head = lxml.etree.SubElement(root, "head")
-    lxml.etree.SubElement(head, "title").text = title
+    lxml.etree.SubElement(head, "title").text = _xml_text(title)
     lxml.etree.SubElement(head, "dateCreated").text = format_datetime(
         datetime.now(UTC), usegmt=True
     )
     body = lxml.etree.SubElement(root, "body")
     folders: dict[str, Any] = {}
     for url, name, tags in (_as_tuple(f) for f in feeds):
+        name = _xml_text(name or "") or None
+        tags = tuple(t for t in (_xml_text(t) for t in tags) if t.strip())
         parent = body
         if tags:
             if tags[0] not in folders:
@@ -88,8 +90,10 @@ def to_opml(feeds: Iterable[Any], title: str = "aggregator feeds") -> bytes:
         if name:
             outline.set("title", name)
         outline.set("xmlUrl", url)
-        if tags:
-            outline.set("category", ",".join(tags))
+        # A comma separates categories: a tag holding one cannot be written there (its
+        # folder keeps it when it is the first tag).
+        if category := ",".join(t for t in tags if "," not in t):
+            outline.set("category", category)
     return lxml.etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
@@ -149,11 +153,24 @@ def _as_http(url: str) -> str:
 
 
 def _categories(value: str) -> list[str]:
-    """OPML 2.0 category: comma-separated, each possibly a slash path ("/News/World")."""
-    return [part for item in value.split(",") for part in item.split("/") if part.strip()]
+    """OPML 2.0 category: comma-separated; one starting with a slash is a path whose every
+    step is a tag ("/News/World"), any other is one tag ("AI/ML", as `to_opml` writes it)."""
+    items = (item.strip() for item in value.split(","))
+    return [
+        part
+        for item in items
+        for part in (item.split("/") if item.startswith("/") else [item])
+        if part.strip()
+    ]
 
 
+# What XML 1.0 cannot hold, even as a character reference: lxml refuses such strings.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _POSITION = re.compile(r", line \d+, column (\d+)$")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("", text)
 
 
 def _unique(tags: Iterable[str]) -> tuple[str, ...]:

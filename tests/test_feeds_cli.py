@@ -394,6 +394,34 @@ def test_import_of_malformed_xml_names_its_line(config: Path, tmp_path: Path) ->
     )
 
 
+def test_tags_with_a_slash_or_comma_survive_export_and_import(tmp_path: Path) -> None:
+    source = tmp_path / "feeds.yaml"
+    source.write_text(
+        'feeds:\n  - url: https://a.example/rss\n    tags: ["Science, tech", world, AI/ML]\n'
+    )
+    exported = tmp_path / "out.opml"
+    assert cli("export", "-o", exported, "-c", source).exit_code == 0
+
+    target = tmp_path / "other" / "feeds.yaml"
+    assert cli("import", exported, "-c", target).exit_code == 0
+    (feed,) = load_config(target).feeds
+    assert feed.tags == ("Science, tech", "world", "AI/ML")  # the first by its folder
+
+
+def test_export_leaves_out_what_xml_cannot_hold(tmp_path: Path) -> None:
+    source = tmp_path / "feeds.yaml"
+    source.write_text(  # YAML's "\a" is BEL, a control character XML cannot hold
+        'feeds:\n  - url: https://b.example/rss\n    name: "Bell\\a \u05e9\u05dc\u05d5\u05dd \U0001f30d"\n'
+    )
+    exported = tmp_path / "out.opml"
+    result = cli("export", "-o", exported, "-c", source)
+
+    assert result.exit_code == 0, result.output
+    target = tmp_path / "other" / "feeds.yaml"
+    assert cli("import", exported, "-c", target).exit_code == 0
+    assert load_config(target).feeds[0].name == "Bell \u05e9\u05dc\u05d5\u05dd \U0001f30d"
+
+
 def test_import_of_a_bad_file_exits_2(config: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.opml"
     bad.write_bytes(b"<html>nope</html>")
