@@ -231,7 +231,7 @@ def import_opml(opml_file: Path, config_path: Path | None) -> None:
     try:
         listing = read_opml(opml_file.read_bytes())
     except OpmlError as exc:
-        _fail(f"{opml_file}: {exc}")
+        _fail(f"{opml_file}:{exc.line}: {exc}" if exc.line else f"{opml_file}: {exc}")
     listed, unusable = listing.feeds, listing.unusable
     if unusable:
         shown = ", ".join(safe_terminal_text(url, 80) for url in unusable[:3])

@@ -1,12 +1,15 @@
 """OPML subscription lists: import (any reader's export) and export (OPML 2.0).
 
 Import reads every outline with an xmlUrl at any depth; the titles of the folders around it
-and its `category` attribute become tags. The XML parser neither expands entities nor reads
-DTDs or the network: an OPML file comes from anywhere.
+(an outline that is a feed and holds others is their folder too) and its `category` attribute
+become tags. A feed listed in several folders (how Feedly and Inoreader export a feed in two
+categories) is one feed with the tags of all of them. The XML parser neither expands entities
+nor reads DTDs or the network: an OPML file comes from anywhere.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,12 +19,17 @@ from urllib.parse import urlsplit
 
 import lxml.etree
 
-from aggregator.config import FeedConfig
+from aggregator.config import FeedConfig, feed_key, normalise_url
 from aggregator.text import safe_http_url
 
 
 class OpmlError(ValueError):
-    """Not a readable OPML file; str() is one line for the user."""
+    """Not a readable OPML file; str() is one line for the user, `line` the line it is on
+    where there is one."""
+
+    def __init__(self, message: str, line: int | None = None) -> None:
+        super().__init__(message)
+        self.line = line
 
 
 @dataclass(frozen=True)
@@ -38,13 +46,18 @@ def read_opml(data: bytes) -> OpmlListing:
     body = next((c for c in root if _local_name(c.tag) == "body"), None)
     if body is None:
         raise OpmlError("not an OPML file: no <body>")
-    feeds: dict[str, FeedConfig] = {}
+    feeds: dict[str, FeedConfig] = {}  # by feed_key: one feed however its URL is spelled
     unusable: list[str] = []
     for found in _walk(body, ()):
         if isinstance(found, str):
             unusable.append(found)
-        else:
-            feeds.setdefault(found.url, found)
+            continue
+        key = feed_key(found.url)
+        if (first := feeds.get(key)) is None:
+            feeds[key] = FeedConfig(normalise_url(found.url), found.name, found.tags)
+        else:  # the same feed in another folder: one feed, with the tags of both
+            name = first.name or found.name
+            feeds[key] = FeedConfig(first.url, name, _unique([*first.tags, *found.tags]))
     return OpmlListing(list(feeds.values()), unusable)
 
 
@@ -59,13 +72,15 @@ def to_opml(feeds: Iterable[Any], title: str = "aggregator feeds") -> bytes:
     that only know folders and readers that only know categories both keep them."""
     root = lxml.etree.Element("opml", version="2.0")
     head = lxml.etree.SubElement(root, "head")
-    lxml.etree.SubElement(head, "title").text = title
+    lxml.etree.SubElement(head, "title").text = _xml_text(title)
     lxml.etree.SubElement(head, "dateCreated").text = format_datetime(
         datetime.now(UTC), usegmt=True
     )
     body = lxml.etree.SubElement(root, "body")
     folders: dict[str, Any] = {}
     for url, name, tags in (_as_tuple(f) for f in feeds):
+        name = _xml_text(name or "") or None
+        tags = tuple(t for t in (_xml_text(t) for t in tags) if t.strip())
         parent = body
         if tags:
             if tags[0] not in folders:
@@ -75,8 +90,10 @@ def to_opml(feeds: Iterable[Any], title: str = "aggregator feeds") -> bytes:
         if name:
             outline.set("title", name)
         outline.set("xmlUrl", url)
-        if tags:
-            outline.set("category", ",".join(tags))
+        # A comma separates categories: a tag holding one cannot be written there (its
+        # folder keeps it when it is the first tag).
+        if category := ",".join(t for t in tags if "," not in t):
+            outline.set("category", category)
     return lxml.etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
@@ -94,6 +111,9 @@ def _parse_xml(data: bytes) -> Any:
     )
     try:
         root = lxml.etree.fromstring(data, parser)
+    except lxml.etree.XMLSyntaxError as exc:  # "..., line 4, column 24 (<string>, line 4)"
+        message = _POSITION.sub(r" (column \1)", exc.msg or str(exc))
+        raise OpmlError(f"not valid XML: {message}", exc.lineno or None) from None
     except (lxml.etree.LxmlError, ValueError) as exc:
         raise OpmlError(f"not valid XML: {exc}") from None
     if root is None:
@@ -102,25 +122,55 @@ def _parse_xml(data: bytes) -> Any:
 
 
 def _walk(element: Any, folders: tuple[str, ...]) -> Iterator[FeedConfig | str]:
-    """Each feed outline as a FeedConfig, or as its xmlUrl where that is no usable URL."""
+    """Each feed outline as a FeedConfig, or as its xmlUrl where that is no usable URL. The
+    outlines inside an outline are in its folder, whether or not it is a feed itself."""
     for outline in element:
         if not isinstance(outline.tag, str) or _local_name(outline.tag) != "outline":
             continue
         attrs = {k.lower(): (v or "").strip() for k, v in outline.attrib.items()}
         label = attrs.get("title") or attrs.get("text") or None
-        url = safe_http_url(attrs.get("xmlurl"))
+        url = safe_http_url(_as_http(attrs.get("xmlurl", "")))
         if url:
             tags = _unique([*folders, *_categories(attrs.get("category", ""))])
-            yield FeedConfig(url, None if label == url else label, tags)  # text="URL": no name
+            name = None if label in (url, attrs["xmlurl"]) else label  # text="URL": no name
+            yield FeedConfig(url, name, tags)
         elif attrs.get("xmlurl"):
-            yield attrs["xmlurl"]  # a feed with an unusable URL: its children are no folder's
-        else:
-            yield from _walk(outline, (*folders, label) if label else folders)
+            yield attrs["xmlurl"]  # a feed with an unusable URL
+        yield from _walk(outline, (*folders, label) if label else folders)
+
+
+_APP_SCHEME = re.compile(r"(feed|itpc|pcast):(//)?", re.IGNORECASE)
+
+
+def _as_http(url: str) -> str:
+    """The http(s) URL a feed:// link (or a podcast app's itpc:// or pcast://) stands for:
+    feed://host/x is http://host/x, feed:https://host/x is https://host/x."""
+    match = _APP_SCHEME.match(url)
+    if match is None:
+        return url
+    rest = url[match.end() :]
+    return f"http://{rest}" if match.group(2) else rest
 
 
 def _categories(value: str) -> list[str]:
-    """OPML 2.0 category: comma-separated, each possibly a slash path ("/News/World")."""
-    return [part for item in value.split(",") for part in item.split("/") if part.strip()]
+    """OPML 2.0 category: comma-separated; one starting with a slash is a path whose every
+    step is a tag ("/News/World"), any other is one tag ("AI/ML", as `to_opml` writes it)."""
+    items = (item.strip() for item in value.split(","))
+    return [
+        part
+        for item in items
+        for part in (item.split("/") if item.startswith("/") else [item])
+        if part.strip()
+    ]
+
+
+# What XML 1.0 cannot hold, even as a character reference: lxml refuses such strings.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_POSITION = re.compile(r", line \d+, column (\d+)$")
+
+
+def _xml_text(text: str) -> str:
+    return _NOT_XML.sub("", text)
 
 
 def _unique(tags: Iterable[str]) -> tuple[str, ...]:

@@ -330,17 +330,96 @@ def test_import_names_the_feeds_it_leaves_out(config: Path, tmp_path: Path) -> N
         '<opml version="2.0"><body>'
         '<outline text="Good" xmlUrl="https://good.example/rss"/>'
         '<outline text="Typo" xmlUrl="htps://typo.example/rss"/>'
-        '<outline text="Podcast app" xmlUrl="feed://podcast.example/rss"/>'
+        '<outline text="Local file" xmlUrl="file:///home/me/feed.xml"/>'
         "</body></opml>",
         encoding="utf-8",
     )
     result = cli("import", listing, "-c", config)
     assert result.exit_code == 0
     assert "Imported 1 feed" in result.output
-    assert "left out 2 feeds without an http(s) URL: htps://typo.example/rss, feed://" in (
+    assert "left out 2 feeds without an http(s) URL: htps://typo.example/rss, file://" in (
         result.output
     )
     assert load_config(config).feed("https://good.example/rss") is not None
+
+
+def test_import_merges_a_feed_listed_in_two_folders(config: Path) -> None:
+    result = cli("import", DATA / "feedly.opml", "-c", config)
+
+    assert result.exit_code == 0, result.output
+    # Ars Technica and Le Monde (its URL spelled two ways) are under Tech and News: one
+    # feed each, with both tags; itpc:// and feed:https:// links are their http(s) URLs.
+    assert "Imported 4 feeds" in result.output and "(0 already there)" in result.output
+    assert "left out" not in result.output
+    loaded = load_config(config)
+    ars = loaded.feed("https://feeds.arstechnica.com/arstechnica/index")
+    assert ars is not None and ars.tags == ("Tech", "News")
+    monde = loaded.feed("https://www.lemonde.fr/rss/une.xml?a=1&b=2")
+    assert monde is not None and monde.name == "Le Monde & Co" and monde.tags == ("Tech", "News")
+    assert "https://www.lemonde.fr/rss/une.xml?a=1&b=2" in config.read_text()  # as `add` writes
+    podcast = loaded.feed("http://podcast.example/feed.xml")
+    assert podcast is not None and podcast.tags == ("Podcasts",)
+    assert loaded.feed("https://safari.example/atom.xml") is not None
+
+    again = cli("import", DATA / "feedly.opml", "-c", config)
+    assert "Imported 0 feeds" in again.output and "(4 already there)" in again.output
+
+
+def test_import_reads_the_feeds_inside_a_feed_outline(config: Path) -> None:
+    result = cli("import", DATA / "folder_feed.opml", "-c", config)
+
+    assert result.exit_code == 0, result.output
+    assert "Imported 3 feeds" in result.output
+    assert "left out 1 feed without an http(s) URL: javascript:alert(1)" in result.output
+    loaded = load_config(config)
+    cafe = loaded.feed("https://cafe.example/rss")  # ISO-8859-1, as its prolog says
+    assert cafe is not None and cafe.name == "Café Society" and cafe.tags == ()
+    regulars = loaded.feed("https://regulars.example/rss")
+    assert regulars is not None and regulars.tags == ("Café Society",)
+    under = loaded.feed("https://under.example/rss")
+    assert under is not None and under.tags == ("Café Society", "Broken")
+
+
+def test_import_of_malformed_xml_names_its_line(config: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.opml"
+    bad.write_text(
+        '<?xml version="1.0"?>\n<opml version="2.0"><body>\n'
+        '<outline text="Caf&eacute;" xmlUrl="https://a.example/rss"/>\n</body></opml>\n'
+    )
+    result = CliRunner().invoke(feeds, ["import", str(bad), "-c", str(config)])
+
+    assert result.exit_code == 2
+    assert result.output == (
+        f"aggregator feeds: {bad}:3: not valid XML: Entity 'eacute' not defined (column 27)\n"
+    )
+
+
+def test_tags_with_a_slash_or_comma_survive_export_and_import(tmp_path: Path) -> None:
+    source = tmp_path / "feeds.yaml"
+    source.write_text(
+        'feeds:\n  - url: https://a.example/rss\n    tags: ["Science, tech", world, AI/ML]\n'
+    )
+    exported = tmp_path / "out.opml"
+    assert cli("export", "-o", exported, "-c", source).exit_code == 0
+
+    target = tmp_path / "other" / "feeds.yaml"
+    assert cli("import", exported, "-c", target).exit_code == 0
+    (feed,) = load_config(target).feeds
+    assert feed.tags == ("Science, tech", "world", "AI/ML")  # the first by its folder
+
+
+def test_export_leaves_out_what_xml_cannot_hold(tmp_path: Path) -> None:
+    source = tmp_path / "feeds.yaml"
+    source.write_text(  # YAML's "\a" is BEL, a control character XML cannot hold
+        'feeds:\n  - url: https://b.example/rss\n    name: "Bell\\a \u05e9\u05dc\u05d5\u05dd \U0001f30d"\n'
+    )
+    exported = tmp_path / "out.opml"
+    result = cli("export", "-o", exported, "-c", source)
+
+    assert result.exit_code == 0, result.output
+    target = tmp_path / "other" / "feeds.yaml"
+    assert cli("import", exported, "-c", target).exit_code == 0
+    assert load_config(target).feeds[0].name == "Bell \u05e9\u05dc\u05d5\u05dd \U0001f30d"
 
 
 def test_import_of_a_bad_file_exits_2(config: Path, tmp_path: Path) -> None:
