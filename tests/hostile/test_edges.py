@@ -16,6 +16,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+import feedparser
 import numpy as np
 
 from aggregator import pipeline
@@ -107,3 +108,19 @@ def test_a_json_feed_with_half_a_surrogate_pair_is_stored_and_so_are_the_others(
     with sqlite3.connect(config.database) as connection:
         titles = sorted(row[0] for row in connection.execute("SELECT title FROM items"))
     assert titles == ["A good item", "Title \ufffd end"]
+
+
+def test_a_link_with_a_character_xml_cannot_hold_keeps_the_atom_feed_well_formed(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    # &#xFFFF; is read into the link; U+FFFF is no XML 1.0 character, and the story's
+    # rel="related" link carried it into feed.xml, which no feed reader then parses at all.
+    feed = rss("Outlet", [("Storm closes the port", "https://news.example/a&#xFFFF;b")])
+    feed_server.route("/f.xml", body=feed, headers=RSS_TYPE)
+    config = configure(tmp_path, feed_server, [("/f.xml", None)])
+    publish(config, tmp_path)
+    atom = feedparser.parse((config.output / "feed.xml").read_bytes())
+    assert not atom.bozo, atom.get("bozo_exception")
+    assert [e.title for e in atom.entries] == ["Storm closes the port"]
+    stories = json.loads((config.output / "stories.json").read_text(encoding="utf-8"))
+    assert stories["stories"][0]["link"] is None
