@@ -7,6 +7,7 @@ puts every item in one story (grouping is not what these tests are about).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -21,6 +22,7 @@ import numpy as np
 
 from aggregator import pipeline
 from aggregator.config import Config, load_config
+from aggregator.site import slugify
 from aggregator.store import Store
 from tests.support.feedserver import FeedServer
 
@@ -124,3 +126,34 @@ def test_a_link_with_a_character_xml_cannot_hold_keeps_the_atom_feed_well_formed
     assert [e.title for e in atom.entries] == ["Storm closes the port"]
     stories = json.loads((config.output / "stories.json").read_text(encoding="utf-8"))
     assert stories["stories"][0]["link"] is None
+
+
+def test_an_outlet_named_as_another_outlets_page_takes_neither_page_nor_the_build(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    # A name with no Latin letters gets "outlet-" and a hash of the name as its page; a feed
+    # titled exactly that took the same page name, and the build stopped ("could not derive
+    # distinct file names"), on every run while the feed kept its title.
+    mine = "日本経済新聞"
+    impostor = f"outlet-{hashlib.sha256(mine.encode()).hexdigest()[:10]}"  # its page, outlets/...
+    assert slugify(impostor) == impostor
+    first = rss(
+        "ignored",
+        [("Yen rises against the dollar", "https://nikkei.example/1")],
+        age=timedelta(hours=1),
+    )
+    feed_server.route("/mine.xml", body=first, headers=RSS_TYPE)
+    feed_server.route(
+        "/impostor.xml",
+        body=rss(impostor, [("Yen rises again against the dollar", "https://impostor.example/1")]),
+        headers=RSS_TYPE,
+    )
+    config = configure(tmp_path, feed_server, [("/mine.xml", mine), ("/impostor.xml", None)])
+    publish(config, tmp_path)
+    outlets = config.output / "outlets"
+    # The outlet first seen keeps its page; the other gets a page of its own.
+    assert mine in (outlets / f"{impostor}.html").read_text(encoding="utf-8")
+    pages = [p for p in outlets.glob("*.html") if p.name != "index.html"]
+    assert len(pages) == 2
+    other = next(p for p in pages if p.name != f"{impostor}.html")
+    assert "impostor.example" in other.read_text(encoding="utf-8")
