@@ -7,6 +7,7 @@ puts every item in one story (grouping is not what these tests are about).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import sqlite3
@@ -19,6 +20,7 @@ from xml.sax.saxutils import escape
 
 import feedparser
 import numpy as np
+import pytest
 
 from aggregator import pipeline
 from aggregator.config import Config, load_config
@@ -157,3 +159,31 @@ def test_an_outlet_named_as_another_outlets_page_takes_neither_page_nor_the_buil
     assert len(pages) == 2
     other = next(p for p in pages if p.name != f"{impostor}.html")
     assert "impostor.example" in other.read_text(encoding="utf-8")
+
+
+def encoded_word(text: str) -> str:
+    return "=?utf-8?b?" + base64.b64encode(text.encode()).decode() + "?="
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    ["\r\nBcc: thief@example.org", "\u202egnp.exe"],
+    ids=["headers", "bidi"],
+)
+def test_a_title_spelling_an_encoded_word_adds_no_header(
+    feed_server: FeedServer, tmp_path: Path, hidden: str
+) -> None:
+    # The top story's headline is in the Subject. The email package decodes RFC 2047 encoded
+    # words in a header value it is given: one in a title was decoded, past header_text's
+    # cleaning, and its CR/LF wrote a header of the feed's choosing (Bcc:, Reply-To:, ...).
+    title = f"Breaking {encoded_word(hidden)} now"
+    feed_server.route(
+        "/f.xml", body=rss("Outlet", [(title, "https://news.example/a")]), headers=RSS_TYPE
+    )
+    message = publish(configure(tmp_path, feed_server, [("/f.xml", None)]), tmp_path)
+    assert message.get_all("Bcc") is None
+    subject = str(message["Subject"])
+    assert "\r" not in subject and "\n" not in subject and "\u202e" not in subject
+    assert "thief" not in subject and "gnp" not in subject
+    # The title is shown as the feed wrote it.
+    assert "Breaking =" in subject and "utf-8?b?" in subject
