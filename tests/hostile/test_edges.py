@@ -26,7 +26,7 @@ from aggregator import pipeline
 from aggregator.config import Config, load_config
 from aggregator.site import slugify
 from aggregator.store import Store
-from tests.support.feedserver import FeedServer
+from tests.support.feedserver import FeedServer, Reply
 
 NOW = datetime.now(UTC)
 RSS_TYPE = {"Content-Type": "application/rss+xml"}
@@ -187,3 +187,30 @@ def test_a_title_spelling_an_encoded_word_adds_no_header(
     assert "thief" not in subject and "gnp" not in subject
     # The title is shown as the feed wrote it.
     assert "Breaking =" in subject and "utf-8?b?" in subject
+
+
+@pytest.mark.parametrize("header", ["Expires", "Retry-After"])
+def test_a_date_past_the_last_representable_moment_is_read_as_far_off(
+    feed_server: FeedServer, tmp_path: Path, header: str
+) -> None:
+    # "31 Dec 9999 23:59:59 -0100" is a valid HTTP date one hour past datetime.max in UTC:
+    # reading it raised OverflowError, and the feed failed with "unexpected error".
+    far = "Fri, 31 Dec 9999 23:59:59 -0100"
+    if header == "Expires":
+        reply = Reply(
+            200,
+            body=rss("Far", [("An item", "https://far.example/1")]),
+            headers={**RSS_TYPE, header: far},
+        )
+    else:
+        reply = Reply(503, headers={header: far})
+    feed_server.route("/f.xml", handler=lambda _request: reply)
+    config = configure(tmp_path, feed_server, [("/f.xml", None)])
+    with Store.open(config.database) as store:
+        summary = pipeline.poll(config, store, force=True)
+    errors = dict(summary.errors)
+    if header == "Expires":
+        assert summary.feeds_failed == 0 and summary.new_items == 1, errors
+    else:
+        (error,) = errors.values()
+        assert error.startswith("HTTP 503") and "retry after" in error, error
