@@ -199,7 +199,7 @@ def _json_entry(raw: dict[str, Any], base: str) -> ParsedEntry | None:
     identifier = raw.get("id")
     if isinstance(identifier, int | float) and not isinstance(identifier, bool):
         identifier = str(identifier)  # JSON Feed 1.0 allowed numbers
-    guid = identifier.strip() if isinstance(identifier, str) and identifier.strip() else None
+    guid = (_whole_chars(identifier).strip() or None) if isinstance(identifier, str) else None
     if not (title or summary or link):
         return None
     published = _json_date(raw, "date_published") or _json_date(raw, "date_modified")
@@ -208,7 +208,16 @@ def _json_entry(raw: dict[str, Any], base: str) -> ParsedEntry | None:
 
 def _json_str(record: dict[str, Any], key: str) -> str:
     value = record.get(key)
-    return value if isinstance(value, str) else ""
+    return _whole_chars(value) if isinstance(value, str) else ""
+
+
+def _whole_chars(text: str) -> str:
+    """JSON may escape half a surrogate pair ("\\ud800"), which no UTF-8 text can hold (storing
+    one failed the whole batch of a poll, every feed's items): each reads as U+FFFD."""
+    return _LONE_SURROGATE.sub("\ufffd", text)
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _json_date(record: dict[str, Any], key: str) -> datetime | None:

@@ -72,7 +72,10 @@ def parse_http_date(value: str | None) -> datetime | None:
         return None
     if parsed.tzinfo is None:  # "-0000" and the obsolete forms: HTTP dates are GMT
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # "31 Dec 9999 23:59:59 -0100" is past the last datetime in UTC
+        return datetime.max.replace(tzinfo=UTC) if parsed.year == datetime.max.year else None
 
 
 def retry_after(value: str | None, now: datetime) -> datetime | None:

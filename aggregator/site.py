@@ -145,7 +145,10 @@ def unique_slugs(
     (a name the site itself uses in that folder), get a hash suffix. With `seniority` (when
     each name was first seen, as a sort key), the earliest of the colliding names keeps the
     plain slug (of equally old ones the first by name): a newcomer never moves the page of a
-    name that already had one.
+    name that already had one. A name may also be spelt as another's slug with its suffix (a
+    feed titled "outlet-2d281522ac", the slug of "日本経済新聞"): the older of the two keeps
+    that slug and the other gets one more suffix, so no name can take another's page or stop
+    the build.
     """
     off_limits = frozenset(reserved)
     distinct = sorted(set(names))
@@ -159,12 +162,17 @@ def unique_slugs(
         for slug, found in claims.items()
         if slug and slug not in off_limits and (len(found) == 1 or seniority is not None)
     }
-    slugs = {
-        name: slug if keeper.get(slug) == name else f"{slug or fallback}-{_short_hash(name)}"
-        for name, slug in base.items()
-    }
-    if len(set(slugs.values())) != len(slugs):
-        raise SiteError("could not derive distinct file names")
+    slugs: dict[str, str] = {}
+    taken = set(off_limits)
+    for name in oldest_first:
+        slug = base[name]
+        chosen = slug if keeper.get(slug) == name else f"{slug or fallback}-{_short_hash(name)}"
+        suffixed, count = chosen, 1
+        while suffixed in taken:
+            count += 1
+            suffixed = f"{chosen}-{count}"
+        taken.add(suffixed)
+        slugs[name] = suffixed
     return slugs
 
 

@@ -16,9 +16,12 @@ _TRACKING_PARAMS = re.compile(
 
 
 # Whitespace, controls, invisible and bidi characters, and quoting characters never belong in a
-# link we render: they are how a hostile URL hides a scheme or breaks out of an attribute.
+# link we render: they are how a hostile URL hides a scheme or breaks out of an attribute. Nor do
+# the characters XML 1.0 cannot hold (U+FFFE, U+FFFF, lone surrogates): one in a link made the
+# site's Atom feed not well-formed, which a feed reader refuses as a whole.
 _URL_FORBIDDEN = re.compile(
-    r"[\s\\<>\"'`\x00-\x1f\x7f-\x9f\xad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+    r"[\s\\<>\"'`\x00-\x1f\x7f-\x9f\xad\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff"
+    r"\ud800-\udfff\ufffe\uffff]"
 )
 
 
