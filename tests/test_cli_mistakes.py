@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from aggregator.cli import main
 from aggregator.models import ParsedEntry
@@ -237,15 +237,20 @@ def test_a_broken_template_override_is_one_line_naming_file_and_line(
     assert not (tmp_path / "output" / "index.html").exists()
 
 
-def test_a_broken_email_template_is_one_line_too(tmp_path: Path) -> None:
+def email_with_template(tmp_path: Path, text: str) -> Result:
+    """`email --to-file` of a stored digest, with `text` as the user's email.txt."""
     (tmp_path / "tpl").mkdir()
-    (tmp_path / "tpl" / "email.txt").write_text("Hello {{ reader.name }}\n", encoding="utf-8")
+    (tmp_path / "tpl" / "email.txt").write_text(text, encoding="utf-8")
     config = tmp_path / "feeds.yaml"
     config.write_text("database: news.db\ntemplates: tpl\nfeeds: []\n", encoding="utf-8")
     stored_digest(tmp_path / "news.db")
-    result = CliRunner().invoke(
+    return CliRunner().invoke(
         main, ["email", "--to-file", str(tmp_path / "d.eml"), "-c", str(config)]
     )
+
+
+def test_a_broken_email_template_is_one_line_too(tmp_path: Path) -> None:
+    result = email_with_template(tmp_path, "Hello {{ reader.name }}\n")
     assert f"{tmp_path / 'tpl' / 'email.txt'}:1: 'reader' is undefined" in _one_line(result)
 
 
@@ -253,15 +258,7 @@ def test_an_email_template_giving_our_filter_a_wrong_value_names_the_filter(
     tmp_path: Path,
 ) -> None:
     """The email's own filters (added after the site's) are named too."""
-    (tmp_path / "tpl").mkdir()
-    (tmp_path / "tpl" / "email.txt").write_text("Hello\n{{ 'x'|story_link }}\n", encoding="utf-8")
-    config = tmp_path / "feeds.yaml"
-    config.write_text("database: news.db\ntemplates: tpl\nfeeds: []\n", encoding="utf-8")
-    stored_digest(tmp_path / "news.db")
-    result = CliRunner().invoke(
-        main, ["email", "--to-file", str(tmp_path / "d.eml"), "-c", str(config)]
-    )
-    line = _one_line(result)
+    line = _one_line(email_with_template(tmp_path, "Hello\n{{ 'x'|story_link }}\n"))
     assert f"{tmp_path / 'tpl' / 'email.txt'}:2: the `story_link` filter failed on" in line
 
 

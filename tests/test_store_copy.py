@@ -62,6 +62,13 @@ def snapshot(target: Path | str) -> dict[str, list]:
     return found
 
 
+def target_state(target: str) -> tuple:
+    """What a refused copy must leave as it was: the rows, the feeds, whose copy it is."""
+    with Store.open(target) as store:
+        feeds = store.db.execute("SELECT * FROM feeds ORDER BY url").fetchall()
+        return snapshot(target), feeds, store.meta(COPIED_FROM)
+
+
 def test_copy_keeps_every_id_and_a_rerun_changes_nothing(tmp_path: Path, postgres_database) -> None:
     source = tmp_path / "news.db"
     filled_sqlite(source)
@@ -213,18 +220,13 @@ def test_a_rerun_is_refused_once_workers_polled_the_copy_without_new_items(
     with Store.open(target) as store:
         record(store, not_modified(later, '"a2"'), "A")
 
-    def state() -> tuple:
-        with Store.open(target) as store:
-            feeds = store.db.execute("SELECT * FROM feeds ORDER BY url").fetchall()
-            return snapshot(target), feeds, store.meta(COPIED_FROM)
-
-    before = state()
+    before = target_state(target)
     refused = copy_into(config, target)
     assert refused.exit_code == 2, refused.output
     assert len(refused.output.strip().splitlines()) == 1
     assert f"polled {url} at 2026-11-28T14:00" in refused.output
     assert "empty database" in refused.output
-    assert state() == before
+    assert target_state(target) == before
 
     # Polled later still in the source, the feed's row there is the newer one: the rerun takes it.
     with Store.open(source) as store:
@@ -296,15 +298,10 @@ def test_a_refused_copy_has_written_nothing(tmp_path: Path, postgres_database) -
     with Store.open(source) as store:  # and so did cron on the old machine
         record(store, outcome("https://d.example/feed", [entry(50)]), "D")
 
-    def state() -> tuple:
-        with Store.open(target) as store:
-            feeds = store.db.execute("SELECT * FROM feeds ORDER BY url").fetchall()
-            return snapshot(target), feeds, store.meta(COPIED_FROM)
-
-    before = state()
+    before = target_state(target)
     refused = copy_into(config, target)
     assert refused.exit_code == 2 and "holds items of its own" in refused.output
-    assert state() == before
+    assert target_state(target) == before
 
     # The same where the source's new item is free by id but its feed and key are taken.
     with Store.open(target) as store:
@@ -314,11 +311,11 @@ def test_a_refused_copy_has_written_nothing(tmp_path: Path, postgres_database) -
     with Store.open(source) as store:
         store.db.execute("UPDATE items SET feed_url = 'https://a.example/feed', "
                          "key = 'guid:guid-51' WHERE id = 9")  # fmt: skip
-    before = state()
+    before = target_state(target)
     refused = copy_into(config, target)
     assert refused.exit_code == 2 and "item 9 of" in refused.output, refused.output
     assert f"is item {taken_by} there" in refused.output
-    assert state() == before
+    assert target_state(target) == before
 
 
 def test_nul_characters_sqlite_kept_are_copied_into_postgresql(

@@ -26,6 +26,7 @@ from aggregator import pipeline
 from aggregator.config import Config, load_config
 from aggregator.site import slugify
 from aggregator.store import Store
+from tests.hostile.conftest import write_config
 from tests.support.feedserver import FeedServer, Reply
 
 NOW = datetime.now(UTC)
@@ -59,21 +60,8 @@ def rss(title: str, items: Sequence[tuple[str, str]], age: timedelta = timedelta
 def configure(
     tmp_path: Path, server: FeedServer, feeds: Sequence[tuple[str, str | None]]
 ) -> Config:
-    """feeds.yaml for (path on the server, configured name or None)."""
-    lines = [
-        "allow_private: true",
-        "database: news.db",
-        "output: site",
-        "site: {title: Digest, base_url: 'https://news.example.org/'}",
-        "email: {to: [reader@example.org], from: digest@example.org}",
-        "feeds:",
-    ]
-    for path, name in feeds:
-        lines.append(f"  - url: {json.dumps(server.url(path))}")
-        if name is not None:
-            lines.append(f"    name: {json.dumps(name)}")
-    (tmp_path / "feeds.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return load_config(tmp_path / "feeds.yaml")
+    """feeds.yaml for (path on the server, configured name or None), as the hostile site's."""
+    return load_config(write_config(tmp_path, [(server.url(path), name) for path, name in feeds]))
 
 
 def publish(config: Config, tmp_path: Path) -> EmailMessage:
