@@ -594,6 +594,22 @@ def test_explain_output_keeps_feed_text_from_driving_the_terminal(
     assert "Quake" in out and "different names: Perth" in out
 
 
+def test_the_cli_gives_the_why_not_that_stories_json_gives_for_a_neighbour_it_would_join(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A closest story whose evidence would join was never weighed: stories.json and the page
+    say so, and so must ``explain STORY_ID`` (not "nothing against")."""
+    from aggregator.cli import _print_story
+    from aggregator.grouping.explain import why_not_text
+    from aggregator.pipeline import StoryExplanation
+
+    joins = _evidence(0.9, ("cosine", 0.9, 6.0))
+    _print_story(StoryExplanation("s-1", [], [], 24, "s-2", "Ferry resumes", joins))
+    out = capsys.readouterr().out
+    assert f"  why not: {why_not_text(joins)}\n" in out
+    assert "why not: nothing against" not in out
+
+
 def _table_total(output: str) -> None:
     """The signal table's contributions and bias add up to the total and the p shown."""
     lines = output.splitlines()
