@@ -749,10 +749,14 @@ def _print_story(story: StoryExplanation) -> None:
             if stored.why:
                 click.echo(f"  why: {_safe(stored.why)}")
     if story.neighbour_id is not None and story.neighbour_evidence is not None:
+        # the words stories.json and the page give (a neighbour the evidence would join was
+        # never weighed: "nothing against" would misread it)
+        from aggregator.grouping.explain import why_not_text
+
         click.echo(
             f"closest other story: {_safe(story.neighbour_headline)} ({_safe(story.neighbour_id)})"
         )
-        click.echo(f"  why not: {_safe(story.neighbour_evidence.reason_against())}")
+        click.echo(f"  why not: {_safe(why_not_text(story.neighbour_evidence))}")
         _print_evidence(story.neighbour_evidence)
     elif story.stored_why_not:
         headline = story.stored_why_not_headline or "the closest other story"

@@ -467,6 +467,27 @@ def test_a_us_time_zone_is_not_shown_as_a_shared_name() -> None:
     assert "ET" not in shared and {"Okafor", "Riverside"} <= {w.split()[-1] for w in shared}
 
 
+def test_a_pages_time_stamp_and_a_wire_credit_are_not_shown_as_shared_names() -> None:
+    a = _item(
+        1,
+        "Okafor opens library",
+        "Posted 9:10 am ET Updated 11:40 am ET Mayor Okafor opened the Riverside library, "
+        "the Associated Press reported.",
+    )
+    b = _item(
+        2,
+        "Library opens",
+        "Published 10:02 am ET Updated 12:15 pm ET Mayor Okafor told the Associated Press "
+        "that Riverside needed it.",
+        "Gazette",
+    )
+    # "press" written in lower case elsewhere in the batch is no name: "Associated" alone was
+    press = _item(3, "Briefing", "At the press conference the press office said little.", "Post")
+    for shared in (_pair(a, b).shared_names, _pair(a, b, press).shared_names):
+        assert {"Mayor Okafor", "Riverside"} <= set(shared)
+        assert not {"Updated", "Associated Press", "Associated", "Press"} & set(shared), shared
+
+
 def test_an_accented_name_is_shown_as_written_and_matches_its_plain_spelling() -> None:
     a = _item(
         1, "Talks in Ankara", "On Monday President Erdoğan told reporters in Ankara he would go."
@@ -475,6 +496,41 @@ def test_an_accented_name_is_shown_as_written_and_matches_its_plain_spelling() -
         2, "Erdogan to travel", "Officials said President Erdogan would leave Ankara.", "Gazette"
     )
     assert {"President Erdoğan", "Ankara"} <= set(_pair(a, b).shared_names)
+
+
+def test_a_hyphenated_name_is_shown_whole_and_two_names_joined_by_a_hyphen_apart() -> None:
+    a = _item(
+        1,
+        "Store plan for Riverside",
+        "On Monday Wal-Mart said it would open in Riverside, backing the Okafor-Singh plan. "
+        "Mayor Okafor and Councillor Priya Singh welcomed Wal-Mart.",
+    )
+    b = _item(
+        2,
+        "Riverside store",
+        "Shoppers said Wal-Mart would hire in Riverside, as Mayor Okafor and Priya Singh hoped.",
+        "Gazette",
+    )
+    shared = _pair(a, b).shared_names
+    assert "Wal-Mart" in shared and "Wal" not in shared and "Mart" not in shared
+    assert "Okafor-Singh" not in shared and {"Mayor Okafor", "Priya Singh"} <= set(shared)
+
+
+def test_a_name_in_a_datelines_capitals_is_shown_as_the_texts_write_it_elsewhere() -> None:
+    a = _item(
+        1,
+        "Okafor opens library",
+        "RIVERSIDE, Calif. (AP) — On Monday Mayor Okafor opened a library with NASA staff.",
+    )
+    b = _item(
+        2,
+        "Library opens",
+        "Residents of Riverside watched Mayor Okafor and NASA open the library.",
+        "Gazette",
+    )
+    shared = _pair(a, b).shared_names
+    assert "Riverside" in shared and "RIVERSIDE" not in shared
+    assert "NASA" in shared  # no other form: an acronym stays as it is
 
 
 def test_two_days_of_one_outlets_series_never_join_and_say_why() -> None:
@@ -592,6 +648,22 @@ def test_explain_output_keeps_feed_text_from_driving_the_terminal(
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
     assert "Quake" in out and "different names: Perth" in out
+
+
+def test_the_cli_gives_the_why_not_that_stories_json_gives_for_a_neighbour_it_would_join(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A closest story whose evidence would join was never weighed: stories.json and the page
+    say so, and so must ``explain STORY_ID`` (not "nothing against")."""
+    from aggregator.cli import _print_story
+    from aggregator.grouping.explain import why_not_text
+    from aggregator.pipeline import StoryExplanation
+
+    joins = _evidence(0.9, ("cosine", 0.9, 6.0))
+    _print_story(StoryExplanation("s-1", [], [], 24, "s-2", "Ferry resumes", joins))
+    out = capsys.readouterr().out
+    assert f"  why not: {why_not_text(joins)}\n" in out
+    assert "why not: nothing against" not in out
 
 
 def _table_total(output: str) -> None:

@@ -13,6 +13,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import TypeVar
 
 import numpy as np
@@ -45,6 +46,9 @@ NEIGHBOUR_FLOOR = 0.2
 
 # Words as written (letters keep their case), with a possessive or an inner apostrophe.
 _SURFACE_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
+# One word of a run of names: as written, its name, whether written as a possessive, and the
+# space or hyphen that joins it to the word before ("" for a run's first word).
+_NameWord = tuple[str, str, bool, str]
 
 
 @dataclass(frozen=True)
@@ -251,28 +255,37 @@ def _probability(log_odds: float) -> float:
 def _as_written(
     names: set[str], weight: Mapping[str, float], texts: Sequence[str]
 ) -> tuple[str, ...]:
-    """The names as the texts first write them, rarest (most telling) first, with names written
-    next to each other kept together: ``Mayor Okafor``, ``NASA``, ``McDonald's``."""
+    """The names as the texts write them, rarest (most telling) first, with names written
+    next to each other kept together: ``Mayor Okafor``, ``NASA``, ``McDonald's``, ``Wal-Mart``.
+    Each name takes the first form the texts give it, or, if that is in capitals (a dateline's
+    ``KANSAS CITY``), the first that is not."""
     if not names:
         return ()
     rank = {n: k for k, n in enumerate(sorted(names, key=lambda n: (-weight.get(n, 0.0), n)))}
-    runs = [run for text in texts for run in _name_runs(text, names)]
+    runs = _two_names_apart([run for text in texts for run in _name_runs(text, names)])
     # a possessive is grammar ("Okafor's plan") unless the name is never written without it
-    bare = {key for run in runs for _, key, possessive in run if not possessive}
+    bare = {key for run in runs for _, key, possessive, _ in run if not possessive}
     # "Cheeks" alone says less than "Maurice Cheeks" elsewhere: drop runs inside longer ones
-    key_sets = {frozenset(key for _, key, _ in run) for run in runs}
+    key_sets = {frozenset(key for _, key, _, _ in run) for run in runs}
     runs = [
         run
         for run in runs
-        if not any(frozenset(key for _, key, _ in run) < other for other in key_sets)
+        if not any(frozenset(key for _, key, _, _ in run) < other for other in key_sets)
     ]
+    forms: dict[tuple[str, ...], str] = {}  # the names of a run -> the form shown
+    for run in runs:
+        keys = tuple(key for _, key, _, _ in run)
+        phrase = "".join(
+            joiner + (word[:-2] if possessive and key in bare else word)
+            for word, key, possessive, joiner in run
+        )
+        if keys not in forms or (forms[keys].isupper() and not phrase.isupper()):
+            forms[keys] = phrase
     phrases: dict[str, int] = {}  # phrase -> rank of its rarest name
     covered: set[str] = set()
     for run in runs:
-        keys = [key for _, key, _ in run]
-        phrase = " ".join(
-            word[:-2] if possessive and key in bare else word for word, key, possessive in run
-        )
+        keys = tuple(key for _, key, _, _ in run)
+        phrase = forms[keys]
         if any(key not in covered for key in keys) and phrase not in phrases:
             phrases[phrase] = min(rank[key] for key in keys)
             covered.update(keys)
@@ -281,30 +294,62 @@ def _as_written(
     return tuple(sorted(phrases, key=lambda p: (phrases[p], p)))
 
 
+def _two_names_apart(runs: list[list[_NameWord]]) -> list[list[_NameWord]]:
+    """``runs`` with each hyphen between two names that the texts also write on their own
+    ("the Romney-Ryan ticket" beside "Mitt Romney" and "Paul Ryan") taken for two names: one
+    name's parts ("Wal-Mart") never stand alone."""
+    alone = {
+        word[1]
+        for run in runs
+        for k, word in enumerate(run)
+        if word[3] != "-" and (k + 1 == len(run) or run[k + 1][3] != "-")
+    }
+    split: list[list[_NameWord]] = []
+    for run in runs:
+        split.append([run[0]])
+        for before, word in pairwise(run):
+            if word[3] == "-" and before[1] in alone and word[1] in alone:
+                split.append([(word[0], word[1], word[2], "")])
+            else:
+                split[-1].append(word)
+    return split
+
+
 # US time zones as a dateline writes them ("10 a.m. ET"): grouping keeps them among the names
 # (reports of one event share them; leaving them out cost ECB+ in cross-validation), but to a
 # reader "shares ET" says nothing, so reasons do not show them.
 _ZONES_NOT_SHOWN = frozenset({"et", "pt", "ct", "mt"})
+# Nor a page's time stamps ("7:31 AM ET Updated 5:40 pm") or the wire credit grouping leaves
+# out when written in one word (AP, Reuters): page furniture, not what the reports say.
+_STAMPS_NOT_SHOWN = frozenset({"updated", "posted", "published", "edited", "modified"})
+_CREDIT_NOT_SHOWN = re.compile(r"\bAssociated Press\b")
 
 
-def _name_runs(text: str, names: set[str]) -> list[list[tuple[str, str, bool]]]:
-    """Runs of capitalised words, each one of ``names``, separated by single spaces:
-    (word as written, its name, written as a possessive) per word."""
-    runs: list[list[tuple[str, str, bool]]] = []
+def _name_runs(text: str, names: set[str]) -> list[list[_NameWord]]:
+    """Runs of capitalised words, each one of ``names``, separated by single spaces or hyphens
+    (``Wal-Mart``, ``ITAR-TASS``: words reads their parts as two words): (word as written, its
+    name, written as a possessive, the space or hyphen before it) per word."""
+    runs: list[list[_NameWord]] = []
     end = -2
+    credits = [m.span() for m in _CREDIT_NOT_SHOWN.finditer(text)] if "Associated" in text else []
     for match in _SURFACE_WORD.finditer(text):
         word = match.group()
+        if credits and any(start <= match.start() < stop for start, stop in credits):
+            end = -2
+            continue
         key = fold_accents(word).lower().replace("’", "'")
         possessive = key.endswith("'s")
         key = key[:-2] if possessive else key
-        shown = key not in _ZONES_NOT_SHOWN or not word.isupper()
+        shown = (key not in _ZONES_NOT_SHOWN or not word.isupper()) and (
+            key not in _STAMPS_NOT_SHOWN
+        )
         if not word[0].isupper() or key not in names or not shown:
             end = -2
             continue
-        if runs and match.start() == end + 1 and text[end] == " ":
-            runs[-1].append((word, key, possessive))
+        if runs and match.start() == end + 1 and text[end] in " -":
+            runs[-1].append((word, key, possessive, text[end]))
         else:
-            runs.append([(word, key, possessive)])
+            runs.append([(word, key, possessive, "")])
         end = -2 if possessive else match.end()  # "Okafor's Riverside plan": two names
     return runs
 
