@@ -600,6 +600,8 @@ def test_an_outlet_named_the_something_gets_no_second_the() -> None:
     assert the_item("The Borneo Post") == "The Borneo Post item"
     assert the_item("the Examiner") == "the Examiner item"
     assert the_item("Herald") == "the Herald item"
+    # an outlet written "unknown" (as labelled sources do) is none, as grouping reads it
+    assert the_item("unknown") == the_item("Unknown") == the_item("") == ""
     items = [
         _item(
             1, "Flood closes Kuching roads", "Floods closed roads in Kuching.", "The Borneo Post"

@@ -26,6 +26,7 @@ from aggregator.grouping.text import (
     batch_text,
     clean_text,
     fold_accents,
+    known_outlet,
     numbers_as_written,
     numbers_in,
 )
@@ -185,8 +186,9 @@ def _logit(p: float) -> float:
 
 
 def the_item(outlet: str) -> str:
-    """``the Herald item``; ``The Borneo Post item`` (no "the the"); ``""`` without an outlet."""
-    if not outlet:
+    """``the Herald item``; ``The Borneo Post item`` (no "the the"); ``""`` without an outlet
+    (or with "unknown" for one)."""
+    if not known_outlet(outlet):
         return ""
     return f"{outlet} item" if outlet.lower().startswith("the ") else f"the {outlet} item"
 

@@ -435,6 +435,11 @@ def _numbers_kept(text: str) -> list[re.Match[str]]:
 _UNKNOWN_OUTLETS = frozenset(["", "unknown"])
 
 
+def known_outlet(outlet: str) -> bool:
+    """Whether an outlet name names one ("unknown", as some sources write it, does not)."""
+    return outlet.lower() not in _UNKNOWN_OUTLETS
+
+
 @dataclass(frozen=True)
 class ItemText:
     """What the evidence model reads from one item of a batch."""
@@ -681,7 +686,7 @@ def batch_text(items: Sequence[Item]) -> BatchText:
             terms=content[k],
             richness=min(1.0, _word_count(parts[k][1]) / FULL_SUMMARY_WORDS),
             day=_day(item),
-            outlet="" if item.outlet.lower() in _UNKNOWN_OUTLETS else item.outlet.lower(),
+            outlet=item.outlet.lower() if known_outlet(item.outlet) else "",
         )
         for k, item in enumerate(items)
     ]
