@@ -404,6 +404,9 @@ def test_numbers_come_from_the_whole_text_and_short_summaries_count_in_part():
         # one figure in two forms is one number
         ("1,200 homes; 1200 homes; won 2–0 and 2-0; magnitude 6.0 or 6", {"1200", "2-0", "6"}),
         ("1.50 dollars, 3.05 m, 10.10 s, version 2.0.1", {"1.5", "3.05", "10.1", "2.0.1"}),
+        # a wire story's version ("UPDATE 2-", the third of one report), not a score
+        ("UPDATE 2-Acme cuts 8500 jobs; WRAPUP 1-Fed holds; Update 3: 4 hurt", {"8500", "4"}),
+        ("An update 2-1 win", {"2-1"}),
     ],
 )
 def test_numbers_leave_out_dates_clock_times_and_ages(text: str, numbers: set[str]) -> None:

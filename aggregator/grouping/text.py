@@ -338,7 +338,8 @@ _MONTH = (
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
 # When a report was written, not what happened: a date's day ("Dec. 14", "Dec.14"), clock
-# times ("8:00", "8 am", wire copy's "0300 GMT"), numeric dates.
+# times ("8:00", "8 am", wire copy's "0300 GMT"), numeric dates, and which version of a wire
+# story it is ("UPDATE 2-", "WRAPUP 1-": the first and the third version of one report).
 # Two reports of one event, written hours or days apart, give different ones. Nor is an age
 # ("60-year-old", "aged 61") a figure of the event: it describes a person, and reports of one
 # arrest disagree on it (60 and 61), while two events differ in whose age it is (their names).
@@ -349,7 +350,8 @@ _STAMP_OR_AGE = re.compile(
     r"|\b(?:[01]\d|2[0-3])[0-5]\d\s?(?:gmt|utc|local\s+time)\b"
     r"|\b\d{1,2}(?:\s?[.:]\s?\d{2})?\s?[ap]\.?m\b\.?"
     r"|\b\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}\b"
-    r"|\b\d{1,3}\s?-?\s?years?\s?-?\s?old\b|\baged?\s+\d{1,3}\b",
+    r"|\b\d{1,3}\s?-?\s?years?\s?-?\s?old\b|\baged?\s+\d{1,3}\b"
+    r"|\b(?:update|wrapup)\s\d{1,2}\s?[-:](?!\d)",
     re.IGNORECASE,
 )
 
