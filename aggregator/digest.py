@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
@@ -71,19 +72,53 @@ def keep_published(digest: Digest, earlier: Digest | None) -> Digest:
     this one has no trace of (none of their reports is in any of its stories): a story whose
     reports left the window between two runs of one day stays in that day's digest, so its
     page and the links an email already sent keep working. A story whose reports went to
-    another story (two merged) is not kept: the other story carries them."""
+    another story (two merged) is not kept: the other story carries them, and ``moved`` says
+    which (the one with most of its reports), so its page can send readers there. A story
+    keeps the first sighting an earlier version published (its Atom entry's <published>, its
+    "first seen"), also when the report that made it went to another story since."""
     if earlier is None or earlier.day != digest.day:
         return digest
-    present = {_report_key(i) for s in digest.stories for i in s.items}
+    first_seen = {s.id: s.first_seen for s in earlier.stories}
+    digest = replace(
+        digest,
+        stories=tuple(
+            replace(s, first_seen=first_seen[s.id])
+            if s.id in first_seen and first_seen[s.id] < s.first_seen
+            else s
+            for s in digest.stories
+        ),
+    )
+    present: dict[str, str] = {}
+    for story in digest.stories:
+        for item in story.items:
+            present.setdefault(_report_key(item), story.id)
     ids = {s.id for s in digest.stories}
-    kept = [
-        s
-        for s in earlier.stories
-        if s.id not in ids and not any(_report_key(i) in present for i in s.items)
-    ]
-    if not kept:
-        return digest
-    return replace(digest, stories=tuple(sorted((*digest.stories, *kept), key=rank_key)))
+    kept = []
+    moved = {old: new for old, new in earlier.moved.items() if old not in ids}
+    for story in earlier.stories:
+        if story.id in ids:
+            continue
+        carriers = Counter(present[k] for k in map(_report_key, story.items) if k in present)
+        if carriers:
+            moved[story.id] = carriers.most_common(1)[0][0]
+        else:
+            kept.append(story)
+    shown = ids | {s.id for s in kept}
+    moved = {old: _moved_to(old, moved, shown) for old in moved}
+    moved = {old: new for old, new in moved.items() if new is not None and old not in shown}
+    stories = tuple(sorted((*digest.stories, *kept), key=rank_key)) if kept else digest.stories
+    return replace(digest, stories=stories, moved=dict(sorted(moved.items())))
+
+
+def _moved_to(story_id: str, moved: dict[str, str], shown: set[str]) -> str | None:
+    """Where a story that merged into another is now: along ``moved`` (a story it went to may
+    have merged since) to a story of the digest, or None."""
+    seen = {story_id}
+    target = moved[story_id]
+    while target not in shown and target in moved and target not in seen:
+        seen.add(target)
+        target = moved[target]
+    return target if target in shown else None
 
 
 def _report_key(item: DigestItem) -> str:
@@ -154,6 +189,7 @@ def digest_to_dict(digest: Digest) -> dict:
         "window_hours": digest.window_hours,
         "stories": [story_to_dict(s) for s in digest.stories],
         "outlets_since": {name: t.isoformat() for name, t in digest.outlets_since.items()},
+        **({"moved": dict(digest.moved)} if digest.moved else {}),
     }
 
 
@@ -200,6 +236,7 @@ def digest_from_dict(data: dict) -> Digest:
             str(name): datetime.fromisoformat(t)
             for name, t in (data.get("outlets_since") or {}).items()
         },
+        moved={str(old): str(new) for old, new in (data.get("moved") or {}).items()},
     )
 
 

@@ -202,6 +202,10 @@ class Digest:
     # When each outlet (by the name its items carry) was first in this day's digest: the store
     # keeps one digest a day, made again by every run. Empty in digests made before it was.
     outlets_since: dict[str, datetime] = field(default_factory=dict)
+    # Stories an earlier version of this day's digest showed whose reports went to another of
+    # its stories (two merged): their id -> the story that carries the reports now. Their
+    # pages stay, pointing there, so an email or a feed reader's link keeps working.
+    moved: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

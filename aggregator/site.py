@@ -395,6 +395,9 @@ class SiteModel:
     outlets: tuple[OutletPage, ...]  # sorted by name
     histories: dict[str, StoryHistory] = dataclasses.field(default_factory=dict)  # by slug
     feed_values: tuple[FeedValueView, ...] = ()  # least adding first
+    # (slug, story): the page of a story that merged into another the day it was shown, and
+    # the story that carries its reports now
+    moved: tuple[tuple[str, StoryView], ...] = ()
 
 
 # Pages the site writes in outlets/ besides one per outlet: no outlet's slug may take them.
@@ -508,7 +511,26 @@ class _ModelBuilder:
             outlets=self._outlet_pages(newest.values()),
             histories=self._histories(shown),
             feed_values=self._feed_values(feed_values),
+            moved=self._moved(newest),
         )
+
+    def _moved(self, newest: Mapping[str, StoryView]) -> tuple[tuple[str, StoryView], ...]:
+        """The stories that merged into another the day a digest showed them and that no
+        digest shows now, each with the story carrying its reports (followed through later
+        merges): a link to its page, in an email or a feed reader, leads there."""
+        targets: dict[str, str] = {}  # slug -> the slug it went to, the newest digest's word
+        for digest in self.digests:  # newest first
+            for old, new in digest.moved.items():
+                targets.setdefault(story_slug(old), story_slug(new))
+        found = []
+        for slug, target in sorted(targets.items()):
+            seen = {slug}
+            while target not in newest and target in targets and target not in seen:
+                seen.add(target)
+                target = targets[target]
+            if slug not in newest and target in newest:
+                found.append((slug, newest[target]))
+        return tuple(found)
 
     def _feed_values(self, values: Sequence[FeedValue]) -> tuple[FeedValueView, ...]:
         scale = max((v.stories for v in values), default=0)  # one scale: bars compare
@@ -1123,6 +1145,8 @@ def _pages(model: SiteModel, value_days: int = 30) -> Iterator[tuple[str, str, d
             "nav": "archive",
         }
         yield story.page, "story.html", context
+    for slug, story in model.moved:
+        yield f"stories/{slug}.html", "moved.html", {"story": story, "nav": "archive"}
     outlets = {"outlets": model.outlets, "values": model.feed_values, "value_days": value_days}
     yield "outlets/index.html", "outlets.html", {**outlets, "nav": "outlets", "nav_page": True}
     for outlet in model.outlets:
