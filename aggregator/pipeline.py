@@ -42,6 +42,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("aggregator")
 
 EMBED_BATCH = 256  # vectors are committed per batch, so a crash keeps what was computed
+# Vectors of items dated this long before the window are dropped: grouping never reads them
+# again (2.1 KB an item on SQLite, the largest part of what is stored), unless the window is
+# widened by more than this.
+VECTORS_KEPT_PAST_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,6 +457,7 @@ def cluster(
     digest = mark_outlets(digest, earlier)
     store.save_digest(day.isoformat(), now, digest_to_dict(digest))
     store.set_meta("cluster_fingerprint", fingerprint)
+    store.drop_vectors_before(now - timedelta(hours=config.window_hours) - VECTORS_KEPT_PAST_WINDOW)
     return ClusterSummary(
         items=len(items),
         embedded=embedded,

@@ -1116,6 +1116,22 @@ class Store:
                     changes += 1
         return changes
 
+    def drop_vectors_before(self, before: datetime, limit: int = 10_000) -> int:
+        """Forget the vectors (of any model) of up to `limit` items dated before `before`, in
+        the order they were stored; returns how many items lost theirs. Grouping reads only
+        the window's; a cap keeps one transaction short when a year of vectors goes at once."""
+        with self.transaction() as db:
+            ids = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM items i WHERE sort_time < ? AND EXISTS "
+                    "(SELECT 1 FROM embeddings e WHERE e.item_id = i.id) ORDER BY id LIMIT ?",
+                    (_ts(before), limit),
+                )
+            ]
+            _drop_vectors(db, ids)  # by id: the order every writer takes
+        return len(ids)
+
     def count_items(self) -> int:
         return self.db.execute("SELECT count(*) FROM items").fetchone()[0]
 

@@ -69,6 +69,38 @@ def wire_copy(outlet: int) -> ParsedEntry:
     )
 
 
+def test_vectors_of_items_a_week_past_the_window_are_dropped(tmp_path: Path) -> None:
+    """Grouping reads only the window's vectors; older ones were kept forever (2.1 KB an item).
+    An item dated within a week before the window keeps its vector, and one in the window is
+    not embedded again."""
+    url = "https://outlet.example/feed"
+    config = config_of(tmp_path, [url])
+    ages = {"old": timedelta(days=10), "recent": timedelta(days=3), "new": timedelta(hours=1)}
+    entries = {
+        name: ParsedEntry(
+            guid=name,
+            link=f"https://outlet.example/{name}",
+            title=f"Report number {name}",
+            summary=f"What happened, as the {name} report says.",
+            published=NOW - age,
+        )
+        for name, age in ages.items()
+    }
+    embedder = CountingEmbedder()
+    with Store.open(config.database) as store:
+        for name, age in ages.items():  # each clustered in its own window
+            record(store, polled(url, [entries[name]], NOW - age), "Outlet")
+            cluster(config, store, now=NOW - age, embedder=embedder)
+        ids = {
+            i.title.rsplit(" ", 1)[1]: i.id for i in store.items_since(NOW - timedelta(days=30), {})
+        }
+        kept = store.vectors(list(ids.values()), embedder.model_key)
+        assert set(kept) == {ids["recent"], ids["new"]}
+        seen = len(embedder.seen)
+        assert cluster(config, store, now=NOW, embedder=embedder, force=True).embedded == 0
+        assert len(embedder.seen) == seen
+
+
 def test_syndicated_copies_are_embedded_once_and_share_the_vector(tmp_path: Path) -> None:
     urls = [f"https://outlet{n}.example/feed" for n in range(4)]
     config = config_of(tmp_path, urls)

@@ -574,3 +574,19 @@ def test_a_version_6_sqlite_database_keeps_its_vectors_in_a_rowid_table(tmp_path
         (layout,) = new.execute("SELECT sql FROM sqlite_master WHERE name='embeddings'").fetchone()
         assert "WITHOUT ROWID" not in layout
         assert new.execute("SELECT count(*) FROM embeddings").fetchone() == (1000,)
+
+
+def test_vectors_dated_before_a_time_are_dropped_at_most_a_limit_at_a_time(
+    store_target,
+) -> None:
+    with Store.open(store_target()) as store:
+        # entry(n) is dated n hours before NOW; two models' vectors for each
+        record(store, outcome("https://a.example/feed", [entry(n) for n in (1, 30, 40, 50)]), "A")
+        ids = {i.title: i.id for i in store.items_since(NOW - timedelta(days=3), {})}
+        for model in ("m1", "m2"):
+            store.save_vectors(list(ids.values()), np.ones((4, 3), np.float32), model)
+        assert store.drop_vectors_before(NOW - timedelta(hours=24), limit=2) == 2
+        assert store.drop_vectors_before(NOW - timedelta(hours=24)) == 1
+        assert store.drop_vectors_before(NOW - timedelta(hours=24)) == 0
+        for model in ("m1", "m2"):
+            assert set(store.vectors(list(ids.values()), model)) == {ids["Title 1"]}
