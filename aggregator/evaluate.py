@@ -7,6 +7,7 @@ only ``Item`` records and their vectors do.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import time
 from collections import Counter
@@ -59,7 +60,13 @@ class EvalReport:
 def _parse_time(value: str | None) -> datetime:
     if not value:
         return UNKNOWN_TIME  # grouping treats this timestamp as "unknown", not as 1970
-    when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:  # a feed's own form, RFC 822 ("Mon, 10 Mar 2014 12:00:00 GMT")
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            raise ValueError(value) from None
     # a time without an offset is UTC, not the host's zone (items compare as aware times)
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
@@ -105,7 +112,7 @@ def load_dataset(path: str | Path) -> Dataset:
             except ValueError:
                 raise ValueError(
                     f"{path}:{index + 1}: 'published' {row['published']!r} is not an ISO 8601 "
-                    "time (e.g. 2024-05-01T12:00:00Z) or null"
+                    "time (e.g. 2024-05-01T12:00:00Z), an RFC 822 one or null"
                 ) from None
             items.append(
                 Item(

@@ -91,7 +91,15 @@ def test_load_jsonl_uses_line_index_and_unknown_time(tmp_path):
 
 def test_a_time_without_an_offset_is_utc_not_the_hosts_zone(tmp_path):
     path = tmp_path / "x.jsonl"
-    times = ["2014-03-10T12:00:00", "2014-03-10T12:00:00+00:00", "2014-03-10T13:00:00+01:00"]
+    times = [
+        "2014-03-10T12:00:00",
+        "2014-03-10T12:00:00+00:00",
+        "2014-03-10T13:00:00+01:00",
+        "2014-03-10 12:00:00Z",
+        # a feed's own form (RFC 822), with a zone and without one
+        "Mon, 10 Mar 2014 13:00:00 +0100",
+        "Mon, 10 Mar 2014 12:00:00 -0000",
+    ]
     _write(path, [{"title": f"T{k}", "published": t} for k, t in enumerate(times)])
     items, _ = load_jsonl(path)
     assert {i.published for i in items} == {datetime(2014, 3, 10, 12, tzinfo=UTC)}
