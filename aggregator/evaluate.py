@@ -96,7 +96,7 @@ def load_dataset(path: str | Path) -> Dataset:
     items: list[Item] = []
     gold: list[str | None] = []
     ids: list[str] = []
-    with open(path, encoding="utf-8") as lines:
+    with open(path, encoding="utf-8-sig") as lines:  # a BOM (some editors write one) is no text
         for index, line in enumerate(lines):
             if not line.strip():
                 continue

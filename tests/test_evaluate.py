@@ -153,3 +153,10 @@ def test_evaluate_file_with_labels(tmp_path):
     report = evaluate_file(path, GroupingParams(), _fake_embed)
     assert report.f1 == pytest.approx(1.0)
     assert report.n_stories == 2
+
+
+def test_a_file_starting_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"title": "T", "story": "s"}).encode() + b"\n")
+    items, gold = load_jsonl(path)
+    assert [i.title for i in items] == ["T"] and gold == ["s"]
