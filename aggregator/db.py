@@ -192,7 +192,7 @@ class _SqliteTx:
 
 
 def sqlite_schema(sql: str) -> str:
-    """A migration's text with SQLite's types (for tests that build an old database by hand)."""
+    """A migration's text with SQLite's types."""
     for token, text in _SQLITE_TYPES.items():
         sql = sql.replace(token, text)
     return sql

@@ -19,7 +19,6 @@ from click.testing import CliRunner
 import aggregator.store
 from aggregator.cli import main
 from aggregator.config import ConfigError, FeedConfig, load_config
-from aggregator.db import sqlite_schema
 from aggregator.feeds_cli import feeds
 from aggregator.models import FeedState
 from aggregator.netguard import GuardedBackend, PrivateAddressError, is_allowed
@@ -28,6 +27,7 @@ from aggregator.poller import AddressGuard, FetchError, Hop, PollOptions, follow
 from aggregator.poller import poll as poll_http
 from aggregator.store import Store
 from tests.support import feedserver
+from tests.support.databases import older_database
 from tests.support.feedserver import FeedServer, RecordedRequest, Reply
 
 feed_server = feedserver.feed_server
@@ -456,9 +456,7 @@ def test_a_version_1_database_keeps_its_schedule_and_backoff_after_the_upgrade(
     url = feed_server.url("/rss")
     path = write_config(tmp_path, f"  - url: {url}\n", "allow_private: true\n")
     backoff_until = NOW + timedelta(hours=2)
-    with sqlite3.connect(tmp_path / "agg.db") as old:
-        old.executescript(sqlite_schema(aggregator.store._MIGRATIONS[0][1]))
-        old.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    with older_database(tmp_path / "agg.db", 1) as old:
         old.execute(
             "INSERT INTO feeds (url, fetch_url, consecutive_errors, next_due, last_status) "
             "VALUES (?, ?, 3, ?, 'error')",

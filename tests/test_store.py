@@ -19,6 +19,7 @@ from aggregator.intake import item_key
 from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed, Story, StoryMember
 from aggregator.store import SCHEMA_VERSION, LockedError, Store, StoreError, run_lock
 from aggregator.text import canonical_url
+from tests.support.databases import older_database
 from tests.support.stored import failed, polled, record, record_all, record_changes
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -322,17 +323,9 @@ def test_page_junk_is_stripped_from_stored_summaries(store_target) -> None:
 
 
 def test_a_version_1_database_gains_story_reasons(store_target) -> None:
-    from aggregator.db import connect
-    from aggregator.store import _SCHEMA
-
     path = store_target("old")
-    old = connect(path)  # a version-1 database, as an earlier aggregator left it
-    with old.transaction() as db:
-        for statement in filter(str.strip, old.schema(_SCHEMA).split(";")):
-            db.execute(statement)
-        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+    with older_database(path, 1) as db:
         db.execute("INSERT INTO story_items (item_id, story_id, copy_of) VALUES (7, 's-old', NULL)")
-    old.close()
     with Store.open(path) as store:
         assert store.meta("schema_version") == str(SCHEMA_VERSION)
         assert store.story_reasons("s-old") == {7: ""}  # kept, with an empty reason
@@ -343,31 +336,15 @@ def test_a_version_1_database_gains_story_reasons(store_target) -> None:
         assert store.story_reasons("s-new") == {only.id: "0.82 similar, shares Okafor"}
 
 
-def _schema_up_to(database, db, last: int) -> None:
-    """The tables of schema versions up to `last`, as that aggregator made them."""
-    from aggregator.store import _MIGRATIONS
-
-    for version, sql in _MIGRATIONS:
-        if version <= last:
-            for statement in filter(str.strip, database.schema(sql).split(";")):
-                db.execute(statement)
-    db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(last),))
-
-
 def test_a_version_4_database_gains_the_feeds_ttl(store_target) -> None:
     """Schema 5 adds feeds.ttl_minutes as NULL (no <ttl> known until the next 200)."""
-    from aggregator.db import connect
-
     url = "https://a.example/feed"
     target = store_target()
-    database = connect(target)  # a version-4 database, as the previous aggregator left it
-    with database.transaction() as db:
-        _schema_up_to(database, db, 4)
+    with older_database(target, 4) as db:
         db.execute(
             "INSERT INTO feeds (url, fetch_url, etag, consecutive_errors) VALUES (?, ?, ?, 2)",
             (url, url, '"old"'),
         )
-    database.close()
     with Store.open(target) as store:
         assert store.meta("schema_version") == str(SCHEMA_VERSION)
         (state,) = store.feed_states([FeedConfig(url=url)])
@@ -385,20 +362,15 @@ def test_a_version_4_database_gains_the_feeds_ttl(store_target) -> None:
 
 def test_a_version_5_database_gains_item_edits(store_target) -> None:
     """Schema 6 adds items.edits as 0 (no correction stored yet): stored items take them."""
-    from aggregator.db import connect
-
     url = "https://a.example/feed"
     target = store_target()
-    database = connect(target)  # a version-5 database, as the previous aggregator left it
-    with database.transaction() as db:
-        _schema_up_to(database, db, 5)
+    with older_database(target, 5) as db:
         db.execute(
             "INSERT INTO items (feed_url, key, canonical_link, link, title, summary, outlet, "
             "first_seen, sort_time) VALUES (?, 'guid:guid-1', ?, ?, 'Title 1', 'Summary 1', "
             "'A', '2026-11-28T11:00:00.000000Z', '2026-11-28T11:00:00.000000Z')",
             (url, canonical_url(entry(1).link), entry(1).link),
         )
-    database.close()
     with Store.open(target) as store:
         assert store.meta("schema_version") == str(SCHEMA_VERSION)
         assert store.db.execute("SELECT title, edits FROM items").fetchall() == [("Title 1", 0)]
@@ -411,17 +383,9 @@ def test_a_version_5_database_gains_item_edits(store_target) -> None:
 
 
 def test_an_older_schema_is_migrated_keeping_its_rows(store_target) -> None:
-    from aggregator.db import connect
-    from aggregator.store import _MIGRATIONS
-
     target = store_target()
-    database = connect(target)  # a version-1 database, as an earlier aggregator left it
-    with database.transaction() as db:
-        for statement in filter(str.strip, database.schema(_MIGRATIONS[0][1]).split(";")):
-            db.execute(statement)
-        db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', '1')")
+    with older_database(target, 1) as db:
         db.execute("INSERT INTO feeds (url, fetch_url) VALUES ('https://a.example/feed', 'x')")
-    database.close()
     with Store.open(target) as store:
         assert store.meta("schema_version") == str(SCHEMA_VERSION)
         assert store.db.execute("SELECT url, host, lease_until FROM feeds").fetchall() == [
@@ -545,18 +509,13 @@ def test_outlet_names_are_those_of_each_feeds_latest_item(store_target) -> None:
 def test_a_version_6_sqlite_database_keeps_its_vectors_in_a_rowid_table(tmp_path: Path) -> None:
     """Schema 7 moves SQLite's vectors out of a WITHOUT ROWID table, where each 1.5 KB vector
     took an overflow page of its own (4.7 KB a vector on disk, 2.1 KB in rows)."""
-    from aggregator.db import connect
-
     path = tmp_path / "old.db"
-    database = connect(path)
     vectors = np.random.default_rng(3).normal(size=(1000, 384)).astype(np.float32)
-    with database.transaction() as db:
-        _schema_up_to(database, db, 6)
+    with older_database(path, 6) as db:
         db.executemany(
             "INSERT INTO embeddings (item_id, model_key, vector) VALUES (?, 'm', ?)",
             [(i, v.tobytes()) for i, v in enumerate(vectors)],
         )
-    database.close()
     with sqlite3.connect(path) as old:
         (layout,) = old.execute("SELECT sql FROM sqlite_master WHERE name='embeddings'").fetchone()
         old.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -13,6 +13,7 @@ to get one: a missing database is a broken test setup, not a reason to test less
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -85,3 +86,23 @@ def fresh_postgres(database_url: str) -> str:
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute(f"CREATE SCHEMA {schema}")
     return with_database(database_url, urlsplit(database_url).path.lstrip("/"), schema)
+
+
+@contextlib.contextmanager
+def older_database(target, last: int) -> Iterator:
+    """A database of schema version `last`, as that aggregator made it: yields a transaction
+    to fill it in, then closes it."""
+    from aggregator.db import connect
+    from aggregator.store import _MIGRATIONS
+
+    database = connect(target)
+    try:
+        with database.transaction() as db:
+            for version, sql in _MIGRATIONS:
+                if version <= last:
+                    for statement in filter(str.strip, database.schema(sql).split(";")):
+                        db.execute(statement)
+            db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(last),))
+            yield db
+    finally:
+        database.close()
