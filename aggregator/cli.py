@@ -474,18 +474,11 @@ def run(config: Config, store: Store, lock: HeldLock, force: bool, send: bool) -
 # ------------------------------------------------------------------ email
 
 
-def _where_set(config: Config, setting: str) -> str:
-    """`feeds.yaml:7: email.to`, or without a line where the file leaves it out (whose default
-    is the problem: no default to name)."""
-    line = config.lines.get(setting)
-    return f"{config.path}:{line}: {setting}" if line else f"{config.path}: {setting}"
-
-
 def _require_recipients(config: Config, alternative: str) -> None:
     """Exit 2 when the email would go nowhere: cron must notice, not read "not sent" daily."""
     if not config.email.to:
         _fail(
-            f"{_where_set(config, 'email.to')}: no recipients: add `to: [you@example.com]` under "
+            f"{config.where('email.to', default_noted=False)}: no recipients: add `to: [you@example.com]` under "
             f"`email:`, {alternative}",
             EXIT_CONFIG,
         )

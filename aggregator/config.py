@@ -118,14 +118,24 @@ class Config:
     # The line of each setting the file gives a value (`model`, `embedding.backend`): a
     # problem found only when a setting is used still names its line.
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
+    # Where `database` came from when not from the file (AGGREGATOR_DATABASE, the demo's own).
+    database_source: str | None = field(default=None, compare=False)
 
-    def where(self, setting: str) -> str:
+    def where(self, setting: str, default_noted: bool = True) -> str:
         """`feeds.yaml:4: model`, to start a message about a setting that failed in use, as
-        the loader's messages start; one the file leaves out is said to be the default."""
+        the loader's messages start; one the file leaves out is said to be the default (unless
+        not `default_noted`: a setting with no default), and a database given otherwise
+        names its source."""
+        if setting == "database" and self.database_source:
+            return f"{self.database_source} (database)"
         line = self.lines.get(setting)
-        if line is None:
-            return f"{self.path}: {setting} (not set: the default)"
-        return f"{self.path}:{line}: {setting}"
+        if line is not None:
+            return f"{self.path}:{line}: {setting}"
+        return f"{self.path}: {setting}" + (" (not set: the default)" if default_noted else "")
+
+    def with_database(self, database: Path | str, source: str) -> Config:
+        """This configuration with another database, given by `source` (not the file)."""
+        return dataclasses.replace(self, database=database, database_source=source)
 
     def own_file(self, path: Path) -> str | None:
         """What ``path`` is to this configuration, if it is one of its files ("feeds.yaml",
@@ -955,8 +965,9 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
     config = parse_config(text, path)
     override = os.environ.get(DATABASE_ENV, "").strip()
     if override:  # a deployment's database without editing the shared feeds.yaml
-        database = database_target(override, Path.cwd(), DATABASE_ENV)
-        config = dataclasses.replace(config, database=database)
+        config = config.with_database(
+            database_target(override, Path.cwd(), DATABASE_ENV), DATABASE_ENV
+        )
     if config.allow_private:
         config = dataclasses.replace(
             config, feeds=tuple(dataclasses.replace(f, allow_private=True) for f in config.feeds)

@@ -8,7 +8,6 @@ so the demo exercises the same code paths as real polling.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import http.server
 import json
@@ -150,7 +149,7 @@ def run_demo(
         # The server's port changes each time, so the config is rewritten each time.
         config = load_config(write_demo_config(workdir, base_url, feeds))
         # Always its own SQLite file, whatever AGGREGATOR_DATABASE says: the demo wipes it.
-        config = dataclasses.replace(config, database=(workdir / "demo.db").resolve())
+        config = config.with_database((workdir / "demo.db").resolve(), "the demo")
         with run_lock(config.database, 60):
             # Feed URLs change with the port: start from a fresh database each time.
             for suffix in ("", "-wal", "-shm"):

@@ -324,6 +324,22 @@ def test_feeds_check_names_an_unknown_feed_not_a_bad_url(tmp_path: Path) -> None
     assert "http(s) URL" in line and "is not an http(s) URL" not in line
 
 
+@pytest.mark.parametrize("in_file", [True, False], ids=["file-sets-one", "default"])
+def test_a_database_from_the_environment_is_named_as_such(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_file: bool
+) -> None:
+    """AGGREGATOR_DATABASE replaces `database:`: a problem with it names the variable, not the
+    file's line (or "the default") for a path the file never gave."""
+    (tmp_path / "afile").write_text("notes\n", encoding="utf-8")
+    config = tmp_path / "feeds.yaml"
+    config.write_text(("database: news.db\n" if in_file else "") + "feeds: []\n")
+    monkeypatch.setenv("AGGREGATOR_DATABASE", str(tmp_path / "afile" / "x.db"))
+    result = CliRunner().invoke(main, ["poll", "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("aggregator: AGGREGATOR_DATABASE (database): cannot create "), line
+
+
 @pytest.mark.parametrize(
     "command",
     [("poll",), ("worker", "--once", "--role", "poll"), ("store", "copy", "--to", "copy.db")],
