@@ -1,6 +1,6 @@
 """The daily email: one multipart/alternative message (plain text + HTML with inlined CSS).
 
-Feed text reaches headers only through `header_text`, which strips CR/LF and control
+Feed text reaches headers only through `feed_header_text`, which strips CR/LF and control
 characters and breaks RFC 2047 encoded words before the `email` package's policy folds and
 encodes it.
 """
@@ -73,12 +73,18 @@ class EmailError(RuntimeError):
 
 
 def header_text(value: object, limit: int = 200) -> str:
-    """One line of header text: no CR/LF or other control characters, length capped, and no
-    RFC 2047 encoded word. The `email` package decodes "=?utf-8?b?...?=" in a value it is given,
-    so a title spelling one put whatever it encodes in the header: CR/LF and a Bcc: or Reply-To:
-    header of the feed's choosing. A word joiner between "=" and "?" keeps the text as it reads
-    and is no encoded word (the package then encodes that word itself)."""
-    return clean_text(value, limit).replace("=?", "=\u2060?")
+    """One line of header text: no CR/LF or other control characters, length capped."""
+    return clean_text(value, limit)
+
+
+def feed_header_text(value: object, limit: int = 200) -> str:
+    """`header_text` of a feed's text, which also spells no RFC 2047 encoded word. The `email`
+    package decodes "=?utf-8?b?...?=" in a value it is given, so a title spelling one put
+    whatever it encodes in the header: CR/LF and a Bcc: or Reply-To: header of the feed's
+    choosing. A word joiner between "=" and "?" keeps the text as it reads and is no encoded
+    word (the package then encodes that word itself). The user's own settings (a sender's
+    encoded display name) keep theirs."""
+    return header_text(value, limit).replace("=?", "=\u2060?")
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -91,7 +97,7 @@ def _shorten(text: str, limit: int) -> str:
 def _subject(base: str, digest_day: str, stories: Sequence[StoryView]) -> str:
     parts = [header_text(base, 80) or "Daily digest", digest_day]
     if stories:
-        parts.append(header_text(_shorten(stories[0].headline, 80)))
+        parts.append(feed_header_text(_shorten(stories[0].headline, 80)))
     return " · ".join(parts)
 
 

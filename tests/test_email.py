@@ -300,3 +300,12 @@ def test_a_phone_gets_less_padding_and_separators_that_never_start_a_line(digest
         assert text.count("·") > 5  # the separators are there
         assert " ·" not in text and "\n·" not in text
     assert "Reports: 26 Nov 1 report" in text and "lean" in text
+
+
+def test_a_sender_name_written_as_an_encoded_word_is_sent_as_that_name(digest) -> None:
+    """Encoded words are broken only in feed text (a headline in the subject): the user's own
+    `email.from` may spell its display name as one, as mail tools write it."""
+    sender = "=?utf-8?q?J=C3=B6rg?= <digest@example.org>"
+    message = render_email(digest, email_settings(sender=sender), site_settings())
+    parsed = email.message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed["From"].addresses[0].display_name == "Jörg"
