@@ -144,11 +144,14 @@ _APP_SCHEME = re.compile(r"(feed|itpc|pcast):(//)?", re.IGNORECASE)
 
 def _as_http(url: str) -> str:
     """The http(s) URL a feed:// link (or a podcast app's itpc:// or pcast://) stands for:
-    feed://host/x is http://host/x, feed:https://host/x is https://host/x."""
+    feed://host/x is http://host/x, feed:https://host/x and feed://https://host/x are
+    https://host/x."""
     match = _APP_SCHEME.match(url)
     if match is None:
         return url
     rest = url[match.end() :]
+    if rest.lower().startswith(("http://", "https://")):  # feed://https://host/x, as some write
+        return rest
     return f"http://{rest}" if match.group(2) else rest
 
 

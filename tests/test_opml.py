@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.config import FeedConfig
-from aggregator.opml import OpmlError, parse_opml, to_opml
+from aggregator.opml import OpmlError, parse_opml, read_opml, to_opml
 
 DATA = Path(__file__).parent / "data" / "feeds"
 
@@ -101,3 +101,23 @@ def test_external_entities_are_not_read() -> None:
 def test_random_bytes_raise_only_opml_error(data: bytes) -> None:
     with contextlib.suppress(OpmlError):
         parse_opml(data)
+
+
+def test_feed_scheme_links_are_their_http_urls_however_written() -> None:
+    urls = [
+        "feed://host.example/a",
+        "feed:https://host.example/b",
+        "feed://https://host.example/c",  # some sites write the scheme twice
+        "FEED://HTTP://host.example/d",
+        "pcast://host.example/e",
+    ]
+    outlines = "".join(f'<outline type="rss" text="{n}" xmlUrl="{u}"/>' for n, u in enumerate(urls))
+    listing = read_opml(f'<opml version="2.0"><body>{outlines}</body></opml>'.encode())
+    assert [f.url for f in listing.feeds] == [
+        "http://host.example/a",
+        "https://host.example/b",
+        "https://host.example/c",
+        "http://host.example/d",
+        "http://host.example/e",
+    ]
+    assert listing.unusable == []
