@@ -1121,11 +1121,11 @@ class Store:
         the order they were stored; returns how many items lost theirs. Grouping reads only
         the window's; a cap keeps one transaction short when a year of vectors goes at once."""
         with self.transaction() as db:
-            ids = [
+            ids = [  # from the vectors, few once the old ones went: not from all of history
                 row[0]
                 for row in db.execute(
-                    "SELECT id FROM items i WHERE sort_time < ? AND EXISTS "
-                    "(SELECT 1 FROM embeddings e WHERE e.item_id = i.id) ORDER BY id LIMIT ?",
+                    "SELECT DISTINCT e.item_id FROM embeddings e JOIN items i ON i.id = e.item_id "
+                    "WHERE i.sort_time < ? ORDER BY e.item_id LIMIT ?",
                     (_ts(before), limit),
                 )
             ]
@@ -1470,9 +1470,8 @@ def _update_item_texts(db: Tx, columns: list[str], rows: list[tuple]) -> int:
     already in the target, where they differ; a changed text drops the item's vectors (the
     source's, if any, follow)."""
     at = {c: columns.index(c) for c in ("id", *_ITEM_TEXT_COLUMNS)}
-    marks = ",".join("?" * len(rows))
-    there = {r[0] for r in db.execute(f"SELECT id FROM items WHERE id IN ({marks})",
-                                      [r[at["id"]] for r in rows])}  # fmt: skip
+    ids = [r[at["id"]] for r in rows]
+    there = {r[0] for r in _select_in(db, "SELECT id FROM items WHERE id IN ({marks})", ids)}
     known = [r for r in rows if r[at["id"]] in there]
 
     def differs(names: Sequence[str]) -> str:
@@ -1499,11 +1498,10 @@ def _check_same_items(
     would go to another item (or be passed over): refuse before they do."""
     where = [columns.index(c) for c in _ITEM_IDENTITY]
     wanted = [tuple(r[p] for p in where) for r in rows]
-    marks = ",".join("?" * len(wanted))
     found = {
         r[0]: (r[1], r[2])
-        for r in db.execute(
-            f"SELECT id, feed_url, key FROM items WHERE id IN ({marks})", [w[0] for w in wanted]
+        for r in _select_in(
+            db, "SELECT id, feed_url, key FROM items WHERE id IN ({marks})", [w[0] for w in wanted]
         )
     }
     problems = [
@@ -1539,8 +1537,7 @@ def _check_no_items_of_its_own(source: Store, target: Store, ids: list[int]) -> 
     """Each of the target's item ids is one of the source's: an item that workers stored in
     the copy (above the source's ids) makes it a database of its own since, whose newer
     feed rows (validators, schedule) the source's older ones would overwrite."""
-    marks = ",".join("?" * len(ids))
-    known = {r[0] for r in source.db.execute(f"SELECT id FROM items WHERE id IN ({marks})", ids)}
+    known = {r[0] for r in _select_in(source.db, "SELECT id FROM items WHERE id IN ({marks})", ids)}
     own = [i for i in ids if i not in known]
     if own:
         raise CopyRefused(
@@ -1558,11 +1555,10 @@ def _check_no_newer_feeds(source: Store, target: Store, checked: dict[str, str])
     so a newer time there is the workers' (fixed-width UTC text: it sorts as time does)."""
     if not checked:
         return
-    marks = ",".join("?" * len(checked))
     theirs = dict(
-        source.db.execute(
-            f"SELECT url, last_checked FROM feeds WHERE url IN ({marks})", list(checked)
-        ).fetchall()
+        _select_in(
+            source.db, "SELECT url, last_checked FROM feeds WHERE url IN ({marks})", list(checked)
+        )
     )
     newer = sorted(
         (url, at) for url, at in checked.items() if url in theirs and at > (theirs[url] or "")
