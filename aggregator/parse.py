@@ -118,7 +118,7 @@ def _parse_document(body: bytes, *, url: str, content_type: str | None) -> Parse
         if links:
             raise NotAFeedError(links[0])
         raise FeedParseError("HTML page, not a feed (and it links to no feed)")
-    document = _as_utf8_xml(_defuse_dtd(body), content_type)
+    document = _without_surrogate_refs(_as_utf8_xml(_defuse_dtd(body), content_type))
     fast = _fast_parse(document, url)
     if fast is not None:
         return fast
@@ -268,6 +268,23 @@ def _snippet(body: bytes) -> str:
     """The start of a body, safe to show in one line of an error message."""
     text = _CONTROL_CHARS.sub("?", body[:40].decode("utf-8", "replace"))
     return repr(_collapse(text))
+
+
+_CHAR_REF = re.compile(rb"&#(x[0-9a-fA-F]{1,8}|[0-9]{1,10});")
+
+
+def _without_surrogate_refs(document: bytes) -> bytes:
+    """A character reference to half a surrogate pair ("&#xD800;") reads as U+FFFD: XML holds
+    no such character, and feedparser failed the whole feed on it."""
+    if b"&#" not in document:
+        return document
+
+    def replace(ref: re.Match[bytes]) -> bytes:
+        digits = ref.group(1)
+        code = int(digits[1:], 16) if digits[:1] == b"x" else int(digits)
+        return b"&#xFFFD;" if 0xD800 <= code <= 0xDFFF else ref.group()
+
+    return _CHAR_REF.sub(replace, document)
 
 
 def _feedparser(document: bytes) -> Any:

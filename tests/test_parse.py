@@ -608,3 +608,15 @@ def test_fast_path_matches_feedparser_on_generated_atom_feeds(
         assert fast == slow, (seed, body)
         taken_count += taken
     assert taken_count > 150
+
+
+def test_a_reference_to_half_a_surrogate_pair_reads_as_a_replacement_character() -> None:
+    """XML holds no such character; feedparser failed the whole feed on "&#xD800;"."""
+    body = (
+        b"<?xml version='1.0'?><rss version='2.0'><channel><title>T</title>"
+        b"<item><title>Bad &#xD800; and &#56320; but &#233; &amp; &#x1F600;</title>"
+        b"<link>https://a.example/1</link></item>"
+        b"<item><title>Good</title><link>https://a.example/2</link></item></channel></rss>"
+    )
+    feed = parse_feed(body, url="https://a.example/feed")
+    assert [e.title for e in feed.entries] == ["Bad \ufffd and \ufffd but é & \U0001f600", "Good"]
