@@ -198,7 +198,8 @@ async def _discover(url: str, allow_private: bool) -> Any:
 @click.argument("url_or_name")
 @_config_option
 def remove(url_or_name: str, config_path: Path | None) -> None:
-    """Remove a feed, by URL or by name. Its stored items stay in the database.
+    """Remove a feed, by URL or by name (for a feed without one: the title `feeds list`
+    shows). Its stored items stay in the database.
 
     \b
     Example:
@@ -209,11 +210,34 @@ def remove(url_or_name: str, config_path: Path | None) -> None:
         _fail(f"{path}: not found")
     try:
         removed = remove_from_file(path, url_or_name)
+        if not removed and (url := _unnamed_feed_shown_as(path, url_or_name)):
+            removed = remove_from_file(path, url)
+            url_or_name = f"{url_or_name} ({url})"
     except FeedsFileError as exc:
         _fail(str(exc))
     if not removed:
         _fail(f"no feed with the URL or name {url_or_name!r} in {path}")
     _say(f"Removed {url_or_name} from {path}")
+
+
+def _unnamed_feed_shown_as(path: Path, title: str) -> str | None:
+    """The URL of the feed without `name` that `feeds list` shows as `title` (its polled
+    title); two such feeds are an error naming both."""
+    config = _load_for_edit(path)
+    if config is None:
+        return None
+    unnamed = {f.url for f in config.feeds if not f.name}
+    wanted = title.strip().casefold()
+    urls = [
+        u
+        for u, shown in _shown_names(config).items()
+        if u in unnamed and shown.casefold() == wanted
+    ]
+    if len(urls) > 1:
+        _fail(
+            f"{len(urls)} feeds in {path} are shown as {title!r}: remove one by its URL ({', '.join(urls)})"
+        )
+    return urls[0] if urls else None
 
 
 @feeds.command("import")

@@ -565,3 +565,27 @@ def test_a_feed_without_a_name_is_shown_by_its_title_as_on_the_site(
     assert (health["name"], health["shown_as"]) == (None, "Loopback News")
     assert 'text="Loopback News"' in cli("export", "-c", path).output
     assert "name:" not in path.read_text()  # feeds.yaml is not touched
+
+    removed = cli("remove", "loopback news", "-c", path)  # as `feeds list` shows it
+    assert removed.exit_code == 0, removed.output
+    assert f"Removed loopback news ({feed_server.url('/news.rss')})" in removed.output
+    assert load_config(path).feeds == ()
+
+
+def test_removing_by_a_title_two_unnamed_feeds_show_removes_neither(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    from aggregator.cli import main
+
+    feed_server.route("/a.rss", body=RSS)
+    feed_server.route("/b.rss", body=RSS.replace(b"x.example/a", b"x.example/b"))  # same title
+    urls = [feed_server.url("/a.rss"), feed_server.url("/b.rss")]
+    path = tmp_path / "feeds.yaml"
+    listed = "".join(f"  - {url}\n" for url in urls)
+    path.write_text(f"allow_private: true\ndatabase: news.db\nfeeds:\n{listed}")
+    assert CliRunner().invoke(main, ["poll", "-c", str(path)]).exit_code == 0
+
+    refused = cli("remove", "Loopback News", "-c", path)
+    assert refused.exit_code != 0
+    assert "2 feeds" in refused.output and all(url in refused.output for url in urls)
+    assert [f.url for f in load_config(path).feeds] == urls
