@@ -478,8 +478,8 @@ def _require_recipients(config: Config, alternative: str) -> None:
     """Exit 2 when the email would go nowhere: cron must notice, not read "not sent" daily."""
     if not config.email.to:
         _fail(
-            f"{config.where('email.to', default_noted=False)}: no recipients: add `to: [you@example.com]` under "
-            f"`email:`, {alternative}",
+            f"{config.where('email.to', default_noted=False)}: no recipients: add "
+            f"`to: [you@example.com]` under `email:`, {alternative}",
             EXIT_CONFIG,
         )
 

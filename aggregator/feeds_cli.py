@@ -235,7 +235,8 @@ def _unnamed_feed_shown_as(path: Path, title: str) -> str | None:
     ]
     if len(urls) > 1:
         _fail(
-            f"{len(urls)} feeds in {path} are shown as {title!r}: remove one by its URL ({', '.join(urls)})"
+            f"{len(urls)} feeds in {path} are shown as {title!r}: remove one by its URL "
+            f"({', '.join(urls)})"
         )
     return urls[0] if urls else None
 
