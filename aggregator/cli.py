@@ -539,6 +539,9 @@ def email(config: Config, store: Store, to_file: Path | None, force: bool) -> No
 def serve(config_path: Path, port: int) -> None:
     """Preview the output folder on http://127.0.0.1:PORT/.
 
+    Only regular files inside the folder are served: no folder listings, nothing a symlink
+    leads to outside it.
+
     \b
     Example:
       aggregator serve --port 8000
