@@ -218,7 +218,7 @@ def _do_poll(config: Config, store: Store, force: bool, urls: tuple[str, ...] = 
     from aggregator.cli_report import progress
 
     try:
-        selected = pipeline.select_feeds(config, urls)
+        selected = pipeline.select_feeds(config, urls, store.outlet_names)
     except pipeline.UnknownFeedError as exc:
         _fail(str(exc), EXIT_CONFIG)
     # A progress bar on a terminal, one line per feed otherwise (cron mail, logs).
@@ -262,7 +262,8 @@ def _poll_failed(summary) -> bool:
 @click.argument("urls", nargs=-1, metavar="[URL_OR_NAME]...")
 @with_store
 def poll(config: Config, store: Store, force: bool, urls: tuple[str, ...]) -> None:
-    """Fetch the feeds that are due (or only those named) and store their new items.
+    """Fetch the feeds that are due (or only those named: by URL, by name, or by the title
+    `feeds list` shows for a feed without one) and store their new items.
 
     An item a feed corrects (the same entry with a new title or summary) is updated and
     grouped again; the summary line counts it apart from new ones.
@@ -538,6 +539,9 @@ def email(config: Config, store: Store, to_file: Path | None, force: bool) -> No
 @click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
 def serve(config_path: Path, port: int) -> None:
     """Preview the output folder on http://127.0.0.1:PORT/.
+
+    Only regular files inside the folder are served: no folder listings, nothing a symlink
+    leads to outside it.
 
     \b
     Example:

@@ -23,7 +23,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from aggregator.schedule import MIN_INTERVAL_FLOOR_MINUTES  # the polling floor's floor
-from aggregator.text import http_url_problem
+from aggregator.text import http_url_problem, outlet_name
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -402,7 +402,8 @@ def _parse_feeds(where: _Where, root: Mapping) -> tuple[FeedConfig, ...]:
             feeds.append(
                 FeedConfig(
                     url=url,
-                    name=_optional_str(where, entry, "name", label),
+                    # as the site shows it: one of invisible characters only is no name
+                    name=outlet_name(_optional_str(where, entry, "name", label) or "") or None,
                     tags=_tags(where, entry, label),
                     allow_private=_optional_bool(where, entry, "allow_private", label, False),
                     min_interval_minutes=_interval(where, entry, "min_interval_minutes", label)

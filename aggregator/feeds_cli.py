@@ -34,7 +34,13 @@ from aggregator.feedsfile import remove_feed as remove_from_file
 from aggregator.models import FeedState, FetchOutcome
 from aggregator.netguard import SETTING_HINT
 from aggregator.opml import OpmlError, read_opml, to_opml
-from aggregator.pipeline import UnknownFeedError, feed_config_changes, poll_options, select_feeds
+from aggregator.pipeline import (
+    UnknownFeedError,
+    feed_config_changes,
+    feeds_shown_as,
+    poll_options,
+    select_feeds,
+)
 from aggregator.poller import DiscoveryError, PollOptions, discover, poll
 from aggregator.text import http_url_problem, plural, safe_terminal_text
 
@@ -222,17 +228,11 @@ def remove(url_or_name: str, config_path: Path | None) -> None:
 
 def _unnamed_feed_shown_as(path: Path, title: str) -> str | None:
     """The URL of the feed without `name` that `feeds list` shows as `title` (its polled
-    title); two such feeds are an error naming both."""
+    title); two such feeds are an error naming both: which one to remove is the user's call."""
     config = _load_for_edit(path)
     if config is None:
         return None
-    unnamed = {f.url for f in config.feeds if not f.name}
-    wanted = title.strip().casefold()
-    urls = [
-        u
-        for u, shown in _shown_names(config).items()
-        if u in unnamed and shown.casefold() == wanted
-    ]
+    urls = [f.url for f in feeds_shown_as(config, title, _stored_titles(config))]
     if len(urls) > 1:
         _fail(
             f"{len(urls)} feeds in {path} are shown as {title!r}: remove one by its URL "
@@ -322,7 +322,8 @@ def check(
 ) -> None:
     """Fetch feeds once now and report on each; nothing is stored.
 
-    Without an argument every configured feed is checked. Exit status 1 if any failed.
+    Without an argument every configured feed is checked; a feed in feeds.yaml may be named by
+    its URL, its name, or the title `feeds list` shows for it. Exit status 1 if any failed.
 
     \b
     Examples:
@@ -358,7 +359,8 @@ def _select(config: Config, url_or_name: str | None, allow_private: bool) -> lis
             _fail(f"{config.path} lists no feeds")
         return list(config.feeds)
     try:
-        return list(select_feeds(config, [url_or_name]))  # the same matching as `poll --force`
+        # the same matching as `poll --force`, titles of feeds without name included
+        return list(select_feeds(config, [url_or_name], lambda: _stored_titles(config)))
     except UnknownFeedError:
         text = url_or_name.strip()
         if "://" not in text and "." not in text.split("/")[0]:  # a name, not "host/path"
@@ -457,18 +459,23 @@ def _why_not_due(h: dict[str, Any], now: datetime) -> str | None:
 
 def _shown_names(config: Config) -> dict[str, str]:
     """Feed URL -> the name the site and the email show: its name in feeds.yaml, else the
-    feed's own title as stored with its items (none for a feed never polled). The database
-    is only read, never created."""
+    feed's own title as stored with its items (none for a feed never polled)."""
+    titles = _stored_titles(config)
+    return {f.url: name for f in config.feeds if (name := f.name or titles.get(f.url)) is not None}
+
+
+def _stored_titles(config: Config) -> dict[str, str]:
+    """`Store.outlet_names()`: feed URL -> the outlet name its items were stored under. The
+    database is only read, never created."""
     from aggregator.store import Store, StoreError, database_exists
 
-    titles: dict[str, str] = {}
-    if database_exists(config.database):
-        try:
-            with Store.open(config.database) as store:
-                titles = store.outlet_names()
-        except StoreError as exc:  # an unreachable server, a newer schema
-            _fail(str(exc), EXIT_FAILED)
-    return {f.url: name for f in config.feeds if (name := f.name or titles.get(f.url)) is not None}
+    if not database_exists(config.database):
+        return {}
+    try:
+        with Store.open(config.database) as store:
+            return store.outlet_names()
+    except StoreError as exc:  # an unreachable server, a newer schema
+        _fail(str(exc), EXIT_FAILED)
 
 
 def _health(config: Config, now: datetime) -> list[dict[str, Any]]:

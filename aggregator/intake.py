@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 from aggregator.boilerplate import strip_boilerplate
 from aggregator.models import FetchOutcome, FetchStatus, ParsedEntry
-from aggregator.text import canonical_url, text_digest
+from aggregator.text import canonical_url, outlet_name, text_digest
 
 # A date further ahead than this is a feed bug: the item is dated when we first saw it.
 FUTURE_SLACK = timedelta(hours=1)
@@ -90,7 +90,8 @@ def decide(outcome: FetchOutcome, outlet: str | None) -> FeedUpdate | None:
     feed = outcome.feed if outcome.status == "ok" else None
     items: tuple[NewItem, ...] = ()
     if feed is not None:
-        name = outlet or feed.title or host_of(outcome.url)
+        # a name or title of invisible characters only names nothing: the next one does
+        name = outlet_name(outlet or "") or outlet_name(feed.title or "") or host_of(outcome.url)
         items = tuple(_new_item(entry, name, outcome.checked_at) for entry in feed.entries)
     return FeedUpdate(
         url=outcome.url,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -33,7 +33,7 @@ from aggregator.feedvalue import FeedValue
 from aggregator.intake import decide
 from aggregator.models import FeedState, FetchOutcome, Item, RunSummary
 from aggregator.store import Recorded, Store
-from aggregator.text import canonical_url
+from aggregator.text import canonical_url, outlet_name
 
 if TYPE_CHECKING:
     from aggregator.grouping.evidence import EvidenceModel
@@ -101,22 +101,47 @@ class UnknownFeedError(ValueError):
     """A feed named on the command line is not in feeds.yaml; str() says which."""
 
 
-def select_feeds(config: Config, wanted: Sequence[str]) -> tuple[FeedConfig, ...]:
-    """The configured feeds named by URL or name (all of them when `wanted` is empty)."""
+def select_feeds(
+    config: Config,
+    wanted: Sequence[str],
+    stored_titles: Callable[[], Mapping[str, str]] = dict,
+) -> tuple[FeedConfig, ...]:
+    """The configured feeds named by URL or name (all of them when `wanted` is empty); a word
+    naming none that way names the feeds without `name` that `feeds list` shows by that title
+    (`feeds_shown_as`), each of them. `stored_titles`: `Store.outlet_names`, asked only then."""
     if not wanted:
         return config.feeds
     chosen: dict[str, FeedConfig] = {}
+    titles: Mapping[str, str] | None = None
     for word in wanted:
         key = word.strip()
         matches = [f for f in config.feeds if (f.name or "").lower() == key.lower()]
         by_url = config.feed(key) if "://" in key else None  # however its URL is spelled
         matches += [by_url] if by_url is not None else []
         if not matches:
+            titles = stored_titles() if titles is None else titles
+            matches = list(feeds_shown_as(config, key, titles))
+        if not matches:
             raise UnknownFeedError(
                 f"{word!r} is not a feed in {config.path} (see `aggregator feeds list`)"
             )
         chosen.update((f.url, f) for f in matches)
     return tuple(chosen.values())
+
+
+def feeds_shown_as(
+    config: Config, title: str, stored_titles: Mapping[str, str]
+) -> tuple[FeedConfig, ...]:
+    """The feeds without `name` that `feeds list` (and the site) show as `title`, ignoring
+    case and invisible characters: the outlet name their latest item was stored under (their
+    own title, else their host; `stored_titles` is `Store.outlet_names()`). Never polled, a feed
+    has none."""
+    wanted = outlet_name(title).casefold()
+    return tuple(
+        f
+        for f in config.feeds
+        if not f.name and wanted and outlet_name(stored_titles.get(f.url, "")).casefold() == wanted
+    )
 
 
 # Poll results stored per transaction (`poll` and poll workers), or fewer once the oldest
@@ -184,8 +209,8 @@ def poll(
     """Fetch every configured feed once (those due, or all with force) and store new items,
     and the corrections of stored ones (a new title or summary).
 
-    `only` limits the poll to feeds named by URL or name (UnknownFeedError otherwise), e.g.
-    to force a few of them."""
+    `only` limits the poll to feeds named by URL or name, or by the title `feeds list` shows
+    for a feed without name (UnknownFeedError otherwise), e.g. to force a few of them."""
     import time
 
     from aggregator.poller import poll as poll_http
@@ -230,7 +255,7 @@ def poll(
         if on_result:
             on_result(outcome, recorded.new)
 
-    selected = select_feeds(config, only)
+    selected = select_feeds(config, only, store.outlet_names)
     _apply_config_changes(config, store, now)
     options = poll_options(config)
     states: list[FeedState] = store.feed_states(selected)
@@ -342,7 +367,7 @@ def fetch_text(
     of the feeds named (else of every feed with full text on). The next `cluster` regroups."""
     now = now or utcnow()
     chosen = (
-        select_feeds(config, feeds)
+        select_feeds(config, feeds, store.outlet_names)
         if feeds
         else tuple(f for f in config.feeds if config.wants_full_text(f))
     )

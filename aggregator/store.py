@@ -33,7 +33,7 @@ from aggregator.db import (
 )
 from aggregator.intake import FeedUpdate, NewItem, host_of
 from aggregator.models import FeedState, Item, Story, StoryItemRecord
-from aggregator.text import canonical_url
+from aggregator.text import canonical_url, outlet_name
 
 if TYPE_CHECKING:
     from aggregator.config import FeedConfig
@@ -750,7 +750,7 @@ class Store:
             "SELECT feed_url, outlet FROM items WHERE id IN "
             "(SELECT max(id) FROM items GROUP BY feed_url)"
         ).fetchall()
-        return {url: outlet for url, outlet in rows}
+        return {url: outlet_name(outlet) for url, outlet in rows}
 
     def feed_health(
         self, now: datetime, names: dict[str, str | None] | None = None
@@ -1070,10 +1070,10 @@ class Store:
             StoryItemRecord(
                 item_id=r[0],
                 feed_url=r[1],
-                outlet=r[2],
+                outlet=outlet_name(r[2]),
                 published=_dt(r[3]),  # type: ignore[arg-type]
                 story_id=r[4],
-                copy_of_outlet=r[5],
+                copy_of_outlet=None if r[5] is None else outlet_name(r[5]),
             )
             for r in rows
         ]
@@ -1579,7 +1579,7 @@ def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:
         id=row[0],
         title=row[1],
         summary=row[2],
-        outlet=row[3],
+        outlet=outlet_name(row[3]),  # cleaned again: items stored before intake cleaned it
         link=row[4],
         published=_dt(row[5]),  # type: ignore[arg-type]
         feed_url=row[6],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import unicodedata
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Query parameters that only track the reader; removing them makes one article one key.
@@ -93,6 +94,20 @@ def safe_terminal_text(text: str, max_length: int = 300) -> str:
     """Feed text for a terminal: no escape sequences, no line breaks, bounded length."""
     cleaned = _CONTROL.sub(" ", text)
     return cleaned if len(cleaned) <= max_length else cleaned[: max_length - 1] + "…"
+
+
+@functools.lru_cache(maxsize=4096)  # a few names, asked for once an item
+def outlet_name(raw: str) -> str:
+    """An outlet's name as its identity and as shown: without invisible characters (Unicode
+    format characters: zero-width space and joiners, BOM, soft hyphen, bidi controls such as
+    U+202E; and controls), whitespace collapsed. "Reu\u200bters" is Reuters, and a name made of
+    such characters only is "" (no name): neither may look like one outlet and count as two."""
+    visible = (
+        " " if c.isspace() else c
+        for c in raw
+        if c.isspace() or unicodedata.category(c) not in ("Cf", "Cc")
+    )
+    return " ".join("".join(visible).split())
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:

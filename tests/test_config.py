@@ -55,6 +55,18 @@ def test_good_config_loads_with_paths_relative_to_the_file(tmp_path: Path) -> No
     assert config.feeds[0].allow_private is False
 
 
+def test_invisible_characters_in_a_feeds_name_are_dropped(tmp_path: Path) -> None:
+    """`name: "Reu\\u200bters"` is Reuters, the name the site shows; a name of invisible
+    characters only is none (the feed's own title names it, as without `name:`)."""
+    text = (
+        "feeds:\n"
+        '  - {url: https://a.example/rss, name: "Reu\\u200bters\\u202e"}\n'
+        '  - {url: https://b.example/rss, name: "\\u200b\\ufeff\\u2060"}\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert [f.name for f in config.feeds] == ["Reuters", None]
+
+
 def test_top_level_allow_private_applies_to_every_feed(tmp_path: Path) -> None:
     config = load_config(
         write(tmp_path, "allow_private: true\nfeeds:\n  - url: http://127.0.0.1/x\n")

@@ -589,3 +589,74 @@ def test_removing_by_a_title_two_unnamed_feeds_show_removes_neither(
     assert refused.exit_code != 0
     assert "2 feeds" in refused.output and all(url in refused.output for url in urls)
     assert [f.url for f in load_config(path).feeds] == urls
+
+
+def write_unnamed_config(tmp_path: Path, server: FeedServer, *paths: str) -> Path:
+    """feeds.yaml listing the loopback feeds at `paths` without `name`."""
+    path = tmp_path / "feeds.yaml"
+    listed = "".join(f"  - {server.url(p)}\n" for p in paths)
+    path.write_text(f"allow_private: true\ndatabase: news.db\nfeeds:\n{listed}")
+    return path
+
+
+def routes_since(server: FeedServer, asked: int) -> list[str]:
+    return sorted(r.route for r in server.requests[asked:] if r.route != "/robots.txt")
+
+
+def test_a_feed_without_a_name_is_checked_polled_and_fetched_by_its_shown_title(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """`feeds check`, `poll --force` and `fetch-text --feed` said "not a feed" of the title
+    `feeds list` shows for a feed without `name` (`feeds remove` took it)."""
+    from aggregator.cli import main
+    from tests.support.articles import article_page
+
+    story = feed_server.url("/story")
+    feed_server.route("/news.rss", body=RSS.replace(b"https://x.example/a", story.encode()))
+    feed_server.route("/other.rss", body=RSS.replace(b"Loopback News", b"Other News"))
+    feed_server.route("/story", body=article_page("a", ["The council met on Monday."]))
+    path = write_unnamed_config(tmp_path, feed_server, "/news.rss", "/other.rss")
+    assert CliRunner().invoke(main, ["poll", "-c", str(path)]).exit_code == 0
+    assert "Loopback News" in cli("list", "-c", path).output
+
+    asked = len(feed_server.requests)
+    checked = cli("check", "loopback news", "-c", path)  # as listed, whatever the case
+    assert checked.exit_code == 0, checked.output
+    assert "1 ok, 0 failed" in checked.output
+    assert routes_since(feed_server, asked) == ["/news.rss"]
+
+    asked = len(feed_server.requests)
+    forced = CliRunner().invoke(main, ["poll", "--force", "Loopback News", "-c", str(path)])
+    assert forced.exit_code == 0, forced.output
+    assert routes_since(feed_server, asked) == ["/news.rss"]
+
+    asked = len(feed_server.requests)
+    args = ["fetch-text", "--feed", "Loopback News", "--since", "1", "-c", str(path)]
+    fetched = CliRunner().invoke(main, args)
+    assert "is not a feed" not in fetched.output, fetched.output
+    assert routes_since(feed_server, asked) == ["/story"]
+
+
+def test_a_title_two_feeds_without_name_are_shown_by_checks_both(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """As a `name:` two feeds share names both for a check or a poll (only `remove` refuses
+    to choose), so does the title two feeds without name are shown by."""
+    from aggregator.cli import main
+
+    feed_server.route("/a.rss", body=RSS)
+    feed_server.route("/b.rss", body=RSS.replace(b"x.example/a", b"x.example/b"))  # same title
+    path = write_unnamed_config(tmp_path, feed_server, "/a.rss", "/b.rss")
+    assert CliRunner().invoke(main, ["poll", "-c", str(path)]).exit_code == 0
+
+    asked = len(feed_server.requests)
+    checked = cli("check", "Loopback News", "-c", path)
+    assert checked.exit_code == 0, checked.output
+    assert "2 ok, 0 failed" in checked.output
+    assert routes_since(feed_server, asked) == ["/a.rss", "/b.rss"]
+
+    never_polled = tmp_path / "other.yaml"  # no database: no title to go by yet
+    never_polled.write_text(path.read_text().replace("news.db", "other.db"))
+    unknown = cli("check", "Loopback News", "-c", never_polled)
+    assert unknown.exit_code == 2 and "is not a feed in" in unknown.output
+    assert not (tmp_path / "other.db").exists()

@@ -407,3 +407,59 @@ def test_an_article_text_stored_after_a_grouping_regroups_the_window(
         store.save_full_texts([(item.id, "Rotterdam's port stayed shut all Tuesday.", "ok")])
         again = cluster(config, store, now=NOW, embedder=embedder)
         assert not again.skipped and again.embedded == 1
+
+
+# ------------------------------------------------------------------ invisible characters in names
+
+
+def titled(url: str, title: str, entries: list[ParsedEntry]) -> FetchOutcome:
+    """A poll of a feed whose own title (its outlet name without `name:`) is `title`."""
+    result = outcome(url, entries)
+    return replace(result, feed=replace(result.feed, title=title))
+
+
+def outlet_pages(config: Config) -> set[str]:
+    return {p.name for p in (config.output / "outlets").glob("*.html")} - {"index.html"}
+
+
+def test_a_name_differing_by_invisible_characters_is_the_same_outlet(
+    tmp_path: Path, store_target
+) -> None:
+    """A feed titled "Reu\u200bters" (a zero-width space) is Reuters, not a second outlet with
+    a page of its own beside Reuters'; a title of invisible characters only is no title (the
+    feed is named by its host); the bidi override of a name given elsewhere is dropped."""
+    urls = [f"https://{host}.example/feed" for host in ("a", "b", "c", "d")]
+    config = config_of(tmp_path, urls, store_target("news"))
+    with Store.open(config.database) as store:
+        record(store, titled(urls[0], "Reuters", [wire_copy(0)]), None)
+        record(store, titled(urls[1], "Reu\u200bters\ufeff", [wire_copy(1)]), None)
+        record(store, titled(urls[2], "\u200b\u2060\ufeff\u200d", [wire_copy(2)]), None)
+        record(store, titled(urls[3], "Daily", [wire_copy(3)]), "\u202eAP\u200c")
+        names = ["Reuters", "Reuters", "c.example", "AP"]
+        assert store.outlet_names() == dict(zip(urls, names, strict=True))
+        cluster(config, store, now=NOW, embedder=CountingEmbedder())
+        build(config, store)
+        (digest,) = store.digests()
+    assert [story["outlets"] for story in digest["stories"]] == [["Reuters", "c.example", "AP"]]
+    assert outlet_pages(config) == {"reuters.html", "c-example.html", "ap.html"}
+
+
+def test_items_stored_with_invisible_characters_in_their_outlet_join_it(
+    tmp_path: Path, store_target
+) -> None:
+    """Items an earlier version stored under "Reu\u2060ters" count as Reuters' from the next
+    grouping on: one outlet, one page."""
+    urls = ["https://a.example/feed", "https://b.example/feed"]
+    config = config_of(tmp_path, urls, store_target("news"))
+    with Store.open(config.database) as store:
+        record(store, outcome(urls[0], [wire_copy(0)]), "Reuters")
+        record(store, outcome(urls[1], [wire_copy(1)]), "Reuters")
+        store.db.execute(
+            "UPDATE items SET outlet = ? WHERE feed_url = ?", ("Reu\u2060ters", urls[1])
+        )
+        assert store.outlet_names() == {url: "Reuters" for url in urls}
+        cluster(config, store, now=NOW, embedder=CountingEmbedder())
+        build(config, store)
+        (digest,) = store.digests()
+    assert [story["outlets"] for story in digest["stories"]] == [["Reuters"]]
+    assert outlet_pages(config) == {"reuters.html"}

@@ -800,3 +800,25 @@ def test_a_one_report_story_page_says_each_thing_once(tmp_path: Path) -> None:
     assert "last update 28 Nov, 09:30" in " ".join(select(page, "p.lede")[0].text_content().split())
     assert len(select(page, "span.original")) == 2
     assert [p.text_content() for p in select(page, "p.item-summary")] == ["Other words."]
+
+
+def test_outlet_names_from_earlier_digests_lose_their_invisible_characters(
+    tmp_path: Path,
+) -> None:
+    """A digest stored before names were cleaned has "Reu\u200bters" beside Reuters: one outlet
+    with one page; a name of invisible characters only is the unknown outlet."""
+    from tests.support.digests import at, item, story
+
+    reports = (
+        item("Reuters", "Port shut by storm", at(TODAY, 8)),
+        item("Reu\u200bters\u200f", "Storm shuts port", at(TODAY, 9)),
+        item("\u200b\u2060\u202e", "Port closed", at(TODAY, 10)),
+    )
+    digest = Digest(TODAY, at(TODAY, 11), (story("storm", "Port shut by storm", reports),))
+    output = tmp_path / "out"
+    build_site(output, [digest], site_settings())
+    (shown,) = json.loads((output / "stories.json").read_text())["stories"]
+    assert shown["outlets"] == ["Reuters", "Unknown outlet"]
+    pages = {p.name for p in (output / "outlets").glob("*.html")} - {"index.html"}
+    assert pages == {"reuters.html", "unknown-outlet.html"}
+    assert "\u200b" not in (output / "stories" / "storm.html").read_text(encoding="utf-8")

@@ -22,6 +22,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from aggregator.models import Item
+from aggregator.text import outlet_name
 
 # Items whose time is unknown (e.g. a labelled file without dates) carry this timestamp;
 # grouping then ignores time for them.
@@ -438,8 +439,9 @@ _UNKNOWN_OUTLETS = frozenset(["", "unknown"])
 
 
 def known_outlet(outlet: str) -> bool:
-    """Whether an outlet name names one ("unknown", as some sources write it, does not)."""
-    return outlet.lower() not in _UNKNOWN_OUTLETS
+    """Whether an outlet name names one ("unknown", as some sources write it, does not, nor
+    one of invisible characters only)."""
+    return outlet_name(outlet).lower() not in _UNKNOWN_OUTLETS
 
 
 @dataclass(frozen=True)
@@ -688,7 +690,7 @@ def batch_text(items: Sequence[Item]) -> BatchText:
             terms=content[k],
             richness=min(1.0, _word_count(parts[k][1]) / FULL_SUMMARY_WORDS),
             day=_day(item),
-            outlet=item.outlet.lower() if known_outlet(item.outlet) else "",
+            outlet=outlet_name(item.outlet).lower() if known_outlet(item.outlet) else "",
         )
         for k, item in enumerate(items)
     ]
