@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -233,6 +234,53 @@ def test_an_atom_entry_is_updated_when_its_text_changes_not_at_every_run(
         both = "Storm closes ports of Antwerp and Rotterdam"
         assert run(hour(14), both) == (both, "2026-11-28T14:00:00Z")
         assert run(hour(15)) == (both, "2026-11-28T14:00:00Z")
+
+
+def test_an_atom_entrys_published_never_moves_when_an_earlier_report_joins(
+    tmp_path: Path, store_target
+) -> None:
+    """A report dated before a story's first one, joining it later (a feed polled late or
+    added since), moved the entry's <published> earlier: the same run of the day (the day's
+    digest took the earlier time) and the next day (the site took the earliest of every
+    digest). Feed readers take an entry whose <published> changed for a new one. It stays as
+    first published; the story's "first seen" is its earliest report."""
+    import feedparser
+
+    urls = [f"https://outlet{n}.example/feed" for n in range(4)]
+    config = replace(config_of(tmp_path, urls, store_target("news")), window_hours=48)
+    embedder = CountingEmbedder()
+    morning = NOW.replace(hour=10)
+
+    def copy_dated(outlet: int, at: datetime) -> ParsedEntry:
+        return replace(wire_copy(outlet), published=at)
+
+    def run(at: datetime, *reports: tuple[int, datetime]) -> tuple[str, str, str]:
+        """Record each outlet's report, group and build at `at`: the one entry's id and
+        <published>, and the story's first_seen in stories.json."""
+        for outlet, dated in reports:
+            record(store, polled(urls[outlet], [copy_dated(outlet, dated)], at), f"O{outlet}")
+        cluster(config, store, now=at, embedder=embedder)
+        build(config, store)
+        (entry,) = feedparser.parse((config.output / "feed.xml").read_bytes()).entries
+        (story,) = json.loads((config.output / "stories.json").read_text())["stories"]
+        return entry.id, entry.published, story["first_seen"]
+
+    with Store.open(config.database) as store:
+        first = run(morning, (0, NOW.replace(hour=9)), (1, NOW.replace(hour=9, minute=30)))
+        entry_id = first[0]
+        assert first == (entry_id, "2026-11-28T09:00:00Z", "2026-11-28T09:00:00Z")
+        # the same day, a feed polled late brings a copy dated 07:00
+        assert run(NOW.replace(hour=14), (2, NOW.replace(hour=7))) == (
+            entry_id,
+            "2026-11-28T09:00:00Z",
+            "2026-11-28T07:00:00Z",
+        )
+        # the next day, one dated 05:00 the day before
+        assert run(morning + timedelta(days=1), (3, NOW.replace(hour=5))) == (
+            entry_id,
+            "2026-11-28T09:00:00Z",
+            "2026-11-28T05:00:00Z",
+        )
 
 
 def test_digests_made_before_revisions_were_recorded() -> None:
