@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,8 @@ from aggregator.store import HeldLock, LockedError, Store, StoreError, run_lock
 from aggregator.text import hours_text, plural, safe_terminal_text
 
 if TYPE_CHECKING:
+    import threading
+
     from aggregator.grouping.explain import PairEvidence
     from aggregator.pipeline import PairExplanation, StoryExplanation
 
@@ -164,10 +167,10 @@ def open_store(config: Config, *, lock: bool = False) -> Iterator[Store]:
         yield store
 
 
-def _database_problem(config: Config, exc: Exception) -> str:
+def _database_problem(config: Config, exc: Exception, waited: float | None = None) -> str:
     if is_sqlite_busy(exc):  # not the file's fault: another process had it too long
         return (
-            f"{config.where('database')}: {config.database} {sqlite_busy_text()} (run the "
+            f"{config.where('database')}: {config.database} {sqlite_busy_text(waited)} (run the "
             "command again once that process is done)"
         )
     if isinstance(config.database, Path) and (file := _file_in_the_way(config.database)):
@@ -864,11 +867,10 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     me = workers.new_worker_id()
     try:
-        with (
-            setting_failures(config),
-            database_failures(config),
-            open_store(config) as store,
-        ):
+        with setting_failures(config), database_failures(config), contextlib.ExitStack() as opened:
+            store = _open_worker_store(config, opened, stop, once)
+            if store is None:  # stopped while waiting for the database
+                return
             prepared = "poll" not in roles
             embedder = workers.LazyEmbedder(config)
             all_failed = False
@@ -914,6 +916,35 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
 
 WORKER_RETRY_SECONDS = 2.0  # a looping worker that lost the database tries again after this
 WORKER_RETRY_MAX_SECONDS = 300.0  # the longest wait after other passing database errors
+# How long a starting worker keeps trying to open a database that fails with a passing error
+# (a SQLite file another process holds locked, e.g. a worker migrating it after an upgrade).
+WORKER_START_WAIT_SECONDS = 600.0
+
+
+def _open_worker_store(
+    config: Config, opened: contextlib.ExitStack, stop: threading.Event, once: bool
+) -> Store | None:
+    """The store, opened into `opened`. A looping worker waits out a passing failure (its
+    schema check or migration, or the WAL pragma, waited on another process's lock for longer
+    than the busy timeout) as its loop does, warning at each try, for up to
+    WORKER_START_WAIT_SECONDS; then, or at once with --once, it fails in one line. None when
+    `stop` was set while waiting."""
+    started = time.monotonic()
+    failures = 0
+    while True:
+        try:
+            return opened.enter_context(Store.open(config.database))
+        except Exception as exc:
+            waited = time.monotonic() - started
+            if once or not is_passing(exc) or waited >= WORKER_START_WAIT_SECONDS:
+                if isinstance(exc, (OSError, sqlite3.Error)):  # as open_store says it
+                    gave_up = WORKER_START_WAIT_SECONDS if failures else None
+                    _fail(_database_problem(config, exc, gave_up), EXIT_FAILED)
+                raise  # one line (database_failures)
+            failures += 1
+            click.echo(f"aggregator: warning: {_retrying(config, exc, failures)}", err=True)
+            if stop.wait(_retry_seconds(exc, failures)):
+                return None
 
 
 def _retry_seconds(exc: Exception, failures: int) -> float:

@@ -103,9 +103,11 @@ def is_sqlite_busy(exc: BaseException) -> bool:
     return getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY
 
 
-def sqlite_busy_text() -> str:
-    """Why a busy SQLite file failed, for messages."""
-    return f"is locked: another process has held it for over {SQLITE_BUSY_SECONDS:g} s"
+def sqlite_busy_text(waited: float | None = None) -> str:
+    """Why a busy SQLite file failed, for messages: held for longer than `waited` seconds
+    (by default the busy timeout one statement waits)."""
+    seconds = SQLITE_BUSY_SECONDS if waited is None else waited
+    return f"is locked: another process has held it for over {seconds:g} s"
 
 
 def is_permission_denied(exc: BaseException) -> bool:

@@ -74,18 +74,17 @@ def keep_published(digest: Digest, earlier: Digest | None) -> Digest:
     page and the links an email already sent keep working. A story whose reports went to
     another story (two merged) is not kept: the other story carries them, and ``moved`` says
     which (the one with most of its reports), so its page can send readers there. A story
-    keeps the first sighting an earlier version published (its Atom entry's <published>, its
-    "first seen"), also when the report that made it went to another story since."""
+    keeps the first sighting the earlier version published (its Atom entry's <published>,
+    which feed readers take for a new entry when it changes): also when the report that made
+    it went to another story since, and when a report dated earlier joined it (the site's
+    "first seen" is its earliest report all the same)."""
     if earlier is None or earlier.day != digest.day:
         return digest
     first_seen = {s.id: s.first_seen for s in earlier.stories}
     digest = replace(
         digest,
         stories=tuple(
-            replace(s, first_seen=first_seen[s.id])
-            if s.id in first_seen and first_seen[s.id] < s.first_seen
-            else s
-            for s in digest.stories
+            replace(s, first_seen=first_seen.get(s.id, s.first_seen)) for s in digest.stories
         ),
     )
     present: dict[str, str] = {}

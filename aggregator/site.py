@@ -330,6 +330,10 @@ class StoryHistory:
     coverage: tuple[CoverageView, ...]
     timeline: TimelineView | None  # None for a single report
     revised: datetime  # when its headline or summary last changed (the Atom entry's <updated>)
+    # The Atom entry's <published>: its first sighting as the first digest showing it said.
+    # Never moved, not even by a report dated earlier that joined it since (feed readers take
+    # an entry whose <published> changed for a new one).
+    published: datetime
     developing: bool = False  # it was in more than one digest
 
     @property
@@ -603,13 +607,16 @@ class _ModelBuilder:
             items, coverage = story.items, story.coverage
             if len(found) > 1:
                 items, coverage = self._merged_reports(slug)
+            # the oldest digest showing it: a day's digest carries its first run's (keep_published)
+            published = as_utc(self.versions[slug][-1][1].first_seen)
             histories[slug] = StoryHistory(
                 items=items,
                 first_day=self.first_day[slug],
                 last_day=last_day.day,
                 coverage=coverage,
                 timeline=self._timeline(items, developing=len(found) > 1),
-                revised=_revised(found, self.versions[slug][0][1].revised),
+                revised=max(_revised(found, self.versions[slug][0][1].revised), published),
+                published=published,
                 developing=len(found) > 1,
             )
         return histories
@@ -1002,7 +1009,8 @@ def _atom_feed(
     day: DayView | None, histories: Mapping[str, StoryHistory], title: str, urls: _Urls
 ) -> bytes:
     """Atom feed of today's stories. Entry ids depend only on the site and the story id; an
-    entry is published when the story was first seen and updated when its text last changed."""
+    entry is published when the first digest showing the story first saw it (never moved) and
+    updated when its text last changed."""
     ET.register_namespace("", _ATOM_NS)
     identity = urls.base or f"aggregator:{title}"
     a = f"{{{_ATOM_NS}}}"
@@ -1024,7 +1032,7 @@ def _atom_feed(
         _sub(entry, f"{a}link", rel="alternate", type="text/html", href=urls(story.page))
         if story.href:
             _sub(entry, f"{a}link", rel="related", type="text/html", href=story.href)
-        _sub(entry, f"{a}published", _rfc3339(story.first_seen))
+        _sub(entry, f"{a}published", _rfc3339(histories[story.slug].published))
         _sub(entry, f"{a}updated", _rfc3339(histories[story.slug].revised))
         for keyword in story.keywords:
             _sub(entry, f"{a}category", term=keyword)

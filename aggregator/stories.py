@@ -139,34 +139,51 @@ def _tokens(item: Item) -> list[str]:
 
 
 def assign_story_ids(clusters: Sequence[Sequence[int]], previous: Mapping[int, str]) -> list[str]:
-    """A stable id per cluster of item ids (clusters given largest first).
+    """A stable id per cluster of item ids; ``previous``: item id -> its story's id last run.
 
-    A cluster takes the previous id most of its items had; larger clusters choose first, so an id
-    claimed by a larger cluster is not reused. Other clusters get a new id derived from their
-    earliest item id, never one that was in use before.
+    An id carries on with the cluster that holds most of its story's items of this window, and
+    at least half of them: a story that split keeps its id in its larger part (of two halves,
+    in the one with its oldest item), and a cluster sharing less with an old story gets a new id,
+    even when it is the largest (the id would pass to another subject). A cluster holding that
+    much of several old stories (they merged) takes the one it holds most items of. Other
+    clusters get a new id derived from their items, never one in use in the window.
     """
-    taken = set(previous.values())
-    claimed: set[str] = set()
+    where = {item: index for index, cluster in enumerate(clusters) for item in cluster}
+    members: dict[str, list[int]] = {}  # old id -> its items of this window
+    for item, story_id in previous.items():
+        if item in where:
+            members.setdefault(story_id, []).append(item)
+    # (cluster, old id) pairs that may carry the id on, best first: most items shared, then
+    # the larger share of the old story, then its oldest item (ids grow as items arrive)
+    pairs = []
+    for story_id, items in members.items():
+        shared: dict[int, list[int]] = {}
+        for item in items:
+            shared.setdefault(where[item], []).append(item)
+        for index, held in shared.items():
+            if 2 * len(held) >= len(items):
+                pairs.append((-len(held), -len(held) / len(items), min(held), story_id, index))
     ids: list[str | None] = [None] * len(clusters)
-    for index in sorted(range(len(clusters)), key=lambda c: -len(clusters[c])):
-        votes = Counter(previous[i] for i in clusters[index] if i in previous)
-        for candidate, _ in sorted(votes.items(), key=lambda kv: (-kv[1], kv[0])):
-            if candidate not in claimed:
-                ids[index] = candidate
-                claimed.add(candidate)
-                break
-    in_use = taken | claimed  # kept up to date, not rebuilt per cluster
+    claimed: set[str] = set()
+    for *_, story_id, index in sorted(pairs):
+        if ids[index] is None and story_id not in claimed:
+            ids[index] = story_id
+            claimed.add(story_id)
+    in_use = set(previous.values()) | claimed
     for index, cluster in enumerate(clusters):
         if ids[index] is None:
-            fresh = _fresh_id(min(cluster), in_use)
+            fresh = _fresh_id(cluster, in_use)
             ids[index] = fresh
-            claimed.add(fresh)
             in_use.add(fresh)
     return [i for i in ids if i is not None]
 
 
-def _fresh_id(earliest_item: int, in_use: set[str]) -> str:
-    base = "s-" + hashlib.sha1(str(earliest_item).encode()).hexdigest()[:10]
+def _fresh_id(items: Sequence[int], in_use: set[str]) -> str:
+    """An id from the cluster's items, all of them: it can only come back for the very same
+    reports, never for another group around one of them (an id derived from the earliest item
+    alone came back, once no item of the window had it, for another subject)."""
+    key = "items " + " ".join(map(str, sorted(items)))
+    base = "s-" + hashlib.sha1(key.encode()).hexdigest()[:10]
     candidate, suffix = base, 1
     while candidate in in_use:
         suffix += 1

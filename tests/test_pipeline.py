@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -235,6 +236,53 @@ def test_an_atom_entry_is_updated_when_its_text_changes_not_at_every_run(
         assert run(hour(15)) == (both, "2026-11-28T14:00:00Z")
 
 
+def test_an_atom_entrys_published_never_moves_when_an_earlier_report_joins(
+    tmp_path: Path, store_target
+) -> None:
+    """A report dated before a story's first one, joining it later (a feed polled late or
+    added since), moved the entry's <published> earlier: the same run of the day (the day's
+    digest took the earlier time) and the next day (the site took the earliest of every
+    digest). Feed readers take an entry whose <published> changed for a new one. It stays as
+    first published; the story's "first seen" is its earliest report."""
+    import feedparser
+
+    urls = [f"https://outlet{n}.example/feed" for n in range(4)]
+    config = replace(config_of(tmp_path, urls, store_target("news")), window_hours=48)
+    embedder = CountingEmbedder()
+    morning = NOW.replace(hour=10)
+
+    def copy_dated(outlet: int, at: datetime) -> ParsedEntry:
+        return replace(wire_copy(outlet), published=at)
+
+    def run(at: datetime, *reports: tuple[int, datetime]) -> tuple[str, str, str]:
+        """Record each outlet's report, group and build at `at`: the one entry's id and
+        <published>, and the story's first_seen in stories.json."""
+        for outlet, dated in reports:
+            record(store, polled(urls[outlet], [copy_dated(outlet, dated)], at), f"O{outlet}")
+        cluster(config, store, now=at, embedder=embedder)
+        build(config, store)
+        (entry,) = feedparser.parse((config.output / "feed.xml").read_bytes()).entries
+        (story,) = json.loads((config.output / "stories.json").read_text())["stories"]
+        return entry.id, entry.published, story["first_seen"]
+
+    with Store.open(config.database) as store:
+        first = run(morning, (0, NOW.replace(hour=9)), (1, NOW.replace(hour=9, minute=30)))
+        entry_id = first[0]
+        assert first == (entry_id, "2026-11-28T09:00:00Z", "2026-11-28T09:00:00Z")
+        # the same day, a feed polled late brings a copy dated 07:00
+        assert run(NOW.replace(hour=14), (2, NOW.replace(hour=7))) == (
+            entry_id,
+            "2026-11-28T09:00:00Z",
+            "2026-11-28T07:00:00Z",
+        )
+        # the next day, one dated 05:00 the day before
+        assert run(morning + timedelta(days=1), (3, NOW.replace(hour=5))) == (
+            entry_id,
+            "2026-11-28T09:00:00Z",
+            "2026-11-28T05:00:00Z",
+        )
+
+
 def test_digests_made_before_revisions_were_recorded() -> None:
     """A stored digest without `revised` reads as unknown, and a story whose text is that of
     such a digest keeps the site's earlier rule: no entry's <updated> jumps on the upgrade. On
@@ -463,3 +511,102 @@ def test_items_stored_with_invisible_characters_in_their_outlet_join_it(
         (digest,) = store.digests()
     assert [story["outlets"] for story in digest["stories"]] == [["Reuters"]]
     assert outlet_pages(config) == {"reuters.html"}
+
+
+# ------------------------------------------------------------------ story ids
+
+STORM = (WIRE_TITLE, WIRE_SUMMARY)
+TRAM = ("Council approves new tram line", "The vote passed 31 to 4 after a long debate on costs.")
+FIRE = ("Fire destroys warehouse at the docks", "Crews fought the blaze all night.")
+QUAKE = ("Quake shakes the coast at dawn", "Buildings swayed for a minute; no damage was reported.")
+
+
+class Newsroom:
+    """Outlets each with one report (guid `report`), which a later poll may correct to another
+    subject (the same item, another text), grouped and built hour by hour on one store."""
+
+    def __init__(self, tmp_path: Path, database: Path | str, outlets: int) -> None:
+        self.urls = [f"https://outlet{n}.example/feed" for n in range(outlets)]
+        self.config = config_of(tmp_path, self.urls, database)
+        self.embedder = CountingEmbedder()
+        self.hour = 8
+
+    def run(self, store: Store, reports: dict[int, tuple[str, str]]) -> dict[int, str]:
+        """Outlet -> subject for the reports posted or corrected this hour; then group and
+        build. Returns each outlet's story id."""
+        self.hour += 1
+        at = NOW.replace(hour=self.hour)
+        for outlet, (title, summary) in reports.items():
+            entry = ParsedEntry(
+                guid="report",
+                link=f"https://outlet{outlet}.example/report",
+                title=title,
+                summary=summary,
+                published=NOW.replace(hour=8, minute=outlet),
+            )
+            record(store, polled(self.urls[outlet], [entry], at), f"Outlet {outlet}")
+        cluster(self.config, store, now=at, embedder=self.embedder)
+        build(self.config, store)
+        items = store.items_since(NOW - timedelta(days=1))
+        assigned = store.story_assignments([i.id for i in items])
+        return {int(i.outlet.split()[1]): assigned[i.id] for i in items}
+
+    def page_headline(self, story_id: str) -> str:
+        import lxml.html
+
+        page = lxml.html.parse(str(self.config.output / "stories" / f"{story_id}.html"))
+        return page.getroot().find(".//h1").text_content().strip()
+
+
+def test_a_story_id_stays_with_most_of_its_reports_when_the_story_splits(
+    tmp_path: Path, store_target
+) -> None:
+    """Three outlets report the storm; one corrects its report into a tram story that three
+    more outlets report. The larger group (the tram, 4 reports, 1 of the storm's) took the
+    storm's id, and the storm's two remaining reports got a new one: the storm's page, its
+    feed entry and the links to them went over to the tram. The id stays with the storm."""
+    newsroom = Newsroom(tmp_path, store_target("news"), outlets=6)
+    with Store.open(newsroom.config.database) as store:
+        first = newsroom.run(store, {0: STORM, 1: STORM, 2: STORM})
+        storm = first[0]
+        assert set(first.values()) == {storm}
+        ids = newsroom.run(store, {0: TRAM, 3: TRAM, 4: TRAM, 5: TRAM})
+    assert ids[1] == ids[2] == storm
+    assert len({ids[n] for n in (0, 3, 4, 5)}) == 1 and ids[0] != storm
+    assert newsroom.page_headline(storm) == WIRE_TITLE
+    assert newsroom.page_headline(ids[0]) == TRAM[0]
+
+
+def test_a_group_sharing_little_with_an_old_story_gets_a_new_id(
+    tmp_path: Path, store_target
+) -> None:
+    """The storm's three reports go three ways (two corrected into other subjects, each joined
+    by a new report). The largest group took the storm's id with one of its three reports; no
+    group holds half of them now, so none carries the id on."""
+    newsroom = Newsroom(tmp_path, store_target("news"), outlets=5)
+    with Store.open(newsroom.config.database) as store:
+        storm = newsroom.run(store, {0: STORM, 1: STORM, 2: STORM})[0]
+        ids = newsroom.run(store, {0: TRAM, 3: TRAM, 1: FIRE, 4: FIRE})
+    assert ids[0] == ids[3] and ids[1] == ids[4]
+    assert len({ids[0], ids[1], ids[2]}) == 3 and storm not in ids.values()
+    assert newsroom.page_headline(ids[0]) == TRAM[0]
+    assert newsroom.page_headline(ids[1]) == FIRE[0]
+
+
+def test_a_new_id_never_brings_back_a_retired_story_for_another_subject(
+    tmp_path: Path, store_target
+) -> None:
+    """A new id was derived from a group's earliest report alone. The storm (first reported by
+    outlet 0) went three ways and its id out of use; when outlet 0's report later left its
+    group for a subject of its own, that group got the storm's old id back: the storm's page
+    and feed entry showed the quake."""
+    newsroom = Newsroom(tmp_path, store_target("news"), outlets=6)
+    with Store.open(newsroom.config.database) as store:
+        storm = newsroom.run(store, {0: STORM, 1: STORM, 2: STORM})[0]
+        ids = newsroom.run(store, {0: TRAM, 3: TRAM, 4: TRAM, 1: FIRE, 5: FIRE})
+        assert storm not in ids.values()
+        ids = newsroom.run(store, {0: QUAKE})
+    assert ids[3] == ids[4] != ids[0]
+    assert storm not in ids.values()
+    assert newsroom.page_headline(ids[0]) == QUAKE[0]
+    assert newsroom.page_headline(storm) != QUAKE[0]  # it sends readers on to the tram or fire

@@ -92,7 +92,7 @@ def test_an_id_claimed_by_a_larger_cluster_is_not_reused():
 def test_new_id_never_collides_with_a_previous_id():
     from aggregator.stories import _fresh_id
 
-    taken = _fresh_id(7, set())
+    taken = _fresh_id([7, 8], set())
     ids = assign_story_ids([[7, 8], [9]], {9: taken})
     assert len(set(ids)) == 2
 
@@ -124,7 +124,7 @@ def test_a_copy_points_to_the_earliest_similar_original():
 def test_fresh_ids_skip_every_id_in_use():
     from aggregator.stories import _fresh_id
 
-    base = _fresh_id(5, set())
+    base = _fresh_id([5, 6], set())
     previous = {1: base, 2: base + "-2"}
     ids = assign_story_ids([[5, 6], [7]], previous)
     assert ids[0] == base + "-3" and len(set(ids)) == 2

@@ -736,6 +736,114 @@ def test_a_looping_worker_on_sqlite_waits_out_a_locked_database(
         assert holder.wait(timeout=10) == 0
 
 
+def test_a_looping_worker_waits_for_a_sqlite_file_locked_when_it_starts(
+    tmp_path: Path, feed_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening the store (the schema check, a migration) while another process held the
+    write lock beyond the busy timeout ended a looping worker at once, unlike the same error
+    in its loop. It warns and tries again, and polls once the lock is free; it gives up in
+    one line after WORKER_START_WAIT_SECONDS, and `--once` at once."""
+    from click.testing import CliRunner
+
+    from aggregator import cli, db, workers
+    from aggregator.cli import main
+
+    monkeypatch.setattr(db, "SQLITE_BUSY_SECONDS", 0.2)
+    monkeypatch.setattr(cli, "WORKER_RETRY_SECONDS", 0.3)
+    feed_server.route("/news.rss", body=RSS)
+    database = tmp_path / "news.db"
+    config = write_config(tmp_path, database, [feed_server.url("/news.rss")])
+    with Store.open(database):
+        pass
+    real_cycle = workers.poll_cycle
+
+    def poll_cycle(config, store, worker, stop, **kwargs) -> workers.PollCycle:
+        done = real_cycle(config, store, worker, stop, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # one cycle is enough: stop as SIGTERM does
+        return done
+
+    monkeypatch.setattr(workers, "poll_cycle", poll_cycle)
+
+    def worker(*args: str):
+        return CliRunner().invoke(main, ["worker", "-c", str(config), "--role", "poll", *args])
+
+    retrying = (
+        f"aggregator: warning: database {database} is locked: another process has held it "
+        "for over 0.2 s; retrying in 0.3 s"
+    )
+    holder = hold_sqlite_lock(database, 1.5)
+    result = worker()
+    assert holder.wait(timeout=10) == 0
+    assert result.exit_code == 0, result.output
+    warnings = result.stderr.strip().splitlines()
+    assert warnings and set(warnings) == {retrying}, result.output
+    assert "poll: 1 feeds (1 ok, 0 not modified, 0 failed); new items: 1" in result.stdout
+    assert stored(database)[0] == 1
+
+    holder = hold_sqlite_lock(database, 1.5)
+    result = worker("--once")
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [
+        f"aggregator: {config}:2: database: {database} is locked: another process has held it "
+        "for over 0.2 s (run the command again once that process is done)"
+    ]
+
+    monkeypatch.setattr(cli, "WORKER_START_WAIT_SECONDS", 1.0)
+    holder.wait(timeout=10)
+    holder = hold_sqlite_lock(database, 5.0)
+    started = time.monotonic()
+    result = worker()
+    assert time.monotonic() - started < 4  # gave up while the lock was still held
+    assert holder.wait(timeout=10) == 0
+    assert result.exit_code == 1, result.output
+    *warnings, last = result.stderr.strip().splitlines()
+    assert warnings and set(warnings) == {retrying}, result.output
+    assert last == (
+        f"aggregator: {config}:2: database: {database} is locked: another process has held it "
+        "for over 1 s (run the command again once that process is done)"
+    )
+
+
+def test_commands_on_a_locked_sqlite_file_fail_in_one_line(
+    tmp_path: Path, feed_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """poll, cluster and run meeting a file another process holds locked, when they open it
+    or later (at their first write), end in one line and exit 1, not in a traceback."""
+    from click.testing import CliRunner
+
+    from aggregator import db
+    from aggregator.cli import main
+
+    monkeypatch.setattr(db, "SQLITE_BUSY_SECONDS", 0.2)
+    feed_server.route("/news.rss", body=RSS)
+    database = tmp_path / "news.db"
+    config = write_config(tmp_path, database, [feed_server.url("/news.rss")])
+    finish(start_worker(config, "--role", "poll", "--once"))  # an item for cluster to group
+    says = (
+        f"aggregator: {config}:2: database: {database} is locked: another process has held it "
+        "for over 0.2 s (run the command again once that process is done)"
+    )
+    real_migrate, holders = Store._migrate, []
+
+    def migrate_then_lose_the_lock(store: Store) -> None:
+        real_migrate(store)
+        holders.append(hold_sqlite_lock(database, 60))
+
+    for command in ("poll", "cluster", "run"):
+        for when in ("at open", "after open"):
+            if when == "at open":
+                holders.append(hold_sqlite_lock(database, 60))
+            else:
+                monkeypatch.setattr(Store, "_migrate", migrate_then_lose_the_lock)
+            result = CliRunner().invoke(main, [command, "--force", "-c", str(config)])
+            monkeypatch.setattr(Store, "_migrate", real_migrate)
+            for holder in holders:
+                holder.kill()
+                holder.wait(timeout=10)
+            holders.clear()
+            assert (result.exit_code, result.output.strip()) == (1, says), (command, when)
+
+
 def test_only_a_busy_sqlite_file_is_an_error_that_may_pass(tmp_path: Path) -> None:
     """Other SQLite errors (a read-only file, a missing table) still end a looping worker."""
     import sqlite3
