@@ -64,3 +64,38 @@ def test_another_split_of_the_same_sources_is_found_by_its_kind(tmp_path: Path) 
     (tmp_path / "ecbplus-b.jsonl").write_text("", encoding="utf-8")
     with pytest.raises(SystemExit, match="more than one ecbplus file"):
         fit_evidence.data_files(tmp_path)
+
+
+def _cv_grid():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "cv_grid.py"
+    spec = importlib.util.spec_from_file_location("benchmark_cv_grid", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_grid_rules_choose_a_peak_or_a_plateau_and_the_report_names_each() -> None:
+    grid = _cv_grid()
+    fe = grid.fe
+    points = [
+        (p, s, d) for p in fe.PROBABILITIES for s in fe.HEADLINE_SHIFTS for d in fe.LONE_DISCOUNTS
+    ]
+    # a plateau at p 0.4-0.6 (0.90 wherever the shift), and a higher lone peak at p 0.8, shift
+    # 3.0 beside a cliff (every other point scores -1)
+    train = {grid.key(*x): 0.90 if x[0] in (0.4, 0.5, 0.6) else -1.0 for x in points}
+    for d in fe.LONE_DISCOUNTS:
+        train[grid.key(0.8, 3.0, d)] = 0.95
+    assert grid.point(grid.argmax(train))[:2] == (0.8, 3.0)
+    assert grid.point(grid.RULES["mean of neighbours"](train))[0] == 0.5
+    assert grid.point(grid.RULES["worst of neighbours"](train))[0] == 0.5
+    # of the points near the best, the strictest: the smallest shift, then the highest p
+    assert grid.point(grid.RULES["strictest within 0.005"](train)) == (0.8, 3.0, 0.0)
+
+    held_out = {k: {"basil-dev.jsonl": [1.0, 0.5, 0.6], "sparse-dev.jsonl": [0.9, 1.0, 0.9]}
+                for k in train}  # fmt: skip
+    held_out[grid.key(0.5, 0.0, 0.0)]["basil-dev.jsonl"] = [1.0, 1.0, 1.0]
+    report = grid.report([{"dealing": 0, "fold": 0, "train": train, "test": held_out}])
+    for rule in grid.RULES:
+        assert report.count(f"{rule} (most chosen:") == 1
+    ceiling = report.split("ceiling")[1]
+    assert "basil    F1 1.000" in ceiling and "sparse   P 0.900" in ceiling
