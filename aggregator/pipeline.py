@@ -78,6 +78,16 @@ def local_day(config: Config, now: datetime) -> date:
     return now.astimezone(ZoneInfo(config.site.timezone)).date()
 
 
+def digest_day(config: Config, store: Store, now: datetime) -> date:
+    """The day whose digest a run at `now` makes: the local date, never before the newest
+    digest's day. A time zone moved west puts the local date back some hours, to a day that
+    is over (its page published, its email sent): that day keeps what it showed, and the
+    newest digest, the site's today, goes on taking the news until the local date reaches it."""
+    day = local_day(config, now)
+    newest = store.newest_digest_day()
+    return max(day, date.fromisoformat(newest)) if newest else day
+
+
 # ------------------------------------------------------------------ poll
 
 
@@ -418,7 +428,7 @@ def cluster(
     tags = {f.url: f.tags for f in config.feeds}
     items = store.items_since(now - timedelta(hours=config.window_hours), tags)
     items = [with_full_text(item) for item in items]
-    day = local_day(config, now)
+    day = digest_day(config, store, now)
     fingerprint = _window_fingerprint(config, items, day)
     # An empty window is worth explaining when the feeds did bring items, only older ones.
     older = store.count_items() if not items else 0
