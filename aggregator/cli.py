@@ -392,20 +392,20 @@ def cluster(config: Config, store: Store, force: bool) -> None:
 # ------------------------------------------------------------------ build
 
 
-def _do_build(config: Config, store: Store, force: bool = False):
+def _do_build(config: Config, store: Store, force: bool = False, full: bool = False):
     from aggregator import pipeline
     from aggregator.site import SiteConflictError, SiteError
 
     try:
-        summary = pipeline.build(config, store, force=force)
+        summary = pipeline.build(config, store, force=force, full=full)
     except SiteConflictError as exc:
         _fail(f"{config.where(exc.setting)}: {exc}", EXIT_CONFIG)
     except SiteError as exc:
         _fail(f"{config.where('output')}: {exc}", EXIT_FAILED)
     days = plural(summary.days, "day")
-    state = (
-        "unchanged" if summary.skipped else f"{plural(summary.stories, 'story', 'stories')}, {days}"
-    )
+    rendered = f"{plural(len(summary.rendered), 'page')} rendered"  # the others had not changed
+    stories = plural(summary.stories, "story", "stories")
+    state = "unchanged" if summary.skipped else f"{stories}, {days}, {rendered}"
     click.echo(f"site: {summary.output / 'index.html'} ({state})")
     if summary.newly_kept:
         shown = ", ".join(summary.newly_kept[:10])
@@ -436,15 +436,24 @@ def _shown_folder(folder: Path) -> str:
 @click.option(
     "--force", is_flag=True, help="Rebuild even when nothing changed since the last build."
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Render every page again, not only those whose inputs changed (implies --force).",
+)
 @with_store
-def build(config: Config, store: Store, force: bool) -> None:
+def build(config: Config, store: Store, force: bool, full: bool) -> None:
     """Render the static site (today, archive, story pages, feed.xml) into the output folder.
+
+    Only the pages whose inputs changed since the last build are rendered again: a past
+    day's page stays as it is until its digest, its neighbours, the templates, the settings
+    or the aggregator version change.
 
     \b
     Example:
       aggregator build -c feeds.yaml && ls output/
     """
-    _do_build(config, store, force)
+    _do_build(config, store, force, full)
 
 
 # ------------------------------------------------------------------ run

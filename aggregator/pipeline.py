@@ -68,6 +68,7 @@ class BuildSummary:
     stories: int
     skipped: bool = False  # the site on disk was built from the same data and templates
     newly_kept: tuple[str, ...] = ()  # files of the user's in output/ first seen (and kept)
+    rendered: tuple[str, ...] = ()  # the pages rendered (the others had not changed)
 
 
 def utcnow() -> datetime:
@@ -76,6 +77,16 @@ def utcnow() -> datetime:
 
 def local_day(config: Config, now: datetime) -> date:
     return now.astimezone(ZoneInfo(config.site.timezone)).date()
+
+
+def digest_day(config: Config, store: Store, now: datetime) -> date:
+    """The day whose digest a run at `now` makes: the local date, never before the newest
+    digest's day. A time zone moved west puts the local date back some hours, to a day that
+    is over (its page published, its email sent): that day keeps what it showed, and the
+    newest digest, the site's today, goes on taking the news until the local date reaches it."""
+    day = local_day(config, now)
+    newest = store.newest_digest_day()
+    return max(day, date.fromisoformat(newest)) if newest else day
 
 
 # ------------------------------------------------------------------ poll
@@ -443,7 +454,7 @@ def cluster(
     tags = {f.url: f.tags for f in config.feeds}
     items = store.items_since(now - timedelta(hours=config.window_hours), tags)
     items = [with_full_text(item) for item in items]
-    day = local_day(config, now)
+    day = digest_day(config, store, now)
     fingerprint = _window_fingerprint(config, items, day)
     # An empty window is worth explaining when the feeds did bring items, only older ones.
     older = store.count_items() if not items else 0
@@ -775,11 +786,13 @@ def build(
     store: Store,
     *,
     force: bool = False,
+    full: bool = False,
     before_swap: Callable[[], None] | None = None,
 ) -> BuildSummary:
     """Render the site from the stored daily digests (skipped when nothing changed).
-    `before_swap` may veto the new site by raising, after it is staged, before it replaces
-    the old one (a publisher checking it still holds its lease)."""
+    Only the pages whose inputs changed since the last build are rendered again, unless
+    `full` (which implies `force`). `before_swap` may veto the new site by raising, after it
+    is staged, before it replaces the old one (a publisher checking it still holds its lease)."""
     from aggregator.site import builtin_templates_dir, write_site
 
     rows = store.digests()
@@ -792,7 +805,7 @@ def build(
     extra = repr((coverage, config.feeds, store.count_items(), failing))
     fingerprint = _build_fingerprint(config, rows, builtin_templates_dir(), extra)
     if (
-        not force
+        not (force or full)
         and store.meta("build_fingerprint") == fingerprint
         and (config.output / "index.html").exists()
     ):
@@ -815,14 +828,33 @@ def build(
         value_days=SITE_VALUE_DAYS,
         static_dir=config.site.static,
         before_swap=before_swap,
+        rendered_before=None if full else _rendered_pages(store),
     )
+    store.set_meta(SITE_PAGES_KEY, json.dumps(written.pages, separators=(",", ":")))
     store.set_meta("build_fingerprint", fingerprint)
     return BuildSummary(
         output=config.output,
         days=len(digests),
         stories=stories,
         newly_kept=written.newly_kept,
+        rendered=written.rendered,
     )
+
+
+# What the last build rendered each page from (site.SiteWrite.pages): the next build renders
+# only the pages whose inputs or files changed since. Kept here, not in the output folder,
+# which is published: it changes with every build.
+SITE_PAGES_KEY = "site_pages"
+
+
+def _rendered_pages(store: Store) -> dict[str, str]:
+    try:
+        pages = json.loads(store.meta(SITE_PAGES_KEY) or "{}")
+    except ValueError:
+        return {}  # unreadable: every page is rendered, and the record written anew
+    if not isinstance(pages, dict):
+        return {}
+    return {path: record for path, record in pages.items() if isinstance(record, str)}
 
 
 def _build_fingerprint(config: Config, rows: list[dict], builtin: Path, extra: str = "") -> str:

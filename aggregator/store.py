@@ -1287,6 +1287,10 @@ class Store:
         ).fetchone()
         return json.loads(row[0]) if row else None
 
+    def newest_digest_day(self) -> str | None:
+        row = self.db.execute("SELECT MAX(day) FROM digests").fetchone()
+        return row[0] if row else None
+
     def digests(self, limit: int | None = None) -> list[dict]:
         sql = "SELECT payload FROM digests ORDER BY day DESC"
         if limit:

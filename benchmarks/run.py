@@ -38,7 +38,7 @@ sys.path.insert(0, str(HERE))  # feedgen, when this file is imported rather than
 
 import feedgen  # noqa: E402
 
-STAGES = ("poll", "repoll", "embed", "group", "build", "run", "workers")
+STAGES = ("poll", "repoll", "embed", "group", "build", "archive", "run", "workers")
 WORKER_COUNTS = (1, 2, 4)
 BENCH_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"  # AGGREGATOR_BENCH_POSTGRES
 RESULT_MARK = "BENCH_RESULT "
@@ -49,6 +49,7 @@ STAGE_MODULES = {
     "embed": ("aggregator.embed",),
     "group": ("aggregator.grouping",),
     "build": ("aggregator.site",),
+    "archive": ("aggregator.site", "aggregator.pipeline"),
     "run": (
         "aggregator.poller",
         "aggregator.parse",
@@ -73,6 +74,8 @@ class Sizes:
     embed_baseline_items: int = 1_000  # sentence-transformers' default encode on a sample
     group_items: int = 50_000
     build_stories: int = 5_000
+    archive_days: tuple[int, ...] = (30, 365)  # a month and a year of hourly runs
+    archive_stories: int = 150  # per day
     run_feeds: int = 200
     run_items_per_feed: int = 10
     hosts: int = 50
@@ -87,6 +90,8 @@ QUICK = Sizes(
     embed_baseline_items=16,
     group_items=400,
     build_stories=40,
+    archive_days=(3, 10),
+    archive_stories=12,
     run_feeds=4,
     run_items_per_feed=4,
     hosts=4,
@@ -665,6 +670,106 @@ def task_build(params: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+# ====================================================================== child: archive
+
+ARCHIVE_CARRIED = 0.2  # the share of a day's stories still developing from the day before
+ARCHIVE_JUDGED_DAYS = 365
+
+
+def synthetic_archive(days: int, stories: int, seed: int) -> list[Any]:
+    """`days` daily digests of `stories` stories each, oldest first, ending today: a fifth of
+    each day's stories go on from the day before (one id over several days, as grouping
+    keeps it), each story of 1..12 reports by 200 outlets."""
+    from aggregator.models import Digest, DigestItem, DigestStory
+
+    rng = random.Random(seed)
+    source = feedgen.TextSource.load()
+    last = _now().replace(hour=20, minute=7, second=0, microsecond=0)
+    digests, yesterday = [], []
+    for number in range(days):
+        generated = last - timedelta(days=days - 1 - number)
+        carried = [i for i in yesterday if rng.random() < 2 * ARCHIVE_CARRIED]
+        ids = carried[: int(stories * ARCHIVE_CARRIED)]
+        ids += [f"story-{number}-{n:04d}" for n in range(stories - len(ids))]
+        records = []
+        for story_id in ids:
+            size = min(12, 1 + int(rng.paretovariate(1.5))) if rng.random() < 0.5 else 1
+            items = tuple(
+                DigestItem(
+                    title=source.title(rng),
+                    link=f"https://outlet{(o := rng.randrange(200)):03d}.example.com/{story_id}/{k}",
+                    outlet=feedgen.outlet_name(o),
+                    published=generated - timedelta(seconds=rng.randint(60, 20 * 3600)),
+                    is_copy=rng.random() < 0.05,
+                    summary=" ".join(source.summary(rng, 40)),
+                )
+                for k in range(size)
+            )
+            times = [i.published for i in items]
+            records.append(
+                DigestStory(
+                    id=story_id,
+                    headline=items[0].title,
+                    link=items[0].link,
+                    keywords=tuple(rng.choice(items[0].title.split()) for _ in range(3)),
+                    items=items,
+                    first_seen=min(times),
+                    last_updated=max(times),
+                    status="growing" if story_id in carried else "new",
+                    summary=items[0].summary,
+                )
+            )
+        digests.append(Digest(day=generated.date(), generated_at=generated, stories=tuple(records)))
+        yesterday = ids
+    return digests
+
+
+@child_task
+def task_archive(params: dict[str, Any]) -> dict[str, Any]:
+    """A store holding `days` daily digests: the first build, then the build of an hourly run
+    (today's digest made again with one more report), then that build with every page
+    rendered (`build --full`: what every build cost before builds were incremental)."""
+    import dataclasses
+
+    from aggregator import pipeline
+    from aggregator.config import Config, SiteSettings
+    from aggregator.digest import digest_to_dict
+    from aggregator.store import Store
+
+    folder = Path(params["workdir"]) / f"archive-{params['days']}"
+    folder.mkdir()
+    site = SiteSettings(title="Benchmark digest", base_url="https://news.example.com/")
+    config = Config(folder / "feeds.yaml", (), folder / "news.db", folder / "site", site=site)
+    digests = synthetic_archive(params["days"], params["stories"], params["seed"])
+    result: dict[str, Any] = {"stories": sum(len(d.stories) for d in digests)}
+    with Store.open(config.database) as store:
+        for digest in digests:
+            store.save_digest(digest.day.isoformat(), digest.generated_at, digest_to_dict(digest))
+        with timed(result, "first", _profile_path(params, "archive-first")):
+            pipeline.build(config, store)
+        today = digests[-1]
+        grown = dataclasses.replace(
+            today.stories[0], items=(*today.stories[0].items, today.stories[1].items[0])
+        )
+        an_hour_later = dataclasses.replace(
+            today,
+            generated_at=today.generated_at + timedelta(hours=1),
+            stories=(grown, *today.stories[1:]),
+        )
+        store.save_digest(
+            today.day.isoformat(), an_hour_later.generated_at, digest_to_dict(an_hour_later)
+        )
+        with timed(result, "hourly", _profile_path(params, "archive-hourly")):
+            summary = pipeline.build(config, store)
+        result["rendered"] = len(summary.rendered)
+        with timed(result, "full"):
+            pipeline.build(config, store, full=True)
+    files = [p for p in config.output.rglob("*") if p.is_file()]
+    result["files"] = len(files)
+    result["megabytes"] = sum(p.stat().st_size for p in files) / 1e6
+    return result
+
+
 def child_main(task: str, params_json: str) -> None:
     params = json.loads(params_json)
     try:
@@ -970,6 +1075,37 @@ def stage_build(ctx: Context) -> list[Row]:
     return [row]
 
 
+def stage_archive(ctx: Context) -> list[Row]:
+    """The build of an hourly run as the archive grows: a month, then a year of digests. Judged
+    at a year: a month's full build takes seconds, a year's minutes."""
+    rows = []
+    for days in ctx.sizes.archive_days:
+        workload = f"{days} days × {ctx.sizes.archive_stories} stories, an hour's change"
+        judged = days >= ARCHIVE_JUDGED_DAYS
+        target = "≤ ½ of `build --full`" if judged else "—"
+        if why := missing_modules("archive"):
+            return [Row("archive", workload, result=f"not available: {why}")]
+        params = ctx.params(days=days, stories=ctx.sizes.archive_stories)
+        run = run_child("archive", params, ctx.timeout(120 + days * 1.5))
+        _show(ctx, "archive", run)
+        if run.error or run.result is None:
+            rows.append(failed_row("archive", workload, run, target))
+            continue
+        res = run.result
+        row = Row("archive", workload, res["hourly"], peak_rss_mb=run.peak_tree_mb, target=target)
+        row.baseline = f"--full {res['full']:.2f} s"
+        row.ratio = f"{res['full'] / res['hourly']:.1f}×"
+        row.result = ctx.verdict(res["hourly"] <= res["full"] / 2) if judged else "—"
+        row.notes.append(
+            f"{days} days: first build {res['first']:.1f} s; the hourly build rendered "
+            f"{res['rendered']} pages of {res['files']} files ({res['megabytes']:.0f} MB), CPU "
+            f"{res['hourly_cpu']:.1f} s (full: {res['full_cpu']:.1f} s); "
+            f"{res['stories']} story versions"
+        )
+        rows.append(row)
+    return rows
+
+
 def stage_run(ctx: Context) -> list[Row]:
     sizes = ctx.sizes
     workload = f"`aggregator run`, {sizes.run_feeds} feeds × {sizes.run_items_per_feed} items"
@@ -1209,6 +1345,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--embed-baseline-items", type=int, default=default.embed_baseline_items)
     parser.add_argument("--group-items", type=int, default=default.group_items)
     parser.add_argument("--build-stories", type=int, default=default.build_stories)
+    parser.add_argument(
+        "--archive-days",
+        default=",".join(map(str, default.archive_days)),
+        help="comma-separated archive sizes in days (the archive stage)",
+    )
+    parser.add_argument("--archive-stories", type=int, default=default.archive_stories)
     parser.add_argument("--run-feeds", type=int, default=default.run_feeds)
     parser.add_argument("--run-items-per-feed", type=int, default=default.run_items_per_feed)
     parser.add_argument("--hosts", type=int, default=default.hosts, help="loopback addresses")
@@ -1230,6 +1372,8 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
         embed_baseline_items=args.embed_baseline_items,
         group_items=args.group_items,
         build_stories=args.build_stories,
+        archive_days=tuple(int(d) for d in args.archive_days.split(",") if d.strip()),
+        archive_stories=args.archive_stories,
         run_feeds=args.run_feeds,
         run_items_per_feed=args.run_items_per_feed,
         hosts=args.hosts,
@@ -1244,6 +1388,7 @@ def run_stages(ctx: Context, selected: set[str]) -> list[Row]:
         "embed": stage_embed,
         "group": stage_group,
         "build": stage_build,
+        "archive": stage_archive,
         "run": stage_run,
         "workers": stage_workers,
     }

@@ -368,7 +368,7 @@ def test_run_explains_an_empty_digest_and_prints_each_feed_error_once(
     assert result.exit_code == 0, result.output
     assert result.output.count(missing) == 1
     assert "the 2 stored items are older" in result.output and "window_hours" in result.output
-    assert "1 day)" in result.output and "1 days" not in result.output
+    assert "0 stories, 1 day, " in result.output and "1 days" not in result.output
     assert "0 stories" in result.output
     home = (tmp_path / "output" / "index.html").read_text()
     assert "No stories in this digest." in home

@@ -62,6 +62,14 @@ def test_a_reopened_store_keeps_items_and_schema_version(store_target) -> None:
             assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_the_newest_digest_day_is_the_latest_day_not_the_latest_write(store_target) -> None:
+    with Store.open(store_target()) as store:
+        assert store.newest_digest_day() is None
+        store.save_digest("2026-11-28", NOW, {"day": "2026-11-28"})
+        store.save_digest("2026-11-27", NOW + timedelta(hours=1), {"day": "2026-11-27"})
+        assert store.newest_digest_day() == "2026-11-28"
+
+
 def test_a_newer_schema_is_refused(store_target) -> None:
     path = store_target()
     with Store.open(path) as store:

@@ -1,0 +1,149 @@
+"""Builds render only the pages whose inputs changed, and come out as a full build would.
+
+Hour by hour and day by day through `pipeline.build` on a SQLite file: after each change the
+site built incrementally is compared, file by file, with a first build of the same digests
+in a new folder. Changes that touch every page (a template of the user's, the site's title,
+the time zone) render every page."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from datetime import timedelta
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from aggregator import pipeline
+from aggregator.cli import main
+from aggregator.config import Config, SiteSettings
+from aggregator.digest import digest_to_dict
+from aggregator.models import Digest
+from aggregator.site import builtin_templates_dir, day_page
+from aggregator.store import Store
+from tests.support.digests import TODAY, at, item, realistic_digests, story
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def pages(root: Path) -> int:
+    return sum(1 for _ in root.rglob("*.html"))
+
+
+class Sites:
+    """The incremental site (`config`'s output, built after each change) and, for each state,
+    a first build of the same digests in a new folder from a second database."""
+
+    def __init__(self, tmp_path: Path, config: Config) -> None:
+        self.tmp_path = tmp_path
+        self.config = config
+        self.reference = tmp_path / "reference.db"
+        self.builds = 0
+
+    def save(self, *digests: Digest) -> None:
+        for database in (self.config.database, self.reference):
+            with Store.open(database) as store:
+                for digest in digests:
+                    day = digest.day.isoformat()
+                    store.save_digest(day, digest.generated_at, digest_to_dict(digest))
+
+    def build(self, **options: bool) -> pipeline.BuildSummary:
+        """The incremental build, checked against a first build in a new folder."""
+        with Store.open(self.config.database) as store:
+            summary = pipeline.build(self.config, store, **options)
+        self.builds += 1
+        fresh = dataclasses.replace(
+            self.config, database=self.reference, output=self.tmp_path / f"full-{self.builds}"
+        )
+        with Store.open(fresh.database) as store:
+            pipeline.build(fresh, store)
+        assert snapshot(self.config.output) == snapshot(fresh.output)
+        return summary
+
+
+def test_an_incremental_build_is_a_full_build_file_for_file(tmp_path: Path) -> None:
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+    sites = Sites(tmp_path, config)
+    digests = realistic_digests(5)
+    sites.save(*digests)
+    first = sites.build()
+    every_page = pages(config.output)
+    assert len(first.rendered) == every_page
+
+    # An hour later: today's digest again, with one more report and one more story.
+    today = digests[0]
+    grown = dataclasses.replace(
+        today.stories[0],
+        items=(
+            *today.stories[0].items,
+            item("Coastline News", "Strike: trains run", at(TODAY, 19)),
+        ),
+    )
+    news = story("late-news", "Late news", (item("Summit Post", "Late news", at(TODAY, 19, 5)),))
+    an_hour_later = dataclasses.replace(
+        today,
+        generated_at=today.generated_at + timedelta(hours=1),
+        stories=(grown, *today.stories[1:], news),
+    )
+    sites.save(an_hour_later)
+    rendered = set(sites.build().rendered)
+    # Today's page, its neighbour's (its link to today), the pages of the stories and outlets
+    # today shows and the site's indexes are rendered; the other days' pages stay as they were.
+    days = {day_page(d.day) for d in digests}
+    assert days & rendered == {day_page(TODAY), day_page(TODAY - timedelta(days=1))}
+    assert {"index.html", "archive/index.html", "stories/late-news.html"} <= rendered
+    assert len(rendered) < every_page
+    assert sites.build(force=True).rendered == ()  # nothing changed since
+
+    # A new day: yesterday's page gets its link to the new one.
+    tomorrow = realistic_digests(1, today=TODAY + timedelta(days=1), hostile=False)[0]
+    sites.save(tomorrow)
+    rendered = set(sites.build().rendered)
+    assert days & rendered == {day_page(TODAY)}
+    assert day_page(tomorrow.day) in rendered
+
+    # Changes every page shows: each renders every page again.
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    base = (builtin_templates_dir() / "base.html").read_text()
+    (mine / "base.html").write_text(base.replace("<body", "<body data-mine", 1))
+    for change in (
+        {"templates": mine},
+        {"site": SiteSettings(title="Another title")},
+        {"site": SiteSettings(title="Another title", timezone="Asia/Tokyo")},
+        {"templates": None},
+    ):
+        sites.config = dataclasses.replace(sites.config, **change)
+        assert len(sites.build().rendered) == pages(config.output), change
+    assert "data-mine" not in (config.output / "index.html").read_text()
+
+    # A page changed by hand is rendered again (the others stay); `full` renders them all.
+    oldest = config.output / day_page(digests[-1].day)
+    oldest.write_text("edited")
+    assert sites.build(force=True).rendered == (day_page(digests[-1].day),)
+    assert len(sites.build(full=True).rendered) == pages(config.output)
+
+
+def test_build_full_renders_every_page(tmp_path: Path) -> None:
+    (tmp_path / "feeds.yaml").write_text(
+        "database: news.db\noutput: site\nfeeds:\n  - url: https://a.example/feed\n"
+    )
+    with Store.open(tmp_path / "news.db") as store:
+        for digest in realistic_digests(3):
+            store.save_digest(digest.day.isoformat(), digest.generated_at, digest_to_dict(digest))
+    runner = CliRunner()
+    command = ["build", "-c", str(tmp_path / "feeds.yaml")]
+    first = runner.invoke(main, command)
+    assert first.exit_code == 0, first.output
+    every_page = pages(tmp_path / "site")
+    assert f"{every_page} pages rendered" in first.output
+    again = runner.invoke(main, [*command, "--force"])
+    assert "0 pages rendered" in again.output
+    full = runner.invoke(main, [*command, "--full"])
+    assert full.exit_code == 0 and f"{every_page} pages rendered" in full.output
