@@ -1291,16 +1291,34 @@ def environment_fingerprint(templates_dir: Path | None, timezone: str) -> str:
             versions.append(importlib.metadata.version(library))
     digest = hashlib.sha256(repr(versions).encode())
     package = Path(aggregator.__file__).resolve().parent
-    folders = [("code", package, "*.py"), ("built-in", builtin_templates_dir(), "*")]
+    code = [(p.relative_to(package).as_posix(), p) for p in sorted(package.rglob("*.py"))]
+    folders = [("code", code), ("built-in", _template_files(builtin_templates_dir()))]
     if templates_dir is not None:
-        folders.insert(0, ("user", Path(templates_dir), "*"))
-    for label, folder, pattern in folders:
+        folders.insert(0, ("user", _template_files(Path(templates_dir))))
+    for label, files in folders:
         digest.update(f"\0{label}\0".encode())
-        for path in sorted(folder.rglob(pattern)) if folder.is_dir() else ():
+        for name, path in files:
             if path.is_file():
-                name = path.relative_to(folder).as_posix()
                 digest.update(f"{name}\0{path.stat().st_size}\0".encode() + path.read_bytes())
     return digest.hexdigest()
+
+
+def _template_files(folder: Path) -> list[tuple[str, Path]]:
+    """(name, path) of each file in a templates folder, sorted by name: every file jinja may
+    load from it, in folders it links to as well (pathlib's rglob does not enter a linked
+    folder; jinja reads through it). A real folder is entered once, so a link loop ends."""
+    found: list[tuple[str, Path]] = []
+    entered: set[str] = set()
+    for top, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in entered:
+            folders.clear()
+            continue
+        entered.add(real)
+        for name in files:
+            path = Path(top, name)
+            found.append((path.relative_to(folder).as_posix(), path))
+    return sorted(found)
 
 
 # ---------------------------------------------------------------- writing
@@ -1659,6 +1677,7 @@ __all__ = [
     "builtin_templates_dir",
     "checked_base_url",
     "clean_text",
+    "environment_fingerprint",
     "http_url",
     "make_environment",
     "safe_path",

@@ -147,3 +147,40 @@ def test_build_full_renders_every_page(tmp_path: Path) -> None:
     assert "0 pages rendered" in again.output
     full = runner.invoke(main, [*command, "--full"])
     assert full.exit_code == 0 and f"{every_page} pages rendered" in full.output
+
+
+def test_a_template_in_a_symlinked_folder_of_the_users_is_an_input_of_every_page(
+    tmp_path: Path,
+) -> None:
+    """A user's templates folder may link a folder of partials shared by several sites
+    (`partials -> ../shared`); jinja reads through the link. The fingerprints only looked at
+    the files pathlib's rglob lists, which leaves out what a linked folder holds: a changed
+    partial was no change, the build said "unchanged" and, once news came, every page but the
+    new ones kept the old partial."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "footer.html").write_text("<p>footer one</p>\n")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "partials").symlink_to(shared, target_is_directory=True)
+    (mine / "loop").symlink_to(mine, target_is_directory=True)  # a link loop ends the walk
+    base = (builtin_templates_dir() / "base.html").read_text()
+    footer = '{% include "partials/footer.html" %}</body>'
+    (mine / "base.html").write_text(base.replace("</body>", footer, 1))
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+    sites = Sites(tmp_path, dataclasses.replace(config, templates=mine))
+    digests = realistic_digests(3)
+    sites.save(*digests[1:])
+    sites.build()
+    oldest = config.output / day_page(digests[-1].day)
+    assert "footer one" in oldest.read_text()
+
+    (shared / "footer.html").write_text("<p>footer two</p>\n")  # and news comes
+    sites.save(digests[0])
+    assert len(sites.build().rendered) == pages(config.output)
+    assert "footer two" in oldest.read_text()
+
+    (shared / "footer.html").write_text("<p>footer three</p>\n")  # alone
+    summary = sites.build()
+    assert not summary.skipped and len(summary.rendered) == pages(config.output)
+    assert "footer three" in oldest.read_text()
