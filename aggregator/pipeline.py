@@ -793,7 +793,7 @@ def build(
     Only the pages whose inputs changed since the last build are rendered again, unless
     `full` (which implies `force`). `before_swap` may veto the new site by raising, after it
     is staged, before it replaces the old one (a publisher checking it still holds its lease)."""
-    from aggregator.site import environment_fingerprint, write_site
+    from aggregator.site import environment_fingerprint, site_as_recorded, write_site
 
     rows = store.digests()
     digests = digests_from_dicts(rows)
@@ -805,10 +805,11 @@ def build(
     extra = repr((coverage, config.feeds, store.count_items(), failing))
     environment = environment_fingerprint(config.templates, config.site.timezone)
     fingerprint = _build_fingerprint(config, rows, environment, extra)
+    recorded = _rendered_pages(store)
     if (
         not (force or full)
         and store.meta("build_fingerprint") == fingerprint
-        and (config.output / "index.html").exists()
+        and site_as_recorded(config.output, recorded)  # not deleted or edited since
     ):
         return BuildSummary(config.output, len(digests), stories, skipped=True)
     # up to the latest digest, not to now: the same data builds the same bytes
@@ -829,7 +830,7 @@ def build(
         value_days=SITE_VALUE_DAYS,
         static_dir=config.site.static,
         before_swap=before_swap,
-        rendered_before=None if full else _rendered_pages(store),
+        rendered_before=None if full else recorded,
     )
     store.set_meta(SITE_PAGES_KEY, json.dumps(written.pages, separators=(",", ":")))
     store.set_meta("build_fingerprint", fingerprint)

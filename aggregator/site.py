@@ -1388,6 +1388,33 @@ def _signature(path: Path) -> str:
     return f"{found.st_size}:{found.st_mtime_ns}:{found.st_ctime_ns}:{found.st_ino}"
 
 
+def _file_as_recorded(record: str, file: Path) -> bool:
+    """Whether `file` is the one a page's record ("<fingerprint> <signature>") was taken of,
+    unchanged since: a plain file with that signature (a record whose file was gone when it
+    was taken has none, and matches no file)."""
+    signature = record.rpartition(" ")[2]
+    return bool(signature) and signature == _signature(file)
+
+
+def site_as_recorded(output: Path, pages: Mapping[str, str]) -> bool:
+    """Whether `output` holds the site as the build that recorded `pages` (its
+    `SiteWrite.pages`) left it: every file of its manifest in place, and each page's file
+    unchanged since. Not when a file was deleted or edited by hand, nor when the folder is
+    another one at the same path (a publishing worker on another machine shares the store,
+    not the output folder)."""
+    files = _read_manifest(output).files
+    if not pages or not pages.keys() <= files:
+        return False
+    for path in files:
+        record = pages.get(path)
+        if record is None:  # feed.xml, style.css, a static file: not edited by hand, it is
+            if not _signature(output / path):  # rewritten when it differs, but it must be there
+                return False
+        elif not _file_as_recorded(record, output / path):
+            return False
+    return True
+
+
 def _legacy_site_files(output: Path) -> Iterator[str]:
     for path in output.rglob("*"):
         relative = path.relative_to(output).as_posix()
@@ -1583,7 +1610,7 @@ def _write_site(
         record = before.get(path)
         if record is None or not record.startswith(f"{fingerprint} "):
             return False
-        return record == f"{fingerprint} {_signature(output / path)}"
+        return _file_as_recorded(record, output / path)
 
     site: set[str] = set()
     staged: set[str] = set()
@@ -1681,6 +1708,7 @@ __all__ = [
     "http_url",
     "make_environment",
     "safe_path",
+    "site_as_recorded",
     "slugify",
     "story_slug",
     "write_site",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
@@ -184,3 +186,70 @@ def test_a_template_in_a_symlinked_folder_of_the_users_is_an_input_of_every_page
     summary = sites.build()
     assert not summary.skipped and len(summary.rendered) == pages(config.output)
     assert "footer three" in oldest.read_text()
+
+
+def test_a_build_with_nothing_new_puts_back_what_was_deleted_or_edited_by_hand(
+    tmp_path: Path,
+) -> None:
+    """A build whose data, settings and templates had not changed said "unchanged" as soon as
+    index.html existed: a past day's page deleted or edited by hand, or feed.xml deleted,
+    stayed so until news came (and a page forever, once its record said it was in place)."""
+    (tmp_path / "feeds.yaml").write_text(
+        "database: news.db\noutput: site\nfeeds:\n  - url: https://a.example/feed\n"
+    )
+    with Store.open(tmp_path / "news.db") as store:
+        for digest in realistic_digests(3):
+            store.save_digest(digest.day.isoformat(), digest.generated_at, digest_to_dict(digest))
+    command = ["build", "-c", str(tmp_path / "feeds.yaml")]
+    assert CliRunner().invoke(main, command).exit_code == 0
+    site = tmp_path / "site"
+    before = snapshot(site)
+    again = CliRunner().invoke(main, command)
+    assert "(unchanged)" in again.output  # nothing changed: nothing to do
+    oldest, middle = sorted(site.glob("20*/*/*/index.html"))[:2]
+    oldest.unlink()
+    middle.write_text("edited")
+    (site / "feed.xml").unlink()
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 0, result.output
+    assert "(unchanged)" not in result.output and "2 pages rendered" in result.output
+    assert snapshot(site) == before
+
+
+def test_another_machines_output_folder_is_not_taken_for_the_one_built(tmp_path: Path) -> None:
+    """Publishing workers on two machines share the store, not the output folder, which has
+    the same path on both (`output: site` beside feeds.yaml). A worker taking over publishing
+    found the build fingerprint of the other's last build and its own folder's index.html, and
+    left that folder as it was days ago: without today's page."""
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+    sites = Sites(tmp_path, config)
+    digests = realistic_digests(3)
+    sites.save(*digests[1:])
+    sites.build()
+    config.output.rename(tmp_path / "other-machine")  # this one's folder, as it was then
+    sites.save(digests[0])
+    sites.build()  # the other machine's build
+    shutil.rmtree(config.output)
+    (tmp_path / "other-machine").rename(config.output)
+    summary = sites.build()  # compared with a first build of the same digests
+    assert not summary.skipped and (config.output / day_page(TODAY)).is_file()
+
+
+def test_a_page_recorded_without_its_file_is_rendered(tmp_path: Path) -> None:
+    """A page whose file was gone (or no plain file) as its build recorded it has an empty
+    signature in its record, which a missing file matched: the next build took the page as
+    in place, wrote nothing, and listed it in the manifest."""
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+    sites = Sites(tmp_path, config)
+    digests = realistic_digests(3)
+    sites.save(*digests[1:])
+    sites.build()
+    oldest = day_page(digests[-1].day)
+    with Store.open(config.database) as store:
+        records = json.loads(store.meta(pipeline.SITE_PAGES_KEY))
+        fingerprint = records[oldest].split(" ")[0]
+        records[oldest] = f"{fingerprint} "  # deleted as the build recorded it
+        store.set_meta(pipeline.SITE_PAGES_KEY, json.dumps(records))
+    (config.output / oldest).unlink()
+    sites.save(digests[0])
+    assert oldest in sites.build().rendered  # and the site is a full build's
