@@ -1499,7 +1499,9 @@ def _same_bytes(new: Path, old: Path) -> bool:
     return old.read_bytes() == new.read_bytes()
 
 
-def _install(staging: Path, output: Path, paths: Iterable[str]) -> None:
+def _install(staging: Path, output: Path, paths: Iterable[str]) -> dict[str, str]:
+    """Each staged file into place; returns each one's signature as it holds this build's
+    bytes ("" where that cannot be told: another build replaced it meanwhile)."""
     # Deepest first and the home page last: a reader never follows a link to a page not yet
     # in place. Each file is swapped in with a rename, so none is ever half written. A file
     # whose bytes did not change is left as it is: its mtime (and a sync tool's or a cache's
@@ -1507,14 +1509,24 @@ def _install(staging: Path, output: Path, paths: Iterable[str]) -> None:
     order = sorted(paths, key=lambda p: (-p.count("/"), p == "index.html", p))
     root = output.resolve()
     checked: set[str] = set()
+    installed: dict[str, str] = {}
     for relative in order:
         folder, _, name = relative.rpartition("/")
         if folder not in checked:  # once per folder: a symlink must not lead outside
             safe_path(root, relative).parent.mkdir(parents=True, exist_ok=True)
             checked.add(folder)
-        target = root / folder / name
-        if not _same_bytes(staging / relative, target):
-            os.replace(staging / relative, target)
+        target, staged = root / folder / name, staging / relative
+        # Taken here, not once all are in place: a build into the same folder at once may
+        # rename its own file over this one, which must not pass for this build's.
+        found = _signature(target)
+        if _same_bytes(staged, target):
+            installed[relative] = found if _signature(target) == found else ""
+        else:
+            inode = staged.stat().st_ino
+            os.replace(staged, target)
+            found = _signature(target)
+            installed[relative] = found if found.endswith(f":{inode}") else ""
+    return installed
 
 
 def _remove_stale(output: Path, stale: Iterable[str]) -> None:
@@ -1648,11 +1660,11 @@ def _write_site(
             before_swap()
         # The union first: a build killed while installing still knows every file it wrote.
         _write_manifest(staging, output, previous.files | site, previous.kept)
-        _install(staging, output, staged)
+        installed = _install(staging, output, staged)
         _remove_stale(output, previous.files - site - {MARKER_FILE})
         kept = _user_entries(output, site)
         for path in staged & pages.keys():
-            pages[path] = f"{pages[path]} {_signature(output / path)}"
+            pages[path] = f"{pages[path]} {installed[path]}"
         _write_manifest(staging, output, site, kept)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

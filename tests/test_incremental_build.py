@@ -10,13 +10,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
-from aggregator import pipeline
+from aggregator import pipeline, site
 from aggregator.cli import main
 from aggregator.config import Config, SiteSettings
 from aggregator.digest import digest_to_dict
@@ -202,18 +204,18 @@ def test_a_build_with_nothing_new_puts_back_what_was_deleted_or_edited_by_hand(
             store.save_digest(digest.day.isoformat(), digest.generated_at, digest_to_dict(digest))
     command = ["build", "-c", str(tmp_path / "feeds.yaml")]
     assert CliRunner().invoke(main, command).exit_code == 0
-    site = tmp_path / "site"
-    before = snapshot(site)
+    folder = tmp_path / "site"
+    before = snapshot(folder)
     again = CliRunner().invoke(main, command)
     assert "(unchanged)" in again.output  # nothing changed: nothing to do
-    oldest, middle = sorted(site.glob("20*/*/*/index.html"))[:2]
+    oldest, middle = sorted(folder.glob("20*/*/*/index.html"))[:2]
     oldest.unlink()
     middle.write_text("edited")
-    (site / "feed.xml").unlink()
+    (folder / "feed.xml").unlink()
     result = CliRunner().invoke(main, command)
     assert result.exit_code == 0, result.output
     assert "(unchanged)" not in result.output and "2 pages rendered" in result.output
-    assert snapshot(site) == before
+    assert snapshot(folder) == before
 
 
 def test_another_machines_output_folder_is_not_taken_for_the_one_built(tmp_path: Path) -> None:
@@ -253,3 +255,33 @@ def test_a_page_recorded_without_its_file_is_rendered(tmp_path: Path) -> None:
     (config.output / oldest).unlink()
     sites.save(digests[0])
     assert oldest in sites.build().rendered  # and the site is a full build's
+
+
+def test_a_page_another_build_replaces_as_this_one_installs_is_not_recorded_as_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two builds into one folder at once (`aggregator build` by hand beside a publishing
+    worker): the other one's page, renamed into place just after this build's, had its
+    signature recorded with this build's fingerprint. Built from other data, it was taken
+    for this build's page from then on: a past day's page kept the other build's version
+    until its inputs changed, which they may never do."""
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+    sites = Sites(tmp_path, config)
+    digests = realistic_digests(3)
+    sites.save(*digests)
+    oldest = config.output / day_page(digests[-1].day)
+    real_install = site._install
+
+    def install_then_the_other_build_installs(staging: Path, output: Path, paths) -> object:
+        installed = real_install(staging, output, paths)
+        other = oldest.with_name("other-build.tmp")
+        other.write_text("the other build's page")
+        os.replace(other, oldest)  # as the other build does: a rename into place
+        return installed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(site, "_install", install_then_the_other_build_installs)
+        with Store.open(config.database) as store:
+            pipeline.build(config, store)
+    assert oldest.read_text() == "the other build's page"
+    sites.build(force=True)  # this build's page again, as a full build writes it
