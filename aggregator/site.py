@@ -1407,8 +1407,8 @@ def site_as_recorded(output: Path, pages: Mapping[str, str]) -> bool:
         return False
     for path in files:
         record = pages.get(path)
-        if record is None:  # feed.xml, style.css, a static file: not edited by hand, it is
-            if not _signature(output / path):  # rewritten when it differs, but it must be there
+        if record is None:  # feed.xml, style.css, a static file: made anew by every build
+            if not _signature(output / path):  # not skipped, so only there to be checked
                 return False
         elif not _file_as_recorded(record, output / path):
             return False
