@@ -793,7 +793,7 @@ def build(
     Only the pages whose inputs changed since the last build are rendered again, unless
     `full` (which implies `force`). `before_swap` may veto the new site by raising, after it
     is staged, before it replaces the old one (a publisher checking it still holds its lease)."""
-    from aggregator.site import builtin_templates_dir, write_site
+    from aggregator.site import environment_fingerprint, site_as_recorded, write_site
 
     rows = store.digests()
     digests = digests_from_dicts(rows)
@@ -803,11 +803,13 @@ def build(
     # starting or stopping to fail: cheap to check, so an unchanged site costs no value query.
     failing = sorted(s.url for s in store.feed_states(config.feeds) if s.consecutive_errors)
     extra = repr((coverage, config.feeds, store.count_items(), failing))
-    fingerprint = _build_fingerprint(config, rows, builtin_templates_dir(), extra)
+    environment = environment_fingerprint(config.templates, config.site.timezone)
+    fingerprint = _build_fingerprint(config, rows, environment, extra)
+    recorded = _rendered_pages(store)
     if (
         not (force or full)
         and store.meta("build_fingerprint") == fingerprint
-        and (config.output / "index.html").exists()
+        and site_as_recorded(config.output, recorded)  # not deleted or edited since
     ):
         return BuildSummary(config.output, len(digests), stories, skipped=True)
     # up to the latest digest, not to now: the same data builds the same bytes
@@ -828,7 +830,7 @@ def build(
         value_days=SITE_VALUE_DAYS,
         static_dir=config.site.static,
         before_swap=before_swap,
-        rendered_before=None if full else _rendered_pages(store),
+        rendered_before=None if full else recorded,
     )
     store.set_meta(SITE_PAGES_KEY, json.dumps(written.pages, separators=(",", ":")))
     store.set_meta("build_fingerprint", fingerprint)
@@ -857,20 +859,16 @@ def _rendered_pages(store: Store) -> dict[str, str]:
     return {path: record for path, record in pages.items() if isinstance(record, str)}
 
 
-def _build_fingerprint(config: Config, rows: list[dict], builtin: Path, extra: str = "") -> str:
-    # Same digests, settings, templates and version: the site would come out byte-identical.
-    from aggregator import __version__
-
-    digest = hashlib.sha256(repr((__version__, config.site, str(config.output))).encode())
+def _build_fingerprint(config: Config, rows: list[dict], environment: str, extra: str = "") -> str:
+    """Same digests, settings, static files and `environment` (site.environment_fingerprint:
+    the templates, the code): the site would come out byte-identical."""
+    digest = hashlib.sha256(repr((environment, config.site, str(config.output))).encode())
     digest.update(extra.encode())
     digest.update(json.dumps(rows, sort_keys=True).encode())
-    for folder in (builtin, config.templates, config.site.static):
-        if folder is not None and folder.is_dir():
-            for path in sorted(folder.rglob("*")):
-                if path.is_file():
-                    digest.update(
-                        str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes()
-                    )
+    static = config.site.static
+    for path in sorted(static.rglob("*")) if static is not None and static.is_dir() else ():
+        if path.is_file():
+            digest.update(str(path.relative_to(static)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -1291,16 +1291,34 @@ def environment_fingerprint(templates_dir: Path | None, timezone: str) -> str:
             versions.append(importlib.metadata.version(library))
     digest = hashlib.sha256(repr(versions).encode())
     package = Path(aggregator.__file__).resolve().parent
-    folders = [("code", package, "*.py"), ("built-in", builtin_templates_dir(), "*")]
+    code = [(p.relative_to(package).as_posix(), p) for p in sorted(package.rglob("*.py"))]
+    folders = [("code", code), ("built-in", _template_files(builtin_templates_dir()))]
     if templates_dir is not None:
-        folders.insert(0, ("user", Path(templates_dir), "*"))
-    for label, folder, pattern in folders:
+        folders.insert(0, ("user", _template_files(Path(templates_dir))))
+    for label, files in folders:
         digest.update(f"\0{label}\0".encode())
-        for path in sorted(folder.rglob(pattern)) if folder.is_dir() else ():
+        for name, path in files:
             if path.is_file():
-                name = path.relative_to(folder).as_posix()
                 digest.update(f"{name}\0{path.stat().st_size}\0".encode() + path.read_bytes())
     return digest.hexdigest()
+
+
+def _template_files(folder: Path) -> list[tuple[str, Path]]:
+    """(name, path) of each file in a templates folder, sorted by name: every file jinja may
+    load from it, in folders it links to as well (pathlib's rglob does not enter a linked
+    folder; jinja reads through it). A real folder is entered once, so a link loop ends."""
+    found: list[tuple[str, Path]] = []
+    entered: set[str] = set()
+    for top, folders, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in entered:
+            folders.clear()
+            continue
+        entered.add(real)
+        for name in files:
+            path = Path(top, name)
+            found.append((path.relative_to(folder).as_posix(), path))
+    return sorted(found)
 
 
 # ---------------------------------------------------------------- writing
@@ -1368,6 +1386,33 @@ def _signature(path: Path) -> str:
     if not stat.S_ISREG(found.st_mode):
         return ""
     return f"{found.st_size}:{found.st_mtime_ns}:{found.st_ctime_ns}:{found.st_ino}"
+
+
+def _file_as_recorded(record: str, file: Path) -> bool:
+    """Whether `file` is the one a page's record ("<fingerprint> <signature>") was taken of,
+    unchanged since: a plain file with that signature (a record whose file was gone when it
+    was taken has none, and matches no file)."""
+    signature = record.rpartition(" ")[2]
+    return bool(signature) and signature == _signature(file)
+
+
+def site_as_recorded(output: Path, pages: Mapping[str, str]) -> bool:
+    """Whether `output` holds the site as the build that recorded `pages` (its
+    `SiteWrite.pages`) left it: every file of its manifest in place, and each page's file
+    unchanged since. Not when a file was deleted or edited by hand, nor when the folder is
+    another one at the same path (a publishing worker on another machine shares the store,
+    not the output folder)."""
+    files = _read_manifest(output).files
+    if not pages or not pages.keys() <= files:
+        return False
+    for path in files:
+        record = pages.get(path)
+        if record is None:  # feed.xml, style.css, a static file: made anew by every build
+            if not _signature(output / path):  # not skipped, so only there to be checked
+                return False
+        elif not _file_as_recorded(record, output / path):
+            return False
+    return True
 
 
 def _legacy_site_files(output: Path) -> Iterator[str]:
@@ -1454,7 +1499,9 @@ def _same_bytes(new: Path, old: Path) -> bool:
     return old.read_bytes() == new.read_bytes()
 
 
-def _install(staging: Path, output: Path, paths: Iterable[str]) -> None:
+def _install(staging: Path, output: Path, paths: Iterable[str]) -> dict[str, str]:
+    """Each staged file into place; returns each one's signature as it holds this build's
+    bytes ("" where that cannot be told: another build replaced it meanwhile)."""
     # Deepest first and the home page last: a reader never follows a link to a page not yet
     # in place. Each file is swapped in with a rename, so none is ever half written. A file
     # whose bytes did not change is left as it is: its mtime (and a sync tool's or a cache's
@@ -1462,14 +1509,24 @@ def _install(staging: Path, output: Path, paths: Iterable[str]) -> None:
     order = sorted(paths, key=lambda p: (-p.count("/"), p == "index.html", p))
     root = output.resolve()
     checked: set[str] = set()
+    installed: dict[str, str] = {}
     for relative in order:
         folder, _, name = relative.rpartition("/")
         if folder not in checked:  # once per folder: a symlink must not lead outside
             safe_path(root, relative).parent.mkdir(parents=True, exist_ok=True)
             checked.add(folder)
-        target = root / folder / name
-        if not _same_bytes(staging / relative, target):
-            os.replace(staging / relative, target)
+        target, staged = root / folder / name, staging / relative
+        # Taken here, not once all are in place: a build into the same folder at once may
+        # rename its own file over this one, which must not pass for this build's.
+        found = _signature(target)
+        if _same_bytes(staged, target):
+            installed[relative] = found if _signature(target) == found else ""
+        else:
+            inode = staged.stat().st_ino
+            os.replace(staged, target)
+            found = _signature(target)
+            installed[relative] = found if found.endswith(f":{inode}") else ""
+    return installed
 
 
 def _remove_stale(output: Path, stale: Iterable[str]) -> None:
@@ -1565,7 +1622,7 @@ def _write_site(
         record = before.get(path)
         if record is None or not record.startswith(f"{fingerprint} "):
             return False
-        return record == f"{fingerprint} {_signature(output / path)}"
+        return _file_as_recorded(record, output / path)
 
     site: set[str] = set()
     staged: set[str] = set()
@@ -1603,11 +1660,11 @@ def _write_site(
             before_swap()
         # The union first: a build killed while installing still knows every file it wrote.
         _write_manifest(staging, output, previous.files | site, previous.kept)
-        _install(staging, output, staged)
+        installed = _install(staging, output, staged)
         _remove_stale(output, previous.files - site - {MARKER_FILE})
         kept = _user_entries(output, site)
         for path in staged & pages.keys():
-            pages[path] = f"{pages[path]} {_signature(output / path)}"
+            pages[path] = f"{pages[path]} {installed[path]}"
         _write_manifest(staging, output, site, kept)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -1659,9 +1716,11 @@ __all__ = [
     "builtin_templates_dir",
     "checked_base_url",
     "clean_text",
+    "environment_fingerprint",
     "http_url",
     "make_environment",
     "safe_path",
+    "site_as_recorded",
     "slugify",
     "story_slug",
     "write_site",

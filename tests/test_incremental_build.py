@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import os
+import shutil
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
-from aggregator import pipeline
+from aggregator import pipeline, site
 from aggregator.cli import main
 from aggregator.config import Config, SiteSettings
 from aggregator.digest import digest_to_dict
@@ -147,3 +151,137 @@ def test_build_full_renders_every_page(tmp_path: Path) -> None:
     assert "0 pages rendered" in again.output
     full = runner.invoke(main, [*command, "--full"])
     assert full.exit_code == 0 and f"{every_page} pages rendered" in full.output
+
+
+def test_a_template_in_a_symlinked_folder_of_the_users_is_an_input_of_every_page(
+    tmp_path: Path,
+) -> None:
+    """A user's templates folder may link a folder of partials shared by several sites
+    (`partials -> ../shared`); jinja reads through the link. The fingerprints only looked at
+    the files pathlib's rglob lists, which leaves out what a linked folder holds: a changed
+    partial was no change, the build said "unchanged" and, once news came, every page but the
+    new ones kept the old partial."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    (shared / "footer.html").write_text("<p>footer one</p>\n")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "partials").symlink_to(shared, target_is_directory=True)
+    (mine / "loop").symlink_to(mine, target_is_directory=True)  # a link loop ends the walk
+    base = (builtin_templates_dir() / "base.html").read_text()
+    footer = '{% include "partials/footer.html" %}</body>'
+    (mine / "base.html").write_text(base.replace("</body>", footer, 1))
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+    sites = Sites(tmp_path, dataclasses.replace(config, templates=mine))
+    digests = realistic_digests(3)
+    sites.save(*digests[1:])
+    sites.build()
+    oldest = config.output / day_page(digests[-1].day)
+    assert "footer one" in oldest.read_text()
+
+    (shared / "footer.html").write_text("<p>footer two</p>\n")  # and news comes
+    sites.save(digests[0])
+    assert len(sites.build().rendered) == pages(config.output)
+    assert "footer two" in oldest.read_text()
+
+    (shared / "footer.html").write_text("<p>footer three</p>\n")  # alone
+    summary = sites.build()
+    assert not summary.skipped and len(summary.rendered) == pages(config.output)
+    assert "footer three" in oldest.read_text()
+
+
+def test_a_build_with_nothing_new_puts_back_what_was_deleted_or_edited_by_hand(
+    tmp_path: Path,
+) -> None:
+    """A build whose data, settings and templates had not changed said "unchanged" as soon as
+    index.html existed: a past day's page deleted or edited by hand, or feed.xml deleted,
+    stayed so until news came (and a page forever, once its record said it was in place)."""
+    (tmp_path / "feeds.yaml").write_text(
+        "database: news.db\noutput: site\nfeeds:\n  - url: https://a.example/feed\n"
+    )
+    with Store.open(tmp_path / "news.db") as store:
+        for digest in realistic_digests(3):
+            store.save_digest(digest.day.isoformat(), digest.generated_at, digest_to_dict(digest))
+    command = ["build", "-c", str(tmp_path / "feeds.yaml")]
+    assert CliRunner().invoke(main, command).exit_code == 0
+    folder = tmp_path / "site"
+    before = snapshot(folder)
+    again = CliRunner().invoke(main, command)
+    assert "(unchanged)" in again.output  # nothing changed: nothing to do
+    oldest, middle = sorted(folder.glob("20*/*/*/index.html"))[:2]
+    oldest.unlink()
+    middle.write_text("edited")
+    (folder / "feed.xml").unlink()
+    result = CliRunner().invoke(main, command)
+    assert result.exit_code == 0, result.output
+    assert "(unchanged)" not in result.output and "2 pages rendered" in result.output
+    assert snapshot(folder) == before
+
+
+def test_another_machines_output_folder_is_not_taken_for_the_one_built(tmp_path: Path) -> None:
+    """Publishing workers on two machines share the store, not the output folder, which has
+    the same path on both (`output: site` beside feeds.yaml). A worker taking over publishing
+    found the build fingerprint of the other's last build and its own folder's index.html, and
+    left that folder as it was days ago: without today's page."""
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+    sites = Sites(tmp_path, config)
+    digests = realistic_digests(3)
+    sites.save(*digests[1:])
+    sites.build()
+    config.output.rename(tmp_path / "other-machine")  # this one's folder, as it was then
+    sites.save(digests[0])
+    sites.build()  # the other machine's build
+    shutil.rmtree(config.output)
+    (tmp_path / "other-machine").rename(config.output)
+    summary = sites.build()  # compared with a first build of the same digests
+    assert not summary.skipped and (config.output / day_page(TODAY)).is_file()
+
+
+def test_a_page_recorded_without_its_file_is_rendered(tmp_path: Path) -> None:
+    """A page whose file was gone (or no plain file) as its build recorded it has an empty
+    signature in its record, which a missing file matched: the next build took the page as
+    in place, wrote nothing, and listed it in the manifest."""
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+    sites = Sites(tmp_path, config)
+    digests = realistic_digests(3)
+    sites.save(*digests[1:])
+    sites.build()
+    oldest = day_page(digests[-1].day)
+    with Store.open(config.database) as store:
+        records = json.loads(store.meta(pipeline.SITE_PAGES_KEY))
+        fingerprint = records[oldest].split(" ")[0]
+        records[oldest] = f"{fingerprint} "  # deleted as the build recorded it
+        store.set_meta(pipeline.SITE_PAGES_KEY, json.dumps(records))
+    (config.output / oldest).unlink()
+    sites.save(digests[0])
+    assert oldest in sites.build().rendered  # and the site is a full build's
+
+
+def test_a_page_another_build_replaces_as_this_one_installs_is_not_recorded_as_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two builds into one folder at once (`aggregator build` by hand beside a publishing
+    worker): the other one's page, renamed into place just after this build's, had its
+    signature recorded with this build's fingerprint. Built from other data, it was taken
+    for this build's page from then on: a past day's page kept the other build's version
+    until its inputs changed, which they may never do."""
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+    sites = Sites(tmp_path, config)
+    digests = realistic_digests(3)
+    sites.save(*digests)
+    oldest = config.output / day_page(digests[-1].day)
+    real_install = site._install
+
+    def install_then_the_other_build_installs(staging: Path, output: Path, paths) -> object:
+        installed = real_install(staging, output, paths)
+        other = oldest.with_name("other-build.tmp")
+        other.write_text("the other build's page")
+        os.replace(other, oldest)  # as the other build does: a rename into place
+        return installed
+
+    with monkeypatch.context() as patched:
+        patched.setattr(site, "_install", install_then_the_other_build_installs)
+        with Store.open(config.database) as store:
+            pipeline.build(config, store)
+    assert oldest.read_text() == "the other build's page"
+    sites.build(force=True)  # this build's page again, as a full build writes it
