@@ -104,10 +104,21 @@ def outlet_name(raw: str) -> str:
     such characters only is "" (no name): neither may look like one outlet and count as two."""
     visible = (
         " " if c.isspace() else c
-        for c in raw
-        if c.isspace() or unicodedata.category(c) not in ("Cf", "Cc")
+        for k, c in enumerate(raw)
+        if c.isspace() or unicodedata.category(c) not in ("Cf", "Cc") or _joins(raw, k)
     )
     return " ".join("".join(visible).split())
+
+
+_JOINERS = frozenset("\u200c\u200d")
+
+
+def _joins(text: str, k: int) -> bool:
+    """A zero-width (non-)joiner between two non-ASCII letters or symbols spells a name (Persian
+    and Indic words, emoji sequences); beside a Latin letter it only hides one."""
+    if text[k] not in _JOINERS or not 0 < k < len(text) - 1:
+        return False
+    return all(not c.isascii() and not c.isspace() for c in (text[k - 1], text[k + 1]))
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:

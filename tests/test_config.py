@@ -67,6 +67,23 @@ def test_invisible_characters_in_a_feeds_name_are_dropped(tmp_path: Path) -> Non
     assert [f.name for f in config.feeds] == ["Reuters", None]
 
 
+def test_joiners_that_spell_a_name_stay_in_it(tmp_path: Path) -> None:
+    """A zero-width non-joiner in a Persian name and a joiner in an emoji sequence are part of
+    how it is written; beside a Latin letter a joiner only hides one and goes."""
+    text = (
+        "feeds:\n"
+        '  - {url: https://a.example/rss, name: "\u062e\u0628\u0631\u200c\u0641\u0627\u0631\u0633"}\n'
+        '  - {url: https://b.example/rss, name: "Family \U0001f468\u200d\U0001f469 News"}\n'
+        '  - {url: https://c.example/rss, name: "Reu\u200dters\u200c"}\n'
+    )
+    config = load_config(write(tmp_path, text))
+    assert [f.name for f in config.feeds] == [
+        "\u062e\u0628\u0631\u200c\u0641\u0627\u0631\u0633",
+        "Family \U0001f468\u200d\U0001f469 News",
+        "Reuters",
+    ]
+
+
 def test_top_level_allow_private_applies_to_every_feed(tmp_path: Path) -> None:
     config = load_config(
         write(tmp_path, "allow_private: true\nfeeds:\n  - url: http://127.0.0.1/x\n")
