@@ -617,7 +617,7 @@ def _time_make_stories(
 
 def synthetic_digest(stories: int, seed: int) -> Any:
     """A day's digest of `stories` stories of 1..20 items, with summaries and keywords."""
-    from aggregator.models import Digest, DigestItem, DigestStory
+    from aggregator.models import Digest, DigestItem
 
     rng = random.Random(seed)
     source = feedgen.TextSource.load()
@@ -636,21 +636,31 @@ def synthetic_digest(stories: int, seed: int) -> Any:
             )
             for k in range(size)
         )
-        times = [i.published for i in items]
-        records.append(
-            DigestStory(
-                id=f"story-{seed}-{n:05d}",
-                headline=items[0].title,
-                link=items[0].link,
-                keywords=tuple(rng.choice(items[0].title.split()) for _ in range(3)),
-                items=items,
-                first_seen=min(times),
-                last_updated=max(times),
-                status=rng.choice(("new", "growing", "unchanged")),
-                summary=items[0].summary,
-            )
-        )
+        statuses = ("new", "growing", "unchanged")
+        records.append(_digest_story(f"story-{seed}-{n:05d}", items, rng, statuses))
     return Digest(day=now.date(), generated_at=now, stories=tuple(records))
+
+
+def _digest_story(
+    story_id: str, items: tuple, rng: random.Random, statuses: tuple[str, ...]
+) -> Any:
+    """A digest's story of `items`, headed by the first, with three keywords of its title drawn
+    from `rng`, then its status drawn from `statuses` (one of them: no draw)."""
+    from aggregator.models import DigestStory
+
+    times = [i.published for i in items]
+    keywords = tuple(rng.choice(items[0].title.split()) for _ in range(3))
+    return DigestStory(
+        id=story_id,
+        headline=items[0].title,
+        link=items[0].link,
+        keywords=keywords,
+        items=items,
+        first_seen=min(times),
+        last_updated=max(times),
+        status=rng.choice(statuses) if len(statuses) > 1 else statuses[0],
+        summary=items[0].summary,
+    )
 
 
 @child_task
@@ -680,7 +690,7 @@ def synthetic_archive(days: int, stories: int, seed: int) -> list[Any]:
     """`days` daily digests of `stories` stories each, oldest first, ending today: a fifth of
     each day's stories go on from the day before (one id over several days, as grouping
     keeps it), each story of 1..12 reports by 200 outlets."""
-    from aggregator.models import Digest, DigestItem, DigestStory
+    from aggregator.models import Digest, DigestItem
 
     rng = random.Random(seed)
     source = feedgen.TextSource.load()
@@ -705,20 +715,8 @@ def synthetic_archive(days: int, stories: int, seed: int) -> list[Any]:
                 )
                 for k in range(size)
             )
-            times = [i.published for i in items]
-            records.append(
-                DigestStory(
-                    id=story_id,
-                    headline=items[0].title,
-                    link=items[0].link,
-                    keywords=tuple(rng.choice(items[0].title.split()) for _ in range(3)),
-                    items=items,
-                    first_seen=min(times),
-                    last_updated=max(times),
-                    status="growing" if story_id in carried else "new",
-                    summary=items[0].summary,
-                )
-            )
+            status = "growing" if story_id in carried else "new"
+            records.append(_digest_story(story_id, items, rng, (status,)))
         digests.append(Digest(day=generated.date(), generated_at=generated, stories=tuple(records)))
         yesterday = ids
     return digests
