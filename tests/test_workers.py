@@ -5,6 +5,7 @@ Real worker processes, real loopback HTTP servers on several addresses, real dat
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -652,10 +653,30 @@ def test_a_poll_once_where_every_feed_failed_exits_1(tmp_path: Path) -> None:
     assert poll.exit_code == 1  # the same rule
 
 
+def wait_until_the_store_is_open(database: Path, process: subprocess.Popen) -> None:
+    """Until a starting worker has created its SQLite store: it handles SIGTERM by then (it
+    sets its handler first). A fixed sleep is not enough on a loaded machine, where a worker
+    may still be importing after seconds, and a SIGTERM then kills it (exit -15)."""
+    import sqlite3
+
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline, process.poll()
+        try:  # read-only: never creates the file itself
+            with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as read:
+                if read.execute("SELECT 1 FROM meta WHERE key = 'schema_version'").fetchone():
+                    return
+        except sqlite3.Error:
+            pass  # no file or no schema yet
+        time.sleep(0.05)
+
+
 def test_an_idle_looping_worker_is_quiet(tmp_path: Path) -> None:
-    config = write_config(tmp_path, tmp_path / "news.db", [], "workers: {idle_seconds: 0.1}")
+    database = tmp_path / "news.db"
+    config = write_config(tmp_path, database, [], "workers: {idle_seconds: 0.1}")
     process = start_worker(config, "--role", "poll")
-    time.sleep(2)
+    wait_until_the_store_is_open(database, process)
+    time.sleep(1)  # some ten idle cycles
     process.send_signal(signal.SIGTERM)
     assert finish(process, timeout=30) == ""
 
