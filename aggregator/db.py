@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import sys
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -205,6 +206,33 @@ def sqlite_schema(sql: str) -> str:
 SQLITE_BUSY_SECONDS = 30.0
 
 
+def _switch_to_wal(connection: sqlite3.Connection) -> None:
+    """PRAGMA journal_mode=WAL, waiting up to SQLITE_BUSY_SECONDS for the lock, as any other
+    statement does. On a file still in rollback mode (a new one) the switch reads the header,
+    then writes it; when another connection takes the write lock in between (another process
+    creating the same file, e.g. workers started together), SQLite answers "database is
+    locked" at once instead of waiting (two readers waiting to write could wait on each other
+    forever), so the switch is tried again here. Once the file is in WAL mode it writes nothing."""
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    pause = 0.002
+    try:
+        while True:
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                left = deadline - time.monotonic()
+                if not is_sqlite_busy(exc) or left <= 0:
+                    raise
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.1)
+            # The next try's own wait for the lock (busy timeout) ends by the deadline too.
+            left = max(deadline - time.monotonic(), 0.001)
+            connection.execute(f"PRAGMA busy_timeout = {int(left * 1000)}")
+    finally:
+        connection.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_SECONDS * 1000)}")
+
+
 class SqliteDatabase:
     kind = "sqlite"
     # Claims need no row locks here: BEGIN IMMEDIATE already runs writers one at a time.
@@ -219,7 +247,7 @@ class SqliteDatabase:
         self.label = str(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.connection = sqlite3.connect(path, timeout=SQLITE_BUSY_SECONDS, isolation_level=None)
-        self.connection.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(self.connection)
         self.connection.execute("PRAGMA synchronous=NORMAL")
         self.connection.execute("PRAGMA foreign_keys=ON")
         self._tx = _SqliteTx(self.connection)

@@ -5,6 +5,7 @@ Real worker processes, real loopback HTTP servers on several addresses, real dat
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -44,7 +45,7 @@ def start_worker(config: Path, *args: str) -> subprocess.Popen:
 
 def finish(process: subprocess.Popen, timeout: float = 120) -> str:
     out, err = process.communicate(timeout=timeout)
-    assert process.returncode == 0, out + err
+    assert process.returncode == 0, f"exit {process.returncode}\nstdout:\n{out}\nstderr:\n{err}"
     return out
 
 
@@ -652,10 +653,30 @@ def test_a_poll_once_where_every_feed_failed_exits_1(tmp_path: Path) -> None:
     assert poll.exit_code == 1  # the same rule
 
 
+def wait_until_the_store_is_open(database: Path, process: subprocess.Popen) -> None:
+    """Until a starting worker has created its SQLite store: it handles SIGTERM by then (it
+    sets its handler first). A fixed sleep is not enough on a loaded machine, where a worker
+    may still be importing after seconds, and a SIGTERM then kills it (exit -15)."""
+    import sqlite3
+
+    deadline = time.monotonic() + 60
+    while True:
+        assert process.poll() is None and time.monotonic() < deadline, process.poll()
+        try:  # read-only: never creates the file itself
+            with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as read:
+                if read.execute("SELECT 1 FROM meta WHERE key = 'schema_version'").fetchone():
+                    return
+        except sqlite3.Error:
+            pass  # no file or no schema yet
+        time.sleep(0.05)
+
+
 def test_an_idle_looping_worker_is_quiet(tmp_path: Path) -> None:
-    config = write_config(tmp_path, tmp_path / "news.db", [], "workers: {idle_seconds: 0.1}")
+    database = tmp_path / "news.db"
+    config = write_config(tmp_path, database, [], "workers: {idle_seconds: 0.1}")
     process = start_worker(config, "--role", "poll")
-    time.sleep(2)
+    wait_until_the_store_is_open(database, process)
+    time.sleep(1)  # some ten idle cycles
     process.send_signal(signal.SIGTERM)
     assert finish(process, timeout=30) == ""
 
@@ -802,6 +823,54 @@ def test_a_looping_worker_waits_for_a_sqlite_file_locked_when_it_starts(
         f"aggregator: {config}:2: database: {database} is locked: another process has held it "
         "for over 1 s (run the command again once that process is done)"
     )
+
+
+def test_a_worker_creating_a_sqlite_file_another_process_is_writing_waits_for_it(
+    tmp_path: Path, feed_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new SQLite file is switched to WAL mode: its header read, then written. Another
+    process taking the write lock in between (another worker creating the same file: workers
+    started together) made SQLite answer "database is locked" at once, not after the busy
+    timeout, so one of four `--once` workers started at one moment exited 1, saying the file
+    was held for over 30 s. The switch waits for the lock as any statement does now, up to the
+    busy timeout."""
+    from click.testing import CliRunner
+
+    from aggregator import db
+    from aggregator.cli import main
+
+    feed_server.route("/news.rss", body=RSS)
+    database = tmp_path / "news.db"
+    config = write_config(tmp_path, database, [feed_server.url("/news.rss")])
+
+    def worker_once():
+        return CliRunner().invoke(main, ["worker", "-c", str(config), "--role", "poll", "--once"])
+
+    holder = hold_sqlite_lock(database, 2.0)  # the file is new: empty, in rollback mode
+    result = worker_once()
+    assert holder.wait(timeout=10) == 0
+    assert result.exit_code == 0, result.output
+    assert "poll: 1 feeds (1 ok, 0 not modified, 0 failed); new items: 1" in result.output
+    assert stored(database)[0] == 1
+
+    # The wait is SQLite's busy timeout, as for any other statement: then one line, exit 1.
+    monkeypatch.setattr(db, "SQLITE_BUSY_SECONDS", 0.5)
+    other = tmp_path / "other"
+    other.mkdir()
+    database = other / "news.db"
+    config = write_config(other, database, [feed_server.url("/news.rss")])
+    holder = hold_sqlite_lock(database, 60)
+    started = time.monotonic()
+    result = worker_once()
+    waited = time.monotonic() - started
+    holder.kill()
+    holder.wait(timeout=10)
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [
+        f"aggregator: {config}:2: database: {database} is locked: another process has held it "
+        "for over 0.5 s (run the command again once that process is done)"
+    ]
+    assert 0.5 <= waited < 30, waited  # waited out the busy timeout, not the holder
 
 
 def test_commands_on_a_locked_sqlite_file_fail_in_one_line(
