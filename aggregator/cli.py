@@ -553,7 +553,7 @@ def serve(config_path: Path, port: int) -> None:
     """Preview the output folder on http://127.0.0.1:PORT/.
 
     Only regular files inside the folder are served: no folder listings, nothing a symlink
-    leads to outside it.
+    leads to outside it, no hidden file.
 
     \b
     Example:

@@ -1,7 +1,8 @@
 """Preview the built site over HTTP on this machine (not meant for production hosting).
 
 Only regular files inside the output folder are served: a path whose real location (every
-symlink followed) is outside it is 404, as is a folder without index.html (no listings).
+symlink followed) is outside it is 404, as is a folder without index.html (no listings) and a
+hidden file (a name starting with ".").
 """
 
 from __future__ import annotations
@@ -67,7 +68,10 @@ class _PreviewHandler(SimpleHTTPRequestHandler):
             is_file = real.is_file()  # not a folder, FIFO or device
         except (OSError, ValueError, RuntimeError):  # a NUL byte, a name too long, a link loop
             return None
-        return real if is_file and real.is_relative_to(root) else None
+        if not is_file or not real.is_relative_to(root):
+            return None
+        # hidden files (the build's manifest, a user's .git or .env) are no part of the site
+        return None if any(p.startswith(".") for p in real.relative_to(root).parts) else real
 
     def end_headers(self) -> None:
         self.send_header("X-Content-Type-Options", "nosniff")

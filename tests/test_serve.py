@@ -111,3 +111,18 @@ def test_odd_paths_are_not_found(server: tuple[str, int]) -> None:
         answer = get(server, path)  # a NUL byte failed the request with a traceback
         assert answer.status == 404, path
         assert SECRET not in answer.body, path
+
+
+def test_hidden_files_are_not_found(folders: tuple[Path, Path], server: tuple[str, int]) -> None:
+    """The build's manifest and anything hidden a user keeps there (a .git folder, an .env)
+    are no part of the site."""
+    output, _ = folders
+    (output / ".aggregator-site").write_text(SECRET)
+    (output / ".git").mkdir()
+    (output / ".git" / "config").write_text(SECRET)
+    (output / "stories" / ".env").write_text(SECRET)
+    for path in ("/.aggregator-site", "/.git/config", "/.git/", "/stories/.env", "/%2egit/config"):
+        answer = get(server, path)
+        assert answer.status == 404, path
+        assert SECRET not in answer.body, path
+    assert get(server, "/stories/one.html").body == "story one"
