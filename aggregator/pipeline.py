@@ -126,7 +126,8 @@ def select_feeds(
     titles: Mapping[str, str] | None = None
     for word in wanted:
         key = word.strip()
-        matches = [f for f in config.feeds if (f.name or "").lower() == key.lower()]
+        name = outlet_name(key).casefold()  # as feeds_shown_as and the config read names
+        matches = [f for f in config.feeds if name and (f.name or "").casefold() == name]
         by_url = config.feed(key) if "://" in key else None  # however its URL is spelled
         matches += [by_url] if by_url is not None else []
         if not matches:

@@ -14,6 +14,7 @@ from aggregator.config import load_config
 from aggregator.feeds_cli import feeds
 from aggregator.feedsfile import FeedExistsError, FeedsFileError, add_feed, remove_feed
 from aggregator.opml import parse_opml
+from aggregator.pipeline import UnknownFeedError, select_feeds
 from aggregator.poller import DiscoveryError, PollOptions, discover_feed
 from tests.support import feedserver
 from tests.support.feedserver import FeedServer
@@ -103,6 +104,30 @@ def test_remove_by_name_or_url_keeps_everything_else(config: Path) -> None:
         "\n"
         "window_hours: 36  # a day and a half\n"
     )
+
+
+def test_a_name_written_with_invisible_characters_is_found_by_the_name_shown(
+    tmp_path: Path,
+) -> None:
+    """`name: "Reu\u200bters"` is shown and loaded as Reuters: `feeds remove Reuters` and
+    `poll --force REUTERS` find it, as the German "Straße" is found as "STRASSE"."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "feeds:\n"
+        '  - {url: "https://a.example/rss", name: "Reu\\u200bters"}\n'
+        '  - {url: "https://b.example/rss", name: "Die Stra\u00dfe"}\n'
+        "  - https://c.example/rss\n"
+    )
+    config = load_config(path)
+    assert [f.url for f in select_feeds(config, ["REUTERS", "die strasse"])] == [
+        "https://a.example/rss",
+        "https://b.example/rss",
+    ]
+    with pytest.raises(UnknownFeedError):
+        select_feeds(config, ["\u200b"])  # a name of invisible characters names no feed
+    assert remove_feed(path, "Reuters")
+    assert remove_feed(path, "DIE STRASSE")
+    assert [f.url for f in load_config(path).feeds] == ["https://c.example/rss"]
 
 
 def test_remove_the_last_feed_then_add_again(config: Path) -> None:
