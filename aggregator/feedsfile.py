@@ -20,7 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from aggregator.config import FeedConfig, feed_key
-from aggregator.text import outlet_name
+from aggregator.text import name_key
 
 NEW_FILE_HEADER = """\
 # Feeds to poll. Each entry: url (required), name, tags, allow_private.
@@ -108,12 +108,11 @@ def _find(entries: list[Any], url_or_name: str, path: Path) -> int | None:
     by_url = [i for i, e in enumerate(entries) if _same_url(_entry_url(e), wanted)]
     if by_url:
         return by_url[0]
-    # as the config reads names (invisible characters dropped), so the name shown is the one found
-    name = outlet_name(wanted).casefold()
+    name = name_key(wanted)  # as the config reads names: the name shown is the one found
     by_name = [
         i
         for i, e in enumerate(entries)
-        if isinstance(e, dict) and name and outlet_name(str(e.get("name") or "")).casefold() == name
+        if isinstance(e, dict) and name and name_key(str(e.get("name") or "")) == name
     ]
     if len(by_name) > 1:
         urls = ", ".join(_entry_url(entries[i]) for i in by_name)

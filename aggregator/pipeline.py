@@ -33,7 +33,7 @@ from aggregator.feedvalue import FeedValue
 from aggregator.intake import decide
 from aggregator.models import FeedState, FetchOutcome, Item, RunSummary
 from aggregator.store import Recorded, Store
-from aggregator.text import canonical_url, outlet_name
+from aggregator.text import canonical_url, name_key
 
 if TYPE_CHECKING:
     from aggregator.grouping.evidence import EvidenceModel
@@ -126,8 +126,8 @@ def select_feeds(
     titles: Mapping[str, str] | None = None
     for word in wanted:
         key = word.strip()
-        name = outlet_name(key).casefold()  # as feeds_shown_as and the config read names
-        matches = [f for f in config.feeds if name and (f.name or "").casefold() == name]
+        name = name_key(key)
+        matches = [f for f in config.feeds if name and name_key(f.name or "") == name]
         by_url = config.feed(key) if "://" in key else None  # however its URL is spelled
         matches += [by_url] if by_url is not None else []
         if not matches:
@@ -148,11 +148,11 @@ def feeds_shown_as(
     case and invisible characters: the outlet name their latest item was stored under (their
     own title, else their host; `stored_titles` is `Store.outlet_names()`). Never polled, a feed
     has none."""
-    wanted = outlet_name(title).casefold()
+    wanted = name_key(title)
     return tuple(
         f
         for f in config.feeds
-        if not f.name and wanted and outlet_name(stored_titles.get(f.url, "")).casefold() == wanted
+        if not f.name and wanted and name_key(stored_titles.get(f.url, "")) == wanted
     )
 
 

@@ -110,6 +110,12 @@ def outlet_name(raw: str) -> str:
     return " ".join("".join(visible).split())
 
 
+def name_key(name: str) -> str:
+    """How a name typed on the command line or written in feeds.yaml is matched to another:
+    as shown (`outlet_name`), case folded ("DIE STRASSE" is "Die Straße"); "" matches nothing."""
+    return outlet_name(name).casefold()
+
+
 _JOINERS = frozenset("\u200c\u200d")
 
 
