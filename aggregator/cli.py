@@ -447,7 +447,7 @@ def build(config: Config, store: Store, force: bool, full: bool) -> None:
 
     Only the pages whose inputs changed since the last build are rendered again: a past
     day's page stays as it is until its digest, its neighbours, the templates, the settings
-    or the aggregator version change.
+    or the aggregator's code change, or its file is edited or deleted by hand.
 
     \b
     Example:
