@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import hashlib
 import importlib.metadata
+import importlib.resources
 import itertools
 import json
 import operator
@@ -25,6 +26,7 @@ import tempfile
 import traceback
 import unicodedata
 import uuid
+import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -1283,9 +1285,10 @@ def _page_fingerprint(environment: str, template: str, context: str) -> str:
 
 def environment_fingerprint(templates_dir: Path | None, timezone: str) -> str:
     """What decides a page's bytes besides its context: the templates (the user's folder, then
-    the built-in one), the time zone times are shown in, and the code and libraries that
-    render (the package's source, not only its version: a checkout changes without one)."""
-    versions = [aggregator.__version__, sys.version_info[:2], timezone]
+    the built-in one), the time zone times are shown in with its rules, and the code and
+    libraries that render (the package's source, not only its version: a checkout changes
+    without one)."""
+    versions = [aggregator.__version__, sys.version_info[:2], timezone, _zone_rules(timezone)]
     for library in ("jinja2", "markupsafe"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             versions.append(importlib.metadata.version(library))
@@ -1301,6 +1304,20 @@ def environment_fingerprint(templates_dir: Path | None, timezone: str) -> str:
             if path.is_file():
                 digest.update(f"{name}\0{path.stat().st_size}\0".encode() + path.read_bytes())
     return digest.hexdigest()
+
+
+def _zone_rules(timezone: str) -> str:
+    """A digest of the time zone's rules as zoneinfo reads them (the system's database first,
+    then the tzdata package): an update that moves a country's clocks changes the times pages
+    show, so it is an input of every page."""
+    for root in zoneinfo.TZPATH:
+        path = Path(root, timezone)
+        if path.is_file():
+            return hashlib.sha256(path.read_bytes()).hexdigest()
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        rules = importlib.resources.files("tzdata.zoneinfo").joinpath(*timezone.split("/"))
+        return hashlib.sha256(rules.read_bytes()).hexdigest()
+    return ""  # UTC without a database: zoneinfo's built-in rules, which never change
 
 
 def _template_files(folder: Path) -> list[tuple[str, Path]]:

@@ -285,3 +285,37 @@ def test_a_page_another_build_replaces_as_this_one_installs_is_not_recorded_as_i
             pipeline.build(config, store)
     assert oldest.read_text() == "the other build's page"
     sites.build(force=True)  # this build's page again, as a full build writes it
+
+
+def test_an_update_of_the_time_zone_rules_renders_every_page_again(tmp_path: Path) -> None:
+    """A time zone database update that moves a country's clocks (rules changed at short notice)
+    changes the times the pages show, as a full build would show them: the zone's rules are an
+    input of every page. The database here is a folder of the test's, whose Europe/Dublin file
+    takes Asia/Tokyo's rules."""
+    import zoneinfo
+
+    system = next(Path(root) for root in zoneinfo.TZPATH if Path(root, "Asia/Tokyo").is_file())
+    database = tmp_path / "zoneinfo"
+    (database / "Europe").mkdir(parents=True)
+    shutil.copyfile(system / "Europe/Dublin", database / "Europe/Dublin")
+    zoneinfo.reset_tzpath(to=[str(database)])
+    zoneinfo.ZoneInfo.clear_cache()
+    try:
+        config = Config(
+            tmp_path / "feeds.yaml",
+            (),
+            tmp_path / "news.db",
+            tmp_path / "site",
+            site=SiteSettings(timezone="Europe/Dublin"),
+        )
+        sites = Sites(tmp_path, config)
+        sites.save(*realistic_digests(3))
+        sites.build()
+        assert sites.build().rendered == ()
+
+        shutil.copyfile(system / "Asia/Tokyo", database / "Europe/Dublin")
+        zoneinfo.ZoneInfo.clear_cache()  # a new process reads the file again
+        assert len(sites.build().rendered) == pages(config.output)
+    finally:
+        zoneinfo.reset_tzpath()
+        zoneinfo.ZoneInfo.clear_cache()
