@@ -52,7 +52,7 @@ from aggregator.charts import (
 from aggregator.coverage import Coverage, CoverageSpec, blind_spots, story_coverage
 from aggregator.feedvalue import FeedValue, delay_text
 from aggregator.models import Digest, DigestItem, DigestStory
-from aggregator.text import hours_text, outlet_name, plural, safe_http_url
+from aggregator.text import hours_text, plural, safe_http_url
 from aggregator.timeline import story_timeline
 
 MARKER_FILE = ".aggregator-site"  # the manifest of the files a build wrote (see write_site)
@@ -453,8 +453,8 @@ def email_view(
 
 
 def _outlet_name(raw: str) -> str:
-    # outlet_name again: digests stored before intake cleaned names keep "Reu\u200bters"
-    return clean_text(outlet_name(raw), 120) or "Unknown outlet"
+    # as stored: clean since intake cleaned names (schema 8 cleaned the digests kept before)
+    return clean_text(raw, 120) or "Unknown outlet"
 
 
 class _ModelBuilder:

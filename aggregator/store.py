@@ -176,10 +176,72 @@ DROP TABLE embeddings;
 ALTER TABLE embeddings_in_rows RENAME TO embeddings
 """
 
+# Version 8: outlet names stored before intake cleaned them (see text.outlet_name: "Reu\u200bters",
+# a name with a control character) are cleaned once, in items and in the digests kept, so that
+# the store reads every name as it is stored. Each name becomes what reading it gave before.
+_NAMES_AT_ONCE = 200  # distinct names one UPDATE of items changes (two parameters a name, +1)
+_DIGESTS_AT_ONCE = 20  # digests read at a time (one is a day's stories with their summaries)
+
+
+def _clean_outlet_names(db: Tx) -> None:
+    """Items: one scan finds the distinct names (about one a feed), one UPDATE a chunk of the
+    names that change renames their rows. Digests: each day's payload, parsed, is written
+    again only if one of its names changes. Done twice, it changes nothing."""
+    stored = [row[0] for row in db.execute("SELECT DISTINCT outlet FROM items")]
+    renames = [(name, outlet_name(name)) for name in stored if outlet_name(name) != name]
+    for chunk in _chunks(renames, _NAMES_AT_ONCE):
+        cases = " ".join("WHEN ? THEN ?" for _ in chunk)
+        marks = ", ".join("?" * len(chunk))
+        db.execute(
+            f"UPDATE items SET outlet = CASE outlet {cases} END WHERE outlet IN ({marks})",
+            (*(value for pair in chunk for value in pair), *(old for old, _new in chunk)),
+        )
+    last = None
+    while True:
+        after = "WHERE day > ? " if last is not None else ""
+        rows = db.execute(
+            f"SELECT day, payload FROM digests {after}ORDER BY day LIMIT {_DIGESTS_AT_ONCE}",
+            () if last is None else (last,),
+        ).fetchall()
+        if not rows:
+            return
+        for day, payload in rows:
+            cleaned = _digest_names_cleaned(payload)
+            if cleaned is not None:
+                db.execute("UPDATE digests SET payload = ? WHERE day = ?", (cleaned, day))
+        last = rows[-1][0]
+
+
+def _digest_names_cleaned(payload: str) -> str | None:
+    """A digest's JSON (digest.digest_to_dict) with its outlet names cleaned: each report's
+    outlet, each story's outlets (two that become one name are one), the keys of
+    outlets_since (two that become one keep the earlier time); None if none changes."""
+    data = json.loads(payload)
+    changed = False
+    for story in data.get("stories") or ():
+        for item in story.get("items") or ():
+            name = item.get("outlet")
+            if isinstance(name, str) and outlet_name(name) != name:
+                item["outlet"], changed = outlet_name(name), True
+        names = story.get("outlets")
+        if isinstance(names, list) and any(outlet_name(n) != n for n in names):
+            story["outlets"], changed = list(dict.fromkeys(map(outlet_name, names))), True
+    since = data.get("outlets_since")
+    if isinstance(since, dict) and any(outlet_name(n) != n for n in since):
+        merged: dict[str, str] = {}
+        for name, at in since.items():
+            kept = merged.setdefault(outlet_name(name), at)
+            if datetime.fromisoformat(at) < datetime.fromisoformat(kept):
+                merged[outlet_name(name)] = at
+        data["outlets_since"], changed = merged, True
+    return json.dumps(data, sort_keys=True, ensure_ascii=False) if changed else None
+
+
 # Numbered migrations, applied in order by open() to both backends (those in _SQLITE_ONLY to
-# SQLite alone). A new one appends (next number, sql); {tokens} stand for the types that
-# differ (see aggregator.db).
-_MIGRATIONS: list[tuple[int, str]] = [
+# SQLite alone), each in the transaction that sets the new schema version. A new one appends
+# (next number, sql), where {tokens} stand for the types that differ (see aggregator.db), or
+# (next number, a function of the transaction) for a change SQL alone cannot write.
+_MIGRATIONS: list[tuple[int, str | Callable[[Tx], None]]] = [
     (1, _SCHEMA),
     (2, _SCHEMA_2),
     (3, _STORY_ITEM_WHY),
@@ -187,9 +249,19 @@ _MIGRATIONS: list[tuple[int, str]] = [
     (5, _FEED_TTL),
     (6, _ITEM_EDITS),
     (_VECTORS_IN_ROWS, _EMBEDDINGS_IN_ROWS),
+    (8, _clean_outlet_names),
 ]
 _SQLITE_ONLY = frozenset({_VECTORS_IN_ROWS})
 SCHEMA_VERSION = max(version for version, _sql in _MIGRATIONS)
+
+
+def run_migration(database: Database, db: Tx, step: str | Callable[[Tx], None]) -> None:
+    """One of _MIGRATIONS in the transaction `db`: its statements, or its function."""
+    if callable(step):
+        step(db)
+        return
+    for statement in filter(str.strip, database.schema(step).split(";")):
+        db.execute(statement)
 
 
 class StoreError(Exception):
@@ -408,10 +480,9 @@ class Store:
                     f"{self.label} has schema version {current}, newer than this aggregator "
                     f"({SCHEMA_VERSION}): upgrade aggregator"
                 )
-            for version, sql in _MIGRATIONS:
+            for version, step in _MIGRATIONS:
                 if version > current and (self.db.kind == "sqlite" or version not in _SQLITE_ONLY):
-                    for statement in filter(str.strip, self.db.schema(sql).split(";")):
-                        db.execute(statement)
+                    run_migration(self.db, db, step)
             if current != SCHEMA_VERSION:
                 _put_meta(db, "schema_version", str(SCHEMA_VERSION))
         if self.db.kind == "sqlite" and 0 < current < _VECTORS_IN_ROWS:
@@ -750,7 +821,7 @@ class Store:
             "SELECT feed_url, outlet FROM items WHERE id IN "
             "(SELECT max(id) FROM items GROUP BY feed_url)"
         ).fetchall()
-        return {url: outlet_name(outlet) for url, outlet in rows}
+        return dict(rows)
 
     def feed_health(
         self, now: datetime, names: dict[str, str | None] | None = None
@@ -1070,10 +1141,10 @@ class Store:
             StoryItemRecord(
                 item_id=r[0],
                 feed_url=r[1],
-                outlet=outlet_name(r[2]),
+                outlet=r[2],
                 published=_dt(r[3]),  # type: ignore[arg-type]
                 story_id=r[4],
-                copy_of_outlet=None if r[5] is None else outlet_name(r[5]),
+                copy_of_outlet=r[5],
             )
             for r in rows
         ]
@@ -1583,7 +1654,7 @@ def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:
         id=row[0],
         title=row[1],
         summary=row[2],
-        outlet=outlet_name(row[3]),  # cleaned again: items stored before intake cleaned it
+        outlet=row[3],
         link=row[4],
         published=_dt(row[5]),  # type: ignore[arg-type]
         feed_url=row[6],

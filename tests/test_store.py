@@ -3,6 +3,7 @@ dedup keys, transactions, locking, migrations."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 from dataclasses import replace
@@ -541,6 +542,97 @@ def test_a_version_6_sqlite_database_keeps_its_vectors_in_a_rowid_table(tmp_path
         (layout,) = new.execute("SELECT sql FROM sqlite_master WHERE name='embeddings'").fetchone()
         assert "WITHOUT ROWID" not in layout
         assert new.execute("SELECT count(*) FROM embeddings").fetchone() == (1000,)
+
+
+# Names as an aggregator stored them before intake cleaned them: a zero-width space and a
+# right-to-left mark, a control character, invisible characters only, a zero-width non-joiner
+# that spells a Persian name (kept), a clean name. Feed URL -> (stored, as read from schema 8).
+DIRTY_OUTLETS = {
+    "https://a.example/feed": ("Reu\u200bters\u200f", "Reuters"),
+    "https://b.example/feed": ("AP\x07 News\x1b", "AP News"),
+    "https://c.example/feed": ("\u200b\u2060\ufeff", ""),
+    "https://d.example/feed": ("\u0647\u0645\u200c\u0634\u0647\u0631\u06cc", None),
+    "https://e.example/feed": ("Reuters", None),
+}
+
+
+def old_item(db, n: int, feed_url: str, outlet: str) -> None:
+    at = f"2026-11-28T{n:02d}:00:00.000000Z"
+    db.execute(
+        "INSERT INTO items (id, feed_url, key, link, title, summary, outlet, first_seen, "
+        "sort_time) VALUES (?, ?, ?, ?, ?, 'Summary', ?, ?, ?)",
+        (n, feed_url, f"guid:{n}", f"{feed_url}/{n}", f"Title {n}", outlet, at, at),
+    )
+
+
+def old_digest(db, day: str, outlets: list[str], since: dict[str, str]) -> str:
+    payload = {
+        "day": day,
+        "stories": [
+            {"id": "s1", "outlets": outlets, "items": [{"outlet": o, "title": o} for o in outlets]}
+        ],
+        "outlets_since": since,
+    }
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    db.execute(
+        "INSERT INTO digests (day, generated_at, payload) VALUES (?, ?, ?)",
+        (day, f"{day}T12:00:00.000000Z", text),
+    )
+    return text
+
+
+def test_a_version_7_database_has_its_outlet_names_cleaned_once(store_target, monkeypatch) -> None:
+    """Schema 8 cleans the outlet names stored before intake cleaned them (text.outlet_name),
+    in items and in the digests kept, a few names and digests at a time: the store reads them
+    as stored, each as reading it gave before. Run again, it changes nothing."""
+    import aggregator.store
+
+    monkeypatch.setattr(aggregator.store, "_NAMES_AT_ONCE", 2)  # 3 names to change: 2 UPDATEs
+    monkeypatch.setattr(aggregator.store, "_DIGESTS_AT_ONCE", 1)
+    read_as = {
+        url: stored if clean is None else clean for url, (stored, clean) in DIRTY_OUTLETS.items()
+    }
+    target = store_target()
+    with older_database(target, 7) as db:
+        for n, (url, (stored, _clean)) in enumerate(DIRTY_OUTLETS.items(), start=1):
+            old_item(db, n, url, stored)
+            old_item(db, n + 10, url, stored)
+        # item 11 (a's) is a copy of item 5 (e's: Reuters), item 12 (b's) of item 1 (a's)
+        db.execute("INSERT INTO story_items (item_id, story_id, copy_of) VALUES (11, 's', 5)")
+        db.execute("INSERT INTO story_items (item_id, story_id, copy_of) VALUES (12, 's', 1)")
+        dirty = ["Reuters", "Reu\u200bters\u200f", "AP\x07 News\x1b"]
+        since = {
+            "Reuters": "2026-11-27T09:00:00+00:00",
+            "Reu\u200bters\u200f": "2026-11-27T08:00:00+00:00",  # the earlier: kept
+            "AP\x07 News\x1b": "2026-11-27T10:00:00+00:00",
+        }
+        old_digest(db, "2026-11-27", dirty, since)
+        clean_payload = old_digest(db, "2026-11-28", ["Reuters"], {"Reuters": "2026-11-28T08:00"})
+    with Store.open(target) as store:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION)
+        rows = store.db.execute("SELECT feed_url, outlet FROM items ORDER BY id").fetchall()
+        assert rows == [(url, read_as[url]) for url in [*DIRTY_OUTLETS] * 2]
+        assert store.outlet_names() == read_as
+        items = store.items_since(NOW - timedelta(days=2))
+        assert {(i.feed_url, i.outlet) for i in items} == set(read_as.items())
+        copies = {r.item_id: r.copy_of_outlet for r in store.story_item_records(NOW - timedelta(2))}
+        assert (copies[11], copies[12], copies[1]) == ("Reuters", "Reuters", None)
+        digest = store.digest_of("2026-11-27")
+        assert digest["stories"][0]["outlets"] == ["Reuters", "AP News"]
+        assert [i["outlet"] for i in digest["stories"][0]["items"]] == [
+            "Reuters", "Reuters", "AP News"
+        ]  # fmt: skip
+        assert digest["outlets_since"] == {
+            "Reuters": "2026-11-27T08:00:00+00:00",
+            "AP News": "2026-11-27T10:00:00+00:00",
+        }
+        payloads = dict(store.db.execute("SELECT day, payload FROM digests").fetchall())
+        assert payloads["2026-11-28"] == clean_payload  # a clean digest is not written again
+        before = store.db.execute("SELECT * FROM items ORDER BY id").fetchall()
+        store.set_meta("schema_version", "7")
+    with Store.open(target) as store:  # the migration once more: nothing changes
+        assert store.db.execute("SELECT * FROM items ORDER BY id").fetchall() == before
+        assert dict(store.db.execute("SELECT day, payload FROM digests").fetchall()) == payloads
 
 
 def test_vectors_dated_before_a_time_are_dropped_at_most_a_limit_at_a_time(

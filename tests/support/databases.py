@@ -93,15 +93,14 @@ def older_database(target, last: int) -> Iterator:
     """A database of schema version `last`, as that aggregator made it: yields a transaction
     to fill it in, then closes it."""
     from aggregator.db import connect
-    from aggregator.store import _MIGRATIONS
+    from aggregator.store import _MIGRATIONS, _SQLITE_ONLY, run_migration
 
     database = connect(target)
     try:
         with database.transaction() as db:
-            for version, sql in _MIGRATIONS:
-                if version <= last:
-                    for statement in filter(str.strip, database.schema(sql).split(";")):
-                        db.execute(statement)
+            for version, step in _MIGRATIONS:
+                if version <= last and (database.kind == "sqlite" or version not in _SQLITE_ONLY):
+                    run_migration(database, db, step)
             db.execute("INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(last),))
             yield db
     finally:
