@@ -394,12 +394,14 @@ def cluster(config: Config, store: Store, force: bool) -> None:
 
 def _do_build(config: Config, store: Store, force: bool = False, full: bool = False):
     from aggregator import pipeline
-    from aggregator.site import SiteConflictError, SiteError
+    from aggregator.site import SiteBusyError, SiteConflictError, SiteError
 
     try:
         summary = pipeline.build(config, store, force=force, full=full)
     except SiteConflictError as exc:
         _fail(f"{config.where(exc.setting)}: {exc}", EXIT_CONFIG)
+    except SiteBusyError as exc:  # another build of the folder ran all the time it waited
+        _fail(f"{config.where('output')}: {exc}", EXIT_LOCKED)
     except SiteError as exc:
         _fail(f"{config.where('output')}: {exc}", EXIT_FAILED)
     days = plural(summary.days, "day")
