@@ -1020,7 +1020,15 @@ def _work(
         if once or done.items:
             click.echo(f"embed: {done.items} items")
     else:
-        published = workers.publish_cycle(config, store, me, email=send, embedder=embedder)
+        from aggregator.site import SiteBusyError
+
+        try:
+            published = workers.publish_cycle(config, store, me, email=send, embedder=embedder)
+        except SiteBusyError as exc:  # another build held the output folder all that time
+            if once:
+                _fail(f"{config.where('output')}: {exc}", EXIT_LOCKED)
+            click.echo(f"aggregator: warning: {config.where('output')}: {exc}", err=True)
+            return None  # the next cycle builds the site
         if not published.leader:
             if once:
                 click.echo("publish: another worker holds the publish lease")

@@ -315,3 +315,23 @@ def test_the_lock_file_is_the_builds_own(tmp_path: Path) -> None:
     with pytest.raises(site.SiteConflictError, match=r"\.aggregator-lock"):
         write_site(output, [day_digest(TODAY)], site_settings(), static_dir=static)
     assert not (output / site.LOCK_FILE).exists()
+
+
+def test_a_publishing_worker_that_waited_too_long_tries_again_next_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's build waits for a build by hand as that one waits for it; past the
+    wait, `worker --once` ends in one line (exit 75) and a looping worker warns and builds
+    at its next cycle, instead of a traceback."""
+    from aggregator import cli, workers
+
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+
+    def busy(*args: object, **kwargs: object) -> workers.PublishCycle:
+        raise site.SiteBusyError("another build is writing into site")
+
+    monkeypatch.setattr(workers, "publish_cycle", busy)
+    with pytest.raises(SystemExit) as ended:
+        cli._work("publish", config, None, "me", None, None, False, once=True)
+    assert ended.value.code == 75
+    assert cli._work("publish", config, None, "me", None, None, False, once=False) is None
