@@ -394,12 +394,14 @@ def cluster(config: Config, store: Store, force: bool) -> None:
 
 def _do_build(config: Config, store: Store, force: bool = False, full: bool = False):
     from aggregator import pipeline
-    from aggregator.site import SiteConflictError, SiteError
+    from aggregator.site import SiteBusyError, SiteConflictError, SiteError
 
     try:
         summary = pipeline.build(config, store, force=force, full=full)
     except SiteConflictError as exc:
         _fail(f"{config.where(exc.setting)}: {exc}", EXIT_CONFIG)
+    except SiteBusyError as exc:  # another build of the folder ran all the time it waited
+        _fail(f"{config.where('output')}: {exc}", EXIT_LOCKED)
     except SiteError as exc:
         _fail(f"{config.where('output')}: {exc}", EXIT_FAILED)
     days = plural(summary.days, "day")
@@ -1018,7 +1020,15 @@ def _work(
         if once or done.items:
             click.echo(f"embed: {done.items} items")
     else:
-        published = workers.publish_cycle(config, store, me, email=send, embedder=embedder)
+        from aggregator.site import SiteBusyError
+
+        try:
+            published = workers.publish_cycle(config, store, me, email=send, embedder=embedder)
+        except SiteBusyError as exc:  # another build held the output folder all that time
+            if once:
+                _fail(f"{config.where('output')}: {exc}", EXIT_LOCKED)
+            click.echo(f"aggregator: warning: {config.where('output')}: {exc}", err=True)
+            return None  # the next cycle builds the site
         if not published.leader:
             if once:
                 click.echo("publish: another worker holds the publish lease")

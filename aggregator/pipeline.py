@@ -6,6 +6,7 @@ crash in one leaves the others' results intact.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -782,6 +783,23 @@ def _load_embedder(config: Config):
 # ------------------------------------------------------------------ build and email
 
 
+def _one_build_at_a_time(unlocked: Callable[..., BuildSummary]) -> Callable[..., BuildSummary]:
+    """`unlocked` holding the output folder's lock (site.output_lock) from reading the store to
+    storing its record of the pages: a build that waited for another reads the digests and
+    the record that one stored (it may find the site up to date), and the record stored
+    last is that of the files on disk, never one of an older build that finished later."""
+
+    @functools.wraps(unlocked)
+    def locked(config: Config, store: Store, **options) -> BuildSummary:
+        from aggregator.site import output_lock
+
+        with output_lock(config.output):
+            return unlocked(config, store, **options)
+
+    return locked
+
+
+@_one_build_at_a_time
 def build(
     config: Config,
     store: Store,

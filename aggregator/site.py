@@ -5,17 +5,20 @@ All feed text is untrusted: it is cleaned here, escaped by Jinja, and only http(
 ever become hrefs. The site is built in a staging folder and renamed into place file by file
 (a file whose bytes did not change stays as it was), so a crash mid-build leaves the previous
 site untouched; files the user put in the output folder are never touched (see write_site).
+Builds of one folder take turns (output_lock).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import importlib.metadata
 import importlib.resources
 import itertools
 import json
+import logging
 import operator
 import os
 import re
@@ -23,6 +26,8 @@ import shutil
 import stat
 import sys
 import tempfile
+import threading
+import time
 import traceback
 import unicodedata
 import uuid
@@ -55,7 +60,13 @@ from aggregator.models import Digest, DigestItem, DigestStory
 from aggregator.text import hours_text, plural, safe_http_url
 from aggregator.timeline import story_timeline
 
+log = logging.getLogger("aggregator")
+
 MARKER_FILE = ".aggregator-site"  # the manifest of the files a build wrote (see write_site)
+LOCK_FILE = ".aggregator-lock"  # held by the build writing into the folder (see output_lock)
+# How long a build waits for another build of the same folder to finish (a year's archive
+# takes about a minute on a slow host) before it gives up with SiteBusyError.
+BUILD_LOCK_WAIT_SECONDS = 600.0
 _ATOM_NS = "http://www.w3.org/2005/Atom"
 _SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 _STATUSES = frozenset({"new", "growing", "unchanged"})
@@ -90,6 +101,10 @@ class UnsafePathError(ValueError):
 
 class SiteError(RuntimeError):
     """The site cannot be built into the requested folder."""
+
+
+class SiteBusyError(SiteError):
+    """Another build held the output folder's lock for longer than this one would wait."""
 
 
 class TemplateProblem(Exception):
@@ -1497,7 +1512,7 @@ def _user_entries(output: Path, site: set[str]) -> list[str]:
         folder = pending.pop()
         for path in sorted(folder.iterdir()):
             relative = path.relative_to(output).as_posix()
-            if relative == MARKER_FILE or relative.startswith(_STAGING_PREFIX):
+            if relative in (MARKER_FILE, LOCK_FILE) or relative.startswith(_STAGING_PREFIX):
                 continue
             if path.is_dir() and not path.is_symlink():
                 if relative in folders:
@@ -1563,9 +1578,130 @@ def _remove_stale(output: Path, stale: Iterable[str]) -> None:
 
 
 def _remove_leftover_staging(output: Path) -> None:
+    """Remove the staging folders of builds killed mid-way. Called under the folder's lock
+    (output_lock): no other build of this folder is running, so every one here is a dead one's."""
     for leftover in output.glob(f"{_STAGING_PREFIX}*"):
         if leftover.is_dir() and not leftover.is_symlink():
             shutil.rmtree(leftover, ignore_errors=True)
+
+
+# Builds of one output folder, one at a time (a publishing worker beside `aggregator build`
+# by hand, two cron jobs overlapping): each holds an exclusive flock on output/LOCK_FILE while
+# it reads the last build's manifest, stages and installs its files and (pipeline.build)
+# stores its record of them. Without it, a build removed the staging folder another was
+# installing from, and two builds' manifests and records of the pages mixed. flock, not the
+# run lock's lockf: it belongs to the open file, so two threads of one process exclude each
+# other too; a build forks no process that could inherit it. The holder removes the file as
+# it lets go (the folder at rest holds none, and a refused build changes nothing), so a build
+# that gets the lock checks that its file is still the one at that path, else tries again.
+_held = threading.local()  # (device, inode) of the lock files this thread holds
+
+
+@contextlib.contextmanager
+def output_lock(output: Path, wait_seconds: float | None = None) -> Iterator[None]:
+    """Hold `output`'s build lock (creating the folder). While another build holds it, wait,
+    for up to `wait_seconds` (BUILD_LOCK_WAIT_SECONDS), then raise SiteBusyError naming the
+    folder and the process holding it. A thread holding it already just goes on."""
+    output = Path(output).absolute()
+    if output.exists() and not output.is_dir():
+        raise SiteError(f"{output} exists and is not a folder")
+    held: set[tuple[int, int]] = _held.__dict__.setdefault("keys", set())
+    path = output / LOCK_FILE
+    with contextlib.suppress(OSError):
+        found = path.lstat()
+        if (found.st_dev, found.st_ino) in held:
+            yield
+            return
+    fd, key = _lock(path, BUILD_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+    held.add(key)
+    try:
+        yield
+    finally:
+        held.discard(key)
+        with contextlib.suppress(OSError):
+            path.unlink()  # while still holding it: see above
+        os.close(fd)  # and with it the lock
+
+
+def _lock(path: Path, wait: float) -> tuple[int, tuple[int, int]]:
+    """An open file descriptor of `path`, flocked, and (device, inode) of that file."""
+    output = path.parent
+    deadline = time.monotonic() + wait
+    said = False
+    while True:
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+        except OSError as exc:
+            raise _unwritable(output, exc) from None
+        try:
+            while not _flocked(fd, path):
+                if time.monotonic() >= deadline:
+                    raise SiteBusyError(
+                        f"another build is writing into {output} ({_lock_holder(fd)}; lock "
+                        f"{path}) and did not finish within {wait:g} s: run this one again "
+                        "once it is done"
+                    )
+                if not said:
+                    holder = _lock_holder(fd)
+                    log.warning("waiting for another build of %s to finish (%s)", output, holder)
+                    said = True
+                time.sleep(0.1)
+        except BaseException:
+            os.close(fd)
+            raise
+        opened = os.fstat(fd)
+        key = (opened.st_dev, opened.st_ino)
+        with contextlib.suppress(OSError):
+            found = path.lstat()
+            if (found.st_dev, found.st_ino) == key:
+                return fd, key
+        os.close(fd)  # its holder removed it as this build waited: lock the one there now
+
+
+def _flocked(fd: int, path: Path) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError as exc:  # e.g. ENOLCK: a network file system without locks
+        exc.filename = exc.filename or str(path)
+        raise _unwritable(path.parent, exc) from None
+    return True
+
+
+def _lock_holder(fd: int) -> str:
+    """The process holding the flock on the file `fd` is open on, as Linux lists it in
+    /proc/locks ("1: FLOCK ADVISORY WRITE <pid> <major>:<minor>:<inode> 0 EOF"), with its
+    command line; "another process" where that cannot be told. (Nothing is written into the
+    lock file: a sync of the folder might copy it.)"""
+    lock = os.fstat(fd)
+    device = f"{os.major(lock.st_dev):02x}:{os.minor(lock.st_dev):02x}:{lock.st_ino}"
+    try:
+        listed = Path("/proc/locks").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        listed = ""
+    pids = sorted(  # the lock on this device's file first (an overlay may show another)
+        (fields[5] != device, fields[4])
+        for fields in map(str.split, listed.splitlines())
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5].endswith(f":{lock.st_ino}")
+    )
+    if not pids:
+        return "another process"
+    pid = pids[0][1]
+    try:
+        command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+    except OSError:
+        return f"process {pid}"
+    return f"process {pid}: {clean_text(command.decode(errors='replace'), 100)}"
+
+
+def _unwritable(output: Path, exc: OSError) -> SiteError:
+    where = exc.filename or output
+    return SiteError(
+        f"cannot write the site into {output}: {exc.strerror or exc} ({where}); "
+        "make the folder writable or choose another one"
+    )
 
 
 def write_site(
@@ -1601,7 +1737,7 @@ def write_site(
     try:
         env = make_environment(templates_dir, settings.timezone)
         environment = environment_fingerprint(templates_dir, settings.timezone)
-        with template_problems(env, templates_dir):
+        with output_lock(output), template_problems(env, templates_dir):
             model = _ModelBuilder(digests, coverage, settings.timezone).build(feed_values)
             return _write_site(
                 output,
@@ -1615,11 +1751,7 @@ def write_site(
     except (SiteError, UnsafePathError):
         raise
     except OSError as exc:
-        where = exc.filename or output
-        raise SiteError(
-            f"cannot write the site into {output}: {exc.strerror or exc} ({where}); "
-            "make the folder writable or choose another one"
-        ) from None
+        raise _unwritable(output, exc) from None
 
 
 def _write_site(
@@ -1632,7 +1764,7 @@ def _write_site(
     output.mkdir(parents=True, exist_ok=True)
     previous = _read_manifest(output)
     before = {p: r for p, r in (rendered_before or {}).items() if p in previous.files}
-    _remove_leftover_staging(output)
+    _remove_leftover_staging(output)  # dead builds' only: write_site holds the folder's lock
     staging = Path(tempfile.mkdtemp(prefix=_STAGING_PREFIX, dir=output))
 
     def reusable(path: str, fingerprint: str) -> bool:
@@ -1655,7 +1787,7 @@ def _write_site(
                 _write(staging, found.path, found.data)
                 staged.add(found.path)
         for path, source in _static_files(static_dir, output) if static_dir else ():
-            if path in site or path == MARKER_FILE:
+            if path in site or path in (MARKER_FILE, LOCK_FILE):
                 raise SiteConflictError(
                     f"{static_dir / path} has the name of a page the site generates "
                     f"({path}): rename it in the site.static folder",
@@ -1723,7 +1855,10 @@ def _write(root: Path, relative: str, data: bytes) -> Path:
 
 
 __all__ = [
+    "BUILD_LOCK_WAIT_SECONDS",
+    "LOCK_FILE",
     "MARKER_FILE",
+    "SiteBusyError",
     "SiteConflictError",
     "SiteError",
     "SiteSettingsLike",
@@ -1736,6 +1871,7 @@ __all__ = [
     "environment_fingerprint",
     "http_url",
     "make_environment",
+    "output_lock",
     "safe_path",
     "site_as_recorded",
     "slugify",

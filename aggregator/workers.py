@@ -369,6 +369,10 @@ def publish_cycle(
         # that lost its lease meanwhile stores no stories and no digest.
         pipeline.cluster(config, store, now=now, embedder=embedder, before_save=renew)
         renew()
+        # No run lock (that of `aggregator run` and the other commands): the lease keeps
+        # publishers apart, and pipeline.build holds the output folder's lock, which is what
+        # a build by hand beside this one needs (one waits for the other). The run lock
+        # would make every command by hand fail (exit 75) while a worker publishes.
         built = pipeline.build(config, store, before_swap=still_leader)
         sent, failed = "", False
         if email:

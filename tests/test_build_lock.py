@@ -1,0 +1,337 @@
+"""Two builds into one output folder at once (a publishing worker beside `aggregator build`
+by hand, two cron jobs overlapping) wait for each other, and leave one build's site.
+
+Real threads, a real SQLite file, the built-in templates. The interleaving is forced, not
+left to timing: the first build starts the second at a chosen point and waits until that
+build has either finished (it did not wait: the bug) or says it is waiting for the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from aggregator import pipeline, site
+from aggregator.cli import main
+from aggregator.config import Config
+from aggregator.digest import digest_to_dict
+from aggregator.models import Digest
+from aggregator.site import MARKER_FILE, site_as_recorded, write_site
+from aggregator.store import Store
+from tests.support.digests import (
+    TODAY,
+    at,
+    day_digest,
+    item,
+    realistic_digests,
+    site_settings,
+    story,
+)
+
+
+def save(database: Path, *digests: Digest) -> None:
+    with Store.open(database) as store:
+        for digest in digests:
+            day = digest.day.isoformat()
+            store.save_digest(day, digest.generated_at, digest_to_dict(digest))
+
+
+def site_files(output: Path) -> set[str]:
+    """The files a reader of the site gets (hidden ones are the build's own, 404 in serve)."""
+    return {
+        p.relative_to(output).as_posix()
+        for p in output.rglob("*")
+        if p.is_file() and not p.relative_to(output).as_posix().startswith(".")
+    }
+
+
+def manifest(output: Path) -> set[str]:
+    return set(json.loads((output / MARKER_FILE).read_text())["files"])
+
+
+class WaitingSeen(logging.Handler):
+    """Set once a build says it waits for `output` (another build holds it)."""
+
+    def __init__(self, output: Path) -> None:
+        super().__init__()
+        self.output = str(output)
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "waiting" in message and self.output in message:
+            self.seen.set()
+
+
+class Other:
+    """The other build, in a thread of its own with its own connection to the store."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.result: pipeline.BuildSummary | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        try:
+            with Store.open(self.config.database) as store:
+                self.result = pipeline.build(self.config, store)
+        except BaseException as exc:  # reported by finished()
+            self.error = exc
+
+    def start_and_let_it_run_or_wait(self, waiting: WaitingSeen) -> None:
+        """Start it; return once it has finished, or is waiting for the folder's lock."""
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while self.thread.is_alive() and not waiting.seen.is_set():
+            assert time.monotonic() < deadline, "the other build neither finished nor waited"
+            self.thread.join(0.02)
+
+    def finished(self) -> pipeline.BuildSummary:
+        self.thread.join(60)
+        assert not self.thread.is_alive()
+        if self.error is not None:
+            raise self.error
+        assert self.result is not None
+        return self.result
+
+
+@contextlib.contextmanager
+def watching(output: Path) -> Iterator[WaitingSeen]:
+    handler = WaitingSeen(output)
+    logger = logging.getLogger("aggregator")
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+
+
+def setup(tmp_path: Path) -> tuple[Config, list[Digest]]:
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+    digests = realistic_digests(2, hostile=False)
+    save(config.database, *digests)
+    return config, digests
+
+
+def later_digest(today: Digest) -> Digest:
+    """Today's digest an hour later, with one more story."""
+    news = story("late-news", "Late news", (item("Summit Post", "Late news", at(TODAY, 19, 5)),))
+    return dataclasses.replace(
+        today,
+        generated_at=today.generated_at + timedelta(hours=1),
+        stories=(*today.stories, news),
+    )
+
+
+def assert_one_builds_site(config: Config) -> None:
+    """The folder holds one build's site: the manifest lists exactly the files there, the
+    store's record describes those files (so the next build, with nothing new, is skipped),
+    and no staging folder is left."""
+    output = config.output
+    assert manifest(output) == site_files(output)
+    with Store.open(config.database) as store:
+        record = pipeline._rendered_pages(store)
+        assert site_as_recorded(output, record)
+        assert pipeline.build(config, store).skipped
+    assert not [p.name for p in output.iterdir() if p.name.startswith(".aggregator-build-")]
+
+
+def test_a_second_build_waits_and_leaves_the_first_ones_staging_folder(tmp_path: Path) -> None:
+    """The second build began by removing every staging folder in the output folder: the
+    first build's too, while it was about to install from it (FileNotFoundError, reported
+    as a SiteError: the publishing worker's or the cron job's build failed)."""
+    config, _ = setup(tmp_path)
+    with Store.open(config.database) as store:
+        pipeline.build(config, store)
+    save(config.database, later_digest(realistic_digests(1, hostile=False)[0]))
+    other = Other(config)
+
+    with watching(config.output) as waiting:
+
+        def start_the_other_build() -> None:
+            other.start_and_let_it_run_or_wait(waiting)
+
+        with Store.open(config.database) as store:
+            first = pipeline.build(config, store, before_swap=start_the_other_build)
+        second = other.finished()
+    assert not first.skipped
+    assert second.skipped  # it found the site the first build left up to date
+    assert "late-news" in (config.output / "index.html").read_text()
+    assert_one_builds_site(config)
+    assert waiting.seen.is_set()
+
+
+def test_the_stores_record_describes_the_files_of_the_build_that_wrote_last(
+    tmp_path: Path,
+) -> None:
+    """A build that installed its site first but stored its record of the pages last (after
+    another build, of newer digests, had installed its own): the record described files no
+    longer there, and the build fingerprint was the older data's. The next build rendered
+    pages again for nothing, and a later one could take the newer build's files for the
+    older one's pages."""
+    config, digests = setup(tmp_path)
+    newer = later_digest(digests[0])
+    other = Other(config)
+
+    with watching(config.output) as waiting:
+
+        def newer_digest_and_the_other_build(real: Callable[[str, str], None]):
+            def set_meta(key: str, value: str) -> None:
+                if key == pipeline.SITE_PAGES_KEY and not other.thread.is_alive():
+                    save(config.database, newer)
+                    other.start_and_let_it_run_or_wait(waiting)
+                real(key, value)
+
+            return set_meta
+
+        with Store.open(config.database) as store:
+            store.set_meta = newer_digest_and_the_other_build(store.set_meta)
+            first = pipeline.build(config, store)
+        second = other.finished()
+    assert not first.skipped and not second.skipped
+    assert "late-news" in (config.output / "index.html").read_text()  # the newer digest's
+    assert_one_builds_site(config)
+    assert waiting.seen.is_set()  # and the other build had waited for this one
+
+
+def test_many_builds_at_once_each_take_their_turn(tmp_path: Path) -> None:
+    """Builds started together (each removes the lock file as it lets go, the next locks the
+    one there then) all succeed, one after another, and leave one build's site."""
+    config, _ = setup(tmp_path)
+    start = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def build_twice() -> None:
+        try:
+            with Store.open(config.database) as store:
+                start.wait()
+                for _ in range(2):
+                    pipeline.build(config, store, force=True)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=build_twice) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    assert not (config.output / site.LOCK_FILE).exists()
+    assert_one_builds_site(config)
+
+
+@contextlib.contextmanager
+def held_by_another_process(output: Path) -> Iterator[int]:
+    """`output`'s build lock, held by another process (its pid) until the block ends."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(output)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        yield holder.pid
+    finally:
+        holder.communicate("", timeout=30)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+HOLD = """
+import sys
+from pathlib import Path
+from aggregator.site import output_lock
+with output_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_build_that_waited_too_long_names_the_folder_and_the_process_holding_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`aggregator build` beside a build of the same folder that does not end: exit 75 (as
+    for another run holding the database), one line naming the folder, the lock and the
+    process holding it; the site stays as it was."""
+    (tmp_path / "feeds.yaml").write_text(
+        "database: news.db\noutput: site\nfeeds:\n  - url: https://a.example/feed\n"
+    )
+    save(tmp_path / "news.db", *realistic_digests(2, hostile=False))
+    output = tmp_path / "site"
+    command = ["build", "-c", str(tmp_path / "feeds.yaml")]
+    assert CliRunner().invoke(main, command).exit_code == 0
+    before = {p: p.read_bytes() for p in output.rglob("*") if p.is_file()}
+    monkeypatch.setattr(site, "BUILD_LOCK_WAIT_SECONDS", 0.3)
+    with held_by_another_process(output) as pid:
+        result = CliRunner().invoke(main, [*command, "--force"])
+    assert result.exit_code == 75, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("aggregator: ")
+    assert "feeds.yaml:2: output: another build is writing into " in line
+    assert f"{output} (process {pid}: {sys.executable} -c import sys " in line
+    assert f"lock {output / site.LOCK_FILE}" in line and "within 0.3 s" in line
+    assert {p: p.read_bytes() for p in output.rglob("*") if p.is_file()} == before
+    # Once it is done, the folder is free.
+    assert CliRunner().invoke(main, [*command, "--force"]).exit_code == 0
+
+
+def test_the_lock_file_is_the_builds_own(tmp_path: Path) -> None:
+    """The lock file is there while a build runs, never after; in no manifest, not among
+    the user's files the build reports as kept, not copied from `site.static`. A staging
+    folder a killed build left is still removed."""
+    output = tmp_path / "site"
+    dead = output / ".aggregator-build-killed"
+    (dead / "stories").mkdir(parents=True)
+    (dead / "stories" / "a.html").write_text("half a build")
+    during: list[bool] = []
+
+    def look() -> None:
+        during.append((output / site.LOCK_FILE).is_file())
+
+    written = write_site(output, [day_digest(TODAY)], site_settings(), before_swap=look)
+    assert during == [True]
+    assert not (output / site.LOCK_FILE).exists()
+    assert site.LOCK_FILE not in manifest(output)
+    assert written.kept == () and written.newly_kept == ()
+    assert not dead.exists()
+    static = tmp_path / "static"
+    static.mkdir()
+    (static / site.LOCK_FILE).write_text("mine")
+    with pytest.raises(site.SiteConflictError, match=r"\.aggregator-lock"):
+        write_site(output, [day_digest(TODAY)], site_settings(), static_dir=static)
+    assert not (output / site.LOCK_FILE).exists()
+
+
+def test_a_publishing_worker_that_waited_too_long_tries_again_next_cycle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker's build waits for a build by hand as that one waits for it; past the
+    wait, `worker --once` ends in one line (exit 75) and a looping worker warns and builds
+    at its next cycle, instead of a traceback."""
+    from aggregator import cli, workers
+
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+
+    def busy(*args: object, **kwargs: object) -> workers.PublishCycle:
+        raise site.SiteBusyError("another build is writing into site")
+
+    monkeypatch.setattr(workers, "publish_cycle", busy)
+    with pytest.raises(SystemExit) as ended:
+        cli._work("publish", config, None, "me", None, None, False, once=True)
+    assert ended.value.code == 75
+    assert cli._work("publish", config, None, "me", None, None, False, once=False) is None
