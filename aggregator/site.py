@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import fcntl
 import hashlib
 import importlib.metadata
@@ -1664,10 +1665,22 @@ def _flocked(fd: int, path: Path) -> bool:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
-    except OSError as exc:  # e.g. ENOLCK: a network file system without locks
+    except OSError as exc:
+        if exc.errno in _NO_LOCKS:  # a file system that cannot lock files: build as before
+            log.warning(
+                "%s cannot lock files (%s): building without the lock, so two builds of this "
+                "folder at once may break each other",
+                path.parent,
+                exc.strerror or exc,
+            )
+            return True
         exc.filename = exc.filename or str(path)
         raise _unwritable(path.parent, exc) from None
     return True
+
+
+# flock's answers on a file system without locks (some network and FUSE file systems)
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS})
 
 
 def _lock_holder(fd: int) -> str:

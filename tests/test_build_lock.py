@@ -335,3 +335,23 @@ def test_a_publishing_worker_that_waited_too_long_tries_again_next_cycle(
         cli._work("publish", config, None, "me", None, None, False, once=True)
     assert ended.value.code == 75
     assert cli._work("publish", config, None, "me", None, None, False, once=False) is None
+
+
+def test_a_file_system_that_cannot_lock_files_builds_without_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Some network and FUSE file systems answer flock with ENOLCK: the site is built as it
+    was before builds took turns, with a warning, not refused as an unwritable folder."""
+    import errno
+    import fcntl
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    output = tmp_path / "site"
+    with caplog.at_level(logging.WARNING, logger="aggregator"):
+        written = write_site(output, [day_digest(TODAY)], site_settings())
+    assert (output / "index.html").is_file() and written.files
+    assert "cannot lock files" in caplog.text
+    assert not (output / site.LOCK_FILE).exists()
