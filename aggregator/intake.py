@@ -91,7 +91,8 @@ def decide(outcome: FetchOutcome, outlet: str | None) -> FeedUpdate | None:
     items: tuple[NewItem, ...] = ()
     if feed is not None:
         # a name or title of invisible characters only names nothing: the next one does
-        name = outlet_name(outlet or "") or outlet_name(feed.title or "") or host_of(outcome.url)
+        name = outlet_name(outlet or "") or outlet_name(feed.title or "")
+        name = name or outlet_name(host_of(outcome.url))  # a host may hold a soft hyphen
         items = tuple(_new_item(entry, name, outcome.checked_at) for entry in feed.entries)
     return FeedUpdate(
         url=outcome.url,

@@ -1608,12 +1608,18 @@ def output_lock(output: Path, wait_seconds: float | None = None) -> Iterator[Non
         raise SiteError(f"{output} exists and is not a folder")
     held: set[tuple[int, int]] = _held.__dict__.setdefault("keys", set())
     path = output / LOCK_FILE
-    with contextlib.suppress(OSError):
-        found = path.lstat()
-        if (found.st_dev, found.st_ino) in held:
-            yield
-            return
-    fd, key = _lock(path, BUILD_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+    try:
+        found: os.stat_result | None = path.lstat()
+    except OSError:
+        found = None
+    if found is not None and (found.st_dev, found.st_ino) in held:
+        yield  # (outside any handler: an error of the build is the build's)
+        return
+    locked = _lock(path, BUILD_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+    if locked is None:  # a folder this build cannot write in: a build with nothing new still runs
+        yield
+        return
+    fd, key = locked
     held.add(key)
     try:
         yield
@@ -1624,17 +1630,30 @@ def output_lock(output: Path, wait_seconds: float | None = None) -> Iterator[Non
         os.close(fd)  # and with it the lock
 
 
-def _lock(path: Path, wait: float) -> tuple[int, tuple[int, int]]:
-    """An open file descriptor of `path`, flocked, and (device, inode) of that file."""
+def _lock(path: Path, wait: float) -> tuple[int, tuple[int, int]] | None:
+    """An open file descriptor of `path`, flocked, and (device, inode) of that file; None
+    where the folder is read-only (a build with nothing new writes nothing: it need not lock,
+    and one that writes fails as it did before)."""
     output = path.parent
     deadline = time.monotonic() + wait
     said = False
     while True:
         try:
             output.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o644)
+            fd = _open_lock_file(path)
         except OSError as exc:
+            if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and output.is_dir():
+                return None
+            if exc.errno in (errno.ELOOP, errno.EISDIR):  # a link or a folder put there
+                raise SiteError(
+                    f"{path} is not a regular file: remove it (a build creates it while it runs)"
+                ) from None
             raise _unwritable(output, exc) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device put there
+            os.close(fd)
+            raise SiteError(
+                f"{path} is not a regular file: remove it (a build creates it while it runs)"
+            )
         try:
             while not _flocked(fd, path):
                 if time.monotonic() >= deadline:
@@ -1660,6 +1679,16 @@ def _lock(path: Path, wait: float) -> tuple[int, tuple[int, int]]:
         os.close(fd)  # its holder removed it as this build waited: lock the one there now
 
 
+def _open_lock_file(path: Path) -> int:
+    """Opened for writing where it can be (an exclusive flock over NFS needs it), without
+    following a link and without waiting on a FIFO someone put there."""
+    flags = os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        return os.open(path, os.O_RDWR | flags, 0o644)
+    except PermissionError:
+        return os.open(path, os.O_RDONLY | flags, 0o644)
+
+
 def _flocked(fd: int, path: Path) -> bool:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -1667,20 +1696,24 @@ def _flocked(fd: int, path: Path) -> bool:
         return False
     except OSError as exc:
         if exc.errno in _NO_LOCKS:  # a file system that cannot lock files: build as before
-            log.warning(
-                "%s cannot lock files (%s): building without the lock, so two builds of this "
-                "folder at once may break each other",
-                path.parent,
-                exc.strerror or exc,
-            )
+            if path.parent not in _warned_no_locks:  # once per folder and process
+                _warned_no_locks.add(path.parent)
+                log.warning(
+                    "%s cannot lock files (%s): building without the lock, so two builds of "
+                    "this folder at once may break each other",
+                    path.parent,
+                    exc.strerror or exc,
+                )
             return True
         exc.filename = exc.filename or str(path)
         raise _unwritable(path.parent, exc) from None
     return True
 
 
-# flock's answers on a file system without locks (some network and FUSE file systems)
-_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS})
+# flock's answers on a file system without locks (some network and FUSE file systems; EBADF:
+# NFS refusing an exclusive lock on a file opened read-only)
+_NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF})
+_warned_no_locks: set[Path] = set()
 
 
 def _lock_holder(fd: int) -> str:
@@ -1748,6 +1781,9 @@ def write_site(
     if output.exists() and not output.is_dir():
         raise SiteError(f"{output} exists and is not a folder")
     try:
+        # the zone's rules as its file gives them now, as the fingerprint reads them: a process
+        # that runs for long (a worker) would go on rendering by the rules it first read
+        ZoneInfo.clear_cache(only_keys=[settings.timezone])
         env = make_environment(templates_dir, settings.timezone)
         environment = environment_fingerprint(templates_dir, settings.timezone)
         with output_lock(output), template_problems(env, templates_dir):

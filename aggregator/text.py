@@ -102,12 +102,16 @@ def outlet_name(raw: str) -> str:
     format characters: zero-width space and joiners, BOM, soft hyphen, bidi controls such as
     U+202E; and controls), whitespace collapsed. "Reu\u200bters" is Reuters, and a name made of
     such characters only is "" (no name): neither may look like one outlet and count as two."""
-    visible = (
+    # the other invisible characters first, then the joiners by what is left beside them: so a
+    # name cleaned once is clean (a joiner beside a zero-width space would otherwise go only
+    # the second time)
+    shown = "".join(
         " " if c.isspace() else c
-        for k, c in enumerate(raw)
-        if c.isspace() or unicodedata.category(c) not in ("Cf", "Cc") or _joins(raw, k)
+        for c in raw
+        if c.isspace() or c in _JOINERS or unicodedata.category(c) not in ("Cf", "Cc")
     )
-    return " ".join("".join(visible).split())
+    shown = "".join(c for k, c in enumerate(shown) if c not in _JOINERS or _joins(shown, k))
+    return " ".join(shown.split())
 
 
 def name_key(name: str) -> str:
@@ -124,7 +128,10 @@ def _joins(text: str, k: int) -> bool:
     and Indic words, emoji sequences); beside a Latin letter it only hides one."""
     if text[k] not in _JOINERS or not 0 < k < len(text) - 1:
         return False
-    return all(not c.isascii() and not c.isspace() for c in (text[k - 1], text[k + 1]))
+    return all(
+        not c.isascii() and not c.isspace() and c not in _JOINERS
+        for c in (text[k - 1], text[k + 1])
+    )
 
 
 def plural(count: int, word: str, many: str | None = None) -> str:

@@ -51,3 +51,28 @@ def test_only_a_fetched_feed_brings_items_and_a_skipped_one_changes_nothing() ->
     assert update is not None and update.items == () and update.error == "HTTP 500"
     assert update.host == "a.example" and not update.succeeded
     assert decide(outcome("https://a.example/f", [], status="skipped", feed=None), "A") is None
+
+
+def test_a_host_named_with_an_invisible_character_is_cleaned_as_any_name() -> None:
+    """A feed without a name or title is named by its host, which may hold a soft hyphen
+    ("news\\xadwire.example" passes as a host): cleaned as names are, since the store keeps
+    names as intake gives them."""
+    result = outcome("https://news\xadwire.example/f", [entry(1)])
+    result = replace(result, feed=replace(result.feed, title=None))
+    update = decide(result, None)
+    assert update is not None and {i.outlet for i in update.items} == {"newswire.example"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["\u0647\u0645\u200c\u200b", "a\u200c\u200c\u0628", "\u0628\u200c\u200c\u0628",
+     "\u0628\u200c\u200b\u200c\u0628", "Reu\u200bters\u200f", "\u0645\u06cc\u200c\u0631\u0648"],
+)  # fmt: skip
+def test_a_name_cleaned_once_is_clean(raw: str) -> None:
+    """Intake stores a name cleaned once and schema 8 cleaned stored names again: a joiner
+    next to another invisible character went only the second time, and one outlet had two
+    names across the upgrade."""
+    from aggregator.text import outlet_name
+
+    once = outlet_name(raw)
+    assert outlet_name(once) == once
