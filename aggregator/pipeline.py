@@ -787,13 +787,16 @@ def _one_build_at_a_time(unlocked: Callable[..., BuildSummary]) -> Callable[...,
     """`unlocked` holding the output folder's lock (site.output_lock) from reading the store to
     storing its record of the pages: a build that waited for another reads the digests and
     the record that one stored (it may find the site up to date), and the record stored
-    last is that of the files on disk, never one of an older build that finished later."""
+    last is that of the files on disk, never one of an older build that finished later.
+    `lock_wait`: how long to wait for another build (site.BUILD_LOCK_WAIT_SECONDS)."""
 
     @functools.wraps(unlocked)
-    def locked(config: Config, store: Store, **options) -> BuildSummary:
+    def locked(
+        config: Config, store: Store, *, lock_wait: float | None = None, **options
+    ) -> BuildSummary:
         from aggregator.site import output_lock
 
-        with output_lock(config.output):
+        with output_lock(config.output, lock_wait):
             return unlocked(config, store, **options)
 
     return locked

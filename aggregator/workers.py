@@ -372,8 +372,12 @@ def publish_cycle(
         # No run lock (that of `aggregator run` and the other commands): the lease keeps
         # publishers apart, and pipeline.build holds the output folder's lock, which is what
         # a build by hand beside this one needs (one waits for the other). The run lock
-        # would make every command by hand fail (exit 75) while a worker publishes.
-        built = pipeline.build(config, store, before_swap=still_leader)
+        # would make every command by hand fail (exit 75) while a worker publishes. It waits
+        # for that build for half its lease at most: waiting longer, it would lose the lease
+        # and throw its build away at the swap; the next cycle builds.
+        built = pipeline.build(
+            config, store, before_swap=still_leader, lock_wait=lease.total_seconds() / 2
+        )
         sent, failed = "", False
         if email:
             renew()

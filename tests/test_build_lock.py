@@ -443,3 +443,25 @@ def _refusing_lock_files(real_open: Callable[..., int], code: int) -> Callable[.
         return real_open(path, *args, **kwargs)
 
     return opened
+
+
+def test_a_publishing_worker_waits_for_another_build_half_its_lease_at_most(
+    tmp_path: Path,
+) -> None:
+    """A worker waiting for the folder past its lease would lose the lease, render all, and
+    throw the build away at the swap: it waits half its lease (here 2 s of 4), then leaves
+    the build to its next cycle (SiteBusyError), keeping the lease it holds."""
+    from aggregator import workers
+    from aggregator.config import load_config
+    from tests.test_workers import write_config
+
+    config = load_config(
+        write_config(tmp_path, tmp_path / "news.db", [], "workers: {lease_seconds: 4}")
+    )
+    save(config.database, *realistic_digests(2, hostile=False))
+    with held_by_another_process(config.output), Store.open(config.database) as store:
+        started = time.monotonic()
+        with pytest.raises(site.SiteBusyError, match="within 2 s"):
+            workers.publish_cycle(config, store, "me")
+        assert time.monotonic() - started < 30
+        assert store.leader_held(workers.PUBLISH_ROLE, "me", None)
