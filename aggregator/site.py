@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import importlib.metadata
 import itertools
@@ -1460,23 +1461,40 @@ def _static_files(static: Path, output: Path) -> Iterator[tuple[str, Path]]:
             yield "/".join(parts), source
 
 
+_NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+
+
 def _conflicts(output: Path, paths: Iterable[str], ours: frozenset[str]) -> list[str]:
     """Paths the build must write where a file or folder of the user's stands."""
     found = []
+    folders: dict[str, bool | None] = {}  # each folder looked at once: None, not there
     for relative in sorted(paths):
         parts = relative.split("/")
         for depth in range(1, len(parts) + 1):
             prefix = "/".join(parts[:depth])
-            target = output / prefix
             last = depth == len(parts)
-            if not (target.exists() or target.is_symlink()):
+            if last or prefix not in folders:
+                try:
+                    mode: int | None = os.lstat(output / prefix).st_mode
+                except OSError as exc:  # as Path.exists: only "not there" is taken as such
+                    if exc.errno not in _NOT_THERE:
+                        raise
+                    mode = None
+                except ValueError:
+                    mode = None
+                blocked = (
+                    None
+                    if mode is None
+                    else stat.S_ISLNK(mode)
+                    or not (stat.S_ISREG(mode) and prefix in ours if last else stat.S_ISDIR(mode))
+                )
+                if not last:
+                    folders[prefix] = blocked
+            else:
+                blocked = folders[prefix]
+            if blocked is None:  # not there
                 break
-            stands_in_the_way = (
-                (prefix not in ours or not target.is_file() or target.is_symlink())
-                if last
-                else (target.is_symlink() or not target.is_dir())
-            )
-            if stands_in_the_way:
+            if blocked:
                 found.append(prefix)
                 break
     return list(dict.fromkeys(found))
@@ -1681,7 +1699,8 @@ def _write_site(
         shutil.rmtree(staging, ignore_errors=True)
     newly_kept = tuple(k for k in kept if k not in previous.kept)
     rendered = tuple(sorted(staged & pages.keys()))
-    return SiteWrite(sorted(output / p for p in site), tuple(kept), newly_kept, pages, rendered)
+    files = [output / p for p in sorted(site, key=lambda p: p.split("/"))]  # as paths sort
+    return SiteWrite(files, tuple(kept), newly_kept, pages, rendered)
 
 
 def build_site(
