@@ -2,15 +2,19 @@
 
 A year's archive cleans and checks the text and links of every report at each build: the
 common case (printable text in single spaces, a plain http(s) link) skips the full work, and
-must say what the full work says."""
+must say what the full work says. A build's fingerprints of the digests' records must change
+with every field."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import sys
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 from aggregator import site, text
+from aggregator.models import DigestItem, DigestStory
 
 
 def slow_clean_text(value: object, limit: int = 1000) -> str:
@@ -50,3 +54,48 @@ def test_safe_http_url_takes_the_short_way_only_for_what_urlsplit_accepts() -> N
         url = "".join(parts)
         assert text.safe_http_url(url) == slow_safe_http_url(url), url
     assert text.safe_http_url(None) is None and text.safe_http_url("x" * 3000) is None
+
+
+def test_a_records_fingerprint_changes_with_every_field() -> None:
+    when = datetime(2026, 11, 28, 9, tzinfo=UTC)
+    report = DigestItem("Title", "https://a.example/1", "Outlet", when, False, "Summary")
+    story = DigestStory("s-1", "Headline", report.link, ("kw",), (report,), when, when, "new")
+    changed_report = {
+        "title": "Other",
+        "link": None,
+        "outlet": "Another",
+        "published": when.replace(hour=10),
+        "is_copy": True,
+        "summary": "",
+        "feed_url": "https://a.example/feed",
+        "why": "because",
+    }
+    changed_story = {
+        "id": "s-2",
+        "headline": "Other",
+        "link": None,
+        "keywords": ("kw", "more"),
+        "items": (report, report),
+        "first_seen": when.replace(hour=8),
+        "last_updated": when.replace(hour=11),
+        "status": "growing",
+        "summary": "A summary",
+        "tags": ("tag",),
+        "why_not": "different",
+        "why_not_story": "s-3",
+        "why_not_headline": "Other",
+        "revised": when,
+    }
+    assert set(changed_report) == {f.name for f in dataclasses.fields(DigestItem)}
+    assert set(changed_story) == {f.name for f in dataclasses.fields(DigestStory)}
+    records = site._Records()
+    seen = {records.text(report), records.text(story)}
+    for name, value in changed_report.items():
+        other = dataclasses.replace(report, **{name: value})
+        seen.add(records.text(other))
+        seen.add(records.text(dataclasses.replace(story, items=(other,))))
+    for name, value in changed_story.items():
+        seen.add(records.text(dataclasses.replace(story, **{name: value})))
+    assert len(seen) == 2 + 2 * len(changed_report) + len(changed_story)
+    # the same values in another object: the same fingerprint
+    assert records.text(dataclasses.replace(story)) == records.text(story)
