@@ -817,8 +817,11 @@ def build(
     is staged, before it replaces the old one (a publisher checking it still holds its lease)."""
     from aggregator.site import environment_fingerprint, site_as_recorded, write_site
 
-    rows = store.digests()
-    digests = digests_from_dicts(rows)
+    payloads = store.digest_payloads()  # newest first, one a day
+    digests = digests_from_dicts([json.loads(payload) for payload in payloads])
+    digest_keys = [
+        hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest() for payload in payloads
+    ]
     stories = len(digests[0].stories) if digests else 0
     coverage = coverage_spec(config.coverage, config.feeds)
     # Feed value changes only with new items, a new clustering (a new digest) or a feed
@@ -826,7 +829,7 @@ def build(
     failing = sorted(s.url for s in store.feed_states(config.feeds) if s.consecutive_errors)
     extra = repr((coverage, config.feeds, store.count_items(), failing))
     environment = environment_fingerprint(config.templates, config.site.timezone)
-    fingerprint = _build_fingerprint(config, rows, environment, extra)
+    fingerprint = _build_fingerprint(config, digest_keys, environment, extra)
     recorded = _rendered_pages(store)
     if (
         not (force or full)
@@ -881,12 +884,15 @@ def _rendered_pages(store: Store) -> dict[str, str]:
     return {path: record for path, record in pages.items() if isinstance(record, str)}
 
 
-def _build_fingerprint(config: Config, rows: list[dict], environment: str, extra: str = "") -> str:
-    """Same digests, settings, static files and `environment` (site.environment_fingerprint:
-    the templates, the code): the site would come out byte-identical."""
+def _build_fingerprint(
+    config: Config, digest_keys: list[str], environment: str, extra: str = ""
+) -> str:
+    """Same digests (`digest_keys`: a hash of each as stored, newest first), settings, static
+    files and `environment` (site.environment_fingerprint: the templates, the code): the site
+    would come out byte-identical."""
     digest = hashlib.sha256(repr((environment, config.site, str(config.output))).encode())
     digest.update(extra.encode())
-    digest.update(json.dumps(rows, sort_keys=True).encode())
+    digest.update(repr(digest_keys).encode())
     static = config.site.static
     for path in sorted(static.rglob("*")) if static is not None and static.is_dir() else ():
         if path.is_file():

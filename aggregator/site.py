@@ -36,6 +36,7 @@ import zoneinfo
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Protocol
@@ -122,6 +123,17 @@ class TemplateProblem(Exception):
 def clean_text(value: object, limit: int = 1000) -> str:
     """Feed text as one line: control characters removed, whitespace collapsed, length capped."""
     text = "" if value is None else str(value)
+    # Most text needs nothing: printable characters (no control, format, surrogate or
+    # separator but the space, so nothing the pattern removes and no whitespace but the
+    # space) without a double, leading or trailing space.
+    if (
+        len(text) <= limit
+        and text.isprintable()
+        and "  " not in text
+        and text[:1] != " "
+        and text[-1:] != " "
+    ):
+        return text
     # split() takes the whitespace that `\s` does (str.isspace), four times as fast
     text = " ".join(_FORBIDDEN_CHARS.sub("", text).split())
     if len(text) > limit:
@@ -413,17 +425,53 @@ class FeedValueView:
     segments: tuple[Segment, ...]  # first reports, exclusives, joined: over the largest feed
 
 
+class _Histories(Mapping[str, StoryHistory]):
+    """Each story's history (by slug), made when first asked for: a build renders few story
+    pages, and a history's fingerprint needs none (see _ModelBuilder._view_keys)."""
+
+    def __init__(
+        self, builder: _ModelBuilder, shown: Mapping[str, Sequence[tuple[DayView, StoryView]]]
+    ) -> None:
+        self._builder = builder
+        self._shown = shown
+        self._made: dict[str, StoryHistory] = {}
+
+    def __getitem__(self, slug: str) -> StoryHistory:
+        made = self._made.get(slug)
+        if made is None:
+            made = self._made[slug] = self._builder._history(slug, self._shown[slug])
+        return made
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._shown)
+
+    def __len__(self) -> int:
+        return len(self._shown)
+
+
+@dataclass(frozen=True, slots=True)
+class _ViewKeys:
+    """What views were made from (see _ModelBuilder._view_keys): id -> (fingerprint, view),
+    and the fingerprint of each history by its story's slug."""
+
+    views: dict[int, tuple[str, object]]
+    histories: dict[str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class SiteModel:
     days: tuple[DayView, ...]  # newest first, one per distinct day
     stories: tuple[StoryView, ...]  # newest version of every story, sorted by slug
     appearances: dict[str, tuple[DayView, ...]]  # story slug -> days it appeared on
     outlets: tuple[OutletPage, ...]  # sorted by name
-    histories: dict[str, StoryHistory] = dataclasses.field(default_factory=dict)  # by slug
+    histories: Mapping[str, StoryHistory] = dataclasses.field(default_factory=dict)  # by slug
     feed_values: tuple[FeedValueView, ...] = ()  # least adding first
     # (slug, story): the page of a story that merged into another the day it was shown, and
     # the story that carries its reports now
     moved: tuple[tuple[str, StoryView], ...] = ()
+    # id -> (fingerprint, view) of views whose fingerprint is one of what they were made from,
+    # not of their fields (see _ModelBuilder.view_keys); taken when asked for
+    view_keys: Callable[[], _ViewKeys] = lambda: _ViewKeys({}, {})
 
 
 # Pages the site writes in outlets/ besides one per outlet: no outlet's slug may take them.
@@ -534,15 +582,72 @@ class _ModelBuilder:
             for story in day.stories:
                 shown.setdefault(story.slug, []).append((day, story))
         newest = {slug: found[0][1] for slug, found in shown.items()}
+        histories = _Histories(self, shown)
         return SiteModel(
             days=days,
             stories=tuple(newest[slug] for slug in sorted(newest)),
             appearances={slug: tuple(day for day, _ in found) for slug, found in shown.items()},
             outlets=self._outlet_pages(newest.values()),
-            histories=self._histories(shown),
+            histories=histories,
             feed_values=self._feed_values(feed_values),
             moved=self._moved(newest),
+            view_keys=partial(self._view_keys, days, histories),
         )
+
+    # ------------------------------------------------ what each view was made from
+
+    # A story's view is made from its digest story, the day it is shown on and what the other
+    # digests decide about it: its first report and first day, its outlets' pages, whether the
+    # story it was kept apart from has a page (see _story); a report's view from the report
+    # and its outlet's page; a day's from its digest's own fields and its stories' views; a
+    # story's history from its stories of every day it is in and those days. A fingerprint of
+    # these inputs stands for the view's own: the same inputs make the same view. The digests
+    # hold far less than the views made of them (a year of digests is fingerprinted in about
+    # a second, its views took several), and the pages that show every day (the archive, the
+    # outlets) need no walk through every view.
+
+    def _view_keys(self, days: Sequence[DayView], histories: Mapping[str, object]) -> _ViewKeys:
+        """Fingerprints of what the views of each day and each history were made from."""
+        raw = _Records()
+        spec = self.coverage
+        shared = repr(
+            (
+                self.timezone,
+                spec.dimensions,
+                sorted((url, sorted(tags)) for url, tags in spec.feed_tags.items()),
+            )
+        )
+        keys: dict[int, tuple[str, object]] = {}
+
+        def add(view: object, *inputs: object) -> str:
+            known = keys.get(id(view))
+            if known is None:  # a report shown on several days has one view: keyed once
+                known = keys[id(view)] = ("@" + _hash_text(repr(inputs)), view)
+            return known[0]
+
+        day_keys: dict[date, str] = {}
+        for digest, day in zip(self.digests, days, strict=True):
+            story_keys = []
+            for story, view in zip(digest.stories, day.stories, strict=True):
+                slug = view.slug
+                outlets = []
+                for item in story.items:
+                    outlet = self.outlets[_outlet_name(item.outlet)]
+                    add(self.item_views[item], "item", raw.text(item), outlet)
+                    outlets.append(outlet)
+                why_not = bool(story.why_not and story.why_not_story) and (
+                    story_slug(story.why_not_story) in self.first_day
+                )
+                facts = (self.first_seen[slug], self.first_day[slug], self.first_digest_day[slug])
+                inputs = ("story", shared, digest.day, raw.text(story), facts, outlets, why_not)
+                story_keys.append(add(view, *inputs))
+            own = (digest.day, digest.generated_at, digest.older_items, digest.window_hours)
+            day_keys[digest.day] = add(day, "day", shared, own, story_keys)
+        history_keys = {}
+        for slug in histories:
+            versions = [(day_keys[d], raw.text(story)) for d, story in self.versions[slug]]
+            history_keys[slug] = "@" + _hash_text(repr(("history", shared, slug, versions)))
+        return _ViewKeys(keys, history_keys)
 
     def _moved(self, newest: Mapping[str, StoryView]) -> tuple[tuple[str, StoryView], ...]:
         """The stories that merged into another the day a digest showed them and that no
@@ -622,29 +727,25 @@ class _ModelBuilder:
             for dimension, spots in found.items()
         )
 
-    def _histories(
-        self, shown: Mapping[str, Sequence[tuple[DayView, StoryView]]]
-    ) -> dict[str, StoryHistory]:
-        """Every story's reports over all the days it appeared, each report once."""
-        histories = {}
-        for slug, found in shown.items():
-            last_day, story = found[0]  # newest first
-            items, coverage = story.items, story.coverage
-            if len(found) > 1:
-                items, coverage = self._merged_reports(slug)
-            # the oldest digest showing it: a day's digest carries its first run's (keep_published)
-            published = as_utc(self.versions[slug][-1][1].first_seen)
-            histories[slug] = StoryHistory(
-                items=items,
-                first_day=self.first_day[slug],
-                last_day=last_day.day,
-                coverage=coverage,
-                timeline=self._timeline(items, developing=len(found) > 1),
-                revised=max(_revised(found, self.versions[slug][0][1].revised), published),
-                published=published,
-                developing=len(found) > 1,
-            )
-        return histories
+    def _history(self, slug: str, found: Sequence[tuple[DayView, StoryView]]) -> StoryHistory:
+        """A story's reports over all the days it appeared (`found`, newest first), each
+        report once."""
+        last_day, story = found[0]
+        items, coverage = story.items, story.coverage
+        if len(found) > 1:
+            items, coverage = self._merged_reports(slug)
+        # the oldest digest showing it: a day's digest carries its first run's (keep_published)
+        published = as_utc(self.versions[slug][-1][1].first_seen)
+        return StoryHistory(
+            items=items,
+            first_day=self.first_day[slug],
+            last_day=last_day.day,
+            coverage=coverage,
+            timeline=self._timeline(items, developing=len(found) > 1),
+            revised=max(_revised(found, self.versions[slug][0][1].revised), published),
+            published=published,
+            developing=len(found) > 1,
+        )
 
     def _merged_reports(self, slug: str) -> tuple[tuple[ItemView, ...], tuple[CoverageView, ...]]:
         """A story's reports from every digest it is in (the windows overlap: each once)."""
@@ -1178,7 +1279,7 @@ def _pages(model: SiteModel, value_days: int = 30) -> Iterator[tuple[str, str, d
         context = {
             "story": story,
             "days": model.appearances[story.slug],
-            "history": model.histories.get(story.slug),
+            "history": _Later(("history", story.slug), partial(model.histories.get, story.slug)),
             "nav": "archive",
         }
         yield story.page, "story.html", context
@@ -1188,6 +1289,19 @@ def _pages(model: SiteModel, value_days: int = 30) -> Iterator[tuple[str, str, d
     yield "outlets/index.html", "outlets.html", {**outlets, "nav": "outlets", "nav_page": True}
     for outlet in model.outlets:
         yield outlet.outlet.page, "outlet.html", {"outlet": outlet, "nav": "outlets"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Later:
+    """A page's value made only when the page is rendered; its fingerprint is the one known
+    for `tag` (see _Fingerprints), else that of the value."""
+
+    tag: tuple[str, str]
+    make: Callable[[], object]
+
+
+def _made(page: Mapping[str, object]) -> dict[str, object]:
+    return {k: v.make() if type(v) is _Later else v for k, v in page.items()}  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
@@ -1211,14 +1325,16 @@ def _render_site(
     untouched since, is not rendered again: it comes as `data=None`."""
     urls = _Urls(settings.base_url)
     site = {"title": clean_text(settings.title, 200) or "Daily digest", "base_url": urls.base}
-    fingerprints = _Fingerprints()
+    keys = model.view_keys()
+    tagged = {("history", slug): key for slug, key in keys.histories.items()}
+    fingerprints = _Fingerprints(keys.views, tagged)
     for path, template, context in _pages(model, value_days):
         page = {"path": path, "root": _root_prefix(path), "site": site, **context}
         fingerprint = _page_fingerprint(environment, template, fingerprints.of(page))
         if reusable(path, fingerprint):
             yield _Output(path, None, fingerprint)
         else:
-            data = env.get_template(template).render(page).encode("utf-8")
+            data = env.get_template(template).render(_made(page)).encode("utf-8")
             yield _Output(path, data, fingerprint)
     # The stylesheet is a template too, so a user folder can replace it like any page.
     style_source = env.loader.get_source(env, "style.css")[0]  # type: ignore[union-attr]
@@ -1233,10 +1349,12 @@ def _render_site(
 # ---------------------------------------------------------------- incremental builds
 
 # A page is rendered again only when something its bytes depend on changed: the values its
-# template is given (every view, field by field, its neighbours' and the site's settings
-# included) or the environment (the templates, the time zone, the code and libraries that
-# render). A past day's page is the same from build to build, so its file stays; what an
-# unchanged fingerprint keeps is what a full build would write again, byte for byte.
+# template is given (every view, its neighbours' and the site's settings included) or the
+# environment (the templates, the time zone, the code and libraries that render). A view made
+# from a day's digest, and a story's history, is taken by what it was made from (see
+# _ModelBuilder._view_keys), any other value field by field. A past day's page is the same
+# from build to build, so its file stays; what an unchanged fingerprint keeps is what a full
+# build would write again, byte for byte.
 
 _LEAF_TYPES = frozenset({str, int, float, bool, type(None), date, datetime})
 _SHORT_FINGERPRINT = 40  # longer fingerprint texts are hashed
@@ -1246,10 +1364,16 @@ class _Fingerprints:
     """Fingerprints of template contexts: text that differs whenever a value differs.
 
     The views are frozen and live as long as the model: each one's fingerprint is taken once
-    (by id; the value is kept, so its id is never reused) however many pages show it."""
+    (by id; the value is kept, so its id is never reused) however many pages show it.
+    `known` gives some views' fingerprints (SiteModel.view_keys): those are not taken again."""
 
-    def __init__(self) -> None:
-        self._known: dict[int, tuple[str, object]] = {}
+    def __init__(
+        self,
+        known: Mapping[int, tuple[str, object]] | None = None,
+        tagged: Mapping[tuple[str, str], str] | None = None,
+    ) -> None:
+        self._known: dict[int, tuple[str, object]] = dict(known or {})
+        self._tagged = tagged or {}
         self._fields: dict[type, tuple[str, Callable[[object], tuple]]] = {}
 
     def of(self, value: object) -> str:
@@ -1259,20 +1383,24 @@ class _Fingerprints:
         known = self._known.get(id(value))
         if known is not None:
             return known[0]
+        if kind is _Later:  # type: ignore[comparison-overlap]
+            return self._tagged.get(value.tag) or self.of(value.make())  # type: ignore[attr-defined]
+        leaves, of = _LEAF_TYPES, self.of
         if kind is dict:
-            pairs = value.items()  # type: ignore[attr-defined]
-            text = "{" + ",".join([f"{self.of(k)}:{self.of(v)}" for k, v in pairs]) + "}"
+            pairs = [
+                f"{repr(k) if type(k) in leaves else of(k)}:{repr(v) if type(v) in leaves else of(v)}"
+                for k, v in value.items()  # type: ignore[attr-defined]
+            ]
+            text = "{" + ",".join(pairs) + "}"
         else:
             if kind is tuple or kind is list:
                 parts, text = value, "("
             else:
                 text, values = self._fields.get(kind) or self._field_values(kind)
                 parts = values(value)
-            leaves, of = _LEAF_TYPES, self.of
             text += ",".join([repr(v) if type(v) in leaves else of(v) for v in parts]) + ")"  # type: ignore[attr-defined]
         if len(text) > _SHORT_FINGERPRINT:
-            hashed = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16)
-            text = "#" + hashed.hexdigest()
+            text = "#" + _hash_text(text)
         if kind is tuple or _is_frozen_dataclass(kind):  # a list or a dict may change later
             self._known[id(value)] = (text, value)
         return text
@@ -1288,6 +1416,58 @@ class _Fingerprints:
             values = lambda value: tuple(getattr(value, n) for n in names)  # noqa: E731
         self._fields[kind] = (f"{kind.__module__}.{kind.__qualname__}(", values)
         return self._fields[kind]
+
+
+class _Records:
+    """The fingerprint of a digest's record (a DigestStory, a DigestItem): a hash of every
+    field's value, a tuple of plain values as its repr and a record within as its own
+    fingerprint. As exact as _Fingerprints, at a fraction of the cost; a record holding
+    anything else is left to _Fingerprints."""
+
+    def __init__(self) -> None:
+        self._fields: dict[type, Callable[[object], tuple]] = {}
+        self._texts: dict[int, tuple[str, object]] = {}  # by id: a story's on every day it is in
+        self._fallback = _Fingerprints()
+
+    def text(self, record: object) -> str:
+        known = self._texts.get(id(record))
+        if known is not None:
+            return known[0]
+        kind = type(record)
+        values = (self._fields.get(kind) or self._getter(kind))(record)
+        if set(map(type, values)) <= _LEAF_TYPES:
+            text = "#" + _hash_text(f"{kind.__qualname__}{values!r}")
+        else:
+            parts: list[object] = []
+            for value in values:
+                plain = type(value) is tuple and set(map(type, value)) <= _LEAF_TYPES
+                if plain or type(value) in _LEAF_TYPES:
+                    parts.append(value)
+                elif type(value) is tuple and all(_is_record(type(v)) for v in value):
+                    parts.append(tuple([self.text(v) for v in value]))
+                else:
+                    return self._fallback.of(record)
+            text = "#" + _hash_text(f"{kind.__qualname__}{tuple(parts)!r}")
+        self._texts[id(record)] = (text, record)
+        return text
+
+    def _getter(self, kind: type) -> Callable[[object], tuple]:
+        if not _is_record(kind):
+            raise TypeError(f"not a frozen dataclass with slots: {kind.__qualname__}")
+        names = [f.name for f in dataclasses.fields(kind)]
+        getter = operator.attrgetter(*names) if len(names) > 1 else None
+        if getter is None:  # attrgetter of one name gives the value, not a tuple
+            getter = lambda value: tuple(getattr(value, n) for n in names)  # noqa: E731
+        self._fields[kind] = getter
+        return getter
+
+
+def _is_record(kind: type) -> bool:
+    return _is_frozen_dataclass(kind) and hasattr(kind, "__slots__")
+
+
+def _hash_text(text: str) -> str:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
 def _is_frozen_dataclass(kind: type) -> bool:
@@ -1482,23 +1662,40 @@ def _static_files(static: Path, output: Path) -> Iterator[tuple[str, Path]]:
             yield "/".join(parts), source
 
 
+_NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
+
+
 def _conflicts(output: Path, paths: Iterable[str], ours: frozenset[str]) -> list[str]:
     """Paths the build must write where a file or folder of the user's stands."""
     found = []
+    folders: dict[str, bool | None] = {}  # each folder looked at once: None, not there
     for relative in sorted(paths):
         parts = relative.split("/")
         for depth in range(1, len(parts) + 1):
             prefix = "/".join(parts[:depth])
-            target = output / prefix
             last = depth == len(parts)
-            if not (target.exists() or target.is_symlink()):
+            if last or prefix not in folders:
+                try:
+                    mode: int | None = os.lstat(output / prefix).st_mode
+                except OSError as exc:  # as Path.exists: only "not there" is taken as such
+                    if exc.errno not in _NOT_THERE:
+                        raise
+                    mode = None
+                except ValueError:
+                    mode = None
+                blocked = (
+                    None
+                    if mode is None
+                    else stat.S_ISLNK(mode)
+                    or not (stat.S_ISREG(mode) and prefix in ours if last else stat.S_ISDIR(mode))
+                )
+                if not last:
+                    folders[prefix] = blocked
+            else:
+                blocked = folders[prefix]
+            if blocked is None:  # not there
                 break
-            stands_in_the_way = (
-                (prefix not in ours or not target.is_file() or target.is_symlink())
-                if last
-                else (target.is_symlink() or not target.is_dir())
-            )
-            if stands_in_the_way:
+            if blocked:
                 found.append(prefix)
                 break
     return list(dict.fromkeys(found))
@@ -1868,7 +2065,8 @@ def _write_site(
         shutil.rmtree(staging, ignore_errors=True)
     newly_kept = tuple(k for k in kept if k not in previous.kept)
     rendered = tuple(sorted(staged & pages.keys()))
-    return SiteWrite(sorted(output / p for p in site), tuple(kept), newly_kept, pages, rendered)
+    files = [output / p for p in sorted(site, key=lambda p: p.split("/"))]  # as paths sort
+    return SiteWrite(files, tuple(kept), newly_kept, pages, rendered)
 
 
 def build_site(

@@ -1363,10 +1363,14 @@ class Store:
         return row[0] if row else None
 
     def digests(self, limit: int | None = None) -> list[dict]:
+        return [json.loads(payload) for payload in self.digest_payloads(limit)]
+
+    def digest_payloads(self, limit: int | None = None) -> list[str]:
+        """The digests as stored (JSON text), newest first."""
         sql = "SELECT payload FROM digests ORDER BY day DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [json.loads(row[0]) for row in self.db.execute(sql)]
+        return [row[0] for row in self.db.execute(sql)]
 
     def email_sent(self, day: str) -> bool:
         return self.db.execute("SELECT 1 FROM emails WHERE day=?", (day,)).fetchone() is not None

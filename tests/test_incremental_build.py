@@ -331,3 +331,70 @@ def zone_file(key: str) -> bytes:
         if Path(root, key).is_file():
             return Path(root, key).read_bytes()
     return importlib.resources.files("tzdata.zoneinfo").joinpath(*key.split("/")).read_bytes()
+
+
+def test_what_other_days_decide_reaches_every_page_that_shows_it(tmp_path: Path) -> None:
+    """A page is keyed by what its views are made of: its day's digest as stored, and what the
+    other digests decide about the names in it (a story's first report and first day, an
+    outlet's page, whether a story it names has a page), not by walking every view. Each
+    change below comes from another day's digest than the pages it must reach."""
+    config = Config(tmp_path / "feeds.yaml", (), tmp_path / "news.db", tmp_path / "site")
+    sites = Sites(tmp_path, config)
+    digests = realistic_digests(5)
+    sites.save(*digests)
+    sites.build()
+    days = {d.day: d for d in digests}
+    yesterday, oldest = TODAY - timedelta(days=1), TODAY - timedelta(days=4)
+
+    # A later `cluster` run makes a past day's digest again, with another headline.
+    past = days[TODAY - timedelta(days=3)]
+    edited = dataclasses.replace(past.stories[1], headline="A headline put right")
+    past = days[past.day] = dataclasses.replace(
+        past, stories=(past.stories[0], edited, *past.stories[2:])
+    )
+    sites.save(past)
+    rendered = set(sites.build().rendered)
+    assert day_page(past.day) in rendered and day_page(yesterday) not in rendered
+
+    # A past day's digest gains an earlier report of a story only today showed: today's page
+    # says "developing since" that day, the story's page has its history.
+    only_today = next(
+        s
+        for s in digests[0].stories
+        if all(s.id not in {t.id for t in d.stories} for d in digests[1:])
+    )
+    earlier = dataclasses.replace(
+        only_today, items=(item("Harbour Times", "First word", at(oldest, 9)),), status="new"
+    )
+    first = days[oldest] = dataclasses.replace(
+        days[oldest], stories=(*days[oldest].stories, earlier)
+    )
+    sites.save(first)
+    rendered = set(sites.build().rendered)
+    assert day_page(TODAY) in rendered and day_page(TODAY - timedelta(days=2)) not in rendered
+
+    # A name with the plain page of another ("SUMMIT POST", "Summit Post": one slug) shown on
+    # an earlier day takes that page: every page linking the other one changes.
+    shouting = story("shouting", "Loud news", (item("SUMMIT POST", "Loud news", at(oldest, 8)),))
+    first = days[oldest] = dataclasses.replace(first, stories=(*first.stories, shouting))
+    sites.save(first)
+    sites.build()
+
+    # A past story says which story it was kept apart from; that one's page comes later.
+    middle = days[TODAY - timedelta(days=2)]
+    apart = dataclasses.replace(
+        middle.stories[1],  # a story of that day alone: its page shows this day's version
+        why_not="different places",
+        why_not_story="coming-later",
+        why_not_headline="Later story",
+    )
+    middle = dataclasses.replace(middle, stories=(middle.stories[0], apart, *middle.stories[2:]))
+    sites.save(middle)
+    sites.build()
+    tomorrow = TODAY + timedelta(days=1)
+    later = story("coming-later", "Later story", (item("Metro Morning", "Later", at(tomorrow, 7)),))
+    sites.save(Digest(day=tomorrow, generated_at=at(tomorrow, 18), stories=(later,)))
+    rendered = set(sites.build().rendered)
+    assert day_page(middle.day) in rendered and day_page(oldest) not in rendered
+    page = f"stories/{apart.id}.html"
+    assert page in rendered and "coming-later.html" in (config.output / page).read_text()

@@ -71,6 +71,20 @@ def test_the_newest_digest_day_is_the_latest_day_not_the_latest_write(store_targ
         assert store.newest_digest_day() == "2026-11-28"
 
 
+def test_the_digests_come_as_stored_newest_first(store_target) -> None:
+    """The build hashes each digest as stored (pipeline.build): the text is the one saved."""
+    with Store.open(store_target()) as store:
+        store.save_digest("2026-11-27", NOW, {"day": "2026-11-27", "title": "Café «x»"})
+        store.save_digest("2026-11-28", NOW, {"day": "2026-11-28", "stories": [1]})
+        payloads = store.digest_payloads()
+        assert [json.loads(payload) for payload in payloads] == store.digests()
+        assert [json.loads(payload)["day"] for payload in payloads] == ["2026-11-28", "2026-11-27"]
+        assert payloads[1] == json.dumps(
+            {"day": "2026-11-27", "title": "Café «x»"}, sort_keys=True, ensure_ascii=False
+        )
+        assert store.digest_payloads(1) == payloads[:1]
+
+
 def test_a_newer_schema_is_refused(store_target) -> None:
     path = store_target()
     with Store.open(path) as store:
