@@ -470,7 +470,7 @@ class SiteModel:
     # the story that carries its reports now
     moved: tuple[tuple[str, StoryView], ...] = ()
     # id -> (fingerprint, view) of views whose fingerprint is one of what they were made from,
-    # not of their fields (see _ModelBuilder.view_keys); taken when asked for
+    # not of their fields (see _ModelBuilder._view_keys); taken when asked for
     view_keys: Callable[[], _ViewKeys] = lambda: _ViewKeys({}, {})
 
 

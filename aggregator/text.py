@@ -29,7 +29,9 @@ _URL_FORBIDDEN = re.compile(
 # An http(s) URL whose host is letters, digits, dots and hyphens, with a port of at most 4
 # digits and no user info: what urlsplit would accept below, without its cost (a site build
 # checks every report's link twice). Anything else takes the full check.
-_PLAIN_HTTP_URL = re.compile(r"(?i:https?)://[A-Za-z0-9.-]+(?::[0-9]{1,4})?(?:[/?#].*)?", re.DOTALL)
+_PLAIN_HTTP_URL = re.compile(
+    r"(?i:https?)://[A-Za-z0-9.-]+(?::[0-9]{1,4})?(?:[/?#].*)?", re.DOTALL | re.ASCII
+)
 
 
 def safe_http_url(url: object) -> str | None:

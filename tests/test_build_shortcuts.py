@@ -45,7 +45,18 @@ def test_clean_text_takes_the_short_way_only_where_the_long_way_changes_nothing(
 
 
 def test_safe_http_url_takes_the_short_way_only_for_what_urlsplit_accepts() -> None:
-    schemes = ("http://", "https://", "HtTpS://", "http:/", "http:", "http:///", "ftp://", "")
+    schemes = (
+        "http://",
+        "https://",
+        "HtTpS://",
+        "http:/",
+        "http:",
+        "http:///",
+        "ftp://",
+        "httpſ://",
+        "HTTPſ://",
+        "",
+    )
     hosts = ("a", "A.b", "-", ".", "a..b", "0", "1.2.3.4", "[::1]", "[::1", "a_b", "é.com")
     hosts += ("a%41", "", "user@a", "u:p@a", "a:b@c", "a b")
     ports = ("", ":", ":0", ":1", ":80", ":9999", ":65535", ":65536", ":99999", ":a", ":-1")
