@@ -27,6 +27,12 @@ class CoverageSpec:
     dimensions: tuple[CoverageDimension, ...] = ()
     feed_tags: Mapping[str, frozenset[str]] = field(default_factory=dict)  # url -> casefolded
 
+    def key(self) -> str:
+        """The same text in every process for the same spec (a set's repr is not: its order
+        follows string hashes, which differ from process to process)."""
+        tags = sorted((url, sorted(tags)) for url, tags in self.feed_tags.items())
+        return repr((self.dimensions, tags))
+
 
 def coverage_spec(
     dimensions: Sequence[CoverageDimension], feeds: Sequence[FeedConfig]

@@ -827,9 +827,7 @@ def build(
     # Feed value changes only with new items, a new clustering (a new digest) or a feed
     # starting or stopping to fail: cheap to check, so an unchanged site costs no value query.
     failing = sorted(s.url for s in store.feed_states(config.feeds) if s.consecutive_errors)
-    # the feeds' tags sorted: a set's order, and with it its repr, differs from process to process
-    tags = sorted((url, sorted(feed_tags)) for url, feed_tags in coverage.feed_tags.items())
-    extra = repr((coverage.dimensions, tags, config.feeds, store.count_items(), failing))
+    extra = repr((coverage.key(), config.feeds, store.count_items(), failing))
     environment = environment_fingerprint(config.templates, config.site.timezone)
     fingerprint = _build_fingerprint(config, digest_keys, environment, extra)
     recorded = _rendered_pages(store)

@@ -609,14 +609,7 @@ class _ModelBuilder:
     def _view_keys(self, days: Sequence[DayView], histories: Mapping[str, object]) -> _ViewKeys:
         """Fingerprints of what the views of each day and each history were made from."""
         raw = _Records()
-        spec = self.coverage
-        shared = repr(
-            (
-                self.timezone,
-                spec.dimensions,
-                sorted((url, sorted(tags)) for url, tags in spec.feed_tags.items()),
-            )
-        )
+        shared = repr((self.timezone, self.coverage.key()))
         keys: dict[int, tuple[str, object]] = {}
 
         def add(view: object, *inputs: object) -> str:
