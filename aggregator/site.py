@@ -1816,7 +1816,10 @@ def output_lock(output: Path, wait_seconds: float | None = None) -> Iterator[Non
     finally:
         held.discard(key)
         with contextlib.suppress(OSError):
-            path.unlink()  # while still holding it: see above
+            if (
+                os.fstat(fd).st_size == 0
+            ):  # a build writes nothing in it: a file with text is not ours
+                path.unlink()  # while still holding it: see above
         os.close(fd)  # and with it the lock
 
 

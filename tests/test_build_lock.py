@@ -465,3 +465,14 @@ def test_a_publishing_worker_waits_for_another_build_half_its_lease_at_most(
             workers.publish_cycle(config, store, "me")
         assert time.monotonic() - started < 30
         assert store.leader_held(workers.PUBLISH_ROLE, "me", None)
+
+
+def test_a_file_of_the_users_at_the_lock_files_path_is_not_deleted(tmp_path: Path) -> None:
+    """A build removes the lock file it made as it lets go; a file of the user's by that name
+    (it has text: a build writes none in its lock file) is locked but kept."""
+    output = tmp_path / "site"
+    output.mkdir()
+    (output / site.LOCK_FILE).write_text("mine")
+    write_site(output, [day_digest(TODAY)], site_settings())
+    assert (output / site.LOCK_FILE).read_text() == "mine"
+    assert site.LOCK_FILE not in manifest(output)
