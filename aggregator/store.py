@@ -231,10 +231,19 @@ def _digest_names_cleaned(payload: str) -> str | None:
         merged: dict[str, str] = {}
         for name, at in since.items():
             kept = merged.setdefault(outlet_name(name), at)
-            if datetime.fromisoformat(at) < datetime.fromisoformat(kept):
+            if _earlier(at, kept):
                 merged[outlet_name(name)] = at
         data["outlets_since"], changed = merged, True
     return json.dumps(data, sort_keys=True, ensure_ascii=False) if changed else None
+
+
+def _earlier(at: object, than: object) -> bool:
+    """Whether ISO time `at` is before `than`; False where either is no time it can compare (a
+    payload edited by hand must not stop the store opening)."""
+    try:
+        return datetime.fromisoformat(at) < datetime.fromisoformat(than)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
 
 
 # Numbered migrations, applied in order by open() to both backends (those in _SQLITE_ONLY to

@@ -663,3 +663,26 @@ def test_vectors_dated_before_a_time_are_dropped_at_most_a_limit_at_a_time(
         assert store.drop_vectors_before(NOW - timedelta(hours=24)) == 0
         for model in ("m1", "m2"):
             assert set(store.vectors(list(ids.values()), model)) == {ids["Title 1"]}
+
+
+def test_a_digest_edited_by_hand_does_not_stop_the_names_being_cleaned() -> None:
+    """Schema 8 cleans the names in each digest kept as the store opens: an `outlets_since`
+    time it cannot compare (not text, or naive beside aware) keeps the first, not a traceback
+    that leaves the store unopenable."""
+    import json
+
+    from aggregator.store import _digest_names_cleaned
+
+    payload = json.dumps(
+        {
+            "stories": [],
+            "outlets_since": {
+                "Reu\u200bters": 5,
+                "Reuters": "2026-12-01T10:00:00+00:00",
+                "A\u200bP": "2026-12-01T09:00:00",
+                "AP": "2026-12-01T08:00:00+00:00",
+            },
+        }
+    )
+    cleaned = json.loads(_digest_names_cleaned(payload) or "{}")
+    assert cleaned["outlets_since"] == {"Reuters": 5, "AP": "2026-12-01T09:00:00"}
