@@ -1020,10 +1020,15 @@ def _work(
         if once or done.items:
             click.echo(f"embed: {done.items} items")
     else:
-        from aggregator.site import SiteBusyError
+        from aggregator.site import BuildStopped, SiteBusyError
 
         try:
-            published = workers.publish_cycle(config, store, me, email=send, embedder=embedder)
+            published = workers.publish_cycle(
+                config, store, me, email=send, embedder=embedder, stop=stop
+            )
+        except BuildStopped:  # SIGTERM while another build held the folder: the next run builds
+            click.echo("publish: stopped while waiting for another build; site not rebuilt")
+            return None
         except SiteBusyError as exc:  # another build held the output folder all that time
             if once:
                 _fail(f"{config.where('output')}: {exc}", EXIT_LOCKED)

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -788,15 +789,21 @@ def _one_build_at_a_time(unlocked: Callable[..., BuildSummary]) -> Callable[...,
     storing its record of the pages: a build that waited for another reads the digests and
     the record that one stored (it may find the site up to date), and the record stored
     last is that of the files on disk, never one of an older build that finished later.
-    `lock_wait`: how long to wait for another build (site.BUILD_LOCK_WAIT_SECONDS)."""
+    `lock_wait`: how long to wait for another build (site.BUILD_LOCK_WAIT_SECONDS); `stop`:
+    an event that ends the wait (site.BuildStopped), a worker's SIGTERM."""
 
     @functools.wraps(unlocked)
     def locked(
-        config: Config, store: Store, *, lock_wait: float | None = None, **options
+        config: Config,
+        store: Store,
+        *,
+        lock_wait: float | None = None,
+        stop: threading.Event | None = None,
+        **options,
     ) -> BuildSummary:
         from aggregator.site import output_lock
 
-        with output_lock(config.output, lock_wait):
+        with output_lock(config.output, lock_wait, stop):
             return unlocked(config, store, **options)
 
     return locked

@@ -109,6 +109,11 @@ class SiteBusyError(SiteError):
     """Another build held the output folder's lock for longer than this one would wait."""
 
 
+class BuildStopped(SiteBusyError):
+    """The caller's stop event was set while this build waited for another build's lock (a
+    worker told to stop by SIGTERM): nothing was built."""
+
+
 class TemplateProblem(Exception):
     """A template of the user's `templates:` folder does not compile or render (a syntax
     error, an undefined name, a missing include): str() is one line naming the template file,
@@ -1789,10 +1794,13 @@ _held = threading.local()  # (device, inode) of the lock files this thread holds
 
 
 @contextlib.contextmanager
-def output_lock(output: Path, wait_seconds: float | None = None) -> Iterator[None]:
+def output_lock(
+    output: Path, wait_seconds: float | None = None, stop: threading.Event | None = None
+) -> Iterator[None]:
     """Hold `output`'s build lock (creating the folder). While another build holds it, wait,
     for up to `wait_seconds` (BUILD_LOCK_WAIT_SECONDS), then raise SiteBusyError naming the
-    folder and the process holding it. A thread holding it already just goes on."""
+    folder and the process holding it; raise BuildStopped as soon as `stop` is set while
+    waiting. A thread holding it already just goes on."""
     output = Path(output).absolute()
     if output.exists() and not output.is_dir():
         raise SiteError(f"{output} exists and is not a folder")
@@ -1805,7 +1813,7 @@ def output_lock(output: Path, wait_seconds: float | None = None) -> Iterator[Non
     if found is not None and (found.st_dev, found.st_ino) in held:
         yield  # (outside any handler: an error of the build is the build's)
         return
-    locked = _lock(path, BUILD_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds)
+    locked = _lock(path, BUILD_LOCK_WAIT_SECONDS if wait_seconds is None else wait_seconds, stop)
     if locked is None:  # a folder this build cannot write in: a build with nothing new still runs
         yield
         return
@@ -1823,7 +1831,9 @@ def output_lock(output: Path, wait_seconds: float | None = None) -> Iterator[Non
         os.close(fd)  # and with it the lock
 
 
-def _lock(path: Path, wait: float) -> tuple[int, tuple[int, int]] | None:
+def _lock(
+    path: Path, wait: float, stop: threading.Event | None = None
+) -> tuple[int, tuple[int, int]] | None:
     """An open file descriptor of `path`, flocked, and (device, inode) of that file; None
     where the folder is read-only (a build with nothing new writes nothing: it need not lock,
     and one that writes fails as it did before)."""
@@ -1859,7 +1869,12 @@ def _lock(path: Path, wait: float) -> tuple[int, tuple[int, int]] | None:
                     holder = _lock_holder(fd)
                     log.warning("waiting for another build of %s to finish (%s)", output, holder)
                     said = True
-                time.sleep(0.1)
+                if stop is None:
+                    time.sleep(0.1)
+                elif stop.wait(0.1):  # a worker's SIGTERM: it stops now, not after two builds
+                    raise BuildStopped(
+                        f"stopped while waiting for another build of {output} to finish"
+                    )
         except BaseException:
             os.close(fd)
             raise

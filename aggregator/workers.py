@@ -343,11 +343,18 @@ def embed_cycle(config: Config, store: Store, stop: threading.Event, embedder=No
 
 
 def publish_cycle(
-    config: Config, store: Store, worker: str, *, email: bool = False, embedder=None
+    config: Config,
+    store: Store,
+    worker: str,
+    *,
+    email: bool = False,
+    embedder=None,
+    stop: threading.Event | None = None,
 ) -> PublishCycle:
     """Group, build and (if asked) email, if this worker holds or can take the publish
     lease; the lease is renewed before the stories are stored and before each later step,
-    and checked before the site is swapped in."""
+    and checked before the site is swapped in. `stop` set while the build waits for another
+    build of the folder ends the cycle there (site.BuildStopped): a worker told to stop."""
     from aggregator import pipeline
     from aggregator.emailer import EmailError
 
@@ -376,7 +383,7 @@ def publish_cycle(
         # for that build for half its lease at most: waiting longer, it would lose the lease
         # and throw its build away at the swap; the next cycle builds.
         built = pipeline.build(
-            config, store, before_swap=still_leader, lock_wait=lease.total_seconds() / 2
+            config, store, before_swap=still_leader, lock_wait=lease.total_seconds() / 2, stop=stop
         )
         sent, failed = "", False
         if email:

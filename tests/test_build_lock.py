@@ -255,6 +255,7 @@ def held_by_another_process(output: Path) -> Iterator[int]:
 
 
 ROOT = Path(__file__).resolve().parents[1]
+PUBLISH = ("--role", "publish")
 HOLD = """
 import sys
 from pathlib import Path
@@ -476,3 +477,43 @@ def test_a_file_of_the_users_at_the_lock_files_path_is_not_deleted(tmp_path: Pat
     write_site(output, [day_digest(TODAY)], site_settings())
     assert (output / site.LOCK_FILE).read_text() == "mine"
     assert site.LOCK_FILE not in manifest(output)
+
+
+def test_a_publishing_worker_told_to_stop_while_waiting_for_another_build_stops_at_once(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM to a looping publish worker waiting for another build's lock: it waited the
+    rest of half its lease (5 minutes by default), then built, before it stopped, long
+    past a service manager's stop timeout. It stops now, exit 0, having built nothing."""
+    import signal
+
+    from tests.test_workers import write_config
+
+    config = write_config(tmp_path, tmp_path / "news.db", [], "workers: {idle_seconds: 60}")
+    output = tmp_path / "site"
+    with held_by_another_process(output):
+        out, err = tmp_path / "out.txt", tmp_path / "err.txt"
+        with out.open("w") as stdout, err.open("w") as stderr:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "aggregator", "worker", "-c", str(config), *PUBLISH],
+                stdout=stdout,
+                stderr=stderr,
+                text=True,
+                env={**os.environ, "PYTHONPATH": str(ROOT)},
+            )
+            try:
+                deadline = time.monotonic() + 120
+                while "waiting for another build" not in err.read_text():
+                    assert process.poll() is None, err.read_text()
+                    assert time.monotonic() < deadline, err.read_text()
+                    time.sleep(0.05)
+                process.send_signal(signal.SIGTERM)
+                stopped_at = time.monotonic()
+                assert process.wait(timeout=60) == 0, err.read_text()
+                assert time.monotonic() - stopped_at < 10
+            finally:
+                if process.poll() is None:
+                    process.kill()
+    assert "stopped while waiting for another build" in out.read_text()
+    assert "Traceback" not in err.read_text()
+    assert not (output / "index.html").exists()
