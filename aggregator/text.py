@@ -157,3 +157,59 @@ def hours_text(hours: float) -> str:
     if float(hours).is_integer():
         return plural(int(hours), "hour")
     return f"{hours:g} hours"
+
+
+# A page's dateline at the start of a summary, which scrapers and some feeds keep ("PUBLISHED:
+# THURSDAY, MAY 2, 2013, 1: 32 PM UPDATED: ...", "July 25, 2005, 12: 18 AM ET Samuel ...",
+# "POSTED: 1052 GMT (1852 HKT), April 10, 2007 A man ..."): when, not what, and the first
+# thing a reader would see of the story. Only at the start, only before a new sentence, and
+# only with a date in it: after a label ("Posted:") a date or a clock time, else a month's day
+# with a year or a time ("May 5 protesters ..." is a sentence).
+_MONTH_NAME = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+_WEEKDAY = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?(?!\w)"
+_STAMP_LABEL = re.compile(
+    r"\s*(?:first\s+|last\s+)?(?:published|updated|posted|modified)(?:\s+(?:on|at))?\s*:?",
+    re.IGNORECASE,
+)
+_STAMP_DATE = (
+    rf"(?:{_MONTH_NAME}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?(?!\w)"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH_NAME}(?:,?\s+\d{{4}})?(?!\w)"
+    r"|\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}(?!\w))"
+)
+_STAMP_TIME = re.compile(
+    r"\d{1,2}\s?[:.]\s?\d{2}(?:\s?[ap]\.?m\.?)?(?!\w)|\d{1,2}\s?[ap]\.?m\.?(?!\w)"
+    r"|[01]\d[0-5]\d\s?(?:gmt|utc)(?!\w)",
+    re.IGNORECASE,
+)
+_STAMP_PART = (
+    rf"(?:{_STAMP_DATE}|{_STAMP_TIME.pattern}|\d{{4}}(?!\w)|{_WEEKDAY}|at(?!\w)|on(?!\w)"
+    r"|(?:[ecmp][sd]?t|gmt|utc|ist|hkt|bst|cets?t|aest|aedt|jst|sgt)(?!\w))"
+)
+_LEADING_STAMP = re.compile(
+    rf"(?:{_STAMP_LABEL.pattern})?\s*(?:{_STAMP_PART}[\s,|/\-–—()]*)+", re.IGNORECASE
+)
+_DATED = re.compile(rf"{_STAMP_DATE}|\d{{4}}(?!\w)", re.IGNORECASE)
+_OPENS_WITH_DATE = re.compile(rf"\s*(?:{_WEEKDAY},?\s+)?{_STAMP_DATE}", re.IGNORECASE)
+_YEAR = re.compile(r"\b(?:1[89]|20)\d\d(?!\w)")
+
+
+def without_leading_stamp(summary: str) -> str:
+    """``summary`` without a page's dateline at its start (see above); as it is otherwise, and
+    where nothing but the dateline is left."""
+    text = summary
+    while (found := _LEADING_STAMP.match(text)) and found.end() > 0:
+        stamp, rest = found.group(), text[found.end() :]
+        if _STAMP_LABEL.match(stamp):
+            is_stamp = bool(_DATED.search(stamp) or _STAMP_TIME.search(stamp))
+        else:
+            is_stamp = bool(
+                _OPENS_WITH_DATE.match(stamp) and (_YEAR.search(stamp) or _STAMP_TIME.search(stamp))
+            )
+        # text goes on after it: a sentence the stamp would cut ("Oct. 3 at 10 am, the ...")
+        if not is_stamp or not rest[:1] or not (rest[0].isupper() or rest[0] in "0123456789\"'“‘"):
+            break
+        text = rest
+    return text

@@ -2,9 +2,12 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pytest
 
+from aggregator.digest import make_digest
 from aggregator.models import Item
 from aggregator.stories import assign_story_ids, find_copies, make_stories, story_keywords
+from aggregator.text import without_leading_stamp
 
 T0 = datetime(2024, 5, 1, 8, tzinfo=UTC)
 
@@ -59,6 +62,51 @@ def test_a_dateline_taken_for_a_title_is_no_headline():
     only_dates = [item(0, "Friday, June 7, 2013"), item(1, "Thursday, June 6, 2013", hours=1)]
     (story,) = make_stories(only_dates, np.array([[1, 0], [1, 0.4]], dtype=np.float32), [0, 0])
     assert story.headline_item_id in (0, 1)  # none says more: the nearest, as before
+
+
+@pytest.mark.parametrize(
+    ("summary", "shown"),
+    [
+        # a page's dateline before the text, as scrapers and some feeds keep it
+        (
+            "PUBLISHED: THURSDAY, MAY 2, 2013, 1: 32 PM UPDATED: FRIDAY, MAY 3, 2013, 12: 58 AM "
+            "Lindsay Lohan checked in.",
+            "Lindsay Lohan checked in.",
+        ),
+        ("Updated: May 16, 2005, 6: 03 PM ET The NCAA wrote.", "The NCAA wrote."),
+        ("July 25, 2005, 12: 18 AM ET Samuel Dalembert agreed.", "Samuel Dalembert agreed."),
+        ("POSTED: 1052 GMT (1852 HKT), April 10, 2007 A man fled.", "A man fled."),
+        ("POSTED: 05 / 02 / 07, 9: 00 PM PDT | A judge ruled.", "A judge ruled."),
+        ("Published on: Fri, 11 Nov 2011 at 09: 56 IST New Delhi: A ship", "New Delhi: A ship"),
+        ("Monday, May 5, 2014 — The council voted.", "The council voted."),
+        # text that starts with a date or a label and goes on is text
+        ("May 5 protesters gathered in the square.", None),
+        ("Oct. 3, 2013 at 10:15 AM, the council met.", None),
+        ("March 3 at 5 pm is the deadline.", None),
+        ("Updated: Rick Santorum on Sunday tried to clarify.", None),
+        ("2012 was a bad year.", None),
+        ("10 dead in Iowa storms", None),
+        ("Published: 2012", None),  # nothing else: kept as it is
+        ("", None),
+    ],
+)
+def test_a_dateline_before_a_summary_is_not_shown(summary: str, shown: str | None) -> None:
+    assert without_leading_stamp(summary) == (summary if shown is None else shown)
+
+
+def test_the_digest_shows_summaries_without_their_dateline() -> None:
+    """The first thing a reader saw of the demo's top story was "PUBLISHED: THURSDAY, MAY 2,
+    2013, 1: 32 PM UPDATED: ..." (ECB+'s pages, as a scraper takes them)."""
+    items = [
+        item(
+            0, "Esther Williams dies at 91", "Posted: Jun 6, 2013 8: 20 AM ET Esther Williams died."
+        ),
+        item(1, "Swimmer Esther Williams dies", "June 7, 2013 The swimmer died at 91.", "b", 1),
+    ]
+    stories = make_stories(items, np.array([[1, 0], [1, 0.02]], dtype=np.float32), [0, 0])
+    (story,) = make_digest(stories, T0.date(), T0 + timedelta(hours=2)).stories
+    assert story.summary in ("Esther Williams died.", "The swimmer died at 91.")
+    assert [i.summary for i in story.items] == ["Esther Williams died.", "The swimmer died at 91."]
 
 
 def test_ids_are_stable_as_a_story_grows():
