@@ -2116,6 +2116,7 @@ __all__ = [
     "BUILD_LOCK_WAIT_SECONDS",
     "LOCK_FILE",
     "MARKER_FILE",
+    "BuildStopped",
     "SiteBusyError",
     "SiteConflictError",
     "SiteError",

@@ -6,6 +6,7 @@ import functools
 import hashlib
 import re
 import unicodedata
+from datetime import date, datetime
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Query parameters that only track the reader; removing them makes one article one key.
@@ -162,54 +163,78 @@ def hours_text(hours: float) -> str:
 # A page's dateline at the start of a summary, which scrapers and some feeds keep ("PUBLISHED:
 # THURSDAY, MAY 2, 2013, 1: 32 PM UPDATED: ...", "July 25, 2005, 12: 18 AM ET Samuel ...",
 # "POSTED: 1052 GMT (1852 HKT), April 10, 2007 A man ..."): when, not what, and the first
-# thing a reader would see of the story. Only at the start, only before a new sentence, and
-# only with a date in it: after a label ("Posted:") a date or a clock time, else a month's day
-# with a year or a time ("May 5 protesters ..." is a sentence).
+# thing a reader would see of the story. Only at the start and before a new sentence; after a
+# label ("Posted:") with a date or a clock time; without one, only a date with its year within a
+# day of the item's publication (a summary may open with the day it is about: "December 7, 1941
+# Pearl Harbor ...", an event's "Saturday, June 8, 2024, 7 PM Book sale ...").
 _MONTH_NAME = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
-_WEEKDAY = r"(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?(?!\w)"
+_MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()  # noqa: SIM905
+_WEEKDAY = (
+    r"(?:mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?|thu(?:r(?:s(?:day)?)?)?|fri(?:day)?"
+    r"|sat(?:urday)?|sun(?:day)?)\.?(?![\w'’])"
+)
 _STAMP_LABEL = re.compile(
     r"\s*(?:first\s+|last\s+)?(?:published|updated|posted|modified)(?:\s+(?:on|at))?\s*:?",
     re.IGNORECASE,
+)
+_DAY_AND_YEAR = (
+    rf"(?:(?P<month>{_MONTH_NAME})\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<year>\d{{4}})"
+    rf"|(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<month2>{_MONTH_NAME}),?\s+(?P<year2>\d{{4}}))"
+    r"(?!\w)"
 )
 _STAMP_DATE = (
     rf"(?:{_MONTH_NAME}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?(?!\w)"
     rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH_NAME}(?:,?\s+\d{{4}})?(?!\w)"
     r"|\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}(?!\w))"
 )
-_STAMP_TIME = re.compile(
-    r"\d{1,2}\s?[:.]\s?\d{2}(?:\s?[ap]\.?m\.?)?(?!\w)|\d{1,2}\s?[ap]\.?m\.?(?!\w)"
-    r"|[01]\d[0-5]\d\s?(?:gmt|utc)(?!\w)",
+_ZONE = r"(?:[ecmp][sd]?t|gmt|utc|ist|hkt|bst|cets?t|aest|aedt|jst|sgt)(?!\w)"
+_STAMP_TIME = re.compile(  # a zone only after a time: "ET Canada reports" is no dateline
+    rf"(?:\d{{1,2}}\s?[:.]\s?\d{{2}}(?:\s?[ap]\.?m\.?)?(?!\w)|\d{{1,2}}\s?[ap]\.?m\.?(?!\w)"
+    rf"|[012]\d[0-5]\d(?=\s?{_ZONE}))(?:\s?\(?{_ZONE}\)?)?",
     re.IGNORECASE,
 )
-_STAMP_PART = (
-    rf"(?:{_STAMP_DATE}|{_STAMP_TIME.pattern}|\d{{4}}(?!\w)|{_WEEKDAY}|at(?!\w)|on(?!\w)"
-    r"|(?:[ecmp][sd]?t|gmt|utc|ist|hkt|bst|cets?t|aest|aedt|jst|sgt)(?!\w))"
-)
-_LEADING_STAMP = re.compile(
-    rf"(?:{_STAMP_LABEL.pattern})?\s*(?:{_STAMP_PART}[\s,|/\-–—()]*)+", re.IGNORECASE
+_STAMP_PART = rf"(?:{_STAMP_DATE}|{_STAMP_TIME.pattern}|\d{{4}}(?!\w)|at(?!\w)|on(?!\w))"
+_LEADING_STAMP = re.compile(  # a weekday only first: "May 2, 2013 Saturday Night Live ..."
+    rf"(?:{_STAMP_LABEL.pattern})?\s*(?:{_WEEKDAY}[\s,]+)?(?:{_STAMP_PART}[\s,|/\-–—()]*)+",
+    re.IGNORECASE,
 )
 _DATED = re.compile(rf"{_STAMP_DATE}|\d{{4}}(?!\w)", re.IGNORECASE)
-_OPENS_WITH_DATE = re.compile(rf"\s*(?:{_WEEKDAY},?\s+)?{_STAMP_DATE}", re.IGNORECASE)
-_YEAR = re.compile(r"\b(?:1[89]|20)\d\d(?!\w)")
+_OPENS_WITH_DAY_AND_YEAR = re.compile(rf"\s*(?:{_WEEKDAY},?\s+)?{_DAY_AND_YEAR}", re.IGNORECASE)
 
 
-def without_leading_stamp(summary: str) -> str:
+def without_leading_stamp(summary: str, published: datetime | None = None) -> str:
     """``summary`` without a page's dateline at its start (see above); as it is otherwise, and
-    where nothing but the dateline is left."""
+    where nothing but the dateline is left. ``published``: when the item was published."""
     text = summary
     while (found := _LEADING_STAMP.match(text)) and found.end() > 0:
         stamp, rest = found.group(), text[found.end() :]
         if _STAMP_LABEL.match(stamp):
             is_stamp = bool(_DATED.search(stamp) or _STAMP_TIME.search(stamp))
         else:
-            is_stamp = bool(
-                _OPENS_WITH_DATE.match(stamp) and (_YEAR.search(stamp) or _STAMP_TIME.search(stamp))
-            )
-        # text goes on after it: a sentence the stamp would cut ("Oct. 3 at 10 am, the ...")
-        if not is_stamp or not rest[:1] or not (rest[0].isupper() or rest[0] in "0123456789\"'“‘"):
-            break
+            is_stamp = _dated_as_published(stamp, published)
+        if not is_stamp or stamp.rstrip().endswith(("(", "/")) or not _opens_sentence(rest):
+            break  # "May 5, 2014 (Reuters) ...", or text goes on ("Oct. 3 at 10 am, the ...")
         text = rest
     return text
+
+
+def _dated_as_published(stamp: str, published: datetime | None) -> bool:
+    found = _OPENS_WITH_DAY_AND_YEAR.match(stamp)
+    if found is None or published is None:
+        return False
+    month = _MONTHS.index((found["month"] or found["month2"])[:3].lower()) + 1
+    try:
+        day = date(int(found["year"] or found["year2"]), month, int(found["day"] or found["day2"]))
+    except ValueError:  # "February 30"
+        return False
+    return abs((day - published.date()).days) <= 1
+
+
+def _opens_sentence(rest: str) -> bool:
+    if rest.startswith(("'s", "’s")):
+        return False
+    first = rest.lstrip("\"'“‘")[:1]
+    return first.isupper() or first.isdigit()
