@@ -407,6 +407,13 @@ def test_numbers_come_from_the_whole_text_and_short_summaries_count_in_part():
         # a wire story's version ("UPDATE 2-", the third of one report), not a score
         ("UPDATE 2-Acme cuts 8500 jobs; WRAPUP 1-Fed holds; Update 3: 4 hurt", {"8500", "4"}),
         ("An update 2-1 win", {"2-1"}),
+        # a stock index's number is part of its name, shared by different markets reports
+        ("S&P 500 falls 2%; the FTSE 100 rose 1.5; Nikkei 225 up 300", {"2", "1.5", "300"}),
+        ("A Fortune 500 firm; Nasdaq 4,000 and the Russell 2000", {"4000"}),
+        # an age in apposition after a name, as news gives most ages; other lists are numbers
+        ("Eric Kirkpatrick, 61, and Ben Banky, 40, of 40 East Ave.", {"40"}),
+        ("The victims, 12, were named; games 3, 12, 15", {"12", "3", "15"}),
+        ("On Monday, 15,000 marched; in Texas, 1,500; the Nasdaq 5000 mark", {"15000", "1500", "5000"}),
     ],
 )
 def test_numbers_leave_out_dates_clock_times_and_ages(text: str, numbers: set[str]) -> None:

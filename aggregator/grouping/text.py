@@ -344,6 +344,8 @@ _MONTH = (
 # Two reports of one event, written hours or days apart, give different ones. Nor is an age
 # ("60-year-old", "aged 61") a figure of the event: it describes a person, and reports of one
 # arrest disagree on it (60 and 61), while two events differ in whose age it is (their names).
+# Nor is a stock index's number ("S&P 500", "FTSE 100"): part of its name, which markets
+# reports of different days and companies share.
 _STAMP_OR_AGE = re.compile(
     rf"\b{_MONTH}(?:\s+|(?<=\.))\d{{1,2}}(?:st|nd|rd|th)?\b"
     rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?!\w)"
@@ -352,12 +354,18 @@ _STAMP_OR_AGE = re.compile(
     r"|\b\d{1,2}(?:\s?[.:]\s?\d{2})?\s?[ap]\.?m\b\.?"
     r"|\b\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}\b"
     r"|\b\d{1,3}\s?-?\s?years?\s?-?\s?old\b|\baged?\s+\d{1,3}\b"
-    r"|\b(?:update|wrapup)\s\d{1,2}\s?[-:](?!\d)",
+    r"|\b(?:update|wrapup)\s\d{1,2}\s?[-:](?!\d)"
+    r"|\b(?:s\s?&\s?p\s?500|ftse\s?(?:100|250)|nikkei\s?225|russell\s?[123]000|stoxx\s?600"
+    r"|stoxx\s?50|asx\s?200|nasdaq\s?100|dax\s?(?:30|40)|cac\s?40|fortune\s?(?:500|1000))"
+    r"\b(?![.,]\d)",
     re.IGNORECASE,
 )
 
 
 _STAMP_REACH = 16  # a stamp reaches this far from its number ("th of September")
+# News gives most ages in apposition: "Eric Kirkpatrick, 61, of Vancouver" (see above).
+_AGE_IN_APPOSITION = re.compile(r", (\d{1,2}),(?!\d)")  # not "In Detroit, 12,000 workers"
+_ENDS_WITH_NAME = re.compile(r"\b[A-Z][\w'’.-]*\Z")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+")
 _DECIMAL = re.compile(r"\d+\.\d+")
 
@@ -424,6 +432,13 @@ def _numbers_kept(text: str) -> list[re.Match[str]]:
         stamps.extend(m.span() for m in window)
         if number is not None:
             start, end = number.start(), number.end()
+    if ", " in text:
+        stamps.extend(
+            age.span(1)
+            for age in _AGE_IN_APPOSITION.finditer(text)
+            if _ENDS_WITH_NAME.search(text, max(0, age.start() - 40), age.start())
+        )
+        stamps.sort()
     # numbers and stamps both come in text order: one sweep drops the numbers a stamp covers
     kept: list[re.Match[str]] = []
     k = 0
