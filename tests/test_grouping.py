@@ -413,7 +413,10 @@ def test_numbers_come_from_the_whole_text_and_short_summaries_count_in_part():
         # an age in apposition after a name, as news gives most ages; other lists are numbers
         ("Eric Kirkpatrick, 61, and Ben Banky, 40, of 40 East Ave.", {"40"}),
         ("The victims, 12, were named; games 3, 12, 15", {"12", "3", "15"}),
-        ("On Monday, 15,000 marched; in Texas, 1,500; the Nasdaq 5000 mark", {"15000", "1500", "5000"}),
+        (
+            "On Monday, 15,000 marched; in Texas, 1,500; the Nasdaq 5000 mark",
+            {"15000", "1500", "5000"},
+        ),
     ],
 )
 def test_numbers_leave_out_dates_clock_times_and_ages(text: str, numbers: set[str]) -> None:
