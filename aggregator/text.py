@@ -167,7 +167,8 @@ def hours_text(hours: float) -> str:
 # label ("Posted:") with a date or a clock time; without one, only a date with its year within a
 # day of the item's publication (a summary may open with the day it is about: "December 7, 1941
 # Pearl Harbor ...", an event's "Saturday, June 8, 2024, 7 PM Book sale ...").
-_MONTH_NAME = (
+# A month's name or abbreviation, for patterns compiled with re.IGNORECASE (grouping's too).
+MONTH_NAME = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
 )
@@ -181,13 +182,13 @@ _STAMP_LABEL = re.compile(
     re.IGNORECASE,
 )
 _DAY_AND_YEAR = (
-    rf"(?:(?P<month>{_MONTH_NAME})\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<year>\d{{4}})"
-    rf"|(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<month2>{_MONTH_NAME}),?\s+(?P<year2>\d{{4}}))"
+    rf"(?:(?P<month>{MONTH_NAME})\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?,?\s+(?P<year>\d{{4}})"
+    rf"|(?P<day2>\d{{1,2}})(?:st|nd|rd|th)?\s+(?P<month2>{MONTH_NAME}),?\s+(?P<year2>\d{{4}}))"
     r"(?!\w)"
 )
 _STAMP_DATE = (
-    rf"(?:{_MONTH_NAME}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?(?!\w)"
-    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH_NAME}(?:,?\s+\d{{4}})?(?!\w)"
+    rf"(?:{MONTH_NAME}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?(?!\w)"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{MONTH_NAME}(?:,?\s+\d{{4}})?(?!\w)"
     r"|\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}(?!\w))"
 )
 _ZONE = r"(?:[ecmp][sd]?t|gmt|utc|ist|hkt|bst|cets?t|aest|aedt|jst|sgt)(?!\w)"

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from aggregator.models import Item
-from aggregator.text import outlet_name
+from aggregator.text import MONTH_NAME, outlet_name
 
 # Items whose time is unknown (e.g. a labelled file without dates) carry this timestamp;
 # grouping then ignores time for them.
@@ -334,10 +334,6 @@ def _base_form(word: str) -> str:
 # ---------------------------------------------------------------- per-item features of a batch
 
 _NUMBER = re.compile(r"\d+(?:[.,:\-–]\d+)*")
-_MONTH = (
-    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
-    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
-)
 # When a report was written, not what happened: a date's day ("Dec. 14", "Dec.14"), clock
 # times ("8:00", "8 am", wire copy's "0300 GMT"), numeric dates, and which version of a wire
 # story it is ("UPDATE 2-", "WRAPUP 1-": the first and the third version of one report).
@@ -347,8 +343,8 @@ _MONTH = (
 # Nor is a stock index's number ("S&P 500", "FTSE 100"): part of its name, which markets
 # reports of different days and companies share.
 _STAMP_OR_AGE = re.compile(
-    rf"\b{_MONTH}(?:\s+|(?<=\.))\d{{1,2}}(?:st|nd|rd|th)?\b"
-    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?!\w)"
+    rf"\b{MONTH_NAME}(?:\s+|(?<=\.))\d{{1,2}}(?:st|nd|rd|th)?\b"
+    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH_NAME}(?!\w)"
     r"|\b\d{1,2}\s?:\s?\d{2}(?:\s?:\s?\d{2})?(?!\d)"
     r"|\b(?:[01]\d|2[0-3])[0-5]\d\s?(?:gmt|utc|local\s+time)\b"
     r"|\b\d{1,2}(?:\s?[.:]\s?\d{2})?\s?[ap]\.?m\b\.?"
