@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import date, datetime
 
 from aggregator.models import Digest, DigestItem, DigestStory, Story
-from aggregator.text import safe_http_url, without_leading_stamp
+from aggregator.text import safe_http_url, without_datelines
 
 
 def rank_key(story: DigestStory) -> tuple:
@@ -26,7 +26,7 @@ def to_digest_story(story: Story) -> DigestStory:
             outlet=m.item.outlet,
             published=m.item.published,
             is_copy=m.is_copy,
-            summary=without_leading_stamp(m.item.summary, m.item.published),
+            summary=without_datelines(m.item.summary, m.item.published),
             feed_url=m.item.feed_url,
             why=m.why,
         )
@@ -42,7 +42,7 @@ def to_digest_story(story: Story) -> DigestStory:
         first_seen=story.first_seen,
         last_updated=story.last_updated,
         status=story.status,
-        summary=without_leading_stamp(headline.summary, headline.published),
+        summary=without_datelines(headline.summary, headline.published),
         tags=tuple(tags),
         why_not=story.why_not,
         why_not_story=story.why_not_story,

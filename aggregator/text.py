@@ -206,10 +206,34 @@ _DATED = re.compile(rf"{_STAMP_DATE}|\d{{4}}(?!\w)", re.IGNORECASE)
 _OPENS_WITH_DAY_AND_YEAR = re.compile(rf"\s*(?:{_WEEKDAY},?\s+)?{_DAY_AND_YEAR}", re.IGNORECASE)
 
 
-def without_leading_stamp(summary: str, published: datetime | None = None) -> str:
-    """``summary`` without a page's dateline at its start (see above); as it is otherwise, and
-    where nothing but the dateline is left. ``published``: when the item was published."""
-    text = summary
+def without_datelines(summary: str, published: datetime | None = None) -> str:
+    """``summary`` without a page's dateline at its start (see above), nor one with a label
+    and a colon after a sentence ("... for help. PUBLISHED: THURSDAY, MAY 2, 2013, 1: 32 PM
+    Lindsay ..."); as it is otherwise, and where nothing but the dateline is left.
+    ``published``: when the item was published."""
+    text = _after_datelines(summary, published)
+    if ":" not in text:
+        return text
+    pieces, done = [], 0
+    for inner in _INNER_LABEL.finditer(text):
+        if inner.start() < done:
+            continue
+        rest = _after_datelines(text[inner.start() :], None)
+        if len(rest) < len(text) - inner.start():
+            pieces.append(text[done : inner.start()])
+            done = len(text) - len(rest)
+    return "".join([*pieces, text[done:]]) if pieces else text
+
+
+# A label with its colon after a sentence's end: a dateline inside a scraped summary.
+_INNER_LABEL = re.compile(
+    r"(?<=[.!?\"'”’)] )(?=(?:first\s+|last\s+)?(?:published|updated|posted|modified)"
+    r"(?:\s+(?:on|at))?\s*:)",
+    re.IGNORECASE,
+)
+
+
+def _after_datelines(text: str, published: datetime | None) -> str:
     while (found := _LEADING_STAMP.match(text)) and found.end() > 0:
         stamp, rest = found.group(), text[found.end() :]
         if _STAMP_LABEL.match(stamp):
