@@ -1408,12 +1408,16 @@ class _Fingerprints:
         if not dataclasses.is_dataclass(kind) or not hasattr(kind, "__slots__"):
             # a value whose whole state its fields may not hold: no fingerprint is sure
             raise TypeError(f"a page's context holds a {kind.__qualname__}: no fingerprint")
-        names = [f.name for f in dataclasses.fields(kind)]
-        values = operator.attrgetter(*names) if len(names) > 1 else None
-        if values is None:  # attrgetter of one name gives the value, not a tuple
-            values = lambda value: tuple(getattr(value, n) for n in names)  # noqa: E731
-        self._fields[kind] = (f"{kind.__module__}.{kind.__qualname__}(", values)
+        self._fields[kind] = (f"{kind.__module__}.{kind.__qualname__}(", _field_getter(kind))
         return self._fields[kind]
+
+
+def _field_getter(kind: type) -> Callable[[object], tuple]:
+    """A function giving a dataclass's field values, as a tuple, in field order."""
+    names = [f.name for f in dataclasses.fields(kind)]
+    if len(names) > 1:
+        return operator.attrgetter(*names)
+    return lambda value: tuple(getattr(value, n) for n in names)  # attrgetter of one: no tuple
 
 
 class _Records:
@@ -1452,11 +1456,7 @@ class _Records:
     def _getter(self, kind: type) -> Callable[[object], tuple]:
         if not _is_record(kind):
             raise TypeError(f"not a frozen dataclass with slots: {kind.__qualname__}")
-        names = [f.name for f in dataclasses.fields(kind)]
-        getter = operator.attrgetter(*names) if len(names) > 1 else None
-        if getter is None:  # attrgetter of one name gives the value, not a tuple
-            getter = lambda value: tuple(getattr(value, n) for n in names)  # noqa: E731
-        self._fields[kind] = getter
+        self._fields[kind] = getter = _field_getter(kind)
         return getter
 
 
