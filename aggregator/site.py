@@ -1824,9 +1824,8 @@ def output_lock(
     finally:
         held.discard(key)
         with contextlib.suppress(OSError):
-            if (
-                os.fstat(fd).st_size == 0
-            ):  # a build writes nothing in it: a file with text is not ours
+            # a build writes nothing in it: a file with text is not ours
+            if os.fstat(fd).st_size == 0:
                 path.unlink()  # while still holding it: see above
         os.close(fd)  # and with it the lock
 
@@ -1848,15 +1847,11 @@ def _lock(
             if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) and output.is_dir():
                 return None
             if exc.errno in (errno.ELOOP, errno.EISDIR):  # a link or a folder put there
-                raise SiteError(
-                    f"{path} is not a regular file: remove it (a build creates it while it runs)"
-                ) from None
+                raise _not_a_lock_file(path) from None
             raise _unwritable(output, exc) from None
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device put there
             os.close(fd)
-            raise SiteError(
-                f"{path} is not a regular file: remove it (a build creates it while it runs)"
-            )
+            raise _not_a_lock_file(path)
         try:
             while not _flocked(fd, path):
                 if time.monotonic() >= deadline:
@@ -1885,6 +1880,10 @@ def _lock(
             if (found.st_dev, found.st_ino) == key:
                 return fd, key
         os.close(fd)  # its holder removed it as this build waited: lock the one there now
+
+
+def _not_a_lock_file(path: Path) -> SiteError:
+    return SiteError(f"{path} is not a regular file: remove it (a build creates it while it runs)")
 
 
 def _open_lock_file(path: Path) -> int:
