@@ -1122,3 +1122,115 @@ def test_a_fragment_member_near_no_other_member_leaves_the_fragment() -> None:
     assert _without_strangers([[0, 1, 2, 3]], unit, 0.25) == [[0, 1, 2]]
     assert _without_strangers([[0, 3]], unit, 0.25) == []  # one member left: no fragment
     assert _without_strangers([[3, 4]], unit, 0.25) == [[3, 4]]  # near each other: kept
+
+
+def test_a_member_moves_to_the_neighbouring_story_that_backs_it_more() -> None:
+    """The merge pass never undoes a join: an item taken by one story that another story
+    backs more (on average, at the merge bar) moves there after merging; one that its own
+    story backs more, or that no other story backs at the bar, stays."""
+    from aggregator.grouping.evidence import EvidenceModel
+    from aggregator.grouping.merge import Series, rehomed
+
+    e = np.eye(16)
+    rows = [
+        e[0], 0.9 * e[0] + 0.44 * e[5], 0.9 * e[0] + 0.44 * e[6],  # story A
+        0.4 * e[0] + 0.92 * e[1],  # in A, but 0.92 similar to B's core
+        e[1], 0.9 * e[1] + 0.44 * e[7],  # story B, a pair
+        e[2], 0.9 * e[2] + 0.44 * e[8], 0.9 * e[2] + 0.44 * e[9],  # story C
+        0.3 * e[2] + 0.45 * e[3] + 0.84 * e[10],  # in C, nearer D (0.43) but not at the bar
+        e[3], 0.9 * e[3] + 0.44 * e[11],  # story D
+        0.7 * e[2] + 0.6 * e[3] + 0.39 * e[12],  # in C, at the bar with D (0.57), nearer C (0.61)
+    ]  # fmt: skip
+    vectors = unit(*rows)
+    items = [item(i, f"t{i}", when=UNKNOWN_TIME) for i in range(len(rows))]
+    batch = batch_text(items)
+    weights = tuple(10.0 if name == "cosine" else 0.0 for name in FEATURES)
+    model = EvidenceModel(weights, bias=-5.0, merge_probability=0.5)  # joins from cosine 0.5
+    graph = knn_graph(vectors, 10, 0.0)
+    groups = [[0, 1, 2, 3], [4, 5], [6, 7, 8, 9, 12], [10, 11]]
+    moved = rehomed(groups, vectors, batch, graph, model, Series(batch))
+    assert sorted(map(sorted, moved)) == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9, 12], [10, 11]]
+    # a story of two gives up nothing: its members are one item against one
+    pairs = [[0, 3], [1, 2], [4, 5], [6, 7, 8, 9, 12], [10, 11]]
+    assert rehomed(pairs, vectors, batch, graph, model, Series(batch)) == pairs
+
+
+def test_a_story_takes_part_in_one_move_a_pass_the_surest_first() -> None:
+    """Two members of one story that another story backs more: only the surer moves, so each
+    move is judged against the two stories as they stand; a post of an outlet's series does
+    not move to a story holding another post of that series days earlier."""
+    from aggregator.grouping.evidence import EvidenceModel
+    from aggregator.grouping.merge import Series, rehomed
+
+    e = np.eye(12)
+    rows = [
+        e[0], 0.9 * e[0] + 0.44 * e[5], 0.9 * e[0] + 0.44 * e[6],  # story A
+        0.3 * e[0] + 0.95 * e[1], 0.4 * e[0] + 0.9 * e[1] + 0.17 * e[7],  # in A, nearer B
+        e[1], 0.9 * e[1] + 0.44 * e[8],  # story B
+    ]  # fmt: skip
+    vectors = unit(*rows)
+    weights = tuple(10.0 if name == "cosine" else 0.0 for name in FEATURES)
+    model = EvidenceModel(weights, bias=-5.0, merge_probability=0.5)
+    graph = knn_graph(vectors, 10, 0.0)
+    groups = [[0, 1, 2, 3, 4], [5, 6]]
+
+    def rehome(items: list[Item]) -> list[list[int]]:
+        batch = batch_text(items)
+        return sorted(map(sorted, rehomed(groups, vectors, batch, graph, model, Series(batch))))
+
+    plain = [item(i, f"t{i}", when=T0) for i in range(len(rows))]
+    assert rehome(plain) == [[0, 1, 2, 4], [3, 5, 6]]  # 3 is surer than 4; 4 stays
+    series = list(plain)
+    series[3] = item(3, "Weekly links", outlet="blog", when=T0 + timedelta(days=7))
+    series[6] = item(6, "Weekly links", outlet="blog", when=T0)
+    assert rehome(series) == [[0, 1, 2, 3], [4, 5, 6]]  # the next surest moves instead
+
+
+def test_a_member_stays_where_the_story_it_would_leave_falls_apart() -> None:
+    """A move leaves a story that must still pass the evidence test among its members: a
+    member that held two unrelated items together stays with them."""
+    from aggregator.grouping.evidence import EvidenceModel
+    from aggregator.grouping.merge import Series, rehomed
+
+    e = np.eye(10)
+    bridge = 0.45 * e[0] + 0.45 * e[5] + 0.77 * e[1]  # its own story's two, and B's core
+    rows = [e[0], e[5], bridge, e[1], 0.9 * e[1] + 0.44 * e[8], 0.9 * e[0] + 0.44 * e[5]]
+    vectors = unit(*rows)
+    batch = batch_text([item(i, f"t{i}") for i in range(len(rows))])
+    weights = tuple(10.0 if name == "cosine" else 0.0 for name in FEATURES)
+    model = EvidenceModel(weights, bias=-5.0, merge_probability=0.5)
+    graph = knn_graph(vectors, 10, 0.0)
+
+    def rehome(groups: list[list[int]]) -> list[list[int]]:
+        return sorted(map(sorted, rehomed(groups, vectors, batch, graph, model, Series(batch))))
+
+    assert rehome([[0, 1, 2], [3, 4], [5]]) == [[0, 1, 2], [3, 4], [5]]  # 0 and 1: cosine 0
+    assert rehome([[0, 5, 2], [3, 4], [1]]) == [[0, 5], [1], [2, 3, 4]]  # 0 and 5: 0.9
+
+
+def test_a_member_is_weighed_against_its_story_without_itself() -> None:
+    """The evidence of a member against its own story's other members, from the story's sums
+    less its own, equals the evidence of the item and the rest as two groups."""
+    from aggregator.grouping.evidence import members, pair_features
+    from aggregator.grouping.merge import _item_story_features
+
+    when = [T0, T0 + timedelta(days=3), UNKNOWN_TIME, T0 - timedelta(days=2), T0]
+    items = [
+        item(0, "Quake hits Perth", "A 5.1 quake shook Perth on Monday, officials said.", "a", when[0]),
+        item(1, "Perth quake", "Officials in Perth counted damage after the 5.1 quake.", "b", when[1]),
+        item(2, "Chile quake", "A 6.8 quake struck near Antofagasta in Chile.", "a", when[2]),
+        item(3, "Perth damage counted", "Perth officials said the quake cracked walls.", "c", when[3]),
+        item(4, "Rates held", "The central bank held rates at 4.5 percent.", "b", when[4]),
+    ]  # fmt: skip
+    rng = np.random.default_rng(3)
+    vectors = unit(*rng.normal(size=(len(items), 8)))
+    batch = batch_text(items)
+    groups = [[0, 1, 2, 3], [4]]
+    for i in range(4):  # the earliest, the latest, one of unknown time and one in between
+        found = _item_story_features(
+            np.array([i, i]), np.array([0, 1]), np.array([True, False]), groups, vectors, batch
+        )
+        rest = [j for j in groups[0] if j != i]
+        alone = members([i], vectors, batch)
+        assert found[0] == pytest.approx(pair_features(alone, members(rest, vectors, batch), batch))
+        assert found[1] == pytest.approx(pair_features(alone, members([4], vectors, batch), batch))

@@ -10,7 +10,9 @@ Stages, one module each:
 4. ``merge``: near-duplicates (word-shingle Jaccard) join as copies; then average-link merging
    along graph edges joins the groups whose evidence clears the threshold, best first; last, an
    item left alone joins its likeliest story of three or more at a lower bar, when one of the
-   story's members backs it and no other neighbour comes as near.
+   story's members backs it and no other neighbour comes as near; and a member of a story of
+   three or more moves to a neighbouring story of two or more whose evidence for it clears the
+   merge bar and exceeds its own story's (``rehomed``).
 5. ``evidence``: the "same event" score of two groups, a logistic model over a few named signals
    (cosine, shared words, shared and conflicting names and numbers, time apart, same outlet),
    fitted by ``benchmarks/fit_evidence.py``. Every fragment and every merge passes the same
@@ -30,7 +32,14 @@ import numpy as np
 from aggregator.grouping.clusterers import CLUSTERERS, Clusterer, make_clusterer
 from aggregator.grouping.evidence import EvidenceModel, inner_features, members, shipped_model
 from aggregator.grouping.graph import NeighbourGraph, knn_graph, normalise
-from aggregator.grouping.merge import DisjointSets, LoneJoin, Merger, Series, near_duplicate_pairs
+from aggregator.grouping.merge import (
+    DisjointSets,
+    LoneJoin,
+    Merger,
+    Series,
+    near_duplicate_pairs,
+    rehomed,
+)
 from aggregator.grouping.text import (
     UNKNOWN_TIME,
     BatchText,
@@ -209,7 +218,16 @@ def labels_by_discount(
     joins = merger.lone_joins(max(discounts, default=0.0))
     return [
         _number(
-            _with_lone_joined(merger.items, joins, evidence.with_lone_discount(d), prepared.series),
+            rehomed(
+                _with_lone_joined(
+                    merger.items, joins, evidence.with_lone_discount(d), prepared.series
+                ),
+                prepared.unit,
+                prepared.batch,
+                prepared.graph,
+                evidence,
+                prepared.series,
+            ),
             len(prepared.unit),
         )
         for d in discounts

@@ -8,7 +8,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 
 import numpy as np
 
@@ -18,6 +18,8 @@ from aggregator.grouping.evidence import (
     EvidenceModel,
     Members,
     feature_rows,
+    inner_features,
+    members,
     members_of_groups,
     stats_of,
 )
@@ -425,3 +427,122 @@ class Merger:
         links[group] = dict(zip(others, rows, strict=True))
         for x, row in zip(others, rows, strict=True):
             links[x][group] = row
+
+
+def rehomed(
+    groups: list[list[int]],
+    unit: np.ndarray,
+    batch: BatchText,
+    graph: NeighbourGraph,
+    model: EvidenceModel,
+    series: Series,
+) -> list[list[int]]:
+    """The groups, each member of a story of at least ``STORY_SIZE`` moved to a neighbouring
+    story (of two or more) that takes it with more evidence than its own story's other members
+    give it, at the merge bar, when the story it leaves still passes the evidence test.
+
+    The merge pass joins best first and never undoes a join: a report taken early by another
+    event's group of its kind (two quakes, one team's two games), before its own event's
+    reports came together, stays there, though its own event's story now backs it more. Both
+    sides are one item against a group of two or more, each a group the merge pass let stand.
+    ``groups`` hold every item once."""
+    n_groups = len(groups)
+    group_of = np.empty(len(unit), dtype=np.int64)
+    for g, indexes in enumerate(groups):
+        group_of[indexes] = g
+    sizes = np.bincount(group_of, minlength=n_groups)
+    ga, gb = group_of[graph.sources], group_of[graph.targets]
+    near = (ga != gb) & (sizes[ga] >= STORY_SIZE) & (sizes[gb] >= 2)
+    if not near.any():
+        return groups
+    codes = np.unique(graph.sources[near] * n_groups + gb[near])
+    movers = np.unique(codes // n_groups)
+    # each mover against each neighbouring story, then against its own story's other members
+    items = np.concatenate([codes // n_groups, movers])
+    stories = np.concatenate([codes % n_groups, group_of[movers]])
+    own = np.arange(len(items)) >= len(codes)
+    scores = model.scores(_item_story_features(items, stories, own, groups, unit, batch))
+    own_score = dict(zip(movers.tolist(), scores[own].tolist(), strict=True))
+    best: dict[int, tuple[float, int]] = {}
+    for item, story, score in zip(
+        items[~own].tolist(), stories[~own].tolist(), scores[~own].tolist(), strict=True
+    ):
+        if score > best.get(item, (-math.inf, -1))[0]:
+            best[item] = (score, story)
+    # the surest first, each story in one move at most: every move is judged against its two
+    # stories as they stand (no story gives up two members or takes in two, nothing swaps),
+    # and the story left behind must still pass the evidence test among its members
+    wanted = sorted(
+        (own_score[item] - score, item, story)
+        for item, (score, story) in best.items()
+        if score >= model.threshold and score > own_score[item]
+    )
+    moved = [list(g) for g in groups]
+    busy: set[int] = set()
+    for _, item, story in wanted:
+        home = int(group_of[item])
+        if home in busy or story in busy or series.apart([item], groups[story]):
+            continue
+        rest = members([j for j in groups[home] if j != item], unit, batch)
+        if model.score(inner_features(rest, batch)) < model.threshold:
+            continue
+        busy.update((home, story))
+        moved[home].remove(item)
+        moved[story].append(item)
+    return moved if busy else groups
+
+
+def _item_story_features(
+    items: np.ndarray,
+    stories: np.ndarray,
+    own: np.ndarray,
+    groups: list[list[int]],
+    unit: np.ndarray,
+    batch: BatchText,
+) -> np.ndarray:
+    """The signals of item ``items[k]`` against group ``stories[k]``, less the item itself
+    where ``own[k]`` (it is a member): the group's sums less the item's own."""
+    involved, at = np.unique(stories, return_inverse=True)
+    story_members = [groups[g] for g in involved.tolist()]
+    found = members_of_groups(story_members, unit, batch)
+    story_stats = np.array([stats_of(g) for g in found])[at]
+    vector_sums = np.array([g.vector_sum for g in found])[at]
+    item_stats = np.array(
+        [stats_of(g) for g in members_of_groups([[i] for i in items.tolist()], unit, batch)]
+    )
+    vectors = unit[items].astype(np.float64)
+    sums = batch.matrix.group_overlaps(items, story_members, at)
+    dots = np.einsum("ij,ij->i", vectors, vector_sums)
+    # a member's own: its pair with itself out of the sums, its statistics out of the group's
+    sums[own] -= batch.matrix.totals[items[own]]
+    dots[own] -= np.einsum("ij,ij->i", vectors[own], vectors[own])
+    additive = [STATS.index(s) for s in STATS if s not in ("first", "last")]
+    story_stats[np.ix_(own, additive)] -= item_stats[np.ix_(own, additive)]
+    first, last = _days_without(items[own], stories[own], groups, batch)
+    story_stats[own, STATS.index("first")] = first
+    story_stats[own, STATS.index("last")] = last
+    return feature_rows(item_stats, story_stats, dots, sums)
+
+
+def _days_without(
+    items: np.ndarray, stories: np.ndarray, groups: list[list[int]], batch: BatchText
+) -> tuple[np.ndarray, np.ndarray]:
+    """The earliest and latest known times of each story ``stories[k]`` without its member
+    ``items[k]`` (+inf and -inf when none is known): the story's first, or its second where
+    the item is the first."""
+    involved, at = np.unique(stories, return_inverse=True)
+    story_members = [groups[g] for g in involved.tolist()]
+    sizes = np.fromiter(map(len, story_members), dtype=np.int64, count=len(story_members))
+    flat = np.fromiter(chain.from_iterable(story_members), dtype=np.int64, count=int(sizes.sum()))
+    owner = np.repeat(np.arange(len(story_members)), sizes)
+    day = np.array([batch.items[j].day for j in flat.tolist()], dtype=np.float64)
+    starts = np.cumsum(sizes) - sizes
+    seconds = np.minimum(starts + 1, starts + sizes - 1)
+
+    def earliest(values: np.ndarray) -> np.ndarray:
+        order = np.lexsort((values, owner))  # by story, then by value
+        extreme, runner_up = values[order[starts]], values[order[seconds]]
+        return np.where(items == flat[order[starts]][at], runner_up[at], extreme[at])
+
+    unknown = np.isnan(day)
+    return earliest(np.where(unknown, math.inf, day)), -earliest(np.where(unknown, math.inf, -day))

@@ -574,6 +574,30 @@ class TextMatrix:
         cells = owner * SEGMENTS + cols % SEGMENTS
         return np.bincount(cells, products, len(others) * SEGMENTS).reshape(-1, SEGMENTS)
 
+    def group_overlaps(
+        self, items: np.ndarray, groups: Sequence[Sequence[int]], of_group: np.ndarray
+    ) -> np.ndarray:
+        """Each segment's overlap of item ``items[k]`` with the rows of ``groups[of_group[k]]``
+        summed (pairs x SEGMENTS): ``pair_sums`` of one item and a group, for many pairs at
+        once, each looked up in the summed rows instead of once per item pair."""
+        if len(items) == 0:
+            return np.zeros((0, SEGMENTS))
+        summed = self._summed(groups)
+        summed.sort_indices()
+        width = self.rows.shape[1]
+        owner = np.repeat(np.arange(len(groups), dtype=np.int64), np.diff(summed.indptr))
+        group_keys = owner * width + summed.indices  # ascending: groups, then sorted columns
+        if len(group_keys) == 0:
+            return np.zeros((len(items), SEGMENTS))
+        pair, at = self._entries(items)
+        columns = self.rows.indices[at]
+        keys = of_group[pair].astype(np.int64) * width + columns
+        found = np.minimum(np.searchsorted(group_keys, keys), len(group_keys) - 1)
+        hit = group_keys[found] == keys
+        products = self.rows.data[at[hit]] * summed.data[found[hit]]
+        cells = pair[hit] * SEGMENTS + columns[hit] % SEGMENTS
+        return np.bincount(cells, products, len(items) * SEGMENTS).reshape(-1, SEGMENTS)
+
     def _overlap(self, a: csr_matrix, b: csr_matrix) -> np.ndarray:
         return np.asarray((a.multiply(b) @ self.segment_of).todense())
 
