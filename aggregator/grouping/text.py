@@ -529,15 +529,14 @@ class TextMatrix:
         pair_l, at_l = self._entries(left)
         pair_r, at_r = self._entries(right)
         keys_l = pair_l * width + self.rows.indices[at_l]  # ascending: columns sorted per row
-        keys_r = pair_r * width + self.rows.indices[at_r]
-        if len(keys_l) == 0:
-            return np.zeros((len(left), SEGMENTS))
-        found = np.minimum(np.searchsorted(keys_l, keys_r), len(keys_l) - 1)
-        hit = keys_l[found] == keys_r
-        at_l, at_r = at_l[found[hit]], at_r[hit]
-        products = self.rows.data[at_l] * self.rows.data[at_r]
-        cells = pair_r[hit] * SEGMENTS + self.rows.indices[at_r] % SEGMENTS
-        return np.bincount(cells, products, len(left) * SEGMENTS).reshape(len(left), SEGMENTS)
+        columns_r = self.rows.indices[at_r]
+        return _matched_overlaps(
+            (keys_l, self.rows.data[at_l]),
+            (pair_r * width + columns_r, self.rows.data[at_r]),
+            pair_r,
+            columns_r,
+            len(left),
+        )
 
     def _entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """For the stored entries of ``rows`` in order: which of ``rows`` holds each, and where
@@ -587,16 +586,12 @@ class TextMatrix:
         width = self.rows.shape[1]
         owner = np.repeat(np.arange(len(groups), dtype=np.int64), np.diff(summed.indptr))
         group_keys = owner * width + summed.indices  # ascending: groups, then sorted columns
-        if len(group_keys) == 0:
-            return np.zeros((len(items), SEGMENTS))
         pair, at = self._entries(items)
         columns = self.rows.indices[at]
         keys = of_group[pair].astype(np.int64) * width + columns
-        found = np.minimum(np.searchsorted(group_keys, keys), len(group_keys) - 1)
-        hit = group_keys[found] == keys
-        products = self.rows.data[at[hit]] * summed.data[found[hit]]
-        cells = pair[hit] * SEGMENTS + columns[hit] % SEGMENTS
-        return np.bincount(cells, products, len(items) * SEGMENTS).reshape(-1, SEGMENTS)
+        return _matched_overlaps(
+            (group_keys, summed.data), (keys, self.rows.data[at]), pair, columns, len(items)
+        )
 
     def _overlap(self, a: csr_matrix, b: csr_matrix) -> np.ndarray:
         return np.asarray((a.multiply(b) @ self.segment_of).todense())
@@ -608,6 +603,27 @@ class TextMatrix:
             (np.ones(len(indices)), indices, indptr), shape=(len(groups), self.rows.shape[0])
         )
         return membership @ self.rows
+
+
+def _matched_overlaps(
+    sorted_entries: tuple[np.ndarray, np.ndarray],
+    entries: tuple[np.ndarray, np.ndarray],
+    pair: np.ndarray,
+    columns: np.ndarray,
+    pairs: int,
+) -> np.ndarray:
+    """Each segment's overlap per pair (pairs x SEGMENTS): each of ``entries`` (keys of pair
+    and column, values) times the entry of the same key among ``sorted_entries`` (ascending
+    keys), summed per pair (``pair``) and segment (of ``columns``)."""
+    sorted_keys, sorted_values = sorted_entries
+    keys, values = entries
+    if len(sorted_keys) == 0:
+        return np.zeros((pairs, SEGMENTS))
+    found = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    hit = sorted_keys[found] == keys
+    products = sorted_values[found[hit]] * values[hit]
+    cells = pair[hit] * SEGMENTS + columns[hit] % SEGMENTS
+    return np.bincount(cells, products, pairs * SEGMENTS).reshape(pairs, SEGMENTS)
 
 
 # A group's rows summed: its sorted columns and their values.
