@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aggregator.grouping.clusterers import CLUSTERERS, Clusterer, make_clusterer
-from aggregator.grouping.evidence import EvidenceModel, inner_features, members, shipped_model
+from aggregator.grouping.evidence import EvidenceModel, members, shipped_model
 from aggregator.grouping.graph import NeighbourGraph, knn_graph, normalise
 from aggregator.grouping.merge import (
     DisjointSets,
@@ -349,8 +349,7 @@ def _coherent(
     """Whether each dense fragment's members pass the evidence test among themselves."""
     sums = batch.matrix.pair_sums(fragments, fragments).tolist() if fragments else []
     return [
-        evidence.score(inner_features(members(f, unit, batch), batch, tuple(s)))
-        >= evidence.threshold
+        evidence.holds_together(members(f, unit, batch), batch, tuple(s))
         for f, s in zip(fragments, sums, strict=True)
     ]
 

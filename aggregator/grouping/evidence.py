@@ -120,6 +120,11 @@ class EvidenceModel:
             return self
         return replace(self, merge_probability=probability)
 
+    def holds_together(self, g: Members, batch: BatchText, sums: CrossSums | None = None) -> bool:
+        """Whether a group's members pass the evidence test among themselves (``inner_features``;
+        ``sums``: the group's ``CrossSums`` with itself, if known)."""
+        return self.score(inner_features(g, batch, sums)) >= self.threshold
+
     def with_lone_discount(self, discount: float) -> EvidenceModel:
         return replace(self, lone_discount=discount)
 

@@ -18,7 +18,6 @@ from aggregator.grouping.evidence import (
     EvidenceModel,
     Members,
     feature_rows,
-    inner_features,
     members,
     members_of_groups,
     stats_of,
@@ -483,8 +482,9 @@ def rehomed(
         home = int(group_of[item])
         if home in busy or story in busy or series.apart([item], groups[story]):
             continue
-        rest = members([j for j in groups[home] if j != item], unit, batch)
-        if model.score(inner_features(rest, batch)) < model.threshold:
+        if not model.holds_together(
+            members([j for j in groups[home] if j != item], unit, batch), batch
+        ):
             continue
         busy.update((home, story))
         moved[home].remove(item)
