@@ -443,8 +443,7 @@ def rehomed(
     The merge pass joins best first and never undoes a join: a report taken early by another
     event's group of its kind (two quakes, one team's two games), before its own event's
     reports came together, stays there, though its own event's story now backs it more. Both
-    sides are one item against a group of two or more, each a group the merge pass let stand.
-    ``groups`` hold every item once."""
+    sides are one item against a group of two or more. ``groups`` hold every item once."""
     n_groups = len(groups)
     group_of = np.empty(len(unit), dtype=np.int64)
     for g, indexes in enumerate(groups):
@@ -507,9 +506,10 @@ def _item_story_features(
     found = members_of_groups(story_members, unit, batch)
     story_stats = np.array([stats_of(g) for g in found])[at]
     vector_sums = np.array([g.vector_sum for g in found])[at]
-    item_stats = np.array(
-        [stats_of(g) for g in members_of_groups([[i] for i in items.tolist()], unit, batch)]
-    )
+    # each item once (a mover comes once per story it is weighed against)
+    each_item, item_at = np.unique(items, return_inverse=True)
+    alone = members_of_groups([[i] for i in each_item.tolist()], unit, batch)
+    item_stats = np.array([stats_of(g) for g in alone])[item_at]
     vectors = unit[items].astype(np.float64)
     sums = batch.matrix.group_overlaps(items, story_members, at)
     dots = np.einsum("ij,ij->i", vectors, vector_sums)
