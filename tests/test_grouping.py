@@ -1127,7 +1127,7 @@ def test_a_fragment_member_near_no_other_member_leaves_the_fragment() -> None:
 def test_a_member_moves_to_the_neighbouring_story_that_backs_it_more() -> None:
     """The merge pass never undoes a join: an item taken by one story that another story
     backs more (on average, at the merge bar) moves there after merging; one that its own
-    story backs more, or that no other story backs at the bar, stays."""
+    story backs more, or that no other story of two or more backs at the bar, stays."""
     from aggregator.grouping.evidence import EvidenceModel
     from aggregator.grouping.merge import Series, rehomed
 
@@ -1153,6 +1153,9 @@ def test_a_member_moves_to_the_neighbouring_story_that_backs_it_more() -> None:
     # a story of two gives up nothing: its members are one item against one
     pairs = [[0, 3], [1, 2], [4, 5], [6, 7, 8, 9, 12], [10, 11]]
     assert rehomed(pairs, vectors, batch, graph, model, Series(batch)) == pairs
+    # nor does a member move to a lone item, however near: a story takes it, not an item
+    lone = [[0, 1, 2, 3], [4], [5], [6, 7, 8, 9, 12], [10, 11]]
+    assert rehomed(lone, vectors, batch, graph, model, Series(batch)) == lone
 
 
 def test_a_story_takes_part_in_one_move_a_pass_the_surest_first() -> None:
