@@ -734,6 +734,11 @@ def _print_pair(pair: PairExplanation) -> None:
 
 def _print_story(story: StoryExplanation) -> None:
     shown, total = len(story.members), story.total
+    if story.merged_from is not None:
+        click.echo(
+            f"story {_safe(story.merged_from)} merged into {_safe(story.story_id)}, "
+            "which has its items now"
+        )
     if shown < total:
         click.echo(
             f"story {_safe(story.story_id)}: showing {shown} of {plural(total, 'item')} "

@@ -544,6 +544,7 @@ class StoryExplanation:
     neighbour_evidence: PairEvidence | None
     stored_why_not: str = ""  # as the last digest published it
     stored_why_not_headline: str = ""
+    merged_from: str | None = None  # the story asked for, which merged into this one
 
     @property
     def total(self) -> int:
@@ -582,6 +583,16 @@ def _published_stories(store: Store) -> dict[str, dict]:
     return found
 
 
+def _merged_into(store: Store, story_id: str) -> str | None:
+    """The story that carries the reports of ``story_id`` since it merged into it, as the
+    newest digest that says so gives it (followed through later merges there)."""
+    for digest in store.digests():  # newest first
+        carrier = (digest.get("moved") or {}).get(story_id)
+        if carrier is not None and store.story_reasons(str(carrier)):
+            return str(carrier)
+    return None
+
+
 def explain_story(
     config: Config, store: Store, story_id: str, *, now: datetime | None = None, embedder=None
 ) -> StoryExplanation:
@@ -591,6 +602,10 @@ def explain_story(
 
     reasons = store.story_reasons(story_id)
     if not reasons:
+        carrier = _merged_into(store, story_id)
+        if carrier is not None:  # as its page on the site does, lead to the story that has it
+            found = explain_story(config, store, carrier, now=now, embedder=embedder)
+            return replace(found, merged_from=story_id)
         raise ExplainError(f"no story {story_id!r}; story ids are in stories.json (run cluster)")
     published = _published_stories(store)
     story = published.get(story_id, {})

@@ -158,6 +158,26 @@ def test_explain_reports_an_unknown_story_in_one_line(tmp_path: Path) -> None:
     assert result.output.strip().count("\n") == 0 and "no story 's-nope'" in result.output
 
 
+@pytest.mark.model
+def test_explain_a_story_that_merged_into_another_explains_that_one(clustered: Path) -> None:
+    """A link to a merged story's page leads to the story that carries its reports; so does
+    ``explain`` with its id."""
+    story_id = _story_rows(clustered.parent / "news.db")[f"{PERTH[0]} | Coastline Times"][0]
+    with sqlite3.connect(clustered.parent / "news.db") as connection:
+        day, payload = connection.execute("SELECT day, payload FROM digests").fetchone()
+        digest = json.loads(payload)
+        digest["moved"] = {"s-0000000000": story_id}
+        connection.execute(
+            "UPDATE digests SET payload = ? WHERE day = ?", (json.dumps(digest), day)
+        )
+    result = CliRunner().invoke(main, ["explain", "s-0000000000", "-c", str(clustered)])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"story s-0000000000 merged into {story_id}, which has")
+    assert "why: copy of the Coastline Times item" in result.output
+    unknown = CliRunner().invoke(main, ["explain", "s-1111111111", "-c", str(clustered)])
+    assert unknown.exit_code == 2 and "no story 's-1111111111'" in unknown.output
+
+
 def test_reasons_are_shown_as_quiet_text_on_the_story_page_and_in_stories_json(
     tmp_path: Path,
 ) -> None:
@@ -242,6 +262,16 @@ def test_a_story_with_no_other_story_near_enough_has_no_closest_story() -> None:
     assert closest["a"] == "c" and closest["b"] == "c" and "far" not in closest
 
 
+def test_the_closest_story_is_the_most_similar_on_average_the_measure_its_reason_shows() -> None:
+    """A story of two items either side of a lone item has the nearest centre (cosine 1) but
+    is only 0.5 similar to it on average; a single item 0.7 similar is closer by the measure
+    "only 0.70 similar" shows."""
+    spread = [[0.5, 0.866, 0.0], [0.5, -0.866, 0.0]]
+    unit = np.array([[1.0, 0.0, 0.0], *spread, [0.7, 0.0, 0.714]])
+    unit = unit / np.linalg.norm(unit, axis=1, keepdims=True)
+    assert closest_stories({"lone": [0], "spread": [1, 2], "near": [3]}, unit)["lone"] == "near"
+
+
 # ---------------------------------------------------------------- reasons against
 
 
@@ -308,6 +338,9 @@ def test_only_similar_is_said_only_when_low_similarity_is_the_gap() -> None:
     )
     assert weak.reason_against() == "only 0.31 similar; different names: Perth / Leeds"
     assert _evidence(0.05, ("cosine", 0.2, 0.5)).reason_against() == "only 0.20 similar"
+    # a conflict the model weighs but no two numbers of one kind show is named all the same
+    unshown = _evidence(0.05, ("cosine", 0.8, 3.0), ("number_conflict", 1.0, -3.0))
+    assert unshown.reason_against() == "different numbers"
 
 
 def test_two_lone_headlines_kept_apart_only_by_the_full_bar_say_so() -> None:
@@ -395,6 +428,10 @@ def test_one_item_against_a_story_of_three_shows_the_lone_bar_for_its_richness()
         1 / (1 + math.exp(-(model.threshold - 2.0 / 3)))
     )
     assert pair_evidence([0], [1, 2], prepared, model).lone_probability is None  # no story of 3
+    # headlines only: no discount, so no bar below the merge bar to show
+    bare = [Item(i, f"t{i}", "", "o", None, NOW) for i in range(4)]
+    only_headlines = features(bare, np.eye(4, dtype=np.float32))
+    assert pair_evidence([0], [1, 2, 3], only_headlines, model).lone_probability is None
     assert pair_evidence([0, 1], [2, 3, 4], prepared, model).lone_probability is None
     assert (
         pair_evidence(
@@ -596,12 +633,40 @@ def test_numbers_of_different_kinds_never_conflict() -> None:
     assert evidence.numbers_only_a == evidence.numbers_only_b == ()
 
 
+def test_a_numbers_kind_is_read_as_written() -> None:
+    """ "6.0" is compared as 6 but is a magnitude like 5.8; "1,800" is compared as 1800 but is
+    a count, no year; a draw's 0-0 is a score like 3-1."""
+    chile = _item(1, "Quake hits Chile", "A magnitude 6.0 quake shook Antofagasta, Chile.")
+    peru = _item(2, "Quake hits Peru", "A magnitude 5.8 quake shook Arequipa, Peru.", "Gazette")
+    assert (_pair(chile, peru).numbers_only_a, _pair(chile, peru).numbers_only_b) == (
+        ("6.0",),
+        ("5.8",),
+    )
+    cuts = _item(1, "Bank to cut jobs", "Northbank will cut 1,800 jobs, it said on Monday.")
+    loss = _item(2, "Bank reports loss", "Northbank reported its first loss since 2013.", "Gazette")
+    assert _pair(cuts, loss).numbers_only_a == _pair(cuts, loss).numbers_only_b == ()
+    more = _item(2, "Bank to cut jobs", "Northbank will cut 2,400 jobs, it said.", "Gazette")
+    assert (_pair(cuts, more).numbers_only_a, _pair(cuts, more).numbers_only_b) == (
+        ("1,800",),
+        ("2,400",),
+    )
+    draw = _item(1, "City held", "City drew 0-0 with United on Saturday.")
+    win = _item(2, "City win", "City beat United 3-1 on Saturday.", "Gazette")
+    assert "different numbers: 0-0 / 3-1" in _pair(draw, win).reason_against()
+
+
 def test_an_outlet_named_the_something_gets_no_second_the() -> None:
     assert the_item("The Borneo Post") == "The Borneo Post item"
     assert the_item("the Examiner") == "the Examiner item"
     assert the_item("Herald") == "the Herald item"
     # an outlet written "unknown" (as labelled sources do) is none, as grouping reads it
     assert the_item("unknown") == the_item("Unknown") == the_item("") == ""
+
+
+def test_a_partner_of_the_items_own_outlet_is_another_item_of_it() -> None:
+    assert the_item("Herald", "Herald") == "another Herald item"
+    assert the_item("The Borneo Post", "The Borneo Post") == "another item of The Borneo Post"
+    assert the_item("Herald", "Gazette") == "the Herald item"
     items = [
         _item(
             1, "Flood closes Kuching roads", "Floods closed roads in Kuching.", "The Borneo Post"

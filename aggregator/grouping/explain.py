@@ -44,6 +44,8 @@ _SHOWN_NUMBERS = 2
 CITED_CONTRIBUTION = 0.1
 # Story centres less similar than this are no "closest other story" worth explaining.
 NEIGHBOUR_FLOOR = 0.2
+# Stories with the nearest centres among which the closest story on average is chosen.
+_CANDIDATE_STORIES = 5
 
 # Words as written (letters keep their case), with a possessive or an inner apostrophe.
 _SURFACE_WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
@@ -165,10 +167,19 @@ class PairEvidence:
         return "; ".join(reasons)
 
     def _against(self, name: str) -> str:
-        if name == "name_conflict" and self.names_only_a and self.names_only_b:
-            return f"different names: {_few(self.names_only_a)} / {_few(self.names_only_b)}"
-        if name == "number_conflict" and self.numbers_only_a and self.numbers_only_b:
-            return f"different numbers: {_few(self.numbers_only_a)} / {_few(self.numbers_only_b)}"
+        # a conflict the model weighs but no two names or numbers of one kind show (the model
+        # pools pair by pair what the sides pool as wholes here) is still named, never left for
+        # "only 0.43 similar" to take the blame
+        if name == "name_conflict":
+            if self.names_only_a and self.names_only_b:
+                return f"different names: {_few(self.names_only_a)} / {_few(self.names_only_b)}"
+            return "different names"
+        if name == "number_conflict":
+            if self.numbers_only_a and self.numbers_only_b:
+                return (
+                    f"different numbers: {_few(self.numbers_only_a)} / {_few(self.numbers_only_b)}"
+                )
+            return "different numbers"
         if name == "days_apart" and self.days_apart is not None:
             return f"{plural(round(self.days_apart), 'day')} apart"
         if name == "same_outlet":
@@ -185,12 +196,16 @@ def _logit(p: float) -> float:
     return math.log(p / (1 - p))
 
 
-def the_item(outlet: str) -> str:
+def the_item(outlet: str, own_outlet: str = "") -> str:
     """``the Herald item``; ``The Borneo Post item`` (no "the the"); ``""`` without an outlet
-    (or with "unknown" for one)."""
+    (or with "unknown" for one). Said of an item of ``own_outlet`` itself: ``another Herald
+    item``, ``another item of The Borneo Post`` (not "the Herald item" on a Herald item)."""
     if not known_outlet(outlet):
         return ""
-    return f"{outlet} item" if outlet.lower().startswith("the ") else f"the {outlet} item"
+    the = outlet.lower().startswith("the ")
+    if outlet == own_outlet:
+        return f"another item of {outlet}" if the else f"another {outlet} item"
+    return f"{outlet} item" if the else f"the {outlet} item"
 
 
 def pair_evidence(
@@ -216,10 +231,18 @@ def pair_evidence(
 
     names_a, names_b = union(side_a, "names"), union(side_b, "names")
     # as with names: the numbers of one side's lead (where the conflict is measured) that the
-    # other side gives nowhere
+    # other side gives nowhere, as written: their kind shows there ("6.0", "1,800" read 6, 1800)
+    only_a = _numbers(side_a, batch, lead=True) - _numbers(side_b, batch)
+    only_b = _numbers(side_b, batch, lead=True) - _numbers(side_a, batch)
+
+    def as_written(numbers: set[str], side: Sequence[int]) -> dict[str, str]:
+        ordered = sorted(numbers)
+        texts = map(prepared.plain_text, side)
+        return dict(zip(ordered, numbers_as_written(ordered, texts), strict=True))
+
     numbers_a, numbers_b = _conflicting_numbers(
-        _numbers(side_a, batch, lead=True) - _numbers(side_b, batch),
-        _numbers(side_b, batch, lead=True) - _numbers(side_a, batch),
+        as_written(only_a, side_a),
+        as_written(only_b, side_b),
         _title_numbers(side_a, batch) | _title_numbers(side_b, batch),
     )
     return PairEvidence(
@@ -230,8 +253,8 @@ def pair_evidence(
         shared_names=written(names_a & names_b, side_a, side_b),
         names_only_a=written(union(side_a, "lead_names") - names_b, side_a),
         names_only_b=written(union(side_b, "lead_names") - names_a, side_b),
-        numbers_only_a=numbers_as_written(numbers_a, map(prepared.plain_text, side_a)),
-        numbers_only_b=numbers_as_written(numbers_b, map(prepared.plain_text, side_b)),
+        numbers_only_a=numbers_a,
+        numbers_only_b=numbers_b,
         days_apart=max(0.0, max(a.first, b.first) - min(a.last, b.last)) if known else None,
         lone_probability=_lone_probability(len(side_a), len(side_b), values, model),
         series=prepared.series.describe(side_a, side_b, batch.titles, batch.outlets),
@@ -244,7 +267,9 @@ def _lone_probability(
 ) -> float | None:
     if model.lone_discount <= 0 or size_a != 1 or size_b < STORY_SIZE:
         return None
-    return _probability(model.lone_bar(values[FEATURES.index("full_text")]))
+    bar = model.lone_bar(values[FEATURES.index("full_text")])
+    # a headline gets no discount: its lone bar is the merge bar, no second bar to show
+    return _probability(bar) if bar < model.threshold else None
 
 
 def _probability(log_odds: float) -> float:
@@ -369,19 +394,20 @@ def _title_numbers(side: Sequence[int], batch: BatchText) -> set[str]:
 
 
 def _is_zero(number: str) -> bool:
-    return not number.strip("0.,:-–")
+    """Nothing ("0", "0.0"): a score of 0-0 is a number like any other."""
+    return not number.strip("0.,")
 
 
-def _kind(number: str) -> str:
+def _kind(written: str) -> str:
     """Numbers conflict only with numbers of their kind: a score with a score, a magnitude with a
-    magnitude, a year with a year."""
-    if re.fullmatch(r"\d{1,2}:\d\d", number):
+    magnitude, a year with a year. Read as written: "6.0" is a magnitude, "1,800" a count."""
+    if re.fullmatch(r"\d{1,2}:\d\d", written):
         return "time"
-    if re.fullmatch(r"\d+[:\-–]\d+", number):
+    if re.fullmatch(r"\d+[:\-–]\d+", written):
         return "score"
-    if re.fullmatch(r"\d+\.\d+", number):
+    if re.fullmatch(r"[\d,]*\d\.\d+", written):
         return "decimal"
-    if re.fullmatch(r"(1[89]|20)\d\d", number):
+    if re.fullmatch(r"(1[89]|20)\d\d", written):
         return "year"
     return "count"
 
@@ -394,26 +420,29 @@ def _magnitude(number: str) -> float:
 
 
 def _conflicting_numbers(
-    only_a: set[str], only_b: set[str], in_titles: set[str]
+    only_a: Mapping[str, str], only_b: Mapping[str, str], in_titles: set[str]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The numbers of each side that the other lacks, of the one kind both sides give, the most
-    salient kind and numbers first: those in a title, then the larger."""
+    """The numbers of each side that the other lacks (each read as ``numbers_in`` gives it, to
+    its form as written), of the one kind both sides give, as written, the most salient kind
+    and numbers first: those in a title, then the larger."""
 
     def salience(number: str) -> tuple[bool, float, str]:
         return (number not in in_titles, -_magnitude(number), number)
 
-    kinds = {_kind(n) for n in only_a} & {_kind(n) for n in only_b}
+    kind_of = {n: _kind(w) for side in (only_a, only_b) for n, w in side.items()}
+    kinds = {kind_of[n] for n in only_a} & {kind_of[n] for n in only_b}
     if not kinds:
         return (), ()
 
     def best(kind: str) -> tuple:
-        return min(salience(n) for n in only_a | only_b if _kind(n) == kind)
+        return min(salience(n) for n in kind_of if kind_of[n] == kind)
 
     kind = min(kinds, key=best)
-    return (
-        tuple(sorted((n for n in only_a if _kind(n) == kind), key=salience)),
-        tuple(sorted((n for n in only_b if _kind(n) == kind), key=salience)),
-    )
+
+    def of_kind(side: Mapping[str, str]) -> tuple[str, ...]:
+        return tuple(side[n] for n in sorted((n for n in side if kind_of[n] == kind), key=salience))
+
+    return of_kind(only_a), of_kind(only_b)
 
 
 # ---------------------------------------------------------------- a grouping's reasons
@@ -455,7 +484,8 @@ def explain_stories(
         for i in indexes:
             source = copy_of.get(items[i].id)
             if source is not None and source in index_of:
-                why[i] = f"copy of {the_item(items[index_of[source]].outlet) or 'an earlier item'}"
+                original = the_item(items[index_of[source]].outlet, items[i].outlet)
+                why[i] = f"copy of {original or 'an earlier item'}"
             else:
                 why[i] = _best_partner_reason(i, indexes, prepared, model)
     closest = closest_stories(stories, prepared.unit)
@@ -485,17 +515,24 @@ def stories_of(labels: Sequence[int] | np.ndarray) -> dict[int, list[int]]:
 
 
 def closest_stories(stories: Mapping[K, Sequence[int]], unit: np.ndarray) -> dict[K, K]:
-    """Each story's closest other story: the nearest story centre, at least ``NEIGHBOUR_FLOOR``
-    similar (a story with none is left out)."""
+    """Each story's closest other story: the most similar on average over their items' pairs
+    (the similarity its reason shows), at least ``NEIGHBOUR_FLOOR`` (a story with none is left
+    out), among the few stories with the nearest centres (two stories' average is never above
+    their centres' cosine)."""
     labels = list(stories)
     if len(labels) < 2:
         return {}
-    centres = normalise(np.stack([unit[list(stories[label])].mean(axis=0) for label in labels]))
-    graph = knn_graph(centres, 1, floor=NEIGHBOUR_FLOOR)
-    return {
-        labels[s]: labels[t]
-        for s, t in zip(graph.sources.tolist(), graph.targets.tolist(), strict=True)
-    }
+    means = np.stack([unit[list(stories[label])].mean(axis=0) for label in labels])
+    graph = knn_graph(normalise(means), _CANDIDATE_STORIES, floor=NEIGHBOUR_FLOOR)
+    average = np.einsum("ij,ij->i", means[graph.sources], means[graph.targets])
+    closest: dict[K, K] = {}
+    best: dict[int, float] = {}
+    for s, t, a in zip(
+        graph.sources.tolist(), graph.targets.tolist(), average.tolist(), strict=True
+    ):
+        if a >= NEIGHBOUR_FLOOR and a > best.get(s, -math.inf):
+            best[s], closest[labels[s]] = a, labels[t]
+    return closest
 
 
 def _best_partner_reason(
@@ -507,4 +544,4 @@ def _best_partner_reason(
     closest = others[np.argsort(-(unit[others] @ unit[i]), kind="stable")[:_PARTNERS]]
     scored = [(pair_evidence([i], [int(j)], prepared, model), int(j)) for j in closest]
     best, partner = max(scored, key=lambda pair: (pair[0].probability, -pair[1]))
-    return best.reason_for(the_item(prepared.items[partner].outlet))
+    return best.reason_for(the_item(prepared.items[partner].outlet, prepared.items[i].outlet))
