@@ -78,6 +78,7 @@ class PollSettings:
     per_host: int = 2
     timeout_seconds: float = 30.0
     max_body_mb: float = 10.0
+    max_items: int = 500  # entries taken from one fetch of a feed, the newest
     min_interval_minutes: int = 60  # shortest time between two polls of a feed
     unconditional_interval_minutes: int = 240  # the same when the server sends no validators
 

@@ -42,7 +42,7 @@ from aggregator.pipeline import (
     select_feeds,
 )
 from aggregator.poller import DiscoveryError, PollOptions, discover, poll
-from aggregator.text import http_url_problem, plural, safe_terminal_text
+from aggregator.text import http_url_problem, outlet_name, plural, safe_terminal_text
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -51,7 +51,9 @@ _CHECK_HINT = "check it with --allow-private if that is intended"
 
 
 def _fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    click.echo(f"aggregator feeds: {message}", err=True)
+    # a message may quote what a server sent (a feed URL a page links to, a redirect's target)
+    text = "\n".join(safe_terminal_text(line, 1_000) for line in message.split("\n"))
+    click.echo(f"aggregator feeds: {text}", err=True)
     sys.exit(code)
 
 
@@ -183,7 +185,8 @@ def add(
             if exc.as_is_may_work:  # it answered, and is no feed: the user may know better
                 _fail(f"{exc} (use --no-discover to add the URL as it is)", EXIT_FAILED)
             _fail(str(exc), EXIT_FAILED)  # an HTTP error or no answer: adding it would not help
-        feed_url, title = found.url, found.title
+        # the server's title, as the outlet shown (no bidi override to disguise feeds.yaml)
+        feed_url, title = found.url, outlet_name(found.title or "") or None
     if config and config.feed(feed_url):
         _fail(f"{feed_url} is already in {path}")
     try:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import lxml.etree
 
 from aggregator.config import FeedConfig, feed_key, normalise_url
-from aggregator.text import safe_http_url
+from aggregator.text import outlet_name, safe_http_url
 
 
 class OpmlError(ValueError):
@@ -132,7 +132,8 @@ def _walk(element: Any, folders: tuple[str, ...]) -> Iterator[FeedConfig | str]:
         url = safe_http_url(_as_http(attrs.get("xmlurl", "")))
         if url:
             tags = _unique([*folders, *_categories(attrs.get("category", ""))])
-            name = None if label in (url, attrs["xmlurl"]) else label  # text="URL": no name
+            # text="URL": no name; one of invisible characters only names nothing either
+            name = None if label in (url, attrs["xmlurl"]) else outlet_name(label or "") or None
             yield FeedConfig(url, name, tags)
         elif attrs.get("xmlurl"):
             yield attrs["xmlurl"]  # a feed with an unusable URL

@@ -89,6 +89,25 @@ def parse_feed(body: bytes, *, url: str, content_type: str | None = None) -> Par
     return replace(feed, entries=entries)
 
 
+def newest_entries(feed: ParsedFeed, limit: int) -> ParsedFeed:
+    """The feed with at most ``limit`` entries, the newest by their dates (an undated entry
+    after every dated one, in the feed's order), kept in the feed's order: one response of
+    tens of thousands of entries (a flood, a broken generator) would otherwise all be stored,
+    embedded and grouped, every poll."""
+    if len(feed.entries) <= limit:
+        return feed
+    order = sorted(
+        range(len(feed.entries)),
+        key=lambda k: (feed.entries[k].published is None, _newest_first(feed.entries[k]), k),
+    )
+    kept = sorted(order[:limit])
+    return replace(feed, entries=tuple(feed.entries[k] for k in kept))
+
+
+def _newest_first(entry: ParsedEntry) -> float:
+    return -entry.published.timestamp() if entry.published is not None else 0.0
+
+
 def _without_controls_in_ids(feed: ParsedFeed) -> ParsedFeed:
     """Guids without control characters, which no feed means (JSON allows "\u0000" in an
     "id"; PostgreSQL refuses NUL in text, which failed the whole batch of a poll)."""

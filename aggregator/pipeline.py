@@ -105,6 +105,7 @@ def poll_options(config: Config, timeout_seconds: float | None = None):
         total_timeout=timeout,
         read_timeout=min(PollOptions.read_timeout, timeout),
         max_body_bytes=int(config.poll.max_body_mb * 1024 * 1024),
+        max_items=config.poll.max_items,
         min_interval=timedelta(minutes=config.poll.min_interval_minutes),
         unconditional_interval=timedelta(minutes=config.poll.unconditional_interval_minutes),
     )

@@ -54,7 +54,7 @@ from aggregator.netguard import (
     ip_literal,
     system_resolver,
 )
-from aggregator.parse import FeedParseError, NotAFeedError, parse_feed
+from aggregator.parse import FeedParseError, NotAFeedError, newest_entries, parse_feed
 from aggregator.schedule import (
     BACKOFF_BASE,
     CONFIG,
@@ -94,6 +94,7 @@ class PollOptions:
     read_timeout: float = 30.0  # longest silence between two reads
     total_timeout: float = 90.0  # whole fetch of one feed, all hops and the body
     max_body_bytes: int = 10 * 1024 * 1024  # after decompression
+    max_items: int = 500  # entries taken from one feed body, the newest (newest_entries)
     max_connections: int = 32  # requests in flight overall
     max_per_host: int = 2
     max_redirects: int = 5
@@ -390,7 +391,12 @@ class _Poller:
         content_type = response.headers.get("Content-Type")
         loop = asyncio.get_running_loop()
         result = await loop.run_in_executor(
-            self.pool, _parse_job, response.body, response.url, content_type
+            self.pool,
+            _parse_job,
+            response.body,
+            response.url,
+            content_type,
+            self.options.max_items,
         )
         if isinstance(result, ParsedFeed):
             return result
@@ -716,11 +722,12 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def _parse_job(
-    body: bytes, url: str, content_type: str | None
+    body: bytes, url: str, content_type: str | None, max_items: int
 ) -> ParsedFeed | tuple[str, str | None]:
-    """Runs in a worker: returns the feed, or (error message, discovered feed URL)."""
+    """Runs in a worker: returns the feed (its newest ``max_items`` entries), or (error
+    message, discovered feed URL)."""
     try:
-        return parse_feed(body, url=url, content_type=content_type)
+        return newest_entries(parse_feed(body, url=url, content_type=content_type), max_items)
     except NotAFeedError as not_a_feed:
         return str(not_a_feed), not_a_feed.discovered_url
     except FeedParseError as error:

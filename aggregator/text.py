@@ -47,14 +47,19 @@ def safe_http_url(url: object) -> str | None:
     return None if parts.username or parts.password else url
 
 
-# Control characters but tab and newlines, which urlsplit drops as browsers do.
-_URL_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Controls (but tab and newlines, which urlsplit drops as browsers do), C1 controls, invisible
+# and bidi characters, and what XML cannot hold: no IRI has them (RFC 3987), a terminal acts on
+# some, a right-to-left override disguises the URL it sits in, and U+FFFE stops an OPML export.
+_URL_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff"
+    "\ud800-\udfff\ufffe\uffff]"
+)
 
 
 def http_url_problem(url: str) -> str | None:
     """Why ``url`` is no absolute http(s) URL a poller can fetch, with the fix, or None."""
     if _URL_CONTROL.search(url):  # no request can carry one, and PostgreSQL text cannot hold NUL
-        return "holds a control character (write it percent-encoded, e.g. %00)"
+        return "holds a control or invisible character (write it percent-encoded, e.g. %00)"
     try:
         parts = urlsplit(url)
         hostname = parts.hostname

@@ -179,6 +179,7 @@ FIELDS = [
     ("poll.per_host", "poll: {per_host: 2.5}"),
     ("poll.timeout_seconds", "poll: {timeout_seconds: -1}"),
     ("poll.max_body_mb", "poll: {max_body_mb: [10]}"),
+    ("poll.max_items", "poll: {max_items: 0}"),
     ("feeds[0].name", "feeds: [{url: 'https://a.example/x', name: [1]}]"),
     ("feeds[0]", "feeds: [5]"),
     ("site", "site: [1]"),
@@ -334,3 +335,11 @@ def test_redact_drops_the_password_from_user_part_and_query() -> None:
         "postgresql://u@h:5/db?sslmode=require"
     )
     assert "pw" not in redact("postgresql://u@h/db?Password=pw")
+
+
+def test_poll_max_items_reaches_the_poller(tmp_path: Path) -> None:
+    from aggregator.pipeline import poll_options
+
+    assert poll_options(load_config(write(tmp_path, "feeds: []\n"))).max_items == 500
+    configured = load_config(write(tmp_path, "poll: {max_items: 40}\nfeeds: []\n"))
+    assert poll_options(configured).max_items == 40

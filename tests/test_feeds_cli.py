@@ -280,6 +280,52 @@ def test_add_discovers_the_feed_and_takes_its_title(config: Path, feed_server: F
     assert "# --- local" in config.read_text()
 
 
+def test_add_keeps_what_a_server_chose_from_driving_the_terminal_or_breaking_the_file(
+    config: Path, feed_server: FeedServer
+) -> None:
+    """A page linking to a feed URL with a C1 control (CSI on some terminals) and a bidi
+    override, a redirect to a URL with U+FFFE (which no OPML export can hold), a title with a
+    bidi override: the error lines are clean, and feeds.yaml gets no such URL or name."""
+    link = '<link rel="alternate" type="application/rss+xml" href="/f\u009b2J\u202eGNP.exe">'
+    feed_server.route(
+        "/",
+        body=f'<html><head><meta charset="utf-8">{link}</head></html>'.encode(),
+        headers={"Content-Type": "text/html; charset=utf-8"},
+    )
+    linked = CliRunner().invoke(
+        feeds, ["add", feed_server.url("/"), "--allow-private", "-c", str(config)]
+    )
+    assert linked.exit_code == 1
+    assert "\u009b" not in linked.output and "\u202e" not in linked.output
+    assert "links to no feed" in linked.output  # the link is no http(s) URL: left out
+    # the bytes of U+FFFE, as a header carries them
+    feed_server.route("/moved", status=301, headers={"Location": "/j.json?\xef\xbf\xbe"})
+    moved = CliRunner().invoke(
+        feeds, ["add", feed_server.url("/moved"), "--allow-private", "-c", str(config)]
+    )
+    assert moved.exit_code == 1 and "Traceback" not in moved.output
+    assert "invalid URL" in moved.output
+    assert config.read_text() == FEEDS_YAML
+    rss = RSS.replace(b"Loopback News", "Loopback \u202eNews\u202c".encode())
+    feed_server.route("/news.rss", body=rss, headers={"Content-Type": "application/rss+xml"})
+    titled = cli("add", feed_server.url("/news.rss"), "--allow-private", "-c", config)
+    assert titled.exit_code == 0, titled.output
+    assert "\u202e" not in config.read_text() and "name: Loopback News" in config.read_text()
+    assert cli("export", "-c", config).exit_code == 0
+
+
+def test_an_error_line_quoting_a_server_is_made_terminal_safe(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from aggregator.feeds_cli import _fail
+
+    with pytest.raises(SystemExit):
+        _fail("no feed at http://x.example/\u009b2J\x1b[31m\u202eexe\nsecond line")
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "second line" in err
+    assert not any(c in err for c in "\u009b\x1b\u202e")
+
+
 def test_add_without_discovery(config: Path) -> None:
     result = cli(
         "add", "https://offline.example/rss", "--no-discover", "--name", "Off", "-c", config

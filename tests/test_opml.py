@@ -121,3 +121,16 @@ def test_feed_scheme_links_are_their_http_urls_however_written() -> None:
         "http://host.example/e",
     ]
     assert listing.unusable == []
+
+
+def test_an_imported_name_loses_the_invisible_characters_that_would_disguise_feeds_yaml() -> None:
+    opml = (
+        b'<opml version="2.0"><body>'
+        b'<outline text="Evil &#x202E;exe.txt&#x202C;" xmlUrl="https://a.example/rss"/>'
+        b'<outline text="&#x200B;" xmlUrl="https://b.example/rss"/>'
+        b"</body></opml>"
+    )
+    assert [(f.url, f.name) for f in parse_opml(opml)] == [
+        ("https://a.example/rss", "Evil exe.txt"),
+        ("https://b.example/rss", None),  # invisible characters only: no name
+    ]

@@ -108,6 +108,24 @@ def test_ok_feed_is_parsed_and_request_headers_identify_us(feed_server: FeedServ
     assert "If-None-Match" not in request.headers
 
 
+def test_a_flooding_feed_gives_its_newest_entries_up_to_max_items(feed_server: FeedServer) -> None:
+    """One response of many entries is cut to the newest ``max_items`` (undated ones last),
+    kept in the feed's order."""
+    dated = "".join(
+        f"<item><title>Item {i}</title><guid>g{i}</guid>"
+        f"<pubDate>{format_datetime(NOW - timedelta(hours=30 - i))}</pubDate></item>"
+        for i in range(30)
+    )
+    undated = "<item><title>Undated</title><guid>u</guid></item>"
+    body = f"<rss version='2.0'><channel><title>F</title>{undated}{dated}</channel></rss>"
+    feed_server.route("/flood", body=body.encode(), headers=RSS_TYPE)
+    outcome = one(feed(feed_server, "/flood"), options=replace(FAST, max_items=4))
+    assert outcome.feed is not None
+    assert [e.title for e in outcome.feed.entries] == [f"Item {i}" for i in range(26, 30)]
+    roomy = one(feed(feed_server, "/flood"), options=replace(FAST, max_items=31), force=True)
+    assert roomy.feed is not None and len(roomy.feed.entries) == 31
+
+
 def test_outcomes_come_back_in_order_and_each_is_reported_once(feed_server: FeedServer) -> None:
     feed_server.route("/slow", body=rss(), delay=0.3)
     feed_server.route("/fast", body=rss())
