@@ -633,23 +633,22 @@ def test_numbers_of_different_kinds_never_conflict() -> None:
     assert evidence.numbers_only_a == evidence.numbers_only_b == ()
 
 
+def _conflict(a: Item, b: Item) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    evidence = _pair(a, b)
+    return evidence.numbers_only_a, evidence.numbers_only_b
+
+
 def test_a_numbers_kind_is_read_as_written() -> None:
     """ "6.0" is compared as 6 but is a magnitude like 5.8; "1,800" is compared as 1800 but is
     a count, no year; a draw's 0-0 is a score like 3-1."""
     chile = _item(1, "Quake hits Chile", "A magnitude 6.0 quake shook Antofagasta, Chile.")
     peru = _item(2, "Quake hits Peru", "A magnitude 5.8 quake shook Arequipa, Peru.", "Gazette")
-    assert (_pair(chile, peru).numbers_only_a, _pair(chile, peru).numbers_only_b) == (
-        ("6.0",),
-        ("5.8",),
-    )
+    assert _conflict(chile, peru) == (("6.0",), ("5.8",))
     cuts = _item(1, "Bank to cut jobs", "Northbank will cut 1,800 jobs, it said on Monday.")
     loss = _item(2, "Bank reports loss", "Northbank reported its first loss since 2013.", "Gazette")
-    assert _pair(cuts, loss).numbers_only_a == _pair(cuts, loss).numbers_only_b == ()
+    assert _conflict(cuts, loss) == ((), ())
     more = _item(2, "Bank to cut jobs", "Northbank will cut 2,400 jobs, it said.", "Gazette")
-    assert (_pair(cuts, more).numbers_only_a, _pair(cuts, more).numbers_only_b) == (
-        ("1,800",),
-        ("2,400",),
-    )
+    assert _conflict(cuts, more) == (("1,800",), ("2,400",))
     draw = _item(1, "City held", "City drew 0-0 with United on Saturday.")
     win = _item(2, "City win", "City beat United 3-1 on Saturday.", "Gazette")
     assert "different numbers: 0-0 / 3-1" in _pair(draw, win).reason_against()
