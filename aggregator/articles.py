@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Sequence
-from concurrent.futures import BrokenExecutor, Executor, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,11 +28,10 @@ from aggregator.poller import (
     Hop,
     HostSlots,
     PollOptions,
+    Workers,
     fetch_errors,
     follow_redirects,
     http_clients,
-    pool_size,
-    process_pool,
     read_capped,
     worker_pool,
 )
@@ -79,16 +77,15 @@ async def fetch_articles(
     options = options or PollOptions()
     async with (
         http_clients(options, transport) as clients,
-        worker_pool(options, len(requests) if process else 0) as pool,
+        worker_pool(options, len(requests) if process else 0) as workers,
     ):
         fetcher = _Fetcher(clients, options)
-        workers = _Workers(pool, pool_size(options, len(requests)))
 
         async def one(request: ArticleRequest) -> Any:
             page = await fetcher.page(request)
             if process is None:
                 return page
-            return await workers.process(process, page)
+            return await _processed(workers, process, page)
 
         tasks = [asyncio.ensure_future(one(r)) for r in requests]
         try:
@@ -101,7 +98,6 @@ async def fetch_articles(
         finally:
             for task in tasks:
                 task.cancel()
-            workers.close()
 
 
 def fetch_articles_sync(
@@ -119,37 +115,16 @@ def fetch_articles_sync(
     )
 
 
-class _Workers:
-    """Runs `process` on pages in the pool (None: threads). A page whose processing raises
-    (a crash, MemoryError, a worker killed: BrokenProcessPool) is that page's failure: it is
-    handed to `process` again without its HTML, which makes the per-item failure record
-    cheaply, on the loop. A broken process pool is replaced for the pages still to come."""
-
-    def __init__(self, pool: Executor | None, processes: int) -> None:
-        self.pool = pool
-        self.processes = processes
-        self.replacements: list[ProcessPoolExecutor] = []
-
-    async def process(self, process: Process, page: ArticlePage) -> Any:
-        pool = self.pool
-        try:
-            return await asyncio.get_running_loop().run_in_executor(pool, process, page)
-        except Exception as failure:
-            if isinstance(failure, BrokenExecutor):
-                self._replace(pool)
-            reason = f"extraction failed: {type(failure).__name__}: {failure}"[:300]
-            return process(replace(page, html=None, error=reason))
-
-    def _replace(self, broken: Executor | None) -> None:
-        if broken is not self.pool or not isinstance(broken, ProcessPoolExecutor):
-            return  # already replaced by another page that saw the same crash
-        broken.shutdown(wait=False, cancel_futures=True)
-        self.pool = process_pool(self.processes)
-        self.replacements.append(self.pool)
-
-    def close(self) -> None:
-        for pool in self.replacements:  # the first one belongs to worker_pool
-            pool.shutdown(wait=False, cancel_futures=True)
+async def _processed(workers: Workers, process: Process, page: ArticlePage) -> Any:
+    """``process`` of a page in the workers. A page whose processing raises (a crash,
+    MemoryError, a worker killed: BrokenProcessPool) is that page's failure: it is handed to
+    ``process`` again without its HTML, which makes the per-item failure record cheaply, on the
+    loop."""
+    try:
+        return await workers.run(process, page)
+    except Exception as failure:
+        reason = f"extraction failed: {type(failure).__name__}: {failure}"[:300]
+        return process(replace(page, html=None, error=reason))
 
 
 class _Fetcher:

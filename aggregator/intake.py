@@ -9,7 +9,7 @@ without a database and the same on every backend.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from aggregator.boilerplate import strip_boilerplate
@@ -18,6 +18,9 @@ from aggregator.text import canonical_url, outlet_name, text_digest
 
 # A date further ahead than this is a feed bug: the item is dated when we first saw it.
 FUTURE_SLACK = timedelta(hours=1)
+# So is one before this, older than the web: a placeholder for no date (Go's zero time, year 1;
+# Unix time 0, 1970; a template's year 999), dated when first seen too.
+PAST_FLOOR = datetime(1990, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +120,7 @@ def decide(outcome: FetchOutcome, outlet: str | None) -> FeedUpdate | None:
 
 def _new_item(entry: ParsedEntry, outlet: str, seen_at: datetime) -> NewItem:
     published = entry.published
-    if published is not None and published > seen_at + FUTURE_SLACK:
+    if published is not None and not PAST_FLOOR <= published <= seen_at + FUTURE_SLACK:
         published = None
     return NewItem(
         key=item_key(entry),

@@ -31,11 +31,12 @@ import urllib.request
 import zlib
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
-from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import certifi
@@ -194,8 +195,8 @@ async def poll_feeds(
     with `collect=False` nothing is returned, so each outcome (and its parsed entries) can be
     freed once `on_result` has stored it, instead of the whole poll staying in memory."""
     due = sum(1 for s in states if not s.gone and (force or is_due(s.next_due, now)))
-    async with http_clients(options, transport) as clients, worker_pool(options, due) as pool:
-        poller = _Poller(clients, pool, options, now=now, force=force)
+    async with http_clients(options, transport) as clients, worker_pool(options, due) as workers:
+        poller = _Poller(clients, workers, options, now=now, force=force)
 
         failed = False  # once on_result raised, it sees no more outcomes
 
@@ -269,9 +270,9 @@ async def fetch_session(
 ) -> AsyncIterator[FetchSession]:
     async with (
         http_clients(options, transport) as clients,
-        worker_pool(options, PROCESS_POOL_MIN_FEEDS) as pool,
+        worker_pool(options, PROCESS_POOL_MIN_FEEDS) as workers,
     ):
-        yield FetchSession(_Poller(clients, pool, options, now=datetime.now(UTC), force=True))
+        yield FetchSession(_Poller(clients, workers, options, now=datetime.now(UTC), force=True))
 
 
 # ---------------------------------------------------------------- one feed
@@ -295,14 +296,14 @@ class _Poller:
     def __init__(
         self,
         clients: Clients,
-        pool: Executor | None,
+        workers: Workers,
         options: PollOptions,
         *,
         now: datetime,
         force: bool,
     ) -> None:
         self.clients = clients
-        self.pool = pool
+        self.workers = workers
         self.options = options
         self.now = now
         self.force = force
@@ -389,15 +390,13 @@ class _Poller:
 
     async def _parse(self, response: _Response) -> ParsedFeed:
         content_type = response.headers.get("Content-Type")
-        loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            self.pool,
-            _parse_job,
-            response.body,
-            response.url,
-            content_type,
-            self.options.max_items,
-        )
+        try:
+            result = await self.workers.run(
+                _parse_job, response.body, response.url, content_type, self.options.max_items
+            )
+        except BrokenExecutor as broken:  # its worker died (killed: out of memory, say)
+            message = f"parser crashed: {type(broken).__name__}: {broken}"[:300]
+            raise FetchError(message, response.status) from None
         if isinstance(result, ParsedFeed):
             return result
         message, discovered = result
@@ -406,8 +405,8 @@ class _Poller:
     # ------------------------------------------------------------ outcomes
 
     def _ok(self, state: FeedState, response: _Response, feed: ParsedFeed) -> FetchOutcome:
-        etag = response.headers.get("ETag")
-        last_modified = response.headers.get("Last-Modified")
+        etag = validator(response.headers, b"etag")
+        last_modified = validator(response.headers, b"last-modified")
         schedule = self._due_after_success(state, response, feed.ttl_minutes, etag, last_modified)
         return FetchOutcome(
             url=state.url,
@@ -425,8 +424,8 @@ class _Poller:
     def _not_modified(self, state: FeedState, response: _Response) -> FetchOutcome:
         # a 304 may refresh the validators; otherwise the stored ones stay valid, and so
         # does the feed's <ttl> of its last 200
-        etag = response.headers.get("ETag") or state.etag
-        last_modified = response.headers.get("Last-Modified") or state.last_modified
+        etag = validator(response.headers, b"etag") or state.etag
+        last_modified = validator(response.headers, b"last-modified") or state.last_modified
         schedule = self._due_after_success(state, response, state.ttl_minutes, etag, last_modified)
         return FetchOutcome(
             url=state.url,
@@ -463,7 +462,7 @@ class _Poller:
             fetch_url=state.fetch_url,
             etag=state.etag,
             last_modified=state.last_modified,
-            error=str(failure),
+            error=_shortened(str(failure)),
             discovered_feed_url=failure.discovered_url,
             consecutive_errors=errors,
             due_reason=reason,
@@ -669,19 +668,45 @@ def _tls_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=os.environ.get("SSL_CERT_FILE") or certifi.where())
 
 
+class Workers:
+    """Runs jobs in worker processes (or, without a pool, the event loop's default threads).
+    A pool a job broke (its worker killed: out of memory, a crash in C) is replaced for the
+    jobs still to come: the job that broke it, and those running beside it, raise
+    BrokenExecutor, and each is only its own feed's or page's failure."""
+
+    def __init__(self, pool: ProcessPoolExecutor | None, processes: int) -> None:
+        self.pool = pool
+        self.processes = processes
+
+    async def run(self, job: Callable[..., Any], *args: Any) -> Any:
+        pool = self.pool
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, job, *args)
+        except BrokenExecutor:
+            self._replace(pool)
+            raise
+
+    def _replace(self, broken: ProcessPoolExecutor | None) -> None:
+        if broken is None or broken is not self.pool:
+            return  # already replaced by another job that saw the same crash
+        broken.shutdown(wait=False, cancel_futures=True)
+        self.pool = process_pool(self.processes)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 @asynccontextmanager
-async def worker_pool(options: PollOptions, feeds: int) -> AsyncIterator[Executor | None]:
+async def worker_pool(options: PollOptions, feeds: int) -> AsyncIterator[Workers]:
     """Worker processes for big polls on multi-core machines (feedparser is pure Python and
-    holds the GIL); None means the event loop's default thread pool."""
+    holds the GIL); without them, the event loop's default thread pool."""
     processes = pool_size(options, feeds)
-    if processes <= 0:
-        yield None
-        return
-    pool = process_pool(processes)
+    workers = Workers(process_pool(processes) if processes > 0 else None, processes)
     try:
-        yield pool
+        yield workers
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+        workers.close()
 
 
 def pool_size(options: PollOptions, jobs: int) -> int:
@@ -913,13 +938,23 @@ def check_url(url: str) -> None:
         )
 
 
-def _validators(state: FeedState) -> dict[str, str]:
-    """Conditional-GET headers, exactly as the server sent them last time."""
+def validator(headers: httpx.Headers, name: bytes) -> str | None:
+    """An ETag or Last-Modified as the server's bytes, one character per byte (Latin-1), so
+    that it goes back as the same bytes: httpx reads a value with bytes past ASCII as UTF-8
+    (a French server's "déc."), which it then cannot send. None when the header is absent."""
+    values = [value for key, value in headers.raw if key.lower() == name]
+    return b", ".join(values).decode("latin-1") if values else None
+
+
+def _validators(state: FeedState) -> dict[str, bytes]:
+    """Conditional-GET headers, exactly as the server sent them last time. One that cannot be
+    sent as bytes (stored by an older version as text past Latin-1) is left out: the fetch is
+    unconditional, and its answer's validators are stored instead."""
     headers = {}
-    if state.etag:
-        headers["If-None-Match"] = state.etag
-    if state.last_modified:
-        headers["If-Modified-Since"] = state.last_modified
+    for name, value in (("If-None-Match", state.etag), ("If-Modified-Since", state.last_modified)):
+        if value:
+            with suppress(UnicodeEncodeError):
+                headers[name] = value.encode("latin-1")
     return headers
 
 
@@ -946,6 +981,15 @@ def _status_error(response: _Response, now: datetime) -> FetchError:
         if retry_at:
             message += f" (retry after {retry_at:%Y-%m-%d %H:%M:%S} UTC)"
     return FetchError(message, response.status, retry_at=retry_at)
+
+
+# An error as stored and shown: what a server wrote into one (httpx quotes a bad status line,
+# body bytes and all) is cut, not kept whole in every poll's record.
+MAX_ERROR_TEXT = 500
+
+
+def _shortened(message: str) -> str:
+    return message if len(message) <= MAX_ERROR_TEXT else message[: MAX_ERROR_TEXT - 1] + "…"
 
 
 def http_error_message(exc: httpx.HTTPError | httpx.InvalidURL) -> str:

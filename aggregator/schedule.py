@@ -55,7 +55,9 @@ class Schedule:
 
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?([0-9]+)", re.IGNORECASE)
 _SECONDS = re.compile(r"[0-9]+")  # ASCII digits: "²" is a digit to str.isdigit, not to int
-_NO_CACHE = re.compile(r"(?:^|[,\s])(no-cache|no-store)\b", re.IGNORECASE)
+# A no-cache that names fields (no-cache="Set-Cookie") restricts those fields only (RFC 9111
+# 5.2.2.4): the response itself may be fresh for its max-age.
+_NO_CACHE = re.compile(r"(?:^|[,\s])(no-cache|no-store)\b(?!\s*=)", re.IGNORECASE)
 
 
 def is_due(next_due: datetime | None, now: datetime) -> bool:

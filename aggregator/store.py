@@ -31,7 +31,7 @@ from aggregator.db import (
     connect,
     is_postgres_url,
 )
-from aggregator.intake import FeedUpdate, NewItem, host_of
+from aggregator.intake import PAST_FLOOR, FeedUpdate, NewItem, host_of
 from aggregator.models import FeedState, Item, Story, StoryItemRecord
 from aggregator.text import canonical_url, outlet_name
 
@@ -246,6 +246,18 @@ def _earlier(at: object, than: object) -> bool:
         return False
 
 
+# Version 9: dates older than the web (intake.PAST_FLOOR: a placeholder such as year 1 or 999),
+# stored before intake left them out, some with a year of fewer than four digits that sorted
+# after every real date and kept its item in every window: each such item is dated when first
+# seen, as intake dates it now.
+def _undate_placeholders(db: Tx) -> None:
+    db.execute(
+        "UPDATE items SET published = NULL, sort_time = first_seen WHERE published IS NOT NULL "
+        "AND (substr(published, 5, 1) <> '-' OR published < ?)",
+        (_ts(PAST_FLOOR),),
+    )
+
+
 # Numbered migrations, applied in order by open() to both backends (those in _SQLITE_ONLY to
 # SQLite alone), each in the transaction that sets the new schema version. A new one appends
 # (next number, sql), where {tokens} stand for the types that differ (see aggregator.db), or
@@ -259,6 +271,7 @@ _MIGRATIONS: list[tuple[int, str | Callable[[Tx], None]]] = [
     (6, _ITEM_EDITS),
     (_VECTORS_IN_ROWS, _EMBEDDINGS_IN_ROWS),
     (8, _clean_outlet_names),
+    (9, _undate_placeholders),
 ]
 _SQLITE_ONLY = frozenset({_VECTORS_IN_ROWS})
 SCHEMA_VERSION = max(version for version, _sql in _MIGRATIONS)
@@ -349,10 +362,11 @@ class FeedHealth:
 
 
 def _ts(value: datetime | None) -> str | None:
-    # Fixed-width UTC text sorts correctly in SQL.
+    # Fixed-width UTC text sorts correctly in SQL: the year too ("%Y" writes 999, not 0999)
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    value = value.astimezone(UTC)
+    return f"{value.year:04d}{value:-%m-%dT%H:%M:%S.%fZ}"
 
 
 def _dt(value: str | None) -> datetime | None:

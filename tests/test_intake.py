@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.intake import FUTURE_SLACK, decide
+from aggregator.intake import FUTURE_SLACK, PAST_FLOOR, decide
 from aggregator.models import ParsedFeed
 from tests.test_store import NOW, entry, outcome
 
@@ -20,6 +20,17 @@ def test_a_future_date_is_replaced_by_the_time_the_item_was_first_seen() -> None
     first, second = update.items
     assert (first.published, first.sort_time) == (soon, soon)  # within the slack: kept
     assert (second.published, second.sort_time) == (None, NOW)
+
+
+def test_a_placeholder_date_older_than_the_web_is_replaced_by_the_time_first_seen() -> None:
+    """Go's zero time (year 1), Unix time 0 and a template's year 999 mean "no date"."""
+    placeholders = [datetime(1, 1, 1, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC),
+                    datetime(999, 1, 1, tzinfo=UTC)]  # fmt: skip
+    entries = [entry(k, published=p) for k, p in enumerate([*placeholders, PAST_FLOOR])]
+    update = decide(outcome("https://a.example/f", entries), "A")
+    assert update is not None
+    assert [i.published for i in update.items] == [None, None, None, PAST_FLOOR]
+    assert [i.sort_time for i in update.items[:3]] == [NOW] * 3
 
 
 def test_page_junk_is_stripped_and_links_are_canonical() -> None:

@@ -6,8 +6,10 @@ import asyncio
 import gzip
 import io
 import itertools
+import os
 import random
 import socket
+import threading
 import time
 import tracemalloc
 import zlib
@@ -225,6 +227,35 @@ def test_conditional_get_sends_stored_validators_and_a_304_is_not_parsed(
     assert parsed == []
     assert (second.etag, second.last_modified) == (etag, modified)  # kept for the next poll
     assert second.next_due == NOW + timedelta(hours=1, minutes=9)  # max-age 600 less 10 %
+
+
+def test_validators_past_ascii_go_back_as_the_servers_bytes(feed_server: FeedServer) -> None:
+    """An ETag with a UTF-8 "é" (RFC 9110 allows such bytes) and a French server's date: each
+    poll after the first sent them back byte for byte, not an error on every poll for good."""
+    etag_bytes, modified_bytes = '"café-1"'.encode(), "lun., 01 déc. 2025 10:00:00 GMT".encode()
+    # the test server writes header values as Latin-1: one character per byte
+    etag, modified = etag_bytes.decode("latin-1"), modified_bytes.decode("latin-1")
+
+    def handler(request: RecordedRequest) -> Reply:
+        if request.headers.get("If-None-Match") == etag:
+            return Reply(304)
+        return Reply(200, body=rss(), headers={"ETag": etag, "Last-Modified": modified})
+
+    feed_server.route("/rss", handler=handler)
+    state = feed(feed_server, "/rss")
+    first = one(state)
+    assert first.status == "ok"
+    for hour in (1, 2):
+        again = one(stored(state, first), now=NOW + timedelta(hours=hour), force=True)
+        assert again.status == "not_modified", again.error
+        sent = feed_server.requests[-1].headers
+        assert sent["If-None-Match"].encode("latin-1") == etag_bytes
+        assert sent["If-Modified-Since"].encode("latin-1") == modified_bytes
+    # a validator an older version stored as text past Latin-1 is left out, not an error
+    old = replace(stored(state, first), etag='"日本"', last_modified=None)
+    unconditional = one(old, now=NOW + timedelta(hours=3), force=True)
+    assert unconditional.status == "ok" and unconditional.etag == etag
+    assert "If-None-Match" not in feed_server.requests[-1].headers
 
 
 # ---------------------------------------------------------------- schedules
@@ -867,6 +898,51 @@ def test_process_pool_parsing(feed_server: FeedServer) -> None:
     )
     assert outcomes[0].feed is not None and len(outcomes[0].feed.entries) == 3
     assert outcomes[1].discovered_feed_url == feed_server.url("/rss")
+
+
+def test_a_parser_worker_that_dies_fails_its_feed_and_the_poll_goes_on(
+    feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker killed while parsing (out of memory, say) breaks the process pool: that feed
+    fails, and the feeds parsed after it are parsed by a new pool, not failed one by one."""
+    real_parse = aggregator.poller.parse_feed
+
+    def parse_or_die(body: bytes, **kwargs: object):  # inherited by the forked workers
+        if b"KILL-WORKER" in body:
+            os._exit(3)
+        return real_parse(body, **kwargs)
+
+    monkeypatch.setattr(aggregator.poller, "parse_feed", parse_or_die)
+    feed_server.route("/kill", body=rss(title="KILL-WORKER"), headers=RSS_TYPE)
+    late = Reply(200, body=rss(2), headers=RSS_TYPE, delay=1.5)
+    feed_server.route("/late1", handler=lambda _request: late)
+    feed_server.route("/late2", handler=lambda _request: late)
+    options = replace(FAST, parse_processes=2, max_per_host=4, total_timeout=10, read_timeout=5)
+    outcomes = run(*(feed(feed_server, p) for p in ("/kill", "/late1", "/late2")), options=options)
+    assert outcomes[0].status == "error"
+    assert (outcomes[0].error or "").startswith("parser crashed: BrokenProcessPool")
+    assert [o.status for o in outcomes[1:]] == ["ok", "ok"]  # parsed by the replacement pool
+
+
+def test_an_error_quoting_what_a_server_sent_is_stored_short() -> None:
+    """A status line of 10,000 bytes: httpx quotes all of it in its error, the outcome keeps
+    the start (every poll's record holds it, and `feeds status` shows it)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"XTTP/1.1 " + b"x" * 10_000 + b"\r\n\r\n")
+
+    thread = threading.Thread(target=answer, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/feed"
+    with listener:
+        outcome = one(FeedState(url=url, fetch_url=url, allow_private=True))
+    thread.join(timeout=5)
+    assert outcome.status == "error" and "invalid HTTP response" in (outcome.error or "")
+    assert len(outcome.error or "") <= aggregator.poller.MAX_ERROR_TEXT
 
 
 # ---------------------------------------------------------------- private addresses

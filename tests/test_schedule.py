@@ -88,6 +88,10 @@ def test_retry_after(value: str | None, expected: datetime | None) -> None:
         ('max-age="900"', None, None, timedelta(minutes=15)),
         ("s-maxage=50, max-age=600", None, None, timedelta(minutes=10)),
         ("no-cache", None, None, timedelta(0)),
+        ("no-store, max-age=600", None, None, timedelta(0)),
+        # a no-cache naming fields restricts those fields, not the response (RFC 9111 5.2.2.4)
+        ('no-cache="Set-Cookie", max-age=600', None, None, timedelta(minutes=10)),
+        ("no-cache = Set-Cookie, max-age=600", None, None, timedelta(minutes=10)),
         ("max-age=600", "Sat, 28 Nov 2026 18:00:00 GMT", None, timedelta(minutes=10)),
         ("max-age=99999999999999", None, None, MAX_INTERVAL),
         ("max-age=" + "9" * 5000, None, None, MAX_INTERVAL),  # more digits than int() reads

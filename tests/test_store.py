@@ -145,6 +145,42 @@ def test_future_dates_fall_back_to_first_seen(store_target) -> None:
         assert item.published == NOW
 
 
+def test_timestamps_are_fixed_width_text_that_sorts_as_time() -> None:
+    from aggregator.store import _dt, _ts
+
+    times = [datetime(999, 1, 1, tzinfo=UTC), datetime(2026, 12, 7, 5, 4, 3, 21, tzinfo=UTC)]
+    assert [_ts(t) for t in times] == ["0999-01-01T00:00:00.000000Z", "2026-12-07T05:04:03.000021Z"]
+    assert sorted(_ts(t) for t in reversed(times)) == [_ts(t) for t in times]
+    assert [_dt(_ts(t)) for t in times] == times
+
+
+def test_an_item_stored_with_a_placeholder_date_is_dated_when_first_seen(store_target) -> None:
+    from aggregator.store import _ts
+
+    """An earlier version (schema 8) stored year 999 as "999-01-01...", which sorted after every
+    real date (in every window, and unreadable), and year 1990 and before as they came."""
+    target = store_target()
+    with Store.open(target) as store:
+        record(store, outcome("https://a.example/f", [entry(1), entry(2), entry(3)]), "A")
+        for key, published in (
+            (1, "999-01-01T00:00:00.000000Z"),
+            (2, "0001-01-01T00:00:00.000000Z"),
+        ):
+            store.db.execute(
+                "UPDATE items SET published = ?, sort_time = ? WHERE key = ?",
+                (published, published, f"guid:guid-{key}"),
+            )
+        store.set_meta("schema_version", "8")
+    with Store.open(target) as store:
+        rows = store.db.execute("SELECT key, published, sort_time FROM items ORDER BY key")
+        assert [tuple(row) for row in rows] == [
+            ("guid:guid-1", None, "2026-11-28T12:00:00.000000Z"),
+            ("guid:guid-2", None, "2026-11-28T12:00:00.000000Z"),
+            ("guid:guid-3", _ts(entry(3).published), _ts(entry(3).published)),
+        ]
+        assert len(store.items_since(NOW - timedelta(days=30))) == 3  # all readable
+
+
 def test_errors_keep_validators_and_count_up(store_target) -> None:
     url = "https://a.example/feed"
     with Store.open(store_target()) as store:

@@ -237,7 +237,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         owner = self.server.feed_server
-        headers = httpx.Headers(list(self.headers.items()))
+        # http.server reads header bytes as Latin-1: keep them so, one character per byte
+        headers = httpx.Headers([(k, v.encode("latin-1")) for k, v in self.headers.items()])
+        headers.encoding = "latin-1"
         host = (headers.get("Host") or "").rsplit(":", 1)[0].strip("[]")
         request = RecordedRequest(self.command, self.path, headers, time.monotonic(), host)
         handler = owner._record(request)
