@@ -432,6 +432,22 @@ def status(as_json: bool, config_path: Path | None) -> None:
                 f"  {h['shown_as'] or h['url']}: moved permanently to {h['fetch_url']}: polled "
                 f"there (feeds.yaml keeps {h['url']})"
             )
+    _say_polled_twice(health)
+
+
+def _say_polled_twice(health: Sequence[dict[str, Any]]) -> None:
+    """Feeds that a permanent redirect took to one address: each poll fetches it once for each,
+    and stores the items that have no link once for each."""
+    polled_at: dict[str, list[str]] = {}
+    for h in health:
+        if not h["gone"]:
+            polled_at.setdefault(h["fetch_url"] or h["url"], []).append(h["shown_as"] or h["url"])
+    for address, shown in polled_at.items():
+        if len(shown) > 1:
+            _say(
+                f"  {' and '.join(shown)}: polled at one address, {address}, since a permanent "
+                "redirect: remove all but one of them from feeds.yaml"
+            )
 
 
 def _as_after_config_change(h: dict[str, Any], now: datetime) -> None:

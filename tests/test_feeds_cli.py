@@ -612,6 +612,15 @@ def test_status_shows_where_a_moved_feed_is_polled(tmp_path: Path, feed_server: 
     asked = len(feed_server.requests)
     assert CliRunner().invoke(main, ["poll", "--force", "-c", str(path)]).exit_code == 0
     assert [r.route for r in feed_server.requests[asked:]] == ["/new.rss"]  # not the old URL
+    assert "one address" not in table
+
+    # the new address was in feeds.yaml already: both feeds are polled there, each time
+    both = write_local_config(tmp_path, feed_server, "/old.rss", "/new.rss")
+    assert CliRunner().invoke(main, ["poll", "-c", str(both)]).exit_code == 0
+    assert (
+        f"Feed /old.rss and Feed /new.rss: polled at one address, {feed_server.url('/new.rss')}, "
+        "since a permanent redirect: remove all but one of them from feeds.yaml"
+    ) in cli("status", "-c", both).output
 
 
 def test_a_feed_without_a_name_is_shown_by_its_title_as_on_the_site(
