@@ -8,6 +8,7 @@ without a database and the same on every backend.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
@@ -70,13 +71,36 @@ class FeedUpdate:
         return self.status in ("ok", "not_modified")
 
 
+# PostgreSQL's btree indexes hold at most 2704 bytes a row: a feed's URL (at most 2,048 bytes,
+# see text.http_url_problem) with an item's key, and a canonical link on its own. A longer key
+# or link is kept as a hash of itself: one entry's 3,000-character guid stopped every poll.
+KEY_BYTES = 400
+LINK_BYTES = 2000
+
+
 def item_key(entry: ParsedEntry) -> str:
     """The identity of an entry within its feed: guid, else canonical link, else its text."""
     if entry.guid:
-        return "guid:" + entry.guid.strip()
+        return bounded_key_of("guid", entry.guid.strip())
     if entry.link:
-        return "link:" + canonical_url(entry.link)
+        return bounded_key_of("link", canonical_url(entry.link))
     return "text:" + (entry.text_digest or text_digest(entry.title, entry.summary))
+
+
+def link_identity(link: str) -> str:
+    """An item's identity across feeds: its canonical link (a hash of it, past LINK_BYTES)."""
+    canonical = canonical_url(link)
+    if len(canonical.encode()) <= LINK_BYTES:
+        return canonical
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def bounded_key_of(kind: str, value: str) -> str:
+    """``kind:value``, or past ``KEY_BYTES`` bytes ``kind#`` and the value's hash."""
+    key = f"{kind}:{value}"
+    if len(key.encode()) <= KEY_BYTES:
+        return key
+    return f"{kind}#" + hashlib.sha256(value.encode()).hexdigest()
 
 
 def host_of(url: str) -> str:
@@ -124,7 +148,7 @@ def _new_item(entry: ParsedEntry, outlet: str, seen_at: datetime) -> NewItem:
         published = None
     return NewItem(
         key=item_key(entry),
-        canonical_link=canonical_url(entry.link) if entry.link else None,
+        canonical_link=link_identity(entry.link) if entry.link else None,
         link=entry.link,
         title=entry.title,
         summary=strip_boilerplate(entry.summary),

@@ -31,9 +31,18 @@ from aggregator.db import (
     connect,
     is_postgres_url,
 )
-from aggregator.intake import PAST_FLOOR, FeedUpdate, NewItem, host_of
+from aggregator.intake import (
+    KEY_BYTES,
+    LINK_BYTES,
+    PAST_FLOOR,
+    FeedUpdate,
+    NewItem,
+    bounded_key_of,
+    host_of,
+    link_identity,
+)
 from aggregator.models import FeedState, Item, Story, StoryItemRecord
-from aggregator.text import canonical_url, outlet_name
+from aggregator.text import outlet_name
 
 if TYPE_CHECKING:
     from aggregator.config import FeedConfig
@@ -258,6 +267,26 @@ def _undate_placeholders(db: Tx) -> None:
     )
 
 
+# Version 10: keys and canonical links stored before intake bounded them (intake.KEY_BYTES,
+# LINK_BYTES) are kept as intake keeps them now, so that PostgreSQL's indexes can hold them
+# (`store copy` of such a SQLite file stopped there) and the next poll finds the item stored.
+def _bound_keys_and_links(db: Tx) -> None:
+    shortest = min(KEY_BYTES, LINK_BYTES) // 4  # fewer characters are fewer bytes than that
+    rows = db.execute(
+        "SELECT id, key, canonical_link FROM items WHERE length(key) > ? OR length(canonical_link) > ?",
+        (shortest, shortest),
+    ).fetchall()
+    for item_id, key, link in rows:
+        kind, _, value = key.partition(":")
+        bounded_key = bounded_key_of(kind, value) if kind in ("guid", "link") else key
+        bounded_link = link_identity(link) if link and not link.startswith("sha256:") else link
+        if (bounded_key, bounded_link) != (key, link):
+            db.execute(
+                "UPDATE items SET key = ?, canonical_link = ? WHERE id = ?",
+                (bounded_key, bounded_link, item_id),
+            )
+
+
 # Numbered migrations, applied in order by open() to both backends (those in _SQLITE_ONLY to
 # SQLite alone), each in the transaction that sets the new schema version. A new one appends
 # (next number, sql), where {tokens} stand for the types that differ (see aggregator.db), or
@@ -272,6 +301,7 @@ _MIGRATIONS: list[tuple[int, str | Callable[[Tx], None]]] = [
     (_VECTORS_IN_ROWS, _EMBEDDINGS_IN_ROWS),
     (8, _clean_outlet_names),
     (9, _undate_placeholders),
+    (10, _bound_keys_and_links),
 ]
 _SQLITE_ONLY = frozenset({_VECTORS_IN_ROWS})
 SCHEMA_VERSION = max(version for version, _sql in _MIGRATIONS)
@@ -1695,7 +1725,7 @@ def _edit(stored: tuple, item: NewItem) -> _Edit:
     by _record_edits, up to EDIT_LIMIT times an item)."""
     old_link = stored[3]
     relinked = item.link is not None and item.canonical_link != (
-        canonical_url(old_link) if old_link else None
+        link_identity(old_link) if old_link else None
     )
     return _Edit(stored[0], item.title, item.summary, item.link or old_link, relinked)
 

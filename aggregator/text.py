@@ -56,10 +56,17 @@ _URL_CONTROL = re.compile(
 )
 
 
+# The longest URL polled, fetched or linked (browsers' and servers' common limit); a feed's URL
+# is a key of PostgreSQL's indexes, which hold at most 2704 bytes a row.
+MAX_URL_BYTES = 2048
+
+
 def http_url_problem(url: str) -> str | None:
     """Why ``url`` is no absolute http(s) URL a poller can fetch, with the fix, or None."""
     if _URL_CONTROL.search(url):  # no request can carry one, and PostgreSQL text cannot hold NUL
         return "holds a control or invisible character (write it percent-encoded, e.g. %00)"
+    if len(url.encode("utf-8", "surrogatepass")) > MAX_URL_BYTES:
+        return f"is longer than {MAX_URL_BYTES:,} bytes (no feed's or page's address is)"
     try:
         parts = urlsplit(url)
         hostname = parts.hostname

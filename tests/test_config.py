@@ -114,6 +114,7 @@ def test_top_level_allow_private_applies_to_every_feed(tmp_path: Path) -> None:
         ("feeds:\n  - url: https://a.example/x\n    allow_private: yes please\n", "allow_private"),
         ("embedding:\n  backend: gpu\nfeeds: []\n", "embedding.backend"),
         ("poll:\n  per_host: 0\nfeeds: []\n", "poll.per_host"),
+        ("feeds:\n  - https://a.example/" + "x" * 2100 + "\n", "longer than 2,048 bytes"),
         ("database: 5\nfeeds: []\n", ": database: must be a string"),
         ("- just a list\n", "top level must be a mapping"),
         ("output: out\n", "missing: add a `feeds:`"),

@@ -181,6 +181,48 @@ def test_an_item_stored_with_a_placeholder_date_is_dated_when_first_seen(store_t
         assert len(store.items_since(NOW - timedelta(days=30))) == 3  # all readable
 
 
+def test_a_guid_or_link_too_long_for_an_index_is_stored_by_its_hash(store_target) -> None:
+    """PostgreSQL's indexes hold at most 2704 bytes a row: one entry's 3,000-character guid (or
+    a 2,800-character link) stopped every poll there, healthy feeds' items and all."""
+    from aggregator.intake import KEY_BYTES, LINK_BYTES
+
+    long_guid = entry(1, guid="g" * 3000)
+    long_link = entry(2, guid=None, link="https://news.example/" + "x" * 2000)
+    feeds = [
+        ("https://a.example/feed", [long_guid, long_link]),
+        ("https://b.example/f", [entry(3)]),
+    ]
+    with Store.open(store_target()) as store:
+        assert [record(store, outcome(url, entries), "A") for url, entries in feeds] == [2, 1]
+        assert [record(store, outcome(url, entries), "A") for url, entries in feeds] == [0, 0]
+        rows = store.db.execute("SELECT key, canonical_link, link FROM items ORDER BY id")
+        (guid_key, _, _), (link_key, identity, link), _ = (tuple(row) for row in rows)
+    assert guid_key.startswith("guid#") and len(guid_key) <= KEY_BYTES
+    assert link_key.startswith("link#") and identity.startswith("sha256:")
+    assert len(identity) <= LINK_BYTES and link == long_link.link  # the link itself is kept
+
+
+def test_keys_stored_before_they_were_bounded_are_bounded_by_the_upgrade(tmp_path: Path) -> None:
+    """A SQLite file of schema 9 may hold long keys (SQLite's indexes take them): the upgrade
+    keeps them as intake does now, so the next poll finds the item and `store copy` to
+    PostgreSQL can hold it."""
+    database = tmp_path / "news.db"
+    long_guid = entry(1, guid="g" * 3000)
+    with Store.open(database) as store:
+        record(store, outcome("https://a.example/feed", [entry(2)]), "A")
+        store.db.execute(
+            "UPDATE items SET key = ?, canonical_link = ?",
+            ("guid:" + "g" * 3000, "https://news.example/" + "x" * 2500),
+        )
+        store.set_meta("schema_version", "9")
+    with Store.open(database) as store:
+        ((key, identity),) = (
+            tuple(r) for r in store.db.execute("SELECT key, canonical_link FROM items")
+        )
+        assert key.startswith("guid#") and identity.startswith("sha256:")
+        assert record(store, outcome("https://a.example/feed", [long_guid]), "A") == 0
+
+
 def test_errors_keep_validators_and_count_up(store_target) -> None:
     url = "https://a.example/feed"
     with Store.open(store_target()) as store:
