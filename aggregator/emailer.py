@@ -269,7 +269,10 @@ def send_email(msg: EmailMessage, settings: EmailSettingsLike) -> None:
                 smtp.login(*credentials)
             step = "send"
             smtp.send_message(msg, to_addrs=list(settings.to))
+            step = "sent"
     except OSError as exc:  # smtplib's and ssl's errors are OSErrors too
+        if step == "sent":  # the server took the message: only its goodbye (QUIT) failed,
+            return  # and calling that a failure would send the message again next run
         raise EmailError(smtp_problem(exc, settings, step)) from exc
 
 

@@ -456,8 +456,8 @@ def cluster(
 
     now = now or utcnow()
     tags = {f.url: f.tags for f in config.feeds}
-    items = store.items_since(now - timedelta(hours=config.window_hours), tags)
-    items = [with_full_text(item) for item in items]
+    stored = store.items_since(now - timedelta(hours=config.window_hours), tags)
+    items = [with_full_text(item) for item in stored]
     day = digest_day(config, store, now)
     fingerprint = _window_fingerprint(config, items, day)
     # An empty window is worth explaining when the feeds did bring items, only older ones.
@@ -470,7 +470,7 @@ def cluster(
     if items:  # an empty window needs no model
         embedder = embedder or _load_embedder(config)
         ids = [item.id for item in items]
-        matrix, embedded = _vectors(store, embedder, items, progress)
+        matrix, embedded = _vectors(store, embedder, items, progress, _as_read(stored))
         params = config.grouping_params()
         labels, prepared = group_prepared(items, matrix, params)
         previous = store.story_assignments(ids)
@@ -568,10 +568,10 @@ def _window_batch(
     """The window's items, their vectors (embedding what lacks one) and the evidence model."""
     now = now or utcnow()
     # as cluster groups them: with the lede of any fetched article text
-    items = [
-        with_full_text(i) for i in store.items_since(now - timedelta(hours=config.window_hours))
-    ]
-    matrix, _embedded = _vectors(store, embedder or _load_embedder(config), items, None)
+    stored = store.items_since(now - timedelta(hours=config.window_hours))
+    items = [with_full_text(i) for i in stored]
+    embedder = embedder or _load_embedder(config)
+    matrix, _embedded = _vectors(store, embedder, items, None, _as_read(stored))
     return items, matrix, config.grouping_params().evidence()
 
 
@@ -705,13 +705,22 @@ def explain_pair(
     )
 
 
+def _as_read(items: Sequence[Item]) -> dict[int, tuple[str, str, str]]:
+    """Each item's texts as the store gave them (see Store.save_vectors)."""
+    return {i.id: (i.title, i.summary, i.full_text) for i in items}
+
+
 def _vectors(
-    store: Store, embedder, items: list[Item], progress: Callable[[int, int], None] | None
+    store: Store,
+    embedder,
+    items: list[Item],
+    progress: Callable[[int, int], None] | None,
+    as_read: Mapping[int, tuple[str, str, str]],
 ) -> tuple[np.ndarray, int]:
-    """The items' vectors in their order (embedding and storing any missing), and how many
-    items got one now."""
+    """The items' vectors in their order (embedding and storing any missing: only for the
+    items whose stored texts are still ``as_read``), and how many items got one now."""
     vectors_by_id = store.vectors([i.id for i in items], embedder.model_key)
-    embedded = _embed_missing(store, embedder, items, vectors_by_id, progress)
+    embedded = _embed_missing(store, embedder, items, vectors_by_id, progress, as_read)
     if not items:
         return np.zeros((0, 1), np.float32), embedded
     return np.stack([vectors_by_id[i.id] for i in items]).astype(np.float32), embedded
@@ -723,9 +732,10 @@ def _embed_missing(
     items: list[Item],
     vectors_by_id: dict[int, np.ndarray],
     progress: Callable[[int, int], None] | None,
+    as_read: Mapping[int, tuple[str, str, str]],
 ) -> int:
-    """Give every item not in `vectors_by_id` a vector, stored and added to it; returns how
-    many items got one.
+    """Give every item not in `vectors_by_id` a vector, added to it and stored (where the
+    item's texts are still `as_read`); returns how many items got one.
 
     Syndicated copies often carry the very same title and summary: a copy of an item embedded
     in an earlier run takes its vector, and copies arriving together are embedded once.
@@ -743,7 +753,7 @@ def _embed_missing(
             ids_by_text.setdefault(text_to_embed(item), []).append(item.id)
     if copies:
         vectors = np.stack([known[(i.title, i.summary)] for i in copies])
-        _save(store, embedder.model_key, vectors_by_id, [i.id for i in copies], vectors)
+        _save(store, embedder.model_key, vectors_by_id, [i.id for i in copies], vectors, as_read)
     done = len(copies)
     if progress and copies:
         progress(done, len(missing))
@@ -754,7 +764,7 @@ def _embed_missing(
         ids_per_text = [ids_by_text[text] for text in batch]
         rows = np.repeat(np.arange(len(batch)), [len(ids) for ids in ids_per_text])
         batch_ids = [item_id for ids in ids_per_text for item_id in ids]
-        _save(store, embedder.model_key, vectors_by_id, batch_ids, vectors[rows])
+        _save(store, embedder.model_key, vectors_by_id, batch_ids, vectors[rows], as_read)
         done += len(rows)
         if progress:
             progress(done, len(missing))
@@ -767,8 +777,10 @@ def _save(
     vectors_by_id: dict[int, np.ndarray],
     ids: list[int],
     vectors: np.ndarray,
+    as_read: Mapping[int, tuple[str, str, str]],
 ) -> None:
-    store.save_vectors(ids, vectors, model_key)
+    """Store the vectors of the items whose text is still as read (this run groups with all)."""
+    store.save_vectors(ids, vectors, model_key, {i: as_read[i] for i in ids})
     vectors_by_id.update(zip(ids, vectors, strict=True))
 
 

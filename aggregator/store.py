@@ -15,7 +15,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -1270,11 +1270,35 @@ class Store:
             found[item_id] = np.frombuffer(blob, dtype=np.float32)
         return found
 
-    def save_vectors(self, item_ids: Sequence[int], vectors: np.ndarray, model_key: str) -> None:
+    def save_vectors(
+        self,
+        item_ids: Sequence[int],
+        vectors: np.ndarray,
+        model_key: str,
+        as_read: Mapping[int, tuple[str, str, str]] | None = None,
+    ) -> int:
         """Store the items' vectors; their embed leases end (an item whose vector is dropped
-        later, when its article text arrives, is claimable again at once)."""
+        later, when its article text arrives, is claimable again at once). With ``as_read``
+        (id -> title, summary and full text as ``items_since`` read them before embedding),
+        only for the items whose text is still that: one whose article text or corrected
+        title arrived meanwhile (another worker) must not keep a vector of its old text,
+        which nothing would replace. Returns how many were stored."""
+        by_id = dict(zip(item_ids, vectors, strict=True))
         with self.transaction() as db:
-            self._insert_vectors(db, dict(zip(item_ids, vectors, strict=True)), model_key)
+            if as_read is not None:
+                now = {
+                    row[0]: tuple(row[1:])
+                    for row in _select_in(
+                        db,
+                        "SELECT id, title, summary, "
+                        f"substr(coalesce(full_text, ''), 1, {FULL_TEXT_READ_CHARS}) "
+                        f"FROM items WHERE id IN ({{marks}}) ORDER BY id {self.db.lock_rows}",
+                        sorted(by_id),
+                    )
+                }
+                by_id = {k: v for k, v in by_id.items() if now.get(k) == tuple(as_read[k])}
+            self._insert_vectors(db, by_id, model_key)
+        return len(by_id)
 
     def save_claimed_vectors(self, claim: ClaimedItems, vectors: np.ndarray, model_key: str) -> int:
         """save_vectors for an embed worker's claim, for the items it still holds: an item

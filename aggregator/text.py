@@ -123,15 +123,16 @@ def safe_terminal_text(text: str, max_length: int = 300) -> str:
 def outlet_name(raw: str) -> str:
     """An outlet's name as its identity and as shown: without invisible characters (Unicode
     format characters: zero-width space and joiners, BOM, soft hyphen, bidi controls such as
-    U+202E; and controls), whitespace collapsed. "Reu\u200bters" is Reuters, and a name made of
-    such characters only is "" (no name): neither may look like one outlet and count as two."""
+    U+202E; and controls; and lone surrogates, which no file or database can hold), whitespace
+    collapsed. "Reu\u200bters" is Reuters, and a name made of such characters only is "" (no
+    name): neither may look like one outlet and count as two."""
     # the other invisible characters first, then the joiners by what is left beside them: so a
     # name cleaned once is clean (a joiner beside a zero-width space would otherwise go only
     # the second time)
     shown = "".join(
         " " if c.isspace() else c
         for c in raw
-        if c.isspace() or c in _JOINERS or unicodedata.category(c) not in ("Cf", "Cc")
+        if c.isspace() or c in _JOINERS or unicodedata.category(c) not in ("Cf", "Cc", "Cs")
     )
     shown = "".join(c for k, c in enumerate(shown) if c not in _JOINERS or _joins(shown, k))
     return " ".join(shown.split())

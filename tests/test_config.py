@@ -344,3 +344,10 @@ def test_poll_max_items_reaches_the_poller(tmp_path: Path) -> None:
     assert poll_options(load_config(write(tmp_path, "feeds: []\n"))).max_items == 500
     configured = load_config(write(tmp_path, "poll: {max_items: 40}\nfeeds: []\n"))
     assert poll_options(configured).max_items == 40
+
+
+def test_a_name_with_a_lone_surrogate_loses_it(tmp_path: Path) -> None:
+    """YAML's "\ud800" escape makes a lone surrogate, which no database or file can hold:
+    `poll` stopped with a traceback storing the name."""
+    text = 'feeds:\n  - url: https://a.example/rss\n    name: "Re\\ud800uters"\n'
+    assert load_config(write(tmp_path, text)).feeds[0].name == "Reuters"

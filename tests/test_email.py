@@ -188,6 +188,25 @@ def test_send_to_a_real_smtp_server(smtp_server, digest) -> None:
     assert "Regional rail strike" in text
 
 
+class RudeGoodbye(Inbox):
+    async def handle_QUIT(self, server: object, session: Session, envelope: Envelope) -> str:
+        return "500 no goodbye"
+
+
+def test_a_message_the_server_took_is_sent_though_its_goodbye_fails(digest) -> None:
+    """smtplib raises when QUIT gets no 221: the message was delivered, and counting that a
+    failure sent it again on every run."""
+    inbox = RudeGoodbye()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        settings = email_settings(smtp_port=controller.port)
+        send_email(render_email(digest, settings, site_settings()), settings)  # no EmailError
+    finally:
+        controller.stop()
+    assert len(inbox.envelopes) == 1
+
+
 def test_login_uses_credentials_from_the_environment(smtp_server, digest, monkeypatch) -> None:
     controller, inbox, credentials = smtp_server
     monkeypatch.setenv("DIGEST_SMTP_USER", "digest")

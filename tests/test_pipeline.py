@@ -15,7 +15,7 @@ import pytest
 from aggregator.config import Config, FeedConfig
 from aggregator.grouping.text import embedding_text
 from aggregator.models import FetchOutcome, ParsedEntry
-from aggregator.pipeline import build, cluster
+from aggregator.pipeline import build, cluster, text_to_embed
 from aggregator.store import Store
 from tests.support.stored import poll_from_cli, polled, record
 
@@ -100,6 +100,35 @@ def test_vectors_of_items_a_week_past_the_window_are_dropped(tmp_path: Path) -> 
         seen = len(embedder.seen)
         assert cluster(config, store, now=NOW, embedder=embedder, force=True).embedded == 0
         assert len(embedder.seen) == seen
+
+
+def test_a_vector_of_text_that_changed_while_it_was_embedded_is_not_stored(
+    tmp_path: Path, store_target
+) -> None:
+    """Another worker stores a corrected title (or an article's text) while `cluster` embeds
+    the old one: this run groups with the vector it made, but none is stored for the new text,
+    so the next run embeds it (a stored one would stay for good: nothing replaces it)."""
+    url = "https://outlet0.example/feed"
+    config = config_of(tmp_path, [url], store_target("news"))
+
+    class EditingEmbedder(CountingEmbedder):
+        def embed(self, texts, progress=None):
+            with Store.open(config.database) as other:  # a poll worker's connection
+                other.db.execute(
+                    "UPDATE items SET title = ? WHERE key = ?", ("Storm upgraded", "guid:wire-0")
+                )
+            return super().embed(texts, progress)
+
+    with Store.open(config.database) as store:
+        record(store, outcome(url, [wire_copy(0)]), "Outlet 0")
+        assert cluster(config, store, now=NOW, embedder=EditingEmbedder()).embedded == 1
+        (item,) = store.items_since(NOW - timedelta(days=1), {})
+        assert item.title == "Storm upgraded"
+        assert store.vectors([item.id], CountingEmbedder.model_key) == {}
+        again = CountingEmbedder()
+        cluster(config, store, now=NOW, embedder=again, force=True)
+        assert again.seen == [text_to_embed(item)]  # the new text, stored this time
+        assert list(store.vectors([item.id], CountingEmbedder.model_key)) == [item.id]
 
 
 def test_syndicated_copies_are_embedded_once_and_share_the_vector(tmp_path: Path) -> None:
