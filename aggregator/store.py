@@ -1024,9 +1024,10 @@ class Store:
 
     def record_claimed(self, worker: str, updates: Sequence[FeedUpdate]) -> list[Recorded | None]:
         """record_updates for feeds this worker claimed; a feed whose lease another worker
-        took over meanwhile is left to that worker (None), so no poll is stored twice."""
+        took over meanwhile is left to that worker (None), so no poll is stored twice. Its
+        commit waits for the disk, as record_updates' does: these are the items themselves,
+        not bookkeeping (a server crash would lose items a feed no longer lists)."""
         with self.transaction() as db:
-            self._quick_commit(db)
             stored = self._lock_new_links(db, updates)
             held = set()
             held.update(
