@@ -395,7 +395,7 @@ class _Poller:
                 _parse_job, response.body, response.url, content_type, self.options.max_items
             )
         except BrokenExecutor as broken:  # its worker died (killed: out of memory, say)
-            message = f"parser crashed: {type(broken).__name__}: {broken}"[:300]
+            message = f"parser crashed: {type(broken).__name__}: {broken}"
             raise FetchError(message, response.status) from None
         if isinstance(result, ParsedFeed):
             return result

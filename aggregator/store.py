@@ -271,15 +271,17 @@ def _undate_placeholders(db: Tx) -> None:
 # LINK_BYTES) are kept as intake keeps them now, so that PostgreSQL's indexes can hold them
 # (`store copy` of such a SQLite file stopped there) and the next poll finds the item stored.
 def _bound_keys_and_links(db: Tx) -> None:
-    shortest = min(KEY_BYTES, LINK_BYTES) // 4  # fewer characters are fewer bytes than that
+    # a text over N bytes has over N / 4 characters (UTF-8 takes at most 4 bytes a character)
     rows = db.execute(
-        "SELECT id, key, canonical_link FROM items WHERE length(key) > ? OR length(canonical_link) > ?",
-        (shortest, shortest),
+        "SELECT id, key, canonical_link FROM items "
+        "WHERE length(key) > ? OR length(canonical_link) > ?",
+        (KEY_BYTES // 4, LINK_BYTES // 4),
     ).fetchall()
     for item_id, key, link in rows:
         kind, _, value = key.partition(":")
         bounded_key = bounded_key_of(kind, value) if kind in ("guid", "link") else key
-        bounded_link = link_identity(link) if link and not link.startswith("sha256:") else link
+        too_long = link is not None and len(link.encode()) > LINK_BYTES
+        bounded_link = link_identity(link) if too_long else link
         if (bounded_key, bounded_link) != (key, link):
             db.execute(
                 "UPDATE items SET key = ?, canonical_link = ? WHERE id = ?",
