@@ -456,6 +456,7 @@ SAMPLES: dict[str, list[object]] = {
     "poll.per_host": [1],
     "poll.timeout_seconds": [5.5, 10],
     "poll.max_body_mb": [2],
+    "poll.max_items": [40],
     "poll.min_interval_minutes": [15, 90],
     "poll.unconditional_interval_minutes": [60, 480],
     "full_text": [True, False],
