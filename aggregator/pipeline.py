@@ -488,15 +488,13 @@ def cluster(
         )
     if before_save is not None:
         before_save()
-    store.save_stories(stories)
     digest = make_digest(stories, day, now, older_items=older, window_hours=config.window_hours)
     stored, before = store.digest_of(day.isoformat()), store.digest_before(day.isoformat())
     earlier = digest_from_dict(stored) if stored else None
     digest = keep_published(digest, earlier)
     digest = mark_revisions(digest, earlier, digest_from_dict(before) if before else None)
     digest = mark_outlets(digest, earlier)
-    store.save_digest(day.isoformat(), now, digest_to_dict(digest))
-    store.set_meta("cluster_fingerprint", fingerprint)
+    store.save_clustering(stories, day.isoformat(), now, digest_to_dict(digest), fingerprint)
     store.drop_vectors_before(now - timedelta(hours=config.window_hours) - VECTORS_KEPT_PAST_WINDOW)
     return ClusterSummary(
         items=len(items),

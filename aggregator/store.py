@@ -1385,47 +1385,25 @@ class Store:
     def save_stories(self, stories: Sequence[Story]) -> None:
         """Replace the assignments of the stories' items in one transaction."""
         with self.transaction() as db:
-            for story in stories:
-                ids = [m.item.id for m in story.members]
-                db.executemany(
-                    "INSERT INTO story_items (item_id, story_id, copy_of, why) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT (item_id) DO UPDATE SET story_id = excluded.story_id, "
-                    "copy_of = excluded.copy_of, why = excluded.why",
-                    [(m.item.id, story.id, m.copy_of, m.why) for m in story.members],
-                )
-                db.execute(
-                    """INSERT INTO stories
-                       (id, headline_item_id, keywords, status, size, outlets, first_seen, last_updated)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                       ON CONFLICT (id) DO UPDATE SET
-                         headline_item_id = excluded.headline_item_id,
-                         keywords = excluded.keywords, status = excluded.status,
-                         size = excluded.size, outlets = excluded.outlets,
-                         first_seen = excluded.first_seen, last_updated = excluded.last_updated""",
-                    (
-                        story.id,
-                        story.headline_item_id,
-                        json.dumps(list(story.keywords)),
-                        story.status,
-                        len(ids),
-                        len(story.outlets),
-                        _ts(story.first_seen),
-                        _ts(story.last_updated),
-                    ),
-                )
-            # Stories whose every item moved elsewhere no longer exist.
-            db.execute("DELETE FROM stories WHERE id NOT IN (SELECT story_id FROM story_items)")
+            _write_stories(db, stories)
+
+    def save_clustering(
+        self, stories: Sequence[Story], day: str, generated_at: datetime, payload: dict, key: str
+    ) -> None:
+        """A clustering's stories, the day's digest made from them and its fingerprint (meta
+        ``cluster_fingerprint``), in one transaction: a run killed between them left the
+        stories stored and the digest not, and the next run, finding the stories as they were,
+        called every new story "unchanged"."""
+        with self.transaction() as db:
+            _write_stories(db, stories)
+            _write_digest(db, day, generated_at, payload)
+            _put_meta(db, "cluster_fingerprint", key)
 
     # ------------------------------------------------------------ digests and emails
 
     def save_digest(self, day: str, generated_at: datetime, payload: dict) -> None:
         with self.transaction() as db:
-            db.execute(
-                "INSERT INTO digests (day, generated_at, payload) VALUES (?, ?, ?) "
-                "ON CONFLICT (day) DO UPDATE "
-                "SET generated_at = excluded.generated_at, payload = excluded.payload",
-                (day, _ts(generated_at), json.dumps(payload, sort_keys=True, ensure_ascii=False)),
-            )
+            _write_digest(db, day, generated_at, payload)
 
     def digest_of(self, day: str) -> dict | None:
         row = self.db.execute("SELECT payload FROM digests WHERE day = ?", (day,)).fetchone()
@@ -1780,6 +1758,48 @@ def _chunks(values: Sequence, size: int) -> Iterator[list]:
     values = list(values)
     for start in range(0, len(values), size):
         yield values[start : start + size]
+
+
+def _write_stories(db: Tx, stories: Sequence[Story]) -> None:
+    for story in stories:
+        ids = [m.item.id for m in story.members]
+        db.executemany(
+            "INSERT INTO story_items (item_id, story_id, copy_of, why) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (item_id) DO UPDATE SET story_id = excluded.story_id, "
+            "copy_of = excluded.copy_of, why = excluded.why",
+            [(m.item.id, story.id, m.copy_of, m.why) for m in story.members],
+        )
+        db.execute(
+            """INSERT INTO stories
+               (id, headline_item_id, keywords, status, size, outlets, first_seen, last_updated)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET
+                 headline_item_id = excluded.headline_item_id,
+                 keywords = excluded.keywords, status = excluded.status,
+                 size = excluded.size, outlets = excluded.outlets,
+                 first_seen = excluded.first_seen, last_updated = excluded.last_updated""",
+            (
+                story.id,
+                story.headline_item_id,
+                json.dumps(list(story.keywords)),
+                story.status,
+                len(ids),
+                len(story.outlets),
+                _ts(story.first_seen),
+                _ts(story.last_updated),
+            ),
+        )
+    # Stories whose every item moved elsewhere no longer exist.
+    db.execute("DELETE FROM stories WHERE id NOT IN (SELECT story_id FROM story_items)")
+
+
+def _write_digest(db: Tx, day: str, generated_at: datetime, payload: dict) -> None:
+    db.execute(
+        "INSERT INTO digests (day, generated_at, payload) VALUES (?, ?, ?) "
+        "ON CONFLICT (day) DO UPDATE "
+        "SET generated_at = excluded.generated_at, payload = excluded.payload",
+        (day, _ts(generated_at), json.dumps(payload, sort_keys=True, ensure_ascii=False)),
+    )
 
 
 def _select_in(

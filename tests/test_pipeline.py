@@ -589,6 +589,35 @@ class Newsroom:
         return page.getroot().find(".//h1").text_content().strip()
 
 
+def test_a_clustering_is_stored_whole_or_not_at_all(
+    tmp_path: Path, store_target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed after storing its stories but before its digest left the next run seeing
+    the stories as they were: every new story was "unchanged" in the day's digest."""
+    import aggregator.store
+
+    url = "https://outlet0.example/feed"
+    config = config_of(tmp_path, [url], store_target("news"))
+    storm = ParsedEntry("storm", "https://outlet0.example/storm", *STORM, NOW - timedelta(hours=2))
+    tram = ParsedEntry("tram", "https://outlet0.example/tram", *TRAM, NOW - timedelta(hours=1))
+    with Store.open(config.database) as store:
+        record(store, outcome(url, [storm]), "Outlet 0")
+        assert cluster(config, store, now=NOW, embedder=CountingEmbedder()).new == 1
+        record(store, outcome(url, [storm, tram]), "Outlet 0")
+
+        def killed(*args: object) -> None:
+            raise KeyboardInterrupt  # as a kill between the stories and the digest
+
+        with monkeypatch.context() as patch:
+            patch.setattr(aggregator.store, "_write_digest", killed)
+            with pytest.raises(KeyboardInterrupt):
+                cluster(config, store, now=NOW, embedder=CountingEmbedder())
+        again = cluster(config, store, now=NOW, embedder=CountingEmbedder())
+        assert (again.new, again.unchanged) == (1, 1)
+        (digest,) = store.digests()
+    assert sorted(s["status"] for s in digest["stories"]) == ["new", "unchanged"]
+
+
 def test_a_story_id_stays_with_most_of_its_reports_when_the_story_splits(
     tmp_path: Path, store_target
 ) -> None:
