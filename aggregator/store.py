@@ -1157,6 +1157,20 @@ class Store:
             ).fetchone()
         return row is not None and row[0] == holder
 
+    def renew_leader(self, role: str, holder: str, now: datetime | None, lease: timedelta) -> bool:
+        """Extend `holder`'s lease of `role` while the lease is still its own (run out, but
+        taken by no one since: a lone publisher whose grouping outlasted it goes on), else
+        False. Unlike hold_leader it never takes a free lease: one that ran out may have
+        passed to another worker and back to nobody (released) since, and taking it again in
+        the middle of a cycle would store that cycle's work after the other's."""
+        with self.transaction() as db:
+            now = self._lease_time(db, now)
+            row = db.execute(
+                "UPDATE leaders SET lease_until = ? WHERE role = ? AND holder = ? RETURNING holder",
+                (_ts(now + lease), role, holder),
+            ).fetchone()
+        return row is not None
+
     def leader_held(self, role: str, holder: str, now: datetime | None) -> bool:
         with self.transaction() as db:
             row = db.execute(

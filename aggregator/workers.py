@@ -361,7 +361,7 @@ def publish_cycle(
     lease = timedelta(seconds=config.workers.lease_seconds)
 
     def renew() -> None:
-        if not store.hold_leader(PUBLISH_ROLE, worker, None, lease):
+        if not store.renew_leader(PUBLISH_ROLE, worker, None, lease):
             raise LeaseLost
 
     def still_leader() -> None:

@@ -159,6 +159,26 @@ def test_the_publish_lease_has_one_holder_until_it_expires(store_target) -> None
         assert store.hold_leader("publish", "a", later, lease)
 
 
+def test_a_lease_that_ran_out_is_not_renewed_in_the_middle_of_a_cycle(store_target) -> None:
+    """a's lease runs out mid-cycle, b takes it, publishes and releases it: a's renewal before
+    storing its stories must fail (taking the free lease again, it stored an older grouping
+    after b's)."""
+    now = datetime(2026, 11, 28, 12, tzinfo=UTC)
+    lease = timedelta(seconds=60)
+    with Store.open(store_target()) as store:
+        assert store.hold_leader("publish", "a", now, lease)
+        assert store.renew_leader("publish", "a", now + timedelta(seconds=50), lease)
+        assert not store.renew_leader("publish", "b", now + timedelta(seconds=60), lease)
+        # ran out, but nobody took it: a lone publisher whose grouping took long goes on
+        assert store.renew_leader("publish", "a", now + timedelta(seconds=150), lease)
+        later = now + timedelta(seconds=300)
+        assert store.hold_leader("publish", "b", later, lease)
+        store.release_leader("publish", "b")
+        assert not store.renew_leader("publish", "a", later, lease)
+        assert not store.leader_held("publish", "a", later)
+        assert store.hold_leader("publish", "a", later, lease)  # the next cycle takes it
+
+
 @pytest.mark.model
 def test_two_publishers_at_once_produce_one_complete_site(
     tmp_path: Path, postgres_database
