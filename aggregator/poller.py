@@ -508,6 +508,7 @@ class _Poller:
             response.headers.get("Expires"),
             response.headers.get("Date"),
             self.now,
+            response.headers.get("Age"),
         )
         floor, reason = self._floor(state, conditional=bool(etag or last_modified))
         return schedule_after_success(

@@ -109,13 +109,25 @@ def cache_lifetime(
     expires: str | None,
     date: str | None,
     now: datetime,
+    age: str | None = None,
 ) -> timedelta | None:
     """How long the response stays fresh according to HTTP caching headers, or None.
 
     max-age wins over Expires (as in HTTP caching); Expires is measured from the server's
     Date when given, so a skewed server clock does not matter. An invalid Expires means
-    "already stale" per RFC 9111.
+    "already stale" per RFC 9111. A response a cache (a CDN) has held for `Age` seconds has
+    that much less of its lifetime left.
     """
+    lifetime = _lifetime(cache_control, expires, date, now)
+    held = age.strip() if age else ""
+    if lifetime is None or not _SECONDS.fullmatch(held):
+        return lifetime
+    return max(lifetime - capped_seconds(held, MAX_INTERVAL), timedelta(0))
+
+
+def _lifetime(
+    cache_control: str | None, expires: str | None, date: str | None, now: datetime
+) -> timedelta | None:
     if cache_control:
         if _NO_CACHE.search(cache_control):
             return timedelta(0)

@@ -229,6 +229,15 @@ def test_conditional_get_sends_stored_validators_and_a_304_is_not_parsed(
     assert second.next_due == NOW + timedelta(hours=1, minutes=9)  # max-age 600 less 10 %
 
 
+def test_a_response_a_cache_held_is_fresh_for_what_is_left_of_its_max_age(
+    feed_server: FeedServer,
+) -> None:
+    headers = {**RSS_TYPE, "ETag": '"v"', "Cache-Control": "max-age=7200", "Age": "3600"}
+    feed_server.route("/rss", body=rss(), headers=headers)
+    outcome = one(feed(feed_server, "/rss"))
+    assert outcome.next_due == NOW + timedelta(minutes=55)  # the hour left, less the slack
+
+
 def test_validators_past_ascii_go_back_as_the_servers_bytes(feed_server: FeedServer) -> None:
     """An ETag with a UTF-8 "é" (RFC 9110 allows such bytes) and a French server's date: each
     poll after the first sent them back byte for byte, not an error on every poll for good."""

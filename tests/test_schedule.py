@@ -82,6 +82,24 @@ def test_retry_after(value: str | None, expected: datetime | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("cache_control", "expires", "date", "age", "expected"),
+    [
+        ("max-age=3600", None, None, "600", timedelta(minutes=50)),  # a CDN held it 10 min
+        ("max-age=600", None, None, "900", timedelta(0)),  # already stale
+        (None, "Sat, 28 Nov 2026 10:00:00 GMT", "Sat, 28 Nov 2026 09:00:00 GMT", "1800",
+         timedelta(minutes=30)),
+        ("max-age=600", None, None, "soon", timedelta(minutes=10)),  # no number: no age
+        ("max-age=600", None, None, "\u00b2", timedelta(minutes=10)),
+        ("public", None, None, "60", None),
+    ],
+)  # fmt: skip
+def test_a_cached_responses_age_is_taken_from_its_lifetime(
+    cache_control: str | None, expires: str | None, date: str | None, age: str, expected
+) -> None:
+    assert cache_lifetime(cache_control, expires, date, NOW, age) == expected
+
+
+@pytest.mark.parametrize(
     ("cache_control", "expires", "date", "expected"),
     [
         ("public, max-age=600", None, None, timedelta(minutes=10)),
