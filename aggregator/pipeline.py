@@ -778,7 +778,7 @@ def _save(
     as_read: Mapping[int, tuple[str, str, str]],
 ) -> None:
     """Store the vectors of the items whose text is still as read (this run groups with all)."""
-    store.save_vectors(ids, vectors, model_key, {i: as_read[i] for i in ids})
+    store.save_vectors(ids, vectors, model_key, as_read)
     vectors_by_id.update(zip(ids, vectors, strict=True))
 
 

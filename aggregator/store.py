@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     from aggregator.config import FeedConfig
 
 FULL_TEXT_READ_CHARS = 4_000  # of an article's text, what grouping and excerpts may use
+_FULL_TEXT_READ = f"substr(coalesce(full_text, ''), 1, {FULL_TEXT_READ_CHARS})"
 
 # How many times a stored item takes the feed's new title or summary; after that, its text stays
 # as it is. Real corrections come a few to an item (a fixed headline, a death toll updated every
@@ -1135,8 +1136,7 @@ class Store:
                 f"AND NOT EXISTS (SELECT 1 FROM embeddings e "
                 f"WHERE e.item_id = i.id AND e.model_key = ?) "
                 f"ORDER BY i.id LIMIT ? {self.db.skip_locked}) "
-                "RETURNING id, title, summary, outlet, link, sort_time, feed_url, "
-                f"substr(coalesce(full_text, ''), 1, {FULL_TEXT_READ_CHARS})",
+                f"RETURNING id, title, summary, outlet, link, sort_time, feed_url, {_FULL_TEXT_READ}",
                 (until, _ts(since), at, model_key, limit),
             )
             items = sorted((_item(r) for r in rows), key=lambda item: item.id)
@@ -1191,7 +1191,7 @@ class Store:
         tags = tags or {}
         rows = self.db.execute(
             "SELECT id, title, summary, outlet, link, sort_time, feed_url,"
-            f" substr(coalesce(full_text, ''), 1, {FULL_TEXT_READ_CHARS}) FROM items "
+            f" {_FULL_TEXT_READ} FROM items "
             "WHERE sort_time >= ? ORDER BY sort_time, id",
             (_ts(since),),
         ).fetchall()
@@ -1307,8 +1307,7 @@ class Store:
                     row[0]: tuple(row[1:])
                     for row in _select_in(
                         db,
-                        "SELECT id, title, summary, "
-                        f"substr(coalesce(full_text, ''), 1, {FULL_TEXT_READ_CHARS}) "
+                        f"SELECT id, title, summary, {_FULL_TEXT_READ} "
                         f"FROM items WHERE id IN ({{marks}}) ORDER BY id {self.db.lock_rows}",
                         sorted(by_id),
                     )

@@ -65,7 +65,7 @@ def http_url_problem(url: str) -> str | None:
     """Why ``url`` is no absolute http(s) URL a poller can fetch, with the fix, or None."""
     if _URL_CONTROL.search(url):  # no request can carry one, and PostgreSQL text cannot hold NUL
         return "holds a control or invisible character (write it percent-encoded, e.g. %00)"
-    if len(url.encode("utf-8", "surrogatepass")) > MAX_URL_BYTES:
+    if len(url.encode()) > MAX_URL_BYTES:  # no surrogate gets here: _URL_CONTROL has them
         return f"is longer than {MAX_URL_BYTES:,} bytes (no feed's or page's address is)"
     try:
         parts = urlsplit(url)
