@@ -37,6 +37,7 @@ from aggregator.grouping.merge import (
     LoneJoin,
     Merger,
     Series,
+    group_index,
     near_duplicate_pairs,
     rehomed,
 )
@@ -372,7 +373,4 @@ def _members_by_root(group_of: Iterable[int]) -> dict[int, list[int]]:
 
 
 def _number(groups: Iterable[list[int]], n: int) -> np.ndarray:
-    labels = np.empty(n, dtype=np.int64)
-    for label, indexes in enumerate(sorted(groups, key=min)):
-        labels[indexes] = label
-    return labels
+    return group_index(sorted(groups, key=min), n)

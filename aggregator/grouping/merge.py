@@ -6,7 +6,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 
@@ -445,9 +445,7 @@ def rehomed(
     reports came together, stays there, though its own event's story now backs it more. Both
     sides are one item against a group of two or more. ``groups`` hold every item once."""
     n_groups = len(groups)
-    group_of = np.empty(len(unit), dtype=np.int64)
-    for g, indexes in enumerate(groups):
-        group_of[indexes] = g
+    group_of = group_index(groups, len(unit))
     sizes = np.bincount(group_of, minlength=n_groups)
     ga, gb = group_of[graph.sources], group_of[graph.targets]
     near = (ga != gb) & (sizes[ga] >= STORY_SIZE) & (sizes[gb] >= 2)
@@ -491,6 +489,14 @@ def rehomed(
     return moved if busy else groups
 
 
+def group_index(groups: Iterable[Sequence[int]], n: int) -> np.ndarray:
+    """Each of ``n`` items' position in ``groups``, which hold every item once."""
+    index = np.empty(n, dtype=np.int64)
+    for g, indexes in enumerate(groups):
+        index[indexes] = g
+    return index
+
+
 def _item_story_features(
     items: np.ndarray,
     stories: np.ndarray,
@@ -518,20 +524,18 @@ def _item_story_features(
     dots[own] -= np.einsum("ij,ij->i", vectors[own], vectors[own])
     additive = [STATS.index(s) for s in STATS if s not in ("first", "last")]
     story_stats[np.ix_(own, additive)] -= item_stats[np.ix_(own, additive)]
-    first, last = _days_without(items[own], stories[own], groups, batch)
+    first, last = _days_without(items[own], at[own], story_members, batch)
     story_stats[own, STATS.index("first")] = first
     story_stats[own, STATS.index("last")] = last
     return feature_rows(item_stats, story_stats, dots, sums)
 
 
 def _days_without(
-    items: np.ndarray, stories: np.ndarray, groups: list[list[int]], batch: BatchText
+    items: np.ndarray, at: np.ndarray, story_members: list[list[int]], batch: BatchText
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The earliest and latest known times of each story ``stories[k]`` without its member
-    ``items[k]`` (+inf and -inf when none is known): the story's first, or its second where
-    the item is the first."""
-    involved, at = np.unique(stories, return_inverse=True)
-    story_members = [groups[g] for g in involved.tolist()]
+    """The earliest and latest known times of each story ``story_members[at[k]]`` without its
+    member ``items[k]`` (+inf and -inf when none is known): the story's first, or its second
+    where the item is the first."""
     sizes = np.fromiter(map(len, story_members), dtype=np.int64, count=len(story_members))
     flat = np.fromiter(chain.from_iterable(story_members), dtype=np.int64, count=int(sizes.sum()))
     owner = np.repeat(np.arange(len(story_members)), sizes)
