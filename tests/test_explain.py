@@ -918,3 +918,27 @@ def test_names_take_the_summary_form_over_a_shouting_title() -> None:
         "Gazette",
     )
     assert set(_pair(a, b).shared_names) == {"Lionsgate", "Jennifer Lawrence"}
+
+
+def test_a_conflicting_name_is_shown_whole_and_a_month_is_no_name() -> None:
+    """Only the words of a name that the other side lacks conflict, but the reason shows the
+    whole name they belong to ("Access Hollywood", not "Access"); a month's abbreviation
+    ("Jun 3") is shown as no name."""
+    a = _item(
+        1,
+        "Lohan leaves rehab",
+        "On Jun 3 the show Access Hollywood said Lindsay Lohan had left a clinic in Malibu. "
+        "A source told Access Hollywood that Lohan was well.",
+    )
+    b = _item(
+        2,
+        "Lohan seen in Malibu",
+        "Reporters for Entertainment Tonight saw Lindsay Lohan in Malibu. "
+        "Her Hollywood agents told Entertainment Tonight that she was well.",
+        "Gazette",
+    )
+    evidence = _pair(a, b)
+    assert "Access Hollywood" in evidence.names_only_a
+    assert "Access" not in evidence.names_only_a
+    assert not any(name == "Jun" for name in evidence.names_only_a)
+    assert "Entertainment Tonight" in evidence.names_only_b

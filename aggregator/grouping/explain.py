@@ -12,6 +12,7 @@ import functools
 import math
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import TypeVar
@@ -22,6 +23,7 @@ from aggregator.grouping.evidence import FEATURES, EvidenceModel, members, pair_
 from aggregator.grouping.graph import knn_graph, normalise
 from aggregator.grouping.merge import STORY_SIZE, Series
 from aggregator.grouping.text import (
+    CALENDAR_WORDS,
     BatchText,
     batch_text,
     clean_text,
@@ -226,8 +228,11 @@ def pair_evidence(
     def union(indexes: Sequence[int], name: str) -> set[str]:
         return {v for i in indexes for v in getattr(batch.items[i], name)}
 
-    def written(names: set[str], *sides: Sequence[int]) -> tuple[str, ...]:
-        return _as_written(names, weight, [prepared.plain_text(i) for s in sides for i in s])
+    def written(
+        names: set[str], *sides: Sequence[int], whole: AbstractSet[str] = frozenset()
+    ) -> tuple[str, ...]:
+        texts = [prepared.plain_text(i) for s in sides for i in s]
+        return _as_written(names, weight, texts, whole)
 
     names_a, names_b = union(side_a, "names"), union(side_b, "names")
     # as with names: the numbers of one side's lead (where the conflict is measured) that the
@@ -251,8 +256,8 @@ def pair_evidence(
         bias=float(model.bias),
         signals=signals,
         shared_names=written(names_a & names_b, side_a, side_b),
-        names_only_a=written(union(side_a, "lead_names") - names_b, side_a),
-        names_only_b=written(union(side_b, "lead_names") - names_a, side_b),
+        names_only_a=written(union(side_a, "lead_names") - names_b, side_a, whole=names_a),
+        names_only_b=written(union(side_b, "lead_names") - names_a, side_b, whole=names_b),
         numbers_only_a=numbers_a,
         numbers_only_b=numbers_b,
         days_apart=max(0.0, max(a.first, b.first) - min(a.last, b.last)) if known else None,
@@ -280,16 +285,27 @@ def _probability(log_odds: float) -> float:
 
 
 def _as_written(
-    names: set[str], weight: Mapping[str, float], texts: Sequence[str]
+    names: set[str],
+    weight: Mapping[str, float],
+    texts: Sequence[str],
+    whole: AbstractSet[str] = frozenset(),
 ) -> tuple[str, ...]:
     """The names as the texts write them, rarest (most telling) first, with names written
     next to each other kept together: ``Mayor Okafor``, ``NASA``, ``McDonald's``, ``Wal-Mart``.
     Each name takes the first form the texts give it, or, if that is in capitals (a dateline's
-    ``KANSAS CITY``), the first that is not."""
+    ``KANSAS CITY``), the first that is not. ``whole``: names a run may also hold, so that a
+    name is shown whole where only some of its words are ``names`` (a conflict's "Access" of
+    "Access Hollywood"). A lone month abbreviation ("Jun 3") is no name shown."""
     if not names:
         return ()
     rank = {n: k for k, n in enumerate(sorted(names, key=lambda n: (-weight.get(n, 0.0), n)))}
-    runs = _two_names_apart([run for text in texts for run in _name_runs(text, names)])
+    found = [run for text in texts for run in _name_runs(text, names | whole)]
+    runs = [
+        run
+        for run in _two_names_apart(found)
+        if any(key in names for _, key, _, _ in run)
+        and not (len(run) == 1 and run[0][1] in CALENDAR_WORDS)
+    ]
     # a possessive is grammar ("Okafor's plan") unless the name is never written without it
     bare = {key for run in runs for _, key, possessive, _ in run if not possessive}
     # "Cheeks" alone says less than "Maurice Cheeks" elsewhere: drop runs inside longer ones
@@ -313,8 +329,8 @@ def _as_written(
     for run in runs:
         keys = tuple(key for _, key, _, _ in run)
         phrase = forms[keys]
-        if any(key not in covered for key in keys) and phrase not in phrases:
-            phrases[phrase] = min(rank[key] for key in keys)
+        if any(key not in covered for key in keys if key in rank) and phrase not in phrases:
+            phrases[phrase] = min(rank[key] for key in keys if key in rank)
             covered.update(keys)
     # a name the texts never write capitalised is left out: an item's names are its words that
     # the batch's vocabulary holds, so "bush fire" has the name of "George Bush" elsewhere
