@@ -592,7 +592,7 @@ class _ModelBuilder:
             days=days,
             stories=tuple(newest[slug] for slug in sorted(newest)),
             appearances={slug: tuple(day for day, _ in found) for slug, found in shown.items()},
-            outlets=self._outlet_pages(newest.values()),
+            outlets=self._outlet_pages(shown),
             histories=histories,
             feed_values=self._feed_values(feed_values),
             moved=self._moved(newest),
@@ -840,11 +840,22 @@ class _ModelBuilder:
             "why_not_page": f"stories/{slug}.html" if slug in self.first_day else None,
         }
 
-    def _outlet_pages(self, stories: Iterable[StoryView]) -> tuple[OutletPage, ...]:
+    def _outlet_pages(
+        self, shown: Mapping[str, Sequence[tuple[DayView, StoryView]]]
+    ) -> tuple[OutletPage, ...]:
+        """Each outlet's reports in every story, on every day the story was shown: a report
+        that left a continuing story's window is still on the story's page, which links its
+        outlet's page (and the newest digest may no longer show that outlet at all)."""
         entries: dict[str, list[OutletEntry]] = {name: [] for name in self.outlets}
-        for story in stories:
-            for item in story.items:
-                entries[item.outlet.name].append(OutletEntry(item, story))
+        for found in shown.values():  # by slug, newest day first
+            story = found[0][1]  # the story as its page shows it now
+            listed: set[tuple] = set()
+            for _, version in found:
+                for item in version.items:
+                    key = (item.outlet.name, item.title, item.href, item.published)
+                    if key not in listed:  # a report of several days: listed once
+                        listed.add(key)
+                        entries[item.outlet.name].append(OutletEntry(item, story))
         pages = []
         for name in sorted(entries, key=lambda n: (n.casefold(), n)):
             found = sorted(

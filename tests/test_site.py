@@ -668,6 +668,36 @@ def test_an_outlet_page_keeps_its_address_when_a_newcomer_takes_the_same_slug(
     assert "Fire" in (output / "outlets" / suffixed).read_text()
 
 
+def test_a_report_that_left_its_storys_window_keeps_its_outlet_page_and_entry(
+    tmp_path: Path,
+) -> None:
+    """Day 2's digest no longer holds a continuing story's first report (it left the window),
+    but the story page still shows it and links its outlet: that outlet's page stays, and it
+    lists the report with the story, as every outlet's page lists all its reports."""
+    from tests.support.digests import at, item, slug_of, story
+
+    yesterday, today = TODAY - timedelta(days=1), TODAY
+    first_report = item("Early Wire", "Quake hits Leeds", at(yesterday, 6))
+    follow_up = item("Gazette", "Leeds counts the damage", at(yesterday, 20))
+    later = item("Herald", "Leeds rebuilds", at(today, 9))
+    first = Digest(
+        yesterday, at(yesterday, 22), (story("quake", "Quake", (first_report, follow_up)),)
+    )
+    second = Digest(
+        today, at(today, 22), (story("quake", "Quake", (follow_up, later), status="growing"),)
+    )
+    output = tmp_path / "out"
+    build_site(output, [first], site_settings())
+    build_site(output, [second, first], site_settings())
+    early_page = output / "outlets" / f"{slug_of('Early Wire')}.html"
+    assert early_page.is_file()
+    assert "Quake hits Leeds" in early_page.read_text()
+    story_page = next((output / "stories").glob("*.html"))
+    for link in links(story_page):
+        if "outlets/" in link:
+            assert (story_page.parent / unquote(urlsplit(link).path)).is_file(), link
+
+
 def test_a_newcomer_whose_first_report_is_dated_earlier_leaves_the_page_where_it_is(
     tmp_path: Path,
 ) -> None:
