@@ -34,6 +34,10 @@ class Timeline:
         return sum(b.reports for b in self.buckets)
 
 
+def _instant(moment: datetime) -> float:
+    return moment.timestamp()  # of an aware time: its instant, whichever side of a fold
+
+
 def _floor(moment: datetime, unit: str) -> datetime:
     if unit == "hour":
         return moment.replace(minute=0, second=0, microsecond=0)
@@ -58,24 +62,32 @@ def story_timeline(
     """Buckets for the (published, outlet) pairs of a story's reports, oldest first: per hour
     for stories up to 48 hours long, else per day, unless `unit` says which."""
     zone = ZoneInfo(timezone)
-    ordered = sorted((moment.astimezone(zone), outlet) for moment, outlet in reports)
+    # ordered and compared as instants: Python compares two local times of one zone by the
+    # wall clock, so the hour repeated when clocks go back would sort and bucket as one
+    ordered = sorted(
+        ((_instant(moment), moment.astimezone(zone), outlet) for moment, outlet in reports),
+        key=lambda report: (report[0], report[2]),
+    )
     if not ordered:
         return Timeline(unit or "hour", ())
     if unit is None:
-        unit = "day" if ordered[-1][0] - ordered[0][0] > HOURLY_UP_TO else "hour"
-    first, last = _floor(ordered[0][0], unit), _floor(ordered[-1][0], unit)
+        span = ordered[-1][0] - ordered[0][0]
+        unit = "day" if span > HOURLY_UP_TO.total_seconds() else "hour"
+    first = _floor(ordered[0][1], unit)
+    last = _instant(_floor(ordered[-1][1], unit))
     starts = [first]
-    while starts[-1] < last:
+    while _instant(starts[-1]) < last:
         starts.append(_step(first, unit, len(starts)))
     starts = starts[-MAX_BUCKETS:]
+    bounds = [_instant(start) for start in starts]
     counts = [0] * len(starts)
     joined: list[list[str]] = [[] for _ in starts]
     seen: set[str] = set()
     index = 0
-    for moment, outlet in ordered:
-        while index + 1 < len(starts) and moment >= starts[index + 1]:
+    for moment, _, outlet in ordered:
+        while index + 1 < len(bounds) and moment >= bounds[index + 1]:
             index += 1
-        if moment < starts[0]:
+        if moment < bounds[0]:
             seen.add(outlet)  # before the shown periods (very long stories only)
             continue
         counts[index] += 1

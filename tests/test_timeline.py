@@ -62,6 +62,24 @@ def test_days_and_hours_step_across_daylight_saving_changes() -> None:
     ]  # fmt: skip
 
 
+def test_the_hour_repeated_when_clocks_go_back_is_two_periods_in_time_order() -> None:
+    """Berlin's 02:00-03:00 comes twice on 25 October 2026 (+02:00, then +01:00): two periods,
+    each with its own reports, and outlets join in the order they reported."""
+    reports = [
+        (datetime(2026, 10, 25, 1, 10, tzinfo=UTC), "B"),  # 02:10+01:00, the second time
+        (datetime(2026, 10, 25, 0, 30, tzinfo=UTC), "A"),  # 02:30+02:00, the first time
+        (datetime(2026, 10, 25, 1, 50, tzinfo=UTC), "C"),
+        (datetime(2026, 10, 25, 2, 40, tzinfo=UTC), "D"),
+    ]
+    timeline = story_timeline(reports, "Europe/Berlin")
+    shown = [(b.start.isoformat(), b.reports, b.joined) for b in timeline.buckets]
+    assert shown == [
+        ("2026-10-25T02:00:00+02:00", 1, ("A",)),
+        ("2026-10-25T02:00:00+01:00", 2, ("B", "C")),
+        ("2026-10-25T03:00:00+01:00", 1, ("D",)),
+    ]
+
+
 def test_a_months_long_story_shows_its_last_periods_only() -> None:
     start = at(1, 12, month=1)
     reports = [(start, "Early"), *((start + timedelta(days=n), "Daily") for n in range(1, 120))]
