@@ -39,7 +39,7 @@ from aggregator.site import (
     short_date,
     template_problems,
 )
-from aggregator.text import plural
+from aggregator.text import plural, shortened
 
 _SECURITY_MODES = ("none", "starttls", "ssl")
 _TIMEOUT_SECONDS = 30.0
@@ -88,10 +88,7 @@ def feed_header_text(value: object, limit: int = 200) -> str:
 
 
 def _shorten(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1].rsplit(" ", 1)[0] or text[: limit - 1]
-    return cut.rstrip(" ,;:-") + "…"
+    return shortened(text, limit, strip=" ,;:-")
 
 
 def _subject(base: str, digest_day: str, stories: Sequence[StoryView]) -> str:

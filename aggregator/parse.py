@@ -41,7 +41,7 @@ from feedparser.urls import _urljoin
 
 from aggregator.boilerplate import strip_feed_templates
 from aggregator.models import ParsedEntry, ParsedFeed
-from aggregator.text import http_url_problem, text_digest
+from aggregator.text import http_url_problem, shortened, text_digest
 
 SUMMARY_MAX_CHARS = 2_000
 TITLE_MAX_CHARS = 500
@@ -406,11 +406,7 @@ def _plain(value: str, content_type: str | None, limit: int) -> str:
 
 
 def _truncate(text: str, limit: int) -> str:
-    if len(text) <= limit:
-        return text
-    cut = text[: limit - 1]
-    space = cut.rfind(" ")
-    return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
+    return shortened(text, limit)
 
 
 def _base(record: dict[str, Any], key: str, fallback: str) -> str:

@@ -59,7 +59,7 @@ from aggregator.charts import (
 from aggregator.coverage import Coverage, CoverageSpec, blind_spots, story_coverage
 from aggregator.feedvalue import FeedValue, delay_text
 from aggregator.models import Digest, DigestItem, DigestStory
-from aggregator.text import hours_text, plural, safe_http_url
+from aggregator.text import hours_text, plural, safe_http_url, shortened
 from aggregator.timeline import story_timeline
 
 log = logging.getLogger("aggregator")
@@ -141,9 +141,7 @@ def clean_text(value: object, limit: int = 1000) -> str:
         return text
     # split() takes the whitespace that `\s` does (str.isspace), four times as fast
     text = " ".join(_FORBIDDEN_CHARS.sub("", text).split())
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
-    return text
+    return shortened(text, limit)
 
 
 def http_url(value: object) -> str | None:

@@ -115,8 +115,51 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 def safe_terminal_text(text: str, max_length: int = 300) -> str:
     """Feed text for a terminal: no escape sequences, no line breaks, bounded length."""
-    cleaned = _CONTROL.sub(" ", text)
-    return cleaned if len(cleaned) <= max_length else cleaned[: max_length - 1] + "…"
+    return shortened(_CONTROL.sub(" ", text), max_length)
+
+
+def shortened(text: str, limit: int, strip: str = " ") -> str:
+    """``text`` in at most ``limit`` characters, an ellipsis included where it is cut: at the
+    last space if that leaves over half, else never inside a character as a reader sees one
+    (an accent's combining mark, an emoji sequence or a flag is kept whole or left out). The
+    end is stripped of ``strip``'s characters before the ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text.rfind(" ", 0, limit)
+    if cut <= limit // 2:
+        cut = limit - 1
+        while cut > 0 and _continues(text, cut):
+            cut -= 1
+    return text[:cut].rstrip(strip) + "…"
+
+
+_ZERO_WIDTH_JOINER = "\u200d"
+
+
+def _continues(text: str, k: int) -> bool:
+    """Whether ``text[k]`` belongs to the character a reader sees at ``text[k - 1]``."""
+    char, before = text[k], text[k - 1]
+    if before == _ZERO_WIDTH_JOINER or char == _ZERO_WIDTH_JOINER:
+        return True
+    code = ord(char)
+    if (
+        0xFE00 <= code <= 0xFE0F  # variation selectors (emoji or text style)
+        or 0x1F3FB <= code <= 0x1F3FF  # skin tones
+        or 0xE0020 <= code <= 0xE007F  # tags (the flags of England, Scotland, Wales)
+        or 0xE0100 <= code <= 0xE01EF
+        or unicodedata.category(char) in ("Mn", "Mc", "Me")  # combining marks
+    ):
+        return True
+    if _is_regional_indicator(char) and _is_regional_indicator(before):
+        run = 0  # a flag is a pair of these: cut between pairs only
+        while k - run - 1 >= 0 and _is_regional_indicator(text[k - run - 1]):
+            run += 1
+        return run % 2 == 1
+    return False
+
+
+def _is_regional_indicator(char: str) -> bool:
+    return 0x1F1E6 <= ord(char) <= 0x1F1FF
 
 
 @functools.lru_cache(maxsize=4096)  # a few names, asked for once an item

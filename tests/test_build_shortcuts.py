@@ -20,7 +20,7 @@ from aggregator.models import DigestItem, DigestStory
 def slow_clean_text(value: object, limit: int = 1000) -> str:
     """clean_text as it was: the pattern, then whitespace collapsed, then the cap."""
     cleaned = " ".join(site._FORBIDDEN_CHARS.sub("", "" if value is None else str(value)).split())
-    return cleaned if len(cleaned) <= limit else cleaned[: limit - 1].rstrip() + "…"
+    return text.shortened(cleaned, limit)
 
 
 def slow_safe_http_url(url: object) -> str | None:

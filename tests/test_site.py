@@ -262,6 +262,19 @@ def test_hostile_story_ids_stay_inside_output(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "deep").iterdir()) == ["output"]
 
 
+def test_long_text_is_cut_at_a_word_or_else_between_characters_as_a_reader_sees_them() -> None:
+    words = "Storm " * 60
+    assert clean_text(words, 40) == "Storm Storm Storm Storm Storm Storm…"
+    family, flags = "\U0001f469\u200d\U0001f469\u200d\U0001f467", "\U0001f1ec\U0001f1e7" * 3
+    for text, limit, kept in (
+        ("a" * 20 + family + "b" * 20, 24, "a" * 20),  # the family whole or not at all
+        ("a" * 20 + family + "b" * 20, 26, "a" * 20 + family),
+        ("a" * 20 + flags + "b" * 20, 24, "a" * 20 + flags[:2]),  # one flag, not half of one
+        ("a" * 20 + "e\u0301\u0301" + "b" * 20, 23, "a" * 20),  # the letter with its accents
+    ):
+        assert clean_text(text, limit) == kept + "…", (text, limit)
+
+
 def test_safe_path_refuses_escapes(tmp_path: Path) -> None:
     assert safe_path(tmp_path, "a/b.html") == (tmp_path / "a" / "b.html").resolve()
     for bad in ("../x.html", "a/../../x.html", "/etc/passwd", ".", ""):
