@@ -18,6 +18,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from aggregator.config import FeedConfig, feed_key
 from aggregator.text import name_key
@@ -64,6 +65,9 @@ def add_feeds(path: Path | str, feeds: Iterable[FeedConfig]) -> list[FeedConfig]
             added.append(feed)
     if not added:
         return []
+    for feed in added:
+        if blank := next((t for t in feed.tags if not t.strip()), None):
+            raise FeedsFileError(f"{path}: tag {blank!r} of {feed.url} is blank: give it a word")
     before = len(entries)
     if _editable_as_text(entries):
         # Insert the new lines right after the last entry: every other byte stays as it was.
@@ -73,7 +77,7 @@ def add_feeds(path: Path | str, feeds: Iterable[FeedConfig]) -> list[FeedConfig]
         entries.fa.set_block_style()
         entries.extend(_entry(f) for f in added)
         text = _dump(document, yaml, keep=text)
-    _save(path, text, expected=before + len(added))
+    _save(path, text, expected=before + len(added), added=added)
     return added
 
 
@@ -132,17 +136,35 @@ def _entry_url(entry: Any) -> str:
     return ""
 
 
+# A tag written as it is: letters, digits and a few marks that no YAML reader takes for syntax
+# in a flow list ("?later", "x: ", "a, b" or a line separator are quoted).
+_PLAIN_TAG = re.compile(r"[^\W_][\w.+&'/-]*(?: [\w.+&'/-]+)*")
+
+
 def _entry(feed: FeedConfig) -> CommentedMap:
     entry = CommentedMap(url=feed.url)
     if feed.name:
         entry["name"] = feed.name
     if feed.tags:
-        tags = CommentedSeq(feed.tags)
+        tags = CommentedSeq(
+            tag if _PLAIN_TAG.fullmatch(tag) else DoubleQuotedScalarString(tag) for tag in feed.tags
+        )
         tags.fa.set_flow_style()  # tags: [world, europe]
         entry["tags"] = tags
     if feed.allow_private:
         entry["allow_private"] = True
     return entry
+
+
+def _read_back(entries: Sequence[Any], feeds: Sequence[FeedConfig]) -> bool:
+    """Whether the entries as parsed are the feeds as written."""
+    return all(
+        isinstance(entry, dict)
+        and entry.get("url") == feed.url
+        and entry.get("name") == (feed.name or None)
+        and list(entry.get("tags") or ()) == list(feed.tags)
+        for entry, feed in zip(entries, feeds, strict=True)
+    )
 
 
 def _load(path: Path) -> tuple[str, CommentedMap, YAML]:
@@ -267,13 +289,16 @@ def _dump(document: CommentedMap, yaml: YAML, keep: str = "") -> str:
     return buffer.getvalue()
 
 
-def _save(path: Path, text: str, *, expected: int) -> None:
-    """Check the edited text still parses to the expected number of feeds, then replace the
-    file atomically (same directory, same permissions)."""
+def _save(path: Path, text: str, *, expected: int, added: Sequence[FeedConfig] = ()) -> None:
+    """Check the edited text still parses to the expected number of feeds, the feeds
+    ``added`` last as they were given, then replace the file atomically (same directory, same
+    permissions; a symbolic link's target, the link kept)."""
     document = _parse(_yaml(_list_offset(text)), text, path)
-    count = len(document.get("feeds") or [])
-    if count != expected:  # a layout we misread: refuse rather than damage the file
+    feeds = document.get("feeds") or []
+    if len(feeds) != expected or (added and not _read_back(feeds[-len(added) :], added)):
+        # a layout we misread, or a value written as other YAML: refuse, the file unchanged
         raise FeedsFileError(f"{path}: could not edit the feeds list safely; edit it by hand")
+    path = Path(os.path.realpath(path))
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644

@@ -740,3 +740,50 @@ def test_a_title_two_feeds_without_name_are_shown_by_checks_both(
     unknown = cli("check", "Loopback News", "-c", never_polled)
     assert unknown.exit_code == 2 and "is not a feed in" in unknown.output
     assert not (tmp_path / "other.db").exists()
+
+
+def test_tags_that_read_as_yaml_syntax_are_written_so_the_file_still_loads(tmp_path: Path) -> None:
+    """`--tag '?later'` was written `tags: [?later]`, and every later command failed on it."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n  - url: https://a.example/rss\n", encoding="utf-8")
+    tags = (
+        "?later",
+        "a, b",
+        "x: y",
+        "/r/worldnews",
+        "u\u2028v",
+        "a #b",
+        "2024",
+        "world",
+        "New York",
+    )
+    add_feed(path, "https://b.example/rss", tags=tags)
+    assert load_config(path).feeds[1].tags == tags
+    assert "world, New York]" in path.read_text(encoding="utf-8")  # plain words stay plain
+
+
+def test_a_blank_tag_is_refused_and_the_file_left_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "feeds.yaml"
+    path.write_text("feeds:\n  - url: https://a.example/rss\n", encoding="utf-8")
+    with pytest.raises(FeedsFileError, match="blank"):
+        add_feed(path, "https://b.example/rss", tags=("world", "\t"))
+    assert path.read_text(encoding="utf-8") == "feeds:\n  - url: https://a.example/rss\n"
+
+
+def test_a_linked_feeds_yaml_is_edited_where_it_points_and_stays_a_link(tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "srv").mkdir()
+    real = tmp_path / "repo" / "feeds.yaml"
+    real.write_text("feeds:\n  - url: https://a.example/rss\n", encoding="utf-8")
+    link = tmp_path / "srv" / "feeds.yaml"
+    link.symlink_to(Path("..") / "repo" / "feeds.yaml")
+    add_feed(link, "https://b.example/rss")
+    assert link.is_symlink()
+    assert [f.url for f in load_config(real).feeds] == [
+        "https://a.example/rss",
+        "https://b.example/rss",
+    ]
+    assert remove_feed(link, "https://a.example/rss")
+    assert link.is_symlink() and [f.url for f in load_config(real).feeds] == [
+        "https://b.example/rss"
+    ]
