@@ -153,10 +153,27 @@ def _with_store(func: Callable, *, pass_lock: bool) -> Callable:
     return wrapper
 
 
+def _require_database(config: Config) -> None:
+    from aggregator.store import database_exists
+
+    if not database_exists(config.database):
+        if isinstance(config.database, Path) and _file_in_the_way(config.database):
+            _fail(_database_problem(config, FileNotFoundError()), EXIT_FAILED)
+        _fail(
+            f"{config.where('database')}: {config.database} does not exist: nothing was stored "
+            "there yet (run `aggregator poll` or `aggregator run` first, or set `database:` to "
+            "the file earlier runs used)",
+            EXIT_FAILED,
+        )
+
+
 @contextlib.contextmanager
-def open_store(config: Config, *, lock: bool = False) -> Iterator[Store]:
+def open_store(config: Config, *, lock: bool = False, must_exist: bool = False) -> Iterator[Store]:
     """The configured store (with the run lock first, if asked); a database that cannot be
-    opened or created is one line naming `database:`, exit 1."""
+    opened or created is one line naming `database:`, exit 1, as is one that is not there
+    where it `must_exist`."""
+    if must_exist:
+        _require_database(config)
     with contextlib.ExitStack() as opened:
         try:
             if lock:
@@ -831,10 +848,13 @@ def demo(workdir: Path, serve: bool) -> None:
     Example:
       aggregator demo && xdg-open demo/output/index.html
     """
-    from aggregator.demo import run_demo
+    from aggregator.demo import DemoFolderError, run_demo
 
-    with setting_failures(None):  # the demo's own feeds.yaml: only the default model
-        site = run_demo(workdir, echo=click.echo)
+    try:
+        with setting_failures(None):  # the demo's own feeds.yaml: only the default model
+            site = run_demo(workdir, echo=click.echo)
+    except DemoFolderError as exc:
+        _fail(str(exc), EXIT_CONFIG)
     click.echo(f"Open the digest: {site}")
     if serve:
         _serve(site.parent, 8000)
@@ -1100,7 +1120,10 @@ def store_copy(config_path: Path, target: str) -> None:
         _fail(f"--to {target}: {problem}", EXIT_CONFIG)
     with database_failures(config):
         try:
-            with open_store(config, lock=True) as source, Store.open(destination) as copy:
+            with (
+                open_store(config, lock=True, must_exist=True) as source,
+                Store.open(destination) as copy,
+            ):
                 copy_store(source, copy, lambda t: click.echo(f"copied {t.table}: {t.rows} rows"))
                 items = copy.count_items()
         except CopyRefused as exc:  # a StoreError, but the fix is in the command line

@@ -959,8 +959,9 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        looked = "" if path.is_absolute() else f"looked for {path.absolute()}; "
         raise ConfigError(
-            f"{path}: not found (create it, or pass --config PATH; see the README)"
+            f"{path}: not found ({looked}create it, or pass --config PATH; see the README)"
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None

@@ -114,9 +114,34 @@ def serve_feeds(folder: Path) -> Iterator[str]:
         server.server_close()
 
 
+_MARK = "# Written by `aggregator demo`"
+
+
+class DemoFolderError(Exception):
+    """The folder holds a feeds.yaml the demo did not write: the demo would replace it."""
+
+
+def check_demo_folder(workdir: Path) -> None:
+    """Raise DemoFolderError unless ``workdir`` is new or the demo's own: the demo rewrites
+    feeds.yaml and wipes the database there, so a user's feed list must not be in it."""
+    config = workdir / "feeds.yaml"
+    try:
+        with config.open("rb") as opened:
+            first = opened.read(len(_MARK.encode()))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise DemoFolderError(f"{config}: cannot read: {exc.strerror or exc}") from None
+    if first != _MARK.encode():
+        raise DemoFolderError(
+            f"{workdir} holds a feeds.yaml that the demo did not write, and the demo would "
+            "replace it and its database: choose another folder with --dir"
+        )
+
+
 def write_demo_config(workdir: Path, base_url: str, feeds: dict[str, str]) -> Path:
     lines = [
-        "# Written by `aggregator demo`: bundled demo feeds served on 127.0.0.1.",
+        f"{_MARK}: bundled demo feeds served on 127.0.0.1.",
         "allow_private: true  # the demo feeds are on loopback",
         "database: demo.db",
         "output: output",
@@ -141,6 +166,7 @@ def run_demo(
     from aggregator.store import Store, run_lock
 
     now = now or datetime.now(UTC)
+    check_demo_folder(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     items = load_demo_items()
     feeds = write_demo_feeds(workdir / "feeds", now, items)

@@ -486,33 +486,29 @@ def _shown_names(config: Config) -> dict[str, str]:
 def _stored_titles(config: Config) -> dict[str, str]:
     """`Store.outlet_names()`: feed URL -> the outlet name its items were stored under. The
     database is only read, never created."""
-    from aggregator.store import Store, StoreError, database_exists
+    from aggregator.cli import database_failures
+    from aggregator.store import Store, database_exists
 
     if not database_exists(config.database):
         return {}
-    try:
-        with Store.open(config.database) as store:
-            return store.outlet_names()
-    except StoreError as exc:  # an unreachable server, a newer schema
-        _fail(str(exc), EXIT_FAILED)
+    with database_failures(config), Store.open(config.database) as store:
+        return store.outlet_names()
 
 
 def _health(config: Config, now: datetime) -> list[dict[str, Any]]:
     """One record per configured feed, in feeds.yaml order; never-polled feeds included."""
-    from aggregator.store import Store, StoreError, database_exists
+    from aggregator.cli import database_failures
+    from aggregator.store import Store, database_exists
 
     names = {f.url: f.name for f in config.feeds}
     known: dict[str, Any] = {}
     changed: dict[str, str] = {}
     titles: dict[str, str] = {}
     if database_exists(config.database):
-        try:
-            with Store.open(config.database) as store:
-                known = {h.url: h for h in store.feed_health(now, names)}
-                changed = feed_config_changes(config, store).changed  # as the next poll sees it
-                titles = store.outlet_names()
-        except StoreError as exc:  # an unreachable server, a newer schema
-            _fail(str(exc), EXIT_FAILED)
+        with database_failures(config), Store.open(config.database) as store:
+            known = {h.url: h for h in store.feed_health(now, names)}
+            changed = feed_config_changes(config, store).changed  # as the next poll sees it
+            titles = store.outlet_names()
     records = []
     for feed in config.feeds:
         record = known.get(feed.url)
@@ -586,6 +582,7 @@ def value(days: float, as_json: bool, config_path: Path | None) -> None:
       aggregator feeds value
       aggregator feeds value --days 7 --json | jq '.[] | select(.first_reports == 0)'
     """
+    from aggregator.cli import database_failures
     from aggregator.feedvalue import delay_text
     from aggregator.pipeline import feed_values
     from aggregator.store import Store, database_exists
@@ -593,7 +590,7 @@ def value(days: float, as_json: bool, config_path: Path | None) -> None:
     config = _load(config_path)
     values = []
     if database_exists(config.database):
-        with Store.open(config.database) as store:
+        with database_failures(config), Store.open(config.database) as store:
             values = feed_values(config, store, as_of=datetime.now(UTC), days=days)
     else:
         from aggregator.feedvalue import feed_values as compute

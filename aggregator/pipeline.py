@@ -35,7 +35,7 @@ from aggregator.feedvalue import FeedValue
 from aggregator.intake import decide
 from aggregator.models import FeedState, FetchOutcome, Item, RunSummary
 from aggregator.store import Recorded, Store
-from aggregator.text import canonical_url, name_key
+from aggregator.text import canonical_url, name_key, plural
 
 if TYPE_CHECKING:
     from aggregator.grouping.evidence import EvidenceModel
@@ -848,10 +848,26 @@ def build(
     Only the pages whose inputs changed since the last build are rendered again, unless
     `full` (which implies `force`). `before_swap` may veto the new site by raising, after it
     is staged, before it replaces the old one (a publisher checking it still holds its lease)."""
-    from aggregator.site import environment_fingerprint, site_as_recorded, write_site
+    from aggregator.site import (
+        SiteConflictError,
+        environment_fingerprint,
+        site_as_recorded,
+        story_pages_built,
+        write_site,
+    )
 
     payloads = store.digest_payloads()  # newest first, one a day
     digests = digests_from_dicts([json.loads(payload) for payload in payloads])
+    recorded = _rendered_pages(store)
+    if not digests and not recorded and (built := story_pages_built(config.output)):
+        # a store that never built a site and has nothing to show, beside a published one: a
+        # database moved or mistyped, from which the build would take the site down
+        raise SiteConflictError(
+            f"{config.output} holds a site with {plural(built, 'story page')}, but "
+            f"{store.label} has no digest and built no site: is `database:` the one that "
+            "built it? (to start a new site there, empty the folder first)",
+            setting="database",
+        )
     digest_keys = [
         hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest() for payload in payloads
     ]
@@ -863,7 +879,6 @@ def build(
     extra = repr((coverage.key(), config.feeds, store.count_items(), failing))
     environment = environment_fingerprint(config.templates, config.site.timezone)
     fingerprint = _build_fingerprint(config, digest_keys, environment, extra)
-    recorded = _rendered_pages(store)
     if (
         not (force or full)
         and store.meta("build_fingerprint") == fingerprint

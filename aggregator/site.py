@@ -1616,6 +1616,11 @@ def _file_as_recorded(record: str, file: Path) -> bool:
     return bool(signature) and signature == _signature(file)
 
 
+def story_pages_built(output: Path) -> int:
+    """How many story pages the last build left in `output` (by its manifest)."""
+    return sum(1 for path in _read_manifest(output).files if path.startswith("stories/"))
+
+
 def site_as_recorded(output: Path, pages: Mapping[str, str]) -> bool:
     """Whether `output` holds the site as the build that recorded `pages` (its
     `SiteWrite.pages`) left it: every file of its manifest in place, and each page's file

@@ -376,3 +376,57 @@ def test_a_publishing_worker_with_email_but_no_recipients_is_a_config_error(
     )
     line = _one_line(result)
     assert "email.to: no recipients" in line and "leave out --email" in line
+
+
+def test_a_build_from_another_database_leaves_the_published_site_as_it_is(
+    tmp_path: Path,
+) -> None:
+    """feeds.yaml moved away from its database (or `database:` mistyped): the build would
+    create a new empty database and take the published site down to an empty day. It stops
+    with one line naming `database:`, and every page stays."""
+    stored_digest(tmp_path / "news.db")
+    assert _run(tmp_path, "build").exit_code == 0
+    site = tmp_path / "site"
+    pages = sorted(p.relative_to(site) for p in site.rglob("*.html"))
+    assert any(str(p).startswith("stories/") for p in pages)
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (moved / "feeds.yaml").write_text(
+        (CONFIG % "https://news.example.org/feed.xml").replace(
+            "output: site", f"output: {tmp_path / 'site'}"
+        ),
+        encoding="utf-8",
+    )
+    line = _one_line(CliRunner().invoke(main, ["build", "-c", str(moved / "feeds.yaml")]))
+    assert "feeds.yaml:1: database:" in line and "no digest" in line
+    assert sorted(p.relative_to(site) for p in site.rglob("*.html")) == pages
+
+
+def test_store_copy_from_a_database_that_is_not_there_creates_none(tmp_path: Path) -> None:
+    result = _run(tmp_path, "store", "copy", "--to", str(tmp_path / "copy.db"))
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert f"{tmp_path / 'news.db'} does not exist" in line
+    assert not (tmp_path / "news.db").exists() and not (tmp_path / "copy.db").exists()
+
+
+@pytest.mark.parametrize("command", [("feeds", "status"), ("feeds", "list"), ("feeds", "value")])
+def test_feeds_commands_name_a_database_file_that_is_no_database(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    (tmp_path / "news.db").write_text("my notes, not a database\n" * 100, encoding="utf-8")
+    result = _run(tmp_path, *command)
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    [line] = result.output.strip().splitlines()
+    assert "feeds.yaml:1: database:" in line and "not a database" in line
+
+
+def test_the_demo_never_replaces_a_feeds_yaml_it_did_not_write(tmp_path: Path) -> None:
+    mine = "# my feeds\nfeeds:\n  - url: https://news.example.org/feed.xml\n"
+    (tmp_path / "feeds.yaml").write_text(mine, encoding="utf-8")
+    result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path)])
+    line = _one_line(result)
+    assert "did not write" in line and "--dir" in line
+    assert (tmp_path / "feeds.yaml").read_text(encoding="utf-8") == mine
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["feeds.yaml"]
