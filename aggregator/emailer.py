@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.utils import format_datetime, parseaddr
+from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 from typing import Protocol
 
@@ -98,9 +98,23 @@ def _subject(base: str, digest_day: str, stories: Sequence[StoryView]) -> str:
     return " · ".join(parts)
 
 
+def _ascii_domain(address: str) -> str:
+    """``address`` with its domain in the form the DNS knows (IDNA: příklad.cz is
+    xn--pklad-zsa96e.cz): headers may not carry it encoded, and other mail never reached it."""
+    name, mailbox = parseaddr(address)
+    user, at, domain = mailbox.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:  # no domain the DNS could hold: left for the server to refuse
+        return address
+    return formataddr((name, f"{user}@{domain}"))
+
+
 def _message_id(digest: Digest, sender: str) -> str:
     """Same digest run, same id; a re-generated digest gets a new one (some servers dedupe)."""
-    domain = parseaddr(header_text(sender))[1].rpartition("@")[2]
+    domain = parseaddr(_ascii_domain(header_text(sender)))[1].rpartition("@")[2]
     domain = re.sub(r"[^A-Za-z0-9.-]", "", domain).strip(".-") or "localhost"
     seed = f"{digest.day.isoformat()}|{as_utc(digest.generated_at).isoformat()}"
     token = hashlib.sha256(seed.encode()).hexdigest()[:16]
@@ -196,9 +210,9 @@ def render_email(
 
     message = EmailMessage(policy=SMTP)
     message["Subject"] = _subject(settings.subject, short_date(day.day), stories)
-    message["From"] = header_text(settings.sender)
+    message["From"] = _ascii_domain(header_text(settings.sender))
     if settings.to:
-        message["To"] = ", ".join(header_text(address) for address in settings.to)
+        message["To"] = ", ".join(_ascii_domain(header_text(a)) for a in settings.to)
     message["Date"] = format_datetime(as_utc(digest.generated_at))
     message["Message-ID"] = _message_id(digest, settings.sender)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
@@ -265,7 +279,7 @@ def send_email(msg: EmailMessage, settings: EmailSettingsLike) -> None:
                 step = "login"
                 smtp.login(*credentials)
             step = "send"
-            smtp.send_message(msg, to_addrs=list(settings.to))
+            smtp.send_message(msg, to_addrs=[_ascii_domain(a) for a in settings.to])
             step = "sent"
     except OSError as exc:  # smtplib's and ssl's errors are OSErrors too
         if step == "sent":  # the server took the message: only its goodbye (QUIT) failed,

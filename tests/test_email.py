@@ -321,6 +321,24 @@ def test_a_phone_gets_less_padding_and_separators_that_never_start_a_line(digest
     assert "Reports: 26 Nov 1 report" in text and "lean" in text
 
 
+def test_an_address_with_a_non_ascii_domain_is_sent_with_its_dns_name(smtp_server, digest) -> None:
+    """`from: Zprávy <zpravy@příklad.cz>` made `From: ... <zpravy@=?utf-8?b?...?=.cz>` (no
+    encoded word may stand in an address) and a Message-ID of another domain ("pklad.cz")."""
+    controller, inbox, _ = smtp_server
+    settings = email_settings(
+        smtp_port=controller.port, sender="Zprávy <zpravy@příklad.cz>", to=("reader@příklad.cz",)
+    )
+    message = render_email(digest, settings, site_settings())
+    parsed = email.message_from_bytes(message.as_bytes(), policy=policy.default)
+    assert parsed["From"].addresses[0].display_name == "Zprávy"
+    assert parsed["From"].addresses[0].domain == "xn--pklad-zsa96e.cz"
+    assert message["Message-ID"].endswith("@xn--pklad-zsa96e.cz>")
+    send_email(message, settings)
+    [envelope] = inbox.envelopes
+    assert envelope.mail_from == "zpravy@xn--pklad-zsa96e.cz"
+    assert [r.rpartition("@")[2] for r in envelope.rcpt_tos] == ["xn--pklad-zsa96e.cz"]
+
+
 def test_a_sender_name_written_as_an_encoded_word_is_sent_as_that_name(digest) -> None:
     """Encoded words are broken only in feed text (a headline in the subject): the user's own
     `email.from` may spell its display name as one, as mail tools write it."""
