@@ -172,12 +172,12 @@ def open_store(config: Config, *, lock: bool = False, must_exist: bool = False) 
     """The configured store (with the run lock first, if asked); a database that cannot be
     opened or created is one line naming `database:`, exit 1, as is one that is not there
     where it `must_exist`."""
-    if must_exist:
-        _require_database(config)
     with contextlib.ExitStack() as opened:
         try:
             if lock:
                 opened.enter_context(run_lock(config.database))
+            if must_exist:  # after the lock: a run that holds it may be creating the file
+                _require_database(config)
             store = opened.enter_context(Store.open(config.database))
         except (OSError, sqlite3.Error) as exc:
             _fail(_database_problem(config, exc), EXIT_FAILED)
