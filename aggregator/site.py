@@ -748,8 +748,9 @@ class _ModelBuilder:
         reports: dict[tuple, DigestItem] = {}
         for _day, story in self.versions[slug]:  # newest first: the newest copy of a report wins
             for item in story.items:
-                key = (item.outlet, item.title, item.link, as_utc(item.published))
-                reports.setdefault(key, item)
+                reports.setdefault(
+                    _report_key(item.outlet, item.title, item.link, item.published), item
+                )
         items = sorted(
             (self._item(i) for i in reports.values()),
             key=lambda i: (i.published, i.outlet.name, i.title),
@@ -850,7 +851,7 @@ class _ModelBuilder:
             listed: set[tuple] = set()
             for _, version in found:
                 for item in version.items:
-                    key = (item.outlet.name, item.title, item.href, item.published)
+                    key = _report_key(item.outlet.name, item.title, item.href, item.published)
                     if key not in listed:  # a report of several days: listed once
                         listed.add(key)
                         entries[item.outlet.name].append(OutletEntry(item, story))
@@ -864,6 +865,12 @@ class _ModelBuilder:
             if found:
                 pages.append(OutletPage(self.outlets[name], tuple(found)))
         return tuple(pages)
+
+
+def _report_key(outlet: str, title: str, link: str | None, published: datetime) -> tuple:
+    """One report in a story's versions of several days: by its outlet, link and time, so a
+    title the feed corrected since is the same report (a report without a link: by title)."""
+    return (outlet, link or title, link is None, as_utc(published))
 
 
 def _first_seen(versions: Sequence[tuple[date, DigestStory]]) -> datetime:

@@ -711,6 +711,29 @@ def test_a_report_that_left_its_storys_window_keeps_its_outlet_page_and_entry(
             assert (story_page.parent / unquote(urlsplit(link).path)).is_file(), link
 
 
+def test_a_report_whose_title_was_corrected_the_next_day_is_one_report(tmp_path: Path) -> None:
+    """Day 2's digest holds a report under the title its feed corrected (same link, same
+    time): the story page lists it once, under the new title, and counts three reports."""
+    from tests.support.digests import at, item, story
+
+    yesterday, today = TODAY - timedelta(days=1), TODAY
+    link = "https://alpha.example.com/bridge"
+    first = item("Alpha", "Bridge closes", at(yesterday, 20), link=link)
+    corrected = item("Alpha", "Harbour bridge closes for repairs", at(yesterday, 20), link=link)
+    other = item("Bravo", "Bridge shut", at(yesterday, 21))
+    later = item("Charlie", "Bridge repairs begin", at(today, 9))
+    days = [
+        Digest(today, at(today, 22), (story("bridge", "Bridge", (corrected, other, later)),)),
+        Digest(yesterday, at(yesterday, 22), (story("bridge", "Bridge", (first, other)),)),
+    ]
+    output = tmp_path / "out"
+    build_site(output, days, site_settings())
+    page = lxml.html.parse(str(output / "stories" / f"{story_slug('bridge')}.html")).getroot()
+    text = page.text_content()
+    assert "Harbour bridge closes for repairs" in text and "Bridge closes" not in text
+    assert "3 reports" in text and "4 reports" not in text
+
+
 def test_a_newcomer_whose_first_report_is_dated_earlier_leaves_the_page_where_it_is(
     tmp_path: Path,
 ) -> None:
