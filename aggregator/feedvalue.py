@@ -106,14 +106,18 @@ def feed_values(
 ) -> list[FeedValue]:
     """One FeedValue per configured feed (url, name), least adding first.
 
-    Items of feeds no longer configured still count when deciding who was first or alone.
+    Items of feeds no longer configured still count when deciding who was first or alone, and
+    so do the items of a story from before the window (`in_window` false): they count for no
+    feed, but a feed that only went on with a story another broke earlier is not its first
+    report, nor alone on it.
     """
     errors = errors or {}
     by_feed: dict[str, list[StoryItemRecord]] = {}
     first_at: dict[str, dict[str, datetime]] = {}  # story -> feed -> its first item's time
     own_at: dict[str, dict[str, datetime]] = {}  # the same, over items that are no copies
     for record in records:
-        by_feed.setdefault(record.feed_url, []).append(record)
+        if record.in_window:
+            by_feed.setdefault(record.feed_url, []).append(record)
         if record.story_id is not None:
             _keep_earliest(first_at.setdefault(record.story_id, {}), record)
             if not _is_copy(record):

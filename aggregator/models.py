@@ -150,6 +150,9 @@ class StoryItemRecord:
     published: datetime
     story_id: str | None  # None until the item was clustered
     copy_of_outlet: str | None = None  # the outlet of the item this one nearly repeats
+    # False for an item from before the window, of a story the window's items are in: it
+    # decides who was first or alone, and counts for no feed
+    in_window: bool = True
 
 
 # ---------------------------------------------------------------- digest (what the site and email render)

@@ -1198,14 +1198,20 @@ class Store:
         return [_item(r, tags.get(r[6], ())) for r in rows]
 
     def story_item_records(self, since: datetime) -> list[StoryItemRecord]:
-        """Items stored since `since` with their story and, for copies, the original's outlet."""
+        """Items stored since `since` with their story and, for copies, the original's outlet;
+        and the earlier items of their stories (`in_window` false): who broke a story the
+        window only saw go on is decided over all its items."""
+        since_ts = _ts(since)
         rows = self.db.execute(
             """SELECT i.id, i.feed_url, i.outlet, i.sort_time, si.story_id, o.outlet
                FROM items i
                LEFT JOIN story_items si ON si.item_id = i.id
                LEFT JOIN items o ON o.id = si.copy_of
-               WHERE i.sort_time >= ? ORDER BY i.sort_time, i.id""",
-            (_ts(since),),
+               WHERE i.sort_time >= ? OR si.story_id IN (
+                   SELECT s.story_id FROM story_items s JOIN items w ON w.id = s.item_id
+                   WHERE w.sort_time >= ?)
+               ORDER BY i.sort_time, i.id""",
+            (since_ts, since_ts),
         ).fetchall()
         return [
             StoryItemRecord(
@@ -1215,6 +1221,7 @@ class Store:
                 published=_dt(r[3]),  # type: ignore[arg-type]
                 story_id=r[4],
                 copy_of_outlet=r[5],
+                in_window=r[3] >= since_ts,
             )
             for r in rows
         ]

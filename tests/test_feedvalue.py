@@ -128,6 +128,26 @@ def test_a_shorter_window_drops_older_items(config: Path) -> None:
     assert (charlie.items, charlie.stories, charlie.exclusives) == (2, 1, 0)  # c3 at 6 h ago: out
 
 
+def test_a_story_broken_before_the_window_is_no_first_report_of_a_feed_that_went_on(
+    config: Path,
+) -> None:
+    """The window starts after Alpha broke s1 (minute 60) and before Bravo's copy (90) and
+    Charlie's report (180): Charlie's is no first report, and it came 120 minutes behind;
+    Alpha's report counts for Alpha no more (it is not in the window)."""
+    loaded = load_config(config)
+    with Store.open(loaded.database) as store:
+        values = {
+            v.name: v for v in pipeline.feed_values(loaded, store, as_of=NOW, days=285 / 1440)
+        }
+    charlie, alpha = values["Charlie"], values["Alpha"]
+    assert (charlie.first_reports, charlie.exclusives, charlie.median_delay_minutes) == (
+        0,
+        0,
+        120.0,
+    )
+    assert (alpha.items, alpha.stories, alpha.first_reports, alpha.exclusives) == (2, 2, 0, 1)
+
+
 def test_feeds_value_json_has_exactly_the_documented_keys(config: Path) -> None:
     result = CliRunner().invoke(main, ["feeds", "value", "--json", "-c", str(config)])
     assert result.exit_code == 0, result.output
