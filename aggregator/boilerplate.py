@@ -32,12 +32,22 @@ _TAIL_MARKERS = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 
+
+def _as_buttons(*phrases: str) -> str:
+    """The phrases as a page's buttons and labels write them (as given, in title case, in
+    capitals), never in a sentence's lower case: "urged shoppers to buy now" keeps its words."""
+    forms = {form for p in phrases for form in (p, p.title(), p.upper())}
+    return "|".join(rf"\b{re.escape(form)}\b" for form in sorted(forms, key=len, reverse=True))
+
+
+# Case-sensitive: "advertisement spending fell" and "trying to stay connected" are text. A
+# label that opens a sentence is junk only before another capital ("Buy now Minister lands"),
+# not before the sentence's next word ("Buy now, pay later schemes"), nor after "The" (the
+# Advertisement Standards Board).
 _PHRASES = re.compile(
-    r"(?:-\s*Advertisement\s*-(?:\s*spot_img)?|\bAdvertisement\b\s*(?=[A-Z])|"
-    r"\bspot_img\b|\bBuy now\b|\bStay Connected\b|\bLatest Articles\b|"
-    r"\bPlease enter your name here\b|\bSign up for our newsletter\b|"
-    r"\bClick here to subscribe\b|\bShare this article\b)",
-    re.IGNORECASE,
+    r"-\s*(?:Advertisement|ADVERTISEMENT)\s*-(?:\s*spot_img)?|\bspot_img\b"
+    rf"|(?<!The )(?:{_as_buttons('Advertisement', 'Buy now')})(?![,;:]|\.?\s*[a-z])"
+    rf"|{_as_buttons('Stay Connected', 'Latest Articles', 'Please enter your name here', 'Sign up for our newsletter', 'Click here to subscribe', 'Share this article')}"
 )
 # Lower-case words without which the patterns above cannot match: most texts contain none of
 # them, and testing for them is ~50x cheaper than running the case-insensitive patterns.

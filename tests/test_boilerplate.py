@@ -42,9 +42,9 @@ def test_article_text_is_left_alone() -> None:
     assert strip_boilerplate(text) == text
 
 
-def test_markers_spelled_with_letters_that_fold_to_ascii_are_still_removed() -> None:
+def test_footer_markers_spelled_with_letters_that_fold_to_ascii_are_still_removed() -> None:
     # re.IGNORECASE matches İ and ı to i, ſ to s, which str.lower() alone does not.
-    cleaned = strip_boilerplate(f"{STORY} ADVERT\u0130SEMENT Share th\u0131s article \u017fpot_img")
+    cleaned = strip_boilerplate(f"{STORY} RELATED ART\u0130CLES Storm h\u0131ts the coast")
     assert cleaned == STORY
 
 
@@ -133,3 +133,19 @@ def _entry(title: str, text: str, footer: bool) -> tuple[str, str]:
 def test_a_stripped_summary_is_always_one_unbroken_piece_of_the_original(entries) -> None:
     for kept, (_, summary) in zip(strip_feed_templates(entries), entries, strict=True):
         assert kept == summary or " ".join(kept.split()) in " ".join(summary.split())
+
+
+def test_the_labels_words_in_a_sentence_are_text() -> None:
+    """The labels are removed as pages write them, never a sentence's own words."""
+    for text in (
+        "Officials urged shoppers to buy now before the tariff rises.",
+        "Online advertisement spending fell by a tenth.",
+        "Families are trying to stay connected with relatives abroad.",
+        "The Advertisement Standards Board upheld the complaint.",
+        "Buy now, pay later schemes grew fast.",
+        "She asked readers to share this article with friends.",
+    ):
+        assert strip_boilerplate(text) == text
+    assert strip_boilerplate("Buy Now Minister lands. ADVERTISEMENT The talks") == (
+        "Minister lands. The talks"
+    )
