@@ -83,7 +83,7 @@ async def fetch_articles(
 
         async def one(request: ArticleRequest) -> Any:
             page = await fetcher.page(request)
-            if process is None:
+            if process is None or page is None:
                 return page
             return await _processed(workers, process, page)
 
@@ -135,11 +135,18 @@ class _Fetcher:
         self.host_slots = HostSlots(options.max_per_host)
         self.guard = AddressGuard(options.resolver)
         self.robots: dict[tuple[str, bool], asyncio.Task[RobotFileParser | FetchError]] = {}
+        self.resting: set[str] = set()  # sites that asked for a pause: left for another run
 
-    async def page(self, request: ArticleRequest) -> ArticlePage:
+    async def page(self, request: ArticleRequest) -> ArticlePage | None:
+        """The page, or a failed one; None for a page left for another run (its site asked
+        for a pause, or its robots.txt could not be read now)."""
         failed = functools.partial(ArticlePage, request.item_id, request.url, None)
+        if _origin(request.url) in self.resting:
+            return None
         try:
             body, final_url = await self._get(request.url, request.allow_private, robots=True)
+        except _LeftForLater:
+            return None
         except FetchError as failure:
             return failed(error=str(failure), summary=request.summary)
         except Exception as bug:  # never raise for a page, even on our own mistakes
@@ -165,6 +172,9 @@ class _Fetcher:
             request=lambda hop_url: self._request(hop_url, allow_private, robots=robots),
             before=robots_allow if robots else None,
         )
+        if robots and last.status in _PAUSE:  # Too Many Requests, Service Unavailable
+            self.resting.update({_origin(url), _origin(final_url)})
+            raise _LeftForLater
         if last.status != 200 or last.body is None:
             raise FetchError(f"HTTP {last.status}", last.status)
         if robots:
@@ -176,6 +186,8 @@ class _Fetcher:
         client = self.clients.for_private(allow_private)
         accept = PAGE_ACCEPT if robots else "text/plain"
         async with self.host_slots.of(url), self.slots:
+            if robots and _origin(url) in self.resting:  # it asked while this one waited
+                raise _LeftForLater
             with fetch_errors("page", self.options.total_timeout):
                 async with asyncio.timeout(self.options.total_timeout):
                     request = client.build_request("GET", url, headers={"Accept": accept})
@@ -197,11 +209,16 @@ class _Fetcher:
         rules = await asyncio.shield(self.robots[key])
         if isinstance(rules, FetchError):
             raise rules  # our own guard refused the site: say so, not "robots.txt"
+        if rules is None:
+            raise _LeftForLater
         return rules.can_fetch(self.options.user_agent, url)
 
-    async def _robots(self, origin: str, allow_private: bool) -> RobotFileParser | FetchError:
-        """The site's rules. RFC 9309: 4xx means no rules (allow all); a server error or an
-        unreachable robots.txt means disallow all, for this run."""
+    async def _robots(
+        self, origin: str, allow_private: bool
+    ) -> RobotFileParser | FetchError | None:
+        """The site's rules. RFC 9309: 4xx means no rules (allow all); a server error, a 429
+        or an unreachable robots.txt means disallow all, for this run: None, and the site's
+        pages are left for another run, not failed."""
         rules = RobotFileParser()
         try:
             body, _ = await self._get(origin + "/robots.txt", allow_private, robots=False)
@@ -209,16 +226,23 @@ class _Fetcher:
             if failure.local:
                 return failure
             status = failure.http_status
-            if status is not None and 400 <= status < 500:
+            if status is not None and 400 <= status < 500 and status not in _PAUSE:
                 rules.allow_all = True
-            else:
-                rules.disallow_all = True
-            return rules
+                return rules
+            self.resting.add(origin)
+            return None
         lines = body.decode("utf-8", "replace").splitlines()
         if len(body) >= ROBOTS_MAX_BYTES and lines:
             lines.pop()  # cut off at the limit: the last line may be half a rule
         rules.parse(lines)
         return rules
+
+
+_PAUSE = frozenset({429, 503})  # a site's "not now": its pages wait for another run
+
+
+class _LeftForLater(Exception):
+    """A page not fetched this run, for its site's sake: its item stays untried."""
 
 
 def _origin(url: str) -> str:

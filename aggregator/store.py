@@ -1243,13 +1243,20 @@ class Store:
 
     def save_full_texts(self, results: Sequence[tuple[int, str | None, str]]) -> int:
         """Store (item id, text or None, status) per item; the vectors of items whose text
-        changed are dropped (they were computed from the old text). Returns how many changed."""
+        changed are dropped (they were computed from the old text). None (a page that failed)
+        keeps a text stored before: a site's bad hour changes no grouping. Returns how many
+        changed."""
         changes = 0
         with self.transaction() as db:
             # By id: the order save_claimed_vectors locks items in. A changed text also ends
             # the item's embed lease: a vector being computed from the old text is not stored,
             # and the item is claimable again at once.
             for item_id, text, status in sorted(results, key=lambda result: result[0]):
+                if text is None:  # a failed fetch keeps the text a good one stored
+                    db.execute(
+                        "UPDATE items SET full_text_status = ? WHERE id = ?", (status, item_id)
+                    )
+                    continue
                 changed = db.execute(
                     "UPDATE items SET full_text = ?, full_text_status = ?, "
                     "embed_lease_until = NULL WHERE id = ? AND full_text IS DISTINCT FROM ?",

@@ -22,7 +22,7 @@ from aggregator.pipeline import fetch_text, poll, with_full_text
 from aggregator.poller import PollOptions
 from aggregator.store import Store
 from tests.support.articles import JUNK, article_page
-from tests.support.feedserver import FeedServer, RecordedRequest, Reply
+from tests.support.feedserver import FeedServer, Reply
 from tests.support.stored import poll_from_cli
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -261,16 +261,53 @@ def test_a_page_that_is_not_html_is_not_extracted(feed_server: FeedServer) -> No
     assert page.html is None and "not an HTML page (application/pdf)" in (page.error or "")
 
 
-def test_an_unreachable_robots_txt_disallows_the_site(feed_server: FeedServer) -> None:
-    def robots(request: RecordedRequest) -> Reply:
-        return Reply(503)
-
-    feed_server.route("/robots.txt", handler=robots)
+@pytest.mark.parametrize("status", [503, 429])
+def test_an_unreachable_robots_txt_leaves_the_sites_pages_for_another_run(
+    feed_server: FeedServer, status: int
+) -> None:
+    """RFC 9309: a robots.txt that cannot be read now (a server error; a 429, as crawlers
+    read it) disallows the site for this run: its pages are left untried (None), not failed."""
+    feed_server.route("/robots.txt", handler=lambda request: Reply(status))
     feed_server.route("/news/flood", body=article_page("Flood", FLOOD))
     request = ArticleRequest(1, feed_server.url("/news/flood"), allow_private=True)
-    (page,) = fetch_articles_sync([request], options=PollOptions(trust_env=False))
-    assert "robots.txt" in (page.error or "")
+    assert fetch_articles_sync([request], options=PollOptions(trust_env=False)) == [None]
     assert feed_server.requests_for("/news/flood") == []
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_site_that_asks_for_a_pause_gets_no_more_requests_this_run(
+    feed_server: FeedServer, status: int
+) -> None:
+    """The first page answers "Too Many Requests" (or 503): that page and the site's others
+    are left for another run (None: their items stay untried), none of them requested."""
+    feed_server.route("/robots.txt", body=b"User-agent: *\nAllow: /\n")
+    feed_server.route(
+        "/news/0", handler=lambda request: Reply(status, headers={"Retry-After": "3600"})
+    )
+    for n in range(1, 6):
+        feed_server.route(f"/news/{n}", body=article_page("Flood", FLOOD), delay=0.2)
+    requests = [
+        ArticleRequest(n, feed_server.url(f"/news/{n}"), allow_private=True) for n in range(6)
+    ]
+    options = PollOptions(trust_env=False, max_per_host=1)
+    pages = fetch_articles_sync(requests, options=options)
+    assert pages[0] is None and all(page is None for page in pages[1:])
+    assert sum(len(feed_server.requests_for(f"/news/{n}")) for n in range(1, 6)) == 0
+
+
+def test_a_page_that_fails_later_keeps_the_text_stored_from_it(tmp_path: Path) -> None:
+    from aggregator.models import ParsedEntry
+    from tests.support.stored import polled, record
+
+    text = " ".join(FLOOD)
+    with Store.open(tmp_path / "news.db") as store:
+        entry = ParsedEntry("g1", "https://a.example/news/1", "Flood", "Short.", NOW)
+        record(store, polled("https://a.example/feed", (entry,), NOW), "A")
+        [item] = store.items_since(NOW - timedelta(days=1))
+        assert store.save_full_texts([(item.id, text, "ok")]) == 1
+        assert store.save_full_texts([(item.id, None, "failed: HTTP 502")]) == 0
+        [item] = store.items_since(NOW - timedelta(days=1))
+        assert item.full_text == text
 
 
 def _crashing_extract(page):  # module level: worker processes run it
