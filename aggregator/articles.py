@@ -160,6 +160,8 @@ class _Fetcher:
         """GET `url` (an HTML page, or robots.txt when robots=False), following redirects by
         hand so every hop is checked: its scheme, its address and (for pages) robots.txt."""
 
+        deadline: list[float] = []  # the whole fetch's, from its first request on
+
         async def robots_allow(hop_url: str) -> None:
             if not await self._allowed(hop_url, allow_private):
                 raise FetchError(f"robots.txt of {_origin(hop_url)} disallows {hop_url[:200]}")
@@ -169,7 +171,7 @@ class _Fetcher:
             max_redirects=self.options.max_redirects,
             guard=self.guard,
             allow_private=allow_private,
-            request=lambda hop_url: self._request(hop_url, allow_private, robots=robots),
+            request=lambda hop_url: self._request(hop_url, allow_private, deadline, robots=robots),
             before=robots_allow if robots else None,
         )
         if robots and last.status in _PAUSE:  # Too Many Requests, Service Unavailable
@@ -177,23 +179,29 @@ class _Fetcher:
             raise _LeftForLater
         if last.status != 200 or last.body is None:
             raise FetchError(f"HTTP {last.status}", last.status)
-        if robots:
-            _check_html(last.headers)
         return last.body, final_url
 
-    async def _request(self, url: str, allow_private: bool, *, robots: bool) -> Hop:
+    async def _request(
+        self, url: str, allow_private: bool, deadline: list[float], *, robots: bool
+    ) -> Hop:
+        """One hop, within what is left of the fetch's `total_timeout` (which starts when its
+        first hop holds its slots: waiting behind a busy host costs a page none of it)."""
         cap = self.options.max_body_bytes if robots else ROBOTS_MAX_BYTES
         client = self.clients.for_private(allow_private)
         accept = PAGE_ACCEPT if robots else "text/plain"
         async with self.host_slots.of(url), self.slots:
             if robots and _origin(url) in self.resting:  # it asked while this one waited
                 raise _LeftForLater
+            if not deadline:
+                deadline.append(asyncio.get_running_loop().time() + self.options.total_timeout)
             with fetch_errors("page", self.options.total_timeout):
-                async with asyncio.timeout(self.options.total_timeout):
+                async with asyncio.timeout_at(deadline[0]):
                     request = client.build_request("GET", url, headers={"Accept": accept})
                     response = await client.send(request, stream=True)
                     try:
                         body = None
+                        if response.is_success and robots:
+                            _check_html(response.headers)  # before its body: a video is long
                         if response.is_success:  # a longer robots.txt: its first 500 KiB
                             body = await read_capped(response, cap, truncate=not robots)
                         return Hop(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -261,6 +262,24 @@ def test_a_page_that_is_not_html_is_not_extracted(feed_server: FeedServer) -> No
     assert page.html is None and "not an HTML page (application/pdf)" in (page.error or "")
 
 
+def test_a_page_that_is_not_html_is_refused_before_its_body_is_read(
+    feed_server: FeedServer,
+) -> None:
+    """A video sent slowly (20 s for all of it) is refused on its Content-Type at once."""
+    feed_server.route(
+        "/clip",
+        body=b"\0" * 128_000,
+        headers={"Content-Type": "video/mp4"},
+        chunk_size=64,
+        chunk_delay=0.01,
+    )
+    request = ArticleRequest(1, feed_server.url("/clip"), allow_private=True)
+    started = time.monotonic()
+    (page,) = fetch_articles_sync([request], options=PollOptions(trust_env=False))
+    assert "not an HTML page (video/mp4)" in (page.error or "")
+    assert time.monotonic() - started < 5
+
+
 @pytest.mark.parametrize("status", [503, 429])
 def test_an_unreachable_robots_txt_leaves_the_sites_pages_for_another_run(
     feed_server: FeedServer, status: int
@@ -293,6 +312,20 @@ def test_a_site_that_asks_for_a_pause_gets_no_more_requests_this_run(
     pages = fetch_articles_sync(requests, options=options)
     assert pages[0] is None and all(page is None for page in pages[1:])
     assert sum(len(feed_server.requests_for(f"/news/{n}")) for n in range(1, 6)) == 0
+
+
+def test_a_pages_redirects_share_one_time_limit(feed_server: FeedServer) -> None:
+    """Four slow redirects (0.6 s each) and a slow page under a 1.5 s limit: the fetch ends
+    when the limit is spent, as a feed's does; each hop had a limit of its own before."""
+    for n in range(4):
+        feed_server.route(f"/hop/{n}", status=302, headers={"Location": f"/hop/{n + 1}"}, delay=0.6)
+    feed_server.route("/hop/4", body=article_page("Flood", FLOOD), delay=0.6)
+    request = ArticleRequest(1, feed_server.url("/hop/0"), allow_private=True)
+    options = PollOptions(trust_env=False, total_timeout=1.5)
+    started = time.monotonic()
+    (page,) = fetch_articles_sync([request], options=options)
+    assert "timed out" in (page.error or "")
+    assert time.monotonic() - started < 2.5
 
 
 def test_a_page_that_fails_later_keeps_the_text_stored_from_it(tmp_path: Path) -> None:
