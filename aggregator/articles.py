@@ -69,11 +69,14 @@ async def fetch_articles(
     transport: httpx.AsyncBaseTransport | None = None,
     process: Process | None = None,
     within: float | None = None,
+    on_result: Callable[[Any], None] | None = None,
 ) -> list[Any]:
     """Fetch every article page and return, in order, each page or what `process` makes of
     it. `process` (extraction: CPU-bound) runs in worker processes for big batches, as feed
     parsing does, else in a thread, never on the event loop; a page's HTML is freed once it is
-    processed. `within`: seconds after which the pages not done yet are given up, each None."""
+    processed. `within`: seconds after which the pages not done yet are given up, each None
+    (as is a page left for another run). `on_result` is given each other result as it comes,
+    on the event loop's thread (to store it then: a run killed later keeps it)."""
     options = options or PollOptions()
     async with (
         http_clients(options, transport) as clients,
@@ -83,9 +86,14 @@ async def fetch_articles(
 
         async def one(request: ArticleRequest) -> Any:
             page = await fetcher.page(request)
-            if process is None or page is None:
-                return page
-            return await _processed(workers, process, page)
+            result = (
+                page
+                if process is None or page is None
+                else await _processed(workers, process, page)
+            )
+            if on_result is not None and result is not None:
+                on_result(result)
+            return result
 
         tasks = [asyncio.ensure_future(one(r)) for r in requests]
         try:
@@ -107,10 +115,16 @@ def fetch_articles_sync(
     transport: httpx.AsyncBaseTransport | None = None,
     process: Process | None = None,
     within: float | None = None,
+    on_result: Callable[[Any], None] | None = None,
 ) -> list[Any]:
     return asyncio.run(
         fetch_articles(
-            requests, options=options, transport=transport, process=process, within=within
+            requests,
+            options=options,
+            transport=transport,
+            process=process,
+            within=within,
+            on_result=on_result,
         )
     )
 

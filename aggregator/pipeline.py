@@ -284,7 +284,14 @@ def poll(
         # the window's items never tried: this run's new ones, and those a run killed after
         # storing them (or before full_text was set) left without their page
         since = now - timedelta(hours=config.window_hours)
-        texts = fetch_full_texts(config, store, full_text_feeds, since=since, untried_only=True)
+        texts = fetch_full_texts(
+            config,
+            store,
+            full_text_feeds,
+            since=since,
+            untried_only=True,
+            within=ARTICLE_PHASE_TIMEOUTS * options.total_timeout,
+        )
     return RunSummary(
         feeds_ok=counts["ok"],
         feeds_failed=counts["failed"],
@@ -318,14 +325,15 @@ def fetch_full_texts(
     since: datetime,
     untried_only: bool,
     transport=None,
+    within: float | None = None,
 ) -> FullTextSummary:
     """Fetch the article page of each item of `feeds` first seen since `since` (untried_only:
     only items whose page was never tried: new ones, relinked ones, those a killed run left)
     and store its main text beside the summary. One request per item; failures are recorded
-    on the item and never raised."""
+    on the item and never raised. `within`: see fetch_item_pages."""
     allow = {f.url: f.allow_private for f in feeds}
     rows = store.items_for_full_text(list(allow), since, untried_only=untried_only)
-    return fetch_item_pages(config, store, rows, allow, transport=transport)
+    return fetch_item_pages(config, store, rows, allow, transport=transport, within=within)
 
 
 def fetch_item_pages(
@@ -343,21 +351,35 @@ def fetch_item_pages(
     from aggregator.articles import ArticleRequest, fetch_articles_sync
 
     results: list[tuple[int, str | None, str]] = []
+    unsaved: list[tuple[int, str | None, str]] = []
+    changed = 0
     requests = []
     for item_id, link, summary, feed_url in rows:
         if link:
             requests.append(ArticleRequest(item_id, link, allow_private[feed_url], summary))
         else:
-            results.append((item_id, None, "failed: the item has no link"))
-    fetched = fetch_articles_sync(
+            unsaved.append((item_id, None, "failed: the item has no link"))
+
+    def save() -> None:
+        nonlocal changed
+        changed += store.save_full_texts(unsaved)
+        results.extend(unsaved)
+        unsaved.clear()
+
+    def keep(result: tuple[int, str | None, str]) -> None:
+        unsaved.append(result)
+        if len(unsaved) >= PAGES_PER_SAVE:  # a run killed later keeps what it fetched
+            save()
+
+    fetch_articles_sync(
         requests,
         options=poll_options(config),
         transport=transport,
         process=_extract_page,
         within=within,
+        on_result=keep,
     )
-    results += [result for result in fetched if result is not None]
-    changed = store.save_full_texts(results)
+    save()
     statuses = [status for _id, _text, status in results]
     return FullTextSummary(
         items=len(results),
@@ -408,6 +430,11 @@ def _extract_page(page) -> tuple[int, str | None, str]:
     found = extract_article(page.html, url=page.final_url, summary=page.summary)
     return page.item_id, found.text, FULL_TEXT_STATUS[found.status]
 
+
+PAGES_PER_SAVE = 20  # article texts stored together, as they come
+# A poll's article pages get this many times `poll.timeout_seconds` in all: the pages of a slow
+# site left then are tried by the next poll, and the run goes on to grouping.
+ARTICLE_PHASE_TIMEOUTS = 4
 
 FULL_TEXT_STATUS = {
     "ok": "ok",

@@ -19,11 +19,11 @@ from aggregator.cli import main
 from aggregator.config import load_config
 from aggregator.extract import extract_article, lede
 from aggregator.models import Item
-from aggregator.pipeline import fetch_text, poll, with_full_text
+from aggregator.pipeline import fetch_item_pages, fetch_text, poll, with_full_text
 from aggregator.poller import PollOptions
 from aggregator.store import Store
 from tests.support.articles import JUNK, article_page
-from tests.support.feedserver import FeedServer, Reply
+from tests.support.feedserver import FeedServer, RecordedRequest, Reply
 from tests.support.stored import poll_from_cli
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -183,6 +183,56 @@ def test_new_items_get_their_article_text_politely(feed_server: FeedServer, tmp_
         again = poll(config, store, now=NOW + timedelta(hours=2), force=True)
     assert again.new_items == 0
     assert len([r for r in feed_server.requests if r.route.startswith("/news/")]) == 6
+
+
+def test_article_texts_are_stored_as_they_come_not_after_the_last_page(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """Texts are stored 20 at a time while the others download: when the 22nd page is asked
+    for, the first 20 are on disk (a run killed then keeps them); a page still hanging when the
+    poll's time for pages is spent is left untried, and the poll goes on."""
+    from aggregator.models import ParsedEntry
+    from tests.support.stored import polled, record
+
+    config = load_config(write_config(tmp_path, feed_server))
+    entries = tuple(
+        ParsedEntry(f"g{n}", feed_server.url(f"/page/{n}"), f"Flood {n}", "Short.", NOW)
+        for n in range(23)
+    )
+    for n in range(21):
+        feed_server.route(f"/page/{n}", body=article_page("Flood", FLOOD))
+    seen_stored: list[int] = []
+
+    def count_stored(request: RecordedRequest) -> Reply:
+        # waits (up to 5 s) for the first 20 texts to be on disk: stored only after the last
+        # page, they never are while this page is in flight
+        query = "SELECT count(*) FROM items WHERE full_text_status IS NOT NULL"
+        deadline = time.monotonic() + 5
+        while True:
+            with sqlite3.connect(config.database) as connection:
+                stored = connection.execute(query).fetchone()[0]
+            if stored >= 20 or time.monotonic() > deadline:
+                seen_stored.append(stored)
+                return Reply(200, body=article_page("Flood", FLOOD))
+            time.sleep(0.05)
+
+    feed_server.route("/page/21", handler=count_stored)
+    feed_server.route("/page/22", body=article_page("Flood", FLOOD), delay=30)
+    with Store.open(config.database) as store:
+        record(store, polled(config.feeds[0].url, entries, NOW), "Herald")
+        started = time.monotonic()
+        summary = fetch_item_pages(
+            config,
+            store,
+            store.items_for_full_text(
+                [config.feeds[0].url], NOW - timedelta(days=1), untried_only=True
+            ),
+            {config.feeds[0].url: True},
+            within=8,
+        )
+    assert time.monotonic() - started < 15
+    assert seen_stored and seen_stored[0] >= 20
+    assert summary.extracted == 22 and statuses(config.database)["page/22"][0] is None
 
 
 def test_pages_a_run_left_untried_are_fetched_by_the_next_run(
