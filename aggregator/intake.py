@@ -142,9 +142,16 @@ def decide(outcome: FetchOutcome, outlet: str | None) -> FeedUpdate | None:
     )
 
 
+_DAY_ANYWHERE = timedelta(days=2)  # a day's midnight UTC to its end in any time zone
+
+
 def _new_item(entry: ParsedEntry, outlet: str, seen_at: datetime) -> NewItem:
     published = entry.published
     if published is not None and not PAST_FLOOR <= published <= seen_at + FUTURE_SLACK:
+        published = None
+    if entry.date_only and published is not None and abs(seen_at - published) < _DAY_ANYWHERE:
+        # "2026-12-07" reads as its midnight UTC: seen on that day (in some time zone), when it
+        # was seen says more (it would otherwise come before every timed report of the day)
         published = None
     return NewItem(
         key=item_key(entry),

@@ -27,6 +27,7 @@ class ParsedEntry:
     # where the parser cut the feed's template from its summary: whether a template is found
     # depends on the feed's other entries, so the entry's identity must not.
     text_digest: str | None = None
+    date_only: bool = False  # the feed gave a day without a time ("2026-12-07")
 
 
 @dataclass(frozen=True, slots=True)

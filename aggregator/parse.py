@@ -239,6 +239,18 @@ def _whole_chars(text: str) -> str:
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+# A day without a time of day: "2026-12-07", "7 Dec 2026", "Mon, 07 Dec 2026", "December 7, 2026"
+_DATE_ONLY = re.compile(
+    r"\s*(?:\d{4}-\d{1,2}-\d{1,2}|(?:[A-Za-z]{3,9}\.?,?\s+)?\d{1,2}\s+[A-Za-z]{3,9}\.?,?\s+\d{2,4}"
+    r"|(?:[A-Za-z]{3,9},?\s+)?[A-Za-z]{3,9}\.?\s+\d{1,2},?\s+\d{4})\s*"
+)
+
+
+def is_date_only(written: object) -> bool:
+    """Whether a feed's date gives a day and no time of day (read as its midnight, UTC)."""
+    return isinstance(written, str) and len(written) < 64 and bool(_DATE_ONLY.fullmatch(written))
+
+
 def _json_date(record: dict[str, Any], key: str) -> datetime | None:
     value = _json_str(record, key).strip()
     if not value or len(value) > 64:
@@ -385,12 +397,14 @@ def _entry(raw: dict[str, Any], feed_url: str) -> ParsedEntry | None:
     guid = (get(raw, "id") or "").strip() or None
     if not (title or summary or link):
         return None
+    key = "published" if get(raw, "published_parsed") else "updated"
     return ParsedEntry(
         guid=guid,
         link=link,
         title=title,
         summary=summary,
-        published=_utc(get(raw, "published_parsed") or get(raw, "updated_parsed")),
+        published=_utc(get(raw, f"{key}_parsed")),
+        date_only=is_date_only(get(raw, key)),
     )
 
 
@@ -766,15 +780,18 @@ def _fast_item(item: Any, url: str) -> ParsedEntry | None:
     link = _http_link(raw_link, url)
     if not (title or summary or link):
         return None
-    published = _parse_date(fields["pubDate"]) if "pubDate" in fields else None
+    written = fields.get("pubDate")
+    published = _parse_date(written) if written is not None else None
     if not published and _DC + "date" in fields:
-        published = _parse_date(fields[_DC + "date"])
+        written = fields[_DC + "date"]
+        published = _parse_date(written)
     return ParsedEntry(
         guid=(guid or "").strip() or None,
         link=link,
         title=title,
         summary=summary,
         published=_utc(published),
+        date_only=is_date_only(written),
     )
 
 
@@ -889,17 +906,20 @@ def _fast_atom_entry(entry: Any, url: str) -> ParsedEntry | None:
     link = _http_link(link, url)
     if not (title or summary or link):
         return None
-    published = None
+    published = written = None
     if _ATOM + "published" in fields:
-        published = _parse_date(fields[_ATOM + "published"][1])
+        written = fields[_ATOM + "published"][1]
+        published = _parse_date(written)
     if not published and _ATOM + "updated" in fields:
-        published = _parse_date(fields[_ATOM + "updated"][1])
+        written = fields[_ATOM + "updated"][1]
+        published = _parse_date(written)
     return ParsedEntry(
         guid=(guid or "").strip() or None,
         link=link,
         title=title,
         summary=summary,
         published=_utc(published),
+        date_only=is_date_only(written),
     )
 
 

@@ -33,6 +33,26 @@ def test_a_placeholder_date_older_than_the_web_is_replaced_by_the_time_first_see
     assert [i.sort_time for i in update.items[:3]] == [NOW] * 3
 
 
+def test_a_day_without_a_time_seen_that_day_is_dated_when_seen() -> None:
+    """A feed that gives "2026-11-28" (read as its midnight) would come before every timed
+    report of the day, as its first report: seen that day, it is dated when it was seen; a
+    day long past keeps its date."""
+    midnight = NOW.replace(hour=0)
+    old_day = midnight - timedelta(days=30)
+    entries = [
+        entry(1, published=midnight, date_only=True),
+        entry(2, published=old_day, date_only=True),
+        entry(3, published=midnight),  # a time of day given: midnight it is
+    ]
+    update = decide(outcome("https://a.example/f", entries), "A")
+    assert update is not None
+    assert [(i.published, i.sort_time) for i in update.items] == [
+        (None, NOW),
+        (old_day, old_day),
+        (midnight, midnight),
+    ]
+
+
 def test_page_junk_is_stripped_and_links_are_canonical() -> None:
     junk = entry(1, summary="Talks began on Sunday as planned. - Advertisement - Buy now")
     (item,) = decide(outcome("https://a.example/f", [junk]), "A").items  # type: ignore[union-attr]

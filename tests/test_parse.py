@@ -124,6 +124,24 @@ def test_missing_or_invalid_dates_become_none(date: str) -> None:
     assert parse_feed(body, url="https://f.example/").entries[0].published is None
 
 
+@pytest.mark.parametrize(
+    ("date", "date_only"),
+    [
+        ("<pubDate>Mon, 07 Dec 2026</pubDate>", True),
+        ("<dc:date>2026-12-07</dc:date>", True),
+        ("<pubDate>Mon, 07 Dec 2026 08:00:00 GMT</pubDate>", False),
+        ("<dc:date>2026-12-07T08:00:00Z</dc:date>", False),
+    ],
+)
+def test_a_day_without_a_time_is_marked_as_such(date: str, date_only: bool) -> None:
+    items = f"<item><title>x</title><link>https://f.example/1</link>{date}</item>"
+    namespace = b"<rss version='2.0' xmlns:dc='http://purl.org/dc/elements/1.1/'>"
+    body = rss(items).replace(b"<rss version='2.0'>", namespace)
+    (entry,) = parse_feed(body, url="https://f.example/").entries
+    assert entry.published is not None and entry.published.date().isoformat() == "2026-12-07"
+    assert entry.date_only is date_only
+
+
 def test_the_text_a_feed_wraps_around_every_summary_is_left_out() -> None:
     """Found among the entries of one document: a blog's footer naming each post (in HTML),
     and an aggregator's summaries that are nothing but its template."""
