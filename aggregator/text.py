@@ -254,11 +254,11 @@ _STAMP_TIME = re.compile(  # a zone only after a time: "ET Canada reports" is no
     re.IGNORECASE,
 )
 _STAMP_PART = rf"(?:{_STAMP_DATE}|{_STAMP_TIME.pattern}|\d{{4}}(?!\w)|at(?!\w)|on(?!\w))"
-_LEADING_STAMP = re.compile(  # a weekday only first: "May 2, 2013 Saturday Night Live ..."
+LEADING_STAMP = re.compile(  # a weekday only first: "May 2, 2013 Saturday Night Live ..."
     rf"(?:{_STAMP_LABEL.pattern})?\s*(?:{_WEEKDAY}[\s,]+)?(?:{_STAMP_PART}[\s,|/\-–—()]*)+",
     re.IGNORECASE,
 )
-_DATED = re.compile(rf"{_STAMP_DATE}|\d{{4}}(?!\w)", re.IGNORECASE)
+DATED = re.compile(rf"{_STAMP_DATE}|\d{{4}}(?!\w)", re.IGNORECASE)
 _OPENS_WITH_DAY_AND_YEAR = re.compile(rf"\s*(?:{_WEEKDAY},?\s+)?{_DAY_AND_YEAR}", re.IGNORECASE)
 
 
@@ -290,10 +290,10 @@ _INNER_LABEL = re.compile(
 
 
 def _after_datelines(text: str, published: datetime | None) -> str:
-    while (found := _LEADING_STAMP.match(text)) and found.end() > 0:
+    while (found := LEADING_STAMP.match(text)) and found.end() > 0:
         stamp, rest = found.group(), text[found.end() :]
         if _STAMP_LABEL.match(stamp):
-            is_stamp = bool(_DATED.search(stamp) or _STAMP_TIME.search(stamp))
+            is_stamp = bool(DATED.search(stamp) or _STAMP_TIME.search(stamp))
         else:
             is_stamp = _dated_as_published(stamp, published)
         if not is_stamp or stamp.rstrip().endswith(("(", "/")) or not _opens_sentence(rest):

@@ -281,6 +281,22 @@ def test_a_banner_label_in_capitals_is_no_name_and_its_next_word_opens_the_sente
     assert "nasa" in name_vocabulary(["Officials said NASA: no launch today, Okafor agreed"])
 
 
+def test_the_word_after_a_summarys_opening_dateline_opens_its_sentence():
+    """A scraped page's dateline ("June 6th, 2013 7: 38pm EDT") ends where its text starts: the
+    capital of the word after it is no evidence of a name; a clock time alone is no dateline."""
+    summaries = [
+        "June 6th, 2013 7: 38pm EDT Championship swimmer Esther Williams has died in Beverly Hills.",
+        "07 June 2013 Golden girl of the pool, Esther Williams, died in Beverly Hills.",
+        "May 2, 2013 | 5: 03pm “ Tremors shook Leeds,” said Okafor.",
+        "At 10 am Google said Okafor would visit.",
+    ]
+    vocabulary = name_vocabulary(summaries)
+    assert {"esther", "williams", "beverly", "hills", "okafor"} <= vocabulary
+    for no_name in ("championship", "golden", "tremors"):
+        assert no_name not in vocabulary
+    assert "google" in name_vocabulary(summaries[3:])
+
+
 def test_only_items_with_a_summary_have_names_and_the_possessive_is_the_name():
     batch = batch_text(
         [

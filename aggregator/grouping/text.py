@@ -22,7 +22,7 @@ import numpy as np
 from scipy.sparse import csr_matrix
 
 from aggregator.models import Item
-from aggregator.text import MONTH_NAME, outlet_name
+from aggregator.text import DATED, LEADING_STAMP, MONTH_NAME, outlet_name
 
 # Items whose time is unknown (e.g. a labelled file without dates) carry this timestamp;
 # grouping then ignores time for them.
@@ -271,6 +271,18 @@ def _blank_labels(text: str, starts: set[int]) -> str:
     return "".join(pieces)
 
 
+_OPENING_QUOTES = re.compile(r"[\s\"'“‘(]*")
+
+
+def _after_dateline(text: str, start: int) -> int:
+    """Where the text at ``start`` goes on after a dateline (a stamp with a date) it opens with;
+    ``start`` itself without one ("At 10 am Google said" opens with no dateline)."""
+    stamp = LEADING_STAMP.match(text, start)
+    if stamp is None or not DATED.search(stamp.group()):
+        return start
+    return _OPENING_QUOTES.match(text, stamp.end()).end()
+
+
 # Contractions ("I'm", "Don't") are capitalised at a quote's start, inside a sentence.
 _CONTRACTION_ENDS = ("'m", "'d", "'ll", "'ve", "'re", "'t")
 
@@ -289,7 +301,9 @@ def name_vocabulary(clean_summaries: Iterable[str]) -> frozenset[str]:
     starts = {0}
     offset = 0
     for summary in summaries:
-        starts.add(offset)
+        # a page's dateline that opens a summary ("June 6, 2013 7: 38pm EDT Championship
+        # swimmer ..."): the word after it opens the sentence
+        starts.update((offset, _after_dateline(text, offset)))
         offset += len(summary) + 1
     starts.update(m.end() for m in _SENTENCE_END.finditer(text))
     starts.difference_update(m.end() for m in _TITLE_STOP.finditer(text))
