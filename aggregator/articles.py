@@ -148,7 +148,7 @@ class _Fetcher:
         self.slots = asyncio.Semaphore(options.max_connections)
         self.host_slots = HostSlots(options.max_per_host)
         self.guard = AddressGuard(options.resolver)
-        self.robots: dict[tuple[str, bool], asyncio.Task[RobotFileParser | FetchError]] = {}
+        self.robots: dict[tuple[str, bool], asyncio.Task[RobotFileParser | FetchError | None]] = {}
         self.resting: set[str] = set()  # sites that asked for a pause: left for another run
 
     async def page(self, request: ArticleRequest) -> ArticlePage | None:
