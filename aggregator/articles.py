@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
 
 import httpx
+from protego import Protego
 
 from aggregator.poller import (
     AddressGuard,
@@ -148,7 +148,7 @@ class _Fetcher:
         self.slots = asyncio.Semaphore(options.max_connections)
         self.host_slots = HostSlots(options.max_per_host)
         self.guard = AddressGuard(options.resolver)
-        self.robots: dict[tuple[str, bool], asyncio.Task[RobotFileParser | FetchError | None]] = {}
+        self.robots: dict[tuple[str, bool], asyncio.Task[Protego | FetchError | None]] = {}
         self.resting: set[str] = set()  # sites that asked for a pause: left for another run
 
     async def page(self, request: ArticleRequest) -> ArticlePage | None:
@@ -233,15 +233,13 @@ class _Fetcher:
             raise rules  # our own guard refused the site: say so, not "robots.txt"
         if rules is None:
             raise _LeftForLater
-        return rules.can_fetch(self.options.user_agent, url)
+        return rules.can_fetch(url, self.options.user_agent)
 
-    async def _robots(
-        self, origin: str, allow_private: bool
-    ) -> RobotFileParser | FetchError | None:
-        """The site's rules. RFC 9309: 4xx means no rules (allow all); a server error, a 429
-        or an unreachable robots.txt means disallow all, for this run: None, and the site's
-        pages are left for another run, not failed."""
-        rules = RobotFileParser()
+    async def _robots(self, origin: str, allow_private: bool) -> Protego | FetchError | None:
+        """The site's rules, read as RFC 9309 says (wildcards, the longest match wins: Protego;
+        the standard library's parser reads neither). 4xx means no rules (allow all); a server
+        error, a 429 or an unreachable robots.txt means disallow all, for this run: None, and
+        the site's pages are left for another run, not failed."""
         try:
             body, _ = await self._get(origin + "/robots.txt", allow_private, robots=False)
         except FetchError as failure:
@@ -249,15 +247,13 @@ class _Fetcher:
                 return failure
             status = failure.http_status
             if status is not None and 400 <= status < 500 and status not in _PAUSE:
-                rules.allow_all = True
-                return rules
+                return Protego.parse("")
             self.resting.add(origin)
             return None
         lines = body.decode("utf-8", "replace").splitlines()
         if len(body) >= ROBOTS_MAX_BYTES and lines:
             lines.pop()  # cut off at the limit: the last line may be half a rule
-        rules.parse(lines)
-        return rules
+        return Protego.parse("\n".join(lines))
 
 
 _PAUSE = frozenset({429, 503})  # a site's "not now": its pages wait for another run

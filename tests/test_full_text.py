@@ -489,6 +489,28 @@ def test_an_article_host_is_resolved_once_per_run_not_per_page() -> None:
     assert lookups == ["news.example"]
 
 
+def test_robots_txt_wildcards_and_the_longest_rule_are_honoured(feed_server: FeedServer) -> None:
+    """RFC 9309: `*` matches any characters, `$` ends the path, and the longest matching rule
+    decides (an Allow inside a disallowed folder wins); the standard library's parser read
+    neither, and fetched /news/print pages the site had disallowed."""
+    feed_server.route(
+        "/robots.txt",
+        body=b"User-agent: *\nDisallow: /*/print\nDisallow: /*?share=\nDisallow: /news/\n"
+        b"Allow: /news/public\nDisallow: /*.json$\n",
+    )
+    paths = ["/a/print", "/a?share=tw", "/news/b", "/news/public/c", "/d.json", "/d.json.html"]
+    for path in paths:
+        feed_server.route(path.split("?")[0], body=article_page("Flood", FLOOD))
+    requests = [
+        ArticleRequest(n, feed_server.url(path), allow_private=True) for n, path in enumerate(paths)
+    ]
+    pages = fetch_articles_sync(requests, options=PollOptions(trust_env=False))
+    fetched = [path for path, page in zip(paths, pages, strict=True) if page.html is not None]
+    assert fetched == ["/news/public/c", "/d.json.html"]
+    refused = [page.error for page in pages if page.html is None]
+    assert all("robots.txt" in (error or "") and "disallows" in (error or "") for error in refused)
+
+
 def test_a_robots_txt_over_500_kib_is_read_up_to_the_limit(feed_server: FeedServer) -> None:
     """RFC 9309 lets a crawler stop reading at 500 KiB: the rules there still count, instead
     of the whole site being disallowed."""
