@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 
-from aggregator.models import Digest, DigestItem, DigestStory, Story
+from aggregator.models import Digest, DigestItem, DigestStory, Story, StoryStatus
 from aggregator.text import safe_http_url, without_datelines
 
 
@@ -122,6 +122,23 @@ def _moved_to(story_id: str, moved: dict[str, str], shown: set[str]) -> str | No
 
 def _report_key(item: DigestItem) -> str:
     return item.link or f"{item.outlet}\n{item.title}"
+
+
+def mark_status(digest: Digest, previous: Digest | None) -> Digest:
+    """``digest`` with each story's status against ``previous``, the digest of the day before
+    (none: every story is new): new (not in it), growing (a report it did not hold) or
+    unchanged. A day's digest is rewritten by every run of the day: against the last run, a
+    story new this morning was "unchanged" by noon, and so was every story the day's email
+    and site showed, whatever that day brought them."""
+    before = {s.id: {_report_key(i) for i in s.items} for s in previous.stories} if previous else {}
+
+    def status(story: DigestStory) -> StoryStatus:
+        known = before.get(story.id)
+        if known is None:
+            return "new"
+        return "unchanged" if all(_report_key(i) in known for i in story.items) else "growing"
+
+    return replace(digest, stories=tuple(replace(s, status=status(s)) for s in digest.stories))
 
 
 def entry_text(story: DigestStory) -> tuple[str, str, tuple[str, ...]]:

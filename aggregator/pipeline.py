@@ -30,6 +30,7 @@ from aggregator.digest import (
     make_digest,
     mark_outlets,
     mark_revisions,
+    mark_status,
 )
 from aggregator.feedvalue import FeedValue
 from aggregator.intake import decide
@@ -518,8 +519,9 @@ def cluster(
     digest = make_digest(stories, day, now, older_items=older, window_hours=config.window_hours)
     stored, before = store.digest_of(day.isoformat()), store.digest_before(day.isoformat())
     earlier = digest_from_dict(stored) if stored else None
-    digest = keep_published(digest, earlier)
-    digest = mark_revisions(digest, earlier, digest_from_dict(before) if before else None)
+    previous_day = digest_from_dict(before) if before else None
+    digest = mark_status(keep_published(digest, earlier), previous_day)
+    digest = mark_revisions(digest, earlier, previous_day)
     digest = mark_outlets(digest, earlier)
     store.save_clustering(stories, day.isoformat(), now, digest_to_dict(digest), fingerprint)
     store.drop_vectors_before(now - timedelta(hours=config.window_hours) - VECTORS_KEPT_PAST_WINDOW)

@@ -615,7 +615,38 @@ def test_a_clustering_is_stored_whole_or_not_at_all(
         again = cluster(config, store, now=NOW, embedder=CountingEmbedder())
         assert (again.new, again.unchanged) == (1, 1)
         (digest,) = store.digests()
-    assert sorted(s["status"] for s in digest["stories"]) == ["new", "unchanged"]
+    # the day's digest says what is new since the day before: the day's first, both new
+    assert sorted(s["status"] for s in digest["stories"]) == ["new", "new"]
+
+
+def test_a_days_digest_marks_stories_new_or_growing_since_the_day_before(
+    tmp_path: Path, store_target
+) -> None:
+    """Run every hour, the day's digest said "new" and "growing" of the last hour only: a story
+    new at 9:00 was "unchanged" at 11:00 in the day's email and site. Against the digest of
+    the day before: the storm, which gained a report today, is growing all day; today's tram
+    and fire are new; the day before's digest, its first, called the storm new."""
+    urls = [f"https://outlet{n}.example/feed" for n in range(5)]
+    config = config_of(tmp_path, urls, store_target("news"))
+    yesterday, today = NOW - timedelta(hours=16), NOW - timedelta(hours=3)  # 20:00, 9:00
+
+    def report(outlet: int, text: tuple[str, str], at: datetime) -> None:
+        entry = ParsedEntry(f"r{outlet}", f"https://outlet{outlet}.example/r", *text, at)
+        record(store, polled(urls[outlet], [entry], at), f"Outlet {outlet}")
+
+    with Store.open(config.database) as store:
+        report(0, STORM, yesterday)
+        report(1, STORM, yesterday + timedelta(minutes=5))
+        cluster(config, store, now=yesterday + timedelta(hours=1), embedder=CountingEmbedder())
+        report(2, STORM, today)
+        report(3, TRAM, today)
+        cluster(config, store, now=today + timedelta(minutes=30), embedder=CountingEmbedder())
+        report(4, FIRE, today + timedelta(hours=1))
+        cluster(config, store, now=today + timedelta(hours=2), embedder=CountingEmbedder())
+        newest, before = store.digests()[:2]
+    headlines = {s["headline"]: s["status"] for s in newest["stories"]}
+    assert headlines == {STORM[0]: "growing", TRAM[0]: "new", FIRE[0]: "new"}
+    assert [s["status"] for s in before["stories"]] == ["new"]
 
 
 def test_a_story_id_stays_with_most_of_its_reports_when_the_story_splits(
