@@ -743,19 +743,20 @@ class _ModelBuilder:
             developing=len(found) > 1,
         )
 
-    def _merged_reports(self, slug: str) -> tuple[tuple[ItemView, ...], tuple[CoverageView, ...]]:
+    def _reports(self, slug: str) -> list[DigestItem]:
         """A story's reports from every digest it is in (the windows overlap: each once)."""
         reports: dict[tuple, DigestItem] = {}
         for _day, story in self.versions[slug]:  # newest first: the newest copy of a report wins
             for item in story.items:
-                reports.setdefault(
-                    _report_key(item.outlet, item.title, item.link, item.published), item
-                )
+                reports.setdefault(_report_key(item), item)
+        return list(reports.values())
+
+    def _merged_reports(self, slug: str) -> tuple[tuple[ItemView, ...], tuple[CoverageView, ...]]:
+        reports = self._reports(slug)
         items = sorted(
-            (self._item(i) for i in reports.values()),
-            key=lambda i: (i.published, i.outlet.name, i.title),
+            (self._item(i) for i in reports), key=lambda i: (i.published, i.outlet.name, i.title)
         )
-        return tuple(items), _coverage_views(self._coverage(reports.values()))
+        return tuple(items), _coverage_views(self._coverage(reports))
 
     def report_days(self, slug: str) -> tuple[ReportDay, ...]:
         """The story's reports per calendar day, days without any left out."""
@@ -846,15 +847,11 @@ class _ModelBuilder:
         that left a continuing story's window is still on the story's page, which links its
         outlet's page (and the newest digest may no longer show that outlet at all)."""
         entries: dict[str, list[OutletEntry]] = {name: [] for name in self.outlets}
-        for found in shown.values():  # by slug, newest day first
+        for slug, found in shown.items():  # newest day first
             story = found[0][1]  # the story as its page shows it now
-            listed: set[tuple] = set()
-            for _, version in found:
-                for item in version.items:
-                    key = _report_key(item.outlet.name, item.title, item.href, item.published)
-                    if key not in listed:  # a report of several days: listed once
-                        listed.add(key)
-                        entries[item.outlet.name].append(OutletEntry(item, story))
+            items = story.items if len(found) == 1 else map(self._item, self._reports(slug))
+            for item in items:
+                entries[item.outlet.name].append(OutletEntry(item, story))
         pages = []
         for name in sorted(entries, key=lambda n: (n.casefold(), n)):
             found = sorted(
@@ -867,10 +864,10 @@ class _ModelBuilder:
         return tuple(pages)
 
 
-def _report_key(outlet: str, title: str, link: str | None, published: datetime) -> tuple:
+def _report_key(item: DigestItem) -> tuple:
     """One report in a story's versions of several days: by its outlet, link and time, so a
     title the feed corrected since is the same report (a report without a link: by title)."""
-    return (outlet, link or title, link is None, as_utc(published))
+    return (item.outlet, item.link or item.title, item.link is None, as_utc(item.published))
 
 
 def _first_seen(versions: Sequence[tuple[date, DigestStory]]) -> datetime:

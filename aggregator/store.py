@@ -1252,16 +1252,15 @@ class Store:
             # the item's embed lease: a vector being computed from the old text is not stored,
             # and the item is claimable again at once.
             for item_id, text, status in sorted(results, key=lambda result: result[0]):
-                if text is None:  # a failed fetch keeps the text a good one stored
-                    db.execute(
-                        "UPDATE items SET full_text_status = ? WHERE id = ?", (status, item_id)
-                    )
-                    continue
-                changed = db.execute(
-                    "UPDATE items SET full_text = ?, full_text_status = ?, "
-                    "embed_lease_until = NULL WHERE id = ? AND full_text IS DISTINCT FROM ?",
-                    (text, status, item_id, text),
-                ).rowcount
+                # a failed fetch (no text) keeps the text a good one stored
+                changed = (
+                    text is not None
+                    and db.execute(
+                        "UPDATE items SET full_text = ?, full_text_status = ?, "
+                        "embed_lease_until = NULL WHERE id = ? AND full_text IS DISTINCT FROM ?",
+                        (text, status, item_id, text),
+                    ).rowcount
+                )
                 if not changed:
                     db.execute(
                         "UPDATE items SET full_text_status = ? WHERE id = ?", (status, item_id)
