@@ -237,6 +237,12 @@ def _do_poll(config: Config, store: Store, force: bool, urls: tuple[str, ...] = 
     from aggregator import pipeline
     from aggregator.cli_report import progress
 
+    if not config.feeds:  # cron must notice a list emptied by mistake, not publish nothing
+        _fail(
+            f"{config.where('feeds', default_noted=False)}: no feeds listed: add one "
+            "(`- url: https://...`) or run `aggregator feeds add URL`",
+            EXIT_CONFIG,
+        )
     try:
         selected = pipeline.select_feeds(config, urls, store.outlet_names)
     except pipeline.UnknownFeedError as exc:

@@ -141,7 +141,11 @@ def test_a_model_that_cannot_be_loaded_is_one_line_naming_the_setting(
     """Every command that loads the model: was a 48-line ModelLoadError traceback, exit 1.
     The line of `model:` is named as in feeds.yaml's other errors (it was the file alone)."""
     config = tmp_path / "feeds.yaml"
-    config.write_text("database: news.db\nmodel: no-such-model-xyz\nfeeds: []\n", encoding="utf-8")
+    config.write_text(
+        "database: news.db\nmodel: no-such-model-xyz\n"
+        "feeds:\n  - url: http://127.0.0.1:9/closed.xml\n    allow_private: true\n",
+        encoding="utf-8",
+    )
     _stored_items(tmp_path / "news.db")
     line = _model_failure(CliRunner().invoke(main, [*command, "-c", str(config)]))
     assert f"{config}:2: model: cannot load embedding model 'no-such-model-xyz'" in line
@@ -161,7 +165,8 @@ def test_a_backend_that_cannot_run_the_model_names_its_line(tmp_path: Path) -> N
 def _model_failure(result: object) -> str:
     assert result.exit_code == 2, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
-    [line] = result.stderr.strip().splitlines()  # `run` has printed its poll summary
+    *polled, line = result.stderr.strip().splitlines()  # `run`: its feed's line, then this
+    assert all(feed.startswith("error ") for feed in polled), result.stderr
     return line
 
 
@@ -430,3 +435,16 @@ def test_the_demo_never_replaces_a_feeds_yaml_it_did_not_write(tmp_path: Path) -
     assert "did not write" in line and "--dir" in line
     assert (tmp_path / "feeds.yaml").read_text(encoding="utf-8") == mine
     assert sorted(p.name for p in tmp_path.iterdir()) == ["feeds.yaml"]
+
+
+@pytest.mark.parametrize("command", ["poll", "run"])
+def test_an_empty_feed_list_is_a_mistake_cron_notices(tmp_path: Path, command: str) -> None:
+    """`feeds: []` polled nothing and published an empty site with exit 0 (a file without
+    `feeds:` exits 2); `feeds add` still adds to such a list."""
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: news.db\nfeeds: []\n", encoding="utf-8")
+    result = CliRunner().invoke(main, [command, "-c", str(config)])
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.strip().splitlines()
+    assert f"{config}:2: feeds: no feeds listed" in line and "aggregator feeds add URL" in line
+    assert not (tmp_path / "output").exists()

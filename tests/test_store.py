@@ -346,7 +346,10 @@ def test_a_run_that_lost_its_run_lock_stops(
     from tests.support.databases import fresh_postgres
 
     config = tmp_path / "feeds.yaml"
-    config.write_text(f"database: '{fresh_postgres(postgres_database)}'\nfeeds: []\n")
+    config.write_text(
+        f"database: '{fresh_postgres(postgres_database)}'\n"
+        "feeds:\n  - url: http://127.0.0.1:9/closed.xml\n    allow_private: true\n"
+    )
     polled = cli._do_poll
 
     def poll_then_lose_the_lock(*args, **kwargs):
