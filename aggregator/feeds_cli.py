@@ -28,6 +28,7 @@ from aggregator.config import (
     has_no_settings,
     load_config,
     normalise_url,
+    parse_config,
 )
 from aggregator.feedsfile import FeedExistsError, FeedsFileError, add_feed, add_feeds
 from aggregator.feedsfile import remove_feed as remove_from_file
@@ -334,7 +335,11 @@ def check(
       aggregator feeds check https://example.com/rss.xml
       aggregator feeds check http://192.168.1.20/feed.xml --allow-private
     """
-    config = _load(config_path)
+    path = _config_path(config_path)
+    if url_or_name and _is_url(url_or_name) and path == DEFAULT_CONFIG and not path.exists():
+        config = parse_config("feeds: []\n", path)  # a URL is checked before any feeds.yaml
+    else:
+        config = _load(config_path)
     selected = _select(config, url_or_name, allow_private)
     states = [
         FeedState(url=f.url, fetch_url=f.url, allow_private=f.allow_private) for f in selected
@@ -354,6 +359,12 @@ def check(
         sys.exit(EXIT_FAILED)
 
 
+def _is_url(text: str) -> bool:
+    """A URL ("https://host/x", or "host/path"), not a feed's name."""
+    text = text.strip()
+    return "://" in text or "." in text.split("/")[0]
+
+
 def _select(config: Config, url_or_name: str | None, allow_private: bool) -> list[FeedConfig]:
     """The feeds to check; a URL not in feeds.yaml is allowed a private address by
     `allow_private` or the top-level setting."""
@@ -366,7 +377,7 @@ def _select(config: Config, url_or_name: str | None, allow_private: bool) -> lis
         return list(select_feeds(config, [url_or_name], lambda: _stored_titles(config)))
     except UnknownFeedError:
         text = url_or_name.strip()
-        if "://" not in text and "." not in text.split("/")[0]:  # a name, not "host/path"
+        if not _is_url(text):
             _fail(
                 f"{text!r} is not a feed in {config.path} (see `aggregator feeds list`; a feed "
                 "not in it can be checked by its http(s) URL)"

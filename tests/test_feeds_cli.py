@@ -551,6 +551,24 @@ def test_check_allow_private_checks_a_loopback_url_not_in_feeds_yaml(
     assert config.read_text() == FEEDS_YAML  # checked, not added
 
 
+def test_check_a_url_needs_no_feeds_yaml(
+    tmp_path: Path, feed_server: FeedServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new user checks a feed before writing any feeds.yaml: it said "feeds.yaml: not
+    found". A name, or checking every feed, still needs the file; nothing is written."""
+    feed_server.route("/news.rss", body=RSS)
+    monkeypatch.chdir(tmp_path)
+    url = feed_server.url("/news.rss")
+    checked = CliRunner().invoke(feeds, ["check", url, "--allow-private"])
+    assert checked.exit_code == 0, checked.output
+    assert "1 entry" in checked.output and "1 ok, 0 failed" in checked.output
+    for args in (["check", "Loopback News"], ["check"]):
+        result = CliRunner().invoke(feeds, args)
+        assert result.exit_code == 2, result.output
+        assert "feeds.yaml: not found" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_check_allow_private_leaves_a_listed_feed_to_feeds_yaml(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
