@@ -561,14 +561,51 @@ def _decode(body: bytes, content_type: str | None) -> str:
             return body.decode(candidate)
         except (LookupError, UnicodeDecodeError):
             continue
+    # Nothing reads it whole. A UTF-8 feed with one broken character (a summary cut inside a
+    # character) loses that character only, not every accent of the feed.
+    if _mostly_utf8(body):
+        return body.decode("utf-8", "replace")
     return body.decode("windows-1252", "replace")
 
 
+# What browsers read these labels as (WHATWG Encoding Standard): feeds labelled with the
+# older, narrower name routinely use the wider one's characters (GBK's in a "gb2312" feed).
+_WIDER = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "shift_jis": "cp932",
+    "euc_kr": "cp949",
+    "big5": "big5hkscs",
+    "ascii": "cp1252",
+    "iso8859-1": "cp1252",
+    "iso8859-9": "cp1254",
+    "tis-620": "cp874",
+}
+
+
 def _candidates(body: bytes, declared: str | None, header: str | None) -> list[str]:
-    chosen = declared or header or "utf-8"
-    if _is_single_byte(chosen) and not body.isascii() and _is_utf8(body):
-        chosen = "utf-8"
-    return [chosen, "utf-8", "windows-1252"]
+    """Encodings to try strictly, in order: the document's own declaration, the HTTP charset
+    (a feed declaring UTF-8 in a body of another encoding), then UTF-8."""
+    chosen = [_wider(name) for name in (declared, header) if name]
+    if chosen and _is_single_byte(chosen[0]) and not body.isascii() and _is_utf8(body):
+        chosen.insert(0, "utf-8")  # a single-byte label on a body that is plainly UTF-8
+    return list(dict.fromkeys([*chosen, "utf-8"]))
+
+
+def _wider(name: str) -> str:
+    try:
+        return _WIDER.get(codecs.lookup(name).name, name)
+    except LookupError:
+        return name
+
+
+def _mostly_utf8(body: bytes) -> bool:
+    """UTF-8 but for a few bad bytes: at least ten good non-ASCII characters for each bad one
+    (a Latin-1 body read as UTF-8 has next to none)."""
+    text = body.decode("utf-8", "replace")
+    bad = text.count("\ufffd") - body.count("\ufffd".encode())
+    good = sum(1 for char in text if char > "\x7f") - text.count("\ufffd")
+    return bad > 0 and good >= 10 * bad
 
 
 def _declared_encoding(body: bytes) -> str | None:

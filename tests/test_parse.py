@@ -257,6 +257,38 @@ def test_encodings(body: bytes, content_type: str | None) -> None:
     assert feed.entries[0].title == CAFE
 
 
+def test_one_broken_character_does_not_garble_a_utf8_feed() -> None:
+    """A summary cut inside a character (a CMS trimming by bytes) sent the whole feed to
+    windows-1252: every accent of every title read "CafÃ©"."""
+    items = "".join(f"<item><title>{CAFE} — n°{n}</title></item>" for n in range(3))
+    body = rss(items + "<item><title>cut here</title><description>cut X</description></item>")
+    body = body.replace(b"cut X", b"cut \xe2\x80")
+    feed = parse_feed(body, url="https://f.example/", content_type="text/xml; charset=utf-8")
+    assert [e.title for e in feed.entries[:3]] == [f"{CAFE} — n°{n}" for n in range(3)]
+
+
+@pytest.mark.parametrize(
+    ("text", "codec", "declared", "content_type"),
+    [
+        # says UTF-8, is windows-1251, and the server says so: the header was never tried
+        ("Новости дня", "windows-1251", "utf-8", "application/rss+xml; charset=windows-1251"),
+        # labelled with the older, narrower name, written with the wider one's characters
+        ("朱镕基访问", "gbk", "gb2312", None),
+        ("①番の記事", "cp932", "shift_jis", None),
+        ("햏 뉴스", "cp949", "euc-kr", None),
+    ],
+    ids=["header-over-lie", "gb2312", "shift_jis", "euc-kr"],
+)
+def test_encodings_read_as_browsers_do(
+    text: str, codec: str, declared: str, content_type: str | None
+) -> None:
+    declaration = f'<?xml version="1.0" encoding="{declared}"?>'
+    body = rss(f"<item><title>{text}</title></item>", declaration=declaration)
+    body = body.decode().encode(codec)
+    feed = parse_feed(body, url="https://f.example/", content_type=content_type)
+    assert feed.entries[0].title == text
+
+
 def test_latin1_sample_file() -> None:
     feed = parse_feed((DATA / "latin1.xml").read_bytes(), url="https://cafe.example.fr/rss")
     assert feed.title == "Café News"
