@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from aggregator.models import StoryItemRecord
+from aggregator.text import public_url
 
 JSON_KEYS = (
     "url",
@@ -168,7 +169,8 @@ def _value(
     stored_name = min(outlets, key=lambda o: (-outlets[o], o)) if outlets else None
     return FeedValue(
         url=url,
-        name=name or stored_name or url,
+        # a feed with no name and no items is named by its URL: never its query (tokens)
+        name=name or stored_name or public_url(url),
         items=len(own),
         stories=len(stories),
         first_reports=first,

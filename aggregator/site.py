@@ -40,7 +40,6 @@ from functools import partial
 from pathlib import Path
 from types import FrameType
 from typing import Protocol
-from urllib.parse import urlsplit
 from xml.etree import ElementTree as ET
 from zoneinfo import ZoneInfo
 
@@ -147,16 +146,6 @@ def clean_text(value: object, limit: int = 1000) -> str:
 def http_url(value: object) -> str | None:
     """The URL itself when it is a plain absolute http(s) URL, else None (never trust the input)."""
     return safe_http_url(value)
-
-
-def public_url(url: str) -> str:
-    """Scheme, host and path of a URL: what a public page may show of a feed's address (its
-    query, fragment and user info can hold private tokens)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}" if host else "(unnamed feed)"
 
 
 def slugify(value: str, max_length: int = 60) -> str:
@@ -667,8 +656,7 @@ class _ModelBuilder:
         scale = max((v.stories for v in values), default=0)  # one scale: bars compare
         views = []
         for value in values:
-            # a feed with no name and no items is named by its URL: never its query (tokens)
-            name = _outlet_name(public_url(value.url) if value.name == value.url else value.name)
+            name = _outlet_name(value.name)
             parts = (
                 ("first", value.first_reports),
                 ("exclusive", value.exclusives),

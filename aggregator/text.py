@@ -319,3 +319,13 @@ def _opens_sentence(rest: str) -> bool:
         return False
     first = rest.lstrip("\"'“‘")[:1]
     return first.isupper() or first.isdigit()
+
+
+def public_url(url: str) -> str:
+    """Scheme, host and path of a URL: what a public page may show of a feed's address (its
+    query, fragment and user info can hold private tokens)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host += f":{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}" if host else "(unnamed feed)"

@@ -288,9 +288,13 @@ def test_the_email_names_the_feeds_that_added_least(config: Path, tmp_path: Path
     assert "Your feeds" in html and "Bravo: 2 items in 2 stories, 1 first, 1 copy" in html
 
 
-def test_the_outlets_page_never_shows_a_feeds_query_string(config: Path) -> None:
-    """An unnamed feed that never delivered is named by its URL on the public outlets page:
-    scheme, host and path only, never the query (private tokens) or user info."""
+def test_the_outlets_page_and_email_never_show_a_feeds_query_string(
+    config: Path, tmp_path: Path
+) -> None:
+    """An unnamed feed that never delivered is named by its URL on the public outlets page
+    and in the email's "Your feeds" (where the feeds that added least, such a feed first, are
+    listed; it showed the whole URL there): scheme, host and path only, never the query
+    (private tokens) or user info."""
     secret = "https://reader:pw@private.example/feed.xml?token=SECRET123#frag"
     config.write_text(config.read_text() + f"  - url: '{secret}'\n")
     loaded = load_config(config)
@@ -303,6 +307,12 @@ def test_the_outlets_page_never_shows_a_feeds_query_string(config: Path) -> None
     page = (loaded.output / "outlets/index.html").read_text()
     assert "https://private.example/feed.xml" in page
     assert "SECRET123" not in page and "reader" not in page and "frag" not in page
+    target = tmp_path / "day.eml"
+    result = CliRunner().invoke(main, ["email", "--to-file", str(target), "-c", str(config)])
+    assert result.exit_code == 0, result.output
+    message = target.read_text()
+    assert "https://private.example/feed.xml: 0 items" in message
+    assert "SECRET123" not in message and "reader:" not in message and "frag" not in message
 
 
 # ---------------------------------------------------------------- how delays and long lists read
