@@ -159,6 +159,13 @@ def _short_hash(value: str) -> str:
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:10]
 
 
+# File names Windows reserves for devices whatever the extension ("con.html"): a site is
+# copied to, or served from, such disks too.
+_DEVICE_NAMES = frozenset(
+    ["con", "prn", "aux", "nul"] + [f"{port}{n}" for port in ("com", "lpt") for n in range(10)]
+)
+
+
 def unique_slugs(
     names: Iterable[str],
     fallback: str,
@@ -168,15 +175,15 @@ def unique_slugs(
     """Map each distinct name to a distinct file-name slug, independent of input order.
 
     Names whose slugs collide (or are empty, e.g. all non-Latin), or whose slug is `reserved`
-    (a name the site itself uses in that folder), get a hash suffix. With `seniority` (when
-    each name was first seen, as a sort key), the earliest of the colliding names keeps the
-    plain slug (of equally old ones the first by name): a newcomer never moves the page of a
+    (a name the site itself uses in that folder) or a Windows device name, get a hash suffix.
+    With `seniority` (when each name was first seen, as a sort key), the earliest of the
+    colliding names keeps the plain slug (of equally old ones the first by name): a newcomer never moves the page of a
     name that already had one. A name may also be spelt as another's slug with its suffix (a
     feed titled "outlet-2d281522ac", the slug of "日本経済新聞"): the older of the two keeps
     that slug and the other gets one more suffix, so no name can take another's page or stop
     the build.
     """
-    off_limits = frozenset(reserved)
+    off_limits = frozenset(reserved) | _DEVICE_NAMES
     distinct = sorted(set(names))
     base = {name: slugify(name) for name in distinct}
     oldest_first = distinct if seniority is None else sorted(distinct, key=lambda n: seniority[n])

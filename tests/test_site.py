@@ -681,6 +681,21 @@ def test_an_outlet_page_keeps_its_address_when_a_newcomer_takes_the_same_slug(
     assert "Fire" in (output / "outlets" / suffixed).read_text()
 
 
+def test_no_outlet_page_is_named_as_a_windows_device(tmp_path: Path) -> None:
+    """A feed titled "CON" (or NUL, COM1, LPT9) got outlets/con.html, a file Windows cannot
+    create or copy whatever its extension: publishing the site to such a disk failed."""
+    from tests.support.digests import at, item, story
+
+    names = ("CON", "nul", "Com1", "LPT9", "Console")
+    reports = tuple(item(name, f"Report {name}", at(TODAY, 9)) for name in names)
+    digest = Digest(TODAY, at(TODAY, 18), (story("one", "One", reports),))
+    output = tmp_path / "out"
+    build_site(output, [digest], site_settings())
+    stems = {p.stem for p in (output / "outlets").glob("*.html")}
+    assert not stems & {"con", "nul", "com1", "lpt9"}, stems
+    assert "console" in stems and len(stems) == len(names) + 1  # the overview
+
+
 def test_a_report_that_left_its_storys_window_keeps_its_outlet_page_and_entry(
     tmp_path: Path,
 ) -> None:
