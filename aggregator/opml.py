@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import lxml.etree
 
 from aggregator.config import FeedConfig, feed_key, normalise_url
-from aggregator.text import outlet_name, safe_http_url
+from aggregator.text import outlet_name, safe_http_url, shortened
 
 
 class OpmlError(ValueError):
@@ -133,7 +133,7 @@ def _walk(element: Any, folders: tuple[str, ...]) -> Iterator[FeedConfig | str]:
         if url:
             tags = _unique([*folders, *_categories(attrs.get("category", ""))])
             # text="URL": no name; one of invisible characters only names nothing either
-            name = None if label in (url, attrs["xmlurl"]) else outlet_name(label or "") or None
+            name = None if label in (url, attrs["xmlurl"]) else _label(label or "", NAME_MAX_CHARS)
             yield FeedConfig(url, name, tags)
         elif attrs.get("xmlurl"):
             yield attrs["xmlurl"]  # a feed with an unusable URL
@@ -178,7 +178,17 @@ def _xml_text(text: str) -> str:
 
 
 def _unique(tags: Iterable[str]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(t.strip() for t in tags if t and t.strip()))
+    return tuple(dict.fromkeys(label for t in tags if (label := _label(t, TAG_MAX_CHARS))))
+
+
+# An imported file is another program's (or anyone's): its labels are cleaned as feed titles
+# are (no controls, no bidi overrides, one line) and bounded, before feeds.yaml holds them.
+NAME_MAX_CHARS = 200
+TAG_MAX_CHARS = 80
+
+
+def _label(raw: str, limit: int) -> str | None:
+    return shortened(outlet_name(raw), limit) or None
 
 
 def _local_name(tag: Any) -> str:

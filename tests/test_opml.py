@@ -134,3 +134,21 @@ def test_an_imported_name_loses_the_invisible_characters_that_would_disguise_fee
         ("https://a.example/rss", "Evil exe.txt"),
         ("https://b.example/rss", None),  # invisible characters only: no name
     ]
+
+
+def test_imported_folders_and_categories_are_cleaned_and_bounded_as_names_are() -> None:
+    """Folder labels and categories became tags as written: a terminal's control sequence
+    (U+009B), a bidi override and a line break reached feeds.yaml and `feeds export`; and a
+    200,000-character label was written whole."""
+    long = "x" * 200_000
+    opml = (
+        '<opml version="2.0"><body>'
+        '<outline text="Folder &#x202E;elbisivni&#x202C; &#x9b;31m">'
+        '<outline text="A" xmlUrl="https://a.example/rss"'
+        ' category="/News/&#x202E;World&#x9b;2J,x&#10;y: z"/></outline>'
+        f'<outline text="{long}" xmlUrl="https://b.example/rss" category="{long}"/>'
+        "</body></opml>"
+    ).encode()
+    first, second = parse_opml(opml)
+    assert first.tags == ("Folder elbisivni 31m", "News", "World2J", "x y: z")
+    assert len(second.name or "") <= 200 and all(len(t) <= 80 for t in second.tags)
