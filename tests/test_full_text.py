@@ -578,3 +578,34 @@ def test_a_correction_keeps_the_article_text_unless_its_link_moves(
     assert (title, link) == ("River bursts its banks", feed_server.url("/news/flood"))
     assert FLOOD[0] in text and STRIKE[0] not in text
     assert pages() == ["/news/strike", "/news/flood"]
+
+
+def test_a_huge_page_is_cut_for_extraction_after_its_scripts_go() -> None:
+    """trafilatura's time grows faster than the page (10 MB of paragraphs took over four
+    minutes in a thread no time limit stops): what it reads is at most 1 MB, and a big page's
+    scripts, styles, inline SVG and comments go first, so an article after them is kept."""
+    from aggregator.extract import EXTRACT_MAX_BYTES, _bounded
+
+    article = "".join(
+        f"<p>Paragraph {n}: the quake struck the city at dawn, officials said.</p>"
+        for n in range(30)
+    )
+    page = (
+        "<html><head><script>var state = '" + "x" * 3_000_000 + "';</script>"
+        "<STYLE>" + "p{}" * 100_000 + "</style><!-- " + "c" * 100_000 + " --></head><body>"
+        "<svg><path d='"
+        + "1" * 100_000
+        + "'/></svg><article>"
+        + article
+        + "</article>"
+        + "<p>filler words here</p>" * 400_000
+        + "</body></html>"
+    ).encode()
+    bounded = _bounded(page)
+    assert len(bounded) == EXTRACT_MAX_BYTES
+    assert b"Paragraph 29" in bounded and b"xxxx" not in bounded and b"p{}" not in bounded
+    found = extract_article(page, url="https://news.example/a", summary="A quake.")
+    assert found.status == "ok" and "Paragraph 29: the quake struck" in (found.text or "")
+    unclosed = b"<html><body><p>Lead.</p><script>" + b"<script" * 2_000_000
+    assert _bounded(unclosed) == b"<html><body><p>Lead.</p>"  # open to the end, as browsers read
+    assert _bounded(page[:1000]) == page[:1000]  # a page of usual size is read as it is
