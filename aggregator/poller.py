@@ -334,7 +334,7 @@ class _Poller:
         response = await self._fetch(fetch)
         if response.status == 304:
             return self._not_modified(state, response)
-        if response.status == 410:
+        if response.status == 410 and response.url == response.permanent_url:
             return self._gone(state)
         if response.status in SUCCESS and response.body is not None:
             feed = await self._parse(response)
@@ -976,6 +976,8 @@ def redirect_target(url: str, headers: httpx.Headers, status: int) -> str:
 
 def _status_error(response: _Response, now: datetime) -> FetchError:
     message = f"HTTP {response.status} {response.reason}".strip()
+    if response.status == 410:  # at the end of a temporary redirect: says nothing lasting
+        message += f" at {response.url}, where a temporary redirect led"
     retry_at = None
     if response.status in (429, 503):
         retry_at = retry_after(response.headers.get("Retry-After"), now)

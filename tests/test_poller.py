@@ -506,6 +506,22 @@ def test_410_makes_the_feed_gone_for_good(feed_server: FeedServer) -> None:
     assert len(feed_server.requests) == 1
 
 
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_410_behind_a_temporary_redirect_is_an_error_not_gone(
+    feed_server: FeedServer, status: int
+) -> None:
+    """A temporary redirect to an address that answers 410 says nothing lasting about the
+    feed's own URL: it retired the feed for good (a later fix of the redirect never seen)."""
+    feed_server.route("/feed", status=status, headers={"Location": "/mirror-old"})
+    feed_server.route("/mirror-old", status=410)
+    outcome = one(feed(feed_server, "/feed"))
+    assert outcome.status == "error" and outcome.http_status == 410
+    assert "where a temporary redirect led" in (outcome.error or "")
+    assert outcome.next_due != NEVER
+    feed_server.route("/permanent", status=301, headers={"Location": "/mirror-old"})
+    assert one(feed(feed_server, "/permanent")).status == "gone"  # moved, then gone: gone
+
+
 # ---------------------------------------------------------------- hostile and slow servers
 
 
