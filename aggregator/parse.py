@@ -142,6 +142,11 @@ def _parse_document(body: bytes, *, url: str, content_type: str | None) -> Parse
     if fast is not None:
         return fast
     result = _feedparser(document)
+    if result.bozo and _cut_off(document):
+        # A body cut in transfer (a dropped connection without Content-Length, a script that
+        # died halfway) would store its last entry half-read, under another key than its whole
+        # self next time: the poll fails instead, and its validators are not kept.
+        raise FeedParseError("the feed ends before its root element closes: cut off in transfer?")
     entries = tuple(e for e in (_entry(raw, url) for raw in result.entries) if e is not None)
     title = _text(result.feed, "title", TITLE_MAX_CHARS) or None
     if not entries and not title and (result.bozo or not result.version):
@@ -463,6 +468,19 @@ def _ttl(value: object) -> int | None:
     except ValueError:  # not a number, or more than 4,300 digits
         return None
     return min(minutes, MAX_TTL_MINUTES) if minutes > 0 else None
+
+
+_TRAILER = rb"\s*(?:<!--.*?-->\s*|<\?.*?\?>\s*)*\Z"  # what may follow the root's end tag
+
+
+def _cut_off(document: bytes) -> bool:
+    """The document ends before its root element's end tag (whitespace, comments and
+    processing instructions may follow it)."""
+    root = _FIRST_ELEMENT.match(document, _root_start(document))
+    if root is None:
+        return False
+    end_tag = rb"</" + re.escape(root.group(1)) + rb"\s*>" + _TRAILER
+    return re.search(end_tag, document[-65_536:], re.DOTALL) is None
 
 
 def _bozo_reason(result: Mapping[str, Any]) -> str:

@@ -403,6 +403,25 @@ def test_external_entities_and_dtds_are_never_fetched_or_read(feed_server: FeedS
 VALID = [(DATA / name).read_bytes() for name in ("rss2.xml", "atom.xml", "latin1.xml")]
 
 
+def test_a_feed_cut_off_in_transfer_is_an_error_not_a_shorter_feed() -> None:
+    """A body cut before its root closes (a dropped connection without Content-Length, a
+    script dying halfway) was a success: its last entry stored half-read under its link, then
+    again under its guid when the whole feed came. A merely malformed feed still parses."""
+    items = "".join(
+        f"<item><title>Story {n}</title><link>https://f.example/{n}</link>"
+        f"<guid>id-{n}</guid></item>"
+        for n in range(3)
+    )
+    whole = rss(items)
+    cut = whole[: whole.index(b"<guid>id-2")]
+    with pytest.raises(FeedParseError, match="cut off in transfer"):
+        parse_feed(cut, url="https://f.example/feed")
+    stray = whole.replace(b"Story 1", b"Story 1 & more")  # bozo, but whole
+    assert len(parse_feed(stray, url="https://f.example/feed").entries) == 3
+    trailer = stray + b"\n<!-- served in 0.2 s -->\n<?php-cache done?>\n"
+    assert len(parse_feed(trailer, url="https://f.example/feed").entries) == 3
+
+
 def parse_or_error(body: bytes) -> None:
     try:
         feed = parse_feed(body, url="https://f.example/feed", content_type="application/xml")

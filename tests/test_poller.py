@@ -700,7 +700,7 @@ def test_html_page_reports_the_feed_it_links_to(feed_server: FeedServer) -> None
         (dict(status=404), "HTTP 404"),
         (dict(status=500, body=b"boom"), "HTTP 500"),
         (dict(body=b"this is not a feed"), "neither an XML feed (RSS, Atom) nor a JSON Feed"),
-        (dict(body=b"<rss><channel><title>x</tit"), "not a valid XML feed"),
+        (dict(body=b"<rss><channel><title>x</tit"), "cut off in transfer"),
         (dict(body=b'{"items": []}'), "JSON, but not a JSON Feed"),
         (dict(body=b""), "empty body"),
     ],
