@@ -43,6 +43,15 @@ def describe(outcome: FetchOutcome) -> str:
     return safe_terminal_text(f"{outcome.status:<12} {outcome.url}  {detail}", max_length=500)
 
 
+def _has_notice(outcome: FetchOutcome) -> bool:
+    """A feed that worked but asks for a change in feeds.yaml: it moved permanently, or its
+    page links to a feed. (Failures are listed apart, by the caller.)"""
+    if outcome.status not in ("ok", "not_modified"):
+        return False
+    moved = bool(outcome.fetch_url) and outcome.fetch_url != outcome.url
+    return moved or bool(outcome.discovered_feed_url)
+
+
 @contextmanager
 def progress(
     total: int, *, file: TextIO | None = None, label: str = "Polling feeds"
@@ -50,7 +59,16 @@ def progress(
     """An `on_result` callback: a progress bar on a terminal, else one log line per feed."""
     stream = file or sys.stderr
     if stream.isatty():
+        notices: list[str] = []
+
+        def advance(outcome: FetchOutcome) -> None:
+            bar.update(1)
+            if _has_notice(outcome):
+                notices.append(describe(outcome))
+
         with click.progressbar(length=total, label=label, file=stream) as bar:
-            yield lambda _outcome: bar.update(1)
+            yield advance
+        for line in notices:  # the bar shows no line per feed: what needs the user's action
+            click.echo(line, file=stream)
     else:
         yield lambda outcome: click.echo(describe(outcome), file=stream)

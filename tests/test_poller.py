@@ -1162,6 +1162,25 @@ def test_progress_on_a_terminal_draws_a_bar(feed_server: FeedServer) -> None:
     assert "100%" in screen.getvalue()
 
 
+def test_progress_on_a_terminal_still_says_which_feed_moved(feed_server: FeedServer) -> None:
+    """Without a terminal each feed's line says "moved permanently to ..."; on one the bar
+    showed none of it (the README promises poll says so): such lines follow the bar."""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    feed_server.route("/old", status=301, headers={"Location": "/new"})
+    feed_server.route("/new", body=rss())
+    feed_server.route("/rss", body=rss())
+    screen = Terminal()
+    with progress(2, file=screen, label="Polling") as on_result:
+        run(feed(feed_server, "/old"), feed(feed_server, "/rss"), on_result=on_result)
+    after_bar = screen.getvalue().rsplit("100%", 1)[1]
+    assert f"(moved permanently to {feed_server.url('/new')})" in after_bar
+    assert feed_server.url("/rss") not in after_bar  # nothing to say about a plain success
+
+
 @pytest.mark.parametrize("allow_private", [False, True])
 @pytest.mark.parametrize("url", ["notaurl", "ftp://x.example/f", "http://", "http://[::1]:99999/"])
 def test_invalid_urls_are_recorded_errors(url: str, allow_private: bool) -> None:
