@@ -1068,7 +1068,9 @@ def _work(
         if not published.leader:
             if once:
                 click.echo("publish: another worker holds the publish lease")
-        elif once or published.site_changed or published.email:
+        elif (
+            once or published.site_changed or (published.email and not published.email_already_sent)
+        ):  # a loop prints only cycles that did something
             site = "site rebuilt" if published.site_changed else "site unchanged"
             email = f"; email {published.email}" if published.email else ""
             if published.email_failed:  # the reason on its own line, where cron mail shows it

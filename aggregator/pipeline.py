@@ -998,6 +998,7 @@ class EmailResult:
     destination: str
     reason: str = ""
     failed: bool = False  # not sent for want of something (a digest), not by choice (sent today)
+    already_sent: bool = False  # the day's digest went out before: nothing new to say
 
 
 def email(
@@ -1017,6 +1018,14 @@ def email(
         return EmailResult(False, "", "no digest yet: run `aggregator cluster` first", failed=True)
     digest = digests[0]
     day = digest.day.isoformat()
+    if to_file is None and config.email.to and store.email_sent(day) and not force:
+        # before rendering: a publish worker asks every cycle all day
+        return EmailResult(
+            False,
+            "",
+            f"the digest for {day} was already sent (`aggregator email --force` resends it)",
+            already_sent=True,
+        )
     message = render_email(
         digest,
         config.email,
@@ -1033,12 +1042,6 @@ def email(
     if not config.email.to:
         return EmailResult(
             False, "", "no recipients: set email.to in feeds.yaml or use --to-file", failed=True
-        )
-    if store.email_sent(day) and not force:
-        return EmailResult(
-            False,
-            "",
-            f"the digest for {day} was already sent (`aggregator email --force` resends it)",
         )
     send_email(message, config.email)
     destination = ", ".join(config.email.to)

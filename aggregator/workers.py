@@ -84,6 +84,7 @@ class PublishCycle:
     site_changed: bool = False
     email: str = ""  # what happened to the email, when asked for
     email_failed: bool = False  # the server refused it or could not be reached: `email` says why
+    email_already_sent: bool = False  # the day's went out in an earlier cycle: nothing new
 
 
 def database_clock(store: Store) -> Callable[[], datetime]:
@@ -385,7 +386,7 @@ def publish_cycle(
         built = pipeline.build(
             config, store, before_swap=still_leader, lock_wait=lease.total_seconds() / 2, stop=stop
         )
-        sent, failed = "", False
+        sent, failed, before = "", False, False
         if email:
             renew()
             try:
@@ -393,6 +394,7 @@ def publish_cycle(
                 sent = (
                     f"sent to {result.destination}" if result.sent else f"not sent: {result.reason}"
                 )
+                before = result.already_sent
             except EmailError as exc:  # the site is published; the next cycle tries again
                 sent, failed = f"not sent: {exc}", True
     except LeaseLost:
@@ -405,6 +407,7 @@ def publish_cycle(
         site_changed=not built.skipped,
         email=sent,
         email_failed=failed,
+        email_already_sent=before,
     )
 
 

@@ -211,3 +211,42 @@ def test_a_worker_whose_email_fails_says_why_in_one_line(tmp_path: Path, once: l
     )
     assert "nothing answers at email.smtp_host 127.0.0.1" in _failure_line(result)
     assert "publish: 0 stories, site rebuilt; email not sent" in result.stdout
+
+
+def test_a_looping_publisher_says_the_email_was_sent_once_not_every_cycle(
+    smtp_server,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`worker --role publish --email` printed "email not sent: ... already sent" every cycle
+    (2,880 lines a day at the default 30 s) and rendered the email each time; a loop prints
+    only cycles that did something. With --once, what happened is still said."""
+    from threading import Event
+
+    import numpy as np
+
+    from aggregator import cli
+    from aggregator.config import load_config
+    from tests.support.stored import record
+    from tests.test_store import entry, outcome
+
+    controller, inbox, _ = smtp_server
+    config = load_config(write_config(tmp_path, controller.port))
+
+    class Embedder:  # far-apart vectors: each item a story of its own
+        model_key = "m"
+
+        def embed(self, texts):
+            return np.eye(len(texts), 8, dtype=np.float32)
+
+    def cycle(once: bool) -> str:
+        with Store.open(config.database) as store:
+            cli._work("publish", config, store, "me", Event(), Embedder(), send=True, once=once)
+        return capsys.readouterr().out
+
+    with Store.open(config.database) as store:
+        record(store, outcome("https://a.example/feed", [entry(n) for n in range(1, 4)]), "A")
+    assert "email sent to reader@example.org" in cycle(once=False)
+    assert cycle(once=False) == ""  # nothing new: the site unchanged, the email sent before
+    assert "already sent" in cycle(once=True)
+    assert len(inbox.envelopes) == 1
