@@ -7,6 +7,7 @@ feed failed, 2 bad configuration or usage, 75 another run holds the database (cr
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import functools
 import logging
@@ -917,8 +918,12 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
             embedder = workers.LazyEmbedder(config)
             all_failed = False
             failures = 0  # database errors in a row, each waited out longer
+            stamp = _file_stamp(config.path)
             try:
                 while not stop.is_set():
+                    if not once and (now := _file_stamp(config.path)) != stamp:
+                        stamp, config = now, _reloaded(config)
+                        prepared = "poll" not in roles  # feeds added or removed
                     try:
                         if not prepared:  # in the loop: a connection lost here is retried too
                             workers.prepare_poll(config, store)
@@ -954,6 +959,39 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
             signal.signal(signum, handler)
     if once and all_failed:  # as `aggregator poll`: every feed polled failed (or the email)
         sys.exit(EXIT_FAILED)
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _reloaded(config: Config) -> Config:
+    """A looping worker's feeds.yaml after it changed (`feeds add`, an edit): its feeds and
+    settings from the next cycle on. The database and the model stay the process's own; a
+    file that no longer loads leaves the last good configuration in use, with a warning."""
+    try:
+        fresh = load_config(config.path)
+    except ConfigError as exc:
+        click.echo(
+            f"aggregator: warning: {exc} (the worker goes on with the last good one)", err=True
+        )
+        return config
+    for warning in fresh.warnings:
+        click.echo(f"aggregator: warning: {warning}", err=True)
+    same = ("database", "database_source", "model", "embedding")
+    kept = dataclasses.replace(fresh, **{name: getattr(config, name) for name in same})
+    if kept != fresh:
+        click.echo(
+            f"aggregator: warning: {config.path}: a new database or embedding model takes a "
+            "restart of the worker; its other changes apply now",
+            err=True,
+        )
+    click.echo(f"worker: {config.path} changed: {plural(len(kept.feeds), 'feed')} now")
+    return kept
 
 
 WORKER_RETRY_SECONDS = 2.0  # a looping worker that lost the database tries again after this

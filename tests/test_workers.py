@@ -637,6 +637,31 @@ def test_a_publish_with_nothing_new_reports_the_stories_the_site_shows(
     assert (again.stories, again.site_changed) == (3, False)  # not "0 stories"
 
 
+def test_a_looping_worker_follows_its_feeds_yaml(tmp_path: Path, store_target) -> None:
+    """`feeds add` and `feeds remove` edit feeds.yaml; a looping worker read it once, so a
+    feed added was never polled (and one removed polled on) until a restart."""
+    database = store_target("news")
+    with many_hosts(hosts=1, feeds=2, items=1) as server:
+        first, second = server.urls
+        extra = "workers: {idle_seconds: 0.2}"
+        config = write_config(tmp_path, database, [first], extra)
+        process = start_worker(config, "--role", "poll")
+        deadline = time.monotonic() + 60
+        while not server.requests[first]:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        write_config(tmp_path, database, [second], extra)
+        while not server.requests[second]:
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        out = finish(process, timeout=30)
+    assert "feeds.yaml changed: 1 feed now" in out
+    with Store.open(database) as store:
+        retired = dict(store.db.execute("SELECT url, retired FROM feeds").fetchall())
+    assert retired == {first: 1, second: 0}
+
+
 def test_sigterm_gives_back_the_claimed_feeds_not_yet_started(tmp_path: Path, store_target) -> None:
     database = store_target("news")
     with many_hosts(hosts=1, feeds=8, items=1, delay=0.5) as server:
@@ -954,3 +979,22 @@ def test_only_a_busy_sqlite_file_is_an_error_that_may_pass(tmp_path: Path) -> No
     errors = [error_of(read_only, "DELETE FROM feeds"), error_of(read_only, "SELECT * FROM nope")]
     assert (is_sqlite_busy(busy), is_passing(busy)) == (True, True)
     assert [(is_sqlite_busy(e), is_passing(e)) for e in errors] == [(False, False)] * 2
+
+
+def test_a_worker_keeps_its_last_good_configuration_and_its_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A feeds.yaml saved half-edited must not stop a looping worker; a new database or
+    model takes a restart (the worker's store and embedder are open), the rest applies."""
+    from aggregator.cli import _reloaded
+    from aggregator.config import load_config
+
+    path = write_config(tmp_path, tmp_path / "a.db", ["https://a.example/feed"])
+    config = load_config(path)
+    path.write_text("feeds: [\n")
+    assert _reloaded(config) is config
+    assert "YAML syntax error" in capsys.readouterr().err
+    write_config(tmp_path, tmp_path / "b.db", ["https://a.example/feed", "https://b.example/f"])
+    fresh = _reloaded(config)
+    assert fresh.database == config.database and len(fresh.feeds) == 2
+    assert "a new database or embedding model takes a restart" in capsys.readouterr().err
