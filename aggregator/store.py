@@ -1023,6 +1023,15 @@ class Store:
                     )
                     for r in rows
                 ]
+            # A host whose due feeds another transaction locked or took since the first
+            # statement's snapshot got none: held for nothing, it would stay off every worker's
+            # list for the whole lease (it never enters this worker's hosts to release).
+            empty = set(taken) - {c.host for c in claimed}
+            db.executemany(
+                "UPDATE hosts SET lease_until = NULL, leased_by = NULL "
+                "WHERE host = ? AND leased_by = ?",
+                [(host, worker) for host in sorted(empty)],
+            )
         return claimed
 
     def record_claimed(self, worker: str, updates: Sequence[FeedUpdate]) -> list[Recorded | None]:

@@ -373,3 +373,23 @@ def test_advisory_locks_are_taken_for_new_links_only_and_bounded(
         assert (sum(r.new for r in again), held[-1]) == (0, 0)  # all stored: no lock
         one_more = store.record_updates([update(f, range(451)) for f in range(3)])
         assert (sum(r.new for r in one_more), held[-1]) == (3, 3)
+
+
+def test_a_host_that_got_no_feeds_is_not_left_held(postgres_database: str) -> None:
+    """PostgreSQL: the host is taken on the first statement's snapshot; its due feeds, locked
+    meanwhile by another transaction (another worker's claim of article pages, a sync), are
+    skipped. The host stayed held by a worker with nothing to fetch: every worker left its
+    feeds alone for the whole lease."""
+    import psycopg
+
+    target = fresh_postgres(postgres_database)
+    urls = ["https://a.example/one", "https://a.example/two"]
+    with Store.open(target) as store:
+        store.sync_feeds([FeedConfig(u) for u in urls])
+        with psycopg.connect(target) as other:
+            other.execute("SELECT url FROM feeds FOR UPDATE")  # held until this block ends
+            assert store.claim_feeds("w1", NOW, LEASE, 4, 4) == []
+        held = store.db.execute("SELECT leased_by FROM hosts WHERE host = 'a.example'")
+        assert held.fetchone() == (None,)
+        claimed = store.claim_feeds("w2", NOW, LEASE, 4, 4)
+        assert sorted(c.state.url for c in claimed) == urls
