@@ -457,6 +457,12 @@ def run_lock(database: Path | str, wait_seconds: float = 0.0) -> Iterator[HeldLo
 
 
 RUN_LOCK_KEY = 7_361_205_015  # pg_advisory_lock key of `aggregator run` and friends
+# Advisory locks are the database's: a store in another schema of it (`search_path`) has a
+# key of its own, so that independent stores do not lock each other out.
+_RUN_LOCK = (
+    "SELECT pg_try_advisory_lock(CASE coalesce(current_schema(), 'public') WHEN 'public' "
+    "THEN %s ELSE hashtextextended('aggregator run ' || current_schema(), 0) END)"
+)
 
 
 @contextlib.contextmanager
@@ -474,9 +480,7 @@ def _postgres_run_lock(url: str, wait_seconds: float) -> Iterator[HeldLock]:
         raise StoreError(f"cannot connect to PostgreSQL {redact(url)}: {reason}") from None
     with connection:
         deadline = time.monotonic() + wait_seconds
-        while not connection.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,)).fetchone()[
-            0
-        ]:
+        while not connection.execute(_RUN_LOCK, (RUN_LOCK_KEY,)).fetchone()[0]:
             if time.monotonic() >= deadline:
                 raise LockedError(
                     f"another aggregator run is using {redact(url)}; "

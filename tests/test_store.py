@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import sqlite3
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,14 @@ from aggregator.cli import main
 from aggregator.config import FeedConfig
 from aggregator.intake import item_key
 from aggregator.models import FetchOutcome, ParsedEntry, ParsedFeed, Story, StoryMember
-from aggregator.store import SCHEMA_VERSION, LockedError, Store, StoreError, run_lock
+from aggregator.store import (
+    RUN_LOCK_KEY,
+    SCHEMA_VERSION,
+    LockedError,
+    Store,
+    StoreError,
+    run_lock,
+)
 from aggregator.text import canonical_url
 from tests.support.databases import older_database
 from tests.support.stored import failed, polled, record, record_all, record_changes
@@ -333,6 +341,32 @@ def test_a_second_run_on_the_same_database_is_refused(store_target, tmp_path: Pa
         holder.join(10)
     with run_lock(database, wait_seconds=1):
         pass
+
+
+def test_stores_in_two_schemas_of_one_database_do_not_lock_each_other(
+    postgres_database: str,
+) -> None:
+    """Advisory locks are the database's: a run on the store in schema `a` refused every run
+    on the one in schema `b` ("another aggregator run is using ..."), though the copy errors
+    suggest a new schema for a second store. The store in `public` keeps the old key."""
+    import psycopg
+
+    from tests.support.databases import fresh_postgres
+
+    database = fresh_postgres(postgres_database).split("?")[0]  # its own database, public
+    schemas = [f"{name}_{uuid.uuid4().hex[:8]}" for name in "ab"]
+    with psycopg.connect(database, autocommit=True) as admin:
+        for schema in schemas:
+            admin.execute(f"CREATE SCHEMA {schema}")
+    in_a, in_b = (f"{database}?options=-csearch_path%3D{schema}" for schema in schemas)
+    with run_lock(in_a):
+        with run_lock(in_b, wait_seconds=0.3), run_lock(database, wait_seconds=0.3):
+            pass
+        with pytest.raises(LockedError), run_lock(in_a, wait_seconds=0.3):
+            pass
+    with run_lock(database), psycopg.connect(database, autocommit=True) as other:
+        taken = other.execute("SELECT pg_try_advisory_lock(%s)", (RUN_LOCK_KEY,)).fetchone()
+        assert taken == (False,)  # the key an older version takes: the two exclude each other
 
 
 def test_a_run_that_lost_its_run_lock_stops(
