@@ -527,6 +527,10 @@ class Store:
         return self.db.transaction()
 
     def _migrate(self) -> None:
+        if self._stored_version() == SCHEMA_VERSION:
+            # Up to date: no lock and no DDL, which PostgreSQL checks the schema's CREATE
+            # right for even when the table exists (a role that only reads and writes data).
+            return
         with self.transaction() as db:
             if self.db.kind == "postgresql":  # workers starting together: one migrates
                 db.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
@@ -547,6 +551,18 @@ class Store:
                 _put_meta(db, "schema_version", str(SCHEMA_VERSION))
         if self.db.kind == "sqlite" and 0 < current < _VECTORS_IN_ROWS:
             self._give_back_space()
+
+    def _stored_version(self) -> int | None:
+        """The schema version as stored, read without a lock; None without a meta table."""
+        exists = (
+            "SELECT to_regclass('meta') IS NOT NULL"
+            if self.db.kind == "postgresql"
+            else "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        )
+        if not self.db.execute(exists).fetchone()[0]:
+            return None
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return int(row[0]) if row else None
 
     def _give_back_space(self) -> None:
         """VACUUM once after moving the vectors (schema 7): the old table's pages, twice the

@@ -801,3 +801,40 @@ def test_a_digest_edited_by_hand_does_not_stop_the_names_being_cleaned() -> None
     )
     cleaned = json.loads(_digest_names_cleaned(payload) or "{}")
     assert cleaned["outlets_since"] == {"Reuters": 5, "AP": "2026-12-01T09:00:00"}
+
+
+def test_a_role_that_only_reads_and_writes_data_opens_an_up_to_date_store(
+    postgres_database: str,
+) -> None:
+    """Every open ran CREATE TABLE IF NOT EXISTS meta, and PostgreSQL checks the schema's
+    CREATE right even for a table that exists: workers could not run as a role with no rights
+    but to its tables' rows. A store that needs migrating still needs them."""
+    import psycopg
+
+    from tests.support.databases import fresh_postgres
+
+    database = fresh_postgres(postgres_database)
+    with Store.open(database) as store:  # migrated by the owner
+        schema = store.db.execute("SELECT current_schema()").fetchone()[0]
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        admin.execute(
+            f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}"
+        )
+        admin.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
+    try:
+        as_app = database.replace("postgresql://postgres@", f"postgresql://{role}@", 1)
+        assert as_app != database
+        with Store.open(as_app) as store:
+            store.set_meta("probe", "1")
+            assert store.meta("probe") == "1"
+        with psycopg.connect(database, autocommit=True) as admin:
+            admin.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        with pytest.raises(Exception, match="permission denied"), Store.open(as_app):
+            pass
+    finally:
+        with psycopg.connect(database, autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
