@@ -527,7 +527,7 @@ class Store:
         return self.db.transaction()
 
     def _migrate(self) -> None:
-        if self._stored_version() == SCHEMA_VERSION:
+        if self.db.kind == "postgresql" and self._stored_version() == SCHEMA_VERSION:
             # Up to date: no lock and no DDL, which PostgreSQL checks the schema's CREATE
             # right for even when the table exists (a role that only reads and writes data).
             return
@@ -553,13 +553,9 @@ class Store:
             self._give_back_space()
 
     def _stored_version(self) -> int | None:
-        """The schema version as stored, read without a lock; None without a meta table."""
-        exists = (
-            "SELECT to_regclass('meta') IS NOT NULL"
-            if self.db.kind == "postgresql"
-            else "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        )
-        if not self.db.execute(exists).fetchone()[0]:
+        """The schema version as stored (PostgreSQL), read without a lock; None without a
+        meta table."""
+        if not self.db.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]:
             return None
         row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return int(row[0]) if row else None
