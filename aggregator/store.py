@@ -768,6 +768,13 @@ class Store:
             if (first[key].title, first[key].summary) != (row[1], row[2])
         ]
         fresh = [i for i in u.items if i.key not in stored]
+        rekeyed = self._rekeyed(db, u.url, fresh, set(first))
+        edits += [
+            _edit(row, item)
+            for item, row in rekeyed
+            if (item.title, item.summary) != (row[1], row[2])
+        ]
+        fresh = [i for i in fresh if i.key not in {item.key for item, _ in rekeyed}]
         # The same article reached us through another feed: one query for the whole feed (the
         # feed's own rows never count, so rows inserted below cannot change the answer).
         links = {i.canonical_link for i in fresh if i.canonical_link}
@@ -785,6 +792,44 @@ class Store:
             rows,
         )
         return inserted, edits
+
+    @staticmethod
+    def _rekeyed(
+        db: Tx, feed_url: str, fresh: Sequence[NewItem], listed: set[str]
+    ) -> list[tuple[NewItem, tuple]]:
+        """Entries new by their key that are stored items of the feed under another: the
+        feed changed its entries' ids (a new CMS, a guid with a version stamp, a guid where
+        there was none) and its document no longer lists the old one. Matched by link, one to
+        one only (a feed whose entries all link to its home page matches none), and by title
+        or publication time (a feed of one entry at a time under one link, such as a status
+        page, brings a new one); each stored item takes its new key (and (id, title, summary,
+        link) are returned, as _stored_texts gives them, for the caller's edits)."""
+        by_link: dict[str, list[NewItem]] = {}
+        for item in fresh:
+            if item.canonical_link:
+                by_link.setdefault(item.canonical_link, []).append(item)
+        if not by_link:
+            return []
+        rows: dict[str, list[tuple]] = {}
+        for r in _select_in(
+            db,
+            "SELECT canonical_link, key, id, title, summary, link, published FROM items "
+            "WHERE feed_url = ? AND canonical_link IN ({marks})",
+            sorted(by_link),
+            before=(feed_url,),
+        ):
+            rows.setdefault(r[0], []).append(r[1:])
+        matched = []
+        for link, stored in rows.items():
+            if len(stored) > 1 or len(by_link[link]) > 1 or stored[0][0] in listed:
+                continue
+            (_key, item_id, title, summary, old_link, published), item = stored[0], by_link[link][0]
+            if item.title == title or (published is not None and _ts(item.published) == published):
+                matched.append((item, (item_id, title, summary, old_link)))
+        db.executemany(
+            "UPDATE items SET key = ? WHERE id = ?", [(item.key, row[0]) for item, row in matched]
+        )
+        return matched
 
     @staticmethod
     def _stored_texts(db: Tx, feed_url: str, keys: list[str]) -> dict[str, tuple]:

@@ -59,6 +59,34 @@ def test_recording_the_same_feed_twice_adds_nothing(store_target) -> None:
         assert store.count_items() == 2
 
 
+def test_a_feed_that_changes_its_entries_ids_stores_nothing_twice(store_target) -> None:
+    """A CMS migration (or a guid with a version stamp, or a guid where there was none) gave
+    every entry a new id under the same link: the whole feed was stored again, and the digest
+    showed each report twice. An entry whose link is that of an item of the feed its document
+    no longer lists is that item (its correction too); entries sharing one link do not match."""
+    feed = "https://a.example/feed"
+    with Store.open(store_target()) as store:
+        assert record(store, outcome(feed, [entry(1), entry(2), entry(3, guid=None)]), "A") == 3
+        moved = [
+            entry(1, guid="new-1"),
+            entry(2, guid="new-2", title="Title 2, corrected"),
+            entry(3),  # now with a guid
+        ]
+        changes = record_changes(store, [(outcome(feed, moved), "A")])
+        assert [(c.new, c.updated) for c in changes] == [(0, 1)]
+        titles = [r[0] for r in store.db.execute("SELECT title FROM items ORDER BY id")]
+        assert titles == ["Title 1", "Title 2, corrected", "Title 3"]
+        assert record(store, outcome(feed, moved), "A") == 0  # stored under the new ids now
+        home = "https://a.example/"
+        posts = [entry(n, link=home) for n in (7, 8)]
+        assert record(store, outcome(feed, posts), "A") == 2
+        assert record(store, outcome(feed, [entry(9, link=home)]), "A") == 1  # not one of them
+        status = "https://status.example/"  # one entry at a time, under one link
+        assert record(store, outcome(feed, [entry(10, link=status)]), "A") == 1
+        assert record(store, outcome(feed, [entry(11, link=status)]), "A") == 1  # a new one
+        assert store.count_items() == 8
+
+
 def test_a_reopened_store_keeps_items_and_schema_version(store_target) -> None:
     path = store_target()
     with Store.open(path) as store:
