@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -70,13 +71,15 @@ async def fetch_articles(
     process: Process | None = None,
     within: float | None = None,
     on_result: Callable[[Any], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[Any]:
     """Fetch every article page and return, in order, each page or what `process` makes of
     it. `process` (extraction: CPU-bound) runs in worker processes for big batches, as feed
     parsing does, else in a thread, never on the event loop; a page's HTML is freed once it is
     processed. `within`: seconds after which the pages not done yet are given up, each None
-    (as is a page left for another run). `on_result` is given each other result as it comes,
-    on the event loop's thread (to store it then: a run killed later keeps it)."""
+    (as is a page left for another run); so are they once `stop` is set (a worker's SIGTERM).
+    `on_result` is given each other result as it comes, on the event loop's thread (to store
+    it then: a run killed later keeps it)."""
     options = options or PollOptions()
     async with (
         http_clients(options, transport) as clients,
@@ -98,7 +101,7 @@ async def fetch_articles(
         tasks = [asyncio.ensure_future(one(r)) for r in requests]
         try:
             if tasks:
-                _done, late = await asyncio.wait(tasks, timeout=within)
+                late = await _until_done(tasks, within, stop)
                 for task in late:
                     task.cancel()
                 await asyncio.gather(*late, return_exceptions=True)
@@ -106,6 +109,28 @@ async def fetch_articles(
         finally:
             for task in tasks:
                 task.cancel()
+
+
+STOP_CHECK_SECONDS = 0.2  # how often a batch of pages looks at its stop event
+
+
+async def _until_done(
+    tasks: Sequence[asyncio.Future], within: float | None, stop: threading.Event | None
+) -> set[asyncio.Future]:
+    """Wait for `tasks` until `within` seconds have passed or `stop` is set; the tasks not
+    done then."""
+    loop = asyncio.get_running_loop()
+    deadline = None if within is None else loop.time() + within
+    pending = set(tasks)
+    while pending and not (stop is not None and stop.is_set()):
+        timeout = None if stop is None else STOP_CHECK_SECONDS
+        if deadline is not None:
+            left = deadline - loop.time()
+            if left <= 0:
+                break
+            timeout = left if timeout is None else min(timeout, left)
+        _done, pending = await asyncio.wait(pending, timeout=timeout)
+    return pending
 
 
 def fetch_articles_sync(
@@ -116,6 +141,7 @@ def fetch_articles_sync(
     process: Process | None = None,
     within: float | None = None,
     on_result: Callable[[Any], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[Any]:
     return asyncio.run(
         fetch_articles(
@@ -125,6 +151,7 @@ def fetch_articles_sync(
             process=process,
             within=within,
             on_result=on_result,
+            stop=stop,
         )
     )
 

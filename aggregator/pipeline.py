@@ -345,10 +345,12 @@ def fetch_item_pages(
     *,
     transport=None,
     within: float | None = None,
+    stop: threading.Event | None = None,
 ) -> FullTextSummary:
     """Fetch the article page of each (item id, link, summary, feed url) and store its main
     text (allow_private: per feed url). `within`: seconds after which the pages not fetched
-    yet are left (their items stay untried: fetched another time)."""
+    yet are left (their items stay untried: fetched another time); so are they once `stop`
+    is set."""
     from aggregator.articles import ArticleRequest, fetch_articles_sync
 
     results: list[tuple[int, str | None, str]] = []
@@ -379,6 +381,7 @@ def fetch_item_pages(
         process=_extract_page,
         within=within,
         on_result=keep,
+        stop=stop,
     )
     save()
     statuses = [status for _id, _text, status in results]

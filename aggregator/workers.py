@@ -119,13 +119,13 @@ def poll_cycle(
     run = _PollRun(config, store, worker, stop, on_result, clock)
     cycle = asyncio.run(run.run(transport))
     if not stop.is_set():
-        texts = fetch_untried_pages(config, store, worker, clock())
+        texts = fetch_untried_pages(config, store, worker, clock(), stop)
         cycle = replace(cycle, full_texts=texts.extracted)
     return cycle
 
 
 def fetch_untried_pages(
-    config: Config, store: Store, worker: str, now: datetime
+    config: Config, store: Store, worker: str, now: datetime, stop: threading.Event | None = None
 ) -> FullTextSummary:
     """The article pages of the window's items of full_text feeds that were never tried, up to
     FULL_TEXT_CLAIM: the items this cycle stored, and those a worker stopped or killed after
@@ -134,7 +134,8 @@ def fetch_untried_pages(
     not fetched within half the lease are left to the next cycles too: a backlog on a slow
     site (256 pages, two at a time, 30 s each would take an hour) neither outlasts the feeds'
     lease, letting another worker fetch the same pages, nor holds up this worker's polling
-    longer than that."""
+    longer than that. Once `stop` is set (SIGTERM), the pages not done are left too: the
+    texts fetched are stored and the feeds given back before systemd's stop timeout."""
     feeds = {f.url: f.allow_private for f in config.feeds if config.wants_full_text(f)}
     if not feeds:
         return FullTextSummary()
@@ -144,7 +145,9 @@ def fetch_untried_pages(
     if not claim.items:
         return FullTextSummary()
     try:
-        return fetch_item_pages(config, store, claim.items, feeds, within=lease.total_seconds() / 2)
+        return fetch_item_pages(
+            config, store, claim.items, feeds, within=lease.total_seconds() / 2, stop=stop
+        )
     finally:
         store.release_feeds(worker, claim.feeds)
 

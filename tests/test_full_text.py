@@ -235,6 +235,50 @@ def test_article_texts_are_stored_as_they_come_not_after_the_last_page(
     assert summary.extracted == 22 and statuses(config.database)["page/22"][0] is None
 
 
+def test_a_stopped_worker_leaves_the_pages_not_yet_done_untried(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """SIGTERM reached a poll worker's article pages only when they were all done (up to half
+    the lease, 300 s): systemd killed it meanwhile, losing the unsaved texts and leaving its
+    feeds leased. Once told to stop, the pages not done are left untried (the next cycle
+    fetches them) and the texts fetched are stored."""
+    import threading
+
+    from aggregator.models import ParsedEntry
+    from tests.support.stored import polled, record
+
+    config = load_config(write_config(tmp_path, feed_server))
+    entries = tuple(
+        ParsedEntry(f"g{n}", feed_server.url(f"/page/{n}"), f"Flood {n}", "Short.", NOW)
+        for n in range(6)
+    )
+    stop = threading.Event()
+
+    def first_then_stop(request: RecordedRequest) -> Reply:
+        stop.set()  # SIGTERM while this page downloads
+        return Reply(200, body=article_page("Flood", FLOOD))
+
+    feed_server.route("/page/0", handler=first_then_stop)
+    for n in range(1, 6):
+        feed_server.route(f"/page/{n}", body=article_page("Flood", FLOOD), delay=20)
+    with Store.open(config.database) as store:
+        record(store, polled(config.feeds[0].url, entries, NOW), "Herald")
+        started = time.monotonic()
+        summary = fetch_item_pages(
+            config,
+            store,
+            store.items_for_full_text(
+                [config.feeds[0].url], NOW - timedelta(days=1), untried_only=True
+            ),
+            {config.feeds[0].url: True},
+            within=300,
+            stop=stop,
+        )
+    assert time.monotonic() - started < 15  # not the 20 s the other pages take
+    found = statuses(config.database)
+    assert summary.items <= 1 and all(found[f"page/{n}"][0] is None for n in range(1, 6))
+
+
 def test_pages_a_run_left_untried_are_fetched_by_the_next_run(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
