@@ -34,7 +34,7 @@ from urllib.parse import urljoin
 import feedparser
 import lxml.etree
 import lxml.html
-from feedparser.datetimes import _parse_date
+from feedparser.datetimes import _parse_date as _feedparser_date
 from feedparser.html import _cp1252
 from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import _urljoin
@@ -256,6 +256,35 @@ def is_date_only(written: object) -> bool:
     return isinstance(written, str) and len(written) < 64 and bool(_DATE_ONLY.fullmatch(written))
 
 
+# Zone abbreviations feeds write that feedparser reads as UTC (it knows North America's and
+# the military letters only): "10:00 CET" was stored an hour late, "10:00 JST" nine hours in
+# the future. Ambiguous ones (IST: India, Ireland or Israel) are left as they were read.
+_ZONE_OFFSETS = {
+    "WET": "+0000", "WEST": "+0100", "BST": "+0100",
+    "CET": "+0100", "CEST": "+0200", "MET": "+0100", "MEST": "+0200",
+    "MEZ": "+0100", "MESZ": "+0200",
+    "EET": "+0200", "EEST": "+0300", "MSK": "+0300", "SAST": "+0200",
+    "HKT": "+0800", "SGT": "+0800", "AWST": "+0800", "PHT": "+0800", "WIB": "+0700",
+    "JST": "+0900", "KST": "+0900",
+    "ACST": "+0930", "ACDT": "+1030", "AEST": "+1000", "AEDT": "+1100",
+    "NZST": "+1200", "NZDT": "+1300",
+}  # fmt: skip
+_NAMED_ZONE = re.compile(r"(?<=\s)([A-Z]{3,4})\s*\Z")
+
+
+def _parse_date(value: str) -> Any:
+    """feedparser's reading of a feed's date, its zone abbreviation read as its offset."""
+    named = _NAMED_ZONE.search(value) if isinstance(value, str) else None
+    if named and named.group(1) in _ZONE_OFFSETS:
+        value = value[: named.start(1)] + _ZONE_OFFSETS[named.group(1)]
+    return _feedparser_date(value)
+
+
+def _named_zone(written: Any) -> bool:
+    named = _NAMED_ZONE.search(written) if isinstance(written, str) else None
+    return bool(named) and named.group(1) in _ZONE_OFFSETS
+
+
 def _json_date(record: dict[str, Any], key: str) -> datetime | None:
     value = _json_str(record, key).strip()
     if not value or len(value) > 64:
@@ -403,12 +432,14 @@ def _entry(raw: dict[str, Any], feed_url: str) -> ParsedEntry | None:
     if not (title or summary or link):
         return None
     key = "published" if get(raw, "published_parsed") else "updated"
+    written = get(raw, key)
+    parsed = _parse_date(written) if _named_zone(written) else get(raw, f"{key}_parsed")
     return ParsedEntry(
         guid=guid,
         link=link,
         title=title,
         summary=summary,
-        published=_utc(get(raw, f"{key}_parsed")),
+        published=_utc(parsed),
         date_only=is_date_only(get(raw, key)),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import feedparser
@@ -420,6 +420,22 @@ def test_a_feed_cut_off_in_transfer_is_an_error_not_a_shorter_feed() -> None:
     assert len(parse_feed(stray, url="https://f.example/feed").entries) == 3
     trailer = stray + b"\n<!-- served in 0.2 s -->\n<?php-cache done?>\n"
     assert len(parse_feed(trailer, url="https://f.example/feed").entries) == 3
+
+
+@pytest.mark.parametrize(
+    ("written", "hour"),
+    [("CET", 9), ("CEST", 8), ("MESZ", 8), ("BST", 9), ("JST", 1), ("AEDT", -1), ("EST", 15)],
+)
+@pytest.mark.parametrize("strict", [True, False], ids=["well-formed", "feedparser"])
+def test_a_zone_abbreviation_is_its_offset(written: str, hour: int, strict: bool) -> None:
+    """feedparser knows North America's abbreviations only: "10:00 CET" was 10:00 UTC (an
+    hour late) and "10:00 JST" 10:00 UTC (nine hours ahead of the news)."""
+    title = "Story" if strict else "Story & more"  # a stray "&": feedparser's loose reading
+    body = rss(f"<item><title>{title}</title><pubDate>Mon, 07 Dec 2026 10:00:00 {written}"
+               "</pubDate></item>")  # fmt: skip
+    published = parse_feed(body, url="https://f.example/").entries[0].published
+    expected = datetime(2026, 12, 7, tzinfo=UTC) + timedelta(hours=hour)
+    assert published == expected
 
 
 def parse_or_error(body: bytes) -> None:
