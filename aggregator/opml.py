@@ -174,7 +174,9 @@ _POSITION = re.compile(r", line \d+, column (\d+)$")
 
 
 def _xml_text(text: str) -> str:
-    return _NOT_XML.sub("", text)
+    """What an exported label may hold: as feed names are cleaned (no controls, no bidi
+    overrides, one line), and only characters XML can carry."""
+    return _NOT_XML.sub("", outlet_name(text))
 
 
 def _unique(tags: Iterable[str]) -> tuple[str, ...]:

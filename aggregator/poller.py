@@ -71,7 +71,7 @@ from aggregator.schedule import (
     schedule_after_error,
     schedule_after_success,
 )
-from aggregator.text import http_url_problem
+from aggregator.text import http_url_problem, shortened
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
@@ -462,7 +462,7 @@ class _Poller:
             fetch_url=state.fetch_url,
             etag=state.etag,
             last_modified=state.last_modified,
-            error=_shortened(str(failure)),
+            error=shortened(str(failure), MAX_ERROR_TEXT),
             discovered_feed_url=failure.discovered_url,
             consecutive_errors=errors,
             due_reason=reason,
@@ -989,10 +989,6 @@ def _status_error(response: _Response, now: datetime) -> FetchError:
 # An error as stored and shown: what a server wrote into one (httpx quotes a bad status line,
 # body bytes and all) is cut, not kept whole in every poll's record.
 MAX_ERROR_TEXT = 500
-
-
-def _shortened(message: str) -> str:
-    return message if len(message) <= MAX_ERROR_TEXT else message[: MAX_ERROR_TEXT - 1] + "…"
 
 
 def http_error_message(exc: httpx.HTTPError | httpx.InvalidURL) -> str:

@@ -152,3 +152,16 @@ def test_imported_folders_and_categories_are_cleaned_and_bounded_as_names_are() 
     first, second = parse_opml(opml)
     assert first.tags == ("Folder elbisivni 31m", "News", "World2J", "x y: z")
     assert len(second.name or "") <= 200 and all(len(t) <= 80 for t in second.tags)
+
+
+def test_export_writes_no_control_or_bidi_characters_a_feeds_yaml_holds() -> None:
+    """A name or tag in feeds.yaml (typed, or imported before imports were cleaned) went into
+    the export as it was: U+009B (a terminal's CSI) and U+202E reached `feeds export`'s
+    output; the labels are cleaned as feed names are."""
+    feeds = [
+        FeedConfig("https://a.example/rss", "Evil \u202eexe\u202c \x9b31m", ("x\ny", "W\u202e"))
+    ]
+    document = to_opml(feeds, title="Mine\x9b2J").decode()
+    assert not any(c in document for c in "\u202e\u202c\x9b")
+    (back,) = parse_opml(document.encode())
+    assert back.name == "Evil exe 31m" and back.tags == ("x y", "W")
