@@ -17,7 +17,7 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
 from aggregator.config import FeedConfig, feed_key
@@ -55,7 +55,7 @@ def add_feed(
 def add_feeds(path: Path | str, feeds: Iterable[FeedConfig]) -> list[FeedConfig]:
     """Append the feeds whose URL is not listed yet (one write); returns those added."""
     path = Path(path)
-    text, document, yaml = _load(path)
+    text, document, yaml, newline = _load(path)
     entries = _feed_list(document, path)
     present = {feed_key(_entry_url(e)) for e in entries}
     added: list[FeedConfig] = []
@@ -73,11 +73,10 @@ def add_feeds(path: Path | str, feeds: Iterable[FeedConfig]) -> list[FeedConfig]
         # Insert the new lines right after the last entry: every other byte stays as it was.
         rendered = _render([_entry(f) for f in added], _dash_column(text, entries, 0))
         text = _insert_lines(text, _entry_end(text, entries, len(entries) - 1) + 1, rendered)
-    else:  # an empty or flow-style list: let ruamel write it, as a block list
-        entries.fa.set_block_style()
+    else:  # an empty or flow-style list: only its value is written again, as a block list
         entries.extend(_entry(f) for f in added)
-        text = _dump(document, yaml, keep=text)
-    _save(path, text, expected=before + len(added), added=added)
+        text = _with_feeds_value(text, document, entries) or _dump(document, yaml, keep=text)
+    _save(path, text, expected=before + len(added), added=added, newline=newline)
     return added
 
 
@@ -85,7 +84,7 @@ def remove_feed(path: Path | str, url_or_name: str) -> bool:
     """Remove the feed with this URL (or, failing that, this name, ignoring case). False if
     none matches; FeedsFileError if a name matches several feeds."""
     path = Path(path)
-    text, document, yaml = _load(path)
+    text, document, yaml, newline = _load(path)
     entries = _feed_list(document, path)
     index = _find(entries, url_or_name, path)
     if index is None:
@@ -94,13 +93,12 @@ def remove_feed(path: Path | str, url_or_name: str) -> bool:
     if _editable_as_text(entries):
         # Cut the entry's own lines; comments and blank lines around it stay.
         lines = text.splitlines(keepends=True)
-        first = entries.lc.item(index)[0]
-        del lines[first : _entry_end(text, entries, index) + 1]
+        del lines[_entry_start(text, entries, index) : _entry_end(text, entries, index) + 1]
         text = "".join(lines)
     else:
         del entries[index]
-        text = _dump(document, yaml)
-    _save(path, text, expected=before - 1)
+        text = _with_feeds_value(text, document, entries) or _dump(document, yaml)
+    _save(path, text, expected=before - 1, newline=newline)
     return True
 
 
@@ -167,16 +165,24 @@ def _read_back(entries: Sequence[Any], feeds: Sequence[FeedConfig]) -> bool:
     )
 
 
-def _load(path: Path) -> tuple[str, CommentedMap, YAML]:
+def _load(path: Path) -> tuple[str, CommentedMap, YAML, str]:
+    """The file's text (lines ending in "\\n"), as parsed, the YAML that writes it, and the
+    line ending the file uses (written back so: a Windows file stays one)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
-        text = NEW_FILE_HEADER + "feeds: []\n"
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = (NEW_FILE_HEADER + "feeds: []\n").encode()
+    except OSError as exc:
         raise FeedsFileError(f"{path}: cannot read: {exc}") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FeedsFileError(f"{path}: not UTF-8 text: save it as UTF-8") from None
+    newline = "\r\n" if "\r\n" in text else "\n"
+    text = text.replace("\r\n", "\n")
     yaml = _yaml(_list_offset(text))
     document = _parse(yaml, text, path)
-    return text, document, yaml
+    return text, document, yaml, newline
 
 
 def _yaml(offset: int) -> YAML:
@@ -190,6 +196,12 @@ def _yaml(offset: int) -> YAML:
 def _parse(yaml: YAML, text: str, path: Path) -> CommentedMap:
     try:
         document = yaml.load(text)
+    except MarkedYAMLError as exc:  # where, and what, as loading the configuration says it
+        mark = exc.problem_mark
+        line = f":{mark.line + 1}" if mark else ""
+        problem = (exc.problem or str(exc)).splitlines()[0]
+        hint = "; indent with spaces, not tabs" if "\t" in _line(text, mark) else ""
+        raise FeedsFileError(f"{path}{line}: YAML syntax error: {problem}{hint}") from None
     except YAMLError as exc:
         raise FeedsFileError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if document is None:
@@ -197,6 +209,11 @@ def _parse(yaml: YAML, text: str, path: Path) -> CommentedMap:
     if not isinstance(document, CommentedMap):
         raise FeedsFileError(f"{path}: must be a mapping with a `feeds:` list")
     return document
+
+
+def _line(text: str, mark: Any) -> str:
+    lines = text.splitlines()
+    return lines[mark.line] if mark is not None and 0 <= mark.line < len(lines) else ""
 
 
 def _feed_list(document: CommentedMap, path: Path) -> CommentedSeq:
@@ -224,18 +241,36 @@ def _editable_as_text(entries: CommentedSeq) -> bool:
     return len(entries) > 0 and not entries.fa.flow_style() and hasattr(entries, "lc")
 
 
-def _dash_column(text: str, entries: CommentedSeq, index: int) -> int:
+def _entry_start(text: str, entries: CommentedSeq, index: int) -> int:
+    """The line of the entry's dash: ruamel records its first key's, which is a line below
+    when the dash stands alone or with a comment (`- # Reuters` then `  url: ...`)."""
+    lines = text.splitlines()
     line, column = entries.lc.item(index)
-    return max(text.splitlines()[line].rfind("-", 0, column), 0)
+    if lines[line][:column].strip().startswith("-"):
+        return line
+    for above in range(line - 1, -1, -1):
+        stripped = lines[above].strip()
+        if stripped == "-" or stripped.startswith(("- #", "-\t#")):
+            return above
+        if stripped and not stripped.startswith("#"):
+            break
+    return line
+
+
+def _dash_column(text: str, entries: CommentedSeq, index: int) -> int:
+    start = _entry_start(text, entries, index)
+    line, column = entries.lc.item(index)
+    row = text.splitlines()[start]
+    return max(row.rfind("-", 0, column if start == line else len(row)), 0)
 
 
 def _entry_end(text: str, entries: CommentedSeq, index: int) -> int:
     """Last line holding content of the entry (its trailing comments and blank lines belong
     to what follows)."""
     lines = text.splitlines()
-    first = entries.lc.item(index)[0]
+    first = _entry_start(text, entries, index)
     if index + 1 < len(entries):
-        stop = entries.lc.item(index + 1)[0]
+        stop = _entry_start(text, entries, index + 1)
     else:
         dash = _dash_column(text, entries, index)
         stop = next(
@@ -264,6 +299,47 @@ def _is_indented_comment(line: str, dash_column: int) -> bool:
     return line.lstrip().startswith("#") and len(line) - len(line.lstrip()) > dash_column
 
 
+_FLOW_ON_ONE_LINE = re.compile(r"(\[[^#\n]*\])?\s*(#.*)?")
+
+
+def _with_feeds_value(text: str, document: CommentedMap, entries: Sequence[Any]) -> str | None:
+    """The text with only the `feeds:` key's value written again, as a block list (`[]`
+    when empty): the rest of the file, its indentation and comments, stays as it was. None
+    when the file has no `feeds:` key to write at."""
+    try:
+        line, column = document.lc.key("feeds")
+    except (AttributeError, KeyError, TypeError):  # a key this edit added: no place in the text
+        return None
+    lines = text.splitlines(keepends=True)
+    end = line + 1  # the value's last line + 1: a flow list may go on over several lines
+    while end < len(lines):
+        row = lines[end]
+        if (
+            row.strip()
+            and not row.lstrip().startswith("#")
+            and len(row) - len(row.lstrip()) <= column
+        ):
+            break
+        end += 1
+    while end - 1 > line and (
+        not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")
+    ):
+        end -= 1  # comments and blank lines after the value belong to what follows
+    key_text = lines[line]
+    after = key_text[key_text.index(":", column) + 1 :].strip()
+    one_line = _FLOW_ON_ONE_LINE.fullmatch(after) if end == line + 1 else None
+    comment = f"  {one_line.group(2)}" if one_line and one_line.group(2) else ""
+    head = key_text[: key_text.index(":", column) + 1]
+    if not entries:
+        block = f"{head} []{comment}\n"
+    else:
+        for entry in entries:
+            if isinstance(entry, CommentedMap):
+                entry.fa.set_block_style()
+        block = f"{head}{comment}\n" + _render(list(entries), column + 2)
+    return "".join(lines[:line]) + block + "".join(lines[end:])
+
+
 def _render(entries: list[CommentedMap], dash_column: int) -> str:
     yaml = _yaml(0)
     buffer = io.StringIO()
@@ -289,7 +365,14 @@ def _dump(document: CommentedMap, yaml: YAML, keep: str = "") -> str:
     return buffer.getvalue()
 
 
-def _save(path: Path, text: str, *, expected: int, added: Sequence[FeedConfig] = ()) -> None:
+def _save(
+    path: Path,
+    text: str,
+    *,
+    expected: int,
+    added: Sequence[FeedConfig] = (),
+    newline: str = "\n",
+) -> None:
     """Check the edited text still parses to the expected number of feeds, the feeds
     ``added`` last as they were given, then replace the file atomically (same directory, same
     permissions; a symbolic link's target, the link kept)."""
@@ -304,8 +387,8 @@ def _save(path: Path, text: str, *, expected: int, added: Sequence[FeedConfig] =
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
+            out.write(text.replace("\n", newline))
             out.flush()
             os.fsync(out.fileno())
         os.chmod(temporary, mode)

@@ -171,8 +171,83 @@ def test_ambiguous_name_and_broken_yaml(tmp_path: Path) -> None:
     with pytest.raises(FeedsFileError, match="several feeds"):
         remove_feed(path, "Same")
     path.write_text("feeds: [unclosed\n")
-    with pytest.raises(FeedsFileError, match="not valid YAML"):
+    with pytest.raises(FeedsFileError, match=r"feeds.yaml:2: YAML syntax error: expected"):
         add_feed(path, "https://c.example/")
+    path.write_text("feeds:\n  - url:\thttps://a.example/\n    name: 'open\n")
+    with pytest.raises(FeedsFileError, match=r"feeds.yaml:\d+: YAML syntax error: .*"):
+        remove_feed(path, "https://a.example/")  # was "not valid YAML: while scanning ..."
+
+
+SETTINGS_FIRST = """\
+# my news
+site:
+    title: Morning    # lined up
+    timezone: Europe/Paris
+email:
+    to:
+        - me@example.com
+    from: news@example.com
+feeds: []   # added below
+window_hours: 36
+"""
+
+
+@pytest.mark.parametrize(
+    "value", ["[]", "", "[https://x.example/rss, {url: 'https://y.example/rss', name: Y}]"]
+)
+def test_adding_to_an_empty_or_flow_list_changes_only_that_list(tmp_path: Path, value: str) -> None:
+    """A first import after writing the settings (the usual move from another reader)
+    re-indented every other block, moved lined-up comments and gave the email's list and the
+    feeds the first list's indentation: only the `feeds:` value is written now."""
+    path = tmp_path / "feeds.yaml"
+    original = SETTINGS_FIRST.replace("feeds: []", f"feeds: {value}".rstrip())
+    path.write_text(original)
+    add_feed(path, "https://a.example/rss", name="A", tags=["world"])
+    text = path.read_text()
+    before, after = original.split("feeds:")
+    assert text.startswith(before) and text.endswith(after.split("\n", 1)[1])
+    config = load_config(path)
+    assert config.feeds[-1].url == "https://a.example/rss" and config.window_hours == 36
+    assert config.email.to == ("me@example.com",) and config.site.title == "Morning"
+    if value == "[]":
+        assert "feeds:  # added below\n  - url: https://a.example/rss\n" in text
+    remove_feed(path, "https://a.example/rss")
+    assert load_config(path).feeds == config.feeds[:-1]
+    assert path.read_text().startswith(before)
+
+
+def test_a_windows_file_keeps_its_line_endings(tmp_path: Path) -> None:
+    """add, remove and import wrote a CRLF file back with LF endings: every line changed."""
+    path = tmp_path / "feeds.yaml"
+    path.write_bytes(b"# mine\r\nfeeds:\r\n  - url: https://a.example/rss\r\n")
+    add_feed(path, "https://b.example/rss")
+    remove_feed(path, "https://a.example/rss")
+    data = path.read_bytes()
+    assert data == b"# mine\r\nfeeds:\r\n  - url: https://b.example/rss\r\n"
+
+
+def test_entries_whose_dash_stands_on_its_own_line_are_edited_whole(tmp_path: Path) -> None:
+    """`- # Reuters world` then `url:` on the next line: remove cut the url line and the
+    next entry's dash (the comment then named the wrong feed), and add refused the file."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "feeds:\n"
+        "  - # Reuters world\n    url: https://a.example/rss\n"
+        "  - # BBC\n    url: https://b.example/rss\n    name: B\n"
+        "  -\n    url: https://c.example/rss\n"
+    )
+    assert remove_feed(path, "https://a.example/rss")
+    assert path.read_text() == (
+        "feeds:\n  - # BBC\n    url: https://b.example/rss\n    name: B\n"
+        "  -\n    url: https://c.example/rss\n"
+    )
+    add_feed(path, "https://d.example/rss")
+    assert remove_feed(path, "B")
+    assert [f.url for f in load_config(path).feeds] == [
+        "https://c.example/rss",
+        "https://d.example/rss",
+    ]
+    assert "# BBC" not in path.read_text()
 
 
 # ---------------------------------------------------------------- discovery
