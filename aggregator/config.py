@@ -452,6 +452,12 @@ def _tags(where: _Where, node: Mapping, entry: str) -> tuple[str, ...]:
     if node.get("tags") is None:
         return ()
     value = node["tags"]
+    if isinstance(value, str) and "," in value:  # `tags: world, europe` is one tag in YAML
+        words = ", ".join(w.strip() for w in value.split(",") if w.strip())
+        message = (
+            f"a list is written in brackets: `tags: [{words}]` (one tag with a comma: in a list)"
+        )
+        raise where.error(node, "tags", f"{entry}.tags", message)
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
@@ -963,7 +969,10 @@ def load_config(path: Path | str = DEFAULT_CONFIG) -> Config:
         raise ConfigError(
             f"{path}: not found ({looked}create it, or pass --config PATH; see the README)"
         ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:  # Latin-1, or UTF-16 as Windows PowerShell writes
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text: save the file as UTF-8") from None
+    except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
     config = parse_config(text, path)
     override = os.environ.get(DATABASE_ENV, "").strip()

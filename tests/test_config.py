@@ -351,3 +351,27 @@ def test_a_name_with_a_lone_surrogate_loses_it(tmp_path: Path) -> None:
     `poll` stopped with a traceback storing the name."""
     text = 'feeds:\n  - url: https://a.example/rss\n    name: "Re\\ud800uters"\n'
     assert load_config(write(tmp_path, text)).feeds[0].name == "Reuters"
+
+
+def test_tags_written_without_brackets_are_refused_with_the_list_to_write(tmp_path: Path) -> None:
+    """`tags: world, europe` is one tag "world, europe" in YAML: sections, coverage and the
+    export's folders silently used it whole, and `feeds list` showed it as two."""
+    path = write(tmp_path, "feeds:\n  - url: https://a.example/rss\n    tags: world, europe\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert f"{path}:3: feeds[0].tags: a list is written in brackets: `tags: [world, europe]`" in (
+        str(raised.value)
+    )
+    path.write_text("feeds:\n  - url: https://a.example/rss\n    tags: world\n")
+    assert load_config(path).feeds[0].tags == ("world",)
+
+
+@pytest.mark.parametrize("codec", ["latin-1", "utf-16"])
+def test_a_feeds_yaml_not_in_utf8_says_to_save_it_so(tmp_path: Path, codec: str) -> None:
+    """It said "cannot read: 'utf-8' codec can't decode byte 0xe9 in position 38"."""
+    path = tmp_path / "feeds.yaml"
+    path.write_bytes("site:\n  title: Café\nfeeds:\n  - url: https://a.example/\n".encode(codec))
+    with pytest.raises(
+        ConfigError, match=r"feeds.yaml:\d+: not UTF-8 text: save the file as UTF-8"
+    ):
+        load_config(path)
