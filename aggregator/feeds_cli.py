@@ -220,6 +220,8 @@ def remove(url_or_name: str, config_path: Path | None) -> None:
         _fail(f"{path}: not found")
     try:
         removed = remove_from_file(path, url_or_name)
+        if not removed and _is_url(url_or_name) and "://" not in url_or_name:
+            removed = remove_from_file(path, "https://" + url_or_name.strip())  # as `add` reads it
         if not removed and (url := _unnamed_feed_shown_as(path, url_or_name)):
             removed = remove_from_file(path, url)
             url_or_name = f"{url_or_name} ({url})"

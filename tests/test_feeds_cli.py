@@ -451,6 +451,15 @@ def test_remove(config: Path) -> None:
     assert load_config(config).feed("https://local.example/atom.xml") is None
 
 
+def test_remove_takes_a_url_as_add_takes_it(config: Path) -> None:
+    """`feeds add example.com/a.xml` stores https://example.com/a.xml; `feeds remove
+    example.com/a.xml` said there was no such feed."""
+    assert cli("add", "local.example/x.xml", "--no-discover", "-c", config).exit_code == 0
+    result = cli("remove", "local.example/x.xml", "-c", config)
+    assert result.exit_code == 0, result.output
+    assert load_config(config).feed("https://local.example/x.xml") is None
+
+
 def test_import_and_export(config: Path, tmp_path: Path) -> None:
     result = cli("import", DATA / "subscriptions.opml", "-c", config)
     assert result.exit_code == 0
