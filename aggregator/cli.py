@@ -136,13 +136,15 @@ def with_store_and_lock(func: Callable) -> Callable:
     return _with_store(func, pass_lock=True)
 
 
-def _with_store(func: Callable, *, pass_lock: bool) -> Callable:
+def _with_store(func: Callable, *, pass_lock: bool, must_exist: bool = False) -> Callable:
     @functools.wraps(func)
     def wrapper(config_path: Path, wait: float, **kwargs: Any) -> None:
         config = load_or_exit(config_path)
         with database_failures(config), contextlib.ExitStack() as opened:
             try:
                 lock = opened.enter_context(run_lock(config.database, wait))
+                if must_exist:  # after the lock: a run that holds it may be creating the file
+                    _require_database(config)
                 store = opened.enter_context(Store.open(config.database))
             except (OSError, sqlite3.Error) as exc:
                 _fail(_database_problem(config, exc), EXIT_FAILED)
@@ -704,11 +706,46 @@ def evaluate(
 # ------------------------------------------------------------------ explain
 
 
+def _explain_targets(
+    context: click.Context, parameter: click.Parameter, targets: tuple[str, ...]
+) -> tuple[str, ...]:
+    """Usage mistakes said before any database is opened."""
+    if len(targets) > 2:
+        _fail("explain takes one STORY_ID or two item URLs", EXIT_CONFIG)
+    urls = [t.lower().startswith(("http://", "https://")) for t in targets]
+    if len(targets) == 1 and urls[0]:
+        _fail(
+            "explain needs two item URLs to compare (or one STORY_ID from stories.json)",
+            EXIT_CONFIG,
+        )
+    if len(targets) == 2 and not all(urls):
+        story = next(t for t, url in zip(targets, urls, strict=True) if not url)
+        _fail(
+            f"explain compares two item URLs; {story!r} is no URL (a STORY_ID is explained "
+            "on its own: aggregator explain STORY_ID)",
+            EXIT_CONFIG,
+        )
+    if len(targets) == 2:
+        from aggregator import pipeline
+
+        try:
+            pipeline.check_two_links(*targets)
+        except pipeline.ExplainError as exc:
+            _fail(str(exc), EXIT_CONFIG)
+    return targets
+
+
 @main.command()
 @_config_option
 @_wait_option
-@click.argument("targets", nargs=-1, required=True, metavar="STORY_ID | URL_A URL_B")
-@with_store
+@click.argument(
+    "targets",
+    nargs=-1,
+    required=True,
+    metavar="STORY_ID | URL_A URL_B",
+    callback=_explain_targets,
+)
+@functools.partial(_with_store, pass_lock=False, must_exist=True)  # reads: never makes one
 def explain(config: Config, store: Store, targets: tuple[str, ...]) -> None:
     """Show the evidence for and against a story's items, or two items, being one story.
 
@@ -719,13 +756,6 @@ def explain(config: Config, store: Store, targets: tuple[str, ...]) -> None:
     """
     from aggregator import pipeline
 
-    if len(targets) > 2:
-        _fail("explain takes one STORY_ID or two item URLs", EXIT_CONFIG)
-    if len(targets) == 1 and targets[0].lower().startswith(("http://", "https://")):
-        _fail(
-            "explain needs two item URLs to compare (or one STORY_ID from stories.json)",
-            EXIT_CONFIG,
-        )
     try:
         if len(targets) == 1:
             _print_story(pipeline.explain_story(config, store, targets[0]))
@@ -753,7 +783,8 @@ def _print_pair(pair: PairExplanation) -> None:
             )
     if pair.copy_note:
         click.echo(pair.copy_note)
-    _print_evidence(pair.evidence)
+    first, second = pair.stories
+    _print_evidence(pair.evidence, None if first is None or second is None else first == second)
 
 
 def _print_story(story: StoryExplanation) -> None:
@@ -763,7 +794,12 @@ def _print_story(story: StoryExplanation) -> None:
             f"story {_safe(story.merged_from)} merged into {_safe(story.story_id)}, "
             "which has its items now"
         )
-    if shown < total:
+    if shown == 0:
+        click.echo(
+            f"story {_safe(story.story_id)}: {plural(total, 'item')}, all older than "
+            f"window_hours ({hours_text(story.window_hours)}): their stored reasons below"
+        )
+    elif shown < total:
         click.echo(
             f"story {_safe(story.story_id)}: showing {shown} of {plural(total, 'item')} "
             f"(the rest are older than window_hours, {hours_text(story.window_hours)})"
@@ -811,8 +847,17 @@ def _score(evidence: PairEvidence) -> str:
     return text
 
 
-def _print_evidence(evidence: PairEvidence) -> None:
-    verdict = "same story" if evidence.joins else "different stories"
+def _print_evidence(evidence: PairEvidence, stored_together: bool | None = None) -> None:
+    """The evidence, and what it decides; `stored_together`: whether the two items are in one
+    stored story, said where it differs (grouping weighs groups, not every pair alone)."""
+    verdict = "the evidence joins them" if evidence.joins else "the evidence keeps them apart"
+    if stored_together is not None and stored_together != evidence.joins:
+        verdict += (
+            "; yet stored in one story: each joined it through its other items"
+            if stored_together
+            else "; yet stored in two stories: grouping compares each item with its nearest "
+            "neighbours and whole groups, not every pair"
+        )
     click.echo(f"score: {_score(evidence)}: {verdict}")
     click.echo(f"  for: {_safe(evidence.reason_for())}")
     click.echo(f"  against: {_safe(evidence.reason_against())}")

@@ -692,6 +692,12 @@ def explain_story(
     )
 
 
+def check_two_links(url_a: str, url_b: str) -> None:
+    """ExplainError unless the two URLs name two links."""
+    if canonical_url(url_a) == canonical_url(url_b):
+        raise ExplainError("explain needs two different item URLs (both name the same link)")
+
+
 def explain_pair(
     config: Config,
     store: Store,
@@ -704,15 +710,21 @@ def explain_pair(
     """The evidence that the items at two links report one story."""
     from aggregator.grouping.explain import compare
 
-    if canonical_url(url_a) == canonical_url(url_b):
-        raise ExplainError("explain needs two different item URLs (both name the same link)")
+    check_two_links(url_a, url_b)
     items, matrix, model = _window_batch(config, store, now, embedder)
     sides, counts = [], []
     for url in (url_a, url_b):
         wanted = canonical_url(url)
         found = [k for k, i in enumerate(items) if i.link and canonical_url(i.link) == wanted]
         if not found:
-            raise ExplainError(f"no item with link {url} in the current window")
+            dated = store.latest_time_of_link(url)
+            if dated is not None:  # stored, but grouping no longer compares it with anything
+                raise ExplainError(
+                    f"the item with link {url} is dated {dated:%Y-%m-%d %H:%M} UTC, before "
+                    f"the window (window_hours: {config.window_hours:g}): only items in it "
+                    "are compared"
+                )
+            raise ExplainError(f"no item with link {url} is stored")
         # one link in several feeds: the earliest item stands for it (items_since's order)
         sides.append(min(found, key=lambda k: (items[k].published, items[k].id)))
         counts.append(len(found))

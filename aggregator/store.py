@@ -875,6 +875,14 @@ class Store:
         _drop_vectors(db, sorted(applied))
         return applied
 
+    def latest_time_of_link(self, link: str) -> datetime | None:
+        """The time the window reads (sort_time) of the latest item stored with this link;
+        None if none is."""
+        row = self.db.execute(
+            "SELECT max(sort_time) FROM items WHERE canonical_link = ?", (link_identity(link),)
+        ).fetchone()
+        return _dt(row[0]) if row else None
+
     @staticmethod
     def _linked_elsewhere(db: Tx, feed_url: str, links: set[str]) -> set[str]:
         """Which of `links` are already stored as the canonical link of another feed's item."""

@@ -133,7 +133,7 @@ def test_explain_a_story_and_two_items_from_the_cli(clustered: Path) -> None:
     assert f"story {story_id}: 3 items" in result.output
     assert "why: copy of the Coastline Times item" in result.output
     assert "closest other story: " + CHILE[0] in result.output
-    assert "different stories" in result.output  # the verdict on the Chile story
+    assert "the evidence keeps them apart" in result.output  # the verdict on the Chile story
 
     pair = CliRunner().invoke(
         main,
@@ -146,13 +146,15 @@ def test_explain_a_story_and_two_items_from_the_cli(clustered: Path) -> None:
         ],
     )
     assert pair.exit_code == 0, pair.output
-    assert "different stories" in pair.output
+    assert "the evidence keeps them apart" in pair.output and "yet stored" not in pair.output
     assert "against:" in pair.output and "cosine" in pair.output
 
 
 def test_explain_reports_an_unknown_story_in_one_line(tmp_path: Path) -> None:
     config = tmp_path / "feeds.yaml"
     config.write_text("database: news.db\nfeeds:\n  - url: https://a.example/feed\n")
+    with Store.open(tmp_path / "news.db"):
+        pass  # a database with no such story
     result = CliRunner().invoke(main, ["explain", "s-nope", "-c", str(config)])
     assert result.exit_code == 2
     assert result.output.strip().count("\n") == 0 and "no story 's-nope'" in result.output
@@ -793,15 +795,24 @@ def test_a_story_partly_out_of_the_window_says_so_and_keeps_every_stored_reason(
     clustered.write_text(text.replace(f"window_hours: {_within(8.5)}", "window_hours: 1"))
     aged = CliRunner().invoke(main, ["explain", story_id, "-c", str(clustered)])
     assert aged.exit_code == 0, aged.output
-    assert f"story {story_id}: showing 0 of 3 items" in aged.output
+    assert f"story {story_id}: 3 items, all older than window_hours" in aged.output
     assert "why: copy of the Coastline Times item" in aged.output
     assert "kept apart from" in aged.output  # the stored why-not, too
+    links = ["https://coast.example/news/0-0", "https://wire.example/news/2-0"]
+    old_pair = CliRunner().invoke(main, ["explain", *links, "-c", str(clustered)])
+    assert old_pair.exit_code == 2, old_pair.output  # was "no item with link ... in the window"
+    assert f"the item with link {links[0]} is dated " in old_pair.output
+    assert "before the window (window_hours: 1): only items in it are compared" in old_pair.output
+    unknown = CliRunner().invoke(
+        main, ["explain", "https://nowhere.example/x", links[0], "-c", str(clustered)]
+    )
+    assert "no item with link https://nowhere.example/x is stored" in unknown.output
 
     with sqlite3.connect(clustered.parent / "news.db") as connection:
         connection.execute("DELETE FROM digests")  # no digest: the reasons stored per item
     bare = CliRunner().invoke(main, ["explain", story_id, "-c", str(clustered)])
     assert bare.exit_code == 0, bare.output
-    assert f"story {story_id}: showing 0 of 3 items" in bare.output
+    assert f"story {story_id}: 3 items, all older than window_hours" in bare.output
     assert bare.output.count("  why: ") == 3 and "copy of the Coastline Times item" in bare.output
 
 
@@ -816,6 +827,15 @@ def test_explain_with_one_url_or_the_same_url_twice_is_a_usage_error(tmp_path: P
     )
     assert same.exit_code == 2 and "two different item URLs" in same.output
     assert same.output.strip().count("\n") == 0
+    story_and_url = CliRunner().invoke(
+        main, ["explain", "s-1a2b3c4d5e", "https://a.example/1", "-c", str(config)]
+    )
+    assert story_and_url.exit_code == 2, story_and_url.output
+    assert "'s-1a2b3c4d5e' is no URL" in story_and_url.output
+    assert not (tmp_path / "news.db").exists()  # usage said before any database is opened
+    missing = CliRunner().invoke(main, ["explain", "s-1a2b3c4d5e", "-c", str(config)])
+    assert missing.exit_code == 1 and "news.db does not exist" in missing.output
+    assert not (tmp_path / "news.db").exists()  # explain reads: it made an empty one
 
 
 @pytest.mark.model
@@ -837,7 +857,7 @@ def test_pair_output_shows_stories_the_stored_copy_and_which_item_a_shared_link_
     assert pair.exit_code == 0, pair.output
     assert "B is stored as a copy of A" in pair.output
     assert pair.output.count(f"   story: {perth}") == 2
-    assert "same story" in pair.output and "against: nothing against" in pair.output
+    assert "the evidence joins them" in pair.output and "against: nothing against" in pair.output
     assert len(ledger) == 1  # both entries kept, with one link: say which item stands for it
     shared = CliRunner().invoke(main, ["explain", coast, ledger.pop(), "-c", str(config)])
     assert shared.exit_code == 0, shared.output
@@ -942,3 +962,24 @@ def test_a_conflicting_name_is_shown_whole_and_a_month_is_no_name() -> None:
     assert "Access" not in evidence.names_only_a
     assert not any(name == "Jun" for name in evidence.names_only_a)
     assert "Entertainment Tonight" in evidence.names_only_b
+
+
+def test_a_pair_verdict_says_where_the_stored_stories_differ(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`explain URL URL` printed "same story" under two different story ids (and "different
+    stories" under one): the verdict is the evidence's, and where the stored stories differ
+    the output says so and why."""
+    from aggregator import cli
+
+    apart = _pair(
+        _item(1, "Quake hits Perth", "A quake shook Perth on Monday."),
+        _item(2, "Leeds wins cup final", "Leeds beat York 2-1 in the cup final.", "Gazette"),
+    )
+    assert not apart.joins
+    cli._print_evidence(apart, stored_together=True)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.endswith("the evidence keeps them apart; yet stored in one story: each joined "
+                          "it through its other items")  # fmt: skip
+    cli._print_evidence(apart, stored_together=False)
+    assert capsys.readouterr().out.splitlines()[0].endswith("the evidence keeps them apart")
