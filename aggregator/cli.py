@@ -811,7 +811,10 @@ def _print_story(story: StoryExplanation) -> None:
         if member.why:
             click.echo(f"  why: {_safe(member.why)}")
         if member.evidence is not None:
-            click.echo(f"  fit with the story's other items: {_score(member.evidence)}")
+            # weighed alone against the rest now: an item that came in with others of a group
+            # (a dense fragment, a merge of groups) may not clear the bar on its own
+            under = "" if member.evidence.joins else " (under the bar alone: it joined with others)"
+            click.echo(f"  fit with the story's other items: {_score(member.evidence)}{under}")
     in_window = {(m.item.title, m.item.outlet) for m in story.members}
     ids = {m.item.id for m in story.members}
     older = [

@@ -983,3 +983,21 @@ def test_a_pair_verdict_says_where_the_stored_stories_differ(
                           "it through its other items")  # fmt: skip
     cli._print_evidence(apart, stored_together=False)
     assert capsys.readouterr().out.splitlines()[0].endswith("the evidence keeps them apart")
+
+
+def test_a_member_under_the_bar_alone_is_said_to_have_joined_with_others(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`explain STORY_ID` printed a member's fit "p=0.20, joins from 0.70" with nothing to say
+    how an item under the bar is in the story."""
+    from aggregator import cli
+    from aggregator.pipeline import MemberReason, StoryExplanation
+
+    item = _item(1, "Quake hits Perth", "A quake shook Perth on Monday.")
+    apart = _pair(item, _item(2, "Leeds wins cup", "Leeds beat York 2-1.", "Gazette"))
+    story = StoryExplanation(
+        "s-1", [MemberReason(item, "0.6 similar", apart)], [], 24, None, "", None
+    )
+    cli._print_story(story)
+    fit = next(line for line in capsys.readouterr().out.splitlines() if "fit with" in line)
+    assert fit.endswith("(under the bar alone: it joined with others)")
