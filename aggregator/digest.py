@@ -142,8 +142,9 @@ def mark_status(digest: Digest, previous: Digest | None) -> Digest:
 
 
 def entry_text(story: DigestStory) -> tuple[str, str, tuple[str, ...]]:
-    """What a story's feed entry says: its headline, its summary and its outlets."""
-    return story.headline, story.summary, story.outlets
+    """What a story's feed entry says: its headline, its summary and its outlets, by name
+    (their order of first report changes as early reports leave the window: no revision)."""
+    return story.headline, story.summary, tuple(sorted(set(story.outlets), key=str.casefold))
 
 
 def mark_revisions(digest: Digest, earlier: Digest | None, previous: Digest | None) -> Digest:

@@ -342,6 +342,31 @@ def test_digests_made_before_revisions_were_recorded() -> None:
     assert {s.id: s.revised for s in later.stories} == revised
 
 
+def test_an_entry_is_not_revised_when_only_its_outlets_order_changes() -> None:
+    """Reports A 08:00, B 09:00, A 10:00: when A's first report left the window the outlets
+    went from (A, B) to (B, A), and the entry's <updated> moved to the run's time with nothing
+    new (132 of 522 updates in a review's hourly simulation)."""
+    from aggregator.digest import mark_revisions
+    from aggregator.models import Digest
+    from tests.support.digests import at, item, story
+
+    day = NOW.date()
+    early = story(
+        "s",
+        "Storm nears",
+        (
+            item("Alpha", "Storm nears", at(day, 8)),
+            item("Bravo", "Storm nears coast", at(day, 9)),
+            item("Alpha", "Storm nears land", at(day, 10)),
+        ),
+    )
+    first = mark_revisions(Digest(day, at(day, 11), (early,)), None, None)
+    later = replace(early, items=early.items[1:])
+    assert later.outlets == ("Bravo", "Alpha") != early.outlets
+    second = mark_revisions(Digest(day, at(day, 12), (later,)), first, None)
+    assert second.stories[0].revised == first.stories[0].revised
+
+
 def test_an_outlet_added_later_the_same_day_leaves_the_page_where_it_is(
     tmp_path: Path, store_target
 ) -> None:
