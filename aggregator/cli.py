@@ -277,7 +277,10 @@ def _do_poll(config: Config, store: Store, force: bool, urls: tuple[str, ...] = 
 
 
 def _poll_failed(summary) -> bool:
-    return summary.feeds_failed > 0 and summary.feeds_ok + summary.feeds_not_modified == 0
+    """Every feed polled failed, and none waits with a good last poll: the network or the
+    machine, for cron to notice; one broken feed due alone between the others' polls is not."""
+    working = summary.feeds_ok + summary.feeds_not_modified + summary.feeds_resting
+    return summary.feeds_failed > 0 and working == 0
 
 
 @main.command()

@@ -222,3 +222,4 @@ class RunSummary:
     full_texts: int = 0  # items of the window whose page was never tried, extracted now
     full_text_failures: int = 0  # such items whose article page could not be used
     updated_items: int = 0  # stored items that took the feed's corrected title or summary
+    feeds_resting: int = 0  # not due, their last poll a success: working feeds, not polled now

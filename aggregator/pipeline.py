@@ -233,7 +233,7 @@ def poll(
 
     now = now or utcnow()
     names = {f.url: f.name for f in config.feeds}
-    counts = {"ok": 0, "failed": 0, "not_modified": 0, "new": 0, "updated": 0}
+    counts = {"ok": 0, "failed": 0, "not_modified": 0, "new": 0, "updated": 0, "resting": 0}
     errors: list[tuple[str, str]] = []
 
     # Outcomes are stored a few feeds per transaction (one commit each is most of the cost of
@@ -268,6 +268,8 @@ def poll(
         elif outcome.status in ("error", "gone"):
             counts["failed"] += 1
             errors.append((outcome.url, outcome.error or outcome.status))
+        elif outcome.url in healthy:  # skipped: not due
+            counts["resting"] += 1
         if on_result:
             on_result(outcome, recorded.new)
 
@@ -275,6 +277,7 @@ def poll(
     _apply_config_changes(config, store, now)
     options = poll_options(config)
     states: list[FeedState] = store.feed_states(selected)
+    healthy = {s.url for s in states if s.consecutive_errors == 0 and not s.gone}
     if force:  # forced feeds are due now; gone ones stay gone
         states = [replace(s, next_due=None) for s in states]
     poll_http(states, now=now, options=options, on_result=record, collect=False)
@@ -302,6 +305,7 @@ def poll(
         full_texts=texts.extracted,
         full_text_failures=texts.failed,
         updated_items=counts["updated"],
+        feeds_resting=counts["resting"],
     )
 
 

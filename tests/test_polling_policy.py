@@ -248,6 +248,31 @@ def test_a_feeds_ttl_outlasts_its_304s(feed_server: FeedServer, tmp_path: Path) 
 # ---------------------------------------------------------------- gone feeds
 
 
+def test_one_broken_feed_due_alone_is_no_failed_run(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """`run` exited 1 ("every feed failed") when the broken feed's backoff made it due alone
+    between the working feed's polls: cron reported a failure with every other feed fine.
+    Every feed failing, none waiting with a good last poll, still is one."""
+    from aggregator.cli import _poll_failed
+
+    feed_server.route("/ok.rss", body=RSS, headers=VALIDATED)
+    feed_server.route("/broken.rss", status=404)
+    feeds = "".join(f"  - url: {feed_server.url(p)}\n" for p in ("/ok.rss", "/broken.rss"))
+    path = write_config(tmp_path, feeds, "allow_private: true\n")
+    first, states = run_poll(path, NOW - timedelta(hours=3))
+    assert (first.feeds_ok, first.feeds_failed) == (1, 1) and not _poll_failed(first)
+    broken = states[feed_server.url("/broken.rss")].next_due
+    ok_due = states[feed_server.url("/ok.rss")].next_due
+    assert broken < ok_due  # the broken one comes back first
+    alone, _ = run_poll(path, broken)
+    assert (alone.feeds_ok, alone.feeds_failed, alone.feeds_resting) == (0, 1, 1)
+    assert not _poll_failed(alone)
+    feed_server.route("/ok.rss", status=500)
+    both, _ = run_poll(path, NOW + timedelta(days=2))
+    assert (both.feeds_failed, both.feeds_resting) == (2, 0) and _poll_failed(both)
+
+
 def test_a_gone_feed_is_left_alone_by_later_runs(feed_server: FeedServer, tmp_path: Path) -> None:
     """A 410 is recorded once. Later runs, forced or not, neither fetch the feed nor count it
     failed (a config of only gone feeds made every `poll` exit 1), and its record stays as
