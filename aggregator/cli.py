@@ -1158,7 +1158,7 @@ def _work(
             if once:
                 click.echo("publish: another worker holds the publish lease")
         elif (
-            once or published.site_changed or (published.email and not published.email_already_sent)
+            once or published.site_changed or (published.email and not published.email_no_news)
         ):  # a loop prints only cycles that did something
             site = "site rebuilt" if published.site_changed else "site unchanged"
             email = f"; email {published.email}" if published.email else ""

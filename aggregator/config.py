@@ -63,6 +63,9 @@ class EmailSettings:
     username_env: str | None = None
     password_env: str | None = None
     max_stories: int = 20
+    # "HH:MM" in site.timezone: `--email` runs before it send nothing (an hourly cron's 00:07
+    # run would send the day's digest holding yesterday's news); None: any time
+    send_after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -548,6 +551,24 @@ def _read_max_tokens(where: _Where, node: Mapping, key: str, entry: str) -> int:
     return _number(where, node, key, entry, integer=True, least=2)  # as embed.load_embedder
 
 
+_CLOCK_TIME = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+
+
+def _read_clock_time(where: _Where, node: Mapping, key: str, entry: str) -> str | None:
+    """A local time of day, "07:00" (or an hour, 7), as "HH:MM"."""
+    value = node.get(key)
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 23:
+        return f"{value:02d}:00"
+    match = _CLOCK_TIME.fullmatch(str(value).strip()) if isinstance(value, str) else None
+    if match is None:
+        raise where.error(
+            node, key, f"{entry}.{key}", f'must be a time of day such as "07:00", got {value!r}'
+        )
+    return f"{int(match.group(1)):02d}:{match.group(2)}"
+
+
 def _read_choice(*choices: str) -> Reader:
     def read(where: _Where, node: Mapping, key: str, entry: str) -> str | None:
         value = _optional_str(where, node, key, entry)
@@ -657,6 +678,7 @@ def _parse_email(where: _Where, node: Any) -> EmailSettings:
         "username_env": _read_env_name,
         "password_env": _read_env_name,
         "max_stories": _read_positive_int,
+        "send_after": _read_clock_time,
     }
     settings = _settings_block(where, node, EmailSettings, "email", readers, {"from": "sender"})
     if not isinstance(node, Mapping) or node.get("smtp_port") is None:

@@ -34,7 +34,7 @@ from aggregator.digest import (
 )
 from aggregator.feedvalue import FeedValue
 from aggregator.intake import decide
-from aggregator.models import FeedState, FetchOutcome, Item, RunSummary
+from aggregator.models import Digest, FeedState, FetchOutcome, Item, RunSummary
 from aggregator.store import Recorded, Store
 from aggregator.text import canonical_url, name_key, plural
 
@@ -1018,6 +1018,25 @@ class EmailResult:
     reason: str = ""
     failed: bool = False  # not sent for want of something (a digest), not by choice (sent today)
     already_sent: bool = False  # the day's digest went out before: nothing new to say
+    waiting: bool = False  # not yet (email.send_after), or no story yet: a later run sends it
+
+
+def _not_yet(config: Config, digest: Digest, now: datetime) -> str:
+    """Why the day's email waits for a later run ("" when it goes now): before
+    email.send_after, or while the day's digest holds no story (sent empty, it would use up
+    the day's email)."""
+    after = config.email.send_after
+    if after is not None:
+        zone = ZoneInfo(config.site.timezone)
+        local = now.astimezone(zone)
+        if local.strftime("%H:%M") < after:
+            return (
+                f"not yet: email.send_after is {after} ({config.site.timezone}), "
+                f"it is {local:%H:%M}"
+            )
+    if not digest.stories:
+        return f"the digest for {digest.day.isoformat()} has no story yet"
+    return ""
 
 
 def email(
@@ -1037,6 +1056,13 @@ def email(
         return EmailResult(False, "", "no digest yet: run `aggregator cluster` first", failed=True)
     digest = digests[0]
     day = digest.day.isoformat()
+    if (
+        to_file is None
+        and config.email.to
+        and not force
+        and (wait := _not_yet(config, digest, now))
+    ):
+        return EmailResult(False, "", wait, waiting=True)
     if to_file is None and config.email.to and store.email_sent(day) and not force:
         # before rendering: a publish worker asks every cycle all day
         return EmailResult(

@@ -84,7 +84,7 @@ class PublishCycle:
     site_changed: bool = False
     email: str = ""  # what happened to the email, when asked for
     email_failed: bool = False  # the server refused it or could not be reached: `email` says why
-    email_already_sent: bool = False  # the day's went out in an earlier cycle: nothing new
+    email_no_news: bool = False  # sent in an earlier cycle, or not due yet: nothing to say
 
 
 def database_clock(store: Store) -> Callable[[], datetime]:
@@ -397,7 +397,7 @@ def publish_cycle(
                 sent = (
                     f"sent to {result.destination}" if result.sent else f"not sent: {result.reason}"
                 )
-                before = result.already_sent
+                before = result.already_sent or result.waiting
             except EmailError as exc:  # the site is published; the next cycle tries again
                 sent, failed = f"not sent: {exc}", True
     except LeaseLost:
@@ -410,7 +410,7 @@ def publish_cycle(
         site_changed=not built.skipped,
         email=sent,
         email_failed=failed,
-        email_already_sent=before,
+        email_no_news=before,
     )
 
 

@@ -375,3 +375,13 @@ def test_a_feeds_yaml_not_in_utf8_says_to_save_it_so(tmp_path: Path, codec: str)
         ConfigError, match=r"feeds.yaml:\d+: not UTF-8 text: save the file as UTF-8"
     ):
         load_config(path)
+
+
+def test_send_after_is_a_time_of_day(tmp_path: Path) -> None:
+    path = write(tmp_path, 'email:\n  send_after: "7am"\nfeeds:\n  - url: https://a.example/\n')
+    with pytest.raises(
+        ConfigError, match=r':2: email.send_after: must be a time of day such as "07:00"'
+    ):
+        load_config(path)
+    path.write_text("email:\n  send_after: 6:30\nfeeds:\n  - url: https://a.example/\n")
+    assert load_config(path).email.send_after == "06:30"

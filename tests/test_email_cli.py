@@ -53,7 +53,7 @@ def stored_digest(database: Path) -> None:
 def write_config(tmp_path: Path, port: int) -> Path:
     path = tmp_path / "feeds.yaml"
     path.write_text(
-        "database: news.db\nfeeds: []\n"
+        "database: news.db\nfeeds:\n  - url: https://a.example/feed\n"
         "email:\n  to: [reader@example.org]\n  from: digest@example.org\n"
         f"  smtp_host: 127.0.0.1\n  smtp_port: {port}\n"
     )
@@ -206,11 +206,28 @@ def test_already_sent_names_the_command_that_resends(smtp_server, tmp_path: Path
 def test_a_worker_whose_email_fails_says_why_in_one_line(tmp_path: Path, once: list[str]) -> None:
     """Was an EmailError traceback out of the worker; a looping one still stops (exit 1)."""
     config = write_config(tmp_path, free_port())  # nothing listens there
+    _recent_items(tmp_path / "news.db")  # a digest with no story is not sent at all
     result = CliRunner().invoke(
         main, ["worker", *once, "--role", "publish", "--email", "-c", str(config)]
     )
     assert "nothing answers at email.smtp_host 127.0.0.1" in _failure_line(result)
-    assert "publish: 0 stories, site rebuilt; email not sent" in result.stdout
+    assert "publish: 2 stories, site rebuilt; email not sent" in result.stdout
+
+
+def _recent_items(database: Path) -> None:
+    """Two unrelated items of the last hours: a day's digest with stories."""
+    from datetime import timedelta
+
+    from tests.support.stored import polled, record
+    from tests.test_store import entry
+
+    now = datetime.now(UTC)
+    entries = [
+        entry(1, title="Rail strike called off", published=now - timedelta(hours=1)),
+        entry(2, title="Comet seen over Oslo", summary="Skies", published=now - timedelta(hours=2)),
+    ]
+    with Store.open(database) as store:
+        record(store, polled("https://a.example/feed", entries, now), "A")
 
 
 def test_a_looping_publisher_says_the_email_was_sent_once_not_every_cycle(
@@ -227,8 +244,6 @@ def test_a_looping_publisher_says_the_email_was_sent_once_not_every_cycle(
 
     from aggregator import cli
     from aggregator.config import load_config
-    from tests.support.stored import record
-    from tests.test_store import entry, outcome
 
     controller, inbox, _ = smtp_server
     config = load_config(write_config(tmp_path, controller.port))
@@ -244,9 +259,46 @@ def test_a_looping_publisher_says_the_email_was_sent_once_not_every_cycle(
             cli._work("publish", config, store, "me", Event(), Embedder(), send=True, once=once)
         return capsys.readouterr().out
 
-    with Store.open(config.database) as store:
-        record(store, outcome("https://a.example/feed", [entry(n) for n in range(1, 4)]), "A")
+    _recent_items(config.database)
     assert "email sent to reader@example.org" in cycle(once=False)
     assert cycle(once=False) == ""  # nothing new: the site unchanged, the email sent before
     assert "already sent" in cycle(once=True)
     assert len(inbox.envelopes) == 1
+
+
+def test_the_days_email_waits_for_send_after_and_for_a_story(
+    smtp_server,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """From an hourly cron, `run --email` sent the day's digest at 00:07, dated today and
+    holding yesterday's news, and a fresh install's first run sent "0 stories" and used up the
+    day's email. Before `email.send_after` nothing is sent, and a digest with no story waits
+    for a later run (neither is marked sent); `--force` sends either."""
+    from aggregator import pipeline
+    from aggregator.config import load_config
+
+    controller, inbox, _ = smtp_server
+    path = write_config(tmp_path, controller.port)
+    path.write_text(
+        path.read_text().replace("email:\n", "site:\n  timezone: Europe/Paris\nemail:\n")
+        + '  send_after: "07:00"\n'
+    )
+    config = load_config(path)
+    assert config.email.send_after == "07:00"
+    stored_digest(tmp_path / "news.db")
+    with Store.open(config.database) as store:
+        early = pipeline.email(config, store, now=datetime(2026, 11, 28, 5, 30, tzinfo=UTC))
+        assert (early.sent, early.waiting, early.failed) == (False, True, False)
+        assert early.reason == "not yet: email.send_after is 07:00 (Europe/Paris), it is 06:30"
+        assert not store.email_sent("2026-11-28") and not inbox.envelopes
+        later = pipeline.email(config, store, now=datetime(2026, 11, 28, 6, 30, tzinfo=UTC))
+        assert later.sent and len(inbox.envelopes) == 1
+        digest = Digest(day=date(2026, 11, 29), generated_at=NOW, stories=())
+        store.save_digest("2026-11-29", NOW, digest_to_dict(digest))
+        empty = pipeline.email(config, store, now=datetime(2026, 11, 29, 9, 0, tzinfo=UTC))
+        assert empty.waiting and empty.reason == "the digest for 2026-11-29 has no story yet"
+        assert not store.email_sent("2026-11-29") and len(inbox.envelopes) == 1
+        forced = pipeline.email(
+            config, store, now=datetime(2026, 11, 29, 5, 0, tzinfo=UTC), force=True
+        )
+        assert forced.sent and len(inbox.envelopes) == 2

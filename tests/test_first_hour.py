@@ -471,6 +471,7 @@ SAMPLES: dict[str, list[object]] = {
     "email.username_env": ["SMTP_USER"],
     "email.password_env": ["SMTP_PASSWORD"],
     "email.max_stories": [5],
+    "email.send_after": ["07:00", 7],
     "grouping.merge_probability": [0.3, 0.6],
     "grouping.clusterer": ["knn-hdbscan", "hdbscan", "none"],
 }
