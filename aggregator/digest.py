@@ -91,6 +91,14 @@ def keep_published(digest: Digest, earlier: Digest | None) -> Digest:
     for story in digest.stories:
         for item in story.items:
             present.setdefault(_report_key(item), story.id)
+    # A story still here keeps the reports it showed earlier that day that have left the
+    # window since (in no story now): no later digest holds them, and the day's pages would
+    # lose them (a report that went to another story stays there)
+    shown_before = {s.id: s for s in earlier.stories}
+    digest = replace(
+        digest,
+        stories=tuple(_with_reports_of(s, shown_before.get(s.id), present) for s in digest.stories),
+    )
     ids = {s.id for s in digest.stories}
     kept = []
     moved = {old: new for old, new in earlier.moved.items() if old not in ids}
@@ -107,6 +115,21 @@ def keep_published(digest: Digest, earlier: Digest | None) -> Digest:
     moved = {old: new for old, new in moved.items() if new is not None and old not in shown}
     stories = tuple(sorted((*digest.stories, *kept), key=rank_key)) if kept else digest.stories
     return replace(digest, stories=stories, moved=dict(sorted(moved.items())))
+
+
+def _with_reports_of(
+    story: DigestStory, before: DigestStory | None, present: dict[str, str]
+) -> DigestStory:
+    """``story`` with the reports ``before`` (its earlier version) had that no story has now."""
+    if before is None:
+        return story
+    left = [item for item in before.items if _report_key(item) not in present]
+    if not left:
+        return story
+    items = sorted(
+        (*left, *story.items), key=lambda item: item.published
+    )  # stable: ties keep order
+    return replace(story, items=tuple(items))
 
 
 def _moved_to(story_id: str, moved: dict[str, str], shown: set[str]) -> str | None:
