@@ -90,9 +90,9 @@ def to_opml(feeds: Iterable[Any], title: str = "aggregator feeds") -> bytes:
         if name:
             outline.set("title", name)
         outline.set("xmlUrl", url)
-        # A comma separates categories: a tag holding one cannot be written there (its
-        # folder keeps it when it is the first tag).
-        if category := ",".join(t for t in tags if "," not in t):
+        # A comma separates categories and a leading "/" makes one a path: such a tag cannot
+        # be written there (its folder keeps it when it is the first tag).
+        if category := ",".join(t for t in tags if "," not in t and not t.startswith("/")):
             outline.set("category", category)
     return lxml.etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 

@@ -165,3 +165,11 @@ def test_export_writes_no_control_or_bidi_characters_a_feeds_yaml_holds() -> Non
     assert not any(c in document for c in "\u202e\u202c\x9b")
     (back,) = parse_opml(document.encode())
     assert back.name == "Evil exe 31m" and back.tags == ("x y", "W")
+
+
+def test_a_tag_starting_with_a_slash_is_no_path_on_the_way_back() -> None:
+    """Tags [world, /r/python] came back from an export as [world, r, python]: a category
+    starting with "/" is a path in OPML."""
+    feeds = [FeedConfig("https://a.example/rss", "A", ("/r/python", "world", "/later"))]
+    (back,) = parse_opml(to_opml(feeds))
+    assert back.tags == ("/r/python", "world")  # the folder keeps the first; "/later" is lost
