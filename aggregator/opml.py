@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import lxml.etree
 
 from aggregator.config import FeedConfig, feed_key, normalise_url
-from aggregator.text import outlet_name, safe_http_url, shortened
+from aggregator.text import http_url_problem, outlet_name, shortened
 
 
 class OpmlError(ValueError):
@@ -129,7 +129,9 @@ def _walk(element: Any, folders: tuple[str, ...]) -> Iterator[FeedConfig | str]:
             continue
         attrs = {k.lower(): (v or "").strip() for k, v in outline.attrib.items()}
         label = attrs.get("title") or attrs.get("text") or None
-        url = safe_http_url(_as_http(attrs.get("xmlurl", "")))
+        # as feeds.yaml takes it: an export's own URLs (a quote, user info) come back
+        candidate = _as_http(attrs.get("xmlurl", ""))
+        url = candidate if candidate and http_url_problem(candidate) is None else None
         if url:
             tags = _unique([*folders, *_categories(attrs.get("category", ""))])
             # text="URL": no name; one of invisible characters only names nothing either

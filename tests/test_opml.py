@@ -173,3 +173,11 @@ def test_a_tag_starting_with_a_slash_is_no_path_on_the_way_back() -> None:
     feeds = [FeedConfig("https://a.example/rss", "A", ("/r/python", "world", "/later"))]
     (back,) = parse_opml(to_opml(feeds))
     assert back.tags == ("/r/python", "world")  # the folder keeps the first; "/later" is lost
+
+
+def test_the_urls_feeds_yaml_takes_come_back_from_an_export() -> None:
+    """An export of feeds.yaml's own URLs (a quote in the query, user info of a private feed)
+    was left out on import as "without an http(s) URL"."""
+    urls = ['https://b.example/rss?x=1&y="2"', "https://reader:pw@c.example/feed"]
+    back = parse_opml(to_opml([FeedConfig(u, None, ()) for u in urls]))
+    assert [f.url for f in back] == urls
