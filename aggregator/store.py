@@ -1672,11 +1672,11 @@ def _fit_for(target: Store, table: str, columns: list[str]) -> Callable[[Sequenc
     return fit
 
 
-# An item's only columns that change (a feed's correction, its article text), and those of them
-# its vectors are computed from.
-_ITEM_TEXT_COLUMNS = ("title", "summary", "link", "edits", "full_text", "full_text_status")
+# An item's only columns that change (a feed's correction, its article text, the new id its
+# feed gave it: Store._rekeyed), and those of them its vectors are computed from.
+_ITEM_TEXT_COLUMNS = ("title", "summary", "link", "edits", "full_text", "full_text_status", "key")
 _ITEM_EMBEDDED_COLUMNS = ("title", "summary", "full_text")
-_ITEM_IDENTITY = ("id", "feed_url", "key")  # an item is the same in both stores by these
+_ITEM_IDENTITY = ("id", "feed_url", "key")  # what the checks read: the same item by id and feed
 
 
 def _copy_table(
@@ -1734,9 +1734,10 @@ def _update_item_texts(db: Tx, columns: list[str], rows: list[tuple]) -> int:
 def _check_same_items(
     db: Tx, source: Store, target: Store, columns: Sequence[str], rows: Sequence[Sequence]
 ) -> None:
-    """Each of the source's item rows (of `columns`) is the same item (id, feed url, key) in
-    the target, or absent there with its feed and key free too, or its vectors and story
-    would go to another item (or be passed over): refuse before they do."""
+    """Each of the source's item rows (of `columns`) is the same item (id and feed url: its
+    key may have changed since, see Store._rekeyed) in the target, or absent there with its
+    feed and key free too, or its vectors and story would go to another item (or be passed
+    over): refuse before they do."""
     where = [columns.index(c) for c in _ITEM_IDENTITY]
     wanted = [tuple(r[p] for p in where) for r in rows]
     found = {
@@ -1748,7 +1749,7 @@ def _check_same_items(
     problems = [
         (w[0], f"item {w[0]} there is another item than in {source.label}")
         for w in wanted
-        if w[0] in found and found[w[0]] != (w[1], w[2])
+        if w[0] in found and found[w[0]][0] != w[1]
     ]
     absent = [w for w in wanted if w[0] not in found]
     if absent:  # taken under another id, the row would be passed over (ON CONFLICT)

@@ -284,6 +284,24 @@ def test_a_rerun_brings_the_sources_new_texts_and_regrouping(
         assert [r[0] for r in store.db.execute("SELECT id FROM stories")] == ["story-0"]
 
 
+def test_a_rerun_brings_the_new_ids_a_feed_gave_its_entries(
+    tmp_path: Path, postgres_database
+) -> None:
+    """A feed that gave its entries new ids keeps its stored items (Store._rekeyed): a rerun
+    took the copy's items under the old keys for "items of its own" and refused."""
+    source, config = copy_config(tmp_path)
+    target = fresh_postgres(postgres_database)
+    assert copy_into(config, target).exit_code == 0
+    with Store.open(source) as store:
+        moved = [entry(n, guid=f"v2-{n}") for n in range(1, 6)]
+        assert record_changes(store, [(outcome("https://a.example/feed", moved), "A")]) == [
+            Recorded()
+        ]
+    again = copy_into(config, target)
+    assert again.exit_code == 0, again.output
+    assert snapshot(target) == snapshot(source)
+
+
 def test_a_refused_copy_has_written_nothing(tmp_path: Path, postgres_database) -> None:
     """Refused at its items, the copy had already put the source's older feeds and meta over
     the target's (the workers' validators, schedule and leases)."""
