@@ -171,14 +171,16 @@ def _require_database(config: Config) -> None:
 
 
 @contextlib.contextmanager
-def open_store(config: Config, *, lock: bool = False, must_exist: bool = False) -> Iterator[Store]:
+def open_store(
+    config: Config, *, lock: bool = False, must_exist: bool = False, wait: float = 0.0
+) -> Iterator[Store]:
     """The configured store (with the run lock first, if asked); a database that cannot be
     opened or created is one line naming `database:`, exit 1, as is one that is not there
     where it `must_exist`."""
     with contextlib.ExitStack() as opened:
         try:
             if lock:
-                opened.enter_context(run_lock(config.database))
+                opened.enter_context(run_lock(config.database, wait))
             if must_exist:  # after the lock: a run that holds it may be creating the file
                 _require_database(config)
             store = opened.enter_context(Store.open(config.database))
@@ -1186,6 +1188,7 @@ def store_group() -> None:
 
 @store_group.command("copy")
 @_config_option
+@_wait_option
 @click.option(
     "--to",
     "target",
@@ -1193,7 +1196,7 @@ def store_group() -> None:
     help="The database to copy into: a postgresql://user@host:5432/db URL (password from "
     "PGPASSWORD or ~/.pgpass) or a SQLite file.",
 )
-def store_copy(config_path: Path, target: str) -> None:
+def store_copy(config_path: Path, wait: float, target: str) -> None:
     """Copy every item, vector, story and digest of the configured database into another,
     keeping item and story ids. Safe to rerun: an interrupted copy resumes, a repeated one
     changes nothing. Stop cron and workers first, then point `database:` at the copy.
@@ -1218,7 +1221,7 @@ def store_copy(config_path: Path, target: str) -> None:
     with database_failures(config):
         try:
             with (
-                open_store(config, lock=True, must_exist=True) as source,
+                open_store(config, lock=True, must_exist=True, wait=wait) as source,
                 Store.open(destination) as copy,
             ):
                 copy_store(source, copy, lambda t: click.echo(f"copied {t.table}: {t.rows} rows"))

@@ -1591,8 +1591,6 @@ def copy_store(
     for table, key in _COPY_TABLES:
         columns = source.db.columns(table)
         rows = _copy_table(source, target, table, key, columns)
-        if table == "items":
-            target.db.reset_ids("items")
         if table == "stories":  # the rule save_stories keeps: a story without items is gone
             rows += target.db.execute(
                 "DELETE FROM stories WHERE id NOT IN (SELECT story_id FROM story_items)"
@@ -1703,6 +1701,8 @@ def _copy_table(
             total += db.executemany(insert, rows)
             if table == "items":
                 _check_same_items(db, source, target, columns, rows)
+        if table == "items":  # chunk by chunk: a copy stopped halfway leaves no id to reuse
+            target.db.reset_ids("items")
     return total
 
 

@@ -358,7 +358,7 @@ def test_a_second_run_on_the_same_database_is_refused(store_target, tmp_path: Pa
         # the CLI says so in one line and exits with EX_TEMPFAIL, whatever the command
         for command in (
             ["poll", "--wait", "0.3"],
-            ["store", "copy", "--to", str(tmp_path / "copy.db")],
+            ["store", "copy", "--wait", "0.3", "--to", str(tmp_path / "copy.db")],
         ):
             result = CliRunner().invoke(main, [*command, "-c", str(config)])
             assert result.exit_code == 75, (command, result.output)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from aggregator.cli import main
@@ -358,3 +359,31 @@ def test_nul_characters_sqlite_kept_are_copied_into_postgresql(
                     ("guid:guid-3", "AB")]  # fmt: skip
     again = copy_into(config, target)
     assert again.exit_code == 0 and "copied items: 0 rows" in again.output, again.output
+
+
+def test_a_copy_stopped_halfway_leaves_no_item_id_to_reuse(
+    tmp_path: Path, postgres_database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL's item ids followed the copied ones only after the last chunk: a copy
+    stopped halfway left the counter at 1, and the next poll's item collided with item 1
+    ("duplicate key value violates unique constraint items_pkey")."""
+    import aggregator.store as store_module
+
+    source, _config = copy_config(tmp_path)
+    target = fresh_postgres(postgres_database)
+    monkeypatch.setattr(store_module, "COPY_CHUNK", 3)
+    real_check, calls = store_module._check_same_items, []
+
+    def stop_at_the_second_chunk(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C
+        return real_check(*args, **kwargs)
+
+    monkeypatch.setattr(store_module, "_check_same_items", stop_at_the_second_chunk)
+    with pytest.raises(KeyboardInterrupt), Store.open(source) as src, Store.open(target) as dst:
+        store_module.copy_store(src, dst)
+    with Store.open(target) as store:
+        assert store.count_items() == 3
+        assert record(store, outcome("https://c.example/feed", [entry(60)]), "C") == 1
+        assert store.count_items() == 4
