@@ -941,12 +941,18 @@ class Store:
 
     def outlet_names(self) -> dict[str, str]:
         """Feed URL -> the outlet name its latest item was stored under: the name in feeds.yaml,
-        else the feed's own title (what the site and the email show for the feed)."""
-        rows = self.db.execute(
-            "SELECT feed_url, outlet FROM items WHERE id IN "
-            "(SELECT max(id) FROM items GROUP BY feed_url)"
-        ).fetchall()
-        return dict(rows)
+        else the feed's own title (what the site and the email show for the feed); a feed
+        polled with no item of its own (none yet, or all stored through another feed): its
+        title as polled."""
+        titles = self.db.execute("SELECT url, title FROM feeds WHERE title IS NOT NULL")
+        names = {url: name for url, title in titles if (name := outlet_name(title))}
+        names.update(
+            self.db.execute(
+                "SELECT feed_url, outlet FROM items WHERE id IN "
+                "(SELECT max(id) FROM items GROUP BY feed_url)"
+            ).fetchall()
+        )
+        return names
 
     def feed_health(
         self, now: datetime, names: dict[str, str | None] | None = None

@@ -819,6 +819,23 @@ def test_a_feed_without_a_name_is_checked_polled_and_fetched_by_its_shown_title(
     assert routes_since(feed_server, asked) == ["/story"]
 
 
+def test_a_feed_polled_with_no_item_of_its_own_is_shown_by_its_title(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """A feed without `name` whose poll stored no item (none yet, or all through another
+    feed) was shown by its URL, and its title was "not a feed in feeds.yaml"."""
+    from aggregator.cli import main
+
+    feed_server.route(
+        "/quiet.rss", body=b"<rss version='2.0'><channel><title>Quiet Blog</title></channel></rss>"
+    )
+    path = write_unnamed_config(tmp_path, feed_server, "/quiet.rss")
+    assert CliRunner().invoke(main, ["poll", "-c", str(path)]).exit_code == 0
+    assert "Quiet Blog" in cli("list", "-c", path).output
+    checked = cli("check", "Quiet Blog", "-c", path)
+    assert checked.exit_code == 0, checked.output
+
+
 def test_a_title_two_feeds_without_name_are_shown_by_checks_both(
     tmp_path: Path, feed_server: FeedServer
 ) -> None:
