@@ -198,13 +198,21 @@ def _database_problem(config: Config, exc: Exception, waited: float | None = Non
     if isinstance(config.database, Path) and (file := _file_in_the_way(config.database)):
         return (
             f"{config.where('database')}: cannot create {config.database}: its folder {file} is a "
-            "file (rename or remove that file, or set `database:` to another path)"
+            f"file (rename or remove that file, or set {_database_setting(config)} to another "
+            "path)"
         )
     reason = getattr(exc, "strerror", None) or str(exc)
     return (
         f"{config.where('database')}: cannot open or write {config.database}: {reason} "
-        "(make the file and its folder writable, or set `database:` to another path)"
+        f"(make the file and its folder writable, or set {_database_setting(config)} to another "
+        "path)"
     )
+
+
+def _database_setting(config: Config) -> str:
+    """Where the database was given: `database:`, or the variable that overrides it."""
+    source = config.database_source
+    return source if source and source.isupper() else "`database:`"
 
 
 def _file_in_the_way(path: Path) -> Path | None:
@@ -360,6 +368,7 @@ def fetch_text(config: Config, store: Store, feed_names: tuple[str, ...], days: 
         f"full text: {plural(summary.items, 'item')}, {plural(summary.pages, 'page')} fetched, "
         f"{plural(summary.extracted, 'article')} extracted, "
         f"{summary.kept_summary} kept the feed's summary, {summary.failed} failed"
+        + (f"; {plural(summary.left, 'page')} left for a later run" if summary.left else "")
     )
     if summary.items and summary.failed == summary.items:  # failed counts items, not pages
         sys.exit(EXIT_FAILED)

@@ -246,7 +246,11 @@ def _credentials(settings: EmailSettingsLike) -> tuple[str, str] | None:
     values = [os.environ.get(name or "") for name in names]
     missing = [name for name, value in zip(names, values, strict=True) if not value]
     if missing:
-        raise EmailError(f"environment variable {missing[0]} is not set")
+        setting = "email.username_env" if missing[0] == names[0] else "email.password_env"
+        raise EmailError(
+            f"environment variable {missing[0]} (named by {setting}) is not set: export it "
+            "where the command runs (cron and systemd start with few variables)"
+        )
     if settings.security == "none" and not _is_loopback(settings.smtp_host):
         raise EmailError("refusing to send a password unencrypted: use security starttls or ssl")
     return values[0] or "", values[1] or ""

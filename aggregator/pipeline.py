@@ -315,7 +315,8 @@ def poll(
 @dataclass(frozen=True, slots=True)
 class FullTextSummary:
     items: int = 0  # items looked at: the pages requested and the items without a link
-    pages: int = 0  # article pages requested
+    pages: int = 0  # article pages fetched (or failed) this time
+    left: int = 0  # pages left untried for a later run (a site pausing, robots.txt unread, time)
     extracted: int = 0  # items whose stored text is now the page's
     kept_summary: int = 0  # the page said no more than the feed's summary
     failed: int = 0  # fetch or extraction failed (recorded per item)
@@ -389,9 +390,11 @@ def fetch_item_pages(
     )
     save()
     statuses = [status for _id, _text, status in results]
+    without_link = len(rows) - len(requests)
     return FullTextSummary(
         items=len(results),
-        pages=len(requests),
+        pages=len(results) - without_link,
+        left=len(requests) - (len(results) - without_link),
         extracted=statuses.count(FULL_TEXT_STATUS["ok"]),
         kept_summary=statuses.count(FULL_TEXT_STATUS["short"]),
         failed=sum(1 for s in statuses if s.startswith("failed")),

@@ -343,6 +343,7 @@ def test_a_database_from_the_environment_is_named_as_such(
     assert result.exit_code == 1, result.output
     [line] = result.output.strip().splitlines()
     assert line.startswith("aggregator: AGGREGATOR_DATABASE (database): cannot create "), line
+    assert line.endswith("or set AGGREGATOR_DATABASE to another path)"), line  # not `database:`
 
 
 @pytest.mark.parametrize(

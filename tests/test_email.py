@@ -226,7 +226,7 @@ def test_missing_credentials_and_plaintext_passwords_are_refused(digest, monkeyp
     monkeypatch.setenv("SOME_USER", "digest")
     settings = email_settings(username_env="SOME_USER", password_env="NOPE_PASSWORD")
     message = render_email(digest, settings, site_settings())
-    with pytest.raises(EmailError, match="NOPE_PASSWORD"):
+    with pytest.raises(EmailError, match=r"NOPE_PASSWORD \(named by email.password_env\) is not"):
         send_email(message, settings)
     monkeypatch.setenv("NOPE_PASSWORD", "x")
     remote = dataclasses.replace(settings, smtp_host="smtp.example.org")

@@ -277,6 +277,8 @@ def test_a_stopped_worker_leaves_the_pages_not_yet_done_untried(
     assert time.monotonic() - started < 15  # not the 20 s the other pages take
     found = statuses(config.database)
     assert summary.items <= 1 and all(found[f"page/{n}"][0] is None for n in range(1, 6))
+    # the summary counts the pages fetched, not those asked for ("6 pages fetched")
+    assert summary.pages == summary.items and summary.pages + summary.left == 6
 
 
 def test_pages_a_run_left_untried_are_fetched_by_the_next_run(
