@@ -619,7 +619,8 @@ def _serve(folder: Path, port: int) -> None:
     except OSError as exc:
         busy = exc.errno == errno.EADDRINUSE
         reason = "is in use by another program" if busy else f"cannot be used ({exc.strerror})"
-        _fail(f"port {port} {reason}: pick another one with --port {port + 1}", EXIT_FAILED)
+        other = port + 1 if port < 65535 else 8000
+        _fail(f"port {port} {reason}: pick another one with --port {other}", EXIT_FAILED)
 
 
 # ------------------------------------------------------------------ eval
@@ -910,7 +911,14 @@ def _default_grouping():
     help="Where the demo's feeds.yaml, database and site go.",
 )
 @click.option("--serve/--no-serve", default=False, help="Keep serving the site afterwards.")
-def demo(workdir: Path, serve: bool) -> None:
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8000,
+    show_default=True,
+    help="The port --serve uses.",
+)
+def demo(workdir: Path, serve: bool, port: int) -> None:
     """Run the whole pipeline on bundled offline demo feeds served on 127.0.0.1.
 
     \b
@@ -926,7 +934,7 @@ def demo(workdir: Path, serve: bool) -> None:
         _fail(str(exc), EXIT_CONFIG)
     click.echo(f"Open the digest: {site}")
     if serve:
-        _serve(site.parent, 8000)
+        _serve(site.parent, port)
 
 
 # ------------------------------------------------------------------ worker

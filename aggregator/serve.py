@@ -70,8 +70,11 @@ class _PreviewHandler(SimpleHTTPRequestHandler):
             return None
         if not is_file or not real.is_relative_to(root):
             return None
-        # hidden files (the build's manifest, a user's .git or .env) are no part of the site
-        return None if any(p.startswith(".") for p in real.relative_to(root).parts) else real
+        # hidden files (the build's manifest, a user's .git or .env) are no part of the site;
+        # .well-known/ is (security.txt, site.static may hold it): static hosts serve it
+        parts = real.relative_to(root).parts
+        hidden = any(p.startswith(".") for p in (parts[1:] if parts[0] == ".well-known" else parts))
+        return None if hidden else real
 
     def end_headers(self) -> None:
         self.send_header("X-Content-Type-Options", "nosniff")

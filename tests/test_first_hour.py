@@ -242,6 +242,13 @@ def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
     assert f"port {port} is in use" in line and f"--port {port + 1}" in line
 
 
+def test_the_demo_serves_on_the_port_it_is_given() -> None:
+    """`demo --serve` on a port in use said to "pick another one with --port 8001", an
+    option `demo` did not have."""
+    result = aggregator("demo", "--help")
+    assert result.exit_code == 0 and "--port INTEGER RANGE" in result.output
+
+
 # ---------------------------------------------------------------- 3. files the user adds
 
 

@@ -126,3 +126,16 @@ def test_hidden_files_are_not_found(folders: tuple[Path, Path], server: tuple[st
         assert answer.status == 404, path
         assert SECRET not in answer.body, path
     assert get(server, "/stories/one.html").body == "story one"
+
+
+def test_well_known_files_are_served_as_static_hosts_serve_them(
+    folders: tuple[Path, Path], server: tuple[str, int]
+) -> None:
+    """site.static may hold .well-known/security.txt: the preview answered 404 where the
+    user's host serves it. A hidden file inside it stays hidden."""
+    output, _ = folders
+    (output / ".well-known").mkdir()
+    (output / ".well-known" / "security.txt").write_text("Contact: mailto:me@example.org\n")
+    (output / ".well-known" / ".env").write_text(SECRET)
+    assert get(server, "/.well-known/security.txt").status == 200
+    assert get(server, "/.well-known/.env").status == 404
