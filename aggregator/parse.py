@@ -501,17 +501,14 @@ def _ttl(value: object) -> int | None:
     return min(minutes, MAX_TTL_MINUTES) if minutes > 0 else None
 
 
-_TRAILER = rb"\s*(?:<!--.*?-->\s*|<\?.*?\?>\s*)*\Z"  # what may follow the root's end tag
-
-
 def _cut_off(document: bytes) -> bool:
-    """The document ends before its root element's end tag (whitespace, comments and
-    processing instructions may follow it)."""
+    """The document has no end tag of its root element near its end: cut before it. (What a
+    host appends after it, a script tag or a PHP warning, is no cut.)"""
     root = _FIRST_ELEMENT.match(document, _root_start(document))
     if root is None:
         return False
-    end_tag = rb"</" + re.escape(root.group(1)) + rb"\s*>" + _TRAILER
-    return re.search(end_tag, document[-65_536:], re.DOTALL) is None
+    end_tag = rb"</" + re.escape(root.group(1)) + rb"\s*>"
+    return re.search(end_tag, document[-65_536:]) is None
 
 
 def _bozo_reason(result: Mapping[str, Any]) -> str:
@@ -605,6 +602,11 @@ def _decode(body: bytes, content_type: str | None) -> str:
             return body.decode(encoding, "replace")
     declared = _declared_encoding(body)
     header = _header_charset(content_type)
+    says_utf8 = declared in (None, "utf-8", "utf8")  # XML's default, or its declaration
+    single_byte = header is None or _is_single_byte(header)  # a server's old default
+    if says_utf8 and single_byte and not _is_utf8(body) and _mostly_utf8(body):
+        # a UTF-8 feed with a broken character: that character is lost, not every accent
+        return body.decode("utf-8", "replace")
     for candidate in _candidates(body, declared, header):
         try:
             return body.decode(candidate)
@@ -649,12 +651,13 @@ def _wider(name: str) -> str:
 
 
 def _mostly_utf8(body: bytes) -> bool:
-    """UTF-8 but for a few bad bytes: at least ten good non-ASCII characters for each bad one
-    (a Latin-1 body read as UTF-8 has next to none)."""
+    """UTF-8 but for a few bad bytes: at least two good non-ASCII characters for each bad one
+    (a Latin-1 or windows-1252 body read as UTF-8 has next to none: its accents are lone high
+    bytes, each one bad)."""
     text = body.decode("utf-8", "replace")
     bad = text.count("\ufffd") - body.count("\ufffd".encode())
     good = sum(1 for char in text if char > "\x7f") - text.count("\ufffd")
-    return bad > 0 and good >= 10 * bad
+    return bad > 0 and good >= 2 * bad
 
 
 def _declared_encoding(body: bytes) -> str | None:

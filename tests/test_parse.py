@@ -263,8 +263,10 @@ def test_one_broken_character_does_not_garble_a_utf8_feed() -> None:
     items = "".join(f"<item><title>{CAFE} — n°{n}</title></item>" for n in range(3))
     body = rss(items + "<item><title>cut here</title><description>cut X</description></item>")
     body = body.replace(b"cut X", b"cut \xe2\x80")
-    feed = parse_feed(body, url="https://f.example/", content_type="text/xml; charset=utf-8")
-    assert [e.title for e in feed.entries[:3]] == [f"{CAFE} — n°{n}" for n in range(3)]
+    for charset in ("utf-8", "ISO-8859-1", "windows-1252"):  # a server's single-byte default
+        content_type = f"text/xml; charset={charset}"
+        feed = parse_feed(body, url="https://f.example/", content_type=content_type)
+        assert [e.title for e in feed.entries[:3]] == [f"{CAFE} — n°{n}" for n in range(3)]
 
 
 @pytest.mark.parametrize(
@@ -420,6 +422,9 @@ def test_a_feed_cut_off_in_transfer_is_an_error_not_a_shorter_feed() -> None:
     assert len(parse_feed(stray, url="https://f.example/feed").entries) == 3
     trailer = stray + b"\n<!-- served in 0.2 s -->\n<?php-cache done?>\n"
     assert len(parse_feed(trailer, url="https://f.example/feed").entries) == 3
+    # what a host appends after the root's end is no cut (it failed every poll)
+    for appended in (b'<script src="/ad.js"></script>', b"\n<b>Warning</b>: in x.php", b"\0\0"):
+        assert len(parse_feed(whole + appended, url="https://f.example/feed").entries) == 3
 
 
 @pytest.mark.parametrize(
