@@ -800,10 +800,11 @@ class Store:
         """Entries new by their key that are stored items of the feed under another: the
         feed changed its entries' ids (a new CMS, a guid with a version stamp, a guid where
         there was none) and its document no longer lists the old one. Matched by link, one to
-        one only (a feed whose entries all link to its home page matches none), and by title
-        or publication time (a feed of one entry at a time under one link, such as a status
-        page, brings a new one); each stored item takes its new key (and (id, title, summary,
-        link) are returned, as _stored_texts gives them, for the caller's edits)."""
+        one only (a feed whose entries all link to its home page matches none), and by
+        publication time where both have one, else by title (a feed of one entry at a time
+        under one link, a status page or a weekly newsletter of one title, brings a new one);
+        each stored item takes its new key (and (id, title, summary, link) are returned, as
+        _stored_texts gives them, for the caller's edits)."""
         by_link: dict[str, list[NewItem]] = {}
         for item in fresh:
             if item.canonical_link:
@@ -824,7 +825,8 @@ class Store:
             if len(stored) > 1 or len(by_link[link]) > 1 or stored[0][0] in listed:
                 continue
             (_key, item_id, title, summary, old_link, published), item = stored[0], by_link[link][0]
-            if item.title == title or (published is not None and _ts(item.published) == published):
+            dated = published is not None and item.published is not None
+            if _ts(item.published) == published if dated else item.title == title:
                 matched.append((item, (item_id, title, summary, old_link)))
         db.executemany(
             "UPDATE items SET key = ? WHERE id = ?", [(item.key, row[0]) for item, row in matched]
@@ -1680,7 +1682,9 @@ def _fit_for(target: Store, table: str, columns: list[str]) -> Callable[[Sequenc
 # feed gave it: Store._rekeyed), and those of them its vectors are computed from.
 _ITEM_TEXT_COLUMNS = ("title", "summary", "link", "edits", "full_text", "full_text_status", "key")
 _ITEM_EMBEDDED_COLUMNS = ("title", "summary", "full_text")
-_ITEM_IDENTITY = ("id", "feed_url", "key")  # what the checks read: the same item by id and feed
+# What the checks read: an item is the same in both stores by id, feed and key, or, once its
+# feed gave it a new key (Store._rekeyed), by id, feed and when it was first seen.
+_ITEM_IDENTITY = ("id", "feed_url", "key", "first_seen")
 
 
 def _copy_table(
@@ -1740,22 +1744,27 @@ def _update_item_texts(db: Tx, columns: list[str], rows: list[tuple]) -> int:
 def _check_same_items(
     db: Tx, source: Store, target: Store, columns: Sequence[str], rows: Sequence[Sequence]
 ) -> None:
-    """Each of the source's item rows (of `columns`) is the same item (id and feed url: its
-    key may have changed since, see Store._rekeyed) in the target, or absent there with its
-    feed and key free too, or its vectors and story would go to another item (or be passed
-    over): refuse before they do."""
+    """Each of the source's item rows (of `columns`) is the same item (_ITEM_IDENTITY) in the
+    target, or absent there with its feed and key free too, or its vectors and story would go
+    to another item (or be passed over): refuse before they do."""
     where = [columns.index(c) for c in _ITEM_IDENTITY]
     wanted = [tuple(r[p] for p in where) for r in rows]
     found = {
-        r[0]: (r[1], r[2])
+        r[0]: tuple(r[1:])
         for r in _select_in(
-            db, "SELECT id, feed_url, key FROM items WHERE id IN ({marks})", [w[0] for w in wanted]
+            db,
+            "SELECT id, feed_url, key, first_seen FROM items WHERE id IN ({marks})",
+            [w[0] for w in wanted],
         )
     }
+
+    def same(mine: tuple, theirs: tuple) -> bool:  # (feed, key, first seen)
+        return mine[0] == theirs[0] and (mine[1] == theirs[1] or mine[2] == theirs[2])
+
     problems = [
         (w[0], f"item {w[0]} there is another item than in {source.label}")
         for w in wanted
-        if w[0] in found and found[w[0]][0] != w[1]
+        if w[0] in found and not same(found[w[0]], w[1:])
     ]
     absent = [w for w in wanted if w[0] not in found]
     if absent:  # taken under another id, the row would be passed over (ON CONFLICT)

@@ -84,7 +84,13 @@ def test_a_feed_that_changes_its_entries_ids_stores_nothing_twice(store_target) 
         status = "https://status.example/"  # one entry at a time, under one link
         assert record(store, outcome(feed, [entry(10, link=status)]), "A") == 1
         assert record(store, outcome(feed, [entry(11, link=status)]), "A") == 1  # a new one
-        assert store.count_items() == 8
+        letter = "https://a.example/newsletter"  # one title, one link, an issue a week
+        week = [entry(20, guid="issue-1", link=letter, title="Weekly newsletter")]
+        assert record(store, outcome(feed, week), "A") == 1
+        next_week = week[0].published + timedelta(days=7)
+        later = replace(week[0], guid="issue-2", published=next_week)
+        assert record(store, polled(feed, [later], NOW + timedelta(days=7)), "A") == 1
+        assert store.count_items() == 10
 
 
 def test_a_reopened_store_keeps_items_and_schema_version(store_target) -> None:

@@ -303,6 +303,24 @@ def test_a_rerun_brings_the_new_ids_a_feed_gave_its_entries(
     assert snapshot(target) == snapshot(source)
 
 
+def test_a_rerun_still_refuses_an_item_the_copy_stored_under_a_source_id(
+    tmp_path: Path, postgres_database
+) -> None:
+    """Items are the same by id and feed once their key may change (a re-key): the copy's own
+    item of the same feed, under an id the source used since for another, was overwritten."""
+    source, config = copy_config(tmp_path)
+    target = fresh_postgres(postgres_database)
+    assert copy_into(config, target).exit_code == 0
+    feed = "https://a.example/feed"
+    with Store.open(target) as store:
+        record(store, polled(feed, [entry(70, guid="copy-only")], NOW + timedelta(hours=1)), "A")
+    with Store.open(source) as store:
+        record(store, polled(feed, [entry(71, guid="source-only")], NOW + timedelta(hours=2)), "A")
+    again = copy_into(config, target)
+    assert again.exit_code == 2, again.output
+    assert "there is another item" in again.output
+
+
 def test_a_refused_copy_has_written_nothing(tmp_path: Path, postgres_database) -> None:
     """Refused at its items, the copy had already put the source's older feeds and meta over
     the target's (the workers' validators, schedule and leases)."""
