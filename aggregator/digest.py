@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from aggregator.models import Digest, DigestItem, DigestStory, Story, StoryStatus
 from aggregator.text import safe_http_url, without_datelines
@@ -95,9 +95,13 @@ def keep_published(digest: Digest, earlier: Digest | None) -> Digest:
     # window since (in no story now): no later digest holds them, and the day's pages would
     # lose them (a report that went to another story stays there)
     shown_before = {s.id: s for s in earlier.stories}
+    window_start = digest.generated_at - timedelta(hours=digest.window_hours)
     digest = replace(
         digest,
-        stories=tuple(_with_reports_of(s, shown_before.get(s.id), present) for s in digest.stories),
+        stories=tuple(
+            _with_reports_of(s, shown_before.get(s.id), present, window_start)
+            for s in digest.stories
+        ),
     )
     ids = {s.id for s in digest.stories}
     kept = []
@@ -118,12 +122,18 @@ def keep_published(digest: Digest, earlier: Digest | None) -> Digest:
 
 
 def _with_reports_of(
-    story: DigestStory, before: DigestStory | None, present: dict[str, str]
+    story: DigestStory, before: DigestStory | None, present: dict[str, str], window_start: datetime
 ) -> DigestStory:
-    """``story`` with the reports ``before`` (its earlier version) had that no story has now."""
+    """``story`` with the reports ``before`` (its earlier version) had that no story has now
+    and that are older than the window (a report the feed corrected since, its title and link
+    new, is in the window under its new form: not twice)."""
     if before is None:
         return story
-    left = [item for item in before.items if _report_key(item) not in present]
+    left = [
+        item
+        for item in before.items
+        if _report_key(item) not in present and item.published < window_start
+    ]
     if not left:
         return story
     items = sorted(

@@ -388,12 +388,20 @@ def test_a_story_keeps_the_reports_it_showed_earlier_that_day() -> None:
             story("storm", "Storm hits", (late,)),  # the early reports left the window
             story("coast", "Coast braces", (moved,)),  # the Bravo report went here
         ),
+        window_hours=6,
     )
     kept = {s.id: s for s in keep_published(noon, morning).stories}
     assert [i.title for i in kept["storm"].items] == ["Storm nears", "Storm hits"]
     assert [i.title for i in kept["coast"].items] == ["Storm nears coast"]
     tomorrow = replace(noon, day=day + timedelta(days=1))
     assert keep_published(tomorrow, morning) == tomorrow  # another day: its own window only
+    # a report its feed corrected since (new title and link) is in the window: not twice
+    fixed = item("Alpha", "Storm hits harder", at(day, 9), link="https://alpha.example/2")
+    evening = Digest(day, at(day, 14), (story("storm", "Storm hits", (fixed,)),), window_hours=8)
+    noon_again = replace(noon, window_hours=8)
+    assert [i.title for i in keep_published(evening, noon_again).stories[0].items] == [
+        "Storm hits harder"
+    ]
 
 
 def test_an_outlet_added_later_the_same_day_leaves_the_page_where_it_is(
