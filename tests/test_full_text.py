@@ -655,3 +655,7 @@ def test_a_huge_page_is_cut_for_extraction_after_its_scripts_go() -> None:
     unclosed = b"<html><body><p>Lead.</p><script>" + b"<script" * 2_000_000
     assert _bounded(unclosed) == b"<html><body><p>Lead.</p>"  # open to the end, as browsers read
     assert _bounded(page[:1000]) == page[:1000]  # a page of usual size is read as it is
+    image = b'<html><body><header><img src="data:image/png;base64,' + b"A" * 1_200_000 + b'">'
+    pictured = image + b"</header><article>" + article.encode() + b"</article></body></html>"
+    found = extract_article(pictured, url="https://news.example/b", summary="A quake.")
+    assert found.status == "ok" and "Paragraph 29" in (found.text or "")  # was cut in the image
