@@ -455,10 +455,10 @@ def _tags(where: _Where, node: Mapping, entry: str) -> tuple[str, ...]:
     if node.get("tags") is None:
         return ()
     value = node["tags"]
-    if isinstance(value, str) and "," in value:  # `tags: world, europe` is one tag in YAML
+    if type(value) is str and "," in value:  # unquoted `tags: world, europe`: one tag in YAML
         words = ", ".join(w.strip() for w in value.split(",") if w.strip())
         message = (
-            f"a list is written in brackets: `tags: [{words}]` (one tag with a comma: in a list)"
+            f"a list is written in brackets: `tags: [{words}]` (one tag with a comma: quote it)"
         )
         raise where.error(node, "tags", f"{entry}.tags", message)
     if isinstance(value, str):
@@ -888,8 +888,10 @@ _TOP_KEYS = {
 
 def parse_config(text: str, path: Path) -> Config:
     where = _Where(path)
+    yaml = YAML(typ="rt")
+    yaml.preserve_quotes = True  # a quoted scalar says it is meant as written (see _tags)
     try:
-        root = YAML(typ="rt").load(text)
+        root = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = f":{mark.line + 1}" if mark else ""

@@ -364,6 +364,8 @@ def test_tags_written_without_brackets_are_refused_with_the_list_to_write(tmp_pa
     )
     path.write_text("feeds:\n  - url: https://a.example/rss\n    tags: world\n")
     assert load_config(path).feeds[0].tags == ("world",)
+    path.write_text('feeds:\n  - url: https://a.example/rss\n    tags: "Washington, D.C."\n')
+    assert load_config(path).feeds[0].tags == ("Washington, D.C.",)  # quoted: meant as written
 
 
 @pytest.mark.parametrize("codec", ["latin-1", "utf-16"])
