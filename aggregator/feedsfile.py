@@ -261,7 +261,9 @@ def _dash_column(text: str, entries: CommentedSeq, index: int) -> int:
     start = _entry_start(text, entries, index)
     line, column = entries.lc.item(index)
     row = text.splitlines()[start]
-    return max(row.rfind("-", 0, column if start == line else len(row)), 0)
+    if start != line:  # the dash alone on its line (a comment after it may hold a "-")
+        return len(row) - len(row.lstrip())
+    return max(row.rfind("-", 0, column), 0)
 
 
 def _entry_end(text: str, entries: CommentedSeq, index: int) -> int:
@@ -312,7 +314,8 @@ def _with_feeds_value(text: str, document: CommentedMap, entries: Sequence[Any])
         return None
     lines = text.splitlines(keepends=True)
     end = line + 1  # the value's last line + 1: a flow list may go on over several lines
-    while end < len(lines):
+    closing = _flow_end(text, line, column)
+    while closing is None and end < len(lines):
         row = lines[end]
         if (
             row.strip()
@@ -321,10 +324,14 @@ def _with_feeds_value(text: str, document: CommentedMap, entries: Sequence[Any])
         ):
             break
         end += 1
-    while end - 1 > line and (
-        not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#")
+    while (
+        closing is None
+        and end - 1 > line
+        and (not lines[end - 1].strip() or lines[end - 1].lstrip().startswith("#"))
     ):
         end -= 1  # comments and blank lines after the value belong to what follows
+    if closing is not None:  # a flow list ends at its "]", wherever that stands
+        end = closing + 1
     key_text = lines[line]
     after = key_text[key_text.index(":", column) + 1 :].strip()
     one_line = _FLOW_ON_ONE_LINE.fullmatch(after) if end == line + 1 else None
@@ -338,6 +345,36 @@ def _with_feeds_value(text: str, document: CommentedMap, entries: Sequence[Any])
                 entry.fa.set_block_style()
         block = f"{head}{comment}\n" + _render(list(entries), column + 2)
     return "".join(lines[:line]) + block + "".join(lines[end:])
+
+
+def _flow_end(text: str, line: int, column: int) -> int | None:
+    """The line of the `]` closing the flow list the key at (line, column) holds; None when
+    its value is no flow list. Quoted text and comments are skipped."""
+    lines = text.splitlines()
+    row = lines[line]
+    start = row.index(":", column) + 1
+    if not row[start:].lstrip().startswith("["):
+        return None
+    depth, quote = 0, ""
+    for number in range(line, len(lines)):
+        chars = lines[number][start:] if number == line else lines[number]
+        previous = " "
+        for k, char in enumerate(chars):
+            if quote:
+                if char == quote and not (quote == '"' and chars[k - 1 : k] == "\\"):
+                    quote = ""
+            elif char in "'\"":
+                quote = char
+            elif char == "#" and previous in " \t":
+                break  # a comment: the rest of the line
+            elif char in "[{":
+                depth += 1
+            elif char in "]}":
+                depth -= 1
+                if depth == 0:
+                    return number
+            previous = char
+    return None
 
 
 def _render(entries: list[CommentedMap], dash_column: int) -> str:
@@ -376,11 +413,15 @@ def _save(
     """Check the edited text still parses to the expected number of feeds, the feeds
     ``added`` last as they were given, then replace the file atomically (same directory, same
     permissions; a symbolic link's target, the link kept)."""
-    document = _parse(_yaml(_list_offset(text)), text, path)
+    unsafe = FeedsFileError(f"{path}: could not edit the feeds list safely; edit it by hand")
+    try:
+        document = _parse(_yaml(_list_offset(text)), text, path)
+    except FeedsFileError:  # the edit, not the user's file: its line would point at nothing
+        raise unsafe from None
     feeds = document.get("feeds") or []
     if len(feeds) != expected or (added and not _read_back(feeds[-len(added) :], added)):
         # a layout we misread, or a value written as other YAML: refuse, the file unchanged
-        raise FeedsFileError(f"{path}: could not edit the feeds list safely; edit it by hand")
+        raise unsafe
     path = Path(os.path.realpath(path))
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)

@@ -216,6 +216,30 @@ def test_adding_to_an_empty_or_flow_list_changes_only_that_list(tmp_path: Path, 
     assert path.read_text().startswith(before)
 
 
+def test_a_flow_list_closed_at_the_margin_and_a_dash_comment_with_a_hyphen(tmp_path: Path) -> None:
+    """A flow list whose "]" stands at column 0 was cut before it (add and remove, which
+    worked, refused the file); a lone dash's comment holding a "-" ("- # Reuters - World")
+    was taken for the dash."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "feeds: [\n  https://a.example/rss,\n  {url: 'https://b.example/rss'}\n]\nwindow_hours: 36\n"
+    )
+    add_feed(path, "https://c.example/rss")
+    assert [f.url for f in load_config(path).feeds][-1] == "https://c.example/rss"
+    assert path.read_text().endswith("window_hours: 36\n")
+    path.write_text(
+        "feeds:\n  - # Reuters - World\n    url: https://a.example/rss\n"
+        "  - # BBC - UK\n    url: https://b.example/rss\n"
+    )
+    add_feed(path, "https://c.example/rss")
+    assert remove_feed(path, "https://b.example/rss")
+    assert [f.url for f in load_config(path).feeds] == [
+        "https://a.example/rss",
+        "https://c.example/rss",
+    ]
+    assert "# Reuters - World" in path.read_text() and "BBC" not in path.read_text()
+
+
 def test_a_windows_file_keeps_its_line_endings(tmp_path: Path) -> None:
     """add, remove and import wrote a CRLF file back with LF endings: every line changed."""
     path = tmp_path / "feeds.yaml"
