@@ -238,6 +238,19 @@ def test_shingle_sets_compare_like_shingle_strings():
                 assert jaccard(coded[a], coded[b]) == jaccard(strings[a], strings[b])
 
 
+def test_a_shouted_headline_in_a_summary_names_no_one():
+    """A page's banner in capitals ("FALLOUT CONTINUES AFTER BRAZEN ESCAPE") made its words
+    names, and the demo's reasons said "different names: BRAZEN, CONTINUES / Beaumont". Two
+    capitalised words together ("New York", "FBI agents") still count."""
+    summaries = [
+        "FALLOUT CONTINUES AFTER BRAZEN ESCAPE Police in Beaumont said two inmates fled.",
+        "Officers said the FBI and the US Marshals joined the search near Houston.",
+    ]
+    vocabulary = name_vocabulary(summaries)
+    assert {"fallout", "continues", "brazen", "escape"}.isdisjoint(vocabulary)
+    assert {"beaumont", "fbi", "houston", "marshals"} <= vocabulary
+
+
 def test_name_vocabulary_skips_sentence_and_summary_starts():
     summaries = [
         "Officials said Palin’s aide met Palin. Obama spoke later",

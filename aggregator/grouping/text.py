@@ -256,6 +256,15 @@ def _blank_quoted_titles(text: str) -> str:
 _LABEL = re.compile(r"[A-Z]{2,}(?: [A-Z]{2,}){0,2}:[ \t]+")
 
 
+# Three or more words in capitals ("FALLOUT CONTINUES AFTER BRAZEN ESCAPE"): a shouted
+# headline or banner a page put in the text, not names.
+_SHOUTED = re.compile(r"\b[A-Z][A-Z'’-]+(?:[ ,]+[A-Z][A-Z'’-]+){2,}\b")
+
+
+def _blank_shouted(text: str) -> str:
+    return _SHOUTED.sub(lambda m: " " * len(m.group()), text)
+
+
 def _blank_labels(text: str, starts: set[int]) -> str:
     """``text`` with each label at one of ``starts`` blanked; the word after it joins ``starts``.
     Only sentence starts are tried: matching there is 10x faster than searching the text."""
@@ -309,6 +318,7 @@ def name_vocabulary(clean_summaries: Iterable[str]) -> frozenset[str]:
     starts.difference_update(m.end() for m in _TITLE_STOP.finditer(text))
     text = _blank_labels(text, starts)
     text = _blank_quoted_titles(text)  # blanked to equal length: the sentence starts stay put
+    text = _blank_shouted(text)
     capital_words = [m.group() for m in _CAPITALISED.finditer(text) if m.start() not in starts]
     # words never span a space, so the words of all matches at once are each match's words
     capitalised = Counter(w[:-2] if w.endswith("'s") else w for w in words(" ".join(capital_words)))
