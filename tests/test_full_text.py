@@ -185,6 +185,19 @@ def test_new_items_get_their_article_text_politely(feed_server: FeedServer, tmp_
     assert len([r for r in feed_server.requests if r.route.startswith("/news/")]) == 6
 
 
+def _fetch_pages_of(config, entries, **options) -> tuple[object, float]:
+    """Store the feed's `entries`, fetch their untried pages; the summary and the seconds."""
+    from tests.support.stored import polled, record
+
+    url = config.feeds[0].url
+    with Store.open(config.database) as store:
+        record(store, polled(url, entries, NOW), "Herald")
+        started = time.monotonic()
+        untried = store.items_for_full_text([url], NOW - timedelta(days=1), untried_only=True)
+        summary = fetch_item_pages(config, store, untried, {url: True}, **options)
+    return summary, time.monotonic() - started
+
+
 def test_article_texts_are_stored_as_they_come_not_after_the_last_page(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
@@ -192,7 +205,6 @@ def test_article_texts_are_stored_as_they_come_not_after_the_last_page(
     for, the first 20 are on disk (a run killed then keeps them); a page still hanging when the
     poll's time for pages is spent is left untried, and the poll goes on."""
     from aggregator.models import ParsedEntry
-    from tests.support.stored import polled, record
 
     config = load_config(write_config(tmp_path, feed_server))
     entries = tuple(
@@ -218,19 +230,8 @@ def test_article_texts_are_stored_as_they_come_not_after_the_last_page(
 
     feed_server.route("/page/21", handler=count_stored)
     feed_server.route("/page/22", body=article_page("Flood", FLOOD), delay=30)
-    with Store.open(config.database) as store:
-        record(store, polled(config.feeds[0].url, entries, NOW), "Herald")
-        started = time.monotonic()
-        summary = fetch_item_pages(
-            config,
-            store,
-            store.items_for_full_text(
-                [config.feeds[0].url], NOW - timedelta(days=1), untried_only=True
-            ),
-            {config.feeds[0].url: True},
-            within=8,
-        )
-    assert time.monotonic() - started < 15
+    summary, seconds = _fetch_pages_of(config, entries, within=8)
+    assert seconds < 15
     assert seen_stored and seen_stored[0] >= 20
     assert summary.extracted == 22 and statuses(config.database)["page/22"][0] is None
 
@@ -245,7 +246,6 @@ def test_a_stopped_worker_leaves_the_pages_not_yet_done_untried(
     import threading
 
     from aggregator.models import ParsedEntry
-    from tests.support.stored import polled, record
 
     config = load_config(write_config(tmp_path, feed_server))
     entries = tuple(
@@ -261,20 +261,8 @@ def test_a_stopped_worker_leaves_the_pages_not_yet_done_untried(
     feed_server.route("/page/0", handler=first_then_stop)
     for n in range(1, 6):
         feed_server.route(f"/page/{n}", body=article_page("Flood", FLOOD), delay=20)
-    with Store.open(config.database) as store:
-        record(store, polled(config.feeds[0].url, entries, NOW), "Herald")
-        started = time.monotonic()
-        summary = fetch_item_pages(
-            config,
-            store,
-            store.items_for_full_text(
-                [config.feeds[0].url], NOW - timedelta(days=1), untried_only=True
-            ),
-            {config.feeds[0].url: True},
-            within=300,
-            stop=stop,
-        )
-    assert time.monotonic() - started < 15  # not the 20 s the other pages take
+    summary, seconds = _fetch_pages_of(config, entries, within=300, stop=stop)
+    assert seconds < 15  # not the 20 s the other pages take
     found = statuses(config.database)
     assert summary.items <= 1 and all(found[f"page/{n}"][0] is None for n in range(1, 6))
     # the summary counts the pages fetched, not those asked for ("6 pages fetched")
