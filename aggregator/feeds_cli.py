@@ -220,8 +220,8 @@ def remove(url_or_name: str, config_path: Path | None) -> None:
         _fail(f"{path}: not found")
     try:
         removed = remove_from_file(path, url_or_name)
-        if not removed and _is_url(url_or_name) and "://" not in url_or_name:
-            removed = remove_from_file(path, "https://" + url_or_name.strip())  # as `add` reads it
+        if not removed and (web := _as_web_url(url_or_name)) != url_or_name.strip():
+            removed = remove_from_file(path, web)  # "example.com/x" as `add` reads it
         if not removed and (url := _unnamed_feed_shown_as(path, url_or_name)):
             removed = remove_from_file(path, url)
             url_or_name = f"{url_or_name} ({url})"
@@ -634,10 +634,14 @@ def value(days: float, as_json: bool, config_path: Path | None) -> None:
 # ---------------------------------------------------------------- formatting
 
 
-def _http_url(text: str) -> str:
+def _as_web_url(text: str) -> str:
+    """ "example.com/news" means the web site, https://example.com/news; other text as it is."""
     url = text.strip()
-    if "://" not in url and "." in url.split("/")[0]:
-        url = "https://" + url  # "example.com/news" means the web site
+    return url if "://" in url or not _is_url(url) else "https://" + url
+
+
+def _http_url(text: str) -> str:
+    url = _as_web_url(text)
     problem = http_url_problem(url)
     if problem:
         _fail(f"{text!r} {problem}")

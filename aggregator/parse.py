@@ -274,15 +274,15 @@ _NAMED_ZONE = re.compile(r"(?<=\s)([A-Z]{3,4})\s*\Z")
 
 def _parse_date(value: str) -> Any:
     """feedparser's reading of a feed's date, its zone abbreviation read as its offset."""
-    named = _NAMED_ZONE.search(value) if isinstance(value, str) else None
-    if named and named.group(1) in _ZONE_OFFSETS:
-        value = value[: named.start(1)] + _ZONE_OFFSETS[named.group(1)]
-    return _feedparser_date(value)
+    return _feedparser_date(_zone_as_offset(value) or value)
 
 
-def _named_zone(written: Any) -> bool:
+def _zone_as_offset(written: Any) -> str | None:
+    """The date with its zone abbreviation written as its offset; None without one we know."""
     named = _NAMED_ZONE.search(written) if isinstance(written, str) else None
-    return bool(named) and named.group(1) in _ZONE_OFFSETS
+    if named is None or named.group(1) not in _ZONE_OFFSETS:
+        return None
+    return written[: named.start(1)] + _ZONE_OFFSETS[named.group(1)]
 
 
 def _json_date(record: dict[str, Any], key: str) -> datetime | None:
@@ -433,7 +433,8 @@ def _entry(raw: dict[str, Any], feed_url: str) -> ParsedEntry | None:
         return None
     key = "published" if get(raw, "published_parsed") else "updated"
     written = get(raw, key)
-    parsed = _parse_date(written) if _named_zone(written) else get(raw, f"{key}_parsed")
+    offset = _zone_as_offset(written)  # feedparser's own reading took it for UTC
+    parsed = _feedparser_date(offset) if offset else get(raw, f"{key}_parsed")
     return ParsedEntry(
         guid=guid,
         link=link,
