@@ -886,6 +886,14 @@ _TOP_KEYS = {
 }  # fmt: skip
 
 
+def yaml_syntax_error(path: Path, exc: MarkedYAMLError) -> str:
+    """`feeds.yaml:3: YAML syntax error: ...`: where, and what, in one line."""
+    mark = exc.problem_mark
+    line = f":{mark.line + 1}" if mark else ""
+    problem = (exc.problem or str(exc)).splitlines()[0]
+    return f"{path}{line}: YAML syntax error: {problem}"
+
+
 def parse_config(text: str, path: Path) -> Config:
     where = _Where(path)
     yaml = YAML(typ="rt")
@@ -893,10 +901,7 @@ def parse_config(text: str, path: Path) -> Config:
     try:
         root = yaml.load(text)
     except MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = f":{mark.line + 1}" if mark else ""
-        problem = (exc.problem or str(exc)).splitlines()[0]
-        raise ConfigError(f"{path}{line}: YAML syntax error: {problem}") from None
+        raise ConfigError(yaml_syntax_error(path, exc)) from None
     except YAMLError as exc:
         raise ConfigError(f"{path}: YAML error: {str(exc).splitlines()[0]}") from None
     if root is None:

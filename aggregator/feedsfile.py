@@ -20,7 +20,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from aggregator.config import FeedConfig, feed_key
+from aggregator.config import FeedConfig, feed_key, yaml_syntax_error
 from aggregator.text import name_key
 
 NEW_FILE_HEADER = """\
@@ -197,11 +197,8 @@ def _parse(yaml: YAML, text: str, path: Path) -> CommentedMap:
     try:
         document = yaml.load(text)
     except MarkedYAMLError as exc:  # where, and what, as loading the configuration says it
-        mark = exc.problem_mark
-        line = f":{mark.line + 1}" if mark else ""
-        problem = (exc.problem or str(exc)).splitlines()[0]
-        hint = "; indent with spaces, not tabs" if "\t" in _line(text, mark) else ""
-        raise FeedsFileError(f"{path}{line}: YAML syntax error: {problem}{hint}") from None
+        hint = "; indent with spaces, not tabs" if "\t" in _line(text, exc.problem_mark) else ""
+        raise FeedsFileError(yaml_syntax_error(path, exc) + hint) from None
     except YAMLError as exc:
         raise FeedsFileError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if document is None:

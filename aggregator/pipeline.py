@@ -78,8 +78,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def local_time(config: Config, now: datetime) -> datetime:
+    """``now`` on the site's clock (site.timezone)."""
+    return now.astimezone(ZoneInfo(config.site.timezone))
+
+
 def local_day(config: Config, now: datetime) -> date:
-    return now.astimezone(ZoneInfo(config.site.timezone)).date()
+    return local_time(config, now).date()
 
 
 def digest_day(config: Config, store: Store, now: datetime) -> date:
@@ -1030,8 +1035,7 @@ def _not_yet(config: Config, digest: Digest, now: datetime) -> str:
     the day's email)."""
     after = config.email.send_after
     if after is not None:
-        zone = ZoneInfo(config.site.timezone)
-        local = now.astimezone(zone)
+        local = local_time(config, now)
         if local.strftime("%H:%M") < after:
             return (
                 f"not yet: email.send_after is {after} ({config.site.timezone}), "
