@@ -557,8 +557,8 @@ class Store:
         meta table."""
         if not self.db.execute("SELECT to_regclass('meta') IS NOT NULL").fetchone()[0]:
             return None
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        return int(row[0]) if row else None
+        version = self.meta("schema_version")
+        return int(version) if version is not None else None
 
     def _give_back_space(self) -> None:
         """VACUUM once after moving the vectors (schema 7): the old table's pages, twice the
