@@ -29,6 +29,7 @@ def to_digest_story(story: Story) -> DigestStory:
             summary=without_datelines(m.item.summary, m.item.published),
             feed_url=m.item.feed_url,
             why=m.why,
+            item_id=m.item.id,
         )
         for m in members
     )
@@ -87,10 +88,11 @@ def keep_published(digest: Digest, earlier: Digest | None) -> Digest:
             replace(s, first_seen=first_seen.get(s.id, s.first_seen)) for s in digest.stories
         ),
     )
-    present: dict[str, str] = {}
+    present: dict[object, str] = {}
     for story in digest.stories:
         for item in story.items:
-            present.setdefault(_report_key(item), story.id)
+            for key in report_keys(item):
+                present.setdefault(key, story.id)
     # A story still here keeps the reports it showed earlier that day that have left the
     # window since (in no story now): no later digest holds them, and the day's pages would
     # lose them (a report that went to another story stays there)
@@ -109,7 +111,13 @@ def keep_published(digest: Digest, earlier: Digest | None) -> Digest:
     for story in earlier.stories:
         if story.id in ids:
             continue
-        carriers = Counter(present[k] for k in map(_report_key, story.items) if k in present)
+        carriers = Counter(
+            present[key]
+            for key in (
+                next((k for k in report_keys(i) if k in present), None) for i in story.items
+            )
+            if key is not None
+        )
         if carriers:
             moved[story.id] = carriers.most_common(1)[0][0]
         else:
@@ -122,7 +130,10 @@ def keep_published(digest: Digest, earlier: Digest | None) -> Digest:
 
 
 def _with_reports_of(
-    story: DigestStory, before: DigestStory | None, present: dict[str, str], window_start: datetime
+    story: DigestStory,
+    before: DigestStory | None,
+    present: dict[object, str],
+    window_start: datetime,
 ) -> DigestStory:
     """``story`` with the reports ``before`` (its earlier version) had that no story has now
     and that are older than the window (a report the feed corrected since, its title and link
@@ -132,7 +143,7 @@ def _with_reports_of(
     left = [
         item
         for item in before.items
-        if _report_key(item) not in present and item.published < window_start
+        if not any(key in present for key in report_keys(item)) and item.published < window_start
     ]
     if not left:
         return story
@@ -153,8 +164,12 @@ def _moved_to(story_id: str, moved: dict[str, str], shown: set[str]) -> str | No
     return target if target in shown else None
 
 
-def _report_key(item: DigestItem) -> str:
-    return item.link or f"{item.outlet}\n{item.title}"
+def report_keys(item: DigestItem) -> tuple[object, ...]:
+    """What one report is known by in the digests of several runs: its item's id in the store
+    (a report whose feed corrected its title and link since is one report by it; digests
+    stored before it was recorded have none) and its link, or outlet and title."""
+    by_link = item.link or f"{item.outlet}\n{item.title}"
+    return (by_link,) if item.item_id is None else (item.item_id, by_link)
 
 
 def mark_status(digest: Digest, previous: Digest | None) -> Digest:
@@ -163,13 +178,19 @@ def mark_status(digest: Digest, previous: Digest | None) -> Digest:
     unchanged. A day's digest is rewritten by every run of the day: against the last run, a
     story new this morning was "unchanged" by noon, and so was every story the day's email
     and site showed, whatever that day brought them."""
-    before = {s.id: {_report_key(i) for i in s.items} for s in previous.stories} if previous else {}
+    before = (
+        {s.id: {k for i in s.items for k in report_keys(i)} for s in previous.stories}
+        if previous
+        else {}
+    )
 
     def status(story: DigestStory) -> StoryStatus:
         known = before.get(story.id)
         if known is None:
             return "new"
-        return "unchanged" if all(_report_key(i) in known for i in story.items) else "growing"
+        if all(any(k in known for k in report_keys(i)) for i in story.items):
+            return "unchanged"
+        return "growing"
 
     return replace(digest, stories=tuple(replace(s, status=status(s)) for s in digest.stories))
 
@@ -269,6 +290,7 @@ def story_to_dict(story: DigestStory) -> dict:
                 "summary": i.summary,
                 "feed_url": i.feed_url,
                 "why": i.why,
+                **({"item_id": i.item_id} if i.item_id is not None else {}),
             }
             for i in story.items
         ],
@@ -306,6 +328,7 @@ def _story_from_dict(data: dict) -> DigestStory:
                 summary=i.get("summary", ""),
                 feed_url=i.get("feed_url", ""),
                 why=str(i.get("why", "")),
+                item_id=i["item_id"] if isinstance(i.get("item_id"), int) else None,
             )
             for i in data["items"]
         ),

@@ -169,6 +169,9 @@ class DigestItem:
     summary: str = ""
     feed_url: str = ""  # which configured feed it came from: its tags give the story's coverage
     why: str = ""  # why it belongs to the story (evidence, untrusted feed text inside)
+    # The item's id in the store: one report across runs when its feed corrects its title and
+    # link. None in digests stored before it was recorded.
+    item_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -740,11 +740,15 @@ class _ModelBuilder:
 
     def _reports(self, slug: str) -> list[DigestItem]:
         """A story's reports from every digest it is in (the windows overlap: each once)."""
-        reports: dict[tuple, DigestItem] = {}
+        reports: list[DigestItem] = []
+        seen: set[object] = set()
         for _day, story in self.versions[slug]:  # newest first: the newest copy of a report wins
             for item in story.items:
-                reports.setdefault(_report_key(item), item)
-        return list(reports.values())
+                keys = _report_keys(item)
+                if seen.isdisjoint(keys):
+                    reports.append(item)
+                seen.update(keys)
+        return reports
 
     def _merged_reports(self, slug: str) -> tuple[tuple[ItemView, ...], tuple[CoverageView, ...]]:
         reports = self._reports(slug)
@@ -859,10 +863,12 @@ class _ModelBuilder:
         return tuple(pages)
 
 
-def _report_key(item: DigestItem) -> tuple:
-    """One report in a story's versions of several days: by its outlet, link and time, so a
-    title the feed corrected since is the same report (a report without a link: by title)."""
-    return (item.outlet, item.link or item.title, item.link is None, as_utc(item.published))
+def _report_keys(item: DigestItem) -> tuple[object, ...]:
+    """One report in a story's versions of several days: by its item's id in the store (a
+    title and link the feed corrected since), and by its outlet, link and time, so a title
+    corrected in a digest stored before ids were is the same report (no link: by title)."""
+    by_link = (item.outlet, item.link or item.title, item.link is None, as_utc(item.published))
+    return (by_link,) if item.item_id is None else (item.item_id, by_link)
 
 
 def _first_seen(versions: Sequence[tuple[date, DigestStory]]) -> datetime:

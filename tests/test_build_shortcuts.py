@@ -80,6 +80,7 @@ def test_a_records_fingerprint_changes_with_every_field() -> None:
         "summary": "",
         "feed_url": "https://a.example/feed",
         "why": "because",
+        "item_id": 7,
     }
     changed_story = {
         "id": "s-2",

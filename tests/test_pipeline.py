@@ -404,6 +404,38 @@ def test_a_story_keeps_the_reports_it_showed_earlier_that_day() -> None:
     ]
 
 
+def test_a_digest_knows_each_report_by_its_item_id() -> None:
+    """A digest records each report's item id (kept in its JSON form): a report whose feed
+    corrected its title and link is one report to the day's later runs (not kept twice, its
+    story not "growing"); a digest stored before ids were is read as before."""
+    from aggregator.digest import (
+        digest_from_dict,
+        digest_to_dict,
+        keep_published,
+        mark_status,
+        to_digest_story,
+    )
+    from aggregator.models import Digest, Item, Story, StoryMember
+    from tests.support.digests import at, story
+
+    day = NOW.date()
+    report = Item(7, "Storm nears", "", "Alpha", "https://alpha.example/1", at(day, 2))
+    digest_story = to_digest_story(Story("storm", 7, (StoryMember(report),)))
+    assert digest_story.items[0].item_id == 7
+    morning = Digest(day, at(day, 7), (digest_story,))
+    assert digest_from_dict(digest_to_dict(morning)) == morning
+    legacy = digest_to_dict(morning)
+    del legacy["stories"][0]["items"][0]["item_id"]
+    assert digest_from_dict(legacy).stories[0].items[0].item_id is None
+    fixed = replace(
+        digest_story.items[0], title="Storm nears coast", link="https://alpha.example/2"
+    )
+    evening = Digest(day, at(day, 14), (story("storm", "Storm", (fixed,)),), window_hours=6)
+    kept = keep_published(evening, morning)
+    assert [i.title for i in kept.stories[0].items] == ["Storm nears coast"]
+    assert mark_status(evening, morning).stories[0].status == "unchanged"
+
+
 def test_an_outlet_added_later_the_same_day_leaves_the_page_where_it_is(
     tmp_path: Path, store_target
 ) -> None:

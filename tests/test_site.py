@@ -8,6 +8,7 @@ import itertools
 import json
 import os
 import posixpath
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -746,6 +747,42 @@ def test_a_report_whose_title_was_corrected_the_next_day_is_one_report(tmp_path:
     page = lxml.html.parse(str(output / "stories" / f"{story_slug('bridge')}.html")).getroot()
     text = page.text_content()
     assert "Harbour bridge closes for repairs" in text and "Bridge closes" not in text
+    assert "3 reports" in text and "4 reports" not in text
+
+
+def test_a_report_whose_title_and_link_were_corrected_the_next_day_is_one_report(
+    tmp_path: Path,
+) -> None:
+    """The feed corrected both the title and the link of a report (a slug fixed with the
+    headline): the store keeps it as one item, and the story page lists it once, under its
+    new form. Keyed by link, it was listed twice (4 reports)."""
+    from tests.support.digests import at, item, story
+
+    yesterday, today = TODAY - timedelta(days=1), TODAY
+    first = replace(
+        item("Alpha", "Bridge closes", at(yesterday, 20), link="https://alpha.example.com/brige"),
+        item_id=7,
+    )
+    corrected = replace(
+        item(
+            "Alpha",
+            "Harbour bridge closes",
+            at(yesterday, 20),
+            link="https://alpha.example.com/bridge",
+        ),
+        item_id=7,
+    )
+    other = replace(item("Bravo", "Bridge shut", at(yesterday, 21)), item_id=8)
+    later = replace(item("Charlie", "Bridge repairs begin", at(today, 9)), item_id=9)
+    days = [
+        Digest(today, at(today, 22), (story("bridge", "Bridge", (corrected, other, later)),)),
+        Digest(yesterday, at(yesterday, 22), (story("bridge", "Bridge", (first, other)),)),
+    ]
+    output = tmp_path / "out"
+    build_site(output, days, site_settings())
+    page = lxml.html.parse(str(output / "stories" / f"{story_slug('bridge')}.html")).getroot()
+    text = page.text_content()
+    assert "Harbour bridge closes" in text and "Bridge closes" not in text
     assert "3 reports" in text and "4 reports" not in text
 
 
