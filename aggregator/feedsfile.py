@@ -11,6 +11,7 @@ import io
 import os
 import re
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,17 @@ def remove_feed(path: Path | str, url_or_name: str) -> bool:
         return False
     before = len(entries)
     if _editable_as_text(entries):
+        first, last = _entry_start(text, entries, index), _entry_end(text, entries, index)
+        own_text = "".join(text.splitlines(keepends=True)[first : last + 1])
+        anchors = _anchors_used_elsewhere(document, entries[index], own_text)
+        if anchors:
+            raise FeedsFileError(
+                f"{path}:{first + 1}: this feed's entry defines the YAML anchor "
+                f"{', '.join('&' + a for a in anchors)} that other entries use as "
+                f"{', '.join('*' + a for a in anchors)}: write the value into those entries, "
+                "then remove this one (the file is unchanged)"
+            )
+    if _editable_as_text(entries):
         # Cut the entry's own lines; comments and blank lines around it stay.
         lines = text.splitlines(keepends=True)
         del lines[_entry_start(text, entries, index) : _entry_end(text, entries, index) + 1]
@@ -103,6 +115,38 @@ def remove_feed(path: Path | str, url_or_name: str) -> bool:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _anchors_used_elsewhere(document: Any, entry: Any, entry_text: str) -> list[str]:
+    """The YAML anchors that ``entry`` (written as ``entry_text``) defines (``&world``) and
+    the rest of the document uses (``*world``): ruamel gives an alias the anchored node
+    itself, so a node met more often in the document than in the entry is used elsewhere."""
+    inside: dict[int, str] = {}
+    for node in _nodes(entry):
+        anchor = getattr(getattr(node, "anchor", None), "value", None)
+        if anchor and re.search(rf"&{re.escape(anchor)}(?![^\s,\]}}])", entry_text):
+            inside[id(node)] = anchor
+    if not inside:
+        return []
+    in_entry = Counter(id(n) for n in _nodes(entry) if id(n) in inside)
+    in_document = Counter(id(n) for n in _nodes(document) if id(n) in inside)
+    return sorted({name for key, name in inside.items() if in_document[key] > in_entry[key]})
+
+
+def _nodes(node: Any, depth: int = 0) -> Iterable[Any]:
+    """``node`` and every value inside it (an alias's node again where it is used); a
+    recursive alias is read to a depth no feeds.yaml needs."""
+    yield node
+    if depth > 32:
+        return
+    if isinstance(node, dict):
+        for value in node.values():
+            yield from _nodes(value, depth + 1)
+        for merged in getattr(node, "merge", ()):  # `<<: *base`: the map it takes keys from
+            yield from _nodes(merged[1] if isinstance(merged, tuple) else merged, depth + 1)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _nodes(value, depth + 1)
 
 
 def _find(entries: list[Any], url_or_name: str, path: Path) -> int | None:

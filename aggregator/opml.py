@@ -113,6 +113,8 @@ def _parse_xml(data: bytes) -> Any:
         root = lxml.etree.fromstring(data, parser)
     except lxml.etree.XMLSyntaxError as exc:  # "..., line 4, column 24 (<string>, line 4)"
         message = _POSITION.sub(r" (column \1)", exc.msg or str(exc))
+        if "EntityRef" in message:  # a bare "&", as some readers export titles and URLs
+            message += ': write a "&" in a title or URL as "&amp;"'
         raise OpmlError(f"not valid XML: {message}", exc.lineno or None) from None
     except (lxml.etree.LxmlError, ValueError) as exc:
         raise OpmlError(f"not valid XML: {exc}") from None

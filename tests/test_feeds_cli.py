@@ -130,6 +130,35 @@ def test_a_name_written_with_invisible_characters_is_found_by_the_name_shown(
     assert [f.url for f in load_config(path).feeds] == ["https://c.example/rss"]
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "feeds:\n"
+        "  - url: https://a.example/rss\n"
+        "    tags: &world [world, europe]\n"
+        "  - url: https://b.example/rss\n"
+        "    tags: *world\n",
+        "feeds:\n"
+        "  - &base\n"
+        "    url: https://a.example/rss\n"
+        "    tags: [world]\n"
+        "  - <<: *base\n"
+        "    url: https://b.example/rss\n",
+    ],
+)
+def test_removing_the_entry_that_defines_an_anchor_says_so(tmp_path: Path, text: str) -> None:
+    """Cutting the entry that defines `&world` would leave `*world` pointing at nothing: the
+    message says which anchor and what to do (it said "could not edit the feeds list safely"),
+    and the file is unchanged. The entry that uses the anchor is removed as any other."""
+    path = tmp_path / "feeds.yaml"
+    path.write_text(text)
+    with pytest.raises(FeedsFileError, match=r"feeds.yaml:2: .* anchor &(world|base) .*\*"):
+        remove_feed(path, "https://a.example/rss")
+    assert path.read_text() == text
+    assert remove_feed(path, "https://b.example/rss")
+    assert [f.url for f in load_config(path).feeds] == ["https://a.example/rss"]
+
+
 def test_remove_the_last_feed_then_add_again(config: Path) -> None:
     for name in ("World Daily", "https://short.example/feed", "Local Paper"):
         assert remove_feed(config, name)

@@ -64,6 +64,10 @@ def test_tuples_are_accepted() -> None:
     [
         (b"", "not valid XML"),
         (b"not xml at all", "not valid XML"),
+        (  # a bare "&", as some readers export: the message says how to write it
+            b'<opml><body><outline xmlUrl="https://a.example/rss?a=1&b=2"/></body></opml>',
+            'not valid XML: .* write a "&" in a title or URL as "&amp;"',
+        ),
         (b"<rss version='2.0'><channel/></rss>", "root element is <rss>"),
         (b"<opml version='2.0'><head/></opml>", "no <body>"),
     ],
