@@ -402,6 +402,7 @@ class DayView:
 class OutletEntry:
     item: ItemView
     story: StoryView
+    outlet_count: int  # the story's outlets on all its days, as its page counts them
 
 
 @dataclass(frozen=True, slots=True)
@@ -848,9 +849,10 @@ class _ModelBuilder:
         entries: dict[str, list[OutletEntry]] = {name: [] for name in self.outlets}
         for slug, found in shown.items():  # newest day first
             story = found[0][1]  # the story as its page shows it now
-            items = story.items if len(found) == 1 else map(self._item, self._reports(slug))
+            items = story.items if len(found) == 1 else tuple(map(self._item, self._reports(slug)))
+            outlets = len({item.outlet.name for item in items})
             for item in items:
-                entries[item.outlet.name].append(OutletEntry(item, story))
+                entries[item.outlet.name].append(OutletEntry(item, story, outlets))
         pages = []
         for name in sorted(entries, key=lambda n: (n.casefold(), n)):
             found = sorted(

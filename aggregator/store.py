@@ -968,8 +968,9 @@ class Store:
                       (SELECT count(*) FROM items i JOIN story_items si ON si.item_id = i.id
                          WHERE i.feed_url = f.url AND i.sort_time >= ?),
                       (SELECT count(*) FROM items i JOIN story_items si ON si.item_id = i.id
-                         JOIN stories s ON s.id = si.story_id
-                         WHERE i.feed_url = f.url AND i.sort_time >= ? AND s.outlets > 1),
+                         WHERE i.feed_url = f.url AND i.sort_time >= ? AND EXISTS
+                           (SELECT 1 FROM story_items so JOIN items o ON o.id = so.item_id
+                            WHERE so.story_id = si.story_id AND o.outlet <> i.outlet)),
                       f.due_reason, f.retry_after
                FROM feeds f""",
             (since, since, since),

@@ -727,6 +727,29 @@ def test_a_report_that_left_its_storys_window_keeps_its_outlet_page_and_entry(
             assert (story_page.parent / unquote(urlsplit(link).path)).is_file(), link
 
 
+def test_an_outlet_page_counts_a_storys_outlets_on_all_its_days(tmp_path: Path) -> None:
+    """The story's page says 3 outlets over its two days; its line on the outlet page of the
+    report that left the window said "1 outlet" (the newest day's count), not even its own."""
+    from tests.support.digests import at, item, slug_of, story
+
+    yesterday, today = TODAY - timedelta(days=1), TODAY
+    first_report = item("Early Wire", "Quake hits Leeds", at(yesterday, 6))
+    follow_up = item("Gazette", "Leeds counts the damage", at(yesterday, 20))
+    later = item("Gazette", "Leeds rebuilds", at(today, 9))
+    days = [
+        Digest(today, at(today, 22), (story("quake", "Quake", (later,), status="growing"),)),
+        Digest(yesterday, at(yesterday, 22), (story("quake", "Quake", (first_report, follow_up)),)),
+    ]
+    output = tmp_path / "out"
+    build_site(output, days, site_settings())
+    story_text = (output / "stories" / f"{story_slug('quake')}.html").read_text()
+    assert "2 outlets" in story_text
+    for outlet in ("Early Wire", "Gazette"):
+        page = lxml.html.parse(str(output / "outlets" / f"{slug_of(outlet)}.html")).getroot()
+        lines = [" ".join(p.text_content().split()) for p in page.xpath("//p[@class='item-story']")]
+        assert lines and all(line.endswith("· 2 outlets") for line in lines), (outlet, lines)
+
+
 def test_a_report_whose_title_was_corrected_the_next_day_is_one_report(tmp_path: Path) -> None:
     """Day 2's digest holds a report under the title its feed corrected (same link, same
     time): the story page lists it once, under the new title, and counts three reports."""

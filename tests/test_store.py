@@ -343,6 +343,27 @@ def test_saving_stories_moves_items_and_drops_empty_stories(store_target) -> Non
         assert [r[0] for r in store.db.execute("SELECT id FROM stories")] == ["s-1"]
 
 
+def test_a_feeds_share_counts_the_other_outlets_its_stories_had_before_the_window(
+    store_target,
+) -> None:
+    """`feeds status` SHARED: the share of a feed's items in stories with other outlets. A
+    story's other outlet whose report left the window at the last clustering still shared it
+    (it read the story's outlets in the window: B's one item in a two-outlet story was 0%)."""
+    with Store.open(store_target()) as store:
+        record(store, outcome("https://a.example/feed", [entry(30)]), "A")
+        record(store, outcome("https://b.example/feed", [entry(2), entry(3)]), "B")
+        early, late, alone = sorted(store.items_since(NOW - timedelta(days=2)), key=lambda i: i.id)
+        both = Story(
+            id="s-1", headline_item_id=early.id, members=(StoryMember(early), StoryMember(late))
+        )
+        own = Story(id="s-2", headline_item_id=alone.id, members=(StoryMember(alone),))
+        store.save_stories([both, own])
+        # the next clustering's window no longer holds A's report: the story has B's alone
+        store.save_stories([replace(both, members=(StoryMember(late),)), own])
+        shares = {h.url: h.multi_outlet_share for h in store.feed_health(NOW)}
+        assert shares == {"https://a.example/feed": 1.0, "https://b.example/feed": 0.5}
+
+
 def _hold_lock(database: str, ready, release) -> None:
     with run_lock(database if "://" in database else Path(database)):
         ready.set()
