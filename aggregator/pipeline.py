@@ -1016,7 +1016,9 @@ def feed_values(config: Config, store: Store, *, as_of: datetime, days: float) -
     records = store.story_item_records(as_of - timedelta(days=days))
     records = [r for r in records if r.published <= as_of]
     errors = {h.url: h.consecutive_errors for h in store.feed_health(as_of)}
-    return compute(records, [(f.url, f.name) for f in config.feeds], errors)
+    # a feed without a name is shown as `feeds status` shows it, items in the period or none
+    shown = store.outlet_names()
+    return compute(records, [(f.url, f.name or shown.get(f.url)) for f in config.feeds], errors)
 
 
 @dataclass(frozen=True, slots=True)

@@ -128,6 +128,19 @@ def test_a_shorter_window_drops_older_items(config: Path) -> None:
     assert (charlie.items, charlie.stories, charlie.exclusives) == (2, 1, 0)  # c3 at 6 h ago: out
 
 
+def test_a_feed_without_a_name_is_named_as_its_items_were_stored_with_none_in_the_period(
+    config: Path,
+) -> None:
+    """feeds.yaml gives Alpha no name: with no item of Alpha's in the last hour, `feeds value
+    --days` named it by its URL, where `feeds status` and the store say "Alpha"."""
+    config.write_text(config.read_text().replace("    name: Alpha\n", ""))
+    loaded = load_config(config)
+    with Store.open(loaded.database) as store:
+        hour = pipeline.feed_values(loaded, store, as_of=NOW, days=1 / 24)
+        month = pipeline.feed_values(loaded, store, as_of=NOW, days=30)
+    assert {v.url: v.name for v in hour}[A] == {v.url: v.name for v in month}[A] == "Alpha"
+
+
 def test_a_story_broken_before_the_window_is_no_first_report_of_a_feed_that_went_on(
     config: Path,
 ) -> None:
