@@ -107,6 +107,22 @@ def host_of(url: str) -> str:
     return urlsplit(url).hostname or url
 
 
+# Second-level labels under a country's code that a site's name sits below (bbc.co.uk).
+_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "gob", "gov", "net", "org", "ne", "or"})
+
+
+def site_of(url: str) -> str:
+    """The site a URL is on, its host's last two labels (three under ``co.uk``, ``com.au``):
+    ``rss.cnn.com`` and ``www.cnn.com`` are one site. An approximation of the public suffix
+    list: hosting platforms (``a.substack.com``, ``b.substack.com``) read as one site."""
+    host = (urlsplit(url).hostname or "").rstrip(".")
+    labels = host.split(".")
+    if len(labels) < 3 or all(label.isdigit() for label in labels):
+        return host
+    under_country = len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL
+    return ".".join(labels[-3:] if under_country else labels[-2:])
+
+
 def decide(outcome: FetchOutcome, outlet: str | None) -> FeedUpdate | None:
     """The store's update for one poll result; None when nothing was polled (not due).
 

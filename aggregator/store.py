@@ -40,6 +40,7 @@ from aggregator.intake import (
     bounded_key_of,
     host_of,
     link_identity,
+    site_of,
 )
 from aggregator.models import FeedState, Item, Story, StoryItemRecord
 from aggregator.text import outlet_name
@@ -779,11 +780,14 @@ class Store:
         # feed's own rows never count, so rows inserted below cannot change the answer).
         links = {i.canonical_link for i in fresh if i.canonical_link}
         elsewhere = self._linked_elsewhere(db, u.url, links)
+        takers, taken = self._take_over(db, u, [i for i in fresh if i.canonical_link in elsewhere])
+        edits += taken
+        elsewhere -= {i.canonical_link for i in takers}
         rows = [
             (u.url, i.key, i.canonical_link, i.link, i.title, i.summary, i.outlet,
              _ts(i.published), _ts(i.first_seen), _ts(i.sort_time))
             for i in fresh
-            if i.canonical_link not in elsewhere
+            if i.canonical_link not in elsewhere and i not in takers
         ]  # fmt: skip
         inserted = db.executemany(
             """INSERT INTO items (feed_url, key, canonical_link, link, title, summary, outlet,
@@ -884,6 +888,45 @@ class Store:
             "SELECT max(sort_time) FROM items WHERE canonical_link = ?", (link_identity(link),)
         ).fetchone()
         return _dt(row[0]) if row else None
+
+    @staticmethod
+    def _take_over(
+        db: Tx, u: FeedUpdate, linked: Sequence[NewItem]
+    ) -> tuple[list[NewItem], list[_Edit]]:
+        """The entries of ``linked`` (their article stored through another feed) that are
+        their own site's: the stored item becomes theirs (feed, key, outlet, date; the text
+        by the edits returned), where the feed that brought it first is not on the article's
+        site (an aggregator's link polled before the outlet's own feed). Who was first and
+        who copied is then the same whichever feed is polled first."""
+        own = {}
+        for item in linked:
+            if item.link and site_of(item.link) == site_of(u.url):
+                own.setdefault(item.canonical_link, item)
+        if not own:
+            return [], []
+        takers, edits = [], []
+        rows = _select_in(
+            db,
+            "SELECT id, title, summary, link, feed_url, canonical_link FROM items "
+            "WHERE canonical_link IN ({marks}) AND feed_url <> ? ORDER BY id",
+            sorted(own),
+            after=(u.url,),
+        )
+        for row in rows:
+            item = own.get(row[5])
+            if item is None or item in takers or site_of(row[4]) == site_of(item.link or ""):
+                continue
+            published = _ts(item.published) if item.published else None
+            db.execute(
+                "UPDATE items SET feed_url = ?, key = ?, outlet = ?,"
+                " published = COALESCE(?, published), sort_time = COALESCE(?, sort_time)"
+                " WHERE id = ?",
+                (u.url, item.key, item.outlet, published, published, row[0]),
+            )
+            takers.append(item)
+            if (item.title, item.summary) != (row[1], row[2]):
+                edits.append(_edit(row[:4], item))
+        return takers, edits
 
     @staticmethod
     def _linked_elsewhere(db: Tx, feed_url: str, links: set[str]) -> set[str]:

@@ -107,3 +107,21 @@ def test_a_name_cleaned_once_is_clean(raw: str) -> None:
 
     once = outlet_name(raw)
     assert outlet_name(once) == once
+
+
+@pytest.mark.parametrize(
+    ("url", "site"),
+    [
+        ("https://rss.cnn.com/rss/edition.rss", "cnn.com"),
+        ("https://www.cnn.com/2026/world/x", "cnn.com"),
+        ("https://feeds.bbci.co.uk/news/rss.xml", "bbci.co.uk"),
+        ("https://www.abc.net.au/news", "abc.net.au"),
+        ("https://example.org/feed", "example.org"),
+        ("http://127.0.0.1:8000/feed.xml", "127.0.0.1"),
+        ("https://localhost/feed", "localhost"),
+    ],
+)
+def test_the_site_of_a_url(url: str, site: str) -> None:
+    from aggregator.intake import site_of
+
+    assert site_of(url) == site

@@ -149,6 +149,43 @@ def test_the_same_article_through_two_feeds_is_stored_once(store_target) -> None
         assert added == 0
 
 
+@pytest.mark.parametrize("origin_first", [False, True])
+def test_an_article_through_two_feeds_is_its_own_sites_whichever_is_polled_first(
+    store_target, origin_first: bool
+) -> None:
+    """An aggregator's feed links the outlet's article 30 minutes after the outlet's own feed
+    has it. Polled first, the aggregator's entry was stored and the outlet's dropped: the
+    report was the aggregator's, at its later time, and the outlet had none. The article is
+    the outlet's either way, stored once, with the outlet's title and time; the aggregator's
+    later polls change nothing."""
+    link = "https://www.origin.example/news/tokyo"
+    own = entry(2, guid="o-1", link=link, title="Tokyo quake", summary="A strong quake.")
+    relayed = entry(1, guid="agg-9", link=link + "?utm_source=agg", title="Quake (origin)")
+    origin = outcome("https://feeds.origin.example/rss", [own])
+    relay = outcome("https://aggregator.example/feed", [relayed])
+    with Store.open(store_target()) as store:
+        for result, name in [(relay, "Aggregator"), (origin, "Origin")][
+            :: -1 if origin_first else 1
+        ]:
+            record(store, result, name)
+        record(store, relay, "Aggregator")  # polled again
+        (item,) = store.items_since(NOW - timedelta(days=1))
+        assert (item.outlet, item.feed_url, item.title) == ("Origin", origin.url, "Tokyo quake")
+        assert item.published == NOW - timedelta(hours=2)
+        assert record(store, origin, "Origin") == 0  # its own entry, known
+
+
+def test_an_article_two_feeds_of_its_site_carry_stays_with_the_first(store_target) -> None:
+    """Two feeds of one site (or of one hosting platform) carrying one article: nothing tells
+    whose it is, and it stays the first's."""
+    link = "https://origin.example/news/tokyo"
+    with Store.open(store_target()) as store:
+        record(store, outcome("https://origin.example/world", [entry(1, link=link)]), "World")
+        record(store, outcome("https://origin.example/asia", [entry(2, link=link)]), "Asia")
+        (item,) = store.items_since(NOW - timedelta(days=1))
+        assert item.outlet == "World"
+
+
 def test_control_characters_in_a_feeds_ids_and_links_never_reach_the_database(store_target) -> None:
     """JSON allows "\\u0000" in an item's id and url; PostgreSQL refuses NUL in text, which
     rolled back a worker's whole batch (good feeds beside it too) on every try."""
