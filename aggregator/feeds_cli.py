@@ -11,6 +11,7 @@ import asyncio
 import json
 import math
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from datetime import UTC, datetime, timedelta
@@ -43,7 +44,7 @@ from aggregator.pipeline import (
     select_feeds,
 )
 from aggregator.poller import DiscoveryError, PollOptions, discover, poll
-from aggregator.text import http_url_problem, outlet_name, plural, safe_terminal_text
+from aggregator.text import http_url_problem, outlet_name, plural, public_url, safe_terminal_text
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -430,10 +431,14 @@ def status(as_json: bool, config_path: Path | None) -> None:
             _until(h["next_due"], now, gone=h["gone"]),
             str(h["items_7d"]),
             "-" if h["multi_outlet_share"] is None else f"{h['multi_outlet_share']:.0%}",
-            h["shown_as"] or h["url"],
+            label,
             h["not_due_because"] or "-",
         )
-        for h in health
+        for h, label in zip(
+            health,
+            _told_apart([(h["url"], h["shown_as"] or h["url"]) for h in health]),
+            strict=True,
+        )
     ]
     header = ("STATUS", "ERRORS", "LAST OK", "NEXT", "ITEMS 7D", "SHARED", "FEED", "NOT DUE")
     _table(header, rows)
@@ -621,9 +626,9 @@ def value(days: float, as_json: bool, config_path: Path | None) -> None:
             str(v.copies),
             "-" if v.median_delay_minutes is None else delay_text(v.median_delay_minutes),
             str(v.errors),
-            v.name,
+            label,
         )
-        for v in values
+        for v, label in zip(values, _told_apart([(v.url, v.name) for v in values]), strict=True)
     ]
     header = ("ITEMS", "STORIES", "FIRST", "EXCLUSIVE", "COPIES", "DELAY", "ERRORS", "FEED")
     _table(header, rows)
@@ -632,6 +637,16 @@ def value(days: float, as_json: bool, config_path: Path | None) -> None:
 
 
 # ---------------------------------------------------------------- formatting
+
+
+def _told_apart(feeds: Sequence[tuple[str, str]]) -> list[str]:
+    """Each feed's name (url, name), with its URL after a name that two feeds share (two feeds
+    of one outlet): a table row must say which feed it is."""
+    shared = Counter(name.casefold() for _, name in feeds)
+    return [
+        f"{name} ({public_url(url)})" if shared[name.casefold()] > 1 and name != url else name
+        for url, name in feeds
+    ]
 
 
 def _as_web_url(text: str) -> str:

@@ -191,6 +191,19 @@ def test_feeds_value_table_lists_least_adding_first(config: Path) -> None:
     assert "least come first" in lines[-1]
 
 
+def test_two_feeds_of_one_name_are_told_apart_in_the_tables(config: Path) -> None:
+    """Two feeds of one outlet, both named "Metro": `feeds value` and `feeds status` showed
+    two rows "Metro" and no way to tell which was which (only --json has the URLs)."""
+    text = config.read_text().replace("name: Bravo", "name: Metro")
+    config.write_text(text.replace("name: Charlie", "name: METRO"))
+    for command in ("value", "status"):
+        result = CliRunner().invoke(main, ["feeds", command, "-c", str(config)])
+        assert result.exit_code == 0, result.output
+        assert "Metro (https://b.example/feed)" in result.stdout, result.stdout
+        assert "METRO (https://c.example/feed)" in result.stdout
+        assert "Alpha (" not in result.stdout
+
+
 def test_feeds_value_without_a_database_lists_every_feed_at_zero(tmp_path: Path) -> None:
     path = tmp_path / "feeds.yaml"
     path.write_text("database: none.db\nfeeds:\n  - url: https://a.example/feed\n")
