@@ -555,6 +555,27 @@ def test_a_hyphenated_name_is_shown_whole_and_two_names_joined_by_a_hyphen_apart
     assert "Okafor-Singh" not in shared and {"Mayor Okafor", "Priya Singh"} <= set(shared)
 
 
+def test_a_name_with_of_in_it_is_shown_whole() -> None:
+    """ "shares Texas Department, Transportation" read as two names, the first a fragment: a
+    name written "X of Y" is one ("Bank of England"); "of" between a name and a lower-case
+    word joins nothing."""
+    a = _item(
+        1,
+        "Roads closed in Austin",
+        "The Texas Department of Transportation closed roads in Austin, the Bank of England "
+        "said nothing.",
+    )
+    b = _item(
+        2,
+        "Austin roads shut",
+        "Roads in Austin were shut by the Texas Department of Transportation on Monday.",
+        "Gazette",
+    )
+    shared = _pair(a, b).shared_names
+    assert "Texas Department of Transportation" in shared and "Austin" in shared, shared
+    assert "Texas Department" not in shared and "Transportation" not in shared
+
+
 def test_a_name_in_a_datelines_capitals_is_shown_as_the_texts_write_it_elsewhere() -> None:
     a = _item(
         1,

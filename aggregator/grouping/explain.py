@@ -370,10 +370,11 @@ _CREDIT_NOT_SHOWN = re.compile(r"\bAssociated Press\b")
 
 def _name_runs(text: str, names: set[str]) -> list[list[_NameWord]]:
     """Runs of capitalised words, each one of ``names``, separated by single spaces or hyphens
-    (``Wal-Mart``, ``ITAR-TASS``: words reads their parts as two words): (word as written, its
-    name, written as a possessive, the space or hyphen before it) per word."""
+    (``Wal-Mart``, ``ITAR-TASS``: words reads their parts as two words) or by " of " (``Bank
+    of England``): (word as written, its name, written as a possessive, what joins it to the
+    word before) per word."""
     runs: list[list[_NameWord]] = []
-    end = -2
+    end = of_end = -2
     credits = [m.span() for m in _CREDIT_NOT_SHOWN.finditer(text)] if "Associated" in text else []
     for match in _SURFACE_WORD.finditer(text):
         word = match.group()
@@ -386,14 +387,21 @@ def _name_runs(text: str, names: set[str]) -> list[list[_NameWord]]:
         shown = (key not in _ZONES_NOT_SHOWN or not word.isupper()) and (
             key not in _STAMPS_NOT_SHOWN
         )
+        if word == "of" and end >= 0 and text[end : match.start()] == " ":
+            of_end, end = end, -2  # "Texas Department of ...": the run may go on
+            continue
         if not word[0].isupper() or key not in names or not shown:
-            end = -2
+            end = of_end = -2
             continue
         if runs and match.start() == end + 1 and text[end] in " -":
             runs[-1].append((word, key, possessive, text[end]))
+        elif runs and of_end >= 0 and text[of_end : match.start()] == " of ":
+            # "Texas Department of Transportation", "Bank of England": one name
+            runs[-1].append((word, key, possessive, " of "))
         else:
             runs.append([(word, key, possessive, "")])
         end = -2 if possessive else match.end()  # "Okafor's Riverside plan": two names
+        of_end = -2
     return runs
 
 
