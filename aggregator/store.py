@@ -813,8 +813,14 @@ class Store:
         for item in fresh:
             if item.canonical_link:
                 by_link.setdefault(item.canonical_link, []).append(item)
+        unlinked = Store._once_long_linked(db, feed_url, fresh, listed)
+        if unlinked:
+            db.executemany(
+                "UPDATE items SET key = ? WHERE id = ?",
+                [(item.key, row[0]) for item, row in unlinked],
+            )
         if not by_link:
-            return []
+            return unlinked
         rows: dict[str, list[tuple]] = {}
         for r in _select_in(
             db,
@@ -835,6 +841,37 @@ class Store:
         db.executemany(
             "UPDATE items SET key = ? WHERE id = ?", [(item.key, row[0]) for item, row in matched]
         )
+        return unlinked + matched
+
+    @staticmethod
+    def _once_long_linked(
+        db: Tx, feed_url: str, fresh: Sequence[NewItem], listed: set[str]
+    ) -> list[tuple[NewItem, tuple]]:
+        """Entries without guid or link that are items stored under a link of over
+        MAX_URL_BYTES, which parsing drops since (schema 10 stored it hashed, ``sha256:``):
+        matched one to one by title and, where both have one, publication time."""
+        by_title: dict[str, list[NewItem]] = {}
+        for item in fresh:
+            if item.canonical_link is None and item.key.startswith("text:"):
+                by_title.setdefault(item.title, []).append(item)
+        if not by_title:
+            return []
+        rows: dict[str, list[tuple]] = {}
+        for r in _select_in(
+            db,
+            "SELECT title, key, id, summary, link, published FROM items WHERE feed_url = ? "
+            "AND canonical_link LIKE 'sha256:%' AND title IN ({marks})",
+            sorted(by_title),
+            before=(feed_url,),
+        ):
+            rows.setdefault(r[0], []).append(r[1:])
+        matched = []
+        for title, stored in rows.items():
+            if len(stored) > 1 or len(by_title[title]) > 1 or stored[0][0] in listed:
+                continue
+            (_key, item_id, summary, link, published), item = stored[0], by_title[title][0]
+            if published is None or item.published is None or _ts(item.published) == published:
+                matched.append((item, (item_id, title, summary, link)))
         return matched
 
     @staticmethod

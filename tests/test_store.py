@@ -186,6 +186,23 @@ def test_an_article_two_feeds_of_its_site_carry_stays_with_the_first(store_targe
         assert item.outlet == "World"
 
 
+def test_an_entry_whose_long_link_parsing_now_drops_is_the_item_stored_with_it(
+    store_target,
+) -> None:
+    """An entry without guid whose link is over 2,048 bytes was stored under that link (its
+    key hashed by schema 10); parsing drops such a link since, so the entry came back keyed
+    by its text and was stored again, a second report of the same title in its story."""
+    long_link = "https://news.example/c1?q=" + "x" * 2100
+    before = entry(1, guid=None, link=long_link)
+    now = entry(1, guid=None, link=None)  # the same entry as parse_feed gives it now
+    url = "https://news.example/feed"
+    with Store.open(store_target()) as store:
+        assert record(store, outcome(url, [before]), "A") == 1
+        assert record(store, outcome(url, [now]), "A") == 0
+        assert record(store, outcome(url, [now]), "A") == 0
+        assert store.count_items() == 1
+
+
 def test_control_characters_in_a_feeds_ids_and_links_never_reach_the_database(store_target) -> None:
     """JSON allows "\\u0000" in an item's id and url; PostgreSQL refuses NUL in text, which
     rolled back a worker's whole batch (good feeds beside it too) on every try."""
