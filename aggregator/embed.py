@@ -282,7 +282,9 @@ class TorchEmbedder:
         self._model.max_seq_length = max_tokens
         self._batch_size = batch_size
         self.model_key = model_key
-        self.dim = int(model.get_embedding_dimension())
+        # get_embedding_dimension since sentence-transformers 5.4; the older name before
+        dimension = getattr(model, "get_embedding_dimension", None)
+        self.dim = int((dimension or model.get_sentence_embedding_dimension)())
 
     def embed(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)

@@ -400,3 +400,32 @@ def test_an_error_midway_leaves_no_batches_running_behind() -> None:
         assert kept[0] is KeyboardInterrupt
     else:
         pytest.fail("the error in progress() did not propagate")
+
+
+class _OlderSentenceTransformer:
+    """What the torch backend uses of a sentence-transformers model before 5.4, which named
+    the dimension get_sentence_embedding_dimension (get_embedding_dimension since)."""
+
+    max_seq_length = 512
+
+    def get_sentence_embedding_dimension(self) -> int:
+        return 384
+
+
+def test_the_torch_backend_reads_the_dimension_from_older_sentence_transformers() -> None:
+    """sentence-transformers 3.0 to 5.3 meet the declared range; with them the torch backend
+    failed on get_embedding_dimension (AttributeError, a traceback)."""
+    embedder = embed.TorchEmbedder(_OlderSentenceTransformer(), "model", max_tokens=128)
+    assert embedder.dim == 384
+
+
+def test_the_installed_version_is_the_packages() -> None:
+    """pyproject.toml reads the version from aggregator/__init__.py: one place to change."""
+    import importlib.metadata
+    import tomllib
+
+    import aggregator
+
+    project = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())["project"]
+    assert "version" in project["dynamic"] and "version" not in project
+    assert importlib.metadata.version("aggregator") == aggregator.__version__
