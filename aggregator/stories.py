@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -55,10 +56,11 @@ def make_stories(
     shared = [i for c in clusters if len(c) > 1 for i in c]
     shingled = dict(zip(shared, shingle_sets([tokens[i] for i in shared], 3), strict=True))
     copies = [
-        _copies([items[i].id for i in c], [shingled[i] for i in c], copy_jaccard)
+        _copies([items[i].id for i in order], [shingled[i] for i in order], copy_jaccard)
         if len(c) > 1
         else {}
         for c in clusters
+        for order in (_originals_first(c, items),)
     ]
     why, why_not, closest = _reasons(items, unit, clusters, copies, evidence, prepared)
     stories = []
@@ -199,6 +201,34 @@ def _status(story_id: str, members: Sequence[Item], previous: Mapping[int, str])
 
 
 # ---------------------------------------------------------------- copies and headline
+
+
+def _originals_first(cluster: Sequence[int], items: Sequence[Item]) -> list[int]:
+    """``cluster`` (in publication order) with, among items of one time, an item that credits
+    another member's outlet ("(Origin Wire)", "By Origin Wire") after that outlet's: a
+    syndicated copy stamped with the original's time is the copy, whichever was stored first."""
+    times = [items[i].published for i in cluster]
+    if len(set(times)) == len(times):
+        return list(cluster)
+    outlets = {items[i].outlet for i in cluster}
+
+    def credits_another(index: int) -> bool:
+        text = _text(items[index]).casefold()
+        return any(
+            outlet != items[index].outlet and _credits(text, outlet.casefold())
+            for outlet in outlets
+        )
+
+    return sorted(cluster, key=lambda i: (items[i].published, credits_another(i)))
+
+
+def _credits(text: str, outlet: str) -> bool:
+    """Whether ``text`` names ``outlet`` as a source: in parentheses, after "by" or "via", or
+    before a dash, as datelines and bylines give a wire's name."""
+    if len(outlet) < 2 or outlet not in text:
+        return False
+    name = re.escape(outlet)
+    return re.search(rf"\({name}\)|\b(?:by|via|from) {name}\b|\b{name}\s*[-–—]", text) is not None
 
 
 def find_copies(members: Sequence[Item], threshold: float = COPY_JACCARD) -> dict[int, int]:

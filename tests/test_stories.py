@@ -235,3 +235,22 @@ def test_keywords_drop_contractions_and_possessives_but_keep_names_with_apostrop
     )
     assert kws[0] == ["benzinga", "chatter", "controversial", "essay"]
     assert "o'brien" in kws[1] and not {"it's", "it", "don't"} & set(kws[1])
+
+
+def test_a_copy_stamped_with_the_originals_time_that_credits_it_is_the_copy():
+    """A member site republishes the wire's report word for word with the wire's time and
+    its credit: stored first (its feed polled first), it was the original and the wire's own
+    report its copy. Without a credit, the first stored stays the original."""
+    text = "TOKYO (Origin Wire) - A strong quake shook Tokyo on Monday, officials said, " + WIRE
+    wire = item(7, "Strong quake shakes Tokyo", text, "Origin Wire", 0)
+    member = item(3, "Strong quake shakes Tokyo", text, "Member Daily", 0)
+    vectors = np.array([[1, 0], [1, 0.01]], dtype=np.float32)
+    (story,) = make_stories([member, wire], vectors, [0, 0])
+    assert {m.item.id: m.copy_of for m in story.members} == {3: 7, 7: None}
+    plain = text.replace(" (Origin Wire)", "")
+    (story,) = make_stories(
+        [item(3, member.title, plain, "Member Daily"), item(7, wire.title, plain, "Origin Wire")],
+        vectors,
+        [0, 0],
+    )
+    assert {m.item.id: m.copy_of for m in story.members} == {3: None, 7: 3}
