@@ -414,3 +414,36 @@ def test_the_email_fits_a_phone_with_a_very_long_headline(browser, scheme: str) 
     assert phone["badges"], phone
     for colour in phone["badges"]:
         assert contrast(rgb_hex(colour), rgb_hex(phone["card"])) >= 4.5, (colour, phone["card"])
+
+
+@pytest.mark.parametrize("styles", ["kept", "stripped"])
+def test_the_email_fits_a_360px_phone_with_a_long_keyword(browser, styles: str) -> None:
+    """A 40-character URL-like keyword on the meta line scrolled the email sideways at 360 px:
+    the line breaks anywhere, also in a client that strips <style> (the inlined styles)."""
+    import dataclasses
+    import re
+
+    from aggregator.emailer import render_email
+    from tests.support.digests import LONG_KEYWORD, email_settings, long_word_story
+
+    digest = realistic_digests()[0]
+    digest = dataclasses.replace(digest, stories=(long_word_story(digest.day), *digest.stories))
+    html = render_email(digest, email_settings(), site_settings()).get_body(("html",)).get_content()
+    if styles == "stripped":
+        html, found = re.subn(r"<style>.*?</style>", "", html, flags=re.S)
+        assert found == 1
+    context = browser.new_context(viewport={"width": 360, "height": 740})
+    try:
+        page = context.new_page()
+        page.set_content(html)
+        found = page.evaluate(
+            """() => ({
+                scrollWidth: document.documentElement.scrollWidth,
+                innerWidth: window.innerWidth,
+                meta: [...document.querySelectorAll('.meta')].map(m => m.textContent),
+            })"""
+        )
+    finally:
+        context.close()
+    assert any(LONG_KEYWORD in meta for meta in found["meta"]), found["meta"]
+    assert found["scrollWidth"] <= found["innerWidth"], found

@@ -21,6 +21,7 @@ from tests.support.contrast import block, contrast, rules
 from tests.support.coverage import coverage_digests, spec
 from tests.support.digests import (
     CRLF_HEADLINE,
+    LONG_KEYWORD,
     LONG_OUTLET,
     LONG_URL_HEADLINE,
     SCRIPT,
@@ -273,18 +274,20 @@ def long_word_digest(digest):
     return dataclasses.replace(digest, stories=(long_word_story(digest.day), *digest.stories))
 
 
-def test_long_words_wrap_in_the_headline_outlets_and_summary(digest) -> None:
-    """One unbroken word widened the whole email past a phone's window: the headline, outlet
-    and summary lines may break anywhere, in the inlined style="" every client keeps."""
+def test_long_words_wrap_in_the_headline_meta_outlets_and_summary(digest) -> None:
+    """One unbroken word widened the whole email past a phone's window: the headline, meta
+    (its keywords), outlet and summary lines may break anywhere, in the inlined style="" every
+    client keeps."""
     _, html = parts(render_email(long_word_digest(digest), email_settings(), site_settings()))
     doc = lxml.html.fromstring(html)
-    for cls in ("headline", "sources", "summary"):
+    for cls in ("headline", "meta", "sources", "summary"):
         found = doc.xpath(f"//*[contains(concat(' ', @class, ' '), ' {cls} ')]")
         assert found, cls
         for element in found:
             style = element.get("style").replace(" ", "")
             assert "overflow-wrap:anywhere" in style and "word-break:break-word" in style, cls
     assert LONG_OUTLET in doc.text_content() and LONG_URL_HEADLINE in doc.text_content()
+    assert LONG_KEYWORD in doc.text_content()
 
 
 def test_the_dark_scheme_gives_the_status_words_readable_colours(digest) -> None:

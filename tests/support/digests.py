@@ -310,11 +310,12 @@ LONG_URL_HEADLINE = (
     + "and_more_of_it_without_a_single_space_anywhere"
 )[:120]
 LONG_OUTLET = "TheVeryLongOutletNameDailyTelegraphAndEveningStandardAndGazette"
+LONG_KEYWORD = "example-news-outlet.com/2024/unbroken_xy"  # 40: as long as a keyword is shown
 
 
 def long_word_story(day: date) -> DigestStory:
-    """A 120-character URL-like headline, an outlet name with no space and an unbroken summary:
-    one such word must not widen a page or an email."""
+    """A 120-character URL-like headline, an outlet name with no space, a URL-like keyword and
+    an unbroken summary: one such word must not widen a page or an email."""
     items = (
         item(LONG_OUTLET, LONG_URL_HEADLINE, at(day, 8)),
         item("Harbour Times", "A shorter report", at(day, 8, 20)),
@@ -323,7 +324,7 @@ def long_word_story(day: date) -> DigestStory:
         "long-word-" + day.isoformat(),
         LONG_URL_HEADLINE,
         items,
-        keywords=("slug",),
+        keywords=("slug", LONG_KEYWORD),
         summary="Unbroken: " + "Supercalifragilisticexpialidocious" * 3,
     )
 
