@@ -7,6 +7,7 @@ encodes it.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import ipaddress
 import os
@@ -16,6 +17,7 @@ import socket
 import ssl
 import tempfile
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr, parseaddr
@@ -69,7 +71,12 @@ class EmailSettingsLike(Protocol):
 
 
 class EmailError(RuntimeError):
-    """The email cannot be sent as configured (the message says what to change)."""
+    """The email cannot be sent as configured (the message says what to change). `delivered`:
+    the recipients the server took their message for before the failure."""
+
+    def __init__(self, message: str, delivered: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.delivered = tuple(delivered)
 
 
 def header_text(value: object, limit: int = 200) -> str:
@@ -119,6 +126,42 @@ def _message_id(digest: Digest, sender: str) -> str:
     seed = f"{digest.day.isoformat()}|{as_utc(digest.generated_at).isoformat()}"
     token = hashlib.sha256(seed.encode()).hexdigest()[:16]
     return f"<digest-{digest.day:%Y%m%d}-{token}@{domain}>"
+
+
+def _recipient_message_id(message_id: str, address: str) -> str:
+    """The id of the message to one recipient: each message has its own (RFC 5322), from the
+    digest's and the address (a hash, which does not spell the address)."""
+    local, _, domain = message_id.strip("<>").rpartition("@")
+    token = hashlib.sha256(f"{local}|{address}".encode()).hexdigest()[:8]
+    return f"<{local}.{token}@{domain}>"
+
+
+_UNDISCLOSED = "undisclosed-recipients:;"  # RFC 5322: a group of no address
+
+
+def _to_header(recipients: Sequence[str]) -> str:
+    """To: of one message: the one recipient, or for several none of them (each is sent a
+    message of its own; a file for several names no one)."""
+    if len(recipients) == 1:
+        return _ascii_domain(header_text(recipients[0]))
+    return _UNDISCLOSED
+
+
+def _addressed(message: EmailMessage, address: str, date: datetime) -> EmailMessage:
+    """A copy of ``message`` for one recipient: To: that address alone, its own Message-ID,
+    Date: ``date`` (when it is sent)."""
+    own = copy.deepcopy(message)
+    headers = {
+        "To": _to_header([address]),
+        "Message-ID": _recipient_message_id(message["Message-ID"] or "", address),
+        "Date": format_datetime(as_utc(date)),
+    }
+    for name, value in headers.items():
+        if name in own:
+            own.replace_header(name, value)  # in its place
+        else:
+            own[name] = value
+    return own
 
 
 def _story_link(story: StoryView, base: str | None) -> str | None:
@@ -175,13 +218,16 @@ def render_email(
     coverage: CoverageSpec | None = None,
     feed_values: Sequence[FeedValue] = (),
     value_days: int = 30,
+    now: datetime | None = None,
 ) -> EmailMessage:
-    """The day's email, ready for `send_email` or `write_eml`.
+    """The day's email, ready for `send_email` or `write_eml`, dated ``now`` (default: the
+    clock), when it is written; `send_email` dates each message when it sends it.
 
     `earlier` digests mark the stories developing since an earlier day (with their reports per
     day); `coverage` adds each story's outlets per tag and the day's blind spots, as plain
     figures; `feed_values` (least adding first, over `value_days`) give a "Your feeds" footer
-    naming the few that added least."""
+    naming the few that added least. With several recipients it is addressed to
+    "undisclosed-recipients:;": `send_email` sends each a copy addressed to them alone."""
     env = make_environment(templates_dir, site.timezone)
     day, report_days = email_view(digest, earlier, coverage, site.timezone)
     stories = day.stories[: max(0, settings.max_stories)]
@@ -212,8 +258,8 @@ def render_email(
     message["Subject"] = _subject(settings.subject, short_date(day.day), stories)
     message["From"] = _ascii_domain(header_text(settings.sender))
     if settings.to:
-        message["To"] = ", ".join(_ascii_domain(header_text(a)) for a in settings.to)
-    message["Date"] = format_datetime(as_utc(digest.generated_at))
+        message["To"] = _to_header(settings.to)
+    message["Date"] = format_datetime(as_utc(now or datetime.now(UTC)))
     message["Message-ID"] = _message_id(digest, settings.sender)
     message["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation auto-replies
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
@@ -264,15 +310,20 @@ def _connect(settings: EmailSettingsLike) -> smtplib.SMTP:
     return smtplib.SMTP(host, port, timeout=_TIMEOUT_SECONDS)
 
 
-def send_email(msg: EmailMessage, settings: EmailSettingsLike) -> None:
-    """Deliver `msg` to `settings.to` through the configured SMTP server. Raises EmailError,
-    whose message names the setting to change (a refused connection, a server without
-    STARTTLS, a refused login, a failed TLS handshake)."""
+def send_email(msg: EmailMessage, settings: EmailSettingsLike) -> tuple[str, ...]:
+    """Deliver `msg` to each address in `settings.to` through the configured SMTP server, a
+    message each (To: that address alone, so no recipient sees the others; its own Message-ID;
+    Date: when it is sent). Returns the addresses sent to: one the server refuses is left out,
+    unless it refuses them all. Raises EmailError, whose message names the setting to change (a
+    refused connection, a server without STARTTLS, a refused login, a failed TLS handshake),
+    with the recipients already sent to when it failed after some."""
     if settings.security not in _SECURITY_MODES:
         raise EmailError(f"email.security must be one of {', '.join(_SECURITY_MODES)}")
     if not settings.to:
         raise EmailError("no recipients: set email.to")
     credentials = _credentials(settings)
+    delivered: list[str] = []
+    refused: dict[str, tuple[int, bytes]] = {}
     step = "connect"
     try:
         with _connect(settings) as smtp:
@@ -283,12 +334,25 @@ def send_email(msg: EmailMessage, settings: EmailSettingsLike) -> None:
                 step = "login"
                 smtp.login(*credentials)
             step = "send"
-            smtp.send_message(msg, to_addrs=[_ascii_domain(a) for a in settings.to])
+            for address in settings.to:
+                own = _addressed(msg, address, datetime.now(UTC))
+                try:
+                    smtp.send_message(own, to_addrs=[_ascii_domain(address)])
+                except smtplib.SMTPRecipientsRefused as exc:  # this one: the others get theirs
+                    refused.update(exc.recipients)
+                    continue
+                delivered.append(address)
+            if not delivered:
+                raise smtplib.SMTPRecipientsRefused(refused)
             step = "sent"
     except OSError as exc:  # smtplib's and ssl's errors are OSErrors too
-        if step == "sent":  # the server took the message: only its goodbye (QUIT) failed,
-            return  # and calling that a failure would send the message again next run
-        raise EmailError(smtp_problem(exc, settings, step)) from exc
+        if step == "sent":  # the server took the messages: only its goodbye (QUIT) failed,
+            return tuple(delivered)  # and calling that a failure would send them again
+        problem = smtp_problem(exc, settings, step)
+        if delivered:
+            problem += f"; sent only to {', '.join(delivered)}"
+        raise EmailError(problem, delivered) from exc
+    return tuple(delivered)
 
 
 _TLS_FROM_THE_START = "set `security: ssl` under `email:` (usually with port 465)"

@@ -1057,7 +1057,7 @@ def email(
     now: datetime | None = None,
 ) -> EmailResult:
     """Send (or write as .eml) the latest day's digest; once a day unless force."""
-    from aggregator.emailer import render_email, send_email, write_eml
+    from aggregator.emailer import EmailError, render_email, send_email, write_eml
 
     now = now or utcnow()
     digests = digests_from_dicts(store.digests())
@@ -1089,6 +1089,7 @@ def email(
         coverage=coverage_spec(config.coverage, config.feeds),
         feed_values=feed_values(config, store, as_of=digest.generated_at, days=SITE_VALUE_DAYS),
         value_days=SITE_VALUE_DAYS,
+        now=now,
     )
     if to_file is not None:
         write_eml(message, to_file)
@@ -1097,7 +1098,17 @@ def email(
         return EmailResult(
             False, "", "no recipients: set email.to in feeds.yaml or use --to-file", failed=True
         )
-    send_email(message, config.email)
-    destination = ", ".join(config.email.to)
+    try:
+        delivered = send_email(message, config.email)  # a message to each recipient
+    except EmailError as exc:
+        if not exc.delivered:
+            raise
+        # they have it: the next run must not send it to them again
+        store.mark_email_sent(day, ", ".join(exc.delivered), now)
+        raise EmailError(
+            f"{exc} (the day counts as sent: `aggregator email --force` sends it to all again)",
+            exc.delivered,
+        ) from exc
+    destination = ", ".join(delivered)
     store.mark_email_sent(day, destination, now)
     return EmailResult(True, destination)

@@ -6,6 +6,7 @@ import dataclasses
 import email
 import socket
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -161,12 +162,17 @@ def test_headers_cannot_be_injected() -> None:
     }
 
 
-def test_date_and_message_id_are_deterministic(digest) -> None:
-    first = render_email(digest, email_settings(), site_settings())
-    second = render_email(digest, email_settings(), site_settings())
+def test_message_id_is_deterministic_and_the_date_is_when_it_is_written(digest) -> None:
+    """The Date: was the digest's build time (18:30), hours before a 07:30 send."""
+    now = datetime(2026, 11, 29, 7, 30, 5, tzinfo=UTC)
+    first = render_email(digest, email_settings(), site_settings(), now=now)
+    second = render_email(digest, email_settings(), site_settings(), now=now)
     assert first.as_bytes() == second.as_bytes()
     assert first["Message-ID"].endswith("@example.org>")
-    assert first["Date"] == "Sat, 28 Nov 2026 18:30:00 +0000"
+    assert first["Date"] == "Sun, 29 Nov 2026 07:30:05 +0000"
+    before = datetime.now(UTC).replace(microsecond=0)
+    unstated = render_email(digest, email_settings(), site_settings())["Date"].datetime
+    assert before <= unstated <= datetime.now(UTC)
     rerun = dataclasses.replace(digest, generated_at=digest.generated_at.replace(hour=19))
     assert (
         render_email(rerun, email_settings(), site_settings())["Message-ID"] != first["Message-ID"]
@@ -177,8 +183,7 @@ def test_send_to_a_real_smtp_server(smtp_server, digest) -> None:
     controller, inbox, _ = smtp_server
     settings = email_settings(smtp_port=controller.port, to=("a@example.org", "b@example.org"))
     send_email(render_email(digest, settings, site_settings(base_url=BASE_URL)), settings)
-    [envelope] = inbox.envelopes
-    assert envelope.rcpt_tos == ["a@example.org", "b@example.org"]
+    envelope = inbox.envelopes[0]
     assert envelope.mail_from == "digest@example.org"
     received = email.message_from_bytes(envelope.original_content, policy=policy.default)
     assert received.get_content_type() == "multipart/alternative"
@@ -187,6 +192,62 @@ def test_send_to_a_real_smtp_server(smtp_server, digest) -> None:
     assert "Regional rail strike called off after overnight talks" in html
     assert f"{BASE_URL}stories/{story_slug('rail-strike-2026')}.html" in html
     assert "Regional rail strike" in text
+
+
+def test_each_recipient_gets_a_message_of_their_own(smtp_server, digest) -> None:
+    """All of email.to stood in one To: header, so every reader saw the others' addresses: each
+    now gets a message addressed to them alone, with its own Message-ID, dated when sent."""
+    controller, inbox, _ = smtp_server
+    to = ("a@example.org", "Bea <b@example.org>", "c@example.org")
+    settings = email_settings(smtp_port=controller.port, to=to)
+    message = render_email(
+        digest, settings, site_settings(), now=datetime(2026, 11, 28, 19, 0, tzinfo=UTC)
+    )
+    assert message["To"] == "undisclosed-recipients:;"  # as written by --to-file
+    before = datetime.now(UTC).replace(microsecond=0)
+    assert send_email(message, settings) == to
+    assert [e.rcpt_tos for e in inbox.envelopes] == [
+        ["a@example.org"],
+        ["b@example.org"],
+        ["c@example.org"],
+    ]
+    received = [
+        email.message_from_bytes(e.original_content, policy=policy.default) for e in inbox.envelopes
+    ]
+    assert [str(m["To"]) for m in received] == list(to)
+    for envelope, own in zip(inbox.envelopes, received, strict=True):
+        others = {"a@example.org", "b@example.org", "c@example.org"} - set(envelope.rcpt_tos)
+        assert not [a for a in others if a.encode() in envelope.original_content]
+        assert before <= own["Date"].datetime <= datetime.now(UTC)  # sent now, not at 19:00
+        assert own["Message-ID"].endswith("@example.org>")
+    assert len({m["Message-ID"] for m in received} | {message["Message-ID"]}) == 4
+
+
+class RefusingB(Inbox):
+    async def handle_RCPT(
+        self, server: object, session: Session, envelope: Envelope, address: str, options: list
+    ) -> str:
+        if address.startswith("b@"):
+            return "550 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+def test_an_address_the_server_refuses_leaves_the_others_their_message(digest) -> None:
+    inbox = RefusingB()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        to = ("a@example.org", "b@example.org", "c@example.org")
+        settings = email_settings(smtp_port=controller.port, to=to)
+        message = render_email(digest, settings, site_settings())
+        assert send_email(message, settings) == ("a@example.org", "c@example.org")
+        only_b = dataclasses.replace(settings, to=("b@example.org",))
+        with pytest.raises(EmailError, match=r"refused every address.*b@example\.org: 550"):
+            send_email(message, only_b)
+    finally:
+        controller.stop()
+    assert [e.rcpt_tos for e in inbox.envelopes] == [["a@example.org"], ["c@example.org"]]
 
 
 class RudeGoodbye(Inbox):

@@ -107,6 +107,64 @@ def test_email_to_file_writes_an_eml_and_sends_nothing(smtp_server, tmp_path: Pa
     assert inbox.envelopes == []
 
 
+def test_an_eml_for_several_recipients_names_none_of_them(tmp_path: Path) -> None:
+    """The file named every recipient in one To: header, as the sent message did: for several,
+    it is addressed to "undisclosed-recipients:;" (each gets a copy of their own when sent),
+    and dated when written, not when the digest was made."""
+    from aggregator import pipeline
+    from aggregator.config import load_config
+
+    path = write_config(tmp_path, 25)
+    path.write_text(path.read_text().replace("[reader@example.org]", "[a@example.org, b@x.org]"))
+    stored_digest(tmp_path / "news.db")
+    target = tmp_path / "day.eml"
+    written = datetime(2026, 11, 28, 9, 15, tzinfo=UTC)
+    with Store.open(tmp_path / "news.db") as store:
+        assert pipeline.email(load_config(path), store, to_file=target, now=written).sent
+    raw = target.read_bytes()
+    message = email.message_from_bytes(raw, policy=policy.default)
+    assert message["To"] == "undisclosed-recipients:;"
+    assert b"a@example.org" not in raw and b"b@x.org" not in raw
+    assert message["Date"] == "Sat, 28 Nov 2026 09:15:00 +0000"  # NOW (07:00) made the digest
+
+
+class FailingSecond(Inbox):
+    """Takes the first message, then answers every other with a temporary failure."""
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        if self.envelopes:
+            return "451 4.3.0 try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_recipients_sent_to_before_a_failure_are_not_sent_it_again(tmp_path: Path) -> None:
+    """A message each: a failure after the first leaves that reader served. The day counts as
+    sent (the next hourly run would send the first reader another copy), and the failure says
+    who has it."""
+    from aiosmtpd.controller import Controller
+
+    inbox = FailingSecond()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        path = write_config(tmp_path, controller.port)
+        path.write_text(
+            path.read_text().replace("[reader@example.org]", "[a@example.org, b@example.org]")
+        )
+        stored_digest(tmp_path / "news.db")
+        runner = CliRunner()
+        line = _failure_line(runner.invoke(main, ["email", "-c", str(path)]))
+        assert "451 4.3.0 try again later" in line
+        assert "; sent only to a@example.org (the day counts as sent: `aggregator email " in line
+        again = runner.invoke(main, ["email", "-c", str(path)])
+        assert again.exit_code == 0 and "already sent" in again.output
+    finally:
+        controller.stop()
+    assert [e.rcpt_tos for e in inbox.envelopes] == [["a@example.org"]]
+    with Store.open(tmp_path / "news.db") as store:
+        assert store.email_sent("2026-11-28")
+
+
 def test_email_failure_exits_1_with_the_reason(tmp_path: Path) -> None:
     config = write_config(tmp_path, 9)  # nothing listens on port 9
     stored_digest(tmp_path / "news.db")
