@@ -14,6 +14,8 @@ from aggregator.site import build_site, story_slug
 from tests.support.chromium import chromium_path
 from tests.support.digests import (
     HOSTILE_STORY_ID,
+    RTL_HEADLINE,
+    TODAY,
     realistic_digests,
     site_settings,
 )
@@ -119,6 +121,47 @@ def test_page_renders_cleanly(
     assert layout["scrollWidth"] <= layout["innerWidth"], f"horizontal overflow: {layout}"
     assert "system-ui" in layout["font"], "the stylesheet did not load"
     assert layout["scripts"] == 0
+
+
+RTL_BLOCKS = {
+    "day": ("h3.headline", "section.section .compact li"),
+    "story": ("p.item-title",),
+    "outlet": ("p.item-title",),
+}
+
+
+@pytest.mark.parametrize("name", list(RTL_BLOCKS))
+def test_a_right_to_left_headline_stands_at_the_right(browser, site: Path, name: str) -> None:
+    """dir="auto" sat on the link inside a headline's block: an Arabic headline ran right to
+    left but stood at the left edge. The block takes its direction from its text."""
+    import lxml.html
+
+    story = f"stories/{story_slug(f'rtl-{TODAY.isoformat()}')}.html"
+    outlet = lxml.html.parse(str(site / story)).getroot().xpath("//a[@class='outlet']/@href")[0]
+    page_name = {"day": "index.html", "story": story, "outlet": outlet.removeprefix("../")}[name]
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto((site / page_name).as_uri())
+        found = page.evaluate(
+            """([selectors, headline]) => [...document.querySelectorAll(selectors.join(','))]
+                .filter(block => block.textContent.includes(headline))
+                .map(block => {
+                    const link = block.querySelector('a'), box = block.getBoundingClientRect();
+                    return {
+                        tag: block.tagName, direction: getComputedStyle(block).direction,
+                        gap: box.right - link.getBoundingClientRect().right,
+                        width: link.getBoundingClientRect().width, room: box.width,
+                    };
+                })""",
+            [list(RTL_BLOCKS[name]), RTL_HEADLINE],
+        )
+    finally:
+        context.close()
+    assert len(found) == len(RTL_BLOCKS[name]), (page_name, found)
+    for block in found:
+        assert block["direction"] == "rtl", block
+        assert block["width"] < block["room"] - 50 and abs(block["gap"]) < 1, block
 
 
 # ---------------------------------------------------------------- coverage charts (inline SVG)

@@ -241,9 +241,18 @@ def test_control_characters_and_crlf_are_removed(site: Path) -> None:
 
 
 def test_rtl_text_gets_isolated(site: Path) -> None:
+    """On the block that holds a headline, not on the link inside: an Arabic headline stood at
+    the left (a block's dir="auto" also skips a child with a dir of its own)."""
     doc = lxml.html.parse(str(site / "index.html")).getroot()
-    rtl = [a for a in select(doc, "h3.headline a") if "الحكومة" in a.text_content()]
-    assert rtl and rtl[0].get("dir") == "auto"
+    story = lxml.html.parse(str(site / "stories/rtl-2026-11-28.html")).getroot()
+    for page, selector in (
+        (doc, "h3.headline"),
+        (doc, "section.section li"),
+        (story, "p.item-title"),
+    ):
+        rtl = [e for e in select(page, selector) if "الحكومة" in e.text_content()]
+        assert rtl and rtl[0].get("dir") == "auto", selector
+        assert rtl[0].find("a").get("dir") is None, selector
 
 
 def test_hostile_story_ids_stay_inside_output(tmp_path: Path) -> None:
