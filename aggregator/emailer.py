@@ -234,6 +234,7 @@ def render_email(
     base = checked_base_url(site.base_url)
     env.filters["story_link"] = lambda story: _story_link(story, base)
     env.filters["keep_dots"] = keep_dots
+    env.filters["shorten"] = _shorten  # at a word's end, or inside a long word, then "…"
     context = {
         "site": {"title": clean_text(site.title, 200) or "Daily digest", "base_url": base},
         "digest": day,

@@ -25,6 +25,7 @@ from tests.support.digests import (
     LONG_KEYWORD,
     LONG_OUTLET,
     LONG_URL_HEADLINE,
+    LONG_WORD,
     SCRIPT,
     day_digest,
     email_settings,
@@ -221,6 +222,26 @@ def test_each_recipient_gets_a_message_of_their_own(smtp_server, digest) -> None
         assert before <= own["Date"].datetime <= datetime.now(UTC)  # sent now, not at 19:00
         assert own["Message-ID"].endswith("@example.org>")
     assert len({m["Message-ID"] for m in received} | {message["Message-ID"]}) == 4
+
+
+def test_a_long_summary_ends_where_a_word_does_or_inside_a_long_one(digest) -> None:
+    """truncate(220) left out a last word longer than the room left ("Summary with...", the
+    rest of the line empty) and ended with "..." where headlines end with "…"."""
+    long_word = dataclasses.replace(digest.stories[0], summary="Summary with " + LONG_WORD)
+    words = "The council met again on Friday " * 10
+    many = dataclasses.replace(digest.stories[1], summary=words)
+    message = render_email(
+        dataclasses.replace(digest, stories=(long_word, many)), email_settings(), site_settings()
+    )
+    text, html = parts(message)
+    shown = [p.text_content() for p in lxml.html.fromstring(html).xpath("//p[@class='summary']")]
+    cut = ("Summary with " + LONG_WORD)[:219] + "…"
+    assert shown[0] == cut
+    assert shown[1].endswith("…") and len(shown[1]) <= 220
+    assert words.startswith(shown[1].removesuffix("…") + " ")  # whole words only
+    plain = " ".join(text.split())
+    assert cut in plain and shown[1] in plain
+    assert "..." not in plain and "..." not in "".join(shown)
 
 
 class RefusingB(Inbox):
