@@ -244,6 +244,32 @@ def test_a_long_summary_ends_where_a_word_does_or_inside_a_long_one(digest) -> N
     assert "..." not in plain and "..." not in "".join(shown)
 
 
+def test_plain_text_headlines_wrap_as_summaries_do(digest) -> None:
+    """Headlines ran on in lines of 93 and 300 characters where summaries wrap at 72 under an
+    indent: they wrap the same way, and a URL or long word stays whole on a line of its own."""
+    long_one = "Ministers agree " + "a long and winding compromise on the budget " * 6
+    stories = (
+        long_word_story(digest.day),
+        dataclasses.replace(digest.stories[0], headline=long_one.strip()),
+        *digest.stories[1:],
+    )
+    message = render_email(
+        dataclasses.replace(digest, stories=stories), email_settings(), site_settings()
+    )
+    lines = parts(message)[0].splitlines()
+    for number, story in enumerate(stories[:3], 1):
+        expected = f"{number}. {story.headline}"
+        start = next(i for i, line in enumerate(lines) if line.startswith(f"{number}. "))
+        block = [lines[start]]
+        while " ".join(block).split() != expected.split():
+            block.append(lines[start + len(block)])
+            assert len(block) < 10, block
+        assert all(line.startswith("   ") for line in block[1:]), block
+        assert all(len(line) <= 75 or len(line.split()) == 1 for line in block), block
+    url = LONG_URL_HEADLINE.split()[1]
+    assert lines[lines.index("1. Breaking:") + 1] == f"   {url}"  # whole, on a line of its own
+
+
 class RefusingB(Inbox):
     async def handle_RCPT(
         self, server: object, session: Session, envelope: Envelope, address: str, options: list
