@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -264,6 +265,25 @@ def test_charts_pass_the_content_security_policy_over_http(
     assert charts > 0
 
 
+def test_a_screen_reader_hears_a_coverage_bar_once(browser, chart_site: Path) -> None:
+    """The bar's label ("Coverage by lean: left 2 outlets, ...") and the name and legend shown
+    beside it were both read: the same figures twice in a row."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto((chart_site / CHART_PAGES["coverage-day"]).as_uri())
+        rows = page.locator(".coverage-row")
+        heard = [rows.nth(n).aria_snapshot() for n in range(rows.count())]
+        shown = [rows.nth(n).text_content() for n in range(rows.count())]
+    finally:
+        context.close()
+    assert heard, "no coverage bar"
+    for said, seen in zip(heard, shown, strict=True):
+        assert said.startswith("- 'img \"Coverage by ") and said.count("\n") == 0, said
+        dimension, first_value = seen.split()[:2]
+        assert said.count(first_value) == 1 and f"by {dimension}:" in said, (said, seen)
+
+
 # ---------------------------------------------------------------- long tag names at 360 px
 
 LONG_DIMENSIONS = (
@@ -368,6 +388,48 @@ def test_outlet_links_have_24px_target_spacing(
         context.close()
     assert found["targets"] > 10, found
     assert not found["problems"], found["problems"][:10]
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+def test_the_link_to_all_outlets_says_which_story(browser, site: Path, viewport: str) -> None:
+    """ "all 14 →" was all a screen reader heard of it, on every card: its name says whose
+    outlets, while the page shows what it did."""
+    import re
+
+    width, height = VIEWPORTS[viewport]
+    context = browser.new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        page.goto((site / "index.html").as_uri())
+        links = page.locator(".sources .more a")
+        found = [
+            {
+                "heard": links.nth(n).aria_snapshot(),
+                **links.nth(n).evaluate(
+                    """a => {
+                        const span = a.querySelector('.visually-hidden');
+                        const hidden = span && span.getBoundingClientRect();
+                        return {
+                            shown: [...a.childNodes].filter(n => n.className !== 'visually-hidden')
+                                .map(n => n.textContent).join(''),
+                            hidden: hidden && [hidden.width, hidden.height],
+                            headline: a.closest('li.story').querySelector('h3').textContent,
+                        };
+                    }"""
+                ),
+            }
+            for n in range(links.count())
+        ]
+        scroll = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+    finally:
+        context.close()
+    assert len(found) > 3, found
+    for link in found:
+        assert re.fullmatch(r"all \d+ →", link["shown"]) and link["hidden"] == [1, 1], link
+        number = link["shown"].split()[1]
+        name = f"all {number} outlets reporting: {link['headline']}"
+        assert f"link {json.dumps(name)}" in link["heard"], link
+    assert scroll <= 0
 
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
