@@ -483,7 +483,8 @@ def test_the_skip_links_focus_ring_is_whole_and_has_contrast(
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_the_email_fits_a_phone_with_a_very_long_headline(browser, scheme: str) -> None:
     """A 120-character URL-like headline and a long outlet name widened the email past a
-    390 px window; phones also get 16 px of padding instead of 28."""
+    390 px window; phones also get 16 px of padding instead of 28. A copy's outlet keeps its grey
+    in dark mode."""
     import dataclasses
 
     from aggregator.emailer import render_email
@@ -507,6 +508,8 @@ def test_the_email_fits_a_phone_with_a_very_long_headline(browser, scheme: str) 
                     card: getComputedStyle(document.querySelector('.container')).backgroundColor,
                     badges: [...document.querySelectorAll('.badge-new, .badge-growing')]
                         .map(b => getComputedStyle(b).color),
+                    copy: getComputedStyle(document.querySelector('.sources a.copy')).color,
+                    link: getComputedStyle(document.querySelector('.sources a:not(.copy)')).color,
                 })"""
             )
             ARTIFACTS.mkdir(exist_ok=True)
@@ -519,6 +522,9 @@ def test_the_email_fits_a_phone_with_a_very_long_headline(browser, scheme: str) 
     assert phone["badges"], phone
     for colour in phone["badges"]:
         assert contrast(rgb_hex(colour), rgb_hex(phone["card"])) >= 4.5, (colour, phone["card"])
+    # a copy's grey stays apart from the other outlets' links (dark mode made it their blue)
+    assert phone["copy"] != phone["link"], phone
+    assert contrast(rgb_hex(phone["copy"]), rgb_hex(phone["card"])) >= 4.5, phone
 
 
 @pytest.mark.parametrize("styles", ["kept", "stripped"])

@@ -18,7 +18,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from aggregator.emailer import EmailError, render_email, send_email, write_eml
 from aggregator.site import story_slug
-from tests.support.contrast import block, contrast, rules
+from tests.support.contrast import block, contrast, declarations, rules
 from tests.support.coverage import coverage_digests, spec
 from tests.support.digests import (
     CRLF_HEADLINE,
@@ -268,6 +268,29 @@ def test_plain_text_headlines_wrap_as_summaries_do(digest) -> None:
         assert all(len(line) <= 75 or len(line.split()) == 1 for line in block), block
     url = LONG_URL_HEADLINE.split()[1]
     assert lines[lines.index("1. Breaking:") + 1] == f"   {url}"  # whole, on a line of its own
+
+
+def test_copies_are_marked_in_words_and_in_grey_in_both_schemes(digest) -> None:
+    """Near-identical copies were marked only by a grey (a.copy), which the dark scheme's
+    `.sources a {... !important}` made blue like the rest; and with styles stripped a count
+    read "14outlets"."""
+    text, html = parts(render_email(digest, email_settings(), site_settings()))
+    card = lxml.html.fromstring(html).xpath("//td[@class='story']")[0]  # two of 14 are copies
+    copies = card.xpath(".//p[@class='sources']/a[contains(@class, 'copy')]")
+    assert len(copies) == 2
+    assert all(a.tail.startswith("\xa0(copy)") for a in copies)
+    sources = card.xpath(".//p[@class='sources']")[0].text_content()
+    assert sources.count("(copy)") == 2
+    assert card.xpath(".//div[@class='count']")[0].text_content() == "14 outlets"
+    story = text[text.index("1. ") : text.index("2. ")]
+    assert [f"{a.text} (copy)" in " ".join(story.split()) for a in copies] == [True, True]
+    assert story.count("(copy)") == 2
+    dark = rules(block(html, "@media (prefers-color-scheme: dark)"))
+    grey, link = dark[".sources a.copy"]["color"], dark[".sources a"]["color"]
+    assert grey != link and contrast(grey, dark[".container"]["background"]) >= 4.5
+    inlined = [declarations(a.get("style"))["color"] for a in copies]  # where <style> is cut
+    assert inlined[0] != declarations(card.xpath(".//p/a[not(@class)]")[0].get("style"))["color"]
+    assert contrast(inlined[0], "#ffffff") >= 4.5
 
 
 class RefusingB(Inbox):
