@@ -432,6 +432,35 @@ def test_the_link_to_all_outlets_says_which_story(browser, site: Path, viewport:
     assert scroll <= 0
 
 
+@pytest.mark.parametrize("name", ["index", "story"])
+def test_a_page_printed_from_dark_mode_has_dark_text_on_white(
+    browser, site: Path, name: str
+) -> None:
+    """Printed from dark mode, a page kept its light grey text (#e6e8eb): faint on paper, where
+    its dark background is not printed."""
+    from tests.support.contrast import contrast, rgb_hex
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto((site / PAGES[name]).as_uri())
+        page.emulate_media(media="print", color_scheme="dark")
+        found = page.evaluate(
+            """() => ({
+                page: getComputedStyle(document.body).backgroundColor,
+                texts: [...document.querySelectorAll('h1, h3, p, li, a, time, span')]
+                    .filter(e => e.getClientRects().length && e.textContent.trim())
+                    .map(e => [e.tagName + '.' + e.className, getComputedStyle(e).color]),
+            })"""
+        )
+    finally:
+        context.close()
+    assert rgb_hex(found["page"]) == "#ffffff", found["page"]
+    assert len(found["texts"]) > 20
+    faint = [(e, c) for e, c in found["texts"] if contrast(rgb_hex(c), "#ffffff") < 4.5]
+    assert not faint, faint[:10]
+
+
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 def test_keyword_chips_keep_apart_from_the_next_line(browser, site: Path, viewport: str) -> None:
     width, height = VIEWPORTS[viewport]
