@@ -1187,7 +1187,8 @@ def _entry_text(story: StoryView) -> tuple[str, str]:
     """A story's Atom entry title and summary: what a feed reader shows of it."""
     # by name, as digest.entry_text compares them: a reader's entry changes with its outlets
     outlets = ", ".join(sorted({s.outlet.name for s in story.sources}, key=str.casefold))
-    summary = f"{plural(story.outlet_count, 'outlet')}: {outlets}."
+    end = "" if outlets.endswith((".", "!", "?", "…")) else "."  # "Gazette Ltd.", no second
+    summary = f"{plural(story.outlet_count, 'outlet')}: {outlets}{end}"
     return story.headline, f"{story.summary}\n\n{summary}".strip()
 
 

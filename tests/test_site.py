@@ -472,6 +472,24 @@ def test_feed_is_valid_atom_with_stable_ids(site: Path, tmp_path: Path) -> None:
     assert len({e.id for e in feed.entries}) == len(feed.entries)
 
 
+def test_a_feed_entry_ends_with_one_full_stop_after_an_outlet_ending_in_one(
+    tmp_path: Path,
+) -> None:
+    """ "2 outlets: Bravo, Evening Gazette Ltd.." doubled the name's own full stop."""
+    from tests.support.digests import at, item, story
+
+    reports = (
+        item("Bravo", "Pier reopens", at(TODAY, 8)),
+        item("Evening Gazette Ltd.", "Pier open again", at(TODAY, 9)),
+    )
+    plain = (item("Bravo", "Fair opens", at(TODAY, 8)), item("Alpha", "Fair", at(TODAY, 9)))
+    stories = (story("pier", "Pier reopens", reports), story("fair", "Fair opens", plain))
+    build_site(tmp_path / "out", [Digest(TODAY, at(TODAY, 18), stories)], site_settings())
+    entries = _atom_entries(tmp_path / "out")
+    assert entries["pier.html"].summary == "2 outlets: Bravo, Evening Gazette Ltd."
+    assert entries["fair.html"].summary == "2 outlets: Alpha, Bravo."
+
+
 def _okafor_digests(regenerated_at: datetime) -> list[Digest]:
     """The reviewer's story: on 2 Dec the day's digest is made again at `regenerated_at`; by
     11:00 the 1 Dec reports have left the 24-hour window and a new headline was chosen."""
