@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from aggregator.models import Digest, DigestItem, DigestStory, Story, StoryStatus
-from aggregator.text import safe_http_url, without_datelines
+from aggregator.text import language_tag, safe_http_url, without_datelines
 
 
 def rank_key(story: DigestStory) -> tuple:
@@ -30,6 +30,7 @@ def to_digest_story(story: Story) -> DigestStory:
             feed_url=m.item.feed_url,
             why=m.why,
             item_id=m.item.id,
+            lang=m.item.language,
         )
         for m in members
     )
@@ -48,6 +49,7 @@ def to_digest_story(story: Story) -> DigestStory:
         why_not=story.why_not,
         why_not_story=story.why_not_story,
         why_not_headline=story.why_not_headline,
+        lang=headline.language,
     )
 
 
@@ -280,6 +282,7 @@ def story_to_dict(story: DigestStory) -> dict:
         "why_not_story": story.why_not_story,
         "why_not_headline": story.why_not_headline,
         "revised": story.revised.isoformat() if story.revised else None,
+        **({"lang": story.lang} if story.lang else {}),
         "items": [
             {
                 "title": i.title,
@@ -291,6 +294,7 @@ def story_to_dict(story: DigestStory) -> dict:
                 "feed_url": i.feed_url,
                 "why": i.why,
                 **({"item_id": i.item_id} if i.item_id is not None else {}),
+                **({"lang": i.lang} if i.lang else {}),
             }
             for i in story.items
         ],
@@ -329,6 +333,7 @@ def _story_from_dict(data: dict) -> DigestStory:
                 feed_url=i.get("feed_url", ""),
                 why=str(i.get("why", "")),
                 item_id=i["item_id"] if isinstance(i.get("item_id"), int) else None,
+                lang=language_tag(i.get("lang")),
             )
             for i in data["items"]
         ),
@@ -341,6 +346,7 @@ def _story_from_dict(data: dict) -> DigestStory:
         why_not_story=str(data.get("why_not_story", "")),
         why_not_headline=str(data.get("why_not_headline", "")),
         revised=datetime.fromisoformat(data["revised"]) if data.get("revised") else None,
+        lang=language_tag(data.get("lang")),
     )
 
 

@@ -38,6 +38,7 @@ class NewItem:
     outlet: str
     published: datetime | None  # None when missing or implausible
     first_seen: datetime
+    language: str | None = None  # the feed's declared language (BCP 47)
 
     @property
     def sort_time(self) -> datetime:
@@ -136,7 +137,9 @@ def decide(outcome: FetchOutcome, outlet: str | None) -> FeedUpdate | None:
         # a name or title of invisible characters only names nothing: the next one does
         name = outlet_name(outlet or "") or outlet_name(feed.title or "")
         name = name or outlet_name(host_of(outcome.url))  # a host may hold a soft hyphen
-        items = tuple(_new_item(entry, name, outcome.checked_at) for entry in feed.entries)
+        items = tuple(
+            _new_item(entry, name, outcome.checked_at, feed.language) for entry in feed.entries
+        )
     return FeedUpdate(
         url=outcome.url,
         status=outcome.status,
@@ -161,7 +164,9 @@ def decide(outcome: FetchOutcome, outlet: str | None) -> FeedUpdate | None:
 _DAY_ANYWHERE = timedelta(days=2)  # a day's midnight UTC to its end in any time zone
 
 
-def _new_item(entry: ParsedEntry, outlet: str, seen_at: datetime) -> NewItem:
+def _new_item(
+    entry: ParsedEntry, outlet: str, seen_at: datetime, language: str | None = None
+) -> NewItem:
     published = entry.published
     if published is not None and not PAST_FLOOR <= published <= seen_at + FUTURE_SLACK:
         published = None
@@ -178,4 +183,5 @@ def _new_item(entry: ParsedEntry, outlet: str, seen_at: datetime) -> NewItem:
         outlet=outlet,
         published=published,
         first_seen=seen_at,
+        language=language,
     )

@@ -36,6 +36,7 @@ class ParsedFeed:
     link: str | None
     entries: tuple[ParsedEntry, ...]
     ttl_minutes: int | None = None  # RSS <ttl>
+    language: str | None = None  # the language it declares, a BCP 47 tag (text.language_tag)
 
 
 # ---------------------------------------------------------------- polling
@@ -97,6 +98,7 @@ class Item:
     feed_url: str = ""
     tags: tuple[str, ...] = ()
     full_text: str = ""  # the article page's main text (its start), when fetched
+    language: str | None = None  # its feed's language when it was stored (BCP 47), if declared
 
 
 StoryStatus = Literal["new", "growing", "unchanged"]
@@ -172,6 +174,7 @@ class DigestItem:
     # The item's id in the store: one report across runs when its feed corrects its title and
     # link. None in digests stored before it was recorded.
     item_id: int | None = None
+    lang: str | None = None  # its feed's language (BCP 47), for the pages' lang attributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +196,7 @@ class DigestStory:
     # made the digests saw it (the Atom entry's <updated>); None in digests made before it was
     # recorded, and while a story's text is that of such a digest.
     revised: datetime | None = None
+    lang: str | None = None  # the headline's language (its feed's, BCP 47), if declared
 
     @property
     def outlets(self) -> tuple[str, ...]:

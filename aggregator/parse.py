@@ -41,7 +41,7 @@ from feedparser.urls import _urljoin
 
 from aggregator.boilerplate import strip_feed_templates
 from aggregator.models import ParsedEntry, ParsedFeed
-from aggregator.text import http_url_problem, shortened, text_digest
+from aggregator.text import http_url_problem, language_tag, shortened, text_digest
 
 SUMMARY_MAX_CHARS = 2_000
 TITLE_MAX_CHARS = 500
@@ -140,7 +140,7 @@ def _parse_document(body: bytes, *, url: str, content_type: str | None) -> Parse
     document = _without_surrogate_refs(_as_utf8_xml(_defuse_dtd(body), content_type))
     fast = _fast_parse(document, url)
     if fast is not None:
-        return fast
+        return replace(fast, language=_declared_language(document))
     result = _feedparser(document)
     if result.bozo and _cut_off(document):
         # A body cut in transfer (a dropped connection without Content-Length, a script that
@@ -161,7 +161,28 @@ def _parse_document(body: bytes, *, url: str, content_type: str | None) -> Parse
         link=_http_link(result.feed.get("link"), _base(result.feed, "link", url)),
         entries=entries,
         ttl_minutes=_ttl(result.feed.get("ttl")),
+        language=_declared_language(document),
     )
+
+
+# RSS's <language> (or <dc:language>) and Atom's xml:lang on the root, before the first entry:
+# read from the document, so that both XML paths give the same (an entry's own xml:lang is not
+# read: a feed mixing languages is rare, and its channel's says what most of it is in).
+_LANGUAGE_ELEMENT = re.compile(rb"<(?:dc:)?language>\s*([^<]{1,40}?)\s*</(?:dc:)?language>", re.I)
+_ROOT_LANGUAGE = re.compile(
+    rb"<(?:feed|rss|rdf:RDF|channel)\b[^>]*?\sxml:lang\s*=\s*[\"']([^\"']{1,40})[\"']", re.I
+)
+
+
+def _declared_language(document: bytes) -> str | None:
+    head = document[:65_536]
+    entries = [at for at in (head.find(b"<item"), head.find(b"<entry")) if at >= 0]
+    head = head[: min(entries, default=len(head))]
+    for pattern in (_LANGUAGE_ELEMENT, _ROOT_LANGUAGE):
+        match = pattern.search(head)
+        if match:
+            return language_tag(match.group(1).decode("utf-8", "replace"))
+    return None
 
 
 # ---------------------------------------------------------------- JSON Feed 1.0 / 1.1
@@ -207,6 +228,7 @@ def parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
         title=title,
         link=_http_link(_json_str(document, "home_page_url"), base),
         entries=entries,
+        language=language_tag(document.get("language")),
     )
 
 

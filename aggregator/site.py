@@ -58,7 +58,7 @@ from aggregator.charts import (
 from aggregator.coverage import Coverage, CoverageSpec, blind_spots, story_coverage
 from aggregator.feedvalue import FeedValue, delay_text
 from aggregator.models import Digest, DigestItem, DigestStory
-from aggregator.text import hours_text, plural, safe_http_url, shortened
+from aggregator.text import hours_text, language_tag, plural, safe_http_url, shortened
 from aggregator.timeline import story_timeline
 
 log = logging.getLogger("aggregator")
@@ -70,6 +70,7 @@ LOCK_FILE = ".aggregator-lock"  # held by the build writing into the folder (see
 BUILD_LOCK_WAIT_SECONDS = 600.0
 _ATOM_NS = "http://www.w3.org/2005/Atom"
 _SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
+_XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 _STATUSES = frozenset({"new", "growing", "unchanged"})
 # A story of one day with fewer reports gets no timeline: two bars say no more than the
 # coverage list below them (a story over several days keeps it: its heading says which day).
@@ -254,6 +255,7 @@ class ItemView:
     is_copy: bool
     summary: str
     why: str = ""  # why the grouping put it in this story
+    lang: str | None = None  # its feed's language (BCP 47): the lang of its title and summary
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +314,7 @@ class StoryView:
     why_not_story: str = ""  # that story's id
     why_not_headline: str = ""  # its headline
     why_not_page: str | None = None  # its page, when the site has one
+    lang: str | None = None  # the headline's language (BCP 47): its headline's and summary's lang
 
     @property
     def outlet_count(self) -> int:
@@ -800,6 +803,7 @@ class _ModelBuilder:
                 is_copy=bool(item.is_copy),
                 summary=clean_text(item.summary, 600),
                 why=clean_text(item.why, 300),
+                lang=language_tag(item.lang),
             )
         return view
 
@@ -827,6 +831,7 @@ class _ModelBuilder:
             developing_since=first_day if self.first_digest_day[slug] < day else None,
             why_not=clean_text(story.why_not, 300),
             **self._why_not_story(story),
+            lang=language_tag(story.lang),
         )
 
     def _why_not_story(self, story: DigestStory) -> dict[str, object]:
@@ -1171,7 +1176,8 @@ def _atom_feed(
         entry = _sub(feed, f"{a}entry")
         story_key = f"{identity}/stories/{story.id}"
         _sub(entry, f"{a}id", f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, story_key)}")
-        _sub(entry, f"{a}title", story.headline, type="text")
+        language = {_XML_LANG: story.lang} if story.lang else {}  # the headline's, not ours
+        _sub(entry, f"{a}title", story.headline, type="text", **language)
         _sub(entry, f"{a}link", rel="alternate", type="text/html", href=urls(story.page))
         if story.href:
             _sub(entry, f"{a}link", rel="related", type="text/html", href=story.href)
@@ -1209,6 +1215,7 @@ def _stories_json(day: DayView | None, urls: _Urls) -> bytes:
             "published": _rfc3339(i.published),
             "is_copy": i.is_copy,
             "why": i.why,
+            **({"lang": i.lang} if i.lang else {}),
         }
 
     def story(s: StoryView) -> dict[str, object]:
@@ -1229,6 +1236,7 @@ def _stories_json(day: DayView | None, urls: _Urls) -> bytes:
             "why_not_headline": s.why_not_headline,
             "items": [item(i) for i in s.items],
             "coverage": {c.dimension: dict(c.counts) for c in s.coverage},
+            **({"lang": s.lang} if s.lang else {}),
         }
 
     return _json_bytes(

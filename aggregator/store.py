@@ -165,6 +165,19 @@ CREATE TABLE IF NOT EXISTS leaders (
 # Version 5: the feed's RSS <ttl> as of its last 200, so that a 304 is scheduled with it too.
 _FEED_TTL = "ALTER TABLE feeds ADD COLUMN ttl_minutes INTEGER"
 
+
+# Version 11: the language an item's feed declared (<language>, xml:lang), for the pages' lang.
+def _item_language(db: Tx) -> None:
+    # only where the column is missing: neither backend has a portable ADD COLUMN IF NOT EXISTS
+    db.execute("SAVEPOINT item_language")
+    try:
+        db.execute("SELECT language FROM items WHERE 1 = 0")
+    except Exception:  # each backend's own "no such column" error
+        db.execute("ROLLBACK TO SAVEPOINT item_language")
+        db.execute("ALTER TABLE items ADD COLUMN language TEXT")
+    db.execute("RELEASE SAVEPOINT item_language")
+
+
 # Version 6: how many times the feed changed an item's title or summary after it was stored
 # (each change is stored, up to EDIT_LIMIT: see Store._record_edits).
 _ITEM_EDITS = "ALTER TABLE items ADD COLUMN edits INTEGER NOT NULL DEFAULT 0"
@@ -306,6 +319,7 @@ _MIGRATIONS: list[tuple[int, str | Callable[[Tx], None]]] = [
     (8, _clean_outlet_names),
     (9, _undate_placeholders),
     (10, _bound_keys_and_links),
+    (11, _item_language),
 ]
 _SQLITE_ONLY = frozenset({_VECTORS_IN_ROWS})
 SCHEMA_VERSION = max(version for version, _sql in _MIGRATIONS)
@@ -785,14 +799,15 @@ class Store:
         elsewhere -= {i.canonical_link for i in takers}
         rows = [
             (u.url, i.key, i.canonical_link, i.link, i.title, i.summary, i.outlet,
-             _ts(i.published), _ts(i.first_seen), _ts(i.sort_time))
+             _ts(i.published), _ts(i.first_seen), _ts(i.sort_time), i.language)
             for i in fresh
             if i.canonical_link not in elsewhere and i not in takers
         ]  # fmt: skip
         inserted = db.executemany(
             """INSERT INTO items (feed_url, key, canonical_link, link, title, summary, outlet,
-                                  published, first_seen, sort_time)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (feed_url, key) DO NOTHING""",
+                                  published, first_seen, sort_time, language)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (feed_url, key) DO NOTHING""",
             rows,
         )
         return inserted, edits
@@ -955,10 +970,10 @@ class Store:
                 continue
             published = _ts(item.published) if item.published else None
             db.execute(
-                "UPDATE items SET feed_url = ?, key = ?, outlet = ?,"
+                "UPDATE items SET feed_url = ?, key = ?, outlet = ?, language = ?,"
                 " published = COALESCE(?, published), sort_time = COALESCE(?, sort_time)"
                 " WHERE id = ?",
-                (u.url, item.key, item.outlet, published, published, row[0]),
+                (u.url, item.key, item.outlet, item.language, published, published, row[0]),
             )
             takers.append(item)
             if (item.title, item.summary) != (row[1], row[2]):
@@ -1303,7 +1318,8 @@ class Store:
                 f"AND NOT EXISTS (SELECT 1 FROM embeddings e "
                 f"WHERE e.item_id = i.id AND e.model_key = ?) "
                 f"ORDER BY i.id LIMIT ? {self.db.skip_locked}) "
-                f"RETURNING id, title, summary, outlet, link, sort_time, feed_url, {_FULL_TEXT_READ}",
+                f"RETURNING id, title, summary, outlet, link, sort_time, feed_url, {_FULL_TEXT_READ}, "
+                "language",
                 (until, _ts(since), at, model_key, limit),
             )
             items = sorted((_item(r) for r in rows), key=lambda item: item.id)
@@ -1358,7 +1374,7 @@ class Store:
         tags = tags or {}
         rows = self.db.execute(
             "SELECT id, title, summary, outlet, link, sort_time, feed_url,"
-            f" {_FULL_TEXT_READ} FROM items "
+            f" {_FULL_TEXT_READ}, language FROM items "
             "WHERE sort_time >= ? ORDER BY sort_time, id",
             (_ts(since),),
         ).fetchall()
@@ -1912,7 +1928,8 @@ def _check_no_newer_feeds(source: Store, target: Store, checked: dict[str, str])
 
 
 def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:
-    """An Item from (id, title, summary, outlet, link, sort_time, feed_url[, full_text])."""
+    """An Item from (id, title, summary, outlet, link, sort_time, feed_url[, full_text,
+    language])."""
     return Item(
         id=row[0],
         title=row[1],
@@ -1923,6 +1940,7 @@ def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:
         feed_url=row[6],
         tags=tags,
         full_text=row[7] if len(row) > 7 else "",
+        language=row[8] if len(row) > 8 else None,
     )
 
 

@@ -35,6 +35,21 @@ _PLAIN_HTTP_URL = re.compile(
 )
 
 
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8}){0,3}")
+
+
+def language_tag(value: object) -> str | None:
+    """A feed's declared language as a BCP 47 tag for a page's ``lang`` ("en-us", "pt_BR"
+    as "pt-BR", "DE" as "de"), or None for anything else: it goes into attributes."""
+    if not isinstance(value, str):
+        return None
+    tag = value.strip().replace("_", "-")
+    if not _LANGUAGE_TAG.fullmatch(tag):
+        return None
+    primary, _, rest = tag.partition("-")
+    return primary.lower() + ("-" + rest if rest else "")
+
+
 def safe_http_url(url: object) -> str | None:
     """The URL if it is a plain absolute http(s) URL without credentials, else None."""
     if not isinstance(url, str) or not url or len(url) > 2048 or _URL_FORBIDDEN.search(url):

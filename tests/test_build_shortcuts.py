@@ -81,6 +81,7 @@ def test_a_records_fingerprint_changes_with_every_field() -> None:
         "feed_url": "https://a.example/feed",
         "why": "because",
         "item_id": 7,
+        "lang": "ar",
     }
     changed_story = {
         "id": "s-2",
@@ -97,6 +98,7 @@ def test_a_records_fingerprint_changes_with_every_field() -> None:
         "why_not_story": "s-3",
         "why_not_headline": "Other",
         "revised": when,
+        "lang": "he",
     }
     assert set(changed_report) == {f.name for f in dataclasses.fields(DigestItem)}
     assert set(changed_story) == {f.name for f in dataclasses.fields(DigestStory)}

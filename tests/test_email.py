@@ -124,6 +124,18 @@ def test_without_base_url_headlines_link_to_articles(digest) -> None:
     assert digest.stories[0].link in hrefs
 
 
+def test_a_headline_carries_its_feeds_language(digest) -> None:
+    """A story from a feed declaring Hebrew: its headline and summary say lang="he" (a
+    screen reader's voice), the others the message's own."""
+    first = dataclasses.replace(digest.stories[0], lang="he", summary="תקציר")
+    hebrew = dataclasses.replace(digest, stories=(first, *digest.stories[1:]))
+    _, html = parts(render_email(hebrew, email_settings(), site_settings()))
+    doc = lxml.html.fromstring(html)
+    languages = [h.get("lang") for h in doc.xpath("//h2[contains(@class, 'headline')]")]
+    assert languages[0] == "he" and set(languages[1:]) == {None}
+    assert doc.xpath("//p[contains(@class, 'summary')]")[0].get("lang") == "he"
+
+
 def test_only_http_links_and_escaped_text(digest) -> None:
     _, html = parts(render_email(digest, email_settings(), site_settings()))
     doc = lxml.html.fromstring(html)

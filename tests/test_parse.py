@@ -710,3 +710,61 @@ def test_a_reference_to_half_a_surrogate_pair_reads_as_a_replacement_character()
     )
     feed = parse_feed(body, url="https://a.example/feed")
     assert [e.title for e in feed.entries] == ["Bad \ufffd and \ufffd but é & \U0001f600", "Good"]
+
+
+# ---------------------------------------------------------------- the feed's language
+
+_RSS_IN = (
+    "<?xml version='1.0'?><rss version='2.0'{root}><channel><title>T</title>{declared}"
+    "<item><title>x</title><link>https://a.example/1</link>{own}</item></channel></rss>"
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "language"),
+    [
+        (_RSS_IN.format(root="", declared="<language>ar</language>", own=""), "ar"),
+        (_RSS_IN.format(root="", declared="<language> pt_BR </language>", own=""), "pt-BR"),
+        (_RSS_IN.format(root="", declared="<language>EN-us</language>", own=""), "en-us"),
+        (
+            _RSS_IN.format(
+                root=" xmlns:dc='http://purl.org/dc/elements/1.1/'",
+                declared="<dc:language>he</dc:language>",
+                own="",
+            ),
+            "he",
+        ),
+        (_RSS_IN.format(root="", declared='<language>"><script></language>', own=""), None),
+        (_RSS_IN.format(root="", declared="<language>English</language>", own=""), None),
+        (_RSS_IN.format(root="", declared="", own=""), None),
+        (
+            "<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom' xml:lang='ja'>"
+            "<title>T</title><entry><title>x</title><id>https://a.example/1</id></entry></feed>",
+            "ja",
+        ),
+        (  # an entry's own language is not the feed's
+            "<?xml version='1.0'?><feed xmlns='http://www.w3.org/2005/Atom'><title>T</title>"
+            "<entry xml:lang='fr'><title>x</title><id>https://a.example/1</id></entry></feed>",
+            None,
+        ),
+    ],
+)
+def test_a_feed_declares_its_language_on_both_paths(
+    body: str, language: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The headlines' language on the pages (`lang`, which a screen reader takes its voice
+    from) is the one the feed declares, read alike on the fast path and feedparser's; a value
+    that is no language tag is none."""
+    (fast, _taken), slow = _both_paths(body.encode(), "https://a.example/feed", monkeypatch)
+    assert fast == slow
+    assert fast.language == language
+
+
+def test_a_json_feed_declares_its_language() -> None:
+    import json
+
+    document = {"version": "https://jsonfeed.org/version/1.1", "language": "de-AT", "items": []}
+    document["items"] = [{"id": "1", "title": "x"}]
+    assert parse_feed(json.dumps(document).encode(), url="https://a.example/f").language == "de-AT"
+    document["language"] = ["de"]
+    assert parse_feed(json.dumps(document).encode(), url="https://a.example/f").language is None

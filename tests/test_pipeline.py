@@ -420,8 +420,10 @@ def test_a_digest_knows_each_report_by_its_item_id() -> None:
 
     day = NOW.date()
     report = Item(7, "Storm nears", "", "Alpha", "https://alpha.example/1", at(day, 2))
+    report = replace(report, language="pt-BR")
     digest_story = to_digest_story(Story("storm", 7, (StoryMember(report),)))
     assert digest_story.items[0].item_id == 7
+    assert digest_story.items[0].lang == digest_story.lang == "pt-BR"  # the pages' lang
     morning = Digest(day, at(day, 7), (digest_story,))
     assert digest_from_dict(digest_to_dict(morning)) == morning
     legacy = digest_to_dict(morning)

@@ -836,6 +836,32 @@ def test_a_report_whose_title_and_link_were_corrected_the_next_day_is_one_report
     assert "3 reports" in text and "4 reports" not in text
 
 
+def test_headlines_and_summaries_carry_their_feeds_language(tmp_path: Path) -> None:
+    """A feed declaring Arabic: its headline and summary say lang="ar" on the day page, the
+    story page and in the Atom feed, so a screen reader reads them with an Arabic voice, not
+    the page's English one; a report without a declared language takes the page's."""
+    from tests.support.digests import RTL_HEADLINE, at, item, story
+
+    arabic = replace(item("Al Jazeera", RTL_HEADLINE, at(TODAY, 8), summary="ملخص"), lang="ar")
+    plain = item("Gazette", "Energy plan unveiled", at(TODAY, 9), summary="A plan.")
+    first = replace(story("energy", RTL_HEADLINE, (arabic, plain)), lang="ar")
+    digest = Digest(TODAY, at(TODAY, 18), (first,))
+    output = tmp_path / "out"
+    build_site(output, [digest], site_settings())
+    index = lxml.html.parse(str(output / "index.html")).getroot()
+    (headline,) = index.xpath("//h3[contains(@class, 'headline')]")
+    assert headline.get("lang") == "ar"
+    page = lxml.html.parse(str(output / "stories" / f"{story_slug('energy')}.html")).getroot()
+    assert page.xpath("//h1")[0].get("lang") == "ar"
+    titles = {
+        p.text_content().strip(): p.get("lang") for p in page.xpath("//p[@class='item-title']")
+    }
+    assert titles == {RTL_HEADLINE: "ar", "Energy plan unveiled": None}
+    atom = lxml.etree.parse(str(output / "feed.xml")).getroot()
+    (title,) = atom.xpath("//a:entry/a:title", namespaces={"a": "http://www.w3.org/2005/Atom"})
+    assert title.get("{http://www.w3.org/XML/1998/namespace}lang") == "ar"
+
+
 def test_a_newcomer_whose_first_report_is_dated_earlier_leaves_the_page_where_it_is(
     tmp_path: Path,
 ) -> None:

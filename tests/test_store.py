@@ -203,6 +203,19 @@ def test_an_entry_whose_long_link_parsing_now_drops_is_the_item_stored_with_it(
         assert store.count_items() == 1
 
 
+def test_an_item_keeps_its_feeds_declared_language(store_target) -> None:
+    """The feed's language goes with each of its items (a feed that changes it later does
+    not relabel what it sent before), and with an item a feed of its own site takes over."""
+    url = "https://arabic.example/feed"
+    result = outcome(url, [entry(1)])
+    result = replace(result, feed=replace(result.feed, language="ar"))
+    with Store.open(store_target()) as store:
+        record(store, result, "A")
+        record(store, outcome("https://plain.example/feed", [entry(2)]), "B")
+        found = {i.outlet: i.language for i in store.items_since(NOW - timedelta(days=1))}
+        assert found == {"A": "ar", "B": None}
+
+
 def test_control_characters_in_a_feeds_ids_and_links_never_reach_the_database(store_target) -> None:
     """JSON allows "\\u0000" in an item's id and url; PostgreSQL refuses NUL in text, which
     rolled back a worker's whole batch (good feeds beside it too) on every try."""
