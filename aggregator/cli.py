@@ -560,6 +560,12 @@ def _do_email(config: Config, store: Store, to_file: Path | None, force: bool) -
         _fail(f"email: not sent: {result.reason}", EXIT_FAILED)
     elif result.sent:
         click.echo(f"email: sent to {result.destination}")
+        if result.refused:
+            click.echo(
+                f"aggregator: warning: email: the server refused {', '.join(result.refused)}: "
+                "check those addresses in email.to",
+                err=True,
+            )
     else:
         click.echo(f"email: not sent: {result.reason}")
 

@@ -1029,6 +1029,7 @@ class EmailResult:
     failed: bool = False  # not sent for want of something (a digest), not by choice (sent today)
     already_sent: bool = False  # the day's digest went out before: nothing new to say
     waiting: bool = False  # not yet (email.send_after), or no story yet: a later run sends it
+    refused: tuple[str, ...] = ()  # recipients the server refused while it took the others'
 
 
 def _not_yet(config: Config, digest: Digest, now: datetime) -> str:
@@ -1111,4 +1112,5 @@ def email(
         ) from exc
     destination = ", ".join(delivered)
     store.mark_email_sent(day, destination, now)
-    return EmailResult(True, destination)
+    refused = tuple(a for a in config.email.to if a not in delivered)
+    return EmailResult(True, destination, refused=refused)

@@ -397,6 +397,8 @@ def publish_cycle(
                 sent = (
                     f"sent to {result.destination}" if result.sent else f"not sent: {result.reason}"
                 )
+                if result.refused:
+                    sent += f" (the server refused {', '.join(result.refused)}: check email.to)"
                 before = result.already_sent or result.waiting
             except EmailError as exc:  # the site is published; the next cycle tries again
                 sent, failed = f"not sent: {exc}", True

@@ -165,6 +165,30 @@ def test_recipients_sent_to_before_a_failure_are_not_sent_it_again(tmp_path: Pat
         assert store.email_sent("2026-11-28")
 
 
+def test_an_address_the_server_refuses_is_named_on_stderr(tmp_path: Path) -> None:
+    """The others get theirs and the command succeeds, but a mistyped address in email.to
+    was left out without a word: `email` says which the server refused."""
+    from aiosmtpd.controller import Controller
+
+    from tests.test_email import RefusingB
+
+    inbox = RefusingB()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        path = write_config(tmp_path, controller.port)
+        path.write_text(
+            path.read_text().replace("[reader@example.org]", "[a@example.org, b@example.org]")
+        )
+        stored_digest(tmp_path / "news.db")
+        result = CliRunner().invoke(main, ["email", "-c", str(path)])
+    finally:
+        controller.stop()
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == "email: sent to a@example.org"
+    assert "the server refused b@example.org: check those addresses in email.to" in result.stderr
+
+
 def test_email_failure_exits_1_with_the_reason(tmp_path: Path) -> None:
     config = write_config(tmp_path, 9)  # nothing listens on port 9
     stored_digest(tmp_path / "news.db")
