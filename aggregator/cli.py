@@ -562,8 +562,14 @@ def _do_email(config: Config, store: Store, to_file: Path | None, force: bool) -
         click.echo(f"email: sent to {result.destination}")
         if result.refused:
             click.echo(
-                f"aggregator: warning: email: the server refused {', '.join(result.refused)}: "
-                "check those addresses in email.to",
+                f"aggregator: warning: email: the server refused {result.refused}: check "
+                "those addresses in email.to",
+                err=True,
+            )
+        if result.deferred:
+            click.echo(
+                f"aggregator: warning: email: not sent yet to {result.deferred}: the next "
+                "`aggregator email` (or `run --email`) sends it to them",
                 err=True,
             )
     else:

@@ -17,6 +17,7 @@ import socket
 import ssl
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -71,12 +72,7 @@ class EmailSettingsLike(Protocol):
 
 
 class EmailError(RuntimeError):
-    """The email cannot be sent as configured (the message says what to change). `delivered`:
-    the recipients the server took their message for before the failure."""
-
-    def __init__(self, message: str, delivered: Sequence[str] = ()) -> None:
-        super().__init__(message)
-        self.delivered = tuple(delivered)
+    """The email cannot be sent as configured (the message says what to change)."""
 
 
 def header_text(value: object, limit: int = 200) -> str:
@@ -311,20 +307,37 @@ def _connect(settings: EmailSettingsLike) -> smtplib.SMTP:
     return smtplib.SMTP(host, port, timeout=_TIMEOUT_SECONDS)
 
 
-def send_email(msg: EmailMessage, settings: EmailSettingsLike) -> tuple[str, ...]:
-    """Deliver `msg` to each address in `settings.to` through the configured SMTP server, a
-    message each (To: that address alone, so no recipient sees the others; its own Message-ID;
-    Date: when it is sent). Returns the addresses sent to: one the server refuses is left out,
-    unless it refuses them all. Raises EmailError, whose message names the setting to change (a
-    refused connection, a server without STARTTLS, a refused login, a failed TLS handshake),
-    with the recipients already sent to when it failed after some."""
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """What became of the day's email: who has it, who the server refused for good (a 5xx:
+    a mistyped address), and who is left for the next run (a 4xx, or the connection lost
+    before their turn), each with the server's reason."""
+
+    delivered: tuple[str, ...]
+    refused: dict[str, str] = field(default_factory=dict)
+    deferred: dict[str, str] = field(default_factory=dict)
+
+
+def send_email(
+    msg: EmailMessage, settings: EmailSettingsLike, recipients: Sequence[str] | None = None
+) -> Delivery:
+    """Deliver `msg` to each of `recipients` (default `settings.to`) through the configured
+    SMTP server, a message each (To: that address alone, so no recipient sees the others; its
+    own Message-ID; Date: when it is sent). One recipient's refusal leaves the others theirs.
+    Raises EmailError, whose message names the setting to change (a refused connection, a
+    server without STARTTLS, a refused login, a failed TLS handshake, every address refused),
+    when no one got it."""
     if settings.security not in _SECURITY_MODES:
         raise EmailError(f"email.security must be one of {', '.join(_SECURITY_MODES)}")
-    if not settings.to:
+    recipients = tuple(settings.to if recipients is None else recipients)
+    if not recipients:
         raise EmailError("no recipients: set email.to")
     credentials = _credentials(settings)
     delivered: list[str] = []
     refused: dict[str, tuple[int, bytes]] = {}
+    deferred: dict[str, str] = {}
+    at_rcpt: set[str] = set()
+    failure: OSError | None = None
     step = "connect"
     try:
         with _connect(settings) as smtp:
@@ -335,25 +348,40 @@ def send_email(msg: EmailMessage, settings: EmailSettingsLike) -> tuple[str, ...
                 step = "login"
                 smtp.login(*credentials)
             step = "send"
-            for address in settings.to:
+            for k, address in enumerate(recipients):
                 own = _addressed(msg, address, datetime.now(UTC))
                 try:
                     smtp.send_message(own, to_addrs=[_ascii_domain(address)])
                 except smtplib.SMTPRecipientsRefused as exc:  # this one: the others get theirs
-                    refused.update(exc.recipients)
+                    refused[address] = next(iter(exc.recipients.values()), (550, b""))
+                    at_rcpt.add(address)
+                    failure = exc
                     continue
+                except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as exc:
+                    refused[address] = (exc.smtp_code, exc.smtp_error)
+                    failure = exc
+                    continue
+                except OSError as exc:  # the connection is gone: the rest wait for next run
+                    if not delivered:
+                        raise
+                    why = _smtp_reason(exc)
+                    deferred.update((a, why) for a in recipients[k:])
+                    break
                 delivered.append(address)
-            if not delivered:
-                raise smtplib.SMTPRecipientsRefused(refused)
+            if not delivered:  # one reason for all: every address refused, or the last
+                if at_rcpt == set(recipients):
+                    raise smtplib.SMTPRecipientsRefused(refused)
+                raise failure or smtplib.SMTPException("nothing was sent")
             step = "sent"
     except OSError as exc:  # smtplib's and ssl's errors are OSErrors too
-        if step == "sent":  # the server took the messages: only its goodbye (QUIT) failed,
-            return tuple(delivered)  # and calling that a failure would send them again
-        problem = smtp_problem(exc, settings, step)
-        if delivered:
-            problem += f"; sent only to {', '.join(delivered)}"
-        raise EmailError(problem, delivered) from exc
-    return tuple(delivered)
+        if step != "sent":  # after it only the goodbye (QUIT) failed: the server took them
+            raise EmailError(smtp_problem(exc, settings, step)) from exc
+    later = {a: _smtp_reply(*reply) for a, reply in refused.items() if 400 <= reply[0] < 500}
+    return Delivery(
+        delivered=tuple(delivered),
+        refused={a: _smtp_reply(*r) for a, r in refused.items() if a not in later},
+        deferred={**later, **deferred},
+    )
 
 
 _TLS_FROM_THE_START = "set `security: ssl` under `email:` (usually with port 465)"

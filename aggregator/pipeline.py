@@ -1029,7 +1029,8 @@ class EmailResult:
     failed: bool = False  # not sent for want of something (a digest), not by choice (sent today)
     already_sent: bool = False  # the day's digest went out before: nothing new to say
     waiting: bool = False  # not yet (email.send_after), or no story yet: a later run sends it
-    refused: tuple[str, ...] = ()  # recipients the server refused while it took the others'
+    refused: str = ""  # recipients the server refused for good, with its reasons
+    deferred: str = ""  # recipients the next run sends it to (a temporary refusal), with why
 
 
 def _not_yet(config: Config, digest: Digest, now: datetime) -> str:
@@ -1058,7 +1059,7 @@ def email(
     now: datetime | None = None,
 ) -> EmailResult:
     """Send (or write as .eml) the latest day's digest; once a day unless force."""
-    from aggregator.emailer import EmailError, render_email, send_email, write_eml
+    from aggregator.emailer import render_email, send_email, write_eml
 
     now = now or utcnow()
     digests = digests_from_dicts(store.digests())
@@ -1073,14 +1074,18 @@ def email(
         and (wait := _not_yet(config, digest, now))
     ):
         return EmailResult(False, "", wait, waiting=True)
-    if to_file is None and config.email.to and store.email_sent(day) and not force:
+    recipients = config.email.to
+    sent_to = store.email_destination(day) if to_file is None and not force else None
+    if sent_to is not None and recipients:
         # before rendering: a publish worker asks every cycle all day
-        return EmailResult(
-            False,
-            "",
-            f"the digest for {day} was already sent (`aggregator email --force` resends it)",
-            already_sent=True,
-        )
+        recipients = tuple(a for a in recipients if a in store.email_pending(day))
+        if not recipients:
+            return EmailResult(
+                False,
+                "",
+                f"the digest for {day} was already sent (`aggregator email --force` resends it)",
+                already_sent=True,
+            )
     message = render_email(
         digest,
         config.email,
@@ -1099,18 +1104,14 @@ def email(
         return EmailResult(
             False, "", "no recipients: set email.to in feeds.yaml or use --to-file", failed=True
         )
-    try:
-        delivered = send_email(message, config.email)  # a message to each recipient
-    except EmailError as exc:
-        if not exc.delivered:
-            raise
-        # they have it: the next run must not send it to them again
-        store.mark_email_sent(day, ", ".join(exc.delivered), now)
-        raise EmailError(
-            f"{exc} (the day counts as sent: `aggregator email --force` sends it to all again)",
-            exc.delivered,
-        ) from exc
-    destination = ", ".join(delivered)
-    store.mark_email_sent(day, destination, now)
-    refused = tuple(a for a in config.email.to if a not in delivered)
-    return EmailResult(True, destination, refused=refused)
+    delivery = send_email(message, config.email, recipients)  # a message to each recipient
+    # who has it is recorded at once: a later run sends it to those it did not reach only
+    earlier = [a for a in (sent_to or "").split(", ") if a and a not in delivery.delivered]
+    destination = ", ".join([*earlier, *delivery.delivered])
+    store.mark_email_sent(day, destination, now, pending=tuple(delivery.deferred))
+    return EmailResult(
+        True,
+        ", ".join(delivery.delivered),
+        refused="; ".join(f"{a} ({why})" for a, why in delivery.refused.items()),
+        deferred="; ".join(f"{a} ({why})" for a, why in delivery.deferred.items()),
+    )

@@ -1642,7 +1642,20 @@ class Store:
     def email_sent(self, day: str) -> bool:
         return self.db.execute("SELECT 1 FROM emails WHERE day=?", (day,)).fetchone() is not None
 
-    def mark_email_sent(self, day: str, destination: str, now: datetime) -> None:
+    def email_destination(self, day: str) -> str | None:
+        """Who the day's email went to (", "-joined), None if it was not sent."""
+        row = self.db.execute("SELECT destination FROM emails WHERE day=?", (day,)).fetchone()
+        return row[0] if row else None
+
+    def email_pending(self, day: str) -> tuple[str, ...]:
+        """The recipients the day's email is still to reach (a temporary refusal, or the
+        connection lost before their turn): the next run sends it to them."""
+        return tuple(json.loads(self.meta(f"email_pending:{day}") or "[]"))
+
+    def mark_email_sent(
+        self, day: str, destination: str, now: datetime, pending: Sequence[str] = ()
+    ) -> None:
+        """The day's email went to ``destination``; ``pending``: who it is still to reach."""
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO emails (day, sent_at, destination) VALUES (?, ?, ?) "
@@ -1650,6 +1663,10 @@ class Store:
                 "SET sent_at = excluded.sent_at, destination = excluded.destination",
                 (day, _ts(now), destination),
             )
+            if pending:
+                _put_meta(db, f"email_pending:{day}", json.dumps(list(pending)))
+            else:
+                db.execute("DELETE FROM meta WHERE key = ?", (f"email_pending:{day}",))
 
 
 # ------------------------------------------------------------------ copying between stores

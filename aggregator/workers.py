@@ -398,7 +398,9 @@ def publish_cycle(
                     f"sent to {result.destination}" if result.sent else f"not sent: {result.reason}"
                 )
                 if result.refused:
-                    sent += f" (the server refused {', '.join(result.refused)}: check email.to)"
+                    sent += f"; the server refused {result.refused}: check email.to"
+                if result.deferred:
+                    sent += f"; not yet to {result.deferred}: the next cycle tries again"
                 before = result.already_sent or result.waiting
             except EmailError as exc:  # the site is published; the next cycle tries again
                 sent, failed = f"not sent: {exc}", True

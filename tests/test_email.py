@@ -218,7 +218,7 @@ def test_each_recipient_gets_a_message_of_their_own(smtp_server, digest) -> None
     )
     assert message["To"] == "undisclosed-recipients:;"  # as written by --to-file
     before = datetime.now(UTC).replace(microsecond=0)
-    assert send_email(message, settings) == to
+    assert send_email(message, settings).delivered == to
     assert [e.rcpt_tos for e in inbox.envelopes] == [
         ["a@example.org"],
         ["b@example.org"],
@@ -323,13 +323,39 @@ def test_an_address_the_server_refuses_leaves_the_others_their_message(digest) -
         to = ("a@example.org", "b@example.org", "c@example.org")
         settings = email_settings(smtp_port=controller.port, to=to)
         message = render_email(digest, settings, site_settings())
-        assert send_email(message, settings) == ("a@example.org", "c@example.org")
+        delivery = send_email(message, settings)
+        assert delivery.delivered == ("a@example.org", "c@example.org")
+        assert list(delivery.refused) == ["b@example.org"] and not delivery.deferred
         only_b = dataclasses.replace(settings, to=("b@example.org",))
         with pytest.raises(EmailError, match=r"refused every address.*b@example\.org: 550"):
             send_email(message, only_b)
     finally:
         controller.stop()
     assert [e.rcpt_tos for e in inbox.envelopes] == [["a@example.org"], ["c@example.org"]]
+
+
+class ClosingAfterOne(Inbox):
+    """Takes one message, then answers 421 and closes the connection."""
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        if self.envelopes:
+            return "421 4.7.0 too many messages, closing"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_connection_closed_after_one_message_leaves_the_rest_for_the_next_run(digest) -> None:
+    inbox = ClosingAfterOne()
+    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        to = ("a@example.org", "b@example.org", "c@example.org")
+        settings = email_settings(smtp_port=controller.port, to=to)
+        delivery = send_email(render_email(digest, settings, site_settings()), settings)
+    finally:
+        controller.stop()
+    assert delivery.delivered == ("a@example.org",) and not delivery.refused
+    assert list(delivery.deferred) == ["b@example.org", "c@example.org"]
+    assert delivery.deferred["b@example.org"].startswith("421")
 
 
 class RudeGoodbye(Inbox):
