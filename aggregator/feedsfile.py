@@ -93,8 +93,8 @@ def remove_feed(path: Path | str, url_or_name: str) -> bool:
     before = len(entries)
     if _editable_as_text(entries):
         first, last = _entry_start(text, entries, index), _entry_end(text, entries, index)
-        own_text = "".join(text.splitlines(keepends=True)[first : last + 1])
-        anchors = _anchors_used_elsewhere(document, entries[index], own_text)
+        defined_at = entries.lc.item(index)[0]
+        anchors = _anchors_used_elsewhere(document, entries[index], defined_at, (first, last))
         if anchors:
             raise FeedsFileError(
                 f"{path}:{first + 1}: this feed's entry defines the YAML anchor "
@@ -117,20 +117,41 @@ def remove_feed(path: Path | str, url_or_name: str) -> bool:
 # ---------------------------------------------------------------- helpers
 
 
-def _anchors_used_elsewhere(document: Any, entry: Any, entry_text: str) -> list[str]:
-    """The YAML anchors that ``entry`` (written as ``entry_text``) defines (``&world``) and
-    the rest of the document uses (``*world``): ruamel gives an alias the anchored node
-    itself, so a node met more often in the document than in the entry is used elsewhere."""
+def _anchors_used_elsewhere(
+    document: Any, entry: Any, entry_line: int, lines: tuple[int, int]
+) -> list[str]:
+    """The YAML anchors that ``entry`` (its first key on ``entry_line``, its text on
+    ``lines``, first and last) defines (``&world``) and the rest of the document uses
+    (``*world``). ruamel gives an alias the anchored node itself, and the place of its
+    definition: a node defined within the entry and met more often in the document than in
+    the entry is used elsewhere (an alias in the entry, or "&world" in a comment, is not)."""
     inside: dict[int, str] = {}
-    for node in _nodes(entry):
+    for node, line in _placed_nodes(entry, entry_line):
         anchor = getattr(getattr(node, "anchor", None), "value", None)
-        if anchor and re.search(rf"&{re.escape(anchor)}(?![^\s,\]}}])", entry_text):
+        if anchor and lines[0] <= line <= lines[1]:
             inside[id(node)] = anchor
     if not inside:
         return []
     in_entry = Counter(id(n) for n in _nodes(entry) if id(n) in inside)
     in_document = Counter(id(n) for n in _nodes(document) if id(n) in inside)
     return sorted({name for key, name in inside.items() if in_document[key] > in_entry[key]})
+
+
+def _placed_nodes(node: Any, line: int, depth: int = 0) -> Iterable[tuple[Any, int]]:
+    """``node`` (at ``line``) and the values inside it, each with the line where it is
+    written: where it is defined, for a value an alias points at."""
+    yield node, line
+    if depth > 32:
+        return
+    if isinstance(node, dict):
+        for key, value in node.items():
+            # a key a merge (`<<: *base`) brings has no place of its own here
+            place = getattr(node, "lc", None) and node.lc.data.get(key)
+            yield from _placed_nodes(value, place[2] if place else line, depth + 1)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            at = node.lc.item(index)[0] if hasattr(node, "lc") else line
+            yield from _placed_nodes(value, at, depth + 1)
 
 
 def _nodes(node: Any, depth: int = 0) -> Iterable[Any]:

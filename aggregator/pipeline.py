@@ -847,7 +847,12 @@ def _window_fingerprint(config: Config, items: Sequence[Item], day: date) -> str
         repr((config.model, config.embedding, sorted(config.grouping.items()), day)).encode()
     )
     digest.update(np.asarray([i.id for i in items], dtype=np.int64).tobytes())
-    texts = "\0".join(f"{i.title}\x1f{i.summary}\x1f{i.link or ''}" for i in items)
+    # and the same feed, outlet and time per item (another feed may take an item over)
+    texts = "\0".join(
+        f"{i.title}\x1f{i.summary}\x1f{i.link or ''}\x1f{i.feed_url}\x1f{i.outlet}\x1f"
+        f"{i.published.isoformat()}\x1f{i.language or ''}"
+        for i in items
+    )
     digest.update(texts.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 

@@ -956,25 +956,31 @@ class Store:
                 own.setdefault(item.canonical_link, item)
         if not own:
             return [], []
-        takers, edits = [], []
-        rows = _select_in(
-            db,
-            "SELECT id, title, summary, link, feed_url, canonical_link FROM items "
-            "WHERE canonical_link IN ({marks}) AND feed_url <> ? ORDER BY id",
-            sorted(own),
-            after=(u.url,),
+        takers: list[NewItem] = []
+        edits: list[_Edit] = []
+        keys: set[str] = set()  # a feed giving two entries one guid: one item under it
+        rows = list(
+            _select_in(
+                db,
+                "SELECT id, title, summary, link, feed_url, canonical_link FROM items "
+                "WHERE canonical_link IN ({marks}) AND feed_url <> ? ORDER BY id",
+                sorted(own),
+                after=(u.url,),
+            )
         )
         for row in rows:
-            item = own.get(row[5])
-            if item is None or item in takers or site_of(row[4]) == site_of(item.link or ""):
+            item = own.pop(row[5], None)  # one item an entry: the first stored
+            if item is None or item.key in keys or site_of(row[4]) == site_of(item.link or ""):
                 continue
             published = _ts(item.published) if item.published else None
             db.execute(
                 "UPDATE items SET feed_url = ?, key = ?, outlet = ?, language = ?,"
-                " published = COALESCE(?, published), sort_time = COALESCE(?, sort_time)"
-                " WHERE id = ?",
-                (u.url, item.key, item.outlet, item.language, published, published, row[0]),
-            )
+                " link = COALESCE(?, link), published = COALESCE(?, published),"
+                " sort_time = COALESCE(?, sort_time) WHERE id = ?",
+                (u.url, item.key, item.outlet, item.language, item.link, published, published,
+                 row[0]),
+            )  # fmt: skip
+            keys.add(item.key)
             takers.append(item)
             if (item.title, item.summary) != (row[1], row[2]):
                 edits.append(_edit(row[:4], item))
@@ -1805,8 +1811,9 @@ def _fit_for(target: Store, table: str, columns: list[str]) -> Callable[[Sequenc
 _ITEM_TEXT_COLUMNS = ("title", "summary", "link", "edits", "full_text", "full_text_status", "key")
 _ITEM_EMBEDDED_COLUMNS = ("title", "summary", "full_text")
 # What the checks read: an item is the same in both stores by id, feed and key, or, once its
-# feed gave it a new key (Store._rekeyed), by id, feed and when it was first seen.
-_ITEM_IDENTITY = ("id", "feed_url", "key", "first_seen")
+# feed gave it a new key (Store._rekeyed), by id, feed and when it was first seen, or, once a
+# feed of its own site took it over (Store._take_over), by id, canonical link and first seen.
+_ITEM_IDENTITY = ("id", "feed_url", "key", "first_seen", "canonical_link")
 
 
 def _copy_table(
@@ -1855,12 +1862,37 @@ def _update_item_texts(db: Tx, columns: list[str], rows: list[tuple]) -> int:
         f"(SELECT 1 FROM items WHERE id = ? AND ({differs(_ITEM_EMBEDDED_COLUMNS)}))",
         [(r[at["id"]], r[at["id"]], *(r[at[c]] for c in _ITEM_EMBEDDED_COLUMNS)) for r in known],
     )
+    _update_taken_over(db, columns, known)
     texts = [(r[at["id"]], *(r[at[c]] for c in _ITEM_TEXT_COLUMNS)) for r in known]
     return db.executemany(
         f"UPDATE items SET {', '.join(f'{c} = ?' for c in _ITEM_TEXT_COLUMNS)} WHERE id = ? "
         f"AND ({differs(_ITEM_TEXT_COLUMNS)})",
         [(*values, item_id, *values) for item_id, *values in texts],
     )
+
+
+# What a take-over changes (Store._take_over): the article, stored through an aggregator's feed,
+# became its own site's feed's item. The same item: same canonical link, first seen alike.
+_TAKEN_OVER_COLUMNS = ("feed_url", "key", "outlet", "published", "sort_time", "language")
+
+
+def _update_taken_over(db: Tx, columns: Sequence[str], rows: Sequence[Sequence]) -> None:
+    """The rows' items that another feed took over in the source since the last copy: their
+    feed, key, outlet and date follow (the texts follow as any item's do)."""
+    moved = [c for c in _TAKEN_OVER_COLUMNS if c in columns]
+    if "canonical_link" not in columns or "first_seen" not in columns:
+        return
+    at = {c: columns.index(c) for c in ("id", "canonical_link", "first_seen", *moved)}
+    db.executemany(
+        f"UPDATE items SET {', '.join(f'{c} = ?' for c in moved)} WHERE id = ? "
+        "AND feed_url IS DISTINCT FROM ? AND canonical_link = ? AND first_seen = ?",
+        [
+            (*(r[at[c]] for c in moved), r[at["id"]], r[at["feed_url"]],
+             r[at["canonical_link"]], r[at["first_seen"]])
+            for r in rows
+            if r[at["canonical_link"]] is not None
+        ],
+    )  # fmt: skip
 
 
 def _check_same_items(
@@ -1875,12 +1907,14 @@ def _check_same_items(
         r[0]: tuple(r[1:])
         for r in _select_in(
             db,
-            "SELECT id, feed_url, key, first_seen FROM items WHERE id IN ({marks})",
+            "SELECT id, feed_url, key, first_seen, canonical_link FROM items WHERE id IN ({marks})",
             [w[0] for w in wanted],
         )
     }
 
-    def same(mine: tuple, theirs: tuple) -> bool:  # (feed, key, first seen)
+    def same(mine: tuple, theirs: tuple) -> bool:  # (feed, key, first seen, canonical link)
+        if mine[3] is not None and (mine[2], mine[3]) == (theirs[2], theirs[3]):
+            return True  # taken over by another feed
         return mine[0] == theirs[0] and (mine[1] == theirs[1] or mine[2] == theirs[2])
 
     problems = [

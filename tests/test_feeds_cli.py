@@ -159,6 +159,29 @@ def test_removing_the_entry_that_defines_an_anchor_says_so(tmp_path: Path, text:
     assert [f.url for f in load_config(path).feeds] == ["https://a.example/rss"]
 
 
+def test_an_entry_that_only_mentions_or_uses_an_anchor_is_removed() -> None:
+    """ "&world" in a comment or a URL of the entry that uses `*world` is no definition: it
+    was refused as one."""
+    import tempfile
+
+    text = (
+        "feeds:\n"
+        "  - url: https://a.example/rss\n"
+        "    tags: &world [world]\n"
+        "    name: &n Alpha\n"
+        "  - url: https://b.example/rss?x=1&world\n"
+        "    tags: *world  # the tags of &world above\n"
+        "    name: *n\n"
+    )
+    path = Path(tempfile.mkdtemp()) / "feeds.yaml"
+    path.write_text(text)
+    assert remove_feed(path, "https://b.example/rss?x=1&world")
+    assert [f.url for f in load_config(path).feeds] == ["https://a.example/rss"]
+    path.write_text(text)
+    with pytest.raises(FeedsFileError, match=r"anchor &n, &world that other entries use"):
+        remove_feed(path, "https://a.example/rss")
+
+
 def test_remove_the_last_feed_then_add_again(config: Path) -> None:
     for name in ("World Daily", "https://short.example/feed", "Local Paper"):
         assert remove_feed(config, name)

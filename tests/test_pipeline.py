@@ -797,3 +797,27 @@ def test_a_new_id_never_brings_back_a_retired_story_for_another_subject(
     assert storm not in ids.values()
     assert newsroom.page_headline(ids[0]) == QUAKE[0]
     assert newsroom.page_headline(storm) != QUAKE[0]  # it sends readers on to the tram or fire
+
+
+def test_the_windows_fingerprint_changes_when_another_feed_takes_an_item_over(
+    tmp_path: Path,
+) -> None:
+    """A take-over (Store._take_over) leaves an item's id and text and changes its feed,
+    outlet and time: the fingerprint read only ids and texts, so `cluster` skipped the
+    window and the digest went on crediting the aggregator."""
+    from aggregator.models import Item
+    from aggregator.pipeline import _window_fingerprint
+
+    config = config_of(tmp_path, ["https://a.example/feed"])
+    item = Item(1, "Quake", "A quake.", "Aggregator", "https://o.example/1", NOW,
+                "https://aggregator.example/feed")  # fmt: skip
+    day = NOW.date()
+    before = _window_fingerprint(config, [item], day)
+    assert _window_fingerprint(config, [replace(item)], day) == before
+    for change in (
+        {"outlet": "Origin"},
+        {"feed_url": "https://o.example/rss"},
+        {"published": NOW - timedelta(hours=1)},
+        {"language": "en"},
+    ):
+        assert _window_fingerprint(config, [replace(item, **change)], day) != before, change

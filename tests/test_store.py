@@ -175,6 +175,33 @@ def test_an_article_through_two_feeds_is_its_own_sites_whichever_is_polled_first
         assert record(store, origin, "Origin") == 0  # its own entry, known
 
 
+def test_a_feed_giving_two_entries_one_guid_takes_over_one_item_and_stops_nothing(
+    store_target,
+) -> None:
+    """The outlet's feed repeats a guid over two of its articles that an aggregator brought
+    first: both take-overs set one (feed, key), which failed the whole batch (another feed's
+    poll beside it too) on every run. One item takes it; the other stays the aggregator's."""
+    links = ["https://origin.example/a", "https://origin.example/b"]
+    relayed = [entry(n, guid=f"agg-{n}", link=link) for n, link in enumerate(links, 1)]
+    own = [entry(n, guid="dup", link=link) for n, link in enumerate(links, 1)]
+    with Store.open(store_target()) as store:
+        record(store, outcome("https://aggregator.example/feed", relayed), "Aggregator")
+        record_all(
+            store,
+            [
+                (outcome("https://origin.example/rss", own), "Origin"),
+                (
+                    outcome(
+                        "https://other.example/rss", [entry(9, link="https://other.example/9")]
+                    ),
+                    "Other",
+                ),
+            ],
+        )
+        outlets = sorted(i.outlet for i in store.items_since(NOW - timedelta(days=1)))
+        assert outlets == ["Aggregator", "Origin", "Other"]
+
+
 def test_an_article_two_feeds_of_its_site_carry_stays_with_the_first(store_target) -> None:
     """Two feeds of one site (or of one hosting platform) carrying one article: nothing tells
     whose it is, and it stays the first's."""

@@ -303,6 +303,25 @@ def test_a_rerun_brings_the_new_ids_a_feed_gave_its_entries(
     assert snapshot(target) == snapshot(source)
 
 
+def test_a_rerun_brings_an_item_its_own_sites_feed_took_over(
+    tmp_path: Path, postgres_database
+) -> None:
+    """The article's own site's feed took over an item an aggregator's feed brought first
+    (Store._take_over): its feed and key changed, and a rerun refused the copy's item as
+    another item than the source's."""
+    source, config = copy_config(tmp_path)
+    target = fresh_postgres(postgres_database)
+    assert copy_into(config, target).exit_code == 0
+    with Store.open(source) as store:
+        own = [entry(1, guid="own-1")]  # entry()'s link is on news.example
+        assert record(store, outcome("https://news.example/rss", own), "News") == 0
+        (taken,) = [i for i in store.items_since(NOW - timedelta(days=2)) if i.outlet == "News"]
+        assert taken.feed_url == "https://news.example/rss"
+    again = copy_into(config, target)
+    assert again.exit_code == 0, again.output
+    assert snapshot(target) == snapshot(source)
+
+
 def test_a_rerun_still_refuses_an_item_the_copy_stored_under_a_source_id(
     tmp_path: Path, postgres_database
 ) -> None:
