@@ -113,6 +113,36 @@ def _cut_at_word(text: str, limit: int) -> str:
     return cut[:space] if space > limit // 2 else cut
 
 
+# Writing systems an English embedding model reads poorly: it gives their texts a large shared
+# component (unknown tokens, letters one by one), so two unrelated Arabic headlines come out
+# more alike than two reports of one English story. Han and kana together (Chinese, Japanese).
+_SCRIPTS = tuple(
+    (name, re.compile(f"[{chars}]"))
+    for name, chars in (
+        ("arabic", "\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\ufb50-\ufdff\ufe70-\ufeff"),
+        ("hebrew", "\u0590-\u05ff\ufb1d-\ufb4f"),
+        ("cyrillic", "\u0400-\u052f"),
+        ("greek", "\u0370-\u03ff\u1f00-\u1fff"),
+        ("han-kana", "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"),
+        ("hangul", "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"),
+        ("indic", "\u0900-\u0dff"),
+        ("thai", "\u0e00-\u0e7f"),
+    )
+)
+
+
+def script_of(text: str) -> str:
+    """The writing system most of ``text``'s letters are in: "latin" (also for none), or one
+    of ``_SCRIPTS``'s names."""
+    if text.isascii():
+        return "latin"
+    letters = sum(1 for char in text if char.isalpha())
+    for name, pattern in _SCRIPTS:
+        if 2 * len(pattern.findall(text)) > letters:
+            return name
+    return "latin"
+
+
 def words(text: str) -> list[str]:
     """Lower-case word tokens of already clean text, accents folded ("Beyoncé" -> beyonce)."""
     return _WORD.findall(fold_accents(text).lower().replace("’", "'"))
