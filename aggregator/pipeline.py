@@ -1067,10 +1067,12 @@ def email(
     from aggregator.emailer import render_email, send_email, write_eml
 
     now = now or utcnow()
-    digests = digests_from_dicts(store.digests())
-    if not digests:
+    # the newest digest alone decides whether to send: an hourly `run --email` or a publish
+    # worker's cycle read a year of digests (1 GB, 10 s) to learn it was sent this morning
+    newest = digests_from_dicts(store.digests(limit=1))
+    if not newest:
         return EmailResult(False, "", "no digest yet: run `aggregator cluster` first", failed=True)
-    digest = digests[0]
+    digest = newest[0]
     day = digest.day.isoformat()
     if (
         to_file is None
@@ -1091,6 +1093,7 @@ def email(
                 f"the digest for {day} was already sent (`aggregator email --force` resends it)",
                 already_sent=True,
             )
+    digests = digests_from_dicts(store.digests())
     message = render_email(
         digest,
         config.email,

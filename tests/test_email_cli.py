@@ -84,6 +84,31 @@ def test_email_is_sent_once_a_day_unless_forced(smtp_server, tmp_path: Path) -> 
     assert forced.exit_code == 0 and len(inbox.envelopes) == 2
 
 
+def test_an_email_already_sent_is_known_without_reading_every_digest(
+    smtp_server,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An hourly `run --email` (or a publish worker's cycle) parsed every stored digest (a
+    year: 1 GB, 10 s) before it saw the day's email was sent: the newest digest decides."""
+    controller, _inbox, _ = smtp_server
+    path = write_config(tmp_path, controller.port)
+    stored_digest(tmp_path / "news.db")
+    runner = CliRunner()
+    assert runner.invoke(main, ["email", "-c", str(path)]).exit_code == 0
+    asked: list[int | None] = []
+    read = Store.digests
+
+    def digests(self: Store, limit: int | None = None) -> list[dict]:
+        asked.append(limit)
+        return read(self, limit)
+
+    monkeypatch.setattr(Store, "digests", digests)
+    again = runner.invoke(main, ["email", "-c", str(path)])
+    assert again.exit_code == 0 and "already sent" in again.output
+    assert asked == [1]
+
+
 def test_email_before_any_digest_fails_so_cron_notices(smtp_server, tmp_path: Path) -> None:  # noqa: F811
     controller, inbox, _ = smtp_server
     config = write_config(tmp_path, controller.port)
