@@ -1248,27 +1248,49 @@ def _stories_json(day: DayView | None, urls: _Urls) -> bytes:
     )
 
 
-def _sitemap(model: SiteModel, urls: _Urls) -> bytes:
+# The sitemap protocol's most URLs in one file: past it, sitemap.xml is an index of files of
+# that many each (sitemaps/1.xml, ...), which search engines read as one sitemap.
+SITEMAP_URLS = 50_000
+
+
+def _sitemaps(model: SiteModel, urls: _Urls) -> Iterator[tuple[str, bytes]]:
+    """sitemap.xml, and past SITEMAP_URLS pages the files it indexes, as (path, bytes)."""
+    entries: list[tuple[str, date | None]] = []
+    latest = model.days[0].day if model.days else None
+    entries += [("index.html", latest), ("archive/index.html", latest)]
+    entries.append(("outlets/index.html", latest))
+    entries += [(day.page, day.day) for day in model.days]
+    entries += [(story.page, story.last_updated.date()) for story in model.stories]
+    entries += [
+        (outlet.outlet.page, outlet.entries[0].item.published.date()) for outlet in model.outlets
+    ]
+    if len(entries) <= SITEMAP_URLS:
+        yield "sitemap.xml", _urlset(entries, urls)
+        return
+    ET.register_namespace("", _SITEMAP_NS)
+    s = f"{{{_SITEMAP_NS}}}"
+    index = ET.Element(f"{s}sitemapindex")
+    for number, start in enumerate(range(0, len(entries), SITEMAP_URLS), 1):
+        part = entries[start : start + SITEMAP_URLS]
+        path = f"sitemaps/{number}.xml"
+        yield path, _urlset(part, urls)
+        entry = _sub(index, f"{s}sitemap")
+        _sub(entry, f"{s}loc", urls(path))
+        modified = [m for _, m in part if m is not None]
+        if modified:
+            _sub(entry, f"{s}lastmod", max(modified).isoformat())
+    yield "sitemap.xml", _xml_bytes(index)
+
+
+def _urlset(entries: Sequence[tuple[str, date | None]], urls: _Urls) -> bytes:
     ET.register_namespace("", _SITEMAP_NS)
     s = f"{{{_SITEMAP_NS}}}"
     root = ET.Element(f"{s}urlset")
-
-    def add(path: str, modified: date | None) -> None:
+    for path, modified in entries:
         entry = _sub(root, f"{s}url")
         _sub(entry, f"{s}loc", urls(path))
         if modified is not None:
             _sub(entry, f"{s}lastmod", modified.isoformat())
-
-    latest = model.days[0].day if model.days else None
-    add("index.html", latest)
-    add("archive/index.html", latest)
-    add("outlets/index.html", latest)
-    for day in model.days:
-        add(day.page, day.day)
-    for story in model.stories:
-        add(story.page, story.last_updated.date())
-    for outlet in model.outlets:
-        add(outlet.outlet.page, outlet.entries[0].item.published.date())
     return _xml_bytes(root)
 
 
@@ -1367,7 +1389,8 @@ def _render_site(
     yield _Output("feed.xml", _atom_feed(today, model.histories, site["title"], urls))
     yield _Output("stories.json", _stories_json(today, urls))
     if urls.base:
-        yield _Output("sitemap.xml", _sitemap(model, urls))
+        for path, data in _sitemaps(model, urls):
+            yield _Output(path, data)
 
 
 # ---------------------------------------------------------------- incremental builds

@@ -586,6 +586,41 @@ def test_sitemap_lists_absolute_urls(site: Path) -> None:
         assert (site / posixpath.relpath(urlsplit(loc).path, "/digest")).is_file()
 
 
+def test_a_sitemap_past_the_protocols_limit_becomes_an_index_of_sitemaps(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The protocol allows 50,000 URLs a file (a year of a 300-feed site lists 127,000 pages,
+    and search engines refused the file): past it, sitemap.xml indexes files of that many,
+    which list the same pages; the files a larger site needed go once it is smaller."""
+    from aggregator import site as site_module
+
+    namespaces = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    whole = lxml.etree.parse(str(site / "sitemap.xml")).xpath(
+        "//s:loc/text()", namespaces=namespaces
+    )
+    monkeypatch.setattr(site_module, "SITEMAP_URLS", 10)
+    output = tmp_path / "out"
+    build_site(output, realistic_digests(), site_settings(base_url=BASE_URL))
+    index = lxml.etree.parse(str(output / "sitemap.xml")).getroot()
+    assert index.tag == "{http://www.sitemaps.org/schemas/sitemap/0.9}sitemapindex"
+    parts = index.xpath("//s:sitemap/s:loc/text()", namespaces=namespaces)
+    assert len(parts) == -(-len(whole) // 10) and all(p.startswith(BASE_URL) for p in parts)
+    listed = []
+    for part in parts:
+        tree = lxml.etree.parse(str(output / urlsplit(part).path.removeprefix("/digest/")))
+        found = tree.xpath("//s:url/s:loc/text()", namespaces=namespaces)
+        assert 0 < len(found) <= 10
+        listed += found
+    assert listed == whole
+    monkeypatch.setattr(site_module, "SITEMAP_URLS", 50_000)
+    build_site(output, realistic_digests(), site_settings(base_url=BASE_URL))
+    assert not (output / "sitemaps").exists()
+    assert (
+        lxml.etree.parse(str(output / "sitemap.xml")).xpath("//s:loc/text()", namespaces=namespaces)
+        == whole
+    )
+
+
 def test_bad_base_url_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SiteError):
         build_site(tmp_path / "o", [], site_settings(base_url="javascript:alert(1)//"))
