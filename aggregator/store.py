@@ -844,20 +844,15 @@ class Store:
             )
         if not by_link:
             return unlinked
-        rows: dict[str, list[tuple]] = {}
-        for r in _select_in(
+        matched = []
+        for item, (item_id, title, summary, old_link, published) in _one_to_one(
             db,
             "SELECT canonical_link, key, id, title, summary, link, published FROM items "
             "WHERE feed_url = ? AND canonical_link IN ({marks})",
-            sorted(by_link),
-            before=(feed_url,),
+            by_link,
+            feed_url,
+            listed,
         ):
-            rows.setdefault(r[0], []).append(r[1:])
-        matched = []
-        for link, stored in rows.items():
-            if len(stored) > 1 or len(by_link[link]) > 1 or stored[0][0] in listed:
-                continue
-            (_key, item_id, title, summary, old_link, published), item = stored[0], by_link[link][0]
             dated = published is not None and item.published is not None
             if _ts(item.published) == published if dated else item.title == title:
                 matched.append((item, (item_id, title, summary, old_link)))
@@ -879,23 +874,18 @@ class Store:
                 by_title.setdefault(item.title, []).append(item)
         if not by_title:
             return []
-        rows: dict[str, list[tuple]] = {}
-        for r in _select_in(
-            db,
-            "SELECT title, key, id, summary, link, published FROM items WHERE feed_url = ? "
-            "AND canonical_link LIKE 'sha256:%' AND title IN ({marks})",
-            sorted(by_title),
-            before=(feed_url,),
-        ):
-            rows.setdefault(r[0], []).append(r[1:])
-        matched = []
-        for title, stored in rows.items():
-            if len(stored) > 1 or len(by_title[title]) > 1 or stored[0][0] in listed:
-                continue
-            (_key, item_id, summary, link, published), item = stored[0], by_title[title][0]
-            if published is None or item.published is None or _ts(item.published) == published:
-                matched.append((item, (item_id, title, summary, link)))
-        return matched
+        return [
+            (item, (item_id, item.title, summary, link))
+            for item, (item_id, summary, link, published) in _one_to_one(
+                db,
+                "SELECT title, key, id, summary, link, published FROM items WHERE feed_url = ? "
+                "AND canonical_link LIKE 'sha256:%' AND title IN ({marks})",
+                by_title,
+                feed_url,
+                listed,
+            )
+            if published is None or item.published is None or _ts(item.published) == published
+        ]
 
     @staticmethod
     def _stored_texts(db: Tx, feed_url: str, keys: list[str]) -> dict[str, tuple]:
@@ -2020,6 +2010,23 @@ def _check_no_newer_feeds(source: Store, target: Store, checked: dict[str, str])
             "the source's and a copy would put the older ones back; copy into an empty "
             "database (or a new schema)"
         )
+
+
+def _one_to_one(
+    db: Tx, sql: str, wanted: Mapping[str, Sequence[NewItem]], feed_url: str, listed: set[str]
+) -> list[tuple[NewItem, tuple]]:
+    """(entry, the rest of its stored row) for each value of ``wanted`` (a value -> the new
+    entries that have it) that one new entry and one stored item of the feed share, that
+    item's key not in the feed's document (``listed``): ``sql`` selects the value, the key,
+    then the rest, of the feed's items whose value is one of ({marks})."""
+    rows: dict[str, list[tuple]] = {}
+    for r in _select_in(db, sql, sorted(wanted), before=(feed_url,)):
+        rows.setdefault(r[0], []).append(r[1:])
+    return [
+        (wanted[value][0], stored[0][1:])
+        for value, stored in rows.items()
+        if len(stored) == 1 and len(wanted[value]) == 1 and stored[0][0] not in listed
+    ]
 
 
 def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import email
 import socket
@@ -315,13 +316,24 @@ class RefusingB(Inbox):
         return "250 OK"
 
 
-def test_an_address_the_server_refuses_leaves_the_others_their_message(digest) -> None:
-    inbox = RefusingB()
+THREE = ("a@example.org", "b@example.org", "c@example.org")
+
+
+@contextlib.contextmanager
+def serving(inbox: Inbox) -> Iterator[Controller]:
+    """An SMTP server on loopback that hands what it gets to ``inbox``."""
     controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     try:
-        to = ("a@example.org", "b@example.org", "c@example.org")
-        settings = email_settings(smtp_port=controller.port, to=to)
+        yield controller
+    finally:
+        controller.stop()
+
+
+def test_an_address_the_server_refuses_leaves_the_others_their_message(digest) -> None:
+    inbox = RefusingB()
+    with serving(inbox) as controller:
+        settings = email_settings(smtp_port=controller.port, to=THREE)
         message = render_email(digest, settings, site_settings())
         delivery = send_email(message, settings)
         assert delivery.delivered == ("a@example.org", "c@example.org")
@@ -329,8 +341,6 @@ def test_an_address_the_server_refuses_leaves_the_others_their_message(digest) -
         only_b = dataclasses.replace(settings, to=("b@example.org",))
         with pytest.raises(EmailError, match=r"refused every address.*b@example\.org: 550"):
             send_email(message, only_b)
-    finally:
-        controller.stop()
     assert [e.rcpt_tos for e in inbox.envelopes] == [["a@example.org"], ["c@example.org"]]
 
 
@@ -344,15 +354,9 @@ class ClosingAfterOne(Inbox):
 
 
 def test_a_connection_closed_after_one_message_leaves_the_rest_for_the_next_run(digest) -> None:
-    inbox = ClosingAfterOne()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        to = ("a@example.org", "b@example.org", "c@example.org")
-        settings = email_settings(smtp_port=controller.port, to=to)
+    with serving(ClosingAfterOne()) as controller:
+        settings = email_settings(smtp_port=controller.port, to=THREE)
         delivery = send_email(render_email(digest, settings, site_settings()), settings)
-    finally:
-        controller.stop()
     assert delivery.delivered == ("a@example.org",) and not delivery.refused
     assert list(delivery.deferred) == ["b@example.org", "c@example.org"]
     assert delivery.deferred["b@example.org"].startswith("421")

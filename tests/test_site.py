@@ -827,12 +827,17 @@ def test_a_report_whose_title_was_corrected_the_next_day_is_one_report(tmp_path:
         Digest(today, at(today, 22), (story("bridge", "Bridge", (corrected, other, later)),)),
         Digest(yesterday, at(yesterday, 22), (story("bridge", "Bridge", (first, other)),)),
     ]
+    text = _bridge_page_text(tmp_path, days)
+    assert "Harbour bridge closes for repairs" in text and "Bridge closes" not in text
+    assert "3 reports" in text and "4 reports" not in text
+
+
+def _bridge_page_text(tmp_path: Path, days: list[Digest]) -> str:
+    """The text of story "bridge"'s page in a site of ``days``."""
     output = tmp_path / "out"
     build_site(output, days, site_settings())
     page = lxml.html.parse(str(output / "stories" / f"{story_slug('bridge')}.html")).getroot()
-    text = page.text_content()
-    assert "Harbour bridge closes for repairs" in text and "Bridge closes" not in text
-    assert "3 reports" in text and "4 reports" not in text
+    return page.text_content()
 
 
 def test_a_report_whose_title_and_link_were_corrected_the_next_day_is_one_report(
@@ -863,10 +868,7 @@ def test_a_report_whose_title_and_link_were_corrected_the_next_day_is_one_report
         Digest(today, at(today, 22), (story("bridge", "Bridge", (corrected, other, later)),)),
         Digest(yesterday, at(yesterday, 22), (story("bridge", "Bridge", (first, other)),)),
     ]
-    output = tmp_path / "out"
-    build_site(output, days, site_settings())
-    page = lxml.html.parse(str(output / "stories" / f"{story_slug('bridge')}.html")).getroot()
-    text = page.text_content()
+    text = _bridge_page_text(tmp_path, days)
     assert "Harbour bridge closes" in text and "Bridge closes" not in text
     assert "3 reports" in text and "4 reports" not in text
 
