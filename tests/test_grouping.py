@@ -446,6 +446,11 @@ def test_numbers_come_from_the_whole_text_and_short_summaries_count_in_part():
             "On Monday, 15,000 marched; in Texas, 1,500; the Nasdaq 5000 mark",
             {"15000", "1500", "5000"},
         ),
+        # one figure as other languages write it: a decimal comma ("Stärke 5,1" is the 5.1 of
+        # an English report, which conflicted with it), a score with a colon, other digits
+        ("Erdbeben der Stärke 5,1; Inflation 2,25 Prozent; 1,500 jobs", {"5.1", "2.25", "1500"}),
+        ("Köln siegt 2:1, won 2-1", {"2-1"}),
+        ("زلزال بقوة ٥٫٦ و ١٢ قتيلا; भूकंप ५; ５人", {"5.6", "12", "5"}),
     ],
 )
 def test_numbers_leave_out_dates_clock_times_and_ages(text: str, numbers: set[str]) -> None:

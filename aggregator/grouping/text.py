@@ -387,7 +387,7 @@ def _base_form(word: str) -> str:
 
 # ---------------------------------------------------------------- per-item features of a batch
 
-_NUMBER = re.compile(r"\d+(?:[.,:\-–]\d+)*")
+_NUMBER = re.compile(r"\d+(?:[.,:\-–٫]\d+)*")  # ٫: the Arabic decimal separator
 # When a report was written, not what happened: a date's day ("Dec. 14", "Dec.14"), clock
 # times ("8:00", "8 am", wire copy's "0300 GMT"), numeric dates, and which version of a wire
 # story it is ("UPDATE 2-", "WRAPUP 1-": the first and the third version of one report).
@@ -418,11 +418,28 @@ _AGE_IN_APPOSITION = re.compile(r", (\d{1,2}),(?!\d)")  # not "In Detroit, 12,00
 _ENDS_WITH_NAME = re.compile(r"\b[A-Z][\w'’.-]*\Z")
 _THOUSANDS = re.compile(r"\d{1,3}(?:,\d{3})+")
 _DECIMAL = re.compile(r"\d+\.\d+")
+_DECIMAL_COMMA = re.compile(r"\d+,\d{1,2}")  # "5,1", "2,25": no thousands are written so
+_SCORE_COLON = re.compile(r"\d{1,3}:\d{1,3}")  # "2:1" (a clock time was left out before)
+# Digits of other scripts ("٥", "५", "５") as ASCII: one figure, however a feed writes it
+_ASCII_DIGITS = {
+    ord(char): str(value)
+    for char, value in (
+        (chr(code), unicodedata.digit(chr(code), None)) for code in range(0x80, 0x10000)
+    )
+    if value is not None and unicodedata.category(char) == "Nd"
+}
 
 
 def _one_form(number: str) -> str:
-    """One number written one way: "1,200" and "1200", "2–0" and "2-0", "6.0" and "6" (two reports
-    giving one figure in two forms do not conflict on it)."""
+    """One number written one way: "1,200" and "1200", "2–0", "2:0" and "2-0", "6.0" and "6",
+    the decimal comma of most of Europe ("5,1" and "5.1"), other scripts' digits ("٥" and "5"):
+    two reports giving one figure in two forms do not conflict on it."""
+    if not number.isascii():
+        number = number.translate(_ASCII_DIGITS).replace("٫", ".")
+    if "," in number and _DECIMAL_COMMA.fullmatch(number):
+        number = number.replace(",", ".")
+    if ":" in number and _SCORE_COLON.fullmatch(number):
+        number = number.replace(":", "-")
     if "," in number and _THOUSANDS.fullmatch(number):
         number = number.replace(",", "")
     elif "." in number and _DECIMAL.fullmatch(number):
