@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_LOCKED = 75
+# From this many items in other writing systems, `cluster` suggests a multilingual model (the
+# count at which grouping starts taking their shared component away: grouping.script_of).
+OTHER_SCRIPTS_NOTE = 10
 
 log = logging.getLogger("aggregator")
 
@@ -403,6 +406,15 @@ def _do_cluster(config: Config, store: Store, force: bool = False):
             f"{plural(summary.items, 'item')} ({summary.multi_outlet} with several outlets; "
             f"{summary.new} new, {summary.growing} growing, {summary.unchanged} unchanged; "
             f"{summary.embedded} embedded)"
+        )
+    other = sum(count for _, count in summary.other_scripts)
+    if other >= OTHER_SCRIPTS_NOTE and config.model == DEFAULT_MODEL and not summary.skipped:
+        scripts = ", ".join(f"{name} {count}" for name, count in summary.other_scripts)
+        click.echo(
+            f"note: {plural(other, 'item')} in the window {'is' if other == 1 else 'are'} in "
+            f"other writing systems ({scripts}) than the default model reads (English): set "
+            f"`model:` in {config.path} to a multilingual model (e.g. "
+            "paraphrase-multilingual-MiniLM-L12-v2) to group them better"
         )
     if summary.older_items and not summary.items:
         click.echo(

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -62,6 +63,8 @@ class ClusterSummary:
     unchanged: int
     skipped: bool = False  # nothing changed since the last clustering
     older_items: int = 0  # stored items older than the window (counted when the window is empty)
+    # the window's items in writing systems other than Latin, by system (grouping.script_of)
+    other_scripts: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,7 +552,21 @@ def cluster(
         growing=sum(1 for s in stories if s.status == "growing"),
         unchanged=sum(1 for s in stories if s.status == "unchanged"),
         older_items=older,
+        other_scripts=_other_scripts(items),
     )
+
+
+def _other_scripts(items: Sequence[Item]) -> tuple[tuple[str, int], ...]:
+    """How many of ``items`` are in each writing system other than Latin, most first."""
+    from aggregator.grouping.text import script_of
+
+    found = Counter(
+        script
+        for item in items
+        if not (text := f"{item.title} {item.summary[:300]}").isascii()
+        and (script := script_of(text)) != "latin"
+    )
+    return tuple(found.most_common())
 
 
 # ------------------------------------------------------------------ explain

@@ -363,6 +363,32 @@ def test_email_without_recipients_fails_naming_email_to(tmp_path: Path) -> None:
     assert "feeds.yaml: email.to:" in line and "--to-file" in line
 
 
+def test_cluster_suggests_a_multilingual_model_for_news_in_other_writing_systems(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """The default model reads English: a window of Arabic news is grouped with its vectors'
+    shared component taken away, and `cluster` says which `model:` would read it; for a
+    window it did not regroup, or of English news, it says nothing."""
+    from tests.test_grouping_hard_cases import ARABIC_DAY
+
+    now = datetime.now(UTC)
+    headlines = [(title, now - timedelta(minutes=k)) for k, (title, _, _) in enumerate(ARABIC_DAY)]
+    url = serve_rss(feed_server, "/ar.rss", rss(*headlines, title="Akhbar"))
+    config = tmp_path / "feeds.yaml"
+    config.write_text(f"feeds:\n  - {url}\nallow_private: true\n")
+    result = aggregator("run", "-c", config)
+    assert result.exit_code == 0, result.output
+    note = f"note: {len(ARABIC_DAY)} items in the window are in other writing systems (arabic "
+    assert note in result.output and "`model:` in " in result.output
+    assert "paraphrase-multilingual-MiniLM-L12-v2" in result.output
+    assert "writing systems" not in aggregator("cluster", "-c", config).output  # unchanged
+    english = serve_rss(feed_server, "/en.rss", rss(("Floods close the rail line", now)))
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "feeds.yaml").write_text(f"feeds:\n  - {english}\nallow_private: true\n")
+    found = aggregator("run", "-c", tmp_path / "en" / "feeds.yaml")
+    assert "stories: 1 story" in found.output and "writing systems" not in found.output
+
+
 def test_run_explains_an_empty_digest_and_prints_each_feed_error_once(
     feed_server: FeedServer, tmp_path: Path
 ) -> None:
