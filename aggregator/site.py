@@ -1249,7 +1249,8 @@ def _stories_json(day: DayView | None, urls: _Urls) -> bytes:
 
 
 # The sitemap protocol's most URLs in one file: past it, sitemap.xml is an index of files of
-# that many each (sitemaps/1.xml, ...), which search engines read as one sitemap.
+# that many each (sitemap-1.xml, ...), which search engines read as one sitemap. At the top, as
+# the protocol has a sitemap list only the pages in and below its own folder.
 SITEMAP_URLS = 50_000
 
 
@@ -1272,7 +1273,7 @@ def _sitemaps(model: SiteModel, urls: _Urls) -> Iterator[tuple[str, bytes]]:
     index = ET.Element(f"{s}sitemapindex")
     for number, start in enumerate(range(0, len(entries), SITEMAP_URLS), 1):
         part = entries[start : start + SITEMAP_URLS]
-        path = f"sitemaps/{number}.xml"
+        path = f"sitemap-{number}.xml"
         yield path, _urlset(part, urls)
         entry = _sub(index, f"{s}sitemap")
         _sub(entry, f"{s}loc", urls(path))

@@ -661,6 +661,38 @@ def _conflict(a: Item, b: Item) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return evidence.numbers_only_a, evidence.numbers_only_b
 
 
+def test_a_number_written_another_way_is_of_its_kind_in_the_reasons() -> None:
+    """A decimal comma ("5,1") or Arabic-Indic digits ("٥٫١") read as a count, no magnitude:
+    the conflict with "6.2" counted against the pair but the reasons named no number."""
+    from aggregator.grouping.explain import _kind
+
+    assert _kind("5,1") == _kind("٥٫١") == _kind("6.2") == "decimal"
+    assert _kind("٢٠٢٤") == "year" and _kind("1,800") == "count" and _kind("2:1") == "score"
+    german = _item(1, "Beben in Basel", "Ein Erdbeben der Stärke 5,1 erschütterte Basel.")
+    english = _item(2, "Basel quake", "A magnitude 6.2 quake shook Basel.", "Gazette")
+    assert _conflict(german, english) == (("5,1",), ("6.2",))
+
+
+def test_explaining_reads_the_vectors_as_grouping_does() -> None:
+    """With 10 or more items of a non-Latin writing system, grouping takes their shared
+    component away (graph.centred_by_script); explaining compared the raw vectors, so it could
+    call a pair one story (0.96) that grouping kept apart."""
+    import numpy as np
+
+    from aggregator.grouping import GroupingParams, prepare
+    from aggregator.grouping.explain import features
+
+    items = [
+        _item(k, f"عنوان الخبر رقم {k}", f"نص الخبر {k} في المدينة", f"o{k}") for k in range(12)
+    ]
+    rng = np.random.default_rng(3)
+    vectors = (np.ones((12, 16)) + 0.1 * rng.standard_normal((12, 16))).astype(np.float32)
+    grouped = prepare(items, vectors, GroupingParams()).unit
+    np.testing.assert_allclose(features(items, vectors).unit, grouped, atol=1e-6)
+    raw = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert float(raw[0] @ raw[1]) > 0.9 and float(grouped[0] @ grouped[1]) < 0.5
+
+
 def test_a_numbers_kind_is_read_as_written() -> None:
     """ "6.0" is compared as 6 but is a magnitude like 5.8; "1,800" is compared as 1800 but is
     a count, no year; a draw's 0-0 is a score like 3-1."""

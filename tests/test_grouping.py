@@ -451,6 +451,7 @@ def test_numbers_come_from_the_whole_text_and_short_summaries_count_in_part():
         ("Erdbeben der Stärke 5,1; Inflation 2,25 Prozent; 1,500 jobs", {"5.1", "2.25", "1500"}),
         ("Köln siegt 2:1, won 2-1", {"2-1"}),
         ("زلزال بقوة ٥٫٦ و ١٢ قتيلا; भूकंप ५; ５人", {"5.6", "12", "5"}),
+        ("قتل ١٬٢٠٠ شخص; 1,200 killed", {"1200"}),
     ],
 )
 def test_numbers_leave_out_dates_clock_times_and_ages(text: str, numbers: set[str]) -> None:

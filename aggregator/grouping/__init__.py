@@ -31,7 +31,7 @@ import numpy as np
 
 from aggregator.grouping.clusterers import CLUSTERERS, Clusterer, make_clusterer
 from aggregator.grouping.evidence import EvidenceModel, members, shipped_model
-from aggregator.grouping.graph import NeighbourGraph, knn_graph, normalise
+from aggregator.grouping.graph import NeighbourGraph, centred_by_script, knn_graph, normalise
 from aggregator.grouping.merge import (
     DisjointSets,
     LoneJoin,
@@ -48,7 +48,6 @@ from aggregator.grouping.text import (
     clean_text,
     embedding_text,
     jaccard,
-    script_of,
     shingle_sets,
     words,
 )
@@ -148,7 +147,7 @@ def prepare(
 ) -> Prepared:
     if len(vectors) != len(items):
         raise ValueError(f"{len(items)} items but {len(vectors)} vectors")
-    unit = _centred_by_script(normalise(vectors), items)
+    unit = centred_by_script(normalise(vectors), items)
     batch = batch_text(items)
     graph = neighbour_graph(unit, params)
     chosen = clusterer or make_clusterer(
@@ -167,35 +166,6 @@ def prepare(
         [(a, b) for a, b in duplicates if not series.apart([a], [b])],
         series,
     )
-
-
-# A writing system's mean vector over fewer items than this is mostly those items themselves.
-_SCRIPT_MEAN_ITEMS = 10
-
-
-def _centred_by_script(unit: np.ndarray, items: Sequence[Item]) -> np.ndarray:
-    """``unit`` with the items of each writing system other than Latin (``script_of``) less
-    their shared component, where the batch has enough of them to tell it: the mean of their
-    vectors. An English model (the default) reads Arabic letter by letter and Chinese as
-    unknown tokens, so any two such headlines came out ~0.7 alike and a day of unrelated ones
-    became one story; what sets them apart is what each has beyond what they all share. A
-    model that reads the script leaves little in common to take away."""
-    rows: dict[str, list[int]] = {}
-    for index, item in enumerate(items):
-        text = f"{item.title} {item.summary[:300]}"
-        if not text.isascii():  # the common case, Latin in ASCII, at the cost of one check
-            rows.setdefault(script_of(text), []).append(index)
-    centred = unit
-    for script, indexes in rows.items():
-        if script == "latin" or len(indexes) < _SCRIPT_MEAN_ITEMS:
-            continue
-        if centred is unit:
-            centred = unit.copy()
-        part = unit[indexes] - unit[indexes].mean(axis=0)
-        norms = np.linalg.norm(part, axis=1, keepdims=True)
-        # a row no different from the mean (all of them one text) keeps its own direction
-        centred[indexes] = np.where(norms > 1e-6, part / np.maximum(norms, 1e-12), unit[indexes])
-    return centred
 
 
 def group(

@@ -20,7 +20,7 @@ from typing import TypeVar
 import numpy as np
 
 from aggregator.grouping.evidence import FEATURES, EvidenceModel, members, pair_features
-from aggregator.grouping.graph import knn_graph, normalise
+from aggregator.grouping.graph import centred_by_script, knn_graph, normalise
 from aggregator.grouping.merge import STORY_SIZE, Series
 from aggregator.grouping.text import (
     CALENDAR_WORDS,
@@ -28,6 +28,7 @@ from aggregator.grouping.text import (
     batch_text,
     clean_text,
     fold_accents,
+    in_ascii,
     known_outlet,
     numbers_as_written,
     numbers_in,
@@ -89,7 +90,7 @@ def features(
     """``Features`` of a batch; pass ``unit`` and ``batch`` when grouping already made them."""
     return Features(
         items,
-        normalise(vectors) if unit is None else unit,
+        centred_by_script(normalise(vectors), items) if unit is None else unit,  # as grouping
         batch_text(items) if batch is None else batch,
     )
 
@@ -424,7 +425,9 @@ def _is_zero(number: str) -> bool:
 
 def _kind(written: str) -> str:
     """Numbers conflict only with numbers of their kind: a score with a score, a magnitude with a
-    magnitude, a year with a year. Read as written: "6.0" is a magnitude, "1,800" a count."""
+    magnitude, a year with a year. Read as written: "6.0" is a magnitude, "1,800" a count, "5,1"
+    (a decimal comma) and "٥٫١" a magnitude, "٢٠٢٤" a year."""
+    written = in_ascii(written)
     if re.fullmatch(r"\d{1,2}:\d\d", written):
         return "time"
     if re.fullmatch(r"\d+[:\-–]\d+", written):

@@ -387,7 +387,7 @@ def _base_form(word: str) -> str:
 
 # ---------------------------------------------------------------- per-item features of a batch
 
-_NUMBER = re.compile(r"\d+(?:[.,:\-–٫]\d+)*")  # ٫: the Arabic decimal separator
+_NUMBER = re.compile(r"\d+(?:[.,:\-–٫٬]\d+)*")  # ٫ ٬: the Arabic decimal and thousands marks
 # When a report was written, not what happened: a date's day ("Dec. 14", "Dec.14"), clock
 # times ("8:00", "8 am", wire copy's "0300 GMT"), numeric dates, and which version of a wire
 # story it is ("UPDATE 2-", "WRAPUP 1-": the first and the third version of one report).
@@ -430,14 +430,21 @@ _ASCII_DIGITS = {
 }
 
 
+def in_ascii(number: str) -> str:
+    """A number as written, in ASCII digits and marks, a decimal comma as a point: "٥٫١" and
+    "5,1" are "5.1" ("1,200" stays as it is)."""
+    if not number.isascii():
+        number = number.translate(_ASCII_DIGITS).replace("٫", ".").replace("٬", ",")
+    if "," in number and _DECIMAL_COMMA.fullmatch(number):
+        number = number.replace(",", ".")
+    return number
+
+
 def _one_form(number: str) -> str:
     """One number written one way: "1,200" and "1200", "2–0", "2:0" and "2-0", "6.0" and "6",
     the decimal comma of most of Europe ("5,1" and "5.1"), other scripts' digits ("٥" and "5"):
     two reports giving one figure in two forms do not conflict on it."""
-    if not number.isascii():
-        number = number.translate(_ASCII_DIGITS).replace("٫", ".")
-    if "," in number and _DECIMAL_COMMA.fullmatch(number):
-        number = number.replace(",", ".")
+    number = in_ascii(number)
     if ":" in number and _SCORE_COLON.fullmatch(number):
         number = number.replace(":", "-")
     if "," in number and _THOUSANDS.fullmatch(number):
