@@ -558,14 +558,9 @@ def cluster(
 
 def _other_scripts(items: Sequence[Item]) -> tuple[tuple[str, int], ...]:
     """How many of ``items`` are in each writing system other than Latin, most first."""
-    from aggregator.grouping.text import script_of
+    from aggregator.grouping.text import item_script
 
-    found = Counter(
-        script
-        for item in items
-        if not (text := f"{item.title} {item.summary[:300]}").isascii()
-        and (script := script_of(text)) != "latin"
-    )
+    found = Counter(script for script in map(item_script, items) if script != "latin")
     return tuple(found.most_common())
 
 

@@ -167,6 +167,12 @@ CREATE TABLE IF NOT EXISTS leaders (
 _FEED_TTL = "ALTER TABLE feeds ADD COLUMN ttl_minutes INTEGER"
 
 
+# The ids of the stories of the items since a time (its parameter), as a derived table.
+_STORIES_SINCE = (
+    "(SELECT DISTINCT s.story_id FROM story_items s "
+    "JOIN items w ON w.id = s.item_id WHERE w.sort_time >= ?)"
+)
+
 # Version 12: a feed's items by time (`feeds status`, feed value: the last days of each feed).
 _ITEMS_BY_FEED_AND_TIME = (
     "CREATE INDEX IF NOT EXISTS items_feed_sort_time ON items (feed_url, sort_time)"
@@ -836,22 +842,18 @@ class Store:
         for item in fresh:
             if item.canonical_link:
                 by_link.setdefault(item.canonical_link, []).append(item)
-        unlinked = Store._once_long_linked(db, feed_url, fresh, listed)
-        if unlinked:
-            db.executemany(
-                "UPDATE items SET key = ? WHERE id = ?",
-                [(item.key, row[0]) for item, row in unlinked],
+        matched = Store._once_long_linked(db, feed_url, fresh, listed)
+        for item, (item_id, title, summary, old_link, published) in (
+            _one_to_one(
+                db,
+                "SELECT canonical_link, key, id, title, summary, link, published FROM items "
+                "WHERE feed_url = ? AND canonical_link IN ({marks})",
+                by_link,
+                feed_url,
+                listed,
             )
-        if not by_link:
-            return unlinked
-        matched = []
-        for item, (item_id, title, summary, old_link, published) in _one_to_one(
-            db,
-            "SELECT canonical_link, key, id, title, summary, link, published FROM items "
-            "WHERE feed_url = ? AND canonical_link IN ({marks})",
-            by_link,
-            feed_url,
-            listed,
+            if by_link
+            else ()
         ):
             dated = published is not None and item.published is not None
             if _ts(item.published) == published if dated else item.title == title:
@@ -859,7 +861,7 @@ class Store:
         db.executemany(
             "UPDATE items SET key = ? WHERE id = ?", [(item.key, row[0]) for item, row in matched]
         )
-        return unlinked + matched
+        return matched
 
     @staticmethod
     def _once_long_linked(
@@ -1082,9 +1084,8 @@ class Store:
         shared = {
             r[0]
             for r in self.db.execute(
-                """SELECT so.story_id FROM story_items so
-                   JOIN (SELECT DISTINCT si.story_id FROM story_items si
-                         JOIN items i ON i.id = si.item_id WHERE i.sort_time >= ?) w
+                f"""SELECT so.story_id FROM story_items so
+                   JOIN {_STORIES_SINCE} w
                      ON w.story_id = so.story_id
                    JOIN items o ON o.id = so.item_id
                    GROUP BY so.story_id HAVING min(o.outlet) <> max(o.outlet)""",
@@ -1419,15 +1420,14 @@ class Store:
             # the window's items, then the earlier items of their stories, by a join: an OR
             # with IN (subquery) had PostgreSQL rescan the subquery for every older item once
             # it outgrew work_mem (over 5 minutes at 2.4 million items)
-            """SELECT i.id, i.feed_url, i.outlet, i.sort_time, si.story_id, o.outlet
+            f"""SELECT i.id, i.feed_url, i.outlet, i.sort_time, si.story_id, o.outlet
                FROM items i
                LEFT JOIN story_items si ON si.item_id = i.id
                LEFT JOIN items o ON o.id = si.copy_of
                WHERE i.sort_time >= ?
                UNION ALL
                SELECT i.id, i.feed_url, i.outlet, i.sort_time, si.story_id, o.outlet
-               FROM (SELECT DISTINCT s.story_id FROM story_items s
-                     JOIN items w ON w.id = s.item_id WHERE w.sort_time >= ?) ws
+               FROM {_STORIES_SINCE} ws
                JOIN story_items si ON si.story_id = ws.story_id
                JOIN items i ON i.id = si.item_id
                LEFT JOIN items o ON o.id = si.copy_of
@@ -1679,7 +1679,7 @@ class Store:
         return [row[0] for row in self.db.execute(sql)]
 
     def email_sent(self, day: str) -> bool:
-        return self.db.execute("SELECT 1 FROM emails WHERE day=?", (day,)).fetchone() is not None
+        return self.email_destination(day) is not None
 
     def email_destination(self, day: str) -> str | None:
         """Who the day's email went to (", "-joined), None if it was not sent."""

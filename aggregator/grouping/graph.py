@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aggregator.grouping.text import script_of
+from aggregator.grouping.text import item_script
 from aggregator.models import Item
 
 
@@ -34,9 +34,7 @@ def centred_by_script(unit: np.ndarray, items: Sequence[Item]) -> np.ndarray:
     see it split: an error of the kind a reader minds less than unrelated news as one story."""
     rows: dict[str, list[int]] = {}
     for index, item in enumerate(items):
-        text = f"{item.title} {item.summary[:300]}"
-        if not text.isascii():  # the common case, Latin in ASCII, at the cost of one check
-            rows.setdefault(script_of(text), []).append(index)
+        rows.setdefault(item_script(item), []).append(index)
     centred = unit
     for script, indexes in rows.items():
         if script == "latin" or len(indexes) < _SCRIPT_MEAN_ITEMS:

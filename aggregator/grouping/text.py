@@ -143,6 +143,12 @@ def script_of(text: str) -> str:
     return "latin"
 
 
+def item_script(item: Item) -> str:
+    """The writing system of an item's title and the start of its summary (``script_of``)."""
+    text = f"{item.title} {item.summary[:300]}"
+    return "latin" if text.isascii() else script_of(text)  # ASCII: the common case, one check
+
+
 def words(text: str) -> list[str]:
     """Lower-case word tokens of already clean text, accents folded ("Beyoncé" -> beyonce)."""
     return _WORD.findall(fold_accents(text).lower().replace("’", "'"))
