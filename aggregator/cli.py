@@ -46,8 +46,8 @@ if TYPE_CHECKING:
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_LOCKED = 75
-# From this many items in other writing systems, `cluster` suggests a multilingual model (the
-# count at which grouping starts taking their shared component away: grouping.script_of).
+# From this many items in other writing systems (grouping.script_of), `cluster` suggests a
+# multilingual model: fewer are worth no change of model.
 OTHER_SCRIPTS_NOTE = 10
 
 log = logging.getLogger("aggregator")

@@ -42,6 +42,7 @@ from aggregator.text import canonical_url, name_key, plural
 if TYPE_CHECKING:
     from aggregator.grouping.evidence import EvidenceModel
     from aggregator.grouping.explain import PairEvidence
+    from aggregator.grouping.scripts import Centres
 
 log = logging.getLogger("aggregator")
 
@@ -518,7 +519,8 @@ def cluster(
         ids = [item.id for item in items]
         matrix, embedded = _vectors(store, embedder, items, progress, _as_read(stored))
         params = config.grouping_params()
-        labels, prepared = group_prepared(items, matrix, params)
+        centres = script_centres_of(embedder, items)
+        labels, prepared = group_prepared(items, matrix, params, centres=centres)
         previous = store.story_assignments(ids)
         stories = make_stories(
             items,
@@ -554,6 +556,24 @@ def cluster(
         older_items=older,
         other_scripts=_other_scripts(items),
     )
+
+
+# the embedder's centres by model and writing system: a long-lived process (serve, workers)
+# embeds each system's reference texts once
+_CENTRES: dict[tuple[str, str], np.ndarray | None] = {}
+
+
+def script_centres_of(embedder, items: Sequence[Item]) -> Centres:
+    """What the texts of each writing system of ``items`` that ``embedder`` reads poorly
+    share (``grouping.scripts``), measured once per model and system."""
+    from aggregator.grouping.scripts import script_centres, scripts_of
+
+    key = getattr(embedder, "model_key", repr(embedder))
+    wanted = {s for s in scripts_of(items) if (key, s) not in _CENTRES}
+    if wanted:
+        measured = script_centres(embedder.embed, wanted)
+        _CENTRES.update({(key, s): measured.get(s) for s in wanted})
+    return {s: centre for s in scripts_of(items) if (centre := _CENTRES[(key, s)]) is not None}
 
 
 def _other_scripts(items: Sequence[Item]) -> tuple[tuple[str, int], ...]:
@@ -618,15 +638,16 @@ class PairExplanation:
 
 def _window_batch(
     config: Config, store: Store, now: datetime | None, embedder
-) -> tuple[list[Item], np.ndarray, EvidenceModel]:
-    """The window's items, their vectors (embedding what lacks one) and the evidence model."""
+) -> tuple[list[Item], np.ndarray, EvidenceModel, Centres]:
+    """The window's items, their vectors (embedding what lacks one), the evidence model and
+    the writing systems' centres, as grouping used them."""
     now = now or utcnow()
     # as cluster groups them: with the lede of any fetched article text
     stored = store.items_since(now - timedelta(hours=config.window_hours))
     items = [with_full_text(i) for i in stored]
     embedder = embedder or _load_embedder(config)
     matrix, _embedded = _vectors(store, embedder, items, None, _as_read(stored))
-    return items, matrix, config.grouping_params().evidence()
+    return items, matrix, config.grouping_params().evidence(), script_centres_of(embedder, items)
 
 
 def _published_stories(store: Store) -> dict[str, dict]:
@@ -671,7 +692,7 @@ def explain_story(
         StoredReason(f"item {item_id}", "", why, item_id)
         for item_id, why in sorted(reasons.items())
     ]
-    items, matrix, model = _window_batch(config, store, now, embedder)
+    items, matrix, model, centres = _window_batch(config, store, now, embedder)
     story_of = store.story_assignments([i.id for i in items])
     by_story: dict[str, list[int]] = {}
     for k, item in enumerate(items):
@@ -691,7 +712,7 @@ def explain_story(
     )
     if not inside:  # aged out of the window: what was stored is all there is
         return explained
-    prepared = features(items, matrix)  # once for every comparison below
+    prepared = features(items, matrix, centres=centres)  # once for every comparison below
     members = [
         MemberReason(
             items[k],
@@ -735,7 +756,7 @@ def explain_pair(
     from aggregator.grouping.explain import compare
 
     check_two_links(url_a, url_b)
-    items, matrix, model = _window_batch(config, store, now, embedder)
+    items, matrix, model, centres = _window_batch(config, store, now, embedder)
     sides, counts = [], []
     for url in (url_a, url_b):
         wanted = canonical_url(url)
@@ -753,7 +774,7 @@ def explain_pair(
         sides.append(min(found, key=lambda k: (items[k].published, items[k].id)))
         counts.append(len(found))
     first, second = items[sides[0]], items[sides[1]]
-    evidence = compare(items, matrix, [sides[0]], [sides[1]], model)
+    evidence = compare(items, matrix, [sides[0]], [sides[1]], model, centres)
     story_of = store.story_assignments([first.id, second.id])
     copies = store.copy_sources([first.id, second.id])
     note = ""

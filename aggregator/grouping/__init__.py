@@ -31,7 +31,7 @@ import numpy as np
 
 from aggregator.grouping.clusterers import CLUSTERERS, Clusterer, make_clusterer
 from aggregator.grouping.evidence import EvidenceModel, members, shipped_model
-from aggregator.grouping.graph import NeighbourGraph, centred_by_script, knn_graph, normalise
+from aggregator.grouping.graph import NeighbourGraph, knn_graph, normalise
 from aggregator.grouping.merge import (
     DisjointSets,
     LoneJoin,
@@ -41,6 +41,7 @@ from aggregator.grouping.merge import (
     near_duplicate_pairs,
     rehomed,
 )
+from aggregator.grouping.scripts import Centres, centred_by_script
 from aggregator.grouping.text import (
     UNKNOWN_TIME,
     BatchText,
@@ -144,10 +145,11 @@ def prepare(
     vectors: np.ndarray,
     params: GroupingParams,
     clusterer: Clusterer | None = None,
+    centres: Centres | None = None,
 ) -> Prepared:
     if len(vectors) != len(items):
         raise ValueError(f"{len(items)} items but {len(vectors)} vectors")
-    unit = centred_by_script(normalise(vectors), items)
+    unit = centred_by_script(normalise(vectors), items, centres)
     batch = batch_text(items)
     graph = neighbour_graph(unit, params)
     chosen = clusterer or make_clusterer(
@@ -175,16 +177,21 @@ def group(
     *,
     clusterer: Clusterer | None = None,
     model: EvidenceModel | None = None,
+    centres: Centres | None = None,
 ) -> np.ndarray:
     """One story label per item (0..k-1, numbered by each story's first item).
 
     ``clusterer`` replaces the density clustering that ``params.clusterer`` names; ``model``
-    replaces the shipped evidence weights (cross-validation fits its own).
+    replaces the shipped evidence weights (cross-validation fits its own); ``centres``
+    (``scripts.script_centres`` of the embedder) is what the texts of each writing system the
+    model reads poorly share.
     """
     # the prepared features (millions of small objects) are freed before the cyclic collector
     # runs again, which would otherwise scan them all first (0.3 s for 50,000 items)
     with cyclic_gc_paused():
-        return group_prepared(items, vectors, params, clusterer=clusterer, model=model)[0]
+        return group_prepared(
+            items, vectors, params, clusterer=clusterer, model=model, centres=centres
+        )[0]
 
 
 def group_prepared(
@@ -194,12 +201,13 @@ def group_prepared(
     *,
     clusterer: Clusterer | None = None,
     model: EvidenceModel | None = None,
+    centres: Centres | None = None,
 ) -> tuple[np.ndarray, Prepared | None]:
     """``group``, with the features it prepared (None for no items), for the stages after it."""
     if len(items) == 0:
         return np.zeros(0, dtype=np.int64), None
     with cyclic_gc_paused():
-        prepared = prepare(items, vectors, params, clusterer)
+        prepared = prepare(items, vectors, params, clusterer, centres)
         labels = labels_of(prepared, params.evidence(model))
     return labels, prepared
 

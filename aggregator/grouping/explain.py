@@ -20,8 +20,9 @@ from typing import TypeVar
 import numpy as np
 
 from aggregator.grouping.evidence import FEATURES, EvidenceModel, members, pair_features
-from aggregator.grouping.graph import centred_by_script, knn_graph, normalise
+from aggregator.grouping.graph import knn_graph, normalise
 from aggregator.grouping.merge import STORY_SIZE, Series
+from aggregator.grouping.scripts import Centres, centred_by_script
 from aggregator.grouping.text import (
     CALENDAR_WORDS,
     BatchText,
@@ -86,11 +87,13 @@ def features(
     *,
     unit: np.ndarray | None = None,
     batch: BatchText | None = None,
+    centres: Centres | None = None,
 ) -> Features:
-    """``Features`` of a batch; pass ``unit`` and ``batch`` when grouping already made them."""
+    """``Features`` of a batch; pass ``unit`` and ``batch`` when grouping already made them,
+    else the ``centres`` it used."""
     return Features(
         items,
-        centred_by_script(normalise(vectors), items) if unit is None else unit,  # as grouping
+        centred_by_script(normalise(vectors), items, centres) if unit is None else unit,
         batch_text(items) if batch is None else batch,
     )
 
@@ -481,10 +484,11 @@ def compare(
     side_a: Sequence[int],
     side_b: Sequence[int],
     model: EvidenceModel,
+    centres: Centres | None = None,
 ) -> PairEvidence:
     """``pair_evidence`` of two sides of one batch (computing the batch's features: to compare
     several pairs of a batch, make its ``features`` once and call ``pair_evidence``)."""
-    return pair_evidence(side_a, side_b, features(items, vectors), model)
+    return pair_evidence(side_a, side_b, features(items, vectors, centres=centres), model)
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-
-from aggregator.grouping.text import item_script
-from aggregator.models import Item
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
@@ -17,35 +14,6 @@ def normalise(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.maximum(norms, 1e-12)
-
-
-# A writing system's mean vector over fewer items than this is mostly those items themselves.
-_SCRIPT_MEAN_ITEMS = 10
-
-
-def centred_by_script(unit: np.ndarray, items: Sequence[Item]) -> np.ndarray:
-    """``unit`` with the items of each writing system other than Latin (``script_of``) less
-    their shared component, where the batch has enough of them to tell it: the mean of their
-    vectors. An English model (the default) reads Arabic letter by letter and Chinese as
-    unknown tokens, so any two such headlines came out ~0.7 alike and a day of unrelated ones
-    became one story; what sets them apart is what each has beyond what they all share. A
-    model that reads the script leaves little in common to take away. A window where one
-    story makes most of a script's items loses some of that story's common part too, and may
-    see it split: an error of the kind a reader minds less than unrelated news as one story."""
-    rows: dict[str, list[int]] = {}
-    for index, item in enumerate(items):
-        rows.setdefault(item_script(item), []).append(index)
-    centred = unit
-    for script, indexes in rows.items():
-        if script == "latin" or len(indexes) < _SCRIPT_MEAN_ITEMS:
-            continue
-        if centred is unit:
-            centred = unit.copy()
-        part = unit[indexes] - unit[indexes].mean(axis=0)
-        norms = np.linalg.norm(part, axis=1, keepdims=True)
-        # a row no different from the mean (all of them one text) keeps its own direction
-        centred[indexes] = np.where(norms > 1e-6, part / np.maximum(norms, 1e-12), unit[indexes])
-    return centred
 
 
 @dataclass(frozen=True)

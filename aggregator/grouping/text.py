@@ -115,7 +115,9 @@ def _cut_at_word(text: str, limit: int) -> str:
 
 # Writing systems an English embedding model reads poorly: it gives their texts a large shared
 # component (unknown tokens, letters one by one), so two unrelated Arabic headlines come out
-# more alike than two reports of one English story. Han and kana together (Chinese, Japanese).
+# more alike than two reports of one English story. Han and kana are read together: a text of
+# them with any kana is Japanese ("kana"), one without is Chinese ("han"). Arabic letters are
+# told apart by language ("arabic", "persian", "urdu"): a model reads each its own way.
 _SCRIPTS = tuple(
     (name, re.compile(f"[{chars}]"))
     for name, chars in (
@@ -123,12 +125,18 @@ _SCRIPTS = tuple(
         ("hebrew", "\u0590-\u05ff\ufb1d-\ufb4f"),
         ("cyrillic", "\u0400-\u052f"),
         ("greek", "\u0370-\u03ff\u1f00-\u1fff"),
-        ("han-kana", "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"),
+        ("han", "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"),
         ("hangul", "\u1100-\u11ff\u3130-\u318f\uac00-\ud7af"),
-        ("indic", "\u0900-\u0dff"),
+        ("devanagari", "\u0900-\u097f"),
+        ("indic", "\u0980-\u0dff"),
         ("thai", "\u0e00-\u0e7f"),
     )
 )
+_KANA = re.compile("[\u3040-\u30ff]")
+# Languages written in Arabic letters that a model reads differently from Arabic: Urdu by its
+# letters of its own, Persian by its forms of yeh and kaf (Arabic writes ي and ك).
+_URDU = re.compile("[\u0679\u0688\u0691\u06ba\u06d2]")
+_PERSIAN_YEH_KAF, _ARABIC_YEH_KAF = re.compile("[\u06cc\u06a9]"), re.compile("[\u064a\u0643]")
 
 
 def script_of(text: str) -> str:
@@ -139,8 +147,19 @@ def script_of(text: str) -> str:
     letters = sum(1 for char in text if char.isalpha())
     for name, pattern in _SCRIPTS:
         if 2 * len(pattern.findall(text)) > letters:
+            if name == "han" and _KANA.search(text):
+                return "kana"
+            if name == "arabic":
+                return _arabic_letters_language(text)
             return name
     return "latin"
+
+
+def _arabic_letters_language(text: str) -> str:
+    if _URDU.search(text):
+        return "urdu"
+    persian = len(_PERSIAN_YEH_KAF.findall(text))
+    return "persian" if persian and persian > len(_ARABIC_YEH_KAF.findall(text)) else "arabic"
 
 
 def item_script(item: Item) -> str:
