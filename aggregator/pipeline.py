@@ -568,12 +568,15 @@ def script_centres_of(embedder, items: Sequence[Item]) -> Centres:
     share (``grouping.scripts``), measured once per model and system."""
     from aggregator.grouping.scripts import script_centres, scripts_of
 
-    key = getattr(embedder, "model_key", repr(embedder))
-    wanted = {s for s in scripts_of(items) if (key, s) not in _CENTRES}
+    present = scripts_of(items)
+    key = getattr(embedder, "model_key", None)
+    if key is None:  # an embedder that names no model: nothing to keep its centres under
+        return script_centres(embedder.embed, present)
+    wanted = {s for s in present if (key, s) not in _CENTRES}
     if wanted:
         measured = script_centres(embedder.embed, wanted)
         _CENTRES.update({(key, s): measured.get(s) for s in wanted})
-    return {s: centre for s in scripts_of(items) if (centre := _CENTRES[(key, s)]) is not None}
+    return {s: centre for s in present if (centre := _CENTRES[(key, s)]) is not None}
 
 
 def _other_scripts(items: Sequence[Item]) -> tuple[tuple[str, int], ...]:
