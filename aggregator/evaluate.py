@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.metrics import adjusted_rand_score
 
 from aggregator.grouping import GroupingParams, group
+from aggregator.grouping.scripts import script_centres, scripts_of
 from aggregator.grouping.text import UNKNOWN_TIME, embedding_text
 from aggregator.models import Item
 
@@ -210,7 +211,9 @@ def evaluate_dataset(
 ) -> EvalReport:
     started = time.perf_counter()
     vectors = embed([embedding_text(i.title, i.summary) for i in dataset.items])
-    labels = group(dataset.items, vectors, params)
+    # as `cluster` groups: with what each poorly read writing system's texts share
+    centres = script_centres(embed, scripts_of(dataset.items))
+    labels = group(dataset.items, vectors, params, centres=centres)
     seconds = time.perf_counter() - started
     has_gold = any(g is not None for g in dataset.gold)
     p, r, f = bcubed(labels, dataset.gold) if has_gold else (None, None, None)

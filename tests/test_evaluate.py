@@ -160,3 +160,34 @@ def test_a_file_starting_with_a_byte_order_mark_is_read(tmp_path):
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"title": "T", "story": "s"}).encode() + b"\n")
     items, gold = load_jsonl(path)
     assert [i.title for i in items] == ["T"] and gold == ["s"]
+
+
+def test_evaluate_groups_a_poorly_read_writing_system_as_cluster_does(tmp_path):
+    """`eval` grouped raw vectors: six unrelated Arabic items that an English-like model gives
+    one large shared part were one story there while `cluster` kept them apart."""
+    shared = np.random.default_rng(7).standard_normal(32)
+
+    def embed(texts):
+        rows = []
+        for text in texts:
+            noise = np.random.default_rng(sum(map(ord, text))).standard_normal(32)
+            rows.append(4 * shared + noise if not text.isascii() else noise)
+        rows = np.array(rows, dtype=np.float32)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+    titles = [
+        "ارتفاع أسعار النفط",
+        "الهلال يفوز على النصر",
+        "افتتاح معرض الكتاب",
+        "أمطار غزيرة في الإسكندرية",
+        "إطلاق قمر صناعي جديد",
+        "حريق في مصنع بالدمام",
+    ]
+    path = tmp_path / "arabic.jsonl"
+    rows = [
+        {"id": f"a{n}", "title": t, "summary": "", "outlet": f"o{n}", "story": f"s{n}"}
+        for n, t in enumerate(titles)
+    ]
+    _write(path, rows)
+    report = evaluate_file(path, GroupingParams(), embed)
+    assert report.precision == 1.0, report.labels

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from aggregator.grouping.graph import normalise
-from aggregator.grouping.text import item_script
+from aggregator.grouping.text import embedding_text, item_script
 from aggregator.models import Item
 
 REFERENCE_FILE = Path(__file__).with_name("script_reference.json")
@@ -99,8 +99,30 @@ def centred_by_script(
             continue
         if centred is unit:
             centred = unit.copy()
+        if centres is not None and float(np.linalg.norm(centres.get(script, 0))) > _ONE_VECTOR:
+            # the model gives all its texts one vector: their characters stand in
+            texts = [embedding_text(items[k].title, items[k].summary) for k in indexes]
+            centred[indexes] = character_vectors(texts, unit.shape[1])
+            continue
         part = unit[indexes] - shared
         norms = np.linalg.norm(part, axis=1, keepdims=True)
         # a row no different from the shared part keeps its own direction
         centred[indexes] = np.where(norms > 1e-6, part / np.maximum(norms, 1e-12), unit[indexes])
     return centred
+
+
+# A reference whose mean of unit vectors is this long is one vector: the default model reads
+# every Thai text without digits or Latin letters as unknown tokens only.
+_ONE_VECTOR = 0.99
+
+
+def character_vectors(texts: Sequence[str], dimensions: int) -> np.ndarray:
+    """Unit rows of ``texts``' character 2- and 3-grams hashed into ``dimensions`` (signed, so
+    dot products stay near the n-gram counts' own): two reports sharing names and words come
+    out alike, unrelated texts near orthogonal, whatever the model reads."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    hashed = HashingVectorizer(
+        n_features=dimensions, analyzer="char_wb", ngram_range=(2, 3), norm="l2"
+    ).transform(texts)
+    return np.asarray(hashed.todense(), dtype=np.float32)

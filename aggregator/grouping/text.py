@@ -117,7 +117,8 @@ def _cut_at_word(text: str, limit: int) -> str:
 # component (unknown tokens, letters one by one), so two unrelated Arabic headlines come out
 # more alike than two reports of one English story. Han and kana are read together: a text of
 # them with any kana is Japanese ("kana"), one without is Chinese ("han"). Arabic letters are
-# told apart by language ("arabic", "persian", "urdu"): a model reads each its own way.
+# told apart by language ("arabic", "persian", "urdu", "kurdish"): a model reads each its own
+# way.
 _SCRIPTS = tuple(
     (name, re.compile(f"[{chars}]"))
     for name, chars in (
@@ -132,11 +133,17 @@ _SCRIPTS = tuple(
         ("thai", "\u0e00-\u0e7f"),
     )
 )
-_KANA = re.compile("[\u3040-\u30ff]")
-# Languages written in Arabic letters that a model reads differently from Arabic: Urdu by its
-# letters of its own, Persian by its forms of yeh and kaf (Arabic writes ي and ك).
-_URDU = re.compile("[\u0679\u0688\u0691\u06ba\u06d2]")
-_PERSIAN_YEH_KAF, _ARABIC_YEH_KAF = re.compile("[\u06cc\u06a9]"), re.compile("[\u064a\u0643]")
+# hiragana and katakana, not the katakana middle dot (Chinese writes "唐纳德・特朗普" too)
+_KANA = re.compile("[\u3040-\u309f\u30a0-\u30fa\u30fc-\u30ff]")
+# Languages written in Arabic letters that a model reads differently from Arabic: Urdu and
+# Kurdish by letters of their own, Persian by its forms of yeh and kaf (Arabic writes ي and
+# ك) and its letters پ چ ژ گ.
+_URDU = re.compile("[\u0679\u0688\u0691\u06ba\u06be\u06c1\u06d2\u06d3]")
+_KURDISH = re.compile("[\u0695\u06b5\u06c6\u06ce\u06d5]")
+_PERSIAN, _ARABIC_YEH_KAF = (
+    re.compile("[\u06cc\u06a9\u067e\u0686\u0698\u06af]"),
+    re.compile("[\u064a\u0643]"),
+)
 
 
 def script_of(text: str) -> str:
@@ -158,7 +165,9 @@ def script_of(text: str) -> str:
 def _arabic_letters_language(text: str) -> str:
     if _URDU.search(text):
         return "urdu"
-    persian = len(_PERSIAN_YEH_KAF.findall(text))
+    if _KURDISH.search(text):
+        return "kurdish"
+    persian = len(_PERSIAN.findall(text))
     return "persian" if persian and persian > len(_ARABIC_YEH_KAF.findall(text)) else "arabic"
 
 
