@@ -686,7 +686,7 @@ def test_explaining_reads_the_vectors_as_grouping_does() -> None:
         _item(k, f"عنوان الخبر رقم {k}", f"نص الخبر {k} في المدينة", f"o{k}") for k in range(12)
     ]
     rng = np.random.default_rng(3)
-    vectors = (np.ones((12, 16)) + 0.1 * rng.standard_normal((12, 16))).astype(np.float32)
+    vectors = (np.ones((12, 16)) + 0.25 * rng.standard_normal((12, 16))).astype(np.float32)
     grouped = prepare(items, vectors, GroupingParams()).unit
     np.testing.assert_allclose(features(items, vectors).unit, grouped, atol=1e-6)
     raw = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)

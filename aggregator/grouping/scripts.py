@@ -36,6 +36,11 @@ POORLY_READ = 0.4
 # stand in, where there are enough of them to tell their shared part from any one story's.
 WINDOW_MEAN_ITEMS = 10
 
+# Texts whose vectors are this alike on average are one vector to the model: it reads their
+# system as unknown tokens only (the default model: Thai 1.00, Amharic and Khmer 0.97-1.00;
+# the least read system with letters it knows, Greek, 0.82).
+ONE_VECTOR = 0.95
+
 Embed = Callable[[list[str]], np.ndarray]
 Centres = Mapping[str, np.ndarray]  # writing system -> what its texts share (script_centres)
 
@@ -60,14 +65,18 @@ def script_centres(embed: Embed, scripts: set[str] | Sequence[str]) -> dict[str,
         texts = reference_texts().get(script)
         if not texts:
             continue
-        unit = normalise(embed(list(texts)))
-        count = len(unit)
-        mean = unit.mean(axis=0)
-        # mean pairwise similarity, self-pairs left out: |sum|^2 = n + sum over pairs
-        alike = (float(mean @ mean) * count * count - count) / (count * (count - 1))
-        if alike >= POORLY_READ:
+        mean = normalise(embed(list(texts))).mean(axis=0)
+        if mean_similarity(mean, len(texts)) >= POORLY_READ:
             centres[script] = mean
     return centres
+
+
+def mean_similarity(mean: np.ndarray, count: int) -> float:
+    """The mean similarity of ``count`` unit rows over their pairs (each with itself left
+    out), from the mean of the rows: |sum|^2 is ``count`` plus the sum over ordered pairs."""
+    if count < 2:
+        return 0.0
+    return (float(mean @ mean) * count * count - count) / (count * (count - 1))
 
 
 def centred_by_script(
@@ -77,7 +86,9 @@ def centred_by_script(
     of that system share: the mean of its reference texts and the batch's items of it where
     ``script_centres`` measured one (none: the model reads it), else the mean of the batch's
     own items of it where there are ``WINDOW_MEAN_ITEMS`` or more (a story that makes most of
-    them then loses some of its common part too)."""
+    them then loses some of its common part too). Where the model gives all texts of a system
+    one vector (its reference texts, or two or more of the batch's, ``ONE_VECTOR`` alike), it
+    sees nothing in them, and their hashed characters stand in for their vectors."""
     rows: dict[str, list[int]] = {}
     for index, item in enumerate(items):
         rows.setdefault(item_script(item), []).append(index)
@@ -85,35 +96,32 @@ def centred_by_script(
     for script, indexes in rows.items():
         if script == "latin":
             continue
+        own = unit[indexes]
         if centres is not None and script in reference_texts():
             if script not in centres:
                 continue  # the model reads it
+            count = len(reference_texts()[script])
+            one_vector = mean_similarity(centres[script], count) >= ONE_VECTOR
             # the mean over the reference texts and the window's items together: a window of
             # a few items leans on the reference, a large one on itself (a language of the
             # system that the reference's does not stand for, as Persian for Arabic)
-            count = len(reference_texts()[script])
-            shared = (count * centres[script] + unit[indexes].sum(axis=0)) / (count + len(indexes))
-        elif len(indexes) >= WINDOW_MEAN_ITEMS:
-            shared = unit[indexes].mean(axis=0)
+            shared = (count * centres[script] + own.sum(axis=0)) / (count + len(indexes))
         else:
-            continue
+            shared = own.mean(axis=0)
+            one_vector = mean_similarity(shared, len(indexes)) >= ONE_VECTOR
+            if not one_vector and len(indexes) < WINDOW_MEAN_ITEMS:
+                continue
         if centred is unit:
             centred = unit.copy()
-        if centres is not None and float(np.linalg.norm(centres.get(script, 0))) > _ONE_VECTOR:
-            # the model gives all its texts one vector: their characters stand in
+        if one_vector:
             texts = [embedding_text(items[k].title, items[k].summary) for k in indexes]
             centred[indexes] = character_vectors(texts, unit.shape[1])
             continue
-        part = unit[indexes] - shared
+        part = own - shared
         norms = np.linalg.norm(part, axis=1, keepdims=True)
         # a row no different from the shared part keeps its own direction
-        centred[indexes] = np.where(norms > 1e-6, part / np.maximum(norms, 1e-12), unit[indexes])
+        centred[indexes] = np.where(norms > 1e-6, part / np.maximum(norms, 1e-12), own)
     return centred
-
-
-# A reference whose mean of unit vectors is this long is one vector: the default model reads
-# every Thai text without digits or Latin letters as unknown tokens only.
-_ONE_VECTOR = 0.99
 
 
 def character_vectors(texts: Sequence[str], dimensions: int) -> np.ndarray:
