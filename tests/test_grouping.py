@@ -20,6 +20,7 @@ from aggregator.grouping.text import (
     name_vocabulary,
     numbers_in,
     shingle_sets,
+    title_template,
     words,
 )
 from aggregator.models import Item
@@ -452,6 +453,8 @@ def test_numbers_come_from_the_whole_text_and_short_summaries_count_in_part():
         ("Köln siegt 2:1, won 2-1", {"2-1"}),
         ("زلزال بقوة ٥٫٦ و ١٢ قتيلا; भूकंप ५; ５人", {"5.6", "12", "5"}),
         ("قتل ١٬٢٠٠ شخص; 1,200 killed", {"1200"}),
+        # a numeric date writes one mark twice; a quake feed's "4.2 - 14 km" was read as one
+        ("M 4.2 - 14 km E of Brawley; on 14/05/2024, 2024-05-14 or 14. 5. 2024", {"4.2", "14"}),
     ],
 )
 def test_numbers_leave_out_dates_clock_times_and_ages(text: str, numbers: set[str]) -> None:
@@ -909,7 +912,6 @@ def test_a_fragment_spanning_years_fails_the_evidence_test_as_its_two_sides_woul
     joining them: two similar posts years apart are two stories, hours apart one."""
 
     from aggregator.grouping.evidence import inner_features, members
-    from aggregator.grouping.text import batch_text
 
     similar = unit([1, 0], [0.8, np.sqrt(1 - 0.8**2)])  # cosine 0.8
     strict = GroupingParams(merge_probability=0.999999)  # a bar the fragment cannot clear
@@ -934,7 +936,6 @@ def test_merge_pass_scores_agree_with_the_evidence_of_each_pair():
         pair_features,
         stats_of,
     )
-    from aggregator.grouping.text import batch_text
 
     rng = np.random.default_rng(5)
     texts = [
@@ -1272,3 +1273,57 @@ def test_a_member_is_weighed_against_its_story_without_itself() -> None:
         alone = members([i], vectors, batch)
         assert found[0] == pytest.approx(pair_features(alone, members(rest, vectors, batch), batch))
         assert found[1] == pytest.approx(pair_features(alone, members([4], vectors, batch), batch))
+
+
+@pytest.mark.parametrize(
+    ("title", "template"),
+    [
+        ("M 2.9 - 5 km NE of Ridgecrest, CA", ("N", "#", "km", "N", "of", "N")),
+        ("Argyle 4-1 Athletic", ("N", "#", "N")),
+        (
+            "Flood Watch issued for Cook County, IL until 6:39AM Tue",
+            ("N", "issued", "for", "N", "until"),
+        ),
+        # a stamp is no slot: two days' "Last updated at" titles are one template, one filling
+        ("21 July 2013 Last updated at 11: 11 GMT", ("N", "updated", "at")),
+        # no template: a headline in title case, a version alone, a date alone
+        ("Mayor Opens New Library In Leeds", None),
+        ("New Game Of Thrones Season 4 Trailer", None),
+        ("v0.3.2-rc.1", None),
+        ("April 27, 2009", None),
+    ],
+)
+def test_a_titles_template(title: str, template) -> None:
+    found = title_template(title)
+    assert (found[0] if found else None) == template
+
+
+def test_an_automated_feeds_items_of_one_template_are_other_events() -> None:
+    """Items of one outlet's title template with other slots are apart when most of the
+    outlet's items fill it (a quake feed, a results feed), any time apart; the same title
+    again (an update) is not, nor another outlet's item, nor a news outlet's few titles of
+    one shape."""
+    from aggregator.grouping.merge import Series
+
+    quakes = [
+        "M 2.9 - 5 km NE of Ridgecrest, CA",
+        "M 4.0 - 7 km W of Ridgecrest, CA",
+        "M 3.1 - 2 km S of Anza, CA",
+        "M 2.9 - 5 km NE of Ridgecrest, CA",  # the first again
+    ]
+    items = [item(k, t, outlet="Quake Alerts") for k, t in enumerate(quakes)]
+    items.append(item(4, "M 4.0 - 7 km W of Ridgecrest, CA", outlet="Gazette"))
+    news = [
+        "Storm kills 3 in Texas",
+        "Storm kills 5 in Texas",
+        "Mayor opens a library",
+        "Rail fares rise",
+    ]
+    items += [item(5 + k, t, outlet="Daily Ledger") for k, t in enumerate(news)]
+    series = Series(batch_text(items))
+    assert series.apart([0], [1]) and series.apart([1], [2]) and series.within([0, 1])
+    assert not series.apart([0], [3]) and not series.apart([1], [4]) and not series.within([0, 3])
+    assert not series.apart([5], [6])  # 2 of the outlet's 4 titles: no automated feed
+    assert series.describe([0], [1], [i.title for i in items], [i.outlet for i in items]) == (
+        'another item of one template ("M 4.0 - 7 km W of Ridgecrest, CA", Quake Alerts)'
+    )

@@ -30,6 +30,7 @@ from aggregator.grouping.text import (
     SummedRow,
     add_rows,
     jaccard,
+    title_template,
     words,
 )
 
@@ -57,26 +58,61 @@ class DisjointSets:
 # signal of the evidence model tells them apart, and the pair data holds no such series to learn
 # from. Follow-ups of one event from one outlet carry new titles and are not held apart.
 SERIES_MIN_DAYS = 0.75
+# An outlet's title template parts its items when this many, and half its items or more, fill it
+TEMPLATE_MIN_ITEMS = 3
 
 
 class Series:
     """Which items are posts of one outlet's series: same outlet, same title once numbers and
-    calendar words are left out, published at least ``SERIES_MIN_DAYS`` apart."""
+    calendar words are left out, published at least ``SERIES_MIN_DAYS`` apart; or items of one
+    outlet's title template with other names or numbers in its slots (``title_template``: "M
+    2.9 - 5 km NE of Ridgecrest, CA" and "M 4.0 - 7 km W of Ridgecrest, CA"; "Argyle 4-1
+    Athletic" and "City 1-2 Argyle"), any time apart: an automated feed's items of two events
+    share all their words but those, and an outlet reports one event under one title."""
 
     def __init__(self, batch: BatchText) -> None:
         keys: list[tuple[str, str] | None] = []
+        templates: list[tuple[str, tuple[str, ...]] | None] = []
+        self.slots: list[tuple[str, ...]] = []
         for text, title in zip(batch.items, batch.titles, strict=True):
             title_words = series_title(title)
             known = text.outlet and title_words and not math.isnan(text.day)
             keys.append((text.outlet, title_words) if known else None)
+            template = title_template(title) if text.outlet else None
+            templates.append((text.outlet, template[0]) if template else None)
+            self.slots.append(template[1] if template else ())
         counts = Counter(k for k in keys if k is not None)
         # only a key two items share can part anything
         self.key = [k if k is not None and counts[k] > 1 else None for k in keys]
+        # an automated feed's template: most of its outlet's items fill it (a news outlet's
+        # titles of one shape, "Apple unveils iPhone" and "Apple unveils Watch", are a few)
+        shared = Counter(t for t in templates if t is not None)
+        per_outlet = Counter(text.outlet for text in batch.items if text.outlet)
+        self.template = [
+            t
+            if t is not None
+            and shared[t] >= TEMPLATE_MIN_ITEMS
+            and 2 * shared[t] >= per_outlet[t[0]]
+            else None
+            for t in templates
+        ]
         self.day = [t.day for t in batch.items]
         self.any = any(k is not None for k in self.key)
+        self.any_template = any(t is not None for t in self.template)
 
     def apart(self, a: Sequence[int], b: Sequence[int]) -> bool:
-        """Whether items ``a`` and items ``b`` hold two posts of one series, days apart."""
+        """Whether items ``a`` and items ``b`` hold two posts of one series, days apart, or
+        two items of one outlet's title template with other slots."""
+        return self._days_apart(a, b) or self._sibling(a, b) is not None
+
+    def within(self, group: Sequence[int]) -> bool:
+        """Whether one group holds two posts of one series, days apart, or two items of one
+        template with other slots."""
+        if any(max(d) - min(d) >= SERIES_MIN_DAYS for d in self._days(group).values()):
+            return True
+        return any(len(slots) > 1 for slots in self._templates(group).values())
+
+    def _days_apart(self, a: Sequence[int], b: Sequence[int]) -> bool:
         days = self._days(a)
         for j in b if days else ():
             theirs = days.get(self.key[j]) if self.key[j] is not None else None
@@ -84,9 +120,14 @@ class Series:
                 return True
         return False
 
-    def within(self, group: Sequence[int]) -> bool:
-        """Whether one group holds two posts of one series, days apart."""
-        return any(max(d) - min(d) >= SERIES_MIN_DAYS for d in self._days(group).values())
+    def _sibling(self, a: Sequence[int], b: Sequence[int]) -> int | None:
+        """An item of ``b`` of a template an item of ``a`` fills with other slots, if any."""
+        slots = self._templates(a)
+        for j in b if slots else ():
+            theirs = slots.get(self.template[j]) if self.template[j] is not None else None
+            if theirs and any(s != self.slots[j] for s in theirs):
+                return j
+        return None
 
     def _days(self, group: Sequence[int]) -> dict[tuple[str, str], list[float]]:
         """The publication days of the group's posts of each series."""
@@ -98,16 +139,34 @@ class Series:
                     days.setdefault(key, []).append(self.day[i])
         return days
 
+    def _templates(self, group: Sequence[int]) -> dict[tuple[str, tuple[str, ...]], set]:
+        """The slots the group's items fill each shared template with."""
+        slots: dict[tuple[str, tuple[str, ...]], set] = {}
+        if self.any_template:
+            for i in group:
+                template = self.template[i]
+                if template is not None:
+                    slots.setdefault(template, set()).add(self.slots[i])
+        return slots
+
     def describe(
         self, a: Sequence[int], b: Sequence[int], titles: Sequence[str], outlets: Sequence[str]
     ) -> str | None:
-        """``another day's post of one series ("Open thread", Blog)`` when ``apart``."""
-        if not self.apart(a, b):
+        """``another day's post of one series ("Open thread", Blog)`` when posts of a series
+        keep the sides apart, ``another item of one template ("City 1-2 Argyle", Results)``
+        when a template does."""
+        if self._days_apart(a, b):
+            mine = {self.key[i] for i in a if self.key[i] is not None}
+            j = next(j for j in b if self.key[j] in mine)
+            return f'another day\'s post of one series ("{_short(titles[j])}", {outlets[j]})'
+        j = self._sibling(a, b)
+        if j is None:
             return None
-        mine = {self.key[i] for i in a if self.key[i] is not None}
-        j = next(j for j in b if self.key[j] in mine)
-        title = titles[j] if len(titles[j]) <= 60 else titles[j][:59] + "…"
-        return f'another day\'s post of one series ("{title}", {outlets[j]})'
+        return f'another item of one template ("{_short(titles[j])}", {outlets[j]})'
+
+
+def _short(title: str) -> str:
+    return title if len(title) <= 60 else title[:59] + "…"
 
 
 def series_title(title: str) -> str:

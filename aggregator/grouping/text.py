@@ -192,6 +192,54 @@ def item_script(item: Item) -> str:
     return "latin" if text.isascii() else script_of(text)  # ASCII: the common case, one check
 
 
+# A date or clock time in a title ("21 July 2013", "2024-09-18", "5:12PM", "11: 11 GMT"): a
+# stamp, no slot of a template. Narrower than DATED, whose "3.0 - 21" is a date.
+_TITLE_STAMP = re.compile(
+    rf"(?<!\w)(?:{MONTH_NAME}\s+\d{{1,2}}(?:st|nd|rd|th)?(?:,?\s+\d{{4}})?"
+    rf"|\d{{1,2}}(?:st|nd|rd|th)?\s+{MONTH_NAME}(?:,?\s+\d{{4}})?"
+    r"|\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}|(?:19|20)\d{2}"
+    r"|\d{1,2}\s?:\s?\d{2}(?:\s?[ap]\.?m\.?)?(?:\s?(?:gmt|utc|[ecmp][sd]?t))?"
+    r"|\d{1,2}\s?[ap]\.?m\.?)(?!\w)",
+    re.IGNORECASE,
+)
+_EDGE_PUNCTUATION = ".,:;!?()[]{}\"'‘’“”-–—|/"
+
+
+def title_template(title: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """A title as a template and its slots: lower-case words stay, each run of capitalised
+    words becomes "N" and each run of tokens with digits "#" ("M 2.9 - 5 km NE of Ridgecrest,
+    CA": ("N", "#", "km", "N", "of", "N") with slots M, 2.9, 5, NE, Ridgecrest, CA). Dates,
+    clock times and calendar words are left out (a page's stamp, not what it reports). None
+    when the title is no template: fewer than two parts, no slot, or no lower-case word and
+    a run of capitals longer than a name ("Mayor Opens New Library", whatever it says)."""
+    text = _TITLE_STAMP.sub(" ", title)
+    parts: list[str] = []
+    slots: list[str] = []
+    run = longest_run = 0
+    for raw in text.split():
+        token = raw.strip(_EDGE_PUNCTUATION)
+        if not token or token.lower() in CALENDAR_WORDS:
+            continue
+        kind = "#" if any(c.isdigit() for c in token) else "N" if token[0].isupper() else ""
+        run = run + 1 if kind == "N" else 0
+        longest_run = max(longest_run, run)
+        if not kind:
+            parts.append(token.lower())
+            continue
+        slots.append(token)
+        if not parts or parts[-1] != kind:
+            parts.append(kind)
+    literal = any(part not in ("N", "#") for part in parts)
+    # without a word of its own, a template's capitals must be names ("Argyle 4-1 Athletic"),
+    # not a headline in title case ("New Game Of Thrones Season 4 Trailer")
+    if len(parts) < 2 or not slots or (not literal and longest_run > _NAME_RUN):
+        return None
+    return tuple(parts), tuple(slots)
+
+
+_NAME_RUN = 3  # capitalised words a name runs to ("Nottingham Forest", "Palm Beach County")
+
+
 def words(text: str) -> list[str]:
     """Lower-case word tokens of already clean text, accents folded ("Beyoncé" -> beyonce)."""
     return _WORD.findall(fold_accents(text).lower().replace("’", "'"))
@@ -451,7 +499,8 @@ _STAMP_OR_AGE = re.compile(
     r"|\b\d{1,2}\s?:\s?\d{2}(?:\s?:\s?\d{2})?(?!\d)"
     r"|\b(?:[01]\d|2[0-3])[0-5]\d\s?(?:gmt|utc|local\s+time)\b"
     r"|\b\d{1,2}(?:\s?[.:]\s?\d{2})?\s?[ap]\.?m\b\.?"
-    r"|\b\d{1,4}\s?[/.\-]\s?\d{1,2}\s?[/.\-]\s?\d{2,4}\b"
+    # a numeric date writes one mark twice: "4.2 - 14" (a magnitude, then a distance) is none
+    r"|\b\d{1,4}\s?(?P<mark>[/.\-])\s?\d{1,2}\s?(?P=mark)\s?\d{2,4}\b"
     r"|\b\d{1,3}\s?-?\s?years?\s?-?\s?old\b|\baged?\s+\d{1,3}\b"
     r"|\b(?:update|wrapup)\s\d{1,2}\s?[-:](?!\d)"
     r"|\b(?:s\s?&\s?p\s?500|ftse\s?(?:100|250)|nikkei\s?225|russell\s?[123]000|stoxx\s?600"
