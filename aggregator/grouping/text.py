@@ -202,6 +202,7 @@ _TITLE_STAMP = re.compile(
     r"|\d{1,2}\s?[ap]\.?m\.?)(?!\w)",
     re.IGNORECASE,
 )
+_DIGIT = re.compile(r"\d")
 _EDGE_PUNCTUATION = ".,:;!?()[]{}\"'‘’“”-–—|/"
 
 
@@ -212,7 +213,7 @@ def title_template(title: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None
     clock times and calendar words are left out (a page's stamp, not what it reports). None
     when the title is no template: fewer than two parts, no slot, or no lower-case word and
     a run of capitals longer than a name ("Mayor Opens New Library", whatever it says)."""
-    text = _TITLE_STAMP.sub(" ", title)
+    text = _TITLE_STAMP.sub(" ", title) if _DIGIT.search(title) else title  # every stamp has one
     parts: list[str] = []
     slots: list[str] = []
     run = longest_run = 0
