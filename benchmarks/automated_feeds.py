@@ -78,9 +78,10 @@ def quakes(rng: random.Random, count: int = 30) -> tuple[list[Row], list[Row]]:
 
 
 def results(rng: random.Random, count: int = 24) -> list[Row]:
+    """Two days of a league's games: each fixture once."""
     rows: list[Row] = []
-    for k in range(count):
-        home, away = rng.sample(TEAMS, 2)
+    fixtures = rng.sample([(h, a) for h in TEAMS for a in TEAMS if h != a], count)
+    for k, (home, away) in enumerate(fixtures):
         score = (rng.randint(0, 4), rng.randint(0, 4))
         title = f"{home} {score[0]}-{score[1]} {away}"
         summary = (

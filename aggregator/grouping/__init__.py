@@ -300,9 +300,10 @@ def _join_copies(
     sets: DisjointSets, duplicates: list[tuple[int, int]], series: Series, n: int
 ) -> None:
     """Join each pair of near duplicates, unless their groups hold posts of one outlet's series
-    days apart: each pair was let through alone, but a chain of copies (posts at 0 h, 12 h and
-    24 h) would join its ends."""
-    if not series.any:
+    days apart or of one template with other names: each pair was let through alone, but a
+    chain of copies (posts at 0 h, 12 h and 24 h; a mirror's copy of a quake and another quake
+    of its template) would join its ends."""
+    if not series.parts_any:
         for a, b in duplicates:
             sets.union(a, b)
         return

@@ -65,22 +65,22 @@ TEMPLATE_MIN_ITEMS = 3
 class Series:
     """Which items are posts of one outlet's series: same outlet, same title once numbers and
     calendar words are left out, published at least ``SERIES_MIN_DAYS`` apart; or items of one
-    outlet's title template with other names or numbers in its slots (``title_template``: "M
-    2.9 - 5 km NE of Ridgecrest, CA" and "M 4.0 - 7 km W of Ridgecrest, CA"; "Argyle 4-1
-    Athletic" and "City 1-2 Argyle"), any time apart: an automated feed's items of two events
-    share all their words but those, and an outlet reports one event under one title."""
+    outlet's title template with other names in it (``title_template``: "M 2.9 - 5 km NE of
+    Ridgecrest, CA" and "M 4.0 - 7 km W of Ridgecrest, CA"; "Argyle 4-1 Athletic" and "City 1-2
+    Argyle"), any time apart: an automated feed's items of two events share all their words
+    but those, and an outlet reports one event under one title."""
 
     def __init__(self, batch: BatchText) -> None:
         keys: list[tuple[str, str] | None] = []
         templates: list[tuple[str, tuple[str, ...]] | None] = []
-        self.slots: list[tuple[str, ...]] = []
+        self.names: list[tuple[str, ...]] = []
         for text, title in zip(batch.items, batch.titles, strict=True):
             title_words = series_title(title)
             known = text.outlet and title_words and not math.isnan(text.day)
             keys.append((text.outlet, title_words) if known else None)
             template = title_template(title) if text.outlet else None
             templates.append((text.outlet, template[0]) if template else None)
-            self.slots.append(template[1] if template else ())
+            self.names.append(template[1] if template else ())
         counts = Counter(k for k in keys if k is not None)
         # only a key two items share can part anything
         self.key = [k if k is not None and counts[k] > 1 else None for k in keys]
@@ -100,17 +100,22 @@ class Series:
         self.any = any(k is not None for k in self.key)
         self.any_template = any(t is not None for t in self.template)
 
+    @property
+    def parts_any(self) -> bool:
+        """Whether any two items of the batch are posts of one series or one template."""
+        return self.any or self.any_template
+
     def apart(self, a: Sequence[int], b: Sequence[int]) -> bool:
         """Whether items ``a`` and items ``b`` hold two posts of one series, days apart, or
-        two items of one outlet's title template with other slots."""
+        two items of one outlet's title template with other names."""
         return self._days_apart(a, b) or self._sibling(a, b) is not None
 
     def within(self, group: Sequence[int]) -> bool:
         """Whether one group holds two posts of one series, days apart, or two items of one
-        template with other slots."""
+        template with other names."""
         if any(max(d) - min(d) >= SERIES_MIN_DAYS for d in self._days(group).values()):
             return True
-        return any(len(slots) > 1 for slots in self._templates(group).values())
+        return any(len(names) > 1 for names in self._templates(group).values())
 
     def _days_apart(self, a: Sequence[int], b: Sequence[int]) -> bool:
         days = self._days(a)
@@ -121,11 +126,11 @@ class Series:
         return False
 
     def _sibling(self, a: Sequence[int], b: Sequence[int]) -> int | None:
-        """An item of ``b`` of a template an item of ``a`` fills with other slots, if any."""
-        slots = self._templates(a)
-        for j in b if slots else ():
-            theirs = slots.get(self.template[j]) if self.template[j] is not None else None
-            if theirs and any(s != self.slots[j] for s in theirs):
+        """An item of ``b`` of a template an item of ``a`` fills with other names, if any."""
+        filled = self._templates(a)
+        for j in b if filled else ():
+            theirs = filled.get(self.template[j]) if self.template[j] is not None else None
+            if theirs and any(names != self.names[j] for names in theirs):
                 return j
         return None
 
@@ -140,14 +145,14 @@ class Series:
         return days
 
     def _templates(self, group: Sequence[int]) -> dict[tuple[str, tuple[str, ...]], set]:
-        """The slots the group's items fill each shared template with."""
-        slots: dict[tuple[str, tuple[str, ...]], set] = {}
+        """The names the group's items fill each shared template with."""
+        filled: dict[tuple[str, tuple[str, ...]], set] = {}
         if self.any_template:
             for i in group:
                 template = self.template[i]
                 if template is not None:
-                    slots.setdefault(template, set()).add(self.slots[i])
-        return slots
+                    filled.setdefault(template, set()).add(self.names[i])
+        return filled
 
     def describe(
         self, a: Sequence[int], b: Sequence[int], titles: Sequence[str], outlets: Sequence[str]

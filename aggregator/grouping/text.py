@@ -203,21 +203,27 @@ _TITLE_STAMP = re.compile(
     re.IGNORECASE,
 )
 _DIGIT = re.compile(r"\d")
+_DECIMAL_FIGURE = re.compile(r"\d[.,]\d")
+_WIRE_VERSION = re.compile(r"^\s*(?:update|wrapup)\s\d{1,2}\s?[-:]\s*", re.IGNORECASE)
 _EDGE_PUNCTUATION = ".,:;!?()[]{}\"'‘’“”-–—|/"
 
 
 def title_template(title: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """A title as a template and its slots: lower-case words stay, each run of capitalised
-    words becomes "N" and each run of tokens with digits "#" ("M 2.9 - 5 km NE of Ridgecrest,
-    CA": ("N", "#", "km", "N", "of", "N") with slots M, 2.9, 5, NE, Ridgecrest, CA). Dates,
-    clock times and calendar words are left out (a page's stamp, not what it reports). None
-    when the title is no template: fewer than two parts, no slot, or no lower-case word and
-    a run of capitals longer than a name ("Mayor Opens New Library", whatever it says)."""
-    text = _TITLE_STAMP.sub(" ", title) if _DIGIT.search(title) else title  # every stamp has one
+    """A title as a template and the names it fills it with: lower-case words stay, each run
+    of capitalised words becomes "N" and each run of tokens with digits "#" ("M 2.9 - 5 km NE
+    of Ridgecrest, CA": ("N", "#", "km", "N", "of", "N") with M, 2.9, NE, Ridgecrest, CA). A
+    measurement (a figure with decimals: a magnitude, a rate) names its event too; a count or a
+    score does not: an outlet updates it under one title ("Storm kills 3 in Texas", then 5; a
+    live score). Dates, clock times, calendar words and a wire
+    story's version ("UPDATE 2-") are left out (a page's stamp, not what it reports). None when
+    the title is no template: fewer than two parts, no name, or no lower-case word and a run of
+    capitals longer than a name ("Mayor Opens New Library", whatever it says)."""
+    if _DIGIT.search(title):  # every stamp has one
+        title = _TITLE_STAMP.sub(" ", _WIRE_VERSION.sub("", title))
     parts: list[str] = []
-    slots: list[str] = []
+    names: list[str] = []
     run = longest_run = 0
-    for raw in text.split():
+    for raw in title.split():
         token = raw.strip(_EDGE_PUNCTUATION)
         if not token or token.lower() in CALENDAR_WORDS:
             continue
@@ -227,15 +233,16 @@ def title_template(title: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None
         if not kind:
             parts.append(token.lower())
             continue
-        slots.append(token)
+        if kind == "N" or _DECIMAL_FIGURE.search(token):
+            names.append(token)
         if not parts or parts[-1] != kind:
             parts.append(kind)
     literal = any(part not in ("N", "#") for part in parts)
     # without a word of its own, a template's capitals must be names ("Argyle 4-1 Athletic"),
     # not a headline in title case ("New Game Of Thrones Season 4 Trailer")
-    if len(parts) < 2 or not slots or (not literal and longest_run > _NAME_RUN):
+    if len(parts) < 2 or not names or (not literal and longest_run > _NAME_RUN):
         return None
-    return tuple(parts), tuple(slots)
+    return tuple(parts), tuple(names)
 
 
 _NAME_RUN = 3  # capitalised words a name runs to ("Nottingham Forest", "Palm Beach County")
