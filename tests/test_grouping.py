@@ -1299,10 +1299,10 @@ def test_a_titles_template(title: str, template) -> None:
 
 
 def test_an_automated_feeds_items_of_one_template_are_other_events() -> None:
-    """Items of one outlet's title template with other slots are apart when most of the
+    """Items of one outlet's title template with other names are apart when most of the
     outlet's items fill it (a quake feed, a results feed), any time apart; the same title
     again (an update) is not, nor another outlet's item, nor a news outlet's few titles of
-    one shape."""
+    one shape, nor a headline-only feed's (a site's headlines on one show, one story in UCI)."""
     from aggregator.grouping.merge import Series
 
     quakes = [
@@ -1311,10 +1311,11 @@ def test_an_automated_feeds_items_of_one_template_are_other_events() -> None:
         "M 3.1 - 2 km S of Anza, CA",
         "M 2.9 - 5 km NE of Ridgecrest, CA",  # the first again
     ]
-    items = [item(k, t, outlet="Quake Alerts") for k, t in enumerate(quakes)]
-    items.append(item(4, "M 4.0 - 7 km W of Ridgecrest, CA", outlet="Gazette"))
+    summary = "Time 2024-05-14 08:02 UTC. Depth 9.2 km."
+    items = [item(k, t, summary, outlet="Quake Alerts") for k, t in enumerate(quakes)]
+    items.append(item(4, "M 4.0 - 7 km W of Ridgecrest, CA", summary, outlet="Gazette"))
     news = ["Storm hits Texas", "Storm hits Iowa", "Mayor opens a library", "Rail fares rise"]
-    items += [item(5 + k, t, outlet="Daily Ledger") for k, t in enumerate(news)]
+    items += [item(5 + k, t, "A report.", outlet="Daily Ledger") for k, t in enumerate(news)]
     # an outlet's updates of one event: a count or a score changes under one title, and a
     # wire story's version is no part of it
     updates = [
@@ -1323,12 +1324,17 @@ def test_an_automated_feeds_items_of_one_template_are_other_events() -> None:
         "UPDATE 2-Storm kills 7 in Texas",
         "Harbour 1-0 Kingsmead",
     ]
-    items += [item(9 + k, t, outlet="Hill Country News") for k, t in enumerate(updates)]
+    items += [
+        item(9 + k, t, "A report.", outlet="Hill Country News") for k, t in enumerate(updates)
+    ]
+    headlines = [f"{name} Sings on The Voice Blind Auditions" for name in ("Kat", "Josh", "Ria")]
+    items += [item(13 + k, t, outlet="Fan Site") for k, t in enumerate(headlines)]
     series = Series(batch_text(items))
     assert series.apart([0], [1]) and series.apart([1], [2]) and series.within([0, 1])
     assert not series.apart([0], [3]) and not series.apart([1], [4]) and not series.within([0, 3])
     assert not series.apart([5], [6])  # 2 of the outlet's 4 titles: no automated feed
     assert not series.within([9, 10, 11])
+    assert not series.within([13, 14, 15])  # headlines only
     assert series.describe([0], [1], [i.title for i in items], [i.outlet for i in items]) == (
         'another item of one template ("M 4.0 - 7 km W of Ridgecrest, CA", Quake Alerts)'
     )

@@ -78,7 +78,9 @@ class Series:
             title_words = series_title(title)
             known = text.outlet and title_words and not math.isnan(text.day)
             keys.append((text.outlet, title_words) if known else None)
-            template = title_template(title) if text.outlet else None
+            # a headline-only item (a link feed's, UCI's) is left to the evidence: its title is
+            # all it says, and a site's headlines on one show fill one shape without being a feed
+            template = title_template(title) if text.outlet and text.richness > 0 else None
             templates.append((text.outlet, template[0]) if template else None)
             self.names.append(template[1] if template else ())
         counts = Counter(k for k in keys if k is not None)
