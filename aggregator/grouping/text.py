@@ -214,10 +214,10 @@ def title_template(title: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None
     of Ridgecrest, CA": ("N", "#", "km", "N", "of", "N") with M, 2.9, NE, Ridgecrest, CA). A
     measurement (a figure with decimals: a magnitude, a rate) names its event too; a count or a
     score does not: an outlet updates it under one title ("Storm kills 3 in Texas", then 5; a
-    live score). Dates, clock times, calendar words and a wire
-    story's version ("UPDATE 2-") are left out (a page's stamp, not what it reports). None when
-    the title is no template: fewer than two parts, no name, or no lower-case word and a run of
-    capitals longer than a name ("Mayor Opens New Library", whatever it says)."""
+    live score). Dates, clock times, calendar words and a wire story's version ("UPDATE 2-")
+    are left out (a page's stamp, not what it reports). None when the title is no template:
+    fewer than two parts, no name, or no lower-case word and a run of capitals longer than a
+    name ("Mayor Opens New Library", whatever it says)."""
     if _DIGIT.search(title):  # every stamp has one
         title = _TITLE_STAMP.sub(" ", _WIRE_VERSION.sub("", title))
     parts: list[str] = []
