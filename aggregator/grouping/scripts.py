@@ -8,8 +8,9 @@ dozen unrelated news texts per writing system (farming, football, weather, stock
 crime...), embedded with the model in use, pooled with the window's own items of the system.
 The reference lets a window of a few items be read at all (six Arabic items were one story),
 and a story that fills a window takes less of the shared part with it; the window's items let
-a language the reference does not stand for (Persian, written in Arabic letters) be read by
-its own shared part once it has many items.
+a language that a system's reference does not stand for (as Arabic's did not stand for
+Persian, which has its own reference since) be read by its own shared part once it has many
+items.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ from aggregator.models import Item
 REFERENCE_FILE = Path(__file__).with_name("script_reference.json")
 
 # A writing system whose reference texts (unrelated news) the model finds this alike on
-# average is one it reads poorly: the default model gives 0.6-0.8 for the nine systems in the
-# file, and unrelated English news ~0.1; a model that reads the system leaves it as it is.
+# average is one it reads poorly: the default model gives 0.6-0.85 for the systems in the
+# file (Thai 1.0), and unrelated English news ~0.1; a model that reads the system leaves it as
+# it is.
 POORLY_READ = 0.4
 
 # Without a reference (writing systems not in the file), the window's own items of the system
