@@ -1302,7 +1302,9 @@ def test_an_automated_feeds_items_of_one_template_are_other_events() -> None:
     """Items of one outlet's title template with other names are apart when most of the
     outlet's items fill it (a quake feed, a results feed), any time apart; the same title
     again (an update) is not, nor another outlet's item, nor a news outlet's few titles of
-    one shape, nor a headline-only feed's (a site's headlines on one show, one story in UCI)."""
+    one shape; headline-only items (a feed whose summaries were all its template, stored
+    empty) need other names in two slots: a site's headlines on one show name another
+    performer in one slot and are one story in UCI's labels."""
     from aggregator.grouping.merge import Series
 
     quakes = [
@@ -1334,7 +1336,11 @@ def test_an_automated_feeds_items_of_one_template_are_other_events() -> None:
     assert not series.apart([0], [3]) and not series.apart([1], [4]) and not series.within([0, 3])
     assert not series.apart([5], [6])  # 2 of the outlet's 4 titles: no automated feed
     assert not series.within([9, 10, 11])
-    assert not series.within([13, 14, 15])  # headlines only
+    assert not series.within([13, 14, 15])  # headlines only, one slot
+    bare = [item(16 + k, t, outlet="Quake Wire") for k, t in enumerate(quakes[:3])]
+    bare_series = Series(batch_text(bare))
+    assert bare_series.apart([0], [1])  # magnitude, direction: two slots
+    assert bare_series.apart([1], [2])
     assert series.describe([0], [1], [i.title for i in items], [i.outlet for i in items]) == (
         'another item of one template ("M 4.0 - 7 km W of Ridgecrest, CA", Quake Alerts)'
     )
@@ -1365,8 +1371,10 @@ def test_a_template_is_filled_with_names_and_measurements_not_counts() -> None:
         "M",
         "2.9",
         "NE",
-        "Ridgecrest",
-        "CA",
+        "Ridgecrest CA",
+    )
+    assert title_template("Kat Sings on The Voice (VIDEO)") == title_template(
+        "Kat Sings on The Voice ..."
     )
     assert title_template("Storm kills 3 in Texas") == title_template("Storm kills 5 in Texas")
     assert title_template("UPDATE 2-Acme to buy Widget for $4 billion") == title_template(

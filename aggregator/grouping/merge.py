@@ -8,7 +8,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import chain, combinations, repeat
 
 import numpy as np
 
@@ -74,15 +74,15 @@ class Series:
         keys: list[tuple[str, str] | None] = []
         templates: list[tuple[str, tuple[str, ...]] | None] = []
         self.names: list[tuple[str, ...]] = []
+        self.headline_only: list[bool] = []
         for text, title in zip(batch.items, batch.titles, strict=True):
             title_words = series_title(title)
             known = text.outlet and title_words and not math.isnan(text.day)
             keys.append((text.outlet, title_words) if known else None)
-            # a headline-only item (a link feed's, UCI's) is left to the evidence: its title is
-            # all it says, and a site's headlines on one show fill one shape without being a feed
-            template = title_template(title) if text.outlet and text.richness > 0 else None
+            template = title_template(title) if text.outlet else None
             templates.append((text.outlet, template[0]) if template else None)
             self.names.append(template[1] if template else ())
+            self.headline_only.append(text.richness == 0)
         counts = Counter(k for k in keys if k is not None)
         # only a key two items share can part anything
         self.key = [k if k is not None and counts[k] > 1 else None for k in keys]
@@ -117,7 +117,11 @@ class Series:
         template with other names."""
         if any(max(d) - min(d) >= SERIES_MIN_DAYS for d in self._days(group).values()):
             return True
-        return any(len(names) > 1 for names in self._templates(group).values())
+        return any(
+            _other(a, b)
+            for filled in self._templates(group).values()
+            for a, b in combinations(filled, 2)
+        )
 
     def _days_apart(self, a: Sequence[int], b: Sequence[int]) -> bool:
         days = self._days(a)
@@ -132,7 +136,8 @@ class Series:
         filled = self._templates(a)
         for j in b if filled else ():
             theirs = filled.get(self.template[j]) if self.template[j] is not None else None
-            if theirs and any(names != self.names[j] for names in theirs):
+            mine = (self.names[j], self.headline_only[j])
+            if theirs and any(_other(filling, mine) for filling in theirs):
                 return j
         return None
 
@@ -153,7 +158,7 @@ class Series:
             for i in group:
                 template = self.template[i]
                 if template is not None:
-                    filled.setdefault(template, set()).add(self.names[i])
+                    filled.setdefault(template, set()).add((self.names[i], self.headline_only[i]))
         return filled
 
     def describe(
@@ -170,6 +175,16 @@ class Series:
         if j is None:
             return None
         return f'another item of one template ("{_short(titles[j])}", {outlets[j]})'
+
+
+def _other(a: tuple[tuple[str, ...], bool], b: tuple[tuple[str, ...], bool]) -> bool:
+    """Whether two fillings of one template (names per slot, headline only) are other events:
+    other names in a slot; where either is a headline only, in two slots or more (a quake's
+    magnitude and place, a game's two teams): a site's headlines on one show name another
+    performer in one slot and are one story in UCI's labels, while a feed whose summaries
+    were all its template (stored empty) gives its titles alone too."""
+    differ = sum(x != y for x, y in zip(a[0], b[0], strict=False)) + abs(len(a[0]) - len(b[0]))
+    return differ >= (2 if a[1] or b[1] else 1)
 
 
 def _short(title: str) -> str:

@@ -203,25 +203,31 @@ _TITLE_STAMP = re.compile(
     re.IGNORECASE,
 )
 _DIGIT = re.compile(r"\d")
+# what ends a title without being part of it: a label in brackets, an ellipsis where it was cut
+_TRAILING_LABEL = re.compile(r"\s*(?:\([^()]*\)|\[[^\[\]]*\]|\.{3}|…)\s*$")
 _DECIMAL_FIGURE = re.compile(r"\d[.,]\d")
 _WIRE_VERSION = re.compile(r"^\s*(?:update|wrapup)\s\d{1,2}\s?[-:]\s*", re.IGNORECASE)
 _EDGE_PUNCTUATION = ".,:;!?()[]{}\"'‘’“”-–—|/"
 
 
 def title_template(title: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """A title as a template and the names it fills it with: lower-case words stay, each run
-    of capitalised words becomes "N" and each run of tokens with digits "#" ("M 2.9 - 5 km NE
-    of Ridgecrest, CA": ("N", "#", "km", "N", "of", "N") with M, 2.9, NE, Ridgecrest, CA). A
+    """A title as a template and the names it fills each slot with: lower-case words stay,
+    each run of capitalised words becomes a slot "N" and each run of tokens with digits a slot
+    "#" ("M 2.9 - 5 km NE of Ridgecrest, CA": ("N", "#", "km", "N", "of", "N") with "M", "2.9",
+    "NE", "Ridgecrest CA"). A
     measurement (a figure with decimals: a magnitude, a rate) names its event too; a count or a
     score does not: an outlet updates it under one title ("Storm kills 3 in Texas", then 5; a
-    live score). Dates, clock times, calendar words and a wire story's version ("UPDATE 2-")
-    are left out (a page's stamp, not what it reports). None when the title is no template:
+    live score). Dates, clock times, calendar words, a wire story's version ("UPDATE 2-") and
+    a trailing label ("(VIDEO)", "...") are left out (a page's stamp, not what it reports).
+    None when the title is no template:
     fewer than two parts, no name, or no lower-case word and a run of capitals longer than a
     name ("Mayor Opens New Library", whatever it says)."""
     if _DIGIT.search(title):  # every stamp has one
         title = _TITLE_STAMP.sub(" ", _WIRE_VERSION.sub("", title))
+    for _ in range(3):  # "(VIDEO) ...": no slot, nor where a cut title ends
+        title = _TRAILING_LABEL.sub("", title)
     parts: list[str] = []
-    names: list[str] = []
+    slots: list[list[str]] = []  # each slot's names
     run = longest_run = 0
     for raw in title.split():
         token = raw.strip(_EDGE_PUNCTUATION)
@@ -233,16 +239,17 @@ def title_template(title: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None
         if not kind:
             parts.append(token.lower())
             continue
-        if kind == "N" or _DECIMAL_FIGURE.search(token):
-            names.append(token)
         if not parts or parts[-1] != kind:
             parts.append(kind)
+            slots.append([])
+        if kind == "N" or _DECIMAL_FIGURE.search(token):
+            slots[-1].append(token)
     literal = any(part not in ("N", "#") for part in parts)
     # without a word of its own, a template's capitals must be names ("Argyle 4-1 Athletic"),
     # not a headline in title case ("New Game Of Thrones Season 4 Trailer")
-    if len(parts) < 2 or not names or (not literal and longest_run > _NAME_RUN):
+    if len(parts) < 2 or not any(slots) or (not literal and longest_run > _NAME_RUN):
         return None
-    return tuple(parts), tuple(names)
+    return tuple(parts), tuple(" ".join(slot) for slot in slots)
 
 
 _NAME_RUN = 3  # capitalised words a name runs to ("Nottingham Forest", "Palm Beach County")
