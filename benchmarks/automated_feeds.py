@@ -19,7 +19,6 @@ import argparse
 import random
 import sys
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -29,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from quality import load_embed
+from unrelated_posts import stored
 
-from aggregator.boilerplate import strip_feed_templates
 from aggregator.evaluate import bcubed
 from aggregator.grouping import embedding_text, group
 from aggregator.grouping.scripts import script_centres, scripts_of
@@ -112,17 +111,10 @@ def alerts(rng: random.Random, count: int = 24) -> list[Row]:
 
 
 def as_stored(rows: list[Row]) -> list[Row]:
-    """The summaries as the parser stores them: each feed's template (what most of its
-    summaries share) cut, and a summary that is all template stored empty."""
-    by_feed: dict[str, list[int]] = {}
-    for k, (item, _) in enumerate(rows):
-        by_feed.setdefault(item.outlet, []).append(k)
-    out = list(rows)
-    for indexes in by_feed.values():
-        kept = strip_feed_templates([(rows[k][0].title, rows[k][0].summary) for k in indexes])
-        for k, summary in zip(indexes, kept, strict=True):
-            out[k] = (replace(rows[k][0], summary=summary), rows[k][1])
-    return out
+    """The summaries as the parser stores them (``unrelated_posts.stored``): each feed's
+    template cut, and a summary that is all template stored empty."""
+    items = stored([item for item, _ in rows])
+    return [(item, event) for item, (_, event) in zip(items, rows, strict=True)]
 
 
 def scores(rows: list[Row], embed: Callable[[list[str]], np.ndarray]) -> tuple[float, float]:

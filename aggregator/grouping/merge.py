@@ -73,16 +73,15 @@ class Series:
     def __init__(self, batch: BatchText) -> None:
         keys: list[tuple[str, str] | None] = []
         templates: list[tuple[str, tuple[str, ...]] | None] = []
-        self.names: list[tuple[str, ...]] = []
-        self.headline_only: list[bool] = []
+        # per item: the names it fills its template with, and whether it is a headline only
+        self.filling: list[tuple[tuple[str, ...], bool]] = []
         for text, title in zip(batch.items, batch.titles, strict=True):
             title_words = series_title(title)
             known = text.outlet and title_words and not math.isnan(text.day)
             keys.append((text.outlet, title_words) if known else None)
             template = title_template(title) if text.outlet else None
             templates.append((text.outlet, template[0]) if template else None)
-            self.names.append(template[1] if template else ())
-            self.headline_only.append(text.richness == 0)
+            self.filling.append((template[1] if template else (), text.richness == 0))
         counts = Counter(k for k in keys if k is not None)
         # only a key two items share can part anything
         self.key = [k if k is not None and counts[k] > 1 else None for k in keys]
@@ -136,8 +135,7 @@ class Series:
         filled = self._templates(a)
         for j in b if filled else ():
             theirs = filled.get(self.template[j]) if self.template[j] is not None else None
-            mine = (self.names[j], self.headline_only[j])
-            if theirs and any(_other(filling, mine) for filling in theirs):
+            if theirs and any(_other(filling, self.filling[j]) for filling in theirs):
                 return j
         return None
 
@@ -158,7 +156,7 @@ class Series:
             for i in group:
                 template = self.template[i]
                 if template is not None:
-                    filled.setdefault(template, set()).add((self.names[i], self.headline_only[i]))
+                    filled.setdefault(template, set()).add(self.filling[i])
         return filled
 
     def describe(
