@@ -119,6 +119,8 @@ class Config:
     coverage: tuple[CoverageDimension, ...] = ()
     warnings: tuple[str, ...] = ()  # one line each, for the CLI to print once; never fatal
     full_text: bool = False  # fetch article pages for every feed (a feed may say otherwise)
+    # how long an item's article text is kept, from its date; None: for good
+    keep_full_text_days: float | None = None
     # The line of each setting the file gives a value (`model`, `embedding.backend`): a
     # problem found only when a setting is used still names its line.
     lines: Mapping[str, int] = field(default_factory=dict, compare=False)
@@ -882,7 +884,7 @@ def _database(where: _Where, root: Mapping, base: Path) -> Path | str:
 _TOP_KEYS = {
     "feeds", "database", "output", "window_hours", "site", "model", "email",
     "embedding", "poll", "grouping", "templates", "allow_private", "coverage", "full_text",
-    "workers",
+    "workers", "keep_full_text_days",
 }  # fmt: skip
 
 
@@ -946,8 +948,27 @@ def parse_config(text: str, path: Path) -> Config:
         coverage=coverage,
         warnings=_coverage_warnings(where, root.get("coverage"), coverage, feeds),
         full_text=_optional_bool(where, root, "full_text", TOP, False),
+        keep_full_text_days=_keep_full_text_days(where, root, window),
         lines=_setting_lines(root),
     )
+
+
+def _keep_full_text_days(where: _Where, root: Mapping, window_hours: float) -> float | None:
+    """Days an item's article text is kept: at least the window, whose items are grouped
+    (and embedded) with it."""
+    if root.get("keep_full_text_days") is None:
+        return None
+    days = _number(where, root, "keep_full_text_days", TOP, above=0, most=MAX_WINDOW_HOURS / 24)
+    if days * 24 < window_hours:
+        raise where.error(
+            root,
+            "keep_full_text_days",
+            "keep_full_text_days",
+            f"{_number_text(days)} days is shorter than the window (window_hours: "
+            f"{_number_text(window_hours)}), whose items are grouped with their article text; "
+            f"keep it at least {_number_text(math.ceil(window_hours / 24))} days",
+        )
+    return float(days)
 
 
 def _setting_lines(node: Mapping, prefix: str = "") -> dict[str, int]:

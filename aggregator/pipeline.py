@@ -545,6 +545,8 @@ def cluster(
     digest = mark_outlets(digest, earlier)
     store.save_clustering(stories, day.isoformat(), now, digest_to_dict(digest), fingerprint)
     store.drop_vectors_before(now - timedelta(hours=config.window_hours) - VECTORS_KEPT_PAST_WINDOW)
+    if config.keep_full_text_days is not None:
+        store.drop_full_texts_before(now - timedelta(days=config.keep_full_text_days))
     return ClusterSummary(
         items=len(items),
         embedded=embedded,

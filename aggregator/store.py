@@ -49,6 +49,7 @@ from aggregator.text import outlet_name
 if TYPE_CHECKING:
     from aggregator.config import FeedConfig
 
+FULL_TEXT_DROPPED = "dropped"  # the status of an article text forgotten (keep_full_text_days)
 FULL_TEXT_READ_CHARS = 4_000  # of an article's text, what grouping and excerpts may use
 _FULL_TEXT_READ = f"substr(coalesce(full_text, ''), 1, {FULL_TEXT_READ_CHARS})"
 
@@ -317,6 +318,14 @@ def _bound_keys_and_links(db: Tx) -> None:
             )
 
 
+# Version 13: the items that still hold article text, by time (keep_full_text_days drops the
+# old ones at each `cluster`, without reading the items that lost theirs).
+_ITEMS_WITH_FULL_TEXT_BY_TIME = (
+    "CREATE INDEX IF NOT EXISTS items_full_text_time ON items (sort_time) "
+    "WHERE full_text IS NOT NULL"
+)
+
+
 # Numbered migrations, applied in order by open() to both backends (those in _SQLITE_ONLY to
 # SQLite alone), each in the transaction that sets the new schema version. A new one appends
 # (next number, sql), where {tokens} stand for the types that differ (see aggregator.db), or
@@ -334,6 +343,7 @@ _MIGRATIONS: list[tuple[int, str | Callable[[Tx], None]]] = [
     (10, _bound_keys_and_links),
     (11, _item_language),
     (12, _ITEMS_BY_FEED_AND_TIME),
+    (13, _ITEMS_WITH_FULL_TEXT_BY_TIME),
 ]
 _SQLITE_ONLY = frozenset({_VECTORS_IN_ROWS})
 SCHEMA_VERSION = max(version for version, _sql in _MIGRATIONS)
@@ -1506,6 +1516,25 @@ class Store:
                 )
             ]
             _drop_vectors(db, ids)  # by id: the order every writer takes
+        return len(ids)
+
+    def drop_full_texts_before(self, before: datetime, limit: int = 10_000) -> int:
+        """Forget the article text of up to `limit` items dated before `before`, oldest first;
+        returns how many lost theirs. The status says so (`dropped`); the headline, summary,
+        link and story stay, and with them the archive and `feeds value`."""
+        with self.transaction() as db:
+            ids = [
+                row[0]
+                for row in db.execute(
+                    "SELECT id FROM items WHERE sort_time < ? AND full_text IS NOT NULL "
+                    "ORDER BY sort_time, id LIMIT ?",
+                    (_ts(before), limit),
+                )
+            ]
+            db.executemany(  # by id: the order every writer takes
+                "UPDATE items SET full_text = NULL, full_text_status = ? WHERE id = ?",
+                [(FULL_TEXT_DROPPED, item_id) for item_id in sorted(ids)],
+            )
         return len(ids)
 
     def count_items(self) -> int:

@@ -213,7 +213,20 @@ OUT_OF_RANGE = [
     ("poll:\n  timeout_seconds: .inf\n", "poll.timeout_seconds: must be a finite number greater"),
     ("workers:\n  idle_seconds: .nan\n", "workers.idle_seconds: must be a finite number greater"),
     ("email:\n  max_stories: 0\n", "email.max_stories: must be a whole number greater than 0"),
+    ("keep_full_text_days: 0\n", "keep_full_text_days: must be greater than 0"),
+    # the window's items are grouped with their article text
+    (
+        "window_hours: 72\nkeep_full_text_days: 2\n",
+        "keep_full_text_days: 2 days is shorter than the window (window_hours: 72), whose "
+        "items are grouped with their article text; keep it at least 3 days",
+    ),
 ]
+
+
+def test_article_text_is_kept_for_good_unless_a_number_of_days_is_given(tmp_path: Path) -> None:
+    assert load_config(write(tmp_path, "feeds: []\n")).keep_full_text_days is None
+    path = write(tmp_path, "feeds: []\nkeep_full_text_days: 30\n")
+    assert load_config(path).keep_full_text_days == 30.0
 
 
 @pytest.mark.parametrize(

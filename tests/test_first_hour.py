@@ -531,6 +531,7 @@ SAMPLES: dict[str, list[object]] = {
     "poll.min_interval_minutes": [15, 90],
     "poll.unconditional_interval_minutes": [60, 480],
     "full_text": [True, False],
+    "keep_full_text_days": [30, 7],
     "workers.lease_seconds": [60, 3600],
     "workers.idle_seconds": [5, 0.5],
     "email.to": [["me@example.org"], "you@example.org"],

@@ -102,6 +102,39 @@ def test_vectors_of_items_a_week_past_the_window_are_dropped(tmp_path: Path) -> 
         assert len(embedder.seen) == seen
 
 
+def test_article_texts_older_than_kept_go_and_their_days_stay_in_the_archive(
+    tmp_path: Path, store_target
+) -> None:
+    """keep_full_text_days: each grouping forgets the article text of items dated before it
+    (20,000 characters an item at most, kept for good before); the window's items keep theirs,
+    and an old item stays in its day's digest and on the site."""
+    url = "https://outlet.example/feed"
+    config = replace(config_of(tmp_path, [url], store_target("news")), keep_full_text_days=7.0)
+    embedder = CountingEmbedder()
+    with Store.open(config.database) as store:
+        for name, age in (("old", timedelta(days=10)), ("new", timedelta(hours=1))):
+            entry = ParsedEntry(
+                guid=name,
+                link=f"https://outlet.example/{name}",
+                title=f"Report number {name}",
+                summary=f"What happened, as the {name} report says.",
+                published=NOW - age,
+            )
+            record(store, polled(url, [entry], NOW - age), "Outlet")
+            (item,) = store.items_since(NOW - age - timedelta(hours=1))
+            store.save_full_texts([(item.id, f"The {name} article's own text.", "ok")])
+            cluster(config, store, now=NOW - age, embedder=embedder)
+        texts = dict(store.db.execute("SELECT title, full_text FROM items").fetchall())
+        assert texts == {
+            "Report number old": None,
+            "Report number new": "The new article's own text.",
+        }
+        build(config, store)
+    old_day = (NOW - timedelta(days=10)).strftime("%Y/%m/%d")
+    page = (config.output / old_day / "index.html").read_text(encoding="utf-8")
+    assert "Report number old" in page
+
+
 def test_a_vector_of_text_that_changed_while_it_was_embedded_is_not_stored(
     tmp_path: Path, store_target
 ) -> None:

@@ -929,6 +929,29 @@ def test_vectors_dated_before_a_time_are_dropped_at_most_a_limit_at_a_time(
             assert set(store.vectors(list(ids.values()), model)) == {ids["Title 1"]}
 
 
+def test_article_texts_dated_before_a_time_are_dropped_and_the_items_stay(store_target) -> None:
+    """keep_full_text_days: an old item's article text goes, at most a limit at a time, and
+    says so; its headline, summary and link stay, as do newer items' texts; an item that
+    lost its text is not read again."""
+    with Store.open(store_target()) as store:
+        record(store, outcome("https://a.example/feed", [entry(n) for n in (1, 30, 40, 50)]), "A")
+        ids = {i.title: i.id for i in store.items_since(NOW - timedelta(days=3), {})}
+        store.save_full_texts([(item_id, f"Text of {t}.", "ok") for t, item_id in ids.items()])
+        before = item_rows(store)
+        assert store.drop_full_texts_before(NOW - timedelta(hours=24), limit=2) == 2
+        assert store.drop_full_texts_before(NOW - timedelta(hours=24)) == 1
+        assert store.drop_full_texts_before(NOW - timedelta(hours=24)) == 0
+        texts = dict(store.db.execute("SELECT title, full_text FROM items").fetchall())
+        assert texts == {
+            "Title 1": "Text of Title 1.", "Title 30": None, "Title 40": None, "Title 50": None
+        }  # fmt: skip
+        statuses = dict(store.db.execute("SELECT title, full_text_status FROM items").fetchall())
+        assert statuses["Title 1"] == "ok" and statuses["Title 50"] == "dropped"
+        after = item_rows(store)
+        for key, row in after.items():  # (id, title, summary, link, ...) as before
+            assert row[:4] == before[key][:4]
+
+
 def test_a_digest_edited_by_hand_does_not_stop_the_names_being_cleaned() -> None:
     """Schema 8 cleans the names in each digest kept as the store opens: an `outlets_since`
     time it cannot compare (not text, or naive beside aware) keeps the first, not a traceback
