@@ -643,8 +643,22 @@ def _serve(folder: Path, port: int) -> None:
     except OSError as exc:
         busy = exc.errno == errno.EADDRINUSE
         reason = "is in use by another program" if busy else f"cannot be used ({exc.strerror})"
-        other = port + 1 if port < 65535 else 8000
-        _fail(f"port {port} {reason}: pick another one with --port {other}", EXIT_FAILED)
+        _fail(f"port {port} {reason}: pick another one with --port {_free_port(port)}", EXIT_FAILED)
+
+
+def _free_port(after: int) -> int:
+    """A port on 127.0.0.1 free now: the next few after ``after`` first, else one the system
+    picks (suggesting the next one alone named a port as busy as the first)."""
+    import socket
+
+    for port in [*range(after + 1, min(after + 20, 65535) + 1), 0]:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    return 8000
 
 
 # ------------------------------------------------------------------ eval
@@ -699,6 +713,12 @@ def evaluate(
         _fail(f"eval: {exc}", EXIT_CONFIG)
     if predictions and not os.access(predictions.parent, os.W_OK):
         _fail(f"--predictions {predictions}: its folder is missing or not writable", EXIT_CONFIG)
+    if predictions and any(predictions.resolve() == path.resolve() for path in files):
+        _fail(
+            f"--predictions {predictions} is one of the FILES: writing it would replace the "
+            "items (and their labels) with the predictions; name another file",
+            EXIT_CONFIG,
+        )
 
     config = load_or_exit(config_path) if config_path else None
     params = config.grouping_params() if config else _default_grouping()

@@ -131,6 +131,23 @@ def keep_published(digest: Digest, earlier: Digest | None) -> Digest:
     return replace(digest, stories=stories, moved=dict(sorted(moved.items())))
 
 
+def without_reports(digest: Digest, item_ids: Iterable[int]) -> Digest:
+    """``digest`` without the reports of these stored items (those of a feed no longer in
+    feeds.yaml), and without a story left with none: ``keep_published`` keeps a story the
+    day's earlier digest published, and a removed feed's stories would stay until midnight."""
+    gone = set(item_ids)
+    if not gone:
+        return digest
+    stories = []
+    for story in digest.stories:
+        items = tuple(i for i in story.items if i.item_id not in gone)
+        if items:
+            stories.append(story if len(items) == len(story.items) else replace(story, items=items))
+    shown = {s.id for s in stories}
+    moved = {old: new for old, new in digest.moved.items() if new in shown}
+    return replace(digest, stories=tuple(stories), moved=moved)
+
+
 def _with_reports_of(
     story: DigestStory,
     before: DigestStory | None,

@@ -32,6 +32,7 @@ from aggregator.digest import (
     mark_outlets,
     mark_revisions,
     mark_status,
+    without_reports,
 )
 from aggregator.feedvalue import FeedValue
 from aggregator.intake import decide
@@ -463,6 +464,21 @@ FULL_TEXT_STATUS = {
 }
 
 
+def as_configured(config: Config, items: Sequence[Item], names: dict[str, str]) -> list[Item]:
+    """The items of the feeds in feeds.yaml, each under its feed's outlet name now (``names``:
+    ``Store.outlet_names``): a feed removed from the file leaves the next digest, and a feed
+    named (or renamed) after it was polled is one outlet, not its old title beside its name."""
+    feeds = {feed.url: feed for feed in config.feeds}
+    kept = []
+    for item in items:
+        feed = feeds.get(item.feed_url)
+        if feed is None:
+            continue
+        outlet = feed.name or names.get(item.feed_url) or item.outlet
+        kept.append(item if outlet == item.outlet else replace(item, outlet=outlet))
+    return kept
+
+
 def with_full_text(item: Item) -> Item:
     """The item as grouping and the digest see it: with an article text, its lede (who,
     where, when) stands in for the feed's summary."""
@@ -503,7 +519,9 @@ def cluster(
 
     now = now or utcnow()
     tags = {f.url: f.tags for f in config.feeds}
-    stored = store.items_since(now - timedelta(hours=config.window_hours), tags)
+    window = store.items_since(now - timedelta(hours=config.window_hours), tags)
+    stored = as_configured(config, window, store.outlet_names())
+    removed = {item.id for item in window} - {item.id for item in stored}
     items = [with_full_text(item) for item in stored]
     day = digest_day(config, store, now)
     fingerprint = _window_fingerprint(config, items, day)
@@ -540,7 +558,8 @@ def cluster(
     stored, before = store.digest_of(day.isoformat()), store.digest_before(day.isoformat())
     earlier = digest_from_dict(stored) if stored else None
     previous_day = digest_from_dict(before) if before else None
-    digest = mark_status(keep_published(digest, earlier), previous_day)
+    digest = without_reports(keep_published(digest, earlier), removed)
+    digest = mark_status(digest, previous_day)
     digest = mark_revisions(digest, earlier, previous_day)
     digest = mark_outlets(digest, earlier)
     store.save_clustering(stories, day.isoformat(), now, digest_to_dict(digest), fingerprint)

@@ -982,7 +982,7 @@ def _status_error(response: _Response, now: datetime) -> FetchError:
     if response.status in (429, 503):
         retry_at = retry_after(response.headers.get("Retry-After"), now)
         if retry_at:
-            message += f" (retry after {retry_at:%Y-%m-%d %H:%M:%S} UTC)"
+            message += f" (the server's Retry-After: not before {retry_at:%Y-%m-%d %H:%M:%S} UTC)"
     return FetchError(message, response.status, retry_at=retry_at)
 
 

@@ -1704,13 +1704,22 @@ def _write_manifest(staging: Path, output: Path, files: Iterable[str], kept: Ite
 
 
 def _static_files(static: Path, output: Path) -> Iterator[tuple[str, Path]]:
-    """(path in the site, source) for every file of the `site.static` folder."""
+    """(path in the site, source) for every file of the `site.static` folder. A link to a
+    file outside it is refused: the folder was checked to hold neither feeds.yaml nor the
+    database, and a link to either published it."""
     static = static.resolve()
     output = output.resolve()
     for source in sorted(static.rglob("*")):
         parts = source.relative_to(static).parts
         if _SKIPPED_STATIC.intersection(parts) or source.resolve().is_relative_to(output):
             continue
+        if source.is_symlink() and not source.resolve().is_relative_to(static):
+            raise SiteConflictError(
+                f"{source} links to {source.resolve()}, outside the site.static folder: a "
+                "build publishes the folder's own files only; copy the file in if it is to be "
+                "published",
+                setting="site.static",
+            )
         if source.is_file():
             yield "/".join(parts), source
 

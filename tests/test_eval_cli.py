@@ -43,6 +43,17 @@ def test_eval_scores_a_labelled_file_and_writes_predictions(tmp_path: Path) -> N
     assert all(set(line) == {"id", "story"} for line in lines)
 
 
+def test_eval_refuses_to_write_predictions_over_one_of_its_files(tmp_path: Path) -> None:
+    """`--predictions` naming an input replaced the labelled items with {"id", "story"} lines."""
+    labelled = tmp_path / "labelled.jsonl"
+    write_items(labelled, labelled=True)
+    before = labelled.read_bytes()
+    result = CliRunner().invoke(main, ["eval", str(labelled), "--predictions", str(labelled)])
+    assert result.exit_code == 2
+    assert "is one of the FILES" in result.output
+    assert labelled.read_bytes() == before
+
+
 def test_eval_groups_an_unlabelled_file_without_scores(tmp_path: Path) -> None:
     write_items(tmp_path / "plain.jsonl", labelled=False)
     out = tmp_path / "predictions.jsonl"

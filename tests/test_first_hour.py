@@ -6,6 +6,7 @@ file or setting and the fix, and that nothing of the user's is deleted.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.policy
 import os
@@ -229,17 +230,25 @@ def test_an_unwritable_database_is_one_line(tmp_path: Path) -> None:
     assert "feeds.yaml:2: database:" in line and "news.db" in line and "`database:`" in line
 
 
-def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path) -> None:
+def test_serve_on_a_port_in_use_is_one_line_suggesting_a_free_one(tmp_path: Path) -> None:
+    """The suggestion was the next port, busy too where the next one is taken as well."""
     (tmp_path / "feeds.yaml").write_text("feeds: []\n")
     assert aggregator("build", "-c", tmp_path / "feeds.yaml").exit_code == 0
-    with socket.socket() as taken:
+    with socket.socket() as taken, socket.socket() as next_one:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        with contextlib.suppress(OSError):  # busy already: all the better
+            next_one.bind(("127.0.0.1", port + 1))
+            next_one.listen()
         result = aggregator("serve", "-c", tmp_path / "feeds.yaml", "--port", str(port))
     assert result.exit_code == 1
     line = one_line(result.stderr)
-    assert f"port {port} is in use" in line and f"--port {port + 1}" in line
+    assert f"port {port} is in use" in line
+    suggested = int(line.rsplit("--port ", 1)[1].split()[0])
+    assert suggested not in (port, port + 1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", suggested))
 
 
 def test_the_demo_serves_on_the_port_it_is_given() -> None:

@@ -615,6 +615,43 @@ def test_an_article_text_stored_after_a_grouping_regroups_the_window(
         assert not again.skipped and again.embedded == 1
 
 
+def test_a_feed_removed_from_feeds_yaml_leaves_the_digest_and_one_named_later_is_one_outlet(
+    tmp_path: Path, store_target
+) -> None:
+    """A feed named in feeds.yaml after it was polled showed its old title on the stories it
+    was in and its new name on its next items: one story listed both as two outlets. A feed
+    removed from feeds.yaml stayed in the digest ("nothing new") until its items left the
+    window, and a story the day had shown of it alone, until midnight."""
+    urls = [f"https://{host}.example/feed" for host in ("a", "b")]
+    config = config_of(tmp_path, urls, store_target("news"))
+    embedder = CountingEmbedder()
+    alone = ParsedEntry(
+        guid="b-own",
+        link="https://b.example/own",
+        title="Library reopens after a year of repairs",
+        summary="The town library opened its doors again on Friday.",
+        published=NOW - timedelta(hours=2),
+    )
+
+    def outlets(store: Store) -> list[list[str]]:
+        return sorted(s["outlets"] for s in store.digest_of(NOW.date().isoformat())["stories"])
+
+    with Store.open(config.database) as store:
+        record(store, outcome(urls[0], [wire_copy(0)]), "Old Title")
+        record(store, outcome(urls[1], [wire_copy(1), alone]), "Bee News")
+        cluster(config, store, now=NOW, embedder=embedder)
+        assert outlets(store) == [["Bee News"], ["Old Title", "Bee News"]]
+        named = (replace(config.feeds[0], name="Harbour Times"), config.feeds[1])
+        config = replace(config, feeds=named)
+        assert not cluster(config, store, now=NOW, embedder=embedder).skipped
+        assert outlets(store) == [["Bee News"], ["Harbour Times", "Bee News"]]
+        config = replace(config, feeds=named[:1])
+        assert not cluster(config, store, now=NOW, embedder=embedder).skipped
+        assert outlets(store) == [["Harbour Times"]]
+        build(config, store)
+    assert "Bee News" not in (config.output / "index.html").read_text(encoding="utf-8")
+
+
 # ------------------------------------------------------------------ invisible characters in names
 
 

@@ -300,7 +300,7 @@ def test_retry_after_is_honoured_until_due_and_force_overrides(
     assert first.status == "error"
     assert first.http_status == status
     assert first.next_due == NOW + timedelta(hours=2)
-    assert "retry after" in (first.error or "")
+    assert "Retry-After: not before" in (first.error or "")
 
     later = one(stored(state, first), now=NOW + timedelta(minutes=90))
     assert later.status == "skipped"

@@ -439,6 +439,25 @@ def test_static_folder_is_copied_into_every_build(tmp_path: Path) -> None:
         build_site(output, realistic_digests(1), site_settings(), static_dir=static)
 
 
+def test_a_static_link_to_a_file_outside_the_folder_is_refused(tmp_path: Path) -> None:
+    """site.static is checked to hold neither feeds.yaml nor the database, but a link in it
+    to either published a copy of it (a 212 KB database on the public site); a link within
+    the folder is its own file."""
+    (tmp_path / "aggregator.db").write_bytes(b"SQLite format 3\x00")
+    static = tmp_path / "static"
+    (static / "img").mkdir(parents=True)
+    (static / "img" / "logo.svg").write_text("<svg/>")
+    (static / "logo.svg").symlink_to(static / "img" / "logo.svg")
+    output = tmp_path / "output"
+    build_site(output, realistic_digests(1), site_settings(), static_dir=static)
+    assert (output / "logo.svg").read_text() == "<svg/>"
+    (static / "db.sqlite").symlink_to(tmp_path / "aggregator.db")
+    with pytest.raises(SiteConflictError, match=r"db\.sqlite links to .*outside") as caught:
+        build_site(output, realistic_digests(1), site_settings(), static_dir=static)
+    assert caught.value.setting == "site.static"
+    assert not (output / "db.sqlite").exists()
+
+
 def test_unwritable_output_is_a_site_error_and_leaves_nothing(tmp_path: Path) -> None:
     (tmp_path / "blocker").write_text("a file where a folder should be")
     with pytest.raises(SiteError, match="cannot write the site"):

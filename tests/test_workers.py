@@ -589,7 +589,8 @@ def test_a_publisher_that_loses_its_lease_while_grouping_stores_nothing(
     from tests.test_store import entry, outcome
 
     database = store_target("news")
-    config = load_config(write_config(tmp_path, database, [], "window_hours: 100000"))
+    feed = "https://a.example/feed"  # the feed the items are recorded from
+    config = load_config(write_config(tmp_path, database, [feed], "window_hours: 100000"))
 
     class Embedder:  # while this worker embeds, another takes the publish lease over
         model_key = "m"
@@ -600,7 +601,7 @@ def test_a_publisher_that_loses_its_lease_while_grouping_stores_nothing(
             return np.random.default_rng(0).random((len(texts), 8), np.float32)
 
     with Store.open(database) as store:
-        record(store, outcome("https://a.example/feed", [entry(n) for n in range(1, 5)]), "A")
+        record(store, outcome(feed, [entry(n) for n in range(1, 5)]), "A")
         published = workers.publish_cycle(config, store, "me", embedder=Embedder())
         assert not published.leader
         assert store.db.execute("SELECT count(*) FROM story_items").fetchone() == (0,)
@@ -620,7 +621,8 @@ def test_a_publish_with_nothing_new_reports_the_stories_the_site_shows(
     from tests.test_store import entry, outcome
 
     database = store_target("news")
-    config = load_config(write_config(tmp_path, database, [], "window_hours: 100000"))
+    feed = "https://a.example/feed"  # the feed the items are recorded from
+    config = load_config(write_config(tmp_path, database, [feed], "window_hours: 100000"))
 
     class Embedder:  # far-apart vectors: each item a story of its own
         model_key = "m"
@@ -629,7 +631,7 @@ def test_a_publish_with_nothing_new_reports_the_stories_the_site_shows(
             return np.eye(len(texts), 8, dtype=np.float32)
 
     with Store.open(database) as store:
-        record(store, outcome("https://a.example/feed", [entry(n) for n in range(1, 4)]), "A")
+        record(store, outcome(feed, [entry(n) for n in range(1, 4)]), "A")
         first = workers.publish_cycle(config, store, "me", embedder=Embedder())
         again = workers.publish_cycle(config, store, "me", embedder=Embedder())
         (stored,) = store.db.execute("SELECT count(*) FROM stories").fetchone()

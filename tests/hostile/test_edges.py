@@ -201,4 +201,4 @@ def test_a_date_past_the_last_representable_moment_is_read_as_far_off(
         assert summary.feeds_failed == 0 and summary.new_items == 1, errors
     else:
         (error,) = errors.values()
-        assert error.startswith("HTTP 503") and "retry after" in error, error
+        assert error.startswith("HTTP 503") and "Retry-After: not before" in error, error
