@@ -464,17 +464,19 @@ FULL_TEXT_STATUS = {
 }
 
 
-def as_configured(config: Config, items: Sequence[Item], names: dict[str, str]) -> list[Item]:
-    """The items of the feeds in feeds.yaml, each under its feed's outlet name now (``names``:
-    ``Store.outlet_names``): a feed removed from the file leaves the next digest, and a feed
-    named (or renamed) after it was polled is one outlet, not its old title beside its name."""
+def as_configured(config: Config, items: Sequence[Item]) -> list[Item]:
+    """The items of the feeds in feeds.yaml, each under its feed's outlet name now: its
+    `name`, else the title its newest item was stored under. A feed removed from the file
+    leaves the next digest, and one named (or renamed) after it was polled is one outlet, not
+    its old title beside its name."""
     feeds = {feed.url: feed for feed in config.feeds}
+    newest = {item.feed_url: item.outlet for item in sorted(items, key=lambda item: item.id)}
     kept = []
     for item in items:
         feed = feeds.get(item.feed_url)
         if feed is None:
             continue
-        outlet = feed.name or names.get(item.feed_url) or item.outlet
+        outlet = feed.name or newest[item.feed_url]
         kept.append(item if outlet == item.outlet else replace(item, outlet=outlet))
     return kept
 
@@ -520,7 +522,7 @@ def cluster(
     now = now or utcnow()
     tags = {f.url: f.tags for f in config.feeds}
     window = store.items_since(now - timedelta(hours=config.window_hours), tags)
-    stored = as_configured(config, window, store.outlet_names())
+    stored = as_configured(config, window)
     removed = {item.id for item in window} - {item.id for item in stored}
     items = [with_full_text(item) for item in stored]
     day = digest_day(config, store, now)
