@@ -60,6 +60,13 @@ def outcome(url: str, entries: list[ParsedEntry]) -> FetchOutcome:
     return polled(url, entries, NOW)
 
 
+def report(link: str, title: str, summary: str) -> ParsedEntry:
+    """An outlet's own report, two hours old, its link its guid."""
+    return ParsedEntry(
+        guid=link, link=link, title=title, summary=summary, published=NOW - timedelta(hours=2)
+    )
+
+
 def wire_copy(outlet: int) -> ParsedEntry:
     return ParsedEntry(
         guid=f"wire-{outlet}",
@@ -167,12 +174,8 @@ def test_a_vector_of_text_that_changed_while_it_was_embedded_is_not_stored(
 def test_syndicated_copies_are_embedded_once_and_share_the_vector(tmp_path: Path) -> None:
     urls = [f"https://outlet{n}.example/feed" for n in range(4)]
     config = config_of(tmp_path, urls)
-    own_report = ParsedEntry(
-        guid="own",
-        link="https://outlet0.example/own",
-        title="Council approves new tram line",
-        summary="The vote passed 31 to 4.",
-        published=NOW - timedelta(hours=2),
+    own_report = report(
+        "https://outlet0.example/own", "Council approves new tram line", "The vote passed 31 to 4."
     )
     embedder = CountingEmbedder()
     with Store.open(config.database) as store:
@@ -625,12 +628,10 @@ def test_a_feed_removed_from_feeds_yaml_leaves_the_digest_and_one_named_later_is
     urls = [f"https://{host}.example/feed" for host in ("a", "b")]
     config = config_of(tmp_path, urls, store_target("news"))
     embedder = CountingEmbedder()
-    alone = ParsedEntry(
-        guid="b-own",
-        link="https://b.example/own",
-        title="Library reopens after a year of repairs",
-        summary="The town library opened its doors again on Friday.",
-        published=NOW - timedelta(hours=2),
+    alone = report(
+        "https://b.example/own",
+        "Library reopens after a year of repairs",
+        "The town library opened its doors again on Friday.",
     )
 
     def outlets(store: Store) -> list[list[str]]:
