@@ -23,7 +23,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from aggregator.schedule import MIN_INTERVAL_FLOOR_MINUTES  # the polling floor's floor
-from aggregator.text import http_url_problem, outlet_name
+from aggregator.text import http_url_problem, outlet_name, plural
 
 DEFAULT_CONFIG = Path("feeds.yaml")
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
@@ -958,15 +958,16 @@ def _keep_full_text_days(where: _Where, root: Mapping, window_hours: float) -> f
     (and embedded) with it."""
     if root.get("keep_full_text_days") is None:
         return None
-    days = _number(where, root, "keep_full_text_days", TOP, above=0, most=MAX_WINDOW_HOURS / 24)
+    days = _number(where, root, "keep_full_text_days", TOP, above=0, most=MAX_WINDOW_HOURS // 24)
     if days * 24 < window_hours:
         raise where.error(
             root,
             "keep_full_text_days",
             "keep_full_text_days",
-            f"{_number_text(days)} days is shorter than the window (window_hours: "
+            f"{_number_text(days)} {'day is' if days == 1 else 'days is'} shorter than the "
+            "window (window_hours: "
             f"{_number_text(window_hours)}), whose items are grouped with their article text; "
-            f"keep it at least {_number_text(math.ceil(window_hours / 24))} days",
+            f"keep it at least {plural(math.ceil(window_hours / 24), 'day')}",
         )
     return float(days)
 

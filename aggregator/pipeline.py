@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from aggregator.config import Config, FeedConfig
+from aggregator.config import Config, FeedConfig, feed_key
 from aggregator.coverage import coverage_spec
 from aggregator.digest import (
     digest_from_dict,
@@ -285,6 +286,7 @@ def poll(
 
     selected = select_feeds(config, only, store.outlet_names)
     _apply_config_changes(config, store, now)
+    store.sync_feeds(config.feeds)  # a feed removed from the file gives its articles up
     options = poll_options(config)
     states: list[FeedState] = store.feed_states(selected)
     healthy = {s.url for s in states if s.consecutive_errors == 0 and not s.gone}
@@ -469,11 +471,14 @@ def as_configured(config: Config, items: Sequence[Item]) -> list[Item]:
     `name`, else the title its newest item was stored under. A feed removed from the file
     leaves the next digest, and one named (or renamed) after it was polled is one outlet, not
     its old title beside its name."""
-    feeds = {feed.url: feed for feed in config.feeds}
+    # by feed_key: a feed's URL spelt another way in the file (localhost for 127.0.0.1, an
+    # upper-case host) is the same feed, whose items are stored under the first spelling
+    feeds = {feed_key(feed.url): feed for feed in config.feeds}
+    of_url = {url: feeds.get(feed_key(url)) for url in {item.feed_url for item in items}}
     newest = {item.feed_url: item.outlet for item in sorted(items, key=lambda item: item.id)}
     kept = []
     for item in items:
-        feed = feeds.get(item.feed_url)
+        feed = of_url[item.feed_url]
         if feed is None:
             continue
         outlet = feed.name or newest[item.feed_url]
@@ -529,6 +534,8 @@ def cluster(
     fingerprint = _window_fingerprint(config, items, day)
     # An empty window is worth explaining when the feeds did bring items, only older ones.
     older = store.count_items() if not items else 0
+    if config.keep_full_text_days is not None:  # older than the window: whether or not it changed
+        store.drop_full_texts_before(now - timedelta(days=config.keep_full_text_days))
     if not force and store.meta("cluster_fingerprint") == fingerprint:
         return ClusterSummary(len(items), 0, 0, 0, 0, 0, 0, skipped=True, older_items=older)
 
@@ -566,8 +573,6 @@ def cluster(
     digest = mark_outlets(digest, earlier)
     store.save_clustering(stories, day.isoformat(), now, digest_to_dict(digest), fingerprint)
     store.drop_vectors_before(now - timedelta(hours=config.window_hours) - VECTORS_KEPT_PAST_WINDOW)
-    if config.keep_full_text_days is not None:
-        store.drop_full_texts_before(now - timedelta(days=config.keep_full_text_days))
     return ClusterSummary(
         items=len(items),
         embedded=embedded,
@@ -668,8 +673,9 @@ def _window_batch(
     """The window's items, their vectors (embedding what lacks one), the evidence model and
     the writing systems' centres, as grouping used them."""
     now = now or utcnow()
-    # as cluster groups them: with the lede of any fetched article text
-    stored = store.items_since(now - timedelta(hours=config.window_hours))
+    # as cluster groups them: the feeds.yaml feeds' items under their names now, with the lede
+    # of any fetched article text
+    stored = as_configured(config, store.items_since(now - timedelta(hours=config.window_hours)))
     items = [with_full_text(i) for i in stored]
     embedder = embedder or _load_embedder(config)
     matrix, _embedded = _vectors(store, embedder, items, None, _as_read(stored))
@@ -1063,8 +1069,11 @@ def _build_fingerprint(
     digest.update(repr(digest_keys).encode())
     static = config.site.static
     for path in sorted(static.rglob("*")) if static is not None and static.is_dir() else ():
+        name = str(path.relative_to(static)).encode() + b"\0"
+        if path.is_symlink():  # where it leads: a link the build refuses is refused every run
+            digest.update(name + os.readlink(path).encode("utf-8", "surrogateescape") + b"\0")
         if path.is_file():
-            digest.update(str(path.relative_to(static)).encode() + b"\0" + path.read_bytes())
+            digest.update(name + path.read_bytes())
     return digest.hexdigest()
 
 

@@ -1711,16 +1711,18 @@ def _static_files(static: Path, output: Path) -> Iterator[tuple[str, Path]]:
     output = output.resolve()
     for source in sorted(static.rglob("*")):
         parts = source.relative_to(static).parts
-        if _SKIPPED_STATIC.intersection(parts) or source.resolve().is_relative_to(output):
+        # os.path.realpath: Path.resolve raises on a link to itself
+        target = Path(os.path.realpath(source))
+        if _SKIPPED_STATIC.intersection(parts) or target.is_relative_to(output):
             continue
-        if source.is_symlink() and not source.resolve().is_relative_to(static):
+        if source.is_symlink() and not target.is_relative_to(static):
             raise SiteConflictError(
-                f"{source} links to {source.resolve()}, outside the site.static folder: a "
-                "build publishes the folder's own files only; copy the file in if it is to be "
+                f"{source} links to {target}, outside the site.static folder: a build "
+                "publishes the folder's own files only; copy the file in if it is to be "
                 "published",
                 setting="site.static",
             )
-        if source.is_file():
+        if source.is_file():  # not a link to itself, nor one to nothing
             yield "/".join(parts), source
 
 

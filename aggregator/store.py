@@ -959,12 +959,13 @@ class Store:
         their own site's: the stored item becomes theirs (feed, key, outlet, date; the text
         by the edits returned), where the feed that brought it first is not on the article's
         site (an aggregator's link polled before the outlet's own feed). Who was first and
-        who copied is then the same whichever feed is polled first."""
-        own = {}
+        who copied is then the same whichever feed is polled first. An item of a feed no
+        longer configured (``retired``, see sync_feeds) is taken by any feed that lists its
+        article: it left the digest with its feed, and the article would never come back."""
+        candidates: dict[str, NewItem] = {}
         for item in linked:
-            if item.link and site_of(item.link) == site_of(u.url):
-                own.setdefault(item.canonical_link, item)
-        if not own:
+            candidates.setdefault(item.canonical_link, item)
+        if not candidates:
             return [], []
         takers: list[NewItem] = []
         edits: list[_Edit] = []
@@ -972,15 +973,19 @@ class Store:
         rows = list(
             _select_in(
                 db,
-                "SELECT id, title, summary, link, feed_url, canonical_link FROM items "
-                "WHERE canonical_link IN ({marks}) AND feed_url <> ? ORDER BY id",
-                sorted(own),
+                "SELECT i.id, i.title, i.summary, i.link, i.feed_url, i.canonical_link,"
+                " coalesce(f.retired, 0) FROM items i LEFT JOIN feeds f ON f.url = i.feed_url "
+                "WHERE i.canonical_link IN ({marks}) AND i.feed_url <> ? ORDER BY i.id",
+                sorted(candidates),
                 after=(u.url,),
             )
         )
         for row in rows:
-            item = own.pop(row[5], None)  # one item an entry: the first stored
-            if item is None or item.key in keys or site_of(row[4]) == site_of(item.link or ""):
+            item = candidates.pop(row[5], None)  # one item an entry: the first stored
+            if item is None or item.key in keys:
+                continue
+            own = item.link is not None and site_of(item.link) == site_of(u.url)
+            if not row[6] and (not own or site_of(row[4]) == site_of(item.link or "")):
                 continue
             published = _ts(item.published) if item.published else None
             db.execute(

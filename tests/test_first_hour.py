@@ -310,6 +310,30 @@ def test_site_static_files_are_copied_into_every_build(tmp_path: Path) -> None:
     assert (tmp_path / "extra" / "feed.xml").read_text() == "clash"
 
 
+def test_a_static_link_outside_the_folder_is_refused_at_every_build(tmp_path: Path) -> None:
+    """A link to the database in site.static was published; refused, it still passed a plain
+    `build` ("unchanged": the fingerprint read regular files only) until something else
+    changed; a link to itself was a traceback."""
+    (tmp_path / "extra").mkdir()
+    (tmp_path / "extra" / "CNAME").write_text("news.example.org\n")
+    config = tmp_path / "feeds.yaml"
+    config.write_text("feeds: []\ndatabase: news.db\nsite:\n  static: extra\n")
+    assert aggregator("build", "-c", config).exit_code == 0
+    (tmp_path / "extra" / "loop").symlink_to("loop")  # a link to itself: no file, no error
+    assert aggregator("build", "-c", config).exit_code == 0
+    (tmp_path / "private").mkdir()
+    for link, target in (("ext", tmp_path / "private"), ("db.sqlite", tmp_path / "news.db")):
+        (tmp_path / "extra" / link).symlink_to(target)
+        for _ in range(2):
+            refused = aggregator("build", "-c", config)
+            assert refused.exit_code == 2, refused.output
+            line = one_line(refused.stderr)
+            assert "site.static" in line and f"{link} links to" in line and "outside" in line
+        (tmp_path / "extra" / link).unlink()
+    assert aggregator("build", "-c", config).exit_code == 0
+    assert not (tmp_path / "output" / "db.sqlite").exists()
+
+
 def test_a_missing_static_folder_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "feeds.yaml").write_text("feeds: []\nsite:\n  static: nowhere\n")
     result = aggregator("build", "-c", tmp_path / "feeds.yaml")

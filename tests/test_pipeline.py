@@ -15,7 +15,7 @@ import pytest
 from aggregator.config import Config, FeedConfig
 from aggregator.grouping.text import embedding_text
 from aggregator.models import FetchOutcome, ParsedEntry
-from aggregator.pipeline import build, cluster, text_to_embed
+from aggregator.pipeline import build, cluster, explain_story, text_to_embed
 from aggregator.store import Store
 from tests.support.stored import poll_from_cli, polled, record
 
@@ -136,6 +136,12 @@ def test_article_texts_older_than_kept_go_and_their_days_stay_in_the_archive(
             "Report number old": None,
             "Report number new": "The new article's own text.",
         }
+        # an old item's page fetched again (fetch-text): the next grouping has nothing new to
+        # group, and forgets its text all the same
+        (old,) = store.items_since(NOW - timedelta(days=11), {})[:1]
+        store.save_full_texts([(old.id, "The old article's own text.", "ok")])
+        assert cluster(config, store, now=NOW, embedder=embedder).skipped
+        assert store.db.execute("SELECT count(full_text) FROM items").fetchone() == (1,)
         build(config, store)
     old_day = (NOW - timedelta(days=10)).strftime("%Y/%m/%d")
     page = (config.output / old_day / "index.html").read_text(encoding="utf-8")
@@ -521,6 +527,37 @@ def test_an_outlet_added_later_the_same_day_leaves_the_page_where_it_is(
     assert fire.title in (outlets / suffixed).read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("path", ["poll", "worker"])
+def test_an_article_of_a_removed_feed_stays_with_a_feed_that_lists_it(
+    path: str, feed_server, tmp_path: Path, store_target, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two feeds list one article, stored as the first's (one item an article). The first
+    is removed from feeds.yaml: its items leave the digest, and the article with them, for
+    good, since the second's entry is a copy of a stored article. Now the second takes it."""
+    from aggregator.pipeline import utcnow
+
+    database = store_target("news")
+    monkeypatch.setenv("AGGREGATOR_DATABASE", str(database))
+    paths = ["/a.xml", "/b.xml"]
+    urls = [feed_server.url(path) for path in paths]
+    for path in paths:
+        feed_server.route(path, body=one_story_feed(WIRE_TITLE, WIRE_SUMMARY, utcnow()))
+    config_path = tmp_path / "feeds.yaml"
+
+    def configure(*feeds: str) -> None:
+        listed = "".join(f"  - url: {url}\n" for url in feeds)
+        config_path.write_text(f"allow_private: true\noutput: site\nfeeds:\n{listed}")
+
+    configure(*urls)
+    assert "new items: 2\n" in poll_from_cli(path, config_path, database)
+    assert "new items: 0\n" in poll_from_cli(path, config_path, database)  # b: copies
+    configure(urls[1])
+    poll_from_cli(path, config_path, database)
+    with Store.open(database) as store:
+        feeds = {i.feed_url for i in store.items_since(utcnow() - timedelta(days=1))}
+    assert feeds == {urls[1]}
+
+
 # ------------------------------------------------------------------ a feed's corrections
 
 
@@ -646,9 +683,17 @@ def test_a_feed_removed_from_feeds_yaml_leaves_the_digest_and_one_named_later_is
         config = replace(config, feeds=named)
         assert not cluster(config, store, now=NOW, embedder=embedder).skipped
         assert outlets(store) == [["Bee News"], ["Harbour Times", "Bee News"]]
+        # the same feed spelt another way: the same window, nothing new
+        respelt = replace(named[1], url="https://B.example:443/feed")
+        assert cluster(replace(config, feeds=(named[0], respelt)), store, now=NOW).skipped
+        assert outlets(store) == [["Bee News"], ["Harbour Times", "Bee News"]]
         config = replace(config, feeds=named[:1])
         assert not cluster(config, store, now=NOW, embedder=embedder).skipped
         assert outlets(store) == [["Harbour Times"]]
+        # explain shows the story as cluster made it: the removed feed's items are in no story
+        (story,) = store.digest_of(NOW.date().isoformat())["stories"]
+        explained = explain_story(config, store, story["id"], now=NOW, embedder=embedder)
+        assert [m.item.outlet for m in explained.members] == ["Harbour Times"]
         build(config, store)
     assert "Bee News" not in (config.output / "index.html").read_text(encoding="utf-8")
 

@@ -213,6 +213,27 @@ def test_an_article_two_feeds_of_its_site_carry_stays_with_the_first(store_targe
         assert item.outlet == "World"
 
 
+def test_an_article_of_a_feed_no_longer_configured_is_taken_by_a_feed_that_lists_it(
+    store_target,
+) -> None:
+    """Two feeds carry one article, stored as the first's; the first is removed from
+    feeds.yaml: its items leave the digest, and the second's entry, a copy of a stored
+    article, was never stored either. The item becomes the second's (its id, and so its
+    story, kept); while both feeds are configured it stays the first's."""
+    link = "https://wire.example/genoa"
+    feeds = [FeedConfig(url="https://a.example/feed"), FeedConfig(url="https://b.example/feed")]
+    with Store.open(store_target()) as store:
+        store.sync_feeds(feeds)
+        record(store, outcome(feeds[0].url, [entry(1, link=link)]), "Alpha")
+        record(store, outcome(feeds[1].url, [entry(2, link=link)]), "Beta")
+        (item,) = store.items_since(NOW - timedelta(days=1))
+        assert (item.feed_url, item.outlet) == (feeds[0].url, "Alpha")
+        store.sync_feeds(feeds[1:])
+        record(store, outcome(feeds[1].url, [entry(2, link=link)]), "Beta")
+        (taken,) = store.items_since(NOW - timedelta(days=1))
+        assert (taken.id, taken.feed_url, taken.outlet) == (item.id, feeds[1].url, "Beta")
+
+
 def test_an_entry_whose_long_link_parsing_now_drops_is_the_item_stored_with_it(
     store_target,
 ) -> None:
