@@ -750,6 +750,17 @@ def test_an_outlets_series_is_told_apart_by_outlet_title_and_day():
     assert not series.apart([0], [2])  # hours apart: a re-post may be one story
     assert not series.apart([1], [3])  # another outlet: a copy, not a series
     assert not series.apart([0, 2], [4]) and not series.within([0, 2])
+    # a weekday's possessive and an amount with figures are no part of the series' title
+    draws = [
+        item(0, "Lotto results: winning numbers for Wednesday's £4.2m jackpot draw", when=day),
+        item(1, "Lotto results: winning numbers for Saturday's £5.1m jackpot draw",
+             when=day + timedelta(days=3)),
+    ]  # fmt: skip
+    assert Series(batch_text(draws)).apart([0], [1])
+    assert title_template(draws[0].title)[:2] == (
+        ("N", "results", "winning", "numbers", "for", "#", "jackpot", "draw"),
+        ("Lotto", "£4.2m"),
+    )
 
 
 @pytest.mark.model
@@ -1341,6 +1352,13 @@ def test_an_automated_feeds_items_of_one_template_are_other_events() -> None:
     bare_series = Series(batch_text(bare))
     assert bare_series.apart([0], [1])  # magnitude, direction: two slots
     assert bare_series.apart([1], [2])
+    # headlines only: one team's two games differ in one name and the score; a live score's
+    # updates, in the score alone; a show's performers, in one name alone
+    games = ["Rovers 2-1 United", "Rovers 0-3 City", "Harbour 1-1 Kingsmead", "Rovers 3-1 United"]
+    results = Series(batch_text([item(k, t, outlet="Results") for k, t in enumerate(games)]))
+    assert results.apart([0], [1]) and results.apart([1], [3])
+    assert not results.apart([0], [3])
+    assert not series.within([13, 14, 15])
     assert series.describe([0], [1], [i.title for i in items], [i.outlet for i in items]) == (
         'another item of one template ("M 4.0 - 7 km W of Ridgecrest, CA", Quake Alerts)'
     )
@@ -1376,7 +1394,12 @@ def test_a_template_is_filled_with_names_and_measurements_not_counts() -> None:
     assert title_template("Kat Sings on The Voice (VIDEO)") == title_template(
         "Kat Sings on The Voice ..."
     )
-    assert title_template("Storm kills 3 in Texas") == title_template("Storm kills 5 in Texas")
+    # a count is no name: one template and one filling, other counts
+    assert (
+        title_template("Storm kills 3 in Texas")[:2] == title_template("Storm kills 5 in Texas")[:2]
+    )
+    assert title_template("Storm kills 3 in Texas")[2] == ("3",)
+    assert title_template("Argyle 4-1 Athletic")[2] == ("4-1",)
     assert title_template("UPDATE 2-Acme to buy Widget for $4 billion") == title_template(
         "Acme to buy Widget for $4 billion"
     )

@@ -73,15 +73,17 @@ class Series:
     def __init__(self, batch: BatchText) -> None:
         keys: list[tuple[str, str] | None] = []
         templates: list[tuple[str, tuple[str, ...]] | None] = []
-        # per item: the names it fills its template with, and whether it is a headline only
-        self.filling: list[tuple[tuple[str, ...], bool]] = []
+        # per item: the names and counts it fills its template with, and whether it is a
+        # headline only
+        self.filling: list[tuple[tuple[str, ...], tuple[str, ...], bool]] = []
         for text, title in zip(batch.items, batch.titles, strict=True):
             title_words = series_title(title)
             known = text.outlet and title_words and not math.isnan(text.day)
             keys.append((text.outlet, title_words) if known else None)
             template = title_template(title) if text.outlet else None
             templates.append((text.outlet, template[0]) if template else None)
-            self.filling.append((template[1] if template else (), text.richness == 0))
+            filled = template[1:] if template else ((), ())
+            self.filling.append((*filled, text.richness == 0))
         counts = Counter(k for k in keys if k is not None)
         # only a key two items share can part anything
         self.key = [k if k is not None and counts[k] > 1 else None for k in keys]
@@ -175,14 +177,21 @@ class Series:
         return f'another item of one template ("{_short(titles[j])}", {outlets[j]})'
 
 
-def _other(a: tuple[tuple[str, ...], bool], b: tuple[tuple[str, ...], bool]) -> bool:
-    """Whether two fillings of one template (names per slot, headline only) are other events:
-    other names in a slot; where either is a headline only, in two slots or more (a quake's
-    magnitude and place, a game's two teams): a site's headlines on one show name another
-    performer in one slot and are one story in UCI's labels, while a feed whose summaries
-    were all its template (stored empty) gives its titles alone too."""
+def _other(
+    a: tuple[tuple[str, ...], tuple[str, ...], bool],
+    b: tuple[tuple[str, ...], tuple[str, ...], bool],
+) -> bool:
+    """Whether two fillings of one template (names per slot, counts, headline only) are other
+    events: other names in a slot; where either is a headline only, in two slots or more (a
+    quake's magnitude and place, a game's two teams), or in one with other counts too (one
+    team's two games, "Rovers 2-1 United" and "Rovers 0-3 City"): a site's headlines on one
+    show name another performer in one slot and are one story in UCI's labels, while a feed
+    whose summaries were all its template (stored empty) gives its titles alone too. Other
+    counts alone are an update (a death toll, a live score)."""
     differ = sum(x != y for x, y in zip(a[0], b[0], strict=False)) + abs(len(a[0]) - len(b[0]))
-    return differ >= (2 if a[1] or b[1] else 1)
+    if not (a[2] or b[2]):
+        return differ >= 1
+    return differ >= 2 or (differ == 1 and a[1] != b[1])
 
 
 def _short(title: str) -> str:
@@ -190,8 +199,13 @@ def _short(title: str) -> str:
 
 
 def series_title(title: str) -> str:
-    """A title's words without numbers and calendar words: what a series' posts share."""
-    return " ".join(w for w in words(title) if not w.isdigit() and w not in CALENDAR_WORDS)
+    """A title's words without numbers (and words with figures: "£4.2m", "12th") and calendar
+    words ("Wednesday's" too): what a series' posts share."""
+    return " ".join(
+        w
+        for w in words(title)
+        if not any(c.isdigit() for c in w) and w.removesuffix("'s") not in CALENDAR_WORDS
+    )
 
 
 # ---------------------------------------------------------------- near duplicates

@@ -210,15 +210,17 @@ _WIRE_VERSION = re.compile(r"^\s*(?:update|wrapup)\s\d{1,2}\s?[-:]\s*", re.IGNOR
 _EDGE_PUNCTUATION = ".,:;!?()[]{}\"'‘’“”-–—|/"
 
 
-def title_template(title: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
-    """A title as a template and the names it fills each slot with: lower-case words stay,
-    each run of capitalised words becomes a slot "N" and each run of tokens with digits a slot
-    "#" ("M 2.9 - 5 km NE of Ridgecrest, CA": ("N", "#", "km", "N", "of", "N") with "M", "2.9",
-    "NE", "Ridgecrest CA"). A
-    measurement (a figure with decimals: a magnitude, a rate) names its event too; a count or a
-    score does not: an outlet updates it under one title ("Storm kills 3 in Texas", then 5; a
-    live score). Dates, clock times, calendar words, a wire story's version ("UPDATE 2-") and
-    a trailing label ("(VIDEO)", "...") are left out (a page's stamp, not what it reports).
+def title_template(
+    title: str,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]] | None:
+    """A title as a template, the names it fills each slot with, and its counts: lower-case
+    words stay, each run of capitalised words becomes a slot "N" and each run of tokens with
+    digits a slot "#" ("M 2.9 - 5 km NE of Ridgecrest, CA": ("N", "#", "km", "N", "of", "N")
+    with "M", "2.9", "NE", "Ridgecrest CA", and the count "5"). A measurement (a figure with
+    decimals: a magnitude, a rate) names its event too; a count or a score does not: an outlet
+    updates it under one title ("Storm kills 3 in Texas", then 5; a live score). Dates, clock
+    times, calendar words ("Wednesday's" too), a wire story's version ("UPDATE 2-") and a
+    trailing label ("(VIDEO)", "...") are left out (a page's stamp, not what it reports).
     None when the title is no template:
     fewer than two parts, no name, or no lower-case word and a run of capitals longer than a
     name ("Mayor Opens New Library", whatever it says)."""
@@ -228,10 +230,11 @@ def title_template(title: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None
         title = _TRAILING_LABEL.sub("", title)
     parts: list[str] = []
     slots: list[list[str]] = []  # each slot's names
+    counts: list[str] = []
     run = longest_run = 0
     for raw in title.split():
         token = raw.strip(_EDGE_PUNCTUATION)
-        if not token or token.lower() in CALENDAR_WORDS:
+        if not token or _POSSESSIVE.sub("", token.lower()) in CALENDAR_WORDS:
             continue
         kind = "#" if any(c.isdigit() for c in token) else "N" if token[0].isupper() else ""
         run = run + 1 if kind == "N" else 0
@@ -244,14 +247,17 @@ def title_template(title: str) -> tuple[tuple[str, ...], tuple[str, ...]] | None
             slots.append([])
         if kind == "N" or _DECIMAL_FIGURE.search(token):
             slots[-1].append(token)
+        else:
+            counts.append(token)
     literal = any(part not in ("N", "#") for part in parts)
     # without a word of its own, a template's capitals must be names ("Argyle 4-1 Athletic"),
     # not a headline in title case ("New Game Of Thrones Season 4 Trailer")
     if len(parts) < 2 or not any(slots) or (not literal and longest_run > _NAME_RUN):
         return None
-    return tuple(parts), tuple(" ".join(slot) for slot in slots)
+    return tuple(parts), tuple(" ".join(slot) for slot in slots), tuple(counts)
 
 
+_POSSESSIVE = re.compile(r"['’]s$")  # "Wednesday's" draw: a calendar word
 _NAME_RUN = 3  # capitalised words a name runs to ("Nottingham Forest", "Palm Beach County")
 
 
