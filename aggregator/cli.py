@@ -346,7 +346,7 @@ def poll(config: Config, store: Store, force: bool, urls: tuple[str, ...]) -> No
     metavar="DAYS",
     default=1.0,
     show_default=True,
-    help="Items first seen in the last DAYS days.",
+    help="Items dated in the last DAYS days (their feed's date, else when first seen).",
 )
 @with_store
 def fetch_text(config: Config, store: Store, feed_names: tuple[str, ...], days: float) -> None:

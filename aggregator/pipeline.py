@@ -345,7 +345,7 @@ def fetch_full_texts(
     transport=None,
     within: float | None = None,
 ) -> FullTextSummary:
-    """Fetch the article page of each item of `feeds` first seen since `since` (untried_only:
+    """Fetch the article page of each item of `feeds` dated since `since` (untried_only:
     only items whose page was never tried: new ones, relinked ones, those a killed run left)
     and store its main text beside the summary. One request per item; failures are recorded
     on the item and never raised. `within`: see fetch_item_pages."""
@@ -423,7 +423,7 @@ def fetch_text(
     now: datetime | None = None,
     transport=None,
 ) -> FullTextSummary:
-    """Fetch and extract again the article text of items first seen in the last `days` days,
+    """Fetch and extract again the article text of items dated in the last `days` days,
     of the feeds named (else of every feed with full text on). The next `cluster` regroups."""
     now = now or utcnow()
     chosen = (

@@ -1466,13 +1466,15 @@ class Store:
     def items_for_full_text(
         self, feed_urls: Sequence[str], since: datetime, *, untried_only: bool
     ) -> list[tuple[int, str | None, str, str]]:
-        """(id, link, summary, feed_url) of the feeds' items first seen since `since` (with
-        untried_only: those whose page was never fetched), oldest first."""
+        """(id, link, summary, feed_url) of the feeds' items dated since `since` (with
+        untried_only: those whose page was never fetched), oldest first. By date, as grouping
+        reads the window (and as claim_full_texts does): a new feed's backlog, all first seen
+        now and dated months back, is no page to fetch."""
         untried = " AND full_text_status IS NULL" if untried_only else ""
         found = _select_in(  # oldest first across chunks too
             self.db,
-            "SELECT first_seen, id, link, summary, feed_url FROM items "
-            f"WHERE feed_url IN ({{marks}}) AND first_seen >= ?{untried}",
+            "SELECT sort_time, id, link, summary, feed_url FROM items "
+            f"WHERE feed_url IN ({{marks}}) AND sort_time >= ?{untried}",
             feed_urls,
             after=(_ts(since),),
         )

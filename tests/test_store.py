@@ -760,7 +760,7 @@ def test_a_corrected_entry_updates_the_stored_item_and_drops_its_vectors(store_t
                             "https://news.example/1b", before["guid:guid-1"][4])  # fmt: skip
         assert row[8:] == (None, None, 2)
         untried = store.items_for_full_text([url], NOW - timedelta(days=1), untried_only=True)
-        assert untried[0] == (ids[0], "https://news.example/1b", "Summary 1, updated", url)
+        assert (ids[0], "https://news.example/1b", "Summary 1, updated", url) in untried
 
 
 def test_an_unchanged_repoll_changes_nothing(store_target) -> None:
@@ -948,6 +948,17 @@ def test_vectors_dated_before_a_time_are_dropped_at_most_a_limit_at_a_time(
         assert store.drop_vectors_before(NOW - timedelta(hours=24)) == 0
         for model in ("m1", "m2"):
             assert set(store.vectors(list(ids.values()), model)) == {ids["Title 1"]}
+
+
+def test_the_pages_to_fetch_are_the_windows_by_date_not_a_new_feeds_backlog(store_target) -> None:
+    """A feed polled for the first time gives its entries of months back, all first seen now:
+    every page was fetched, and grouping reads only the window's (by date)."""
+    url = "https://a.example/feed"
+    with Store.open(store_target()) as store:
+        record(store, outcome(url, [entry(n) for n in (1, 5, 50, 2000)]), "A")
+        rows = store.items_for_full_text([url], NOW - timedelta(hours=24), untried_only=True)
+        titles = dict(store.db.execute("SELECT id, title FROM items").fetchall())
+        assert [titles[row[0]] for row in rows] == ["Title 5", "Title 1"]  # oldest first
 
 
 def test_article_texts_dated_before_a_time_are_dropped_and_the_items_stay(store_target) -> None:
