@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -467,14 +467,11 @@ FULL_TEXT_STATUS = {
 
 
 def as_configured(config: Config, items: Sequence[Item]) -> list[Item]:
-    """The items of the feeds in feeds.yaml, each under its feed's outlet name now: its
-    `name`, else the title its newest item was stored under. A feed removed from the file
+    """The items of the feeds in feeds.yaml, each under its feed's outlet name and tags now:
+    its `name`, else the title its newest item was stored under. A feed removed from the file
     leaves the next digest, and one named (or renamed) after it was polled is one outlet, not
     its old title beside its name."""
-    # by feed_key: a feed's URL spelt another way in the file (localhost for 127.0.0.1, an
-    # upper-case host) is the same feed, whose items are stored under the first spelling
-    feeds = {feed_key(feed.url): feed for feed in config.feeds}
-    of_url = {url: feeds.get(feed_key(url)) for url in {item.feed_url for item in items}}
+    of_url = configured_feeds(config, {item.feed_url for item in items})
     newest = {item.feed_url: item.outlet for item in sorted(items, key=lambda item: item.id)}
     kept = []
     for item in items:
@@ -482,8 +479,31 @@ def as_configured(config: Config, items: Sequence[Item]) -> list[Item]:
         if feed is None:
             continue
         outlet = feed.name or newest[item.feed_url]
-        kept.append(item if outlet == item.outlet else replace(item, outlet=outlet))
+        if (outlet, feed.tags) != (item.outlet, item.tags):
+            item = replace(item, outlet=outlet, tags=feed.tags)
+        kept.append(item)
     return kept
+
+
+def configured_feeds(config: Config, urls: Iterable[str]) -> dict[str, FeedConfig | None]:
+    """Each stored feed URL's feed in feeds.yaml, if any, by feed_key: a URL spelt another way
+    in the file (localhost for 127.0.0.1, an upper-case host) is the same feed, whose items
+    are stored under the first spelling."""
+    feeds = {feed_key(feed.url): feed for feed in config.feeds}
+    return {url: feeds.get(feed_key(url)) for url in urls}
+
+
+def _removed_reports(store: Store, config: Config, digest: Digest | None) -> set[int]:
+    """The stored items in ``digest`` (a day's earlier version) of feeds no longer in
+    feeds.yaml: ``keep_published`` would keep their stories, out of the window by now."""
+    ids = (
+        [i.item_id for s in digest.stories for i in s.items if i.item_id is not None]
+        if digest
+        else []
+    )
+    feeds = store.feeds_of_items(ids) if ids else {}
+    of_url = configured_feeds(config, set(feeds.values()))
+    return {item_id for item_id, url in feeds.items() if of_url[url] is None}
 
 
 def with_full_text(item: Item) -> Item:
@@ -525,8 +545,7 @@ def cluster(
     from aggregator.stories import make_stories
 
     now = now or utcnow()
-    tags = {f.url: f.tags for f in config.feeds}
-    window = store.items_since(now - timedelta(hours=config.window_hours), tags)
+    window = store.items_since(now - timedelta(hours=config.window_hours))
     stored = as_configured(config, window)
     removed = {item.id for item in window} - {item.id for item in stored}
     items = [with_full_text(item) for item in stored]
@@ -567,6 +586,7 @@ def cluster(
     stored, before = store.digest_of(day.isoformat()), store.digest_before(day.isoformat())
     earlier = digest_from_dict(stored) if stored else None
     previous_day = digest_from_dict(before) if before else None
+    removed |= _removed_reports(store, config, earlier)
     digest = without_reports(keep_published(digest, earlier), removed)
     digest = mark_status(digest, previous_day)
     digest = mark_revisions(digest, earlier, previous_day)
@@ -911,6 +931,10 @@ def _window_fingerprint(config: Config, items: Sequence[Item], day: date) -> str
     digest.update(
         repr((config.model, config.embedding, sorted(config.grouping.items()), day)).encode()
     )
+    # and the same feeds, names and tags: a feed removed whose items all left the window
+    # still has a story the day published (keep_published), and a tag makes a section
+    feeds = sorted((feed_key(f.url), f.name or "", f.tags) for f in config.feeds)
+    digest.update(repr(feeds).encode())
     digest.update(np.asarray([i.id for i in items], dtype=np.int64).tobytes())
     # and the same feed, outlet and time per item (another feed may take an item over)
     texts = "\0".join(

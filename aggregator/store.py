@@ -1626,6 +1626,14 @@ class Store:
 
     # ------------------------------------------------------------ stories
 
+    def feeds_of_items(self, item_ids: Sequence[int]) -> dict[int, str]:
+        """Item id -> the feed it is stored under."""
+        found: dict[int, str] = {}
+        found.update(
+            _select_in(self.db, "SELECT id, feed_url FROM items WHERE id IN ({marks})", item_ids)
+        )
+        return found
+
     def story_assignments(self, item_ids: Sequence[int]) -> dict[int, str]:
         found: dict[int, str] = {}
         found.update(

@@ -1358,6 +1358,10 @@ def test_an_automated_feeds_items_of_one_template_are_other_events() -> None:
     results = Series(batch_text([item(k, t, outlet="Results") for k, t in enumerate(games)]))
     assert results.apart([0], [1]) and results.apart([1], [3])
     assert not results.apart([0], [3])
+    # a live score's status word joins the first team's slot: still one game
+    live = ["Half-time: Rovers 1-0 United", "Full-time: Rovers 2-0 United", "Rovers 3-1 City"]
+    scores = Series(batch_text([item(k, t, outlet="Live") for k, t in enumerate(live)]))
+    assert not scores.apart([0], [1])
     assert not series.within([13, 14, 15])
     assert series.describe([0], [1], [i.title for i in items], [i.outlet for i in items]) == (
         'another item of one template ("M 4.0 - 7 km W of Ridgecrest, CA", Quake Alerts)'

@@ -527,6 +527,34 @@ def test_an_outlet_added_later_the_same_day_leaves_the_page_where_it_is(
     assert fire.title in (outlets / suffixed).read_text(encoding="utf-8")
 
 
+def test_a_removed_feeds_story_the_day_published_leaves_though_its_items_left_the_window(
+    tmp_path: Path, store_target
+) -> None:
+    """A story the day's digest published stays in it when its reports leave the window
+    (keep_published); of a feed removed since, it stayed until midnight, and the grouping,
+    its window unchanged, was skipped as "nothing new". A feed's tags follow it under
+    another spelling of its URL."""
+    urls = ["https://a.example/feed", "http://127.0.0.1:8000/feed"]
+    config = config_of(tmp_path, urls, store_target("news"))
+    config = replace(config, feeds=(config.feeds[0], replace(config.feeds[1], tags=("sport",))))
+    embedder = CountingEmbedder()
+    early, late = NOW.replace(hour=1), NOW.replace(hour=11)
+    ferry = report("https://a.example/ferry", "Ferry workers walk out over pay", "A strike.")
+    cup = report("http://127.0.0.1:8000/cup", "Harbour win the cup final", "A match.")
+    with Store.open(config.database) as store:
+        record(store, polled(urls[0], [replace(ferry, published=early - timedelta(hours=20))],
+                             early), "Alpha")  # fmt: skip
+        record(store, polled(urls[1], [replace(cup, published=late - timedelta(hours=1))],
+                             early), "Beta")  # fmt: skip
+        cluster(config, store, now=early, embedder=embedder)
+        respelt = replace(config.feeds[1], url="http://localhost:8000/feed")
+        cluster(replace(config, feeds=(respelt,)), store, now=late, embedder=embedder)
+        stories = store.digest_of(NOW.date().isoformat())["stories"]
+    assert [(s["headline"], s["tags"]) for s in stories] == [
+        ("Harbour win the cup final", ["sport"])
+    ]
+
+
 @pytest.mark.parametrize("path", ["poll", "worker"])
 def test_an_article_of_a_removed_feed_stays_with_a_feed_that_lists_it(
     path: str, feed_server, tmp_path: Path, store_target, monkeypatch: pytest.MonkeyPatch

@@ -191,7 +191,11 @@ def _other(
     differ = sum(x != y for x, y in zip(a[0], b[0], strict=False)) + abs(len(a[0]) - len(b[0]))
     if not (a[2] or b[2]):
         return differ >= 1
-    return differ >= 2 or (differ == 1 and a[1] != b[1])
+    # one slot with no name in common ("United", "City"; not "Half-time Rovers", "Full-time
+    # Rovers": a live score's status before the same team)
+    apart = [(x, y) for x, y in zip(a[0], b[0], strict=False) if x != y]
+    disjoint = len(apart) == 1 and not set(apart[0][0].split()) & set(apart[0][1].split())
+    return differ >= 2 or (disjoint and a[1] != b[1])
 
 
 def _short(title: str) -> str:
