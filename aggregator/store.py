@@ -1414,17 +1414,16 @@ class Store:
 
     # ------------------------------------------------------------ items and vectors
 
-    def items_since(
-        self, since: datetime, tags: dict[str, tuple[str, ...]] | None = None
-    ) -> list[Item]:
-        tags = tags or {}
+    def items_since(self, since: datetime) -> list[Item]:
+        """The items dated since `since`, oldest first, without tags (a feed's tags are its
+        configuration's: pipeline.as_configured gives them)."""
         rows = self.db.execute(
             "SELECT id, title, summary, outlet, link, sort_time, feed_url,"
             f" {_FULL_TEXT_READ}, language FROM items "
             "WHERE sort_time >= ? ORDER BY sort_time, id",
             (_ts(since),),
         ).fetchall()
-        return [_item(r, tags.get(r[6], ())) for r in rows]
+        return [_item(r) for r in rows]
 
     def story_item_records(self, since: datetime) -> list[StoryItemRecord]:
         """Items stored since `since` with their story and, for copies, the original's outlet;
@@ -2073,7 +2072,7 @@ def _one_to_one(
     ]
 
 
-def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:
+def _item(row: Sequence) -> Item:
     """An Item from (id, title, summary, outlet, link, sort_time, feed_url[, full_text,
     language])."""
     return Item(
@@ -2084,7 +2083,6 @@ def _item(row: Sequence, tags: tuple[str, ...] = ()) -> Item:
         link=row[4],
         published=_dt(row[5]),  # type: ignore[arg-type]
         feed_url=row[6],
-        tags=tags,
         full_text=row[7] if len(row) > 7 else "",
         language=row[8] if len(row) > 8 else None,
     )

@@ -99,9 +99,7 @@ def test_vectors_of_items_a_week_past_the_window_are_dropped(tmp_path: Path) -> 
         for name, age in ages.items():  # each clustered in its own window
             record(store, polled(url, [entries[name]], NOW - age), "Outlet")
             cluster(config, store, now=NOW - age, embedder=embedder)
-        ids = {
-            i.title.rsplit(" ", 1)[1]: i.id for i in store.items_since(NOW - timedelta(days=30), {})
-        }
+        ids = {i.title.rsplit(" ", 1)[1]: i.id for i in store.items_since(NOW - timedelta(days=30))}
         kept = store.vectors(list(ids.values()), embedder.model_key)
         assert set(kept) == {ids["recent"], ids["new"]}
         seen = len(embedder.seen)
@@ -138,7 +136,7 @@ def test_article_texts_older_than_kept_go_and_their_days_stay_in_the_archive(
         }
         # an old item's page fetched again (fetch-text): the next grouping has nothing new to
         # group, and forgets its text all the same
-        (old,) = store.items_since(NOW - timedelta(days=11), {})[:1]
+        (old,) = store.items_since(NOW - timedelta(days=11))[:1]
         store.save_full_texts([(old.id, "The old article's own text.", "ok")])
         assert cluster(config, store, now=NOW, embedder=embedder).skipped
         assert store.db.execute("SELECT count(full_text) FROM items").fetchone() == (1,)
@@ -168,7 +166,7 @@ def test_a_vector_of_text_that_changed_while_it_was_embedded_is_not_stored(
     with Store.open(config.database) as store:
         record(store, outcome(url, [wire_copy(0)]), "Outlet 0")
         assert cluster(config, store, now=NOW, embedder=EditingEmbedder()).embedded == 1
-        (item,) = store.items_since(NOW - timedelta(days=1), {})
+        (item,) = store.items_since(NOW - timedelta(days=1))
         assert item.title == "Storm upgraded"
         assert store.vectors([item.id], CountingEmbedder.model_key) == {}
         again = CountingEmbedder()
@@ -193,7 +191,7 @@ def test_syndicated_copies_are_embedded_once_and_share_the_vector(tmp_path: Path
 
         assert summary.items == 5 and summary.embedded == 5
         assert len(embedder.seen) == 2  # the wire text once, the own report once
-        items = store.items_since(NOW - timedelta(days=1), {})
+        items = store.items_since(NOW - timedelta(days=1))
         cached = store.vectors([item.id for item in items], embedder.model_key)
         vectors_by_title: dict[str, set[bytes]] = {}
         for item in items:
@@ -217,7 +215,7 @@ def test_syndicated_copies_are_embedded_once_and_share_the_vector(tmp_path: Path
         )
         assert late.embedded == 1 and len(embedder.seen) == 2
         assert reported == [(1, 1)]  # the progress bar completes though nothing was embedded
-        items = store.items_since(NOW - timedelta(days=1), {})
+        items = store.items_since(NOW - timedelta(days=1))
         cached = store.vectors([item.id for item in items], embedder.model_key)
         assert len({cached[i.id].tobytes() for i in items if i.title == WIRE_TITLE}) == 1
 

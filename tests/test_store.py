@@ -940,7 +940,7 @@ def test_vectors_dated_before_a_time_are_dropped_at_most_a_limit_at_a_time(
     with Store.open(store_target()) as store:
         # entry(n) is dated n hours before NOW; two models' vectors for each
         record(store, outcome("https://a.example/feed", [entry(n) for n in (1, 30, 40, 50)]), "A")
-        ids = {i.title: i.id for i in store.items_since(NOW - timedelta(days=3), {})}
+        ids = {i.title: i.id for i in store.items_since(NOW - timedelta(days=3))}
         for model in ("m1", "m2"):
             store.save_vectors(list(ids.values()), np.ones((4, 3), np.float32), model)
         assert store.drop_vectors_before(NOW - timedelta(hours=24), limit=2) == 2
@@ -967,7 +967,7 @@ def test_article_texts_dated_before_a_time_are_dropped_and_the_items_stay(store_
     lost its text is not read again."""
     with Store.open(store_target()) as store:
         record(store, outcome("https://a.example/feed", [entry(n) for n in (1, 30, 40, 50)]), "A")
-        ids = {i.title: i.id for i in store.items_since(NOW - timedelta(days=3), {})}
+        ids = {i.title: i.id for i in store.items_since(NOW - timedelta(days=3))}
         store.save_full_texts([(item_id, f"Text of {t}.", "ok") for t, item_id in ids.items()])
         before = item_rows(store)
         assert store.drop_full_texts_before(NOW - timedelta(hours=24), limit=2) == 2

@@ -101,7 +101,7 @@ def test_a_three_day_story_keeps_its_id_and_page(tmp_path: Path) -> None:
                 recorded(store, *pending.pop(0))
             now = START + timedelta(hours=hours)
             cluster(config, store, now=now, embedder=embedder)
-            items = store.items_since(START, {})
+            items = store.items_since(START)
             ids = store.story_assignments([i.id for i in items if "harbour bridge" in _text(i)])
             bridge_ids.append(set(ids.values()))
         build(config, store)
