@@ -188,12 +188,12 @@ def _other(
     show name another performer in one slot and are one story in UCI's labels, while a feed
     whose summaries were all its template (stored empty) gives its titles alone too. Other
     counts alone are an update (a death toll, a live score)."""
-    differ = sum(x != y for x, y in zip(a[0], b[0], strict=False)) + abs(len(a[0]) - len(b[0]))
+    apart = [(x, y) for x, y in zip(a[0], b[0], strict=False) if x != y]
+    differ = len(apart) + abs(len(a[0]) - len(b[0]))
     if not (a[2] or b[2]):
         return differ >= 1
     # one slot with no name in common ("United", "City"; not "Half-time Rovers", "Full-time
     # Rovers": a live score's status before the same team)
-    apart = [(x, y) for x, y in zip(a[0], b[0], strict=False) if x != y]
     disjoint = len(apart) == 1 and not set(apart[0][0].split()) & set(apart[0][1].split())
     return differ >= 2 or (disjoint and a[1] != b[1])
 
