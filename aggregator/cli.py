@@ -204,6 +204,11 @@ def _database_problem(config: Config, exc: Exception, waited: float | None = Non
             f"file (rename or remove that file, or set {_database_setting(config)} to another "
             "path)"
         )
+    if isinstance(config.database, Path) and config.database.is_dir():
+        return (
+            f"{config.where('database')}: {config.database} is a folder: set "
+            f"{_database_setting(config)} to a file in it, e.g. {config.database / 'aggregator.db'}"
+        )
     reason = getattr(exc, "strerror", None) or str(exc)
     return (
         f"{config.where('database')}: cannot open or write {config.database}: {reason} "
@@ -373,6 +378,11 @@ def fetch_text(config: Config, store: Store, feed_names: tuple[str, ...], days: 
         f"{summary.kept_summary} kept the feed's summary, {summary.failed} failed"
         + (f"; {plural(summary.left, 'page')} left for a later run" if summary.left else "")
     )
+    for link, reason in summary.failures:  # as `poll` names a failed feed
+        where = f"{safe_terminal_text(link)}: " if link else ""  # "the item has no link"
+        click.echo(f"failed: {where}{safe_terminal_text(reason)}", err=True)
+    if summary.failed > len(summary.failures):
+        click.echo(f"failed: {summary.failed - len(summary.failures)} more", err=True)
     if summary.items and summary.failed == summary.items:  # failed counts items, not pages
         sys.exit(EXIT_FAILED)
 
@@ -526,6 +536,10 @@ def run(config: Config, store: Store, lock: HeldLock, force: bool, send: bool) -
     Example (crontab, every hour):
       7 * * * *  cd /srv/news && aggregator run --wait 600 >> run.log 2>&1
     """
+    if send:  # before the work: the hint of `email` itself does not apply to `run`
+        _require_recipients(
+            config, "or leave out --email and write the message with `aggregator email --to-file`"
+        )
     summary = _do_poll(config, store, force)
     lock.ensure_held()  # a run that lost its lock stops: two runs never go on at once
     _do_cluster(config, store)
@@ -551,6 +565,17 @@ def _require_recipients(config: Config, alternative: str) -> None:
         )
 
 
+def _folder_problem(path: Path) -> str | None:
+    """Why no file can be written at ``path`` for want of its folder (None: the folder is
+    there): a mistyped folder is said, not made."""
+    folder = path.expanduser().parent
+    if folder.is_dir():
+        return None
+    if folder.exists():
+        return f"{folder} is not a folder"
+    return f"there is no folder {folder}"
+
+
 def _do_email(config: Config, store: Store, to_file: Path | None, force: bool) -> None:
     from aggregator import pipeline
     from aggregator.emailer import EmailError
@@ -561,6 +586,8 @@ def _do_email(config: Config, store: Store, to_file: Path | None, force: bool) -
             "e.g. --to-file digest.eml",
             EXIT_CONFIG,
         )
+    if to_file is not None and (problem := _folder_problem(to_file)):
+        _fail(f"--to-file {to_file}: {problem}: choose a path in a folder that exists", EXIT_CONFIG)
     if to_file is None:
         _require_recipients(config, "or write the message to a file with --to-file")
     try:
@@ -669,7 +696,7 @@ def _free_port(after: int) -> int:
 @click.option(
     "--predictions",
     type=click.Path(dir_okay=False, path_type=Path),
-    help='Write one {"id", "story"} JSON line per item here.',
+    help='Write one {"id", "story"} JSON line per item here ("file" too, for several FILES).',
 )
 @click.option(
     "--all",
@@ -711,6 +738,14 @@ def evaluate(
         datasets = [ev.load_dataset(path) for path in files]
     except ValueError as exc:
         _fail(f"eval: {exc}", EXIT_CONFIG)
+    for path, data in zip(files, datasets, strict=True):
+        for item_id, lines in list(data.repeated_ids().items())[:3]:
+            click.echo(
+                f"eval: warning: {path}: lines {', '.join(map(str, lines[:5]))} share the id "
+                f"{item_id!r}"
+                + ("; --predictions gives each item's line too" if predictions else ""),
+                err=True,
+            )
     if predictions and not os.access(predictions.parent, os.W_OK):
         _fail(f"--predictions {predictions}: its folder is missing or not writable", EXIT_CONFIG)
     if predictions and any(predictions.resolve() == path.resolve() for path in files):
@@ -753,6 +788,16 @@ def evaluate(
                 for row in report.predictions()
             ]
         )
+        # two files may each have an item "1", and real files repeat ids ("basil-empty"):
+        # the file, and the line where its ids repeat, say which item a row is
+        several = len(files) > 1
+        extras = [
+            ({"file": str(path)} if several else {}) | ({"line": line} if repeated else {})
+            for path, data in zip(files, datasets, strict=True)
+            for repeated in [bool(data.repeated_ids())]
+            for line in data.lines
+        ]
+        rows = [extra | row for extra, row in zip(extras, rows, strict=True)]
         try:
             with open(predictions, "w", encoding="utf-8") as handle:
                 for row in rows:
@@ -921,7 +966,8 @@ def _print_evidence(evidence: PairEvidence, stored_together: bool | None = None)
             "neighbours and whole groups, not every pair"
         )
     click.echo(f"score: {_score(evidence)}: {verdict}")
-    click.echo(f"  for: {_safe(evidence.reason_for())}")
+    speaks_for = evidence.alike or evidence.shared_names
+    click.echo(f"  for: {_safe(evidence.reason_for()) if speaks_for else 'nothing'}")
     click.echo(f"  against: {_safe(evidence.reason_against())}")
     click.echo(f"  {'signal':<20} {'value':>8}  {'log-odds':>8}")
     for signal in sorted(evidence.signals, key=lambda s: -abs(s.contribution)):

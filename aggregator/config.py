@@ -145,7 +145,8 @@ class Config:
 
     def own_file(self, path: Path) -> str | None:
         """What ``path`` is to this configuration, if it is one of its files ("feeds.yaml",
-        "the database"): a command that writes a file the user names must not overwrite it."""
+        "the database", a page the site's build wrote): a command that writes a file the user
+        names must not overwrite it."""
         target = path.expanduser().resolve()
         if target == self.path.resolve():
             return self.path.name
@@ -153,6 +154,13 @@ class Config:
             for suffix in ("", "-wal", "-shm", "-journal", ".lock"):
                 if target == Path(f"{self.database.resolve()}{suffix}"):
                     return f"the database ({self.database.name}{suffix})"
+        output = self.output.expanduser().resolve()
+        if target.is_relative_to(output):
+            from aggregator.site import built_file
+
+            relative = target.relative_to(output).as_posix()
+            if built_file(output, relative):
+                return f"a file of the site ({relative} in {self.output}), which `build` writes"
         return None
 
     def feed(self, url: str) -> FeedConfig | None:
@@ -215,11 +223,15 @@ class _Where:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.root: Any = None  # the file's top-level mapping, once read
 
     def error(self, node: Any, key: str | int | None, entry: str, message: str) -> ConfigError:
         """`entry` is the setting as the user writes it (`email.smtp_port`, `window_hours`);
         empty for the file's top level as a whole."""
         line = _line_of(node, key)
+        top = entry.partition(".")[0]
+        if line is None and key is None and isinstance(self.root, Mapping) and top in self.root:
+            line = _line_of(self.root, top)  # a block given as a plain value (`poll: 5`)
         where = f"{self.path}:{line}" if line else str(self.path)
         return ConfigError(f"{where}: {entry}: {message}" if entry else f"{where}: {message}")
 
@@ -910,6 +922,7 @@ def parse_config(text: str, path: Path) -> Config:
         root = CommentedMap()
     if not isinstance(root, Mapping):
         raise ConfigError(f"{path}: the top level must be a mapping with a `feeds:` list")
+    where.root = root
     _check_keys(where, root, _TOP_KEYS, TOP)
     base = path.resolve().parent
     window = (

@@ -32,6 +32,14 @@ class Dataset:
     items: list[Item]
     gold: list[str | None]
     ids: list[str]  # the file's own ids, for writing predictions
+    lines: tuple[int, ...] = ()  # each item's line in its file (ids may repeat in real data)
+
+    def repeated_ids(self) -> dict[str, list[int]]:
+        """Each id that several items have, with their lines."""
+        lines: dict[str, list[int]] = {}
+        for item_id, line in zip(self.ids, self.lines, strict=True):
+            lines.setdefault(item_id, []).append(line)
+        return {item_id: found for item_id, found in lines.items() if len(found) > 1}
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ def load_dataset(path: str | Path) -> Dataset:
     items: list[Item] = []
     gold: list[str | None] = []
     ids: list[str] = []
+    lines_read: list[int] = []
     with open(path, encoding="utf-8-sig") as lines:  # a BOM (some editors write one) is no text
         for index, line in enumerate(lines):
             if not line.strip():
@@ -126,8 +135,11 @@ def load_dataset(path: str | Path) -> Dataset:
                 )
             )
             gold.append(row.get("story"))
-            ids.append(str(row.get("id", index)))
-    return Dataset(items, gold, ids)
+            ids.append(str(row.get("id", index)))  # no id: the line's index, counted from 0
+            lines_read.append(index + 1)
+    if not items:
+        raise ValueError(f"{path}: no items: write one JSON object per line")
+    return Dataset(items, gold, ids, tuple(lines_read))
 
 
 def load_jsonl(path: str | Path) -> tuple[list[Item], list[str | None]]:
@@ -141,6 +153,7 @@ def concat_datasets(datasets: Sequence[Dataset]) -> Dataset:
     items: list[Item] = []
     gold: list[str | None] = []
     ids: list[str] = []
+    lines: list[int] = []
     for dataset in datasets:
         for item in dataset.items:
             items.append(
@@ -148,7 +161,8 @@ def concat_datasets(datasets: Sequence[Dataset]) -> Dataset:
             )
         gold.extend(dataset.gold)
         ids.extend(dataset.ids)
-    return Dataset(items, gold, ids)
+        lines.extend(dataset.lines)
+    return Dataset(items, gold, ids, tuple(lines) if len(lines) == len(ids) else ())
 
 
 # ---------------------------------------------------------------- metrics

@@ -26,6 +26,7 @@ from aggregator.config import (
     Config,
     ConfigError,
     FeedConfig,
+    feed_key,
     has_no_settings,
     load_config,
     normalise_url,
@@ -44,7 +45,14 @@ from aggregator.pipeline import (
     select_feeds,
 )
 from aggregator.poller import DiscoveryError, PollOptions, discover, poll
-from aggregator.text import http_url_problem, outlet_name, plural, public_url, safe_terminal_text
+from aggregator.text import (
+    http_url_problem,
+    name_key,
+    outlet_name,
+    plural,
+    public_url,
+    safe_terminal_text,
+)
 
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -189,12 +197,21 @@ def add(
             _fail(str(exc), EXIT_FAILED)  # an HTTP error or no answer: adding it would not help
         # the server's title, as the outlet shown (no bidi override to disguise feeds.yaml)
         feed_url, title = found.url, outlet_name(found.title or "") or None
+    # the feed found at a page is named as such: the user typed the page's URL, not this one
+    already = f"{feed_url} is already in {path}"
+    if feed_url != url:
+        already = f"{url} links to the feed {feed_url}, which is already in {path}"
     if config and config.feed(feed_url):
-        _fail(f"{feed_url} is already in {path}")
+        _fail(already)
+    # tags ignore case: one spelling each ("world" and "World" are one tag)
+    first_spelling: dict[str, str] = {}
+    for tag in tags:
+        first_spelling.setdefault(tag.casefold(), tag)
+    tags = list(first_spelling.values())
     try:
         add_feed(path, feed_url, name or title, tags, allow_private=allow_private)
     except FeedExistsError:
-        _fail(f"{feed_url} is already in {path}")
+        _fail(already)
     except FeedsFileError as exc:
         _fail(str(exc))
     _say(f"Added {name or title or feed_url} ({feed_url}) to {path}")
@@ -219,8 +236,11 @@ def remove(url_or_name: str, config_path: Path | None) -> None:
     path = _config_path(config_path)
     if not path.exists():
         _fail(f"{path}: not found")
+    named_url = _named_feed_url(path, url_or_name)
     try:
         removed = remove_from_file(path, url_or_name)
+        if removed and named_url:
+            url_or_name = f"{url_or_name} ({named_url})"
         if not removed and (web := _as_web_url(url_or_name)) != url_or_name.strip():
             removed = remove_from_file(path, web)  # "example.com/x" as `add` reads it
         if not removed and (url := _unnamed_feed_shown_as(path, url_or_name)):
@@ -231,6 +251,25 @@ def remove(url_or_name: str, config_path: Path | None) -> None:
     if not removed:
         _fail(f"no feed with the URL or name {url_or_name!r} in {path}")
     _say(f"Removed {url_or_name} from {path}")
+
+
+def _named_feed_url(path: Path, name: str) -> str | None:
+    """The URL of the feed whose `name` is ``name`` (None for a URL, or no such feed). A feed
+    without `name` that `feeds list` shows under the same title makes the name ambiguous: an
+    error naming both, not the named one removed in silence."""
+    config = _load_for_edit(path)
+    if config is None or any(feed_key(f.url) == feed_key(name) for f in config.feeds):
+        return None
+    named = [f.url for f in config.feeds if f.name and name_key(f.name) == name_key(name)]
+    if len(named) != 1:
+        return None  # none, or several (`remove_feed` names them)
+    shown = [f.url for f in feeds_shown_as(config, name, _stored_titles(config))]
+    if shown:
+        _fail(
+            f"{1 + len(shown)} feeds in {path} are shown as {name!r}: remove one by its URL "
+            f"({', '.join([*named, *shown])})"
+        )
+    return named[0]
 
 
 def _unnamed_feed_shown_as(path: Path, title: str) -> str | None:

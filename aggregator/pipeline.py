@@ -333,6 +333,11 @@ class FullTextSummary:
     kept_summary: int = 0  # the page said no more than the feed's summary
     failed: int = 0  # fetch or extraction failed (recorded per item)
     changed: int = 0  # items whose stored text changed
+    # (the item's link, or "" for none; why), the first FAILURES_SHOWN of the failed items
+    failures: tuple[tuple[str, str], ...] = ()
+
+
+FAILURES_SHOWN = 10  # a run's failed pages named, the rest counted
 
 
 def fetch_full_texts(
@@ -403,14 +408,21 @@ def fetch_item_pages(
     save()
     statuses = [status for _id, _text, status in results]
     without_link = len(rows) - len(requests)
+    links = {item_id: link or "" for item_id, link, _summary, _feed in rows}
+    failures = [
+        (links.get(item_id, ""), status.removeprefix("failed: "))
+        for item_id, _text, status in results
+        if status.startswith("failed")
+    ]
     return FullTextSummary(
         items=len(results),
         pages=len(results) - without_link,
         left=len(requests) - (len(results) - without_link),
         extracted=statuses.count(FULL_TEXT_STATUS["ok"]),
         kept_summary=statuses.count(FULL_TEXT_STATUS["short"]),
-        failed=sum(1 for s in statuses if s.startswith("failed")),
+        failed=len(failures),
         changed=changed,
+        failures=tuple(failures[:FAILURES_SHOWN]),
     )
 
 

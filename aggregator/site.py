@@ -1637,6 +1637,13 @@ def _read_manifest(output: Path) -> _Manifest:
         return _Manifest(frozenset(_legacy_site_files(output)), frozenset())
 
 
+def built_file(output: Path, relative: str) -> bool:
+    """Whether ``relative`` (a POSIX path in ``output``) is a file the last build wrote there,
+    or the folder's own marker or lock: a command writing a file the user names must not put
+    it in a page's place (the next build would only put the page back)."""
+    return relative in (MARKER_FILE, LOCK_FILE) or relative in _read_manifest(output).files
+
+
 def _signature(path: Path) -> str:
     """A plain file's size, times and inode: any write or replacement changes it ("" for
     anything else)."""
@@ -2189,6 +2196,7 @@ __all__ = [
     "SiteWrite",
     "UnsafePathError",
     "build_site",
+    "built_file",
     "builtin_templates_dir",
     "checked_base_url",
     "clean_text",

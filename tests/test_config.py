@@ -138,6 +138,14 @@ def test_error_message_carries_the_line_number(tmp_path: Path) -> None:
         load_config(path)
 
 
+@pytest.mark.parametrize("block", ["poll", "email", "site", "embedding", "workers", "grouping"])
+def test_a_block_given_as_a_plain_value_names_its_line(tmp_path: Path, block: str) -> None:
+    """`poll: 5` said "feeds.yaml: poll: must be a mapping", with no line to look at."""
+    path = write(tmp_path, f"feeds: []\n\n{block}: 5\n")
+    with pytest.raises(ConfigError, match=rf"feeds\.yaml:3: {block}: must be a mapping"):
+        load_config(path)
+
+
 def test_missing_file_says_how_to_fix(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "nope.yaml")

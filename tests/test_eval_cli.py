@@ -75,3 +75,43 @@ def test_eval_all_reports_the_combined_day(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "all files" in result.output
     assert "stories mixing items of two files:" in result.output
+
+
+def test_eval_of_several_files_names_each_predictions_file(tmp_path: Path) -> None:
+    """Two files each with an item "ecb-1_1ecb": the predictions could not tell them apart."""
+    items = write_items(tmp_path / "a.jsonl", labelled=True)
+    write_items(tmp_path / "b.jsonl", labelled=True)
+    out = tmp_path / "predictions.jsonl"
+    files = [str(tmp_path / "a.jsonl"), str(tmp_path / "b.jsonl")]
+    for combined in ([], ["--all"]):
+        result = CliRunner().invoke(main, ["eval", *combined, *files, "--predictions", str(out)])
+        assert result.exit_code == 0, result.output
+        lines = [json.loads(line) for line in out.read_text().splitlines()]
+        assert [(line["file"], line["id"]) for line in lines] == [
+            (name, item["id"]) for name in files for item in items
+        ]
+
+
+def test_eval_of_items_sharing_an_id_warns_and_writes_their_lines(tmp_path: Path) -> None:
+    """Real files repeat ids (BASIL's "basil-empty" on four lines): they are grouped and
+    scored, a warning names the lines, and each prediction carries its item's line."""
+    path = tmp_path / "day.jsonl"
+    items = write_items(path, labelled=True)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    rows[1]["id"] = rows[3]["id"] = "empty"
+    del rows[5]["id"]  # a line without one: its index, 5
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "predictions.jsonl"
+    result = CliRunner().invoke(main, ["eval", str(path), "--predictions", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "lines 2, 4 share the id 'empty'" in result.stderr
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["line"] for line in lines] == list(range(1, len(items) + 1))
+    assert [line["id"] for line in lines][:6] == [
+        rows[0]["id"],
+        "empty",
+        rows[2]["id"],
+        "empty",
+        rows[4]["id"],
+        "5",
+    ]

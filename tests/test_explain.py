@@ -345,6 +345,22 @@ def test_only_similar_is_said_only_when_low_similarity_is_the_gap() -> None:
     assert unshown.reason_against() == "different numbers"
 
 
+def test_two_items_not_alike_at_all_say_so_and_nothing_speaks_for_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A cosine of -0.001 read "for: -0.00 similar" and "against: only -0.00 similar"."""
+    from aggregator.cli import _print_evidence
+
+    unlike = _evidence(0.01, ("cosine", -0.001, 0.0))
+    assert unlike.reason_against() == "not alike at all"
+    _print_evidence(unlike)
+    printed = capsys.readouterr().out
+    assert "  for: nothing\n" in printed and "  against: not alike at all\n" in printed
+    assert "-0.00" not in printed.split("signal")[0]
+    _print_evidence(_evidence(0.01, ("cosine", 0.2, 0.5)))
+    assert "  for: 0.20 similar\n" in capsys.readouterr().out
+
+
 def test_two_lone_headlines_kept_apart_only_by_the_full_bar_say_so() -> None:
     """Two lone headlines as similar as a headline joining a story may be: the headline shift
     they give back is all that keeps them apart, and the reason says what the bar is for."""

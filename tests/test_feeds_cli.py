@@ -430,6 +430,23 @@ def test_add_discovers_the_feed_and_takes_its_title(config: Path, feed_server: F
     assert added.allow_private
     assert "# --- local" in config.read_text()
 
+    # the page again: the feed it links to is named as what the page led to
+    again = cli("add", feed_server.url("/"), "--allow-private", "-c", config)
+    assert again.exit_code == 2, again.output
+    assert (
+        f"{feed_server.url('/')} links to the feed {feed_server.url('/news.rss')}, which is "
+        "already in"
+    ) in again.output
+
+
+def test_add_writes_each_tag_once_whatever_its_case(config: Path) -> None:
+    """`--tag world --tag World` wrote `tags: [world, World]`: tags ignore case."""
+    args = ["--tag", "world", "--tag", "World", "--tag", "uk", "--tag", "WORLD"]
+    result = cli("add", "https://tags.example/rss.xml", "--no-discover", *args, "-c", config)
+    assert result.exit_code == 0, result.output
+    assert load_config(config).feeds[-1].tags == ("world", "uk")
+    assert "World" not in config.read_text().split("tags.example")[1]
+
 
 def test_add_keeps_what_a_server_chose_from_driving_the_terminal_or_breaking_the_file(
     config: Path, feed_server: FeedServer
@@ -847,6 +864,42 @@ def test_removing_by_a_title_two_unnamed_feeds_show_removes_neither(
     assert refused.exit_code != 0
     assert "2 feeds" in refused.output and all(url in refused.output for url in urls)
     assert [f.url for f in load_config(path).feeds] == urls
+
+
+def test_a_name_that_an_unnamed_feed_is_shown_as_too_removes_neither(
+    tmp_path: Path, feed_server: FeedServer
+) -> None:
+    """An unnamed feed shown by its polled title "Loopback News" beside a feed given that
+    name: `feeds remove "Loopback News"` removed the named one in silence (both are listed
+    alike); it names both URLs and removes neither, and the removed feed's URL is said."""
+    from aggregator.cli import main
+
+    feed_server.route("/a.rss", body=RSS)
+    feed_server.route("/b.rss", body=RSS.replace(b"x.example/a", b"x.example/b"))
+    unnamed, named = feed_server.url("/a.rss"), feed_server.url("/b.rss")
+    path = tmp_path / "feeds.yaml"
+    path.write_text(
+        "allow_private: true\ndatabase: news.db\nfeeds:\n"
+        f"  - {unnamed}\n  - url: {named}\n    name: Loopback News\n"
+    )
+    assert CliRunner().invoke(main, ["poll", "-c", str(path)]).exit_code == 0
+    assert cli("list", "-c", path).output.count("Loopback News") == 2
+
+    refused = cli("remove", "loopback news", "-c", path)
+    assert refused.exit_code == 2, refused.output
+    assert "2 feeds" in refused.output and unnamed in refused.output and named in refused.output
+    assert [f.url for f in load_config(path).feeds] == [unnamed, named]
+
+    removed = cli("remove", named, "-c", path)
+    assert removed.exit_code == 0, removed.output
+    assert "Removed" in removed.output
+    assert [f.url for f in load_config(path).feeds] == [unnamed]
+
+
+def test_removing_by_name_says_which_url_went(config: Path) -> None:
+    result = cli("remove", "Local Paper", "-c", config)
+    assert result.exit_code == 0, result.output
+    assert "Removed Local Paper (https://local.example/atom.xml)" in result.output
 
 
 def write_unnamed_config(tmp_path: Path, server: FeedServer, *paths: str) -> Path:

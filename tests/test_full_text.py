@@ -489,6 +489,10 @@ def test_fetch_text_fails_only_when_every_item_failed(
     )
     assert result.exit_code == exit_code, result.output
     assert words in result.output
+    # each failed item is named with why, as `poll` names a failed feed
+    assert "failed: the item has no link" in result.output
+    missing = f"failed: {feed_server.url('/news/missing')}: HTTP 404"
+    assert (missing in result.output) == (article == "/news/missing"), result.output
 
 
 @pytest.mark.parametrize("days", ["1e9", "inf", "nan", "1000000", "-inf", "0"])

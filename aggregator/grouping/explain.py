@@ -166,11 +166,20 @@ class PairEvidence:
         if self.log_odds - self.lone_pair_offset >= threshold:
             # the headline shift given back is all the gap: enough to join a group, not to
             # start a story of two with nothing else backing it
-            reasons = [f"only {self.value('cosine'):.2f} similar for two items alone", *reasons]
+            reasons = [f"{self._only_similar()} for two items alone", *reasons]
         elif uncited < threshold:  # too little said for it
-            reasons = [f"only {self.value('cosine'):.2f} similar", *reasons]
+            reasons = [self._only_similar(), *reasons]
         reasons = reasons[:2]
         return "; ".join(reasons)
+
+    @property
+    def alike(self) -> bool:
+        """Whether the two read alike at all (a cosine that rounds to 0.00, or below it, is
+        no similarity: "-0.00 similar" said nothing)."""
+        return self.value("cosine") >= 0.005
+
+    def _only_similar(self) -> str:
+        return f"only {self.value('cosine'):.2f} similar" if self.alike else "not alike at all"
 
     def _against(self, name: str) -> str:
         # a conflict the model weighs but no two names or numbers of one kind show (the model
