@@ -200,7 +200,7 @@ def add(
     # the feed found at a page is named as such: the user typed the page's URL, not this one
     already = f"{feed_url} is already in {path}"
     if feed_url != url:
-        already = f"{url} links to the feed {feed_url}, which is already in {path}"
+        already = f"{url} leads to the feed {feed_url}, which is already in {path}"
     if config and config.feed(feed_url):
         _fail(already)
     # tags ignore case: one spelling each ("world" and "World" are one tag)

@@ -434,7 +434,7 @@ def test_add_discovers_the_feed_and_takes_its_title(config: Path, feed_server: F
     again = cli("add", feed_server.url("/"), "--allow-private", "-c", config)
     assert again.exit_code == 2, again.output
     assert (
-        f"{feed_server.url('/')} links to the feed {feed_server.url('/news.rss')}, which is "
+        f"{feed_server.url('/')} leads to the feed {feed_server.url('/news.rss')}, which is "
         "already in"
     ) in again.output
 
