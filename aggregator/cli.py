@@ -12,6 +12,7 @@ import errno
 import functools
 import logging
 import os
+import re
 import sqlite3
 import sys
 import time
@@ -34,7 +35,7 @@ from aggregator.db import (
     sqlite_busy_text,
 )
 from aggregator.feeds_cli import Days, feeds
-from aggregator.store import HeldLock, LockedError, Store, StoreError, run_lock
+from aggregator.store import HeldLock, LockedError, Store, StoreError, StoreUnavailable, run_lock
 from aggregator.text import hours_text, plural, safe_terminal_text
 
 if TYPE_CHECKING:
@@ -99,7 +100,9 @@ def database_failures(config: Config) -> Iterator[None]:
         yield
     except LockedError as exc:
         _fail(str(exc), EXIT_LOCKED)
-    except StoreError as exc:  # unreachable server, newer schema
+    except StoreUnavailable as exc:
+        _fail(f"{config.where('database')}: {exc}{_unavailable_hint(config, exc)}", EXIT_FAILED)
+    except StoreError as exc:  # newer schema
         _fail(str(exc), EXIT_FAILED)
     except sqlite3.OperationalError as exc:  # e.g. a read-only database file
         _fail(_database_problem(config, exc), EXIT_FAILED)
@@ -107,6 +110,20 @@ def database_failures(config: Config) -> Iterator[None]:
         if not is_database_error(exc):
             raise
         _fail(_database_failure(config, exc), EXIT_FAILED)
+
+
+def _unavailable_hint(config: Config, exc: StoreUnavailable) -> str:
+    """What to do about a database that could not be opened, by what the server said."""
+    text, setting = str(exc), _database_setting(config)
+    if exc.unreachable:
+        if "Is the server running" in text:  # libpq asked it already
+            return " (a looping `worker` waits for it)"
+        return " (is the server up at that host and port? a looping `worker` waits for it)"
+    if re.search(r'FATAL:\s+database "[^"]*" does not exist', text):
+        return f" (create it, e.g. `createdb -h HOST -U USER NAME`, or set {setting} to another)"
+    if re.search(r'FATAL:\s+(?:role "[^"]*" does not exist|password authentication failed)', text):
+        return " (check the user in the URL, and its password in PGPASSWORD or ~/.pgpass)"
+    return ""
 
 
 @contextlib.contextmanager
@@ -249,6 +266,8 @@ def main(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(message)s")
+    if not verbose:  # its reconnect attempts, two lines each: a worker says once what it lost
+        logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 
 # ------------------------------------------------------------------ poll
@@ -1071,7 +1090,7 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
     me = workers.new_worker_id()
     try:
         with setting_failures(config), database_failures(config), contextlib.ExitStack() as opened:
-            store = _open_worker_store(config, opened, stop, once)
+            store = _open_worker_store(config, opened, stop, once, WORKER_START_WAIT_SECONDS)
             if store is None:  # stopped while waiting for the database
                 return
             prepared = "poll" not in roles
@@ -1104,7 +1123,15 @@ def worker(config_path: Path, role: str, once: bool, send: bool) -> None:
                         click.echo(
                             f"aggregator: warning: {_retrying(config, exc, failures)}", err=True
                         )
-                        stop.wait(_retry_seconds(exc, failures))
+                        if stop.wait(_retry_seconds(exc, failures)):
+                            break
+                        if is_connection_lost(exc):
+                            # a new pool: the old one's reconnect attempts back off (1, 2, 4 ...
+                            # s), and came half a minute after the server was back
+                            opened.close()
+                            store = _open_worker_store(config, opened, stop, once, None)
+                            if store is None:
+                                return
                         continue
                     failures = 0
                     if once:
@@ -1162,13 +1189,17 @@ WORKER_START_WAIT_SECONDS = 600.0
 
 
 def _open_worker_store(
-    config: Config, opened: contextlib.ExitStack, stop: threading.Event, once: bool
+    config: Config,
+    opened: contextlib.ExitStack,
+    stop: threading.Event,
+    once: bool,
+    give_up_after: float | None,
 ) -> Store | None:
-    """The store, opened into `opened`. A looping worker waits out a passing failure (its
-    schema check or migration, or the WAL pragma, waited on another process's lock for longer
-    than the busy timeout) as its loop does, warning at each try, for up to
-    WORKER_START_WAIT_SECONDS; then, or at once with --once, it fails in one line. None when
-    `stop` was set while waiting."""
+    """The store, opened into `opened`. A looping worker waits out a passing failure (a
+    server down or busy; its schema check or migration, or the WAL pragma, waited on another
+    process's lock for longer than the busy timeout) as its loop does, warning at each try,
+    for up to `give_up_after` seconds (None: as long as it lasts, as its loop does); then, or
+    at once with --once, it fails in one line. None when `stop` was set while waiting."""
     started = time.monotonic()
     failures = 0
     while True:
@@ -1176,9 +1207,10 @@ def _open_worker_store(
             return opened.enter_context(Store.open(config.database))
         except Exception as exc:
             waited = time.monotonic() - started
-            if once or not is_passing(exc) or waited >= WORKER_START_WAIT_SECONDS:
+            waited_out = give_up_after is not None and waited >= give_up_after
+            if once or not is_passing(exc) or waited_out:
                 if isinstance(exc, (OSError, sqlite3.Error)):  # as open_store says it
-                    gave_up = WORKER_START_WAIT_SECONDS if failures else None
+                    gave_up = give_up_after if failures else None
                     _fail(_database_problem(config, exc, gave_up), EXIT_FAILED)
                 raise  # one line (database_failures)
             failures += 1
@@ -1199,6 +1231,8 @@ def _retry_seconds(exc: Exception, failures: int) -> float:
 
 def _retrying(config: Config, exc: Exception, failures: int) -> str:
     wait = f"retrying in {_retry_seconds(exc, failures):g} s"
+    if getattr(exc, "unreachable", False):
+        return f"cannot reach the database ({one_line(exc)}); {wait}"
     if is_connection_lost(exc):
         return f"lost the database ({one_line(exc)}); {wait}"
     if is_sqlite_busy(exc):
@@ -1325,18 +1359,36 @@ def store_copy(config_path: Path, wait: float, target: str) -> None:
         _fail("--to names the configured database itself: give another database", EXIT_CONFIG)
     if isinstance(destination, Path) and (problem := _sqlite_target_problem(destination)):
         _fail(f"--to {target}: {problem}", EXIT_CONFIG)
-    with database_failures(config):
+    with (
+        database_failures(config),
+        open_store(config, lock=True, must_exist=True, wait=wait) as source,
+    ):
         try:
-            with (
-                open_store(config, lock=True, must_exist=True, wait=wait) as source,
-                Store.open(destination) as copy,
-            ):
-                copy_store(source, copy, lambda t: click.echo(f"copied {t.table}: {t.rows} rows"))
+            with Store.open(destination) as copy:
+                copy_store(
+                    source, copy, lambda t: click.echo(f"copied {t.table}: {plural(t.rows, 'row')}")
+                )
                 items = copy.count_items()
         except CopyRefused as exc:  # a StoreError, but the fix is in the command line
             _fail(str(exc), EXIT_CONFIG)
             return
+        except Exception as exc:  # the source opened: what fails now is the copy's side
+            if not (isinstance(exc, StoreError) or is_database_error(exc)):
+                raise
+            _fail(f"--to {redact(target)}: {one_line(exc)}{_copy_hint(exc)}", EXIT_FAILED)
+            return
     click.echo(f"done: {items} items in {copy.label}; set `database:` to it in {config_path}")
+
+
+def _copy_hint(exc: Exception) -> str:
+    """What to do about a database `store copy` could not copy into."""
+    if isinstance(exc, StoreUnavailable) and exc.unreachable:
+        return " (is the server up at that host and port?)"
+    if is_permission_denied(exc):
+        return " (give the database user the rights it needs there, or name another database)"
+    if isinstance(exc, StoreError):
+        return ""
+    return " (name an empty database, or an earlier copy of this one)"
 
 
 def _sqlite_target_problem(path: Path) -> str | None:

@@ -40,7 +40,15 @@ def redact(url: str) -> str:
 
 
 class DatabaseUnavailable(Exception):
-    """The database cannot be opened or reached; str() is one line for the user."""
+    """The database cannot be opened or reached; str() is one line for the user.
+    ``unreachable``: the server did not answer (refused, timed out, too busy), which a later
+    try may not meet; a server that answered no (no such database, a wrong password) is not.
+    ``sqlstate``: the server's code for its answer, if it gave one."""
+
+    def __init__(self, message: str, unreachable: bool = False, sqlstate: str | None = None):
+        super().__init__(message)
+        self.unreachable = unreachable
+        self.sqlstate = sqlstate
 
 
 def is_database_error(exc: BaseException) -> bool:
@@ -69,7 +77,10 @@ def is_connection_lost(exc: BaseException) -> bool:
     none at all on psycopg's own OperationalError (the connection closed under it; the pool
     had none to lend in time). Any other error is the server's answer to a statement (out of
     shared memory, a deadlock, a cancelled statement, a full disk), not a lost connection.
-    PostgreSQL only; a SQLite file has no connection."""
+    PostgreSQL only; a SQLite file has no connection. A server that could not be reached at
+    all (``DatabaseUnavailable.unreachable``) counts too."""
+    if getattr(exc, "unreachable", False):
+        return True
     psycopg = sys.modules.get("psycopg")
     if psycopg is None or not isinstance(exc, psycopg.Error):
         return False
@@ -77,6 +88,27 @@ def is_connection_lost(exc: BaseException) -> bool:
     if state is None:
         return isinstance(exc, psycopg.OperationalError)
     return state.startswith("08") or state in _LOST_CONNECTION
+
+
+# The server's answers to a new connection that a later try may not meet (libpq gives them as
+# text: a connection that failed has no SQLSTATE).
+_BUSY_SERVER = (
+    "the database system is starting up",
+    "the database system is shutting down",
+    "the database system is in recovery mode",
+    "the database system is not yet accepting connections",
+    "too many connections",
+    "too many clients",
+    "connection slots are reserved",
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """A new connection that failed for want of a server to take it: none answered (refused,
+    timed out, no such host), or it answered that it cannot take one now (starting up, too
+    many connections). No such database, role or password is an answer, and stays one."""
+    text = str(exc)
+    return "FATAL:" not in text or any(reason in text for reason in _BUSY_SERVER)
 
 
 def is_passing(exc: BaseException) -> bool:
@@ -353,7 +385,9 @@ class PostgresDatabase:
             psycopg.connect(url, connect_timeout=max(1, int(connect_timeout))).close()
         except psycopg.Error as exc:
             raise DatabaseUnavailable(
-                f"cannot connect to PostgreSQL {self.label}: {one_line(exc)}"
+                f"cannot connect to PostgreSQL {self.label}: {one_line(exc)}",
+                unreachable=unreachable(exc),
+                sqlstate=exc.sqlstate,
             ) from None
         self.pool = ConnectionPool(
             url,
@@ -372,7 +406,8 @@ class PostgresDatabase:
             self.pool.close()
             raise DatabaseUnavailable(
                 f"cannot connect to PostgreSQL {self.label}: no connection within "
-                f"{connect_timeout:g} s (is the server overloaded or at max_connections?)"
+                f"{connect_timeout:g} s (is the server overloaded or at max_connections?)",
+                unreachable=True,
             ) from None
 
     @contextlib.contextmanager

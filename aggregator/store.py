@@ -362,6 +362,15 @@ class StoreError(Exception):
     pass
 
 
+class StoreUnavailable(StoreError):
+    """The database could not be opened (see ``db.DatabaseUnavailable``)."""
+
+    def __init__(self, message: str, unreachable: bool = False, sqlstate: str | None = None):
+        super().__init__(message)
+        self.unreachable = unreachable
+        self.sqlstate = sqlstate
+
+
 class LockedError(StoreError):
     """Another aggregator run holds the database."""
 
@@ -510,13 +519,15 @@ def _postgres_run_lock(url: str, wait_seconds: float) -> Iterator[HeldLock]:
     freed by the server when the process dies, however it dies."""
     import psycopg
 
-    from aggregator.db import redact
+    from aggregator.db import redact, unreachable
 
     try:
         connection = psycopg.connect(url, autocommit=True, connect_timeout=10)
     except psycopg.Error as exc:
         reason = " ".join(str(exc).split())
-        raise StoreError(f"cannot connect to PostgreSQL {redact(url)}: {reason}") from None
+        raise StoreUnavailable(
+            f"cannot connect to PostgreSQL {redact(url)}: {reason}", unreachable(exc), exc.sqlstate
+        ) from None
     with connection:
         deadline = time.monotonic() + wait_seconds
         while not connection.execute(_RUN_LOCK, (RUN_LOCK_KEY,)).fetchone()[0]:
@@ -550,7 +561,7 @@ class Store:
         try:
             database = connect(target)
         except DatabaseUnavailable as exc:
-            raise StoreError(str(exc)) from None
+            raise StoreUnavailable(str(exc), exc.unreachable, exc.sqlstate) from None
         try:
             store = cls(database)
             store._migrate()

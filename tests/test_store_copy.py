@@ -146,6 +146,31 @@ def test_copy_refuses_a_target_that_holds_items_of_its_own(
         assert store.db.execute("SELECT count(*) FROM story_items").fetchone() == (0,)
 
 
+def test_a_target_that_cannot_take_the_copy_is_named_as_the_target(
+    tmp_path: Path, postgres_database
+) -> None:
+    """A target holding another program's `items` table (or refusing the user its schema)
+    said "feeds.yaml:1: database: news.db: column "sort_time" does not exist ... set
+    `database:` to another database", blaming the source; and a target nobody answers at."""
+    import psycopg
+
+    _source, config = copy_config(tmp_path)
+    target = fresh_postgres(postgres_database)
+    with psycopg.connect(target, autocommit=True) as connection:
+        connection.execute("CREATE TABLE items (id integer PRIMARY KEY, body text)")
+    result = CliRunner().invoke(main, ["store", "copy", "-c", str(config), "--to", target])
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith("aggregator: --to postgresql://"), line
+    assert "an empty database" in line and "database:" not in line.split(" (")[-1], line
+
+    closed = "postgresql://postgres@127.0.0.1:1/nowhere"
+    result = CliRunner().invoke(main, ["store", "copy", "-c", str(config), "--to", closed])
+    assert result.exit_code == 1, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"aggregator: --to {closed}: cannot connect"), line
+
+
 def test_copy_refuses_when_the_copy_has_new_items_under_the_sources_ids(
     tmp_path: Path, postgres_database
 ) -> None:

@@ -872,6 +872,178 @@ def test_a_looping_worker_waits_for_a_sqlite_file_locked_when_it_starts(
     )
 
 
+class _LateServer:
+    """A TCP port that refuses connections until ``open()``, then forwards each to ``target``
+    (the test's PostgreSQL server) until ``close()`` drops them all: a database server that
+    comes up after the worker, or goes down under it."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+
+        self.target = target
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.listener: socket.socket | None = None
+        self.sockets: list[socket.socket] = []
+
+    def open(self) -> None:
+        import socket
+        import threading
+
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def close(self) -> None:
+        import socket
+
+        if self.listener is not None:
+            with contextlib.suppress(OSError):  # wakes the accept() that close() alone leaves
+                self.listener.shutdown(socket.SHUT_RDWR)
+            self.listener.close()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+        self.sockets.clear()
+
+    def _accept(self, listener) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(self.target)
+            self.sockets += [client, server]
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(1)
+
+
+def test_a_looping_worker_waits_for_a_postgres_server_down_when_it_starts(
+    tmp_path: Path, postgres_database: str, feed_server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A looping worker started while PostgreSQL was down (at boot, a restart) ended at once
+    with "cannot connect", though the README says it says so and tries again; `--once` still
+    ends in one line naming `database:`, and a database that does not exist is no outage."""
+    import threading
+    from urllib.parse import urlsplit, urlunsplit
+
+    from click.testing import CliRunner
+
+    from aggregator import cli, workers
+    from aggregator.cli import main
+
+    monkeypatch.setattr(cli, "WORKER_RETRY_SECONDS", 0.2)
+    feed_server.route("/news.rss", body=RSS)
+    database = fresh_postgres(postgres_database)
+    parts = urlsplit(database)
+    late = _LateServer((parts.hostname, parts.port or 5432))
+    user = f"{parts.username}@" if parts.username else ""
+    down = urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{late.port}"))
+    config = write_config(tmp_path, down, [feed_server.url("/news.rss")])
+    real_cycle = workers.poll_cycle
+
+    def poll_cycle(config, store, worker, stop, **kwargs) -> workers.PollCycle:
+        done = real_cycle(config, store, worker, stop, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # one cycle is enough: stop as SIGTERM does
+        return done
+
+    monkeypatch.setattr(workers, "poll_cycle", poll_cycle)
+
+    def worker(*args: str):
+        return CliRunner().invoke(main, ["worker", "-c", str(config), "--role", "poll", *args])
+
+    once = worker("--once")
+    assert once.exit_code == 1, once.output
+    [line] = once.output.strip().splitlines()
+    assert line.startswith(f"aggregator: {config}:2: database: cannot connect to PostgreSQL")
+    assert "a looping `worker` waits for it" in line
+
+    opening = threading.Timer(1.0, late.open)
+    opening.start()
+    try:
+        result = worker()
+    finally:
+        opening.join()
+        late.close()
+    assert result.exit_code == 0, result.output
+    warnings = result.stderr.strip().splitlines()
+    assert warnings and all("cannot reach the database" in w for w in warnings), result.output
+    assert "poll: 1 feeds (1 ok, 0 not modified, 0 failed); new items: 1" in result.stdout
+    assert stored(database)[0] == 1
+
+    missing = urlunsplit(parts._replace(path="/no_such_database_here"))
+    config = write_config(tmp_path, missing, [feed_server.url("/news.rss")])
+    started = time.monotonic()
+    result = worker()
+    assert result.exit_code == 1 and time.monotonic() - started < 10, result.output
+    [line] = result.output.strip().splitlines()
+    assert 'database "no_such_database_here" does not exist (create it' in line
+
+
+def test_a_looping_worker_is_back_soon_after_its_postgres_server_is(
+    tmp_path: Path, postgres_database: str
+) -> None:
+    """The pool that lost its server tried again 1, 2, 4, 8, 16 s apart: a worker came back
+    half a minute after the server did, and psycopg_pool printed two lines at each try. It
+    opens a new pool at its next try, and says once what it lost."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    database = fresh_postgres(postgres_database)
+    with Store.open(database):
+        pass  # the schema exists
+    parts = urlsplit(database)
+    late = _LateServer((parts.hostname, parts.port or 5432))
+    user = f"{parts.username}@" if parts.username else ""
+    proxied = urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{late.port}"))
+    config = write_config(tmp_path, proxied, [], "workers: {idle_seconds: 0.2}")
+    out, err = tmp_path / "out.log", tmp_path / "err.log"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "aggregator", "worker", "-c", str(config), "--role", "publish"]
+    late.open()
+    process = subprocess.Popen(command, stdout=out.open("w"), stderr=err.open("w"), env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while out.read_text().count("publish:") < 1:
+            assert process.poll() is None and time.monotonic() < deadline, err.read_text()
+            time.sleep(0.05)
+        late.close()
+        deadline = time.monotonic() + 60  # the pool waits 30 s for a connection
+        while "lost the database" not in err.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, err.read_text()
+            time.sleep(0.05)
+        time.sleep(3)  # down a while: the old pool's tries back off
+
+        def lease() -> str:  # renewed at each publish cycle (an idle one prints nothing)
+            with Store.open(database) as store:
+                return store.db.execute("SELECT lease_until FROM leaders").fetchone()[0]
+
+        before = lease()
+        late.open()
+        back = time.monotonic()
+        while lease() == before:
+            assert process.poll() is None and time.monotonic() - back < 15, err.read_text()
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=60)
+        late.close()
+    assert code == 0, err.read_text()
+    assert "error connecting in" not in err.read_text()  # psycopg_pool's own, at each try
+    assert "Traceback" not in err.read_text()
+
+
 def test_a_worker_creating_a_sqlite_file_another_process_is_writing_waits_for_it(
     tmp_path: Path, feed_server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
