@@ -617,7 +617,9 @@ def _do_email(config: Config, store: Store, to_file: Path | None, force: bool) -
     if result.failed:  # cron must notice an email that could not go out
         _fail(f"email: not sent: {result.reason}", EXIT_FAILED)
     elif result.sent:
-        click.echo(f"email: sent to {result.destination}")
+        # a file is written, not sent
+        done = "written to" if to_file is not None else "sent to"
+        click.echo(f"email: {done} {result.destination}")
         if result.refused:
             click.echo(
                 f"aggregator: warning: email: the server refused {result.refused}: check "
@@ -1271,7 +1273,7 @@ def _work(
         if not once and not cycle.feeds and not cycle.full_texts:
             return None
         click.echo(
-            f"poll: {cycle.feeds} feeds ({cycle.ok} ok, {cycle.not_modified} not modified, "
+            f"poll: {plural(cycle.feeds, 'feed')} ({cycle.ok} ok, {cycle.not_modified} not modified, "
             f"{cycle.failed} failed); new items: {cycle.new_items}"
             + (f"; updated items: {cycle.updated_items}" if cycle.updated_items else "")
             + (f"; {cycle.taken_over} taken over by other workers" if cycle.taken_over else "")

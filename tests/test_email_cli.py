@@ -127,6 +127,7 @@ def test_email_to_file_writes_an_eml_and_sends_nothing(smtp_server, tmp_path: Pa
     target = tmp_path / "day.eml"
     result = CliRunner().invoke(main, ["email", "--to-file", str(target), "-c", str(config)])
     assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"email: written to {target}"  # not "sent to"
     message = email.message_from_bytes(target.read_bytes(), policy=policy.default)
     assert message["To"] == "reader@example.org"
     assert inbox.envelopes == []

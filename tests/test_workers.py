@@ -695,7 +695,7 @@ def test_a_poll_once_where_every_feed_failed_exits_1(tmp_path: Path) -> None:
     config = write_config(tmp_path, tmp_path / "news.db", ["http://127.0.0.1:9/feed.xml"])
     result = CliRunner().invoke(cli, ["worker", "-c", str(config), "--role", "poll", "--once"])
     assert result.exit_code == 1, result.output
-    assert "poll: 1 feeds (0 ok, 0 not modified, 1 failed)" in result.output
+    assert "poll: 1 feed (0 ok, 0 not modified, 1 failed)" in result.output
     poll = CliRunner().invoke(cli, ["poll", "-c", str(config), "--force"])
     assert poll.exit_code == 1  # the same rule
 
@@ -790,7 +790,7 @@ def test_a_looping_worker_on_sqlite_waits_out_a_locked_database(
             f"aggregator: warning: database {database} is locked: another process has held "
             "it for over 0.2 s; retrying in 0.3 s"
         )
-    assert "poll: 1 feeds (1 ok, 0 not modified, 0 failed); new items: 1" in result.stdout
+    assert "poll: 1 feed (1 ok, 0 not modified, 0 failed); new items: 1" in result.stdout
     assert stored(database)[0] == 1
 
     result = worker("--once")
@@ -845,7 +845,7 @@ def test_a_looping_worker_waits_for_a_sqlite_file_locked_when_it_starts(
     assert result.exit_code == 0, result.output
     warnings = result.stderr.strip().splitlines()
     assert warnings and set(warnings) == {retrying}, result.output
-    assert "poll: 1 feeds (1 ok, 0 not modified, 0 failed); new items: 1" in result.stdout
+    assert "poll: 1 feed (1 ok, 0 not modified, 0 failed); new items: 1" in result.stdout
     assert stored(database)[0] == 1
 
     holder = hold_sqlite_lock(database, 1.5)
@@ -980,7 +980,7 @@ def test_a_looping_worker_waits_for_a_postgres_server_down_when_it_starts(
     assert result.exit_code == 0, result.output
     warnings = result.stderr.strip().splitlines()
     assert warnings and all("cannot reach the database" in w for w in warnings), result.output
-    assert "poll: 1 feeds (1 ok, 0 not modified, 0 failed); new items: 1" in result.stdout
+    assert "poll: 1 feed (1 ok, 0 not modified, 0 failed); new items: 1" in result.stdout
     assert stored(database)[0] == 1
 
     missing = urlunsplit(parts._replace(path="/no_such_database_here"))
@@ -1069,7 +1069,7 @@ def test_a_worker_creating_a_sqlite_file_another_process_is_writing_waits_for_it
     result = worker_once()
     assert holder.wait(timeout=10) == 0
     assert result.exit_code == 0, result.output
-    assert "poll: 1 feeds (1 ok, 0 not modified, 0 failed); new items: 1" in result.output
+    assert "poll: 1 feed (1 ok, 0 not modified, 0 failed); new items: 1" in result.output
     assert stored(database)[0] == 1
 
     # The wait is SQLite's busy timeout, as for any other statement: then one line, exit 1.
