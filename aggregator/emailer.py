@@ -170,12 +170,12 @@ FOOTER_FEEDS = 3  # "Your feeds": the feeds that added least
 
 
 def timeline_text(days: Sequence[ReportDay]) -> str:
-    """'27 Nov 4 reports (BBC, AP) · 28 Nov 2 (+Reuters) · 29 Nov 5': reports per day, and
-    the outlets that joined that day."""
+    """'27 Nov: 4 reports (BBC, AP) · 28 Nov: 2 (+Reuters) · 29 Nov: 5': reports per day, and
+    the outlets that joined that day (the colon: "7 Dec 13" read as a date of 2013)."""
     parts = []
     for index, day in enumerate(days[-TIMELINE_DAYS:]):
         count = plural(day.reports, "report") if index == 0 else str(day.reports)
-        part = f"{short_date(day.day).rsplit(' ', 1)[0]} {count}"
+        part = f"{short_date(day.day).rsplit(' ', 1)[0]}: {count}"
         if day.joined:
             names = ", ".join(clean_text(n, 60) for n in day.joined[:3])
             more = f" +{len(day.joined) - 3}" if len(day.joined) > 3 else ""
@@ -229,6 +229,8 @@ def render_email(
     stories = day.stories[: max(0, settings.max_stories)]
     base = checked_base_url(site.base_url)
     env.filters["story_link"] = lambda story: _story_link(story, base)
+    # the story page, where all its reports are (none without a public address)
+    env.filters["story_page_url"] = lambda story: base + story.page if base else None
     env.filters["keep_dots"] = keep_dots
     env.filters["shorten"] = _shorten  # at a word's end, or inside a long word, then "…"
     context = {

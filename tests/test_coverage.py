@@ -315,8 +315,8 @@ def test_the_email_gives_the_same_figures_as_text() -> None:
     assert "   Day 3: developing since 26 Nov 2026\n" in text
     # the timeline as text: reports per day, and who joined when
     assert (
-        "   Reports: 26 Nov 1 report (Left UK) · 27 Nov 2 (+Right UK, Centre World)\n"
-        "   · 28 Nov 2 (+Right US)\n"
+        "   Reports: 26 Nov: 1 report (Left UK) · 27 Nov: 2 (+Right UK, Centre\n"
+        "   World) · 28 Nov: 2 (+Right US)\n"
     ) in text
     assert " - lean, only left: Tax cut passes first vote\n" in text
     assert " - region, only uk: River floods town centre\n" in text
@@ -329,7 +329,7 @@ def test_the_email_gives_the_same_figures_as_text() -> None:
         " ".join(p.text_content().split()) for p in doc.xpath("//p[contains(@class, 'timeline')]")
     ]
     assert timelines == [
-        "Reports: 26 Nov 1 report (Left UK) · 27 Nov 2 (+Right UK, Centre World) · 28 Nov 2 (+Right US)"
+        "Reports: 26 Nov: 1 report (Left UK) · 27 Nov: 2 (+Right UK, Centre World) · 28 Nov: 2 (+Right US)"
     ]
 
 

@@ -494,7 +494,7 @@ def test_a_phone_gets_less_padding_and_separators_that_never_start_a_line(digest
         text = "\n".join(p.text_content() for p in lines)
         assert text.count("·") > 5  # the separators are there
         assert " ·" not in text and "\n·" not in text
-    assert "Reports: 26 Nov 1 report" in text and "lean" in text
+    assert "Reports: 26 Nov: 1 report" in text and "lean" in text
 
 
 def test_an_address_with_a_non_ascii_domain_is_sent_with_its_dns_name(smtp_server, digest) -> None:
@@ -522,3 +522,55 @@ def test_a_sender_name_written_as_an_encoded_word_is_sent_as_that_name(digest) -
     message = render_email(digest, email_settings(sender=sender), site_settings())
     parsed = email.message_from_bytes(message.as_bytes(), policy=policy.default)
     assert parsed["From"].addresses[0].display_name == "Jörg"
+
+
+def test_the_text_part_keeps_each_story_under_its_number_and_names_whole() -> None:
+    """From story 10 on, a headline's next line started a column before its text; an outlet
+    "forums.nba-live.com" was broken at its hyphen; the link to the rest of the day ended in
+    the sentence's full stop, which mail programs take into the link."""
+    from tests.support.digests import at, item, story
+
+    day = realistic_digests()[0].day
+    stories = tuple(
+        story(
+            f"s{n}",
+            f"Story number {n} with a headline long enough to need a second line of its own",
+            (
+                item("forums.nba-live.com", f"Report {n}", at(day, 9)),
+                *(item(f"outlet-{n}-{k}.example-news.com", "R", at(day, 10)) for k in range(6)),
+            ),
+        )
+        for n in range(1, 13)
+    )
+    digest = dataclasses.replace(day_digest(day), stories=stories)
+    settings = email_settings(max_stories=11)
+    text, _ = parts(render_email(digest, settings, site_settings(base_url=BASE_URL)))
+    lines = text.splitlines()
+    ten = lines.index(next(line for line in lines if line.startswith("10. ")))
+    assert lines[ten + 1].startswith("    ") and lines[ten + 1][4] != " ", lines[ten : ten + 3]
+    nine = lines.index(next(line for line in lines if line.startswith("9. ")))
+    assert lines[nine + 1].startswith("   ") and lines[nine + 1][3] != " "
+    assert "forums.nba-live.com" in text
+    assert not any(line.endswith("nba-") for line in lines)
+    more = lines.index(next(line for line in lines if "1 more story" in line))
+    assert lines[more + 1].startswith(BASE_URL) and lines[more + 1].endswith(".html"), lines[more:]
+
+
+def test_more_outlets_than_shown_link_to_the_story_page_where_the_site_is_public() -> None:
+    """ "+9 more" was plain text in the email; the site's "all 17 →" is a link."""
+    from tests.support.digests import at, item, story
+
+    day = realistic_digests()[0].day
+    many = story(
+        "many",
+        "Harbour bridge closed after crack found",
+        tuple(item(f"Outlet {k}", f"Report {k}", at(day, 9)) for k in range(11)),
+    )
+    digest = dataclasses.replace(day_digest(day), stories=(many,))
+    _, html = parts(render_email(digest, email_settings(), site_settings(base_url=BASE_URL)))
+    [more] = lxml.html.fromstring(html).xpath("//*[contains(@class, 'more')]")
+    page = f"{BASE_URL}stories/{story_slug(many.id)}.html"
+    assert more.tag == "a" and more.get("href") == page and "+3 more" in more.text
+    _, html = parts(render_email(digest, email_settings(), site_settings()))
+    [more] = lxml.html.fromstring(html).xpath("//*[contains(@class, 'more')]")
+    assert more.tag == "span"  # no public page to link to

@@ -1036,7 +1036,18 @@ def test_a_one_report_story_page_says_each_thing_once(tmp_path: Path) -> None:
         ),
         summary="Same.",
     )
-    build_site(tmp_path / "out", [Digest(TODAY, at(TODAY, 18), (single, both))], site_settings())
+    copied = story(
+        "copied",
+        "Ferry strike called off",
+        (
+            item("Harbour Times", "Ferry strike called off", at(TODAY, 8), summary="Same."),
+            item("Metro Morning", "Ferry strike called off", at(TODAY, 9), is_copy=True),
+            item("Coast Post", "Ferries to sail after all", at(TODAY, 10), summary="Other."),
+        ),
+        summary="Same.",
+    )
+    days = [Digest(TODAY, at(TODAY, 18), (single, both, copied))]
+    build_site(tmp_path / "out", days, site_settings())
     page = lxml.html.parse(str(tmp_path / "out" / "stories" / "flood-road.html")).getroot()
     assert [p.text_content() for p in select(page, "p.story-summary")] == [text]
     assert not select(page, "p.item-summary")
@@ -1044,12 +1055,15 @@ def test_a_one_report_story_page_says_each_thing_once(tmp_path: Path) -> None:
     assert lede.startswith("First seen 28 Nov, 09:00 ·") and "last update" not in lede
     assert len(select(page, "header p.lede time")) == 1
     assert not select(page, "span.original")
-    # with two reports: the times differ, "original" tells them from copies, and only the
-    # headline item's summary (the story's) is left out below
+    # with two reports: the times differ, and only the headline item's summary (the story's)
+    # is left out below; "original" tells an outlet's own report from copies, so only where
+    # there are copies (it was on every report of a story with none)
     page = lxml.html.parse(str(tmp_path / "out" / "stories" / "two-reports.html")).getroot()
     assert "last update 28 Nov, 09:30" in " ".join(select(page, "p.lede")[0].text_content().split())
-    assert len(select(page, "span.original")) == 2
+    assert not select(page, "span.original")
     assert [p.text_content() for p in select(page, "p.item-summary")] == ["Other words."]
+    page = lxml.html.parse(str(tmp_path / "out" / "stories" / "copied.html")).getroot()
+    assert len(select(page, "span.original")) == 2 and len(select(page, "span.badge-copy")) == 1
 
 
 def test_outlet_names_from_earlier_digests_lose_their_invisible_characters(
