@@ -326,7 +326,8 @@ def _poll_failed(summary) -> bool:
 @click.option(
     "--force",
     is_flag=True,
-    help="Fetch the feeds now, even those not yet due (a server's Retry-After included).",
+    help="Fetch the feeds now, even those not yet due (a server's Retry-After too, for the "
+    "feeds named; without names, a server that asked to wait is left alone).",
 )
 @click.argument("urls", nargs=-1, metavar="[URL_OR_NAME]...")
 @with_store
@@ -545,7 +546,11 @@ def build(config: Config, store: Store, force: bool, full: bool) -> None:
 @main.command()
 @_config_option
 @_wait_option
-@click.option("--force", is_flag=True, help="Fetch every feed now, even those not yet due.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Fetch every feed now, even those not yet due (not one whose server asked to wait).",
+)
 @click.option("--email/--no-email", "send", default=False, help="Also send the day's email.")
 @with_store_and_lock
 def run(config: Config, store: Store, lock: HeldLock, force: bool, send: bool) -> None:

@@ -56,6 +56,7 @@ class FeedState:
     ttl_minutes: int | None = None  # RSS <ttl> of the last 200: a 304 is scheduled with it
     allow_private: bool = False
     min_interval: timedelta | None = None  # the feed's own floor, replacing poll.* floors
+    retry_after: datetime | None = None  # the server's last Retry-After: not asked before it
 
 
 FetchStatus = Literal["ok", "not_modified", "error", "gone", "skipped"]

@@ -291,7 +291,14 @@ def poll(
     states: list[FeedState] = store.feed_states(selected)
     healthy = {s.url for s in states if s.consecutive_errors == 0 and not s.gone}
     if force:  # forced feeds are due now; gone ones stay gone
-        states = [replace(s, next_due=None) for s in states]
+        # a server's Retry-After stands, unless its feed was named: `poll --force` of all the
+        # feeds asked a server that said "not before" again at once
+        states = [
+            replace(s, next_due=None)
+            if only or s.retry_after is None or s.retry_after <= now
+            else s
+            for s in states
+        ]
     poll_http(states, now=now, options=options, on_result=record, collect=False)
     flush()
     texts = FullTextSummary()

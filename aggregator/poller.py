@@ -59,6 +59,7 @@ from aggregator.parse import FeedParseError, NotAFeedError, newest_entries, pars
 from aggregator.schedule import (
     BACKOFF_BASE,
     CONFIG,
+    MAX_INTERVAL,
     MIN_INTERVAL,
     NEVER,
     UNCONDITIONAL,
@@ -445,12 +446,19 @@ class _Poller:
             next_due, reason = self.now + WAIT_FOR_CONFIG, CONFIG
         else:
             errors = state.consecutive_errors + 1
+            # the feed's own interval: an error downloads nothing, so the longer interval of
+            # feeds without validators (whose every poll is a full download) does not apply
+            floor, _ = self._floor(state, conditional=True)
+            if state.ttl_minutes:  # the feed's <ttl> of its last 200, as after a 304
+                ttl_cap = MAX_INTERVAL // timedelta(minutes=1)
+                floor = max(floor, timedelta(minutes=min(state.ttl_minutes, ttl_cap)))
             schedule = schedule_after_error(
                 self.now,
                 errors,
                 self.options.rng,
                 retry_at=failure.retry_at,
                 base=self.options.backoff_base,
+                floor=min(floor, MAX_INTERVAL),
             )
             next_due, reason = schedule.next_due, schedule.reason
         return FetchOutcome(

@@ -194,10 +194,16 @@ def schedule_after_error(
     *,
     retry_at: datetime | None = None,
     base: timedelta = BACKOFF_BASE,
+    floor: timedelta = timedelta(0),
 ) -> Schedule:
     """Next poll after a failure: the backoff, or later if the server asked (Retry-After); and
-    which of the two decided it."""
-    due = now + backoff(consecutive_errors, rng, base=base)
+    which of the two decided it. The backoff is never shorter than a success would have waited
+    (`floor`: the feed's own interval or its <ttl>, started a little early as after a
+    success): a failing feed is asked no more often than a working one."""
+    delay = backoff(consecutive_errors, rng, base=base)
+    if floor > timedelta(0):
+        delay = max(delay, floor - min(floor * EARLY_SLACK_FRACTION, MAX_EARLY_SLACK))
+    due = now + delay
     if retry_at and retry_at >= due:
         return Schedule(retry_at, RETRY_AFTER)
     return Schedule(due, BACKOFF)

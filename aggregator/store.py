@@ -651,7 +651,7 @@ class Store:
             for r in _select_in(
                 self.db,
                 "SELECT url, fetch_url, etag, last_modified, next_due, consecutive_errors, "
-                "gone, ttl_minutes FROM feeds WHERE url IN ({marks})",
+                "gone, ttl_minutes, retry_after FROM feeds WHERE url IN ({marks})",
                 sorted({f.url for f in feeds}),
             )
         )
@@ -682,6 +682,7 @@ class Store:
                     ttl_minutes=row[6],
                     allow_private=feed.allow_private,
                     min_interval=own_floor,
+                    retry_after=_dt(row[7]),
                 )
             )
         return states

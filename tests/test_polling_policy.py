@@ -116,6 +116,29 @@ def test_a_changed_entry_clears_our_backoff_but_not_the_servers_retry_after(
     assert states[busy].next_due == NOW + timedelta(hours=2)  # the server's word stands
 
 
+def test_poll_force_of_all_feeds_keeps_a_servers_retry_after(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """`poll --force` asked a server that had answered 429 "Retry-After: 7200" again at once,
+    each time; it still does when the feed is named."""
+    feed_server.route("/busy", status=429, headers={"Retry-After": "7200"})
+    feed_server.route("/fine", body=RSS, headers=VALIDATED)
+    busy, fine = feed_server.url("/busy"), feed_server.url("/fine")
+    path = write_config(tmp_path, f"  - url: {busy}\n  - url: {fine}\n", "allow_private: true\n")
+    runner = CliRunner()
+
+    def cli(*args: str):
+        return runner.invoke(main, ["poll", "-c", str(path), *args], catch_exceptions=False)
+
+    cli()
+    assert sorted(r.route for r in feed_server.requests) == ["/busy", "/fine"]
+    cli("--force")
+    cli("--force")
+    assert [r.route for r in feed_server.requests[2:]] == ["/fine", "/fine"]
+    cli("--force", busy)
+    assert [r.route for r in feed_server.requests[4:]] == ["/busy"]
+
+
 def test_poll_force_fetches_only_the_named_feeds(feed_server: FeedServer, tmp_path: Path) -> None:
     feed_server.route("/one", body=RSS, headers=VALIDATED)
     feed_server.route("/two", body=RSS, headers=VALIDATED)
@@ -245,6 +268,26 @@ def test_a_feeds_ttl_outlasts_its_304s(feed_server: FeedServer, tmp_path: Path) 
     assert [r.headers.get("If-None-Match") for r in feed_server.requests] == [None, '"v1"']
 
 
+def test_a_failing_feed_is_asked_no_more_often_than_a_working_one(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """The first retry after an error came at the backoff's 22-30 minutes, sooner than the
+    feed's own interval (or its <ttl>) would have polled it after a success."""
+    feed_server.route("/daily", body=RSS.replace("<channel>", "<channel><ttl>720</ttl>"))
+    feed_server.route("/slow", body=RSS, headers=VALIDATED)
+    daily, slow = feed_server.url("/daily"), feed_server.url("/slow")
+    entries = f"  - url: {daily}\n  - url: {slow}\n    min_interval_minutes: 240\n"
+    path = write_config(tmp_path, entries, "allow_private: true\n")
+    run_poll(path, NOW)
+    feed_server.route("/daily", status=500)
+    feed_server.route("/slow", status=500)
+    _, states = run_poll(path, NOW + timedelta(days=1))
+    assert states[daily].consecutive_errors == states[slow].consecutive_errors == 1
+    assert states[daily].next_due >= NOW + timedelta(days=1, hours=11, minutes=55)
+    assert states[slow].next_due >= NOW + timedelta(days=1, hours=3, minutes=55)
+    assert status_json(path)[slow]["not_due_because"].startswith("backoff after 1 error")
+
+
 # ---------------------------------------------------------------- gone feeds
 
 
@@ -256,7 +299,8 @@ def test_one_broken_feed_due_alone_is_no_failed_run(
     Every feed failing, none waiting with a good last poll, still is one."""
     from aggregator.cli import _poll_failed
 
-    feed_server.route("/ok.rss", body=RSS, headers=VALIDATED)
+    # the working feed asks for three hours: the broken one's backoff comes first
+    feed_server.route("/ok.rss", body=RSS, headers={**VALIDATED, "Cache-Control": "max-age=10800"})
     feed_server.route("/broken.rss", status=404)
     feeds = "".join(f"  - url: {feed_server.url(p)}\n" for p in ("/ok.rss", "/broken.rss"))
     path = write_config(tmp_path, feeds, "allow_private: true\n")
