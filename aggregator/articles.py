@@ -16,6 +16,7 @@ import functools
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,6 +37,7 @@ from aggregator.poller import (
     read_capped,
     worker_pool,
 )
+from aggregator.schedule import retry_after
 
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1"
 HTML_TYPES = ("text/html", "application/xhtml+xml", "application/xml", "text/xml")
@@ -72,9 +74,12 @@ async def fetch_articles(
     within: float | None = None,
     on_result: Callable[[Any], None] | None = None,
     stop: threading.Event | None = None,
+    paused: SitePauses | None = None,
 ) -> list[Any]:
     """Fetch every article page and return, in order, each page or what `process` makes of
-    it. `process` (extraction: CPU-bound) runs in worker processes for big batches, as feed
+    it. `paused`: the sites (scheme://host) that asked for a pause in an earlier run, and
+    until when; a page of one is left for later, and a site that asks now is added (with its
+    Retry-After, else SITE_PAUSE) for the caller to keep. `process` (extraction: CPU-bound) runs in worker processes for big batches, as feed
     parsing does, else in a thread, never on the event loop; a page's HTML is freed once it is
     processed. `within`: seconds after which the pages not done yet are given up, each None
     (as is a page left for another run); so are they once `stop` is set (a worker's SIGTERM).
@@ -85,7 +90,7 @@ async def fetch_articles(
         http_clients(options, transport) as clients,
         worker_pool(options, len(requests) if process else 0) as workers,
     ):
-        fetcher = _Fetcher(clients, options)
+        fetcher = _Fetcher(clients, options, paused if paused is not None else {})
 
         async def one(request: ArticleRequest) -> Any:
             page = await fetcher.page(request)
@@ -142,6 +147,7 @@ def fetch_articles_sync(
     within: float | None = None,
     on_result: Callable[[Any], None] | None = None,
     stop: threading.Event | None = None,
+    paused: SitePauses | None = None,
 ) -> list[Any]:
     return asyncio.run(
         fetch_articles(
@@ -152,6 +158,7 @@ def fetch_articles_sync(
             within=within,
             on_result=on_result,
             stop=stop,
+            paused=paused,
         )
     )
 
@@ -169,9 +176,10 @@ async def _processed(workers: Workers, process: Process, page: ArticlePage) -> A
 
 
 class _Fetcher:
-    def __init__(self, clients: Clients, options: PollOptions) -> None:
+    def __init__(self, clients: Clients, options: PollOptions, paused: SitePauses) -> None:
         self.clients = clients
         self.options = options
+        self.paused = paused  # site -> not before: kept from run to run by the caller
         self.slots = asyncio.Semaphore(options.max_connections)
         self.host_slots = HostSlots(options.max_per_host)
         self.guard = AddressGuard(options.resolver)
@@ -182,7 +190,7 @@ class _Fetcher:
         """The page, or a failed one; None for a page left for another run (its site asked
         for a pause, or its robots.txt could not be read now)."""
         failed = functools.partial(ArticlePage, request.item_id, request.url, None)
-        if _origin(request.url) in self.resting:
+        if self._resting(_origin(request.url)):
             return None
         try:
             body, final_url = await self._get(request.url, request.allow_private, robots=True)
@@ -215,9 +223,10 @@ class _Fetcher:
             request=lambda hop_url: self._request(hop_url, allow_private, deadline, robots=robots),
             before=robots_allow if robots else None,
         )
-        if robots and last.status in _PAUSE:  # Too Many Requests, Service Unavailable
-            self.resting.update({_origin(url), _origin(final_url)})
-            raise _LeftForLater
+        if last.status in _PAUSE:  # Too Many Requests, Service Unavailable
+            self._pause({_origin(url), _origin(final_url)}, last.headers.get("Retry-After"))
+            if robots:
+                raise _LeftForLater
         if last.status != 200 or last.body is None:
             raise FetchError(f"HTTP {last.status}", last.status)
         return last.body, final_url
@@ -231,7 +240,7 @@ class _Fetcher:
         client = self.clients.for_private(allow_private)
         accept = PAGE_ACCEPT if robots else "text/plain"
         async with self.host_slots.of(url), self.slots:
-            if robots and _origin(url) in self.resting:  # it asked while this one waited
+            if robots and self._resting(_origin(url)):  # it asked while this one waited
                 raise _LeftForLater
             if not deadline:
                 deadline.append(asyncio.get_running_loop().time() + self.options.total_timeout)
@@ -250,6 +259,19 @@ class _Fetcher:
                         )
                     finally:
                         await response.aclose()
+
+    def _resting(self, origin: str) -> bool:
+        until = self.paused.get(origin)
+        return origin in self.resting or (until is not None and until > _now())
+
+    def _pause(self, origins: set[str], header: str | None) -> None:
+        """Sites that answered 429 or 503: no more requests this run, nor before their
+        Retry-After (else SITE_PAUSE) in later ones."""
+        now = _now()
+        until = retry_after(header, now) or now + SITE_PAUSE
+        self.resting.update(origins)
+        for origin in origins:
+            self.paused[origin] = max(until, self.paused.get(origin, until))
 
     async def _allowed(self, url: str, allow_private: bool) -> bool:
         key = (_origin(url), allow_private)
@@ -284,6 +306,15 @@ class _Fetcher:
 
 
 _PAUSE = frozenset({429, 503})  # a site's "not now": its pages wait for another run
+# How long a site that said "not now" without Retry-After is left alone: a cron's next runs,
+# every few minutes, would each ask again at once.
+SITE_PAUSE = timedelta(hours=1)
+
+SitePauses = dict[str, datetime]  # scheme://host -> not before
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 class _LeftForLater(Exception):

@@ -403,6 +403,8 @@ def fetch_item_pages(
         if len(unsaved) >= PAGES_PER_SAVE:  # a run killed later keeps what it fetched
             save()
 
+    started = utcnow()
+    paused = store.site_pauses(started)  # sites that asked an earlier run to wait
     fetch_articles_sync(
         requests,
         options=poll_options(config),
@@ -411,8 +413,10 @@ def fetch_item_pages(
         within=within,
         on_result=keep,
         stop=stop,
+        paused=paused,
     )
     save()
+    store.pause_sites(paused, utcnow())
     statuses = [status for _id, _text, status in results]
     without_link = len(rows) - len(requests)
     links = {item_id: link or "" for item_id, link, _summary, _feed in rows}

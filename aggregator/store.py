@@ -326,6 +326,13 @@ _ITEMS_WITH_FULL_TEXT_BY_TIME = (
 )
 
 
+# Version 14: sites whose article pages answered 429 or 503, and until when they are left
+# alone: a cron's next run asked them again at once, whatever their Retry-After said.
+_SITE_PAUSES = (
+    "CREATE TABLE IF NOT EXISTS site_pauses (site TEXT PRIMARY KEY, not_before TEXT NOT NULL)"
+)
+
+
 # Numbered migrations, applied in order by open() to both backends (those in _SQLITE_ONLY to
 # SQLite alone), each in the transaction that sets the new schema version. A new one appends
 # (next number, sql), where {tokens} stand for the types that differ (see aggregator.db), or
@@ -344,6 +351,7 @@ _MIGRATIONS: list[tuple[int, str | Callable[[Tx], None]]] = [
     (11, _item_language),
     (12, _ITEMS_BY_FEED_AND_TIME),
     (13, _ITEMS_WITH_FULL_TEXT_BY_TIME),
+    (14, _SITE_PAUSES),
 ]
 _SQLITE_ONLY = frozenset({_VECTORS_IN_ROWS})
 SCHEMA_VERSION = max(version for version, _sql in _MIGRATIONS)
@@ -686,6 +694,25 @@ class Store:
                 )
             )
         return states
+
+    def site_pauses(self, now: datetime) -> dict[str, datetime]:
+        """The sites (scheme://host) whose article pages wait, and until when (see
+        articles.fetch_articles)."""
+        rows = self.db.execute(
+            "SELECT site, not_before FROM site_pauses WHERE not_before > ?", (_ts(now),)
+        )
+        return {site: _dt(until) for site, until in rows}
+
+    def pause_sites(self, pauses: Mapping[str, datetime], now: datetime) -> None:
+        """Keep each site's pause (the later of two for one site); those over are dropped."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM site_pauses WHERE not_before <= ?", (_ts(now),))
+            db.executemany(
+                "INSERT INTO site_pauses (site, not_before) VALUES (?, ?) "
+                "ON CONFLICT (site) DO UPDATE SET not_before = excluded.not_before "
+                "WHERE site_pauses.not_before < excluded.not_before",
+                [(site, _ts(until)) for site, until in sorted(pauses.items()) if until > now],
+            )
 
     def record_updates(self, updates: Sequence[FeedUpdate]) -> list[Recorded]:
         """Store polls (see aggregator.intake) in one transaction: all of them or, if the

@@ -398,6 +398,43 @@ def test_a_site_that_asks_for_a_pause_gets_no_more_requests_this_run(
     assert sum(len(feed_server.requests_for(f"/news/{n}")) for n in range(1, 6)) == 0
 
 
+@pytest.mark.parametrize("where", ["page", "robots"])
+def test_a_site_that_asked_for_a_pause_is_left_alone_by_later_runs_until_its_retry_after(
+    feed_server: FeedServer, tmp_path: Path, where: str
+) -> None:
+    """A site's 429 (or its robots.txt's 503) with "Retry-After: 3600" held for one run only:
+    each `poll` from cron asked robots.txt and the page again, every few minutes, for the day
+    the items stayed in the window. Later runs leave it alone until the hour is over."""
+
+    pause = Reply(429 if where == "page" else 503, headers={"Retry-After": "3600"})
+    if where == "robots":
+        feed_server.route("/robots.txt", handler=lambda request: pause)
+    else:
+        feed_server.route("/robots.txt", body=b"User-agent: *\nAllow: /\n")
+    feed_server.route("/news/flood", handler=lambda request: pause)
+    items = f"<item><title>Flood</title><link>{feed_server.url('/news/flood')}</link></item>"
+    feed_server.route(
+        "/feed.xml",
+        body=f"<rss version='2.0'><channel><title>Wire</title>{items}</channel></rss>",
+        headers={"Content-Type": "application/rss+xml"},
+    )
+    path = write_config(tmp_path, feed_server)
+    runner = CliRunner()
+    asked = {"page": "/news/flood", "robots": "/robots.txt"}[where]
+    assert runner.invoke(main, ["poll", "-c", str(path)]).exit_code == 0
+    assert len(feed_server.requests_for(asked)) == 1
+    for _ in range(2):  # cron's next runs: the feed is forced, the site's pause stands
+        assert runner.invoke(main, ["poll", "--force", "-c", str(path)]).exit_code == 0
+    assert len(feed_server.requests_for(asked)) == 1
+    assert feed_server.requests_for("/news/flood" if where == "robots" else asked)[1:] == []
+    with Store.open(tmp_path / "agg.db") as store:
+        [until] = store.site_pauses(datetime.now(UTC)).values()
+        assert timedelta(minutes=59) < until - datetime.now(UTC) <= timedelta(hours=1)
+        # an hour on, the site is asked again
+        assert store.site_pauses(datetime.now(UTC) + timedelta(hours=1, seconds=1)) == {}
+    assert statuses(tmp_path / "agg.db")["news/flood"][0] is None  # untried, not failed
+
+
 def test_a_pages_redirects_share_one_time_limit(feed_server: FeedServer) -> None:
     """Four slow redirects (0.6 s each) and a slow page under a 1.5 s limit: the fetch ends
     when the limit is spent, as a feed's does; each hop had a limit of its own before."""
