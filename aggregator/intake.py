@@ -65,6 +65,7 @@ class FeedUpdate:
     due_reason: str | None = None  # which rule sets next_due (see schedule.py)
     retry_after: datetime | None = None  # the server's Retry-After, kept apart from backoff
     ttl_minutes: int | None = None  # the feed's RSS <ttl>, stored after a 200
+    cache_seconds: int | None = None  # the response's own freshness (see FeedState)
     items: tuple[NewItem, ...] = ()
 
     @property
@@ -157,6 +158,7 @@ def decide(outcome: FetchOutcome, outlet: str | None) -> FeedUpdate | None:
         due_reason=outcome.due_reason,
         retry_after=outcome.retry_at,
         ttl_minutes=feed.ttl_minutes if feed is not None else None,
+        cache_seconds=outcome.cache_seconds,
         items=items,
     )
 

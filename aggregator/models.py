@@ -57,6 +57,9 @@ class FeedState:
     allow_private: bool = False
     min_interval: timedelta | None = None  # the feed's own floor, replacing poll.* floors
     retry_after: datetime | None = None  # the server's last Retry-After: not asked before it
+    # the freshness (Cache-Control max-age, Expires) of the last response that gave one: a
+    # 304 that gives none is fresh as long (RFC 9111 4.3.4: its stored headers stand)
+    cache_seconds: int | None = None
 
 
 FetchStatus = Literal["ok", "not_modified", "error", "gone", "skipped"]
@@ -81,6 +84,8 @@ class FetchOutcome:
     due_reason: str | None = None  # why next_due is not the next run (schedule.py's reasons)
     retry_at: datetime | None = None  # the server's Retry-After, kept across config changes
     refused: bool = False  # refused by our own policy (private address, bad URL): no backoff
+    # a response's own freshness, in seconds (None: it gave none; see FeedState.cache_seconds)
+    cache_seconds: int | None = None
 
 
 # ---------------------------------------------------------------- stored items and stories

@@ -408,7 +408,8 @@ class _Poller:
     def _ok(self, state: FeedState, response: _Response, feed: ParsedFeed) -> FetchOutcome:
         etag = validator(response.headers, b"etag")
         last_modified = validator(response.headers, b"last-modified")
-        schedule = self._due_after_success(state, response, feed.ttl_minutes, etag, last_modified)
+        lifetime = self._lifetime(response)
+        schedule = self._due_after_success(state, lifetime, feed.ttl_minutes, etag, last_modified)
         return FetchOutcome(
             url=state.url,
             status="ok",
@@ -420,6 +421,7 @@ class _Poller:
             last_modified=last_modified,
             feed=feed,
             due_reason=schedule.reason,
+            cache_seconds=_seconds(lifetime),
         )
 
     def _not_modified(self, state: FeedState, response: _Response) -> FetchOutcome:
@@ -427,7 +429,13 @@ class _Poller:
         # does the feed's <ttl> of its last 200
         etag = validator(response.headers, b"etag") or state.etag
         last_modified = validator(response.headers, b"last-modified") or state.last_modified
-        schedule = self._due_after_success(state, response, state.ttl_minutes, etag, last_modified)
+        # a 304 without freshness of its own is as fresh as the last response that gave one
+        # (RFC 9111 4.3.4): its max-age stands, as the <ttl> of the last 200 does
+        own = self._lifetime(response)
+        lifetime = own
+        if own is None and state.cache_seconds is not None:
+            lifetime = timedelta(seconds=state.cache_seconds)
+        schedule = self._due_after_success(state, lifetime, state.ttl_minutes, etag, last_modified)
         return FetchOutcome(
             url=state.url,
             status="not_modified",
@@ -438,6 +446,7 @@ class _Poller:
             etag=etag,
             last_modified=last_modified,
             due_reason=schedule.reason,
+            cache_seconds=_seconds(own),
         )
 
     def _error(self, state: FeedState, failure: FetchError) -> FetchOutcome:
@@ -503,21 +512,24 @@ class _Poller:
             consecutive_errors=state.consecutive_errors,
         )
 
-    def _due_after_success(
-        self,
-        state: FeedState,
-        response: _Response,
-        ttl_minutes: int | None,
-        etag: str | None,
-        last_modified: str | None,
-    ) -> Schedule:
-        lifetime = cache_lifetime(
+    def _lifetime(self, response: _Response) -> timedelta | None:
+        """How long the response stays fresh by its own caching headers, or None."""
+        return cache_lifetime(
             response.headers.get("Cache-Control"),
             response.headers.get("Expires"),
             response.headers.get("Date"),
             self.now,
             response.headers.get("Age"),
         )
+
+    def _due_after_success(
+        self,
+        state: FeedState,
+        lifetime: timedelta | None,
+        ttl_minutes: int | None,
+        etag: str | None,
+        last_modified: str | None,
+    ) -> Schedule:
         floor, reason = self._floor(state, conditional=bool(etag or last_modified))
         return schedule_after_success(
             self.now,
@@ -539,6 +551,10 @@ class _Poller:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _seconds(lifetime: timedelta | None) -> int | None:
+    return None if lifetime is None else int(lifetime.total_seconds())
 
 
 @asynccontextmanager

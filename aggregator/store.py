@@ -328,9 +328,20 @@ _ITEMS_WITH_FULL_TEXT_BY_TIME = (
 
 # Version 14: sites whose article pages answered 429 or 503, and until when they are left
 # alone: a cron's next run asked them again at once, whatever their Retry-After said.
-_SITE_PAUSES = (
-    "CREATE TABLE IF NOT EXISTS site_pauses (site TEXT PRIMARY KEY, not_before TEXT NOT NULL)"
-)
+# And the freshness a feed's last response gave (max-age, Expires): a 304 without its own
+# Cache-Control is fresh as long, not only our hourly floor.
+def _site_pauses_and_freshness(db: Tx) -> None:
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS site_pauses (site TEXT PRIMARY KEY, not_before TEXT NOT NULL)"
+    )
+    # only where the column is missing, as _item_language
+    db.execute("SAVEPOINT feed_freshness")
+    try:
+        db.execute("SELECT cache_seconds FROM feeds WHERE 1 = 0")
+    except Exception:  # each backend's own "no such column" error
+        db.execute("ROLLBACK TO SAVEPOINT feed_freshness")
+        db.execute("ALTER TABLE feeds ADD COLUMN cache_seconds INTEGER")
+    db.execute("RELEASE SAVEPOINT feed_freshness")
 
 
 # Numbered migrations, applied in order by open() to both backends (those in _SQLITE_ONLY to
@@ -351,7 +362,7 @@ _MIGRATIONS: list[tuple[int, str | Callable[[Tx], None]]] = [
     (11, _item_language),
     (12, _ITEMS_BY_FEED_AND_TIME),
     (13, _ITEMS_WITH_FULL_TEXT_BY_TIME),
-    (14, _SITE_PAUSES),
+    (14, _site_pauses_and_freshness),
 ]
 _SQLITE_ONLY = frozenset({_VECTORS_IN_ROWS})
 SCHEMA_VERSION = max(version for version, _sql in _MIGRATIONS)
@@ -659,7 +670,7 @@ class Store:
             for r in _select_in(
                 self.db,
                 "SELECT url, fetch_url, etag, last_modified, next_due, consecutive_errors, "
-                "gone, ttl_minutes, retry_after FROM feeds WHERE url IN ({marks})",
+                "gone, ttl_minutes, retry_after, cache_seconds FROM feeds WHERE url IN ({marks})",
                 sorted({f.url for f in feeds}),
             )
         )
@@ -691,6 +702,7 @@ class Store:
                     allow_private=feed.allow_private,
                     min_interval=own_floor,
                     retry_after=_dt(row[7]),
+                    cache_seconds=row[8],
                 )
             )
         return states
@@ -797,6 +809,7 @@ class Store:
                  consecutive_errors = ?, next_due = ?, gone = ?, discovered_url = ?,
                  due_reason = ?, retry_after = ?,
                  ttl_minutes = CASE WHEN ? THEN ? ELSE ttl_minutes END,
+                 cache_seconds = CASE WHEN ? THEN ? ELSE cache_seconds END,
                  host = ?, lease_until = NULL, leased_by = NULL
                WHERE url = ?""",
             (
@@ -820,6 +833,9 @@ class Store:
                 _ts(u.retry_after),
                 u.status == "ok",  # a 304 or an error keeps the <ttl> of the last 200
                 u.ttl_minutes,
+                # a 200 sets it (none: forgotten); a 304 only with its own; an error keeps it
+                u.status == "ok" or (u.status == "not_modified" and u.cache_seconds is not None),
+                u.cache_seconds,
                 u.host,
                 u.url,
             ),

@@ -244,6 +244,35 @@ def test_validators_a_304_brings_are_sent_next_time(
     assert sent == [None, '"v1"', '"v2"']
 
 
+def test_a_304_without_cache_control_keeps_the_max_age_of_the_last_200(
+    feed_server: FeedServer, tmp_path: Path
+) -> None:
+    """RFC 9111 4.3.4: a 304's stored headers stand where it sends none. A 200 with
+    "max-age=10800" and then bare 304s were polled hourly (three times what the server asked);
+    a 304 that brings its own max-age replaces it, and a 200 without one forgets it."""
+    state = {"max_age": "max-age=10800"}
+
+    def server(request: RecordedRequest) -> Reply:
+        if request.headers.get("If-None-Match") == '"v1"':
+            own = {"Cache-Control": state["max_age"]} if state.get("on_304") else {}
+            return Reply(304, headers=own)
+        return Reply(200, body=RSS, headers={**VALIDATED, "Cache-Control": state["max_age"]})
+
+    feed_server.route("/rss", handler=server)
+    url = feed_server.url("/rss")
+    path = write_config(tmp_path, f"  - url: {url}\n", "allow_private: true\n")
+    _, states = run_poll(path, NOW)
+    assert states[url].next_due == NOW + timedelta(hours=2, minutes=55)
+    later = NOW + timedelta(hours=3)
+    _, states = run_poll(path, later)
+    assert [r.headers.get("If-None-Match") for r in feed_server.requests] == [None, '"v1"']
+    assert states[url].next_due == later + timedelta(hours=2, minutes=55)  # not the hour
+    assert status_json(path)[url]["not_due_because"].startswith("server's Cache-Control")
+    state.update(max_age="max-age=21600", on_304=True)  # a 304's own max-age replaces it
+    _, states = run_poll(path, later + timedelta(hours=3))
+    assert states[url].next_due == later + timedelta(hours=8, minutes=55)
+
+
 def test_a_feeds_ttl_outlasts_its_304s(feed_server: FeedServer, tmp_path: Path) -> None:
     """The README's promise: the next poll is the longest of the hints, RSS <ttl> included,
     also after a 304, which has no body to read it from (the store keeps the last 200's)."""
