@@ -203,16 +203,73 @@ def normalise_url(url: str) -> str:
 
 def feed_key(url: str) -> str:
     """What two spellings of the same feed share: the normalised URL, with the host's loopback
-    names (localhost, 127.0.0.1, ::1) and a trailing dot on the host counted as one."""
+    names (localhost, 127.0.0.1, ::1), an IP address however written (127.1, 2130706433,
+    ::ffff:127.0.0.1) and a trailing dot on the host counted as one, and the path as RFC 3986
+    compares it (no dot segments; %73 is s, %2f stays %2F)."""
     parts = urlsplit(normalise_url(url))
-    host = (parts.hostname or "").rstrip(".")
+    host = _ip_as_written_once((parts.hostname or "").rstrip("."))
     if host in _LOOPBACK_NAMES:
         host = "localhost"
     try:
         netloc = host if parts.port is None else f"{host}:{parts.port}"
     except ValueError:
         return url.strip()
-    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+    path = _without_dot_segments(_unreserved_decoded(parts.path)) or "/"
+    return urlunsplit((parts.scheme, netloc, path, _unreserved_decoded(parts.query), ""))
+
+
+_ESCAPED = re.compile(r"%([0-9A-Fa-f]{2})")
+_UNRESERVED = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+_NUMERIC_HOST = re.compile(r"(?:0[xX][0-9A-Fa-f]*|[0-9]+)(?:\.(?:0[xX][0-9A-Fa-f]*|[0-9]+)){0,3}")
+
+
+def _unreserved_decoded(text: str) -> str:
+    """RFC 3986 6.2.2.2: an escaped unreserved character is that character; other escapes
+    are kept, in upper case."""
+
+    def one(escape: re.Match[str]) -> str:
+        char = chr(int(escape.group(1), 16))
+        return char if char in _UNRESERVED else escape.group().upper()
+
+    return _ESCAPED.sub(one, text) if "%" in text else text
+
+
+def _without_dot_segments(path: str) -> str:
+    """RFC 3986 5.2.4: "/a/./b/../c" is "/a/c"."""
+    if "." not in path:
+        return path
+    segments = path.split("/")
+    kept: list[str] = []
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment in (".", ".."):
+            if segment == ".." and len(kept) > 1:
+                kept.pop()
+            if last:
+                kept.append("")
+            continue
+        kept.append(segment)
+    return "/".join(kept)
+
+
+def _ip_as_written_once(host: str) -> str:
+    """An IP address in one form: IPv4 as four decimals (however the resolver would read it:
+    "127.1", "2130706433", "0x7f.1"), an IPv4-mapped IPv6 address as its IPv4."""
+    import ipaddress
+    import socket
+
+    if _NUMERIC_HOST.fullmatch(host):
+        try:
+            return socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            return host
+    if ":" in host:
+        try:
+            address = ipaddress.IPv6Address(host)
+        except ValueError:
+            return host
+        return str(address.ipv4_mapped or address)
+    return host
 
 
 # ------------------------------------------------------------------ validation helpers

@@ -130,6 +130,42 @@ def test_bad_config_names_file_entry_and_fix(tmp_path: Path, text: str, expected
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(
+    "other",
+    [
+        "http://127.0.0.1:8765/./same.xml",
+        "http://127.0.0.1:8765/news/../same.xml",
+        "http://127.0.0.1:8765/%73ame.xml",
+        "http://127.1:8765/same.xml",
+        "http://2130706433:8765/same.xml",
+        "http://[::ffff:127.0.0.1]:8765/same.xml",
+        "https://a.example/same.xml",
+    ],
+)
+def test_one_feed_spelt_two_ways_is_a_duplicate(tmp_path: Path, other: str) -> None:
+    """Each of these ran as a second feed beside its first spelling, the file fetched twice a
+    poll: RFC 3986 compares paths without dot segments and with escaped unreserved characters
+    decoded, and an IP address is one address however it is written."""
+    first = "https://a.example/./same.xml" if other.startswith("https") else ""
+    first = first or "http://127.0.0.1:8765/same.xml"
+    path = write(tmp_path, f"feeds:\n  - url: {first}\n  - url: {other}\n")
+    with pytest.raises(ConfigError, match="is the same feed as"):
+        load_config(path)
+
+
+def test_urls_alike_but_for_what_rfc_3986_keeps_are_two_feeds(tmp_path: Path) -> None:
+    """An escaped slash is no path separator, a path's case and a query are the server's."""
+    urls = [
+        "https://a.example/x%2Fy.xml",
+        "https://a.example/x/y.xml",
+        "https://a.example/X/y.xml",
+        "https://a.example/x/y.xml?page=2",
+        "https://127.0.0.2/x/y.xml",
+    ]
+    path = write(tmp_path, "feeds:\n" + "".join(f"  - url: {url}\n" for url in urls))
+    assert [f.url for f in load_config(path).feeds] == urls
+
+
 def test_error_message_carries_the_line_number(tmp_path: Path) -> None:
     path = write(
         tmp_path, "feeds:\n  - url: https://a.example/x\n  - url: https://b.example/y\n    bad: 1\n"
