@@ -267,17 +267,40 @@ def _headline(
 ) -> int:
     """The original item nearest the story's centroid (copies only if nothing else), of those
     whose title says what happened (a page's dateline taken for the title, "Friday, June 7,
-    2013", only if nothing else)."""
+    2013", only if nothing else) and of those the tidiest (`title_untidiness`)."""
     if len(cluster) == 1:
         return items[cluster[0]].id
     candidates = [i for i in cluster if items[i].id not in copy_of] or list(cluster)
     candidates = [i for i in candidates if says_what(items[i].title)] or candidates
     centroid = unit[list(cluster)].mean(axis=0)
     scores = unit[candidates] @ centroid
+    untidy = [title_untidiness(items[i].title) for i in candidates]
     best = max(
-        range(len(candidates)), key=lambda k: (round(float(scores[k]), 6), -items[candidates[k]].id)
+        range(len(candidates)),
+        key=lambda k: (-untidy[k], round(float(scores[k]), 6), -items[candidates[k]].id),
     )
     return items[candidates[best]].id
+
+
+# A title as a site or a wire gives it, not as a reader wants it: cut short ("Turnaround
+# plans ..."), a wire version ("UPDATE 1-", "REFILE-"), a site's name or section beside it
+# ("... - WNCN: News, Weather", "Esther Williams - Esther Williams: ...").
+_CUT_SHORT = re.compile(r"(?:\.\.\.|…)\s*$")
+_WIRE_VERSION = re.compile(
+    r"^\s*(?:UPDATE|WRAPUP|REFILE|CORRECTED|RPT|REPEAT)(?:\s+\d{1,2})?\s*-", re.IGNORECASE
+)
+_BESIDE = re.compile(r"\s[-–—|]\s")
+
+
+def title_untidiness(title: str) -> int:
+    """How far a title is from one a reader wants to see as a story's headline: cut short and
+    a wire version count 2, each site name or section set beside it with " - " or " | " 1. A
+    story takes the tidiest of its reports' titles, then the nearest its centre."""
+    return (
+        2 * bool(_CUT_SHORT.search(title))
+        + 2 * bool(_WIRE_VERSION.match(title))
+        + len(_BESIDE.findall(title))
+    )
 
 
 # Words of a dateline that say when or who posted, not what happened.

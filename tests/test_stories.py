@@ -64,6 +64,29 @@ def test_a_dateline_taken_for_a_title_is_no_headline():
     assert story.headline_item_id in (0, 1)  # none says more: the nearest, as before
 
 
+def test_a_story_is_headed_by_the_tidiest_title_of_its_reports():
+    """A story of eight outlets was headed "UniCredit in stunning $21B loss, plans turnaround
+    - WNCN: News, Weather for ...", though one report's title is just the news; one of ten by
+    "Esther Williams - Esther Williams: ..." beside "Actress Esther Williams Dies at 91"."""
+    items = [
+        item(0, "UniCredit in stunning $21B loss, plans turnaround - WNCN: News, Weather for ..."),
+        item(1, "UPDATE 1-UniCredit posts record loss, plans turnaround", hours=1),
+        item(2, "UniCredit in stunning $21B loss, plans turnaround", hours=2),
+        item(3, "UniCredit posts record loss | Business | Daily Mail", hours=3),
+    ]
+    vectors = np.array([[1, 0], [1, 0.05], [1, 0.4], [1, 0.1]], dtype=np.float32)
+    (story,) = make_stories(items, vectors, [0, 0, 0, 0])
+    assert story.headline_item_id == 2  # the furthest from the centre, but the only tidy one
+    tidy = [
+        item(0, "UniCredit posts record loss"),
+        item(1, "UniCredit loss hits record", hours=1),
+        item(2, "Record loss for UniCredit", hours=2),
+    ]
+    vectors = np.array([[1, 0], [1, 0.2], [1, 0.4]], dtype=np.float32)
+    (story,) = make_stories(tidy, vectors, [0, 0, 0])
+    assert story.headline_item_id == 1  # all tidy: the nearest the centre, as before
+
+
 MAY_5 = datetime(2014, 5, 5, 9, tzinfo=UTC)
 
 
