@@ -359,6 +359,43 @@ def _keywords(tokens_per_story: Sequence[Sequence[list[str]]], k: int) -> list[l
     for texts in tokens_per_story:
         story = Counter(chain.from_iterable(texts))
         total = sum(n for w, n in story.items() if w in counted) or 1
-        scored = [(-(n / total) * weight[w], w) for w, n in story.items() if w in weight]
-        keywords.append([w for _, w in heapq.nsmallest(k, scored)])
+        scored = [
+            (-(n / total) * weight[w], w)
+            for w, n in story.items()
+            if w in weight and w not in _REPORTING_WORDS
+        ]
+        chosen: list[str] = []
+        stems: set[str] = set()
+        # a few more than k: one word's other forms ("died" beside "dies") give way
+        for _, word in heapq.nsmallest(3 * k, scored):
+            if (stem := _stem(word)) not in stems:
+                stems.add(stem)
+                chosen.append(word)
+            if len(chosen) == k:
+                break
+        keywords.append(chosen)
     return keywords
+
+
+# Words every kind of news uses to say that something was said or done ("says", "files",
+# "plans", "dies"): no keyword says what a story is about with them.
+_REPORTING_WORDS = frozenset({
+    "say", "says", "said", "tell", "tells", "told", "report", "reports", "reported", "announce",
+    "announces", "announced", "make", "makes", "made", "get", "gets", "got", "take", "takes",
+    "took", "plan", "plans", "planned", "file", "files", "filed", "post", "posts", "posted",
+    "die", "dies", "died", "set", "sets", "call", "calls", "called", "new", "latest", "update",
+    "updates", "updated", "breaking", "watch", "video", "photos", "live",
+})  # fmt: skip
+_ENDINGS = ("ing", "ed", "es", "s")
+
+
+def _stem(word: str) -> str:
+    """A word's crude stem, to tell one word's forms from other words ("rallies", "rallied"
+    and "rally"; "dies" and "died"; "charge", "charges" and "charged"), never to show."""
+    if word.endswith(("ies", "ied")) and len(word) > 4:
+        return word[:-3] + "y"
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= 2:
+            word = word[: -len(ending)]
+            break
+    return word.rstrip("e") or word

@@ -87,6 +87,26 @@ def test_a_story_is_headed_by_the_tidiest_title_of_its_reports():
     assert story.headline_item_id == 1  # all tidy: the nearest the centre, as before
 
 
+def test_keywords_say_what_a_story_is_about_once_each():
+    """A reader's review found "williams, esther, died, dies" and "mt, gox, bankruptcy, files":
+    words every story uses to say something was said or done are no keywords, and one word's
+    forms ("died", "dies") take one place."""
+
+    williams = [
+        "Esther Williams dies at 91",
+        "Actress Esther Williams died in her sleep, says publicist",
+        "Swimmer Esther Williams dies aged 91",
+    ]
+    gox = ["Mt. Gox files for bankruptcy", "Bitcoin exchange Mt. Gox files for bankruptcy"]
+    other = ["Harbour bridge closed for repairs", "Council votes on the budget"]
+    kept = story_keywords([williams, gox, other])
+    assert "dies" not in kept[0] and "died" not in kept[0] and "says" not in kept[0]
+    assert {"williams", "esther"} <= set(kept[0])
+    assert "files" not in kept[1] and "bankruptcy" in kept[1]
+    stems = story_keywords([["Markets rally as stocks rallied and a rally lifts shares"], other])
+    assert sum(w.startswith("rall") for w in stems[0]) == 1
+
+
 MAY_5 = datetime(2014, 5, 5, 9, tzinfo=UTC)
 
 
