@@ -180,16 +180,21 @@ _ITEMS_BY_FEED_AND_TIME = (
 )
 
 
+def _add_column(db: Tx, table: str, column: str, kind: str) -> None:
+    """ALTER TABLE ADD COLUMN, only where the column is missing: neither backend has a portable
+    ADD COLUMN IF NOT EXISTS (and a migration may run again over a database that has it)."""
+    db.execute("SAVEPOINT add_column")
+    try:
+        db.execute(f"SELECT {column} FROM {table} WHERE 1 = 0")
+    except Exception:  # each backend's own "no such column" error
+        db.execute("ROLLBACK TO SAVEPOINT add_column")
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+    db.execute("RELEASE SAVEPOINT add_column")
+
+
 # Version 11: the language an item's feed declared (<language>, xml:lang), for the pages' lang.
 def _item_language(db: Tx) -> None:
-    # only where the column is missing: neither backend has a portable ADD COLUMN IF NOT EXISTS
-    db.execute("SAVEPOINT item_language")
-    try:
-        db.execute("SELECT language FROM items WHERE 1 = 0")
-    except Exception:  # each backend's own "no such column" error
-        db.execute("ROLLBACK TO SAVEPOINT item_language")
-        db.execute("ALTER TABLE items ADD COLUMN language TEXT")
-    db.execute("RELEASE SAVEPOINT item_language")
+    _add_column(db, "items", "language", "TEXT")
 
 
 # Version 6: how many times the feed changed an item's title or summary after it was stored
@@ -334,14 +339,7 @@ def _site_pauses_and_freshness(db: Tx) -> None:
     db.execute(
         "CREATE TABLE IF NOT EXISTS site_pauses (site TEXT PRIMARY KEY, not_before TEXT NOT NULL)"
     )
-    # only where the column is missing, as _item_language
-    db.execute("SAVEPOINT feed_freshness")
-    try:
-        db.execute("SELECT cache_seconds FROM feeds WHERE 1 = 0")
-    except Exception:  # each backend's own "no such column" error
-        db.execute("ROLLBACK TO SAVEPOINT feed_freshness")
-        db.execute("ALTER TABLE feeds ADD COLUMN cache_seconds INTEGER")
-    db.execute("RELEASE SAVEPOINT feed_freshness")
+    _add_column(db, "feeds", "cache_seconds", "INTEGER")
 
 
 # Numbered migrations, applied in order by open() to both backends (those in _SQLITE_ONLY to

@@ -804,6 +804,20 @@ def test_a_looping_worker_on_sqlite_waits_out_a_locked_database(
         assert holder.wait(timeout=10) == 0
 
 
+def _stop_after_one_poll_cycle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A looping worker in this process stops after its first poll cycle, as SIGTERM stops it."""
+    from aggregator import workers
+
+    real_cycle = workers.poll_cycle
+
+    def poll_cycle(config, store, worker, stop, **kwargs) -> workers.PollCycle:
+        done = real_cycle(config, store, worker, stop, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)  # one cycle is enough: stop as SIGTERM does
+        return done
+
+    monkeypatch.setattr(workers, "poll_cycle", poll_cycle)
+
+
 def test_a_looping_worker_waits_for_a_sqlite_file_locked_when_it_starts(
     tmp_path: Path, feed_server, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -813,7 +827,7 @@ def test_a_looping_worker_waits_for_a_sqlite_file_locked_when_it_starts(
     one line after WORKER_START_WAIT_SECONDS, and `--once` at once."""
     from click.testing import CliRunner
 
-    from aggregator import cli, db, workers
+    from aggregator import cli, db
     from aggregator.cli import main
 
     monkeypatch.setattr(db, "SQLITE_BUSY_SECONDS", 0.2)
@@ -823,14 +837,7 @@ def test_a_looping_worker_waits_for_a_sqlite_file_locked_when_it_starts(
     config = write_config(tmp_path, database, [feed_server.url("/news.rss")])
     with Store.open(database):
         pass
-    real_cycle = workers.poll_cycle
-
-    def poll_cycle(config, store, worker, stop, **kwargs) -> workers.PollCycle:
-        done = real_cycle(config, store, worker, stop, **kwargs)
-        os.kill(os.getpid(), signal.SIGTERM)  # one cycle is enough: stop as SIGTERM does
-        return done
-
-    monkeypatch.setattr(workers, "poll_cycle", poll_cycle)
+    _stop_after_one_poll_cycle(monkeypatch)
 
     def worker(*args: str):
         return CliRunner().invoke(main, ["worker", "-c", str(config), "--role", "poll", *args])
@@ -873,17 +880,22 @@ def test_a_looping_worker_waits_for_a_sqlite_file_locked_when_it_starts(
 
 
 class _LateServer:
-    """A TCP port that refuses connections until ``open()``, then forwards each to ``target``
-    (the test's PostgreSQL server) until ``close()`` drops them all: a database server that
+    """A TCP port that refuses connections until ``open()``, then forwards each to the server
+    of ``database`` (the test's PostgreSQL) until ``close()`` drops them all: a database server that
     comes up after the worker, or goes down under it."""
 
-    def __init__(self, target: tuple[str, int]) -> None:
+    def __init__(self, database: str) -> None:
         import socket
+        from urllib.parse import urlsplit, urlunsplit
 
-        self.target = target
+        parts = urlsplit(database)
+        self.target = (parts.hostname, parts.port or 5432)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
+        user = f"{parts.username}@" if parts.username else ""
+        # the database's URL through this port
+        self.url = urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{self.port}"))
         self.listener: socket.socket | None = None
         self.sockets: list[socket.socket] = []
 
@@ -937,29 +949,19 @@ def test_a_looping_worker_waits_for_a_postgres_server_down_when_it_starts(
     with "cannot connect", though the README says it says so and tries again; `--once` still
     ends in one line naming `database:`, and a database that does not exist is no outage."""
     import threading
-    from urllib.parse import urlsplit, urlunsplit
+    from urllib.parse import urlunsplit
 
     from click.testing import CliRunner
 
-    from aggregator import cli, workers
+    from aggregator import cli
     from aggregator.cli import main
 
     monkeypatch.setattr(cli, "WORKER_RETRY_SECONDS", 0.2)
     feed_server.route("/news.rss", body=RSS)
     database = fresh_postgres(postgres_database)
-    parts = urlsplit(database)
-    late = _LateServer((parts.hostname, parts.port or 5432))
-    user = f"{parts.username}@" if parts.username else ""
-    down = urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{late.port}"))
-    config = write_config(tmp_path, down, [feed_server.url("/news.rss")])
-    real_cycle = workers.poll_cycle
-
-    def poll_cycle(config, store, worker, stop, **kwargs) -> workers.PollCycle:
-        done = real_cycle(config, store, worker, stop, **kwargs)
-        os.kill(os.getpid(), signal.SIGTERM)  # one cycle is enough: stop as SIGTERM does
-        return done
-
-    monkeypatch.setattr(workers, "poll_cycle", poll_cycle)
+    late = _LateServer(database)
+    config = write_config(tmp_path, late.url, [feed_server.url("/news.rss")])
+    _stop_after_one_poll_cycle(monkeypatch)
 
     def worker(*args: str):
         return CliRunner().invoke(main, ["worker", "-c", str(config), "--role", "poll", *args])
@@ -983,7 +985,9 @@ def test_a_looping_worker_waits_for_a_postgres_server_down_when_it_starts(
     assert "poll: 1 feed (1 ok, 0 not modified, 0 failed); new items: 1" in result.stdout
     assert stored(database)[0] == 1
 
-    missing = urlunsplit(parts._replace(path="/no_such_database_here"))
+    from urllib.parse import urlsplit
+
+    missing = urlunsplit(urlsplit(database)._replace(path="/no_such_database_here"))
     config = write_config(tmp_path, missing, [feed_server.url("/news.rss")])
     started = time.monotonic()
     result = worker()
@@ -998,16 +1002,12 @@ def test_a_looping_worker_is_back_soon_after_its_postgres_server_is(
     """The pool that lost its server tried again 1, 2, 4, 8, 16 s apart: a worker came back
     half a minute after the server did, and psycopg_pool printed two lines at each try. It
     opens a new pool at its next try, and says once what it lost."""
-    from urllib.parse import urlsplit, urlunsplit
 
     database = fresh_postgres(postgres_database)
     with Store.open(database):
         pass  # the schema exists
-    parts = urlsplit(database)
-    late = _LateServer((parts.hostname, parts.port or 5432))
-    user = f"{parts.username}@" if parts.username else ""
-    proxied = urlunsplit(parts._replace(netloc=f"{user}127.0.0.1:{late.port}"))
-    config = write_config(tmp_path, proxied, [], "workers: {idle_seconds: 0.2}")
+    late = _LateServer(database)
+    config = write_config(tmp_path, late.url, [], "workers: {idle_seconds: 0.2}")
     out, err = tmp_path / "out.log", tmp_path / "err.log"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     command = [sys.executable, "-m", "aggregator", "worker", "-c", str(config), "--role", "publish"]
