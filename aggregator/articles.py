@@ -79,9 +79,9 @@ async def fetch_articles(
     """Fetch every article page and return, in order, each page or what `process` makes of
     it. `paused`: the sites (scheme://host) that asked for a pause in an earlier run, and
     until when; a page of one is left for later, and a site that asks now is added (with its
-    Retry-After, else SITE_PAUSE) for the caller to keep. `process` (extraction: CPU-bound) runs in worker processes for big batches, as feed
-    parsing does, else in a thread, never on the event loop; a page's HTML is freed once it is
-    processed. `within`: seconds after which the pages not done yet are given up, each None
+    Retry-After, else SITE_PAUSE) for the caller to keep. `process` (extraction: CPU-bound)
+    runs in worker processes for big batches, as feed parsing does, else in a thread, never
+    on the event loop; a page's HTML is freed once it is processed. `within`: seconds after which the pages not done yet are given up, each None
     (as is a page left for another run); so are they once `stop` is set (a worker's SIGTERM).
     `on_result` is given each other result as it comes, on the event loop's thread (to store
     it then: a run killed later keeps it)."""

@@ -1278,8 +1278,9 @@ def _work(
         if not once and not cycle.feeds and not cycle.full_texts:
             return None
         click.echo(
-            f"poll: {plural(cycle.feeds, 'feed')} ({cycle.ok} ok, {cycle.not_modified} not modified, "
-            f"{cycle.failed} failed); new items: {cycle.new_items}"
+            f"poll: {plural(cycle.feeds, 'feed')} ({cycle.ok} ok, "
+            f"{cycle.not_modified} not modified, {cycle.failed} failed); "
+            f"new items: {cycle.new_items}"
             + (f"; updated items: {cycle.updated_items}" if cycle.updated_items else "")
             + (f"; {cycle.taken_over} taken over by other workers" if cycle.taken_over else "")
             + (f"; full text: {cycle.full_texts} articles" if cycle.full_texts else "")
