@@ -722,10 +722,15 @@ def _until(moment: datetime | None, now: datetime, *, gone: bool) -> str:
 
 
 def _span(delta: timedelta) -> str:
+    """'45m', '1h59m', '2d3h', '30s': the largest unit and the next (only '1h' said 1h59m)."""
     seconds = max(int(delta.total_seconds()), 0)
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+    units = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+    for index, (unit, size) in enumerate(units[:-1]):
         if seconds >= size:
-            return f"{seconds // size}{unit}"
+            whole, rest = divmod(seconds, size)
+            smaller, small_size = units[index + 1]
+            part = rest // small_size
+            return f"{whole}{unit}{part}{smaller}" if part and unit != "m" else f"{whole}{unit}"
     return f"{seconds}s"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -781,6 +781,25 @@ def test_status_before_and_after_a_poll(tmp_path: Path, feed_server: FeedServer)
     assert after[1]["consecutive_errors"] == 1 and "HTTP 500" in after[1]["last_error"]
     table = cli("status", "-c", path).output
     assert "STATUS" in table and "Feed /broken.rss: HTTP 500" in table
+
+
+@pytest.mark.parametrize(
+    ("span", "shown"),
+    [
+        (timedelta(seconds=30), "30s"),
+        (timedelta(minutes=45, seconds=30), "45m"),
+        (timedelta(hours=1, minutes=59, seconds=5), "1h59m"),
+        (timedelta(hours=3), "3h"),
+        (timedelta(days=2, hours=3, minutes=5), "2d3h"),
+    ],
+)
+def test_status_times_keep_their_next_unit(span: timedelta, shown: str) -> None:
+    """The NEXT column said "in 1h" of a feed due in 1h59m."""
+    from aggregator.feeds_cli import _ago, _until
+
+    now = datetime(2026, 12, 8, 12, tzinfo=UTC)
+    assert _until(now + span, now, gone=False) == f"in {shown}"
+    assert _ago(now - span, now) == f"{shown} ago"
 
 
 def test_status_shows_where_a_moved_feed_is_polled(tmp_path: Path, feed_server: FeedServer) -> None:
