@@ -764,8 +764,9 @@ def evaluate(
         datasets = [ev.load_dataset(path) for path in files]
     except ValueError as exc:
         _fail(f"eval: {exc}", EXIT_CONFIG)
-    for path, data in zip(files, datasets, strict=True):
-        for item_id, lines in list(data.repeated_ids().items())[:3]:
+    repeated = [data.repeated_ids() for data in datasets]  # ids several lines share, per file
+    for path, shared in zip(files, repeated, strict=True):
+        for item_id, lines in list(shared.items())[:3]:
             click.echo(
                 f"eval: warning: {path}: lines {', '.join(map(str, lines[:5]))} share the id "
                 f"{item_id!r}"
@@ -818,9 +819,8 @@ def evaluate(
         # the file, and the line where its ids repeat, say which item a row is
         several = len(files) > 1
         extras = [
-            ({"file": str(path)} if several else {}) | ({"line": line} if repeated else {})
-            for path, data in zip(files, datasets, strict=True)
-            for repeated in [bool(data.repeated_ids())]
+            ({"file": str(path)} if several else {}) | ({"line": line} if shared else {})
+            for path, data, shared in zip(files, datasets, repeated, strict=True)
             for line in data.lines
         ]
         rows = [extra | row for extra, row in zip(extras, rows, strict=True)]

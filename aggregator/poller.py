@@ -71,6 +71,7 @@ from aggregator.schedule import (
     retry_after,
     schedule_after_error,
     schedule_after_success,
+    ttl_interval,
 )
 from aggregator.text import http_url_problem, shortened
 
@@ -459,8 +460,7 @@ class _Poller:
             # feeds without validators (whose every poll is a full download) does not apply
             floor, _ = self._floor(state, conditional=True)
             if state.ttl_minutes:  # the feed's <ttl> of its last 200, as after a 304
-                ttl_cap = MAX_INTERVAL // timedelta(minutes=1)
-                floor = max(floor, timedelta(minutes=min(state.ttl_minutes, ttl_cap)))
+                floor = max(floor, ttl_interval(state.ttl_minutes))
             schedule = schedule_after_error(
                 self.now,
                 errors,

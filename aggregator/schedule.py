@@ -161,9 +161,8 @@ def schedule_after_success(
         hints.append((floor * jitter, floor_reason))
     if cache_lifetime is not None:
         hints.append((cache_lifetime, CACHE))
-    if ttl_minutes:  # capped before timedelta, which overflows past ~1.4e12 minutes
-        ttl = timedelta(minutes=min(ttl_minutes, MAX_INTERVAL // timedelta(minutes=1)))
-        hints.append((ttl, TTL))
+    if ttl_minutes:
+        hints.append((ttl_interval(ttl_minutes), TTL))
     longest, reason = max(hints, key=lambda hint: hint[0])
     interval = min(longest, MAX_INTERVAL)
     slack = min(interval * EARLY_SLACK_FRACTION, MAX_EARLY_SLACK)
@@ -171,6 +170,12 @@ def schedule_after_success(
     if floor > timedelta(0):
         effective = max(effective, min(floor, MIN_INTERVAL_FLOOR))
     return Schedule(now + effective, reason)
+
+
+def ttl_interval(ttl_minutes: int) -> timedelta:
+    """An RSS <ttl> as an interval, at most MAX_INTERVAL (capped before timedelta, which
+    overflows past ~1.4e12 minutes)."""
+    return timedelta(minutes=min(ttl_minutes, MAX_INTERVAL // timedelta(minutes=1)))
 
 
 def backoff(
